@@ -1,0 +1,5 @@
+import sys
+
+from coldbrew.cli.main import main
+
+sys.exit(main())

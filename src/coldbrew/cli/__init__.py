@@ -1,0 +1,1 @@
+"""The ``coldbrew`` command line: thin commands over the library."""

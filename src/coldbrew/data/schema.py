@@ -1,0 +1,109 @@
+"""The in-memory form every dataset takes: three pandas tables and a spec naming their roles.
+
+Ids are always strings (``"42"`` and ``42`` are the same item). Interactions carry a float
+``value`` (NaN when the source has none) and a float ``timestamp`` in seconds (NaN when absent).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import pandas as pd
+
+ITEM_ID = "item_id"
+USER_ID = "user_id"
+VALUE = "value"
+TIMESTAMP = "timestamp"
+INTERACTION_COLUMNS = (USER_ID, ITEM_ID, VALUE, TIMESTAMP)
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """Which columns play which role.
+
+    Parameters
+    ----------
+    name
+        A short name, used in reports and cache keys.
+    item_text, user_text
+        Columns rendered as text for the language model, in order (title first).
+    item_attributes, user_attributes
+        Categorical or numeric columns (genres, age, occupation...).
+    positive_threshold
+        An interaction counts as positive when its value is at least this; ``None`` means
+        every interaction is positive (implicit feedback).
+    """
+
+    name: str
+    item_text: tuple[str, ...] = ("title",)
+    item_attributes: tuple[str, ...] = ()
+    user_text: tuple[str, ...] = ()
+    user_attributes: tuple[str, ...] = ()
+    positive_threshold: float | None = None
+    language: str = "en"
+
+
+@dataclass
+class Dataset:
+    """Items, users and interactions in canonical columns, plus the :class:`DatasetSpec`."""
+
+    spec: DatasetSpec
+    items: pd.DataFrame
+    interactions: pd.DataFrame
+    users: pd.DataFrame = field(default_factory=lambda: pd.DataFrame({USER_ID: pd.Series([], dtype=str)}))
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    def positives(self) -> pd.DataFrame:
+        """Interactions that count as positive under ``spec.positive_threshold``."""
+        threshold = self.spec.positive_threshold
+        if threshold is None:
+            return self.interactions
+        values = self.interactions[VALUE]
+        return self.interactions[values.isna() | (values >= threshold)]
+
+    def with_interactions(self, interactions: pd.DataFrame) -> Dataset:
+        """The same catalogue and users with other interactions (a split's training part)."""
+        return replace(self, interactions=interactions.reset_index(drop=True))
+
+    def subset_items(self, item_ids: set[str]) -> Dataset:
+        """Only these items and the interactions that touch them."""
+        items = self.items[self.items[ITEM_ID].isin(item_ids)].reset_index(drop=True)
+        inter = self.interactions[self.interactions[ITEM_ID].isin(item_ids)]
+        return replace(self, items=items, interactions=inter.reset_index(drop=True))
+
+    def user_history(self, positives_only: bool = True) -> dict[str, list[str]]:
+        """Each user's items, oldest first (by timestamp where known, else file order)."""
+        frame = self.positives() if positives_only else self.interactions
+        return history_by_user(frame)
+
+    def summary(self) -> str:
+        return (
+            f"{self.name}: {len(self.items):,} items, {len(self.users):,} users, "
+            f"{len(self.interactions):,} interactions ({len(self.positives()):,} positive)"
+        )
+
+
+def history_by_user(interactions: pd.DataFrame) -> dict[str, list[str]]:
+    """Group interactions into per-user item lists, oldest first (stable for ties)."""
+    if interactions.empty:
+        return {}
+    order = np.arange(len(interactions))
+    frame = interactions.assign(_order=order)
+    ts = frame[TIMESTAMP].fillna(-np.inf) if TIMESTAMP in frame else 0
+    frame = frame.assign(_ts=ts).sort_values(["_ts", "_order"], kind="stable")
+    return {str(u): list(g[ITEM_ID]) for u, g in frame.groupby(USER_ID, sort=False)}
+
+
+def empty_interactions() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            USER_ID: pd.Series([], dtype=str),
+            ITEM_ID: pd.Series([], dtype=str),
+            VALUE: pd.Series([], dtype="float64"),
+            TIMESTAMP: pd.Series([], dtype="float64"),
+        }
+    )

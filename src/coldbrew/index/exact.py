@@ -1,0 +1,103 @@
+"""Exact inner-product top-k over item vectors, with incremental add/remove and filters."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+
+from coldbrew.data.idmap import IdMap
+
+
+def top_k(scores: np.ndarray, k: int) -> np.ndarray:
+    """Column indices of the ``k`` largest scores per row, best first (ties: lower index first)."""
+    scores = np.atleast_2d(scores)
+    n = scores.shape[1]
+    k = min(k, n)
+    if k <= 0:
+        return np.zeros((scores.shape[0], 0), dtype=np.int64)
+    if k < n:
+        part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    else:
+        part = np.tile(np.arange(n), (scores.shape[0], 1))
+    part_scores = np.take_along_axis(scores, part, axis=1)
+    order = np.lexsort((part, -part_scores), axis=1)
+    return np.take_along_axis(part, order, axis=1)
+
+
+class ExactIndex:
+    """Item vectors in a growable matrix; search is a matrix product (numpy, exact).
+
+    Removed items keep their row but are never returned. Re-adding an id overwrites its vector.
+    """
+
+    def __init__(self, dim: int) -> None:
+        self.dim = dim
+        self.ids = IdMap()
+        self._vectors = np.zeros((0, dim), dtype=np.float32)
+        self._active = np.zeros(0, dtype=bool)
+
+    def __len__(self) -> int:
+        return int(self._active.sum())
+
+    @property
+    def vectors(self) -> np.ndarray:
+        """All rows, including removed ones (check :attr:`active`)."""
+        return self._vectors[: len(self.ids)]
+
+    @property
+    def active(self) -> np.ndarray:
+        return self._active[: len(self.ids)]
+
+    def add(self, ids: Sequence[str], vectors: np.ndarray) -> None:
+        vectors = np.asarray(vectors, dtype=np.float32)
+        if vectors.shape != (len(ids), self.dim):
+            raise ValueError(f"expected vectors of shape ({len(ids)}, {self.dim}), got {vectors.shape}")
+        rows = self.ids.add(ids)
+        needed = len(self.ids)
+        if needed > len(self._vectors):
+            capacity = max(needed, 2 * len(self._vectors), 16)
+            grown = np.zeros((capacity, self.dim), dtype=np.float32)
+            grown[: len(self._vectors)] = self._vectors
+            active = np.zeros(capacity, dtype=bool)
+            active[: len(self._active)] = self._active
+            self._vectors, self._active = grown, active
+        self._vectors[rows] = vectors
+        self._active[rows] = True
+
+    def remove(self, ids: Iterable[str]) -> None:
+        rows = self.ids.rows(ids, skip_unknown=True)
+        self._active[rows] = False
+
+    def contains(self, item_id: str) -> bool:
+        return item_id in self.ids and bool(self._active[self.ids.row(item_id)])
+
+    def search(
+        self,
+        queries: np.ndarray,
+        k: int,
+        *,
+        exclude: Sequence[Iterable[str]] | None = None,
+        allowed: Iterable[str] | None = None,
+    ) -> tuple[list[list[str]], np.ndarray]:
+        """Top-``k`` ids and scores per query row.
+
+        ``exclude`` gives one collection of ids per query; ``allowed`` restricts every query to
+        a subset. Rows with fewer than ``k`` eligible items return fewer ids; their score rows are
+        padded with ``-inf``.
+        """
+        queries = np.atleast_2d(np.asarray(queries, dtype=np.float32))
+        scores = queries @ self.vectors.T
+        mask = ~self.active
+        if allowed is not None:
+            allowed_mask = np.ones(len(self.ids), dtype=bool)
+            allowed_mask[self.ids.rows(allowed, skip_unknown=True)] = False
+            mask = mask | allowed_mask
+        scores[:, mask] = -np.inf
+        if exclude is not None:
+            for q, ids in enumerate(exclude):
+                scores[q, self.ids.rows(ids, skip_unknown=True)] = -np.inf
+        cols = top_k(scores, k)
+        top = np.take_along_axis(scores, cols, axis=1)
+        out_ids = [[self.ids.id(c) for c, s in zip(row, srow) if np.isfinite(s)] for row, srow in zip(cols, top)]
+        return out_ids, top

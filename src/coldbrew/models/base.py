@@ -1,0 +1,299 @@
+"""The one :class:`Recommender` protocol every model implements, documented once here.
+
+A model is fit on a :class:`~coldbrew.data.Dataset` (the whole catalogue with its text, plus the
+interactions it may learn from) and then answers :class:`UserQuery` objects. A query may name a
+known user, carry free text, attributes, liked items (oldest first), or any mix: that covers the
+four cold-start modes with one call.
+
+Persistence is a directory: ``config.json`` (the model kind, its hyperparameters, and the small
+state that is naturally JSON) and ``arrays.npz`` (numbers, loaded with ``allow_pickle=False``).
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, ClassVar, Self
+
+import numpy as np
+import pandas as pd
+
+from coldbrew.data.idmap import IdMap
+from coldbrew.data.schema import ITEM_ID, USER_ID, Dataset, history_by_user
+from coldbrew.index.exact import top_k
+
+FORMAT_VERSION = 1
+
+
+class ModelNotFittedError(RuntimeError):
+    """Raised when a model is asked to score before :meth:`Recommender.fit`."""
+
+
+@dataclass(frozen=True)
+class UserQuery:
+    """Everything known about the user to recommend for.
+
+    Parameters
+    ----------
+    user_id
+        A user seen in training: their history and profile are used unless given here.
+    text
+        The user's own words ("I need a light jacket for a spring outing").
+    attributes
+        Attributes such as ``{"age": "25-34", "occupation": "programmer"}``.
+    liked
+        Item ids the user interacted with, oldest first.
+    """
+
+    user_id: str | None = None
+    text: str | None = None
+    attributes: Mapping[str, Any] = field(default_factory=dict)
+    liked: tuple[str, ...] = ()
+
+    def is_empty(self) -> bool:
+        return not (self.user_id or (self.text and self.text.strip()) or self.attributes or self.liked)
+
+
+@dataclass
+class Recommendations:
+    """Ranked item ids, best first, with their scores."""
+
+    ids: list[str]
+    scores: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+class Recommender(ABC):
+    """Base class: fit / score / recommend / add_items / remove_items / save / load.
+
+    Subclasses implement :meth:`_fit`, :meth:`_score_rows`, :meth:`get_params` and, when they hold
+    arrays, :meth:`_get_state` / :meth:`_set_state`. Constructors take hyperparameters and
+    injected components only; nothing is learned or loaded in ``__init__``.
+    """
+
+    kind: ClassVar[str]
+
+    def __init__(self) -> None:
+        self.item_ids = IdMap()
+        self._active = np.zeros(0, dtype=bool)
+        self._history: dict[str, list[str]] = {}
+        self._profiles: dict[str, dict[str, Any]] = {}
+        self._fitted = False
+
+    # ---- to implement -------------------------------------------------------------------
+    @abstractmethod
+    def get_params(self) -> dict[str, Any]:
+        """Hyperparameters as JSON-able values (components as their config dicts)."""
+
+    @abstractmethod
+    def _fit(self, dataset: Dataset) -> None:
+        """Learn from ``dataset``; :attr:`item_ids` already holds its items in order."""
+
+    @abstractmethod
+    def _score_rows(self, queries: Sequence[UserQuery]) -> np.ndarray:
+        """Scores of shape ``(len(queries), len(self.item_ids))``; queries are resolved."""
+
+    def _get_state(self) -> dict[str, np.ndarray]:
+        return {}
+
+    def _set_state(self, arrays: Mapping[str, np.ndarray]) -> None:
+        return None
+
+    def _add_items(self, items: pd.DataFrame, rows: np.ndarray) -> None:
+        """Make new (or changed) items scorable; the default leaves their scores to the model."""
+        return None
+
+    # ---- shared behaviour ---------------------------------------------------------------
+    @property
+    def is_fitted(self) -> bool:
+        return self._fitted
+
+    def fit(self, dataset: Dataset) -> Self:
+        """Learn from the catalogue, users and positive interactions of ``dataset``."""
+        if dataset.items.empty:
+            raise ValueError(f"dataset {dataset.name!r} has no items to recommend")
+        self.item_ids = IdMap(dataset.items[ITEM_ID])
+        self._active = np.ones(len(self.item_ids), dtype=bool)
+        self._history = history_by_user(dataset.positives())
+        self._profiles = _profiles(dataset)
+        self._fit(dataset)
+        self._fitted = True
+        return self
+
+    def _check_fitted(self) -> None:
+        if not self._fitted:
+            raise ModelNotFittedError(f"{type(self).__name__} is not fitted: call fit(dataset) first")
+
+    def resolve(self, query: UserQuery) -> UserQuery:
+        """Fill a known user's history, text and attributes where the query leaves them out."""
+        if query.user_id is None:
+            return query
+        profile = self._profiles.get(str(query.user_id), {})
+        liked = query.liked or tuple(self._history.get(str(query.user_id), ()))
+        attributes = {**profile.get("attributes", {}), **dict(query.attributes)}
+        text = query.text if query.text else profile.get("text")
+        return replace(query, liked=liked, attributes=attributes, text=text)
+
+    def score(self, queries: Sequence[UserQuery]) -> np.ndarray:
+        """Scores over every item row (removed items get ``-inf``)."""
+        self._check_fitted()
+        resolved = [self.resolve(q) for q in queries]
+        scores = np.asarray(self._score_rows(resolved), dtype=np.float32)
+        scores[:, ~self._active] = -np.inf
+        return scores
+
+    def recommend(
+        self,
+        query: UserQuery,
+        k: int = 10,
+        *,
+        exclude: Iterable[str] = (),
+        candidates: Iterable[str] | None = None,
+        exclude_seen: bool = True,
+    ) -> Recommendations:
+        """Top-``k`` items for one user (see :meth:`recommend_batch`)."""
+        return self.recommend_batch([query], k, exclude=[exclude], candidates=candidates, exclude_seen=exclude_seen)[0]
+
+    def recommend_batch(
+        self,
+        queries: Sequence[UserQuery],
+        k: int = 10,
+        *,
+        exclude: Sequence[Iterable[str]] | None = None,
+        candidates: Iterable[str] | None = None,
+        exclude_seen: bool = True,
+    ) -> list[Recommendations]:
+        """Top-``k`` items per query.
+
+        ``exclude`` holds one collection of ids per query; ``candidates`` restricts ranking to a
+        subset of the catalogue; ``exclude_seen`` drops the user's liked/known items.
+        """
+        if k < 1:
+            raise ValueError(f"k must be at least 1, got {k}")
+        scores = self.score(queries)
+        if candidates is not None:
+            allowed = np.zeros(scores.shape[1], dtype=bool)
+            allowed[self.item_ids.rows(candidates, skip_unknown=True)] = True
+            scores[:, ~allowed] = -np.inf
+        for q, query in enumerate(queries):
+            banned = set(exclude[q]) if exclude is not None else set()
+            if exclude_seen:
+                banned |= set(self.resolve(query).liked)
+            if banned:
+                scores[q, self.item_ids.rows(banned, skip_unknown=True)] = -np.inf
+        cols = top_k(scores, k)
+        out = []
+        for q in range(len(queries)):
+            row_scores = scores[q, cols[q]]
+            keep = np.isfinite(row_scores)
+            out.append(Recommendations(self.item_ids.ids(cols[q][keep]), row_scores[keep]))
+        return out
+
+    def add_items(self, items: pd.DataFrame) -> None:
+        """Add new items (or replace changed ones) after fitting; they are scorable at once."""
+        self._check_fitted()
+        if ITEM_ID not in items:
+            raise ValueError(f"items need an {ITEM_ID!r} column, got {list(items.columns)}")
+        rows = self.item_ids.add(items[ITEM_ID].astype(str))
+        if len(self.item_ids) > len(self._active):
+            self._active = np.concatenate([self._active, np.ones(len(self.item_ids) - len(self._active), bool)])
+        self._active[rows] = True
+        self._add_items(items.reset_index(drop=True), rows)
+
+    def remove_items(self, item_ids: Iterable[str]) -> None:
+        """Never recommend these items again (unknown ids are ignored)."""
+        self._active[self.item_ids.rows(item_ids, skip_unknown=True)] = False
+
+    def active_item_ids(self) -> list[str]:
+        return self.item_ids.ids(np.flatnonzero(self._active))
+
+    # ---- persistence --------------------------------------------------------------------
+    def save(self, path: str | Path) -> Path:
+        """Write ``config.json`` and ``arrays.npz`` into the directory ``path``."""
+        self._check_fitted()
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        users = sorted(self._history)
+        config = {
+            "format_version": FORMAT_VERSION,
+            "kind": self.kind,
+            "params": self.get_params(),
+            "profiles": self._profiles,
+        }
+        (path / "config.json").write_text(json.dumps(config, indent=2, ensure_ascii=False, default=_json_default))
+        lengths = np.asarray([len(self._history[u]) for u in users], dtype=np.int64)
+        flat = [i for u in users for i in self._history[u]]
+        arrays = {
+            "_item_ids": self.item_ids.to_array(),
+            "_active": self._active,
+            "_history_users": np.asarray(users, dtype=str),
+            "_history_lengths": lengths,
+            "_history_items": np.asarray(flat, dtype=str),
+            **self._get_state(),
+        }
+        np.savez(path / "arrays.npz", **arrays)
+        return path
+
+    @classmethod
+    def _from_params(cls, params: Mapping[str, Any], **components: Any) -> Self:
+        return cls(**params)
+
+    @classmethod
+    def load(cls, path: str | Path, **components: Any) -> Recommender:
+        """Load any saved model (the subclass is read from ``config.json``).
+
+        ``components`` (such as ``encoder=...``) replace the ones the config would rebuild.
+        """
+        from coldbrew.models.registry import model_class
+
+        path = Path(path)
+        config_file = path / "config.json"
+        if not config_file.exists():
+            raise FileNotFoundError(f"no saved model at {path} (missing config.json)")
+        config = json.loads(config_file.read_text())
+        model_cls = model_class(config["kind"])
+        model = model_cls._from_params(config["params"], **components)
+        with np.load(path / "arrays.npz", allow_pickle=False) as data:
+            arrays = {key: data[key] for key in data.files}
+        model.item_ids = IdMap(arrays.pop("_item_ids").tolist())
+        model._active = arrays.pop("_active").astype(bool)
+        users = arrays.pop("_history_users").tolist()
+        lengths = arrays.pop("_history_lengths")
+        flat = arrays.pop("_history_items").tolist()
+        bounds = np.concatenate([[0], np.cumsum(lengths)])
+        model._history = {u: flat[bounds[i] : bounds[i + 1]] for i, u in enumerate(users)}
+        model._profiles = config.get("profiles", {})
+        model._set_state(arrays)
+        model._fitted = True
+        return model
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (set, tuple)):
+        return list(value)
+    raise TypeError(f"cannot save {type(value).__name__} in config.json")
+
+
+def _profiles(dataset: Dataset) -> dict[str, dict[str, Any]]:
+    """Each known user's free text and attributes, as plain JSON-able values."""
+    spec = dataset.spec
+    users = dataset.users
+    if users.empty or USER_ID not in users:
+        return {}
+    profiles: dict[str, dict[str, Any]] = {}
+    for row in users.to_dict(orient="records"):
+        text = " ".join(str(row[f]) for f in spec.user_text if f in row and isinstance(row[f], str) and row[f])
+        attrs = {
+            f: (row[f].item() if isinstance(row[f], np.generic) else row[f])
+            for f in spec.user_attributes
+            if f in row and not pd.isna(row[f])
+        }
+        profiles[str(row[USER_ID])] = {"text": text or None, "attributes": attrs}
+    return profiles

@@ -1,0 +1,23 @@
+"""Saved model kind -> class. An explicit table: no import-by-string."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from coldbrew.models.base import Recommender
+
+
+def model_classes() -> dict[str, type[Recommender]]:
+    from coldbrew.models.baselines import PopularityRecommender, RandomRecommender
+    from coldbrew.models.zeroshot import ZeroShotRecommender
+
+    classes: list[type[Recommender]] = [PopularityRecommender, RandomRecommender, ZeroShotRecommender]
+    return {cls.kind: cls for cls in classes}
+
+
+def model_class(kind: str) -> type[Recommender]:
+    classes = model_classes()
+    if kind not in classes:
+        raise ValueError(f"unknown model kind {kind!r}; known kinds: {sorted(classes)}")
+    return classes[kind]

