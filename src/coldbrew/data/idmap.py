@@ -50,7 +50,9 @@ class IdMap:
     def rows(self, ids: Iterable[str], *, skip_unknown: bool = False) -> np.ndarray:
         """Rows of ``ids``; unknown ids raise ``KeyError`` unless ``skip_unknown``."""
         if skip_unknown:
-            return np.asarray([self._rows[i] for i in map(str, ids) if i in self._rows], dtype=np.int64)
+            return np.asarray(
+                [self._rows[i] for i in map(str, ids) if i in self._rows], dtype=np.int64
+            )
         return np.asarray([self.row(i) for i in ids], dtype=np.int64)
 
     def id(self, row: int) -> str:

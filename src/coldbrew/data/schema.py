@@ -51,7 +51,9 @@ class Dataset:
     spec: DatasetSpec
     items: pd.DataFrame
     interactions: pd.DataFrame
-    users: pd.DataFrame = field(default_factory=lambda: pd.DataFrame({USER_ID: pd.Series([], dtype=str)}))
+    users: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame({USER_ID: pd.Series([], dtype=str)})
+    )
 
     @property
     def name(self) -> str:

@@ -37,8 +37,8 @@ def _sizes(relevant: Relevant) -> np.ndarray:
     return np.asarray([len(set(r)) for r in relevant], dtype=np.float64)
 
 
-def _masked(values: np.ndarray, sizes: np.ndarray) -> np.ndarray:
-    return np.where(sizes > 0, values, np.nan)
+def _masked(values: object, sizes: np.ndarray) -> np.ndarray:
+    return np.where(sizes > 0, np.asarray(values, dtype=np.float64), np.nan)
 
 
 def recall_at_k(ranked: Ranked, relevant: Relevant, k: int) -> np.ndarray:

@@ -60,10 +60,19 @@ class Split:
         directory = Path(directory)
         meta = json.loads((directory / "split.json").read_text())
         parts = {p: pd.read_parquet(directory / f"{p}.parquet") for p in PARTS}
-        return cls(meta["protocol"], meta["dataset"], meta["seed"], candidates=meta["candidates"], info=meta["info"], **parts)
+        return cls(
+            meta["protocol"],
+            meta["dataset"],
+            meta["seed"],
+            candidates=meta["candidates"],
+            info=meta["info"],
+            **parts,
+        )
 
 
-def _shuffled_parts(frame: pd.DataFrame, fractions: tuple[float, ...], rng: np.random.Generator) -> list[pd.DataFrame]:
+def _shuffled_parts(
+    frame: pd.DataFrame, fractions: tuple[float, ...], rng: np.random.Generator
+) -> list[pd.DataFrame]:
     """Split rows at random into consecutive parts of the given fractions."""
     order = rng.permutation(len(frame))
     bounds = np.floor(np.cumsum(fractions)[:-1] * len(frame)).astype(int)
@@ -83,7 +92,7 @@ def cold_item_split(dataset: Dataset, *, cold_fraction: float = 0.2, seed: int =
     positives = dataset.positives().reset_index(drop=True)
     rng = np.random.default_rng(seed)
     items = np.sort(positives[ITEM_ID].unique())
-    n_cold = max(1, int(round(cold_fraction * len(items))))
+    n_cold = max(1, round(cold_fraction * len(items)))
     cold = set(rng.choice(items, size=n_cold, replace=False).tolist())
     is_cold = positives[ITEM_ID].isin(cold)
     warm_train, warm_val, warm_test = _shuffled_parts(positives[~is_cold], (0.8, 0.1, 0.1), rng)
@@ -92,6 +101,7 @@ def cold_item_split(dataset: Dataset, *, cold_fraction: float = 0.2, seed: int =
     info = {
         "cold_items": len(cold),
         "cold_test_items": len(candidates),
+        "warm_val": len(warm_val),
         "warm_test": len(warm_test),
         "test_users": int(cold_test[USER_ID].nunique()),
         "cold_val_items": sorted(set(cold_val[ITEM_ID])),

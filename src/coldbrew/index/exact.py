@@ -52,7 +52,9 @@ class ExactIndex:
     def add(self, ids: Sequence[str], vectors: np.ndarray) -> None:
         vectors = np.asarray(vectors, dtype=np.float32)
         if vectors.shape != (len(ids), self.dim):
-            raise ValueError(f"expected vectors of shape ({len(ids)}, {self.dim}), got {vectors.shape}")
+            raise ValueError(
+                f"expected vectors of shape ({len(ids)}, {self.dim}), got {vectors.shape}"
+            )
         rows = self.ids.add(ids)
         needed = len(self.ids)
         if needed > len(self._vectors):
@@ -99,5 +101,8 @@ class ExactIndex:
                 scores[q, self.ids.rows(ids, skip_unknown=True)] = -np.inf
         cols = top_k(scores, k)
         top = np.take_along_axis(scores, cols, axis=1)
-        out_ids = [[self.ids.id(c) for c, s in zip(row, srow) if np.isfinite(s)] for row, srow in zip(cols, top)]
+        out_ids = [
+            [self.ids.id(c) for c, s in zip(row, srow) if np.isfinite(s)]
+            for row, srow in zip(cols, top)
+        ]
         return out_ids, top

@@ -54,7 +54,9 @@ class UserQuery:
     liked: tuple[str, ...] = ()
 
     def is_empty(self) -> bool:
-        return not (self.user_id or (self.text and self.text.strip()) or self.attributes or self.liked)
+        return not (
+            self.user_id or (self.text and self.text.strip()) or self.attributes or self.liked
+        )
 
 
 @dataclass
@@ -127,7 +129,9 @@ class Recommender(ABC):
 
     def _check_fitted(self) -> None:
         if not self._fitted:
-            raise ModelNotFittedError(f"{type(self).__name__} is not fitted: call fit(dataset) first")
+            raise ModelNotFittedError(
+                f"{type(self).__name__} is not fitted: call fit(dataset) first"
+            )
 
     def resolve(self, query: UserQuery) -> UserQuery:
         """Fill a known user's history, text and attributes where the query leaves them out."""
@@ -157,7 +161,9 @@ class Recommender(ABC):
         exclude_seen: bool = True,
     ) -> Recommendations:
         """Top-``k`` items for one user (see :meth:`recommend_batch`)."""
-        return self.recommend_batch([query], k, exclude=[exclude], candidates=candidates, exclude_seen=exclude_seen)[0]
+        return self.recommend_batch(
+            [query], k, exclude=[exclude], candidates=candidates, exclude_seen=exclude_seen
+        )[0]
 
     def recommend_batch(
         self,
@@ -201,7 +207,9 @@ class Recommender(ABC):
             raise ValueError(f"items need an {ITEM_ID!r} column, got {list(items.columns)}")
         rows = self.item_ids.add(items[ITEM_ID].astype(str))
         if len(self.item_ids) > len(self._active):
-            self._active = np.concatenate([self._active, np.ones(len(self.item_ids) - len(self._active), bool)])
+            self._active = np.concatenate(
+                [self._active, np.ones(len(self.item_ids) - len(self._active), bool)]
+            )
         self._active[rows] = True
         self._add_items(items.reset_index(drop=True), rows)
 
@@ -225,7 +233,9 @@ class Recommender(ABC):
             "params": self.get_params(),
             "profiles": self._profiles,
         }
-        (path / "config.json").write_text(json.dumps(config, indent=2, ensure_ascii=False, default=_json_default))
+        (path / "config.json").write_text(
+            json.dumps(config, indent=2, ensure_ascii=False, default=_json_default)
+        )
         lengths = np.asarray([len(self._history[u]) for u in users], dtype=np.int64)
         flat = [i for u in users for i in self._history[u]]
         arrays = {
@@ -236,7 +246,7 @@ class Recommender(ABC):
             "_history_items": np.asarray(flat, dtype=str),
             **self._get_state(),
         }
-        np.savez(path / "arrays.npz", **arrays)
+        np.savez(path / "arrays.npz", **arrays)  # type: ignore[arg-type]
         return path
 
     @classmethod
@@ -289,7 +299,9 @@ def _profiles(dataset: Dataset) -> dict[str, dict[str, Any]]:
         return {}
     profiles: dict[str, dict[str, Any]] = {}
     for row in users.to_dict(orient="records"):
-        text = " ".join(str(row[f]) for f in spec.user_text if f in row and isinstance(row[f], str) and row[f])
+        text = " ".join(
+            str(row[f]) for f in spec.user_text if f in row and isinstance(row[f], str) and row[f]
+        )
         attrs = {
             f: (row[f].item() if isinstance(row[f], np.generic) else row[f])
             for f in spec.user_attributes

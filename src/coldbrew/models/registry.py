@@ -12,7 +12,11 @@ def model_classes() -> dict[str, type[Recommender]]:
     from coldbrew.models.baselines import PopularityRecommender, RandomRecommender
     from coldbrew.models.zeroshot import ZeroShotRecommender
 
-    classes: list[type[Recommender]] = [PopularityRecommender, RandomRecommender, ZeroShotRecommender]
+    classes: list[type[Recommender]] = [
+        PopularityRecommender,
+        RandomRecommender,
+        ZeroShotRecommender,
+    ]
     return {cls.kind: cls for cls in classes}
 
 

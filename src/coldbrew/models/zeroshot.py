@@ -22,7 +22,7 @@ from coldbrew.text.templates import ItemTemplate, UserTemplate
 
 
 def recency_weights(n: int, decay: float) -> np.ndarray:
-    """Weights for ``n`` items oldest first: the newest weighs 1, each older one ``decay`` times less."""
+    """Weights for ``n`` items, oldest first: the newest weighs 1, each older one ``decay`` less."""
     return decay ** np.arange(n - 1, -1, -1, dtype=np.float32)
 
 
@@ -79,7 +79,9 @@ class ZeroShotRecommender(Recommender):
             "attribute_weight": self.attribute_weight,
             "liked_weight": self.liked_weight,
             "recency_decay": self.recency_decay,
-            "item_template": None if tpl is None else {
+            "item_template": None
+            if tpl is None
+            else {
                 "text_fields": list(tpl.text_fields),
                 "attribute_fields": list(tpl.attribute_fields),
                 "labels": dict(tpl.labels),
@@ -102,7 +104,9 @@ class ZeroShotRecommender(Recommender):
         user_tpl = params.pop("user_template")
         return cls(
             encoder,
-            item_template=None if item_tpl is None else ItemTemplate(
+            item_template=None
+            if item_tpl is None
+            else ItemTemplate(
                 text_fields=tuple(item_tpl["text_fields"]),
                 attribute_fields=tuple(item_tpl["attribute_fields"]),
                 labels=item_tpl["labels"],
@@ -128,7 +132,9 @@ class ZeroShotRecommender(Recommender):
         assert self.item_template is not None
         texts = self.item_template.render_frame(items)
         cache = EmbeddingCache(self.cache_dir) if self.cache_dir else None
-        return encode_texts(self.encoder, texts, kind="passage", cache=cache, show_progress=self.show_progress)
+        return encode_texts(
+            self.encoder, texts, kind="passage", cache=cache, show_progress=self.show_progress
+        )
 
     def _fit(self, dataset: Dataset) -> None:
         self._template_for(dataset)
@@ -154,7 +160,9 @@ class ZeroShotRecommender(Recommender):
         """One unit vector per (resolved) query; all-zero when nothing is known."""
         dim = self.item_vectors.shape[1]
         out = np.zeros((len(queries), dim), dtype=np.float32)
-        texts = [(q, query.text) for q, query in enumerate(queries) if query.text and query.text.strip()]
+        texts = [
+            (q, query.text) for q, query in enumerate(queries) if query.text and query.text.strip()
+        ]
         attrs = [
             (q, self.user_template.render_attributes(query.attributes))
             for q, query in enumerate(queries)

@@ -52,12 +52,21 @@ class EmbeddingCache:
         keys = [text_key(t) for t in texts]
         missing = sorted({k: t for k, t in zip(keys, texts) if k not in known}.items())
         if missing:
-            fresh = encoder.encode([t for _, t in missing], kind=kind, batch_size=batch_size, show_progress=show_progress)
+            fresh = encoder.encode(
+                [t for _, t in missing],
+                kind=kind,
+                batch_size=batch_size,
+                show_progress=show_progress,
+            )
             known.update({k: v for (k, _), v in zip(missing, fresh)})
             self.directory.mkdir(parents=True, exist_ok=True)
             all_keys = list(known)
             tmp = file.with_suffix(".tmp.npz")
-            np.savez(tmp, keys=np.asarray(all_keys, dtype=str), vectors=np.stack([known[k] for k in all_keys]))
+            np.savez(
+                tmp,
+                keys=np.asarray(all_keys, dtype=str),
+                vectors=np.stack([known[k] for k in all_keys]),
+            )
             tmp.replace(file)
         if not texts:
             return np.zeros((0, encoder.dim), dtype=np.float32)

@@ -50,7 +50,8 @@ def l2_normalize(matrix: np.ndarray) -> np.ndarray:
     """Rows scaled to unit norm (zero rows stay zero), as float32."""
     matrix = np.asarray(matrix, dtype=np.float32)
     norms = np.linalg.norm(matrix, axis=-1, keepdims=True)
-    return np.divide(matrix, norms, out=np.zeros_like(matrix), where=norms > 0)
+    out: np.ndarray = np.divide(matrix, norms, out=np.zeros_like(matrix), where=norms > 0)
+    return out
 
 
 _TOKEN = re.compile(r"\w+", re.UNICODE)

