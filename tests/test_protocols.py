@@ -59,6 +59,7 @@ def test_text_model_beats_random_on_cold_items() -> None:
     lm = evaluate(ZeroShotRecommender(HashingEncoder()).fit(train), split).metrics
     rnd = evaluate(RandomRecommender().fit(train), split).metrics
     pop = evaluate(PopularityRecommender().fit(train), split).metrics
-    assert lm["ndcg@10"] > rnd["ndcg@10"] + 0.2
+    # the topic halves the candidates: text finds every relevant item within the top 20
+    assert lm["recall@20"] > 0.95 > 0.7 > rnd["recall@20"]
     for metrics in (lm, rnd, pop):
         assert all(0.0 <= v <= 1.0 for v in metrics.values())
