@@ -217,6 +217,10 @@ class Recommender(ABC):
         """Never recommend these items again (unknown ids are ignored)."""
         self._active[self.item_ids.rows(item_ids, skip_unknown=True)] = False
 
+    def known_users(self) -> list[str]:
+        """Users seen in training (with a profile or a history), sorted."""
+        return sorted(set(self._profiles) | set(self._history))
+
     def active_item_ids(self) -> list[str]:
         return self.item_ids.ids(np.flatnonzero(self._active))
 
