@@ -15,6 +15,7 @@ from coldbrew.models.cf import (
     ItemKNNRecommender,
     interaction_matrix,
 )
+from coldbrew.models.lfm import LightFMRecommender
 from coldbrew.models.tfidf import TfidfRecommender
 
 
@@ -146,3 +147,37 @@ class TestTfidf:
         model = TfidfRecommender(recency_decay=0.2).fit(tiny_dataset)
         recs = model.recommend(UserQuery(liked=("keyboard", "parka")), k=1)
         assert recs.ids == ["bottle"]  # shares "insulated" with the newest like
+
+
+class TestLightFM:
+    def test_cold_items_are_scored_from_their_words(self) -> None:
+        ds = two_topics()
+        model = LightFMRecommender(no_components=8, epochs=30, seed=1).fit(ds)
+        model.add_items(
+            pd.DataFrame({"item_id": ["new-a", "new-b"], "title": ["mountain hiking", "cooking"]})
+        )
+        assert model.item_has_signal[model.item_ids.rows(["new-a", "new-b"])].all()
+        recs = model.recommend(
+            UserQuery(liked=("i0", "i2", "i4")), k=2, candidates=["new-a", "new-b"]
+        )
+        assert recs.ids == ["new-a", "new-b"]
+
+    def test_few_shot_user_is_folded_into_their_topic(self) -> None:
+        model = LightFMRecommender(no_components=8, epochs=30, seed=1).fit(two_topics())
+        recs = model.recommend(UserQuery(liked=("i1", "i3", "i5")), k=10)
+        assert sum(int(i[1:]) % 2 == 1 for i in recs.ids) >= 9, recs.ids
+
+    def test_attributes_make_a_cold_user_scorable(self, tiny_dataset: Dataset) -> None:
+        model = LightFMRecommender(no_components=8, epochs=5, min_df=1, seed=1).fit(tiny_dataset)
+        assert "occupation=student" in model.user_features
+        assert not model.is_fallback(UserQuery(attributes={"occupation": "student"}))
+        assert model.is_fallback(UserQuery(attributes={"occupation": "astronaut"}))
+        assert model.is_fallback(UserQuery(text="just words"))
+
+    def test_same_seed_same_scores(self, tiny_dataset: Dataset) -> None:
+        def make() -> LightFMRecommender:
+            return LightFMRecommender(no_components=8, epochs=5, min_df=1, seed=9)
+
+        query = UserQuery(attributes={"age": "18-24"}, liked=("mouse",))
+        a, b = make().fit(tiny_dataset), make().fit(tiny_dataset)
+        np.testing.assert_array_equal(a.score([query]), b.score([query]))

@@ -19,6 +19,7 @@ from coldbrew.models import (
     ZeroShotRecommender,
 )
 from coldbrew.models.cf import ALSRecommender, BPRRecommender, ItemKNNRecommender
+from coldbrew.models.lfm import LightFMRecommender
 from coldbrew.models.registry import model_classes
 from coldbrew.models.tfidf import TfidfRecommender
 from coldbrew.text import HashingEncoder
@@ -35,6 +36,7 @@ FACTORIES: dict[str, tuple[Callable[[], Recommender], bool]] = {
     "bpr": (lambda: BPRRecommender(factors=8, iterations=20, seed=3), False),
     "itemknn": (lambda: ItemKNNRecommender(neighbors=5), False),
     "tfidf": (TfidfRecommender, True),
+    "lightfm": (lambda: LightFMRecommender(no_components=8, epochs=10, min_df=1, seed=3), True),
 }
 
 

@@ -44,6 +44,30 @@ def interaction_matrix(dataset: Dataset, item_ids: IdMap) -> tuple[sp.csr_matrix
     return matrix, users
 
 
+def ridge_fold_in(
+    item_factors: np.ndarray,
+    liked_rows: np.ndarray,
+    alpha: float,
+    regularization: float,
+    prior: np.ndarray | None = None,
+) -> np.ndarray:
+    """The user vector ``u`` minimising ``sum_i c_i (p_i - u.y_i)^2 + reg |u - prior|^2``.
+
+    ``p_i = 1`` with confidence ``c_i = alpha`` for the liked rows, ``p_i = 0, c_i = 1`` for every
+    other item (ALS's implicit-feedback loss, one user at a time). No liked rows: the prior (or
+    zero).
+    """
+    y = np.asarray(item_factors, dtype=np.float64)
+    start = np.zeros(y.shape[1]) if prior is None else np.asarray(prior, dtype=np.float64)
+    if len(liked_rows) == 0:
+        return start.astype(np.float32)
+    liked = y[liked_rows]
+    gram = y.T @ y + (alpha - 1.0) * liked.T @ liked
+    target = alpha * liked.sum(axis=0) + regularization * start
+    gram += regularization * np.eye(y.shape[1])
+    return np.linalg.solve(gram, target).astype(np.float32)
+
+
 def _import_implicit() -> Any:
     try:
         import implicit
@@ -153,14 +177,9 @@ class _FactorModel(CFRecommender):
         none left the vector is zero.
         """
         rows = self._liked_rows(UserQuery(liked=tuple(item_ids)))
-        y = self.item_factors[:, self._free_columns()].astype(np.float64)
-        vector = np.zeros(y.shape[1], dtype=np.float64)
-        if len(rows):
-            liked = y[rows]
-            gram = y.T @ y + (self.fold_in_alpha - 1.0) * liked.T @ liked
-            gram += self.fold_in_regularization * np.eye(y.shape[1])
-            vector = np.linalg.solve(gram, self.fold_in_alpha * liked.sum(axis=0))
-        return np.concatenate([vector.astype(np.float32), self._user_constant()])
+        y = self.item_factors[:, self._free_columns()]
+        vector = ridge_fold_in(y, rows, self.fold_in_alpha, self.fold_in_regularization)
+        return np.concatenate([vector, self._user_constant()])
 
     def user_vector(self, query: UserQuery) -> np.ndarray:
         """The trained vector of a known user, else the fold-in of the query's liked items."""

@@ -11,6 +11,7 @@ if TYPE_CHECKING:
 def model_classes() -> dict[str, type[Recommender]]:
     from coldbrew.models.baselines import PopularityRecommender, RandomRecommender
     from coldbrew.models.cf import ALSRecommender, BPRRecommender, ItemKNNRecommender
+    from coldbrew.models.lfm import LightFMRecommender
     from coldbrew.models.tfidf import TfidfRecommender
     from coldbrew.models.zeroshot import ZeroShotRecommender
 
@@ -22,6 +23,7 @@ def model_classes() -> dict[str, type[Recommender]]:
         BPRRecommender,
         ItemKNNRecommender,
         TfidfRecommender,
+        LightFMRecommender,
     ]
     return {cls.kind: cls for cls in classes}
 
