@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from coldbrew.data import load_dataset
+from coldbrew.data.cleaning import OnBadRows
 from coldbrew.data.schema import Dataset
 from coldbrew.models.base import Recommender
 from coldbrew.models.zeroshot import ZeroShotRecommender
@@ -40,7 +41,7 @@ def add_dataset_args(parser: argparse.ArgumentParser) -> None:
 
 def load_from_args(args: argparse.Namespace) -> Dataset:
     """The dataset the arguments name; skipped rows and dropped duplicates go to stderr."""
-    policy = "skip" if getattr(args, "skip_bad_rows", False) else "raise"
+    policy: OnBadRows = "skip" if getattr(args, "skip_bad_rows", False) else "raise"
     if args.data is not None:
         dataset = load_dataset(args.data, on_bad_rows=policy)
     else:

@@ -21,7 +21,7 @@ class PopularityRecommender(Recommender):
     def __init__(self) -> None:
         super().__init__()
         self._counts = np.zeros(0, dtype=np.float32)
-        self._ties = np.zeros(0, dtype=np.float32)
+        self._ties: np.ndarray = np.zeros(0, dtype=np.float32)
 
     def get_params(self) -> dict[str, Any]:
         return {}
@@ -36,7 +36,7 @@ class PopularityRecommender(Recommender):
         # Ties (every cold item has count 0) are broken by a hash of the item id, not by catalogue
         # position: MovieLens numbers old popular films first, and position would leak that.
         if len(self._ties) != len(self._counts):
-            self._ties = 0.5 * _id_hashes(self.item_ids.ids())
+            self._ties = (0.5 * _id_hashes(self.item_ids.ids())).astype(np.float32)
         base = self._counts + self._ties
         return np.tile(base, (len(queries), 1))
 
