@@ -6,7 +6,8 @@ of their reach and fall back to most-popular, visibly:
 * a user with no trained vector and no liked item the model knows (a 0-shot user) gets the
   popularity ranking (:meth:`CFRecommender.is_fallback` says so);
 * an item with no training interaction (a cold item) has no collaborative signal; it is scored
-  below every item that has one, ordered by popularity (:attr:`CFRecommender.item_has_signal`).
+  below every item that has one, ordered as most-popular orders it (training count, then a hash
+  of its id: never catalogue position) (:attr:`CFRecommender.item_has_signal`).
 
 A few-shot user is *folded in*, not retrained: ALS and BPR solve a ridge problem against the
 fixed item factors (for ALS the same weighted least squares ``implicit`` solves in training),
@@ -27,8 +28,7 @@ import scipy.sparse as sp
 from coldbrew.data.idmap import IdMap
 from coldbrew.data.schema import ITEM_ID, USER_ID, Dataset
 from coldbrew.models.base import Recommender, UserQuery
-
-NO_SIGNAL = -1e6  # score offset of items the model knows nothing about (below any real score)
+from coldbrew.models.baselines import _id_hashes
 
 
 def interaction_matrix(dataset: Dataset, item_ids: IdMap) -> tuple[sp.csr_matrix, IdMap]:
@@ -42,6 +42,24 @@ def interaction_matrix(dataset: Dataset, item_ids: IdMap) -> tuple[sp.csr_matrix
     matrix = sp.csr_matrix((data, (rows, cols)), shape=(len(users), len(item_ids)))
     matrix.data[:] = 1.0  # duplicates count once
     return matrix, users
+
+
+def popularity_scores(counts: np.ndarray, item_ids: Sequence[str]) -> np.ndarray:
+    """Training counts with ties broken by a hash of the item id (as most-popular does), so the
+    fallback never leaks catalogue order."""
+    return np.asarray(counts, dtype=np.float32) + (0.5 * _id_hashes(item_ids)).astype(np.float32)
+
+
+def rank_below(scores: np.ndarray, mask: np.ndarray, fallback: np.ndarray) -> np.ndarray:
+    """Move the ``mask`` columns of every row below its other columns, ordered by ``fallback``."""
+    if not mask.any():
+        return scores
+    order = np.argsort(np.argsort(fallback[mask], kind="stable"), kind="stable")
+    fraction = (order + 1) / (len(order) + 1)  # in (0, 1), higher for more popular
+    known = scores[:, ~mask]
+    floor = known.min(axis=1, keepdims=True) if known.shape[1] else np.zeros((len(scores), 1))
+    scores[:, mask] = floor - 2.0 + fraction[None, :]
+    return scores
 
 
 def ridge_fold_in(
@@ -87,6 +105,7 @@ class CFRecommender(Recommender):
         super().__init__()
         self.user_ids = IdMap()
         self._counts = np.zeros(0, dtype=np.float32)
+        self._pop_cache = np.zeros(0, dtype=np.float32)
 
     # ---- fallback -----------------------------------------------------------------------
     @property
@@ -107,8 +126,9 @@ class CFRecommender(Recommender):
         return len(self._liked_rows(resolved)) == 0
 
     def _popularity_row(self) -> np.ndarray:
-        n = len(self._counts)
-        return self._counts - 1e-3 * np.arange(n, dtype=np.float32) / max(n, 1)
+        if len(self._pop_cache) != len(self._counts):
+            self._pop_cache = popularity_scores(self._counts, self.item_ids.ids())
+        return self._pop_cache
 
     # ---- Recommender hooks --------------------------------------------------------------
     def _fit(self, dataset: Dataset) -> None:
@@ -127,9 +147,7 @@ class CFRecommender(Recommender):
         answerable = [q for q, query in enumerate(queries) if not self.is_fallback(query)]
         if answerable:
             scores = self._score_known([queries[q] for q in answerable])
-            no_signal = ~self.item_has_signal
-            scores[:, no_signal] = NO_SIGNAL + self._popularity_row()[no_signal]
-            out[answerable] = scores
+            out[answerable] = rank_below(scores, ~self.item_has_signal, self._popularity_row())
         return out
 
     def _add_items(self, items: pd.DataFrame, rows: np.ndarray) -> None:

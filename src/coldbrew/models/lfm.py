@@ -24,7 +24,7 @@ from sklearn.preprocessing import normalize
 from coldbrew.data.idmap import IdMap
 from coldbrew.data.schema import Dataset
 from coldbrew.models.base import Recommender, UserQuery
-from coldbrew.models.cf import interaction_matrix, ridge_fold_in
+from coldbrew.models.cf import interaction_matrix, popularity_scores, ridge_fold_in
 from coldbrew.text.encoder import tokenize
 from coldbrew.text.templates import ItemTemplate
 
@@ -268,9 +268,7 @@ class LightFMRecommender(Recommender):
         )
 
     def _score_rows(self, queries: Sequence[UserQuery]) -> np.ndarray:
-        n = len(self._counts)
-        popular = self._counts - 1e-3 * np.arange(n, dtype=np.float32) / max(n, 1)
-        out = np.tile(popular, (len(queries), 1))
+        out = np.tile(popularity_scores(self._counts, self.item_ids.ids()), (len(queries), 1))
         for q, query in enumerate(queries):
             if not self.is_fallback(query):
                 user = self.user_vector(query).astype(np.float64)

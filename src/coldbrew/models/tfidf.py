@@ -20,6 +20,7 @@ from sklearn.preprocessing import normalize
 
 from coldbrew.data.schema import ITEM_ID, Dataset
 from coldbrew.models.base import Recommender, UserQuery
+from coldbrew.models.cf import popularity_scores
 from coldbrew.models.zeroshot import recency_weights
 from coldbrew.text.encoder import tokenize
 from coldbrew.text.templates import ItemTemplate
@@ -167,9 +168,7 @@ class TfidfRecommender(Recommender):
         scores = np.asarray((users @ self.item_matrix.T).toarray(), dtype=np.float32)
         empty = users.getnnz(axis=1) == 0
         if empty.any():
-            n = len(self._counts)
-            popular = self._counts - 1e-3 * np.arange(n, dtype=np.float32) / max(n, 1)
-            scores[empty] = popular
+            scores[empty] = popularity_scores(self._counts, self.item_ids.ids())
         return scores
 
     # ---- persistence --------------------------------------------------------------------
