@@ -68,19 +68,21 @@ def ridge_fold_in(
     alpha: float,
     regularization: float,
     prior: np.ndarray | None = None,
+    gram: np.ndarray | None = None,
 ) -> np.ndarray:
     """The user vector ``u`` minimising ``sum_i c_i (p_i - u.y_i)^2 + reg |u - prior|^2``.
 
     ``p_i = 1`` with confidence ``c_i = alpha`` for the liked rows, ``p_i = 0, c_i = 1`` for every
     other item (ALS's implicit-feedback loss, one user at a time). No liked rows: the prior (or
-    zero).
+    zero). ``gram`` is ``Y^T Y`` when the caller has it already (it is the same for every user).
     """
     y = np.asarray(item_factors, dtype=np.float64)
     start = np.zeros(y.shape[1]) if prior is None else np.asarray(prior, dtype=np.float64)
     if len(liked_rows) == 0:
         return start.astype(np.float32)
     liked = y[liked_rows]
-    gram = y.T @ y + (alpha - 1.0) * liked.T @ liked
+    base = y.T @ y if gram is None else gram
+    gram = base + (alpha - 1.0) * liked.T @ liked
     target = alpha * liked.sum(axis=0) + regularization * start
     gram += regularization * np.eye(y.shape[1])
     return np.linalg.solve(gram, target).astype(np.float32)
@@ -178,6 +180,7 @@ class _FactorModel(CFRecommender):
         self.fold_in_regularization = fold_in_regularization
         self.item_factors = np.zeros((0, 0), dtype=np.float32)
         self.user_factors = np.zeros((0, 0), dtype=np.float32)
+        self._gram: np.ndarray | None = None  # item_factors' Gram matrix, shared by fold-ins
 
     # Which factor columns a fold-in solves for (BPR's last column is the item bias).
     def _free_columns(self) -> slice:
@@ -196,7 +199,12 @@ class _FactorModel(CFRecommender):
         """
         rows = self._liked_rows(UserQuery(liked=tuple(item_ids)))
         y = self.item_factors[:, self._free_columns()]
-        vector = ridge_fold_in(y, rows, self.fold_in_alpha, self.fold_in_regularization)
+        if self._gram is None or self._gram.shape[0] != y.shape[1]:
+            y64 = y.astype(np.float64)
+            self._gram = y64.T @ y64
+        vector = ridge_fold_in(
+            y, rows, self.fold_in_alpha, self.fold_in_regularization, gram=self._gram
+        )
         return np.concatenate([vector, self._user_constant()])
 
     def user_vector(self, query: UserQuery) -> np.ndarray:
@@ -213,6 +221,7 @@ class _FactorModel(CFRecommender):
 
     def _grow_items(self, n: int) -> None:
         width = self.item_factors.shape[1]
+        self._gram = None
         self.item_factors = np.vstack([self.item_factors, np.zeros((n, width), np.float32)])
 
     def _get_state(self) -> dict[str, np.ndarray]:
@@ -224,6 +233,7 @@ class _FactorModel(CFRecommender):
 
     def _set_state(self, arrays: Mapping[str, np.ndarray]) -> None:
         super()._set_state(arrays)
+        self._gram = None
         self.item_factors = arrays["item_factors"].astype(np.float32)
         self.user_factors = arrays["user_factors"].astype(np.float32)
 
@@ -278,6 +288,7 @@ class ALSRecommender(_FactorModel):
             num_threads=self.num_threads,
         )
         model.fit(matrix, show_progress=False)
+        self._gram = None
         self.item_factors = np.asarray(model.item_factors, dtype=np.float32)
         self.user_factors = np.asarray(model.user_factors, dtype=np.float32)
 
@@ -338,6 +349,7 @@ class BPRRecommender(_FactorModel):
             num_threads=1,
         )
         model.fit(matrix, show_progress=False)
+        self._gram = None
         self.item_factors = np.asarray(model.item_factors, dtype=np.float32)
         self.user_factors = np.asarray(model.user_factors, dtype=np.float32)
 

@@ -100,6 +100,7 @@ class LightFMRecommender(Recommender):
         self._word_embeddings = np.zeros((0, no_components), dtype=np.float32)
         self._feature_embeddings = np.zeros((0, no_components), dtype=np.float32)
         self._counts = np.zeros(0, dtype=np.float32)
+        self._gram: np.ndarray | None = None  # item embeddings' Gram matrix, for fold-ins
 
     def get_params(self) -> dict[str, Any]:
         return {
@@ -211,6 +212,7 @@ class LightFMRecommender(Recommender):
             epochs=self.epochs,
             num_threads=self.num_threads,
         )
+        self._gram = None
         self.item_biases, self.item_embeddings = model.get_item_representations(item_features)
         _, self.user_embeddings = model.get_user_representations(user_features)
         self._word_biases = np.asarray(model.item_biases[len(warm) :], dtype=np.float32)
@@ -225,10 +227,12 @@ class LightFMRecommender(Recommender):
             else sp.csr_matrix((len(texts), 0))
         )
         grow = len(self.item_ids) - len(self.item_biases)
+        self._gram = None
         if grow > 0:
             dim = self.item_embeddings.shape[1]
             self.item_biases = np.concatenate([self.item_biases, np.zeros(grow, np.float32)])
-            self.item_embeddings = np.vstack([self.item_embeddings, np.zeros((grow, dim))])
+            zeros = np.zeros((grow, dim), dtype=np.float32)
+            self.item_embeddings = np.vstack([self.item_embeddings, zeros])
             self._counts = np.concatenate([self._counts, np.zeros(grow, dtype=np.float32)])
         self.item_biases[rows] = words @ self._word_biases
         self.item_embeddings[rows] = words @ self._word_embeddings
@@ -259,12 +263,16 @@ class LightFMRecommender(Recommender):
             vector: np.ndarray = self.user_embeddings[self.user_ids.row(str(query.user_id))]
             return vector
         prior = self._attribute_vector(query)
+        if self._gram is None or self._gram.shape[0] != self.item_embeddings.shape[1]:
+            emb = self.item_embeddings.astype(np.float64)
+            self._gram = emb.T @ emb
         return ridge_fold_in(
             self.item_embeddings,
             self._liked_rows(query),
             self.fold_in_alpha,
             self.fold_in_regularization,
             prior=prior,
+            gram=self._gram,
         )
 
     def _score_rows(self, queries: Sequence[UserQuery]) -> np.ndarray:
@@ -297,6 +305,7 @@ class LightFMRecommender(Recommender):
         }
 
     def _set_state(self, arrays: Mapping[str, np.ndarray]) -> None:
+        self._gram = None
         self.user_ids = IdMap(arrays["user_ids"].tolist())
         self.user_features = IdMap(arrays["user_features"].tolist())
         self.terms = arrays["terms"].tolist()
