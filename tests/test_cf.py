@@ -181,3 +181,13 @@ class TestLightFM:
         query = UserQuery(attributes={"age": "18-24"}, liked=("mouse",))
         a, b = make().fit(tiny_dataset), make().fit(tiny_dataset)
         np.testing.assert_array_equal(a.score([query]), b.score([query]))
+
+
+def test_lightfm_keeps_the_rarest_words_per_item(tiny_dataset: Dataset) -> None:
+    model = LightFMRecommender(no_components=4, epochs=2, min_df=1, max_words_per_item=2)
+    model.fit(tiny_dataset)
+    words = model._bag_of_words(["insulated steel water bottle with hood"])
+    kept = {model.terms[c] for c in words.indices}
+    assert len(kept) == 2
+    # "insulated" and "with" occur in two items each, the others in one: rarer words win
+    assert not kept & {"insulated", "with"}

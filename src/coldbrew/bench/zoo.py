@@ -46,7 +46,11 @@ FACTORIES: dict[str, Callable[[ModelContext], Recommender]] = {
     ),
     "bpr": lambda ctx: BPRRecommender(factors=64, iterations=100, seed=ctx.seed),
     "lightfm": lambda ctx: LightFMRecommender(
-        no_components=64, epochs=20, fold_in_regularization=10.0, seed=ctx.seed
+        no_components=64,
+        epochs=20,
+        max_words_per_item=40,
+        fold_in_regularization=10.0,
+        seed=ctx.seed,
     ),
     "tfidf": lambda ctx: TfidfRecommender(),
     "zeroshot": _zeroshot,
