@@ -103,12 +103,13 @@ def test_als_fold_in_matches_implicit_recalculate_user() -> None:
     np.testing.assert_allclose(ours.fold_in(history), expected, rtol=1e-3, atol=1e-4)
 
 
-def test_bpr_fold_in_keeps_the_bias_column() -> None:
+def test_bpr_fold_in_solves_the_bias_column_too() -> None:
     model = BPRRecommender(factors=8, iterations=50, seed=2).fit(two_topics())
     assert model.item_factors.shape[1] == 9 == model.user_factors.shape[1]
+    assert np.all(model.user_factors[:, -1] == 1.0)  # trained users: constant 1 on the bias
     vector = model.fold_in(["i1", "i3"])
-    assert vector.shape == (9,) and vector[-1] == 1.0
-    assert np.all(model.fold_in([])[:-1] == 0)
+    assert vector.shape == (9,) and vector[-1] != 0.0
+    assert np.all(model.fold_in([]) == 0)
 
 
 def test_cf_fit_is_deterministic_for_a_seed() -> None:
