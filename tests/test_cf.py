@@ -192,3 +192,15 @@ def test_lightfm_keeps_the_rarest_words_per_item(tiny_dataset: Dataset) -> None:
     assert len(kept) == 2
     # "insulated" and "with" occur in two items each, the others in one: rarer words win
     assert not kept & {"insulated", "with"}
+
+
+def test_refit_forgets_the_old_popularity_ranking() -> None:
+    model = ALSRecommender(factors=4, iterations=2).fit(two_topics(seed=0))
+    first = model.recommend(UserQuery(text="nothing"), k=5).ids
+    refit = model.fit(two_topics(seed=5))
+    fresh = ALSRecommender(factors=4, iterations=2).fit(two_topics(seed=5))
+    assert (
+        refit.recommend(UserQuery(text="nothing"), k=5).ids
+        == fresh.recommend(UserQuery(text="nothing"), k=5).ids
+    )
+    assert first  # the first fit ranked something
