@@ -41,10 +41,8 @@ FACTORIES: dict[str, Callable[[ModelContext], Recommender]] = {
     "random": lambda ctx: RandomRecommender(seed=ctx.seed),
     "popularity": lambda ctx: PopularityRecommender(),
     "itemknn": lambda ctx: ItemKNNRecommender(neighbors=100),
-    "als": lambda ctx: ALSRecommender(
-        factors=64, regularization=0.05, iterations=15, seed=ctx.seed
-    ),
-    "bpr": lambda ctx: BPRRecommender(factors=64, iterations=100, seed=ctx.seed),
+    "als": lambda ctx: ALSRecommender(factors=32, regularization=1.0, iterations=15, seed=ctx.seed),
+    "bpr": lambda ctx: BPRRecommender(factors=64, learning_rate=0.01, iterations=50, seed=ctx.seed),
     "lightfm": lambda ctx: LightFMRecommender(
         no_components=64,
         epochs=20,
