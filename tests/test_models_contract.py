@@ -18,6 +18,7 @@ from coldbrew.models import (
     UserQuery,
     ZeroShotRecommender,
 )
+from coldbrew.models.heads import AttributeMapRecommender
 from coldbrew.models.registry import model_classes
 from coldbrew.text import HashingEncoder
 
@@ -26,6 +27,7 @@ FACTORIES: dict[str, tuple[Callable[[], Recommender], bool]] = {
     "popularity": (PopularityRecommender, False),
     "random": (lambda: RandomRecommender(seed=7), False),
     "zeroshot": (lambda: ZeroShotRecommender(HashingEncoder(128)), True),
+    "attribute_map": (lambda: AttributeMapRecommender(HashingEncoder(128), alpha=1.0), True),
 }
 
 

@@ -10,12 +10,15 @@ if TYPE_CHECKING:
 
 def model_classes() -> dict[str, type[Recommender]]:
     from coldbrew.models.baselines import PopularityRecommender, RandomRecommender
+    from coldbrew.models.heads import AttributeMapRecommender, CFMapRecommender
     from coldbrew.models.zeroshot import ZeroShotRecommender
 
     classes: list[type[Recommender]] = [
         PopularityRecommender,
         RandomRecommender,
         ZeroShotRecommender,
+        AttributeMapRecommender,
+        CFMapRecommender,
     ]
     return {cls.kind: cls for cls in classes}
 
