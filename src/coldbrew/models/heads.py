@@ -56,11 +56,23 @@ def attribute_tokens(attributes: Mapping[str, Any], fields: Sequence[str]) -> li
         value = attributes.get(f)
         if value is None or (isinstance(value, float) and np.isnan(value)):
             continue
-        if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
-            tokens.append(f"{f}={int(value) // 10 * 10}s")
+        number = _as_number(value)
+        if number is not None:
+            tokens.append(f"{f}={int(number) // 10 * 10}s")
         elif isinstance(value, str) and value.strip():
             tokens.append(f"{f}={value.strip().lower()}")
     return tokens
+
+
+def _as_number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        return float(value)
+    try:
+        return float(str(value))
+    except ValueError:
+        return None
 
 
 class AttributeMapRecommender(ZeroShotRecommender):

@@ -10,6 +10,7 @@ if TYPE_CHECKING:
 
 def model_classes() -> dict[str, type[Recommender]]:
     from coldbrew.models.baselines import PopularityRecommender, RandomRecommender
+    from coldbrew.models.finetuned import FineTunedRecommender
     from coldbrew.models.heads import AttributeMapRecommender, CFMapRecommender
     from coldbrew.models.zeroshot import ZeroShotRecommender
 
@@ -19,6 +20,7 @@ def model_classes() -> dict[str, type[Recommender]]:
         ZeroShotRecommender,
         AttributeMapRecommender,
         CFMapRecommender,
+        FineTunedRecommender,
     ]
     return {cls.kind: cls for cls in classes}
 
