@@ -157,9 +157,13 @@ def test_interrupted_run_resumes_to_the_same_weights(tmp_path: Path) -> None:
 
     straight = ContrastiveTrainer(cfg, make_encoder("default").st_model, pairs)
     full = straight.train()
-    crashed = ContrastiveTrainer(cfg, make_encoder("default").st_model, pairs, checkpoint_dir=tmp_path)
+    crashed = ContrastiveTrainer(
+        cfg, make_encoder("default").st_model, pairs, checkpoint_dir=tmp_path
+    )
     crashed.train(stop_after=3)
-    resumed = ContrastiveTrainer(cfg, make_encoder("default").st_model, pairs, checkpoint_dir=tmp_path)
+    resumed = ContrastiveTrainer(
+        cfg, make_encoder("default").st_model, pairs, checkpoint_dir=tmp_path
+    )
     again = resumed.train()
     assert again.losses == pytest.approx(full.losses, rel=1e-5)
     a, b = weights(straight), weights(resumed)

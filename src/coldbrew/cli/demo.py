@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import argparse
-from importlib import resources
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from coldbrew.data import sample_dataset
 from coldbrew.data.schema import ITEM_ID, Dataset
 from coldbrew.models.base import UserQuery
 from coldbrew.models.zeroshot import ZeroShotRecommender
@@ -33,17 +32,6 @@ NEW_ITEM = {
     "category": "clothing",
     "price": 79.0,
 }
-
-
-def sample_path() -> Path:
-    """The bilingual sample catalogue shipped inside the package."""
-    return Path(str(resources.files("coldbrew") / "sample"))
-
-
-def load_sample() -> Dataset:
-    from coldbrew.data import load_dataset
-
-    return load_dataset(sample_path())
 
 
 def add_parser(sub: Any) -> None:
@@ -81,7 +69,7 @@ def _title(dataset: Dataset, item_id: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    dataset = load_sample()
+    dataset = sample_dataset()
     print(f"sample catalogue: {dataset.summary()}")
     encoder = make_encoder(args.encoder)
     print(f"encoder: {encoder.name} ({encoder.dim}-d, bundled, offline)")
@@ -94,9 +82,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"  {score:.3f}  {_title(dataset, item_id)}")
     model.add_items(pd.DataFrame([NEW_ITEM]))
     users = model.known_users()
-    scores = model.score([UserQuery(user_id=u) for u in users])[
-        :, model.item_ids.row(NEW_ITEM["item_id"])
-    ]
+    column = model.item_ids.row(str(NEW_ITEM["item_id"]))
+    scores = model.score([UserQuery(user_id=u) for u in users])[:, column]
     print(f"\nnew item {NEW_ITEM['title']!r} reaches existing users, best match first:")
     for idx in np.argsort(-scores)[: args.k]:
         print(f"  {scores[idx]:.3f}  {users[idx]}")

@@ -1,4 +1,4 @@
-"""What went wrong where: each bad row named by file, line, field and reason, never lost silently."""
+"""What went wrong where: each bad row is named by file, line, field and reason."""
 
 from __future__ import annotations
 

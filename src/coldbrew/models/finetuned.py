@@ -12,36 +12,45 @@ from pathlib import Path
 from typing import Any, Self
 
 from coldbrew.models.zeroshot import ZeroShotRecommender
+from coldbrew.text.encoder import Encoder
 from coldbrew.text.sbert import SentenceTransformerEncoder
 
 ENCODER_DIR = "encoder"
 
 
 class FineTunedRecommender(ZeroShotRecommender):
-    """Zero-shot scoring with a fine-tuned :class:`SentenceTransformerEncoder` (no cache)."""
+    """Zero-shot scoring with a fine-tuned encoder (no cache).
+
+    A :class:`SentenceTransformerEncoder` is saved with the model; other encoders (the hashing
+    encoder of the tests) are rebuilt from their config.
+    """
 
     kind = "finetuned"
 
-    def __init__(self, encoder: SentenceTransformerEncoder, **kwargs: Any) -> None:
+    def __init__(self, encoder: Encoder, **kwargs: Any) -> None:
         if kwargs.get("cache_dir"):
             raise ValueError("a fine-tuned encoder must not share the embedding cache")
         super().__init__(encoder, **kwargs)
 
     def get_params(self) -> dict[str, Any]:
         params = super().get_params()
-        params["encoder"] = {**params["encoder"], "model": ENCODER_DIR}
+        if isinstance(self.encoder, SentenceTransformerEncoder):
+            params["encoder"] = {**params["encoder"], "model": ENCODER_DIR}
         return params
 
     def save(self, path: str | Path) -> Path:
         path = super().save(path)
-        assert isinstance(self.encoder, SentenceTransformerEncoder)
-        self.encoder.st_model.save(str(path / ENCODER_DIR), safe_serialization=True)
+        if isinstance(self.encoder, SentenceTransformerEncoder):
+            self.encoder.st_model.save(str(path / ENCODER_DIR), safe_serialization=True)
         return path
 
     @classmethod
     def _from_params(cls, params: Mapping[str, Any], **components: Any) -> Self:
         params = dict(params)
-        if components.get("encoder") is None:
+        if (
+            components.get("encoder") is None
+            and params["encoder"]["type"] == "sentence-transformers"
+        ):
             config = dict(params["encoder"])
             model_dir = components.get("model_dir")
             if model_dir is None:

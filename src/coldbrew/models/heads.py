@@ -132,7 +132,9 @@ class AttributeMapRecommender(ZeroShotRecommender):
         super()._fit(dataset)
         fields = self.user_template.attribute_fields
         users = [u for u, p in self._profiles.items() if p["attributes"] and self._history.get(u)]
-        tokens = {t for u in users for t in attribute_tokens(self._profiles[u]["attributes"], fields)}
+        tokens = {
+            t for u in users for t in attribute_tokens(self._profiles[u]["attributes"], fields)
+        }
         self.vocabulary = sorted(tokens)
         if not users:
             self.weights = np.zeros((0, 0), dtype=np.float32)
@@ -303,9 +305,13 @@ class CFMapRecommender(Recommender):
                 out[q] = np.linalg.solve(a, (1 + self.confidence) * liked.sum(axis=0))
         textual = [q for q, query in enumerate(queries) if not len(query.liked)]
         if textual:
-            plain = [UserQuery(text=queries[q].text, attributes=queries[q].attributes) for q in textual]
+            plain = [
+                UserQuery(text=queries[q].text, attributes=queries[q].attributes) for q in textual
+            ]
             vectors = self.text_model.user_vectors(plain)
-            out[textual] = apply_ridge(self.weights, vectors) * (np.abs(vectors).sum(1) > 0)[:, None]
+            out[textual] = (
+                apply_ridge(self.weights, vectors) * (np.abs(vectors).sum(1) > 0)[:, None]
+            )
         return out
 
     def _score_rows(self, queries: Sequence[UserQuery]) -> np.ndarray:

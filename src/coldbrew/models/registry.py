@@ -10,14 +10,22 @@ if TYPE_CHECKING:
 
 def model_classes() -> dict[str, type[Recommender]]:
     from coldbrew.models.baselines import PopularityRecommender, RandomRecommender
+    from coldbrew.models.cf import ALSRecommender, BPRRecommender, ItemKNNRecommender
     from coldbrew.models.finetuned import FineTunedRecommender
     from coldbrew.models.heads import AttributeMapRecommender, CFMapRecommender
+    from coldbrew.models.lfm import LightFMRecommender
+    from coldbrew.models.tfidf import TfidfRecommender
     from coldbrew.models.zeroshot import ZeroShotRecommender
 
     classes: list[type[Recommender]] = [
         PopularityRecommender,
         RandomRecommender,
         ZeroShotRecommender,
+        ALSRecommender,
+        BPRRecommender,
+        ItemKNNRecommender,
+        TfidfRecommender,
+        LightFMRecommender,
         AttributeMapRecommender,
         CFMapRecommender,
         FineTunedRecommender,

@@ -181,11 +181,18 @@ class ContrastiveTrainer:
         return torch.nn.functional.normalize(out, dim=-1)
 
     def _loss(self, batch: list[TrainingPair], rng: np.random.Generator) -> Any:
-        parts = [augment_parts(p.query_parts, rng) if self.config.augment else p.query_parts for p in batch]
+        parts = [
+            augment_parts(p.query_parts, rng) if self.config.augment else p.query_parts
+            for p in batch
+        ]
         queries = self._embed([". ".join(p) for p in parts])
         items = self._embed([p.item for p in batch])
         return in_batch_loss(
-            queries, items, [p.item_id for p in batch], [p.anchor_id for p in batch], self.config.scale
+            queries,
+            items,
+            [p.item_id for p in batch],
+            [p.anchor_id for p in batch],
+            self.config.scale,
         )
 
     # ---- checkpoints ----------------------------------------------------------------------
@@ -203,7 +210,14 @@ class ContrastiveTrainer:
             for name, value in state.items():
                 params[name].copy_(value)
 
-    def _save_checkpoint(self, step: int, optimizer: Any, scheduler: Any, result: TrainResult, best: dict[str, Any] | None) -> None:
+    def _save_checkpoint(
+        self,
+        step: int,
+        optimizer: Any,
+        scheduler: Any,
+        result: TrainResult,
+        best: dict[str, Any] | None,
+    ) -> None:
         if self.checkpoint_dir is None:
             return
         from safetensors.torch import save_file
@@ -214,7 +228,10 @@ class ContrastiveTrainer:
         save_file(self._trainable_state(), str(tmp / "trainable.safetensors"))
         if best is not None:
             save_file(best, str(tmp / "best.safetensors"))
-        torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}, tmp / "optimizer.pt")
+        torch.save(
+            {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()},
+            tmp / "optimizer.pt",
+        )
         state = {"step": step, "config": self.config.to_dict(), **result.to_dict()}
         state["losses"] = result.losses
         (tmp / "state.json").write_text(json.dumps(state))
@@ -229,7 +246,9 @@ class ContrastiveTrainer:
         else:
             tmp.rename(final)
 
-    def _resume(self, optimizer: Any, scheduler: Any, result: TrainResult) -> tuple[int, dict[str, Any] | None]:
+    def _resume(
+        self, optimizer: Any, scheduler: Any, result: TrainResult
+    ) -> tuple[int, dict[str, Any] | None]:
         final = self.checkpoint_dir / "checkpoint" if self.checkpoint_dir else None
         if final is None or not (final / "state.json").exists():
             return 0, None
@@ -247,7 +266,11 @@ class ContrastiveTrainer:
         result.validation = list(state["validation"])
         result.best_step = state["best_step"]
         result.best_metric = state["best_val_recall@20"]
-        best = load_file(str(final / "best.safetensors")) if (final / "best.safetensors").exists() else None
+        best = (
+            load_file(str(final / "best.safetensors"))
+            if (final / "best.safetensors").exists()
+            else None
+        )
         return int(state["step"]), best
 
     # ---- the loop -------------------------------------------------------------------------
@@ -273,7 +296,13 @@ class ContrastiveTrainer:
         if cfg.fgm_epsilon > 0:
             fgm = _FGM(self.st_model[0].auto_model.embeddings, cfg.fgm_epsilon)
         began = time.perf_counter()
-        bar = tqdm(range(start_step, cfg.max_steps), desc="fine-tune", disable=not self.show_progress, initial=start_step, total=cfg.max_steps)
+        bar = tqdm(
+            range(start_step, cfg.max_steps),
+            desc="fine-tune",
+            disable=not self.show_progress,
+            initial=start_step,
+            total=cfg.max_steps,
+        )
         bad_checks = _bad_checks(result)
         step = start_step
         for step in bar:
@@ -301,7 +330,11 @@ class ContrastiveTrainer:
             if self.validate is not None and done % cfg.eval_every == 0:
                 metric = self._validate(done, result)
                 if metric > result.best_metric:
-                    result.best_metric, result.best_step, best = metric, done, self._trainable_state()
+                    result.best_metric, result.best_step, best = (
+                        metric,
+                        done,
+                        self._trainable_state(),
+                    )
                     bad_checks = 0
                 else:
                     bad_checks += 1

@@ -65,7 +65,9 @@ def _templates(dataset: Dataset) -> tuple[ItemTemplate, UserTemplate]:
     spec = dataset.spec
     return (
         ItemTemplate(spec.item_text, spec.item_attributes),
-        UserTemplate(text_fields=spec.user_text or ("text",), attribute_fields=spec.user_attributes),
+        UserTemplate(
+            text_fields=spec.user_text or ("text",), attribute_fields=spec.user_attributes
+        ),
     )
 
 
