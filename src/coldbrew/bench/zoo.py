@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from coldbrew.models.base import Recommender
 from coldbrew.models.baselines import PopularityRecommender, RandomRecommender
 from coldbrew.models.cf import ALSRecommender, BPRRecommender, ItemKNNRecommender
+from coldbrew.models.heads import AttributeMapRecommender, CFMapRecommender
+from coldbrew.models.hybrid import HybridRecommender
 from coldbrew.models.lfm import LightFMRecommender
 from coldbrew.models.tfidf import TfidfRecommender
 from coldbrew.models.zeroshot import ZeroShotRecommender
@@ -34,17 +36,40 @@ def _zeroshot(ctx: ModelContext) -> Recommender:
     return ZeroShotRecommender(ctx.encoder(), cache_dir=ctx.cache_dir)
 
 
+def _als(ctx: ModelContext) -> ALSRecommender:
+    return ALSRecommender(factors=64, regularization=0.05, iterations=15, seed=ctx.seed)
+
+
+def _attribute_map(ctx: ModelContext) -> AttributeMapRecommender:
+    return AttributeMapRecommender(ctx.encoder(), cache_dir=ctx.cache_dir)
+
+
+def _cf_map(ctx: ModelContext) -> Recommender:
+    return CFMapRecommender(ctx.encoder(), _als(ctx), alpha=1.0, cache_dir=ctx.cache_dir)
+
+
+def _hybrid(ctx: ModelContext) -> Recommender:
+    parts = {
+        "cf": _als(ctx),
+        "lm": _attribute_map(ctx),
+        "lexical": TfidfRecommender(),
+        "cf_map": _cf_map(ctx),
+    }
+    return HybridRecommender(parts, seed=ctx.seed)
+
+
 FACTORIES: dict[str, Callable[[ModelContext], Recommender]] = {
     "random": lambda ctx: RandomRecommender(seed=ctx.seed),
     "popularity": lambda ctx: PopularityRecommender(),
     "itemknn": lambda ctx: ItemKNNRecommender(neighbors=100),
-    "als": lambda ctx: ALSRecommender(
-        factors=64, regularization=0.05, iterations=15, seed=ctx.seed
-    ),
+    "als": _als,
     "bpr": lambda ctx: BPRRecommender(factors=64, iterations=100, seed=ctx.seed),
     "lightfm": lambda ctx: LightFMRecommender(no_components=64, epochs=20, seed=ctx.seed),
     "tfidf": lambda ctx: TfidfRecommender(),
     "zeroshot": _zeroshot,
+    "attribute_map": _attribute_map,
+    "cf_map": _cf_map,
+    "hybrid": _hybrid,
 }
 MODEL_NAMES = tuple(FACTORIES)
 

@@ -136,6 +136,7 @@ class CFRecommender(Recommender):
     def _fit(self, dataset: Dataset) -> None:
         matrix, self.user_ids = interaction_matrix(dataset, self.item_ids)
         self._counts = np.asarray(matrix.sum(axis=0), dtype=np.float32).ravel()
+        self._pop_cache = np.zeros(0, dtype=np.float32)  # a refit must not keep the old ranking
         self._fit_cf(matrix)
 
     def _fit_cf(self, matrix: sp.csr_matrix) -> None:

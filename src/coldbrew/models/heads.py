@@ -126,7 +126,10 @@ class AttributeMapRecommender(ZeroShotRecommender):
         if not self.use_attribute_text:
             return onehot
         texts = [self.user_template.render_attributes(a) or "a user" for a in attributes]
-        return np.hstack([onehot, self.encoder.encode(texts, kind="query")])
+        unique = sorted(set(texts))
+        vectors = self.encoder.encode(unique, kind="query")
+        where = {t: i for i, t in enumerate(unique)}
+        return np.hstack([onehot, vectors[[where[t] for t in texts]]])
 
     def _fit(self, dataset: Dataset) -> None:
         super()._fit(dataset)

@@ -13,6 +13,7 @@ def model_classes() -> dict[str, type[Recommender]]:
     from coldbrew.models.cf import ALSRecommender, BPRRecommender, ItemKNNRecommender
     from coldbrew.models.finetuned import FineTunedRecommender
     from coldbrew.models.heads import AttributeMapRecommender, CFMapRecommender
+    from coldbrew.models.hybrid import HybridRecommender
     from coldbrew.models.lfm import LightFMRecommender
     from coldbrew.models.tfidf import TfidfRecommender
     from coldbrew.models.zeroshot import ZeroShotRecommender
@@ -29,6 +30,7 @@ def model_classes() -> dict[str, type[Recommender]]:
         AttributeMapRecommender,
         CFMapRecommender,
         FineTunedRecommender,
+        HybridRecommender,
     ]
     return {cls.kind: cls for cls in classes}
 
