@@ -46,7 +46,8 @@ def fit_ridge(x: np.ndarray, y: np.ndarray, alpha: float) -> np.ndarray:
 
 
 def apply_ridge(weights: np.ndarray, x: np.ndarray) -> np.ndarray:
-    return np.asarray(x, dtype=np.float32) @ weights[:-1] + weights[-1]
+    out: np.ndarray = np.asarray(x, dtype=np.float32) @ weights[:-1] + weights[-1]
+    return out
 
 
 def attribute_tokens(attributes: Mapping[str, Any], fields: Sequence[str]) -> list[str]:
