@@ -64,16 +64,17 @@ class ValTask:
     candidates: list[str] | None
 
 
-def _ndcg20(scores: np.ndarray, relevant: np.ndarray) -> np.ndarray:
-    """NDCG@20 per row from a score matrix and a boolean relevance matrix of the same shape."""
+def _ndcg20(scores: np.ndarray, relevant: np.ndarray, n_relevant: np.ndarray) -> np.ndarray:
+    """NDCG@20 per row from scores, a boolean relevance matrix of the same shape, and each row's
+    total number of relevant items (some may lie outside the matrix)."""
     k = min(20, scores.shape[1])
     top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
     order = np.argsort(-np.take_along_axis(scores, top, axis=1), axis=1, kind="stable")
     top = np.take_along_axis(top, order, axis=1)
     gains = np.take_along_axis(relevant, top, axis=1)
-    discounts = 1.0 / np.log2(np.arange(2, k + 2))
-    ideal = np.asarray([discounts[: min(int(n), k)].sum() for n in relevant.sum(axis=1)])
-    return np.asarray((gains @ discounts) / np.maximum(ideal, 1e-12))
+    discounts = 1.0 / np.log2(np.arange(2, 22))
+    ideal = np.cumsum(discounts)[np.clip(n_relevant, 1, 20) - 1]
+    return np.asarray((gains @ discounts[:k]) / ideal)
 
 
 def inner_validation(
@@ -250,36 +251,55 @@ class HybridRecommender(Recommender):
             cell_tasks = [t for t in tasks if t.cell == cell]
             if not cell_tasks:
                 continue
-            prepared = [self._prepare(t) for t in cell_tasks]
-            everything = self._search(prepared, grid, item_cell, cell, bucket=None)
+            prepared = [self._prepare(t, item_cell) for t in cell_tasks]
+            everything = self._search(prepared, grid, cell, bucket=None)
             self.weights[:, cell] = everything[0]
             for b in range(len(USER_EDGES)):
-                best, n, table = self._search(prepared, grid, item_cell, cell, bucket=b)
+                best, n, table = self._search(prepared, grid, cell, bucket=b)
                 if n >= self.min_queries:
                     self.weights[b, cell] = best
                 report[f"cell{cell}/bucket{USER_EDGES[b]}"] = {"queries": n, **table}
         self.validation = report
 
-    def _prepare(self, task: ValTask) -> dict[str, Any]:
+    def _prepare(self, task: ValTask, item_cell: np.ndarray, top: int = 100) -> dict[str, Any]:
+        """Each query's union of every part's top ``top`` items (the only ones a blend can rank
+        in its top 20 in practice), gathered so the grid search works on narrow matrices."""
         parts = self._part_scores(task.queries)
         n = len(self.item_ids)
-        allowed = np.ones(n, dtype=bool)
-        if task.candidates is not None:
-            allowed[:] = False
-            allowed[self.item_ids.rows(task.candidates, skip_unknown=True)] = True
-        relevant = np.zeros((len(task.queries), n), dtype=bool)
         banned = np.zeros((len(task.queries), n), dtype=bool)
-        for q, (rel, ex) in enumerate(zip(task.relevant, task.exclude)):
-            relevant[q, self.item_ids.rows(rel, skip_unknown=True)] = True
+        if task.candidates is not None:
+            banned[:] = True
+            banned[:, self.item_ids.rows(task.candidates, skip_unknown=True)] = False
+        for q, ex in enumerate(task.exclude):
             banned[q, self.item_ids.rows(ex, skip_unknown=True)] = True
-        banned |= ~allowed[None, :]
+        top = min(top, n)
+        picks = []
+        for p in parts:
+            masked = np.where(banned, -np.inf, p)
+            picks.append(np.argpartition(-masked, top - 1, axis=1)[:, :top])
+        rows = [np.unique(np.concatenate([pk[q] for pk in picks])) for q in range(len(parts[0]))]
+        width = max(len(r) for r in rows)
+        index = np.zeros((len(rows), width), dtype=np.int64)
+        pad = np.ones((len(rows), width), dtype=bool)
+        for q, r in enumerate(rows):
+            index[q, : len(r)], pad[q, : len(r)] = r, False
+        pad |= np.take_along_axis(banned, index, axis=1)
+        relevant = np.zeros((len(rows), width), dtype=bool)
+        n_relevant = np.zeros(len(rows), dtype=np.int64)
+        for q, rel in enumerate(task.relevant):
+            rel_rows = self.item_ids.rows(rel, skip_unknown=True)
+            rel_rows = rel_rows[~banned[q, rel_rows]]
+            n_relevant[q] = len(rel_rows)
+            relevant[q] = np.isin(index[q], rel_rows) & ~pad[q]
         # the parts hold the (inner) training histories; the hybrid's own are the full ones
         first = next(iter(self.parts.values()))
         buckets = np.asarray([user_bucket(len(first.resolve(q).liked)) for q in task.queries])
         return {
-            "parts": parts,
-            "relevant": relevant & ~banned,
-            "banned": banned,
+            "parts": [np.take_along_axis(p, index, axis=1) for p in parts],
+            "cells": item_cell[index],
+            "relevant": relevant,
+            "n_relevant": n_relevant,
+            "pad": pad,
             "buckets": buckets,
         }
 
@@ -287,7 +307,6 @@ class HybridRecommender(Recommender):
         self,
         prepared: list[dict[str, Any]],
         grid: np.ndarray,
-        item_cell: np.ndarray,
         cell: int,
         bucket: int | None,
     ) -> tuple[np.ndarray, int, dict[str, float]]:
@@ -295,27 +314,22 @@ class HybridRecommender(Recommender):
         totals = np.zeros(len(grid))
         count = 0
         for prep in prepared:
-            rows = (
-                np.ones(len(prep["buckets"]), bool)
-                if bucket is None
-                else (prep["buckets"] == bucket)
-            )
-            rows &= prep["relevant"].any(axis=1)
+            rows = prep["n_relevant"] > 0
+            if bucket is not None:
+                rows &= prep["buckets"] == bucket
             if not rows.any():
                 continue
             count += int(rows.sum())
             parts = [p[rows] for p in prep["parts"]]
-            fixed = np.zeros_like(parts[0])
+            in_cell = prep["cells"][rows] == cell
             other = self.weights[prep["buckets"][rows]][:, 1 - cell]  # (rows, parts)
-            for j, p in enumerate(parts):
-                fixed += other[:, j : j + 1] * p * (item_cell != cell)[None, :]
+            fixed = sum(other[:, j : j + 1] * p for j, p in enumerate(parts)) * ~in_cell
+            pad, relevant = prep["pad"][rows], prep["relevant"][rows]
+            n_relevant = prep["n_relevant"][rows]
             for g, w in enumerate(grid):
-                blend = (
-                    fixed
-                    + sum(w[j] * p for j, p in enumerate(parts)) * (item_cell == cell)[None, :]
-                )
-                blend[prep["banned"][rows]] = -np.inf
-                totals[g] += _ndcg20(blend, prep["relevant"][rows]).sum()
+                blend = fixed + sum(w[j] * p for j, p in enumerate(parts)) * in_cell
+                blend[pad] = -np.inf
+                totals[g] += _ndcg20(blend, relevant, n_relevant).sum()
         if count == 0:
             return self.weights[0, cell], 0, {}
         best = int(np.argmax(totals))
