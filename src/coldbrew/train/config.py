@@ -31,6 +31,8 @@ class TrainConfig:
         Field dropout and shuffled attribute order on the user side.
     fgm_epsilon
         Size of the FGM adversarial step on token embeddings (0: off).
+    logq_correction
+        Subtract each item's log sampling frequency from its in-batch logits.
     eval_every, patience
         Validation Recall@20 every ``eval_every`` steps; stop after ``patience`` checks with no
         gain and keep the best weights.
@@ -49,6 +51,7 @@ class TrainConfig:
     history: str = "item"
     augment: bool = False
     fgm_epsilon: float = 0.0
+    logq_correction: bool = True
     lora_rank: int = 8
     lora_alpha: int = 16
     lora_dropout: float = 0.05

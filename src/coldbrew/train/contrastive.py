@@ -75,11 +75,22 @@ def add_lora(st_model: Any, config: TrainConfig) -> Any:
 
 
 def in_batch_loss(
-    queries: Any, items: Any, item_ids: Sequence[str], anchor_ids: Sequence[str], scale: float
+    queries: Any,
+    items: Any,
+    item_ids: Sequence[str],
+    anchor_ids: Sequence[str],
+    scale: float,
+    log_q: Any = None,
 ) -> Any:
-    """Cross-entropy of each query against every item in the batch (diagonal = positive)."""
+    """Cross-entropy of each query against every item in the batch (diagonal = positive).
+
+    ``log_q`` (log sampling probability of each batch item) applies the logQ correction: popular
+    items are in-batch negatives more often, and without it the model learns to demote them.
+    """
     torch = _require_torch()
     scores = scale * queries @ items.T
+    if log_q is not None:
+        scores = scores - log_q[None, :]
     ids = np.asarray(item_ids)
     same = ids[:, None] == ids[None, :]
     # an item equal to the anchor itself is not a useful negative either
@@ -153,6 +164,10 @@ class ContrastiveTrainer:
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else None
         self.show_progress = show_progress
         self.peft_model: Any = None
+        counts: dict[str, int] = {}
+        for pair in self.pairs:
+            counts[pair.item_id] = counts.get(pair.item_id, 0) + 1
+        self._log_q = {i: float(np.log(c / len(self.pairs))) for i, c in counts.items()}
 
     # ---- setup ----------------------------------------------------------------------------
     def _prepare_model(self) -> list[Any]:
@@ -187,12 +202,17 @@ class ContrastiveTrainer:
         ]
         queries = self._embed([". ".join(p) for p in parts])
         items = self._embed([p.item for p in batch])
+        log_q = None
+        if self.config.logq_correction:
+            torch = _require_torch()
+            log_q = torch.tensor([self._log_q[p.item_id] for p in batch], dtype=torch.float32)
         return in_batch_loss(
             queries,
             items,
             [p.item_id for p in batch],
             [p.anchor_id for p in batch],
             self.config.scale,
+            log_q,
         )
 
     # ---- checkpoints ----------------------------------------------------------------------
