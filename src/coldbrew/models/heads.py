@@ -103,7 +103,9 @@ class AttributeMapRecommender(ZeroShotRecommender):
         use_attribute_text: bool = True,
         **kwargs: Any,
     ) -> None:
-        kwargs.setdefault("attribute_weight", 1.0)
+        # picked on ml-100k validation: 0.1 keeps warm users' liked items in charge (cold-item
+        # val NDCG@20 0.098 vs 0.083 at 1.0) and k=0 users are unaffected (only attributes)
+        kwargs.setdefault("attribute_weight", 0.1)
         super().__init__(encoder, **kwargs)
         self.alpha = alpha
         self.use_attribute_text = use_attribute_text
