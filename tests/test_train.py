@@ -170,3 +170,25 @@ def test_interrupted_run_resumes_to_the_same_weights(tmp_path: Path) -> None:
     assert a.keys() == b.keys()
     for key in a:
         np.testing.assert_allclose(a[key], b[key], atol=1e-6)
+
+
+def test_distillation_loss_is_zero_when_the_student_agrees() -> None:
+    torch = pytest.importorskip("torch")
+    from coldbrew.train.contrastive import distill_loss
+
+    teacher = np.array([[0.9, 0.1, 0.0], [0.2, 0.8, 0.1]], dtype=np.float32)
+    agree = distill_loss(torch.from_numpy(teacher), teacher, scale=20.0)
+    disagree = distill_loss(torch.from_numpy(teacher[:, ::-1].copy()), teacher, scale=20.0)
+    assert float(agree) == pytest.approx(0.0, abs=1e-6)
+    assert float(disagree) > 1.0
+    flat = distill_loss(torch.from_numpy(teacher), np.zeros((2, 3), np.float32), scale=20.0)
+    assert float(flat) == 0.0  # a teacher with no opinion teaches nothing
+
+
+def test_fingerprint_changes_with_the_data() -> None:
+    from coldbrew.train.run import fingerprint
+
+    data = planted()
+    fewer = data.with_interactions(data.interactions.iloc[1:])
+    assert fingerprint(data) == fingerprint(data.with_interactions(data.interactions[::-1]))
+    assert fingerprint(data) != fingerprint(fewer)

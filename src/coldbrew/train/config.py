@@ -33,6 +33,9 @@ class TrainConfig:
         Size of the FGM adversarial step on token embeddings (0: off).
     logq_correction
         Subtract each item's log sampling frequency from its in-batch logits.
+    distill_weight
+        Weight of the KL term that makes the in-batch score distribution follow a teacher's
+        (the collaborative model's item-item cosines; 0: off).
     eval_every, patience
         Validation Recall@20 every ``eval_every`` steps; stop after ``patience`` checks with no
         gain and keep the best weights.
@@ -52,6 +55,7 @@ class TrainConfig:
     augment: bool = False
     fgm_epsilon: float = 0.0
     logq_correction: bool = True
+    distill_weight: float = 0.0
     lora_rank: int = 8
     lora_alpha: int = 16
     lora_dropout: float = 0.05

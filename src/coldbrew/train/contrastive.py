@@ -103,6 +103,26 @@ def in_batch_loss(
     return torch.nn.functional.cross_entropy(scores, labels)
 
 
+Teacher = Callable[[Sequence[str], Sequence[str]], np.ndarray]
+"""(anchor ids, item ids) -> teacher score matrix (anchors x items) for one batch."""
+
+
+def distill_loss(student: Any, teacher: np.ndarray, scale: float) -> Any:
+    """KL(teacher || student) between the in-batch softmax distributions of each row.
+
+    ``student`` holds cosines; both sides are scaled by ``scale`` before the softmax. Rows whose
+    teacher scores are all equal (the teacher knows nothing there) are skipped.
+    """
+    torch = _require_torch()
+    target = torch.from_numpy(np.asarray(teacher, dtype=np.float32))
+    informative = target.std(dim=1) > 1e-6
+    if not bool(informative.any()):
+        return student.sum() * 0.0
+    p = torch.softmax(scale * target[informative], dim=1)
+    log_q = torch.log_softmax(scale * student[informative], dim=1)
+    return torch.nn.functional.kl_div(log_q, p, reduction="batchmean")
+
+
 class _FGM:
     """Fast Gradient Method on the token-embedding output: a second pass at ``x + eps g/|g|``."""
 
@@ -154,6 +174,7 @@ class ContrastiveTrainer:
         validate: Validator | None = None,
         checkpoint_dir: str | Path | None = None,
         show_progress: bool = False,
+        teacher: Teacher | None = None,
     ) -> None:
         if len(pairs) < 2:
             raise ValueError(f"need at least 2 training pairs, got {len(pairs)}")
@@ -164,6 +185,7 @@ class ContrastiveTrainer:
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else None
         self.show_progress = show_progress
         self.peft_model: Any = None
+        self.teacher = teacher
         counts: dict[str, int] = {}
         for pair in self.pairs:
             counts[pair.item_id] = counts.get(pair.item_id, 0) + 1
@@ -206,7 +228,7 @@ class ContrastiveTrainer:
         if self.config.logq_correction:
             torch = _require_torch()
             log_q = torch.tensor([self._log_q[p.item_id] for p in batch], dtype=torch.float32)
-        return in_batch_loss(
+        loss = in_batch_loss(
             queries,
             items,
             [p.item_id for p in batch],
@@ -214,6 +236,12 @@ class ContrastiveTrainer:
             self.config.scale,
             log_q,
         )
+        if self.teacher is not None and self.config.distill_weight > 0:
+            target = self.teacher([p.anchor_id for p in batch], [p.item_id for p in batch])
+            loss = loss + self.config.distill_weight * distill_loss(
+                queries @ items.T, target, self.config.scale
+            )
+        return loss
 
     # ---- checkpoints ----------------------------------------------------------------------
     def _trainable_state(self) -> dict[str, Any]:

@@ -11,10 +11,13 @@ import hashlib
 import json
 import platform
 import shutil
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from coldbrew import __version__
 from coldbrew.data.schema import ITEM_ID, USER_ID, Dataset
@@ -25,7 +28,7 @@ from coldbrew.text.factory import make_encoder
 from coldbrew.text.sbert import SentenceTransformerEncoder
 from coldbrew.text.templates import ItemTemplate, UserTemplate
 from coldbrew.train.config import TrainConfig
-from coldbrew.train.contrastive import ContrastiveTrainer, TrainResult
+from coldbrew.train.contrastive import ContrastiveTrainer, Teacher, TrainResult
 from coldbrew.train.pairs import build_pairs
 
 TRAIN_FORMAT_VERSION = 1
@@ -59,6 +62,28 @@ def live_encoder(st_model: Any, base: SentenceTransformerEncoder) -> SentenceTra
     )
     encoder._st = st_model
     return encoder
+
+
+def cf_teacher(train: Dataset, seed: int) -> Teacher:
+    """Item-item cosines of ALS factors fitted on ``train``: the collaborative teacher.
+
+    Pairs with an unknown anchor (a profile, not an item) get a flat row (no signal).
+    """
+    from coldbrew.models.cf import ALSRecommender
+
+    als = ALSRecommender(factors=64, regularization=0.05, iterations=15, seed=seed).fit(train)
+    factors = als.item_factors / np.maximum(
+        np.linalg.norm(als.item_factors, axis=1, keepdims=True), 1e-12
+    )
+
+    def scores(anchors: Sequence[str], items: Sequence[str]) -> np.ndarray:
+        known = [a in als.item_ids for a in anchors]
+        a_rows = als.item_ids.rows([a if k else items[0] for a, k in zip(anchors, known)])
+        out = factors[a_rows] @ factors[als.item_ids.rows(items)].T
+        out[~np.asarray(known)] = 0.0
+        return np.asarray(out, dtype=np.float32)
+
+    return scores
 
 
 def _templates(dataset: Dataset) -> tuple[ItemTemplate, UserTemplate]:
@@ -109,8 +134,15 @@ def fine_tune(
         return evaluate(probe, val, part="val", ks=(20,)).metrics["recall@20"]
 
     out = Path(out_dir) if out_dir is not None else None
+    teacher = cf_teacher(train, config.seed) if config.distill_weight > 0 else None
     trainer = ContrastiveTrainer(
-        config, st_model, pairs, validate=validate, checkpoint_dir=out, show_progress=show_progress
+        config,
+        st_model,
+        pairs,
+        validate=validate,
+        checkpoint_dir=out,
+        show_progress=show_progress,
+        teacher=teacher,
     )
     result = trainer.train()
     if out is not None and trainer.peft_model is not None:
