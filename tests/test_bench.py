@@ -169,3 +169,19 @@ def test_markdown_marks_empty_k_and_fallbacks(synthetic: Dataset) -> None:
     text = markdown(meta, run.splits, run.rows)
     assert "0 (" in text  # users (left out) at k=99
     assert f"{rows[0].fallback_users}/{rows[0].users} users" in text
+
+
+def test_append_reruns_some_models_and_keeps_the_others(tmp_path: Path) -> None:
+    data = write_synthetic(tmp_path / "synthetic")
+    out = tmp_path / "out"
+    base = ["bench", "--data", str(data), "--encoder", "hashing", "--k-values", "0,1"]
+    base += ["--out", str(out), "--no-progress", "--cache-dir", "", "--protocol", "warm"]
+    assert main([*base, "--models", "popularity,als"]) == 0
+    before = json.loads((out / "results.json").read_text())["results"]
+    assert main([*base, "--models", "als,tfidf", "--append"]) == 0
+    report = json.loads((out / "results.json").read_text())
+    assert [r["model"] for r in report["results"]] == ["popularity", "als", "tfidf"]
+    assert report["results"][0] == before[0]  # popularity kept as it was
+    assert report["results"][1]["metrics"] == before[1]["metrics"]  # als rerun, same seed
+    assert len(report["meta"]["commands"]) == 2
+    assert (out / "results.md").read_text().count("Command:") == 2

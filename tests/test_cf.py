@@ -103,12 +103,13 @@ def test_als_fold_in_matches_implicit_recalculate_user() -> None:
     np.testing.assert_allclose(ours.fold_in(history), expected, rtol=1e-3, atol=1e-4)
 
 
-def test_bpr_fold_in_keeps_the_bias_column() -> None:
+def test_bpr_fold_in_solves_the_bias_column_too() -> None:
     model = BPRRecommender(factors=8, iterations=50, seed=2).fit(two_topics())
     assert model.item_factors.shape[1] == 9 == model.user_factors.shape[1]
+    assert np.all(model.user_factors[:, -1] == 1.0)  # trained users: constant 1 on the bias
     vector = model.fold_in(["i1", "i3"])
-    assert vector.shape == (9,) and vector[-1] == 1.0
-    assert np.all(model.fold_in([])[:-1] == 0)
+    assert vector.shape == (9,) and vector[-1] != 0.0
+    assert np.all(model.fold_in([]) == 0)
 
 
 def test_cf_fit_is_deterministic_for_a_seed() -> None:
@@ -181,3 +182,25 @@ class TestLightFM:
         query = UserQuery(attributes={"age": "18-24"}, liked=("mouse",))
         a, b = make().fit(tiny_dataset), make().fit(tiny_dataset)
         np.testing.assert_array_equal(a.score([query]), b.score([query]))
+
+
+def test_lightfm_keeps_the_rarest_words_per_item(tiny_dataset: Dataset) -> None:
+    model = LightFMRecommender(no_components=4, epochs=2, min_df=1, max_words_per_item=2)
+    model.fit(tiny_dataset)
+    words = model._bag_of_words(["insulated steel water bottle with hood"])
+    kept = {model.terms[c] for c in words.indices}
+    assert len(kept) == 2
+    # "insulated" and "with" occur in two items each, the others in one: rarer words win
+    assert not kept & {"insulated", "with"}
+
+
+def test_refit_forgets_the_old_popularity_ranking() -> None:
+    model = ALSRecommender(factors=4, iterations=2).fit(two_topics(seed=0))
+    first = model.recommend(UserQuery(text="nothing"), k=5).ids
+    refit = model.fit(two_topics(seed=5))
+    fresh = ALSRecommender(factors=4, iterations=2).fit(two_topics(seed=5))
+    assert (
+        refit.recommend(UserQuery(text="nothing"), k=5).ids
+        == fresh.recommend(UserQuery(text="nothing"), k=5).ids
+    )
+    assert first  # the first fit ranked something

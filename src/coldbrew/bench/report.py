@@ -104,8 +104,8 @@ def markdown(meta: dict[str, Any], splits: dict[str, Any], rows: Sequence[Result
         f"{meta['date']}, {meta['machine']['cpu_count']} cores "
         f"({meta['machine']['processor']}).",
         "",
-        f"Command: `{meta['command']}`",
     ]
+    out += [f"Command: `{c}`" for c in meta.get("commands", [meta["command"]])]
     for protocol in dict.fromkeys(r.protocol for r in rows):
         chosen = [r for r in rows if r.protocol == protocol]
         info = splits.get(protocol, {})

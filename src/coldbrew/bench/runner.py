@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from coldbrew.bench.system import PeakMemory
+from coldbrew.bench.system import PeakMemory, now
 from coldbrew.bench.zoo import MODEL_NAMES, ModelContext, make_model
 from coldbrew.data.schema import ITEM_ID, Dataset
 from coldbrew.eval.evaluate import evaluate_rankings, relevant_by_user
@@ -92,9 +92,21 @@ class ResultRow:
     latency_ms_p50: float
     latency_ms_p99: float
     peak_rss_mb: float
+    date: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ResultRow:
+        """Read a row back from a JSON report."""
+        values = dict(data)
+        low, high = values.pop("ndcg20_ci95")
+        return cls(ndcg20_ci95=(_num(low), _num(high)), **values)
+
+
+def _num(value: float | None) -> float:
+    return float("nan") if value is None else float(value)
 
 
 @dataclass
@@ -364,6 +376,7 @@ def _run_model(
                 latency_ms_p50=p50,
                 latency_ms_p99=p99,
                 peak_rss_mb=memory.peak_mb,
+                date=now(),
             )
         )
     return rows

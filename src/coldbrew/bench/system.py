@@ -42,6 +42,7 @@ def machine() -> dict[str, Any]:
         "processor": platform.processor() or platform.machine(),
         "cpu_count": os.cpu_count(),
         "openblas_threads": os.environ.get("OPENBLAS_NUM_THREADS"),
+        "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
     }
     try:
         import psutil

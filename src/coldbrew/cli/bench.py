@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
 import sys
 from dataclasses import asdict
@@ -10,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from coldbrew.bench.report import markdown, plot_bars, plot_cold_to_warm, write_json
-from coldbrew.bench.runner import PROTOCOLS, BenchConfig, run_benchmark
+from coldbrew.bench.runner import PROTOCOLS, BenchConfig, ResultRow, run_benchmark
 from coldbrew.bench.system import library_versions, machine, now
 from coldbrew.bench.zoo import MODEL_NAMES, parse_models
 from coldbrew.cli.common import add_dataset_args, add_encoder_args, load_from_args
@@ -55,6 +56,11 @@ def add_parser(sub: Any) -> None:
         help="single-query calls timed per protocol (default: %(default)s)",
     )
     parser.add_argument("--out", type=Path, help="output directory (default: runs/bench-<dataset>)")
+    parser.add_argument(
+        "--append",
+        action="store_true",
+        help="keep the other models' rows of an earlier OUT/results.json (rerun a few models)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.set_defaults(func=run)
 
@@ -103,12 +109,33 @@ def run(args: argparse.Namespace) -> int:
         else "coldbrew bench (called from Python)",
         "config": asdict(config),
     }
-    write_json(out / "results.json", meta, result.splits, result.rows)
-    report = markdown(meta, result.splits, result.rows)
+    meta["commands"] = [meta["command"]]
+    rows, splits = result.rows, result.splits
+    if args.append and (out / "results.json").exists():
+        rows, splits = _merge_earlier(out / "results.json", meta, rows, splits)
+    write_json(out / "results.json", meta, splits, rows)
+    report = markdown(meta, splits, rows)
     (out / "results.md").write_text(report)
     title = f"{dataset.name} (seed {config.seed})"
-    plot_cold_to_warm(result.rows, out / "cold_to_warm.png", title)
-    plot_bars(result.rows, out / "bars.png", title)
+    plot_cold_to_warm(rows, out / "cold_to_warm.png", title)
+    plot_bars(rows, out / "bars.png", title)
     print(report)
     print(f"wrote {out}/results.json, results.md and plots", file=sys.stderr)
     return 0
+
+
+def _merge_earlier(
+    path: Path, meta: dict[str, Any], rows: list[ResultRow], splits: dict[str, Any]
+) -> tuple[list[ResultRow], dict[str, Any]]:
+    """Earlier rows of models not rerun now (same dataset and seed only), then the new rows."""
+    earlier = json.loads(path.read_text())
+    old_meta = earlier["meta"]
+    if old_meta["dataset"] != meta["dataset"] or old_meta["seed"] != meta["seed"]:
+        raise ValueError(
+            f"--append: {path} holds {old_meta['dataset']} seed {old_meta['seed']}, "
+            f"not {meta['dataset']} seed {meta['seed']}"
+        )
+    rerun = {r.model for r in rows}
+    kept = [ResultRow.from_dict(r) for r in earlier["results"] if r["model"] not in rerun]
+    meta["commands"] = [*old_meta.get("commands", [old_meta["command"]]), meta["command"]]
+    return kept + rows, {**earlier["splits"], **splits}

@@ -47,6 +47,9 @@ class LightFMRecommender(Recommender):
         LightFM's own hyperparameters.
     max_features, min_df
         Bag-of-words vocabulary of the item text.
+    max_words_per_item
+        Keep only this many of an item's words, the rarest first (``None``: all). Long texts
+        (plots, abstracts) otherwise make every LightFM update touch a hundred features.
     fold_in_alpha, fold_in_regularization
         The ridge fold-in of a new user's liked items (:func:`~coldbrew.models.cf.ridge_fold_in`).
     seed, num_threads
@@ -66,6 +69,7 @@ class LightFMRecommender(Recommender):
         user_alpha: float = 1e-6,
         max_features: int = 20_000,
         min_df: int = 2,
+        max_words_per_item: int | None = None,
         fold_in_alpha: float = 10.0,
         fold_in_regularization: float = 1.0,
         seed: int = 42,
@@ -84,6 +88,7 @@ class LightFMRecommender(Recommender):
         self.user_alpha = user_alpha
         self.max_features = max_features
         self.min_df = min_df
+        self.max_words_per_item = max_words_per_item
         self.fold_in_alpha = fold_in_alpha
         self.fold_in_regularization = fold_in_regularization
         self.seed = seed
@@ -93,6 +98,7 @@ class LightFMRecommender(Recommender):
         self.user_ids = IdMap()
         self.user_features = IdMap()  # attribute tokens
         self.terms: list[str] = []
+        self._term_df = np.zeros(0, dtype=np.float32)  # items each term occurs in
         self.item_biases = np.zeros(0, dtype=np.float32)
         self.item_embeddings = np.zeros((0, no_components), dtype=np.float32)
         self.user_embeddings = np.zeros((0, no_components), dtype=np.float32)
@@ -112,6 +118,7 @@ class LightFMRecommender(Recommender):
             "user_alpha": self.user_alpha,
             "max_features": self.max_features,
             "min_df": self.min_df,
+            "max_words_per_item": self.max_words_per_item,
             "fold_in_alpha": self.fold_in_alpha,
             "fold_in_regularization": self.fold_in_regularization,
             "seed": self.seed,
@@ -136,7 +143,10 @@ class LightFMRecommender(Recommender):
             vocabulary={t: i for i, t in enumerate(self.terms)},
             dtype=np.float32,
         )
-        return sp.csr_matrix(vectorizer.transform(list(texts)), dtype=np.float32)
+        words = sp.csr_matrix(vectorizer.transform(list(texts)), dtype=np.float32)
+        if self.max_words_per_item is None:
+            return words
+        return _rarest_per_row(words, self._term_df, self.max_words_per_item)
 
     def _fit_vocabulary(self, texts: Sequence[str]) -> None:
         vectorizer = CountVectorizer(
@@ -154,6 +164,8 @@ class LightFMRecommender(Recommender):
             return
         vocabulary = vectorizer.vocabulary_
         self.terms = sorted(vocabulary, key=vocabulary.__getitem__)
+        counts = vectorizer.transform(list(texts))
+        self._term_df = np.asarray(counts.sum(axis=0), dtype=np.float32).ravel()
 
     def _item_features(self, texts: Sequence[str], warm: np.ndarray) -> sp.csr_matrix:
         n = len(texts)
@@ -295,6 +307,7 @@ class LightFMRecommender(Recommender):
             "user_ids": self.user_ids.to_array(),
             "user_features": self.user_features.to_array(),
             "terms": np.asarray(self.terms, dtype=str),
+            "term_df": self._term_df,
             "item_biases": self.item_biases,
             "item_embeddings": self.item_embeddings,
             "user_embeddings": self.user_embeddings,
@@ -309,6 +322,7 @@ class LightFMRecommender(Recommender):
         self.user_ids = IdMap(arrays["user_ids"].tolist())
         self.user_features = IdMap(arrays["user_features"].tolist())
         self.terms = arrays["terms"].tolist()
+        self._term_df = arrays["term_df"].astype(np.float32)
         self.item_biases = arrays["item_biases"].astype(np.float32)
         self.item_embeddings = arrays["item_embeddings"].astype(np.float32)
         self.user_embeddings = arrays["user_embeddings"].astype(np.float32)
@@ -316,3 +330,18 @@ class LightFMRecommender(Recommender):
         self._word_embeddings = arrays["word_embeddings"].astype(np.float32)
         self._feature_embeddings = arrays["feature_embeddings"].astype(np.float32)
         self._counts = arrays["counts"].astype(np.float32)
+
+
+def _rarest_per_row(words: sp.csr_matrix, df: np.ndarray, limit: int) -> sp.csr_matrix:
+    """Keep at most ``limit`` entries per row: the columns with the lowest ``df`` (then index)."""
+    rows, cols = [], []
+    for r in range(words.shape[0]):
+        idx = words.indices[words.indptr[r] : words.indptr[r + 1]]
+        if len(idx) > limit:
+            idx = idx[np.lexsort((idx, df[idx]))[:limit]]
+        rows.append(np.full(len(idx), r))
+        cols.append(idx)
+    row = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
+    col = np.concatenate(cols) if cols else np.zeros(0, dtype=np.int64)
+    data = np.ones(len(row), dtype=np.float32)
+    return sp.csr_matrix((data, (row, col)), shape=words.shape)
