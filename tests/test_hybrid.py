@@ -75,6 +75,18 @@ def test_the_blend_learns_to_trust_the_part_that_works() -> None:
     warm = hybrid.weights[:, 1]  # items with training interactions
     assert (warm[3:, 0] > warm[3:, 1]).all(), warm  # users with 5+ items: popularity wins
     report = next(v for k, v in hybrid.validation.items() if k.startswith("cell1") and v)
-    assert report["blend"] >= max(report["only_pop"], report["only_text"]) - 1e-9
+    assert report["best_blend"] >= max(report["only_pop"], report["only_text"]) - 1e-9
     recs = hybrid.recommend(UserQuery(liked=("i59",)), k=5)
     assert len(recs) == 5
+
+
+def test_one_standard_error_rule_prefers_fewer_parts_when_tied() -> None:
+    from coldbrew.models.hybrid import one_standard_error_choice
+
+    grid = np.array([[1.0, 0.0], [0.5, 0.5], [0.0, 1.0]])
+    rng = np.random.default_rng(0)
+    base = rng.random(200)
+    noisy_tie = np.stack([base, base + rng.normal(0, 0.05, 200) + 0.001, base - 0.2])
+    assert one_standard_error_choice(noisy_tie, grid) == 0
+    clear_win = np.stack([base, base + 0.1, base - 0.2])
+    assert one_standard_error_choice(clear_win, grid) == 1

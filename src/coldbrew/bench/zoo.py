@@ -58,6 +58,7 @@ def _hybrid(ctx: ModelContext) -> Recommender:
         "lm": _attribute_map(ctx),
         "lexical": TfidfRecommender(),
         "cf_map": _cf_map(ctx),
+        "popularity": PopularityRecommender(),
     }
     return HybridRecommender(parts, seed=ctx.seed)
 
