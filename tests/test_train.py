@@ -31,6 +31,9 @@ def planted() -> Dataset:
         items += [(f"g{g}i{i}", t) for i, t in enumerate(titles)]
         for u in range(3):
             inter += [(f"g{g}u{u}", f"g{g}i{i}", 5.0, float(i)) for i in range(3)]
+    # distractors nobody liked, so that validation Recall@20 has more than 20 items to rank
+    syllables = ["ka", "lo", "mi", "ru", "te", "vo", "zi", "pa"]
+    items += [(f"x{i}", f"{syllables[i % 8]}{syllables[i // 8]}bo dweel") for i in range(30)]
     return Dataset(
         DatasetSpec("planted", positive_threshold=4.0),
         pd.DataFrame(items, columns=["item_id", "title"]),
