@@ -147,10 +147,12 @@ class Store:
         self.delete_vectors(session, "item", item_ids)
 
     def forget_user(self, session: Session, user_id: str) -> None:
-        """Remove the user's profile, attributes, interactions and vectors."""
+        """Remove the user's profile, attributes, interactions and vectors (every ``user*`` kind)."""
         session.execute(delete(UserRow).where(UserRow.user_id == user_id))
         session.execute(delete(InteractionRow).where(InteractionRow.user_id == user_id))
-        self.delete_vectors(session, "user", [user_id])
+        session.execute(
+            delete(VectorRow).where(VectorRow.kind.like("user%"), VectorRow.owner_id == user_id)
+        )
 
     def delete_interactions(self, session: Session, interaction_ids: Sequence[str]) -> None:
         for chunk in _chunks(list(interaction_ids)):
