@@ -93,20 +93,23 @@ def pg_server() -> Iterator[Any]:
     pgserver = pytest.importorskip("pgserver", reason="needs: pip install 'coldbrew[postgres]'")
     with tempfile.TemporaryDirectory(prefix="coldbrew-pg-") as directory:
         server = pgserver.get_server(directory, cleanup_mode="stop")
+        # a throwaway test server: durability only slows the suite down
+        server.psql("ALTER SYSTEM SET fsync = off; ALTER SYSTEM SET synchronous_commit = off;")
+        server.psql("SELECT pg_reload_conf();")
         yield server
         server.cleanup()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def db_url(request: pytest.FixtureRequest, tmp_path: Any) -> str:
-    """A fresh, empty database: a SQLite file, or a new database on the session's PostgreSQL."""
+    """A fresh, empty database: a SQLite file, or a new schema on the session's PostgreSQL."""
     if request.param == "sqlite":
         return str(tmp_path / "coldbrew.sqlite")
     server = request.getfixturevalue("pg_server")
     name = f"t{next(_names)}"
-    server.psql(f"CREATE DATABASE {name};")
-    uri: str = server.get_uri(name)
-    return uri
+    server.psql(f"CREATE SCHEMA {name};")
+    uri: str = server.get_uri()
+    return f"{uri}&options=-csearch_path%3D{name}"
 
 
 def make_settings(db_url: str, **kwargs: Any) -> Settings:
