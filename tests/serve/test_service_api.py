@@ -7,8 +7,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from conftest import CATALOGUE, WRITE, counts, load_catalogue
 from fastapi.testclient import TestClient
+from servicekit import CATALOGUE, WRITE, counts, load_catalogue
 
 
 def recommend(client: TestClient, **body: Any) -> list[dict[str, Any]]:

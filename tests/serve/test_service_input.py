@@ -7,8 +7,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from conftest import WRITE, WRITE_KEY, counts, load_catalogue
 from fastapi.testclient import TestClient
+from servicekit import WRITE, WRITE_KEY, counts, load_catalogue
 
 from coldbrew.serve.settings import Settings
 

@@ -12,6 +12,7 @@ import re
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -134,37 +135,55 @@ def _quote(values: Sequence[str]) -> str:
     return ", ".join(f"“{v}”" for v in values)
 
 
+def _words(parts: Parts, item_vector: np.ndarray, item_text: str) -> tuple[list[Any], str]:
+    """The user's keywords closest to the item (at least half as close as the best one)."""
+    if parts.keyword_vectors is None or not len(parts.keywords):
+        return [], ""
+    sims = parts.keyword_vectors @ item_vector
+    best = float(sims.max())
+    order = [i for i in np.argsort(-sims)[:3] if sims[i] > 0.05 and sims[i] >= 0.5 * best]
+    words = [(parts.keywords[i], round(float(sims[i]), 4)) for i in order]
+    if not words:
+        return [], ""
+    lowered = item_text.lower()
+    literal = [w for w, _ in words if w.lower() in lowered]
+    sentence = f"matches your words {_quote([w for w, _ in words])}"
+    if literal:
+        sentence += f" (in its text: {_quote(literal)})"
+    return words, sentence
+
+
 def explain(parts: Parts, item_vector: np.ndarray, item_text: str) -> Explanation:
-    """Split an item's score into the parts of the user and name the words/items behind it."""
+    """Split an item's score into the parts of the user and name the words/items behind it.
+
+    A part is put into words only when it carries at least a fifth of the largest part's share.
+    """
     norm = parts.norm() or 1.0
     contributions = {
         name: round(float(w * (v @ item_vector) / norm), 4)
         for name, (w, v) in parts.weighted.items()
     }
     out = Explanation(text="", parts=contributions)
-    sentences = []
-    if parts.keyword_vectors is not None and len(parts.keywords):
-        sims = parts.keyword_vectors @ item_vector
-        order = np.argsort(-sims)[:3]
-        out.words = [(parts.keywords[i], round(float(sims[i]), 4)) for i in order if sims[i] > 0]
-        lowered = item_text.lower()
-        literal = [w for w, _ in out.words if w.lower() in lowered]
-        if out.words:
-            sentence = f"matches your words {_quote([w for w, _ in out.words])}"
-            if literal:
-                sentence += f" (in its text: {_quote(literal)})"
-            sentences.append(sentence)
+    top = max([c for c in contributions.values() if c > 0], default=0.0)
+    sentences: list[tuple[float, str]] = []
+    out.words, sentence = _words(parts, item_vector, item_text)
+    if sentence:
+        sentences.append((contributions.get("text", 0.0), sentence))
     if parts.liked_vectors is not None and len(parts.liked_ids):
         sims = parts.liked_vectors @ item_vector
         order = np.argsort(-sims)[:2]
         out.liked = [
             (parts.liked_ids[i], parts.liked_titles[i], round(float(sims[i]), 4)) for i in order
         ]
-        sentences.append("close to " + _quote([t for _, t, _ in out.liked]) + ", which you liked")
-    if parts.attributes and contributions.get("attributes", 0.0) > 0:
-        sentences.append(f"suits your profile ({parts.attributes})")
+        closest = _quote([t for _, t, s in out.liked if s >= 0.5 * out.liked[0][2]])
+        sentences.append((contributions.get("liked", 0.0), f"close to {closest}, which you liked"))
+    if parts.attributes:
+        sentences.append(
+            (contributions.get("attributes", 0.0), f"suits your profile ({parts.attributes})")
+        )
+    kept = [text for share, text in sorted(sentences, key=lambda p: -p[0]) if share >= 0.2 * top]
     if contributions.get("disliked", 0.0) < -0.05:
-        sentences.append("ranked lower for resembling items you disliked")
-    joined = "; ".join(sentences) or "similar to what we know about you"
+        kept.append("ranked lower for resembling items you disliked")
+    joined = "; ".join(kept) or "the closest match to what we know about you"
     out.text = joined[0].upper() + joined[1:] + "."
     return out

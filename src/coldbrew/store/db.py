@@ -147,7 +147,7 @@ class Store:
         self.delete_vectors(session, "item", item_ids)
 
     def forget_user(self, session: Session, user_id: str) -> None:
-        """Remove the user's profile, attributes, interactions and vectors (every ``user*`` kind)."""
+        """Remove the user's profile, attributes, interactions and vectors (every user kind)."""
         session.execute(delete(UserRow).where(UserRow.user_id == user_id))
         session.execute(delete(InteractionRow).where(InteractionRow.user_id == user_id))
         session.execute(
