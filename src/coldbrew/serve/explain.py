@@ -71,13 +71,16 @@ STOPWORDS = frozenset(
     }
 )
 MAX_KEYWORDS = 16
+# Chinese function characters: a bigram holding one is rarely a content word
+STOPCHARS = frozenset("的了是我你他她它在和与有个要想找一这那很都也就吗呢吧啊本些点给让把被")
 
 
 def keywords(text: str, limit: int = MAX_KEYWORDS) -> list[str]:
     """Content words of ``text``: Latin words minus stop words, Chinese as character bigrams."""
     words: list[str] = []
     for run in _CJK_RUN.findall(text):
-        words.extend(run[i : i + 2] for i in range(max(1, len(run) - 1)))
+        grams = [run[i : i + 2] for i in range(max(1, len(run) - 1))]
+        words.extend(g for g in grams if not STOPCHARS.intersection(g))
     words.extend(t for t in tokenize(_CJK_RUN.sub(" ", text)) if len(t) > 2 and t not in STOPWORDS)
     return list(dict.fromkeys(words))[:limit]
 
