@@ -168,8 +168,8 @@ class Engine:
             state.interactions[inter.interaction_id] = (self._next_seq(), inter)
         stale = [s for s in self.users.values() if s.vector is None or self._needs_parts(s)]
         if stale:
+            self._encode_profiles(stale)
             for state in stale:
-                self._encode_profile(state)
                 state.vector = self._combine(state)
             with self.store.transaction() as session:
                 self._save_user_vectors(session, stale)
@@ -245,13 +245,23 @@ class Engine:
     def _render_attributes(self, attributes: Mapping[str, Any]) -> str:
         return self.user_template.render_attributes(attributes)
 
-    def _encode_profile(self, state: _UserState) -> None:
-        text = state.user.text.strip()
-        rendered = self._render_attributes(state.user.attributes)
-        texts = [t for t in (text, rendered) if t]
-        vectors = iter(self.encoder.encode(texts, kind="query")) if texts else iter(())
-        state.text_vector = next(vectors) if text else None
-        state.attribute_vector = next(vectors) if rendered else None
+    def _encode_profiles(self, states: Sequence[_UserState]) -> None:
+        """Encode the text and attribute parts of many users in one batched call."""
+        texts: list[str] = []
+        slots: list[tuple[_UserState, str]] = []
+        for state in states:
+            state.text_vector = state.attribute_vector = None
+            for name, text in (
+                ("text_vector", state.user.text.strip()),
+                ("attribute_vector", self._render_attributes(state.user.attributes)),
+            ):
+                if text:
+                    texts.append(text)
+                    slots.append((state, name))
+        if texts:
+            vectors = self.encoder.encode(texts, kind="query")
+            for (state, name), vector in zip(slots, vectors):
+                setattr(state, name, vector)
 
     def _liked_part(self, ids: Sequence[str]) -> tuple[list[str], np.ndarray]:
         known = [i for i in ids if self.index.contains(i)]
@@ -305,10 +315,10 @@ class Engine:
             states = []
             for user in users:
                 old = self.users.get(user.user_id)
-                state = _UserState(user, interactions=dict(old.interactions) if old else {})
-                self._encode_profile(state)
+                states.append(_UserState(user, interactions=dict(old.interactions) if old else {}))
+            self._encode_profiles(states)
+            for state in states:
                 state.vector = self._combine(state)
-                states.append(state)
             with self.store.transaction() as session:
                 self.store.upsert_users(session, users)
                 self._save_user_vectors(session, states)
