@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import itertools
+import socket
 import tempfile
+import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -66,3 +69,28 @@ def client(open_client: Callable[..., TestClient]) -> TestClient:
     c = open_client()
     load_catalogue(c)
     return c
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def live_server(tmp_path: Any) -> Iterator[str]:
+    """A real uvicorn server on a free loopback port, over an empty SQLite database."""
+    uvicorn = pytest.importorskip("uvicorn")
+    app = create_app(make_settings(str(tmp_path / "page.sqlite")), encoder=HashingEncoder(256))
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    base = f"http://127.0.0.1:{port}"
+    yield base
+    server.should_exit = True
+    thread.join(timeout=10)

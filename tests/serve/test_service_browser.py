@@ -5,19 +5,13 @@ from __future__ import annotations
 import io
 import os
 import shutil
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from servicekit import CATALOGUE, USERS, WRITE, WRITE_KEY, make_settings
-
-from coldbrew.serve import create_app
-from coldbrew.text import HashingEncoder
+from servicekit import CATALOGUE, USERS, WRITE, WRITE_KEY
 
 pytestmark = pytest.mark.browser
 
@@ -25,30 +19,12 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.fixture
-def live_server(tmp_path: Path) -> Iterator[str]:
-    uvicorn = pytest.importorskip("uvicorn")
-    app = create_app(make_settings(str(tmp_path / "page.sqlite")), encoder=HashingEncoder(256))
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    base = f"http://127.0.0.1:{port}"
+def page_server(live_server: str) -> str:
+    base = live_server
     httpx.post(f"{base}/items/batch", json={"items": CATALOGUE}, headers=WRITE).raise_for_status()
     httpx.post(f"{base}/users/batch", json={"users": USERS}, headers=WRITE).raise_for_status()
-    yield base
-    server.should_exit = True
-    thread.join(timeout=10)
+    return base
 
 
 @pytest.fixture
@@ -83,7 +59,7 @@ def browser(tmp_path: Path) -> Iterator[Any]:
 
 
 def test_page_recommends_explains_and_shows_a_new_item(
-    live_server: str, browser: Any, tmp_path: Path
+    page_server: str, browser: Any, tmp_path: Path
 ) -> None:
     from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
@@ -101,7 +77,7 @@ def test_page_recommends_explains_and_shows_a_new_item(
     def click(selector: str) -> None:
         wait.until(lambda _: browser.find_element(By.CSS_SELECTOR, selector).click() or True)
 
-    browser.get(f"{live_server}/#key={WRITE_KEY}")
+    browser.get(f"{page_server}/#key={WRITE_KEY}")
     assert "key=" not in browser.current_url  # the key leaves the address bar at once
     browser.find_element(By.ID, "query").send_keys("a camping tent for hiking trips")
     wait.until(lambda _: result_ids() and result_ids()[0] == "tent")
@@ -140,4 +116,4 @@ def test_page_recommends_explains_and_shows_a_new_item(
     assert image.size[0] >= 800 and len(colours) > 50, "the screenshot looks blank"
     extrema = image.convert("L").getextrema()
     assert extrema[1] - extrema[0] > 100  # dark text on a light page
-    assert httpx.get(f"{live_server}/items/hammock").json()["title"].startswith("Camping hammock")
+    assert httpx.get(f"{page_server}/items/hammock").json()["title"].startswith("Camping hammock")
