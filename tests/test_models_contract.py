@@ -18,14 +18,25 @@ from coldbrew.models import (
     UserQuery,
     ZeroShotRecommender,
 )
+from coldbrew.models.cf import ALSRecommender, BPRRecommender, ItemKNNRecommender
+from coldbrew.models.lfm import LightFMRecommender
 from coldbrew.models.registry import model_classes
+from coldbrew.models.tfidf import TfidfRecommender
 from coldbrew.text import HashingEncoder
 
-# kind -> (factory, reads item text?)
+# kind -> (factory, reads item text?). Interaction-only models (popularity, random, ALS, BPR,
+# ItemKNN) cannot see a brand-new item's text: a new item has no interactions, so they have no
+# signal for it and rank it below every item they know. The planted near-duplicate test is for
+# content models only; the CF models' own behaviour is tested in tests/test_cf.py.
 FACTORIES: dict[str, tuple[Callable[[], Recommender], bool]] = {
     "popularity": (PopularityRecommender, False),
     "random": (lambda: RandomRecommender(seed=7), False),
     "zeroshot": (lambda: ZeroShotRecommender(HashingEncoder(128)), True),
+    "als": (lambda: ALSRecommender(factors=8, iterations=5, seed=3), False),
+    "bpr": (lambda: BPRRecommender(factors=8, iterations=20, seed=3), False),
+    "itemknn": (lambda: ItemKNNRecommender(neighbors=5), False),
+    "tfidf": (TfidfRecommender, True),
+    "lightfm": (lambda: LightFMRecommender(no_components=8, epochs=10, min_df=1, seed=3), True),
 }
 
 

@@ -4,10 +4,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from coldbrew.data.schema import Dataset, DatasetSpec
 from coldbrew.eval.evaluate import evaluate
-from coldbrew.eval.protocols import Split, cold_item_split
+from coldbrew.eval.protocols import Split, cold_item_split, cold_user_split, k_shot, warm_split
 from coldbrew.models import PopularityRecommender, RandomRecommender, ZeroShotRecommender
 from coldbrew.text import HashingEncoder
 
@@ -63,3 +64,60 @@ def test_text_model_beats_random_on_cold_items() -> None:
     assert lm["recall@20"] > 0.95 > 0.7 > rnd["recall@20"]
     for metrics in (lm, rnd, pop):
         assert all(0.0 <= v <= 1.0 for v in metrics.values())
+
+
+def test_cold_user_split_holds_users_out_and_reveals_the_earliest() -> None:
+    ds = synthetic()
+    split = cold_user_split(ds, seed=42)
+    cold = set(split.test["user_id"])
+    assert len(cold) == split.info["cold_users"] == 12  # 20% of 60
+    assert not cold & set(split.train["user_id"])
+    assert len(split.train) + len(split.test) == len(ds.positives())
+    view = k_shot(split, 3)
+    user = view.users[0]
+    history = split.test[split.test["user_id"] == user].sort_values("timestamp", kind="stable")
+    assert view.revealed[user] == tuple(history["item_id"][:3])
+    assert view.relevant[user] == set(history["item_id"][3:])
+    assert k_shot(split, 0).revealed[user] == ()
+    again = cold_user_split(ds, seed=42)
+    pd.testing.assert_frame_equal(split.test, again.test)
+    assert set(cold_user_split(ds, seed=7).test["user_id"]) != cold
+
+
+def test_k_shot_leaves_out_and_counts_users_with_too_few_interactions() -> None:
+    ds = synthetic()  # every user has 12 positives
+    split = cold_user_split(ds, k_values=(0, 11, 12), seed=1)
+    assert split.info["users_per_k"] == {"0": 12, "11": 12, "12": 0}
+    assert split.info["left_out_per_k"]["12"] == 12
+    view = k_shot(split, 12)
+    assert view.users == [] and view.left_out == 12
+    assert all(len(r) == 1 for r in k_shot(split, 11).relevant.values())
+
+
+def test_cold_user_split_round_trips_through_disk(tmp_path: Path) -> None:
+    split = cold_user_split(synthetic(), val_fraction=0.1, seed=3)
+    assert split.info["val_users"] == 6
+    loaded = Split.load(split.save(tmp_path / "s"))
+    assert loaded.info == split.info
+    assert k_shot(loaded, 5).revealed == k_shot(split, 5).revealed
+    assert k_shot(loaded, 5, part="val").relevant == k_shot(split, 5, part="val").relevant
+
+
+def test_warm_split_is_per_user_and_deterministic() -> None:
+    ds = synthetic()
+    split = warm_split(ds, seed=42)
+    assert len(split.train) + len(split.val) + len(split.test) == len(ds.positives())
+    per_user = split.test.groupby("user_id").size()
+    assert (per_user == round(0.2 * 12)).all() and len(per_user) == 60
+    pd.testing.assert_frame_equal(split.test, warm_split(ds, seed=42).test)
+    assert split.candidates is None
+    with_val = warm_split(ds, val_fraction=0.1, seed=42)
+    assert (with_val.val.groupby("user_id").size() == 1).all()
+    key = ["user_id", "item_id"]
+    merged = split.train.merge(split.test, on=key)
+    assert merged.empty
+
+
+def test_k_shot_needs_a_cold_user_split() -> None:
+    with pytest.raises(ValueError, match="cold-user"):
+        k_shot(cold_item_split(synthetic()), 1)

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
+from coldbrew.data import load_dataset
+from coldbrew.data.cleaning import OnBadRows
 from coldbrew.data.schema import Dataset
 from coldbrew.models.base import Recommender
 from coldbrew.models.zeroshot import ZeroShotRecommender
@@ -29,14 +32,23 @@ def add_dataset_args(parser: argparse.ArgumentParser) -> None:
         type=Path,
         help="where the benchmark datasets live (default: $COLDBREW_DATA, else ../shared/data)",
     )
+    parser.add_argument(
+        "--skip-bad-rows",
+        action="store_true",
+        help="leave out rows that fail validation (and list them) instead of stopping",
+    )
 
 
 def load_from_args(args: argparse.Namespace) -> Dataset:
-    from coldbrew.data import load_dataset
-
+    """The dataset the arguments name; skipped rows and dropped duplicates go to stderr."""
+    policy: OnBadRows = "skip" if getattr(args, "skip_bad_rows", False) else "raise"
     if args.data is not None:
-        return load_dataset(args.data)
-    return load_dataset(args.dataset, data_root=args.data_root)
+        dataset = load_dataset(args.data, on_bad_rows=policy)
+    else:
+        dataset = load_dataset(args.dataset, data_root=args.data_root, on_bad_rows=policy)
+    if dataset.report:
+        print(dataset.report.summary(), file=sys.stderr)
+    return dataset
 
 
 def add_encoder_args(parser: argparse.ArgumentParser) -> None:

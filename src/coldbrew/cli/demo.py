@@ -8,13 +8,12 @@ the try-it page.
 from __future__ import annotations
 
 import argparse
-import csv
-import json
-from importlib import resources
-from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from coldbrew.cli.serve import add_server_args, serve
+from coldbrew.data import ITEM_ID, TIMESTAMP, USER_ID, VALUE, sample_dataset
 from coldbrew.serve.engine import Engine, Query
 from coldbrew.store import Interaction, Item, Store, User
 from coldbrew.text.encoder import Encoder
@@ -39,44 +38,40 @@ NEW_ITEM = Item(
 )
 
 
-def sample_path() -> Path:
-    """The bilingual sample catalogue shipped inside the package."""
-    return Path(str(resources.files("coldbrew") / "sample"))
-
-
-def _jsonl(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text("utf-8").splitlines() if line.strip()]
+def _plain(value: Any) -> Any:
+    return value.item() if hasattr(value, "item") else value
 
 
 def sample_records() -> tuple[list[Item], list[User], list[Interaction]]:
-    """The sample as store records (a rating of 4+ is a like, 2 or less a dislike)."""
-    root = sample_path()
-    items = [
-        Item(
-            str(row.pop("item_id")),
-            str(row.pop("title")),
-            str(row.pop("description", "") or ""),
-            row,
+    """The bundled sample as store records: a rating of 4+ is a like, 2 or less a dislike."""
+    dataset = sample_dataset()
+    spec = dataset.spec
+    items = []
+    for row in dataset.items.to_dict(orient="records"):
+        extra = {
+            k: _plain(v)
+            for k, v in row.items()
+            if k not in (ITEM_ID, "title", "description") and not pd.isna(v)
+        }
+        items.append(
+            Item(str(row[ITEM_ID]), str(row["title"]), str(row.get("description") or ""), extra)
         )
-        for row in _jsonl(root / "items.jsonl")
-    ]
-    users = [
-        User(str(row.pop("user_id")), str(row.pop("about", "") or ""), row)
-        for row in _jsonl(root / "users.jsonl")
-    ]
-    with (root / "interactions.csv").open(encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
+    users = []
+    for row in dataset.users.to_dict(orient="records"):
+        text = " ".join(str(row[f]) for f in spec.user_text if isinstance(row.get(f), str))
+        attrs = {f: _plain(row[f]) for f in spec.user_attributes if not pd.isna(row.get(f))}
+        users.append(User(str(row[USER_ID]), text.strip(), attrs))
     interactions = []
-    for n, row in enumerate(rows):
-        rating = float(row["rating"])
+    for n, row in enumerate(dataset.interactions.to_dict(orient="records")):
+        rating = float(row[VALUE])
         event = "like" if rating >= 4 else "dislike" if rating <= 2 else "view"
         interactions.append(
             Interaction(
                 f"sample-{n}",
-                row["user_id"],
-                row["item_id"],
+                str(row[USER_ID]),
+                str(row[ITEM_ID]),
                 event,
-                float(row["timestamp"]),
+                float(row[TIMESTAMP]),
                 rating,
             )
         )
@@ -102,6 +97,10 @@ def add_parser(sub: Any) -> None:
     )
     parser.add_argument(
         "-k", type=int, default=3, help="recommendations per example (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--cache-dir",
+        help="accepted for compatibility and unused: the demo keeps its vectors in --db",
     )
     parser.add_argument(
         "--no-serve", action="store_true", help="stop after printing; do not start the service"

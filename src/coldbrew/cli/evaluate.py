@@ -34,7 +34,7 @@ def add_parser(sub: Any) -> None:
     parser = sub.add_parser(
         "eval",
         help="evaluate models on the cold-item protocol and write JSON",
-        description="Fit each model on the cold-item training split (20%% of items cold) and rank "
+        description="Fit each model on the cold-item training split (20% of items cold) and rank "
         "the cold test items for every test user. Prints a table and writes JSON.",
     )
     add_dataset_args(parser)

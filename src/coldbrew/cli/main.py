@@ -7,9 +7,9 @@ import sys
 from collections.abc import Sequence
 
 from coldbrew import __version__
-from coldbrew.cli import demo, evaluate, recommend, serve
+from coldbrew.cli import bench, demo, evaluate, recommend, serve
 
-COMMANDS = [demo, recommend, evaluate, serve]
+COMMANDS = [demo, recommend, evaluate, bench, serve]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
+from coldbrew.data.problems import LoadReport
+
 ITEM_ID = "item_id"
 USER_ID = "user_id"
 VALUE = "value"
@@ -51,9 +53,8 @@ class Dataset:
     spec: DatasetSpec
     items: pd.DataFrame
     interactions: pd.DataFrame
-    users: pd.DataFrame = field(
-        default_factory=lambda: pd.DataFrame({USER_ID: pd.Series([], dtype=str)})
-    )
+    users: pd.DataFrame = field(default_factory=lambda: empty_users())
+    report: LoadReport | None = field(default=None, compare=False, repr=False)
 
     @property
     def name(self) -> str:
@@ -109,3 +110,7 @@ def empty_interactions() -> pd.DataFrame:
             TIMESTAMP: pd.Series([], dtype="float64"),
         }
     )
+
+
+def empty_users() -> pd.DataFrame:
+    return pd.DataFrame({USER_ID: pd.Series([], dtype=str)})

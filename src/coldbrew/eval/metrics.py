@@ -7,9 +7,10 @@ ideal DCG counts ``min(len(relevant), k)`` hits at the top.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 import numpy as np
+from scipy.stats import rankdata
 
 Ranked = Sequence[Sequence[str]]
 Relevant = Sequence[Collection[str]]
@@ -85,7 +86,9 @@ METRICS = {
     "recall": recall_at_k,
     "ndcg": ndcg_at_k,
     "precision": precision_at_k,
+    "f1": f1_at_k,
     "hit_rate": hit_rate_at_k,
+    "mrr": mrr_at_k,
 }
 
 
@@ -93,3 +96,66 @@ def mean_metric(values: np.ndarray) -> float:
     """Mean over users that had relevant items (NaN rows skipped); 0.0 when there are none."""
     finite = values[~np.isnan(values)]
     return float(finite.mean()) if len(finite) else 0.0
+
+
+def coverage_at_k(ranked: Ranked, catalogue_size: int, k: int) -> float:
+    """Share of the catalogue (the items that could be recommended) in anyone's top ``k``."""
+    if k < 1:
+        raise ValueError(f"k must be at least 1, got {k}")
+    if catalogue_size < 1:
+        raise ValueError(f"catalogue_size must be at least 1, got {catalogue_size}")
+    shown = {item for items in ranked for item in list(items)[:k]}
+    return min(len(shown) / catalogue_size, 1.0)
+
+
+def popularity_percentiles(counts: Mapping[str, float]) -> dict[str, float]:
+    """Each item's popularity percentile in ``[0, 1]`` (0: least popular; ties share the mean)."""
+    if not counts:
+        return {}
+    ids = list(counts)
+    ranks = rankdata(np.asarray([counts[i] for i in ids], dtype=np.float64), method="average")
+    scale = max(len(ids) - 1, 1)
+    return {i: float((r - 1) / scale) for i, r in zip(ids, ranks)}
+
+
+def popularity_percentile_at_k(
+    ranked: Ranked, percentiles: Mapping[str, float], k: int
+) -> np.ndarray:
+    """Per user, the mean popularity percentile of their top ``k`` (lower: more novel).
+
+    Items missing from ``percentiles`` count as 0 (never seen in training); an empty list is NaN.
+    """
+    if k < 1:
+        raise ValueError(f"k must be at least 1, got {k}")
+    out = np.full(len(ranked), np.nan)
+    for u, items in enumerate(ranked):
+        top = list(items)[:k]
+        if top:
+            out[u] = float(np.mean([percentiles.get(i, 0.0) for i in top]))
+    return out
+
+
+def bootstrap_ci(
+    values: np.ndarray, *, n_resamples: int = 1000, confidence: float = 0.95, seed: int = 42
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean over users (NaN rows skipped), seeded.
+
+    Returns ``(nan, nan)`` when no user has a value.
+    """
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    if n_resamples < 1:
+        raise ValueError(f"n_resamples must be at least 1, got {n_resamples}")
+    finite = np.asarray(values, dtype=np.float64)
+    finite = finite[~np.isnan(finite)]
+    if not len(finite):
+        return (float("nan"), float("nan"))
+    rng = np.random.default_rng(seed)
+    means = np.empty(n_resamples)
+    for start in range(0, n_resamples, 100):
+        stop = min(start + 100, n_resamples)
+        idx = rng.integers(0, len(finite), size=(stop - start, len(finite)))
+        means[start:stop] = finite[idx].mean(axis=1)
+    tail = (1 - confidence) / 2
+    low, high = np.quantile(means, [tail, 1 - tail])
+    return (float(low), float(high))

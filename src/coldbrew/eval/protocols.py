@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from coldbrew.data.schema import ITEM_ID, USER_ID, Dataset
+from coldbrew.data.schema import ITEM_ID, TIMESTAMP, USER_ID, Dataset, history_by_user
 
 PARTS = ("train", "val", "test")
 
@@ -116,3 +116,135 @@ def cold_item_split(dataset: Dataset, *, cold_fraction: float = 0.2, seed: int =
         candidates=candidates,
         info=info,
     )
+
+
+K_VALUES = (0, 1, 3, 5, 10, 20)
+
+
+def cold_user_split(
+    dataset: Dataset,
+    *,
+    k_values: tuple[int, ...] = K_VALUES,
+    cold_fraction: float = 0.2,
+    val_fraction: float = 0.0,
+    seed: int = 42,
+) -> Split:
+    """The cold-user k-shot split.
+
+    ``cold_fraction`` of the users with positive interactions become cold test users (and
+    ``val_fraction`` more become cold validation users); every positive interaction of the other
+    users is training data. ``test`` (and ``val``) hold the cold users' whole positive histories,
+    oldest first; :func:`k_shot` reveals the ``k`` earliest of each and keeps the rest as the
+    relevant items. Ranking is over every item (``candidates`` is ``None``) minus the revealed.
+    """
+    if not 0 < cold_fraction < 1 or not 0 <= val_fraction < 1 - cold_fraction:
+        raise ValueError(
+            f"need 0 < cold_fraction < 1 and 0 <= val_fraction < 1 - cold_fraction, "
+            f"got {cold_fraction} and {val_fraction}"
+        )
+    if any(k < 0 for k in k_values):
+        raise ValueError(f"k_values must be non-negative, got {k_values}")
+    positives = dataset.positives().reset_index(drop=True)
+    rng = np.random.default_rng(seed)
+    users = rng.permutation(np.sort(positives[USER_ID].astype(str).unique()))
+    n_test = max(1, round(cold_fraction * len(users)))
+    n_val = round(val_fraction * len(users))
+    test_users = set(users[:n_test].tolist())
+    val_users = set(users[n_test : n_test + n_val].tolist())
+    user_col = positives[USER_ID].astype(str)
+    test = _oldest_first(positives[user_col.isin(test_users)])
+    val = _oldest_first(positives[user_col.isin(val_users)])
+    train = positives[~user_col.isin(test_users | val_users)].reset_index(drop=True)
+    sizes = test.groupby(USER_ID).size()
+    info: dict[str, Any] = {
+        "k_values": list(k_values),
+        "cold_users": len(test_users),
+        "val_users": len(val_users),
+        "users_per_k": {str(k): int((sizes >= k + 1).sum()) for k in k_values},
+        "left_out_per_k": {str(k): int((sizes < k + 1).sum()) for k in k_values},
+        "has_timestamps": bool(positives[TIMESTAMP].notna().any())
+        if TIMESTAMP in positives
+        else False,
+    }
+    return Split("cold-user", dataset.name, seed, train=train, val=val, test=test, info=info)
+
+
+def _oldest_first(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows grouped by user (sorted), each user's oldest first (file order breaks ties)."""
+    order = np.arange(len(frame))
+    ts = frame[TIMESTAMP].fillna(-np.inf).to_numpy() if TIMESTAMP in frame else np.zeros(len(frame))
+    keyed = frame.assign(_u=frame[USER_ID].astype(str), _ts=ts, _o=order)
+    keyed = keyed.sort_values(["_u", "_ts", "_o"], kind="stable")
+    return keyed.drop(columns=["_u", "_ts", "_o"]).reset_index(drop=True)
+
+
+@dataclass
+class KShot:
+    """One ``k`` of the cold-user protocol: what each user reveals and what is left to find."""
+
+    k: int
+    revealed: dict[str, tuple[str, ...]]
+    relevant: dict[str, set[str]]
+    left_out: int
+
+    @property
+    def users(self) -> list[str]:
+        return sorted(self.relevant)
+
+
+def k_shot(split: Split, k: int, *, part: str = "test") -> KShot:
+    """Reveal each cold user's ``k`` earliest positives; the rest are relevant.
+
+    Users with fewer than ``k + 1`` positives are left out (counted in ``left_out``).
+    """
+    if split.protocol != "cold-user":
+        raise ValueError(f"k_shot needs a cold-user split, got {split.protocol!r}")
+    if k < 0:
+        raise ValueError(f"k must be non-negative, got {k}")
+    history = history_by_user(getattr(split, part))
+    revealed, relevant, left_out = {}, {}, 0
+    for user, items in history.items():
+        if len(items) < k + 1:
+            left_out += 1
+            continue
+        shown = tuple(items[:k])
+        rest = set(items[k:]) - set(shown)
+        if not rest:
+            left_out += 1
+            continue
+        revealed[user], relevant[user] = shown, rest
+    return KShot(k, revealed, relevant, left_out)
+
+
+def warm_split(
+    dataset: Dataset, *, test_fraction: float = 0.2, val_fraction: float = 0.0, seed: int = 42
+) -> Split:
+    """Per-user random split of positives: ``test_fraction`` to test, ``val_fraction`` to val.
+
+    Each user keeps at least one training interaction; a user with one positive has no test
+    items. Ranking is over every item minus the user's training (and validation) items.
+    """
+    if not 0 < test_fraction < 1 or not 0 <= val_fraction < 1 - test_fraction:
+        raise ValueError(
+            f"need 0 < test_fraction < 1 and 0 <= val_fraction < 1 - test_fraction, "
+            f"got {test_fraction} and {val_fraction}"
+        )
+    positives = dataset.positives().reset_index(drop=True)
+    rng = np.random.default_rng(seed)
+    groups = positives.groupby(positives[USER_ID].astype(str), sort=True).indices
+    part = np.zeros(len(positives), dtype=np.int8)  # 0 train, 1 val, 2 test
+    for user in sorted(groups):
+        rows = np.asarray(groups[user])
+        rows = rows[rng.permutation(len(rows))]
+        n_test = min(round(test_fraction * len(rows)), len(rows) - 1)
+        n_val = min(round(val_fraction * len(rows)), len(rows) - 1 - n_test)
+        part[rows[:n_test]] = 2
+        part[rows[n_test : n_test + n_val]] = 1
+    frames = [positives[part == p].reset_index(drop=True) for p in (0, 1, 2)]
+    info = {
+        "test_users": int(frames[2][USER_ID].nunique()),
+        "test_fraction": test_fraction,
+        "val_fraction": val_fraction,
+    }
+    train, val, test = frames
+    return Split("warm", dataset.name, seed, train=train, val=val, test=test, info=info)

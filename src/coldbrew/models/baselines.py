@@ -21,6 +21,7 @@ class PopularityRecommender(Recommender):
     def __init__(self) -> None:
         super().__init__()
         self._counts = np.zeros(0, dtype=np.float32)
+        self._ties: np.ndarray = np.zeros(0, dtype=np.float32)
 
     def get_params(self) -> dict[str, Any]:
         return {}
@@ -32,8 +33,11 @@ class PopularityRecommender(Recommender):
         self._counts[self.item_ids.rows(known.index)] = known.to_numpy(dtype=np.float32)
 
     def _score_rows(self, queries: Sequence[UserQuery]) -> np.ndarray:
-        # a tiny index-based tie-break keeps the order deterministic
-        base = self._counts - 1e-6 * np.arange(len(self._counts)) / max(len(self._counts), 1)
+        # Ties (every cold item has count 0) are broken by a hash of the item id, not by catalogue
+        # position: MovieLens numbers old popular films first, and position would leak that.
+        if len(self._ties) != len(self._counts):
+            self._ties = (0.5 * _id_hashes(self.item_ids.ids())).astype(np.float32)
+        base = self._counts + self._ties
         return np.tile(base, (len(queries), 1))
 
     def _add_items(self, items: pd.DataFrame, rows: np.ndarray) -> None:
@@ -47,6 +51,17 @@ class PopularityRecommender(Recommender):
 
     def _set_state(self, arrays: Mapping[str, np.ndarray]) -> None:
         self._counts = arrays["counts"].astype(np.float32)
+
+
+def _id_hashes(ids: Sequence[str]) -> np.ndarray:
+    """A fixed pseudo-random number in [0, 1) per id."""
+    return np.array(
+        [
+            int.from_bytes(hashlib.blake2b(i.encode(), digest_size=4).digest(), "little") / 2**32
+            for i in ids
+        ],
+        dtype=np.float32,
+    )
 
 
 class RandomRecommender(Recommender):

@@ -10,12 +10,20 @@ if TYPE_CHECKING:
 
 def model_classes() -> dict[str, type[Recommender]]:
     from coldbrew.models.baselines import PopularityRecommender, RandomRecommender
+    from coldbrew.models.cf import ALSRecommender, BPRRecommender, ItemKNNRecommender
+    from coldbrew.models.lfm import LightFMRecommender
+    from coldbrew.models.tfidf import TfidfRecommender
     from coldbrew.models.zeroshot import ZeroShotRecommender
 
     classes: list[type[Recommender]] = [
         PopularityRecommender,
         RandomRecommender,
         ZeroShotRecommender,
+        ALSRecommender,
+        BPRRecommender,
+        ItemKNNRecommender,
+        TfidfRecommender,
+        LightFMRecommender,
     ]
     return {cls.kind: cls for cls in classes}
 

@@ -79,7 +79,9 @@ class SentenceTransformerEncoder:
 
     @property
     def dim(self) -> int:
-        dim = self.st_model.get_sentence_embedding_dimension()
+        st = self.st_model
+        getter = getattr(st, "get_embedding_dimension", None) or st.get_sentence_embedding_dimension
+        dim = getter()
         return int(dim)
 
     def encode(

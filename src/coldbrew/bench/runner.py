@@ -1,0 +1,382 @@
+"""Run every model on every protocol of one dataset, on the same saved splits.
+
+For each protocol the split is loaded from ``<out>/splits`` when it is there (and matches the
+dataset and seed), made and saved otherwise. Each model is fit once per protocol on the split's
+training part, then ranks for every test user: batched for the quality metrics, one query at a
+time on a sample of users for latency. Only the public model API is used.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from coldbrew.bench.system import PeakMemory, now
+from coldbrew.bench.zoo import MODEL_NAMES, ModelContext, make_model
+from coldbrew.data.schema import ITEM_ID, Dataset
+from coldbrew.eval.evaluate import evaluate_rankings, relevant_by_user
+from coldbrew.eval.metrics import (
+    bootstrap_ci,
+    coverage_at_k,
+    mean_metric,
+    popularity_percentile_at_k,
+    popularity_percentiles,
+)
+from coldbrew.eval.protocols import (
+    K_VALUES,
+    Split,
+    cold_item_split,
+    cold_user_split,
+    k_shot,
+    warm_split,
+)
+from coldbrew.models.base import Recommender, UserQuery
+from coldbrew.text.encoder import Encoder
+from coldbrew.text.factory import make_encoder
+from coldbrew.text.templates import ItemTemplate
+
+PROTOCOLS = ("cold-item", "cold-user", "warm")
+HEADLINE = "ndcg@20"
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """One benchmark run's settings (all of them are written into the report)."""
+
+    protocols: tuple[str, ...] = PROTOCOLS
+    models: tuple[str, ...] = MODEL_NAMES
+    encoder: str = "default"
+    cache_dir: str | None = None
+    seed: int = 42
+    k_values: tuple[int, ...] = K_VALUES
+    ks: tuple[int, ...] = (10, 20)
+    max_users: int | None = None
+    latency_users: int = 100
+    bootstrap_resamples: int = 1000
+    batch_size: int = 256
+    show_progress: bool = True
+
+    def __post_init__(self) -> None:
+        unknown = [p for p in self.protocols if p not in PROTOCOLS]
+        if unknown:
+            raise ValueError(f"unknown protocols {unknown}; choose from {', '.join(PROTOCOLS)}")
+        if not self.ks or min(self.ks) < 1:
+            raise ValueError(f"ks must be positive, got {self.ks}")
+
+
+@dataclass
+class ResultRow:
+    """One model on one protocol (and one ``k`` for cold-user): every number the report shows."""
+
+    dataset: str
+    protocol: str
+    k: int | None
+    seed: int
+    model: str
+    params: dict[str, Any]
+    metrics: dict[str, float]
+    ndcg20_ci95: tuple[float, float]
+    users: int
+    left_out_users: int
+    fallback_users: int | None
+    candidates: int
+    candidates_without_signal: int | None
+    fit_seconds: float
+    encode_texts_per_s: float | None
+    latency_ms_p50: float
+    latency_ms_p99: float
+    peak_rss_mb: float
+    date: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ResultRow:
+        """Read a row back from a JSON report."""
+        values = dict(data)
+        low, high = values.pop("ndcg20_ci95")
+        return cls(ndcg20_ci95=(_num(low), _num(high)), **values)
+
+
+def _num(value: float | None) -> float:
+    return float("nan") if value is None else float(value)
+
+
+@dataclass
+class Task:
+    """The queries of one protocol (one ``k``) and what each should find."""
+
+    k: int | None
+    users: list[str]
+    queries: list[UserQuery]
+    exclude: list[set[str]]
+    relevant: list[set[str]]
+    candidates: list[str] | None
+    left_out: int = 0
+
+
+@dataclass
+class DatasetRun:
+    """What :func:`run_benchmark` returns: the rows plus each split's description."""
+
+    rows: list[ResultRow] = field(default_factory=list)
+    splits: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+# ---- splits ------------------------------------------------------------------------------
+def make_split(dataset: Dataset, protocol: str, config: BenchConfig) -> Split:
+    if protocol == "cold-item":
+        return cold_item_split(dataset, seed=config.seed)
+    if protocol == "cold-user":
+        return cold_user_split(dataset, k_values=config.k_values, seed=config.seed)
+    return warm_split(dataset, seed=config.seed)
+
+
+def load_or_make_split(
+    dataset: Dataset, protocol: str, config: BenchConfig, directory: Path | None
+) -> Split:
+    """The saved split in ``directory`` when it matches this dataset and seed, else a new one."""
+    fingerprint = {"positives": len(dataset.positives()), "items": len(dataset.items)}
+    if directory is not None and (directory / "split.json").exists():
+        split = Split.load(directory)
+        same = split.dataset == dataset.name and split.seed == config.seed
+        same = same and split.info.get("fingerprint") == fingerprint
+        if protocol == "cold-user":
+            same = same and split.info.get("k_values") == list(config.k_values)
+        if same:
+            return split
+    split = make_split(dataset, protocol, config)
+    split.info["fingerprint"] = fingerprint
+    if directory is not None:
+        split.save(directory)
+    return split
+
+
+# ---- tasks -------------------------------------------------------------------------------
+def _subsample(users: list[str], config: BenchConfig) -> list[str]:
+    if config.max_users is None or len(users) <= config.max_users:
+        return users
+    rng = np.random.default_rng(config.seed)
+    return sorted(rng.choice(users, size=config.max_users, replace=False).tolist())
+
+
+def tasks_for(split: Split, config: BenchConfig) -> list[Task]:
+    """Cold-item and warm: one task of known users; cold-user: one task per ``k``."""
+    if split.protocol == "cold-user":
+        tasks = []
+        for k in config.k_values:
+            view = k_shot(split, k)
+            users = _subsample(view.users, config)
+            tasks.append(
+                Task(
+                    k,
+                    users,
+                    [UserQuery(user_id=u, liked=view.revealed[u]) for u in users],
+                    [set(view.revealed[u]) for u in users],
+                    [view.relevant[u] for u in users],
+                    None,
+                    view.left_out,
+                )
+            )
+        return tasks
+    relevant = relevant_by_user(split.test)
+    known = relevant_by_user(split.train)
+    for user, items in relevant_by_user(split.val).items():
+        known.setdefault(user, set()).update(items)
+    users = _subsample(sorted(relevant), config)
+    return [
+        Task(
+            None,
+            users,
+            [UserQuery(user_id=u) for u in users],
+            [known.get(u, set()) for u in users],
+            [relevant[u] for u in users],
+            split.candidates,
+        )
+    ]
+
+
+# ---- measuring ---------------------------------------------------------------------------
+def rank(model: Recommender, task: Task, config: BenchConfig, label: str) -> list[list[str]]:
+    """Top ``max(ks)`` ids per task user, in batches."""
+    k_max = max(config.ks)
+    ranked: list[list[str]] = []
+    starts = range(0, len(task.users), config.batch_size)
+    for start in tqdm(starts, desc=label, leave=False, disable=not config.show_progress):
+        stop = start + config.batch_size
+        recs = model.recommend_batch(
+            task.queries[start:stop],
+            k_max,
+            exclude=task.exclude[start:stop],
+            candidates=task.candidates,
+            exclude_seen=False,
+        )
+        ranked.extend(r.ids for r in recs)
+    return ranked
+
+
+def latency_ms(model: Recommender, task: Task, config: BenchConfig) -> tuple[float, float]:
+    """p50 and p99 of single-query recommend calls over the first ``latency_users`` users."""
+    times = []
+    for q in range(min(config.latency_users, len(task.users))):
+        start = time.perf_counter()
+        model.recommend(
+            task.queries[q],
+            max(config.ks),
+            exclude=task.exclude[q],
+            candidates=task.candidates,
+            exclude_seen=False,
+        )
+        times.append(1000 * (time.perf_counter() - start))
+    if not times:
+        return (float("nan"), float("nan"))
+    p50, p99 = np.percentile(times, [50, 99])
+    return (float(p50), float(p99))
+
+
+def fallback_users(model: Recommender, task: Task) -> int | None:
+    """How many task queries the model answers with its popularity fallback (None: never)."""
+    check = getattr(model, "is_fallback", None)
+    if check is None:
+        return None
+    return sum(bool(check(q)) for q in task.queries)
+
+
+def candidates_without_signal(model: Recommender, task: Task) -> int | None:
+    """Candidate items the model has no signal for (no interaction, or no known word)."""
+    has_signal = getattr(model, "item_has_signal", None)
+    if has_signal is None:
+        return None
+    pool = task.candidates if task.candidates is not None else model.active_item_ids()
+    rows = model.item_ids.rows(pool, skip_unknown=True)
+    return int((~np.asarray(has_signal)[rows]).sum())
+
+
+def quality(
+    ranked: list[list[str]], task: Task, config: BenchConfig, percentiles: dict[str, float]
+) -> tuple[dict[str, float], tuple[float, float]]:
+    """Mean ranking metrics, coverage and popularity percentile, plus the NDCG@20 interval."""
+    per_user = evaluate_rankings(ranked, task.relevant, config.ks)
+    metrics = {name: mean_metric(values) for name, values in per_user.items()}
+    catalogue = len(task.candidates) if task.candidates is not None else len(percentiles)
+    for k in config.ks:
+        metrics[f"coverage@{k}"] = coverage_at_k(ranked, max(catalogue, 1), k)
+        metrics[f"pop_percentile@{k}"] = mean_metric(
+            popularity_percentile_at_k(ranked, percentiles, k)
+        )
+    headline = per_user.get(HEADLINE, next(iter(per_user.values())))
+    ci = bootstrap_ci(headline, n_resamples=config.bootstrap_resamples, seed=config.seed)
+    return metrics, ci
+
+
+def encode_throughput(encoder: Encoder, texts: Sequence[str]) -> float:
+    """Item texts per second, uncached (a short warm-up batch first)."""
+    encoder.encode(list(texts[:8]), kind="passage")
+    start = time.perf_counter()
+    encoder.encode(list(texts), kind="passage")
+    return len(texts) / max(time.perf_counter() - start, 1e-9)
+
+
+# ---- the run -----------------------------------------------------------------------------
+class _EncoderHolder:
+    """Builds the encoder once, on first use, and measures its throughput once."""
+
+    def __init__(self, spec: str, texts: Sequence[str]) -> None:
+        self.spec = spec
+        self.texts = texts
+        self._encoder: Encoder | None = None
+        self.texts_per_s: float | None = None
+
+    def get(self) -> Encoder:
+        if self._encoder is None:
+            self._encoder = make_encoder(self.spec)
+            self.texts_per_s = encode_throughput(self._encoder, self.texts)
+        return self._encoder
+
+
+def run_benchmark(
+    dataset: Dataset, config: BenchConfig, out_dir: str | Path | None = None
+) -> DatasetRun:
+    """Every model in ``config`` on every protocol; splits saved under ``out_dir/splits``."""
+    out = Path(out_dir) if out_dir is not None else None
+    template = ItemTemplate(dataset.spec.item_text, dataset.spec.item_attributes)
+    holder = _EncoderHolder(config.encoder, template.render_frame(dataset.items.head(256)))
+    ctx = ModelContext(holder.get, config.cache_dir, config.seed)
+    run = DatasetRun()
+    for protocol in config.protocols:
+        split_dir = out / "splits" / f"{protocol}-seed{config.seed}" if out else None
+        split = load_or_make_split(dataset, protocol, config, split_dir)
+        run.splits[protocol] = {
+            k: v for k, v in split.info.items() if k not in ("cold_val_items", "fingerprint")
+        }
+        train = split.train_dataset(dataset)
+        counts = train.positives()[ITEM_ID].astype(str).value_counts()
+        percentiles = popularity_percentiles(
+            {i: float(counts.get(i, 0)) for i in dataset.items[ITEM_ID].astype(str)}
+        )
+        tasks = tasks_for(split, config)
+        models = tqdm(
+            config.models, desc=f"{dataset.name} {protocol}", disable=not config.show_progress
+        )
+        for name in models:
+            run.rows.extend(_run_model(name, ctx, holder, train, split, tasks, config, percentiles))
+    return run
+
+
+def _run_model(
+    name: str,
+    ctx: ModelContext,
+    holder: _EncoderHolder,
+    train: Dataset,
+    split: Split,
+    tasks: list[Task],
+    config: BenchConfig,
+    percentiles: dict[str, float],
+) -> list[ResultRow]:
+    rows = []
+    with PeakMemory() as memory:
+        model = make_model(name, ctx)
+        start = time.perf_counter()
+        model.fit(train)
+        fit_seconds = time.perf_counter() - start
+        measured = []
+        for task in tasks:
+            label = f"{name} k={task.k}" if task.k is not None else name
+            ranked = rank(model, task, config, label)
+            measured.append((task, ranked, latency_ms(model, task, config)))
+    uses_encoder = hasattr(model, "encoder")
+    for task, ranked, (p50, p99) in measured:
+        metrics, ci = quality(ranked, task, config, percentiles)
+        rows.append(
+            ResultRow(
+                dataset=train.name,
+                protocol=split.protocol,
+                k=task.k,
+                seed=config.seed,
+                model=name,
+                params=model.get_params(),
+                metrics=metrics,
+                ndcg20_ci95=ci,
+                users=len(task.users),
+                left_out_users=task.left_out,
+                fallback_users=fallback_users(model, task),
+                candidates=len(task.candidates)
+                if task.candidates is not None
+                else len(model.active_item_ids()),
+                candidates_without_signal=candidates_without_signal(model, task),
+                fit_seconds=fit_seconds,
+                encode_texts_per_s=holder.texts_per_s if uses_encoder else None,
+                latency_ms_p50=p50,
+                latency_ms_p99=p99,
+                peak_rss_mb=memory.peak_mb,
+                date=now(),
+            )
+        )
+    return rows

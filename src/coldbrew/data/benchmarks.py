@@ -1,0 +1,206 @@
+"""Readers for the benchmark datasets, producing the same :class:`Dataset` as a generic folder.
+
+The data is not shipped (its terms forbid redistribution). It is looked up in ``data_root``, else
+``$COLDBREW_DATA``, else ``../shared/data`` next to the repository or the working directory.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from coldbrew.data.cleaning import build_dataset, with_source
+from coldbrew.data.schema import Dataset, DatasetSpec
+
+ENV_VAR = "COLDBREW_DATA"
+_REPO_ROOT = Path(__file__).resolve().parents[3]
+
+ML100K_GENRES = (
+    "unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime",
+    "Documentary", "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery", "Romance",
+    "Sci-Fi", "Thriller", "War", "Western",
+)  # fmt: skip
+ML1M_AGES = {
+    1: "under 18", 18: "18-24", 25: "25-34", 35: "35-44", 45: "45-49", 50: "50-55", 56: "56+"
+}  # fmt: skip
+ML1M_OCCUPATIONS = (
+    "other", "academic/educator", "artist", "clerical/admin", "college/grad student",
+    "customer service", "doctor/health care", "executive/managerial", "farmer", "homemaker",
+    "K-12 student", "lawyer", "programmer", "retired", "sales/marketing", "scientist",
+    "self-employed", "technician/engineer", "tradesman/craftsman", "unemployed", "writer",
+)  # fmt: skip
+GENDERS = {"M": "man", "F": "woman"}
+
+
+class DatasetNotFoundError(FileNotFoundError):
+    """The benchmark files are not where coldbrew looked; the message says where to put them."""
+
+
+def data_root(explicit: str | Path | None = None) -> Path:
+    """Where benchmark datasets live: the argument, ``$COLDBREW_DATA``, or ``../shared/data``."""
+    if explicit is not None:
+        return Path(explicit)
+    if os.environ.get(ENV_VAR):
+        return Path(os.environ[ENV_VAR])
+    for base in (_REPO_ROOT, Path.cwd()):
+        candidate = base.parent / "shared" / "data"
+        if candidate.is_dir():
+            return candidate
+    return _REPO_ROOT.parent / "shared" / "data"
+
+
+def _folder(root: Path, name: str, files: tuple[str, ...]) -> Path:
+    folder = root / name
+    missing = [f for f in files if not (folder / f).exists()]
+    if missing:
+        raise DatasetNotFoundError(
+            f"dataset {name!r} not found: {folder} lacks {', '.join(missing)}. Put the "
+            f"{name} files in {folder}, or point --data-root / ${ENV_VAR} at the folder that "
+            f"holds {name}/."
+        )
+    return folder
+
+
+def _read_sep(
+    path: Path, names: list[str], encoding: str = "utf-8", sep: str = "::"
+) -> pd.DataFrame:
+    frame = pd.read_csv(
+        path,
+        sep=sep,
+        engine="python" if len(sep) > 1 else "c",
+        names=names,
+        header=None,
+        dtype=str,
+        encoding=encoding,
+        quoting=3,
+        keep_default_na=False,
+    )
+    return with_source(frame.replace({"": None}), path.name)
+
+
+def load_ml100k(root: Path) -> Dataset:
+    folder = _folder(root, "ml-100k", ("u.data", "u.item", "u.user"))
+    item_cols = ["item_id", "title", "release_date", "video_date", "url", *ML100K_GENRES]
+    items = _read_sep(folder / "u.item", item_cols, encoding="latin-1", sep="|")
+    flags = items[list(ML100K_GENRES)].astype(int).to_numpy(dtype=bool)
+    items["genres"] = ["|".join(np.array(ML100K_GENRES)[row]) for row in flags]
+    items["year"] = items["release_date"].str[-4:]
+    items = items[["item_id", "title", "genres", "year", "_file", "_line"]]
+    users = _read_sep(folder / "u.user", ["user_id", "age", "gender", "occupation", "zip"], sep="|")
+    users["gender"] = users["gender"].map(GENDERS)
+    users = users.drop(columns=["zip"])
+    inter = _read_sep(folder / "u.data", ["user_id", "item_id", "value", "timestamp"], sep="\t")
+    spec = DatasetSpec(
+        name="ml-100k",
+        item_text=("title", "genres"),
+        user_attributes=("age", "gender", "occupation"),
+        positive_threshold=4.0,
+    )
+    return build_dataset(spec, items, inter, users)
+
+
+def load_ml1m(root: Path) -> Dataset:
+    ratings = "ratings_PARTIAL_users1-2999.dat.gz"
+    folder = _folder(root, "ml-1m", ("movies.dat", "users.dat", ratings))
+    movies = _read_sep(folder / "movies.dat", ["item_id", "title", "genres"], encoding="latin-1")
+    extra_path = folder / "movies_extrainfos.dat"
+    if extra_path.exists():
+        extra_cols = [
+            "item_id", "title2", "year", "rated", "released", "genre", "director", "writer",
+            "actors", "plot", "poster",
+        ]  # fmt: skip
+        extra = _read_sep(extra_path, extra_cols).drop(columns=["_file", "_line"])
+        movies = movies.merge(
+            extra[["item_id", "director", "actors", "plot"]], on="item_id", how="left"
+        )
+    users = _read_sep(folder / "users.dat", ["user_id", "gender", "age", "occupation", "zip"])
+    users["gender"] = users["gender"].map(GENDERS)
+    users["age"] = users["age"].astype(int).map(ML1M_AGES)
+    users["occupation"] = [ML1M_OCCUPATIONS[int(o)] for o in users["occupation"]]
+    users = users.drop(columns=["zip"])
+    inter = pd.read_csv(
+        folder / ratings,
+        sep="::",
+        engine="python",
+        names=["user_id", "item_id", "value", "timestamp"],
+    )
+    inter = with_source(inter.astype({"user_id": str, "item_id": str}), ratings)
+    spec = DatasetSpec(
+        name="ml-1m",
+        item_text=("title", "genres", "plot"),
+        item_attributes=("director", "actors"),
+        user_attributes=("age", "gender", "occupation"),
+        positive_threshold=4.0,
+    )
+    return build_dataset(spec, movies, inter, users)
+
+
+def load_ml_latest_small(root: Path) -> Dataset:
+    folder = _folder(root, "ml-latest-small", ("movies.csv", "ratings.csv"))
+    movies = pd.read_csv(folder / "movies.csv", dtype={"movieId": str})
+    movies = with_source(movies, "movies.csv", first_line=2)
+    tags_path = folder / "tags.csv"
+    if tags_path.exists():
+        tags = pd.read_csv(tags_path, dtype={"movieId": str})
+        tags["tag"] = tags["tag"].astype(str).str.strip().str.lower()
+        tag_text = tags.groupby("movieId")["tag"].agg(lambda t: "|".join(dict.fromkeys(t)))
+        movies["tags"] = movies["movieId"].map(tag_text)
+    movies["genres"] = movies["genres"].replace("(no genres listed)", None)
+    inter = pd.read_csv(folder / "ratings.csv", dtype={"userId": str, "movieId": str})
+    inter = with_source(inter, "ratings.csv", first_line=2)
+    spec = DatasetSpec(
+        name="ml-latest-small",
+        item_text=("title", "genres"),
+        item_attributes=("tags",),
+        positive_threshold=4.0,
+    )
+    return build_dataset(
+        spec,
+        movies,
+        inter,
+        item_id="movieId",
+        inter_user="userId",
+        inter_item="movieId",
+        inter_value="rating",
+        inter_timestamp="timestamp",
+    )
+
+
+def load_citeulike_a(root: Path, max_tags: int = 20) -> Dataset:
+    folder = _folder(root, "citeulike-a", ("titles.txt", "users.dat"))
+    titles = (folder / "titles.txt").read_text(encoding="utf-8").splitlines()
+    items = pd.DataFrame({"item_id": [str(i) for i in range(len(titles))], "title": titles})
+    abstracts_path = folder / "abstracts_subset_aligned.csv"
+    if abstracts_path.exists():
+        abstracts = pd.read_csv(abstracts_path, dtype={"item_id": str})
+        items["abstract"] = items["item_id"].map(abstracts.set_index("item_id")["raw_abstract"])
+    tag_names_path, item_tags_path = folder / "tags.dat", folder / "item-tag.dat"
+    if tag_names_path.exists() and item_tags_path.exists():
+        names = tag_names_path.read_text(encoding="utf-8").splitlines()
+        tag_lines = item_tags_path.read_text(encoding="utf-8").splitlines()
+        items["tags"] = [
+            "|".join(names[int(t)].replace("_", " ") for t in line.split()[1 : 1 + max_tags])
+            for line in tag_lines
+        ] + [None] * (len(items) - len(tag_lines))
+    items = with_source(items, "titles.txt")
+    users_lines = (folder / "users.dat").read_text(encoding="utf-8").splitlines()
+    pairs = [
+        (str(u), item, u + 1) for u, line in enumerate(users_lines) for item in line.split()[1:]
+    ]
+    inter = pd.DataFrame(pairs, columns=["user_id", "item_id", "_line"]).assign(_file="users.dat")
+    spec = DatasetSpec(
+        name="citeulike-a", item_text=("title", "abstract"), item_attributes=("tags",)
+    )
+    return build_dataset(spec, items, inter, inter_value=None, inter_timestamp=None)
+
+
+LOADERS: dict[str, Callable[[Path], Dataset]] = {
+    "ml-100k": load_ml100k,
+    "ml-1m": load_ml1m,
+    "ml-latest-small": load_ml_latest_small,
+    "citeulike-a": load_citeulike_a,
+}

@@ -1,0 +1,427 @@
+"""Collaborative-filtering baselines: ALS and BPR (``implicit``) and item-item cosine KNN.
+
+They learn from interactions only, so they cannot see a brand-new item's text. Two modes are out
+of their reach and fall back to most-popular, visibly:
+
+* a user with no trained vector and no liked item the model knows (a 0-shot user) gets the
+  popularity ranking (:meth:`CFRecommender.is_fallback` says so);
+* an item with no training interaction (a cold item) has no collaborative signal; it is scored
+  below every item that has one, ordered as most-popular orders it (training count, then a hash
+  of its id: never catalogue position) (:attr:`CFRecommender.item_has_signal`).
+
+A few-shot user is *folded in*, not retrained: ALS and BPR solve a ridge problem against the
+fixed item factors (for ALS the same weighted least squares ``implicit`` solves in training),
+ItemKNN sums the similarity rows of the liked items.
+
+``implicit`` is an optional dependency (``pip install coldbrew[cf]``); it is imported in ``fit``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from coldbrew.data.idmap import IdMap
+from coldbrew.data.schema import ITEM_ID, USER_ID, Dataset
+from coldbrew.models.base import Recommender, UserQuery
+from coldbrew.models.baselines import _id_hashes
+
+
+def interaction_matrix(dataset: Dataset, item_ids: IdMap) -> tuple[sp.csr_matrix, IdMap]:
+    """Binary users x items CSR of the positive interactions, and the map of its user rows."""
+    positives = dataset.positives()
+    positives = positives[positives[ITEM_ID].isin(set(item_ids))]
+    users = IdMap(sorted(positives[USER_ID].astype(str).unique()))
+    rows = users.rows(positives[USER_ID].astype(str))
+    cols = item_ids.rows(positives[ITEM_ID].astype(str))
+    data = np.ones(len(rows), dtype=np.float32)
+    matrix = sp.csr_matrix((data, (rows, cols)), shape=(len(users), len(item_ids)))
+    matrix.data[:] = 1.0  # duplicates count once
+    return matrix, users
+
+
+def popularity_scores(counts: np.ndarray, item_ids: Sequence[str]) -> np.ndarray:
+    """Training counts with ties broken by a hash of the item id (as most-popular does), so the
+    fallback never leaks catalogue order."""
+    return np.asarray(counts, dtype=np.float32) + (0.5 * _id_hashes(item_ids)).astype(np.float32)
+
+
+def rank_below(scores: np.ndarray, mask: np.ndarray, fallback: np.ndarray) -> np.ndarray:
+    """Move the ``mask`` columns of every row below its other columns, ordered by ``fallback``."""
+    if not mask.any():
+        return scores
+    order = np.argsort(np.argsort(fallback[mask], kind="stable"), kind="stable")
+    fraction = (order + 1) / (len(order) + 1)  # in (0, 1), higher for more popular
+    known = scores[:, ~mask]
+    floor = known.min(axis=1, keepdims=True) if known.shape[1] else np.zeros((len(scores), 1))
+    scores[:, mask] = floor - 2.0 + fraction[None, :]
+    return scores
+
+
+def ridge_fold_in(
+    item_factors: np.ndarray,
+    liked_rows: np.ndarray,
+    alpha: float,
+    regularization: float,
+    prior: np.ndarray | None = None,
+    gram: np.ndarray | None = None,
+) -> np.ndarray:
+    """The user vector ``u`` minimising ``sum_i c_i (p_i - u.y_i)^2 + reg |u - prior|^2``.
+
+    ``p_i = 1`` with confidence ``c_i = alpha`` for the liked rows, ``p_i = 0, c_i = 1`` for every
+    other item (ALS's implicit-feedback loss, one user at a time). No liked rows: the prior (or
+    zero). ``gram`` is ``Y^T Y`` when the caller has it already (it is the same for every user).
+    """
+    y = np.asarray(item_factors, dtype=np.float64)
+    start = np.zeros(y.shape[1]) if prior is None else np.asarray(prior, dtype=np.float64)
+    if len(liked_rows) == 0:
+        return start.astype(np.float32)
+    liked = y[liked_rows]
+    base = y.T @ y if gram is None else gram
+    gram = base + (alpha - 1.0) * liked.T @ liked
+    target = alpha * liked.sum(axis=0) + regularization * start
+    gram += regularization * np.eye(y.shape[1])
+    return np.linalg.solve(gram, target).astype(np.float32)
+
+
+def _import_implicit() -> Any:
+    try:
+        import implicit
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError("ALS/BPR need implicit: pip install 'coldbrew[cf]'") from exc
+    return implicit
+
+
+class CFRecommender(Recommender):
+    """Shared behaviour of the interaction-only models: popularity fallback and growth.
+
+    Subclasses implement :meth:`_fit_cf` and :meth:`_score_known` (scores for queries that the
+    model can answer, given their known liked rows).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.user_ids = IdMap()
+        self._counts = np.zeros(0, dtype=np.float32)
+        self._pop_cache = np.zeros(0, dtype=np.float32)
+
+    # ---- fallback -----------------------------------------------------------------------
+    @property
+    def item_has_signal(self) -> np.ndarray:
+        """Boolean per item row: did the item have a training interaction?"""
+        return self._counts > 0
+
+    def _liked_rows(self, query: UserQuery) -> np.ndarray:
+        rows = self.item_ids.rows(query.liked, skip_unknown=True)
+        known: np.ndarray = rows[self.item_has_signal[rows]]
+        return known
+
+    def is_fallback(self, query: UserQuery) -> bool:
+        """True when ``query`` gets the popularity ranking (no trained vector, nothing liked)."""
+        resolved = self.resolve(query)
+        if resolved.user_id is not None and str(resolved.user_id) in self.user_ids:
+            return False
+        return len(self._liked_rows(resolved)) == 0
+
+    def _popularity_row(self) -> np.ndarray:
+        if len(self._pop_cache) != len(self._counts):
+            self._pop_cache = popularity_scores(self._counts, self.item_ids.ids())
+        return self._pop_cache
+
+    # ---- Recommender hooks --------------------------------------------------------------
+    def _fit(self, dataset: Dataset) -> None:
+        matrix, self.user_ids = interaction_matrix(dataset, self.item_ids)
+        self._counts = np.asarray(matrix.sum(axis=0), dtype=np.float32).ravel()
+        self._pop_cache = np.zeros(0, dtype=np.float32)  # a refit must not keep the old ranking
+        self._fit_cf(matrix)
+
+    def _fit_cf(self, matrix: sp.csr_matrix) -> None:
+        raise NotImplementedError
+
+    def _score_known(self, queries: Sequence[UserQuery]) -> np.ndarray:
+        raise NotImplementedError
+
+    def _score_rows(self, queries: Sequence[UserQuery]) -> np.ndarray:
+        out = np.tile(self._popularity_row(), (len(queries), 1))
+        answerable = [q for q, query in enumerate(queries) if not self.is_fallback(query)]
+        if answerable:
+            scores = self._score_known([queries[q] for q in answerable])
+            out[answerable] = rank_below(scores, ~self.item_has_signal, self._popularity_row())
+        return out
+
+    def _add_items(self, items: pd.DataFrame, rows: np.ndarray) -> None:
+        grow = len(self.item_ids) - len(self._counts)
+        if grow > 0:
+            self._counts = np.concatenate([self._counts, np.zeros(grow, dtype=np.float32)])
+            self._grow_items(grow)
+
+    def _grow_items(self, n: int) -> None:
+        return None
+
+    def _get_state(self) -> dict[str, np.ndarray]:
+        return {"counts": self._counts, "user_ids": self.user_ids.to_array()}
+
+    def _set_state(self, arrays: Mapping[str, np.ndarray]) -> None:
+        self._counts = arrays["counts"].astype(np.float32)
+        self.user_ids = IdMap(arrays["user_ids"].tolist())
+
+
+class _FactorModel(CFRecommender):
+    """Matrix-factorisation models: scores are ``user_vector @ item_factors.T``."""
+
+    def __init__(self, *, fold_in_alpha: float, fold_in_regularization: float) -> None:
+        super().__init__()
+        if fold_in_alpha < 1.0:
+            raise ValueError(f"fold_in_alpha must be at least 1, got {fold_in_alpha}")
+        self.fold_in_alpha = fold_in_alpha
+        self.fold_in_regularization = fold_in_regularization
+        self.item_factors = np.zeros((0, 0), dtype=np.float32)
+        self.user_factors = np.zeros((0, 0), dtype=np.float32)
+        self._gram: np.ndarray | None = None  # item_factors' Gram matrix, shared by fold-ins
+
+    def fold_in(self, item_ids: Iterable[str]) -> np.ndarray:
+        """A user vector for someone who liked ``item_ids``, against the fixed item factors.
+
+        Solves ``min_u sum_i c_i (p_i - u.y_i)^2 + reg |u|^2`` over all items, with ``p_i = 1``
+        and confidence ``c_i = fold_in_alpha`` for the liked items, ``p_i = 0, c_i = 1``
+        elsewhere (ALS's implicit-feedback loss). Unknown or signal-less items are ignored; with
+        none left the vector is zero.
+        """
+        rows = self._liked_rows(UserQuery(liked=tuple(item_ids)))
+        y = self.item_factors
+        if self._gram is None or self._gram.shape[0] != y.shape[1]:
+            y64 = y.astype(np.float64)
+            self._gram = y64.T @ y64
+        vector = ridge_fold_in(
+            y, rows, self.fold_in_alpha, self.fold_in_regularization, gram=self._gram
+        )
+        return vector
+
+    def user_vector(self, query: UserQuery) -> np.ndarray:
+        """The trained vector of a known user, else the fold-in of the query's liked items."""
+        if query.user_id is not None and str(query.user_id) in self.user_ids:
+            vector: np.ndarray = self.user_factors[self.user_ids.row(str(query.user_id))]
+            return vector
+        return self.fold_in(query.liked)
+
+    def _score_known(self, queries: Sequence[UserQuery]) -> np.ndarray:
+        # float64 products: a batch scores exactly as the same queries one by one
+        users = np.stack([self.user_vector(q) for q in queries]).astype(np.float64)
+        return np.asarray(users @ self.item_factors.T.astype(np.float64), dtype=np.float32)
+
+    def _grow_items(self, n: int) -> None:
+        width = self.item_factors.shape[1]
+        self._gram = None
+        self.item_factors = np.vstack([self.item_factors, np.zeros((n, width), np.float32)])
+
+    def _get_state(self) -> dict[str, np.ndarray]:
+        return {
+            **super()._get_state(),
+            "item_factors": self.item_factors,
+            "user_factors": self.user_factors,
+        }
+
+    def _set_state(self, arrays: Mapping[str, np.ndarray]) -> None:
+        super()._set_state(arrays)
+        self._gram = None
+        self.item_factors = arrays["item_factors"].astype(np.float32)
+        self.user_factors = arrays["user_factors"].astype(np.float32)
+
+
+class ALSRecommender(_FactorModel):
+    """Implicit-feedback ALS (Hu, Koren & Volinsky) from ``implicit``; confidence ``alpha``.
+
+    A new user is folded in with exactly the least-squares step ALS uses for a user in training
+    (same ``alpha`` and ``regularization``), so a fold-in of a training user's history reproduces
+    ``implicit``'s own ``recalculate_user``.
+    """
+
+    kind = "als"
+
+    def __init__(
+        self,
+        factors: int = 64,
+        regularization: float = 0.05,
+        iterations: int = 15,
+        alpha: float = 10.0,
+        seed: int = 42,
+        num_threads: int = 1,
+    ) -> None:
+        super().__init__(fold_in_alpha=alpha, fold_in_regularization=regularization)
+        self.factors = factors
+        self.regularization = regularization
+        self.iterations = iterations
+        self.alpha = alpha
+        self.seed = seed
+        self.num_threads = num_threads
+
+    def get_params(self) -> dict[str, Any]:
+        return {
+            "factors": self.factors,
+            "regularization": self.regularization,
+            "iterations": self.iterations,
+            "alpha": self.alpha,
+            "seed": self.seed,
+            "num_threads": self.num_threads,
+        }
+
+    def _fit_cf(self, matrix: sp.csr_matrix) -> None:
+        from implicit.cpu.als import AlternatingLeastSquares
+
+        _import_implicit()
+        model = AlternatingLeastSquares(
+            factors=self.factors,
+            regularization=self.regularization,
+            alpha=self.alpha,
+            iterations=self.iterations,
+            random_state=self.seed,
+            num_threads=self.num_threads,
+        )
+        model.fit(matrix, show_progress=False)
+        self._gram = None
+        self.item_factors = np.asarray(model.item_factors, dtype=np.float32)
+        self.user_factors = np.asarray(model.user_factors, dtype=np.float32)
+
+
+class BPRRecommender(_FactorModel):
+    """Bayesian personalised ranking from ``implicit`` (single-threaded, so reproducible).
+
+    ``implicit`` keeps an item bias in the last factor column (trained users hold a constant 1
+    there). A fold-in solves every column, the bias weight included, with ALS's least-squares
+    loss: holding it at 1 ranks a new user's items mostly by the learned biases, which on
+    citeulike-a anti-correlate with popularity (a k=1 user then scored below random).
+    """
+
+    kind = "bpr"
+
+    def __init__(
+        self,
+        factors: int = 64,
+        learning_rate: float = 0.05,
+        regularization: float = 0.01,
+        iterations: int = 100,
+        seed: int = 42,
+        fold_in_alpha: float = 10.0,
+        fold_in_regularization: float = 0.1,
+    ) -> None:
+        super().__init__(fold_in_alpha=fold_in_alpha, fold_in_regularization=fold_in_regularization)
+        self.factors = factors
+        self.learning_rate = learning_rate
+        self.regularization = regularization
+        self.iterations = iterations
+        self.seed = seed
+
+    def get_params(self) -> dict[str, Any]:
+        return {
+            "factors": self.factors,
+            "learning_rate": self.learning_rate,
+            "regularization": self.regularization,
+            "iterations": self.iterations,
+            "seed": self.seed,
+            "fold_in_alpha": self.fold_in_alpha,
+            "fold_in_regularization": self.fold_in_regularization,
+        }
+
+    def _fit_cf(self, matrix: sp.csr_matrix) -> None:
+        from implicit.cpu.bpr import BayesianPersonalizedRanking
+
+        _import_implicit()
+        model = BayesianPersonalizedRanking(
+            factors=self.factors,
+            learning_rate=self.learning_rate,
+            regularization=self.regularization,
+            iterations=self.iterations,
+            random_state=self.seed,
+            num_threads=1,
+        )
+        model.fit(matrix, show_progress=False)
+        self._gram = None
+        self.item_factors = np.asarray(model.item_factors, dtype=np.float32)
+        self.user_factors = np.asarray(model.user_factors, dtype=np.float32)
+
+
+class ItemKNNRecommender(CFRecommender):
+    """Item-item cosine similarity on the binary interaction matrix, top ``neighbors`` kept.
+
+    A user's score for an item is the sum of its similarities to the items they liked
+    (``shrinkage`` damps similarities supported by few common users).
+    """
+
+    kind = "itemknn"
+
+    def __init__(self, neighbors: int = 100, shrinkage: float = 0.0) -> None:
+        super().__init__()
+        if neighbors < 1:
+            raise ValueError(f"neighbors must be at least 1, got {neighbors}")
+        self.neighbors = neighbors
+        self.shrinkage = shrinkage
+        self.similarity = sp.csr_matrix((0, 0), dtype=np.float32)
+
+    def get_params(self) -> dict[str, Any]:
+        return {"neighbors": self.neighbors, "shrinkage": self.shrinkage}
+
+    def _fit_cf(self, matrix: sp.csr_matrix) -> None:
+        item_users = matrix.T.tocsr().astype(np.float32)
+        norms = np.sqrt(np.asarray(item_users.multiply(item_users).sum(axis=1)).ravel())
+        common = (item_users @ item_users.T).tocsr()
+        common.setdiag(0)
+        common.eliminate_zeros()
+        coo = common.tocoo()
+        denom = norms[coo.row] * norms[coo.col] + self.shrinkage
+        sims = coo.data / np.maximum(denom, 1e-12)
+        full = sp.csr_matrix((sims.astype(np.float32), (coo.row, coo.col)), shape=common.shape)
+        self.similarity = _top_per_row(full, self.neighbors)
+
+    def _score_known(self, queries: Sequence[UserQuery]) -> np.ndarray:
+        n = len(self.item_ids)
+        indicator = sp.lil_matrix((len(queries), n), dtype=np.float32)
+        for q, query in enumerate(queries):
+            for row in self._liked_rows(query):
+                indicator[q, row] = 1.0
+        return np.asarray((indicator.tocsr() @ self.similarity).toarray(), dtype=np.float32)
+
+    def _grow_items(self, n: int) -> None:
+        size = len(self.item_ids)
+        sim = self.similarity.tocoo()
+        self.similarity = sp.csr_matrix((sim.data, (sim.row, sim.col)), shape=(size, size))
+
+    def _get_state(self) -> dict[str, np.ndarray]:
+        sim = self.similarity
+        return {
+            **super()._get_state(),
+            "sim_data": sim.data,
+            "sim_indices": sim.indices,
+            "sim_indptr": sim.indptr,
+        }
+
+    def _set_state(self, arrays: Mapping[str, np.ndarray]) -> None:
+        super()._set_state(arrays)
+        n = len(self._counts)
+        self.similarity = sp.csr_matrix(
+            (arrays["sim_data"], arrays["sim_indices"], arrays["sim_indptr"]), shape=(n, n)
+        )
+
+
+def _top_per_row(matrix: sp.csr_matrix, k: int) -> sp.csr_matrix:
+    """Keep the ``k`` largest entries of each row (ties: lower column first)."""
+    rows, cols, vals = [], [], []
+    for r in range(matrix.shape[0]):
+        start, end = matrix.indptr[r], matrix.indptr[r + 1]
+        idx, data = matrix.indices[start:end], matrix.data[start:end]
+        if len(data) > k:
+            keep = np.lexsort((idx, -data))[:k]
+            idx, data = idx[keep], data[keep]
+        rows.append(np.full(len(idx), r))
+        cols.append(idx)
+        vals.append(data)
+    if not rows:
+        return sp.csr_matrix(matrix.shape, dtype=np.float32)
+    return sp.csr_matrix(
+        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+        shape=matrix.shape,
+        dtype=np.float32,
+    )

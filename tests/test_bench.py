@@ -1,0 +1,187 @@
+"""Smoke benchmark: the whole pipeline end to end on a tiny synthetic dataset, HashingEncoder."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from coldbrew.bench.report import markdown
+from coldbrew.bench.runner import BenchConfig, run_benchmark
+from coldbrew.bench.zoo import MODEL_NAMES, parse_models
+from coldbrew.cli.main import main
+from coldbrew.data import load_dataset
+from coldbrew.data.schema import Dataset
+
+TOPICS = ["mountain hiking outdoor trail", "kitchen cooking recipe pan"]
+HOBBIES = ["climber", "chef"]
+
+
+def write_synthetic(folder: Path, n_users: int = 50, n_items: int = 80, seed: int = 0) -> Path:
+    """Two topics; users like items of their topic; their hobby attribute names the topic."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    items = pd.DataFrame(
+        {
+            "item_id": [f"i{j}" for j in range(n_items)],
+            "title": [f"{TOPICS[j % 2]} thing {j}" for j in range(n_items)],
+        }
+    )
+    users = pd.DataFrame(
+        {
+            "user_id": [f"u{u}" for u in range(n_users)],
+            "hobby": [HOBBIES[u % 2] for u in range(n_users)],
+        }
+    )
+    rows = []
+    for u in range(n_users):
+        pool = [j for j in range(n_items) if j % 2 == u % 2]
+        for t, j in enumerate(rng.choice(pool, size=int(rng.integers(6, 16)), replace=False)):
+            rows.append((f"u{u}", f"i{j}", float(rng.integers(3, 6)), float(1000 + t)))
+    inter = pd.DataFrame(rows, columns=["user_id", "item_id", "rating", "timestamp"])
+    items.to_csv(folder / "items.csv", index=False)
+    users.to_csv(folder / "users.csv", index=False)
+    inter.to_csv(folder / "interactions.csv", index=False)
+    (folder / "dataset.toml").write_text(
+        'name = "synthetic"\n\n[items]\nfile = "items.csv"\nid = "item_id"\ntext = ["title"]\n\n'
+        '[users]\nfile = "users.csv"\nid = "user_id"\nattributes = ["hobby"]\n\n'
+        '[interactions]\nfile = "interactions.csv"\nuser = "user_id"\nitem = "item_id"\n'
+        'value = "rating"\ntimestamp = "timestamp"\npositive_threshold = 4\n'
+    )
+    return folder
+
+
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory: pytest.TempPathFactory) -> Dataset:
+    return load_dataset(write_synthetic(tmp_path_factory.mktemp("data") / "synthetic"))
+
+
+CONFIG = BenchConfig(
+    encoder="hashing",
+    k_values=(0, 1, 3),
+    latency_users=5,
+    bootstrap_resamples=200,
+    show_progress=False,
+)
+
+
+def _numbers(rows: list[dict[str, object]]) -> list[tuple[str, str, object, str, float]]:
+    return [
+        (str(r["model"]), str(r["protocol"]), r["k"], name, value)
+        for r in rows
+        for name, value in dict(r["metrics"]).items()  # type: ignore[call-overload]
+    ]
+
+
+def test_pipeline_metrics_are_bounded_and_reproducible(synthetic: Dataset, tmp_path: Path) -> None:
+    first = run_benchmark(synthetic, CONFIG, tmp_path / "a")
+    second = run_benchmark(synthetic, CONFIG, tmp_path / "b")
+    a = _numbers([r.to_dict() for r in first.rows])
+    assert a == _numbers([r.to_dict() for r in second.rows])
+    assert {m for m, *_ in a} == set(MODEL_NAMES)
+    # cold-item and warm give one row per model, cold-user one per model and k
+    assert len(first.rows) == len(MODEL_NAMES) * (1 + 3 + 1)
+    for *_, value in a:
+        assert 0.0 <= value <= 1.0
+    for row in first.rows:
+        low, high = row.ndcg20_ci95
+        assert low <= row.metrics["ndcg@20"] <= high
+        assert row.users > 0 and row.fit_seconds >= 0 and row.peak_rss_mb > 0
+    by = {(r.model, r.protocol, r.k): r for r in first.rows}
+    # the planted structure is found: text beats random on cold items, CF falls back visibly
+    assert (
+        by["tfidf", "cold-item", None].metrics["ndcg@20"]
+        > by["random", "cold-item", None].metrics["ndcg@20"]
+    )
+    assert (
+        by["als", "cold-item", None].candidates_without_signal
+        == by["als", "cold-item", None].candidates
+    )
+    assert by["als", "cold-user", 0].fallback_users == by["als", "cold-user", 0].users
+    assert by["als", "cold-user", 3].fallback_users == 0
+    assert by["zeroshot", "cold-user", 0].encode_texts_per_s is not None
+
+
+def test_splits_are_saved_and_reused(synthetic: Dataset, tmp_path: Path) -> None:
+    config = BenchConfig(
+        models=("popularity",), encoder="hashing", k_values=(0, 1), show_progress=False
+    )
+    run_benchmark(synthetic, config, tmp_path)
+    files = sorted((tmp_path / "splits").glob("*/*.parquet"))
+    assert len(files) == 9
+    stamps = [f.stat().st_mtime_ns for f in files]
+    run_benchmark(synthetic, config, tmp_path)
+    assert [f.stat().st_mtime_ns for f in files] == stamps
+    changed = BenchConfig(models=("popularity",), encoder="hashing", k_values=(0, 2))
+    run_benchmark(synthetic, changed, tmp_path)  # other k values: the cold-user split is remade
+    meta = json.loads((tmp_path / "splits" / "cold-user-seed42" / "split.json").read_text())
+    assert meta["info"]["k_values"] == [0, 2]
+
+
+def test_cli_writes_json_markdown_and_plots(tmp_path: Path) -> None:
+    data = write_synthetic(tmp_path / "synthetic")
+    out = tmp_path / "out"
+    argv = [
+        "bench",
+        "--data",
+        str(data),
+        "--encoder",
+        "hashing",
+        "--models",
+        "popularity,tfidf,als",
+    ]
+    argv += ["--k-values", "0,1", "--out", str(out), "--no-progress", "--cache-dir", ""]
+    assert main(argv) == 0
+    report = json.loads((out / "results.json").read_text())
+    assert report["meta"]["dataset"] == "synthetic" and report["meta"]["seed"] == 42
+    assert report["meta"]["libraries"]["numpy"] == np.__version__
+    assert {r["protocol"] for r in report["results"]} == {"cold-item", "cold-user", "warm"}
+    assert all(r["params"] is not None for r in report["results"])
+    text = (out / "results.md").read_text()
+    assert "### cold-user" in text and "| tfidf |" in text
+    for png in ("cold_to_warm.png", "bars.png"):
+        assert (out / png).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_cli_rejects_unknown_models_and_bad_k(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="unknown models"):
+        parse_models("als,nope")
+    data = write_synthetic(tmp_path / "synthetic")
+    assert main(["bench", "--data", str(data), "--k-values", "1,x", "--out", str(tmp_path)]) == 2
+
+
+def test_markdown_marks_empty_k_and_fallbacks(synthetic: Dataset) -> None:
+    config = BenchConfig(
+        protocols=("cold-user",), models=("als",), encoder="hashing", k_values=(0, 99)
+    )
+    run = run_benchmark(synthetic, config)
+    rows = {r.k: r for r in run.rows}
+    assert rows[99].users == 0 and rows[99].left_out_users > 0
+    assert math.isnan(rows[99].ndcg20_ci95[0])
+    meta = {
+        "dataset": "synthetic", "summary": "s", "seed": 42, "encoder": "hashing", "date": "d",
+        "machine": {"cpu_count": 2, "processor": "x"}, "command": "c",
+    }  # fmt: skip
+    text = markdown(meta, run.splits, run.rows)
+    assert "0 (" in text  # users (left out) at k=99
+    assert f"{rows[0].fallback_users}/{rows[0].users} users" in text
+
+
+def test_append_reruns_some_models_and_keeps_the_others(tmp_path: Path) -> None:
+    data = write_synthetic(tmp_path / "synthetic")
+    out = tmp_path / "out"
+    base = ["bench", "--data", str(data), "--encoder", "hashing", "--k-values", "0,1"]
+    base += ["--out", str(out), "--no-progress", "--cache-dir", "", "--protocol", "warm"]
+    assert main([*base, "--models", "popularity,als"]) == 0
+    before = json.loads((out / "results.json").read_text())["results"]
+    assert main([*base, "--models", "als,tfidf", "--append"]) == 0
+    report = json.loads((out / "results.json").read_text())
+    assert [r["model"] for r in report["results"]] == ["popularity", "als", "tfidf"]
+    assert report["results"][0] == before[0]  # popularity kept as it was
+    assert report["results"][1]["metrics"] == before[1]["metrics"]  # als rerun, same seed
+    assert len(report["meta"]["commands"]) == 2
+    assert (out / "results.md").read_text().count("Command:") == 2

@@ -1,0 +1,206 @@
+"""Behaviour of the CF baselines (ALS, BPR, ItemKNN) and TF-IDF beyond the shared contract."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from coldbrew.data.schema import Dataset, DatasetSpec
+from coldbrew.models import PopularityRecommender, UserQuery
+from coldbrew.models.cf import (
+    ALSRecommender,
+    BPRRecommender,
+    CFRecommender,
+    ItemKNNRecommender,
+    interaction_matrix,
+)
+from coldbrew.models.lfm import LightFMRecommender
+from coldbrew.models.tfidf import TfidfRecommender
+
+
+def two_topics(n_users: int = 40, n_items: int = 60, seed: int = 0) -> Dataset:
+    """Even users like even items, odd users odd items; item titles name the topic."""
+    rng = np.random.default_rng(seed)
+    topics = ["mountain hiking outdoor", "kitchen cooking recipe"]
+    items = pd.DataFrame(
+        {
+            "item_id": [f"i{j}" for j in range(n_items)],
+            "title": [f"{topics[j % 2]} thing {j}" for j in range(n_items)],
+        }
+    )
+    rows = []
+    for u in range(n_users):
+        pool = [j for j in range(n_items) if j % 2 == u % 2]
+        for t, j in enumerate(rng.choice(pool, size=10, replace=False)):
+            rows.append((f"u{u}", f"i{j}", 1.0, float(t)))
+    inter = pd.DataFrame(rows, columns=["user_id", "item_id", "value", "timestamp"])
+    return Dataset(DatasetSpec("two-topics"), items, inter)
+
+
+CF_FACTORIES = {
+    "als": lambda: ALSRecommender(factors=8, iterations=10, seed=1),
+    "bpr": lambda: BPRRecommender(factors=8, iterations=200, learning_rate=0.05, seed=1),
+    "itemknn": lambda: ItemKNNRecommender(neighbors=20),
+}
+
+
+@pytest.fixture(params=sorted(CF_FACTORIES))
+def cf_model(request: pytest.FixtureRequest) -> CFRecommender:
+    model: CFRecommender = CF_FACTORIES[str(request.param)]()
+    return model.fit(two_topics())
+
+
+def test_interaction_matrix_is_binary_and_aligned(tiny_dataset: Dataset) -> None:
+    model = PopularityRecommender().fit(tiny_dataset)
+    matrix, users = interaction_matrix(tiny_dataset, model.item_ids)
+    assert matrix.shape == (len(users), len(model.item_ids))
+    assert set(matrix.data) == {1.0}
+    # dave's keyboard rating (2.0) is below the positive threshold (4.0)
+    assert matrix[users.row("dave"), model.item_ids.row("keyboard")] == 0
+    assert matrix[users.row("dave"), model.item_ids.row("mouse")] == 1
+
+
+def test_few_shot_user_is_folded_into_their_topic(cf_model: CFRecommender) -> None:
+    liked = ("i0", "i2", "i4")  # even topic
+    assert not cf_model.is_fallback(UserQuery(liked=liked))
+    recs = cf_model.recommend(UserQuery(liked=liked), k=10)
+    even = sum(int(i[1:]) % 2 == 0 for i in recs.ids)
+    assert even >= 9, recs.ids
+
+
+def test_user_without_interactions_falls_back_to_popularity(cf_model: CFRecommender) -> None:
+    query = UserQuery(text="outdoor hiking", attributes={"age": "18-24"})
+    assert cf_model.is_fallback(query)
+    assert cf_model.is_fallback(UserQuery(liked=("unknown-item",)))
+    assert not cf_model.is_fallback(UserQuery(user_id="u3"))
+    popular = PopularityRecommender().fit(two_topics())
+    assert cf_model.recommend(query, k=15).ids == popular.recommend(query, k=15).ids
+
+
+def test_items_without_interactions_rank_below_known_ones(cf_model: CFRecommender) -> None:
+    cf_model.add_items(pd.DataFrame({"item_id": ["fresh"], "title": ["mountain hiking boots"]}))
+    assert not cf_model.item_has_signal[cf_model.item_ids.row("fresh")]
+    recs = cf_model.recommend(UserQuery(liked=("i0", "i2")), k=100)
+    assert recs.ids[-1] == "fresh"
+
+
+def test_als_fold_in_matches_implicit_recalculate_user() -> None:
+    from implicit.cpu.als import AlternatingLeastSquares
+
+    ds = two_topics()
+    ours = ALSRecommender(factors=8, regularization=0.05, iterations=5, alpha=10.0, seed=4)
+    ours.fit(ds)
+    matrix, users = interaction_matrix(ds, ours.item_ids)
+    theirs = AlternatingLeastSquares(
+        factors=8, regularization=0.05, alpha=10.0, iterations=5, random_state=4, num_threads=1
+    )
+    theirs.fit(matrix, show_progress=False)
+    np.testing.assert_allclose(ours.item_factors, theirs.item_factors, rtol=1e-4, atol=1e-5)
+    row = users.row("u5")
+    history = ours.item_ids.ids(matrix[row].indices)
+    expected = np.asarray(theirs.recalculate_user(row, matrix[row])).ravel()
+    np.testing.assert_allclose(ours.fold_in(history), expected, rtol=1e-3, atol=1e-4)
+
+
+def test_bpr_fold_in_solves_the_bias_column_too() -> None:
+    model = BPRRecommender(factors=8, iterations=50, seed=2).fit(two_topics())
+    assert model.item_factors.shape[1] == 9 == model.user_factors.shape[1]
+    assert np.all(model.user_factors[:, -1] == 1.0)  # trained users: constant 1 on the bias
+    vector = model.fold_in(["i1", "i3"])
+    assert vector.shape == (9,) and vector[-1] != 0.0
+    assert np.all(model.fold_in([]) == 0)
+
+
+def test_cf_fit_is_deterministic_for_a_seed() -> None:
+    for make in CF_FACTORIES.values():
+        a, b = make().fit(two_topics()), make().fit(two_topics())
+        query = UserQuery(liked=("i1", "i7"))
+        np.testing.assert_array_equal(a.score([query]), b.score([query]))
+
+
+def test_itemknn_keeps_only_the_nearest_neighbours() -> None:
+    model = ItemKNNRecommender(neighbors=3).fit(two_topics())
+    per_row = np.diff(model.similarity.indptr)
+    assert per_row.max() <= 3
+    assert np.all(model.similarity.diagonal() == 0)
+
+
+class TestTfidf:
+    def test_transform_and_item_matrix_are_unit_rows(self, tiny_dataset: Dataset) -> None:
+        model = TfidfRecommender().fit(tiny_dataset)
+        assert model.item_matrix.shape[0] == len(model.item_ids)
+        norms = np.sqrt(np.asarray(model.item_matrix.multiply(model.item_matrix).sum(axis=1)))
+        np.testing.assert_allclose(norms.ravel(), 1.0, rtol=1e-5)
+        vec = model.transform(["insulated parka", "zzz unknownword"])
+        assert vec.shape == (2, model.item_matrix.shape[1])
+        assert vec[1].nnz == 0
+
+    def test_words_find_items_and_empty_profiles_fall_back(self, tiny_dataset: Dataset) -> None:
+        model = TfidfRecommender().fit(tiny_dataset)
+        assert model.recommend(UserQuery(text="cast iron pan"), k=1).ids == ["skillet"]
+        attrs_only = UserQuery(attributes={"occupation": "chef"})
+        assert model.is_fallback(attrs_only)
+        popular = PopularityRecommender().fit(tiny_dataset)
+        assert model.recommend(attrs_only, k=12).ids == popular.recommend(attrs_only, k=12).ids
+
+    def test_recent_likes_weigh_more(self, tiny_dataset: Dataset) -> None:
+        model = TfidfRecommender(recency_decay=0.2).fit(tiny_dataset)
+        recs = model.recommend(UserQuery(liked=("keyboard", "parka")), k=1)
+        assert recs.ids == ["bottle"]  # shares "insulated" with the newest like
+
+
+class TestLightFM:
+    def test_cold_items_are_scored_from_their_words(self) -> None:
+        ds = two_topics()
+        model = LightFMRecommender(no_components=8, epochs=30, seed=1).fit(ds)
+        model.add_items(
+            pd.DataFrame({"item_id": ["new-a", "new-b"], "title": ["mountain hiking", "cooking"]})
+        )
+        assert model.item_has_signal[model.item_ids.rows(["new-a", "new-b"])].all()
+        recs = model.recommend(
+            UserQuery(liked=("i0", "i2", "i4")), k=2, candidates=["new-a", "new-b"]
+        )
+        assert recs.ids == ["new-a", "new-b"]
+
+    def test_few_shot_user_is_folded_into_their_topic(self) -> None:
+        model = LightFMRecommender(no_components=8, epochs=30, seed=1).fit(two_topics())
+        recs = model.recommend(UserQuery(liked=("i1", "i3", "i5")), k=10)
+        assert sum(int(i[1:]) % 2 == 1 for i in recs.ids) >= 9, recs.ids
+
+    def test_attributes_make_a_cold_user_scorable(self, tiny_dataset: Dataset) -> None:
+        model = LightFMRecommender(no_components=8, epochs=5, min_df=1, seed=1).fit(tiny_dataset)
+        assert "occupation=student" in model.user_features
+        assert not model.is_fallback(UserQuery(attributes={"occupation": "student"}))
+        assert model.is_fallback(UserQuery(attributes={"occupation": "astronaut"}))
+        assert model.is_fallback(UserQuery(text="just words"))
+
+    def test_same_seed_same_scores(self, tiny_dataset: Dataset) -> None:
+        def make() -> LightFMRecommender:
+            return LightFMRecommender(no_components=8, epochs=5, min_df=1, seed=9)
+
+        query = UserQuery(attributes={"age": "18-24"}, liked=("mouse",))
+        a, b = make().fit(tiny_dataset), make().fit(tiny_dataset)
+        np.testing.assert_array_equal(a.score([query]), b.score([query]))
+
+
+def test_lightfm_keeps_the_rarest_words_per_item(tiny_dataset: Dataset) -> None:
+    model = LightFMRecommender(no_components=4, epochs=2, min_df=1, max_words_per_item=2)
+    model.fit(tiny_dataset)
+    words = model._bag_of_words(["insulated steel water bottle with hood"])
+    kept = {model.terms[c] for c in words.indices}
+    assert len(kept) == 2
+    # "insulated" and "with" occur in two items each, the others in one: rarer words win
+    assert not kept & {"insulated", "with"}
+
+
+def test_refit_forgets_the_old_popularity_ranking() -> None:
+    model = ALSRecommender(factors=4, iterations=2).fit(two_topics(seed=0))
+    first = model.recommend(UserQuery(text="nothing"), k=5).ids
+    refit = model.fit(two_topics(seed=5))
+    fresh = ALSRecommender(factors=4, iterations=2).fit(two_topics(seed=5))
+    assert (
+        refit.recommend(UserQuery(text="nothing"), k=5).ids
+        == fresh.recommend(UserQuery(text="nothing"), k=5).ids
+    )
+    assert first  # the first fit ranked something

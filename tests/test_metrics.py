@@ -1,0 +1,110 @@
+"""Metrics against hand-computed values, edge cases included."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from coldbrew.eval.metrics import (
+    bootstrap_ci,
+    coverage_at_k,
+    f1_at_k,
+    hit_rate_at_k,
+    mean_metric,
+    mrr_at_k,
+    ndcg_at_k,
+    popularity_percentile_at_k,
+    popularity_percentiles,
+    precision_at_k,
+    recall_at_k,
+)
+from coldbrew.index.exact import top_k
+
+RANKED = [["a", "b", "c", "d"]]
+RELEVANT = [{"b", "d", "x"}]  # "x" is relevant but never ranked
+L2_3 = 1 / math.log2(3)  # discount at rank 2
+
+
+def test_hand_computed_at_3() -> None:
+    assert recall_at_k(RANKED, RELEVANT, 3)[0] == pytest.approx(1 / 3)
+    assert precision_at_k(RANKED, RELEVANT, 3)[0] == pytest.approx(1 / 3)
+    assert f1_at_k(RANKED, RELEVANT, 3)[0] == pytest.approx(1 / 3)
+    assert hit_rate_at_k(RANKED, RELEVANT, 3)[0] == 1.0
+    assert mrr_at_k(RANKED, RELEVANT, 3)[0] == pytest.approx(0.5)
+    ideal = 1 + L2_3 + 0.5
+    assert ndcg_at_k(RANKED, RELEVANT, 3)[0] == pytest.approx(L2_3 / ideal)
+
+
+def test_hand_computed_at_4() -> None:
+    assert recall_at_k(RANKED, RELEVANT, 4)[0] == pytest.approx(2 / 3)
+    assert precision_at_k(RANKED, RELEVANT, 4)[0] == pytest.approx(0.5)
+    assert f1_at_k(RANKED, RELEVANT, 4)[0] == pytest.approx(2 * 0.5 * (2 / 3) / (0.5 + 2 / 3))
+    dcg = L2_3 + 1 / math.log2(5)  # hits at ranks 2 and 4
+    assert ndcg_at_k(RANKED, RELEVANT, 4)[0] == pytest.approx(dcg / (1 + L2_3 + 0.5))
+
+
+def test_no_relevant_items_give_nan_and_are_skipped_in_the_mean() -> None:
+    ranked = [["a", "b"], ["a", "b"]]
+    relevant: list[set[str]] = [set(), {"a"}]
+    for fn in (recall_at_k, precision_at_k, f1_at_k, hit_rate_at_k, mrr_at_k, ndcg_at_k):
+        values = fn(ranked, relevant, 2)
+        assert math.isnan(values[0]) and values[1] > 0
+        assert mean_metric(values) == values[1]
+    assert mean_metric(np.array([np.nan])) == 0.0
+
+
+def test_fewer_candidates_than_k() -> None:
+    ranked, relevant = [["a"]], [{"a"}]
+    assert precision_at_k(ranked, relevant, 10)[0] == pytest.approx(0.1)  # divides by k
+    assert recall_at_k(ranked, relevant, 10)[0] == 1.0
+    assert ndcg_at_k(ranked, relevant, 10)[0] == 1.0
+    assert mrr_at_k(ranked, relevant, 10)[0] == 1.0
+    assert f1_at_k(ranked, relevant, 10)[0] == pytest.approx(2 * 0.1 / 1.1)
+    assert recall_at_k([[]], [{"a"}], 5)[0] == 0.0  # an empty ranking finds nothing
+
+
+def test_no_hit_gives_zero_not_nan() -> None:
+    assert f1_at_k([["a"]], [{"b"}], 1)[0] == 0.0
+    assert ndcg_at_k([["a"]], [{"b"}], 1)[0] == 0.0
+
+
+def test_score_ties_rank_the_lower_index_first() -> None:
+    scores = np.array([[0.5, 0.9, 0.5, 0.9, 0.1]])
+    assert top_k(scores, 4).tolist() == [[1, 3, 0, 2]]
+
+
+def test_bad_arguments_raise() -> None:
+    with pytest.raises(ValueError, match="k must be"):
+        recall_at_k(RANKED, RELEVANT, 0)
+    with pytest.raises(ValueError, match="ranked lists"):
+        recall_at_k(RANKED, [], 5)
+    with pytest.raises(ValueError, match="catalogue_size"):
+        coverage_at_k(RANKED, 0, 5)
+
+
+def test_coverage() -> None:
+    ranked = [["a", "b"], ["b", "c"]]
+    assert coverage_at_k(ranked, 4, 1) == pytest.approx(0.5)
+    assert coverage_at_k(ranked, 4, 2) == pytest.approx(0.75)
+    assert coverage_at_k([[]], 4, 2) == 0.0
+
+
+def test_popularity_percentiles_share_ties() -> None:
+    pct = popularity_percentiles({"a": 5, "b": 1, "c": 1, "d": 0})
+    assert pct == {"a": 1.0, "b": 0.5, "c": 0.5, "d": 0.0}
+    values = popularity_percentile_at_k([["a", "d"], ["b", "zz"], []], pct, 2)
+    np.testing.assert_allclose(values[:2], [0.5, 0.25])  # unknown items count as 0
+    assert math.isnan(values[2])
+
+
+def test_bootstrap_interval() -> None:
+    rng = np.random.default_rng(0)
+    values = np.concatenate([rng.random(200), [np.nan]])
+    low, high = bootstrap_ci(values, seed=1)
+    assert low < np.nanmean(values) < high
+    assert high - low < 0.2
+    assert bootstrap_ci(values, seed=1) == (low, high)  # seeded
+    assert bootstrap_ci(np.full(5, 0.3)) == pytest.approx((0.3, 0.3))
+    assert all(math.isnan(v) for v in bootstrap_ci(np.array([np.nan])))
