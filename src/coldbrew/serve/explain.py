@@ -143,8 +143,10 @@ def _words(parts: Parts, item_vector: np.ndarray, item_text: str) -> tuple[list[
     if parts.keyword_vectors is None or not len(parts.keywords):
         return [], ""
     sims = parts.keyword_vectors @ item_vector
-    best = float(sims.max())
-    order = [i for i in np.argsort(-sims)[:3] if sims[i] > 0.05 and sims[i] >= 0.5 * best]
+    # encoders differ in how spread their cosines are (e5's all sit near 0.8), so a word is kept
+    # when it is closer to the item than the user's average word, not by a fixed threshold
+    floor = float(sims.mean()) if len(sims) > 1 else 0.0
+    order = [i for i in np.argsort(-sims)[:3] if sims[i] > 0.05 and sims[i] >= floor]
     words = [(parts.keywords[i], round(float(sims[i]), 4)) for i in order]
     if not words:
         return [], ""
