@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -195,3 +196,29 @@ def test_user_text_never_reaches_the_logs(
         client.post("/recommend", json={"text": secret * 500})
     assert caplog.records, "the service logs requests"
     assert not any("zebra" in r.getMessage() for r in caplog.records)
+
+
+def test_searches_run_alongside_writes(client: TestClient) -> None:
+    """Reads share the engine (readers-writer lock) while upserts go on; nothing fails."""
+    statuses: list[int] = []
+
+    def reader() -> None:
+        for n in range(25):
+            body = {"text": f"camping gear {n}", "k": 3} if n % 2 else {"user_id": "hiker"}
+            statuses.append(client.post("/recommend", json=body).status_code)
+
+    def writer() -> None:
+        for n in range(15):
+            item = {"id": f"c{n}", "title": f"Camping stove model {n}"}
+            statuses.append(client.post("/items", json=item, headers=WRITE).status_code)
+
+    threads = [threading.Thread(target=reader) for _ in range(3)] + [
+        threading.Thread(target=writer)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert statuses.count(200) == len(statuses) == 3 * 25 + 15
+    assert all(client.get(f"/items/c{n}").status_code == 200 for n in range(15))
+    assert client.get("/readyz").json()["items"] == len(CATALOGUE) + 15

@@ -8,7 +8,6 @@ so a restart answers exactly as before.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from coldbrew.index.exact import ExactIndex
 from coldbrew.models.zeroshot import combine_parts, liked_vector
 from coldbrew.serve.errors import BatchError, NotFoundError, RowError
 from coldbrew.serve.explain import Explanation, Parts, WordVectors, explain, keywords
+from coldbrew.serve.locks import LockedEncoder, ReadWriteLock
 from coldbrew.store import Interaction, Item, Store, User
 from coldbrew.text.encoder import Encoder
 from coldbrew.text.templates import ItemTemplate, UserTemplate
@@ -119,7 +119,7 @@ class Engine:
 
     def __init__(self, store: Store, encoder: Encoder, weights: Weights | None = None) -> None:
         self.store = store
-        self.encoder = encoder
+        self.encoder: Encoder = LockedEncoder(encoder)
         self.weights = weights or Weights()
         self.model = encoder.name
         self.user_template = UserTemplate()
@@ -128,7 +128,7 @@ class Engine:
         self.users: dict[str, _UserState] = {}
         self._by_attribute: dict[str, dict[str, set[str]]] = {}
         self._seq = 0
-        self._lock = threading.RLock()
+        self._lock = ReadWriteLock()
         self._words = WordVectors(encoder)
         self.ready = False
 
@@ -192,7 +192,7 @@ class Engine:
             return
         vectors = self.encoder.encode([item_text(i) for i in items], kind="passage")
         ids = [i.item_id for i in items]
-        with self._lock:
+        with self._lock.write():
             with self.store.transaction() as session:
                 self.store.upsert_items(session, items)
                 self.store.put_vectors(session, "item", self.model, ids, vectors)
@@ -202,7 +202,7 @@ class Engine:
             self.index.add(ids, vectors)
 
     def delete_item(self, item_id: str) -> None:
-        with self._lock:
+        with self._lock.write():
             if item_id not in self.items:
                 raise NotFoundError("item", item_id)
             with self.store.transaction() as session:
@@ -234,7 +234,7 @@ class Engine:
 
     def attribute_values(self, limit: int = 50) -> dict[str, list[str]]:
         """Item attributes and their most common values (for filters in the page)."""
-        with self._lock:
+        with self._lock.read():
             out = {}
             for key, values in self._by_attribute.items():
                 ranked = sorted((v for v in values.items() if v[1]), key=lambda kv: -len(kv[1]))
@@ -311,7 +311,7 @@ class Engine:
         users = list({u.user_id: u for u in users}.values())
         if not users:
             return
-        with self._lock:
+        with self._lock.write():
             states = []
             for user in users:
                 old = self.users.get(user.user_id)
@@ -326,7 +326,7 @@ class Engine:
                 self.users[state.user.user_id] = state
 
     def get_user(self, user_id: str) -> tuple[User, list[Interaction]]:
-        with self._lock:
+        with self._lock.read():
             state = self.users.get(user_id)
             if state is None:
                 raise NotFoundError("user", user_id)
@@ -334,7 +334,7 @@ class Engine:
 
     def forget_user(self, user_id: str) -> None:
         """Remove the user's profile, attributes, interactions and vectors everywhere."""
-        with self._lock:
+        with self._lock.write():
             if user_id not in self.users:
                 raise NotFoundError("user", user_id)
             with self.store.transaction() as session:
@@ -347,7 +347,7 @@ class Engine:
 
         Users not seen before are created; unknown items make the whole call fail.
         """
-        with self._lock:
+        with self._lock.write():
             errors = [
                 RowError(n, inter.interaction_id, "item_id", f"item {inter.item_id!r} not found")
                 for n, inter in enumerate(interactions)
@@ -372,7 +372,7 @@ class Engine:
             self._commit_user_changes(list(changed.values()), interactions=interactions)
 
     def delete_interaction(self, interaction_id: str) -> None:
-        with self._lock:
+        with self._lock.write():
             for state in self.users.values():
                 if interaction_id in state.interactions:
                     new = _UserState(
@@ -453,7 +453,7 @@ class Engine:
 
     def recommend(self, query: Query) -> list[Recommendation]:
         """Top-``k`` items for any mix of user id, text, attributes and liked items."""
-        with self._lock:
+        with self._lock.read():
             self._check_items(query.liked, "liked")
             fast = (
                 query.user_id is not None
@@ -489,7 +489,7 @@ class Engine:
 
     def similar_items(self, item_id: str, k: int = 10) -> list[Recommendation]:
         """Items whose text vectors are closest to ``item_id``'s."""
-        with self._lock:
+        with self._lock.read():
             if item_id not in self.items:
                 raise NotFoundError("item", item_id)
             vector = self.index.vectors[self.index.ids.row(item_id)]
@@ -510,7 +510,7 @@ class Engine:
 
     def users_for_item(self, item_id: str, k: int = 10) -> list[tuple[str, float]]:
         """Known users whose vectors are closest to an item (who a new item would reach)."""
-        with self._lock:
+        with self._lock.read():
             vector = self.index.vectors[self.index.ids.row(self.get_item(item_id).item_id)]
             pairs = [
                 (u, float(s.vector @ vector)) for u, s in self.users.items() if s.vector is not None

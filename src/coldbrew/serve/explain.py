@@ -9,6 +9,7 @@ encoded on its own and ranked by its cosine to the item.
 from __future__ import annotations
 
 import re
+import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -92,8 +93,13 @@ class WordVectors:
         self.encoder = encoder
         self.capacity = capacity
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
 
     def __call__(self, words: Sequence[str]) -> np.ndarray:
+        with self._lock:  # searches run concurrently; the cache is shared
+            return self._vectors(words)
+
+    def _vectors(self, words: Sequence[str]) -> np.ndarray:
         missing = [w for w in dict.fromkeys(words) if w not in self._cache]
         if missing:
             for word, vector in zip(missing, self.encoder.encode(missing, kind="query")):
