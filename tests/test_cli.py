@@ -89,7 +89,7 @@ def test_demo_runs_offline_on_the_sample(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     code, out, _ = run(
-        capsys, "demo", "--encoder", "hashing", "--cache-dir", str(tmp_path),
+        capsys, "demo", "--encoder", "hashing",
         "--db", str(tmp_path / "demo.sqlite"), "--no-serve",
     )  # fmt: skip
     assert code == 0

@@ -99,10 +99,6 @@ def add_parser(sub: Any) -> None:
         "-k", type=int, default=3, help="recommendations per example (default: %(default)s)"
     )
     parser.add_argument(
-        "--cache-dir",
-        help="accepted for compatibility and unused: the demo keeps its vectors in --db",
-    )
-    parser.add_argument(
         "--no-serve", action="store_true", help="stop after printing; do not start the service"
     )
     add_server_args(parser)
