@@ -40,6 +40,8 @@ def _zeroshot(ctx: ModelContext) -> Recommender:
 
 
 def _als(ctx: ModelContext) -> ALSRecommender:
+    """The CF teacher/part inside ``cf_map`` and ``hybrid``: the settings they were measured with
+    (benchmarks/README.md, "Learning from interactions"); the bench's own ``als`` may differ."""
     return ALSRecommender(factors=64, regularization=0.05, iterations=15, seed=ctx.seed)
 
 
@@ -67,8 +69,8 @@ FACTORIES: dict[str, Callable[[ModelContext], Recommender]] = {
     "random": lambda ctx: RandomRecommender(seed=ctx.seed),
     "popularity": lambda ctx: PopularityRecommender(),
     "itemknn": lambda ctx: ItemKNNRecommender(neighbors=100),
-    "als": _als,
-    "bpr": lambda ctx: BPRRecommender(factors=64, iterations=100, seed=ctx.seed),
+    "als": lambda ctx: ALSRecommender(factors=32, regularization=1.0, iterations=15, seed=ctx.seed),
+    "bpr": lambda ctx: BPRRecommender(factors=64, learning_rate=0.01, iterations=50, seed=ctx.seed),
     "lightfm": lambda ctx: LightFMRecommender(
         no_components=64,
         epochs=20,

@@ -127,7 +127,8 @@ def run(args: argparse.Namespace) -> int:
 def _merge_earlier(
     path: Path, meta: dict[str, Any], rows: list[ResultRow], splits: dict[str, Any]
 ) -> tuple[list[ResultRow], dict[str, Any]]:
-    """Earlier rows of models not rerun now (same dataset and seed only), then the new rows."""
+    """Earlier rows of models not rerun now (same dataset and seed only) with the new rows, in
+    the zoo's model order."""
     earlier = json.loads(path.read_text())
     old_meta = earlier["meta"]
     if old_meta["dataset"] != meta["dataset"] or old_meta["seed"] != meta["seed"]:
@@ -138,4 +139,6 @@ def _merge_earlier(
     rerun = {r.model for r in rows}
     kept = [ResultRow.from_dict(r) for r in earlier["results"] if r["model"] not in rerun]
     meta["commands"] = [*old_meta.get("commands", [old_meta["command"]]), meta["command"]]
-    return kept + rows, {**earlier["splits"], **splits}
+    order = {name: i for i, name in enumerate(MODEL_NAMES)}
+    merged = sorted(kept + rows, key=lambda r: order.get(r.model, len(order)))  # stable
+    return merged, {**earlier["splits"], **splits}
