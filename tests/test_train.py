@@ -195,3 +195,17 @@ def test_fingerprint_changes_with_the_data() -> None:
     fewer = data.with_interactions(data.interactions.iloc[1:])
     assert fingerprint(data) == fingerprint(data.with_interactions(data.interactions[::-1]))
     assert fingerprint(data) != fingerprint(fewer)
+
+
+def test_train_command_merges_toml_and_flags(tmp_path: Path) -> None:
+    from coldbrew.cli.main import build_parser
+    from coldbrew.cli.train import config_from_args
+
+    (tmp_path / "t.toml").write_text("[train]\nmax_steps = 7\nlearning_rate = 0.001\n")
+    args = build_parser().parse_args(
+        ["train", "--dataset", "ml-100k", "--config", str(tmp_path / "t.toml"),
+         "--max-steps", "9", "--augment", "--out", str(tmp_path / "m")]
+    )  # fmt: skip
+    cfg = config_from_args(args)
+    assert (cfg.max_steps, cfg.learning_rate, cfg.augment) == (9, 0.001, True)
+    assert cfg.method == "lora"  # the default where neither says otherwise
