@@ -63,3 +63,19 @@ def test_attribute_map_learns_what_attribute_text_cannot() -> None:
 
     assert hits(mapped, "cook", "k") == 6 and hits(mapped, "coder", "e") == 6
     assert hits(plain, "cook", "k") < 6 or hits(plain, "coder", "e") < 6
+
+
+def test_cf_map_with_lexical_features_round_trips(tiny_dataset: Dataset, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from coldbrew.models import Recommender
+    from coldbrew.models.cf import ALSRecommender
+    from coldbrew.models.heads import CFMapRecommender
+
+    model = CFMapRecommender(
+        HashingEncoder(64), ALSRecommender(factors=4, iterations=3, seed=1), lexical_dims=4
+    ).fit(tiny_dataset)
+    assert model.components.shape[0] == 4
+    model.add_items(pd.DataFrame({"item_id": ["scarf"], "title": ["Wool scarf"]}))
+    loaded = Recommender.load(model.save(tmp_path / "m"))
+    for query in (UserQuery(user_id="alice"), UserQuery(liked=("mouse",))):
+        a, b = model.recommend(query, k=5), loaded.recommend(query, k=5)
+        assert a.ids == b.ids
