@@ -89,8 +89,8 @@ def test_demo_runs_offline_on_the_sample(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     code, out, _ = run(
-        capsys, "demo", "--encoder", "hashing", "--cache-dir", str(tmp_path),
-        "--db", str(tmp_path / "demo.sqlite"),
+        capsys, "demo", "--encoder", "hashing",
+        "--db", str(tmp_path / "demo.sqlite"), "--no-serve",
     )  # fmt: skip
     assert code == 0
     assert "free text (Chinese)" in out and "attributes only" in out

@@ -19,6 +19,9 @@ from coldbrew.models import (
     ZeroShotRecommender,
 )
 from coldbrew.models.cf import ALSRecommender, BPRRecommender, ItemKNNRecommender
+from coldbrew.models.finetuned import FineTunedRecommender
+from coldbrew.models.heads import AttributeMapRecommender, CFMapRecommender
+from coldbrew.models.hybrid import HybridRecommender
 from coldbrew.models.lfm import LightFMRecommender
 from coldbrew.models.registry import model_classes
 from coldbrew.models.tfidf import TfidfRecommender
@@ -37,6 +40,26 @@ FACTORIES: dict[str, tuple[Callable[[], Recommender], bool]] = {
     "itemknn": (lambda: ItemKNNRecommender(neighbors=5), False),
     "tfidf": (TfidfRecommender, True),
     "lightfm": (lambda: LightFMRecommender(no_components=8, epochs=10, min_df=1, seed=3), True),
+    "finetuned": (lambda: FineTunedRecommender(HashingEncoder(128)), True),
+    "hybrid": (
+        lambda: HybridRecommender(
+            {
+                "cf": ALSRecommender(factors=8, iterations=5, seed=3),
+                "lm": AttributeMapRecommender(HashingEncoder(128), alpha=1.0),
+                "lexical": TfidfRecommender(),
+            },
+            grid_step=0.5,
+            min_queries=1,
+        ),
+        True,
+    ),
+    "attribute_map": (lambda: AttributeMapRecommender(HashingEncoder(128), alpha=1.0), True),
+    "cf_map": (
+        lambda: CFMapRecommender(
+            HashingEncoder(128), ALSRecommender(factors=8, iterations=5, seed=3), alpha=0.1
+        ),
+        True,
+    ),
 }
 
 

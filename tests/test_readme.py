@@ -17,7 +17,7 @@ def test_readme_python_api_example_runs(
     assert blocks, "the README has no Python example"
     monkeypatch.chdir(tmp_path)
     namespace: dict[str, object] = {}
-    exec(compile(blocks[0], "README.md", "exec"), namespace)  # noqa: S102
+    exec(compile(blocks[0], "README.md", "exec"), namespace)
     printed = capsys.readouterr().out.splitlines()
     assert len(printed) == 4 and all(line.startswith("[") for line in printed)
     assert "en-001" in printed[0]  # the spring jacket answers the spring-jacket request

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from coldbrew.models.base import Recommender
 from coldbrew.models.baselines import PopularityRecommender, RandomRecommender
 from coldbrew.models.cf import ALSRecommender, BPRRecommender, ItemKNNRecommender
+from coldbrew.models.heads import AttributeMapRecommender, CFMapRecommender
+from coldbrew.models.hybrid import HybridRecommender
 from coldbrew.models.lfm import LightFMRecommender
 from coldbrew.models.tfidf import TfidfRecommender
 from coldbrew.models.zeroshot import ZeroShotRecommender
@@ -35,6 +37,32 @@ class ModelContext:
 
 def _zeroshot(ctx: ModelContext) -> Recommender:
     return ZeroShotRecommender(ctx.encoder(), cache_dir=ctx.cache_dir)
+
+
+def _als(ctx: ModelContext) -> ALSRecommender:
+    """The CF teacher/part inside ``cf_map`` and ``hybrid``: the settings they were measured with
+    (benchmarks/README.md, "Learning from interactions"); the bench's own ``als`` may differ."""
+    return ALSRecommender(factors=64, regularization=0.05, iterations=15, seed=ctx.seed)
+
+
+def _attribute_map(ctx: ModelContext) -> AttributeMapRecommender:
+    return AttributeMapRecommender(ctx.encoder(), cache_dir=ctx.cache_dir)
+
+
+def _cf_map(ctx: ModelContext) -> Recommender:
+    # alpha picked on the cold-item validation part of ml-100k (never its test part)
+    return CFMapRecommender(ctx.encoder(), _als(ctx), alpha=10.0, cache_dir=ctx.cache_dir)
+
+
+def _hybrid(ctx: ModelContext) -> Recommender:
+    parts = {
+        "cf": _als(ctx),
+        "lm": _attribute_map(ctx),
+        "lexical": TfidfRecommender(),
+        "cf_map": _cf_map(ctx),
+        "popularity": PopularityRecommender(),
+    }
+    return HybridRecommender(parts, seed=ctx.seed)
 
 
 FACTORIES: dict[str, Callable[[ModelContext], Recommender]] = {
@@ -60,6 +88,9 @@ FACTORIES: dict[str, Callable[[ModelContext], Recommender]] = {
     ),
     "tfidf": lambda ctx: TfidfRecommender(),
     "zeroshot": _zeroshot,
+    "attribute_map": _attribute_map,
+    "cf_map": _cf_map,
+    "hybrid": _hybrid,
 }
 MODEL_NAMES = tuple(FACTORIES)
 

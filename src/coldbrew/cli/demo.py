@@ -1,46 +1,90 @@
-"""``coldbrew demo``: the whole idea in one command, offline, on the bundled sample catalogue."""
+"""``coldbrew demo``: the whole idea in one command, offline, on the bundled sample catalogue.
+
+It loads the bilingual sample into SQLite through the same engine the service runs, prints
+recommendations for a new user of each cold-start mode and for a newly added item, then serves
+the try-it page.
+"""
 
 from __future__ import annotations
 
 import argparse
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from coldbrew.data import sample_dataset
-from coldbrew.data.schema import ITEM_ID, Dataset
-from coldbrew.models.base import UserQuery
-from coldbrew.models.zeroshot import ZeroShotRecommender
+from coldbrew.cli.serve import add_server_args, serve
+from coldbrew.data import ITEM_ID, TIMESTAMP, USER_ID, VALUE, sample_dataset
+from coldbrew.serve.engine import Engine, Query
+from coldbrew.store import Interaction, Item, Store, User
+from coldbrew.text.encoder import Encoder
 from coldbrew.text.factory import make_encoder
 
-EXAMPLES: list[tuple[str, UserQuery]] = [
-    ("free text (English)", UserQuery(text="I need a light jacket for a spring outing")),
-    ("free text (Chinese)", UserQuery(text="想找一本好看的科幻小说")),
+EXAMPLES: list[tuple[str, Query]] = [
+    ("free text (English)", Query(text="I need a light jacket for a spring outing")),
+    ("free text (Chinese)", Query(text="想找一本好看的科幻小说")),
     (
         "attributes only",
-        UserQuery(attributes={"age": "18-24", "gender": "male", "occupation": "student"}),
+        Query(attributes={"age": "18-24", "gender": "male", "occupation": "student"}),
     ),
-    ("two clicks", UserQuery(liked=("en-013", "zh-013"))),
-    ("known user u1 (hiker)", UserQuery(user_id="u1")),
+    ("two clicks", Query(liked=("en-013", "zh-013"))),
+    ("known user u1 (hiker)", Query(user_id="u1")),
 ]
 
-NEW_ITEM = {
-    "item_id": "new-001",
-    "title": "Packable rain jacket",
-    "description": "A featherweight waterproof jacket for spring hikes and camping trips.",
-    "category": "clothing",
-    "price": 79.0,
-}
+NEW_ITEM = Item(
+    "new-001",
+    "Packable rain jacket",
+    "A featherweight waterproof jacket for spring hikes and camping trips.",
+    {"category": "clothing", "price": 79.0},
+)
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if hasattr(value, "item") else value
+
+
+def sample_records() -> tuple[list[Item], list[User], list[Interaction]]:
+    """The bundled sample as store records: a rating of 4+ is a like, 2 or less a dislike."""
+    dataset = sample_dataset()
+    spec = dataset.spec
+    items = []
+    for row in dataset.items.to_dict(orient="records"):
+        extra = {
+            k: _plain(v)
+            for k, v in row.items()
+            if k not in (ITEM_ID, "title", "description") and not pd.isna(v)
+        }
+        items.append(
+            Item(str(row[ITEM_ID]), str(row["title"]), str(row.get("description") or ""), extra)
+        )
+    users = []
+    for row in dataset.users.to_dict(orient="records"):
+        text = " ".join(str(row[f]) for f in spec.user_text if isinstance(row.get(f), str))
+        attrs = {f: _plain(row[f]) for f in spec.user_attributes if not pd.isna(row.get(f))}
+        users.append(User(str(row[USER_ID]), text.strip(), attrs))
+    interactions = []
+    for n, row in enumerate(dataset.interactions.to_dict(orient="records")):
+        rating = float(row[VALUE])
+        event = "like" if rating >= 4 else "dislike" if rating <= 2 else "view"
+        interactions.append(
+            Interaction(
+                f"sample-{n}",
+                str(row[USER_ID]),
+                str(row[ITEM_ID]),
+                event,
+                float(row[TIMESTAMP]),
+                rating,
+            )
+        )
+    return items, users, interactions
 
 
 def add_parser(sub: Any) -> None:
     parser = sub.add_parser(
         "demo",
-        help="recommend on the bundled bilingual sample catalogue (offline)",
-        description="Load the bundled English/Chinese sample catalogue, encode it with a bundled "
-        "language model, store it in SQLite, print recommendations for a new user of each "
-        "cold-start mode and for a newly added item, then serve the try-it page.",
+        help="recommend on the bundled bilingual sample catalogue, then serve the try-it page",
+        description="Load the bundled English/Chinese sample catalogue into SQLite, encode it with "
+        "a bundled language model, print recommendations for a new user of each cold-start mode "
+        "and for a newly added item, then serve the try-it page.",
     )
     parser.add_argument(
         "--encoder",
@@ -54,37 +98,52 @@ def add_parser(sub: Any) -> None:
     parser.add_argument(
         "-k", type=int, default=3, help="recommendations per example (default: %(default)s)"
     )
-    parser.add_argument("--cache-dir", default=".coldbrew/cache", help="embedding cache directory")
     parser.add_argument(
-        "--serve", action="store_true", help="then start the service and its web page"
+        "--no-serve", action="store_true", help="stop after printing; do not start the service"
     )
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8000)
+    add_server_args(parser)
     parser.set_defaults(func=run)
 
 
-def _title(dataset: Dataset, item_id: str) -> str:
-    row = dataset.items.loc[dataset.items[ITEM_ID] == item_id]
-    return str(row["title"].iloc[0]) if len(row) else item_id
+def demo_encoder(spec: str) -> Encoder:
+    """``spec``'s encoder; the multilingual one falls back to MiniLM where it is not installed."""
+    try:
+        return make_encoder(spec)
+    except ImportError as exc:
+        if spec != "multilingual":
+            raise
+        print(f"note: the multilingual encoder is not available here ({exc});")
+        print("      falling back to the default MiniLM, which reads English only")
+        return make_encoder("default")
 
 
 def run(args: argparse.Namespace) -> int:
-    dataset = sample_dataset()
-    print(f"sample catalogue: {dataset.summary()}")
-    encoder = make_encoder(args.encoder)
+    encoder = demo_encoder(args.encoder)
+    items, users, interactions = sample_records()
+    store = Store(args.db)
+    engine = Engine(store, encoder).load()
+    engine.upsert_items(items)
+    engine.upsert_users(users)
+    engine.add_interactions(interactions)
+    print(
+        f"sample catalogue: {len(items)} items, {len(users)} users, "
+        f"{len(interactions)} interactions, stored in {args.db}"
+    )
     print(f"encoder: {encoder.name} ({encoder.dim}-d, bundled, offline)")
-    model = ZeroShotRecommender(encoder, cache_dir=args.cache_dir).fit(dataset)
     for label, query in EXAMPLES:
-        recs = model.recommend(query, k=args.k)
         described = query.text or query.attributes or query.liked or query.user_id
         print(f"\n{label}: {described}")
-        for item_id, score in zip(recs.ids, recs.scores):
-            print(f"  {score:.3f}  {_title(dataset, item_id)}")
-    model.add_items(pd.DataFrame([NEW_ITEM]))
-    users = model.known_users()
-    column = model.item_ids.row(str(NEW_ITEM["item_id"]))
-    scores = model.score([UserQuery(user_id=u) for u in users])[:, column]
-    print(f"\nnew item {NEW_ITEM['title']!r} reaches existing users, best match first:")
-    for idx in np.argsort(-scores)[: args.k]:
-        print(f"  {scores[idx]:.3f}  {users[idx]}")
+        for rec in engine.recommend(Query(**{**query.__dict__, "k": args.k})):
+            print(f"  {rec.score:.3f}  {rec.item.title}")
+            if rec.explanation is not None:
+                print(f"         why: {rec.explanation.text}")
+    engine.upsert_items([NEW_ITEM])
+    print(f"\nnew item {NEW_ITEM.title!r} reaches existing users, best match first:")
+    for user_id, score in engine.users_for_item(NEW_ITEM.item_id, args.k):
+        print(f"  {score:.3f}  {user_id}")
+    store.close()
+    if args.no_serve:
+        return 0
+    print()
+    serve(args.db, encoder, args.host, args.port)
     return 0

@@ -271,7 +271,8 @@ class Recommender(ABC):
             raise FileNotFoundError(f"no saved model at {path} (missing config.json)")
         config = json.loads(config_file.read_text())
         model_cls = model_class(config["kind"])
-        model = model_cls._from_params(config["params"], **components)
+        # model_dir lets a model find files it saved next to config.json (an encoder)
+        model = model_cls._from_params(config["params"], **{"model_dir": path, **components})
         with np.load(path / "arrays.npz", allow_pickle=False) as data:
             arrays = {key: data[key] for key in data.files}
         model.item_ids = IdMap(arrays.pop("_item_ids").tolist())

@@ -11,6 +11,9 @@ if TYPE_CHECKING:
 def model_classes() -> dict[str, type[Recommender]]:
     from coldbrew.models.baselines import PopularityRecommender, RandomRecommender
     from coldbrew.models.cf import ALSRecommender, BPRRecommender, ItemKNNRecommender
+    from coldbrew.models.finetuned import FineTunedRecommender
+    from coldbrew.models.heads import AttributeMapRecommender, CFMapRecommender
+    from coldbrew.models.hybrid import HybridRecommender
     from coldbrew.models.lfm import LightFMRecommender
     from coldbrew.models.tfidf import TfidfRecommender
     from coldbrew.models.zeroshot import ZeroShotRecommender
@@ -24,6 +27,10 @@ def model_classes() -> dict[str, type[Recommender]]:
         ItemKNNRecommender,
         TfidfRecommender,
         LightFMRecommender,
+        AttributeMapRecommender,
+        CFMapRecommender,
+        FineTunedRecommender,
+        HybridRecommender,
     ]
     return {cls.kind: cls for cls in classes}
 

@@ -26,6 +26,23 @@ def recency_weights(n: int, decay: float) -> np.ndarray:
     return decay ** np.arange(n - 1, -1, -1, dtype=np.float32)
 
 
+def liked_vector(item_vectors: np.ndarray, decay: float) -> np.ndarray:
+    """The unit, recency-weighted mean of liked items' vectors (rows oldest first)."""
+    if not len(item_vectors):
+        return np.zeros(item_vectors.shape[-1], dtype=np.float32)
+    weights = recency_weights(len(item_vectors), decay)
+    return l2_normalize(weights @ item_vectors)
+
+
+def combine_parts(parts: Sequence[tuple[float, np.ndarray]], dim: int) -> np.ndarray:
+    """A user's unit vector: the weighted sum of the unit vectors of what is known about them."""
+    out = np.zeros(dim, dtype=np.float32)
+    for weight, vector in parts:
+        out += np.float32(weight) * vector
+    unit: np.ndarray = l2_normalize(out[None, :])[0]
+    return unit
+
+
 class ZeroShotRecommender(Recommender):
     """Ranks items by cosine between a user vector and item text vectors.
 
@@ -176,8 +193,7 @@ class ZeroShotRecommender(Recommender):
         for q, query in enumerate(queries):
             rows = self.item_ids.rows(query.liked, skip_unknown=True)
             if len(rows):
-                weights = recency_weights(len(rows), self.recency_decay)
-                liked = l2_normalize(weights @ self.item_vectors[rows])
+                liked = liked_vector(self.item_vectors[rows], self.recency_decay)
                 out[q] += self.liked_weight * liked
         return l2_normalize(out)
 

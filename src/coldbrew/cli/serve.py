@@ -1,0 +1,69 @@
+"""``coldbrew serve``: the HTTP API and the try-it page over a database."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+from typing import Any
+
+from coldbrew.text.encoder import Encoder
+
+
+def add_parser(sub: Any) -> None:
+    parser = sub.add_parser(
+        "serve",
+        help="run the HTTP API and the try-it page",
+        description="Serve recommendations over HTTP (OpenAPI docs at /docs, page at /). Settings "
+        "come from the environment (COLDBREW_API_KEYS, COLDBREW_READ_KEYS, ...); flags win.",
+    )
+    add_server_args(parser)
+    parser.add_argument(
+        "--db",
+        default=os.environ.get("COLDBREW_DB_URL", "coldbrew.sqlite"),
+        help="database URL or SQLite file (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--encoder",
+        default=os.environ.get("COLDBREW_ENCODER", "default"),
+        help="default (bundled MiniLM), multilingual (bundled e5-small), hashing, or a "
+        "sentence-transformers name/path (default: %(default)s)",
+    )
+    parser.set_defaults(func=run)
+
+
+def add_server_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="address (default: %(default)s)")
+    parser.add_argument("--port", type=int, default=8000, help="port (default: %(default)s)")
+
+
+def serve(db: str, encoder: Encoder | str, host: str, port: int, *, announce: str = "") -> None:
+    """Start the service; without COLDBREW_API_KEYS a one-off write key is made and printed."""
+    try:
+        import uvicorn
+
+        from coldbrew.serve import create_app
+        from coldbrew.serve.settings import Settings
+    except ImportError as exc:
+        raise ImportError(f"serving needs: pip install 'coldbrew[serve]' ({exc})") from exc
+    key = None
+    settings = Settings.from_env(db_url=db, encoder=encoder if isinstance(encoder, str) else None)
+    if not settings.write_key_hashes:
+        key = secrets.token_urlsafe(18)
+        settings = Settings.from_env(
+            db_url=db,
+            encoder=settings.encoder,
+            write_key_hashes=Settings.keys(key),
+        )
+        print(f"no COLDBREW_API_KEYS set: this run's write key is {key}")
+    app = create_app(settings, encoder=None if isinstance(encoder, str) else encoder)
+    url = f"http://{host}:{port}/"
+    print(announce or f"serving on {url} (API docs: {url}docs)")
+    if key:
+        print(f"open {url}#key={key} to try it (the page keeps the key for saving items)")
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+def run(args: argparse.Namespace) -> int:
+    serve(args.db, args.encoder, args.host, args.port)
+    return 0

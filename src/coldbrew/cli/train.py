@@ -1,0 +1,103 @@
+"""``coldbrew train``: fine-tune the encoder on a protocol's training split; write a model dir.
+
+Options come from ``--config FILE.toml`` (a ``[train]`` table of :class:`TrainConfig` fields)
+and are overridden by flags. Running the same command again after a crash resumes from the
+checkpoint in ``--out``. The directory loads with ``coldbrew recommend/eval --model DIR``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from coldbrew.cli.common import add_dataset_args, load_from_args
+from coldbrew.data.schema import Dataset
+from coldbrew.eval.evaluate import evaluate
+from coldbrew.eval.protocols import Split, cold_item_split, cold_user_split, warm_split
+from coldbrew.train.config import TrainConfig
+
+FLAGS: dict[str, tuple[type, str]] = {
+    "encoder": (str, "starting model: default (bundled MiniLM) or a sentence-transformers path"),
+    "method": (str, "lora or full"),
+    "seed": (int, "seed of everything random (split, pairs, batches, dropout)"),
+    "max_steps": (int, "optimisation steps"),
+    "batch_size": (int, "pairs per step (the other pairs are the negatives)"),
+    "learning_rate": (float, "AdamW learning rate"),
+    "max_seq_length": (int, "tokens per text"),
+    "max_pairs": (int, "few-shot: use only this many training pairs (0: all)"),
+    "history": (str, "user side of a pair: item, profile or both"),
+    "fgm_epsilon": (float, "FGM adversarial step size on token embeddings (0: off)"),
+    "eval_every": (int, "validate every N steps"),
+    "patience": (int, "stop after N validations without gain"),
+    "lora_rank": (int, "LoRA rank"),
+}
+
+
+def add_parser(sub: Any) -> None:
+    parser = sub.add_parser(
+        "train",
+        help="fine-tune the language model on interactions (LoRA or full) and save the model",
+        description="Contrastive fine-tuning with in-batch negatives on a protocol's training "
+        "split, early stopping on its validation split (the test split is only scored at the "
+        "end). Writes a model directory that eval/recommend load; rerun to resume a crash.",
+    )
+    add_dataset_args(parser)
+    parser.add_argument("--config", type=Path, help="TOML file with a [train] table")
+    parser.add_argument(
+        "--protocol",
+        default="cold-item",
+        choices=["cold-item", "cold-user", "warm"],
+        help="split to train and validate on (default: %(default)s)",
+    )
+    for name, (kind, text) in FLAGS.items():
+        parser.add_argument(f"--{name.replace('_', '-')}", type=kind, help=text)
+    parser.add_argument("--augment", action="store_true", default=None, help="field dropout")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (default: 1)")
+    parser.add_argument("--out", type=Path, required=True, help="model directory to write")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.set_defaults(func=run)
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    values = TrainConfig.from_toml(args.config).to_dict() if args.config else {}
+    for name in [*FLAGS, "augment"]:
+        value = getattr(args, name)
+        if value is not None:
+            values[name] = value
+    return TrainConfig.from_dict(values)
+
+
+def make_split(dataset: Dataset, protocol: str, seed: int) -> Split:
+    if protocol == "cold-item":
+        return cold_item_split(dataset, seed=seed)
+    if protocol == "cold-user":
+        return cold_user_split(dataset, val_fraction=0.1, seed=seed)
+    return warm_split(dataset, val_fraction=0.1, seed=seed)
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from coldbrew.train.run import fine_tune
+
+    torch.set_num_threads(args.threads)
+    config = config_from_args(args)
+    dataset = load_from_args(args)
+    print(dataset.summary())
+    split = make_split(dataset, args.protocol, config.seed)
+    model, result = fine_tune(dataset, split, config, args.out, show_progress=not args.no_progress)
+    print(
+        f"trained {result.steps} steps in {result.seconds:.0f}s; best step {result.best_step} "
+        f"(validation recall@20 {result.best_metric:.4f})"
+    )
+    if split.protocol != "cold-user":
+        test = evaluate(model, split).metrics
+        report_file = args.out / "train.json"
+        report = json.loads(report_file.read_text())
+        report["test"] = test
+        report_file.write_text(json.dumps(report, indent=2))
+        print("test " + "  ".join(f"{k} {v:.4f}" for k, v in test.items() if k.endswith("@20")))
+    print(f"wrote {args.out}")
+    return 0

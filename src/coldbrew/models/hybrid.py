@@ -1,0 +1,396 @@
+"""The hybrid hand-over: collaborative, language-model and lexical scores blended by what is known.
+
+Each part's scores are standardised per query (z-scores over the items), then summed with weights
+that depend on the user's bucket (how many liked items: 0, 1-2, 3-4, 5-9, 10-19, 20+) and the
+item's bucket (no training interaction, or some). The weights are fitted on an inner validation
+carved out of the training data only (held-out items, held-out users revealing k items, held-out
+interactions of warm users) by a grid search over the simplex that includes every single part,
+so on that validation the blend is never below its best part.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Self
+
+import numpy as np
+import pandas as pd
+
+from coldbrew.data.schema import ITEM_ID, USER_ID, Dataset, history_by_user
+from coldbrew.models.base import Recommender, UserQuery
+
+USER_EDGES = (0, 1, 3, 5, 10, 20)
+PARTS_DIR = "parts"
+
+
+def user_bucket(n_liked: int) -> int:
+    """Index of the largest edge in :data:`USER_EDGES` not above ``n_liked``."""
+    return int(np.searchsorted(USER_EDGES, n_liked, side="right") - 1)
+
+
+def standardize(scores: np.ndarray) -> np.ndarray:
+    """Per-row z-scores over the finite entries; non-finite entries become the row's minimum."""
+    out = np.array(scores, dtype=np.float32, copy=True)
+    finite = np.isfinite(out)
+    for r in range(len(out)):
+        vals = out[r, finite[r]]
+        if len(vals) == 0:
+            out[r] = 0.0
+            continue
+        std = vals.std()
+        out[r, finite[r]] = (vals - vals.mean()) / (std if std > 1e-12 else 1.0)
+        out[r, ~finite[r]] = out[r, finite[r]].min() - 1.0 if finite[r].any() else 0.0
+    return out
+
+
+def simplex_grid(n_parts: int, step: float) -> np.ndarray:
+    """Every weight vector with entries in multiples of ``step`` summing to one."""
+    units = round(1 / step)
+    rows = [c for c in itertools.product(range(units + 1), repeat=n_parts) if sum(c) == units]
+    return np.asarray(rows, dtype=np.float32) / units
+
+
+def one_standard_error_choice(ndcg: np.ndarray, grid: np.ndarray) -> int:
+    """The simplest weights (fewest parts) statistically tied with the best on validation.
+
+    ``ndcg`` is (grid points, queries). A point is tied when its paired mean loss against the
+    best point is within one standard error; among tied points the one with the fewest non-zero
+    weights wins, then the higher mean. This guards against blends that win the validation by
+    noise (seen on ml-100k: a 0.2 TF-IDF share won the inner validation and lost on test).
+    """
+    means = ndcg.mean(axis=1)
+    best = int(np.argmax(means))
+    diff = ndcg[best][None, :] - ndcg
+    n = ndcg.shape[1]
+    se = diff.std(axis=1, ddof=1) / np.sqrt(n) if n > 1 else np.zeros(len(grid))
+    tied = diff.mean(axis=1) <= se
+    sizes = (grid > 0).sum(axis=1)
+    order = sorted(np.flatnonzero(tied), key=lambda g: (sizes[g], -means[g]))
+    return int(order[0])
+
+
+@dataclass
+class ValTask:
+    """Validation queries of one kind: which item bucket they tune, and what they must find."""
+
+    cell: int  # 0: items without training interactions, 1: the others
+    queries: list[UserQuery]
+    exclude: list[set[str]]
+    relevant: list[set[str]]
+    candidates: list[str] | None
+
+
+def _ndcg20(scores: np.ndarray, relevant: np.ndarray, n_relevant: np.ndarray) -> np.ndarray:
+    """NDCG@20 per row from scores, a boolean relevance matrix of the same shape, and each row's
+    total number of relevant items (some may lie outside the matrix)."""
+    k = min(20, scores.shape[1])
+    top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    order = np.argsort(-np.take_along_axis(scores, top, axis=1), axis=1, kind="stable")
+    top = np.take_along_axis(top, order, axis=1)
+    gains = np.take_along_axis(relevant, top, axis=1)
+    discounts = 1.0 / np.log2(np.arange(2, 22))
+    ideal = np.cumsum(discounts)[np.clip(n_relevant, 1, 20) - 1]
+    return np.asarray((gains @ discounts[:k]) / ideal)
+
+
+def inner_validation(
+    dataset: Dataset, *, seed: int, fraction: float = 0.1, max_queries: int = 300
+) -> tuple[Dataset, list[ValTask]]:
+    """Carve held-out items, held-out users (k-shot) and held-out warm interactions from
+    ``dataset``'s positives; return the remaining training data and the validation tasks."""
+    rng = np.random.default_rng(seed)
+    pos = dataset.positives().reset_index(drop=True)
+    pos = pos.assign(**{USER_ID: pos[USER_ID].astype(str), ITEM_ID: pos[ITEM_ID].astype(str)})
+    users = np.sort(pos[USER_ID].unique())
+    items = np.sort(pos[ITEM_ID].unique())
+    cold_users = set(rng.choice(users, max(1, round(fraction * len(users))), replace=False))
+    cold_items = set(rng.choice(items, max(1, round(fraction * len(items))), replace=False))
+    is_cu = pos[USER_ID].isin(cold_users).to_numpy()
+    is_ci = pos[ITEM_ID].isin(cold_items).to_numpy()
+    warm = pos[~is_cu & ~is_ci]
+    held = rng.random(len(warm)) < fraction
+    train = warm[~held]
+    train_hist = history_by_user(train)
+    tasks: list[ValTask] = []
+
+    def add(
+        cell: int,
+        qs: list[UserQuery],
+        ex: list[set[str]],
+        rel: list[set[str]],
+        cand: list[str] | None,
+    ) -> None:
+        if len(qs) > max_queries:
+            keep = np.sort(rng.choice(len(qs), max_queries, replace=False))
+            qs, ex, rel = [qs[i] for i in keep], [ex[i] for i in keep], [rel[i] for i in keep]
+        if qs:
+            tasks.append(ValTask(cell, qs, ex, rel, cand))
+
+    # held-out items: users with a training history look for them among the held-out items
+    ci = pos[is_ci & ~is_cu].groupby(USER_ID)[ITEM_ID].apply(set).to_dict()
+    ci = {u: r for u, r in ci.items() if u in train_hist}
+    add(
+        0,
+        [UserQuery(user_id=u) for u in ci],
+        [set(train_hist[u]) for u in ci],
+        list(ci.values()),
+        sorted(cold_items),
+    )
+    # held-out users reveal their k earliest items
+    cu_hist = history_by_user(pos[is_cu & ~is_ci])
+    for k in USER_EDGES:
+        chosen = {u: h for u, h in cu_hist.items() if len(h) > k}
+        add(
+            1,
+            [UserQuery(user_id=u, liked=tuple(h[:k])) for u, h in chosen.items()],
+            [set(h[:k]) for h in chosen.values()],
+            [set(h[k:]) for h in chosen.values()],
+            None,
+        )
+    # warm users' held-out interactions
+    wh = warm[held].groupby(USER_ID)[ITEM_ID].apply(set).to_dict()
+    wh = {u: r for u, r in wh.items() if u in train_hist}
+    add(
+        1,
+        [UserQuery(user_id=u) for u in wh],
+        [set(train_hist[u]) for u in wh],
+        list(wh.values()),
+        None,
+    )
+    return dataset.with_interactions(train), tasks
+
+
+class HybridRecommender(Recommender):
+    """A per-bucket weighted blend of other recommenders' standardised scores.
+
+    Parameters
+    ----------
+    parts
+        Named recommenders (for instance ``{"cf": ALS, "lm": AttributeMap, "lexical": TF-IDF}``),
+        fit on the same data; their items must come in the same order (they do when fit on the
+        same dataset).
+    grid_step
+        Resolution of the weight grid on the simplex.
+    tune
+        Fit the weights on an inner validation split (else: equal weights).
+    min_queries
+        A user bucket with fewer validation queries takes the weights tuned on all of its cell.
+    """
+
+    kind = "hybrid"
+
+    def __init__(
+        self,
+        parts: Mapping[str, Recommender],
+        *,
+        grid_step: float = 0.2,
+        tune: bool = True,
+        val_fraction: float = 0.1,
+        min_queries: int = 30,
+        seed: int = 42,
+    ) -> None:
+        super().__init__()
+        if not parts:
+            raise ValueError("a hybrid needs at least one part")
+        if not 0 < grid_step <= 1:
+            raise ValueError(f"grid_step must be in (0, 1], got {grid_step}")
+        self.parts = dict(parts)
+        self.grid_step = grid_step
+        self.tune = tune
+        self.val_fraction = val_fraction
+        self.min_queries = min_queries
+        self.seed = seed
+        n = len(self.parts)
+        self.weights = np.full((len(USER_EDGES), 2, n), 1.0 / n, dtype=np.float32)
+        self.item_counts = np.zeros(0, dtype=np.float32)
+        self.validation: dict[str, Any] = {}
+
+    def get_params(self) -> dict[str, Any]:
+        return {
+            "parts": {n: {"kind": p.kind, "params": p.get_params()} for n, p in self.parts.items()},
+            "grid_step": self.grid_step,
+            "tune": self.tune,
+            "val_fraction": self.val_fraction,
+            "min_queries": self.min_queries,
+            "seed": self.seed,
+        }
+
+    @classmethod
+    def _from_params(cls, params: Mapping[str, Any], **components: Any) -> Self:
+        params = dict(params)
+        specs = params.pop("parts")
+        model_dir = components.get("model_dir")
+        if model_dir is None:
+            raise ValueError("loading a hybrid needs its directory (its parts are saved there)")
+        parts = {}
+        for name in specs:
+            sub = {k: v for k, v in components.items() if k != "model_dir"}
+            parts[name] = Recommender.load(Path(model_dir) / PARTS_DIR / name, **sub)
+        return cls(parts, **params)
+
+    def save(self, path: str | Path) -> Path:
+        path = super().save(path)
+        for name, part in self.parts.items():
+            part.save(path / PARTS_DIR / name)
+        return path
+
+    # ---- fitting ------------------------------------------------------------------------
+    def _fit(self, dataset: Dataset) -> None:
+        if self.tune:
+            inner, tasks = inner_validation(dataset, seed=self.seed, fraction=self.val_fraction)
+            self._fit_parts(inner)
+            self._fit_weights(tasks)
+        self._fit_parts(dataset)
+
+    def _fit_parts(self, dataset: Dataset) -> None:
+        for part in self.parts.values():
+            part.fit(dataset)
+        counts = dataset.positives()[ITEM_ID].astype(str).value_counts()
+        self.item_counts = counts.reindex(list(self.item_ids)).fillna(0).to_numpy(dtype=np.float32)
+
+    def _part_scores(self, queries: Sequence[UserQuery]) -> list[np.ndarray]:
+        out = []
+        for name, part in self.parts.items():
+            scores = part.score(queries)
+            if scores.shape[1] != len(self.item_ids):
+                raise ValueError(
+                    f"part {name!r} scores {scores.shape[1]} items, expected {len(self.item_ids)}"
+                )
+            out.append(standardize(scores))
+        return out
+
+    def _fit_weights(self, tasks: list[ValTask]) -> None:
+        grid = simplex_grid(len(self.parts), self.grid_step)
+        item_cell = (self.item_counts > 0).astype(int)
+        report: dict[str, Any] = {}
+        for cell in (0, 1):
+            cell_tasks = [t for t in tasks if t.cell == cell]
+            if not cell_tasks:
+                continue
+            prepared = [self._prepare(t, item_cell) for t in cell_tasks]
+            everything = self._search(prepared, grid, cell, bucket=None)
+            self.weights[:, cell] = everything[0]
+            for b in range(len(USER_EDGES)):
+                best, n, table = self._search(prepared, grid, cell, bucket=b)
+                if n >= self.min_queries:
+                    self.weights[b, cell] = best
+                report[f"cell{cell}/bucket{USER_EDGES[b]}"] = {"queries": n, **table}
+        self.validation = report
+
+    def _prepare(self, task: ValTask, item_cell: np.ndarray, top: int = 100) -> dict[str, Any]:
+        """Each query's union of every part's top ``top`` items (the only ones a blend can rank
+        in its top 20 in practice), gathered so the grid search works on narrow matrices."""
+        parts = self._part_scores(task.queries)
+        n = len(self.item_ids)
+        banned = np.zeros((len(task.queries), n), dtype=bool)
+        if task.candidates is not None:
+            banned[:] = True
+            banned[:, self.item_ids.rows(task.candidates, skip_unknown=True)] = False
+        for q, ex in enumerate(task.exclude):
+            banned[q, self.item_ids.rows(ex, skip_unknown=True)] = True
+        top = min(top, n)
+        picks = []
+        for p in parts:
+            masked = np.where(banned, -np.inf, p)
+            picks.append(np.argpartition(-masked, top - 1, axis=1)[:, :top])
+        rows = [np.unique(np.concatenate([pk[q] for pk in picks])) for q in range(len(parts[0]))]
+        width = max(len(r) for r in rows)
+        index = np.zeros((len(rows), width), dtype=np.int64)
+        pad = np.ones((len(rows), width), dtype=bool)
+        for q, r in enumerate(rows):
+            index[q, : len(r)], pad[q, : len(r)] = r, False
+        pad |= np.take_along_axis(banned, index, axis=1)
+        relevant = np.zeros((len(rows), width), dtype=bool)
+        n_relevant = np.zeros(len(rows), dtype=np.int64)
+        for q, rel in enumerate(task.relevant):
+            rel_rows = self.item_ids.rows(rel, skip_unknown=True)
+            rel_rows = rel_rows[~banned[q, rel_rows]]
+            n_relevant[q] = len(rel_rows)
+            relevant[q] = np.isin(index[q], rel_rows) & ~pad[q]
+        # the parts hold the (inner) training histories; the hybrid's own are the full ones
+        first = next(iter(self.parts.values()))
+        buckets = np.asarray([user_bucket(len(first.resolve(q).liked)) for q in task.queries])
+        return {
+            "parts": [np.take_along_axis(p, index, axis=1) for p in parts],
+            "cells": item_cell[index],
+            "relevant": relevant,
+            "n_relevant": n_relevant,
+            "pad": pad,
+            "buckets": buckets,
+        }
+
+    def _search(
+        self,
+        prepared: list[dict[str, Any]],
+        grid: np.ndarray,
+        cell: int,
+        bucket: int | None,
+    ) -> tuple[np.ndarray, int, dict[str, float]]:
+        """Best grid weights for ``cell`` (other cell's weights fixed) on the chosen users."""
+        per_query: list[np.ndarray] = []  # (grid, rows) NDCG@20 for every task
+        for prep in prepared:
+            rows = prep["n_relevant"] > 0
+            if bucket is not None:
+                rows &= prep["buckets"] == bucket
+            if not rows.any():
+                continue
+            parts = [p[rows] for p in prep["parts"]]
+            in_cell = prep["cells"][rows] == cell
+            other = self.weights[prep["buckets"][rows]][:, 1 - cell]  # (rows, parts)
+            fixed = sum(other[:, j : j + 1] * p for j, p in enumerate(parts)) * ~in_cell
+            pad, relevant = prep["pad"][rows], prep["relevant"][rows]
+            n_relevant = prep["n_relevant"][rows]
+            values = np.zeros((len(grid), int(rows.sum())))
+            for g, w in enumerate(grid):
+                blend = fixed + sum(w[j] * p for j, p in enumerate(parts)) * in_cell
+                blend[pad] = -np.inf
+                values[g] = _ndcg20(blend, relevant, n_relevant)
+            per_query.append(values)
+        if not per_query:
+            return self.weights[0, cell], 0, {}
+        ndcg = np.concatenate(per_query, axis=1)
+        count = ndcg.shape[1]
+        best = one_standard_error_choice(ndcg, grid)
+        means = ndcg.mean(axis=1)
+        table = {
+            f"only_{n}": float(means[int(np.argmax(grid[:, j]))]) for j, n in enumerate(self.parts)
+        }
+        table["best_blend"] = float(means.max())
+        table["chosen"] = float(means[best])
+        return grid[best], count, table
+
+    # ---- scoring ------------------------------------------------------------------------
+    def _score_rows(self, queries: Sequence[UserQuery]) -> np.ndarray:
+        parts = self._part_scores(queries)
+        buckets = [user_bucket(len(q.liked)) for q in queries]
+        cells = (self.item_counts > 0).astype(int)
+        out = np.zeros((len(queries), len(self.item_ids)), dtype=np.float32)
+        for q, b in enumerate(buckets):
+            w = self.weights[b][cells]  # (items, parts)
+            out[q] = sum(w[:, j] * p[q] for j, p in enumerate(parts))
+        return out
+
+    def _add_items(self, items: pd.DataFrame, rows: np.ndarray) -> None:
+        for part in self.parts.values():
+            part.add_items(items)
+        if len(self.item_ids) > len(self.item_counts):
+            grown = np.zeros(len(self.item_ids), dtype=np.float32)
+            grown[: len(self.item_counts)] = self.item_counts
+            self.item_counts = grown
+        self.item_counts[rows] = 0.0
+
+    def remove_items(self, item_ids: Any) -> None:
+        ids = list(item_ids)
+        super().remove_items(ids)
+        for part in self.parts.values():
+            part.remove_items(ids)
+
+    def _get_state(self) -> dict[str, np.ndarray]:
+        return {"weights": self.weights, "item_counts": self.item_counts}
+
+    def _set_state(self, arrays: Mapping[str, np.ndarray]) -> None:
+        self.weights = arrays["weights"].astype(np.float32)
+        self.item_counts = arrays["item_counts"].astype(np.float32)

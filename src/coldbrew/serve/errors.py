@@ -1,0 +1,35 @@
+"""Domain errors the engine raises; the app turns them into HTTP responses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class NotFoundError(KeyError):
+    """An id the caller named does not exist (HTTP 404)."""
+
+    def __init__(self, kind: str, ident: str) -> None:
+        super().__init__(f"{kind} {ident!r} not found")
+        self.kind = kind
+        self.ident = ident
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+@dataclass(frozen=True)
+class RowError:
+    """What is wrong with one row of a batch."""
+
+    index: int
+    ident: str
+    field: str
+    message: str
+
+
+class BatchError(ValueError):
+    """Some rows of a batch are invalid; nothing of the batch was written (HTTP 422)."""
+
+    def __init__(self, errors: list[RowError]) -> None:
+        super().__init__(f"{len(errors)} invalid row(s); nothing was written")
+        self.errors = errors

@@ -1,0 +1,85 @@
+"""A readers-writer lock: searches run side by side, a write waits for them and runs alone."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+
+from coldbrew.text.encoder import Encoder, TextKind
+
+
+class ReadWriteLock:
+    """Many readers at once, or one writer. A waiting writer holds back new readers, so a
+    steady stream of searches cannot starve an upsert."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._readers = 0
+        self._writing = False
+        self._writers_waiting = 0
+
+    @contextmanager
+    def read(self) -> Iterator[None]:
+        with self._cond:
+            while self._writing or self._writers_waiting:
+                self._cond.wait()
+            self._readers += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._readers -= 1
+                if not self._readers:
+                    self._cond.notify_all()
+
+    @contextmanager
+    def write(self) -> Iterator[None]:
+        with self._cond:
+            self._writers_waiting += 1
+            while self._writing or self._readers:
+                self._cond.wait()
+            self._writers_waiting -= 1
+            self._writing = True
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._writing = False
+                self._cond.notify_all()
+
+
+class LockedEncoder:
+    """An encoder whose ``encode`` runs one call at a time: concurrent searches share it, and
+    not every backend promises to be thread-safe."""
+
+    def __init__(self, encoder: Encoder) -> None:
+        self.inner = encoder
+        self._lock = threading.Lock()
+
+    @property
+    def name(self) -> str:
+        return self.inner.name
+
+    @property
+    def dim(self) -> int:
+        return self.inner.dim
+
+    def config(self) -> dict[str, Any]:
+        return self.inner.config()
+
+    def encode(
+        self,
+        texts: Sequence[str],
+        *,
+        kind: TextKind = "passage",
+        batch_size: int = 64,
+        show_progress: bool = False,
+    ) -> np.ndarray:
+        with self._lock:
+            return self.inner.encode(
+                texts, kind=kind, batch_size=batch_size, show_progress=show_progress
+            )

@@ -1,0 +1,83 @@
+// The try-it page: plain JavaScript over the JSON API, no build step.
+"use strict";
+const $ = (id) => document.getElementById(id);
+const state = { liked: [], titles: {}, timer: null, seq: 0 };
+
+const fromHash = new URLSearchParams(location.hash.slice(1)).get("key");
+if (fromHash) { sessionStorage.setItem("coldbrew-key", fromHash); history.replaceState(null, "", location.pathname); }
+$("key").value = sessionStorage.getItem("coldbrew-key") || "";
+$("key").addEventListener("change", () => sessionStorage.setItem("coldbrew-key", $("key").value));
+
+function el(tag, cls, text) { const e = document.createElement(tag); if (cls) e.className = cls; if (text !== undefined) e.textContent = text; return e; }
+
+function query() {
+  const attributes = {};
+  for (const name of ["age", "gender", "occupation"]) if ($(name).value) attributes[name] = $(name).value;
+  const body = { k: 8, attributes, liked: state.liked, explain: true };
+  const text = $("query").value.trim();
+  if (text) body.text = text;
+  if ($("category").value) body.filters = { category: [$("category").value] };
+  return body;
+}
+
+async function refresh() {
+  const body = query();
+  if (!body.text && !Object.keys(body.attributes).length && !body.liked.length) return;
+  const seq = ++state.seq, started = performance.now();
+  const response = await fetch("/recommend", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+  const data = await response.json();
+  if (seq !== state.seq) return;  // a newer request is on its way
+  $("took").textContent = `(${Math.round(performance.now() - started)} ms)`;
+  const list = $("results");
+  list.replaceChildren();
+  if (!response.ok) { list.append(el("li", "muted", data.detail)); return; }
+  if (!data.items.length) list.append(el("li", "muted", "Nothing matches these filters."));
+  for (const rec of data.items) {
+    state.titles[rec.item_id] = rec.title;
+    const li = el("li", "rec");
+    li.dataset.id = rec.item_id;
+    li.append(el("span", "title", rec.title), el("span", "score", rec.score.toFixed(3)));
+    const like = el("button", "like", "♥ like");
+    like.type = "button";
+    like.addEventListener("click", () => { state.liked.push(rec.item_id); showLiked(); refresh(); });
+    li.append(like);
+    if (rec.description) li.append(el("div", "muted", rec.description));
+    if (rec.explanation) li.append(el("div", "why", rec.explanation.text));
+    list.append(li);
+  }
+}
+
+function showLiked() {
+  const box = $("liked");
+  box.replaceChildren();
+  if (!state.liked.length) { box.append(el("span", "muted", "nothing yet — press ♥ on an item")); return; }
+  for (const id of state.liked) box.append(el("span", "chip", state.titles[id] || id));
+}
+
+function soon() { clearTimeout(state.timer); state.timer = setTimeout(refresh, 250); }
+
+async function addItem() {
+  const item = { id: $("new-id").value.trim(), title: $("new-title").value.trim(), description: $("new-description").value.trim(), attributes: {} };
+  if ($("new-category").value.trim()) item.attributes.category = $("new-category").value.trim();
+  const response = await fetch("/items", { method: "POST", headers: { "content-type": "application/json", "x-api-key": $("key").value }, body: JSON.stringify(item) });
+  const data = await response.json();
+  $("status").textContent = response.ok ? `Saved “${item.title}”.` : `Not saved: ${data.detail}`;
+  if (response.ok) { await loadMeta(); refresh(); }
+}
+
+async function loadMeta() {
+  const response = await fetch("/meta");
+  if (!response.ok) return;
+  const meta = await response.json();
+  const select = $("category"), current = select.value;
+  select.replaceChildren(el("option", "", "any category"));
+  select.firstChild.value = "";
+  for (const value of (meta.item_attributes.category || [])) { const o = el("option", "", value); o.value = value; select.append(o); }
+  select.value = current;
+}
+
+$("query").addEventListener("input", soon);
+for (const id of ["age", "gender", "occupation", "category"]) $(id).addEventListener("change", refresh);
+$("clear-liked").addEventListener("click", () => { state.liked = []; showLiked(); refresh(); });
+$("add-item").addEventListener("click", addItem);
+loadMeta();

@@ -1,0 +1,221 @@
+"""The store: one SQLAlchemy engine, migrated at start-up, with small typed read/write calls.
+
+SQLite (a file, WAL journal) is the default; any SQLAlchemy URL works, PostgreSQL included
+(``postgresql+psycopg://...``). Every write call takes the session of a transaction opened with
+:meth:`Store.transaction`, so a batch is all-or-nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Engine, create_engine, delete, event, insert, select, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from coldbrew.store.records import Interaction, Item, User
+from coldbrew.store.tables import InteractionRow, ItemRow, ModelVersionRow, UserRow, VectorRow
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+_CHUNK = 500
+
+
+def database_url(value: str) -> str:
+    """A SQLAlchemy URL from a URL or a plain file path (which means SQLite)."""
+    if "://" in value:
+        if value.startswith("postgresql://") or value.startswith("postgres://"):
+            return "postgresql+psycopg://" + value.split("://", 1)[1]
+        return value
+    return f"sqlite:///{value}"
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to the newest Alembic revision shipped in the package."""
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+
+
+def _chunks(values: Sequence[str]) -> Iterator[Sequence[str]]:
+    for start in range(0, len(values), _CHUNK):
+        yield values[start : start + _CHUNK]
+
+
+class Store:
+    """Durable items, users, interactions and vectors behind one SQLAlchemy engine."""
+
+    def __init__(self, url: str) -> None:
+        self.url = database_url(url)
+        kwargs: dict[str, Any] = {}
+        if self.url.startswith("sqlite"):
+            kwargs["connect_args"] = {"check_same_thread": False}
+        self.engine = create_engine(self.url, **kwargs)
+        if self.engine.dialect.name == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        migrate(self.engine)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """A session whose writes commit together at the end, or not at all."""
+        with self._sessions.begin() as session:
+            yield session
+
+    def ping(self) -> bool:
+        with self.engine.connect() as connection:
+            return connection.execute(text("SELECT 1")).scalar() == 1
+
+    # ---- writes (inside a transaction) ----------------------------------------------------
+    def upsert_items(self, session: Session, items: Sequence[Item]) -> None:
+        existing = self._existing(session, ItemRow, ItemRow.item_id, [i.item_id for i in items])
+        for item in items:
+            row = existing.get(item.item_id)
+            if row is None:
+                row = ItemRow(item_id=item.item_id)
+                session.add(row)
+                existing[item.item_id] = row
+            row.title, row.description = item.title, item.description
+            row.attributes = dict(item.attributes)
+
+    def upsert_users(self, session: Session, users: Sequence[User]) -> None:
+        existing = self._existing(session, UserRow, UserRow.user_id, [u.user_id for u in users])
+        for user in users:
+            row = existing.get(user.user_id)
+            if row is None:
+                row = UserRow(user_id=user.user_id)
+                session.add(row)
+                existing[user.user_id] = row
+            row.text, row.attributes = user.text, dict(user.attributes)
+
+    def upsert_interactions(self, session: Session, interactions: Sequence[Interaction]) -> None:
+        ids = [i.interaction_id for i in interactions]
+        existing = self._existing(session, InteractionRow, InteractionRow.interaction_id, ids)
+        for inter in interactions:
+            row = existing.get(inter.interaction_id)
+            if row is None:
+                row = InteractionRow(interaction_id=inter.interaction_id)
+                session.add(row)
+                existing[inter.interaction_id] = row
+            row.user_id, row.item_id, row.event = inter.user_id, inter.item_id, inter.event
+            row.value, row.timestamp = inter.value, inter.timestamp
+
+    def put_vectors(
+        self, session: Session, kind: str, model: str, ids: Sequence[str], vectors: np.ndarray
+    ) -> None:
+        """Replace the ``kind`` vectors of ``ids`` made by ``model``."""
+        if not len(ids):
+            return
+        self.delete_vectors(session, kind, ids, model=model)
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        rows = [
+            {"kind": kind, "owner_id": i, "model": model, "dim": v.shape[0], "data": v.tobytes()}
+            for i, v in zip(ids, vectors)
+        ]
+        session.execute(insert(VectorRow), rows)
+
+    def delete_vectors(
+        self, session: Session, kind: str, ids: Sequence[str], *, model: str | None = None
+    ) -> None:
+        for chunk in _chunks(list(ids)):
+            stmt = delete(VectorRow).where(VectorRow.kind == kind, VectorRow.owner_id.in_(chunk))
+            if model is not None:
+                stmt = stmt.where(VectorRow.model == model)
+            session.execute(stmt)
+
+    def delete_items(self, session: Session, item_ids: Sequence[str]) -> None:
+        for chunk in _chunks(list(item_ids)):
+            session.execute(delete(ItemRow).where(ItemRow.item_id.in_(chunk)))
+        self.delete_vectors(session, "item", item_ids)
+
+    def forget_user(self, session: Session, user_id: str) -> None:
+        """Remove the user's profile, attributes, interactions and vectors (every user kind)."""
+        session.execute(delete(UserRow).where(UserRow.user_id == user_id))
+        session.execute(delete(InteractionRow).where(InteractionRow.user_id == user_id))
+        session.execute(
+            delete(VectorRow).where(VectorRow.kind.like("user%"), VectorRow.owner_id == user_id)
+        )
+
+    def delete_interactions(self, session: Session, interaction_ids: Sequence[str]) -> None:
+        for chunk in _chunks(list(interaction_ids)):
+            session.execute(delete(InteractionRow).where(InteractionRow.interaction_id.in_(chunk)))
+
+    def register_model(self, session: Session, name: str, config: dict[str, Any], dim: int) -> None:
+        if session.scalar(select(ModelVersionRow).where(ModelVersionRow.name == name)) is None:
+            session.add(ModelVersionRow(name=name, config=config, dim=dim))
+
+    # ---- reads ----------------------------------------------------------------------------
+    def items(self) -> list[Item]:
+        """Every item, in insertion order."""
+        with self._sessions() as session:
+            rows = session.scalars(select(ItemRow).order_by(ItemRow.pk))
+            return [Item(r.item_id, r.title, r.description, dict(r.attributes)) for r in rows]
+
+    def users(self) -> list[User]:
+        with self._sessions() as session:
+            rows = session.scalars(select(UserRow).order_by(UserRow.pk))
+            return [User(r.user_id, r.text, dict(r.attributes)) for r in rows]
+
+    def interactions(self, user_id: str | None = None) -> list[Interaction]:
+        """Interactions oldest first (by timestamp, then insertion order)."""
+        stmt = select(InteractionRow).order_by(InteractionRow.timestamp, InteractionRow.pk)
+        if user_id is not None:
+            stmt = stmt.where(InteractionRow.user_id == user_id)
+        with self._sessions() as session:
+            return [
+                Interaction(r.interaction_id, r.user_id, r.item_id, r.event, r.timestamp, r.value)
+                for r in session.scalars(stmt)
+            ]
+
+    def vectors(self, kind: str, model: str) -> dict[str, np.ndarray]:
+        """``{owner id: vector}`` for one kind and model."""
+        stmt = select(VectorRow.owner_id, VectorRow.data).where(
+            VectorRow.kind == kind, VectorRow.model == model
+        )
+        with self.engine.connect() as connection:
+            return {
+                owner: np.frombuffer(data, dtype=np.float32).copy()
+                for owner, data in connection.execute(stmt)
+            }
+
+    def model_versions(self) -> list[dict[str, Any]]:
+        with self._sessions() as session:
+            rows = session.scalars(select(ModelVersionRow).order_by(ModelVersionRow.pk))
+            return [{"name": r.name, "config": r.config, "dim": r.dim} for r in rows]
+
+    def counts(self) -> dict[str, int]:
+        from sqlalchemy import func
+
+        with self._sessions() as session:
+            return {
+                table.__tablename__: int(
+                    session.scalar(select(func.count()).select_from(table)) or 0
+                )
+                for table in (ItemRow, UserRow, InteractionRow, VectorRow)
+            }
+
+    @staticmethod
+    def _existing(session: Session, table: Any, column: Any, ids: Iterable[str]) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        for chunk in _chunks(list(dict.fromkeys(ids))):
+            for row in session.scalars(select(table).where(column.in_(chunk))):
+                found[getattr(row, column.key)] = row
+        return found

@@ -1,0 +1,83 @@
+"""The tables: items, users, interactions, vectors (with the model that made them), model versions.
+
+Ids are the caller's strings; an integer surrogate key (``pk``) keeps insertion order, so a
+restart rebuilds the index rows in the same order as before.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, Float, Index, Integer, LargeBinary, String, Text, func
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+ID_LENGTH = 200
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class ItemRow(Base):
+    __tablename__ = "items"
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    item_id: Mapped[str] = mapped_column(String(ID_LENGTH), unique=True, nullable=False)
+    title: Mapped[str] = mapped_column(Text, nullable=False)
+    description: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    attributes: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), nullable=False
+    )
+
+
+class UserRow(Base):
+    __tablename__ = "users"
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[str] = mapped_column(String(ID_LENGTH), unique=True, nullable=False)
+    text: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    attributes: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), nullable=False
+    )
+
+
+class InteractionRow(Base):
+    __tablename__ = "interactions"
+    __table_args__ = (Index("ix_interactions_user", "user_id"),)
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    interaction_id: Mapped[str] = mapped_column(String(ID_LENGTH), unique=True, nullable=False)
+    user_id: Mapped[str] = mapped_column(String(ID_LENGTH), nullable=False)
+    item_id: Mapped[str] = mapped_column(String(ID_LENGTH), nullable=False)
+    event: Mapped[str] = mapped_column(String(32), nullable=False)
+    value: Mapped[float | None] = mapped_column(Float, nullable=True)
+    timestamp: Mapped[float] = mapped_column(Float, nullable=False)
+
+
+class VectorRow(Base):
+    """One float32 vector per (owner kind, owner id, model); ``data`` holds its raw bytes."""
+
+    __tablename__ = "vectors"
+
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    owner_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    model: Mapped[str] = mapped_column(String(300), primary_key=True)
+    dim: Mapped[int] = mapped_column(Integer, nullable=False)
+    data: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+
+
+class ModelVersionRow(Base):
+    """Each encoder the service has run with: its name, rebuild config and dimension."""
+
+    __tablename__ = "model_versions"
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(300), unique=True, nullable=False)
+    config: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+    dim: Mapped[int] = mapped_column(Integer, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), nullable=False
+    )

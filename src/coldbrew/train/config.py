@@ -1,0 +1,91 @@
+"""Hyperparameters of a training run, read from flags or a TOML file."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that decides a fine-tuning run (with the data and the seed: its result).
+
+    Parameters
+    ----------
+    encoder
+        The starting model (``default`` is the bundled MiniLM; or a path).
+    method
+        ``lora`` (adapters on attention, via ``peft``) or ``full`` (every weight).
+    max_steps, batch_size, learning_rate, warmup_steps
+        Optimisation (AdamW, linear warm-up then linear decay).
+    scale
+        Inverse temperature of the in-batch softmax (MultipleNegativesRankingLoss uses 20).
+    max_pairs
+        Training pairs drawn from the interactions (few-shot: 100, 1k, 10k; 0: all).
+    history
+        The user side of a pair: ``item`` (another liked item's text) or ``profile``
+        (attributes and free text) or ``both`` (a mix).
+    augment
+        Field dropout and shuffled attribute order on the user side.
+    fgm_epsilon
+        Size of the FGM adversarial step on token embeddings (0: off).
+    logq_correction
+        Subtract each item's log sampling frequency from its in-batch logits.
+    distill_weight
+        Weight of the KL term that makes the in-batch score distribution follow a teacher's
+        (the collaborative model's item-item cosines; 0: off).
+    eval_every, patience
+        Validation Recall@20 every ``eval_every`` steps; stop after ``patience`` checks with no
+        gain and keep the best weights.
+    """
+
+    encoder: str = "default"
+    method: str = "lora"
+    seed: int = 42
+    max_steps: int = 400
+    batch_size: int = 32
+    learning_rate: float = 1e-4
+    warmup_steps: int = 20
+    scale: float = 20.0
+    max_seq_length: int = 64
+    max_pairs: int = 0
+    history: str = "item"
+    augment: bool = False
+    fgm_epsilon: float = 0.0
+    logq_correction: bool = True
+    distill_weight: float = 0.0
+    lora_rank: int = 8
+    lora_alpha: int = 16
+    lora_dropout: float = 0.05
+    eval_every: int = 100
+    patience: int = 2
+    checkpoint_every: int = 50
+
+    def __post_init__(self) -> None:
+        if self.method not in ("lora", "full"):
+            raise ValueError(f"method must be 'lora' or 'full', got {self.method!r}")
+        if self.history not in ("item", "profile", "both"):
+            raise ValueError(f"history must be item, profile or both, got {self.history!r}")
+        for name in ("max_steps", "batch_size", "eval_every", "checkpoint_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.batch_size < 2:
+            raise ValueError("batch_size must be at least 2 (in-batch negatives)")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown training options {unknown}; known: {sorted(known)}")
+        return cls(**values)
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> TrainConfig:
+        data = tomllib.loads(Path(path).read_text())
+        return cls.from_dict(data.get("train", data))

@@ -1,0 +1,430 @@
+"""Contrastive fine-tuning of a sentence-transformers encoder on interaction pairs.
+
+Loss: in-batch softmax over cosines (MultipleNegativesRankingLoss), with other pairs' items as
+negatives; a negative that is the same item as the positive is masked out. Full fine-tuning or
+LoRA adapters (``peft``); optional FGM adversarial steps on the token embeddings and augmentation
+of the user side. Every step is a pure function of (seed, step), so a run resumed from a
+checkpoint continues exactly where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from coldbrew.train.config import TrainConfig
+from coldbrew.train.pairs import TrainingPair, augment_parts
+
+Validator = Callable[[Any], float]
+"""Called with the live ``SentenceTransformer``; returns validation Recall@20."""
+
+
+@dataclass
+class TrainResult:
+    """What a run did: its steps, losses, validation curve and the best checkpoint."""
+
+    steps: int = 0
+    best_step: int = 0
+    best_metric: float = float("-inf")
+    losses: list[float] = field(default_factory=list)
+    validation: list[dict[str, float]] = field(default_factory=list)
+    seconds: float = 0.0
+    stopped_early: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "steps": self.steps,
+            "best_step": self.best_step,
+            "best_val_recall@20": self.best_metric,
+            "first_loss": self.losses[0] if self.losses else None,
+            "last_loss": float(np.mean(self.losses[-20:])) if self.losses else None,
+            "validation": self.validation,
+            "seconds": self.seconds,
+            "stopped_early": self.stopped_early,
+        }
+
+
+def _require_torch() -> Any:
+    try:
+        import torch
+    except ImportError as exc:  # pragma: no cover - torch is a core dependency
+        raise ImportError("training needs: pip install coldbrew[train]") from exc
+    return torch
+
+
+def add_lora(st_model: Any, config: TrainConfig) -> Any:
+    """Inject LoRA adapters into the transformer of ``st_model`` in place; return the PeftModel."""
+    try:
+        from peft import LoraConfig, get_peft_model
+    except ImportError as exc:
+        raise ImportError("LoRA needs: pip install coldbrew[train]") from exc
+    lora = LoraConfig(
+        r=config.lora_rank,
+        lora_alpha=config.lora_alpha,
+        lora_dropout=config.lora_dropout,
+        target_modules=["query", "key", "value", "dense"],
+    )
+    return get_peft_model(st_model[0].auto_model, lora)
+
+
+def in_batch_loss(
+    queries: Any,
+    items: Any,
+    item_ids: Sequence[str],
+    anchor_ids: Sequence[str],
+    scale: float,
+    log_q: Any = None,
+) -> Any:
+    """Cross-entropy of each query against every item in the batch (diagonal = positive).
+
+    ``log_q`` (log sampling probability of each batch item) applies the logQ correction: popular
+    items are in-batch negatives more often, and without it the model learns to demote them.
+    """
+    torch = _require_torch()
+    scores = scale * queries @ items.T
+    if log_q is not None:
+        scores = scores - log_q[None, :]
+    ids = np.asarray(item_ids)
+    same = ids[:, None] == ids[None, :]
+    # an item equal to the anchor itself is not a useful negative either
+    anchors = np.asarray(anchor_ids)
+    same |= (anchors[:, None] == ids[None, :]) & (anchors[:, None] != "")
+    np.fill_diagonal(same, False)
+    mask = torch.from_numpy(same)
+    scores = scores.masked_fill(mask, float("-inf"))
+    labels = torch.arange(len(scores))
+    return torch.nn.functional.cross_entropy(scores, labels)
+
+
+Teacher = Callable[[Sequence[str], Sequence[str]], np.ndarray]
+"""(anchor ids, item ids) -> teacher score matrix (anchors x items) for one batch."""
+
+
+def distill_loss(student: Any, teacher: np.ndarray, scale: float) -> Any:
+    """KL(teacher || student) between the in-batch softmax distributions of each row.
+
+    ``student`` holds cosines; both sides are scaled by ``scale`` before the softmax. Rows whose
+    teacher scores are all equal (the teacher knows nothing there) are skipped.
+    """
+    torch = _require_torch()
+    target = torch.from_numpy(np.asarray(teacher, dtype=np.float32))
+    informative = target.std(dim=1) > 1e-6
+    if not bool(informative.any()):
+        return student.sum() * 0.0
+    p = torch.softmax(scale * target[informative], dim=1)
+    log_q = torch.log_softmax(scale * student[informative], dim=1)
+    return torch.nn.functional.kl_div(log_q, p, reduction="batchmean")
+
+
+class _FGM:
+    """Fast Gradient Method on the token-embedding output: a second pass at ``x + eps g/|g|``."""
+
+    def __init__(self, embeddings: Any, epsilon: float) -> None:
+        self.epsilon = epsilon
+        self.outputs: list[Any] = []
+        self.deltas: list[Any] = []
+        self.mode = "record"
+        self.handle = embeddings.register_forward_hook(self._hook)
+
+    def _hook(self, module: Any, inputs: Any, output: Any) -> Any:
+        if self.mode == "record":
+            output.retain_grad()
+            self.outputs.append(output)
+            return output
+        if self.mode == "perturb":
+            return output + self.deltas.pop(0)
+        return output
+
+    def prepare(self) -> None:
+        torch = _require_torch()
+        self.deltas = []
+        for out in self.outputs:
+            grad = out.grad if out.grad is not None else torch.zeros_like(out)
+            norm = grad.norm()
+            delta = self.epsilon * grad / norm if norm > 0 else torch.zeros_like(grad)
+            self.deltas.append(delta.detach())
+        self.outputs = []
+        self.mode = "perturb"
+
+    def reset(self) -> None:
+        self.outputs, self.deltas, self.mode = [], [], "record"
+
+
+class ContrastiveTrainer:
+    """Fine-tunes ``st_model`` (a ``SentenceTransformer``) on ``pairs``.
+
+    ``validate`` scores the live model on the protocol's validation split (never its test);
+    the best weights by that score are restored at the end. ``checkpoint_dir`` makes the run
+    resumable: call :meth:`train` again with the same arguments after a crash.
+    """
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        st_model: Any,
+        pairs: Sequence[TrainingPair],
+        *,
+        validate: Validator | None = None,
+        checkpoint_dir: str | Path | None = None,
+        show_progress: bool = False,
+        teacher: Teacher | None = None,
+    ) -> None:
+        if len(pairs) < 2:
+            raise ValueError(f"need at least 2 training pairs, got {len(pairs)}")
+        self.config = config
+        self.st_model = st_model
+        self.pairs = list(pairs)
+        self.validate = validate
+        self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else None
+        self.show_progress = show_progress
+        self.peft_model: Any = None
+        self.teacher = teacher
+        counts: dict[str, int] = {}
+        for pair in self.pairs:
+            counts[pair.item_id] = counts.get(pair.item_id, 0) + 1
+        self._log_q = {i: float(np.log(c / len(self.pairs))) for i, c in counts.items()}
+
+    # ---- setup ----------------------------------------------------------------------------
+    def _prepare_model(self) -> list[Any]:
+        torch = _require_torch()
+        torch.manual_seed(self.config.seed)
+        self.st_model.max_seq_length = self.config.max_seq_length
+        if self.config.method == "lora":
+            self.peft_model = add_lora(self.st_model, self.config)
+        else:
+            for param in self.st_model.parameters():
+                param.requires_grad_(True)
+        return [p for p in self.st_model.parameters() if p.requires_grad]
+
+    def _batch(self, step: int) -> list[TrainingPair]:
+        size = min(self.config.batch_size, len(self.pairs))
+        per_epoch = max(1, len(self.pairs) // size)
+        epoch, offset = divmod(step, per_epoch)
+        order = np.random.default_rng([self.config.seed, epoch]).permutation(len(self.pairs))
+        return [self.pairs[i] for i in order[offset * size : (offset + 1) * size]]
+
+    def _embed(self, texts: list[str]) -> Any:
+        features = self.st_model.preprocess(texts)
+        features = {k: v for k, v in features.items() if hasattr(v, "shape")}
+        torch = _require_torch()
+        out = self.st_model(features)["sentence_embedding"]
+        return torch.nn.functional.normalize(out, dim=-1)
+
+    def _loss(self, batch: list[TrainingPair], rng: np.random.Generator) -> Any:
+        parts = [
+            augment_parts(p.query_parts, rng) if self.config.augment else p.query_parts
+            for p in batch
+        ]
+        queries = self._embed([". ".join(p) for p in parts])
+        items = self._embed([p.item for p in batch])
+        log_q = None
+        if self.config.logq_correction:
+            torch = _require_torch()
+            log_q = torch.tensor([self._log_q[p.item_id] for p in batch], dtype=torch.float32)
+        loss = in_batch_loss(
+            queries,
+            items,
+            [p.item_id for p in batch],
+            [p.anchor_id for p in batch],
+            self.config.scale,
+            log_q,
+        )
+        if self.teacher is not None and self.config.distill_weight > 0:
+            target = self.teacher([p.anchor_id for p in batch], [p.item_id for p in batch])
+            loss = loss + self.config.distill_weight * distill_loss(
+                queries @ items.T, target, self.config.scale
+            )
+        return loss
+
+    # ---- checkpoints ----------------------------------------------------------------------
+    def _trainable_state(self) -> dict[str, Any]:
+        return {
+            n: p.detach().clone().contiguous()
+            for n, p in self.st_model.named_parameters()
+            if p.requires_grad
+        }
+
+    def _load_trainable(self, state: dict[str, Any]) -> None:
+        torch = _require_torch()
+        params = dict(self.st_model.named_parameters())
+        with torch.no_grad():
+            for name, value in state.items():
+                params[name].copy_(value)
+
+    def _save_checkpoint(
+        self,
+        step: int,
+        optimizer: Any,
+        scheduler: Any,
+        result: TrainResult,
+        best: dict[str, Any] | None,
+    ) -> None:
+        if self.checkpoint_dir is None:
+            return
+        from safetensors.torch import save_file
+
+        torch = _require_torch()
+        tmp = self.checkpoint_dir / "checkpoint.tmp"
+        tmp.mkdir(parents=True, exist_ok=True)
+        save_file(self._trainable_state(), str(tmp / "trainable.safetensors"))
+        if best is not None:
+            save_file(best, str(tmp / "best.safetensors"))
+        torch.save(
+            {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()},
+            tmp / "optimizer.pt",
+        )
+        state = {"step": step, "config": self.config.to_dict(), **result.to_dict()}
+        state["losses"] = result.losses
+        (tmp / "state.json").write_text(json.dumps(state))
+        final = self.checkpoint_dir / "checkpoint"
+        if final.exists():
+            old = self.checkpoint_dir / "checkpoint.old"
+            final.rename(old)
+            tmp.rename(final)
+            for f in old.iterdir():
+                f.unlink()
+            old.rmdir()
+        else:
+            tmp.rename(final)
+
+    def _resume(
+        self, optimizer: Any, scheduler: Any, result: TrainResult
+    ) -> tuple[int, dict[str, Any] | None]:
+        final = self.checkpoint_dir / "checkpoint" if self.checkpoint_dir else None
+        if final is None or not (final / "state.json").exists():
+            return 0, None
+        from safetensors.torch import load_file
+
+        torch = _require_torch()
+        state = json.loads((final / "state.json").read_text())
+        if state["config"] != self.config.to_dict():
+            raise ValueError(f"checkpoint in {final} was made with another config; remove it")
+        self._load_trainable(load_file(str(final / "trainable.safetensors")))
+        opt = torch.load(final / "optimizer.pt", weights_only=True)
+        optimizer.load_state_dict(opt["optimizer"])
+        scheduler.load_state_dict(opt["scheduler"])
+        result.losses = list(state["losses"])
+        result.validation = list(state["validation"])
+        result.best_step = state["best_step"]
+        result.best_metric = state["best_val_recall@20"]
+        best = (
+            load_file(str(final / "best.safetensors"))
+            if (final / "best.safetensors").exists()
+            else None
+        )
+        return int(state["step"]), best
+
+    # ---- the loop -------------------------------------------------------------------------
+    def train(self, stop_after: int | None = None) -> TrainResult:
+        """Run to ``max_steps`` or early stop; ``stop_after`` simulates a crash (tests)."""
+        torch = _require_torch()
+        cfg = self.config
+        params = self._prepare_model()
+        optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=0.01)
+
+        def schedule(step: int) -> float:
+            if step < cfg.warmup_steps:
+                return (step + 1) / cfg.warmup_steps
+            return max(0.0, (cfg.max_steps - step) / max(1, cfg.max_steps - cfg.warmup_steps))
+
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+        result = TrainResult()
+        start_step, best = self._resume(optimizer, scheduler, result)
+        if best is None and self.validate is not None and start_step == 0:
+            result.best_metric = self._validate(0, result)
+            best = self._trainable_state()
+        fgm = None
+        if cfg.fgm_epsilon > 0:
+            fgm = _FGM(self.st_model[0].auto_model.embeddings, cfg.fgm_epsilon)
+        began = time.perf_counter()
+        bar = tqdm(
+            range(start_step, cfg.max_steps),
+            desc="fine-tune",
+            disable=not self.show_progress,
+            initial=start_step,
+            total=cfg.max_steps,
+        )
+        bad_checks = _bad_checks(result)
+        step = start_step
+        for step in bar:
+            if stop_after is not None and step >= stop_after:
+                break
+            self.st_model.train()
+            torch.manual_seed(cfg.seed * 1_000_003 + step)
+            rng = np.random.default_rng([cfg.seed, step, 7])
+            batch = self._batch(step)
+            optimizer.zero_grad()
+            loss = self._loss(batch, rng)
+            loss.backward()
+            if fgm is not None:
+                fgm.prepare()
+                torch.manual_seed(cfg.seed * 1_000_003 + step)
+                adv = self._loss(batch, np.random.default_rng([cfg.seed, step, 7]))
+                adv.backward()
+                fgm.reset()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            optimizer.step()
+            scheduler.step()
+            result.losses.append(float(loss.detach()))
+            bar.set_postfix(loss=f"{np.mean(result.losses[-20:]):.3f}")
+            done = step + 1
+            if self.validate is not None and done % cfg.eval_every == 0:
+                metric = self._validate(done, result)
+                if metric > result.best_metric:
+                    result.best_metric, result.best_step, best = (
+                        metric,
+                        done,
+                        self._trainable_state(),
+                    )
+                    bad_checks = 0
+                else:
+                    bad_checks += 1
+            if done % cfg.checkpoint_every == 0 or done == cfg.max_steps:
+                self._save_checkpoint(done, optimizer, scheduler, result, best)
+            if self.validate is not None and bad_checks >= cfg.patience:
+                result.stopped_early = True
+                step = done
+                break
+            step = done
+        if fgm is not None:
+            fgm.handle.remove()
+        result.steps = step if stop_after is None else min(step, stop_after)
+        result.seconds = time.perf_counter() - began
+        if best is not None and stop_after is None:
+            self._load_trainable(best)
+        elif best is None:
+            result.best_step = result.steps
+        self.st_model.eval()
+        return result
+
+    def _validate(self, step: int, result: TrainResult) -> float:
+        assert self.validate is not None
+        self.st_model.eval()
+        metric = float(self.validate(self.st_model))
+        result.validation.append({"step": step, "val_recall@20": metric})
+        self.st_model.train()
+        return metric
+
+    def merged_model(self) -> Any:
+        """The ``SentenceTransformer`` with LoRA adapters merged into its weights."""
+        if self.peft_model is not None:
+            self.peft_model.merge_and_unload()
+            self.peft_model = None
+        return self.st_model
+
+
+def _bad_checks(result: TrainResult) -> int:
+    """Validation checks since the best one (to restore patience on resume)."""
+    count = 0
+    for entry in reversed(result.validation):
+        if entry["step"] == result.best_step:
+            break
+        count += 1
+    return count

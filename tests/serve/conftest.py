@@ -1,0 +1,96 @@
+"""Service fixtures: the same tests run on SQLite and on a real PostgreSQL (pgserver)."""
+
+from __future__ import annotations
+
+import itertools
+import socket
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+pytest.importorskip("fastapi", reason="the service tests need: pip install 'coldbrew[serve]'")
+
+from fastapi.testclient import TestClient
+from servicekit import load_catalogue, make_settings
+
+from coldbrew.serve import create_app
+from coldbrew.text import HashingEncoder
+
+_names = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[Any]:
+    pgserver = pytest.importorskip("pgserver", reason="needs: pip install 'coldbrew[postgres]'")
+    with tempfile.TemporaryDirectory(prefix="coldbrew-pg-") as directory:
+        server = pgserver.get_server(directory, cleanup_mode="stop")
+        # a throwaway test server: durability only slows the suite down
+        server.psql("ALTER SYSTEM SET fsync = off; ALTER SYSTEM SET synchronous_commit = off;")
+        server.psql("SELECT pg_reload_conf();")
+        yield server
+        server.cleanup()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Any) -> str:
+    """A fresh, empty database: a SQLite file, or a new schema on the session's PostgreSQL."""
+    if request.param == "sqlite":
+        return str(tmp_path / "coldbrew.sqlite")
+    server = request.getfixturevalue("pg_server")
+    name = f"t{next(_names)}"
+    server.psql(f"CREATE SCHEMA {name};")
+    uri: str = server.get_uri()
+    return f"{uri}&options=-csearch_path%3D{name}"
+
+
+@pytest.fixture
+def open_client(db_url: str) -> Iterator[Callable[..., TestClient]]:
+    """Open a client on ``db_url`` (call again after closing one: that is a restart)."""
+    opened: list[TestClient] = []
+
+    def _open(**kwargs: Any) -> TestClient:
+        app = create_app(make_settings(db_url, **kwargs), encoder=HashingEncoder(256))
+        client = TestClient(app)
+        client.__enter__()
+        opened.append(client)
+        return client
+
+    yield _open
+    for client in opened:
+        client.__exit__(None, None, None)
+
+
+@pytest.fixture
+def client(open_client: Callable[..., TestClient]) -> TestClient:
+    c = open_client()
+    load_catalogue(c)
+    return c
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def live_server(tmp_path: Any) -> Iterator[str]:
+    """A real uvicorn server on a free loopback port, over an empty SQLite database."""
+    uvicorn = pytest.importorskip("uvicorn")
+    app = create_app(make_settings(str(tmp_path / "page.sqlite")), encoder=HashingEncoder(256))
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    base = f"http://127.0.0.1:{port}"
+    yield base
+    server.should_exit = True
+    thread.join(timeout=10)

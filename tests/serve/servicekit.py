@@ -1,0 +1,97 @@
+"""Shared data and helpers for the service tests (imported by conftest and the tests)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from coldbrew.serve.settings import Settings
+
+WRITE_KEY = "test-write-key"
+WRITE = {"X-API-Key": WRITE_KEY}
+
+CATALOGUE = [
+    {
+        "id": "jacket",
+        "title": "Lightweight spring jacket",
+        "description": "A breathable shell jacket for spring outings",
+        "attributes": {"category": "clothing", "price": 59.0},
+    },
+    {
+        "id": "parka",
+        "title": "Insulated winter parka",
+        "description": "Warm down parka with a hood for deep winter",
+        "attributes": {"category": "clothing", "price": 189.0},
+    },
+    {
+        "id": "boots",
+        "title": "Waterproof hiking boots",
+        "description": "Leather boots for mountain hiking trails",
+        "attributes": {"category": "shoes"},
+    },
+    {
+        "id": "tent",
+        "title": "Ultralight camping tent",
+        "description": "Two person tent for camping and hiking trips",
+        "attributes": {"category": "outdoor"},
+    },
+    {
+        "id": "keyboard",
+        "title": "Mechanical gaming keyboard",
+        "description": "Keyboard with brown switches for gaming",
+        "attributes": {"category": "electronics"},
+    },
+    {
+        "id": "mouse",
+        "title": "Wireless gaming mouse",
+        "description": "Light mouse for competitive gaming",
+        "attributes": {"category": "electronics"},
+    },
+    {
+        "id": "skillet",
+        "title": "Cast iron skillet",
+        "description": "A heavy pan for cooking steak at home",
+        "attributes": {"category": "kitchen"},
+    },
+    {
+        "id": "scifi",
+        "title": "三体 科幻小说",
+        "description": "一本关于外星文明的科幻小说",
+        "attributes": {"category": "books"},
+    },
+    {
+        "id": "cookbook",
+        "title": "家常菜 食谱",
+        "description": "简单好做的家常菜食谱",
+        "attributes": {"category": "books"},
+    },
+]
+USERS = [
+    {"id": "hiker", "text": "I love hiking and camping", "attributes": {"age": "25-34"}},
+    {"id": "gamer", "text": "", "attributes": {"age": "18-24", "occupation": "student"}},
+]
+INTERACTIONS = [
+    {"id": "i1", "user_id": "hiker", "item_id": "boots", "event": "purchase", "timestamp": 1.0},
+    {"id": "i2", "user_id": "gamer", "item_id": "keyboard", "event": "like", "timestamp": 1.0},
+]
+
+
+def make_settings(db_url: str, **kwargs: Any) -> Settings:
+    kwargs.setdefault("write_key_hashes", Settings.keys(WRITE_KEY))
+    return Settings(db_url=db_url, **kwargs)
+
+
+def load_catalogue(client: TestClient) -> None:
+    for path, key, rows in (
+        ("/items/batch", "items", CATALOGUE),
+        ("/users/batch", "users", USERS),
+        ("/interactions/batch", "interactions", INTERACTIONS),
+    ):
+        response = client.post(path, json={key: rows}, headers=WRITE)
+        assert response.status_code == 200, response.text
+
+
+def counts(client: TestClient) -> dict[str, int]:
+    found: dict[str, int] = client.app.state.engine.store.counts()  # type: ignore[attr-defined]
+    return found

@@ -1,0 +1,119 @@
+"""The try-it page in a real headless Chromium: type, like, add an item, see it appear."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from servicekit import CATALOGUE, USERS, WRITE, WRITE_KEY
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = shutil.which("chromedriver")
+
+
+@pytest.fixture
+def page_server(live_server: str) -> str:
+    base = live_server
+    httpx.post(f"{base}/items/batch", json={"items": CATALOGUE}, headers=WRITE).raise_for_status()
+    httpx.post(f"{base}/users/batch", json={"users": USERS}, headers=WRITE).raise_for_status()
+    return base
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[Any]:
+    if CHROMIUM is None or CHROMEDRIVER is None:
+        pytest.skip("Debian chromium/chromium-driver are not installed (apt-get install chromium)")
+    webdriver = pytest.importorskip("selenium.webdriver", reason="needs: pip install selenium")
+    from selenium.webdriver.chrome.service import Service
+
+    os.environ.setdefault("SE_OFFLINE", "true")  # never let Selenium Manager download anything
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        "--window-size=1280,1000",
+        f"--user-data-dir={tmp_path / 'chromium-profile'}",
+    ):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def test_page_recommends_explains_and_shows_a_new_item(
+    page_server: str, browser: Any, tmp_path: Path
+) -> None:
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    # the list re-renders as answers arrive, so a found element may go stale: retry then
+    wait = WebDriverWait(browser, 20, ignored_exceptions=(StaleElementReferenceException,))
+
+    def result_ids() -> list[str]:
+        script = "return [...document.querySelectorAll('#results li.rec')].map(li => li.dataset.id)"
+        found: list[str] = browser.execute_script(script)
+        return found
+
+    def click(selector: str) -> None:
+        wait.until(lambda _: browser.find_element(By.CSS_SELECTOR, selector).click() or True)
+
+    browser.get(f"{page_server}/#key={WRITE_KEY}")
+    assert "key=" not in browser.current_url  # the key leaves the address bar at once
+    browser.find_element(By.ID, "query").send_keys("a camping tent for hiking trips")
+    wait.until(lambda _: result_ids() and result_ids()[0] == "tent")
+    why = wait.until(lambda _: browser.find_element(By.CSS_SELECTOR, "#results li.rec .why").text)
+    assert "tent" in why.lower() or "camping" in why.lower()
+
+    # liking an item feeds the next request
+    click("#results li.rec[data-id='tent'] button.like")
+    wait.until(ec.text_to_be_present_in_element((By.ID, "liked"), "Ultralight camping tent"))
+    wait.until(lambda _: "tent" not in result_ids())
+    wait.until(lambda _: "which you liked" in browser.find_element(By.ID, "results").text)
+
+    # attributes and a category filter
+    Select(browser.find_element(By.ID, "age")).select_by_visible_text("25-34")
+    wait.until(lambda _: len(Select(browser.find_element(By.ID, "category")).options) > 3)
+
+    # a new item appears in the recommendations once saved
+    for field, value in (
+        ("new-id", "hammock"),
+        ("new-title", "Camping hammock for hiking trips"),
+        ("new-description", "A light hammock and tent alternative for camping"),
+        ("new-category", "outdoor"),
+    ):
+        browser.find_element(By.ID, field).send_keys(value)
+    click("#add-item")
+    wait.until(ec.text_to_be_present_in_element((By.ID, "status"), "Saved"))
+    wait.until(lambda _: "hammock" in result_ids())
+
+    browser.execute_script("window.scrollTo(0, 0)")
+    png = browser.get_screenshot_as_png()
+    (tmp_path / "page.png").write_bytes(png)
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(png)).convert("RGB")
+    colours = image.getcolors(maxcolors=1 << 20) or []
+    assert image.size[0] >= 800 and len(colours) > 50, "the screenshot looks blank"
+    extrema = image.convert("L").getextrema()
+    assert extrema[1] - extrema[0] > 100  # dark text on a light page
+    assert httpx.get(f"{page_server}/items/hammock").json()["title"].startswith("Camping hammock")

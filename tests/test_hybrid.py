@@ -1,0 +1,92 @@
+"""The hybrid hand-over: buckets, standardisation, the inner validation and the weight search."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from coldbrew.data.schema import Dataset, DatasetSpec
+from coldbrew.models import UserQuery, ZeroShotRecommender
+from coldbrew.models.baselines import PopularityRecommender
+from coldbrew.models.hybrid import (
+    USER_EDGES,
+    HybridRecommender,
+    inner_validation,
+    simplex_grid,
+    standardize,
+    user_bucket,
+)
+from coldbrew.text import HashingEncoder
+
+
+def test_user_buckets_follow_the_k_edges() -> None:
+    assert [user_bucket(n) for n in (0, 1, 2, 3, 4, 5, 9, 10, 19, 20, 500)] == [
+        0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5,
+    ]  # fmt: skip
+    assert len(USER_EDGES) == 6
+
+
+def test_standardize_and_grid() -> None:
+    z = standardize(np.array([[1.0, 2.0, 3.0, -np.inf]]))
+    np.testing.assert_allclose(z[0, :3].mean(), 0.0, atol=1e-6)
+    assert z[0, 3] < z[0, :3].min()
+    grid = simplex_grid(3, 0.5)
+    assert len(grid) == 6 and np.allclose(grid.sum(axis=1), 1.0)
+    assert any((row == [1, 0, 0]).all() for row in grid)  # single parts are in the grid
+
+
+def _two_worlds(seed: int = 0) -> Dataset:
+    """Text says nothing useful (random words); popularity decides what users like."""
+    rng = np.random.default_rng(seed)
+    words = ["alpha", "beta", "gamma", "delta", "omega", "sigma"]
+    items = [(f"i{i}", " ".join(rng.choice(words, 3))) for i in range(60)]
+    weights = np.linspace(3, 0.1, 60)
+    weights /= weights.sum()
+    inter = []
+    for u in range(80):
+        for j, i in enumerate(rng.choice(60, size=8, replace=False, p=weights)):
+            inter.append((f"u{u}", f"i{i}", 5.0, float(j)))
+    return Dataset(
+        DatasetSpec("worlds", positive_threshold=4.0),
+        pd.DataFrame(items, columns=["item_id", "title"]),
+        pd.DataFrame(inter, columns=["user_id", "item_id", "value", "timestamp"]),
+    )
+
+
+def test_inner_validation_keeps_its_queries_out_of_training() -> None:
+    data = _two_worlds()
+    inner, tasks = inner_validation(data, seed=1, fraction=0.2)
+    train_pairs = set(zip(inner.interactions["user_id"], inner.interactions["item_id"]))
+    assert len(inner.interactions) < len(data.interactions)
+    assert {t.cell for t in tasks} == {0, 1}
+    for task in tasks:
+        for query, relevant in zip(task.queries, task.relevant):
+            assert not {(query.user_id, i) for i in relevant} & train_pairs
+
+
+def test_the_blend_learns_to_trust_the_part_that_works() -> None:
+    data = _two_worlds()
+    hybrid = HybridRecommender(
+        {"pop": PopularityRecommender(), "text": ZeroShotRecommender(HashingEncoder(64))},
+        grid_step=0.25,
+        val_fraction=0.2,
+        min_queries=5,
+    ).fit(data)
+    warm = hybrid.weights[:, 1]  # items with training interactions
+    assert (warm[3:, 0] > warm[3:, 1]).all(), warm  # users with 5+ items: popularity wins
+    report = next(v for k, v in hybrid.validation.items() if k.startswith("cell1") and v)
+    assert report["best_blend"] >= max(report["only_pop"], report["only_text"]) - 1e-9
+    recs = hybrid.recommend(UserQuery(liked=("i59",)), k=5)
+    assert len(recs) == 5
+
+
+def test_one_standard_error_rule_prefers_fewer_parts_when_tied() -> None:
+    from coldbrew.models.hybrid import one_standard_error_choice
+
+    grid = np.array([[1.0, 0.0], [0.5, 0.5], [0.0, 1.0]])
+    rng = np.random.default_rng(0)
+    base = rng.random(200)
+    noisy_tie = np.stack([base, base + rng.normal(0, 0.05, 200) + 0.001, base - 0.2])
+    assert one_standard_error_choice(noisy_tie, grid) == 0
+    clear_win = np.stack([base, base + 0.1, base - 0.2])
+    assert one_standard_error_choice(clear_win, grid) == 1

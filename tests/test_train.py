@@ -1,0 +1,211 @@
+"""Fine-tuning: pairs, loss, a tiny real run that learns a planted structure, artifacts, resume."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from coldbrew.data.schema import Dataset, DatasetSpec
+from coldbrew.eval.protocols import Split
+from coldbrew.models import Recommender, UserQuery
+from coldbrew.text.templates import ItemTemplate
+from coldbrew.train import TrainConfig, build_pairs
+from coldbrew.train.pairs import augment_parts
+
+# made-up words: a pretrained model cannot know which of them belong together
+GROUPS = [
+    ["blorf zint", "quadle mip", "snorp vek"],
+    ["trabble yon", "glimp stor", "wezzle dorn"],
+    ["fropple kin", "yastle mure", "plonk vibber"],
+    ["zuddle farn", "krimble osh", "tenwick pru"],
+]
+
+
+def planted() -> Dataset:
+    items, inter = [], []
+    for g, titles in enumerate(GROUPS):
+        items += [(f"g{g}i{i}", t) for i, t in enumerate(titles)]
+        for u in range(3):
+            inter += [(f"g{g}u{u}", f"g{g}i{i}", 5.0, float(i)) for i in range(3)]
+    # distractors nobody liked, so that validation Recall@20 has more than 20 items to rank
+    syllables = ["ka", "lo", "mi", "ru", "te", "vo", "zi", "pa"]
+    items += [(f"x{i}", f"{syllables[i % 8]}{syllables[i // 8]}bo dweel") for i in range(30)]
+    return Dataset(
+        DatasetSpec("planted", positive_threshold=4.0),
+        pd.DataFrame(items, columns=["item_id", "title"]),
+        pd.DataFrame(inter, columns=["user_id", "item_id", "value", "timestamp"]),
+    )
+
+
+def planted_split(data: Dataset) -> Split:
+    """Validation: each group's third user's last item (the other users teach it)."""
+    inter = data.interactions
+    held = inter["user_id"].str.endswith("u2") & inter["item_id"].str.endswith("i2")
+    return Split("cold-item", "planted", 0, inter[~held], inter[held], inter[held], info={})
+
+
+def group_precision(model: Recommender) -> float:
+    """Share of each item's top-2 neighbours (by liked-item query) in its own group."""
+    found = 0
+    for g, titles in enumerate(GROUPS):
+        for i in range(len(titles)):
+            recs = model.recommend(UserQuery(liked=(f"g{g}i{i}",)), k=2)
+            found += sum(r.startswith(f"g{g}") for r in recs.ids)
+    return found / (2 * sum(len(t) for t in GROUPS))
+
+
+def test_config_checks_values_and_reads_toml(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="method"):
+        TrainConfig(method="qlora")
+    with pytest.raises(ValueError, match="unknown training options"):
+        TrainConfig.from_dict({"max_stepz": 3})
+    (tmp_path / "t.toml").write_text("[train]\nmax_steps = 7\nmethod = 'full'\n")
+    cfg = TrainConfig.from_toml(tmp_path / "t.toml")
+    assert (cfg.max_steps, cfg.method) == (7, "full")
+
+
+def test_pairs_join_items_of_the_same_user() -> None:
+    data = planted()
+    pairs = build_pairs(data, item_template=ItemTemplate(("title",)), seed=1)
+    assert len(pairs) == len(data.interactions)
+    for pair in pairs:
+        assert pair.anchor_id != pair.item_id
+        assert pair.anchor_id[:2] == pair.item_id[:2]  # same group
+    assert build_pairs(data, item_template=ItemTemplate(("title",)), seed=1) == pairs
+    assert len(build_pairs(data, item_template=ItemTemplate(("title",)), max_pairs=5)) == 5
+
+
+def test_augmentation_keeps_the_first_part() -> None:
+    rng = np.random.default_rng(0)
+    parts = ("title", "a", "b", "c", "d")
+    seen = {augment_parts(parts, rng) for _ in range(50)}
+    assert all(p[0] == "title" and set(p[1:]) <= set(parts[1:]) for p in seen)
+    assert len(seen) > 5
+
+
+def test_in_batch_loss_masks_repeated_items() -> None:
+    torch = pytest.importorskip("torch")
+    from coldbrew.train.contrastive import in_batch_loss
+
+    q = torch.nn.functional.normalize(torch.tensor([[1.0, 0.0], [0.0, 1.0]]), dim=-1)
+    same = in_batch_loss(q, q, ["a", "a"], ["", ""], scale=20.0)
+    differ = in_batch_loss(q, q.flip(0), ["a", "b"], ["", ""], scale=20.0)
+    assert float(same) == pytest.approx(0.0, abs=1e-6)  # the duplicate is no negative
+    assert float(differ) > 10
+
+
+def tiny_config(**kw: object) -> TrainConfig:
+    base: dict[str, object] = {
+        "method": "lora",
+        "max_steps": 20,
+        "batch_size": 8,
+        "learning_rate": 3e-3,
+        "warmup_steps": 2,
+        "max_seq_length": 16,
+        "eval_every": 10,
+        "patience": 5,
+        "checkpoint_every": 5,
+        "lora_rank": 4,
+    }
+    base.update(kw)
+    return TrainConfig.from_dict(base)
+
+
+@pytest.mark.slow
+def test_tiny_run_lowers_loss_and_learns_the_planted_groups(tmp_path: Path) -> None:
+    from coldbrew.models import ZeroShotRecommender
+    from coldbrew.text.factory import make_encoder
+    from coldbrew.train.run import fine_tune
+
+    data = planted()
+    before = group_precision(ZeroShotRecommender(make_encoder("default")).fit(data))
+    assert before < 0.5
+    split = planted_split(data)
+    model, result = fine_tune(data, split, tiny_config(), tmp_path / "m")
+    assert np.mean(result.losses[-5:]) < np.mean(result.losses[:5])
+    after = group_precision(model)
+    assert after > before + 0.2, (before, after)
+
+    # the versioned directory: model, encoder weights, adapter, report
+    out = tmp_path / "m"
+    assert (out / "encoder" / "model.safetensors").exists()
+    assert (out / "lora" / "adapter_model.safetensors").exists()
+    report = json.loads((out / "train.json").read_text())
+    assert len(report["data"]["fingerprint"]) == 64
+    assert report["config"]["max_steps"] == 20
+    assert report["metrics"]["best_step"] > 0
+    loaded = Recommender.load(out)
+    for g in range(len(GROUPS)):
+        query = UserQuery(liked=(f"g{g}i0",))
+        a, b = model.recommend(query, k=5), loaded.recommend(query, k=5)
+        assert a.ids == b.ids
+        np.testing.assert_allclose(a.scores, b.scores, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_interrupted_run_resumes_to_the_same_weights(tmp_path: Path) -> None:
+    from coldbrew.text.factory import make_encoder
+    from coldbrew.text.templates import ItemTemplate as Tpl
+    from coldbrew.train.contrastive import ContrastiveTrainer
+
+    pairs = build_pairs(planted(), item_template=Tpl(("title",)))
+    cfg = tiny_config(max_steps=6, checkpoint_every=1)
+
+    def weights(trainer: ContrastiveTrainer) -> dict[str, np.ndarray]:
+        return {k: v.numpy() for k, v in trainer._trainable_state().items()}
+
+    straight = ContrastiveTrainer(cfg, make_encoder("default").st_model, pairs)
+    full = straight.train()
+    crashed = ContrastiveTrainer(
+        cfg, make_encoder("default").st_model, pairs, checkpoint_dir=tmp_path
+    )
+    crashed.train(stop_after=3)
+    resumed = ContrastiveTrainer(
+        cfg, make_encoder("default").st_model, pairs, checkpoint_dir=tmp_path
+    )
+    again = resumed.train()
+    assert again.losses == pytest.approx(full.losses, rel=1e-5)
+    a, b = weights(straight), weights(resumed)
+    assert a.keys() == b.keys()
+    for key in a:
+        np.testing.assert_allclose(a[key], b[key], atol=1e-6)
+
+
+def test_distillation_loss_is_zero_when_the_student_agrees() -> None:
+    torch = pytest.importorskip("torch")
+    from coldbrew.train.contrastive import distill_loss
+
+    teacher = np.array([[0.9, 0.1, 0.0], [0.2, 0.8, 0.1]], dtype=np.float32)
+    agree = distill_loss(torch.from_numpy(teacher), teacher, scale=20.0)
+    disagree = distill_loss(torch.from_numpy(teacher[:, ::-1].copy()), teacher, scale=20.0)
+    assert float(agree) == pytest.approx(0.0, abs=1e-6)
+    assert float(disagree) > 1.0
+    flat = distill_loss(torch.from_numpy(teacher), np.zeros((2, 3), np.float32), scale=20.0)
+    assert float(flat) == 0.0  # a teacher with no opinion teaches nothing
+
+
+def test_fingerprint_changes_with_the_data() -> None:
+    from coldbrew.train.run import fingerprint
+
+    data = planted()
+    fewer = data.with_interactions(data.interactions.iloc[1:])
+    assert fingerprint(data) == fingerprint(data.with_interactions(data.interactions[::-1]))
+    assert fingerprint(data) != fingerprint(fewer)
+
+
+def test_train_command_merges_toml_and_flags(tmp_path: Path) -> None:
+    from coldbrew.cli.main import build_parser
+    from coldbrew.cli.train import config_from_args
+
+    (tmp_path / "t.toml").write_text("[train]\nmax_steps = 7\nlearning_rate = 0.001\n")
+    args = build_parser().parse_args(
+        ["train", "--dataset", "ml-100k", "--config", str(tmp_path / "t.toml"),
+         "--max-steps", "9", "--augment", "--out", str(tmp_path / "m")]
+    )  # fmt: skip
+    cfg = config_from_args(args)
+    assert (cfg.max_steps, cfg.learning_rate, cfg.augment) == (9, 0.001, True)
+    assert cfg.method == "lora"  # the default where neither says otherwise
