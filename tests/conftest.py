@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 
+# implicit wants a single-threaded OpenBLAS; it must be set before numpy loads the library
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 import pandas as pd
 import pytest
 
 from coldbrew.data.schema import Dataset, DatasetSpec
-
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 ITEMS = [
     ("jacket", "Lightweight spring jacket", "clothing"),
