@@ -147,6 +147,19 @@ def test_tiny_run_lowers_loss_and_learns_the_planted_groups(tmp_path: Path) -> N
 
 
 @pytest.mark.slow
+def test_fgm_and_augmentation_train_with_lora_and_frozen_embeddings(tmp_path: Path) -> None:
+    """LoRA freezes the token embeddings; FGM must still perturb them, and validation passes
+    (run without gradients) between steps must not disturb it."""
+    from coldbrew.train.run import fine_tune
+
+    data = planted()
+    cfg = tiny_config(max_steps=6, eval_every=3, fgm_epsilon=1.0, augment=True)
+    model, result = fine_tune(data, planted_split(data), cfg)
+    assert len(result.losses) == 6 and all(np.isfinite(result.losses))
+    assert model.recommend(UserQuery(liked=("g0i0",)), k=3).ids
+
+
+@pytest.mark.slow
 def test_interrupted_run_resumes_to_the_same_weights(tmp_path: Path) -> None:
     from coldbrew.text.factory import make_encoder
     from coldbrew.text.templates import ItemTemplate as Tpl

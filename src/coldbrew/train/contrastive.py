@@ -135,6 +135,11 @@ class _FGM:
 
     def _hook(self, module: Any, inputs: Any, output: Any) -> Any:
         if self.mode == "record":
+            torch = _require_torch()
+            if not torch.is_grad_enabled():  # validation passes: nothing to perturb later
+                return output
+            if not output.requires_grad:  # frozen embeddings (LoRA): make the output a leaf
+                output = output.detach().requires_grad_(True)
             output.retain_grad()
             self.outputs.append(output)
             return output
