@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from coldbrew.data.schema import Dataset, DatasetSpec
+from coldbrew.data.schema import Dataset
 from coldbrew.models import PopularityRecommender, UserQuery
 from coldbrew.models.cf import (
     ALSRecommender,
@@ -17,26 +17,7 @@ from coldbrew.models.cf import (
 )
 from coldbrew.models.lfm import LightFMRecommender
 from coldbrew.models.tfidf import TfidfRecommender
-
-
-def two_topics(n_users: int = 40, n_items: int = 60, seed: int = 0) -> Dataset:
-    """Even users like even items, odd users odd items; item titles name the topic."""
-    rng = np.random.default_rng(seed)
-    topics = ["mountain hiking outdoor", "kitchen cooking recipe"]
-    items = pd.DataFrame(
-        {
-            "item_id": [f"i{j}" for j in range(n_items)],
-            "title": [f"{topics[j % 2]} thing {j}" for j in range(n_items)],
-        }
-    )
-    rows = []
-    for u in range(n_users):
-        pool = [j for j in range(n_items) if j % 2 == u % 2]
-        for t, j in enumerate(rng.choice(pool, size=10, replace=False)):
-            rows.append((f"u{u}", f"i{j}", 1.0, float(t)))
-    inter = pd.DataFrame(rows, columns=["user_id", "item_id", "value", "timestamp"])
-    return Dataset(DatasetSpec("two-topics"), items, inter)
-
+from topics import two_topics
 
 CF_FACTORIES = {
     "als": lambda: ALSRecommender(factors=8, iterations=10, seed=1),

@@ -2,34 +2,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 
-from coldbrew.data.schema import Dataset, DatasetSpec
+from coldbrew.data.schema import Dataset
 from coldbrew.eval.evaluate import evaluate
 from coldbrew.eval.protocols import Split, cold_item_split, cold_user_split, k_shot, warm_split
 from coldbrew.models import PopularityRecommender, RandomRecommender, ZeroShotRecommender
 from coldbrew.text import HashingEncoder
+from topics import two_topics
 
 
 def synthetic(n_users: int = 60, n_items: int = 300, seed: int = 0) -> Dataset:
-    """Two topics; users like items of their topic. Item text names the topic."""
-    rng = np.random.default_rng(seed)
-    topics = ["mountain hiking outdoor", "kitchen cooking recipe"]
-    items = pd.DataFrame(
-        {
-            "item_id": [f"i{j}" for j in range(n_items)],
-            "title": [f"{topics[j % 2]} thing {j}" for j in range(n_items)],
-        }
-    )
-    rows = []
-    for u in range(n_users):
-        liked = [j for j in range(n_items) if j % 2 == u % 2]
-        for j in rng.choice(liked, size=12, replace=False):
-            rows.append((f"u{u}", f"i{j}", 5.0, float(rng.integers(0, 1000))))
-    inter = pd.DataFrame(rows, columns=["user_id", "item_id", "value", "timestamp"])
-    return Dataset(DatasetSpec("synthetic", positive_threshold=4.0), items, inter)
+    return two_topics(n_users, n_items, per_user=12, seed=seed, random_times=True)
 
 
 def test_cold_item_split_partitions_by_item_and_is_deterministic() -> None:
