@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import secrets
 from typing import Any
@@ -29,6 +30,13 @@ def add_parser(sub: Any) -> None:
         help="default (bundled MiniLM), multilingual (bundled e5-small), hashing, or a "
         "sentence-transformers name/path (default: %(default)s)",
     )
+    parser.add_argument(
+        "--index",
+        choices=("auto", "exact", "hnsw"),
+        default=os.environ.get("COLDBREW_INDEX", "auto"),
+        help="item search: exact numpy scan, faiss HNSW graph, or auto (HNSW above 20,000 "
+        "items when faiss is installed; default: %(default)s)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -37,7 +45,15 @@ def add_server_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=8000, help="port (default: %(default)s)")
 
 
-def serve(db: str, encoder: Encoder | str, host: str, port: int, *, announce: str = "") -> None:
+def serve(
+    db: str,
+    encoder: Encoder | str,
+    host: str,
+    port: int,
+    *,
+    announce: str = "",
+    index: str | None = None,
+) -> None:
     """Start the service; without COLDBREW_API_KEYS a one-off write key is made and printed."""
     try:
         import uvicorn
@@ -47,14 +63,12 @@ def serve(db: str, encoder: Encoder | str, host: str, port: int, *, announce: st
     except ImportError as exc:
         raise ImportError(f"serving needs: pip install 'coldbrew[serve]' ({exc})") from exc
     key = None
-    settings = Settings.from_env(db_url=db, encoder=encoder if isinstance(encoder, str) else None)
+    settings = Settings.from_env(
+        db_url=db, encoder=encoder if isinstance(encoder, str) else None, index=index
+    )
     if not settings.write_key_hashes:
         key = secrets.token_urlsafe(18)
-        settings = Settings.from_env(
-            db_url=db,
-            encoder=settings.encoder,
-            write_key_hashes=Settings.keys(key),
-        )
+        settings = dataclasses.replace(settings, write_key_hashes=Settings.keys(key))
         print(f"no COLDBREW_API_KEYS set: this run's write key is {key}")
     app = create_app(settings, encoder=None if isinstance(encoder, str) else encoder)
     url = f"http://{host}:{port}/"
@@ -65,5 +79,5 @@ def serve(db: str, encoder: Encoder | str, host: str, port: int, *, announce: st
 
 
 def run(args: argparse.Namespace) -> int:
-    serve(args.db, args.encoder, args.host, args.port)
+    serve(args.db, args.encoder, args.host, args.port, index=args.index)
     return 0

@@ -53,14 +53,19 @@ def create_app(settings: Settings, *, encoder: Encoder | None = None) -> FastAPI
         from coldbrew.text.factory import make_encoder
 
         store = Store(settings.db_url)
-        engine = Engine(store, encoder or make_encoder(settings.encoder)).load()
+        engine = Engine(
+            store,
+            encoder or make_encoder(settings.encoder),
+            index=settings.index,
+            graph_path=settings.graph_path(),
+        ).load()
         app.state.engine = engine
         metrics.bind(engine)
         log.info("ready: %s items, %s users, model %s", *engine.stats().values(), engine.model)
         try:
             yield
         finally:
-            engine.ready = False
+            engine.close()
             store.close()
 
     app = FastAPI(

@@ -15,7 +15,9 @@ from typing import Any
 
 import numpy as np
 
+from coldbrew.index import make_index
 from coldbrew.index.exact import ExactIndex
+from coldbrew.index.hnsw import HNSWIndex
 from coldbrew.models.zeroshot import combine_parts, liked_vector
 from coldbrew.serve.errors import BatchError, NotFoundError, RowError
 from coldbrew.serve.explain import Explanation, Parts, WordVectors, explain, keywords
@@ -117,13 +119,24 @@ def _attribute_values(value: Any) -> list[str]:
 class Engine:
     """Items, users and their vectors, in memory and in the store, kept in step."""
 
-    def __init__(self, store: Store, encoder: Encoder, weights: Weights | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        encoder: Encoder,
+        weights: Weights | None = None,
+        *,
+        index: str | ExactIndex = "auto",
+        graph_path: str | None = None,
+    ) -> None:
+        """``index``: ``auto``, ``exact``, ``hnsw`` or an index object; ``graph_path``: where an
+        HNSW graph is saved on :meth:`close` and reused at the next start if still current."""
         self.store = store
         self.encoder: Encoder = LockedEncoder(encoder)
         self.weights = weights or Weights()
         self.model = encoder.name
         self.user_template = UserTemplate()
-        self.index = ExactIndex(encoder.dim)
+        self.index = make_index(index, encoder.dim) if isinstance(index, str) else index
+        self.graph_path = graph_path
         self.items: dict[str, Item] = {}
         self.users: dict[str, _UserState] = {}
         self._by_attribute: dict[str, dict[str, set[str]]] = {}
@@ -148,12 +161,31 @@ class Engine:
                 )
             stored.update(zip([i.item_id for i in missing], vectors))
         if items:
-            self.index.add([i.item_id for i in items], np.stack([stored[i.item_id] for i in items]))
+            ids, vectors = [i.item_id for i in items], np.stack([stored[i.item_id] for i in items])
+            if isinstance(self.index, HNSWIndex) and not len(self.index):
+                graph = self._graph_file(len(ids))
+                if not self.index.add_all(ids, vectors, graph) and graph:
+                    self.index.save_graph(graph)  # built now: a crash before close keeps it
+            else:
+                self.index.add(ids, vectors)
         for item in items:
             self._remember_item(item)
         self._load_users()
         self.ready = True
         return self
+
+    def _graph_file(self, n_items: int) -> str | None:
+        """Where to keep the graph: only catalogues big enough to be searched by graph."""
+        big = isinstance(self.index, HNSWIndex) and n_items >= self.index.exact_below
+        return self.graph_path if big else None
+
+    def close(self) -> None:
+        """Stop answering; save the HNSW graph (if any) so the next start can skip building it."""
+        self.ready = False
+        with self._lock.write():
+            graph = self._graph_file(len(self.index))
+            if isinstance(self.index, HNSWIndex) and graph:
+                self.index.save_graph(graph)
 
     def _load_users(self) -> None:
         vectors = {kind: self.store.vectors(kind, self.model) for kind in _USER_KINDS}

@@ -6,6 +6,10 @@
                          key by its hash, so the plain key need not sit in the environment
 ``COLDBREW_READ_KEYS``   if set, reads need one of these keys (or a write key) too
 ``COLDBREW_MAX_BODY_BYTES``  largest request body accepted (default 1 MiB; larger: 413)
+``COLDBREW_INDEX``       ``auto`` (default: faiss HNSW above 20,000 items when faiss is installed,
+                         exact below), ``exact`` or ``hnsw``
+``COLDBREW_INDEX_PATH``  where the HNSW graph is saved for a fast restart (default: next to a
+                         SQLite file, ``<db>.hnsw``; none for other databases)
 """
 
 from __future__ import annotations
@@ -42,6 +46,8 @@ class Settings:
     write_key_hashes: frozenset[str] = field(default_factory=frozenset)
     read_key_hashes: frozenset[str] = field(default_factory=frozenset)
     max_body_bytes: int = DEFAULT_MAX_BODY
+    index: str = "auto"
+    index_path: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -52,9 +58,22 @@ class Settings:
             "write_key_hashes": _hashes(env.get("COLDBREW_API_KEYS", "").split(",")),
             "read_key_hashes": _hashes(env.get("COLDBREW_READ_KEYS", "").split(",")),
             "max_body_bytes": int(env.get("COLDBREW_MAX_BODY_BYTES", DEFAULT_MAX_BODY)),
+            "index": env.get("COLDBREW_INDEX", "auto"),
+            "index_path": env.get("COLDBREW_INDEX_PATH") or None,
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]
+
+    def graph_path(self) -> str | None:
+        """The HNSW graph's file: as configured, else beside a SQLite database file."""
+        if self.index_path:
+            return self.index_path
+        url = self.db_url
+        if url.startswith("sqlite:///"):
+            url = url[len("sqlite:///") :]
+        if "://" in url or not url or ":memory:" in url:
+            return None
+        return url + ".hnsw"
 
     @staticmethod
     def keys(*keys: str) -> frozenset[str]:

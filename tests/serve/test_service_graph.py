@@ -1,0 +1,91 @@
+"""The engine over an HNSW graph: same answers after a restart, via the saved graph."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("faiss")
+
+from coldbrew.index.hnsw import HNSWIndex
+from coldbrew.serve.engine import Engine, Query
+from coldbrew.serve.settings import Settings
+from coldbrew.store import Interaction, Item, Store, User
+from coldbrew.text import HashingEncoder
+
+THINGS = ["jacket", "tent", "keyboard", "skillet", "novel", "lamp", "boots", "camera"]
+USES = ["hiking", "gaming", "cooking", "reading", "travel", "winter", "office"]
+
+
+def catalogue() -> list[Item]:
+    return [
+        Item(f"i{n}", f"{THINGS[n % 8]} for {USES[n % 7]} no {n}", f"a {THINGS[n % 8]} {n % 13}")
+        for n in range(400)
+    ]
+
+
+def open_engine(db: Path, graph: Path) -> Engine:
+    # exact_below=0: search by graph even at this size, as a 100k-item catalogue would
+    index = HNSWIndex(256, exact_below=0)
+    return Engine(Store(str(db)), HashingEncoder(256), index=index, graph_path=str(graph)).load()
+
+
+QUERIES = [
+    Query(user_id="u1", k=8),
+    Query(text="a warm jacket for winter hiking", k=8, explain=False),
+    Query(liked=("i3", "i11"), k=8),
+]
+
+
+def answers(engine: Engine) -> list[list[tuple[str, float]]]:
+    return [[(r.item.item_id, r.score) for r in engine.recommend(q)] for q in QUERIES]
+
+
+def test_restart_reuses_the_saved_graph_and_answers_identically(tmp_path: Path) -> None:
+    db, graph = tmp_path / "shop.sqlite", tmp_path / "shop.sqlite.hnsw"
+    first = open_engine(db, graph)
+    assert graph.exists()  # saved once built, before any close
+    first.upsert_items(catalogue()[:380])  # unchanged items keep their graph nodes
+    first.upsert_items([Item("i5", "a brand new camera for travel"), Item("new", "winter tent")])
+    first.upsert_users([User("u1", "I like cooking and reading")])
+    first.add_interactions([Interaction("x1", "u1", "i7", "like", 1.0)])
+    first.delete_item("i9")
+    before = answers(first)
+    assert all(len(a) == 8 for a in before)
+    assert all("i9" not in [i for i, _ in a] for a in before)
+    first.close()
+    first.store.close()
+
+    second = open_engine(db, graph)
+    assert second.index.graph_size == first.index.graph_size  # the saved graph, not a rebuild
+    assert answers(second) == before
+    second.store.close()
+
+
+def test_a_stale_graph_file_is_rebuilt_not_trusted(tmp_path: Path) -> None:
+    db, graph = tmp_path / "shop.sqlite", tmp_path / "shop.sqlite.hnsw"
+    first = open_engine(db, graph)
+    first.delete_item("i2")
+    first.store.close()  # killed: no close(), the file describes the catalogue before the delete
+    second = open_engine(db, graph)
+    assert second.index.graph_size == 399
+    found = [r.item.item_id for r in second.recommend(Query(text="jacket for travel", k=50))]
+    assert "i2" not in found and len(found) == 50
+    second.store.close()
+
+
+@pytest.fixture(autouse=True)
+def _catalogue_in_store(tmp_path: Path) -> None:
+    store = Store(str(tmp_path / "shop.sqlite"))
+    with store.transaction() as session:
+        store.upsert_items(session, catalogue())
+    store.close()
+
+
+def test_graph_file_goes_beside_a_sqlite_file_only() -> None:
+    assert Settings(db_url="data/shop.sqlite").graph_path() == "data/shop.sqlite.hnsw"
+    assert Settings(db_url="sqlite:////srv/shop.db").graph_path() == "/srv/shop.db.hnsw"
+    assert Settings(db_url="postgresql://db/shop").graph_path() is None
+    assert Settings(db_url="postgresql://db/x", index_path="/g.hnsw").graph_path() == "/g.hnsw"
+    assert Settings.from_env({"COLDBREW_INDEX": "exact"}).index == "exact"
