@@ -6,7 +6,7 @@ Build it with :func:`create_app`; the encoder and the index load once, in the li
 import hashlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any
@@ -85,19 +85,38 @@ def create_app(settings: Settings, *, encoder: Encoder | None = None) -> FastAPI
 
 
 def _install_middleware(app: FastAPI, metrics: Metrics) -> None:
-    @app.middleware("http")
-    async def observe(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
+    app.add_middleware(Observe, metrics=metrics)
+
+
+class Observe:
+    """Count and time every request by route template, as plain ASGI (no per-request task).
+
+    Only the method, route template and status are recorded: bodies (user text) never are.
+    """
+
+    def __init__(self, app: Any, metrics: Metrics) -> None:
+        self.app, self.metrics = app, metrics
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
         start = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        path = getattr(route, "path", "unmatched")
-        seconds = time.perf_counter() - start
-        metrics.observe(request.method, path, response.status_code, seconds)
-        # ids and route templates only: request bodies (user text) are never logged
-        log.debug("%s %s %s %.1fms", request.method, path, response.status_code, seconds * 1e3)
-        return response
+        status = 500
+
+        async def observed_send(message: Any) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, observed_send)
+        finally:
+            path = getattr(scope.get("route"), "path", "unmatched")
+            seconds = time.perf_counter() - start
+            self.metrics.observe(scope["method"], path, status, seconds)
+            log.debug("%s %s %s %.1fms", scope["method"], path, status, seconds * 1e3)
 
 
 def _install_errors(app: FastAPI) -> None:
