@@ -58,7 +58,8 @@ class ExactIndex:
         rows = self.ids.add(ids)
         needed = len(self.ids)
         if needed > len(self._vectors):
-            capacity = max(needed, 2 * len(self._vectors), 16)
+            # a quarter spare: a bulk load followed by a few upserts does not copy the matrix
+            capacity = max(needed + needed // 4, 2 * len(self._vectors), 16)
             grown = np.zeros((capacity, self.dim), dtype=np.float32)
             grown[: len(self._vectors)] = self._vectors
             active = np.zeros(capacity, dtype=bool)

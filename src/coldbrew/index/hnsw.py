@@ -45,9 +45,9 @@ class HNSWIndex(ExactIndex):
         self,
         dim: int,
         *,
-        m: int = 16,
-        ef_construction: int = 64,
-        ef_search: int = 128,
+        m: int = 32,
+        ef_construction: int = 128,
+        ef_search: int = 256,
         exact_below: int = 20_000,
         narrow_fraction: float = 0.2,
     ) -> None:
