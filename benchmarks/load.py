@@ -5,13 +5,14 @@ upsert, the time from an item's upsert to it being recommended, and the server's
 
 The catalogue is synthetic (product-like titles and descriptions drawn from small word lists),
 but its vectors are real: each item's text is encoded by the real encoder once, through an
-embedding cache (``--cache-dir``, 10-15 minutes for 100k items on 2 cores the first time), and written
-straight into the store with the item rows, so the server starts without encoding them. Random
-unit vectors (``--vectors random``) are the worst case for a graph index and unlike any real
-text embedding; they are kept for comparison. Everything a request does at run time is real:
-text queries and upserted items are encoded by the real encoder, users' vectors come from their
-own text and liked items. The served answers to text queries are checked against an exact scan
-over the same vectors (recall@10), so a fast index cannot hide a wrong one.
+embedding cache (``--cache-dir``; 10-15 minutes for 100k items on 2 cores the first time),
+and written straight into the store with the item rows, so the server starts without encoding
+them. Random unit vectors (``--vectors random``) are the worst case for a graph index and
+unlike any real text embedding; they are kept for comparison. Everything a request does at run
+time is real: text queries and upserted items are encoded by the real encoder, users' vectors
+come from their own text and liked items. The served answers to text queries are checked
+against an exact scan over the same vectors (recall@10), so a fast index cannot hide a wrong
+one.
 
     OPENBLAS_NUM_THREADS=1 python benchmarks/load.py --items 100000 --encoder default
 """
