@@ -74,12 +74,7 @@ class HNSWIndex(ExactIndex):
     # ---- writes ---------------------------------------------------------------------------
     def add(self, ids: Sequence[str], vectors: np.ndarray) -> None:
         vectors = np.asarray(vectors, dtype=np.float32)
-        old_rows = len(self.ids)
-        previous = {
-            i: self._vectors[self.ids.row(i)].copy()
-            for i in ids
-            if i in self.ids and self.ids.row(i) < old_rows and self._active[self.ids.row(i)]
-        }
+        previous = {i: self._vectors[self.ids.row(i)].copy() for i in ids if self.contains(i)}
         super().add(ids, vectors)
         self._grow_rows()
         fresh = []
@@ -192,7 +187,6 @@ class HNSWIndex(ExactIndex):
         # scores agree with the exact index and with each other
         exact = self._vectors[rows] @ query
         order = top_k(exact[None, :], len(rows))[0]
-        del bitmap, selector
         return self.ids.ids(rows[order]), exact[order]
 
     # ---- persistence ----------------------------------------------------------------------
