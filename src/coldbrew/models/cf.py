@@ -213,10 +213,16 @@ class _FactorModel(CFRecommender):
         users = np.stack([self.user_vector(q) for q in queries]).astype(np.float64)
         return np.asarray(users @ self.item_factors.T.astype(np.float64), dtype=np.float32)
 
+    def _set_factors(self, item_factors: np.ndarray, user_factors: np.ndarray) -> None:
+        """Replace the factors; the fold-in Gram matrix is recomputed from them when next needed."""
+        self._gram = None
+        self.item_factors = np.asarray(item_factors, dtype=np.float32)
+        self.user_factors = np.asarray(user_factors, dtype=np.float32)
+
     def _grow_items(self, n: int) -> None:
         width = self.item_factors.shape[1]
-        self._gram = None
-        self.item_factors = np.vstack([self.item_factors, np.zeros((n, width), np.float32)])
+        grown = np.vstack([self.item_factors, np.zeros((n, width), np.float32)])
+        self._set_factors(grown, self.user_factors)
 
     def _get_state(self) -> dict[str, np.ndarray]:
         return {
@@ -227,9 +233,7 @@ class _FactorModel(CFRecommender):
 
     def _set_state(self, arrays: Mapping[str, np.ndarray]) -> None:
         super()._set_state(arrays)
-        self._gram = None
-        self.item_factors = arrays["item_factors"].astype(np.float32)
-        self.user_factors = arrays["user_factors"].astype(np.float32)
+        self._set_factors(arrays["item_factors"], arrays["user_factors"])
 
 
 class ALSRecommender(_FactorModel):
@@ -282,9 +286,7 @@ class ALSRecommender(_FactorModel):
             num_threads=self.num_threads,
         )
         model.fit(matrix, show_progress=False)
-        self._gram = None
-        self.item_factors = np.asarray(model.item_factors, dtype=np.float32)
-        self.user_factors = np.asarray(model.user_factors, dtype=np.float32)
+        self._set_factors(model.item_factors, model.user_factors)
 
 
 class BPRRecommender(_FactorModel):
@@ -339,9 +341,7 @@ class BPRRecommender(_FactorModel):
             num_threads=1,
         )
         model.fit(matrix, show_progress=False)
-        self._gram = None
-        self.item_factors = np.asarray(model.item_factors, dtype=np.float32)
-        self.user_factors = np.asarray(model.user_factors, dtype=np.float32)
+        self._set_factors(model.item_factors, model.user_factors)
 
 
 class ItemKNNRecommender(CFRecommender):
