@@ -156,6 +156,25 @@ def test_restart_rebuilds_identical_answers(open_client: Callable[..., TestClien
     assert second.get("/readyz").json()["items"] == len(CATALOGUE) - 1
 
 
+def test_changed_and_deleted_items_reach_the_users_who_liked_them(client: TestClient) -> None:
+    fan = {"user_id": "fan", "item_id": "skillet", "event": "like"}
+    assert client.post("/feedback", json=fan, headers=WRITE).status_code == 200
+    changed = {"id": "skillet", "title": "Wireless gaming headset", "description": "For gamers"}
+    assert client.post("/items", json=changed, headers=WRITE).status_code == 200
+    fast = recommend(client, user_id="fan", k=4, explain=False)
+    explained = recommend(client, user_id="fan", k=4)
+    # the stored vector follows the item's new text: same answer with or without explanations
+    assert [(r["item_id"], r["score"]) for r in fast] == [
+        (r["item_id"], r["score"]) for r in explained
+    ]
+    assert fast[0]["item_id"] in {"mouse", "keyboard"}
+    assert client.delete("/items/skillet", headers=WRITE).status_code == 200
+    for explain in (False, True):
+        response = client.post("/recommend", json={"user_id": "fan", "explain": explain})
+        assert response.status_code == 422, response.text
+        assert "nothing is known about this user" in response.json()["detail"]
+
+
 def test_unknown_ids_give_404_naming_the_id(client: TestClient) -> None:
     cases = [
         client.post("/recommend", json={"user_id": "ghost"}),

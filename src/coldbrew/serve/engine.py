@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -88,6 +88,10 @@ class _UserState:
     def seen(self) -> set[str]:
         return {inter.item_id for _, inter in self.interactions.values()}
 
+    def copy(self) -> _UserState:
+        """The same user with its own interaction dict, to change and commit."""
+        return replace(self, interactions=dict(self.interactions))
+
 
 def _text_attributes(attributes: Mapping[str, Any]) -> tuple[str, ...]:
     """Attributes worth reading as text: strings and lists of strings (not prices or counts)."""
@@ -140,6 +144,7 @@ class Engine:
         self.items: dict[str, Item] = {}
         self.users: dict[str, _UserState] = {}
         self._by_attribute: dict[str, dict[str, set[str]]] = {}
+        self._users_of: dict[str, set[str]] = {}  # item id -> users with an interaction on it
         self._seq = 0
         self._lock = ReadWriteLock()
         self._words = WordVectors(encoder)
@@ -198,6 +203,7 @@ class Engine:
         for inter in self.store.interactions():
             state = self.users.setdefault(inter.user_id, _UserState(User(inter.user_id)))
             state.interactions[inter.interaction_id] = (self._next_seq(), inter)
+            self._users_of.setdefault(inter.item_id, set()).add(inter.user_id)
         stale = [s for s in self.users.values() if s.vector is None or self._needs_parts(s)]
         if stale:
             self._encode_profiles(stale)
@@ -218,8 +224,14 @@ class Engine:
 
     # ---- items ----------------------------------------------------------------------------
     def upsert_items(self, items: Sequence[Item]) -> None:
-        """Add or replace items; they are recommendable when this returns."""
-        items = list({i.item_id: i for i in items}.values())
+        """Add or replace items; they are recommendable when this returns.
+
+        Items identical to the stored ones are left alone (no encoding, no write). Users who
+        interacted with a changed item get their vectors rebuilt from its new vector.
+        """
+        items = [
+            i for i in {i.item_id: i for i in items}.values() if self.items.get(i.item_id) != i
+        ]
         if not items:
             return
         vectors = self.encoder.encode([item_text(i) for i in items], kind="passage")
@@ -232,6 +244,7 @@ class Engine:
                 self._forget_item_attributes(item.item_id)
                 self._remember_item(item)
             self.index.add(ids, vectors)
+            self._refresh_users_of(ids)
 
     def delete_item(self, item_id: str) -> None:
         with self._lock.write():
@@ -242,6 +255,15 @@ class Engine:
             self._forget_item_attributes(item_id)
             del self.items[item_id]
             self.index.remove([item_id])
+            self._refresh_users_of([item_id])
+
+    def _refresh_users_of(self, item_ids: Sequence[str]) -> None:
+        """Rebuild the vectors of users who interacted with changed or deleted items, so a user's
+        vector always agrees with the items as they are now (and with an explained request)."""
+        user_ids = set().union(*(self._users_of.get(i, set()) for i in item_ids))
+        states = [self.users[u].copy() for u in sorted(user_ids) if u in self.users]
+        if states:
+            self._commit_user_changes(states)
 
     def get_item(self, item_id: str) -> Item:
         try:
@@ -371,7 +393,7 @@ class Engine:
                 raise NotFoundError("user", user_id)
             with self.store.transaction() as session:
                 self.store.forget_user(session, user_id)
-            del self.users[user_id]
+            self._track_items(user_id, self.users.pop(user_id).seen(), set())
 
     # ---- interactions ---------------------------------------------------------------------
     def add_interactions(self, interactions: Sequence[Interaction]) -> None:
@@ -392,13 +414,7 @@ class Engine:
                 state = changed.get(inter.user_id)
                 if state is None:
                     old = self.users.get(inter.user_id) or _UserState(User(inter.user_id))
-                    state = _UserState(
-                        old.user,
-                        old.text_vector,
-                        old.attribute_vector,
-                        interactions=dict(old.interactions),
-                    )
-                    changed[inter.user_id] = state
+                    state = changed[inter.user_id] = old.copy()
                 seq = state.interactions.get(inter.interaction_id, (None, None))[0]
                 state.interactions[inter.interaction_id] = (seq or self._next_seq(), inter)
             self._commit_user_changes(list(changed.values()), interactions=interactions)
@@ -407,12 +423,7 @@ class Engine:
         with self._lock.write():
             for state in self.users.values():
                 if interaction_id in state.interactions:
-                    new = _UserState(
-                        state.user,
-                        state.text_vector,
-                        state.attribute_vector,
-                        interactions=dict(state.interactions),
-                    )
+                    new = state.copy()
                     del new.interactions[interaction_id]
                     self._commit_user_changes([new], deleted=[interaction_id])
                     return
@@ -434,7 +445,15 @@ class Engine:
             self.store.delete_interactions(session, deleted)
             self._save_user_vectors(session, states)
         for state in states:
+            old = self.users.get(state.user.user_id)
+            self._track_items(state.user.user_id, old.seen() if old else set(), state.seen())
             self.users[state.user.user_id] = state
+
+    def _track_items(self, user_id: str, before: set[str], after: set[str]) -> None:
+        for item_id in before - after:
+            self._users_of.get(item_id, set()).discard(user_id)
+        for item_id in after - before:
+            self._users_of.setdefault(item_id, set()).add(user_id)
 
     # ---- recommending ---------------------------------------------------------------------
     def _check_items(self, ids: Iterable[str], field_name: str) -> None:
