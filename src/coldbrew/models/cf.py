@@ -76,15 +76,18 @@ def ridge_fold_in(
     other item (ALS's implicit-feedback loss, one user at a time). No liked rows: the prior (or
     zero). ``gram`` is ``Y^T Y`` when the caller has it already (it is the same for every user).
     """
-    y = np.asarray(item_factors, dtype=np.float64)
-    start = np.zeros(y.shape[1]) if prior is None else np.asarray(prior, dtype=np.float64)
+    width = item_factors.shape[1]
+    start = np.zeros(width) if prior is None else np.asarray(prior, dtype=np.float64)
     if len(liked_rows) == 0:
         return start.astype(np.float32)
-    liked = y[liked_rows]
-    base = y.T @ y if gram is None else gram
-    gram = base + (alpha - 1.0) * liked.T @ liked
+    # only the liked rows are needed in float64 when the Gram matrix is given: no full copy
+    liked = np.asarray(item_factors[liked_rows], dtype=np.float64)
+    if gram is None:
+        y = np.asarray(item_factors, dtype=np.float64)
+        gram = y.T @ y
+    gram = gram + (alpha - 1.0) * liked.T @ liked
     target = alpha * liked.sum(axis=0) + regularization * start
-    gram += regularization * np.eye(y.shape[1])
+    gram += regularization * np.eye(width)
     return np.linalg.solve(gram, target).astype(np.float32)
 
 
@@ -274,9 +277,9 @@ class ALSRecommender(_FactorModel):
         }
 
     def _fit_cf(self, matrix: sp.csr_matrix) -> None:
+        _import_implicit()  # the friendly message first, if implicit is missing
         from implicit.cpu.als import AlternatingLeastSquares
 
-        _import_implicit()
         model = AlternatingLeastSquares(
             factors=self.factors,
             regularization=self.regularization,
@@ -329,9 +332,9 @@ class BPRRecommender(_FactorModel):
         }
 
     def _fit_cf(self, matrix: sp.csr_matrix) -> None:
+        _import_implicit()  # the friendly message first, if implicit is missing
         from implicit.cpu.bpr import BayesianPersonalizedRanking
 
-        _import_implicit()
         model = BayesianPersonalizedRanking(
             factors=self.factors,
             learning_rate=self.learning_rate,
