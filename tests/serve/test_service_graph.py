@@ -1,4 +1,4 @@
-"""The engine over an HNSW graph: same answers after a restart, via the saved graph."""
+"""The engine over an HNSW graph: same answers after a restart; and the store's timestamps."""
 
 from __future__ import annotations
 
@@ -89,3 +89,22 @@ def test_graph_file_goes_beside_a_sqlite_file_only() -> None:
     assert Settings(db_url="postgresql://db/shop").graph_path() is None
     assert Settings(db_url="postgresql://db/x", index_path="/g.hnsw").graph_path() == "/g.hnsw"
     assert Settings.from_env({"COLDBREW_INDEX": "exact"}).index == "exact"
+
+
+def test_an_updated_item_gets_a_new_updated_at(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from sqlalchemy import select, update
+
+    from coldbrew.store.tables import ItemRow
+
+    store = Store(str(tmp_path / "shop.sqlite"))
+    old = datetime(2001, 1, 1, tzinfo=UTC)
+    with store.transaction() as session:
+        session.execute(update(ItemRow).where(ItemRow.item_id == "i1").values(updated_at=old))
+    with store.transaction() as session:
+        store.upsert_items(session, [Item("i1", "a brand new title")])
+    with store.transaction() as session:
+        stamp = session.execute(select(ItemRow.updated_at).where(ItemRow.item_id == "i1")).scalar()
+    store.close()
+    assert stamp is not None and stamp.year > 2001

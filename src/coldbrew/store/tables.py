@@ -19,6 +19,13 @@ class Base(DeclarativeBase):
     pass
 
 
+def _updated_at() -> Any:
+    """Stamped when the row is inserted, and again by every ORM update of it."""
+    return mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now(), nullable=False
+    )
+
+
 class ItemRow(Base):
     __tablename__ = "items"
 
@@ -27,9 +34,7 @@ class ItemRow(Base):
     title: Mapped[str] = mapped_column(Text, nullable=False)
     description: Mapped[str] = mapped_column(Text, nullable=False, default="")
     attributes: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
-    updated_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now(), nullable=False
-    )
+    updated_at: Mapped[datetime] = _updated_at()
 
 
 class UserRow(Base):
@@ -39,9 +44,7 @@ class UserRow(Base):
     user_id: Mapped[str] = mapped_column(String(ID_LENGTH), unique=True, nullable=False)
     text: Mapped[str] = mapped_column(Text, nullable=False, default="")
     attributes: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
-    updated_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now(), nullable=False
-    )
+    updated_at: Mapped[datetime] = _updated_at()
 
 
 class InteractionRow(Base):
