@@ -365,13 +365,12 @@ class Engine:
         users = list({u.user_id: u for u in users}.values())
         if not users:
             return
+        states = [_UserState(user) for user in users]
+        self._encode_profiles(states)  # before the lock, as items are: searches keep running
         with self._lock.write():
-            states = []
-            for user in users:
-                old = self.users.get(user.user_id)
-                states.append(_UserState(user, interactions=dict(old.interactions) if old else {}))
-            self._encode_profiles(states)
             for state in states:
+                old = self.users.get(state.user.user_id)
+                state.interactions = dict(old.interactions) if old else {}
                 state.vector = self._combine(state)
             with self.store.transaction() as session:
                 self.store.upsert_users(session, users)
