@@ -346,10 +346,16 @@ class Engine:
         parts = self._parts(state.text_vector, state.attribute_vector, liked, disliked)
         return combine_parts(list(parts.values()), self.index.dim)
 
-    def _save_user_vectors(self, session: Any, states: Sequence[_UserState]) -> None:
-        for kind in _USER_KINDS:
+    def _save_user_vectors(
+        self, session: Any, states: Sequence[_UserState], kinds: Iterable[str] | None = None
+    ) -> None:
+        """Store the ``kinds`` of vectors of ``states``; a missing vector deletes the stored one
+        (``put_vectors`` replaces the present ones). All kinds unless told."""
+        for kind in kinds or _USER_KINDS:
             pairs = [(s.user.user_id, getattr(s, _USER_KINDS[kind])) for s in states]
-            self.store.delete_vectors(session, kind, [u for u, _ in pairs], model=self.model)
+            absent = [u for u, v in pairs if v is None]
+            if absent:
+                self.store.delete_vectors(session, kind, absent, model=self.model)
             present = [(u, v) for u, v in pairs if v is not None]
             if present:
                 self.store.put_vectors(
@@ -442,7 +448,8 @@ class Engine:
             self.store.upsert_users(session, new_users)
             self.store.upsert_interactions(session, interactions)
             self.store.delete_interactions(session, deleted)
-            self._save_user_vectors(session, states)
+            # interactions change only the combined vector; text and attribute parts stay
+            self._save_user_vectors(session, states, kinds=("user",))
         for state in states:
             old = self.users.get(state.user.user_id)
             self._track_items(state.user.user_id, old.seen() if old else set(), state.seen())
