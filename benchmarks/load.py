@@ -289,6 +289,7 @@ def main() -> int:
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--vectors", choices=("encoded", "random"), default="encoded")
     parser.add_argument("--index", choices=("auto", "exact", "hnsw"), default="auto")
+    parser.add_argument("--runtime", choices=("auto", "onnx", "torch"), default="auto")
     parser.add_argument(
         "--cache-dir", type=Path, default=Path(".coldbrew/cache"), help="embedding cache"
     )
@@ -309,6 +310,7 @@ def main() -> int:
         env = {**os.environ, "COLDBREW_API_KEYS": KEY, "OPENBLAS_NUM_THREADS": "1"}
         command = [sys.executable, "-m", "coldbrew", "serve", "--db", str(db)]
         command += ["--encoder", args.encoder, "--port", str(args.port), "--index", args.index]
+        command += ["--runtime", args.runtime]
         base = f"http://127.0.0.1:{args.port}"
         server, ready_s = start_server(command, env, base)
         try:
@@ -342,6 +344,7 @@ def main() -> int:
             "encoder": args.encoder,
             "vectors": args.vectors,
             "index": args.index,
+            "runtime": args.runtime,
             "date": datetime.now(UTC).isoformat(timespec="seconds"),
             "machine": f"{platform.machine()}, {os.cpu_count()} cpus, python "
             f"{platform.python_version()}",

@@ -108,3 +108,32 @@ def test_an_updated_item_gets_a_new_updated_at(tmp_path: Path) -> None:
         stamp = session.execute(select(ItemRow.updated_at).where(ItemRow.item_id == "i1")).scalar()
     store.close()
     assert stamp is not None and stamp.year > 2001
+
+
+@pytest.mark.slow
+def test_onnx_and_pytorch_runtimes_serve_the_same_answers_from_one_database(
+    tmp_path: Path,
+) -> None:
+    from fastapi.testclient import TestClient
+    from servicekit import load_catalogue, make_settings
+
+    from coldbrew.serve import create_app
+    from coldbrew.text.onnx import OnnxEncoder
+
+    db = str(tmp_path / "runtimes.sqlite")
+    answers = {}
+    for runtime in ("onnx", "torch"):
+        app = create_app(make_settings(db, encoder="default", encoder_runtime=runtime))
+        with TestClient(app) as client:
+            if runtime == "onnx":  # the first run encodes and stores; the second reuses
+                load_catalogue(client)
+            inner = client.app.state.engine.encoder.inner  # type: ignore[attr-defined]
+            assert isinstance(inner, OnnxEncoder) == (runtime == "onnx")
+            body = {"text": "a light jacket for spring", "k": 5, "explain": False}
+            response = client.post("/recommend", json=body)
+            assert response.status_code == 200, response.text
+            found = response.json()["items"]
+            answers[runtime] = [(r["item_id"], round(r["score"], 4)) for r in found]
+    assert answers["onnx"] == answers["torch"]
+    assert answers["onnx"][0][0] == "jacket"
+    assert Settings.from_env({"COLDBREW_ENCODER_RUNTIME": "torch"}).encoder_runtime == "torch"

@@ -51,11 +51,12 @@ def create_app(settings: Settings, *, encoder: Encoder | None = None) -> FastAPI
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         from coldbrew.text.factory import make_encoder
+        from coldbrew.text.onnx import onnx_or_torch
 
         store = Store(settings.db_url)
         engine = Engine(
             store,
-            encoder or make_encoder(settings.encoder),
+            onnx_or_torch(encoder or make_encoder(settings.encoder), settings.encoder_runtime),
             index=settings.index,
             graph_path=settings.graph_path(),
         ).load()

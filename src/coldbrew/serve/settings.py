@@ -8,6 +8,8 @@
 ``COLDBREW_MAX_BODY_BYTES``  largest request body accepted (default 1 MiB; larger: 413)
 ``COLDBREW_INDEX``       ``auto`` (default: faiss HNSW above 20,000 items when faiss is installed,
                          exact below), ``exact`` or ``hnsw``
+``COLDBREW_ENCODER_RUNTIME``  ``auto`` (default: onnxruntime for sentence-transformers models when
+                         it is installed, PyTorch otherwise), ``onnx`` or ``torch``
 ``COLDBREW_INDEX_PATH``  where the HNSW graph is saved for a fast restart (default: next to a
                          SQLite file, ``<db>.hnsw``; none for other databases)
 """
@@ -48,6 +50,7 @@ class Settings:
     max_body_bytes: int = DEFAULT_MAX_BODY
     index: str = "auto"
     index_path: str | None = None
+    encoder_runtime: str = "auto"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -60,6 +63,7 @@ class Settings:
             "max_body_bytes": int(env.get("COLDBREW_MAX_BODY_BYTES", DEFAULT_MAX_BODY)),
             "index": env.get("COLDBREW_INDEX", "auto"),
             "index_path": env.get("COLDBREW_INDEX_PATH") or None,
+            "encoder_runtime": env.get("COLDBREW_ENCODER_RUNTIME", "auto"),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]
