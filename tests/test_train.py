@@ -222,3 +222,42 @@ def test_train_command_merges_toml_and_flags(tmp_path: Path) -> None:
     cfg = config_from_args(args)
     assert (cfg.max_steps, cfg.learning_rate, cfg.augment) == (9, 0.001, True)
     assert cfg.method == "lora"  # the default where neither says otherwise
+
+
+def test_catalogue_pairs_pair_each_item_text_with_itself() -> None:
+    from coldbrew.train.pairs import catalogue_pairs
+
+    data = planted()
+    template = ItemTemplate(("title", "genre"), "{title}. {genre}")
+    data.items["genre"] = ["Drama"] * len(data.items)
+    pairs = catalogue_pairs(data, template)
+    assert len(pairs) == len(data.items)
+    first = pairs[0]
+    assert first.item_id == "g0i0" and first.item == "blorf zint. Drama"
+    assert first.query_parts == ("blorf zint", "Drama") and first.anchor_id == ""
+
+
+@pytest.mark.slow
+def test_domain_adaptation_stage_trains_on_item_text_then_hands_over(tmp_path: Path) -> None:
+    from coldbrew.text.factory import make_encoder
+    from coldbrew.text.templates import ItemTemplate as Tpl
+    from coldbrew.train.run import adapt_to_domain, fine_tune
+
+    data = planted()
+    encoder = make_encoder("default")
+    texts = ["blorf zint", "wezzle dorn"]
+    before = encoder.encode(texts)
+    cfg = tiny_config(max_steps=4, dapt_steps=6, eval_every=2)
+    adapted = adapt_to_domain(encoder.st_model, data, Tpl(("title",)), cfg)
+    assert adapted is encoder.st_model  # adapters merged into the same model
+    after = encoder.encode(texts)
+    assert np.abs(after - before).max() > 1e-3  # the stage changed the weights
+    assert not any("lora" in name for name, _ in adapted.named_parameters())
+
+    # inside fine_tune: both stages run, the interaction stage on top; no leftovers
+    model, result = fine_tune(data, planted_split(data), cfg, tmp_path / "m")
+    assert len(result.losses) == 4 and all(np.isfinite(result.losses))
+    assert not (tmp_path / "m" / "dapt").exists()
+    report = json.loads((tmp_path / "m" / "train.json").read_text())
+    assert report["config"]["dapt_steps"] == 6
+    assert model.recommend(UserQuery(liked=("g0i0",)), k=3).ids

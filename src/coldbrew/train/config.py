@@ -36,6 +36,11 @@ class TrainConfig:
     distill_weight
         Weight of the KL term that makes the in-batch score distribution follow a teacher's
         (the collaborative model's item-item cosines; 0: off).
+    dapt_steps
+        Domain-adaptive continued pre-training before the interaction stage: this many steps
+        of unsupervised contrastive learning on the training catalogue's item texts (SimCSE:
+        an item's text, with field dropout, must find its full text among the batch's, both
+        under dropout). No interactions are used; 0: off.
     eval_every, patience
         Validation Recall@20 every ``eval_every`` steps; stop after ``patience`` checks with no
         gain and keep the best weights.
@@ -56,6 +61,7 @@ class TrainConfig:
     fgm_epsilon: float = 0.0
     logq_correction: bool = True
     distill_weight: float = 0.0
+    dapt_steps: int = 0
     lora_rank: int = 8
     lora_alpha: int = 16
     lora_dropout: float = 0.05
@@ -71,6 +77,8 @@ class TrainConfig:
         for name in ("max_steps", "batch_size", "eval_every", "checkpoint_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.dapt_steps < 0:
+            raise ValueError(f"dapt_steps must be 0 (off) or more, got {self.dapt_steps}")
         if self.batch_size < 2:
             raise ValueError("batch_size must be at least 2 (in-batch negatives)")
 

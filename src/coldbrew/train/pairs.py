@@ -92,6 +92,15 @@ def build_pairs(
     return pairs
 
 
+def catalogue_pairs(dataset: Dataset, template: ItemTemplate) -> list[TrainingPair]:
+    """Self-pairs for domain adaptation: each item's text (in parts) against its full text."""
+    return [
+        TrainingPair(tuple(p for p in text.split(SEPARATOR) if p) or (text,), text, item_id)
+        for item_id, text in item_texts(dataset, template).items()
+        if text.strip()
+    ]
+
+
 def augment_parts(
     parts: tuple[str, ...], rng: np.random.Generator, drop: float = 0.3
 ) -> tuple[str, ...]:

@@ -29,7 +29,7 @@ from coldbrew.text.sbert import SentenceTransformerEncoder
 from coldbrew.text.templates import ItemTemplate, UserTemplate
 from coldbrew.train.config import TrainConfig
 from coldbrew.train.contrastive import ContrastiveTrainer, Teacher, TrainResult
-from coldbrew.train.pairs import build_pairs
+from coldbrew.train.pairs import build_pairs, catalogue_pairs
 
 TRAIN_FORMAT_VERSION = 1
 
@@ -125,6 +125,9 @@ def fine_tune(
         raise ValueError(f"fine-tuning needs a sentence-transformers encoder, got {base.name}")
     base.max_seq_length = config.max_seq_length
     st_model = base.st_model
+    out = Path(out_dir) if out_dir is not None else None
+    if config.dapt_steps:
+        st_model = adapt_to_domain(st_model, train, item_template, config, out, show_progress)
     val = validation_split(split)
 
     def validate(model: Any) -> float:
@@ -133,7 +136,6 @@ def fine_tune(
         ).fit(train)
         return evaluate(probe, val, part="val", ks=(20,)).metrics["recall@20"]
 
-    out = Path(out_dir) if out_dir is not None else None
     teacher = cf_teacher(train, config.seed) if config.distill_weight > 0 else None
     trainer = ContrastiveTrainer(
         config,
@@ -155,7 +157,42 @@ def fine_tune(
         model.save(out)
         write_report(out, config, train, split, result, n_pairs=len(pairs))
         shutil.rmtree(out / "checkpoint", ignore_errors=True)
+        shutil.rmtree(out / "dapt", ignore_errors=True)
     return model, result
+
+
+def adapt_to_domain(
+    st_model: Any,
+    train: Dataset,
+    item_template: ItemTemplate,
+    config: TrainConfig,
+    out: Path | None = None,
+    show_progress: bool = False,
+) -> Any:
+    """Continued pre-training on the catalogue text alone (``config.dapt_steps`` SimCSE steps).
+
+    Field dropout makes the two views differ beyond dropout noise; in-batch negatives are the
+    other items' texts. Returns the model with the stage's LoRA adapters merged in, so the
+    interaction stage starts from it (checkpointed in ``out/dapt``, so a crash resumes).
+    """
+    stage = replace(
+        config,
+        max_steps=config.dapt_steps,
+        augment=True,
+        logq_correction=False,
+        distill_weight=0.0,
+        fgm_epsilon=0.0,
+        warmup_steps=min(config.warmup_steps, config.dapt_steps),
+    )
+    trainer = ContrastiveTrainer(
+        stage,
+        st_model,
+        catalogue_pairs(train, item_template),
+        checkpoint_dir=out / "dapt" if out is not None else None,
+        show_progress=show_progress,
+    )
+    trainer.train()
+    return trainer.merged_model()
 
 
 def write_report(
