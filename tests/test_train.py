@@ -235,6 +235,12 @@ def test_catalogue_pairs_pair_each_item_text_with_itself() -> None:
     first = pairs[0]
     assert first.item_id == "g0i0" and first.item == "blorf zint. Drama"
     assert first.query_parts == ("blorf zint", "Drama") and first.anchor_id == ""
+    # only the items with interactions: the 30 distractors nobody liked are left out
+    warm = catalogue_pairs(data, template, items="train")
+    assert len(warm) == sum(len(g) for g in GROUPS)
+    assert all(p.item_id.startswith("g") for p in warm)
+    with pytest.raises(ValueError, match="train or catalogue"):
+        TrainConfig(dapt_items="test")
 
 
 @pytest.mark.slow

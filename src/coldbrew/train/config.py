@@ -41,6 +41,10 @@ class TrainConfig:
         of unsupervised contrastive learning on the training catalogue's item texts (SimCSE:
         an item's text, with field dropout, must find its full text among the batch's, both
         under dropout). No interactions are used; 0: off.
+    dapt_items
+        Whose texts that stage reads: ``train`` (items with training interactions, the
+        default) or ``catalogue`` (every item's text, the new items' too: adapting to text that
+        has arrived but has no interactions yet; still no interaction of theirs is used).
     eval_every, patience
         Validation Recall@20 every ``eval_every`` steps; stop after ``patience`` checks with no
         gain and keep the best weights.
@@ -62,6 +66,7 @@ class TrainConfig:
     logq_correction: bool = True
     distill_weight: float = 0.0
     dapt_steps: int = 0
+    dapt_items: str = "train"
     lora_rank: int = 8
     lora_alpha: int = 16
     lora_dropout: float = 0.05
@@ -77,6 +82,8 @@ class TrainConfig:
         for name in ("max_steps", "batch_size", "eval_every", "checkpoint_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.dapt_items not in ("train", "catalogue"):
+            raise ValueError(f"dapt_items must be train or catalogue, got {self.dapt_items!r}")
         if self.dapt_steps < 0:
             raise ValueError(f"dapt_steps must be 0 (off) or more, got {self.dapt_steps}")
         if self.batch_size < 2:

@@ -92,12 +92,21 @@ def build_pairs(
     return pairs
 
 
-def catalogue_pairs(dataset: Dataset, template: ItemTemplate) -> list[TrainingPair]:
-    """Self-pairs for domain adaptation: each item's text (in parts) against its full text."""
+def catalogue_pairs(
+    dataset: Dataset, template: ItemTemplate, *, items: str = "catalogue"
+) -> list[TrainingPair]:
+    """Self-pairs for domain adaptation: each item's text (in parts) against its full text.
+
+    ``items="train"`` keeps the items that have interactions in ``dataset``; ``"catalogue"``
+    every item.
+    """
+    if items not in ("train", "catalogue"):
+        raise ValueError(f"items must be train or catalogue, got {items!r}")
+    keep = set(dataset.interactions[ITEM_ID].astype(str)) if items == "train" else None
     return [
         TrainingPair(tuple(p for p in text.split(SEPARATOR) if p) or (text,), text, item_id)
         for item_id, text in item_texts(dataset, template).items()
-        if text.strip()
+        if text.strip() and (keep is None or item_id in keep)
     ]
 
 

@@ -169,7 +169,10 @@ def adapt_to_domain(
     out: Path | None = None,
     show_progress: bool = False,
 ) -> Any:
-    """Continued pre-training on the catalogue text alone (``config.dapt_steps`` SimCSE steps).
+    """Continued pre-training on item text alone (``config.dapt_steps`` SimCSE steps).
+
+    ``config.dapt_items`` picks the texts: those of items with interactions in ``train``, or the
+    whole catalogue of ``train`` (new items included).
 
     Field dropout makes the two views differ beyond dropout noise; in-batch negatives are the
     other items' texts. Returns the model with the stage's LoRA adapters merged in, so the
@@ -187,7 +190,7 @@ def adapt_to_domain(
     trainer = ContrastiveTrainer(
         stage,
         st_model,
-        catalogue_pairs(train, item_template),
+        catalogue_pairs(train, item_template, items=config.dapt_items),
         checkpoint_dir=out / "dapt" if out is not None else None,
         show_progress=show_progress,
     )
