@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from coldbrew.cli.main import main
 from coldbrew.data.schema import Dataset, DatasetSpec
 from coldbrew.eval.evaluate import evaluate
 from coldbrew.eval.protocols import Split, cold_user_split
@@ -65,6 +66,24 @@ def planted_users() -> Dataset:
         pd.DataFrame(inter, columns=["user_id", "item_id", "value", "timestamp"]),
         pd.DataFrame(users, columns=["user_id", "team"]),
     )
+
+
+def write_folder(data: Dataset, folder: Path) -> Path:
+    """``data`` as a dataset folder that ``coldbrew --data`` reads."""
+    folder.mkdir(parents=True)
+    data.items[["item_id", "title"]].to_csv(folder / "items.csv", index=False)
+    data.users[["user_id", "team"]].to_csv(folder / "users.csv", index=False)
+    data.interactions[["user_id", "item_id", "value", "timestamp"]].to_csv(
+        folder / "interactions.csv", index=False
+    )
+    (folder / "dataset.toml").write_text(
+        'name = "planted-users"\n\n[items]\nfile = "items.csv"\nid = "item_id"\n'
+        'text = ["title"]\n\n[users]\nfile = "users.csv"\nid = "user_id"\n'
+        'attributes = ["team"]\n\n[interactions]\nfile = "interactions.csv"\n'
+        'user = "user_id"\nitem = "item_id"\nvalue = "value"\ntimestamp = "timestamp"\n'
+        "positive_threshold = 4\n"
+    )
+    return folder
 
 
 def planted_split(data: Dataset) -> Split:
@@ -326,3 +345,24 @@ def test_cold_user_run_validates_on_revealed_items_and_trains_on_attributes(
     # each training positive gives a history pair and an attribute pair
     assert report["data"]["pairs"] == 2 * len(split.train)
     assert report["config"]["val_k_values"] == [0, 1, 3, 5]
+
+
+@pytest.mark.slow
+def test_train_command_on_cold_users_reports_test_metrics_per_k(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = write_folder(planted_users(), tmp_path / "data")
+    argv = ["train", "--data", str(folder), "--protocol", "cold-user", "--max-steps", "4",
+            "--eval-every", "2", "--batch-size", "8", "--max-seq-length", "16",
+            "--learning-rate", "0.003", "--no-progress", "--out", str(tmp_path / "m")]  # fmt: skip
+    assert main(argv) == 0
+    report = json.loads((tmp_path / "m" / "train.json").read_text())
+    assert "test" not in report
+    by_k = report["test_by_k"]
+    assert list(by_k) == ["0", "1", "3", "5", "10", "20"]
+    # three positives each: k=0 and k=1 leave something to find, k >= 3 does not
+    assert by_k["0"]["users"] == by_k["1"]["users"] == 4 and by_k["3"]["users"] == 0
+    assert by_k["0"]["recall@20"] != by_k["1"]["recall@20"]
+    out = capsys.readouterr().out
+    assert "test k=0 (4 users) recall@20" in out and "test k=20 (0 users)" in out
+    assert "mean over k=0,1,3,5" in out
