@@ -2,13 +2,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from coldbrew.data.schema import Dataset
-from coldbrew.eval.evaluate import evaluate
+from coldbrew.eval.evaluate import build_queries, evaluate
+from coldbrew.eval.metrics import recall_at_k
 from coldbrew.eval.protocols import Split, cold_item_split, cold_user_split, k_shot, warm_split
-from coldbrew.models import PopularityRecommender, RandomRecommender, ZeroShotRecommender
+from coldbrew.models import (
+    PopularityRecommender,
+    RandomRecommender,
+    UserQuery,
+    ZeroShotRecommender,
+)
 from coldbrew.text import HashingEncoder
 from topics import two_topics
 
@@ -106,3 +113,46 @@ def test_warm_split_is_per_user_and_deterministic() -> None:
 def test_k_shot_needs_a_cold_user_split() -> None:
     with pytest.raises(ValueError, match="cold-user"):
         k_shot(cold_item_split(synthetic()), 1)
+
+
+def test_cold_user_queries_reveal_the_earliest_items_and_exclude_them() -> None:
+    split = cold_user_split(synthetic(), val_fraction=0.1, seed=42)
+    for part in ("test", "val"):
+        view = k_shot(split, 3, part=part)
+        queries = build_queries(split, part=part, k=3)
+        assert queries.users == view.users and queries.left_out == view.left_out
+        for user, query, exclude, relevant in zip(
+            queries.users, queries.queries, queries.exclude, queries.relevant
+        ):
+            assert query == UserQuery(user_id=user, liked=view.revealed[user])
+            assert exclude == set(view.revealed[user]) and len(exclude) == 3
+            assert relevant == view.relevant[user] and not relevant & exclude
+    assert all(q.liked == () for q in build_queries(split, k=0).queries)
+
+
+def test_evaluate_on_cold_users_queries_each_k_with_its_revealed_items() -> None:
+    ds = synthetic()
+    split = cold_user_split(ds, seed=42)
+    model = ZeroShotRecommender(HashingEncoder()).fit(split.train_dataset(ds))
+    at = {k: evaluate(model, split, k_shot=k) for k in (0, 3)}
+    # a cold user reveals nothing at k=0 (no attributes here); three liked items show the topic
+    assert at[3].metrics["recall@20"] > 2 * at[0].metrics["recall@20"]
+    view = k_shot(split, 3)
+    assert at[3].users == view.users
+    recs = model.recommend_batch(
+        [UserQuery(liked=view.revealed[u]) for u in view.users],
+        20,
+        exclude=[set(view.revealed[u]) for u in view.users],
+    )
+    by_hand = recall_at_k([r.ids for r in recs], [view.relevant[u] for u in view.users], 20)
+    np.testing.assert_allclose(at[3].per_user["recall@20"], by_hand)
+
+
+def test_evaluate_needs_k_on_cold_users_only() -> None:
+    ds = synthetic()
+    split = cold_user_split(ds, seed=42)
+    model = PopularityRecommender().fit(split.train_dataset(ds))
+    with pytest.raises(ValueError, match="needs k"):
+        evaluate(model, split)
+    with pytest.raises(ValueError, match="cold-user splits only"):
+        evaluate(model, cold_item_split(ds, seed=42), k_shot=1)

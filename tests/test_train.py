@@ -9,12 +9,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from coldbrew.cli.main import main
 from coldbrew.data.schema import Dataset, DatasetSpec
-from coldbrew.eval.protocols import Split
-from coldbrew.models import Recommender, UserQuery
+from coldbrew.eval.evaluate import evaluate
+from coldbrew.eval.protocols import Split, cold_user_split
+from coldbrew.models import RandomRecommender, Recommender, UserQuery, ZeroShotRecommender
+from coldbrew.text import HashingEncoder
 from coldbrew.text.templates import ItemTemplate
 from coldbrew.train import TrainConfig, build_pairs
 from coldbrew.train.pairs import augment_parts
+from topics import two_topics
 
 # made-up words: a pretrained model cannot know which of them belong together
 GROUPS = [
@@ -39,6 +43,47 @@ def planted() -> Dataset:
         pd.DataFrame(items, columns=["item_id", "title"]),
         pd.DataFrame(inter, columns=["user_id", "item_id", "value", "timestamp"]),
     )
+
+
+# one made-up team word per group: at k=0 a cold user's team is all there is to go on
+TEAMS = ["orlish", "pemvaro", "sklundy", "trevikko"]
+
+
+def planted_users() -> Dataset:
+    """The planted groups with five users each, who like all three group items in random order
+    and have their group's team as their only attribute."""
+    base = planted()
+    rng = np.random.default_rng(0)
+    inter, users = [], []
+    for g, titles in enumerate(GROUPS):
+        for u in range(5):
+            order = rng.permutation(len(titles))
+            inter += [(f"g{g}u{u}", f"g{g}i{i}", 5.0, float(t)) for t, i in enumerate(order)]
+            users.append((f"g{g}u{u}", TEAMS[g]))
+    return Dataset(
+        DatasetSpec("planted-users", user_attributes=("team",), positive_threshold=4.0),
+        base.items,
+        pd.DataFrame(inter, columns=["user_id", "item_id", "value", "timestamp"]),
+        pd.DataFrame(users, columns=["user_id", "team"]),
+    )
+
+
+def write_folder(data: Dataset, folder: Path) -> Path:
+    """``data`` as a dataset folder that ``coldbrew --data`` reads."""
+    folder.mkdir(parents=True)
+    data.items[["item_id", "title"]].to_csv(folder / "items.csv", index=False)
+    data.users[["user_id", "team"]].to_csv(folder / "users.csv", index=False)
+    data.interactions[["user_id", "item_id", "value", "timestamp"]].to_csv(
+        folder / "interactions.csv", index=False
+    )
+    (folder / "dataset.toml").write_text(
+        'name = "planted-users"\n\n[items]\nfile = "items.csv"\nid = "item_id"\n'
+        'text = ["title"]\n\n[users]\nfile = "users.csv"\nid = "user_id"\n'
+        'attributes = ["team"]\n\n[interactions]\nfile = "interactions.csv"\n'
+        'user = "user_id"\nitem = "item_id"\nvalue = "value"\ntimestamp = "timestamp"\n'
+        "positive_threshold = 4\n"
+    )
+    return folder
 
 
 def planted_split(data: Dataset) -> Split:
@@ -66,6 +111,66 @@ def test_config_checks_values_and_reads_toml(tmp_path: Path) -> None:
     (tmp_path / "t.toml").write_text("[train]\nmax_steps = 7\nmethod = 'full'\n")
     cfg = TrainConfig.from_toml(tmp_path / "t.toml")
     assert (cfg.max_steps, cfg.method) == (7, "full")
+
+
+def test_config_round_trips_the_cold_user_options(tmp_path: Path) -> None:
+    default = TrainConfig()
+    assert default.val_k_values == (0, 1, 3, 5) and default.attribute_pairs
+    cfg = TrainConfig(val_k_values=(0, 2), attribute_pairs=False)
+    assert TrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+    (tmp_path / "t.toml").write_text("[train]\nval_k_values = [1, 3]\nattribute_pairs = false\n")
+    read = TrainConfig.from_toml(tmp_path / "t.toml")
+    assert (read.val_k_values, read.attribute_pairs) == ((1, 3), False)
+    for bad in ((), (1, -1)):
+        with pytest.raises(ValueError, match="val_k_values"):
+            TrainConfig(val_k_values=bad)
+
+
+def test_attribute_pairs_hold_the_text_of_a_k0_query(tiny_dataset: Dataset) -> None:
+    from coldbrew.train.run import _templates
+
+    item_tpl, user_tpl = _templates(tiny_dataset)
+    plain = build_pairs(tiny_dataset, item_template=item_tpl, user_template=user_tpl)
+    both = build_pairs(
+        tiny_dataset, item_template=item_tpl, user_template=user_tpl, attribute_pairs=True
+    )
+    assert all(p.anchor_id for p in plain)  # history pairs only
+    added = [p for p in both if not p.anchor_id]
+    assert both[: len(plain)] == plain
+    assert len(added) == len(tiny_dataset.positives())  # one per positive of every user
+    # what the zero-shot model encodes for a cold user who reveals nothing
+    model = ZeroShotRecommender(HashingEncoder(), user_template=user_tpl).fit(tiny_dataset)
+    k0_text = user_tpl.render_attributes(model.resolve(UserQuery(user_id="alice")).attributes)
+    assert k0_text == "A user, age: 25-34, occupation: engineer"
+    alice = [p for p in added if p.query_parts == (k0_text,)]
+    assert {p.item_id for p in alice} == {"boots", "tent", "bottle"}
+
+
+def test_validation_on_cold_users_is_the_mean_over_k_and_depends_on_the_model() -> None:
+    from coldbrew.train.run import validation_recall
+
+    data = two_topics(60, 300, per_user=12, seed=0, random_times=True)
+    split = cold_user_split(data, val_fraction=0.2, seed=0)
+    train = split.train_dataset(data)
+    text = ZeroShotRecommender(HashingEncoder()).fit(train)
+    blind = RandomRecommender(seed=0).fit(train)
+    per_k = [evaluate(text, split, part="val", k_shot=k, ks=(20,)) for k in (0, 1, 3)]
+    assert all(r.users for r in per_k)
+    found = validation_recall(text, split, (0, 1, 3))
+    assert found == pytest.approx(np.mean([r.metrics["recall@20"] for r in per_k]))
+    assert found > 1.5 * validation_recall(blind, split, (0, 1, 3))
+    # a k no validation user reaches is left out of the mean; none reached is an error
+    assert validation_recall(text, split, (0, 1, 3, 50)) == pytest.approx(found)
+    with pytest.raises(ValueError, match="no validation user"):
+        validation_recall(text, split, (50,))
+
+
+def test_cold_user_fine_tuning_needs_validation_users() -> None:
+    from coldbrew.train.run import fine_tune
+
+    data = planted_users()
+    with pytest.raises(ValueError, match="val_fraction"):
+        fine_tune(data, cold_user_split(data, seed=0), TrainConfig())
 
 
 def test_pairs_join_items_of_the_same_user() -> None:
@@ -267,3 +372,42 @@ def test_domain_adaptation_stage_trains_on_item_text_then_hands_over(tmp_path: P
     report = json.loads((tmp_path / "m" / "train.json").read_text())
     assert report["config"]["dapt_steps"] == 6
     assert model.recommend(UserQuery(liked=("g0i0",)), k=3).ids
+
+
+@pytest.mark.slow
+def test_cold_user_run_validates_on_revealed_items_and_trains_on_attributes(
+    tmp_path: Path,
+) -> None:
+    from coldbrew.train.run import fine_tune
+
+    data = planted_users()
+    split = cold_user_split(data, val_fraction=0.2, seed=0)
+    _, result = fine_tune(data, split, tiny_config(), tmp_path / "m")
+    curve = [v["val_recall@20"] for v in result.validation]
+    # validation sees what training changes (the old by-id queries scored a constant)
+    assert result.best_step > 0 and result.best_metric > curve[0] + 0.1, curve
+    report = json.loads((tmp_path / "m" / "train.json").read_text())
+    # each training positive gives a history pair and an attribute pair
+    assert report["data"]["pairs"] == 2 * len(split.train)
+    assert report["config"]["val_k_values"] == [0, 1, 3, 5]
+
+
+@pytest.mark.slow
+def test_train_command_on_cold_users_reports_test_metrics_per_k(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = write_folder(planted_users(), tmp_path / "data")
+    argv = ["train", "--data", str(folder), "--protocol", "cold-user", "--max-steps", "4",
+            "--eval-every", "2", "--batch-size", "8", "--max-seq-length", "16",
+            "--learning-rate", "0.003", "--no-progress", "--out", str(tmp_path / "m")]  # fmt: skip
+    assert main(argv) == 0
+    report = json.loads((tmp_path / "m" / "train.json").read_text())
+    assert "test" not in report
+    by_k = report["test_by_k"]
+    assert list(by_k) == ["0", "1", "3", "5", "10", "20"]
+    # three positives each: k=0 and k=1 leave something to find, k >= 3 does not
+    assert by_k["0"]["users"] == by_k["1"]["users"] == 4 and by_k["3"]["users"] == 0
+    assert by_k["0"]["recall@20"] != by_k["1"]["recall@20"]
+    out = capsys.readouterr().out
+    assert "test k=0 (4 users) recall@20" in out and "test k=20 (0 users)" in out
+    assert "mean over k=0,1,3,5" in out

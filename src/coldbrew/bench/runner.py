@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 from coldbrew.bench.system import PeakMemory, now
 from coldbrew.bench.zoo import MODEL_NAMES, ModelContext, make_model
 from coldbrew.data.schema import ITEM_ID, Dataset
-from coldbrew.eval.evaluate import evaluate_rankings, relevant_by_user
+from coldbrew.eval.evaluate import QuerySet, build_queries, evaluate_rankings
 from coldbrew.eval.metrics import (
     bootstrap_ci,
     coverage_at_k,
@@ -33,10 +33,9 @@ from coldbrew.eval.protocols import (
     Split,
     cold_item_split,
     cold_user_split,
-    k_shot,
     warm_split,
 )
-from coldbrew.models.base import Recommender, UserQuery
+from coldbrew.models.base import Recommender
 from coldbrew.text.encoder import Encoder
 from coldbrew.text.factory import make_encoder
 from coldbrew.text.templates import ItemTemplate
@@ -109,17 +108,8 @@ def _num(value: float | None) -> float:
     return float("nan") if value is None else float(value)
 
 
-@dataclass
-class Task:
-    """The queries of one protocol (one ``k``) and what each should find."""
-
-    k: int | None
-    users: list[str]
-    queries: list[UserQuery]
-    exclude: list[set[str]]
-    relevant: list[set[str]]
-    candidates: list[str] | None
-    left_out: int = 0
+Task = QuerySet
+"""The queries of one protocol (one ``k`` for cold-user) and what each should find."""
 
 
 @dataclass
@@ -169,38 +159,12 @@ def _subsample(users: list[str], config: BenchConfig) -> list[str]:
 
 def tasks_for(split: Split, config: BenchConfig) -> list[Task]:
     """Cold-item and warm: one task of known users; cold-user: one task per ``k``."""
-    if split.protocol == "cold-user":
-        tasks = []
-        for k in config.k_values:
-            view = k_shot(split, k)
-            users = _subsample(view.users, config)
-            tasks.append(
-                Task(
-                    k,
-                    users,
-                    [UserQuery(user_id=u, liked=view.revealed[u]) for u in users],
-                    [set(view.revealed[u]) for u in users],
-                    [view.relevant[u] for u in users],
-                    None,
-                    view.left_out,
-                )
-            )
-        return tasks
-    relevant = relevant_by_user(split.test)
-    known = relevant_by_user(split.train)
-    for user, items in relevant_by_user(split.val).items():
-        known.setdefault(user, set()).update(items)
-    users = _subsample(sorted(relevant), config)
-    return [
-        Task(
-            None,
-            users,
-            [UserQuery(user_id=u) for u in users],
-            [known.get(u, set()) for u in users],
-            [relevant[u] for u in users],
-            split.candidates,
-        )
-    ]
+    ks = config.k_values if split.protocol == "cold-user" else (None,)
+    tasks = []
+    for k in ks:
+        task = build_queries(split, k=k)
+        tasks.append(task.subset(_subsample(task.users, config)))
+    return tasks
 
 
 # ---- measuring ---------------------------------------------------------------------------

@@ -3,6 +3,8 @@
 Options come from ``--config FILE.toml`` (a ``[train]`` table of :class:`TrainConfig` fields)
 and are overridden by flags. Running the same command again after a crash resumes from the
 checkpoint in ``--out``. The directory loads with ``coldbrew recommend/eval --model DIR``.
+On cold-user, validation is the mean Recall@20 over ``val_k_values`` and the test metrics are
+reported per ``k`` (the bench's k values), in ``train.json`` under ``test_by_k``.
 """
 
 from __future__ import annotations
@@ -15,7 +17,14 @@ from typing import Any
 from coldbrew.cli.common import add_dataset_args, load_from_args
 from coldbrew.data.schema import Dataset
 from coldbrew.eval.evaluate import evaluate
-from coldbrew.eval.protocols import Split, cold_item_split, cold_user_split, warm_split
+from coldbrew.eval.protocols import (
+    K_VALUES,
+    Split,
+    cold_item_split,
+    cold_user_split,
+    warm_split,
+)
+from coldbrew.models.base import Recommender
 from coldbrew.train.config import TrainConfig
 
 FLAGS: dict[str, tuple[type, str]] = {
@@ -74,8 +83,27 @@ def make_split(dataset: Dataset, protocol: str, seed: int) -> Split:
     if protocol == "cold-item":
         return cold_item_split(dataset, seed=seed)
     if protocol == "cold-user":
-        return cold_user_split(dataset, val_fraction=0.1, seed=seed)
+        return cold_user_split(dataset, k_values=K_VALUES, val_fraction=0.1, seed=seed)
     return warm_split(dataset, val_fraction=0.1, seed=seed)
+
+
+def _line(metrics: dict[str, float]) -> str:
+    return "  ".join(f"{k} {v:.4f}" for k, v in metrics.items() if k.endswith("@20"))
+
+
+def test_report(model: Recommender, split: Split) -> dict[str, Any]:
+    """Test metrics, printed and returned for ``train.json``: ``test`` (cold-item, warm), or
+    ``test_by_k`` (cold-user: one entry per bench ``k``, with its number of users)."""
+    if split.protocol != "cold-user":
+        test = evaluate(model, split).metrics
+        print("test " + _line(test))
+        return {"test": test}
+    by_k: dict[str, dict[str, float]] = {}
+    for k in split.info.get("k_values", K_VALUES):
+        result = evaluate(model, split, k_shot=k)
+        by_k[str(k)] = {**result.metrics, "users": len(result.users)}
+        print(f"test k={k} ({len(result.users)} users) " + _line(result.metrics))
+    return {"test_by_k": by_k}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -89,16 +117,16 @@ def run(args: argparse.Namespace) -> int:
     print(dataset.summary())
     split = make_split(dataset, args.protocol, config.seed)
     model, result = fine_tune(dataset, split, config, args.out, show_progress=not args.no_progress)
+    over_k = ""
+    if split.protocol == "cold-user":
+        over_k = ", mean over k=" + ",".join(str(k) for k in config.val_k_values)
     print(
         f"trained {result.steps} steps in {result.seconds:.0f}s; best step {result.best_step} "
-        f"(validation recall@20 {result.best_metric:.4f})"
+        f"(validation recall@20 {result.best_metric:.4f}{over_k})"
     )
-    if split.protocol != "cold-user":
-        test = evaluate(model, split).metrics
-        report_file = args.out / "train.json"
-        report = json.loads(report_file.read_text())
-        report["test"] = test
-        report_file.write_text(json.dumps(report, indent=2))
-        print("test " + "  ".join(f"{k} {v:.4f}" for k, v in test.items() if k.endswith("@20")))
+    report_file = args.out / "train.json"
+    report = json.loads(report_file.read_text())
+    report.update(test_report(model, split))
+    report_file.write_text(json.dumps(report, indent=2))
     print(f"wrote {args.out}")
     return 0

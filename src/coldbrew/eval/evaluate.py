@@ -11,7 +11,7 @@ from tqdm.auto import tqdm
 
 from coldbrew.data.schema import ITEM_ID, USER_ID
 from coldbrew.eval.metrics import METRICS, mean_metric
-from coldbrew.eval.protocols import Split
+from coldbrew.eval.protocols import PARTS, Split, k_shot
 from coldbrew.models.base import Recommender, UserQuery
 
 
@@ -24,8 +24,86 @@ class EvalResult:
     users: list[str]
 
 
+@dataclass
+class QuerySet:
+    """The queries of one evaluation (one ``k`` on cold-user) and what each should find.
+
+    The lists run parallel to ``users``: ``exclude`` is what ranking skips for that user,
+    ``relevant`` what it should find. ``left_out`` counts cold users with too few positives
+    for this ``k``.
+    """
+
+    k: int | None
+    users: list[str]
+    queries: list[UserQuery]
+    exclude: list[set[str]]
+    relevant: list[set[str]]
+    candidates: list[str] | None
+    left_out: int = 0
+
+    def subset(self, users: Sequence[str]) -> QuerySet:
+        """The same queries for ``users`` only (each one of :attr:`users`), in that order."""
+        row = {u: i for i, u in enumerate(self.users)}
+        rows = [row[u] for u in users]
+        return QuerySet(
+            self.k,
+            list(users),
+            [self.queries[i] for i in rows],
+            [self.exclude[i] for i in rows],
+            [self.relevant[i] for i in rows],
+            self.candidates,
+            self.left_out,
+        )
+
+
 def relevant_by_user(frame: pd.DataFrame) -> dict[str, set[str]]:
     return {str(u): set(g[ITEM_ID]) for u, g in frame.groupby(USER_ID, sort=True)}
+
+
+def build_queries(split: Split, *, part: str = "test", k: int | None = None) -> QuerySet:
+    """What to ask, and what to find, for every user with interactions in ``part``.
+
+    Cold-user splits need ``k``: each user reveals their ``k`` earliest positives as liked
+    items (:func:`~coldbrew.eval.protocols.k_shot`), ranking excludes them and the rest are
+    relevant. Cold-item and warm splits take no ``k``: users are known and queried by id, and
+    ranking excludes what they have in train and, for the test part, in val. Candidates are the
+    split's (``None``: every item).
+    """
+    if part not in PARTS:
+        raise ValueError(f"part must be one of {', '.join(PARTS)}, got {part!r}")
+    if split.protocol == "cold-user":
+        if k is None:
+            raise ValueError(
+                "a cold-user split needs k, the number of each user's earliest positives to "
+                f"reveal (this split was made for k in {split.info.get('k_values', '?')})"
+            )
+        view = k_shot(split, k, part=part)
+        users = view.users
+        return QuerySet(
+            k,
+            users,
+            [UserQuery(user_id=u, liked=view.revealed[u]) for u in users],
+            [set(view.revealed[u]) for u in users],
+            [view.relevant[u] for u in users],
+            split.candidates,
+            view.left_out,
+        )
+    if k is not None:
+        raise ValueError(f"k applies to cold-user splits only; this split is {split.protocol!r}")
+    relevant = relevant_by_user(getattr(split, part))
+    known = relevant_by_user(split.train)
+    if part == "test":
+        for user, items in relevant_by_user(split.val).items():
+            known.setdefault(user, set()).update(items)
+    users = sorted(relevant)
+    return QuerySet(
+        None,
+        users,
+        [UserQuery(user_id=u) for u in users],
+        [known.get(u, set()) for u in users],
+        [relevant[u] for u in users],
+        split.candidates,
+    )
 
 
 def evaluate_rankings(
@@ -40,34 +118,31 @@ def evaluate(
     split: Split,
     *,
     part: str = "test",
+    k_shot: int | None = None,
     ks: Sequence[int] = (10, 20),
     batch_size: int = 256,
     show_progress: bool = False,
 ) -> EvalResult:
-    """Rank for every user with interactions in ``part``; users are known (queried by id).
+    """Rank for every user with interactions in ``part`` (see :func:`build_queries`).
 
-    Ranking excludes what the user has in train and, for the test part, in val. Candidates are
-    the split's (``None``: every item).
+    Cold-item and warm: users are known and queried by id. Cold-user: ``k_shot`` is required
+    (there is no default: every ``k`` is a different task); each user is queried with their
+    ``k_shot`` earliest positives as liked items and is scored on the rest.
     """
-    target = getattr(split, part)
-    relevant = relevant_by_user(target)
-    users = sorted(relevant)
-    known = relevant_by_user(split.train)
-    if part == "test":
-        for user, items in relevant_by_user(split.val).items():
-            known.setdefault(user, set()).update(items)
+    queries = build_queries(split, part=part, k=k_shot)
     k_max = max(ks)
     ranked: list[list[str]] = []
-    batches = range(0, len(users), batch_size)
+    batches = range(0, len(queries.users), batch_size)
     for start in tqdm(batches, desc=f"evaluate {type(model).__name__}", disable=not show_progress):
-        chunk = users[start : start + batch_size]
+        stop = start + batch_size
         recs = model.recommend_batch(
-            [UserQuery(user_id=u) for u in chunk],
+            queries.queries[start:stop],
             k_max,
-            exclude=[known.get(u, set()) for u in chunk],
-            candidates=split.candidates,
+            exclude=queries.exclude[start:stop],
+            candidates=queries.candidates,
             exclude_seen=False,
         )
         ranked.extend(r.ids for r in recs)
-    per_user = evaluate_rankings(ranked, [relevant[u] for u in users], ks)
-    return EvalResult({name: mean_metric(v) for name, v in per_user.items()}, per_user, users)
+    per_user = evaluate_rankings(ranked, queries.relevant, ks)
+    metrics = {name: mean_metric(v) for name, v in per_user.items()}
+    return EvalResult(metrics, per_user, queries.users)

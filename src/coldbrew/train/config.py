@@ -27,6 +27,11 @@ class TrainConfig:
     history
         The user side of a pair: ``item`` (another liked item's text) or ``profile``
         (attributes and free text) or ``both`` (a mix).
+    attribute_pairs
+        On cold-user splits, also pair each training user's attributes alone (rendered as a
+        query is at recommendation time) with every item they liked: at k=0 the attributes are
+        all that is known about a cold user. Other protocols ignore it (their users always come
+        with a history), so their runs are unchanged.
     augment
         Field dropout and shuffled attribute order on the user side.
     fgm_epsilon
@@ -48,6 +53,9 @@ class TrainConfig:
     eval_every, patience
         Validation Recall@20 every ``eval_every`` steps; stop after ``patience`` checks with no
         gain and keep the best weights.
+    val_k_values
+        Cold-user only: validation Recall@20 is the mean over these ``k`` (each validation user
+        reveals their ``k`` earliest positives).
     """
 
     encoder: str = "default"
@@ -61,6 +69,7 @@ class TrainConfig:
     max_seq_length: int = 64
     max_pairs: int = 0
     history: str = "item"
+    attribute_pairs: bool = True
     augment: bool = False
     fgm_epsilon: float = 0.0
     logq_correction: bool = True
@@ -73,8 +82,15 @@ class TrainConfig:
     eval_every: int = 100
     patience: int = 2
     checkpoint_every: int = 50
+    val_k_values: tuple[int, ...] = (0, 1, 3, 5)
 
     def __post_init__(self) -> None:
+        # TOML and JSON give lists; keep a tuple so configs compare and hash alike
+        object.__setattr__(self, "val_k_values", tuple(self.val_k_values))
+        if not self.val_k_values or min(self.val_k_values) < 0:
+            raise ValueError(
+                f"val_k_values must be non-negative and not empty, got {self.val_k_values}"
+            )
         if self.method not in ("lora", "full"):
             raise ValueError(f"method must be 'lora' or 'full', got {self.method!r}")
         if self.history not in ("item", "profile", "both"):
@@ -90,7 +106,10 @@ class TrainConfig:
             raise ValueError("batch_size must be at least 2 (in-batch negatives)")
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """Plain JSON values (lists, not tuples), so a dict read back from JSON compares equal."""
+        values = asdict(self)
+        values["val_k_values"] = list(self.val_k_values)
+        return values
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:

@@ -53,6 +53,19 @@ def _profile_parts(dataset: Dataset, template: UserTemplate) -> dict[str, tuple[
     return out
 
 
+def _attribute_texts(dataset: Dataset, template: UserTemplate) -> dict[str, str]:
+    """Each user's attributes rendered as the zero-shot model renders a query's attributes."""
+    if dataset.users.empty:
+        return {}
+    out: dict[str, str] = {}
+    for row in dataset.users.to_dict(orient="records"):
+        attrs = {f: row[f] for f in dataset.spec.user_attributes if f in row}
+        rendered = template.render_attributes(attrs)
+        if rendered:
+            out[str(row["user_id"])] = rendered
+    return out
+
+
 def build_pairs(
     dataset: Dataset,
     *,
@@ -61,12 +74,15 @@ def build_pairs(
     history: str = "item",
     max_pairs: int = 0,
     seed: int = 42,
+    attribute_pairs: bool = False,
 ) -> list[TrainingPair]:
     """One pair per positive interaction of ``dataset`` (subsampled to ``max_pairs`` if > 0).
 
     With ``history="item"`` the user side is another item the same user liked, drawn at random
     (users with a single item are skipped); ``"profile"`` uses their text and attributes;
-    ``"both"`` picks one of the two at random where both exist.
+    ``"both"`` picks one of the two at random where both exist. ``attribute_pairs`` adds, for
+    every positive of a user with attributes, one more pair whose user side is those attributes
+    alone (one part, the text a k=0 cold-user query is encoded from).
     """
     if history not in ("item", "profile", "both"):
         raise ValueError(f"history must be item, profile or both, got {history!r}")
@@ -86,6 +102,12 @@ def build_pairs(
             other = liked[(pos + 1 + int(rng.integers(len(liked) - 1))) % len(liked)]
             anchor = tuple(p for p in texts[other].split(SEPARATOR) if p)
             pairs.append(TrainingPair(anchor, texts[item], item, other))
+    if attribute_pairs:
+        attributes = _attribute_texts(dataset, user_template or UserTemplate())
+        for user, liked in sorted(dataset.user_history().items()):
+            if user in attributes:
+                query = (attributes[user],)
+                pairs.extend(TrainingPair(query, texts[i], i) for i in liked if i in texts)
     if max_pairs and len(pairs) > max_pairs:
         keep = np.sort(rng.choice(len(pairs), size=max_pairs, replace=False))
         pairs = [pairs[i] for i in keep]

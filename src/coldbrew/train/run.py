@@ -23,6 +23,7 @@ from coldbrew import __version__
 from coldbrew.data.schema import ITEM_ID, USER_ID, Dataset
 from coldbrew.eval.evaluate import evaluate
 from coldbrew.eval.protocols import Split
+from coldbrew.models.base import Recommender
 from coldbrew.models.finetuned import FineTunedRecommender
 from coldbrew.text.factory import make_encoder
 from coldbrew.text.sbert import SentenceTransformerEncoder
@@ -50,6 +51,23 @@ def validation_split(split: Split) -> Split:
     """The split with candidates set for its validation part (cold-item: the cold val items)."""
     candidates = split.info.get("cold_val_items", split.info.get("val_candidates"))
     return replace(split, candidates=list(candidates) if candidates is not None else None)
+
+
+def validation_recall(model: Recommender, split: Split, k_values: Sequence[int]) -> float:
+    """Recall@20 on ``split.val``; on cold-user the mean over ``k_values`` (users reveal ``k``).
+
+    A ``k`` for which no validation user has more than ``k`` positives is left out of the mean.
+    """
+    if split.protocol != "cold-user":
+        return evaluate(model, split, part="val", ks=(20,)).metrics["recall@20"]
+    recalls = []
+    for k in k_values:
+        result = evaluate(model, split, part="val", k_shot=k, ks=(20,))
+        if result.users:
+            recalls.append(result.metrics["recall@20"])
+    if not recalls:
+        raise ValueError(f"no validation user has more than k positives for any k in {k_values}")
+    return float(np.mean(recalls))
 
 
 def live_encoder(st_model: Any, base: SentenceTransformerEncoder) -> SentenceTransformerEncoder:
@@ -107,9 +125,18 @@ def fine_tune(
 ) -> tuple[FineTunedRecommender, TrainResult]:
     """Fine-tune on ``split.train`` with early stopping on ``split.val``; return the fitted model.
 
-    With ``out_dir`` the run checkpoints into ``out_dir/checkpoint`` (so calling again after a
-    crash resumes) and finally writes the versioned model directory there.
+    Cold-user splits need validation users (``cold_user_split(..., val_fraction > 0)``); their
+    score is the mean Recall@20 over ``config.val_k_values``, and the training pairs also hold
+    attribute-only user sides (``config.attribute_pairs``). With ``out_dir`` the run checkpoints
+    into ``out_dir/checkpoint`` (so calling again after a crash resumes) and finally writes the
+    versioned model directory there.
     """
+    cold_user = split.protocol == "cold-user"
+    if cold_user and split.val.empty:
+        raise ValueError(
+            "fine-tuning on a cold-user split validates on held-out users, and this split has "
+            "none; make it with cold_user_split(..., val_fraction=0.1)"
+        )
     train = split.train_dataset(dataset)
     item_template, user_template = _templates(dataset)
     pairs = build_pairs(
@@ -119,6 +146,7 @@ def fine_tune(
         history=config.history,
         max_pairs=config.max_pairs,
         seed=config.seed,
+        attribute_pairs=config.attribute_pairs and cold_user,
     )
     base = encoder or make_encoder(config.encoder)
     if not isinstance(base, SentenceTransformerEncoder):
@@ -134,7 +162,7 @@ def fine_tune(
         probe = FineTunedRecommender(
             live_encoder(model, base), item_template=item_template, user_template=user_template
         ).fit(train)
-        return evaluate(probe, val, part="val", ks=(20,)).metrics["recall@20"]
+        return validation_recall(probe, val, config.val_k_values)
 
     teacher = cf_teacher(train, config.seed) if config.distill_weight > 0 else None
     trainer = ContrastiveTrainer(
