@@ -142,6 +142,9 @@ class OnnxEncoder:
             options.intra_op_num_threads = self.threads or torch.get_num_threads()
             options.inter_op_num_threads = 1
             options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+            # idle workers sleep instead of spinning: in a service they share the cores with
+            # the event loop (2 threads, one sentence: no slower, ~20% less CPU)
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
             self._session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
         self._check()
 
