@@ -87,7 +87,7 @@ def test_only_the_transformer_pooling_normalize_layout_is_exported() -> None:
         def get_config_dict(self) -> dict[str, str]:
             return {"pooling_mode": self.mode}
 
-    assert _layout([_named("Transformer"), Pooling("cls")]) == ("cls", False)
+    assert _layout([_named("Transformer"), Pooling("cls")]) == "cls"
     with pytest.raises(OnnxUnsupported, match="weightedmean"):
         _layout([_named("Transformer"), Pooling("weightedmean")])
 
@@ -98,3 +98,19 @@ def test_pooling_respects_the_attention_mask() -> None:
     np.testing.assert_allclose(_pool(tokens, mask, "mean"), [[2.0, -1.0]])
     np.testing.assert_allclose(_pool(tokens, mask, "max"), [[3.0, 2.0]])
     np.testing.assert_allclose(_pool(tokens, mask, "cls"), [[1.0, 2.0]])
+
+
+@pytest.mark.slow
+def test_a_model_without_a_normalize_layer_still_gives_unit_vectors(
+    minilm: SentenceTransformerEncoder,
+) -> None:
+    from sentence_transformers import SentenceTransformer
+
+    unnormalized = SentenceTransformerEncoder()
+    unnormalized._st = SentenceTransformer(modules=[minilm.st_model[0], minilm.st_model[1]])
+    raw = unnormalized.st_model.encode(TEXTS[:2], normalize_embeddings=False)
+    assert not np.allclose(np.linalg.norm(raw, axis=1), 1.0, atol=1e-3)  # pooling alone
+    onnx = OnnxEncoder(unnormalized).load()
+    mine = onnx.encode(TEXTS, kind="passage", batch_size=2)
+    np.testing.assert_allclose(np.linalg.norm(mine, axis=1), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(mine, unnormalized.encode(TEXTS, kind="passage"), atol=2e-5)

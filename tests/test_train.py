@@ -335,7 +335,7 @@ def test_catalogue_pairs_pair_each_item_text_with_itself() -> None:
     data = planted()
     template = ItemTemplate(("title", "genre"), "{title}. {genre}")
     data.items["genre"] = ["Drama"] * len(data.items)
-    pairs = catalogue_pairs(data, template)
+    pairs = catalogue_pairs(data, template, items="catalogue")
     assert len(pairs) == len(data.items)
     first = pairs[0]
     assert first.item_id == "g0i0" and first.item == "blorf zint. Drama"
@@ -369,6 +369,9 @@ def test_domain_adaptation_stage_trains_on_item_text_then_hands_over(tmp_path: P
     model, result = fine_tune(data, planted_split(data), cfg, tmp_path / "m")
     assert len(result.losses) == 4 and all(np.isfinite(result.losses))
     assert not (tmp_path / "m" / "dapt").exists()
+    # both adapters are kept: lora applies on top of the base with lora-dapt merged
+    assert (tmp_path / "m" / "lora-dapt" / "adapter_model.safetensors").exists()
+    assert (tmp_path / "m" / "lora" / "adapter_model.safetensors").exists()
     report = json.loads((tmp_path / "m" / "train.json").read_text())
     assert report["config"]["dapt_steps"] == 6
     assert model.recommend(UserQuery(liked=("g0i0",)), k=3).ids

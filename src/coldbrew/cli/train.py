@@ -39,6 +39,7 @@ FLAGS: dict[str, tuple[type, str]] = {
     "history": (str, "user side of a pair: item, profile or both"),
     "fgm_epsilon": (float, "FGM adversarial step size on token embeddings (0: off)"),
     "dapt_steps": (int, "domain adaptation first: SimCSE steps on the catalogue text (0: off)"),
+    "dapt_items": (str, "texts of that stage: train (items with interactions) or catalogue"),
     "eval_every": (int, "validate every N steps"),
     "patience": (int, "stop after N validations without gain"),
     "lora_rank": (int, "LoRA rank"),

@@ -37,6 +37,14 @@ class ExactIndex:
         self._vectors = np.zeros((0, dim), dtype=np.float32)
         self._active = np.zeros(0, dtype=bool)
 
+    # a scan of this many rows takes a few milliseconds at most (384 dimensions, one core)
+    QUICK_SCAN_ROWS = 20_000
+
+    @property
+    def quick(self) -> bool:
+        """Whether a search without ``allowed`` takes a few milliseconds at most."""
+        return len(self) <= self.QUICK_SCAN_ROWS
+
     def __len__(self) -> int:
         return int(self._active.sum())
 

@@ -67,6 +67,11 @@ class HNSWIndex(ExactIndex):
         return graph
 
     @property
+    def quick(self) -> bool:
+        """Always: small catalogues are scanned, large ones searched through the graph."""
+        return True
+
+    @property
     def graph_size(self) -> int:
         """Nodes in the graph, dead ones included."""
         return int(self._graph.ntotal)

@@ -366,11 +366,10 @@ def _install_routes(app: FastAPI, settings: Settings, metrics: Metrics) -> None:
             exclude_seen=body.exclude_seen,
             explain=body.explain,
         )
-        if body.text or body.attributes or body.explain:
-            # the encoder may run (query text, attributes, explanation keywords): off the loop
+        # From stored vectors with a quick index and a free lock: answered here on the event
+        # loop, since a hop to the thread pool and back costs more than the search under load
+        # (the GIL). Anything that encodes, scans, or would wait for a write: a worker thread.
+        found = eng.recommend_now(query)
+        if found is None:
             found = await run_in_threadpool(eng.recommend, query)
-        else:
-            # stored vectors and one index search (~2 ms at 100k items): inline, because a hop
-            # to the thread pool and back costs more than the search under load (the GIL)
-            found = eng.recommend(query)
         return s.RecommendOut(items=[_recommendation(r) for r in found])

@@ -511,38 +511,57 @@ class Engine:
     def recommend(self, query: Query) -> list[Recommendation]:
         """Top-``k`` items for any mix of user id, text, attributes and liked items."""
         with self._lock.read():
-            self._check_items(query.liked, "liked")
-            fast = (
-                query.user_id is not None
-                and not query.explain
-                and not (query.text or query.attributes or query.liked)
-                and query.user_id in self.users
+            return self._recommend(query)
+
+    def recommend_now(self, query: Query) -> list[Recommendation] | None:
+        """:meth:`recommend`, if it can be answered at once without blocking; else ``None``.
+
+        At once means: from stored vectors only (a known user or liked items; no text,
+        attributes or explanations, which run the encoder), with no filters or allowed ids, on
+        an index whose search is quick, and while no write holds or waits for the lock. The
+        service answers such requests on its event loop and sends the rest to worker threads.
+        """
+        if query.text or query.attributes or query.explain or query.filters:
+            return None
+        if query.allowed_ids is not None or not self.index.quick:
+            return None
+        with self._lock.try_read() as free:
+            return self._recommend(query) if free else None
+
+    def _recommend(self, query: Query) -> list[Recommendation]:
+        """The body of :meth:`recommend`; the caller holds the read lock."""
+        self._check_items(query.liked, "liked")
+        fast = (
+            query.user_id is not None
+            and not query.explain
+            and not (query.text or query.attributes or query.liked)
+            and query.user_id in self.users
+        )
+        if fast:
+            state = self.users[str(query.user_id)]
+            vector = state.vector
+            seen = state.seen()
+            parts = None
+        else:
+            parts, seen = self._query_parts(query)
+            vector = combine_parts(list(parts.weighted.values()), self.index.dim)
+        if vector is None or not np.any(vector):
+            raise ValueError(
+                "nothing is known about this user yet: give text, attributes or liked items"
             )
-            if fast:
-                state = self.users[str(query.user_id)]
-                vector = state.vector
-                seen = state.seen()
-                parts = None
-            else:
-                parts, seen = self._query_parts(query)
-                vector = combine_parts(list(parts.weighted.values()), self.index.dim)
-            if vector is None or not np.any(vector):
-                raise ValueError(
-                    "nothing is known about this user yet: give text, attributes or liked items"
-                )
-            exclude = set(query.excluded_ids) | (seen if query.exclude_seen else set())
-            ids, scores = self.index.search(
-                vector[None, :], query.k, exclude=[exclude], allowed=self._allowed(query)
-            )
-            out = []
-            for item_id, score in zip(ids[0], scores[0]):
-                item = self.items[item_id]
-                explanation = None
-                if parts is not None and query.explain:
-                    row = self.index.vectors[self.index.ids.row(item_id)]
-                    explanation = explain(parts, row, item_text(item))
-                out.append(Recommendation(item, float(score), explanation))
-            return out
+        exclude = set(query.excluded_ids) | (seen if query.exclude_seen else set())
+        ids, scores = self.index.search(
+            vector[None, :], query.k, exclude=[exclude], allowed=self._allowed(query)
+        )
+        out = []
+        for item_id, score in zip(ids[0], scores[0]):
+            item = self.items[item_id]
+            explanation = None
+            if parts is not None and query.explain:
+                row = self.index.vectors[self.index.ids.row(item_id)]
+                explanation = explain(parts, row, item_text(item))
+            out.append(Recommendation(item, float(score), explanation))
+        return out
 
     def similar_items(self, item_id: str, k: int = 10) -> list[Recommendation]:
         """Items whose text vectors are closest to ``item_id``'s."""

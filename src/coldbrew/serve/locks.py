@@ -37,6 +37,22 @@ class ReadWriteLock:
                     self._cond.notify_all()
 
     @contextmanager
+    def try_read(self) -> Iterator[bool]:
+        """Read access if it is free now (yields True), else nothing at once (yields False)."""
+        with self._cond:
+            acquired = not (self._writing or self._writers_waiting)
+            if acquired:
+                self._readers += 1
+        try:
+            yield acquired
+        finally:
+            if acquired:
+                with self._cond:
+                    self._readers -= 1
+                    if not self._readers:
+                        self._cond.notify_all()
+
+    @contextmanager
     def write(self) -> Iterator[None]:
         with self._cond:
             self._writers_waiting += 1

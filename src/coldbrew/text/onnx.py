@@ -7,7 +7,8 @@ when the encoder is first used (about a second for MiniLM) to a temporary file t
 once onnxruntime has loaded it.
 
 Only the common sentence-transformers layout is supported — a transformer, then mean, CLS or max
-pooling, then optionally normalisation. :func:`onnx_or_torch` falls back to PyTorch for anything
+pooling, then optionally normalisation. Vectors are always unit length, as the PyTorch encoder's
+are. :func:`onnx_or_torch` falls back to PyTorch for anything
 else, and when onnxruntime is not installed (``pip install coldbrew[serve]`` brings it).
 """
 
@@ -55,7 +56,6 @@ class OnnxEncoder:
         self._session: Any = None
         self._inputs: list[str] = []
         self._pooling = "mean"
-        self._normalize = True
 
     @property
     def name(self) -> str:
@@ -92,7 +92,7 @@ class OnnxEncoder:
         for start in tqdm(starts, desc="encode (onnx)", disable=not show_progress):
             rows = order[start : start + batch_size]
             out[rows] = self._forward([inputs[i] for i in rows])
-        return l2_normalize(out) if self._normalize else out
+        return l2_normalize(out)
 
     # ---- internals ---------------------------------------------------------------------------
     def _forward(self, texts: list[str]) -> np.ndarray:
@@ -111,7 +111,7 @@ class OnnxEncoder:
         import torch
 
         st = self.base.st_model
-        self._pooling, self._normalize = _layout(st)
+        self._pooling = _layout(st)
         features = st.preprocess(list(_PROBES))
         transformer = st[0].auto_model
         names = [n for n in ("input_ids", "attention_mask", "token_type_ids") if n in features]
@@ -151,8 +151,8 @@ class OnnxEncoder:
     def _check(self) -> None:
         """The exported model must give PyTorch's vectors (within float error) on the probes."""
         texts = list(_PROBES)
-        mine = self.encode(texts, kind="passage")
-        theirs = self.base.encode(texts, kind="passage")
+        mine = l2_normalize(self.encode(texts, kind="passage"))
+        theirs = l2_normalize(self.base.encode(texts, kind="passage"))
         agreement = float(np.min(np.sum(mine * theirs, axis=1)))
         if agreement < MIN_AGREEMENT:
             self._session = None
@@ -162,15 +162,15 @@ class OnnxEncoder:
             )
 
 
-def _layout(st: Any) -> tuple[str, bool]:
-    """(pooling mode, normalised?) of a transformer → pooling → [normalize] model, else raise."""
+def _layout(st: Any) -> str:
+    """The pooling mode of a transformer → pooling → [normalize] model, else raise."""
     kinds = [type(module).__name__ for module in st]
     if kinds not in (["Transformer", "Pooling"], ["Transformer", "Pooling", "Normalize"]):
         raise OnnxUnsupported(f"unsupported module layout {kinds}")
     mode = str(st[1].get_config_dict().get("pooling_mode", ""))
     if mode not in POOLING_MODES:
         raise OnnxUnsupported(f"unsupported pooling mode {mode!r}; supported: {POOLING_MODES}")
-    return mode, len(kinds) == 3
+    return mode
 
 
 def _pool(tokens: np.ndarray, mask: np.ndarray, mode: str) -> np.ndarray:

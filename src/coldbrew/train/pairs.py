@@ -115,7 +115,7 @@ def build_pairs(
 
 
 def catalogue_pairs(
-    dataset: Dataset, template: ItemTemplate, *, items: str = "catalogue"
+    dataset: Dataset, template: ItemTemplate, *, items: str = "train"
 ) -> list[TrainingPair]:
     """Self-pairs for domain adaptation: each item's text (in parts) against its full text.
 

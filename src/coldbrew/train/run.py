@@ -204,7 +204,9 @@ def adapt_to_domain(
 
     Field dropout makes the two views differ beyond dropout noise; in-batch negatives are the
     other items' texts. Returns the model with the stage's LoRA adapters merged in, so the
-    interaction stage starts from it (checkpointed in ``out/dapt``, so a crash resumes).
+    interaction stage starts from it (checkpointed in ``out/dapt``, so a crash resumes). Its
+    adapter is kept in ``out/lora-dapt``: the interaction stage's ``out/lora`` applies on top of
+    the base model with ``lora-dapt`` merged, not on the base model alone.
     """
     stage = replace(
         config,
@@ -223,6 +225,8 @@ def adapt_to_domain(
         show_progress=show_progress,
     )
     trainer.train()
+    if out is not None and trainer.peft_model is not None:
+        trainer.peft_model.save_pretrained(str(out / "lora-dapt"))
     return trainer.merged_model()
 
 
