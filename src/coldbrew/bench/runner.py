@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 from coldbrew.bench.system import PeakMemory, now
 from coldbrew.bench.zoo import MODEL_NAMES, ModelContext, make_model
 from coldbrew.data.schema import ITEM_ID, Dataset
-from coldbrew.eval.evaluate import QuerySet, build_queries, evaluate_rankings
+from coldbrew.eval.evaluate import QuerySet, build_queries, evaluate_rankings, rank_queries
 from coldbrew.eval.metrics import (
     bootstrap_ci,
     coverage_at_k,
@@ -170,20 +170,15 @@ def tasks_for(split: Split, config: BenchConfig) -> list[Task]:
 # ---- measuring ---------------------------------------------------------------------------
 def rank(model: Recommender, task: Task, config: BenchConfig, label: str) -> list[list[str]]:
     """Top ``max(ks)`` ids per task user, in batches."""
-    k_max = max(config.ks)
-    ranked: list[list[str]] = []
-    starts = range(0, len(task.users), config.batch_size)
-    for start in tqdm(starts, desc=label, leave=False, disable=not config.show_progress):
-        stop = start + config.batch_size
-        recs = model.recommend_batch(
-            task.queries[start:stop],
-            k_max,
-            exclude=task.exclude[start:stop],
-            candidates=task.candidates,
-            exclude_seen=False,
-        )
-        ranked.extend(r.ids for r in recs)
-    return ranked
+    return rank_queries(
+        model,
+        task,
+        max(config.ks),
+        batch_size=config.batch_size,
+        desc=label,
+        show_progress=config.show_progress,
+        leave=False,
+    )
 
 
 def latency_ms(model: Recommender, task: Task, config: BenchConfig) -> tuple[float, float]:

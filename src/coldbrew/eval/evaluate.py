@@ -106,6 +106,32 @@ def build_queries(split: Split, *, part: str = "test", k: int | None = None) -> 
     )
 
 
+def rank_queries(
+    model: Recommender,
+    queries: QuerySet,
+    k: int,
+    *,
+    batch_size: int = 256,
+    desc: str = "rank",
+    show_progress: bool = False,
+    leave: bool = True,
+) -> list[list[str]]:
+    """The top ``k`` ids for every query of ``queries``, asked in batches."""
+    ranked: list[list[str]] = []
+    starts = range(0, len(queries.users), batch_size)
+    for start in tqdm(starts, desc=desc, leave=leave, disable=not show_progress):
+        stop = start + batch_size
+        recs = model.recommend_batch(
+            queries.queries[start:stop],
+            k,
+            exclude=queries.exclude[start:stop],
+            candidates=queries.candidates,
+            exclude_seen=False,
+        )
+        ranked.extend(r.ids for r in recs)
+    return ranked
+
+
 def evaluate_rankings(
     ranked: Sequence[Sequence[str]], relevant: Sequence[set[str]], ks: Sequence[int] = (10, 20)
 ) -> dict[str, np.ndarray]:
@@ -130,19 +156,14 @@ def evaluate(
     ``k_shot`` earliest positives as liked items and is scored on the rest.
     """
     queries = build_queries(split, part=part, k=k_shot)
-    k_max = max(ks)
-    ranked: list[list[str]] = []
-    batches = range(0, len(queries.users), batch_size)
-    for start in tqdm(batches, desc=f"evaluate {type(model).__name__}", disable=not show_progress):
-        stop = start + batch_size
-        recs = model.recommend_batch(
-            queries.queries[start:stop],
-            k_max,
-            exclude=queries.exclude[start:stop],
-            candidates=queries.candidates,
-            exclude_seen=False,
-        )
-        ranked.extend(r.ids for r in recs)
+    ranked = rank_queries(
+        model,
+        queries,
+        max(ks),
+        batch_size=batch_size,
+        desc=f"evaluate {type(model).__name__}",
+        show_progress=show_progress,
+    )
     per_user = evaluate_rankings(ranked, queries.relevant, ks)
     metrics = {name: mean_metric(v) for name, v in per_user.items()}
     return EvalResult(metrics, per_user, queries.users)
