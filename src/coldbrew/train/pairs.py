@@ -37,19 +37,19 @@ def item_texts(dataset: Dataset, template: ItemTemplate) -> dict[str, str]:
 
 
 def _profile_parts(dataset: Dataset, template: UserTemplate) -> dict[str, tuple[str, ...]]:
+    """Each user's free text, then their rendered attributes one per part."""
     spec = dataset.spec
     out: dict[str, tuple[str, ...]] = {}
     if dataset.users.empty:
         return out
+    attributes = _attribute_texts(dataset, template)
     for row in dataset.users.to_dict(orient="records"):
+        user = str(row["user_id"])
         text = " ".join(str(row[f]) for f in spec.user_text if isinstance(row.get(f), str))
-        attrs = {f: row[f] for f in spec.user_attributes if f in row}
         parts = [text.strip()] if text.strip() else []
-        rendered = template.render_attributes(attrs)
-        if rendered:
-            parts.extend(p.strip() for p in rendered.split(", ") if p.strip())
+        parts.extend(p.strip() for p in attributes.get(user, "").split(", ") if p.strip())
         if parts:
-            out[str(row["user_id"])] = tuple(parts)
+            out[user] = tuple(parts)
     return out
 
 
