@@ -84,6 +84,11 @@ class SentenceTransformerEncoder:
         dim = getter()
         return int(dim)
 
+    def prefixed(self, texts: Sequence[str], kind: TextKind) -> list[str]:
+        """``texts`` with the model's query or passage prefix, as the model reads them."""
+        prefix = self.query_prefix if kind == "query" else self.passage_prefix
+        return [prefix + t for t in texts]
+
     def encode(
         self,
         texts: Sequence[str],
@@ -92,8 +97,7 @@ class SentenceTransformerEncoder:
         batch_size: int = 64,
         show_progress: bool = False,
     ) -> np.ndarray:
-        prefix = self.query_prefix if kind == "query" else self.passage_prefix
-        inputs = [prefix + t for t in texts]
+        inputs = self.prefixed(texts, kind)
         if not inputs:
             return np.zeros((0, self.dim), dtype=np.float32)
         vectors = self.st_model.encode(
