@@ -108,6 +108,12 @@ def test_config_checks_values_and_reads_toml(tmp_path: Path) -> None:
         TrainConfig(method="qlora")
     with pytest.raises(ValueError, match="unknown training options"):
         TrainConfig.from_dict({"max_stepz": 3})
+    with pytest.raises(ValueError, match="rerank_depth must be at least 1"):
+        TrainConfig(rerank_depth=0)
+    with pytest.raises(ValueError, match="kl or margin-mse"):
+        TrainConfig(distill_loss="mse")
+    with pytest.raises(ValueError, match="teacher_batch_size"):
+        TrainConfig(teacher_batch_size=1)
     (tmp_path / "t.toml").write_text("[train]\nmax_steps = 7\nmethod = 'full'\n")
     cfg = TrainConfig.from_toml(tmp_path / "t.toml")
     assert (cfg.max_steps, cfg.method) == (7, "full")
@@ -297,13 +303,41 @@ def test_distillation_loss_is_zero_when_the_student_agrees() -> None:
     torch = pytest.importorskip("torch")
     from coldbrew.train.contrastive import distill_loss
 
-    teacher = np.array([[0.9, 0.1, 0.0], [0.2, 0.8, 0.1]], dtype=np.float32)
-    agree = distill_loss(torch.from_numpy(teacher), teacher, scale=20.0)
-    disagree = distill_loss(torch.from_numpy(teacher[:, ::-1].copy()), teacher, scale=20.0)
-    assert float(agree) == pytest.approx(0.0, abs=1e-6)
-    assert float(disagree) > 1.0
-    flat = distill_loss(torch.from_numpy(teacher), np.zeros((2, 3), np.float32), scale=20.0)
-    assert float(flat) == 0.0  # a teacher with no opinion teaches nothing
+    cosines = np.array([[0.9, 0.1, 0.0], [0.2, 0.8, 0.1]], dtype=np.float32)
+    teacher = 20.0 * cosines  # teachers give logits; the student's cosines are scaled by 20
+    for kind in ("kl", "margin-mse"):
+        agree = distill_loss(torch.from_numpy(cosines), teacher, scale=20.0, kind=kind)
+        flipped = torch.from_numpy(cosines[:, ::-1].copy())
+        disagree = distill_loss(flipped, teacher, scale=20.0, kind=kind)
+        assert float(agree) == pytest.approx(0.0, abs=1e-5), kind
+        assert float(disagree) > 1.0, kind
+        flat = distill_loss(torch.from_numpy(cosines), np.zeros((2, 3), np.float32), 20.0, kind)
+        assert float(flat) == 0.0  # a teacher with no opinion teaches nothing
+    with pytest.raises(ValueError, match="margin-mse"):
+        distill_loss(torch.from_numpy(cosines), teacher, 20.0, kind="mse")
+
+
+def test_distillation_reads_only_the_entries_the_teacher_scored() -> None:
+    """A cross-encoder scores a few entries per row (NaN elsewhere): the loss must depend on
+    those alone, and its gradient must stay finite."""
+    torch = pytest.importorskip("torch")
+    from coldbrew.train.contrastive import distill_loss
+
+    teacher = np.array([[5.0, 1.0, np.nan], [np.nan, 4.0, 0.0], [np.nan, np.nan, 3.0]])
+    for kind in ("kl", "margin-mse"):
+        student = torch.tensor([[0.5, 0.2, 0.9], [0.1, 0.3, 0.2], [0.0, 0.4, 0.1]])
+        student.requires_grad_(True)
+        loss = distill_loss(student, teacher, scale=10.0, kind=kind)
+        loss.backward()
+        assert student.grad is not None and bool(torch.isfinite(student.grad).all())
+        # the unscored entries and the row with the positive alone get no gradient
+        assert float(student.grad[0, 2]) == 0.0 and float(student.grad[1, 0]) == 0.0
+        assert float(student.grad[2].abs().sum()) == 0.0
+        # changing an unscored entry changes nothing
+        moved = student.detach().clone()
+        moved[0, 2] = -0.9
+        again = distill_loss(moved, teacher, scale=10.0, kind=kind)
+        assert float(again) == pytest.approx(float(loss.detach()), abs=1e-6)
 
 
 def test_fingerprint_changes_with_the_data() -> None:

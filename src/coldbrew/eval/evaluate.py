@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
@@ -12,7 +13,22 @@ from tqdm.auto import tqdm
 from coldbrew.data.schema import ITEM_ID, USER_ID
 from coldbrew.eval.metrics import METRICS, mean_metric
 from coldbrew.eval.protocols import PARTS, Split, k_shot
-from coldbrew.models.base import Recommender, UserQuery
+from coldbrew.models.base import Recommendations, UserQuery
+
+
+class Ranker(Protocol):
+    """What evaluation asks of a model: every :class:`~coldbrew.models.Recommender` is one, and
+    so is a pipeline that only ranks (the cross-encoder reranker)."""
+
+    def recommend_batch(
+        self,
+        queries: Sequence[UserQuery],
+        k: int = 10,
+        *,
+        exclude: Sequence[Iterable[str]] | None = None,
+        candidates: Iterable[str] | None = None,
+        exclude_seen: bool = True,
+    ) -> list[Recommendations]: ...
 
 
 @dataclass
@@ -107,7 +123,7 @@ def build_queries(split: Split, *, part: str = "test", k: int | None = None) -> 
 
 
 def rank_queries(
-    model: Recommender,
+    model: Ranker,
     queries: QuerySet,
     k: int,
     *,
@@ -140,11 +156,12 @@ def evaluate_rankings(
 
 
 def evaluate(
-    model: Recommender,
+    model: Ranker,
     split: Split,
     *,
     part: str = "test",
     k_shot: int | None = None,
+    users: Sequence[str] | None = None,
     ks: Sequence[int] = (10, 20),
     batch_size: int = 256,
     show_progress: bool = False,
@@ -153,9 +170,13 @@ def evaluate(
 
     Cold-item and warm: users are known and queried by id. Cold-user: ``k_shot`` is required
     (there is no default: every ``k`` is a different task); each user is queried with their
-    ``k_shot`` earliest positives as liked items and is scored on the rest.
+    ``k_shot`` earliest positives as liked items and is scored on the rest. ``users`` keeps
+    only those of them (a sample, when ranking is costly).
     """
     queries = build_queries(split, part=part, k=k_shot)
+    if users is not None:
+        wanted = set(users)
+        queries = queries.subset([u for u in queries.users if u in wanted])
     ranked = rank_queries(
         model,
         queries,

@@ -39,8 +39,29 @@ class TrainConfig:
     logq_correction
         Subtract each item's log sampling frequency from its in-batch logits.
     distill_weight
-        Weight of the KL term that makes the in-batch score distribution follow a teacher's
-        (the collaborative model's item-item cosines; 0: off).
+        Weight of the term that makes the in-batch scores follow a teacher's (0: off).
+    distill_teacher
+        The teacher: ``cf`` (the collaborative model's item-item cosines, ALS fitted on the
+        training interactions), ``cross-encoder`` (a cross-encoder trained first, from the
+        starting encoder's weights, on the same pairs: slower and stronger, it reads query and
+        item together), or the path of a cross-encoder saved by an earlier run (its
+        ``teacher/`` directory).
+    distill_loss
+        ``kl`` (KL between the in-batch softmax distributions) or ``margin-mse`` (squared error
+        between the positive-minus-negative score margins, as in Hofstätter et al. 2020).
+    teacher_steps, teacher_batch_size, teacher_learning_rate, teacher_eval_every
+        Training of the cross-encoder teacher (full fine-tuning, a fresh scoring head;
+        validated every ``teacher_eval_every`` steps, with ``patience`` as the student).
+    teacher_negatives
+        In-batch negatives per query the cross-encoder scores, in its own training and when it
+        teaches (it reads every pair, so a full batch x batch matrix would cost batch² passes).
+    rerank_depth, rerank_history
+        How the cross-encoder ranks for a user (validation, ``benchmarks/distill.py``): it
+        re-orders the bi-encoder's top ``rerank_depth`` items, scoring each against the user's
+        ``rerank_history`` latest liked items (and their profile text) and averaging.
+    teacher_val_users
+        Validation users the teacher is checked on (a seeded sample: reranking costs
+        ``rerank_depth`` x ``rerank_history`` transformer passes per user).
     dapt_steps
         Domain-adaptive continued pre-training before the interaction stage: this many steps
         of unsupervised contrastive learning on the training catalogue's item texts (SimCSE:
@@ -74,6 +95,16 @@ class TrainConfig:
     fgm_epsilon: float = 0.0
     logq_correction: bool = True
     distill_weight: float = 0.0
+    distill_teacher: str = "cf"
+    distill_loss: str = "kl"
+    teacher_steps: int = 200
+    teacher_batch_size: int = 16
+    teacher_learning_rate: float = 1e-4
+    teacher_negatives: int = 3
+    teacher_eval_every: int = 50
+    rerank_depth: int = 20
+    rerank_history: int = 2
+    teacher_val_users: int = 100
     dapt_steps: int = 0
     dapt_items: str = "train"
     lora_rank: int = 8
@@ -95,13 +126,30 @@ class TrainConfig:
             raise ValueError(f"method must be 'lora' or 'full', got {self.method!r}")
         if self.history not in ("item", "profile", "both"):
             raise ValueError(f"history must be item, profile or both, got {self.history!r}")
-        for name in ("max_steps", "batch_size", "eval_every", "checkpoint_every"):
+        for name in (
+            "max_steps",
+            "batch_size",
+            "eval_every",
+            "checkpoint_every",
+            "teacher_steps",
+            "teacher_negatives",
+            "teacher_eval_every",
+            "rerank_depth",
+            "rerank_history",
+            "teacher_val_users",
+        ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.dapt_items not in ("train", "catalogue"):
             raise ValueError(f"dapt_items must be train or catalogue, got {self.dapt_items!r}")
         if self.dapt_steps < 0:
             raise ValueError(f"dapt_steps must be 0 (off) or more, got {self.dapt_steps}")
+        if self.distill_loss not in ("kl", "margin-mse"):
+            raise ValueError(f"distill_loss must be kl or margin-mse, got {self.distill_loss!r}")
+        if not self.distill_teacher:
+            raise ValueError("distill_teacher must be cf, cross-encoder or a saved teacher's path")
+        if self.teacher_batch_size < 2:
+            raise ValueError("teacher_batch_size must be at least 2 (in-batch negatives)")
         if self.batch_size < 2:
             raise ValueError("batch_size must be at least 2 (in-batch negatives)")
 

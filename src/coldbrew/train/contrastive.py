@@ -23,7 +23,8 @@ from coldbrew.train.config import TrainConfig
 from coldbrew.train.pairs import TrainingPair, augment_parts
 
 Validator = Callable[[Any], float]
-"""Called with the live ``SentenceTransformer``; returns validation Recall@20."""
+"""Called with the live model; returns the validation metric (Recall@20 unless the trainer's
+``metric_name`` says otherwise)."""
 
 
 @dataclass
@@ -37,12 +38,13 @@ class TrainResult:
     validation: list[dict[str, float]] = field(default_factory=list)
     seconds: float = 0.0
     stopped_early: bool = False
+    metric: str = "recall@20"
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "steps": self.steps,
             "best_step": self.best_step,
-            "best_val_recall@20": self.best_metric,
+            f"best_val_{self.metric}": self.best_metric,
             "first_loss": self.losses[0] if self.losses else None,
             "last_loss": float(np.mean(self.losses[-20:])) if self.losses else None,
             "validation": self.validation,
@@ -87,8 +89,18 @@ def in_batch_loss(
     ``log_q`` (log sampling probability of each batch item) applies the logQ correction: popular
     items are in-batch negatives more often, and without it the model learns to demote them.
     """
+    return in_batch_cross_entropy(scale * queries @ items.T, item_ids, anchor_ids, log_q)
+
+
+def in_batch_cross_entropy(
+    scores: Any, item_ids: Sequence[str], anchor_ids: Sequence[str], log_q: Any = None
+) -> Any:
+    """:func:`in_batch_loss` on a ready score matrix (queries x batch items, logits).
+
+    Entries that are ``-inf`` (not scored, e.g. by a cross-encoder that scores a few negatives
+    per row) simply take no part; so do repeats of the positive item and of the anchor item.
+    """
     torch = _require_torch()
-    scores = scale * queries @ items.T
     if log_q is not None:
         scores = scores - log_q[None, :]
     ids = np.asarray(item_ids)
@@ -103,24 +115,49 @@ def in_batch_loss(
     return torch.nn.functional.cross_entropy(scores, labels)
 
 
-Teacher = Callable[[Sequence[str], Sequence[str]], np.ndarray]
-"""(anchor ids, item ids) -> teacher score matrix (anchors x items) for one batch."""
+Teacher = Callable[[Sequence[TrainingPair], np.random.Generator], np.ndarray]
+"""(batch, rng) -> the teacher's logits for (query i, item j) of one batch; NaN: not scored."""
 
 
-def distill_loss(student: Any, teacher: np.ndarray, scale: float) -> Any:
-    """KL(teacher || student) between the in-batch softmax distributions of each row.
+def distill_loss(student: Any, teacher: np.ndarray, scale: float, kind: str = "kl") -> Any:
+    """How far the student's in-batch scores are from the teacher's, row by row.
 
-    ``student`` holds cosines; both sides are scaled by ``scale`` before the softmax. Rows whose
-    teacher scores are all equal (the teacher knows nothing there) are skipped.
+    ``student`` holds cosines (scaled by ``scale`` into logits); ``teacher`` holds logits, NaN
+    where the teacher did not score. ``kl``: KL(teacher || student) between the softmax
+    distributions over each row's scored entries. ``margin-mse``: squared error between the
+    margins positive - negative (diagonal minus every other scored entry) of both.
+    Rows with fewer than two scored entries or all-equal teacher scores (the teacher knows
+    nothing there) are skipped.
     """
+    if kind not in DISTILL_LOSSES:
+        raise ValueError(f"distillation loss must be one of {DISTILL_LOSSES}, got {kind!r}")
     torch = _require_torch()
     target = torch.from_numpy(np.asarray(teacher, dtype=np.float32))
-    informative = target.std(dim=1) > 1e-6
-    if not bool(informative.any()):
+    scored = torch.isfinite(target)
+    filled = torch.where(scored, target, torch.zeros_like(target))
+    count = scored.sum(dim=1)
+    mean = filled.sum(dim=1) / count.clamp(min=1)
+    spread = torch.where(scored, (filled - mean[:, None]) ** 2, torch.zeros_like(filled)).sum(1)
+    rows = (count >= 2) & (spread > 1e-10) & scored.diagonal()
+    if not bool(rows.any()):
         return student.sum() * 0.0
-    p = torch.softmax(scale * target[informative], dim=1)
-    log_q = torch.log_softmax(scale * student[informative], dim=1)
-    return torch.nn.functional.kl_div(log_q, p, reduction="batchmean")
+    logits = scale * student[rows]
+    target, scored = filled[rows], scored[rows]
+    if kind == "kl":
+        p = torch.softmax(target.masked_fill(~scored, float("-inf")), dim=1)
+        log_q = torch.log_softmax(logits.masked_fill(~scored, float("-inf")), dim=1)
+        log_q = torch.where(scored, log_q, 0.0)  # no -inf left for the gradient to meet
+        return (p * (torch.log(p.clamp(min=1e-12)) - log_q)).sum() / len(target)
+    diag = torch.arange(len(rows))[rows]
+    negative = scored.clone()
+    negative[torch.arange(len(target)), diag] = False
+    student_margin = logits[torch.arange(len(target)), diag][:, None] - logits
+    teacher_margin = target[torch.arange(len(target)), diag][:, None] - target
+    error = (student_margin - teacher_margin) ** 2
+    return error[negative].mean()
+
+
+DISTILL_LOSSES = ("kl", "margin-mse")
 
 
 class _FGM:
@@ -191,6 +228,9 @@ class ContrastiveTrainer:
         self.show_progress = show_progress
         self.peft_model: Any = None
         self.teacher = teacher
+        self.progress_label = "fine-tune"
+        self.metric_name = "recall@20"  # what ``validate`` returns, as train.json names it
+        self.validate_at_start = True  # the starting weights are a candidate for "best"
         counts: dict[str, int] = {}
         for pair in self.pairs:
             counts[pair.item_id] = counts.get(pair.item_id, 0) + 1
@@ -242,9 +282,9 @@ class ContrastiveTrainer:
             log_q,
         )
         if self.teacher is not None and self.config.distill_weight > 0:
-            target = self.teacher([p.anchor_id for p in batch], [p.item_id for p in batch])
+            target = self.teacher(batch, rng)
             loss = loss + self.config.distill_weight * distill_loss(
-                queries @ items.T, target, self.config.scale
+                queries @ items.T, target, self.config.scale, self.config.distill_loss
             )
         return loss
 
@@ -318,7 +358,7 @@ class ContrastiveTrainer:
         result.losses = list(state["losses"])
         result.validation = list(state["validation"])
         result.best_step = state["best_step"]
-        result.best_metric = state["best_val_recall@20"]
+        result.best_metric = state[f"best_val_{result.metric}"]
         best = (
             load_file(str(final / "best.safetensors"))
             if (final / "best.safetensors").exists()
@@ -340,9 +380,14 @@ class ContrastiveTrainer:
             return max(0.0, (cfg.max_steps - step) / max(1, cfg.max_steps - cfg.warmup_steps))
 
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
-        result = TrainResult()
+        result = TrainResult(metric=self.metric_name)
         start_step, best = self._resume(optimizer, scheduler, result)
-        if best is None and self.validate is not None and start_step == 0:
+        if (
+            best is None
+            and self.validate is not None
+            and start_step == 0
+            and self.validate_at_start
+        ):
             result.best_metric = self._validate(0, result)
             best = self._trainable_state()
         fgm = None
@@ -351,7 +396,7 @@ class ContrastiveTrainer:
         began = time.perf_counter()
         bar = tqdm(
             range(start_step, cfg.max_steps),
-            desc="fine-tune",
+            desc=self.progress_label,
             disable=not self.show_progress,
             initial=start_step,
             total=cfg.max_steps,
@@ -413,7 +458,7 @@ class ContrastiveTrainer:
         assert self.validate is not None
         self.st_model.eval()
         metric = float(self.validate(self.st_model))
-        result.validation.append({"step": step, "val_recall@20": metric})
+        result.validation.append({"step": step, f"val_{result.metric}": metric})
         self.st_model.train()
         return metric
 

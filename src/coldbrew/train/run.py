@@ -21,16 +21,21 @@ import numpy as np
 
 from coldbrew import __version__
 from coldbrew.data.schema import ITEM_ID, USER_ID, Dataset
-from coldbrew.eval.evaluate import evaluate
+from coldbrew.eval.evaluate import Ranker, evaluate
 from coldbrew.eval.protocols import Split
-from coldbrew.models.base import Recommender
 from coldbrew.models.finetuned import FineTunedRecommender
 from coldbrew.text.factory import make_encoder
 from coldbrew.text.sbert import SentenceTransformerEncoder
 from coldbrew.text.templates import ItemTemplate, UserTemplate
 from coldbrew.train.config import TrainConfig
 from coldbrew.train.contrastive import ContrastiveTrainer, Teacher, TrainResult
-from coldbrew.train.pairs import build_pairs, catalogue_pairs
+from coldbrew.train.cross import (
+    CrossEncoder,
+    CrossEncoderReranker,
+    CrossEncoderTrainer,
+    cross_teacher,
+)
+from coldbrew.train.pairs import TrainingPair, build_pairs, catalogue_pairs, item_texts
 
 TRAIN_FORMAT_VERSION = 1
 
@@ -53,18 +58,25 @@ def validation_split(split: Split) -> Split:
     return replace(split, candidates=list(candidates) if candidates is not None else None)
 
 
-def validation_recall(model: Recommender, split: Split, k_values: Sequence[int]) -> float:
+def validation_recall(
+    model: Ranker,
+    split: Split,
+    k_values: Sequence[int],
+    users: Sequence[str] | None = None,
+    metric: str = "recall@20",
+) -> float:
     """Recall@20 on ``split.val``; on cold-user the mean over ``k_values`` (users reveal ``k``).
 
     A ``k`` for which no validation user has more than ``k`` positives is left out of the mean.
+    ``users`` keeps only those validation users; ``metric`` picks another @20 metric.
     """
     if split.protocol != "cold-user":
-        return evaluate(model, split, part="val", ks=(20,)).metrics["recall@20"]
+        return evaluate(model, split, part="val", ks=(20,), users=users).metrics[metric]
     recalls = []
     for k in k_values:
-        result = evaluate(model, split, part="val", k_shot=k, ks=(20,))
+        result = evaluate(model, split, part="val", k_shot=k, ks=(20,), users=users)
         if result.users:
-            recalls.append(result.metrics["recall@20"])
+            recalls.append(result.metrics[metric])
     if not recalls:
         raise ValueError(f"no validation user has more than k positives for any k in {k_values}")
     return float(np.mean(recalls))
@@ -82,8 +94,9 @@ def live_encoder(st_model: Any, base: SentenceTransformerEncoder) -> SentenceTra
     return encoder
 
 
-def cf_teacher(train: Dataset, seed: int) -> Teacher:
-    """Item-item cosines of ALS factors fitted on ``train``: the collaborative teacher.
+def cf_teacher(train: Dataset, seed: int, scale: float) -> Teacher:
+    """Item-item cosines of ALS factors fitted on ``train``, times ``scale``: the collaborative
+    teacher (its logits on the student's scale).
 
     Pairs with an unknown anchor (a profile, not an item) get a flat row (no signal).
     """
@@ -94,12 +107,13 @@ def cf_teacher(train: Dataset, seed: int) -> Teacher:
         np.linalg.norm(als.item_factors, axis=1, keepdims=True), 1e-12
     )
 
-    def scores(anchors: Sequence[str], items: Sequence[str]) -> np.ndarray:
+    def scores(batch: Sequence[TrainingPair], rng: np.random.Generator) -> np.ndarray:
+        anchors, items = [p.anchor_id for p in batch], [p.item_id for p in batch]
         known = [a in als.item_ids for a in anchors]
         a_rows = als.item_ids.rows([a if k else items[0] for a, k in zip(anchors, known)])
         out = factors[a_rows] @ factors[als.item_ids.rows(items)].T
         out[~np.asarray(known)] = 0.0
-        return np.asarray(out, dtype=np.float32)
+        return np.asarray(scale * out, dtype=np.float32)
 
     return scores
 
@@ -154,8 +168,10 @@ def fine_tune(
     base.max_seq_length = config.max_seq_length
     st_model = base.st_model
     out = Path(out_dir) if out_dir is not None else None
+    stages: dict[str, Any] = {}
     if config.dapt_steps:
-        st_model = adapt_to_domain(st_model, train, item_template, config, out, show_progress)
+        st_model, dapt = adapt_to_domain(st_model, train, item_template, config, out, show_progress)
+        stages["dapt"] = dapt.to_dict()
     val = validation_split(split)
 
     def validate(model: Any) -> float:
@@ -164,7 +180,23 @@ def fine_tune(
         ).fit(train)
         return validation_recall(probe, val, config.val_k_values)
 
-    teacher = cf_teacher(train, config.seed) if config.distill_weight > 0 else None
+    teacher: Teacher | None = None
+    if config.distill_weight > 0 and config.distill_teacher == "cf":
+        teacher = cf_teacher(train, config.seed, config.scale)
+    elif config.distill_weight > 0:
+        if config.distill_teacher == "cross-encoder":
+            first_stage = FineTunedRecommender(
+                live_encoder(st_model, base),
+                item_template=item_template,
+                user_template=user_template,
+            ).fit(train)
+            scorer, taught = train_teacher(
+                first_stage, train, val, pairs, config, out, show_progress=show_progress
+            )
+            stages["teacher"] = taught.to_dict()
+        else:
+            scorer = CrossEncoder.load(config.distill_teacher)
+        teacher = cross_teacher(scorer, config.teacher_negatives)
     trainer = ContrastiveTrainer(
         config,
         st_model,
@@ -183,10 +215,74 @@ def fine_tune(
     ).fit(train)
     if out is not None:
         model.save(out)
-        write_report(out, config, train, split, result, n_pairs=len(pairs))
-        shutil.rmtree(out / "checkpoint", ignore_errors=True)
-        shutil.rmtree(out / "dapt", ignore_errors=True)
+        write_report(out, config, train, split, result, n_pairs=len(pairs), stages=stages)
+        for scratch in ("checkpoint", "dapt", "teacher-run"):
+            shutil.rmtree(out / scratch, ignore_errors=True)
     return model, result
+
+
+def train_teacher(
+    first_stage: FineTunedRecommender,
+    train: Dataset,
+    val: Split,
+    pairs: Sequence[TrainingPair],
+    config: TrainConfig,
+    out: Path | None = None,
+    *,
+    show_progress: bool = False,
+) -> tuple[CrossEncoder, TrainResult]:
+    """Train the cross-encoder teacher on ``pairs``, from ``first_stage``'s encoder weights.
+
+    Early stopping on validation NDCG@20 of the teacher reranking ``first_stage``'s top
+    ``config.rerank_depth`` for a seeded sample of ``config.teacher_val_users`` validation users.
+    Checkpoints in ``out/teacher-run`` (a crash resumes) and saves the teacher in
+    ``out/teacher``, which a later run can name as its ``distill_teacher``.
+    """
+    import torch
+
+    encoder = first_stage.encoder
+    assert isinstance(encoder, SentenceTransformerEncoder)
+    torch.manual_seed(config.seed)  # the fresh head's weights
+    scorer = CrossEncoder.from_sentence_transformer(
+        encoder.st_model, max_length=2 * config.max_seq_length
+    )
+    val_users = sorted(set(val.val[USER_ID].astype(str)))
+    if len(val_users) > config.teacher_val_users:
+        rng = np.random.default_rng(config.seed)
+        val_users = sorted(rng.choice(val_users, size=config.teacher_val_users, replace=False))
+    texts = item_texts(train, first_stage.item_template or _templates(train)[0])
+    reranker = CrossEncoderReranker(
+        first_stage, scorer, texts, depth=config.rerank_depth, history=config.rerank_history
+    )
+
+    def validate(model: Any) -> float:
+        return validation_recall(reranker, val, config.val_k_values, val_users, "ndcg@20")
+
+    stage = replace(
+        config,
+        method="full",
+        max_steps=config.teacher_steps,
+        batch_size=config.teacher_batch_size,
+        learning_rate=config.teacher_learning_rate,
+        eval_every=config.teacher_eval_every,
+        augment=False,
+        fgm_epsilon=0.0,
+        distill_weight=0.0,
+        dapt_steps=0,
+    )
+    trainer = CrossEncoderTrainer(
+        stage,
+        scorer,
+        pairs,
+        validate=validate,
+        checkpoint_dir=out / "teacher-run" if out is not None else None,
+        show_progress=show_progress,
+    )
+    result = trainer.train()
+    scorer.model.eval()
+    if out is not None:
+        scorer.save(out / "teacher")
+    return scorer, result
 
 
 def adapt_to_domain(
@@ -196,17 +292,17 @@ def adapt_to_domain(
     config: TrainConfig,
     out: Path | None = None,
     show_progress: bool = False,
-) -> Any:
+) -> tuple[Any, TrainResult]:
     """Continued pre-training on item text alone (``config.dapt_steps`` SimCSE steps).
 
     ``config.dapt_items`` picks the texts: those of items with interactions in ``train``, or the
     whole catalogue of ``train`` (new items included).
 
     Field dropout makes the two views differ beyond dropout noise; in-batch negatives are the
-    other items' texts. Returns the model with the stage's LoRA adapters merged in, so the
-    interaction stage starts from it (checkpointed in ``out/dapt``, so a crash resumes). Its
-    adapter is kept in ``out/lora-dapt``: the interaction stage's ``out/lora`` applies on top of
-    the base model with ``lora-dapt`` merged, not on the base model alone.
+    other items' texts. Returns the model with the stage's LoRA adapters merged in (so the
+    interaction stage starts from it) and the stage's curve; checkpointed in ``out/dapt``, so a
+    crash resumes. Its adapter is kept in ``out/lora-dapt``: the interaction stage's ``out/lora``
+    applies on top of the base model with ``lora-dapt`` merged, not on the base model alone.
     """
     stage = replace(
         config,
@@ -224,15 +320,23 @@ def adapt_to_domain(
         checkpoint_dir=out / "dapt" if out is not None else None,
         show_progress=show_progress,
     )
-    trainer.train()
+    result = trainer.train()
     if out is not None and trainer.peft_model is not None:
         trainer.peft_model.save_pretrained(str(out / "lora-dapt"))
-    return trainer.merged_model()
+    return trainer.merged_model(), result
 
 
 def write_report(
-    out: Path, config: TrainConfig, train: Dataset, split: Split, result: TrainResult, n_pairs: int
+    out: Path,
+    config: TrainConfig,
+    train: Dataset,
+    split: Split,
+    result: TrainResult,
+    n_pairs: int,
+    stages: dict[str, Any] | None = None,
 ) -> None:
+    """``train.json``: config, data fingerprint, the run's curve and timings; ``stages`` holds
+    the curves of the stages before it (``dapt``, ``teacher``)."""
     report = {
         "format_version": TRAIN_FORMAT_VERSION,
         "coldbrew": __version__,
@@ -248,5 +352,6 @@ def write_report(
             "pairs": n_pairs,
         },
         "metrics": result.to_dict(),
+        "stages": stages or {},
     }
     (out / "train.json").write_text(json.dumps(report, indent=2))
