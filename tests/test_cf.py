@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from coldbrew.data.schema import Dataset
+from coldbrew.data.schema import Dataset, DatasetSpec
 from coldbrew.models import PopularityRecommender, UserQuery
 from coldbrew.models.cf import (
     ALSRecommender,
@@ -185,3 +185,34 @@ def test_refit_forgets_the_old_popularity_ranking() -> None:
         == fresh.recommend(UserQuery(text="nothing"), k=5).ids
     )
     assert first  # the first fit ranked something
+
+
+def test_attribute_popularity_ranks_by_what_users_like_them_like() -> None:
+    """Students like games, chefs like pans; the overall favourite is the pan. A student (even
+    an unseen one, by attributes alone) gets the game first; no attributes: plain popularity."""
+    from coldbrew.models.baselines import AttributePopularityRecommender, PopularityRecommender
+
+    items = pd.DataFrame({"item_id": ["game", "pan", "book"], "title": ["g", "p", "b"]})
+    rows = [(f"s{i}", "game") for i in range(3)] + [(f"c{i}", "pan") for i in range(5)]
+    rows += [("s0", "book"), ("c0", "book")]
+    inter = pd.DataFrame(rows, columns=["user_id", "item_id"]).assign(value=5.0, timestamp=1.0)
+    users = pd.DataFrame(
+        {
+            "user_id": [f"s{i}" for i in range(3)] + [f"c{i}" for i in range(5)],
+            "job": ["student"] * 3 + ["chef"] * 5,
+            "age": [19, 21, 18, 44, 51, 38, 47, 42],
+        }
+    )
+    spec = DatasetSpec("jobs", user_attributes=("job", "age"), positive_threshold=4.0)
+    data = Dataset(spec, items, inter, users)
+    model = AttributePopularityRecommender(smoothing=0.1).fit(data)
+    plain = PopularityRecommender().fit(data)
+    assert model.recommend(UserQuery(attributes={"job": "student"}), k=1).ids == ["game"]
+    assert model.recommend(UserQuery(attributes={"age": 23}), k=1).ids == ["game"]  # s1, 21, is 20s
+    # a known user's stored attributes count too
+    assert model.recommend(UserQuery(user_id="s1"), k=1, exclude_seen=False).ids == ["game"]
+    assert model.recommend(UserQuery(), k=3).ids == plain.recommend(UserQuery(), k=3).ids
+    unknown = UserQuery(attributes={"job": "pilot"})  # a value nobody had: no lift
+    assert model.recommend(unknown, k=3).ids == plain.recommend(UserQuery(), k=3).ids
+    with pytest.raises(ValueError, match="smoothing"):
+        AttributePopularityRecommender(smoothing=0)

@@ -18,6 +18,7 @@ from coldbrew.models import (
     UserQuery,
     ZeroShotRecommender,
 )
+from coldbrew.models.baselines import AttributePopularityRecommender
 from coldbrew.models.cf import ALSRecommender, BPRRecommender, ItemKNNRecommender
 from coldbrew.models.finetuned import FineTunedRecommender
 from coldbrew.models.heads import AttributeMapRecommender, CFMapRecommender
@@ -33,6 +34,7 @@ from coldbrew.text import HashingEncoder
 # content models only; the CF models' own behaviour is tested in tests/test_cf.py.
 FACTORIES: dict[str, tuple[Callable[[], Recommender], bool]] = {
     "popularity": (PopularityRecommender, False),
+    "attribute_popularity": (AttributePopularityRecommender, False),
     "random": (lambda: RandomRecommender(seed=7), False),
     "zeroshot": (lambda: ZeroShotRecommender(HashingEncoder(128)), True),
     "als": (lambda: ALSRecommender(factors=8, iterations=5, seed=3), False),

@@ -356,11 +356,15 @@ def test_train_command_merges_toml_and_flags(tmp_path: Path) -> None:
     (tmp_path / "t.toml").write_text("[train]\nmax_steps = 7\nlearning_rate = 0.001\n")
     args = build_parser().parse_args(
         ["train", "--dataset", "ml-100k", "--config", str(tmp_path / "t.toml"),
-         "--max-steps", "9", "--augment", "--out", str(tmp_path / "m")]
+         "--max-steps", "9", "--augment", "--out", str(tmp_path / "m"),
+         "--distill-weight", "1", "--distill-teacher", "cross-encoder",
+         "--distill-loss", "margin-mse", "--teacher-steps", "50"]
     )  # fmt: skip
     cfg = config_from_args(args)
     assert (cfg.max_steps, cfg.learning_rate, cfg.augment) == (9, 0.001, True)
     assert cfg.method == "lora"  # the default where neither says otherwise
+    assert (cfg.distill_weight, cfg.distill_teacher) == (1.0, "cross-encoder")
+    assert (cfg.distill_loss, cfg.teacher_steps) == ("margin-mse", 50)
 
 
 def test_catalogue_pairs_pair_each_item_text_with_itself() -> None:

@@ -16,7 +16,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from coldbrew.models.base import Recommender
-from coldbrew.models.baselines import PopularityRecommender, RandomRecommender
+from coldbrew.models.baselines import (
+    AttributePopularityRecommender,
+    PopularityRecommender,
+    RandomRecommender,
+)
 from coldbrew.models.cf import ALSRecommender, BPRRecommender, ItemKNNRecommender
 from coldbrew.models.heads import AttributeMapRecommender, CFMapRecommender
 from coldbrew.models.hybrid import HybridRecommender
@@ -60,7 +64,8 @@ def _hybrid(ctx: ModelContext) -> Recommender:
         "lm": _attribute_map(ctx),
         "lexical": TfidfRecommender(),
         "cf_map": _cf_map(ctx),
-        "popularity": PopularityRecommender(),
+        # popularity among users who share the query's attributes (plain popularity without)
+        "popularity": AttributePopularityRecommender(),
     }
     return HybridRecommender(parts, seed=ctx.seed)
 
@@ -68,6 +73,7 @@ def _hybrid(ctx: ModelContext) -> Recommender:
 FACTORIES: dict[str, Callable[[ModelContext], Recommender]] = {
     "random": lambda ctx: RandomRecommender(seed=ctx.seed),
     "popularity": lambda ctx: PopularityRecommender(),
+    "attribute_popularity": lambda ctx: AttributePopularityRecommender(),
     "itemknn": lambda ctx: ItemKNNRecommender(neighbors=100),
     "als": lambda ctx: ALSRecommender(factors=32, regularization=1.0, iterations=15, seed=ctx.seed),
     "bpr": lambda ctx: BPRRecommender(factors=64, learning_rate=0.01, iterations=50, seed=ctx.seed),

@@ -1,4 +1,5 @@
-"""Baselines that ignore text: most popular and random."""
+"""Baselines that ignore text: most popular (overall, or among users who share attributes) and
+random."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from coldbrew.data.schema import ITEM_ID, Dataset
+from coldbrew.data.schema import ITEM_ID, USER_ID, Dataset
 from coldbrew.models.base import Recommender, UserQuery
 
 
@@ -51,6 +52,91 @@ class PopularityRecommender(Recommender):
 
     def _set_state(self, arrays: Mapping[str, np.ndarray]) -> None:
         self._counts = arrays["counts"].astype(np.float32)
+
+
+class AttributePopularityRecommender(PopularityRecommender):
+    """Popularity among the users who share the query's attributes (demographic popularity).
+
+    An item's score is its training count times, for each attribute value of the user, the lift
+    ``P(item | value) / P(item)``, with ``P(item | value)`` smoothed towards ``P(item)`` by
+    ``smoothing`` times the number of training positives in pseudo-interactions (rare values
+    stay close to plain popularity; 0.1 was best on the cold-user *validation* users of
+    ml-100k and ml-1m, whose grids peaked at 0.09 and 0.07). Numeric
+    attributes are binned by tens (age 25 and 27 share "20s"). Without attributes, or for items
+    without training interactions, it ranks exactly as :class:`PopularityRecommender`: the
+    attribute-only cold user's answer when no text model knows better.
+    """
+
+    kind = "attribute_popularity"
+
+    def __init__(self, smoothing: float = 0.1) -> None:
+        super().__init__()
+        if smoothing <= 0:
+            raise ValueError(f"smoothing must be positive, got {smoothing}")
+        self.smoothing = smoothing
+        self._keys: dict[str, int] = {}
+        self._value_counts = np.zeros((0, 0), dtype=np.float32)
+
+    def get_params(self) -> dict[str, Any]:
+        return {"smoothing": self.smoothing}
+
+    @staticmethod
+    def attribute_key(field: str, value: Any) -> str:
+        if isinstance(value, bool) or not isinstance(value, int | float | np.number):
+            return f"{field}={str(value).strip().lower()}"
+        if not np.isfinite(float(value)):
+            return f"{field}=?"
+        return f"{field}={int(float(value) // 10 * 10)}s"
+
+    def _fit(self, dataset: Dataset) -> None:
+        super()._fit(dataset)
+        rows: dict[str, list[str]] = {}
+        for user, profile in self._profiles.items():
+            for field, value in profile.get("attributes", {}).items():
+                rows.setdefault(self.attribute_key(field, value), []).append(user)
+        self._keys = {key: r for r, key in enumerate(sorted(rows))}
+        self._value_counts = np.zeros((len(self._keys), len(self.item_ids)), dtype=np.float32)
+        pos = dataset.positives()
+        by_user = pos.groupby(pos[USER_ID].astype(str))[ITEM_ID]
+        item_rows = {u: self.item_ids.rows(items, skip_unknown=True) for u, items in by_user}
+        for key, users in rows.items():
+            for user in users:
+                np.add.at(self._value_counts[self._keys[key]], item_rows.get(user, []), 1.0)
+
+    def _score_rows(self, queries: Sequence[UserQuery]) -> np.ndarray:
+        scores = super()._score_rows(queries)
+        total = float(self._counts.sum())
+        if total <= 0:
+            return scores
+        share = self._counts / total
+        seen = self._counts > 0
+        for q, query in enumerate(queries):
+            for field, value in query.attributes.items():
+                row = self._keys.get(self.attribute_key(field, value))
+                if row is None:
+                    continue
+                counts = self._value_counts[row]
+                prior = self.smoothing * total
+                given = (counts + prior * share) / (counts.sum() + prior)
+                lift = np.divide(given, share, out=np.ones_like(share), where=seen)
+                scores[q] *= lift
+        return scores
+
+    def _add_items(self, items: pd.DataFrame, rows: np.ndarray) -> None:
+        super()._add_items(items, rows)
+        if len(self.item_ids) > self._value_counts.shape[1]:
+            grown = np.zeros((len(self._keys), len(self.item_ids)), dtype=np.float32)
+            grown[:, : self._value_counts.shape[1]] = self._value_counts
+            self._value_counts = grown
+
+    def _get_state(self) -> dict[str, np.ndarray]:
+        keys = np.array(sorted(self._keys, key=self._keys.__getitem__), dtype=str)
+        return {**super()._get_state(), "keys": keys, "value_counts": self._value_counts}
+
+    def _set_state(self, arrays: Mapping[str, np.ndarray]) -> None:
+        super()._set_state(arrays)
+        self._keys = {str(k): r for r, k in enumerate(arrays["keys"].tolist())}
+        self._value_counts = arrays["value_counts"].astype(np.float32)
 
 
 def _id_hashes(ids: Sequence[str]) -> np.ndarray:

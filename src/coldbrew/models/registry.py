@@ -9,7 +9,11 @@ if TYPE_CHECKING:
 
 
 def model_classes() -> dict[str, type[Recommender]]:
-    from coldbrew.models.baselines import PopularityRecommender, RandomRecommender
+    from coldbrew.models.baselines import (
+        AttributePopularityRecommender,
+        PopularityRecommender,
+        RandomRecommender,
+    )
     from coldbrew.models.cf import ALSRecommender, BPRRecommender, ItemKNNRecommender
     from coldbrew.models.finetuned import FineTunedRecommender
     from coldbrew.models.heads import AttributeMapRecommender, CFMapRecommender
@@ -20,6 +24,7 @@ def model_classes() -> dict[str, type[Recommender]]:
 
     classes: list[type[Recommender]] = [
         PopularityRecommender,
+        AttributePopularityRecommender,
         RandomRecommender,
         ZeroShotRecommender,
         ALSRecommender,
