@@ -30,6 +30,7 @@ from coldbrew.train.config import TrainConfig
 FLAGS: dict[str, tuple[type, str]] = {
     "encoder": (str, "starting model: default (bundled MiniLM) or a sentence-transformers path"),
     "method": (str, "lora or full"),
+    "towers": (str, "shared (one encoder for users and items) or separate (a user tower too)"),
     "seed": (int, "seed of everything random (split, pairs, batches, dropout)"),
     "max_steps": (int, "optimisation steps"),
     "batch_size": (int, "pairs per step (the other pairs are the negatives)"),

@@ -2,7 +2,9 @@
 
 Scoring is exactly :class:`~coldbrew.models.zeroshot.ZeroShotRecommender`'s; what differs is that
 the encoder's weights (safetensors) travel with the model in ``<dir>/encoder``, so a saved model
-loads and recommends identically anywhere.
+loads and recommends identically anywhere. A two-tower model with separate weights also carries
+its user tower in ``<dir>/user_encoder``: it encodes the user's words and attributes, and the
+texts of the items they liked.
 """
 
 from __future__ import annotations
@@ -11,52 +13,116 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Self
 
+import numpy as np
+import pandas as pd
+
 from coldbrew.models.zeroshot import ZeroShotRecommender
+from coldbrew.text.cache import encode_texts
 from coldbrew.text.encoder import Encoder
+from coldbrew.text.factory import load_encoder
 from coldbrew.text.sbert import SentenceTransformerEncoder
 
 ENCODER_DIR = "encoder"
+USER_ENCODER_DIR = "user_encoder"
 
 
 class FineTunedRecommender(ZeroShotRecommender):
     """Zero-shot scoring with a fine-tuned encoder (no cache).
 
-    A :class:`SentenceTransformerEncoder` is saved with the model; other encoders (the hashing
-    encoder of the tests) are rebuilt from their config.
+    ``user_encoder`` (optional) is the user tower of a two-tower model with separate weights;
+    without it one encoder reads both sides. A :class:`SentenceTransformerEncoder` is saved with
+    the model; other encoders (the hashing encoder of the tests) are rebuilt from their config.
     """
 
     kind = "finetuned"
 
-    def __init__(self, encoder: Encoder, **kwargs: Any) -> None:
+    def __init__(
+        self, encoder: Encoder, *, user_encoder: Encoder | None = None, **kwargs: Any
+    ) -> None:
         if kwargs.get("cache_dir"):
             raise ValueError("a fine-tuned encoder must not share the embedding cache")
         super().__init__(encoder, **kwargs)
+        self.user_encoder = user_encoder
+        self.user_item_vectors = np.zeros((0, 0), dtype=np.float32)
+
+    @property
+    def query_encoder(self) -> Encoder:
+        return self.user_encoder or self.encoder
+
+    @property
+    def liked_item_vectors(self) -> np.ndarray:
+        return self.user_item_vectors if self.user_encoder is not None else self.item_vectors
 
     def get_params(self) -> dict[str, Any]:
         params = super().get_params()
-        if isinstance(self.encoder, SentenceTransformerEncoder):
-            params["encoder"] = {**params["encoder"], "model": ENCODER_DIR}
+        params["user_encoder"] = None
+        for key, encoder, folder in (
+            ("encoder", self.encoder, ENCODER_DIR),
+            ("user_encoder", self.user_encoder, USER_ENCODER_DIR),
+        ):
+            if encoder is None:
+                continue
+            params[key] = encoder.config()
+            if isinstance(encoder, SentenceTransformerEncoder):
+                params[key] = {**params[key], "model": folder}
         return params
+
+    def _fit(self, dataset: Any) -> None:
+        super()._fit(dataset)
+        if self.user_encoder is not None:
+            self.user_item_vectors = self._encode_user_side(dataset.items)
+
+    def _encode_user_side(self, items: pd.DataFrame) -> np.ndarray:
+        assert self.item_template is not None and self.user_encoder is not None
+        texts = self.item_template.render_frame(items)
+        return encode_texts(self.user_encoder, texts, kind="passage")
+
+    def _add_items(self, items: pd.DataFrame, rows: np.ndarray) -> None:
+        super()._add_items(items, rows)
+        if self.user_encoder is None:
+            return
+        vectors = self._encode_user_side(items)
+        if len(self.item_ids) > len(self.user_item_vectors):
+            grown = np.zeros((len(self.item_ids), vectors.shape[1]), dtype=np.float32)
+            grown[: len(self.user_item_vectors)] = self.user_item_vectors
+            self.user_item_vectors = grown
+        self.user_item_vectors[rows] = vectors
+
+    def _get_state(self) -> dict[str, np.ndarray]:
+        state = super()._get_state()
+        if self.user_encoder is not None:
+            state["user_item_vectors"] = self.user_item_vectors
+        return state
+
+    def _set_state(self, arrays: Mapping[str, np.ndarray]) -> None:
+        super()._set_state(arrays)
+        if "user_item_vectors" in arrays:
+            self.user_item_vectors = arrays["user_item_vectors"].astype(np.float32)
 
     def save(self, path: str | Path) -> Path:
         path = super().save(path)
-        if isinstance(self.encoder, SentenceTransformerEncoder):
-            self.encoder.st_model.save(str(path / ENCODER_DIR), safe_serialization=True)
+        for encoder, folder in ((self.encoder, ENCODER_DIR), (self.user_encoder, USER_ENCODER_DIR)):
+            if isinstance(encoder, SentenceTransformerEncoder):
+                encoder.st_model.save(str(path / folder), safe_serialization=True)
         return path
 
     @classmethod
     def _from_params(cls, params: Mapping[str, Any], **components: Any) -> Self:
         params = dict(params)
-        if (
-            components.get("encoder") is None
-            and params["encoder"]["type"] == "sentence-transformers"
-        ):
-            config = dict(params["encoder"])
-            model_dir = components.get("model_dir")
+        user_config = params.pop("user_encoder", None)
+        model_dir = components.get("model_dir")
+
+        def rebuild(config: Mapping[str, Any]) -> Encoder:
+            if config["type"] != "sentence-transformers":
+                return load_encoder(config)
             if model_dir is None:
                 raise ValueError("loading a fine-tuned model needs its directory")
-            config.pop("type", None)
-            model = str(Path(model_dir) / config.pop("model"))
-            components = {**components, "encoder": SentenceTransformerEncoder(model, **config)}
-        components = {**components, "cache_dir": None}
-        return super()._from_params(params, **components)
+            settings = {k: v for k, v in config.items() if k not in ("type", "model")}
+            return SentenceTransformerEncoder(str(Path(model_dir) / config["model"]), **settings)
+
+        if components.get("encoder") is None:
+            components = {**components, "encoder": rebuild(params["encoder"])}
+        model = super()._from_params(params, **{**components, "cache_dir": None})
+        if user_config is not None:
+            model.user_encoder = rebuild(user_config)
+        return model

@@ -188,14 +188,26 @@ class ZeroShotRecommender(Recommender):
         attrs = [(q, t) for q, t in attrs if t]
         for weight, pairs in ((self.text_weight, texts), (self.attribute_weight, attrs)):
             if pairs:
-                vectors = self.encoder.encode([t for _, t in pairs], kind="query")
+                vectors = self.query_encoder.encode([t for _, t in pairs], kind="query")
                 out[[q for q, _ in pairs]] += weight * vectors
+        liked_side = self.liked_item_vectors
         for q, query in enumerate(queries):
             rows = self.item_ids.rows(query.liked, skip_unknown=True)
             if len(rows):
-                liked = liked_vector(self.item_vectors[rows], self.recency_decay)
+                liked = liked_vector(liked_side[rows], self.recency_decay)
                 out[q] += self.liked_weight * liked
         return l2_normalize(out)
+
+    @property
+    def query_encoder(self) -> Encoder:
+        """What encodes the user's own words and attributes (the one encoder, unless a
+        two-tower model has a separate user tower)."""
+        return self.encoder
+
+    @property
+    def liked_item_vectors(self) -> np.ndarray:
+        """Item vectors as the user side sees them (liked items are averaged into a user)."""
+        return self.item_vectors
 
     def _score_rows(self, queries: Sequence[UserQuery]) -> np.ndarray:
         return self.user_vectors(queries) @ self.item_vectors.T

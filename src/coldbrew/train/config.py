@@ -18,6 +18,10 @@ class TrainConfig:
         The starting model (``default`` is the bundled MiniLM; or a path).
     method
         ``lora`` (adapters on attention, via ``peft``) or ``full`` (every weight).
+    towers
+        ``shared`` (one encoder reads the user side and the items) or ``separate`` (a copy of
+        the starting encoder becomes the user tower and trains with its own weights; the model
+        directory then holds ``user_encoder/`` too).
     max_steps, batch_size, learning_rate, warmup_steps
         Optimisation (AdamW, linear warm-up then linear decay).
     scale
@@ -81,6 +85,7 @@ class TrainConfig:
 
     encoder: str = "default"
     method: str = "lora"
+    towers: str = "shared"
     seed: int = 42
     max_steps: int = 400
     batch_size: int = 32
@@ -124,6 +129,8 @@ class TrainConfig:
             )
         if self.method not in ("lora", "full"):
             raise ValueError(f"method must be 'lora' or 'full', got {self.method!r}")
+        if self.towers not in ("shared", "separate"):
+            raise ValueError(f"towers must be shared or separate, got {self.towers!r}")
         if self.history not in ("item", "profile", "both"):
             raise ValueError(f"history must be item, profile or both, got {self.history!r}")
         for name in (

@@ -204,7 +204,10 @@ class ContrastiveTrainer:
 
     ``validate`` scores the live model on the protocol's validation split (never its test);
     the best weights by that score are restored at the end. ``checkpoint_dir`` makes the run
-    resumable: call :meth:`train` again with the same arguments after a crash.
+    resumable: call :meth:`train` again with the same arguments after a crash. ``user_model``
+    (a second ``SentenceTransformer``) makes the towers separate: it encodes the user side and
+    ``st_model`` the items; without it ``st_model`` reads both. FGM perturbs ``st_model``'s
+    token embeddings only.
     """
 
     def __init__(
@@ -217,16 +220,19 @@ class ContrastiveTrainer:
         checkpoint_dir: str | Path | None = None,
         show_progress: bool = False,
         teacher: Teacher | None = None,
+        user_model: Any = None,
     ) -> None:
         if len(pairs) < 2:
             raise ValueError(f"need at least 2 training pairs, got {len(pairs)}")
         self.config = config
         self.st_model = st_model
+        self.user_model = user_model
         self.pairs = list(pairs)
         self.validate = validate
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else None
         self.show_progress = show_progress
         self.peft_model: Any = None
+        self.user_peft_model: Any = None
         self.teacher = teacher
         self.progress_label = "fine-tune"
         self.metric_name = "recall@20"  # what ``validate`` returns, as train.json names it
@@ -240,13 +246,28 @@ class ContrastiveTrainer:
     def _prepare_model(self) -> list[Any]:
         torch = _require_torch()
         torch.manual_seed(self.config.seed)
-        self.st_model.max_seq_length = self.config.max_seq_length
+        for _, model in self._towers():
+            model.max_seq_length = self.config.max_seq_length
         if self.config.method == "lora":
             self.peft_model = add_lora(self.st_model, self.config)
+            if self.user_model is not None:
+                self.user_peft_model = add_lora(self.user_model, self.config)
         else:
-            for param in self.st_model.parameters():
-                param.requires_grad_(True)
-        return [p for p in self.st_model.parameters() if p.requires_grad]
+            for _, model in self._towers():
+                for param in model.parameters():
+                    param.requires_grad_(True)
+        return [p for _, m in self._towers() for p in m.parameters() if p.requires_grad]
+
+    def _towers(self) -> list[tuple[str, Any]]:
+        """(parameter-name prefix, model) of every tower that trains."""
+        towers = [("", self.st_model)]
+        if self.user_model is not None:
+            towers.append(("user.", self.user_model))
+        return towers
+
+    def _set_training(self, training: bool) -> None:
+        for _, model in self._towers():
+            model.train(training)
 
     def _batch(self, step: int) -> list[TrainingPair]:
         size = min(self.config.batch_size, len(self.pairs))
@@ -255,11 +276,12 @@ class ContrastiveTrainer:
         order = np.random.default_rng([self.config.seed, epoch]).permutation(len(self.pairs))
         return [self.pairs[i] for i in order[offset * size : (offset + 1) * size]]
 
-    def _embed(self, texts: list[str]) -> Any:
-        features = self.st_model.preprocess(texts)
+    def _embed(self, texts: list[str], model: Any = None) -> Any:
+        model = self.st_model if model is None else model
+        features = model.preprocess(texts)
         features = {k: v for k, v in features.items() if hasattr(v, "shape")}
         torch = _require_torch()
-        out = self.st_model(features)["sentence_embedding"]
+        out = model(features)["sentence_embedding"]
         return torch.nn.functional.normalize(out, dim=-1)
 
     def _loss(self, batch: list[TrainingPair], rng: np.random.Generator) -> Any:
@@ -267,7 +289,7 @@ class ContrastiveTrainer:
             augment_parts(p.query_parts, rng) if self.config.augment else p.query_parts
             for p in batch
         ]
-        queries = self._embed([". ".join(p) for p in parts])
+        queries = self._embed([". ".join(p) for p in parts], self.user_model)
         items = self._embed([p.item for p in batch])
         log_q = None
         if self.config.logq_correction:
@@ -291,14 +313,17 @@ class ContrastiveTrainer:
     # ---- checkpoints ----------------------------------------------------------------------
     def _trainable_state(self) -> dict[str, Any]:
         return {
-            n: p.detach().clone().contiguous()
-            for n, p in self.st_model.named_parameters()
+            prefix + n: p.detach().clone().contiguous()
+            for prefix, model in self._towers()
+            for n, p in model.named_parameters()
             if p.requires_grad
         }
 
     def _load_trainable(self, state: dict[str, Any]) -> None:
         torch = _require_torch()
-        params = dict(self.st_model.named_parameters())
+        params = {
+            prefix + n: p for prefix, model in self._towers() for n, p in model.named_parameters()
+        }
         with torch.no_grad():
             for name, value in state.items():
                 params[name].copy_(value)
@@ -406,7 +431,7 @@ class ContrastiveTrainer:
         for step in bar:
             if stop_after is not None and step >= stop_after:
                 break
-            self.st_model.train()
+            self._set_training(True)
             torch.manual_seed(cfg.seed * 1_000_003 + step)
             rng = np.random.default_rng([cfg.seed, step, 7])
             batch = self._batch(step)
@@ -451,15 +476,15 @@ class ContrastiveTrainer:
             self._load_trainable(best)
         elif best is None:
             result.best_step = result.steps
-        self.st_model.eval()
+        self._set_training(False)
         return result
 
     def _validate(self, step: int, result: TrainResult) -> float:
         assert self.validate is not None
-        self.st_model.eval()
+        self._set_training(False)
         metric = float(self.validate(self.st_model))
         result.validation.append({"step": step, f"val_{result.metric}": metric})
-        self.st_model.train()
+        self._set_training(True)
         return metric
 
     def merged_model(self) -> Any:
@@ -468,6 +493,13 @@ class ContrastiveTrainer:
             self.peft_model.merge_and_unload()
             self.peft_model = None
         return self.st_model
+
+    def merged_user_model(self) -> Any:
+        """The separate user tower with its adapters merged (``None`` when towers are shared)."""
+        if self.user_peft_model is not None:
+            self.user_peft_model.merge_and_unload()
+            self.user_peft_model = None
+        return self.user_model
 
 
 def _bad_checks(result: TrainResult) -> int:

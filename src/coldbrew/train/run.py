@@ -1,12 +1,15 @@
 """One fine-tuning run end to end: pairs -> trainer -> fitted model -> versioned directory.
 
-The directory holds the model (``config.json``, ``arrays.npz``, ``encoder/`` safetensors), the
-LoRA adapter (``lora/``) when LoRA was used, and ``train.json``: the training config, the
-fingerprint of the training data, the validation curve and the timings.
+The directory holds the model (``config.json``, ``arrays.npz``, ``encoder/`` safetensors, and
+``user_encoder/`` with separate towers), the LoRA adapters when LoRA was used (``lora/``,
+``lora-user/``, ``lora-dapt/``), the cross-encoder teacher when one was trained (``teacher/``),
+and ``train.json``: the training config, the fingerprint of the training data, the validation
+curves and the timings.
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import platform
@@ -173,23 +176,26 @@ def fine_tune(
         st_model, dapt = adapt_to_domain(st_model, train, item_template, config, out, show_progress)
         stages["dapt"] = dapt.to_dict()
     val = validation_split(split)
+    # separate towers: the user tower starts as a copy of the (domain-adapted) encoder
+    user_model = copy.deepcopy(st_model) if config.towers == "separate" else None
+
+    def recommender(item_model: Any, user_side: Any) -> FineTunedRecommender:
+        return FineTunedRecommender(
+            live_encoder(item_model, base),
+            user_encoder=None if user_side is None else live_encoder(user_side, base),
+            item_template=item_template,
+            user_template=user_template,
+        ).fit(train)
 
     def validate(model: Any) -> float:
-        probe = FineTunedRecommender(
-            live_encoder(model, base), item_template=item_template, user_template=user_template
-        ).fit(train)
-        return validation_recall(probe, val, config.val_k_values)
+        return validation_recall(recommender(model, user_model), val, config.val_k_values)
 
     teacher: Teacher | None = None
     if config.distill_weight > 0 and config.distill_teacher == "cf":
         teacher = cf_teacher(train, config.seed, config.scale)
     elif config.distill_weight > 0:
         if config.distill_teacher == "cross-encoder":
-            first_stage = FineTunedRecommender(
-                live_encoder(st_model, base),
-                item_template=item_template,
-                user_template=user_template,
-            ).fit(train)
+            first_stage = recommender(st_model, None)
             scorer, taught = train_teacher(
                 first_stage, train, val, pairs, config, out, show_progress=show_progress
             )
@@ -205,14 +211,14 @@ def fine_tune(
         checkpoint_dir=out,
         show_progress=show_progress,
         teacher=teacher,
+        user_model=user_model,
     )
     result = trainer.train()
     if out is not None and trainer.peft_model is not None:
         trainer.peft_model.save_pretrained(str(out / "lora"))
-    merged = trainer.merged_model()
-    model = FineTunedRecommender(
-        live_encoder(merged, base), item_template=item_template, user_template=user_template
-    ).fit(train)
+    if out is not None and trainer.user_peft_model is not None:
+        trainer.user_peft_model.save_pretrained(str(out / "lora-user"))
+    model = recommender(trainer.merged_model(), trainer.merged_user_model())
     if out is not None:
         model.save(out)
         write_report(out, config, train, split, result, n_pairs=len(pairs), stages=stages)
