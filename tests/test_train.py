@@ -484,3 +484,38 @@ def test_separate_towers_train_apart_and_round_trip(tmp_path: Path) -> None:
         np.testing.assert_allclose(a.scores, b.scores, atol=1e-5)
     with pytest.raises(ValueError, match="towers"):
         TrainConfig(towers="three")
+
+
+@pytest.mark.slow
+def test_run_with_a_domain_stage_resumes_after_a_crash(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A crash in the interaction stage, after the domain stage finished: running the same
+    call again resumes both stages' checkpoints and ends with the uninterrupted run's model."""
+    from coldbrew.train.contrastive import ContrastiveTrainer
+    from coldbrew.train.run import fine_tune
+
+    data = planted()
+    cfg = tiny_config(max_steps=4, eval_every=2, checkpoint_every=1, dapt_steps=3)
+    straight, _ = fine_tune(data, planted_split(data), cfg, tmp_path / "straight")
+
+    original = ContrastiveTrainer._loss
+    calls = {"n": 0}
+
+    def crash_on_the_sixth_step(self: ContrastiveTrainer, batch: list, rng: object) -> object:
+        calls["n"] += 1
+        if calls["n"] == 6:  # 3 domain steps, then the interaction stage's third
+            raise KeyboardInterrupt
+        return original(self, batch, rng)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ContrastiveTrainer, "_loss", crash_on_the_sixth_step)
+    with pytest.raises(KeyboardInterrupt):
+        fine_tune(data, planted_split(data), cfg, tmp_path / "crashed")
+    assert (tmp_path / "crashed" / "dapt" / "checkpoint").exists()
+    assert (tmp_path / "crashed" / "checkpoint").exists()
+    monkeypatch.undo()
+    resumed, _ = fine_tune(data, planted_split(data), cfg, tmp_path / "crashed")
+    np.testing.assert_allclose(resumed.item_vectors, straight.item_vectors, atol=1e-5)
+    report = json.loads((tmp_path / "crashed" / "train.json").read_text())
+    assert report["stages"]["dapt"]["steps"] == 3
+    assert not (tmp_path / "crashed" / "dapt").exists()  # scratch goes once the model is written
