@@ -207,6 +207,45 @@ def test_in_batch_loss_masks_repeated_items() -> None:
     differ = in_batch_loss(q, q.flip(0), ["a", "b"], ["", ""], scale=20.0)
     assert float(same) == pytest.approx(0.0, abs=1e-6)  # the duplicate is no negative
     assert float(differ) > 10
+    # extra columns (hard negatives): a close one raises the loss, a repeat of the positive
+    # does not count
+    hard = torch.nn.functional.normalize(torch.tensor([[1.0, 0.1], [0.1, 1.0]]), dim=-1)
+    base = in_batch_loss(q, q, ["a", "b"], ["", ""], scale=20.0)
+    harder = in_batch_loss(q, torch.cat([q, hard]), ["a", "b", "c", "d"], ["", ""], scale=20.0)
+    repeat = in_batch_loss(q, torch.cat([q, hard]), ["a", "b", "a", "b"], ["", ""], scale=20.0)
+    assert float(harder) > float(base) + 0.5
+    assert float(repeat) == pytest.approx(float(base), abs=1e-6)
+
+
+def test_mined_hard_negatives_are_close_but_never_liked() -> None:
+    from coldbrew.text import HashingEncoder
+    from coldbrew.train.pairs import mine_hard_negatives
+
+    data = two_topics(n_users=12, n_items=40, per_user=5)
+    template = ItemTemplate(("title",))
+    pairs = build_pairs(data, item_template=template)
+    encoder = HashingEncoder(64)
+
+    def encode(texts: list[str]) -> np.ndarray:
+        return encoder.encode(texts, kind="passage")
+
+    mined = mine_hard_negatives(pairs, data, template, encode, count=2, skip=1, depth=10)
+    again = mine_hard_negatives(pairs, data, template, encode, count=2, skip=1, depth=10)
+    assert mined == again and len(mined) == len(pairs)
+    liked = {u: set(h) for u, h in data.user_history().items()}
+    texts = dict(zip(data.items["item_id"], data.items["title"]))
+    topic = {i: t.split(" thing")[0] for i, t in texts.items()}
+    same_topic = 0
+    for pair in mined:
+        assert len(pair.negatives) == 2 and pair.user_id
+        for item_id, text in pair.negatives:
+            assert item_id not in liked[pair.user_id] and item_id != pair.anchor_id
+            assert text == texts[item_id]
+            same_topic += topic[item_id] == topic[pair.item_id]
+    # close to the user side: nearly all from the positive's own topic (chance: half)
+    assert same_topic / (2 * len(mined)) > 0.8
+    with pytest.raises(ValueError, match="depth"):
+        mine_hard_negatives(pairs, data, template, encode, count=5, skip=5, depth=10)
 
 
 def tiny_config(**kw: object) -> TrainConfig:
@@ -258,13 +297,23 @@ def test_tiny_run_lowers_loss_and_learns_the_planted_groups(tmp_path: Path) -> N
 
 
 @pytest.mark.slow
-def test_fgm_and_augmentation_train_with_lora_and_frozen_embeddings(tmp_path: Path) -> None:
+def test_fgm_augmentation_and_hard_negatives_train_with_lora_and_frozen_embeddings(
+    tmp_path: Path,
+) -> None:
     """LoRA freezes the token embeddings; FGM must still perturb them, and validation passes
     (run without gradients) between steps must not disturb it."""
     from coldbrew.train.run import fine_tune
 
     data = planted()
-    cfg = tiny_config(max_steps=6, eval_every=3, fgm_epsilon=1.0, augment=True)
+    cfg = tiny_config(
+        max_steps=6,
+        eval_every=3,
+        fgm_epsilon=1.0,
+        augment=True,
+        hard_negatives=1,
+        hard_negative_skip=0,
+        hard_negative_depth=5,
+    )
     model, result = fine_tune(data, planted_split(data), cfg)
     assert len(result.losses) == 6 and all(np.isfinite(result.losses))
     assert model.recommend(UserQuery(liked=("g0i0",)), k=3).ids

@@ -38,6 +38,7 @@ FLAGS: dict[str, tuple[type, str]] = {
     "max_seq_length": (int, "tokens per text"),
     "max_pairs": (int, "few-shot: use only this many training pairs (0: all)"),
     "history": (str, "user side of a pair: item, profile or both"),
+    "hard_negatives": (int, "mined hard negatives per pair (0: in-batch negatives only)"),
     "fgm_epsilon": (float, "FGM adversarial step size on token embeddings (0: off)"),
     "dapt_steps": (int, "domain adaptation first: SimCSE steps on the catalogue text (0: off)"),
     "dapt_items": (str, "texts of that stage: train (items with interactions) or catalogue"),

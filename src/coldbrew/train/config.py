@@ -36,6 +36,11 @@ class TrainConfig:
         query is at recommendation time) with every item they liked: at k=0 the attributes are
         all that is known about a cold user. Other protocols ignore it (their users always come
         with a history), so their runs are unchanged.
+    hard_negatives, hard_negative_skip, hard_negative_depth
+        Mined hard negatives per pair (0: in-batch negatives only): items the starting encoder
+        ranks high for the pair's user side that the user never liked, drawn from ranks
+        ``hard_negative_skip`` to ``hard_negative_depth`` (the closest few are passed over: they
+        are the likeliest unlabelled positives). They join every query's negatives.
     augment
         Field dropout and shuffled attribute order on the user side.
     fgm_epsilon
@@ -96,6 +101,9 @@ class TrainConfig:
     max_pairs: int = 0
     history: str = "item"
     attribute_pairs: bool = True
+    hard_negatives: int = 0
+    hard_negative_skip: int = 5
+    hard_negative_depth: int = 50
     augment: bool = False
     fgm_epsilon: float = 0.0
     logq_correction: bool = True
@@ -149,6 +157,15 @@ class TrainConfig:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.dapt_items not in ("train", "catalogue"):
             raise ValueError(f"dapt_items must be train or catalogue, got {self.dapt_items!r}")
+        if self.hard_negatives < 0 or self.hard_negative_skip < 0:
+            raise ValueError("hard_negatives and hard_negative_skip must be 0 or more")
+        if self.hard_negatives and self.hard_negative_depth <= (
+            self.hard_negative_skip + self.hard_negatives
+        ):
+            raise ValueError(
+                f"hard_negative_depth ({self.hard_negative_depth}) must exceed "
+                "hard_negative_skip + hard_negatives"
+            )
         if self.dapt_steps < 0:
             raise ValueError(f"dapt_steps must be 0 (off) or more, got {self.dapt_steps}")
         if self.distill_loss not in ("kl", "margin-mse"):

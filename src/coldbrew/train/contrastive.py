@@ -95,20 +95,23 @@ def in_batch_loss(
 def in_batch_cross_entropy(
     scores: Any, item_ids: Sequence[str], anchor_ids: Sequence[str], log_q: Any = None
 ) -> Any:
-    """:func:`in_batch_loss` on a ready score matrix (queries x batch items, logits).
+    """:func:`in_batch_loss` on a ready score matrix (queries x items, logits).
 
-    Entries that are ``-inf`` (not scored, e.g. by a cross-encoder that scores a few negatives
-    per row) simply take no part; so do repeats of the positive item and of the anchor item.
+    Row ``i``'s positive is column ``i``; columns past the number of rows are extra negatives
+    (mined hard negatives). Entries that are ``-inf`` (not scored, e.g. by a cross-encoder that
+    scores a few negatives per row) simply take no part; so do repeats of the positive item and
+    of the anchor item.
     """
     torch = _require_torch()
     if log_q is not None:
         scores = scores - log_q[None, :]
     ids = np.asarray(item_ids)
-    same = ids[:, None] == ids[None, :]
+    rows = len(anchor_ids)
+    same = ids[:rows, None] == ids[None, :]
     # an item equal to the anchor itself is not a useful negative either
     anchors = np.asarray(anchor_ids)
     same |= (anchors[:, None] == ids[None, :]) & (anchors[:, None] != "")
-    np.fill_diagonal(same, False)
+    same[np.arange(rows), np.arange(rows)] = False
     mask = torch.from_numpy(same)
     scores = scores.masked_fill(mask, float("-inf"))
     labels = torch.arange(len(scores))
@@ -290,15 +293,21 @@ class ContrastiveTrainer:
             for p in batch
         ]
         queries = self._embed([". ".join(p) for p in parts], self.user_model)
-        items = self._embed([p.item for p in batch])
+        # the batch's items, then every pair's mined hard negatives (extra columns)
+        columns = [(p.item_id, p.item) for p in batch]
+        columns += [negative for p in batch for negative in p.negatives]
+        items = self._embed([text for _, text in columns])
         log_q = None
         if self.config.logq_correction:
             torch = _require_torch()
-            log_q = torch.tensor([self._log_q[p.item_id] for p in batch], dtype=torch.float32)
+            rarest = min(self._log_q.values())
+            log_q = torch.tensor(
+                [self._log_q.get(i, rarest) for i, _ in columns], dtype=torch.float32
+            )
         loss = in_batch_loss(
             queries,
             items,
-            [p.item_id for p in batch],
+            [i for i, _ in columns],
             [p.anchor_id for p in batch],
             self.config.scale,
             log_q,
@@ -306,7 +315,7 @@ class ContrastiveTrainer:
         if self.teacher is not None and self.config.distill_weight > 0:
             target = self.teacher(batch, rng)
             loss = loss + self.config.distill_weight * distill_loss(
-                queries @ items.T, target, self.config.scale, self.config.distill_loss
+                queries @ items[: len(batch)].T, target, self.config.scale, self.config.distill_loss
             )
         return loss
 

@@ -7,7 +7,8 @@ attributes rendered as text). Augmentation drops and shuffles the parts of the u
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -19,12 +20,18 @@ SEPARATOR = ". "
 
 @dataclass(frozen=True)
 class TrainingPair:
-    """One positive: ``query`` (the user side, in parts) should score ``item`` highly."""
+    """One positive: ``query`` (the user side, in parts) should score ``item`` highly.
+
+    ``user_id`` is whose interaction it is; ``negatives`` are mined hard negatives, as
+    (item id, text) pairs (see :func:`mine_hard_negatives`).
+    """
 
     query_parts: tuple[str, ...]
     item: str
     item_id: str
     anchor_id: str = ""
+    user_id: str = ""
+    negatives: tuple[tuple[str, str], ...] = ()
 
     @property
     def query(self) -> str:
@@ -95,19 +102,21 @@ def build_pairs(
         for pos, item in enumerate(liked):
             use_profile = history == "profile" or (history == "both" and rng.random() < 0.5)
             if use_profile and user in profiles:
-                pairs.append(TrainingPair(profiles[user], texts[item], item))
+                pairs.append(TrainingPair(profiles[user], texts[item], item, user_id=user))
                 continue
             if history == "profile" or len(liked) < 2:
                 continue
             other = liked[(pos + 1 + int(rng.integers(len(liked) - 1))) % len(liked)]
             anchor = tuple(p for p in texts[other].split(SEPARATOR) if p)
-            pairs.append(TrainingPair(anchor, texts[item], item, other))
+            pairs.append(TrainingPair(anchor, texts[item], item, other, user))
     if attribute_pairs:
         attributes = _attribute_texts(dataset, user_template or UserTemplate())
         for user, liked in sorted(dataset.user_history().items()):
             if user in attributes:
                 query = (attributes[user],)
-                pairs.extend(TrainingPair(query, texts[i], i) for i in liked if i in texts)
+                pairs.extend(
+                    TrainingPair(query, texts[i], i, user_id=user) for i in liked if i in texts
+                )
     if max_pairs and len(pairs) > max_pairs:
         keep = np.sort(rng.choice(len(pairs), size=max_pairs, replace=False))
         pairs = [pairs[i] for i in keep]
@@ -141,3 +150,63 @@ def augment_parts(
     rest = [p for p in parts[1:] if rng.random() >= drop]
     order = rng.permutation(len(rest))
     return (parts[0], *(rest[i] for i in order))
+
+
+def mine_hard_negatives(
+    pairs: Sequence[TrainingPair],
+    dataset: Dataset,
+    template: ItemTemplate,
+    encode: Callable[[list[str]], np.ndarray],
+    *,
+    count: int,
+    skip: int = 5,
+    depth: int = 50,
+    seed: int = 42,
+) -> list[TrainingPair]:
+    """``pairs`` with ``count`` hard negatives each: items the starting encoder ranks high for
+    the pair's user side but that user never liked.
+
+    ``encode`` maps texts to unit vectors (the encoder being fine-tuned, before training). For
+    every distinct user side the items are ranked by cosine; the user's own positives and the
+    anchor are dropped, the ``skip`` closest left are passed over (the very closest are the
+    likeliest to be unlabelled positives) and ``count`` are drawn from the rest of the top
+    ``depth``.
+    """
+    if count < 1:
+        raise ValueError(f"count must be at least 1, got {count}")
+    if depth <= skip + count:
+        raise ValueError(f"depth ({depth}) must exceed skip + count ({skip + count})")
+    texts = item_texts(dataset, template)
+    ids = list(texts)
+    item_vectors = encode([texts[i] for i in ids])
+    queries = sorted({p.query for p in pairs})
+    row = {q: r for r, q in enumerate(queries)}
+    ranked = _top_items(encode(queries), item_vectors, depth + 256)
+    liked = {u: set(h) for u, h in dataset.user_history().items()}
+    rng = np.random.default_rng([seed, 11])
+    out = []
+    for pair in pairs:
+        banned = liked.get(pair.user_id, set()) | {pair.item_id, pair.anchor_id}
+        pool: list[str] = []
+        for col in ranked[row[pair.query]]:
+            if ids[col] not in banned:
+                pool.append(ids[col])
+                if len(pool) == depth:
+                    break
+        pool = pool[skip:]
+        chosen = rng.choice(len(pool), size=min(count, len(pool)), replace=False)
+        negatives = tuple((pool[c], texts[pool[c]]) for c in sorted(chosen))
+        out.append(replace(pair, negatives=negatives))
+    return out
+
+
+def _top_items(queries: np.ndarray, items: np.ndarray, k: int, chunk: int = 1024) -> np.ndarray:
+    """Each query's ``k`` most similar item rows, best first (chunked: catalogues are large)."""
+    k = min(k, len(items))
+    out = np.zeros((len(queries), k), dtype=np.int64)
+    for start in range(0, len(queries), chunk):
+        scores = queries[start : start + chunk] @ items.T
+        top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+        order = np.argsort(-np.take_along_axis(scores, top, axis=1), axis=1, kind="stable")
+        out[start : start + chunk] = np.take_along_axis(top, order, axis=1)
+    return out

@@ -38,7 +38,13 @@ from coldbrew.train.cross import (
     CrossEncoderTrainer,
     cross_teacher,
 )
-from coldbrew.train.pairs import TrainingPair, build_pairs, catalogue_pairs, item_texts
+from coldbrew.train.pairs import (
+    TrainingPair,
+    build_pairs,
+    catalogue_pairs,
+    item_texts,
+    mine_hard_negatives,
+)
 
 TRAIN_FORMAT_VERSION = 1
 
@@ -175,6 +181,17 @@ def fine_tune(
     if config.dapt_steps:
         st_model, dapt = adapt_to_domain(st_model, train, item_template, config, out, show_progress)
         stages["dapt"] = dapt.to_dict()
+    if config.hard_negatives:
+        pairs = mine_hard_negatives(
+            pairs,
+            train,
+            item_template,
+            lambda texts: st_model.encode(texts, batch_size=64, normalize_embeddings=True),
+            count=config.hard_negatives,
+            skip=config.hard_negative_skip,
+            depth=config.hard_negative_depth,
+            seed=config.seed,
+        )
     val = validation_split(split)
     # separate towers: the user tower starts as a copy of the (domain-adapted) encoder
     user_model = copy.deepcopy(st_model) if config.towers == "separate" else None
