@@ -20,10 +20,10 @@ from coldbrew.text import HashingEncoder
 
 
 def test_user_buckets_follow_the_k_edges() -> None:
-    assert [user_bucket(n) for n in (0, 1, 2, 3, 4, 5, 9, 10, 19, 20, 500)] == [
-        0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5,
+    assert [user_bucket(n) for n in (0, 1, 2, 3, 4, 5, 9, 10, 19, 20, 49, 50, 99, 100, 500)] == [
+        0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7,
     ]  # fmt: skip
-    assert len(USER_EDGES) == 6
+    assert len(USER_EDGES) == 8
 
 
 def test_standardize_and_grid() -> None:

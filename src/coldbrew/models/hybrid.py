@@ -1,7 +1,8 @@
 """The hybrid hand-over: collaborative, language-model and lexical scores blended by what is known.
 
 Each part's scores are standardised per query (z-scores over the items), then summed with weights
-that depend on the user's bucket (how many liked items: 0, 1-2, 3-4, 5-9, 10-19, 20+) and the
+that depend on the user's bucket (how many liked items: 0, 1-2, 3-4, 5-9, 10-19, 20-49, 50-99,
+100+; the last two keep heavy warm users apart from users who have just revealed 20) and the
 item's bucket (no training interaction, or some). The weights are fitted on an inner validation
 carved out of the training data only (held-out items, held-out users revealing k items, held-out
 interactions of warm users) by a grid search over the simplex that includes every single part,
@@ -22,7 +23,9 @@ import pandas as pd
 from coldbrew.data.schema import ITEM_ID, USER_ID, Dataset, history_by_user
 from coldbrew.models.base import Recommender, UserQuery
 
-USER_EDGES = (0, 1, 3, 5, 10, 20)
+USER_EDGES = (0, 1, 3, 5, 10, 20, 50, 100)
+REVEALED = (0, 1, 3, 5, 10, 20)
+"""How many items the inner validation's held-out users reveal (the cold-user protocol's k)."""
 PARTS_DIR = "parts"
 
 
@@ -141,7 +144,7 @@ def inner_validation(
     )
     # held-out users reveal their k earliest items
     cu_hist = history_by_user(pos[is_cu & ~is_ci])
-    for k in USER_EDGES:
+    for k in REVEALED:
         chosen = {u: h for u, h in cu_hist.items() if len(h) > k}
         add(
             1,
