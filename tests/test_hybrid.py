@@ -73,8 +73,9 @@ def test_the_blend_learns_to_trust_the_part_that_works() -> None:
         min_queries=5,
     ).fit(data)
     warm = hybrid.weights[:, 1]  # items with training interactions
-    assert (warm[3:, 0] > warm[3:, 1]).all(), warm  # users with 5+ items: popularity wins
-    report = next(v for k, v in hybrid.validation.items() if k.startswith("cell1") and v)
+    # users with 5+ items, returning or new: popularity wins
+    assert (warm[3:, :, 0] > warm[3:, :, 1]).all(), warm
+    report = next(v for k, v in hybrid.validation.items() if k.startswith("cell1") and v["queries"])
     assert report["best_blend"] >= max(report["only_pop"], report["only_text"]) - 1e-9
     recs = hybrid.recommend(UserQuery(liked=("i59",)), k=5)
     assert len(recs) == 5
@@ -90,3 +91,18 @@ def test_one_standard_error_rule_prefers_fewer_parts_when_tied() -> None:
     assert one_standard_error_choice(noisy_tie, grid) == 0
     clear_win = np.stack([base, base + 0.1, base - 0.2])
     assert one_standard_error_choice(clear_win, grid) == 1
+
+
+def test_returning_and_new_users_get_their_own_weights() -> None:
+    """A user the training data knows and a new one with the same liked items are blended with
+    the weights of their kind."""
+    data = _two_worlds()
+    parts = {"pop": PopularityRecommender(), "text": ZeroShotRecommender(HashingEncoder(64))}
+    hybrid = HybridRecommender(parts, tune=False).fit(data)
+    hybrid.weights[:, :, 1] = [1.0, 0.0]  # returning users: popularity only
+    hybrid.weights[:, :, 0] = [0.0, 1.0]  # new users: text only
+    liked = tuple(hybrid.resolve(UserQuery(user_id="u3")).liked)
+    returning, new = hybrid.score([UserQuery(user_id="u3"), UserQuery(liked=liked)])
+    pop, text = (standardize(p.score([UserQuery(liked=liked)]))[0] for p in parts.values())
+    np.testing.assert_allclose(returning, pop, atol=1e-5)
+    np.testing.assert_allclose(new, text, atol=1e-5)
