@@ -91,6 +91,9 @@ def test_one_standard_error_rule_prefers_fewer_parts_when_tied() -> None:
     assert one_standard_error_choice(noisy_tie, grid) == 0
     clear_win = np.stack([base, base + 0.1, base - 0.2])
     assert one_standard_error_choice(clear_win, grid) == 1
+    # a default (the weights pooled over more data) stays unless clearly beaten
+    assert one_standard_error_choice(noisy_tie, grid, default=1) == 1
+    assert one_standard_error_choice(clear_win, grid, default=0) == 1
 
 
 def test_returning_and_new_users_get_their_own_weights() -> None:

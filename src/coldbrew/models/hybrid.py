@@ -59,13 +59,17 @@ def simplex_grid(n_parts: int, step: float) -> np.ndarray:
     return np.asarray(rows, dtype=np.float32) / units
 
 
-def one_standard_error_choice(ndcg: np.ndarray, grid: np.ndarray) -> int:
+def one_standard_error_choice(
+    ndcg: np.ndarray, grid: np.ndarray, default: int | None = None
+) -> int:
     """The simplest weights (fewest parts) statistically tied with the best on validation.
 
     ``ndcg`` is (grid points, queries). A point is tied when its paired mean loss against the
     best point is within one standard error; among tied points the one with the fewest non-zero
     weights wins, then the higher mean. This guards against blends that win the validation by
     noise (seen on ml-100k: a 0.2 TF-IDF share won the inner validation and lost on test).
+    ``default`` (a grid row: the weights chosen on more data, e.g. the whole cell for one
+    bucket) wins whenever it is tied: a small bucket has to beat it clearly to differ.
     """
     means = ndcg.mean(axis=1)
     best = int(np.argmax(means))
@@ -73,6 +77,8 @@ def one_standard_error_choice(ndcg: np.ndarray, grid: np.ndarray) -> int:
     n = ndcg.shape[1]
     se = diff.std(axis=1, ddof=1) / np.sqrt(n) if n > 1 else np.zeros(len(grid))
     tied = diff.mean(axis=1) <= se
+    if default is not None and tied[default]:
+        return default
     sizes = (grid > 0).sum(axis=1)
     order = sorted(np.flatnonzero(tied), key=lambda g: (sizes[g], -means[g]))
     return int(order[0])
@@ -280,13 +286,15 @@ class HybridRecommender(Recommender):
             prepared = [self._prepare(t, item_cell) for t in cell_tasks]
             seen = set()
             for known in (1, 0):
-                best, count, _ = self._search(prepared, grid, cell, bucket=None, known=known)
+                pooled, count, _ = self._search(prepared, grid, cell, bucket=None, known=known)
                 if not count:
                     continue
                 seen.add(known)
-                self.weights[:, cell, known] = best
+                self.weights[:, cell, known] = pooled
                 for b in range(len(USER_EDGES)):
-                    best, n, table = self._search(prepared, grid, cell, bucket=b, known=known)
+                    best, n, table = self._search(
+                        prepared, grid, cell, bucket=b, known=known, default=pooled
+                    )
                     if n >= self.min_queries:
                         self.weights[b, cell, known] = best
                     who = "known" if known else "new"
@@ -347,9 +355,11 @@ class HybridRecommender(Recommender):
         cell: int,
         bucket: int | None,
         known: int,
+        default: np.ndarray | None = None,
     ) -> tuple[np.ndarray, int, dict[str, float]]:
         """Best grid weights for ``cell`` (other cell's weights fixed) on the chosen users:
-        known in training or not (``known``), in ``bucket`` (``None``: every bucket)."""
+        known in training or not (``known``), in ``bucket`` (``None``: every bucket).
+        ``default`` is kept unless another grid point beats it by more than a standard error."""
         per_query: list[np.ndarray] = []  # (grid, rows) NDCG@20 for every task
         for prep in prepared:
             rows = (prep["n_relevant"] > 0) & (prep["known"] == known)
@@ -373,7 +383,10 @@ class HybridRecommender(Recommender):
             return self.weights[0, cell, known], 0, {}
         ndcg = np.concatenate(per_query, axis=1)
         count = ndcg.shape[1]
-        best = one_standard_error_choice(ndcg, grid)
+        fallback = None
+        if default is not None:
+            fallback = int(np.argmin(np.abs(grid - default).sum(axis=1)))
+        best = one_standard_error_choice(ndcg, grid, fallback)
         means = ndcg.mean(axis=1)
         table = {
             f"only_{n}": float(means[int(np.argmax(grid[:, j]))]) for j, n in enumerate(self.parts)
