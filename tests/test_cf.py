@@ -216,3 +216,21 @@ def test_attribute_popularity_ranks_by_what_users_like_them_like() -> None:
     assert model.recommend(unknown, k=3).ids == plain.recommend(UserQuery(), k=3).ids
     with pytest.raises(ValueError, match="smoothing"):
         AttributePopularityRecommender(smoothing=0)
+
+
+def test_popularity_without_tie_break_leaves_new_items_tied() -> None:
+    from coldbrew.models.baselines import AttributePopularityRecommender
+
+    data = two_topics(n_users=10, n_items=30, per_user=3)
+    data_items = data.items["item_id"].tolist()
+    unseen = sorted(set(data_items) - set(data.interactions["item_id"]))
+    assert len(unseen) >= 2
+    for model in (
+        PopularityRecommender(tie_break=False),
+        AttributePopularityRecommender(0.1, False),
+    ):
+        scores = model.fit(data).score([UserQuery()])[0]
+        assert len(set(scores[model.item_ids.rows(unseen)].tolist())) == 1
+        assert model.get_params()["tie_break"] is False
+    hashed = PopularityRecommender().fit(data).score([UserQuery()])[0]
+    assert len(set(hashed[PopularityRecommender().fit(data).item_ids.rows(unseen)].tolist())) > 1

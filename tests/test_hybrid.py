@@ -73,8 +73,8 @@ def test_the_blend_learns_to_trust_the_part_that_works() -> None:
         min_queries=5,
     ).fit(data)
     warm = hybrid.weights[:, 1]  # items with training interactions
-    # users with 5+ items, returning or new: popularity wins
-    assert (warm[3:, :, 0] > warm[3:, :, 1]).all(), warm
+    # returning users with 5+ items: popularity wins
+    assert (warm[3:, 1, 0] > warm[3:, 1, 1]).all(), warm
     report = next(v for k, v in hybrid.validation.items() if k.startswith("cell1") and v["queries"])
     assert report["best_blend"] >= max(report["only_pop"], report["only_text"]) - 1e-9
     recs = hybrid.recommend(UserQuery(liked=("i59",)), k=5)
@@ -109,3 +109,17 @@ def test_returning_and_new_users_get_their_own_weights() -> None:
     pop, text = (standardize(p.score([UserQuery(liked=liked)]))[0] for p in parts.values())
     np.testing.assert_allclose(returning, pop, atol=1e-5)
     np.testing.assert_allclose(new, text, atol=1e-5)
+
+
+def test_parts_that_cannot_reorder_a_cell_lose_their_weight_in_its_grid() -> None:
+    from coldbrew.models.hybrid import canonical_grid
+
+    grid = simplex_grid(3, 0.5)
+    canon = canonical_grid(grid, np.array([False, True, False]))
+    # the flat part's weight moves to the others; blends that rank alike become one point
+    assert {tuple(r) for r in canon} == {
+        (1.0, 0.0, 0.0),
+        (0.5, 0.0, 0.5),
+        (0.0, 0.0, 1.0),
+        (0.0, 1.0, 0.0),
+    }

@@ -67,8 +67,9 @@ def _hybrid(ctx: ModelContext) -> Recommender:
         "lm": _attribute_map(ctx),
         "lexical": TfidfRecommender(),
         "cf_map": _cf_map(ctx),
-        # popularity among users who share the query's attributes (plain popularity without)
-        "popularity": AttributePopularityRecommender(),
+        # popularity among users who share the query's attributes (plain popularity without);
+        # new items tie exactly (no hash tie-break: noise the weight search could fit)
+        "popularity": AttributePopularityRecommender(tie_break=False),
     }
     return HybridRecommender(parts, seed=ctx.seed)
 

@@ -15,17 +15,23 @@ from coldbrew.models.base import Recommender, UserQuery
 
 
 class PopularityRecommender(Recommender):
-    """Ranks items by how many positive interactions they had in training (same list for all)."""
+    """Ranks items by how many positive interactions they had in training (same list for all).
+
+    ``tie_break`` orders items with equal counts (every new item has 0) by a hash of their id;
+    without it they tie exactly, which is what a blend wants: a part that knows nothing about
+    new items should not reorder them.
+    """
 
     kind = "popularity"
 
-    def __init__(self) -> None:
+    def __init__(self, tie_break: bool = True) -> None:
         super().__init__()
+        self.tie_break = tie_break
         self._counts = np.zeros(0, dtype=np.float32)
         self._ties: np.ndarray = np.zeros(0, dtype=np.float32)
 
     def get_params(self) -> dict[str, Any]:
-        return {}
+        return {"tie_break": self.tie_break}
 
     def _fit(self, dataset: Dataset) -> None:
         counts = dataset.positives()[ITEM_ID].value_counts()
@@ -36,6 +42,8 @@ class PopularityRecommender(Recommender):
     def _score_rows(self, queries: Sequence[UserQuery]) -> np.ndarray:
         # Ties (every cold item has count 0) are broken by a hash of the item id, not by catalogue
         # position: MovieLens numbers old popular films first, and position would leak that.
+        if not self.tie_break:
+            return np.tile(self._counts, (len(queries), 1))
         if len(self._ties) != len(self._counts):
             self._ties = (0.5 * _id_hashes(self.item_ids.ids())).astype(np.float32)
         base = self._counts + self._ties
@@ -69,8 +77,8 @@ class AttributePopularityRecommender(PopularityRecommender):
 
     kind = "attribute_popularity"
 
-    def __init__(self, smoothing: float = 0.1) -> None:
-        super().__init__()
+    def __init__(self, smoothing: float = 0.1, tie_break: bool = True) -> None:
+        super().__init__(tie_break)
         if smoothing <= 0:
             raise ValueError(f"smoothing must be positive, got {smoothing}")
         self.smoothing = smoothing
@@ -78,7 +86,7 @@ class AttributePopularityRecommender(PopularityRecommender):
         self._value_counts = np.zeros((0, 0), dtype=np.float32)
 
     def get_params(self) -> dict[str, Any]:
-        return {"smoothing": self.smoothing}
+        return {"smoothing": self.smoothing, "tie_break": self.tie_break}
 
     @staticmethod
     def attribute_key(field: str, value: Any) -> str:

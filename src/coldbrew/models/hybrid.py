@@ -84,6 +84,16 @@ def one_standard_error_choice(
     return int(order[0])
 
 
+def canonical_grid(grid: np.ndarray, flat: np.ndarray) -> np.ndarray:
+    """``grid`` with the weight of ``flat`` parts (constant over the cell: they cannot reorder
+    it) moved onto the others, duplicates dropped; all-flat points stay as they are. Blends that
+    rank alike become one point, so the one-standard-error rule sees them as the same size."""
+    canon = np.where(flat[None, :], 0.0, grid)
+    total = canon.sum(axis=1, keepdims=True)
+    canon = np.where(total > 0, canon / np.maximum(total, 1e-12), grid)
+    return np.unique(np.round(canon, 6), axis=0).astype(np.float32)
+
+
 @dataclass
 class ValTask:
     """Validation queries of one kind: which item bucket they tune, and what they must find."""
@@ -284,16 +294,17 @@ class HybridRecommender(Recommender):
             if not cell_tasks:
                 continue
             prepared = [self._prepare(t, item_cell) for t in cell_tasks]
+            cell_grid = canonical_grid(grid, np.all([p["flat"] for p in prepared], axis=0))
             seen = set()
             for known in (1, 0):
-                pooled, count, _ = self._search(prepared, grid, cell, bucket=None, known=known)
+                pooled, count, _ = self._search(prepared, cell_grid, cell, bucket=None, known=known)
                 if not count:
                     continue
                 seen.add(known)
                 self.weights[:, cell, known] = pooled
                 for b in range(len(USER_EDGES)):
                     best, n, table = self._search(
-                        prepared, grid, cell, bucket=b, known=known, default=pooled
+                        prepared, cell_grid, cell, bucket=b, known=known, default=pooled
                     )
                     if n >= self.min_queries:
                         self.weights[b, cell, known] = best
@@ -338,8 +349,20 @@ class HybridRecommender(Recommender):
         first = next(iter(self.parts.values()))
         buckets = np.asarray([user_bucket(len(first.resolve(q).liked)) for q in task.queries])
         known = np.asarray([_is_known(first, q) for q in task.queries], dtype=int)
+        gathered = [np.take_along_axis(p, index, axis=1) for p in parts]
+        # a part that scores every candidate of the task's cell alike, for every query, can
+        # only add a constant there (popularity and CF on new items)
+        mask = (item_cell[index] == task.cell) & ~pad
+        flat = [
+            bool(
+                np.all(np.where(mask, g, -np.inf).max(1) - np.where(mask, g, np.inf).min(1) < 1e-6)
+            )
+            for g in gathered
+        ]
         return {
-            "parts": [np.take_along_axis(p, index, axis=1) for p in parts],
+            "parts": gathered,
+            "flat": np.asarray(flat),
+            "ties": self._ties()[index],
             "cells": item_cell[index],
             "relevant": relevant,
             "n_relevant": n_relevant,
@@ -376,6 +399,7 @@ class HybridRecommender(Recommender):
             values = np.zeros((len(grid), int(rows.sum())))
             for g, w in enumerate(grid):
                 blend = fixed + sum(w[j] * p for j, p in enumerate(parts)) * in_cell
+                blend += prep["ties"][rows]
                 blend[pad] = -np.inf
                 values[g] = _ndcg20(blend, relevant, n_relevant)
             per_query.append(values)
@@ -405,7 +429,16 @@ class HybridRecommender(Recommender):
         for q, b in enumerate(buckets):
             w = self.weights[b, cells, int(known[q])]  # (items, parts)
             out[q] = sum(w[:, j] * p[q] for j, p in enumerate(parts))
+        out += self._ties()[None, :]
         return out
+
+    def _ties(self) -> np.ndarray:
+        """A tiny per-item offset from a hash of the id: items a blend scores exactly alike (new
+        items under popularity or CF alone) are ordered by it, not by catalogue position, which
+        on MovieLens follows popularity and would flatter such blends on validation."""
+        from coldbrew.models.baselines import _id_hashes
+
+        return (1e-6 * _id_hashes(self.item_ids.ids())).astype(np.float32)
 
     def _add_items(self, items: pd.DataFrame, rows: np.ndarray) -> None:
         for part in self.parts.values():
