@@ -446,8 +446,9 @@ def test_domain_adaptation_stage_trains_on_item_text_then_hands_over(tmp_path: P
     texts = ["blorf zint", "wezzle dorn"]
     before = encoder.encode(texts)
     cfg = tiny_config(max_steps=4, dapt_steps=6, eval_every=2)
-    adapted = adapt_to_domain(encoder.st_model, data, Tpl(("title",)), cfg)
+    adapted, stage = adapt_to_domain(encoder.st_model, data, Tpl(("title",)), cfg)
     assert adapted is encoder.st_model  # adapters merged into the same model
+    assert stage.steps == 6 and len(stage.losses) == 6
     after = encoder.encode(texts)
     assert np.abs(after - before).max() > 1e-3  # the stage changed the weights
     assert not any("lora" in name for name, _ in adapted.named_parameters())
