@@ -166,3 +166,23 @@ class TestRecommenderContract:
         )
         recs = fitted.recommend(UserQuery(liked=("tent",)), k=3)
         assert recs.ids[0] == "tent-v2"
+
+
+def test_a_separate_user_tower_reads_liked_items_and_new_items_and_round_trips(
+    tiny_dataset: Dataset, tmp_path: Path
+) -> None:
+    model = FineTunedRecommender(HashingEncoder(64), user_encoder=HashingEncoder(64)).fit(
+        tiny_dataset
+    )
+    assert model.liked_item_vectors.shape == model.item_vectors.shape
+    new = pd.DataFrame({"item_id": ["poncho"], "title": ["Packable rain poncho"]})
+    model.add_items(new)
+    row = model.item_ids.rows(["poncho"])
+    assert len(model.liked_item_vectors) == len(model.item_ids)
+    assert np.abs(model.liked_item_vectors[row]).sum() > 0  # the user tower read it too
+    query = UserQuery(liked=("poncho", "jacket"), text="rain")
+    loaded = Recommender.load(model.save(tmp_path / "m"))
+    assert isinstance(loaded, FineTunedRecommender) and loaded.user_encoder is not None
+    a, b = model.recommend(query, k=4), loaded.recommend(query, k=4)
+    assert a.ids == b.ids
+    np.testing.assert_allclose(a.scores, b.scores, atol=1e-6)

@@ -16,7 +16,7 @@ from typing import Any, Self
 import numpy as np
 import pandas as pd
 
-from coldbrew.models.zeroshot import ZeroShotRecommender
+from coldbrew.models.zeroshot import ZeroShotRecommender, set_rows
 from coldbrew.text.cache import encode_texts
 from coldbrew.text.encoder import Encoder
 from coldbrew.text.factory import load_encoder
@@ -81,12 +81,9 @@ class FineTunedRecommender(ZeroShotRecommender):
         super()._add_items(items, rows)
         if self.user_encoder is None:
             return
-        vectors = self._encode_user_side(items)
-        if len(self.item_ids) > len(self.user_item_vectors):
-            grown = np.zeros((len(self.item_ids), vectors.shape[1]), dtype=np.float32)
-            grown[: len(self.user_item_vectors)] = self.user_item_vectors
-            self.user_item_vectors = grown
-        self.user_item_vectors[rows] = vectors
+        self.user_item_vectors = set_rows(
+            self.user_item_vectors, len(self.item_ids), rows, self._encode_user_side(items)
+        )
 
     def _get_state(self) -> dict[str, np.ndarray]:
         state = super()._get_state()

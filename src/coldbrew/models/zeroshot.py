@@ -43,6 +43,17 @@ def combine_parts(parts: Sequence[tuple[float, np.ndarray]], dim: int) -> np.nda
     return unit
 
 
+def set_rows(array: np.ndarray, size: int, rows: np.ndarray, vectors: np.ndarray) -> np.ndarray:
+    """``array`` grown (with zero rows) to ``size`` rows if shorter, with ``rows`` set to
+    ``vectors``: item vectors after items were added."""
+    if size > len(array):
+        grown = np.zeros((size, vectors.shape[1]), dtype=np.float32)
+        grown[: len(array)] = array
+        array = grown
+    array[rows] = vectors
+    return array
+
+
 class ZeroShotRecommender(Recommender):
     """Ranks items by cosine between a user vector and item text vectors.
 
@@ -165,12 +176,9 @@ class ZeroShotRecommender(Recommender):
         self.item_vectors = self._encode_items(dataset.items)
 
     def _add_items(self, items: pd.DataFrame, rows: np.ndarray) -> None:
-        vectors = self._encode_items(items)
-        if len(self.item_ids) > len(self.item_vectors):
-            grown = np.zeros((len(self.item_ids), vectors.shape[1]), dtype=np.float32)
-            grown[: len(self.item_vectors)] = self.item_vectors
-            self.item_vectors = grown
-        self.item_vectors[rows] = vectors
+        self.item_vectors = set_rows(
+            self.item_vectors, len(self.item_ids), rows, self._encode_items(items)
+        )
 
     # ---- scoring ------------------------------------------------------------------------
     def user_vectors(self, queries: Sequence[UserQuery]) -> np.ndarray:
