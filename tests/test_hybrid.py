@@ -123,3 +123,16 @@ def test_parts_that_cannot_reorder_a_cell_lose_their_weight_in_its_grid() -> Non
         (0.0, 0.0, 1.0),
         (0.0, 1.0, 0.0),
     }
+
+
+def test_a_hybrid_saved_with_the_older_weight_layout_still_scores() -> None:
+    data = _two_worlds()
+    parts = {"pop": PopularityRecommender(), "text": ZeroShotRecommender(HashingEncoder(64))}
+    hybrid = HybridRecommender(parts, tune=False).fit(data)
+    old = np.zeros((6, 2, 2), dtype=np.float32)  # six buckets, no returning/new axis
+    old[..., 0] = 1.0
+    hybrid._set_state({"weights": old, "item_counts": hybrid.item_counts})
+    assert hybrid.weights.shape == (len(USER_EDGES), 2, 2, 2)
+    many = tuple(hybrid.item_ids.ids()[:55])  # a user in the 50+ bucket the old layout lacked
+    scores = hybrid.score([UserQuery(liked=many)])
+    assert np.isfinite(scores[0][hybrid._active]).all()

@@ -233,6 +233,8 @@ def test_mined_hard_negatives_are_close_but_never_liked() -> None:
     again = mine_hard_negatives(pairs, data, template, encode, count=2, skip=1, depth=10)
     assert mined == again and len(mined) == len(pairs)
     liked = {u: set(h) for u, h in data.user_history().items()}
+    trained = set(data.interactions["item_id"])
+    assert set(data.items["item_id"]) - trained  # some items have no interactions ...
     texts = dict(zip(data.items["item_id"], data.items["title"]))
     topic = {i: t.split(" thing")[0] for i, t in texts.items()}
     same_topic = 0
@@ -240,6 +242,7 @@ def test_mined_hard_negatives_are_close_but_never_liked() -> None:
         assert len(pair.negatives) == 2 and pair.user_id
         for item_id, text in pair.negatives:
             assert item_id not in liked[pair.user_id] and item_id != pair.anchor_id
+            assert item_id in trained  # ... and are never mined: they may be a user's next like
             assert text == texts[item_id]
             same_topic += topic[item_id] == topic[pair.item_id]
     # close to the user side: nearly all from the positive's own topic (chance: half)
@@ -569,3 +572,11 @@ def test_run_with_a_domain_stage_resumes_after_a_crash(
     report = json.loads((tmp_path / "crashed" / "train.json").read_text())
     assert report["stages"]["dapt"]["steps"] == 3
     assert not (tmp_path / "crashed" / "dapt").exists()  # scratch goes once the model is written
+
+
+def test_a_run_never_validated_reports_no_best_metric_rather_than_minus_infinity() -> None:
+    from coldbrew.train.contrastive import TrainResult
+
+    report = TrainResult().to_dict()
+    assert report["best_val_recall@20"] is None
+    json.dumps(report, allow_nan=False)  # strict JSON

@@ -462,6 +462,9 @@ class HybridRecommender(Recommender):
         weights = arrays["weights"].astype(np.float32)
         if weights.ndim == 3:  # saved before weights depended on the user being known
             weights = np.repeat(weights[:, :, None, :], 2, axis=2)
+        if len(weights) < len(USER_EDGES):  # saved with fewer buckets: the last one covers more
+            extra = np.repeat(weights[-1:], len(USER_EDGES) - len(weights), axis=0)
+            weights = np.concatenate([weights, extra])
         self.weights = weights
         self.item_counts = arrays["item_counts"].astype(np.float32)
 

@@ -44,7 +44,8 @@ class TrainResult:
         return {
             "steps": self.steps,
             "best_step": self.best_step,
-            f"best_val_{self.metric}": self.best_metric,
+            # never validated (no check before the end): null, not -Infinity, in the JSON
+            f"best_val_{self.metric}": self.best_metric if np.isfinite(self.best_metric) else None,
             "first_loss": self.losses[0] if self.losses else None,
             "last_loss": float(np.mean(self.losses[-20:])) if self.losses else None,
             "validation": self.validation,
@@ -300,9 +301,13 @@ class ContrastiveTrainer:
         log_q = None
         if self.config.logq_correction:
             torch = _require_torch()
-            rarest = min(self._log_q.values())
+            # in-batch items were drawn by popularity; mined ones were not: they get the
+            # uniform sampling probability (as in mixed negative sampling, Yang et al. 2020)
+            uniform = -float(np.log(len(self._log_q)))
             log_q = torch.tensor(
-                [self._log_q.get(i, rarest) for i, _ in columns], dtype=torch.float32
+                [self._log_q[i] for i, _ in columns[: len(batch)]]
+                + [uniform] * (len(columns) - len(batch)),
+                dtype=torch.float32,
             )
         loss = in_batch_loss(
             queries,
@@ -392,7 +397,8 @@ class ContrastiveTrainer:
         result.losses = list(state["losses"])
         result.validation = list(state["validation"])
         result.best_step = state["best_step"]
-        result.best_metric = state[f"best_val_{result.metric}"]
+        saved = state[f"best_val_{result.metric}"]
+        result.best_metric = float("-inf") if saved is None else saved
         best = (
             load_file(str(final / "best.safetensors"))
             if (final / "best.safetensors").exists()

@@ -163,8 +163,8 @@ def mine_hard_negatives(
     depth: int = 50,
     seed: int = 42,
 ) -> list[TrainingPair]:
-    """``pairs`` with ``count`` hard negatives each: items the starting encoder ranks high for
-    the pair's user side but that user never liked.
+    """``pairs`` with ``count`` hard negatives each: items with interactions in ``dataset`` that
+    the starting encoder ranks high for the pair's user side but that user never liked.
 
     ``encode`` maps texts to unit vectors (the encoder being fine-tuned, before training). For
     every distinct user side the items are ranked by cosine; the user's own positives and the
@@ -176,7 +176,10 @@ def mine_hard_negatives(
         raise ValueError(f"count must be at least 1, got {count}")
     if depth <= skip + count:
         raise ValueError(f"depth ({depth}) must exceed skip + count ({skip + count})")
-    texts = item_texts(dataset, template)
+    # only items with interactions in ``dataset``: new items without any (a cold-item split's
+    # held-out items) may be exactly what a user would like next
+    trained = set(dataset.interactions[ITEM_ID].astype(str))
+    texts = {i: t for i, t in item_texts(dataset, template).items() if i in trained}
     ids = list(texts)
     item_vectors = encode([texts[i] for i in ids])
     queries = sorted({p.query for p in pairs})

@@ -266,8 +266,9 @@ def train_teacher(
     encoder = first_stage.encoder
     assert isinstance(encoder, SentenceTransformerEncoder)
     torch.manual_seed(config.seed)  # the fresh head's weights
+    limit = encoder.st_model[0].auto_model.config.max_position_embeddings
     scorer = CrossEncoder.from_sentence_transformer(
-        encoder.st_model, max_length=2 * config.max_seq_length
+        encoder.st_model, max_length=min(2 * config.max_seq_length, limit)
     )
     val_users = sorted(set(val.val[USER_ID].astype(str)))
     if len(val_users) > config.teacher_val_users:
