@@ -230,6 +230,7 @@ class HybridRecommender(Recommender):
         self.weights = np.full((len(USER_EDGES), 2, 2, n), 1.0 / n, dtype=np.float32)
         self.item_counts = np.zeros(0, dtype=np.float32)
         self.validation: dict[str, Any] = {}
+        self._tie_offsets = np.zeros(0, dtype=np.float32)
 
     def get_params(self) -> dict[str, Any]:
         return {
@@ -262,6 +263,7 @@ class HybridRecommender(Recommender):
 
     # ---- fitting ------------------------------------------------------------------------
     def _fit(self, dataset: Dataset) -> None:
+        self._tie_offsets = np.zeros(0, dtype=np.float32)  # a new catalogue: hash it afresh
         if self.tune:
             inner, tasks = inner_validation(dataset, seed=self.seed, fraction=self.val_fraction)
             self._fit_parts(inner)
@@ -438,7 +440,10 @@ class HybridRecommender(Recommender):
         on MovieLens follows popularity and would flatter such blends on validation."""
         from coldbrew.models.baselines import _id_hashes
 
-        return (1e-6 * _id_hashes(self.item_ids.ids())).astype(np.float32)
+        # hashed once per catalogue size, not per query batch (ids only ever get appended)
+        if len(self._tie_offsets) != len(self.item_ids):
+            self._tie_offsets = (1e-6 * _id_hashes(self.item_ids.ids())).astype(np.float32)
+        return self._tie_offsets
 
     def _add_items(self, items: pd.DataFrame, rows: np.ndarray) -> None:
         for part in self.parts.values():
