@@ -46,12 +46,15 @@ class UserQuery:
         Attributes such as ``{"age": "25-34", "occupation": "programmer"}``.
     liked
         Item ids the user interacted with, oldest first.
+    disliked
+        Item ids the user said they do not want (models that read text steer away from them).
     """
 
     user_id: str | None = None
     text: str | None = None
     attributes: Mapping[str, Any] = field(default_factory=dict)
     liked: tuple[str, ...] = ()
+    disliked: tuple[str, ...] = ()
 
     def is_empty(self) -> bool:
         return not (
@@ -151,6 +154,13 @@ class Recommender(ABC):
         scores[:, ~self._active] = -np.inf
         return scores
 
+    def contributions(self, queries: Sequence[UserQuery]) -> dict[str, np.ndarray]:
+        """The parts of the score, ``(queries, items)`` each, that add up to it: one part named
+        after the model unless the model knows better (a blend, the parts of a user vector).
+        ``queries`` must be resolved (:meth:`resolve`)."""
+        self._check_fitted()
+        return {self.kind: np.asarray(self._score_rows(queries), dtype=np.float32)}
+
     def recommend(
         self,
         query: UserQuery,
@@ -216,6 +226,21 @@ class Recommender(ABC):
     def remove_items(self, item_ids: Iterable[str]) -> None:
         """Never recommend these items again (unknown ids are ignored)."""
         self._active[self.item_ids.rows(item_ids, skip_unknown=True)] = False
+
+    def forget_user(self, user_id: str) -> None:
+        """Drop everything this model keeps of ``user_id`` (history, profile, trained vectors).
+
+        What the user's data taught the rest of the model (item factors, counts) stays until the
+        next fit: a service that must forget a user refits without them.
+        """
+        uid = str(user_id)
+        self._history.pop(uid, None)
+        self._profiles.pop(uid, None)
+        self._forget_user(uid)
+
+    def _forget_user(self, user_id: str) -> None:
+        """Drop per-user state a subclass keeps beyond history and profile."""
+        return None
 
     def known_users(self) -> list[str]:
         """Users seen in training (with a profile or a history), sorted."""

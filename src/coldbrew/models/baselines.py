@@ -113,22 +113,33 @@ class AttributePopularityRecommender(PopularityRecommender):
 
     def _score_rows(self, queries: Sequence[UserQuery]) -> np.ndarray:
         scores = super()._score_rows(queries)
-        total = float(self._counts.sum())
-        if total <= 0:
-            return scores
-        share = self._counts / total
-        seen = self._counts > 0
         for q, query in enumerate(queries):
-            for field, value in query.attributes.items():
-                row = self._keys.get(self.attribute_key(field, value))
-                if row is None:
-                    continue
-                counts = self._value_counts[row]
-                prior = self.smoothing * total
-                given = (counts + prior * share) / (counts.sum() + prior)
-                lift = np.divide(given, share, out=np.ones_like(share), where=seen)
+            for lift in self._lifts(query.attributes).values():
                 scores[q] *= lift
         return scores
+
+    def _lifts(self, attributes: Mapping[str, Any]) -> dict[tuple[str, Any], np.ndarray]:
+        """Per known attribute value: every item's smoothed lift P(item | value) / P(item)."""
+        total = float(self._counts.sum())
+        if total <= 0:
+            return {}
+        share = self._counts / total
+        seen = self._counts > 0
+        out = {}
+        for field, value in attributes.items():
+            row = self._keys.get(self.attribute_key(field, value))
+            if row is None:
+                continue
+            counts = self._value_counts[row]
+            prior = self.smoothing * total
+            given = (counts + prior * share) / (counts.sum() + prior)
+            out[field, value] = np.divide(given, share, out=np.ones_like(share), where=seen)
+        return out
+
+    def lifts(self, attributes: Mapping[str, Any], row: int) -> list[tuple[str, Any, float]]:
+        """How much more popular item ``row`` is among users with each attribute value than
+        among everyone (the reason this model ranks it for them)."""
+        return [(f, v, float(lift[row])) for (f, v), lift in self._lifts(attributes).items()]
 
     def _add_items(self, items: pd.DataFrame, rows: np.ndarray) -> None:
         super()._add_items(items, rows)

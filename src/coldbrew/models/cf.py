@@ -205,11 +205,25 @@ class _FactorModel(CFRecommender):
         return vector
 
     def user_vector(self, query: UserQuery) -> np.ndarray:
-        """The trained vector of a known user, else the fold-in of the query's liked items."""
-        if query.user_id is not None and str(query.user_id) in self.user_ids:
-            vector: np.ndarray = self.user_factors[self.user_ids.row(str(query.user_id))]
+        """The trained vector of a known user whose history is the one trained on, else the
+        fold-in of the query's liked items (a user who has acted since training is folded in
+        from their current history: the step ALS itself uses, no refit needed)."""
+        uid = None if query.user_id is None else str(query.user_id)
+        if uid is not None and uid in self.user_ids and self._trained_history(uid, query):
+            vector: np.ndarray = self.user_factors[self.user_ids.row(uid)]
             return vector
         return self.fold_in(query.liked)
+
+    def _trained_history(self, user_id: str, query: UserQuery) -> bool:
+        return list(query.liked) == self._history.get(user_id, [])
+
+    def _forget_user(self, user_id: str) -> None:
+        if user_id not in self.user_ids:
+            return
+        keep = [u for u in self.user_ids if u != user_id]
+        rows = self.user_ids.rows(keep)
+        self._set_factors(self.item_factors, self.user_factors[rows])
+        self.user_ids = IdMap(keep)
 
     def _score_known(self, queries: Sequence[UserQuery]) -> np.ndarray:
         # float64 products: a batch scores exactly as the same queries one by one

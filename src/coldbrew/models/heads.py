@@ -19,7 +19,7 @@ import pandas as pd
 from coldbrew.data.schema import ITEM_ID, Dataset
 from coldbrew.models.base import Recommender, UserQuery
 from coldbrew.models.tfidf import TfidfRecommender
-from coldbrew.models.zeroshot import ZeroShotRecommender, recency_weights
+from coldbrew.models.zeroshot import ZeroShotRecommender
 from coldbrew.text.encoder import Encoder, l2_normalize
 
 
@@ -152,29 +152,15 @@ class AttributeMapRecommender(ZeroShotRecommender):
         feats = self._features([self._profiles[u]["attributes"] for u in users])
         self.weights = fit_ridge(feats, l2_normalize(targets), self.alpha)
 
-    def user_vectors(self, queries: Sequence[UserQuery]) -> np.ndarray:
+    def attribute_part(self, queries: Sequence[UserQuery]) -> np.ndarray:
+        """The mapped attribute vectors (unit, weighted); the text reading before fitting."""
         if self.weights.size == 0:
-            return super().user_vectors(queries)
-        raw = self._unnormalised(queries)
+            return super().attribute_part(queries)
+        out = np.zeros((len(queries), self.dim), dtype=np.float32)
         rows = [q for q, query in enumerate(queries) if query.attributes]
         if rows:
             feats = self._features([queries[q].attributes for q in rows])
-            raw[rows] += self.attribute_weight * l2_normalize(apply_ridge(self.weights, feats))
-        return l2_normalize(raw)
-
-    def _unnormalised(self, queries: Sequence[UserQuery]) -> np.ndarray:
-        """The weighted sum of text and liked parts before the final normalisation."""
-        dim = self.item_vectors.shape[1]
-        out = np.zeros((len(queries), dim), dtype=np.float32)
-        texts = [(q, x.text) for q, x in enumerate(queries) if x.text and x.text.strip()]
-        if texts:
-            vectors = self.encoder.encode([t for _, t in texts], kind="query")
-            out[[q for q, _ in texts]] += self.text_weight * vectors
-        for q, query in enumerate(queries):
-            rows = self.item_ids.rows(query.liked, skip_unknown=True)
-            if len(rows):
-                weights = recency_weights(len(rows), self.recency_decay)
-                out[q] += self.liked_weight * l2_normalize(weights @ self.item_vectors[rows])
+            out[rows] = self.attribute_weight * l2_normalize(apply_ridge(self.weights, feats))
         return out
 
     def _get_state(self) -> dict[str, np.ndarray]:

@@ -423,15 +423,22 @@ class HybridRecommender(Recommender):
 
     # ---- scoring ------------------------------------------------------------------------
     def _score_rows(self, queries: Sequence[UserQuery]) -> np.ndarray:
+        out: np.ndarray = sum(self.contributions(queries).values())  # type: ignore[assignment]
+        return out + self._ties()[None, :]
+
+    def contributions(self, queries: Sequence[UserQuery]) -> dict[str, np.ndarray]:
+        """Each part's weighted, standardised scores, ``(queries, items)`` per part name: they
+        sum to the blend (before the tie-break), so they say which part decided an item.
+        ``queries`` must be resolved (as :meth:`score` passes them)."""
         parts = self._part_scores(queries)
         buckets = [user_bucket(len(q.liked)) for q in queries]
         known = [_is_known(self, q) for q in queries]
         cells = (self.item_counts > 0).astype(int)
-        out = np.zeros((len(queries), len(self.item_ids)), dtype=np.float32)
+        out = {name: np.zeros_like(p) for name, p in zip(self.parts, parts)}
         for q, b in enumerate(buckets):
             w = self.weights[b, cells, int(known[q])]  # (items, parts)
-            out[q] = sum(w[:, j] * p[q] for j, p in enumerate(parts))
-        out += self._ties()[None, :]
+            for j, (name, p) in enumerate(zip(self.parts, parts)):
+                out[name][q] = w[:, j] * p[q]
         return out
 
     def _ties(self) -> np.ndarray:
@@ -459,6 +466,10 @@ class HybridRecommender(Recommender):
         super().remove_items(ids)
         for part in self.parts.values():
             part.remove_items(ids)
+
+    def _forget_user(self, user_id: str) -> None:
+        for part in self.parts.values():
+            part.forget_user(user_id)
 
     def _get_state(self) -> dict[str, np.ndarray]:
         return {"weights": self.weights, "item_counts": self.item_counts}

@@ -61,8 +61,9 @@ class ZeroShotRecommender(Recommender):
     ----------
     encoder
         Any :class:`~coldbrew.text.Encoder` (injected).
-    text_weight, attribute_weight, liked_weight
-        How much each known part of a user contributes to their vector.
+    text_weight, attribute_weight, liked_weight, disliked_weight
+        How much each known part of a user contributes to their vector (disliked items pull
+        it away from them).
     recency_decay
         Per-step decay of older liked items (1.0: plain mean).
     cache_dir
@@ -78,6 +79,7 @@ class ZeroShotRecommender(Recommender):
         text_weight: float = 1.0,
         attribute_weight: float = 0.5,
         liked_weight: float = 1.0,
+        disliked_weight: float = 0.5,
         recency_decay: float = 0.9,
         item_template: ItemTemplate | None = None,
         user_template: UserTemplate | None = None,
@@ -91,6 +93,7 @@ class ZeroShotRecommender(Recommender):
         self.text_weight = text_weight
         self.attribute_weight = attribute_weight
         self.liked_weight = liked_weight
+        self.disliked_weight = disliked_weight
         self.recency_decay = recency_decay
         self.item_template = item_template
         self.user_template = user_template or UserTemplate()
@@ -106,6 +109,7 @@ class ZeroShotRecommender(Recommender):
             "text_weight": self.text_weight,
             "attribute_weight": self.attribute_weight,
             "liked_weight": self.liked_weight,
+            "disliked_weight": self.disliked_weight,
             "recency_decay": self.recency_decay,
             "item_template": None
             if tpl is None
@@ -183,28 +187,58 @@ class ZeroShotRecommender(Recommender):
     # ---- scoring ------------------------------------------------------------------------
     def user_vectors(self, queries: Sequence[UserQuery]) -> np.ndarray:
         """One unit vector per (resolved) query; all-zero when nothing is known."""
-        dim = self.item_vectors.shape[1]
-        out = np.zeros((len(queries), dim), dtype=np.float32)
-        texts = [
-            (q, query.text) for q, query in enumerate(queries) if query.text and query.text.strip()
-        ]
-        attrs = [
+        parts = self.user_parts(queries)
+        total = sum(parts.values(), np.zeros((len(queries), self.dim), dtype=np.float32))
+        return l2_normalize(total)
+
+    @property
+    def dim(self) -> int:
+        return int(self.item_vectors.shape[1])
+
+    def user_parts(self, queries: Sequence[UserQuery]) -> dict[str, np.ndarray]:
+        """The weighted, unnormalised vectors of what is known per query: the user's own words
+        (``text``), their attributes and their liked minus disliked items (``history``)."""
+        text = np.zeros((len(queries), self.dim), dtype=np.float32)
+        pairs = [(q, x.text) for q, x in enumerate(queries) if x.text and x.text.strip()]
+        if pairs:
+            vectors = self.query_encoder.encode([t for _, t in pairs], kind="query")
+            text[[q for q, _ in pairs]] = self.text_weight * vectors
+        history = np.stack([self.history_part(q) for q in queries]) if queries else text
+        return {"text": text, "attributes": self.attribute_part(queries), "history": history}
+
+    def attribute_part(self, queries: Sequence[UserQuery]) -> np.ndarray:
+        """The weighted vectors of the queries' attributes rendered as text."""
+        out = np.zeros((len(queries), self.dim), dtype=np.float32)
+        pairs = [
             (q, self.user_template.render_attributes(query.attributes))
             for q, query in enumerate(queries)
             if query.attributes
         ]
-        attrs = [(q, t) for q, t in attrs if t]
-        for weight, pairs in ((self.text_weight, texts), (self.attribute_weight, attrs)):
-            if pairs:
-                vectors = self.query_encoder.encode([t for _, t in pairs], kind="query")
-                out[[q for q, _ in pairs]] += weight * vectors
-        liked_side = self.liked_item_vectors
-        for q, query in enumerate(queries):
-            rows = self.item_ids.rows(query.liked, skip_unknown=True)
+        pairs = [(q, t) for q, t in pairs if t]
+        if pairs:
+            vectors = self.query_encoder.encode([t for _, t in pairs], kind="query")
+            out[[q for q, _ in pairs]] = self.attribute_weight * vectors
+        return out
+
+    def contributions(self, queries: Sequence[UserQuery]) -> dict[str, np.ndarray]:
+        """Each part's share of every item's cosine: ``(part . item) / |sum of parts|``, so the
+        shares of an item add up to its score."""
+        parts = self.user_parts(queries)
+        total = sum(parts.values(), np.zeros((len(queries), self.dim), dtype=np.float32))
+        norms = np.linalg.norm(total, axis=1, keepdims=True)
+        norms[norms == 0] = 1.0
+        return {name: (p / norms) @ self.item_vectors.T for name, p in parts.items()}
+
+    def history_part(self, query: UserQuery) -> np.ndarray:
+        """The weighted recency means of the liked items' vectors minus the disliked ones'."""
+        side = self.liked_item_vectors
+        out = np.zeros(side.shape[1], dtype=np.float32)
+        signed = ((query.liked, self.liked_weight), (query.disliked, -self.disliked_weight))
+        for ids, weight in signed:
+            rows = self.item_ids.rows(ids, skip_unknown=True)
             if len(rows):
-                liked = liked_vector(liked_side[rows], self.recency_decay)
-                out[q] += self.liked_weight * liked
-        return l2_normalize(out)
+                out += np.float32(weight) * liked_vector(side[rows], self.recency_decay)
+        return out
 
     @property
     def query_encoder(self) -> Encoder:
