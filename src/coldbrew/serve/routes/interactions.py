@@ -1,0 +1,60 @@
+"""Interactions and feedback: record, batch, delete."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from coldbrew.serve import schemas as s
+from coldbrew.serve.deps import WRITE, EngineDep
+from coldbrew.serve.engine import Engine
+from coldbrew.serve.errors import BatchError, NotFoundError
+from coldbrew.serve.routes import convert
+from coldbrew.store import Interaction
+
+router = APIRouter()
+
+
+def _one_interaction(eng: Engine, inter: Interaction) -> None:
+    """Record one interaction; its only possible row error is an unknown item (404)."""
+    try:
+        eng.add_interactions([inter])
+    except BatchError as exc:
+        raise NotFoundError("item", inter.item_id) from exc
+
+
+@router.post("/interactions", tags=["interactions"], dependencies=WRITE, response_model=s.Written)
+def add_interaction(body: s.InteractionIn, eng: EngineDep) -> s.Written:
+    _one_interaction(eng, convert.interaction(body))
+    return s.Written(written=1)
+
+
+@router.post(
+    "/interactions/batch", tags=["interactions"], dependencies=WRITE, response_model=s.Written
+)
+def add_interactions(body: s.InteractionBatch, eng: EngineDep) -> s.Written:
+    eng.add_interactions([convert.interaction(i) for i in body.interactions])
+    return s.Written(written=len(body.interactions))
+
+
+@router.delete("/interactions/{interaction_id}", tags=["interactions"], dependencies=WRITE)
+def delete_interaction(interaction_id: str, eng: EngineDep) -> dict[str, str]:
+    eng.delete_interaction(interaction_id)
+    return {"deleted": interaction_id}
+
+
+@router.post("/feedback", tags=["interactions"], dependencies=WRITE, response_model=s.Written)
+def feedback(body: s.FeedbackIn, eng: EngineDep) -> s.Written:
+    """Record a click/like/purchase/dislike; the user's next recommendations reflect it."""
+    _one_interaction(
+        eng,
+        convert.interaction(
+            s.InteractionIn(
+                id=None,
+                user_id=body.user_id,
+                item_id=body.item_id,
+                event=body.event,
+                timestamp=None,
+            )
+        ),
+    )
+    return s.Written(written=1)

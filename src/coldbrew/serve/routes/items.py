@@ -1,0 +1,49 @@
+"""Items: upsert, read, delete, and the items similar to one."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from coldbrew.serve import schemas as s
+from coldbrew.serve.deps import READ, WRITE, EngineDep
+from coldbrew.serve.routes import convert
+
+router = APIRouter()
+
+
+@router.post("/items", tags=["items"], dependencies=WRITE, response_model=s.Written)
+def upsert_item(body: s.ItemIn, eng: EngineDep) -> s.Written:
+    eng.upsert_items([convert.item(body)])
+    return s.Written(written=1)
+
+
+@router.post("/items/batch", tags=["items"], dependencies=WRITE, response_model=s.Written)
+def upsert_items(body: s.ItemBatch, eng: EngineDep) -> s.Written:
+    eng.upsert_items([convert.item(i) for i in body.items])
+    return s.Written(written=len(body.items))
+
+
+@router.get("/items/{item_id}", tags=["items"], dependencies=READ, response_model=s.ItemOut)
+def get_item(item_id: str, eng: EngineDep) -> s.ItemOut:
+    return convert.item_out(eng.get_item(item_id))
+
+
+@router.delete("/items/{item_id}", tags=["items"], dependencies=WRITE)
+def delete_item(item_id: str, eng: EngineDep) -> dict[str, str]:
+    eng.delete_item(item_id)
+    return {"deleted": item_id}
+
+
+# under /items, so it lives here (and keeps its place in the OpenAPI document); tagged recommend
+@router.get(
+    "/items/{item_id}/similar",
+    tags=["recommend"],
+    dependencies=READ,
+    response_model=s.RecommendOut,
+)
+def similar(
+    item_id: str, eng: EngineDep, k: Annotated[int, Query(ge=1, le=100)] = 10
+) -> s.RecommendOut:
+    return convert.recommend_out(eng.similar_items(item_id, k))

@@ -1,0 +1,49 @@
+"""Operations: the web page, health, readiness, Prometheus metrics and what the service holds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import FileResponse, JSONResponse, Response
+
+from coldbrew.serve.deps import READ, EngineDep, MetricsDep, SettingsDep
+from coldbrew.serve.engine import Engine
+
+STATIC = Path(__file__).parent.parent / "static"
+router = APIRouter()
+
+
+@router.get("/", include_in_schema=False)
+def page() -> FileResponse:
+    return FileResponse(STATIC / "index.html")
+
+
+@router.get("/healthz", tags=["ops"])
+def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz", tags=["ops"])
+def readyz(request: Request) -> JSONResponse:
+    # not through get_engine: before the lifespan has loaded it, there is no engine to ask
+    eng: Engine | None = getattr(request.app.state, "engine", None)
+    ok = eng is not None and eng.ready and eng.store.ping()
+    body = {"status": "ready" if ok else "starting", **(eng.stats() if eng else {})}
+    return JSONResponse(body, status_code=200 if ok else 503)
+
+
+@router.get("/metrics", tags=["ops"], include_in_schema=False)
+def prometheus(metrics: MetricsDep) -> Response:
+    return Response(metrics.render(), media_type=metrics.content_type)
+
+
+@router.get("/meta", tags=["ops"], dependencies=READ)
+def meta(eng: EngineDep, settings: SettingsDep) -> dict[str, Any]:
+    return {
+        "model": eng.model,
+        **eng.stats(),
+        "item_attributes": eng.attribute_values(),
+        "reads_need_key": bool(settings.read_key_hashes),
+    }

@@ -1,0 +1,43 @@
+"""Recommending for a user, free text, attributes, liked items, or any mix."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from starlette.concurrency import run_in_threadpool
+
+from coldbrew.serve import schemas as s
+from coldbrew.serve.deps import READ, EngineDep
+from coldbrew.serve.engine import Query as EngineQuery
+from coldbrew.serve.routes import convert
+
+router = APIRouter()
+
+
+def _query(body: s.RecommendIn) -> EngineQuery:
+    if not (body.user_id or (body.text and body.text.strip()) or body.attributes or body.liked):
+        raise ValueError("describe the user: give user_id, text, attributes or liked")
+    return EngineQuery(
+        user_id=body.user_id,
+        text=body.text,
+        attributes=body.attributes,
+        liked=tuple(body.liked),
+        k=body.k,
+        filters=body.filters,
+        allowed_ids=None if body.allowed_ids is None else tuple(body.allowed_ids),
+        excluded_ids=tuple(body.excluded_ids),
+        exclude_seen=body.exclude_seen,
+        explain=body.explain,
+    )
+
+
+@router.post("/recommend", tags=["recommend"], dependencies=READ, response_model=s.RecommendOut)
+async def recommend(body: s.RecommendIn, eng: EngineDep) -> s.RecommendOut:
+    """Recommend for a known user, free text, attributes, liked items, or any mix."""
+    query = _query(body)
+    # From stored vectors with a quick index and a free lock: answered here on the event
+    # loop, since a hop to the thread pool and back costs more than the search under load
+    # (the GIL). Anything that encodes, scans, or would wait for a write: a worker thread.
+    found = eng.recommend_now(query)
+    if found is None:
+        found = await run_in_threadpool(eng.recommend, query)
+    return convert.recommend_out(found)
