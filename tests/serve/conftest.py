@@ -48,11 +48,12 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Any) -> str:
 
 
 @pytest.fixture
-def open_client(db_url: str) -> Iterator[Callable[..., TestClient]]:
+def open_client(db_url: str, tmp_path: Any) -> Iterator[Callable[..., TestClient]]:
     """Open a client on ``db_url`` (call again after closing one: that is a restart)."""
     opened: list[TestClient] = []
 
     def _open(**kwargs: Any) -> TestClient:
+        kwargs.setdefault("models_dir", str(tmp_path / "models"))
         app = create_app(make_settings(db_url, **kwargs), encoder=HashingEncoder(256))
         client = TestClient(app)
         client.__enter__()

@@ -112,7 +112,7 @@ def test_forget_user_removes_everything(client: TestClient) -> None:
     assert client.get("/users/hiker", headers=WRITE).status_code == 404
     assert all(i.user_id != "hiker" for i in engine.store.interactions())
     for kind in ("user", "user_text", "user_attributes"):
-        assert "hiker" not in engine.store.vectors(kind, engine.model)
+        assert "hiker" not in engine.store.vectors(kind, engine.encoder_name)
     assert "hiker" not in [u.user_id for u in engine.store.users()]
     response = client.post("/recommend", json={"user_id": "hiker"})
     assert response.status_code == 404 and "hiker" in response.json()["detail"]

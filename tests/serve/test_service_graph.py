@@ -42,6 +42,15 @@ def answers(engine: Engine) -> list[list[tuple[str, float]]]:
     return [[(r.item.item_id, r.score) for r in engine.recommend(q)] for q in QUERIES]
 
 
+def same_answers(a: list[tuple[str, float]], b: list[tuple[str, float]]) -> bool:
+    """The same scores (to float32 noise) and the same items, except among items tied with the
+    last one (which of two equal scores makes the cut is arbitrary)."""
+    if [round(s, 5) for _, s in a] != [round(s, 5) for _, s in b]:
+        return False
+    cut = round(a[-1][1], 5)
+    return [i for i, s in a if round(s, 5) > cut] == [i for i, s in b if round(s, 5) > cut]
+
+
 def test_restart_reuses_the_saved_graph_and_answers_identically(tmp_path: Path) -> None:
     db, graph = tmp_path / "shop.sqlite", tmp_path / "shop.sqlite.hnsw"
     first = open_engine(db, graph)
@@ -59,7 +68,7 @@ def test_restart_reuses_the_saved_graph_and_answers_identically(tmp_path: Path) 
 
     second = open_engine(db, graph)
     assert second.index.graph_size == first.index.graph_size  # the saved graph, not a rebuild
-    assert answers(second) == before
+    assert all(same_answers(x, y) for x, y in zip(answers(second), before, strict=True))
     second.store.close()
 
 

@@ -8,6 +8,8 @@ import time
 import numpy as np
 from fastapi.testclient import TestClient
 
+from servicekit import WRITE
+
 from coldbrew.index import ExactIndex
 from coldbrew.serve.engine import Query
 from coldbrew.serve.locks import ReadWriteLock
@@ -41,7 +43,9 @@ def test_only_stored_vector_queries_on_a_quick_index_are_answered_at_once(
     client: TestClient,
 ) -> None:
     engine = client.app.state.engine  # type: ignore[attr-defined]
-    by_id = Query(user_id="hiker", k=3, explain=False)
+    lurker = {"user_id": "lurker", "item_id": "tent", "event": "click"}
+    assert client.post("/feedback", json=lurker, headers=WRITE).status_code == 200
+    by_id = Query(user_id="lurker", k=3, explain=False)  # known by their history alone
     now = engine.recommend_now(by_id)
     assert now is not None
     assert [r.item.item_id for r in now] == [r.item.item_id for r in engine.recommend(by_id)]
@@ -49,7 +53,8 @@ def test_only_stored_vector_queries_on_a_quick_index_are_answered_at_once(
     for slow in (
         Query(text="a tent", explain=False),  # runs the encoder
         Query(attributes={"age": "25-34"}, explain=False),
-        Query(user_id="hiker"),  # explanations (the default) may encode keywords
+        Query(user_id="hiker", explain=False),  # their own words and attributes: encoded
+        Query(user_id="lurker"),  # explanations (the default) read every part
         Query(user_id="hiker", explain=False, filters={"category": ["books"]}),
         Query(user_id="hiker", explain=False, allowed_ids=("tent",)),
     ):

@@ -423,8 +423,9 @@ class HybridRecommender(Recommender):
 
     # ---- scoring ------------------------------------------------------------------------
     def _score_rows(self, queries: Sequence[UserQuery]) -> np.ndarray:
-        out: np.ndarray = sum(self.contributions(queries).values())  # type: ignore[assignment]
-        return out + self._ties()[None, :]
+        parts = list(self.contributions(queries).values())
+        out: np.ndarray = np.sum(parts, axis=0) + self._ties()[None, :]
+        return out
 
     def contributions(self, queries: Sequence[UserQuery]) -> dict[str, np.ndarray]:
         """Each part's weighted, standardised scores, ``(queries, items)`` per part name: they

@@ -197,14 +197,14 @@ class ZeroShotRecommender(Recommender):
 
     def user_parts(self, queries: Sequence[UserQuery]) -> dict[str, np.ndarray]:
         """The weighted, unnormalised vectors of what is known per query: the user's own words
-        (``text``), their attributes and their liked minus disliked items (``history``)."""
+        (``text``), their attributes and their liked minus disliked items (``liked``)."""
         text = np.zeros((len(queries), self.dim), dtype=np.float32)
         pairs = [(q, x.text) for q, x in enumerate(queries) if x.text and x.text.strip()]
         if pairs:
             vectors = self.query_encoder.encode([t for _, t in pairs], kind="query")
             text[[q for q, _ in pairs]] = self.text_weight * vectors
         history = np.stack([self.history_part(q) for q in queries]) if queries else text
-        return {"text": text, "attributes": self.attribute_part(queries), "history": history}
+        return {"text": text, "attributes": self.attribute_part(queries), "liked": history}
 
     def attribute_part(self, queries: Sequence[UserQuery]) -> np.ndarray:
         """The weighted vectors of the queries' attributes rendered as text."""

@@ -18,7 +18,7 @@ from fastapi.staticfiles import StaticFiles
 
 from coldbrew import __version__
 from coldbrew.serve.deps import AuthError
-from coldbrew.serve.engine import Engine
+from coldbrew.serve.engine import Engine, Serving
 from coldbrew.serve.errors import BatchError, NotFoundError
 from coldbrew.serve.limits import BodyLimit
 from coldbrew.serve.metrics import Metrics
@@ -46,10 +46,23 @@ def create_app(settings: Settings, *, encoder: Encoder | None = None) -> FastAPI
             onnx_or_torch(encoder or make_encoder(settings.encoder), settings.encoder_runtime),
             index=settings.index,
             graph_path=settings.graph_path(),
+            serving=Serving(
+                model=settings.model,
+                models_dir=settings.models_path(),
+                refit_every=settings.refit_every,
+                refit_minutes=settings.refit_minutes,
+                refit_min_interactions=settings.refit_min_interactions,
+            ),
         ).load()
         app.state.engine = engine
         metrics.bind(engine)
-        log.info("ready: %s items, %s users, model %s", *engine.stats().values(), engine.model)
+        log.info(
+            "ready: %s items, %s users, encoder %s, model %s (%s)",
+            *engine.stats().values(),
+            engine.encoder_name,
+            engine.info.version,
+            engine.info.kind,
+        )
         try:
             yield
         finally:

@@ -1,16 +1,24 @@
-"""The serving engine: the store, the encoder and the index kept consistent with each other.
+"""The serving engine: the store, the served model and the item index kept consistent.
+
+The engine serves a :class:`~coldbrew.models.Recommender` — the hybrid the service trains itself
+(:mod:`coldbrew.serve.refit`), a saved model, or, before anything is learned, the zero-shot
+language model — and builds each request's :class:`~coldbrew.models.UserQuery` from the live
+state: the user's words, attributes and current history. So a user's new feedback moves their
+next answer in every part at once (CF parts fold the user in from that history), a new item is
+scorable by every part that reads text as soon as its upsert returns, and deletes and forget-user
+reach the served model's state immediately.
 
 Every write encodes first, then commits to the database in one transaction, then updates memory,
-so a failed write changes nothing and a successful one is searchable when it returns. At start-up
-the whole state is rebuilt from the database, reusing the stored vectors of the current encoder,
-so a restart answers exactly as before.
+so a failed write changes nothing. At start-up the whole state is rebuilt from the database and
+the latest good model version, reusing the stored vectors, so a restart answers as before.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,32 +26,57 @@ import numpy as np
 from coldbrew.index import make_index
 from coldbrew.index.exact import ExactIndex
 from coldbrew.index.hnsw import HNSWIndex
-from coldbrew.models.zeroshot import combine_parts, liked_vector
+from coldbrew.models.base import Recommender, UserQuery
 from coldbrew.serve.errors import BatchError, NotFoundError, RowError
-from coldbrew.serve.explain import Explanation, Parts, WordVectors, explain, keywords
-from coldbrew.serve.locks import LockedEncoder, ReadWriteLock
+from coldbrew.serve.explain import Explainer, Explanation
+from coldbrew.serve.locks import ReadWriteLock
+from coldbrew.serve.records import (
+    EVENTS,
+    POSITIVE_EVENTS,
+    attribute_values,
+    dataset_from_records,
+    item_frame,
+    item_text,
+)
+from coldbrew.serve.refit import (
+    RefitJob,
+    Refitter,
+    build_zeroshot,
+    load_catalog,
+    load_version,
+    reconcile,
+)
+from coldbrew.serve.versions import ModelVersions, VersionInfo
 from coldbrew.store import Interaction, Item, Store, User
+from coldbrew.text.cache import text_key
 from coldbrew.text.encoder import Encoder
-from coldbrew.text.templates import ItemTemplate, UserTemplate
+from coldbrew.text.memo import MemoEncoder
 
-POSITIVE_EVENTS = ("view", "click", "like", "purchase")
-EVENTS = (*POSITIVE_EVENTS, "dislike")
+__all__ = ["EVENTS", "POSITIVE_EVENTS", "Answer", "Engine", "Query", "Recommendation", "Serving"]
+
+BOOTSTRAP = "v000000"
+"""The version name of the zero-shot model served before any refit."""
 
 
 @dataclass(frozen=True)
-class Weights:
-    """How much each known part of a user counts (the zero-shot model's defaults)."""
+class Serving:
+    """What the engine serves and how it keeps it fresh.
 
-    text: float = 1.0
-    attributes: float = 0.5
-    liked: float = 1.0
-    disliked: float = 0.5
-    recency_decay: float = 0.9
+    ``model``: ``hybrid`` (the service trains its own, refitting in the background), ``zeroshot``
+    (the language model alone, never refitted) or the directory of a saved model (served as is).
+    """
+
+    model: str = "hybrid"
+    models_dir: str | None = None
+    refit_every: int = 1000
+    refit_minutes: float = 60.0
+    refit_min_interactions: int = 50
 
 
 @dataclass(frozen=True)
 class Query:
-    """A recommendation request: any mix of a known user, text, attributes and liked items."""
+    """One request: who the user is (any mix of a known id, text, attributes and liked items)
+    and how to answer (how many, which items may appear, with explanations or not)."""
 
     user_id: str | None = None
     text: str | None = None
@@ -64,12 +97,17 @@ class Recommendation:
     explanation: Explanation | None = None
 
 
+class Answer(list[Recommendation]):
+    """Ranked recommendations, and the model version that ranked them."""
+
+    def __init__(self, recs: Sequence[Recommendation], version: str, kind: str) -> None:
+        super().__init__(recs)
+        self.version, self.kind = version, kind
+
+
 @dataclass
 class _UserState:
     user: User
-    text_vector: np.ndarray | None = None
-    attribute_vector: np.ndarray | None = None
-    vector: np.ndarray | None = None
     interactions: dict[str, tuple[int, Interaction]] = field(default_factory=dict)
 
     def history(self) -> list[Interaction]:
@@ -93,76 +131,58 @@ class _UserState:
         return replace(self, interactions=dict(self.interactions))
 
 
-def _text_attributes(attributes: Mapping[str, Any]) -> tuple[str, ...]:
-    """Attributes worth reading as text: strings and lists of strings (not prices or counts)."""
-    return tuple(
-        k
-        for k, v in attributes.items()
-        if isinstance(v, str) or (isinstance(v, list) and all(isinstance(x, str) for x in v))
-    )
-
-
-def item_text(item: Item) -> str:
-    """The text an item is encoded from: title, description, then its textual attributes."""
-    template = ItemTemplate(("title", "description"), _text_attributes(item.attributes))
-    return template.render(
-        {**item.attributes, "title": item.title, "description": item.description}
-    )
-
-
-def plain_text(item: Item) -> str:
-    """Title, description and attribute values, without labels (for shared-word explanations)."""
-    values = " ".join(" ".join(_attribute_values(v)) for v in item.attributes.values())
-    return f"{item.title} {item.description} {values}"
-
-
-def _attribute_values(value: Any) -> list[str]:
-    return [str(v) for v in value] if isinstance(value, list) else [str(value)]
-
-
 class Engine:
-    """Items, users and their vectors, in memory and in the store, kept in step."""
+    """Items, users, the served model and the item index, in memory and in the store."""
 
     def __init__(
         self,
         store: Store,
         encoder: Encoder,
-        weights: Weights | None = None,
         *,
         index: str | ExactIndex = "auto",
         graph_path: str | None = None,
+        serving: Serving | None = None,
     ) -> None:
-        """``index``: ``auto``, ``exact``, ``hnsw`` or an index object; ``graph_path``: where an
-        HNSW graph is saved on :meth:`close` and reused at the next start if still current."""
+        """``index``: ``auto``, ``exact``, ``hnsw`` or an index object (item text vectors, for
+        similar items); ``graph_path``: where an HNSW graph is saved on :meth:`close` and reused
+        at the next start if still current; ``serving``: the model to serve."""
         self.store = store
-        self.encoder: Encoder = LockedEncoder(encoder)
-        self.weights = weights or Weights()
-        self.model = encoder.name
-        self.user_template = UserTemplate()
+        self.encoder = MemoEncoder(encoder, self._stored_passage)
+        self.serving = serving or Serving()
+        self.encoder_name = encoder.name
         self.index = make_index(index, encoder.dim) if isinstance(index, str) else index
         self.graph_path = graph_path
         self.items: dict[str, Item] = {}
         self.users: dict[str, _UserState] = {}
+        self.model: Recommender | None = None
+        self.info = VersionInfo(version=BOOTSTRAP, kind="zeroshot")
+        self.refitter: Refitter | None = None
+        self.versions = ModelVersions(self.serving.models_dir or ".coldbrew/models")
         self._by_attribute: dict[str, dict[str, set[str]]] = {}
+        self._text_ids: dict[str, str] = {}  # text key -> an item with that text
         self._users_of: dict[str, set[str]] = {}  # item id -> users with an interaction on it
         self._seq = 0
+        self._forgets = 0
         self._lock = ReadWriteLock()
-        self._words = WordVectors(encoder)
+        self._explainer = Explainer(self)
         self.ready = False
 
     # ---- start-up -------------------------------------------------------------------------
     def load(self) -> Engine:
-        """Rebuild memory from the store; encode (and store) only what has no vector yet."""
+        """Rebuild memory from the store and the latest model version; encode (and store) only
+        items without a vector yet."""
         with self.store.transaction() as session:
-            self.store.register_model(session, self.model, self.encoder.config(), self.encoder.dim)
+            self.store.register_model(
+                session, self.encoder_name, self.encoder.config(), self.encoder.dim
+            )
         items = self.store.items()
-        stored = self.store.vectors("item", self.model)
+        stored = self.store.vectors("item", self.encoder_name)
         missing = [i for i in items if i.item_id not in stored]
         if missing:
-            vectors = self.encoder.encode([item_text(i) for i in missing], kind="passage")
+            vectors = self.encoder.inner.encode([item_text(i) for i in missing], kind="passage")
             with self.store.transaction() as session:
                 self.store.put_vectors(
-                    session, "item", self.model, [i.item_id for i in missing], vectors
+                    session, "item", self.encoder_name, [i.item_id for i in missing], vectors
                 )
             stored.update(zip([i.item_id for i in missing], vectors))
         if items:
@@ -176,8 +196,20 @@ class Engine:
         for item in items:
             self._remember_item(item)
         self._load_users()
+        self.versions.clean()
+        self._load_model()
         self.ready = True
+        if self.refitter is not None:
+            self.refitter.start_timer()
         return self
+
+    def _stored_passage(self, text: str) -> np.ndarray | None:
+        """The stored vector of an item with exactly this text, if any (the memo's lookup)."""
+        item_id = self._text_ids.get(text_key(text))
+        if item_id is None or not self.index.contains(item_id):
+            return None
+        vector: np.ndarray = self.index.vectors[self.index.ids.row(item_id)]
+        return vector
 
     def _graph_file(self, n_items: int) -> str | None:
         """Where to keep the graph: only catalogues big enough to be searched by graph."""
@@ -185,50 +217,118 @@ class Engine:
         return self.graph_path if big else None
 
     def close(self) -> None:
-        """Stop answering; save the HNSW graph (if any) so the next start can skip building it."""
+        """Stop answering and refitting; save the HNSW graph (if any) for the next start."""
         self.ready = False
+        if self.refitter is not None:
+            self.refitter.stop()
         with self._lock.write():
             graph = self._graph_file(len(self.index))
             if isinstance(self.index, HNSWIndex) and graph:
                 self.index.save_graph(graph)
 
     def _load_users(self) -> None:
-        vectors = {kind: self.store.vectors(kind, self.model) for kind in _USER_KINDS}
         for user in self.store.users():
-            state = _UserState(user)
-            state.text_vector = vectors["user_text"].get(user.user_id)
-            state.attribute_vector = vectors["user_attributes"].get(user.user_id)
-            state.vector = vectors["user"].get(user.user_id)
-            self.users[user.user_id] = state
+            self.users[user.user_id] = _UserState(user)
         for inter in self.store.interactions():
             state = self.users.setdefault(inter.user_id, _UserState(User(inter.user_id)))
             state.interactions[inter.interaction_id] = (self._next_seq(), inter)
             self._users_of.setdefault(inter.item_id, set()).add(inter.user_id)
-        stale = [s for s in self.users.values() if s.vector is None or self._needs_parts(s)]
-        if stale:
-            self._encode_profiles(stale)
-            for state in stale:
-                state.vector = self._combine(state)
-            with self.store.transaction() as session:
-                self._save_user_vectors(session, stale)
-
-    def _needs_parts(self, state: _UserState) -> bool:
-        has_text = bool(state.user.text.strip())
-        return (has_text and state.text_vector is None) or (
-            bool(self._render_attributes(state.user.attributes)) and state.attribute_vector is None
-        )
 
     def _next_seq(self) -> int:
         self._seq += 1
         return self._seq
 
+    # ---- the served model -----------------------------------------------------------------
+    def _load_model(self) -> None:
+        plan = self.serving
+        current = self.versions.current() if plan.model == "hybrid" else None
+        if plan.model not in ("hybrid", "zeroshot"):
+            model = Recommender.load(plan.model)
+            seen = load_catalog(Path(plan.model)) or {
+                i: text_key(item_text(self.items[i])) for i in model.item_ids if i in self.items
+            }
+            self.info = VersionInfo(version=Path(plan.model).name, kind=model.kind)
+            reconcile(model, self.items, seen, set(self.users))
+            self.model = model
+        elif current is not None:
+            model, seen, self.info = load_version(self.versions, current, self.encoder)
+            reconcile(model, self.items, seen, set(self.users))
+            self.model = model
+        else:
+            self.model = self._bootstrap()
+        if plan.model == "hybrid":
+            self._start_refitter()
+
+    def _bootstrap(self) -> Recommender | None:
+        """The language model alone, over the current catalogue (none without items)."""
+        if not self.items:
+            return None
+        dataset = dataset_from_records(
+            list(self.items.values()), [s.user for s in self.users.values()], []
+        )
+        return build_zeroshot(self.encoder).fit(dataset)
+
+    def _start_refitter(self) -> None:
+        plan = self.serving
+        self.refitter = Refitter(
+            self._refit_job,
+            self._swap,
+            every=plan.refit_every,
+            minutes=plan.refit_minutes,
+            min_interactions=plan.refit_min_interactions,
+        )
+        positives = [
+            inter
+            for state in self.users.values()
+            for _, inter in state.interactions.values()
+            if inter.event in POSITIVE_EVENTS
+        ]
+        unseen = sum(1 for i in positives if i.timestamp > self.info.trained_through)
+        self.refitter.added(0, 0)
+        self.refitter.positives = len(positives)
+        if unseen and self.info.version == BOOTSTRAP:
+            self.refitter.request(reason="start")  # data but no model yet
+        elif unseen:
+            self.refitter.added(0, unseen)
+
+    def _refit_job(self, forced: bool) -> RefitJob:
+        serving = self.info.version if self.info.version in self.versions.versions() else None
+        return RefitJob(
+            db_url=self.store.url,
+            models_dir=str(self.versions.root),
+            encoder=self.encoder.config(),
+            serving=serving,
+            forced=forced,
+            epoch=self._forgets,
+        )
+
+    def _swap(self, outcome: dict[str, Any], job: RefitJob) -> None:
+        """Serve a refit's new version (called by the refitter when one was committed)."""
+        version = outcome.get("version")
+        if not outcome.get("swapped") or version is None:
+            return
+        if job.epoch != self._forgets:  # a user was forgotten after the job read the database
+            self.versions.prune({v for v in self.versions.versions() if v != version})
+            raise RuntimeError("a user was forgotten during the refit; its model is discarded")
+        model, seen, info = load_version(self.versions, version, self.encoder)
+        with self._lock.write():
+            reconcile(model, self.items, seen, set(self.users))
+            previous = self.info.version
+            self.model, self.info = model, info
+            self.versions.publish(version)
+        # keep the previous version to roll back to, unless it holds a forgotten user's data
+        self.versions.prune({version} if job.forced else {version, previous})
+
+    def refit(self, *, forced: bool = False) -> str:
+        """Start a refit now (``admin``); returns started / queued / waiting / off."""
+        if self.refitter is None:
+            return "off"
+        return self.refitter.request(forced=forced, reason="admin")
+
     # ---- items ----------------------------------------------------------------------------
     def upsert_items(self, items: Sequence[Item]) -> None:
-        """Add or replace items; they are recommendable when this returns.
-
-        Items identical to the stored ones are left alone (no encoding, no write). Users who
-        interacted with a changed item get their vectors rebuilt from its new vector.
-        """
+        """Add or replace items; every part of the served model can recommend them when this
+        returns. Items identical to the stored ones are left alone (no encoding, no write)."""
         items = [
             i for i in {i.item_id: i for i in items}.values() if self.items.get(i.item_id) != i
         ]
@@ -239,12 +339,15 @@ class Engine:
         with self._lock.write():
             with self.store.transaction() as session:
                 self.store.upsert_items(session, items)
-                self.store.put_vectors(session, "item", self.model, ids, vectors)
+                self.store.put_vectors(session, "item", self.encoder_name, ids, vectors)
             for item in items:
                 self._forget_item_attributes(item.item_id)
                 self._remember_item(item)
             self.index.add(ids, vectors)
-            self._refresh_users_of(ids)
+            if self.model is None:
+                self.model = self._bootstrap()
+            else:  # every part that reads text reads them now (their vectors are known)
+                self.model.add_items(item_frame(items))
 
     def delete_item(self, item_id: str) -> None:
         with self._lock.write():
@@ -255,15 +358,8 @@ class Engine:
             self._forget_item_attributes(item_id)
             del self.items[item_id]
             self.index.remove([item_id])
-            self._refresh_users_of([item_id])
-
-    def _refresh_users_of(self, item_ids: Sequence[str]) -> None:
-        """Rebuild the vectors of users who interacted with changed or deleted items, so a user's
-        vector always agrees with the items as they are now (and with an explained request)."""
-        user_ids = set().union(*(self._users_of.get(i, set()) for i in item_ids))
-        states = [self.users[u].copy() for u in sorted(user_ids) if u in self.users]
-        if states:
-            self._commit_user_changes(states)
+            if self.model is not None:
+                self.model.remove_items([item_id])
 
     def get_item(self, item_id: str) -> Item:
         try:
@@ -273,9 +369,10 @@ class Engine:
 
     def _remember_item(self, item: Item) -> None:
         self.items[item.item_id] = item
+        self._text_ids[text_key(item_text(item))] = item.item_id
         for key, value in item.attributes.items():
             values = self._by_attribute.setdefault(key, {})
-            for v in _attribute_values(value):
+            for v in attribute_values(value):
                 values.setdefault(v, set()).add(item.item_id)
 
     def _forget_item_attributes(self, item_id: str) -> None:
@@ -283,7 +380,7 @@ class Engine:
         if old is None:
             return
         for key, value in old.attributes.items():
-            for v in _attribute_values(value):
+            for v in attribute_values(value):
                 self._by_attribute.get(key, {}).get(v, set()).discard(item_id)
 
     def attribute_values(self, limit: int = 50) -> dict[str, list[str]]:
@@ -296,93 +393,17 @@ class Engine:
             return out
 
     # ---- users ----------------------------------------------------------------------------
-    def _render_attributes(self, attributes: Mapping[str, Any]) -> str:
-        return self.user_template.render_attributes(attributes)
-
-    def _encode_profiles(self, states: Sequence[_UserState]) -> None:
-        """Encode the text and attribute parts of many users in one batched call."""
-        texts: list[str] = []
-        slots: list[tuple[_UserState, str]] = []
-        for state in states:
-            state.text_vector = state.attribute_vector = None
-            for name, text in (
-                ("text_vector", state.user.text.strip()),
-                ("attribute_vector", self._render_attributes(state.user.attributes)),
-            ):
-                if text:
-                    texts.append(text)
-                    slots.append((state, name))
-        if texts:
-            vectors = self.encoder.encode(texts, kind="query")
-            for (state, name), vector in zip(slots, vectors):
-                setattr(state, name, vector)
-
-    def _liked_part(self, ids: Sequence[str]) -> tuple[list[str], np.ndarray]:
-        known = [i for i in ids if self.index.contains(i)]
-        rows = self.index.ids.rows(known)
-        return known, self.index.vectors[rows] if len(rows) else np.zeros((0, self.index.dim))
-
-    def _parts(
-        self,
-        text_vector: np.ndarray | None,
-        attribute_vector: np.ndarray | None,
-        liked: Sequence[str],
-        disliked: Sequence[str],
-    ) -> dict[str, tuple[float, np.ndarray]]:
-        w = self.weights
-        parts: dict[str, tuple[float, np.ndarray]] = {}
-        if text_vector is not None:
-            parts["text"] = (w.text, text_vector)
-        if attribute_vector is not None:
-            parts["attributes"] = (w.attributes, attribute_vector)
-        for name, ids, weight in (("liked", liked, w.liked), ("disliked", disliked, -w.disliked)):
-            _, vectors = self._liked_part(ids)
-            if len(vectors):
-                parts[name] = (weight, liked_vector(vectors, w.recency_decay))
-        return parts
-
-    def _combine(self, state: _UserState) -> np.ndarray:
-        liked, disliked = state.liked_and_disliked()
-        parts = self._parts(state.text_vector, state.attribute_vector, liked, disliked)
-        return combine_parts(list(parts.values()), self.index.dim)
-
-    def _save_user_vectors(
-        self, session: Any, states: Sequence[_UserState], kinds: Iterable[str] | None = None
-    ) -> None:
-        """Store the ``kinds`` of vectors of ``states``; a missing vector deletes the stored one
-        (``put_vectors`` replaces the present ones). All kinds unless told."""
-        for kind in kinds or _USER_KINDS:
-            pairs = [(s.user.user_id, getattr(s, _USER_KINDS[kind])) for s in states]
-            absent = [u for u, v in pairs if v is None]
-            if absent:
-                self.store.delete_vectors(session, kind, absent, model=self.model)
-            present = [(u, v) for u, v in pairs if v is not None]
-            if present:
-                self.store.put_vectors(
-                    session,
-                    kind,
-                    self.model,
-                    [u for u, _ in present],
-                    np.stack([v for _, v in present]),
-                )
-
     def upsert_users(self, users: Sequence[User]) -> None:
         """Add or replace users' text and attributes; their interactions stay."""
         users = list({u.user_id: u for u in users}.values())
         if not users:
             return
-        states = [_UserState(user) for user in users]
-        self._encode_profiles(states)  # before the lock, as items are: searches keep running
         with self._lock.write():
-            for state in states:
-                old = self.users.get(state.user.user_id)
-                state.interactions = dict(old.interactions) if old else {}
-                state.vector = self._combine(state)
             with self.store.transaction() as session:
                 self.store.upsert_users(session, users)
-                self._save_user_vectors(session, states)
-            for state in states:
-                self.users[state.user.user_id] = state
+            for user in users:
+                old = self.users.get(user.user_id)
+                self.users[user.user_id] = _UserState(user, dict(old.interactions) if old else {})
 
     def get_user(self, user_id: str) -> tuple[User, list[Interaction]]:
         with self._lock.read():
@@ -392,17 +413,25 @@ class Engine:
             return state.user, state.history()
 
     def forget_user(self, user_id: str) -> None:
-        """Remove the user's profile, attributes, interactions and vectors everywhere."""
+        """Remove the user's profile, attributes and interactions everywhere, now: from the
+        database, from memory and from the served model. Since the model's other numbers learned
+        from them too, a refit without them is forced, and once it is served every older model
+        version is deleted."""
         with self._lock.write():
             if user_id not in self.users:
                 raise NotFoundError("user", user_id)
             with self.store.transaction() as session:
                 self.store.forget_user(session, user_id)
             self._track_items(user_id, self.users.pop(user_id).seen(), set())
+            if self.model is not None:
+                self.model.forget_user(user_id)
+            self._forgets += 1
+        if self.refitter is not None:
+            self.refitter.request(forced=True, reason="forget-user")
 
     # ---- interactions ---------------------------------------------------------------------
     def add_interactions(self, interactions: Sequence[Interaction]) -> None:
-        """Store interactions (feedback included) and update each user's vector at once.
+        """Store interactions (feedback included); each user's next answer reflects them.
 
         Users not seen before are created; unknown items make the whole call fail.
         """
@@ -423,6 +452,9 @@ class Engine:
                 seq = state.interactions.get(inter.interaction_id, (None, None))[0]
                 state.interactions[inter.interaction_id] = (seq or self._next_seq(), inter)
             self._commit_user_changes(list(changed.values()), interactions=interactions)
+        if self.refitter is not None:
+            positives = sum(1 for i in interactions if i.event in POSITIVE_EVENTS)
+            self.refitter.added(positives, len(interactions))
 
     def delete_interaction(self, interaction_id: str) -> None:
         with self._lock.write():
@@ -441,15 +473,11 @@ class Engine:
         interactions: Sequence[Interaction] = (),
         deleted: Sequence[str] = (),
     ) -> None:
-        for state in states:
-            state.vector = self._combine(state)
         new_users = [s.user for s in states if s.user.user_id not in self.users]
         with self.store.transaction() as session:
             self.store.upsert_users(session, new_users)
             self.store.upsert_interactions(session, interactions)
             self.store.delete_interactions(session, deleted)
-            # interactions change only the combined vector; text and attribute parts stay
-            self._save_user_vectors(session, states, kinds=("user",))
         for state in states:
             old = self.users.get(state.user.user_id)
             self._track_items(state.user.user_id, old.seen() if old else set(), state.seen())
@@ -462,41 +490,29 @@ class Engine:
             self._users_of.setdefault(item_id, set()).add(user_id)
 
     # ---- recommending ---------------------------------------------------------------------
-    def _check_items(self, ids: Iterable[str], field_name: str) -> None:
-        for item_id in ids:
-            if item_id not in self.items:
-                raise NotFoundError("item", item_id)
-
-    def _query_parts(self, query: Query) -> tuple[Parts, set[str]]:
-        """The user's parts for this request, and the items they have seen."""
+    def user_query(self, query: Query) -> tuple[UserQuery, set[str]]:
+        """The model's query for this request (the stored profile and current history, with
+        what the request adds), and the items the user has seen."""
         state = self.users.get(query.user_id) if query.user_id else None
         if query.user_id and state is None:
             raise NotFoundError("user", query.user_id)
-        text_vector = state.text_vector if state else None
-        text = (state.user.text if state else "") or ""
-        if query.text and query.text.strip():
-            text = query.text.strip()
-            text_vector = self.encoder.encode([text], kind="query")[0]
-        attributes = dict(state.user.attributes) if state else {}
-        attribute_vector = state.attribute_vector if state else None
-        if query.attributes:
-            attributes.update(query.attributes)
-            rendered = self._render_attributes(attributes)
-            attribute_vector = (
-                self.encoder.encode([rendered], kind="query")[0] if rendered else None
-            )
+        for item_id in query.liked:
+            if item_id not in self.items:
+                raise NotFoundError("item", item_id)
+        text = query.text.strip() if query.text and query.text.strip() else None
+        if text is None and state is not None and state.user.text.strip():
+            text = state.user.text.strip()
+        attributes = {**(state.user.attributes if state else {}), **query.attributes}
         liked, disliked = state.liked_and_disliked() if state else ([], [])
-        liked = list(dict.fromkeys([*liked, *query.liked]))
+        # deleted items stay in the user's history in the database but count no more
+        liked = [i for i in dict.fromkeys([*liked, *query.liked]) if i in self.items]
+        disliked = [i for i in disliked if i in self.items]
         seen = (state.seen() if state else set()) | set(query.liked)
-        parts = Parts(self._parts(text_vector, attribute_vector, liked, disliked))
-        parts.attributes = ", ".join(f"{k}: {v}" for k, v in attributes.items())
-        if query.explain:
-            parts.keywords = keywords(text) if text else []
-            parts.keyword_vectors = self._words(parts.keywords) if parts.keywords else None
-            known, vectors = self._liked_part(liked)
-            parts.liked_ids, parts.liked_vectors = known, vectors if len(known) else None
-            parts.liked_titles = [self.items[i].title for i in known]
-        return parts, seen
+        # the model's stored history is for users it was trained on; a user whose history is
+        # now empty is answered from what they bring today
+        user_id = query.user_id if liked else None
+        uq = UserQuery(user_id, text, attributes, tuple(liked), tuple(disliked))
+        return uq, seen
 
     def _allowed(self, query: Query) -> set[str] | None:
         allowed = set(query.allowed_ids) if query.allowed_ids is not None else None
@@ -508,96 +524,113 @@ class Engine:
             allowed = matching if allowed is None else allowed & matching
         return allowed
 
-    def recommend(self, query: Query) -> list[Recommendation]:
+    def recommend(self, query: Query) -> Answer:
         """Top-``k`` items for any mix of user id, text, attributes and liked items."""
         with self._lock.read():
             return self._recommend(query)
 
-    def recommend_now(self, query: Query) -> list[Recommendation] | None:
+    def recommend_now(self, query: Query) -> Answer | None:
         """:meth:`recommend`, if it can be answered at once without blocking; else ``None``.
 
-        At once means: from stored vectors only (a known user or liked items; no text,
-        attributes or explanations, which run the encoder), with no filters or allowed ids, on
-        an index whose search is quick, and while no write holds or waits for the lock. The
-        service answers such requests on its event loop and sends the rest to worker threads.
+        At once means: without the encoder (a user known only by their history, or liked items;
+        no text or attributes, no explanations), with no filters or allowed ids, on a small
+        catalogue, and while no write holds or waits for the lock. The service answers such
+        requests on its event loop and sends the rest to worker threads.
         """
         if query.text or query.attributes or query.explain or query.filters:
             return None
         if query.allowed_ids is not None or not self.index.quick:
             return None
         with self._lock.try_read() as free:
-            return self._recommend(query) if free else None
+            if not free:
+                return None
+            uq, _ = self.user_query(query)
+            if uq.text or uq.attributes:
+                return None
+            return self._recommend(query)
 
-    def _recommend(self, query: Query) -> list[Recommendation]:
+    def _recommend(self, query: Query) -> Answer:
         """The body of :meth:`recommend`; the caller holds the read lock."""
-        self._check_items(query.liked, "liked")
-        fast = (
-            query.user_id is not None
-            and not query.explain
-            and not (query.text or query.attributes or query.liked)
-            and query.user_id in self.users
-        )
-        if fast:
-            state = self.users[str(query.user_id)]
-            vector = state.vector
-            seen = state.seen()
-            parts = None
-        else:
-            parts, seen = self._query_parts(query)
-            vector = combine_parts(list(parts.weighted.values()), self.index.dim)
-        if vector is None or not np.any(vector):
+        uq, seen = self.user_query(query)
+        model, info = self.model, self.info
+        if uq.is_empty() or model is None:
             raise ValueError(
                 "nothing is known about this user yet: give text, attributes or liked items"
+                if model is not None
+                else "the catalogue is empty: add items first"
             )
         exclude = set(query.excluded_ids) | (seen if query.exclude_seen else set())
-        ids, scores = self.index.search(
-            vector[None, :], query.k, exclude=[exclude], allowed=self._allowed(query)
+        found = model.recommend(
+            uq, query.k, exclude=exclude, candidates=self._allowed(query), exclude_seen=False
         )
-        out = []
-        for item_id, score in zip(ids[0], scores[0]):
-            item = self.items[item_id]
-            explanation = None
-            if parts is not None and query.explain:
-                row = self.index.vectors[self.index.ids.row(item_id)]
-                explanation = explain(parts, row, item_text(item))
-            out.append(Recommendation(item, float(score), explanation))
-        return out
+        recs = [Recommendation(self.items[i], float(s)) for i, s in zip(found.ids, found.scores)]
+        if query.explain and recs:
+            self._explainer.explain(model, uq, recs)
+        return Answer(recs, info.version, info.kind)
 
-    def similar_items(self, item_id: str, k: int = 10) -> list[Recommendation]:
+    def similar_items(self, item_id: str, k: int = 10) -> Answer:
         """Items whose text vectors are closest to ``item_id``'s."""
         with self._lock.read():
             if item_id not in self.items:
                 raise NotFoundError("item", item_id)
             vector = self.index.vectors[self.index.ids.row(item_id)]
             ids, scores = self.index.search(vector[None, :], k, exclude=[[item_id]])
-            words = set(keywords(plain_text(self.items[item_id]), limit=64))
-            out = []
-            for other, score in zip(ids[0], scores[0]):
-                shared = [w for w in keywords(plain_text(self.items[other]), 64) if w in words]
-                title = self.items[item_id].title
-                quoted = ", ".join(f"“{w}”" for w in shared[:4])
-                text = (
-                    f"Shares {quoted} with “{title}”."
-                    if shared
-                    else f"Described much like “{title}”."
-                )
-                out.append(Recommendation(self.items[other], float(score), Explanation(text)))
-            return out
+            recs = [
+                Recommendation(self.items[o], float(s), self._explainer.similar(item_id, o))
+                for o, s in zip(ids[0], scores[0])
+            ]
+            return Answer(recs, self.info.version, self.info.kind)
 
     def users_for_item(self, item_id: str, k: int = 10) -> list[tuple[str, float]]:
-        """Known users whose vectors are closest to an item (who a new item would reach)."""
+        """Known users the served model ranks ``item_id`` highest for (who it would reach)."""
         with self._lock.read():
-            vector = self.index.vectors[self.index.ids.row(self.get_item(item_id).item_id)]
-            pairs = [
-                (u, float(s.vector @ vector)) for u, s in self.users.items() if s.vector is not None
-            ]
+            self.get_item(item_id)
+            model = self.model
+            if model is None:
+                return []
+            pairs: list[tuple[str, float]] = []
+            queries = [(u, self.user_query(Query(user_id=u))[0]) for u in sorted(self.users)]
+            queries = [(u, q) for u, q in queries if not q.is_empty()]
+            row = model.item_ids.row(item_id)
+            for start in range(0, len(queries), 256):
+                batch = queries[start : start + 256]
+                scores = model.score([q for _, q in batch])[:, row]
+                pairs.extend((u, float(s)) for (u, _), s in zip(batch, scores))
             return sorted(pairs, key=lambda p: -p[1])[:k]
 
     def stats(self) -> dict[str, int]:
         return {"items": len(self.index), "users": len(self.users)}
 
+    def model_status(self) -> dict[str, Any]:
+        """The served version and the refits so far (for /admin/refit and /metrics)."""
+        status: dict[str, Any] = {
+            "version": self.info.version,
+            "kind": self.info.kind,
+            "serving": self.serving.model,
+            "running": False,
+            "refits": 0,
+            "outcomes": {},
+            "last": {},
+        }
+        if self.refitter is not None:
+            stats = self.refitter.stats
+            status.update(
+                running=self.refitter.running,
+                running_since=stats.running_since,
+                refits=sum(stats.counts.values()),
+                outcomes=dict(stats.counts),
+                last=_json_safe(stats.last),
+            )
+        return status
 
-_USER_KINDS = {"user_text": "text_vector", "user_attributes": "attribute_vector", "user": "vector"}
+
+def _json_safe(value: Any) -> Any:
+    """NaN and infinities (a judge with no events) as ``None``, for JSON answers."""
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
 
 
 def now() -> float:

@@ -1,23 +1,30 @@
-"""Readable explanations: which of a user's words and liked items made an item score.
+"""Explanations that say why the served model ranked an item, and claim nothing false.
 
-A user vector is ``u = s / |s|`` with ``s = sum_p w_p e_p`` over the parts known about the user
-(their text, attributes, liked and disliked items), so an item's score ``u . v`` splits exactly
-into one contribution per part, ``w_p (e_p . v) / |s|``. Within the text part, each keyword is
-encoded on its own and ranked by its cosine to the item.
+The reason comes from the part of the model that contributed most to the item's score (the
+blend's real contributions, shown beside the text): collaborative parts cite the liked item most
+similar to it in their own space ("people who liked A also liked this"); the language model cites
+the liked item closest in meaning, or what the user wrote; the lexical part and the language
+model quote a user's word only when that word occurs in the item's text; popularity names the
+attribute value among whose users the item is most popular. Chinese is cut into words by jieba.
 """
 
 from __future__ import annotations
 
+import logging
 import re
-import threading
-from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from coldbrew.text.encoder import Encoder, tokenize
+from coldbrew.models.base import Recommender, UserQuery
+from coldbrew.serve.records import item_text
+from coldbrew.text.encoder import tokenize
+
+if TYPE_CHECKING:
+    from coldbrew.serve.engine import Engine, Recommendation
 
 _CJK_RUN = re.compile(r"[\u4e00-\u9fff]+")
 STOPWORDS = frozenset(
@@ -72,45 +79,35 @@ STOPWORDS = frozenset(
     }
 )
 MAX_KEYWORDS = 16
-# Chinese function characters: a bigram holding one is rarely a content word
-STOPCHARS = frozenset("的了是我你他她它在和与有个要想找一这那很都也就吗呢吧啊本些点给让把被")
+# Chinese words that carry no topic of their own (jieba keeps them as words)
+CHINESE_STOPWORDS = frozenset(
+    "需要 想要 喜欢 一件 一本 一个 一些 适合 什么 可以 我们 你们 他们 这个 那个 好看".split()  # noqa: SIM905
+)
+MAX_VALUE = 40
+MAX_ATTRIBUTES = 4
+
+
+@cache
+def _jieba() -> Any:
+    import jieba
+
+    jieba.setLogLevel(logging.WARNING)
+    return jieba
 
 
 def keywords(text: str, limit: int = MAX_KEYWORDS) -> list[str]:
-    """Content words of ``text``: Latin words minus stop words, Chinese as character bigrams."""
+    """Content words of ``text``: Latin words minus stop words, Chinese words cut by jieba."""
     words: list[str] = []
     for run in _CJK_RUN.findall(text):
-        grams = [run[i : i + 2] for i in range(max(1, len(run) - 1))]
-        words.extend(g for g in grams if not STOPCHARS.intersection(g))
+        words.extend(w for w in _jieba().lcut(run) if len(w) > 1 and w not in CHINESE_STOPWORDS)
     words.extend(t for t in tokenize(_CJK_RUN.sub(" ", text)) if len(t) > 2 and t not in STOPWORDS)
     return list(dict.fromkeys(words))[:limit]
 
 
-class WordVectors:
-    """Keyword vectors from the service's encoder, remembered (LRU) across requests."""
-
-    def __init__(self, encoder: Encoder, capacity: int = 20_000) -> None:
-        self.encoder = encoder
-        self.capacity = capacity
-        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def __call__(self, words: Sequence[str]) -> np.ndarray:
-        with self._lock:  # searches run concurrently; the cache is shared
-            return self._vectors(words)
-
-    def _vectors(self, words: Sequence[str]) -> np.ndarray:
-        missing = [w for w in dict.fromkeys(words) if w not in self._cache]
-        if missing:
-            for word, vector in zip(missing, self.encoder.encode(missing, kind="query")):
-                self._cache[word] = vector
-            while len(self._cache) > self.capacity:
-                self._cache.popitem(last=False)
-        for word in words:
-            self._cache.move_to_end(word)
-        if not words:
-            return np.zeros((0, self.encoder.dim), dtype=np.float32)
-        return np.stack([self._cache[w] for w in words])
+def occurring(words: Sequence[str], text: str) -> list[str]:
+    """The ``words`` that occur in ``text`` (Latin words as whole tokens, Chinese as written)."""
+    tokens = set(tokenize(_CJK_RUN.sub(" ", text)))
+    return [w for w in words if (w in text if _CJK_RUN.fullmatch(w) else w.lower() in tokens)]
 
 
 @dataclass
@@ -123,78 +120,186 @@ class Explanation:
     liked: list[tuple[str, str, float]] = field(default_factory=list)
 
 
-@dataclass
-class Parts:
-    """The unit vectors known about a user, with their weights, and the keywords of their text."""
-
-    weighted: dict[str, tuple[float, np.ndarray]]
-    keywords: list[str] = field(default_factory=list)
-    keyword_vectors: np.ndarray | None = None
-    liked_ids: list[str] = field(default_factory=list)
-    liked_vectors: np.ndarray | None = None
-    liked_titles: list[str] = field(default_factory=list)
-    attributes: str = ""
-
-    def norm(self) -> float:
-        total = sum(w * v for w, v in self.weighted.values())
-        return float(np.linalg.norm(total)) if len(self.weighted) else 0.0
-
-
 def _quote(values: Sequence[str]) -> str:
     return ", ".join(f"“{v}”" for v in values)
 
 
-def _words(parts: Parts, item_vector: np.ndarray, item_text: str) -> tuple[list[Any], str]:
-    """The user's keywords closest to the item (at least half as close as the best one)."""
-    if parts.keyword_vectors is None or not len(parts.keywords):
-        return [], ""
-    sims = parts.keyword_vectors @ item_vector
-    # encoders differ in how spread their cosines are (e5's all sit near 0.8), so a word is kept
-    # when it is closer to the item than the user's average word, not by a fixed threshold
-    floor = float(sims.mean()) if len(sims) > 1 else 0.0
-    order = [i for i in np.argsort(-sims)[:3] if sims[i] > 0.05 and sims[i] >= floor]
-    words = [(parts.keywords[i], round(float(sims[i]), 4)) for i in order]
-    if not words:
-        return [], ""
-    lowered = item_text.lower()
-    literal = [w for w, _ in words if w.lower() in lowered]
-    sentence = f"matches your words {_quote([w for w, _ in words])}"
-    if literal:
-        sentence += f" (in its text: {_quote(literal)})"
-    return words, sentence
+def _short(value: Any) -> str:
+    text = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+    return text if len(text) <= MAX_VALUE else text[: MAX_VALUE - 1] + "…"
 
 
-def explain(parts: Parts, item_vector: np.ndarray, item_text: str) -> Explanation:
-    """Split an item's score into the parts of the user and name the words/items behind it.
+def family(kind: str) -> str:
+    """What kind of reason a model (or a part of one) gives."""
+    if kind in ("als", "bpr", "itemknn", "lightfm"):
+        return "cf"
+    if kind in ("tfidf",):
+        return "lexical"
+    if kind in ("popularity", "attribute_popularity", "random"):
+        return "popularity"
+    if kind == "cf_map":
+        return "cf_map"
+    return "lm"
 
-    A part is put into words only when it carries at least a fifth of the largest part's share.
-    """
-    norm = parts.norm() or 1.0
-    contributions = {
-        name: round(float(w * (v @ item_vector) / norm), 4)
-        for name, (w, v) in parts.weighted.items()
-    }
-    out = Explanation(text="", parts=contributions)
-    top = max([c for c in contributions.values() if c > 0], default=0.0)
-    sentences: list[tuple[float, str]] = []
-    out.words, sentence = _words(parts, item_vector, item_text)
-    if sentence:
-        sentences.append((contributions.get("text", 0.0), sentence))
-    if parts.liked_vectors is not None and len(parts.liked_ids):
-        sims = parts.liked_vectors @ item_vector
-        order = np.argsort(-sims)[:2]
-        out.liked = [
-            (parts.liked_ids[i], parts.liked_titles[i], round(float(sims[i]), 4)) for i in order
-        ]
-        closest = _quote([t for _, t, s in out.liked if s >= 0.5 * out.liked[0][2]])
-        sentences.append((contributions.get("liked", 0.0), f"close to {closest}, which you liked"))
-    if parts.attributes:
-        sentences.append(
-            (contributions.get("attributes", 0.0), f"suits your profile ({parts.attributes})")
-        )
-    kept = [text for share, text in sorted(sentences, key=lambda p: -p[0]) if share >= 0.2 * top]
-    if contributions.get("disliked", 0.0) < -0.05:
-        kept.append("ranked lower for resembling items you disliked")
-    joined = "; ".join(kept) or "the closest match to what we know about you"
-    out.text = joined[0].upper() + joined[1:] + "."
-    return out
+
+def _closest(vectors: np.ndarray, row: int, rows: np.ndarray) -> tuple[int, float]:
+    """Which of ``rows`` is closest (cosine) to ``row``, and how close."""
+    v = vectors[row]
+    others = vectors[rows]
+    sims = others @ v / np.maximum(np.linalg.norm(others, axis=1) * np.linalg.norm(v), 1e-12)
+    best = int(np.argmax(sims))
+    return int(rows[best]), float(sims[best])
+
+
+class Explainer:
+    """Puts the served model's reasons for an engine's recommendations into words."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def explain(self, model: Recommender, query: UserQuery, recs: list[Recommendation]) -> None:
+        """Set ``explanation`` on each of ``recs`` (ranked by ``model`` for ``query``)."""
+        resolved = model.resolve(query)
+        contributions = model.contributions([resolved])
+        rows = model.item_ids.rows([r.item.item_id for r in recs])
+        parts = getattr(model, "parts", None)
+        for rec, row in zip(recs, rows):
+            shares = {name: round(float(c[0, row]), 4) for name, c in contributions.items()}
+            top = max(shares, key=lambda n: shares[n])
+            part = parts[top] if isinstance(parts, Mapping) else model
+            out = Explanation(text="", parts=shares)
+            self._reason(out, part, top, resolved, int(row), rec)
+            if not out.liked and resolved.liked:  # the liked item closest in meaning, as data
+                self._closest_liked(out, resolved, rec)
+            rec.explanation = out
+
+    def _closest_liked(self, out: Explanation, query: UserQuery, rec: Recommendation) -> None:
+        index = self.engine.index
+        liked = [i for i in query.liked if index.contains(i)]
+        if not liked or not index.contains(rec.item.item_id):
+            return
+        rows = index.ids.rows(liked)
+        best, similarity = _closest(index.vectors, index.ids.row(rec.item.item_id), rows)
+        item_id = index.ids.id(best)
+        out.liked = [(item_id, self.engine.items[item_id].title, round(similarity, 4))]
+
+    def _reason(
+        self,
+        out: Explanation,
+        part: Recommender,
+        name: str,
+        query: UserQuery,
+        row: int,
+        rec: Recommendation,
+    ) -> None:
+        kind = family(part.kind) if name not in ("text", "attributes", "liked") else "lm"
+        if kind == "lm":
+            sub = (
+                name
+                if name in ("text", "attributes", "liked")
+                else self._lm_part(part, query, row)
+            )
+            if sub == "text":
+                self._words(out, query, rec, "Close in meaning to what you wrote.")
+            elif sub == "liked":
+                self._liked(
+                    out,
+                    part,
+                    "item_vectors",
+                    query,
+                    row,
+                    "Close in meaning to {}, which you liked.",
+                )
+            else:
+                self._profile(out, query)
+        elif kind == "lexical":
+            self._words(out, query, rec, "")
+            if not out.text:
+                self._shared_words(out, query, rec)
+        elif kind in ("cf", "cf_map"):
+            sentence = (
+                "People who liked {} also liked this."
+                if kind == "cf"
+                else "Described like what people who liked {} went on to like."
+            )
+            self._liked(out, part, "item_factors", query, row, sentence)
+            if not out.text:
+                out.text = "Popular with people whose taste is like yours."
+        else:
+            self._popular(out, part, query, row)
+
+    def _lm_part(self, part: Recommender, query: UserQuery, row: int) -> str:
+        """Which of the user's text, attributes and history moved a language model most."""
+        sub = part.contributions([query])
+        return max(sub, key=lambda n: float(sub[n][0, row])) if sub else "text"
+
+    def _words(
+        self, out: Explanation, query: UserQuery, rec: Recommendation, fallback: str
+    ) -> None:
+        found = occurring(keywords(query.text or ""), item_text(rec.item))[:4]
+        out.words = [(w, 1.0) for w in found]
+        out.text = f"Matches your words {_quote(found)}." if found else fallback
+
+    def _liked(
+        self,
+        out: Explanation,
+        part: Recommender,
+        space: str,
+        query: UserQuery,
+        row: int,
+        sentence: str,
+    ) -> None:
+        vectors = getattr(part, space, None)
+        liked = part.item_ids.rows(query.liked, skip_unknown=True)
+        if vectors is None or not len(liked) or row >= len(vectors):
+            out.text = out.text or "Close to what you liked."
+            return
+        liked = liked[liked < len(vectors)]
+        if not len(liked):
+            out.text = "Close to what you liked."
+            return
+        best, similarity = _closest(np.asarray(vectors), row, liked)
+        item_id = part.item_ids.id(best)
+        title = self.engine.items[item_id].title if item_id in self.engine.items else item_id
+        out.liked = [(item_id, title, round(similarity, 4))]
+        out.text = sentence.format(f"“{_short(title)}”")
+
+    def _shared_words(self, out: Explanation, query: UserQuery, rec: Recommendation) -> None:
+        own = keywords(item_text(rec.item), limit=64)
+        best: tuple[list[str], str] = ([], "")
+        for item_id in query.liked:
+            item = self.engine.items.get(item_id)
+            if item is None:
+                continue
+            shared = occurring(own, item_text(item))
+            if len(shared) > len(best[0]):
+                best = (shared, item.title)
+        if best[0]:
+            out.text = f"Shares {_quote(best[0][:3])} with “{_short(best[1])}”, which you liked."
+        else:
+            out.text = "Worded like what you asked for."
+
+    def _profile(self, out: Explanation, query: UserQuery) -> None:
+        attributes = list(query.attributes.items())[:MAX_ATTRIBUTES]
+        described = ", ".join(f"{_short(k)}: {_short(v)}" for k, v in attributes)
+        out.text = f"Suits your profile ({described})." if described else "Suits your profile."
+
+    def _popular(self, out: Explanation, part: Recommender, query: UserQuery, row: int) -> None:
+        lifts = getattr(part, "lifts", None)
+        best = None
+        if callable(lifts) and query.attributes:
+            ranked = sorted(lifts(query.attributes, row), key=lambda t: -t[2])
+            best = ranked[0] if ranked and ranked[0][2] > 1.0 else None
+        if best is not None:
+            out.text = f"Popular with users who share your {_short(best[0])}: {_short(best[1])}."
+        else:
+            out.text = "Popular with everyone right now."
+
+    def similar(self, item_id: str, other: str) -> Explanation:
+        """Why ``other`` is like ``item_id``: the words they share, else their meaning."""
+        items = self.engine.items
+        shared = occurring(keywords(item_text(items[item_id]), limit=64), item_text(items[other]))
+        title = _short(items[item_id].title)
+        if shared:
+            return Explanation(f"Shares {_quote(shared[:4])} with “{title}”.")
+        return Explanation(f"Described much like “{title}”.")

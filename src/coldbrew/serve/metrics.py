@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
     from coldbrew.serve.engine import Engine
@@ -39,6 +42,7 @@ class Metrics:
     def bind(self, engine: Engine) -> None:
         self.items.set_function(lambda: len(engine.index))
         self.users.set_function(lambda: len(engine.users))
+        self.registry.register(ModelCollector(engine))
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         self.requests.labels(method, route, str(status)).inc()
@@ -46,3 +50,42 @@ class Metrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class ModelCollector(Collector):
+    """The served model's version and the refits, read from the engine at each scrape."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def collect(self) -> Iterator[Any]:
+        status = self.engine.model_status()
+        info = InfoMetricFamily("coldbrew_model", "The served model version and kind")
+        info.add_metric([], {"version": status["version"], "kind": status["kind"]})
+        yield info
+        refits = CounterMetricFamily(
+            "coldbrew_refits", "Finished refits by outcome", labels=["outcome"]
+        )
+        for outcome, count in status["outcomes"].items():
+            refits.add_metric([outcome], count)
+        yield refits
+        last = status["last"]
+        running = GaugeMetricFamily("coldbrew_refit_running", "1 while a refit runs")
+        running.add_metric([], float(status["running"]))
+        yield running
+        if last.get("seconds") is not None:
+            seconds = GaugeMetricFamily(
+                "coldbrew_refit_seconds", "Wall time of the last finished refit"
+            )
+            seconds.add_metric([], float(last["seconds"]))
+            yield seconds
+        ndcg = GaugeMetricFamily(
+            "coldbrew_refit_validation_ndcg20",
+            "NDCG@20 on the newest unseen interactions at the last refit",
+            labels=["model"],
+        )
+        for name in ("candidate", "serving"):
+            value = last.get("validation", {}).get(name, {}).get("ndcg20")
+            if value is not None:
+                ndcg.add_metric([name], float(value))
+        yield ndcg

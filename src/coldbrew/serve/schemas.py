@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -119,6 +119,26 @@ class RecommendationOut(BaseModel):
 
 class RecommendOut(BaseModel):
     items: list[RecommendationOut]
+    model_version: str = Field(description="The served model version that ranked the items.")
+    model_kind: str = Field(description="Its kind: hybrid, zeroshot, or a saved model's kind.")
+
+
+class RefitOut(BaseModel):
+    """The served model and the service's refits."""
+
+    status: str | None = Field(
+        default=None,
+        description="What a POST did: started, queued (after the running one), waiting (too few "
+        "interactions yet) or off (this service does not refit).",
+    )
+    version: str
+    kind: str
+    serving: str
+    running: bool
+    running_since: float | None = None
+    refits: int
+    outcomes: dict[str, int]
+    last: dict[str, Any]
 
 
 class UserOut(BaseModel):

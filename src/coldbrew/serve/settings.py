@@ -12,6 +12,15 @@
                          it is installed, PyTorch otherwise), ``onnx`` or ``torch``
 ``COLDBREW_INDEX_PATH``  where the HNSW graph is saved for a fast restart (default: next to a
                          SQLite file, ``<db>.hnsw``; none for other databases)
+``COLDBREW_MODEL``       ``hybrid`` (default: the service trains its own hybrid from its
+                         interactions and refits it in the background), ``zeroshot`` (the
+                         language model alone, never refitted) or a saved model's directory
+``COLDBREW_MODELS_DIR``  where model versions are written (default: next to a SQLite file,
+                         ``<db>.models``; else ``.coldbrew/models/<hash of the database URL>``)
+``COLDBREW_REFIT_EVERY`` refit after this many new interactions (default 1000; 0: never)
+``COLDBREW_REFIT_MINUTES``  refit this long after the last one if interactions arrived since
+                         (default 60; 0: never)
+``COLDBREW_REFIT_MIN_INTERACTIONS``  no refit before this many positive events (default 50)
 """
 
 from __future__ import annotations
@@ -21,6 +30,7 @@ import hmac
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 DEFAULT_MAX_BODY = 1 << 20
 
@@ -51,6 +61,11 @@ class Settings:
     index: str = "auto"
     index_path: str | None = None
     encoder_runtime: str = "auto"
+    model: str = "hybrid"
+    models_dir: str | None = None
+    refit_every: int = 1000
+    refit_minutes: float = 60.0
+    refit_min_interactions: int = 50
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -64,6 +79,11 @@ class Settings:
             "index": env.get("COLDBREW_INDEX", "auto"),
             "index_path": env.get("COLDBREW_INDEX_PATH") or None,
             "encoder_runtime": env.get("COLDBREW_ENCODER_RUNTIME", "auto"),
+            "model": env.get("COLDBREW_MODEL", "hybrid"),
+            "models_dir": env.get("COLDBREW_MODELS_DIR") or None,
+            "refit_every": _number(env, "COLDBREW_REFIT_EVERY", 1000, int),
+            "refit_minutes": _number(env, "COLDBREW_REFIT_MINUTES", 60.0, float),
+            "refit_min_interactions": _number(env, "COLDBREW_REFIT_MIN_INTERACTIONS", 50, int),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]
@@ -79,6 +99,24 @@ class Settings:
             return None
         return url + ".hnsw"
 
+    def models_path(self) -> str:
+        """Where model versions live: as configured, else beside a SQLite file, else under
+        ``.coldbrew/models`` by a hash of the database URL."""
+        if self.models_dir:
+            return self.models_dir
+        graph = Settings(db_url=self.db_url).graph_path()
+        if graph is not None:
+            return graph[: -len(".hnsw")] + ".models"
+        digest = hashlib.sha256(self.db_url.encode()).hexdigest()[:12]
+        return os.path.join(".coldbrew", "models", digest)
+
+    def __post_init__(self) -> None:
+        if self.refit_every < 0 or self.refit_minutes < 0 or self.refit_min_interactions < 0:
+            raise ValueError(
+                "refit_every, refit_minutes and refit_min_interactions must not be negative, got "
+                f"{self.refit_every}, {self.refit_minutes}, {self.refit_min_interactions}"
+            )
+
     @staticmethod
     def keys(*keys: str) -> frozenset[str]:
         """Hashes of plain keys (for building settings in code)."""
@@ -91,6 +129,16 @@ class Settings:
         if not self.read_key_hashes:
             return True
         return key is not None and _matches(key, self.read_key_hashes | self.write_key_hashes)
+
+
+def _number(env: Mapping[str, str], name: str, default: float, kind: type) -> Any:
+    raw = env.get(name)
+    if raw is None or not raw.strip():
+        return default
+    try:
+        return kind(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a number, got {raw!r}") from None
 
 
 def _matches(key: str, hashes: frozenset[str]) -> bool:

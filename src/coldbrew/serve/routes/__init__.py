@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from coldbrew.serve.routes import interactions, items, ops, recommend, users
+from coldbrew.serve.routes import admin, interactions, items, ops, recommend, users
 
 # in this order: it is the order of the paths in the OpenAPI document
 ROUTERS: tuple[APIRouter, ...] = (
@@ -13,4 +13,5 @@ ROUTERS: tuple[APIRouter, ...] = (
     users.router,
     interactions.router,
     recommend.router,
+    admin.router,
 )

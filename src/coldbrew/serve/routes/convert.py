@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 
 from coldbrew.serve import schemas as s
-from coldbrew.serve.engine import Recommendation, now
+from coldbrew.serve.engine import Answer, Recommendation, now
 from coldbrew.store import Interaction, Item, User
 
 
@@ -29,9 +29,13 @@ def recommendation_out(rec: Recommendation) -> s.RecommendationOut:
     )
 
 
-def recommend_out(found: list[Recommendation]) -> s.RecommendOut:
-    """A ranked answer."""
-    return s.RecommendOut(items=[recommendation_out(r) for r in found])
+def recommend_out(found: Answer) -> s.RecommendOut:
+    """A ranked answer, with the model version that ranked it."""
+    return s.RecommendOut(
+        items=[recommendation_out(r) for r in found],
+        model_version=found.version,
+        model_kind=found.kind,
+    )
 
 
 def interaction(body: s.InteractionIn) -> Interaction:

@@ -42,7 +42,9 @@ def prometheus(metrics: MetricsDep) -> Response:
 @router.get("/meta", tags=["ops"], dependencies=READ)
 def meta(eng: EngineDep, settings: SettingsDep) -> dict[str, Any]:
     return {
-        "model": eng.model,
+        "model": eng.encoder_name,
+        "model_version": eng.info.version,
+        "model_kind": eng.info.kind,
         **eng.stats(),
         "item_attributes": eng.attribute_values(),
         "reads_need_key": bool(settings.read_key_hashes),

@@ -1,0 +1,102 @@
+"""The service's records as the library's :class:`~coldbrew.data.Dataset`, for fitting models.
+
+Items are read through one rendered ``text`` column (title, description, then the attributes
+that are words), the same text whose vectors the database stores, so a model fitted from the
+database re-encodes nothing. Positive events are the interactions; dislikes are not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from coldbrew.data.schema import ITEM_ID, TIMESTAMP, USER_ID, VALUE, Dataset, DatasetSpec
+from coldbrew.store import Interaction, Item, User
+from coldbrew.text.templates import ItemTemplate
+
+POSITIVE_EVENTS = ("view", "click", "like", "purchase")
+EVENTS = (*POSITIVE_EVENTS, "dislike")
+TEXT = "text"
+
+
+def text_attributes(attributes: Mapping[str, Any]) -> tuple[str, ...]:
+    """Attributes worth reading as text: strings and lists of strings (not prices or counts)."""
+    return tuple(
+        k
+        for k, v in attributes.items()
+        if isinstance(v, str) or (isinstance(v, list) and all(isinstance(x, str) for x in v))
+    )
+
+
+def item_text(item: Item) -> str:
+    """The text an item is encoded from: title, description, then its textual attributes."""
+    template = ItemTemplate(("title", "description"), text_attributes(item.attributes))
+    return template.render(
+        {**item.attributes, "title": item.title, "description": item.description}
+    )
+
+
+def attribute_values(value: Any) -> list[str]:
+    return [str(v) for v in value] if isinstance(value, list) else [str(value)]
+
+
+def item_frame(items: Sequence[Item]) -> pd.DataFrame:
+    """Items as rows of ``item_id``, ``title`` and the rendered ``text`` models read."""
+    return pd.DataFrame(
+        {
+            ITEM_ID: [i.item_id for i in items],
+            "title": [i.title for i in items],
+            TEXT: [item_text(i) for i in items],
+        }
+    )
+
+
+def _user_frame(users: Sequence[User]) -> tuple[pd.DataFrame, tuple[str, ...]]:
+    """Users with their words and scalar attributes (lists and nested values are left out)."""
+    keys = sorted({k for u in users for k, v in u.attributes.items() if _scalar(v)})
+    rows = [
+        {USER_ID: u.user_id, TEXT: u.text, **{k: u.attributes.get(k) for k in keys}} for u in users
+    ]
+    frame = pd.DataFrame(rows, columns=[USER_ID, TEXT, *keys])
+    return frame, tuple(keys)
+
+
+def _scalar(value: Any) -> bool:
+    return isinstance(value, str | int | float) and not isinstance(value, bool)
+
+
+def positive_frame(interactions: Sequence[Interaction]) -> pd.DataFrame:
+    """Positive events, oldest first (ties in arrival order)."""
+    positives = [i for i in interactions if i.event in POSITIVE_EVENTS]
+    return pd.DataFrame(
+        {
+            USER_ID: pd.Series([i.user_id for i in positives], dtype=str),
+            ITEM_ID: pd.Series([i.item_id for i in positives], dtype=str),
+            VALUE: np.full(len(positives), np.nan),
+            TIMESTAMP: pd.Series([i.timestamp for i in positives], dtype="float64"),
+        }
+    )
+
+
+def dataset_from_records(
+    items: Sequence[Item],
+    users: Sequence[User],
+    interactions: Sequence[Interaction],
+    name: str = "service",
+) -> Dataset:
+    """A dataset of the service's catalogue, users and positive events (on items that still
+    exist: a deleted item's events stay in the database but teach nothing)."""
+    known = {i.item_id for i in items}
+    interactions = [i for i in interactions if i.item_id in known]
+    user_frame, attribute_keys = _user_frame(users)
+    spec = DatasetSpec(
+        name=name,
+        item_text=(TEXT,),
+        user_text=(TEXT,),
+        user_attributes=attribute_keys,
+        positive_threshold=None,
+    )
+    return Dataset(spec, item_frame(items), positive_frame(interactions), user_frame)

@@ -1,0 +1,395 @@
+"""The service trains its own hybrid: a refit job run in another process, and its supervisor.
+
+A refit reads the database (catalogue, users, positive events and the stored item vectors, so it
+encodes nothing the database already has), holds out the most recent positive events that the
+serving model has not seen, fits a fresh hybrid (the benchmark's, :func:`build_hybrid`) on the
+rest, and scores both models on the held-out events as the live service would have: for each
+event, the user's history up to that moment ranks the whole catalogue, and NDCG@20 and hit@20 of
+the event's item are recorded. The candidate is written as a new version and served when its
+NDCG@20 is not below the serving model's (the rule in docs/service.md); a refit forced by
+forget-user is served regardless, since the serving model learned from the forgotten user.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import multiprocessing as mp
+import os
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from coldbrew.models.base import Recommender, UserQuery
+from coldbrew.serve.records import POSITIVE_EVENTS, dataset_from_records, item_frame, item_text
+from coldbrew.serve.versions import ModelVersions, VersionInfo
+from coldbrew.store import Interaction, Item, User
+from coldbrew.text.cache import text_key
+from coldbrew.text.encoder import Encoder
+from coldbrew.text.memo import MemoEncoder
+
+log = logging.getLogger("coldbrew.serve.refit")
+CATALOG = "catalog.npz"
+HOLDOUT = 500
+"""At most this many of the newest unseen positive events judge a candidate."""
+
+
+def build_hybrid(encoder: Encoder, seed: int = 42) -> Recommender:
+    """The hybrid exactly as ``coldbrew bench`` builds and measures it."""
+    from coldbrew.bench.zoo import ModelContext, make_model
+
+    return make_model("hybrid", ModelContext(encoder=lambda: encoder, cache_dir=None, seed=seed))
+
+
+def build_zeroshot(encoder: Encoder) -> Recommender:
+    """The language model alone: what the service answers with before it has learned."""
+    from coldbrew.models.zeroshot import ZeroShotRecommender
+
+    return ZeroShotRecommender(encoder)
+
+
+# ---- a served model and the live catalogue ---------------------------------------------------
+def save_catalog(path: Path, items: Sequence[Item]) -> None:
+    """Which text each item had when the model saw it (to spot items changed since)."""
+    np.savez(
+        path / CATALOG,
+        ids=np.asarray([i.item_id for i in items], dtype=str),
+        keys=np.asarray([text_key(item_text(i)) for i in items], dtype=str),
+    )
+
+
+def load_catalog(path: Path) -> dict[str, str]:
+    file = path / CATALOG
+    if not file.exists():
+        return {}
+    with np.load(file, allow_pickle=False) as data:
+        return dict(zip(data["ids"].tolist(), data["keys"].tolist()))
+
+
+def reconcile(
+    model: Recommender,
+    items: Mapping[str, Item],
+    seen: Mapping[str, str],
+    users: set[str] | None = None,
+) -> None:
+    """Bring ``model`` up to the live catalogue: items new or changed since ``seen`` (id -> text
+    key the model read) are added, deleted ones removed; users no longer known (forgotten) are
+    dropped from it when ``users`` is given."""
+    changed = [i for i in items.values() if seen.get(i.item_id) != text_key(item_text(i))]
+    if changed:
+        model.add_items(item_frame(changed))
+    gone = [i for i in model.active_item_ids() if i not in items]
+    if gone:
+        model.remove_items(gone)
+    if users is not None:
+        for user_id in [u for u in model.known_users() if u not in users]:
+            model.forget_user(user_id)
+
+
+def load_version(
+    versions: ModelVersions, version: str, encoder: Encoder
+) -> tuple[Recommender, dict[str, str], VersionInfo]:
+    path = versions.path(version)
+    model = Recommender.load(path, encoder=encoder)
+    return model, load_catalog(path), versions.info(version)
+
+
+# ---- judging a candidate ---------------------------------------------------------------------
+@dataclass
+class Holdout:
+    """Held-out events with the query the live service would have answered before each."""
+
+    queries: list[UserQuery]
+    targets: list[str]
+
+
+def split_recent(
+    positives: Sequence[Interaction], after: float, limit: int = HOLDOUT
+) -> tuple[list[Interaction], list[Interaction]]:
+    """(training events, held-out events): the newest ``limit`` events later than ``after``."""
+    fresh = [n for n, i in enumerate(positives) if i.timestamp > after]
+    held = set(fresh[-limit:])
+    train = [i for n, i in enumerate(positives) if n not in held]
+    return train, [positives[n] for n in sorted(held)]
+
+
+def holdout_queries(
+    positives: Sequence[Interaction], held: Sequence[Interaction], users: Mapping[str, User]
+) -> Holdout:
+    """For each held-out event, the user's profile and their items liked before it."""
+    held_ids = {i.interaction_id for i in held}
+    history: dict[str, list[str]] = {}
+    queries, targets = [], []
+    for inter in positives:
+        liked = history.setdefault(inter.user_id, [])
+        if inter.interaction_id in held_ids:
+            user = users.get(inter.user_id)
+            queries.append(
+                UserQuery(
+                    user_id=inter.user_id,
+                    text=user.text if user and user.text else None,
+                    attributes=dict(user.attributes) if user else {},
+                    liked=tuple(dict.fromkeys(liked)),
+                )
+            )
+            targets.append(inter.item_id)
+        liked.append(inter.item_id)
+    return Holdout(queries, targets)
+
+
+def judge(model: Recommender, holdout: Holdout, k: int = 20) -> dict[str, float]:
+    """Mean hit@k and NDCG@k of each held-out event's item."""
+    if not holdout.queries:
+        return {"events": 0, "hit20": math.nan, "ndcg20": math.nan}
+    hits, gains = [], []
+    for start in range(0, len(holdout.queries), 64):
+        queries = holdout.queries[start : start + 64]
+        found = model.recommend_batch(
+            queries, k, exclude=[q.liked for q in queries], exclude_seen=False
+        )
+        for recs, target in zip(found, holdout.targets[start : start + 64]):
+            rank = recs.ids.index(target) if target in recs.ids else -1
+            hits.append(rank >= 0)
+            gains.append(1.0 / math.log2(rank + 2) if rank >= 0 else 0.0)
+    return {"events": len(hits), "hit20": float(np.mean(hits)), "ndcg20": float(np.mean(gains))}
+
+
+# ---- the job (runs in a child process) -------------------------------------------------------
+@dataclass(frozen=True)
+class RefitJob:
+    """Everything a refit needs, as plain values (it crosses a process boundary)."""
+
+    db_url: str
+    models_dir: str
+    encoder: dict[str, Any]
+    serving: str | None
+    forced: bool = False
+    epoch: int = 0
+    holdout: int = HOLDOUT
+    seed: int = 42
+
+
+def run_refit(job: RefitJob, encoder: Encoder | None = None) -> dict[str, Any]:
+    """Fit, judge and (if it earns it) commit a new version; returns what happened."""
+    from coldbrew.store import Store
+    from coldbrew.text.factory import load_encoder
+
+    start = time.perf_counter()
+    encoder = encoder or load_encoder(job.encoder)
+    store = Store(job.db_url)
+    try:
+        items, users = store.items(), store.users()
+        interactions = store.interactions()
+        stored = store.vectors("item", encoder.name)
+    finally:
+        store.close()
+    by_text = {item_text(i): stored[i.item_id] for i in items if i.item_id in stored}
+    memo = MemoEncoder(encoder, by_text.get)
+    versions = ModelVersions(job.models_dir)
+    serving_info = versions.info(job.serving) if job.serving else None
+    after = serving_info.trained_through if serving_info else float("-inf")
+    live = {i.item_id: i for i in items}
+    positives = [i for i in interactions if i.event in POSITIVE_EVENTS and i.item_id in live]
+    train, held = split_recent(positives, after, job.holdout)
+    by_user = {u.user_id: u for u in users}
+    holdout = holdout_queries(positives, held, by_user)
+    dataset = dataset_from_records(items, users, train)
+    learnable = len({i.user_id for i in train}) >= 2 and len({i.item_id for i in train}) >= 2
+    builder = build_hybrid(memo, job.seed) if learnable else build_zeroshot(memo)
+    candidate = builder.fit(dataset)
+    if job.serving:
+        serving, seen, _ = load_version(versions, job.serving, memo)
+        reconcile(serving, live, seen)
+    else:
+        serving = build_zeroshot(memo).fit(dataset)
+    scores = {"candidate": judge(candidate, holdout), "serving": judge(serving, holdout)}
+    better = not (scores["candidate"]["ndcg20"] < scores["serving"]["ndcg20"])
+    swap = job.forced or not holdout.queries or better
+    outcome: dict[str, Any] = {
+        "swapped": swap,
+        "forced": job.forced,
+        "validation": {"holdout": len(holdout.queries), **scores},
+        "interactions": len(train),
+    }
+    if swap:
+        staged = versions.staging()
+        candidate.save(staged)
+        save_catalog(staged, items)
+        info = VersionInfo(
+            version="",
+            kind=candidate.kind,
+            interactions=len(train),
+            trained_through=max((i.timestamp for i in train), default=float("-inf")),
+            seconds=time.perf_counter() - start,
+            validation=outcome["validation"],
+            forced=job.forced,
+        )
+        outcome["version"] = versions.commit(staged, info)
+    outcome["seconds"] = time.perf_counter() - start
+    return outcome
+
+
+def _child(job: RefitJob, conn: Connection) -> None:
+    """Entry point of the refit process: low priority, one thread, result through ``conn``."""
+    with contextlib.suppress(OSError):
+        os.nice(10)
+    import torch
+
+    torch.set_num_threads(1)
+    try:
+        conn.send(run_refit(job))
+    except BaseException as exc:  # reported to the parent, which keeps serving
+        conn.send({"error": f"{type(exc).__name__}: {exc}"})
+    finally:
+        conn.close()
+
+
+# ---- the supervisor (runs in the service) ----------------------------------------------------
+@dataclass
+class RefitStats:
+    """What /metrics and GET /admin/refit report."""
+
+    counts: dict[str, int] = field(default_factory=lambda: {"swapped": 0, "kept": 0, "failed": 0})
+    last: dict[str, Any] = field(default_factory=dict)
+    running_since: float | None = None
+
+
+class Refitter:
+    """Starts refits in a child process, one at a time, and hands good results to ``on_result``.
+
+    Parameters
+    ----------
+    make_job
+        Builds the job from the current state (``forced``: after forget-user).
+    on_result
+        Called (in a supervisor thread) with the child's outcome; it swaps the model.
+    every, minutes, min_interactions
+        Refit after ``every`` new interactions, or ``minutes`` after the last refit if any
+        arrived since (0 turns either off); never with fewer positive events than
+        ``min_interactions``.
+    """
+
+    def __init__(
+        self,
+        make_job: Callable[[bool], RefitJob],
+        on_result: Callable[[dict[str, Any], RefitJob], None],
+        *,
+        every: int = 1000,
+        minutes: float = 60.0,
+        min_interactions: int = 50,
+    ) -> None:
+        self.make_job = make_job
+        self.on_result = on_result
+        self.every = every
+        self.minutes = minutes
+        self.min_interactions = min_interactions
+        self.stats = RefitStats()
+        self.process: mp.process.BaseProcess | None = None
+        self.new_interactions = 0
+        self.positives = 0
+        self._pending_forced = False
+        self._pending = False
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._last = time.monotonic()
+        self._timer: threading.Thread | None = None
+
+    # ---- triggers --------------------------------------------------------------------------
+    def start_timer(self) -> None:
+        if self.minutes > 0 and self._timer is None:
+            self._timer = threading.Thread(target=self._tick, name="refit-timer", daemon=True)
+            self._timer.start()
+
+    def _tick(self) -> None:
+        while not self._stop.wait(min(30.0, self.minutes * 60)):
+            due = time.monotonic() - self._last >= self.minutes * 60
+            if due and self.new_interactions > 0:
+                self.request(reason="timer")
+
+    def added(self, positives: int, total: int) -> None:
+        """Count new interactions (``positives`` of them positive) and refit when due."""
+        with self._lock:
+            self.new_interactions += total
+            self.positives += positives
+            due = self.every > 0 and self.new_interactions >= self.every
+        if due:
+            self.request(reason="interactions")
+
+    def request(self, *, forced: bool = False, reason: str = "admin") -> str:
+        """Start a refit now (or right after the running one); returns the state."""
+        with self._lock:
+            if not forced and self.positives < self.min_interactions:
+                return "waiting"
+            if self.running:
+                self._pending = True
+                self._pending_forced |= forced
+                return "queued"
+            self._launch(forced, reason)
+            return "started"
+
+    # ---- the child -------------------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.is_alive()
+
+    def _launch(self, forced: bool, reason: str) -> None:
+        job = self.make_job(forced)
+        context = mp.get_context("spawn")
+        receive, send = context.Pipe(duplex=False)
+        process = context.Process(target=_child, args=(job, send), name="coldbrew-refit")
+        process.daemon = True
+        process.start()
+        send.close()
+        self.process = process
+        self.new_interactions = 0
+        self._last = time.monotonic()
+        self.stats.running_since = time.time()
+        log.info("refit started (%s%s)", reason, ", forced" if forced else "")
+        threading.Thread(target=self._supervise, args=(process, receive, job), daemon=True).start()
+
+    def _supervise(self, process: mp.process.BaseProcess, conn: Connection, job: RefitJob) -> None:
+        outcome: dict[str, Any] = {}
+        try:
+            outcome = conn.recv()
+        except (EOFError, OSError):
+            outcome = {}
+        process.join()
+        if not outcome:
+            outcome = {"error": f"refit process ended with exit code {process.exitcode}"}
+        if "error" not in outcome:
+            try:
+                self.on_result(outcome, job)
+            except Exception as exc:
+                log.exception("a refit's model could not be served")
+                outcome = {**outcome, "error": f"{type(exc).__name__}: {exc}", "swapped": False}
+        self._finish(outcome)
+
+    def _finish(self, outcome: dict[str, Any]) -> None:
+        with self._lock:
+            if "error" in outcome:
+                self.stats.counts["failed"] += 1
+                log.warning("refit failed: %s (the serving model is unchanged)", outcome["error"])
+            else:
+                self.stats.counts["swapped" if outcome["swapped"] else "kept"] += 1
+            self.stats.last = {**outcome, "finished": time.time()}
+            self.stats.running_since = None
+            self.process = None
+            pending, forced = self._pending, self._pending_forced
+            self._pending = self._pending_forced = False
+            if pending and not self._stop.is_set():
+                self._launch(forced, "queued")
+
+    def stop(self) -> None:
+        """Stop the timer and any running refit (its result is discarded)."""
+        self._stop.set()
+        process = self.process
+        if process is not None and process.is_alive():
+            process.terminate()
+            process.join(10)
