@@ -15,6 +15,8 @@ from coldbrew.eval.metrics import (
     mean_metric,
     mrr_at_k,
     ndcg_at_k,
+    ndcg_at_k_scores,
+    ndcg_of_hits,
     popularity_percentile_at_k,
     popularity_percentiles,
     precision_at_k,
@@ -108,3 +110,37 @@ def test_bootstrap_interval() -> None:
     assert bootstrap_ci(values, seed=1) == (low, high)  # seeded
     assert bootstrap_ci(np.full(5, 0.3)) == pytest.approx((0.3, 0.3))
     assert all(math.isnan(v) for v in bootstrap_ci(np.array([np.nan])))
+
+
+@pytest.mark.parametrize(("width", "k"), [(7, 20), (20, 20), (300, 20), (50, 10)])
+def test_ndcg_over_score_rows_matches_the_per_user_ndcg(width: int, k: int) -> None:
+    rng = np.random.default_rng(width)
+    scores = rng.standard_normal((60, width))
+    scores[rng.random(scores.shape) < 0.2] = -np.inf  # may not rank
+    relevant = rng.random(scores.shape) < 0.15
+    outside = rng.integers(0, 4, len(scores))  # relevant items the matrix does not hold
+    outside[:5] = 0
+    relevant[:5] = False  # users without relevant items: NaN
+    n_relevant = (relevant & np.isfinite(scores)).sum(axis=1) + outside
+    ids = np.asarray([f"i{j}" for j in range(width)])
+    ranked = []
+    for row in scores:
+        order = np.argsort(-row, kind="stable")
+        ranked.append(list(ids[order[np.isfinite(row[order])]]))
+    wanted = [
+        set(ids[rel & np.isfinite(row)]) | {f"outside{j}" for j in range(n)}
+        for row, rel, n in zip(scores, relevant, outside)
+    ]
+    per_user = ndcg_at_k(ranked, wanted, k)
+    vectorised = ndcg_at_k_scores(scores, relevant, n_relevant, k)
+    np.testing.assert_allclose(vectorised, per_user, rtol=1e-12)
+    assert (np.isnan(vectorised) == (n_relevant == 0)).all() and np.isnan(vectorised[:5]).all()
+    assert np.nanmax(vectorised) > 0
+
+
+def test_ndcg_of_hits_rejects_a_matrix_wider_than_k() -> None:
+    assert ndcg_of_hits(np.array([[True, False]]), np.array([1]), 2)[0] == 1.0
+    with pytest.raises(ValueError, match="at most 2 columns"):
+        ndcg_of_hits(np.zeros((1, 3), dtype=bool), np.array([1]), 2)
+    with pytest.raises(ValueError, match="shape"):
+        ndcg_at_k_scores(np.zeros((1, 3)), np.zeros((1, 2), dtype=bool), np.array([1]), 2)

@@ -9,7 +9,15 @@ import pytest
 from coldbrew.data.schema import Dataset
 from coldbrew.eval.evaluate import build_queries, evaluate
 from coldbrew.eval.metrics import recall_at_k
-from coldbrew.eval.protocols import Split, cold_item_split, cold_user_split, k_shot, warm_split
+from coldbrew.eval.protocols import (
+    Split,
+    cold_item_split,
+    cold_user_split,
+    hold_out,
+    k_shot,
+    reveal_earliest,
+    warm_split,
+)
 from coldbrew.models import (
     PopularityRecommender,
     RandomRecommender,
@@ -156,3 +164,31 @@ def test_evaluate_needs_k_on_cold_users_only() -> None:
         evaluate(model, split)
     with pytest.raises(ValueError, match="cold-user splits only"):
         evaluate(model, cold_item_split(ds, seed=42), k_shot=1)
+
+
+def test_hold_out_picks_a_share_of_distinct_ids_whatever_the_row_order() -> None:
+    positives = synthetic().positives()
+    items = positives["item_id"]
+    picked = hold_out(items, 0.2, np.random.default_rng(42))
+    assert len(picked) == round(0.2 * items.nunique()) and picked <= set(items)
+    shuffled = items.sample(frac=1.0, random_state=3)
+    assert hold_out(shuffled, 0.2, np.random.default_rng(42)) == picked
+    assert len(hold_out(items.head(2), 0.01, np.random.default_rng(0))) == 1  # at least one
+    split = cold_item_split(synthetic(), cold_fraction=0.2, seed=42)
+    assert set(split.val["item_id"]) | set(split.test["item_id"]) == picked
+
+
+def test_reveal_earliest_keeps_users_with_only_repeats_left_and_k_shot_drops_them() -> None:
+    rows = [("a", "x", 0.0), ("a", "y", 1.0), ("a", "x", 2.0)]  # a's third item repeats the first
+    rows += [("b", "x", 0.0), ("b", "y", 1.0), ("b", "z", 2.0), ("c", "x", 0.0)]
+    test = pd.DataFrame(rows, columns=["user_id", "item_id", "timestamp"])
+    history = {"a": ["x", "y", "x"], "b": ["x", "y", "z"], "c": ["x"]}
+    shot = reveal_earliest(history, 2)
+    assert shot.revealed == {"a": ("x", "y"), "b": ("x", "y")} and shot.left_out == 1
+    assert shot.relevant == {"a": set(), "b": {"z"}}
+    split = Split("cold-user", "tiny", 0, train=test.head(0), val=test.head(0), test=test)
+    view = k_shot(split, 2)
+    assert view.revealed == {"b": ("x", "y")} and view.relevant == {"b": {"z"}}
+    assert view.left_out == 2
+    with pytest.raises(ValueError, match="non-negative"):
+        reveal_earliest(history, -1)

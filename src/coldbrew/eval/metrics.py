@@ -1,5 +1,8 @@
 """Ranking metrics as free functions over ranked id lists and relevant-id sets.
 
+NDCG also comes vectorised over score rows (:func:`ndcg_at_k_scores`, which the hybrid's weight
+search runs thousands of times); both forms share :func:`ndcg_of_hits`.
+
 Every function returns one value per user. A user with no relevant items gets NaN (they carry no
 signal; :func:`mean_metric` skips them). Recall divides by the number of relevant items; NDCG's
 ideal DCG counts ``min(len(relevant), k)`` hits at the top.
@@ -67,12 +70,83 @@ def f1_at_k(ranked: Ranked, relevant: Relevant, k: int) -> np.ndarray:
 
 
 def ndcg_at_k(ranked: Ranked, relevant: Relevant, k: int) -> np.ndarray:
-    sizes = _sizes(relevant)
+    return ndcg_of_hits(hits(ranked, relevant, k), _sizes(relevant), k)
+
+
+def ndcg_of_hits(found: np.ndarray, n_relevant: np.ndarray, k: int) -> np.ndarray:
+    """NDCG@``k`` per row of a hit matrix.
+
+    Parameters
+    ----------
+    found : np.ndarray
+        Boolean, shape ``(n_users, m)`` with ``m <= k``: is the item at each rank relevant.
+    n_relevant : np.ndarray
+        Each user's number of relevant items, also those outside ``found`` (the ideal DCG counts
+        ``min(n_relevant, k)`` hits at the top).
+    k : int
+        The cut-off.
+
+    Returns
+    -------
+    np.ndarray
+        One value per user; NaN where ``n_relevant`` is 0.
+    """
+    if found.shape[1] > k:
+        raise ValueError(f"a hit matrix for NDCG@{k} has at most {k} columns, got {found.shape}")
     discounts = 1.0 / np.log2(np.arange(2, k + 2))
-    dcg = hits(ranked, relevant, k) @ discounts
-    ideal = np.asarray([discounts[: int(min(s, k))].sum() for s in sizes])
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return _masked(np.where(ideal > 0, dcg / np.where(ideal > 0, ideal, 1), 0.0), sizes)
+    counts = np.asarray(n_relevant)
+    ideal = np.cumsum(discounts)[np.clip(counts, 1, k).astype(np.int64) - 1]
+    return _masked((found @ discounts[: found.shape[1]]) / ideal, counts)
+
+
+def top_hits(scores: np.ndarray, relevant: np.ndarray, k: int) -> np.ndarray:
+    """The hit matrix of each row's top ``k`` columns by score, best first.
+
+    ``scores`` and the boolean ``relevant`` have the same shape ``(n_users, n_items)``; the result
+    has ``min(k, n_items)`` columns, and a column is a hit only where its score is finite. Equal
+    scores rank in no promised order: break ties in ``scores`` beforehand where it matters.
+    """
+    if scores.shape != relevant.shape:
+        raise ValueError(f"scores {scores.shape} and relevant {relevant.shape} differ in shape")
+    if k < 1:
+        raise ValueError(f"k must be at least 1, got {k}")
+    k = min(k, scores.shape[1])
+    if k == 0:
+        return np.zeros((len(scores), 0), dtype=bool)
+    top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    top_scores = np.take_along_axis(scores, top, axis=1)
+    order = np.argsort(-top_scores, axis=1, kind="stable")
+    top = np.take_along_axis(top, order, axis=1)
+    finite = np.isfinite(np.take_along_axis(top_scores, order, axis=1))
+    found: np.ndarray = np.take_along_axis(relevant, top, axis=1) & finite
+    return found
+
+
+def ndcg_at_k_scores(
+    scores: np.ndarray, relevant: np.ndarray, n_relevant: np.ndarray, k: int
+) -> np.ndarray:
+    """:func:`ndcg_at_k` over score rows instead of ranked lists (vectorised over users).
+
+    Parameters
+    ----------
+    scores : np.ndarray
+        Shape ``(n_users, n_items)``; ``-inf`` for items that must not rank (where fewer than
+        ``k`` are finite, they fill the rest of the top ``k`` but never count as hits).
+    relevant : np.ndarray
+        Boolean, same shape: which of these items are relevant to the user.
+    n_relevant : np.ndarray
+        Each user's number of relevant items, also those outside the matrix.
+    k : int
+        The cut-off.
+
+    Returns
+    -------
+    np.ndarray
+        One value per user; NaN where ``n_relevant`` is 0.
+    """
+    if len(n_relevant) != len(scores):
+        raise ValueError(f"got {len(scores)} score rows but {len(n_relevant)} relevant counts")
+    return ndcg_of_hits(top_hits(scores, relevant, k), n_relevant, k)
 
 
 def mrr_at_k(ranked: Ranked, relevant: Relevant, k: int) -> np.ndarray:

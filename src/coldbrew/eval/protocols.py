@@ -7,6 +7,7 @@ saves to a directory (Parquet + JSON) so it can be inspected and reused.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -79,6 +80,17 @@ def _shuffled_parts(
     return [frame.iloc[np.sort(idx)].reset_index(drop=True) for idx in np.split(order, bounds)]
 
 
+def hold_out(ids: pd.Series, fraction: float, rng: np.random.Generator) -> set[Any]:
+    """A random ``fraction`` (at least one) of the distinct values of ``ids``: cold items or users.
+
+    Drawn without replacement from the sorted distinct ids, so a seed picks the same ones whatever
+    the order of the rows. Used by :func:`cold_item_split` and the hybrid's inner validation.
+    """
+    distinct = np.sort(ids.unique())
+    size = max(1, round(fraction * len(distinct)))
+    return set(rng.choice(distinct, size=size, replace=False).tolist())
+
+
 def cold_item_split(dataset: Dataset, *, cold_fraction: float = 0.2, seed: int = 42) -> Split:
     """The ColdRec/ALDI cold-item split.
 
@@ -91,9 +103,7 @@ def cold_item_split(dataset: Dataset, *, cold_fraction: float = 0.2, seed: int =
         raise ValueError(f"cold_fraction must be in (0, 1), got {cold_fraction}")
     positives = dataset.positives().reset_index(drop=True)
     rng = np.random.default_rng(seed)
-    items = np.sort(positives[ITEM_ID].unique())
-    n_cold = max(1, round(cold_fraction * len(items)))
-    cold = set(rng.choice(items, size=n_cold, replace=False).tolist())
+    cold = hold_out(positives[ITEM_ID], cold_fraction, rng)
     is_cold = positives[ITEM_ID].isin(cold)
     warm_train, warm_val, warm_test = _shuffled_parts(positives[~is_cold], (0.8, 0.1, 0.1), rng)
     cold_val, cold_test = _shuffled_parts(positives[is_cold], (0.5, 0.5), rng)
@@ -192,28 +202,42 @@ class KShot:
         return sorted(self.relevant)
 
 
-def k_shot(split: Split, k: int, *, part: str = "test") -> KShot:
-    """Reveal each cold user's ``k`` earliest positives; the rest are relevant.
+def reveal_earliest(history: Mapping[str, Sequence[str]], k: int) -> KShot:
+    """Each user with more than ``k`` items reveals the ``k`` earliest; the rest are relevant.
 
-    Users with fewer than ``k + 1`` positives are left out (counted in ``left_out``).
+    ``history`` holds each user's items oldest first (:func:`history_by_user`). Users with at most
+    ``k`` items are left out (counted in ``left_out``). A user whose later items all repeat revealed
+    ones is kept with nothing relevant: :func:`k_shot` leaves them out, the hybrid's inner
+    validation keeps them (they add no signal there). Users keep ``history``'s order.
     """
-    if split.protocol != "cold-user":
-        raise ValueError(f"k_shot needs a cold-user split, got {split.protocol!r}")
     if k < 0:
         raise ValueError(f"k must be non-negative, got {k}")
-    history = history_by_user(getattr(split, part))
     revealed, relevant, left_out = {}, {}, 0
     for user, items in history.items():
         if len(items) < k + 1:
             left_out += 1
             continue
         shown = tuple(items[:k])
-        rest = set(items[k:]) - set(shown)
-        if not rest:
-            left_out += 1
-            continue
-        revealed[user], relevant[user] = shown, rest
+        revealed[user], relevant[user] = shown, set(items[k:]) - set(shown)
     return KShot(k, revealed, relevant, left_out)
+
+
+def k_shot(split: Split, k: int, *, part: str = "test") -> KShot:
+    """Reveal each cold user's ``k`` earliest positives; the rest are relevant.
+
+    Users with fewer than ``k + 1`` positives, or with nothing left but repeats of what they
+    revealed, are left out (counted in ``left_out``).
+    """
+    if split.protocol != "cold-user":
+        raise ValueError(f"k_shot needs a cold-user split, got {split.protocol!r}")
+    shot = reveal_earliest(history_by_user(getattr(split, part)), k)
+    kept = [u for u, rest in shot.relevant.items() if rest]
+    return KShot(
+        k,
+        {u: shot.revealed[u] for u in kept},
+        {u: shot.relevant[u] for u in kept},
+        shot.left_out + len(shot.relevant) - len(kept),
+    )
 
 
 def warm_split(

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from coldbrew.index.base import Index
 from coldbrew.index.exact import ExactIndex, top_k
 
 INDEX_KINDS = ("auto", "exact", "hnsw")
 
 
-def make_index(kind: str, dim: int) -> ExactIndex:
+def make_index(kind: str, dim: int) -> Index:
     """``exact``, ``hnsw`` (needs faiss), or ``auto``: HNSW when faiss is installed.
 
     The HNSW index still scans exactly below 20,000 items, so ``auto`` changes nothing for small
@@ -27,4 +28,4 @@ def make_index(kind: str, dim: int) -> ExactIndex:
         return ExactIndex(dim)
 
 
-__all__ = ["INDEX_KINDS", "ExactIndex", "make_index", "top_k"]
+__all__ = ["INDEX_KINDS", "ExactIndex", "Index", "make_index", "top_k"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -26,9 +27,10 @@ def top_k(scores: np.ndarray, k: int) -> np.ndarray:
 
 
 class ExactIndex:
-    """Item vectors in a growable matrix; search is a matrix product (numpy, exact).
+    """An :class:`~coldbrew.index.base.Index` whose search is a matrix product (numpy, exact).
 
-    Removed items keep their row but are never returned. Re-adding an id overwrites its vector.
+    The vectors sit in a growable matrix; there is no graph, so :meth:`add_all` is :meth:`add`,
+    :meth:`save_graph` does nothing and :meth:`wants_graph` is ``False``.
     """
 
     def __init__(self, dim: int) -> None:
@@ -76,6 +78,18 @@ class ExactIndex:
         self._vectors[rows] = vectors
         self._active[rows] = True
 
+    def add_all(
+        self, ids: Sequence[str], vectors: np.ndarray, graph_path: str | Path | None
+    ) -> bool:
+        self.add(ids, vectors)
+        return False
+
+    def save_graph(self, path: str | Path) -> None:
+        return None
+
+    def wants_graph(self, n_items: int) -> bool:
+        return False
+
     def remove(self, ids: Iterable[str]) -> None:
         rows = self.ids.rows(ids, skip_unknown=True)
         self._active[rows] = False
@@ -91,12 +105,6 @@ class ExactIndex:
         exclude: Sequence[Iterable[str]] | None = None,
         allowed: Iterable[str] | None = None,
     ) -> tuple[list[list[str]], np.ndarray]:
-        """Top-``k`` ids and scores per query row.
-
-        ``exclude`` gives one collection of ids per query; ``allowed`` restricts every query to
-        a subset. Rows with fewer than ``k`` eligible items return fewer ids; their score rows are
-        padded with ``-inf``.
-        """
         queries = np.atleast_2d(np.asarray(queries, dtype=np.float32))
         scores = queries @ self.vectors.T
         mask = ~self.active

@@ -1,4 +1,4 @@
-"""Approximate inner-product search (faiss HNSW) with the interface of :class:`ExactIndex`.
+"""Approximate inner-product search (faiss HNSW), an :class:`~coldbrew.index.base.Index`.
 
 The float32 rows stay in memory exactly as in :class:`ExactIndex` (liked-item vectors and
 explanations read them); a faiss HNSW graph over the same rows answers large searches in about a
@@ -97,15 +97,21 @@ class HNSWIndex(ExactIndex):
         if self.graph_size - int(self._live.sum()) > max(len(self), 1_000):
             self.compact()
 
-    def add_all(self, ids: Sequence[str], vectors: np.ndarray, graph: str | Path | None) -> bool:
-        """Fill an empty index in one go (start-up): reuse the graph saved at ``graph`` if it
-        matches these ids and vectors, else build it once. Returns whether it was reused."""
+    def add_all(
+        self, ids: Sequence[str], vectors: np.ndarray, graph_path: str | Path | None
+    ) -> bool:
+        """Reuse the graph saved at ``graph_path`` if it matches these ids and vectors, else build
+        it once (not node by node, as :meth:`add` would)."""
         ExactIndex.add(self, ids, vectors)
         self._grow_rows()
-        if graph is not None:
-            return self.load_graph(graph)
+        if graph_path is not None:
+            return self.load_graph(graph_path)
         self.compact()
         return False
+
+    def wants_graph(self, n_items: int) -> bool:
+        """From ``exact_below`` items on, searches go through the graph."""
+        return n_items >= self.exact_below
 
     def _grow_rows(self) -> None:
         n = len(self.ids)

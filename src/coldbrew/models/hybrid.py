@@ -24,6 +24,8 @@ import numpy as np
 import pandas as pd
 
 from coldbrew.data.schema import ITEM_ID, USER_ID, Dataset, history_by_user
+from coldbrew.eval.metrics import ndcg_at_k_scores
+from coldbrew.eval.protocols import hold_out, reveal_earliest
 from coldbrew.models.base import Recommender, UserQuery
 
 USER_EDGES = (0, 1, 3, 5, 10, 20, 50, 100)
@@ -106,30 +108,27 @@ class ValTask:
 
 
 def _ndcg20(scores: np.ndarray, relevant: np.ndarray, n_relevant: np.ndarray) -> np.ndarray:
-    """NDCG@20 per row from scores, a boolean relevance matrix of the same shape, and each row's
-    total number of relevant items (some may lie outside the matrix)."""
-    k = min(20, scores.shape[1])
-    top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-    order = np.argsort(-np.take_along_axis(scores, top, axis=1), axis=1, kind="stable")
-    top = np.take_along_axis(top, order, axis=1)
-    gains = np.take_along_axis(relevant, top, axis=1)
-    discounts = 1.0 / np.log2(np.arange(2, 22))
-    ideal = np.cumsum(discounts)[np.clip(n_relevant, 1, 20) - 1]
-    return np.asarray((gains @ discounts[:k]) / ideal)
+    """NDCG@20 per row: :func:`~coldbrew.eval.metrics.ndcg_at_k_scores` at ``k=20``."""
+    return ndcg_at_k_scores(scores, relevant, n_relevant, 20)
 
 
 def inner_validation(
     dataset: Dataset, *, seed: int, fraction: float = 0.1, max_queries: int = 300
 ) -> tuple[Dataset, list[ValTask]]:
     """Carve held-out items, held-out users (k-shot) and held-out warm interactions from
-    ``dataset``'s positives; return the remaining training data and the validation tasks."""
+    ``dataset``'s positives; return the remaining training data and the validation tasks.
+
+    Items and users are held out as the evaluation protocols do
+    (:func:`~coldbrew.eval.protocols.hold_out`); held-out users reveal their earliest items as in
+    the cold-user protocol (:func:`~coldbrew.eval.protocols.reveal_earliest`). Warm interactions
+    are held out one by one with probability ``fraction`` (a user may lose all of theirs), unlike
+    the warm protocol's exact per-user share.
+    """
     rng = np.random.default_rng(seed)
     pos = dataset.positives().reset_index(drop=True)
     pos = pos.assign(**{USER_ID: pos[USER_ID].astype(str), ITEM_ID: pos[ITEM_ID].astype(str)})
-    users = np.sort(pos[USER_ID].unique())
-    items = np.sort(pos[ITEM_ID].unique())
-    cold_users = set(rng.choice(users, max(1, round(fraction * len(users))), replace=False))
-    cold_items = set(rng.choice(items, max(1, round(fraction * len(items))), replace=False))
+    cold_users = hold_out(pos[USER_ID], fraction, rng)
+    cold_items = hold_out(pos[ITEM_ID], fraction, rng)
     is_cu = pos[USER_ID].isin(cold_users).to_numpy()
     is_ci = pos[ITEM_ID].isin(cold_items).to_numpy()
     warm = pos[~is_cu & ~is_ci]
@@ -164,12 +163,12 @@ def inner_validation(
     # held-out users reveal their k earliest items
     cu_hist = history_by_user(pos[is_cu & ~is_ci])
     for k in REVEALED:
-        chosen = {u: h for u, h in cu_hist.items() if len(h) > k}
+        shot = reveal_earliest(cu_hist, k)
         add(
             1,
-            [UserQuery(user_id=u, liked=tuple(h[:k])) for u, h in chosen.items()],
-            [set(h[:k]) for h in chosen.values()],
-            [set(h[k:]) for h in chosen.values()],
+            [UserQuery(user_id=u, liked=shown) for u, shown in shot.revealed.items()],
+            [set(shown) for shown in shot.revealed.values()],
+            list(shot.relevant.values()),
             None,
         )
     # warm users' held-out interactions
