@@ -7,7 +7,6 @@ import time
 
 import numpy as np
 from fastapi.testclient import TestClient
-
 from servicekit import WRITE
 
 from coldbrew.index import ExactIndex

@@ -32,6 +32,8 @@ USER_EDGES = (0, 1, 3, 5, 10, 20, 50, 100)
 REVEALED = (0, 1, 3, 5, 10, 20)
 """How many items the inner validation's held-out users reveal (the cold-user protocol's k)."""
 PARTS_DIR = "parts"
+TEXT_KINDS = frozenset({"zeroshot", "attribute_map", "finetuned", "tfidf"})
+"""Kinds of part that read a user's own words."""
 
 
 def user_bucket(n_liked: int) -> int:
@@ -435,11 +437,21 @@ class HybridRecommender(Recommender):
         known = [_is_known(self, q) for q in queries]
         cells = (self.item_counts > 0).astype(int)
         out = {name: np.zeros_like(p) for name, p in zip(self.parts, parts)}
+        reading = self._text_weights()
         for q, b in enumerate(buckets):
             w = self.weights[b, cells, int(known[q])]  # (items, parts)
+            if reading is not None and queries[q].text and not queries[q].liked:
+                w = np.broadcast_to(reading, w.shape)
             for j, (name, p) in enumerate(zip(self.parts, parts)):
                 out[name][q] = w[:, j] * p[q]
         return out
+
+    def _text_weights(self) -> np.ndarray | None:
+        """Equal weights on the parts that read text, for a user who brings their own words and
+        no history: no benchmark has such users, so no validation can tune their blend, and the
+        words are what they said they want (``None`` when no part reads text)."""
+        reads = np.asarray([p.kind in TEXT_KINDS for p in self.parts.values()], dtype=np.float32)
+        return reads / reads.sum() if reads.any() else None
 
     def _ties(self) -> np.ndarray:
         """A tiny per-item offset from a hash of the id: items a blend scores exactly alike (new

@@ -132,7 +132,9 @@ class TfidfRecommender(Recommender):
         self._counts[self.item_ids.rows(known.index)] = known.to_numpy(dtype=np.float32)
 
     def _add_items(self, items: pd.DataFrame, rows: np.ndarray) -> None:
-        new = self.transform(self._template().render_frame(items))
+        texts = self._template().render_frame(items)
+        self._grow_vocabulary(texts)
+        new = self.transform(texts)
         grow = len(self.item_ids) - self.item_matrix.shape[0]
         matrix = self.item_matrix
         if grow > 0:
@@ -143,6 +145,33 @@ class TfidfRecommender(Recommender):
         for i, row in enumerate(rows):
             lil[int(row)] = new[i]
         self.item_matrix = lil.tocsr()
+
+    def _grow_vocabulary(self, texts: Sequence[str]) -> None:
+        """Words the new items bring get columns, with the smoothed IDF of a word found in only
+        those items (``1 + ln((1 + n) / (1 + df))``, as at fit time), so a new item's own words
+        find it before the next fit."""
+        if self.vectorizer is None:
+            raise ValueError("TfidfRecommender has no vocabulary yet: call fit(dataset) first")
+        vocabulary = dict(self.vectorizer.vocabulary_)
+        df: dict[str, int] = {}
+        for text in texts:
+            for word in set(tokenize(text)) - vocabulary.keys():
+                df[word] = df.get(word, 0) + 1
+        if not df:
+            return
+        n = len(self.item_ids)
+        words = sorted(df)
+        idf = np.concatenate(
+            [self.vectorizer.idf_, [1.0 + np.log((1 + n) / (1 + df[w])) for w in words]]
+        )
+        for word in words:
+            vocabulary[word] = len(vocabulary)
+        self.vectorizer = self._new_vectorizer(vocabulary=vocabulary)
+        self.vectorizer.idf_ = idf
+        m = self.item_matrix
+        self.item_matrix = sp.csr_matrix(
+            (m.data, m.indices, m.indptr), shape=(m.shape[0], len(vocabulary)), dtype=np.float32
+        )
 
     # ---- scoring ------------------------------------------------------------------------
     def user_matrix(self, queries: Sequence[UserQuery]) -> sp.csr_matrix:

@@ -23,9 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from coldbrew.index import make_index
-from coldbrew.index.exact import ExactIndex
-from coldbrew.index.hnsw import HNSWIndex
+from coldbrew.index import Index, make_index
 from coldbrew.models.base import Recommender, UserQuery
 from coldbrew.serve.errors import BatchError, NotFoundError, RowError
 from coldbrew.serve.explain import Explainer, Explanation
@@ -139,7 +137,7 @@ class Engine:
         store: Store,
         encoder: Encoder,
         *,
-        index: str | ExactIndex = "auto",
+        index: str | Index = "auto",
         graph_path: str | None = None,
         serving: Serving | None = None,
     ) -> None:
@@ -150,7 +148,7 @@ class Engine:
         self.encoder = MemoEncoder(encoder, self._stored_passage)
         self.serving = serving or Serving()
         self.encoder_name = encoder.name
-        self.index = make_index(index, encoder.dim) if isinstance(index, str) else index
+        self.index: Index = make_index(index, encoder.dim) if isinstance(index, str) else index
         self.graph_path = graph_path
         self.items: dict[str, Item] = {}
         self.users: dict[str, _UserState] = {}
@@ -187,7 +185,7 @@ class Engine:
             stored.update(zip([i.item_id for i in missing], vectors))
         if items:
             ids, vectors = [i.item_id for i in items], np.stack([stored[i.item_id] for i in items])
-            if isinstance(self.index, HNSWIndex) and not len(self.index):
+            if not len(self.index):
                 graph = self._graph_file(len(ids))
                 if not self.index.add_all(ids, vectors, graph) and graph:
                     self.index.save_graph(graph)  # built now: a crash before close keeps it
@@ -213,8 +211,7 @@ class Engine:
 
     def _graph_file(self, n_items: int) -> str | None:
         """Where to keep the graph: only catalogues big enough to be searched by graph."""
-        big = isinstance(self.index, HNSWIndex) and n_items >= self.index.exact_below
-        return self.graph_path if big else None
+        return self.graph_path if self.index.wants_graph(n_items) else None
 
     def close(self) -> None:
         """Stop answering and refitting; save the HNSW graph (if any) for the next start."""
@@ -223,7 +220,7 @@ class Engine:
             self.refitter.stop()
         with self._lock.write():
             graph = self._graph_file(len(self.index))
-            if isinstance(self.index, HNSWIndex) and graph:
+            if graph:
                 self.index.save_graph(graph)
 
     def _load_users(self) -> None:

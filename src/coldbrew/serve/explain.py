@@ -195,9 +195,7 @@ class Explainer:
         kind = family(part.kind) if name not in ("text", "attributes", "liked") else "lm"
         if kind == "lm":
             sub = (
-                name
-                if name in ("text", "attributes", "liked")
-                else self._lm_part(part, query, row)
+                name if name in ("text", "attributes", "liked") else self._lm_part(part, query, row)
             )
             if sub == "text":
                 self._words(out, query, rec, "Close in meaning to what you wrote.")

@@ -113,9 +113,11 @@ class Holdout:
 def split_recent(
     positives: Sequence[Interaction], after: float, limit: int = HOLDOUT
 ) -> tuple[list[Interaction], list[Interaction]]:
-    """(training events, held-out events): the newest ``limit`` events later than ``after``."""
+    """(training events, held-out events): the newest events later than ``after``, at most
+    ``limit`` of them and at most a fifth of all (the candidate learns from the rest)."""
     fresh = [n for n, i in enumerate(positives) if i.timestamp > after]
-    held = set(fresh[-limit:])
+    keep = min(limit, len(positives) // 5)
+    held = set(fresh[len(fresh) - keep :]) if keep else set()
     train = [i for n, i in enumerate(positives) if n not in held]
     return train, [positives[n] for n in sorted(held)]
 
@@ -159,6 +161,17 @@ def judge(model: Recommender, holdout: Holdout, k: int = 20) -> dict[str, float]
             hits.append(rank >= 0)
             gains.append(1.0 / math.log2(rank + 2) if rank >= 0 else 0.0)
     return {"events": len(hits), "hit20": float(np.mean(hits)), "ndcg20": float(np.mean(gains))}
+
+
+def should_serve(
+    candidate: Mapping[str, float], serving: Mapping[str, float], *, forced: bool
+) -> bool:
+    """The rule: serve the candidate unless it ranks the held-out events worse (lower NDCG@20)
+    than the serving model. With no held-out events it is served (it read the newest data); a
+    refit forced by forget-user is always served."""
+    if forced or not candidate["events"]:
+        return True
+    return not candidate["ndcg20"] < serving["ndcg20"]
 
 
 # ---- the job (runs in a child process) -------------------------------------------------------
@@ -210,8 +223,7 @@ def run_refit(job: RefitJob, encoder: Encoder | None = None) -> dict[str, Any]:
     else:
         serving = build_zeroshot(memo).fit(dataset)
     scores = {"candidate": judge(candidate, holdout), "serving": judge(serving, holdout)}
-    better = not (scores["candidate"]["ndcg20"] < scores["serving"]["ndcg20"])
-    swap = job.forced or not holdout.queries or better
+    swap = should_serve(scores["candidate"], scores["serving"], forced=job.forced)
     outcome: dict[str, Any] = {
         "swapped": swap,
         "forced": job.forced,

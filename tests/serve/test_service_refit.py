@@ -1,0 +1,260 @@
+"""The service trains and serves its own hybrid: refits, swaps, kills, restarts, forgetting.
+
+One refit (a real child process) builds the module's served hybrid; tests that change it work on a
+copy of its database and model directory.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from servicekit import WRITE, make_settings
+
+from coldbrew.serve import create_app
+from coldbrew.serve.engine import Query
+from coldbrew.serve.refit import should_serve
+from coldbrew.text import HashingEncoder
+
+TOPICS = {
+    "hiking": "trail boots backpack hiking mountain",
+    "gaming": "keyboard mouse console gaming controller",
+    "cooking": "skillet knife recipe cooking kitchen",
+    "reading": "novel poetry library reading book",
+}
+FORGET = "forget-me-7781"
+
+
+def catalogue() -> list[dict[str, Any]]:
+    items = []
+    for topic, words in TOPICS.items():
+        vocab = words.split()
+        for n in range(10):
+            items.append(
+                {
+                    "id": f"{topic}-{n}",
+                    "title": f"{vocab[n % 5].title()} number {n}",
+                    "description": f"{vocab[(n + 1) % 5]} and {vocab[(n + 2) % 5]} for {topic}",
+                    "attributes": {"category": topic},
+                }
+            )
+    return items
+
+
+def events() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Users and their positive events: each user likes 6 items of one topic, in time order."""
+    rng = np.random.default_rng(7)
+    users, out = [], []
+    for u in range(32):
+        topic = list(TOPICS)[u % 4]
+        user_id = FORGET if u == 5 else f"u{u}"
+        users.append({"id": user_id, "attributes": {"age": ["18-24", "25-34"][u % 2]}})
+        for n in rng.permutation(10)[:6]:
+            out.append({"user_id": user_id, "item_id": f"{topic}-{n}", "event": "like"})
+    for t, event in enumerate(out):
+        event["timestamp"] = float(t)
+        event["id"] = f"e{t}"
+    return users, out
+
+
+def open_app(db: Path, **kwargs: Any) -> TestClient:
+    kwargs.setdefault("models_dir", str(db.parent / "models"))
+    settings = make_settings(
+        str(db), refit_every=0, refit_minutes=0, refit_min_interactions=20, **kwargs
+    )
+    client = TestClient(create_app(settings, encoder=HashingEncoder(256)))
+    client.__enter__()
+    return client
+
+
+def wait_for_refit(client: TestClient, seconds: float = 180) -> dict[str, Any]:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        status: dict[str, Any] = client.get("/admin/refit", headers=WRITE).json()
+        if not status["running"] and status["refits"]:
+            return status
+        time.sleep(0.2)
+    raise AssertionError("the refit did not finish in time")
+
+
+def recommend(client: TestClient, **body: Any) -> dict[str, Any]:
+    response = client.post("/recommend", json=body)
+    assert response.status_code == 200, response.text
+    found: dict[str, Any] = response.json()
+    return found
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A database with the catalogue, users and events, and a served hybrid (v000001)."""
+    root = tmp_path_factory.mktemp("served")
+    client = open_app(root / "shop.sqlite")
+    users, evs = events()
+    for path, key, rows in (
+        ("/items/batch", "items", catalogue()),
+        ("/users/batch", "users", users),
+        ("/interactions/batch", "interactions", evs),
+    ):
+        assert client.post(path, json={key: rows}, headers=WRITE).status_code == 200
+    assert recommend(client, user_id="u1", k=3)["model_version"] == "v000000"
+    started = client.post("/admin/refit", headers=WRITE)
+    assert started.status_code == 202 and started.json()["status"] == "started"
+    status = wait_for_refit(client)
+    assert status["outcomes"] == {"swapped": 1, "kept": 0, "failed": 0}, status
+    client.__exit__(None, None, None)
+    return root
+
+
+@pytest.fixture
+def served(trained: Path, tmp_path: Path) -> Iterator[Callable[..., TestClient]]:
+    """Open the trained service on a private copy of its database and model versions."""
+    for name in ("shop.sqlite", "models"):
+        source = trained / name
+        copy = shutil.copytree if source.is_dir() else shutil.copy
+        copy(source, tmp_path / name)
+    opened: list[TestClient] = []
+
+    def _open(**kwargs: Any) -> TestClient:
+        client = open_app(tmp_path / "shop.sqlite", **kwargs)
+        opened.append(client)
+        return client
+
+    yield _open
+    for client in opened:
+        client.__exit__(None, None, None)
+
+
+def test_the_refit_hybrid_is_served_and_survives_a_restart(
+    served: Callable[..., TestClient], tmp_path: Path
+) -> None:
+    client = served()
+    answer = recommend(client, user_id="u1", k=5, explain=False)
+    assert (answer["model_version"], answer["model_kind"]) == ("v000001", "hybrid")
+    # a gaming user gets gaming items: the hybrid learned the topics from the events
+    assert all(r["item_id"].startswith("gaming-") for r in answer["items"][:3])
+    metrics = client.get("/metrics").text
+    assert 'coldbrew_model_info{kind="hybrid",version="v000001"} 1.0' in metrics
+    version = tmp_path / "models" / "v000001"
+    assert (version / "config.json").exists() and (version / "arrays.npz").exists()
+    with np.load(version / "arrays.npz", allow_pickle=False) as arrays:  # no pickle inside
+        assert "weights" in arrays.files
+    client.__exit__(None, None, None)
+    again = served()
+    assert recommend(again, user_id="u1", k=5, explain=False) == answer
+
+
+def test_a_refit_killed_midway_leaves_the_serving_model(
+    served: Callable[..., TestClient], tmp_path: Path
+) -> None:
+    client = served()
+    engine = client.app.state.engine  # type: ignore[attr-defined]
+    before = recommend(client, user_id="u2", k=5, explain=False)
+    assert client.post("/admin/refit", headers=WRITE).json()["status"] == "started"
+    process = engine.refitter.process
+    time.sleep(1.0)  # importing and reading: well inside the job
+    os.kill(process.pid, signal.SIGKILL)
+    status = wait_for_refit(client)
+    assert status["outcomes"]["failed"] == 1 and "-9" in status["last"]["error"]
+    assert status["version"] == "v000001"
+    assert recommend(client, user_id="u2", k=5, explain=False) == before
+    assert sorted(p.name for p in (tmp_path / "models").iterdir() if p.name[0] == "v") == [
+        "v000001"
+    ]
+    client.__exit__(None, None, None)
+    assert recommend(served(), user_id="u2", k=5, explain=False) == before  # restart: same
+    assert not [p for p in (tmp_path / "models").iterdir() if p.name.startswith(".tmp-")]
+
+
+def test_forget_user_reaches_the_model_files(
+    served: Callable[..., TestClient], tmp_path: Path
+) -> None:
+    client = served()
+    engine = client.app.state.engine  # type: ignore[attr-defined]
+    models = tmp_path / "models"
+    assert _files_mention(models, FORGET)  # trained on their data
+    assert FORGET in engine.model.known_users()
+    assert client.delete(f"/users/{FORGET}", headers=WRITE).status_code == 200
+    assert FORGET not in engine.model.known_users()  # the served state, at once
+    status = wait_for_refit(client)  # the forced refit
+    assert status["outcomes"]["swapped"] == 1 and status["version"] == "v000002"
+    assert sorted(p.name for p in models.iterdir() if p.name[0] == "v") == ["v000002"]
+    assert not _files_mention(models, FORGET)
+
+
+def _files_mention(root: Path, text: str) -> bool:
+    needles = (text.encode("utf-8"), text.encode("utf-32-le"))
+    return any(
+        any(n in path.read_bytes() for n in needles) for path in root.rglob("*") if path.is_file()
+    )
+
+
+def test_a_new_item_is_live_in_every_part(served: Callable[..., TestClient]) -> None:
+    client = served()
+    engine = client.app.state.engine  # type: ignore[attr-defined]
+    item = {"id": "lantern", "title": "Solar camping lantern", "description": "lantern for tents"}
+    assert client.post("/items", json=item, headers=WRITE).status_code == 200
+    query, _ = engine.user_query(Query(text="solar camping lantern"))
+    for name, part in engine.model.parts.items():
+        row = part.item_ids.row("lantern")
+        scores = part.score([part.resolve(query)])[0]
+        assert np.isfinite(scores[row]), name
+        if name in ("lm", "lexical"):  # the parts that read text rank it first
+            assert int(np.argmax(scores)) == row, name
+    assert engine.model.parts["cf_map"].mapped[engine.model.item_ids.row("lantern")]
+    top = recommend(client, text="solar camping lantern", k=1)["items"][0]
+    assert top["item_id"] == "lantern"
+    assert "lantern" in top["explanation"]["text"]
+
+
+def test_feedback_moves_a_user_in_the_cf_part_before_any_refit(
+    served: Callable[..., TestClient],
+) -> None:
+    client = served()
+    engine = client.app.state.engine  # type: ignore[attr-defined]
+    cf = engine.model.parts["cf"]
+
+    def cf_scores() -> np.ndarray:
+        query, _ = engine.user_query(Query(user_id="u1"))  # a gaming user
+        return cf.score([engine.model.resolve(query)])[0]
+
+    cooking = cf.item_ids.rows([f"cooking-{n}" for n in range(10)])
+    before = cf_scores()
+    for n in range(3):
+        feedback = {"user_id": "u1", "item_id": f"cooking-{n}", "event": "like"}
+        assert client.post("/feedback", json=feedback, headers=WRITE).status_code == 200
+    after = cf_scores()
+    assert after[cooking[3:]].mean() > before[cooking[3:]].mean() + 0.05
+    answer = recommend(client, user_id="u1", k=10, explain=False)
+    assert answer["model_version"] == "v000001"  # no refit happened
+    assert any(r["item_id"].startswith("cooking-") for r in answer["items"])
+
+
+def test_a_known_users_reason_cites_cf_where_cf_decided(
+    served: Callable[..., TestClient],
+) -> None:
+    client = served()
+    for item in recommend(client, user_id="u3", k=5)["items"]:
+        parts = item["explanation"]["parts"]
+        assert sum(parts.values()) == pytest.approx(item["score"], abs=1e-3)
+        top = max(parts, key=parts.get)
+        if top in ("cf", "cf_f64"):
+            assert item["explanation"]["text"].startswith("People who liked “")
+            liked = item["explanation"]["liked"][0]["item_id"]
+            assert liked.startswith("reading-")  # u3 reads: the cited item is one they liked
+
+
+def test_the_serving_rule() -> None:
+    serving = {"events": 80, "ndcg20": 0.30, "hit20": 0.5}
+    assert should_serve({"events": 80, "ndcg20": 0.30, "hit20": 0.4}, serving, forced=False)
+    assert not should_serve({"events": 80, "ndcg20": 0.29, "hit20": 0.9}, serving, forced=False)
+    assert should_serve({"events": 80, "ndcg20": 0.10, "hit20": 0.1}, serving, forced=True)
+    nothing = {"events": 0, "ndcg20": float("nan"), "hit20": float("nan")}
+    assert should_serve(nothing, nothing, forced=False)  # nothing new to judge by: newest data
