@@ -27,6 +27,7 @@ from coldbrew.serve.metrics import Metrics
 from coldbrew.serve.settings import Settings
 from coldbrew.store import Interaction, Item, Store, User
 from coldbrew.text.encoder import Encoder
+from coldbrew.text.language import AUTO, detect_language, encoder_for, script_warnings
 
 STATIC = Path(__file__).parent / "static"
 log = logging.getLogger("coldbrew.serve")
@@ -55,9 +56,10 @@ def create_app(settings: Settings, *, encoder: Encoder | None = None) -> FastAPI
         from coldbrew.text.onnx import onnx_or_torch
 
         store = Store(settings.db_url)
+        spec = serving_encoder(settings.encoder, store)  # issue 14: language routing
         engine = Engine(
             store,
-            onnx_or_torch(encoder or make_encoder(settings.encoder), settings.encoder_runtime),
+            onnx_or_torch(encoder or make_encoder(spec), settings.encoder_runtime),
             index=settings.index,
             graph_path=settings.graph_path(),
         ).load()
@@ -84,6 +86,16 @@ def create_app(settings: Settings, *, encoder: Encoder | None = None) -> FastAPI
     _install_routes(app, settings, metrics)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
+
+
+def serving_encoder(spec: str, store: Store) -> str:
+    """``spec``, or for ``auto`` the encoder for the language of the items stored at start."""
+    if spec != AUTO:
+        return spec
+    language = detect_language(f"{i.title} {i.description}" for i in store.items())
+    chosen = encoder_for(spec, language)
+    log.info("encoder %s for the stored items' language (%s)", chosen, language)
+    return chosen
 
 
 def _install_middleware(app: FastAPI, metrics: Metrics) -> None:
@@ -372,4 +384,5 @@ def _install_routes(app: FastAPI, settings: Settings, metrics: Metrics) -> None:
         found = eng.recommend_now(query)
         if found is None:
             found = await run_in_threadpool(eng.recommend, query)
-        return s.RecommendOut(items=[_recommendation(r) for r in found])
+        warnings = script_warnings(eng.model, [body.text])  # issue 14: unreadable script
+        return s.RecommendOut(items=[_recommendation(r) for r in found], warnings=warnings)

@@ -119,6 +119,11 @@ class RecommendationOut(BaseModel):
 
 class RecommendOut(BaseModel):
     items: list[RecommendationOut]
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="Problems with the request the answer could not fix, e.g. Chinese text "
+        "sent to an encoder that reads English only.",
+    )
 
 
 class UserOut(BaseModel):
