@@ -10,12 +10,16 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 
+import numpy as np
+
 from coldbrew.data.schema import Dataset
+from coldbrew.text.encoder import l2_normalize
 
 AUTO = "auto"
 CJK_TEXT_SHARE = 1 / 3
 ZH_CATALOGUE_SHARE = 0.8
 MULTI_CATALOGUE_SHARE = 0.05
+MIN_GROUP = 5
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
 # sentence-transformers models trained on English only: they tokenise CJK but do not read it
 _ENGLISH_ONLY = re.compile(
@@ -92,3 +96,31 @@ def script_warnings(encoder_name: str, texts: Sequence[str | None]) -> list[str]
         for text in texts
         if text and is_cjk(text)
     ]
+
+
+def script_groups(texts: Sequence[str]) -> np.ndarray:
+    """One group per text: 1 for CJK texts, 0 for the rest."""
+    return np.fromiter((is_cjk(t) for t in texts), dtype=np.int64, count=len(texts))
+
+
+def group_means(vectors: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """The mean vector of each script group, shape ``(2, dim)``; empty ``(0, dim)`` unless both
+    groups hold at least :data:`MIN_GROUP` rows (one script: nothing to centre)."""
+    counts = np.bincount(groups, minlength=2)
+    if len(counts) != 2 or counts.min() < MIN_GROUP:
+        return np.zeros((0, vectors.shape[1]), dtype=np.float32)
+    return np.stack([vectors[groups == g].mean(axis=0) for g in (0, 1)]).astype(np.float32)
+
+
+def centre_by_script(vectors: np.ndarray, texts: Sequence[str], means: np.ndarray) -> np.ndarray:
+    """``vectors`` less the mean of their text's script group, re-normalised.
+
+    Multilingual encoders put a shared "this is Chinese" direction in every Chinese vector, so in
+    a mixed catalogue one liked Chinese item pulls every Chinese item up. Removing each script's
+    mean keeps what the text is about and drops which script it is written in. With no
+    ``means`` (a one-script catalogue) the vectors come back unchanged.
+    """
+    if not len(means) or not len(vectors):
+        return vectors
+    centred: np.ndarray = l2_normalize(vectors - means[script_groups(texts)])
+    return centred
