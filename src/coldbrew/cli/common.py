@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from coldbrew.data import load_dataset
@@ -15,6 +17,16 @@ from coldbrew.text.factory import make_encoder
 from coldbrew.text.language import AUTO, catalogue_language, encoder_for
 
 DEFAULT_CACHE = ".coldbrew/cache"
+
+
+def require_extra(extra: str, modules: Sequence[str]) -> None:
+    """Raise an ImportError naming ``pip install 'coldbrew[extra]'`` if a module is missing."""
+    missing = [m for m in modules if importlib.util.find_spec(m) is None]
+    if missing:
+        raise ImportError(
+            f"this command needs the [{extra}] extra: pip install 'coldbrew[{extra}]' "
+            f"(missing: {', '.join(missing)})"
+        )
 
 
 def add_dataset_args(parser: argparse.ArgumentParser) -> None:
