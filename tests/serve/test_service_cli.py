@@ -20,14 +20,17 @@ def test_demo_prints_every_mode_and_the_new_item(
         assert label in out
     assert "why:" in out
     assert "new item 'Packable rain jacket' reaches existing users" in out
+    assert "model: hybrid v000001, learned from" in out  # the service's own hybrid
+    assert "People who liked “" in out  # a known user's reason cites CF where CF decided
     store = Store(str(db))
     assert {i.item_id for i in store.items()} >= {"en-001", "zh-013", "new-001"}
-    assert len(store.users()) == 6 and len(store.interactions()) == 26
+    assert len(store.users()) == 46 and len(store.interactions()) == 239
     store.close()
+    assert (tmp_path / "demo.sqlite.models" / "CURRENT").read_text().strip() == "v000001"
     # loading again is idempotent: upserts by id
     assert main(["demo", "--encoder", "hashing", "--db", str(db), "--no-serve"]) == 0
     store = Store(str(db))
-    assert store.counts()["interactions"] == 26
+    assert store.counts()["interactions"] == 239
     store.close()
 
 

@@ -252,9 +252,11 @@ def test_a_known_users_reason_cites_cf_where_cf_decided(
 
 
 def test_the_serving_rule() -> None:
-    serving = {"events": 80, "ndcg20": 0.30, "hit20": 0.5}
-    assert should_serve({"events": 80, "ndcg20": 0.30, "hit20": 0.4}, serving, forced=False)
-    assert not should_serve({"events": 80, "ndcg20": 0.29, "hit20": 0.9}, serving, forced=False)
-    assert should_serve({"events": 80, "ndcg20": 0.10, "hit20": 0.1}, serving, forced=True)
-    nothing = {"events": 0, "ndcg20": float("nan"), "hit20": float("nan")}
-    assert should_serve(nothing, nothing, forced=False)  # nothing new to judge by: newest data
+    serving = np.array([1.0, 0.5, 0.0, 1.0, 0.63, 0.0, 1.0, 0.5])
+    assert should_serve(serving.copy(), serving, forced=False)  # a tie: the newer model
+    noisy = np.array([1.0, 0.5, 0.0, 0.63, 0.63, 0.0, 1.0, 0.5])  # lower, within the noise
+    assert should_serve(noisy, serving, forced=False)
+    worse = serving - 0.3  # lower on every event
+    assert not should_serve(worse, serving, forced=False)
+    assert should_serve(worse, serving, forced=True)  # forget-user: served regardless
+    assert should_serve(np.zeros(0), np.zeros(0), forced=False)  # nothing new to judge by

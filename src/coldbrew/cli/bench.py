@@ -14,7 +14,7 @@ from coldbrew.bench.report import markdown, plot_bars, plot_cold_to_warm, write_
 from coldbrew.bench.runner import PROTOCOLS, BenchConfig, ResultRow, run_benchmark
 from coldbrew.bench.system import library_versions, machine, now
 from coldbrew.bench.zoo import MODEL_NAMES, parse_models
-from coldbrew.cli.common import add_dataset_args, add_encoder_args, load_from_args
+from coldbrew.cli.common import add_dataset_args, add_encoder_args, load_from_args, route_encoder
 
 
 def add_parser(sub: Any) -> None:
@@ -90,8 +90,9 @@ def config_from_args(args: argparse.Namespace) -> BenchConfig:
 
 
 def run(args: argparse.Namespace) -> int:
-    config = config_from_args(args)
     dataset = load_from_args(args)
+    route_encoder(args, dataset)
+    config = config_from_args(args)
     print(dataset.summary(), file=sys.stderr)
     out = args.out or Path("runs") / f"bench-{dataset.name}"
     out.mkdir(parents=True, exist_ok=True)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from coldbrew.data import load_dataset
@@ -12,8 +14,19 @@ from coldbrew.data.schema import Dataset
 from coldbrew.models.base import Recommender
 from coldbrew.models.zeroshot import ZeroShotRecommender
 from coldbrew.text.factory import make_encoder
+from coldbrew.text.language import AUTO, catalogue_language, encoder_for
 
 DEFAULT_CACHE = ".coldbrew/cache"
+
+
+def require_extra(extra: str, modules: Sequence[str]) -> None:
+    """Raise an ImportError naming ``pip install 'coldbrew[extra]'`` if a module is missing."""
+    missing = [m for m in modules if importlib.util.find_spec(m) is None]
+    if missing:
+        raise ImportError(
+            f"this command needs the [{extra}] extra: pip install 'coldbrew[{extra}]' "
+            f"(missing: {', '.join(missing)})"
+        )
 
 
 def add_dataset_args(parser: argparse.ArgumentParser) -> None:
@@ -54,10 +67,12 @@ def load_from_args(args: argparse.Namespace) -> Dataset:
 def add_encoder_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--encoder",
-        default="default",
+        default=AUTO,
         metavar="NAME",
-        help="default (bundled all-MiniLM-L6-v2), multilingual (bundled e5-small), hashing, "
-        "a sentence-transformers name, or a local model directory (default: %(default)s)",
+        help="auto (multilingual for a Chinese or mixed catalogue, default otherwise), default "
+        "(bundled all-MiniLM-L6-v2, English), multilingual (bundled e5-small), hashing, "
+        "openai:URL#MODEL (an OpenAI-compatible embeddings server), a sentence-transformers "
+        "name, or a local model directory (default: %(default)s)",
     )
     parser.add_argument(
         "--cache-dir",
@@ -65,6 +80,17 @@ def add_encoder_args(parser: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help="embedding cache, so unchanged items are not encoded twice (default: %(default)s)",
     )
+
+
+def route_encoder(args: argparse.Namespace, dataset: Dataset) -> str:
+    """``args.encoder`` with ``auto`` replaced by the encoder for the catalogue's language
+    (``args.encoder`` is updated, and the choice printed to stderr)."""
+    if args.encoder == AUTO:
+        language = catalogue_language(dataset)
+        args.encoder = encoder_for(AUTO, language)
+        print(f"encoder: {args.encoder} (catalogue language: {language})", file=sys.stderr)
+    spec: str = args.encoder
+    return spec
 
 
 def zero_shot_from_args(
@@ -79,4 +105,5 @@ def model_from_args(args: argparse.Namespace, dataset: Dataset) -> Recommender:
     """The saved model in ``--model`` if given, else a zero-shot model fit on ``dataset``."""
     if getattr(args, "model", None):
         return Recommender.load(args.model)
+    route_encoder(args, dataset)
     return zero_shot_from_args(args).fit(dataset)

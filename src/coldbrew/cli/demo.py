@@ -1,33 +1,41 @@
 """``coldbrew demo``: the whole idea in one command, offline, on the bundled sample catalogue.
 
-It loads the bilingual sample into SQLite through the same engine the service runs, prints
-recommendations for a new user of each cold-start mode and for a newly added item, then serves
-the try-it page.
+With the ``[serve]`` extra it loads the bilingual sample into SQLite through the same engine the
+service runs, prints recommendations for a new user of each cold-start mode and for a newly added
+item, then serves the try-it page. Without it, ``--no-serve`` prints the same examples from the
+library's zero-shot model held in memory.
 """
 
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from coldbrew.cli.serve import add_server_args, serve
 from coldbrew.data import ITEM_ID, TIMESTAMP, USER_ID, VALUE, sample_dataset
-from coldbrew.serve.engine import Engine, Query
-from coldbrew.store import Interaction, Item, Store, User
+from coldbrew.models.base import UserQuery
+from coldbrew.models.zeroshot import ZeroShotRecommender
+from coldbrew.store.records import Interaction, Item, User
 from coldbrew.text.encoder import Encoder
 from coldbrew.text.factory import make_encoder
+from coldbrew.text.language import AUTO, catalogue_language, encoder_for
 
-EXAMPLES: list[tuple[str, Query]] = [
-    ("free text (English)", Query(text="I need a light jacket for a spring outing")),
-    ("free text (Chinese)", Query(text="想找一本好看的科幻小说")),
+if TYPE_CHECKING:
+    from coldbrew.serve.engine import Engine
+
+SERVE_EXTRA = "pip install 'coldbrew[serve]'"
+EXAMPLES: list[tuple[str, UserQuery]] = [
+    ("free text (English)", UserQuery(text="I need a light jacket for a spring outing")),
+    ("free text (Chinese)", UserQuery(text="想找一本好看的科幻小说")),
     (
         "attributes only",
-        Query(attributes={"age": "18-24", "gender": "male", "occupation": "student"}),
+        UserQuery(attributes={"age": "18-24", "gender": "male", "occupation": "student"}),
     ),
-    ("two clicks", Query(liked=("en-013", "zh-013"))),
-    ("known user u1 (hiker)", Query(user_id="u1")),
+    ("two clicks", UserQuery(liked=("en-013", "zh-013"))),
+    ("known user u1 (hiker)", UserQuery(user_id="u1")),
 ]
 
 NEW_ITEM = Item(
@@ -88,8 +96,9 @@ def add_parser(sub: Any) -> None:
     )
     parser.add_argument(
         "--encoder",
-        default="multilingual",
-        help="multilingual (bundled e5-small, reads Chinese), default (bundled MiniLM, English), "
+        default=AUTO,
+        help="auto (chosen by the catalogue's language: multilingual for this bilingual sample), "
+        "multilingual (bundled e5-small, reads Chinese), default (bundled MiniLM, English), "
         "or any sentence-transformers name/path (default: %(default)s)",
     )
     parser.add_argument(
@@ -117,31 +126,90 @@ def demo_encoder(spec: str) -> Encoder:
         return make_encoder("default")
 
 
-def run(args: argparse.Namespace) -> int:
-    encoder = demo_encoder(args.encoder)
+def stored_engine(db: str, encoder: Encoder) -> Engine:
+    """The serving engine over the SQLite file ``db``, filled with the sample."""
+    from coldbrew.serve.engine import Engine, Serving
+    from coldbrew.store import Store
+
     items, users, interactions = sample_records()
-    store = Store(args.db)
-    engine = Engine(store, encoder).load()
+    serving = Serving(models_dir=db + ".models", refit_every=0, refit_minutes=0)
+    engine = Engine(Store(db), encoder, serving=serving).load()
     engine.upsert_items(items)
     engine.upsert_users(users)
     engine.add_interactions(interactions)
     print(
         f"sample catalogue: {len(items)} items, {len(users)} users, "
-        f"{len(interactions)} interactions, stored in {args.db}"
+        f"{len(interactions)} interactions, stored in {db}"
     )
-    print(f"encoder: {encoder.name} ({encoder.dim}-d, bundled, offline)")
+    outcome = engine.refit_now()  # what `coldbrew serve` does in the background
+    print(
+        f"model: {engine.info.kind} {engine.info.version}, learned from "
+        f"{outcome['interactions']} interactions in {outcome['seconds']:.1f} s"
+    )
+    return engine
+
+
+def stored_demo(engine: Engine, k: int) -> None:
+    """Every example through the serving engine, then the new item's reach."""
+    from coldbrew.serve.engine import Query
+
     for label, query in EXAMPLES:
-        described = query.text or query.attributes or query.liked or query.user_id
-        print(f"\n{label}: {described}")
-        for rec in engine.recommend(Query(**{**query.__dict__, "k": args.k})):
+        print(f"\n{label}: {_described(query)}")
+        request = Query(query.user_id, query.text, query.attributes, query.liked, k=k)
+        for rec in engine.recommend(request):
             print(f"  {rec.score:.3f}  {rec.item.title}")
             if rec.explanation is not None:
                 print(f"         why: {rec.explanation.text}")
     engine.upsert_items([NEW_ITEM])
+    _print_reach(engine.users_for_item(NEW_ITEM.item_id, k))
+
+
+def memory_demo(encoder: Encoder, k: int) -> None:
+    """Every example from the library's zero-shot model in memory (no database, no service)."""
+    dataset = sample_dataset()
+    model = ZeroShotRecommender(encoder).fit(dataset)
+    print(f"sample catalogue: {dataset.summary()} (in memory)")
+    titles = dataset.items.set_index(ITEM_ID)["title"]
+    for label, query in EXAMPLES:
+        print(f"\n{label}: {_described(query)}")
+        recs = model.recommend(query, k=k)
+        for item_id, score in zip(recs.ids, recs.scores):
+            print(f"  {score:.3f}  {titles[item_id]}")
+    item = NEW_ITEM
+    row = {ITEM_ID: item.item_id, "title": item.title, "description": item.description}
+    model.add_items(pd.DataFrame([{**row, **item.attributes}]))
+    users = model.known_users()
+    scores = model.score([UserQuery(user_id=u) for u in users])[:, -1]
+    order = np.argsort(-scores, kind="stable")[:k]
+    _print_reach([(users[i], float(scores[i])) for i in order])
+
+
+def _described(query: UserQuery) -> Any:
+    return query.text or query.attributes or query.liked or query.user_id
+
+
+def _print_reach(pairs: list[tuple[str, float]]) -> None:
     print(f"\nnew item {NEW_ITEM.title!r} reaches existing users, best match first:")
-    for user_id, score in engine.users_for_item(NEW_ITEM.item_id, args.k):
+    for user_id, score in pairs:
         print(f"  {score:.3f}  {user_id}")
-    store.close()
+
+
+def run(args: argparse.Namespace) -> int:
+    spec = encoder_for(args.encoder, catalogue_language(sample_dataset()))
+    encoder = demo_encoder(spec)
+    try:
+        engine = stored_engine(args.db, encoder)
+    except ImportError as exc:
+        if not args.no_serve:
+            raise ImportError(f"the demo's page needs: {SERVE_EXTRA} ({exc})") from exc
+        print(f"note: without the [serve] extra the demo runs in memory ({SERVE_EXTRA} to store")
+        print("      the catalogue in SQLite and serve the try-it page)")
+        print(f"encoder: {encoder.name} ({encoder.dim}-d, bundled, offline)")
+        memory_demo(encoder, args.k)
+        return 0
+    print(f"encoder: {encoder.name} ({encoder.dim}-d, bundled, offline)")
+    stored_demo(engine, args.k)
+    engine.store.close()
     if args.no_serve:
         return 0
     print()

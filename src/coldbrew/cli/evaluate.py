@@ -16,6 +16,7 @@ from coldbrew.cli.common import (
     add_dataset_args,
     add_encoder_args,
     load_from_args,
+    route_encoder,
     zero_shot_from_args,
 )
 from coldbrew.eval.evaluate import evaluate
@@ -67,6 +68,7 @@ def _make(name: str, args: argparse.Namespace) -> Recommender:
 def run(args: argparse.Namespace) -> int:
     dataset = load_from_args(args)
     print(dataset.summary())
+    route_encoder(args, dataset)
     split = cold_item_split(dataset, seed=args.seed)
     train = split.train_dataset(dataset)
     print(

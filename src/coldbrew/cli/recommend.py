@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from typing import Any
 
 from coldbrew.cli.common import add_dataset_args, add_encoder_args, load_from_args, model_from_args
 from coldbrew.data.schema import ITEM_ID
 from coldbrew.models.base import UserQuery
+from coldbrew.text.language import script_warnings
 
 
 def add_parser(sub: Any) -> None:
@@ -64,6 +66,9 @@ def run(args: argparse.Namespace) -> int:
     if unknown:
         raise ValueError(f"--liked names items not in {dataset.name}: {', '.join(unknown[:5])}")
     model = model_from_args(args, dataset)
+    encoder = getattr(model, "encoder", None)
+    for warning in script_warnings(encoder.name if encoder else "", [args.text]):
+        print(f"warning: {warning}", file=sys.stderr)
     recs = model.recommend(query, k=args.k)
     titles = dataset.items.set_index(ITEM_ID)
     title_col = dataset.spec.item_text[0] if dataset.spec.item_text else None

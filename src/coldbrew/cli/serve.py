@@ -26,9 +26,10 @@ def add_parser(sub: Any) -> None:
     )
     parser.add_argument(
         "--encoder",
-        default=os.environ.get("COLDBREW_ENCODER", "default"),
-        help="default (bundled MiniLM), multilingual (bundled e5-small), hashing, or a "
-        "sentence-transformers name/path (default: %(default)s)",
+        default=os.environ.get("COLDBREW_ENCODER", "auto"),
+        help="auto (multilingual when the stored items are Chinese or mixed, default "
+        "otherwise), default (bundled MiniLM), multilingual (bundled e5-small), hashing, "
+        "openai:URL#MODEL, or a sentence-transformers name/path (default: %(default)s)",
     )
     parser.add_argument(
         "--index",

@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from coldbrew.cli.common import add_dataset_args, load_from_args
+from coldbrew.cli.common import add_dataset_args, load_from_args, require_extra
 from coldbrew.data.schema import Dataset
 from coldbrew.eval.evaluate import evaluate
 from coldbrew.eval.protocols import (
@@ -114,6 +114,7 @@ def test_report(model: Recommender, split: Split) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
+    require_extra("train", ("peft", "accelerate", "datasets"))
     import torch
 
     from coldbrew.train.run import fine_tune

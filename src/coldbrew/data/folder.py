@@ -2,7 +2,7 @@
 
 ```toml
 name = "shop"                  # optional, defaults to the folder name
-language = "en"                # "en", "zh", "multi": a hint for choosing the encoder
+language = "en"                # optional: "en", "zh", "multi"...; detected from the items if absent
 
 [items]
 file = "items.jsonl"           # .csv, .tsv, .jsonl or .parquet
@@ -206,7 +206,7 @@ def load_folder(path: str | Path, on_bad_rows: OnBadRows = "raise") -> Dataset:
         user_text=_strings(user_cfg or {}, "text"),
         user_attributes=_strings(user_cfg or {}, "attributes"),
         positive_threshold=inter_cfg.get("positive_threshold"),
-        language=raw.get("language", "en"),
+        language=raw.get("language", "auto"),
     )
     dataset = build_dataset(
         spec,

@@ -35,6 +35,9 @@ class DatasetSpec:
     positive_threshold
         An interaction counts as positive when its value is at least this; ``None`` means
         every interaction is positive (implicit feedback).
+    language
+        ``"en"``, ``"zh"``, ``"multi"``...: which encoder reads the items; ``"auto"`` detects it
+        from the item text (:func:`coldbrew.text.language.catalogue_language`).
     """
 
     name: str
@@ -43,7 +46,7 @@ class DatasetSpec:
     user_text: tuple[str, ...] = ()
     user_attributes: tuple[str, ...] = ()
     positive_threshold: float | None = None
-    language: str = "en"
+    language: str = "auto"
 
 
 @dataclass

@@ -18,6 +18,7 @@ from coldbrew.models.base import Recommender, UserQuery
 from coldbrew.text.cache import EmbeddingCache, encode_texts
 from coldbrew.text.encoder import Encoder, l2_normalize
 from coldbrew.text.factory import load_encoder
+from coldbrew.text.language import centre_by_script, group_means, script_groups
 from coldbrew.text.templates import ItemTemplate, UserTemplate
 
 
@@ -68,6 +69,10 @@ class ZeroShotRecommender(Recommender):
         Per-step decay of older liked items (1.0: plain mean).
     cache_dir
         Where item vectors are cached between runs (``None``: no cache).
+    center_languages
+        In a catalogue that mixes CJK and other texts (at least five items each), subtract
+        each script's mean item vector from item and query vectors, so one liked Chinese item
+        does not turn the whole list Chinese (:func:`~coldbrew.text.language.centre_by_script`).
     """
 
     kind = "zeroshot"
@@ -85,6 +90,7 @@ class ZeroShotRecommender(Recommender):
         user_template: UserTemplate | None = None,
         cache_dir: str | None = None,
         show_progress: bool = False,
+        center_languages: bool = True,
     ) -> None:
         super().__init__()
         if not 0.0 < recency_decay <= 1.0:
@@ -99,7 +105,9 @@ class ZeroShotRecommender(Recommender):
         self.user_template = user_template or UserTemplate()
         self.cache_dir = cache_dir
         self.show_progress = show_progress
+        self.center_languages = center_languages
         self.item_vectors = np.zeros((0, 0), dtype=np.float32)
+        self.language_means = np.zeros((0, 0), dtype=np.float32)
 
     def get_params(self) -> dict[str, Any]:
         tpl = self.item_template
@@ -111,6 +119,7 @@ class ZeroShotRecommender(Recommender):
             "liked_weight": self.liked_weight,
             "disliked_weight": self.disliked_weight,
             "recency_decay": self.recency_decay,
+            "center_languages": self.center_languages,
             "item_template": None
             if tpl is None
             else {
@@ -164,9 +173,10 @@ class ZeroShotRecommender(Recommender):
         assert self.item_template is not None
         texts = self.item_template.render_frame(items)
         cache = EmbeddingCache(self.cache_dir) if self.cache_dir else None
-        return encode_texts(
+        vectors = encode_texts(
             self.encoder, texts, kind="passage", cache=cache, show_progress=self.show_progress
         )
+        return centre_by_script(vectors, texts, self.language_means)
 
     def _fit(self, dataset: Dataset) -> None:
         self._template_for(dataset)
@@ -177,7 +187,13 @@ class ZeroShotRecommender(Recommender):
                 phrases=self.user_template.phrases,
                 prefix=self.user_template.prefix,
             )
-        self.item_vectors = self._encode_items(dataset.items)
+        self.language_means = np.zeros((0, 0), dtype=np.float32)
+        vectors = self._encode_items(dataset.items)
+        if self.center_languages:
+            texts = self._template_for(dataset).render_frame(dataset.items)
+            self.language_means = group_means(vectors, script_groups(texts))
+            vectors = centre_by_script(vectors, texts, self.language_means)
+        self.item_vectors = vectors
 
     def _add_items(self, items: pd.DataFrame, rows: np.ndarray) -> None:
         self.item_vectors = set_rows(
@@ -201,7 +217,7 @@ class ZeroShotRecommender(Recommender):
         text = np.zeros((len(queries), self.dim), dtype=np.float32)
         pairs = [(q, x.text) for q, x in enumerate(queries) if x.text and x.text.strip()]
         if pairs:
-            vectors = self.query_encoder.encode([t for _, t in pairs], kind="query")
+            vectors = self._query_vectors([t for _, t in pairs])
             text[[q for q, _ in pairs]] = self.text_weight * vectors
         history = np.stack([self.history_part(q) for q in queries]) if queries else text
         return {"text": text, "attributes": self.attribute_part(queries), "liked": history}
@@ -216,7 +232,7 @@ class ZeroShotRecommender(Recommender):
         ]
         pairs = [(q, t) for q, t in pairs if t]
         if pairs:
-            vectors = self.query_encoder.encode([t for _, t in pairs], kind="query")
+            vectors = self._query_vectors([t for _, t in pairs])
             out[[q for q, _ in pairs]] = self.attribute_weight * vectors
         return out
 
@@ -240,6 +256,13 @@ class ZeroShotRecommender(Recommender):
                 out += np.float32(weight) * liked_vector(side[rows], self.recency_decay)
         return out
 
+    def _query_vectors(self, texts: list[str]) -> np.ndarray:
+        """The user's texts encoded, centred like the items when one encoder reads both."""
+        vectors = self.query_encoder.encode(texts, kind="query")
+        if self.query_encoder is not self.encoder:
+            return vectors
+        return centre_by_script(vectors, texts, self.language_means)
+
     @property
     def query_encoder(self) -> Encoder:
         """What encodes the user's own words and attributes (the one encoder, unless a
@@ -255,7 +278,9 @@ class ZeroShotRecommender(Recommender):
         return self.user_vectors(queries) @ self.item_vectors.T
 
     def _get_state(self) -> dict[str, np.ndarray]:
-        return {"item_vectors": self.item_vectors}
+        return {"item_vectors": self.item_vectors, "language_means": self.language_means}
 
     def _set_state(self, arrays: Mapping[str, np.ndarray]) -> None:
         self.item_vectors = arrays["item_vectors"].astype(np.float32)
+        empty = np.zeros((0, self.item_vectors.shape[1]), dtype=np.float32)
+        self.language_means = arrays.get("language_means", empty).astype(np.float32)

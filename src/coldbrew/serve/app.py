@@ -26,6 +26,7 @@ from coldbrew.serve.routes import ROUTERS
 from coldbrew.serve.settings import Settings
 from coldbrew.store import Store
 from coldbrew.text.encoder import Encoder
+from coldbrew.text.language import AUTO, detect_language, encoder_for
 
 STATIC = Path(__file__).parent / "static"
 log = logging.getLogger("coldbrew.serve")
@@ -41,9 +42,10 @@ def create_app(settings: Settings, *, encoder: Encoder | None = None) -> FastAPI
         from coldbrew.text.onnx import onnx_or_torch
 
         store = Store(settings.db_url)
+        spec = serving_encoder(settings.encoder, store)  # issue 14: language routing
         engine = Engine(
             store,
-            onnx_or_torch(encoder or make_encoder(settings.encoder), settings.encoder_runtime),
+            onnx_or_torch(encoder or make_encoder(spec), settings.encoder_runtime),
             index=settings.index,
             graph_path=settings.graph_path(),
             serving=Serving(
@@ -85,6 +87,16 @@ def create_app(settings: Settings, *, encoder: Encoder | None = None) -> FastAPI
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
+
+
+def serving_encoder(spec: str, store: Store) -> str:
+    """``spec``, or for ``auto`` the encoder for the language of the items stored at start."""
+    if spec != AUTO:
+        return spec
+    language = detect_language(f"{i.title} {i.description}" for i in store.items())
+    chosen = encoder_for(spec, language)
+    log.info("encoder %s for the stored items' language (%s)", chosen, language)
+    return chosen
 
 
 def _install_middleware(app: FastAPI, metrics: Metrics) -> None:

@@ -43,6 +43,7 @@ from coldbrew.serve.refit import (
     load_catalog,
     load_version,
     reconcile,
+    run_refit,
 )
 from coldbrew.serve.versions import ModelVersions, VersionInfo
 from coldbrew.store import Interaction, Item, Store, User
@@ -315,6 +316,13 @@ class Engine:
             self.versions.publish(version)
         # keep the previous version to roll back to, unless it holds a forgotten user's data
         self.versions.prune({version} if job.forced else {version, previous})
+
+    def refit_now(self) -> dict[str, Any]:
+        """Refit in this process and wait (the demo, scripts); returns the refit's outcome."""
+        job = self._refit_job(False)
+        outcome = run_refit(job, self.encoder.inner)
+        self._swap(outcome, job)
+        return outcome
 
     def refit(self, *, forced: bool = False) -> str:
         """Start a refit now (``admin``); returns started / queued / waiting / off."""

@@ -214,15 +214,18 @@ class Explainer:
             self._words(out, query, rec, "")
             if not out.text:
                 self._shared_words(out, query, rec)
-        elif kind in ("cf", "cf_map"):
+        elif kind in ("cf", "cf_map") and query.liked:
             sentence = (
                 "People who liked {} also liked this."
                 if kind == "cf"
                 else "Described like what people who liked {} went on to like."
             )
             self._liked(out, part, "item_factors", query, row, sentence)
-            if not out.text:
-                out.text = "Popular with people whose taste is like yours."
+        elif kind == "cf_map":  # no history: the user's words or profile, mapped into CF space
+            if query.text:
+                self._words(out, query, rec, "Close in meaning to what you wrote.")
+            else:
+                self._profile(out, query)
         else:
             self._popular(out, part, query, row)
 

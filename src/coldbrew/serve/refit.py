@@ -146,11 +146,9 @@ def holdout_queries(
     return Holdout(queries, targets)
 
 
-def judge(model: Recommender, holdout: Holdout, k: int = 20) -> dict[str, float]:
-    """Mean hit@k and NDCG@k of each held-out event's item."""
-    if not holdout.queries:
-        return {"events": 0, "hit20": math.nan, "ndcg20": math.nan}
-    hits, gains = [], []
+def judge(model: Recommender, holdout: Holdout, k: int = 20) -> np.ndarray:
+    """NDCG@k of each held-out event's item (one relevant item: ``1 / log2(rank + 2)``)."""
+    gains = []
     for start in range(0, len(holdout.queries), 64):
         queries = holdout.queries[start : start + 64]
         found = model.recommend_batch(
@@ -158,20 +156,32 @@ def judge(model: Recommender, holdout: Holdout, k: int = 20) -> dict[str, float]
         )
         for recs, target in zip(found, holdout.targets[start : start + 64]):
             rank = recs.ids.index(target) if target in recs.ids else -1
-            hits.append(rank >= 0)
             gains.append(1.0 / math.log2(rank + 2) if rank >= 0 else 0.0)
-    return {"events": len(hits), "hit20": float(np.mean(hits)), "ndcg20": float(np.mean(gains))}
+    return np.asarray(gains, dtype=np.float64)
 
 
-def should_serve(
-    candidate: Mapping[str, float], serving: Mapping[str, float], *, forced: bool
-) -> bool:
-    """The rule: serve the candidate unless it ranks the held-out events worse (lower NDCG@20)
-    than the serving model. With no held-out events it is served (it read the newest data); a
-    refit forced by forget-user is always served."""
-    if forced or not candidate["events"]:
+def summary(gains: np.ndarray) -> dict[str, float]:
+    """Events, mean NDCG@20 and hit@20 of a model's gains (NaN without events)."""
+    if not len(gains):
+        return {"events": 0, "ndcg20": math.nan, "hit20": math.nan}
+    return {
+        "events": len(gains),
+        "ndcg20": float(gains.mean()),
+        "hit20": float((gains > 0).mean()),
+    }
+
+
+def should_serve(candidate: np.ndarray, serving: np.ndarray, *, forced: bool) -> bool:
+    """The rule: serve the candidate unless it ranks the held-out events worse than the
+    serving model by more than one standard error of the paired difference of their NDCG@20
+    (on a few dozen events a lower mean is as often noise as not, and the candidate has read
+    the newer data). With no held-out events it is served; a refit forced by forget-user is
+    always served."""
+    if forced or not len(candidate):
         return True
-    return not candidate["ndcg20"] < serving["ndcg20"]
+    diff = candidate - serving
+    se = diff.std(ddof=1) / math.sqrt(len(diff)) if len(diff) > 1 else 0.0
+    return bool(diff.mean() >= -se)
 
 
 # ---- the job (runs in a child process) -------------------------------------------------------
@@ -190,7 +200,17 @@ class RefitJob:
 
 
 def run_refit(job: RefitJob, encoder: Encoder | None = None) -> dict[str, Any]:
-    """Fit, judge and (if it earns it) commit a new version; returns what happened."""
+    """Fit, judge and (if it earns it) commit a new version; returns what happened.
+
+    BLAS runs on one thread meanwhile (``implicit``'s ALS is slower, and warns, with more).
+    """
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1, "blas"):
+        return _refit(job, encoder)
+
+
+def _refit(job: RefitJob, encoder: Encoder | None) -> dict[str, Any]:
     from coldbrew.store import Store
     from coldbrew.text.factory import load_encoder
 
@@ -222,8 +242,9 @@ def run_refit(job: RefitJob, encoder: Encoder | None = None) -> dict[str, Any]:
         reconcile(serving, live, seen)
     else:
         serving = build_zeroshot(memo).fit(dataset)
-    scores = {"candidate": judge(candidate, holdout), "serving": judge(serving, holdout)}
-    swap = should_serve(scores["candidate"], scores["serving"], forced=job.forced)
+    gains = {"candidate": judge(candidate, holdout), "serving": judge(serving, holdout)}
+    scores = {name: summary(g) for name, g in gains.items()}
+    swap = should_serve(gains["candidate"], gains["serving"], forced=job.forced)
     outcome: dict[str, Any] = {
         "swapped": swap,
         "forced": job.forced,

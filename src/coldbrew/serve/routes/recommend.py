@@ -9,6 +9,7 @@ from coldbrew.serve import schemas as s
 from coldbrew.serve.deps import READ, EngineDep
 from coldbrew.serve.engine import Query as EngineQuery
 from coldbrew.serve.routes import convert
+from coldbrew.text.language import script_warnings
 
 router = APIRouter()
 
@@ -40,4 +41,4 @@ async def recommend(body: s.RecommendIn, eng: EngineDep) -> s.RecommendOut:
     found = eng.recommend_now(query)
     if found is None:
         found = await run_in_threadpool(eng.recommend, query)
-    return convert.recommend_out(found)
+    return convert.recommend_out(found, script_warnings(eng.encoder_name, [body.text]))
