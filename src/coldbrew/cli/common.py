@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import importlib.util
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+
+import pandas as pd
 
 from coldbrew.data import load_dataset
 from coldbrew.data.cleaning import OnBadRows
@@ -102,8 +105,47 @@ def zero_shot_from_args(
 
 
 def model_from_args(args: argparse.Namespace, dataset: Dataset) -> Recommender:
-    """The saved model in ``--model`` if given, else a zero-shot model fit on ``dataset``."""
-    if getattr(args, "model", None):
-        return Recommender.load(args.model)
+    """What ``--model`` names: ``hybrid`` (the default: the model the service trains and serves,
+    fitted on ``dataset`` once and kept under ``--cache-dir``), ``zeroshot`` (the language model
+    alone), or a saved model's directory. Without interactions, or without the ``[cf]`` extra
+    that the hybrid needs, the hybrid falls back to zero-shot and says so."""
+    spec = getattr(args, "model", None) or "hybrid"
+    if spec not in ("hybrid", "zeroshot"):
+        return Recommender.load(spec)
     route_encoder(args, dataset)
+    if spec == "hybrid":
+        reason = _no_hybrid(dataset)
+        if reason is None:
+            return cached_hybrid(args, dataset)
+        print(f"model: zero-shot ({reason})", file=sys.stderr)
     return zero_shot_from_args(args).fit(dataset)
+
+
+def _no_hybrid(dataset: Dataset) -> str | None:
+    if dataset.positives().empty:
+        return "the dataset has no interactions to learn from"
+    if importlib.util.find_spec("implicit") is None:
+        return "the hybrid needs the [cf] extra: pip install 'coldbrew[cf]'"
+    return None
+
+
+def cached_hybrid(args: argparse.Namespace, dataset: Dataset) -> Recommender:
+    """The service's hybrid fitted on ``dataset`` with ``args.encoder``: loaded from
+    ``<cache-dir>/models/<fingerprint>`` when an identical fit was saved there, else fitted and
+    saved (the fingerprint covers the data, the encoder and coldbrew's version)."""
+    from coldbrew import __version__
+    from coldbrew.serve.refit import build_hybrid
+
+    encoder = make_encoder(args.encoder)
+    cache = Path(args.cache_dir or DEFAULT_CACHE)
+    digest = hashlib.sha256(f"{__version__}|{encoder.name}".encode())
+    for frame in (dataset.items, dataset.users, dataset.positives()):
+        digest.update(pd.util.hash_pandas_object(frame.astype(str), index=False).to_numpy())
+    path = cache / "models" / f"{dataset.name}-{digest.hexdigest()[:16]}"
+    if (path / "config.json").exists():
+        print(f"model: hybrid (fitted before, {path})", file=sys.stderr)
+        return Recommender.load(path, encoder=encoder, cache_dir=str(cache))
+    print(f"model: hybrid, fitting on {dataset.summary()} (once; kept in {path})", file=sys.stderr)
+    model = build_hybrid(encoder, cache_dir=str(cache)).fit(dataset)
+    model.save(path)
+    return model

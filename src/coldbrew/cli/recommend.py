@@ -24,7 +24,12 @@ def add_parser(sub: Any) -> None:
     add_dataset_args(parser)
     add_encoder_args(parser)
     parser.add_argument(
-        "--model", metavar="DIR", help="a saved model directory (default: zero-shot)"
+        "--model",
+        metavar="NAME|DIR",
+        default="hybrid",
+        help="hybrid (what coldbrew serve serves: fitted on the dataset once, then kept in the "
+        "cache), zeroshot (the language model alone), or a saved model directory "
+        "(default: %(default)s)",
     )
     parser.add_argument("--text", help="the user's own words")
     parser.add_argument(

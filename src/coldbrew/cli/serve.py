@@ -46,6 +46,35 @@ def add_parser(sub: Any) -> None:
         "request), PyTorch, or auto (onnx when installed and the model allows; default: "
         "%(default)s)",
     )
+    parser.add_argument(
+        "--model",
+        default=os.environ.get("COLDBREW_MODEL", "hybrid"),
+        metavar="NAME|DIR",
+        help="hybrid (the service learns its own from the interactions it receives and refits "
+        "it in the background; before that, the language model answers), zeroshot (the "
+        "language model alone), or a saved model directory (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--models-dir",
+        default=os.environ.get("COLDBREW_MODELS_DIR"),
+        metavar="DIR",
+        help="where model versions are kept (default: beside a SQLite file, <db>.models)",
+    )
+    parser.add_argument(
+        "--refit-every",
+        type=int,
+        default=None,
+        metavar="N",
+        help="refit after N new interactions; 0: never (default: COLDBREW_REFIT_EVERY or 1000)",
+    )
+    parser.add_argument(
+        "--refit-minutes",
+        type=float,
+        default=None,
+        metavar="T",
+        help="refit T minutes after the last one if interactions arrived since; 0: never "
+        "(default: COLDBREW_REFIT_MINUTES or 60)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -63,8 +92,12 @@ def serve(
     announce: str = "",
     index: str | None = None,
     runtime: str | None = None,
+    **serving: Any,
 ) -> None:
-    """Start the service; without COLDBREW_API_KEYS a one-off write key is made and printed."""
+    """Start the service; without COLDBREW_API_KEYS a one-off write key is made and printed.
+
+    ``serving``: settings of the served model (``model``, ``models_dir``, ``refit_every``,
+    ``refit_minutes``); ``None`` values leave the environment's."""
     try:
         import uvicorn
 
@@ -78,6 +111,7 @@ def serve(
         encoder=encoder if isinstance(encoder, str) else None,
         index=index,
         encoder_runtime=runtime,
+        **serving,
     )
     if not settings.write_key_hashes:
         key = secrets.token_urlsafe(18)
@@ -92,5 +126,16 @@ def serve(
 
 
 def run(args: argparse.Namespace) -> int:
-    serve(args.db, args.encoder, args.host, args.port, index=args.index, runtime=args.runtime)
+    serve(
+        args.db,
+        args.encoder,
+        args.host,
+        args.port,
+        index=args.index,
+        runtime=args.runtime,
+        model=args.model,
+        models_dir=args.models_dir,
+        refit_every=args.refit_every,
+        refit_minutes=args.refit_minutes,
+    )
     return 0

@@ -41,11 +41,13 @@ HOLDOUT = 500
 """At most this many of the newest unseen positive events judge a candidate."""
 
 
-def build_hybrid(encoder: Encoder, seed: int = 42) -> Recommender:
-    """The hybrid exactly as ``coldbrew bench`` builds and measures it."""
+def build_hybrid(encoder: Encoder, seed: int = 42, cache_dir: str | None = None) -> Recommender:
+    """The hybrid exactly as ``coldbrew bench`` builds and measures it (``cache_dir``: the
+    embedding cache for item texts)."""
     from coldbrew.bench.zoo import ModelContext, make_model
 
-    return make_model("hybrid", ModelContext(encoder=lambda: encoder, cache_dir=None, seed=seed))
+    context = ModelContext(encoder=lambda: encoder, cache_dir=cache_dir, seed=seed)
+    return make_model("hybrid", context)
 
 
 def build_zeroshot(encoder: Encoder) -> Recommender:
