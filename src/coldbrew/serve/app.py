@@ -22,6 +22,7 @@ from coldbrew.serve.engine import Engine
 from coldbrew.serve.errors import BatchError, NotFoundError
 from coldbrew.serve.limits import BodyLimit
 from coldbrew.serve.metrics import Metrics
+from coldbrew.serve.problems import validation_body
 from coldbrew.serve.routes import ROUTERS
 from coldbrew.serve.settings import Settings
 from coldbrew.store import Store
@@ -133,12 +134,4 @@ def _install_errors(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = []
-        for err in exc.errors():
-            loc = [str(p) for p in err.get("loc", ())]
-            index = next((int(p) for p in loc if p.isdigit()), -1)
-            errors.append(
-                {"index": index, "id": "", "field": ".".join(loc), "message": err.get("msg", "")}
-            )
-        detail = "invalid request: " + "; ".join(f"{e['field']}: {e['message']}" for e in errors)
-        return JSONResponse({"detail": detail, "errors": errors}, status_code=422)
+        return JSONResponse(validation_body(exc.errors()), status_code=422)
