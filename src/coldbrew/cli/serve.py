@@ -45,6 +45,14 @@ def add_parser(sub: Any) -> None:
         "request), PyTorch, or auto (onnx when installed and the model allows; default: "
         "%(default)s)",
     )
+    parser.add_argument(
+        "--durability",
+        choices=("normal", "full"),
+        default=os.environ.get("COLDBREW_DURABILITY", "normal"),
+        help="SQLite only: normal (a power loss may lose the last commits, never corrupts) or "
+        "full (every acknowledged commit survives a power loss; slower writes; default: "
+        "%(default)s)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -62,6 +70,7 @@ def serve(
     announce: str = "",
     index: str | None = None,
     runtime: str | None = None,
+    durability: str | None = None,
 ) -> None:
     """Start the service; without COLDBREW_API_KEYS a one-off write key is made and printed."""
     try:
@@ -77,6 +86,7 @@ def serve(
         encoder=encoder if isinstance(encoder, str) else None,
         index=index,
         encoder_runtime=runtime,
+        durability=durability,
     )
     if not settings.write_key_hashes:
         key = secrets.token_urlsafe(18)
@@ -91,5 +101,13 @@ def serve(
 
 
 def run(args: argparse.Namespace) -> int:
-    serve(args.db, args.encoder, args.host, args.port, index=args.index, runtime=args.runtime)
+    serve(
+        args.db,
+        args.encoder,
+        args.host,
+        args.port,
+        index=args.index,
+        runtime=args.runtime,
+        durability=args.durability,
+    )
     return 0

@@ -41,7 +41,7 @@ def create_app(settings: Settings, *, encoder: Encoder | None = None) -> FastAPI
         from coldbrew.text.factory import make_encoder
         from coldbrew.text.onnx import onnx_or_torch
 
-        store = Store(settings.db_url)
+        store = Store(settings.db_url, durability=settings.durability)
         engine = Engine(
             store,
             onnx_or_torch(encoder or make_encoder(settings.encoder), settings.encoder_runtime),
