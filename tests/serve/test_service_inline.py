@@ -7,6 +7,7 @@ import time
 
 import numpy as np
 from fastapi.testclient import TestClient
+from servicekit import WRITE
 
 from coldbrew.index import ExactIndex
 from coldbrew.serve.engine import Query
@@ -80,7 +81,7 @@ def test_health_answers_while_a_write_holds_the_lock_and_by_id_waits(client: Tes
 
     def by_id() -> None:
         body = {"user_id": "hiker", "k": 3, "explain": False}
-        answers["recommend"] = client.post("/recommend", json=body).status_code
+        answers["recommend"] = client.post("/recommend", json=body, headers=WRITE).status_code
 
     reader = threading.Thread(target=by_id)
     reader.start()

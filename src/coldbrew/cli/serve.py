@@ -77,6 +77,7 @@ def serve(
         import uvicorn
 
         from coldbrew.serve import create_app
+        from coldbrew.serve.server import server_config
         from coldbrew.serve.settings import Settings
     except ImportError as exc:
         raise ImportError(f"serving needs: pip install 'coldbrew[serve]' ({exc})") from exc
@@ -97,7 +98,7 @@ def serve(
     print(announce or f"serving on {url} (API docs: {url}docs)")
     if key:
         print(f"open {url}#key={key} to try it (the page keeps the key for saving items)")
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    uvicorn.Server(server_config(app, settings, host, port)).run()
 
 
 def run(args: argparse.Namespace) -> int:

@@ -20,7 +20,14 @@ from coldbrew.index.exact import ExactIndex
 from coldbrew.index.hnsw import HNSWIndex
 from coldbrew.models.zeroshot import combine_parts, liked_vector
 from coldbrew.serve.errors import BatchError, NotFoundError, RowError
-from coldbrew.serve.explain import Explanation, Parts, WordVectors, explain, keywords
+from coldbrew.serve.explain import (
+    Explanation,
+    Parts,
+    WordVectors,
+    explain,
+    keywords,
+    summarize_attributes,
+)
 from coldbrew.serve.locks import LockedEncoder, ReadWriteLock
 from coldbrew.store import Interaction, Item, Store, User
 from coldbrew.text.encoder import Encoder
@@ -55,6 +62,9 @@ class Query:
     excluded_ids: tuple[str, ...] = ()
     exclude_seen: bool = True
     explain: bool = True
+    # whether explanations may quote the stored user's text, attributes and liked items, or
+    # only what this request sent (the service decides by the caller's key)
+    quote_profile: bool = True
 
 
 @dataclass
@@ -489,11 +499,13 @@ class Engine:
         liked = list(dict.fromkeys([*liked, *query.liked]))
         seen = (state.seen() if state else set()) | set(query.liked)
         parts = Parts(self._parts(text_vector, attribute_vector, liked, disliked))
-        parts.attributes = ", ".join(f"{k}: {v}" for k, v in attributes.items())
+        quoted = attributes if query.quote_profile else query.attributes
+        parts.attributes = summarize_attributes(quoted)
         if query.explain:
-            parts.keywords = keywords(text) if text else []
+            said = text if query.quote_profile else (query.text or "").strip()
+            parts.keywords = keywords(said) if said else []
             parts.keyword_vectors = self._words(parts.keywords) if parts.keywords else None
-            known, vectors = self._liked_part(liked)
+            known, vectors = self._liked_part(liked if query.quote_profile else list(query.liked))
             parts.liked_ids, parts.liked_vectors = known, vectors if len(known) else None
             parts.liked_titles = [self.items[i].title for i in known]
         return parts, seen

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -138,6 +138,16 @@ class Parts:
     def norm(self) -> float:
         total = sum(w * v for w, v in self.weighted.values())
         return float(np.linalg.norm(total)) if len(self.weighted) else 0.0
+
+
+MAX_ATTRIBUTE_QUOTE = 160
+
+
+def summarize_attributes(attributes: Mapping[str, Any], limit: int = MAX_ATTRIBUTE_QUOTE) -> str:
+    """``key: value, ...`` for an explanation, cut at ``limit`` characters (with "…"), so an
+    explanation never echoes a long input back once per recommended item."""
+    text = ", ".join(f"{k}: {v}" for k, v in attributes.items())
+    return text if len(text) <= limit else text[: limit - 1].rstrip(", ") + "…"
 
 
 def _quote(values: Sequence[str]) -> str:

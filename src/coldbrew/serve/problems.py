@@ -6,8 +6,12 @@ row's index; anything not in a batch row (a body that is not JSON, a query param
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
+
+from starlette.routing import Match
+
+from coldbrew.serve.schemas import ErrorOut
 
 BATCH_FIELDS = frozenset({"items", "users", "interactions"})
 _SCALAR_TAGS = frozenset({"str", "int", "float", "bool", "none", "list", "dict"})
@@ -82,3 +86,40 @@ def validation_body(errors: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     rows = validation_rows(errors)
     detail = "invalid request: " + "; ".join(f"{r['field']}: {r['message']}" for r in rows[:10])
     return {"detail": detail, "errors": rows}
+
+
+DESCRIPTIONS = {
+    401: "No API key, where one is needed",
+    403: "The key is not valid here (or writes are off)",
+    404: "An id the request names does not exist",
+    408: "The body did not arrive in time",
+    413: "The body is over the size limit",
+    422: "The request is invalid; each row names a field",
+    429: "Over a rate limit, or too many wrong keys: see Retry-After",
+    503: "The database is unreachable or the encoder queue is full: see Retry-After",
+}
+
+
+def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for error codes, each with the :class:`ErrorOut` body."""
+    return {code: {"model": ErrorOut, "description": DESCRIPTIONS[code]} for code in codes}
+
+
+def _routes(routes: Iterable[Any]) -> Iterator[Any]:
+    """Every route, those of included routers too (the service includes them unprefixed)."""
+    for route in routes:
+        inner = getattr(route, "original_router", None)
+        if inner is not None:
+            yield from _routes(inner.routes)
+        else:
+            yield route
+
+
+def allowed_methods(app: Any, scope: Mapping[str, Any]) -> list[str]:
+    """Every method some route serves at this path (Starlette names only the first route's)."""
+    methods: set[str] = set()
+    for route in _routes(app.router.routes):
+        match, _ = route.matches({**scope, "method": "GET"})
+        if match != Match.NONE:
+            methods |= getattr(route, "methods", None) or set()
+    return sorted(methods)

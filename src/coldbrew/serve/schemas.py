@@ -193,6 +193,12 @@ class Written(BaseModel):
     )
 
 
+class ReadyOut(BaseModel):
+    status: str = Field(description='"ready", "starting" or "database unreachable"')
+    items: int = 0
+    users: int = 0
+
+
 class RowErrorOut(BaseModel):
     index: int = Field(description="The row of the batch, or -1 when the error is not in one row.")
     id: str
