@@ -174,3 +174,8 @@ def test_a_slow_body_gets_408(serve_live: Callable[..., str]) -> None:
     sock.close()
     assert answer.startswith(b"HTTP/1.1 408")
     assert b"too slow" in answer
+
+
+def test_allow_on_a_literal_path_names_its_own_methods(client: TestClient) -> None:
+    assert client.get("/items/batch/x").status_code == 404
+    assert client.put("/items/batch").headers["allow"] == "POST"

@@ -163,3 +163,11 @@ def test_the_published_schema_carries_the_caps(client: TestClient) -> None:
     assert recommend["attributes"]["maxProperties"] == 20
     assert recommend["k"]["type"] == "integer"
     assert json.dumps(schemas["ItemIn"]).count(ID_PATTERN.replace("\\", "\\\\")) >= 1
+
+
+def test_a_body_that_is_not_utf8_is_422_not_400(client: TestClient) -> None:
+    response = client.post(
+        "/items", content=b"\x02)Oz\xff\xfe", headers={**WRITE, "content-type": "application/json"}
+    )
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "body"

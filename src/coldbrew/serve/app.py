@@ -153,6 +153,9 @@ def _install_errors(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400:  # FastAPI could not decode the body (not UTF-8 JSON)
+            undecodable = {"type": "json_invalid", "loc": ("body",), "ctx": {"error": exc.detail}}
+            return JSONResponse(validation_body([undecodable]), status_code=422)
         headers = dict(exc.headers or {})
         if exc.status_code == 405:  # every method of the path, not only the first route's
             headers["Allow"] = ", ".join(allowed_methods(request.app, request.scope))

@@ -116,10 +116,15 @@ def _routes(routes: Iterable[Any]) -> Iterator[Any]:
 
 
 def allowed_methods(app: Any, scope: Mapping[str, Any]) -> list[str]:
-    """Every method some route serves at this path (Starlette names only the first route's)."""
-    methods: set[str] = set()
+    """Every method some route serves at this path (Starlette names only the first route's).
+
+    A literal path wins over templates it also fits (``/items/batch`` is documented as its own
+    path, though ``/items/{item_id}`` fits it too), as in the OpenAPI document.
+    """
+    found: dict[str, set[str]] = {}
     for route in _routes(app.router.routes):
         match, _ = route.matches({**scope, "method": "GET"})
         if match != Match.NONE:
-            methods |= getattr(route, "methods", None) or set()
-    return sorted(methods)
+            found.setdefault(route.path, set()).update(getattr(route, "methods", None) or ())
+    literal = found.get(scope.get("path", ""))
+    return sorted(literal if literal is not None else set().union(*found.values()))
