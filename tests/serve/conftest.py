@@ -80,18 +80,35 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def live_server(tmp_path: Any) -> Iterator[str]:
-    """A real uvicorn server on a free loopback port, over an empty SQLite database."""
+def serve_live(tmp_path: Any) -> Iterator[Callable[..., str]]:
+    """Start real uvicorn servers (the service's own config) on free loopback ports; each call
+    takes settings overrides and an optional ``db_url`` (default: a new SQLite file)."""
     uvicorn = pytest.importorskip("uvicorn")
-    app = create_app(make_settings(str(tmp_path / "page.sqlite")), encoder=HashingEncoder(256))
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    base = f"http://127.0.0.1:{port}"
-    yield base
-    server.should_exit = True
-    thread.join(timeout=10)
+    from coldbrew.serve.server import server_config
+
+    running: list[tuple[Any, threading.Thread]] = []
+
+    def _start(db_url: str | None = None, **kwargs: Any) -> str:
+        settings = make_settings(db_url or str(tmp_path / f"live{len(running)}.sqlite"), **kwargs)
+        app = create_app(settings, encoder=HashingEncoder(256))
+        port = _free_port()
+        server = uvicorn.Server(server_config(app, settings, "127.0.0.1", port))
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        running.append((server, thread))
+        deadline = time.monotonic() + 30
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return f"http://127.0.0.1:{port}"
+
+    yield _start
+    for server, _ in running:
+        server.should_exit = True
+    for _, thread in running:
+        thread.join(timeout=10)
+
+
+@pytest.fixture
+def live_server(serve_live: Callable[..., str]) -> str:
+    """A real uvicorn server on a free loopback port, over an empty SQLite database."""
+    return serve_live()

@@ -13,7 +13,8 @@ from servicekit import CATALOGUE, WRITE, counts, load_catalogue
 
 
 def recommend(client: TestClient, **body: Any) -> list[dict[str, Any]]:
-    response = client.post("/recommend", json=body)
+    """Recommend; a stored ``user_id`` is named with the write key (it needs a key)."""
+    response = client.post("/recommend", json=body, headers=WRITE if "user_id" in body else {})
     assert response.status_code == 200, response.text
     items: list[dict[str, Any]] = response.json()["items"]
     return items
@@ -114,7 +115,7 @@ def test_forget_user_removes_everything(client: TestClient) -> None:
     for kind in ("user", "user_text", "user_attributes"):
         assert "hiker" not in engine.store.vectors(kind, engine.encoder_name)
     assert "hiker" not in [u.user_id for u in engine.store.users()]
-    response = client.post("/recommend", json={"user_id": "hiker"})
+    response = client.post("/recommend", json={"user_id": "hiker"}, headers=WRITE)
     assert response.status_code == 404 and "hiker" in response.json()["detail"]
 
 
@@ -170,14 +171,15 @@ def test_changed_and_deleted_items_reach_the_users_who_liked_them(client: TestCl
     assert fast[0]["item_id"] in {"mouse", "keyboard"}
     assert client.delete("/items/skillet", headers=WRITE).status_code == 200
     for explain in (False, True):
-        response = client.post("/recommend", json={"user_id": "fan", "explain": explain})
+        body = {"user_id": "fan", "explain": explain}
+        response = client.post("/recommend", json=body, headers=WRITE)
         assert response.status_code == 422, response.text
         assert "nothing is known about this user" in response.json()["detail"]
 
 
 def test_unknown_ids_give_404_naming_the_id(client: TestClient) -> None:
     cases = [
-        client.post("/recommend", json={"user_id": "ghost"}),
+        client.post("/recommend", json={"user_id": "ghost"}, headers=WRITE),
         client.post("/recommend", json={"liked": ["no-such-item"]}),
         client.get("/items/no-such-item/similar"),
         client.delete("/users/ghost", headers=WRITE),
@@ -224,7 +226,8 @@ def test_searches_run_alongside_writes(client: TestClient) -> None:
     def reader() -> None:
         for n in range(25):
             body = {"text": f"camping gear {n}", "k": 3} if n % 2 else {"user_id": "hiker"}
-            statuses.append(client.post("/recommend", json=body).status_code)
+            response = client.post("/recommend", json=body, headers=WRITE)
+            statuses.append(response.status_code)
 
     def writer() -> None:
         for n in range(15):

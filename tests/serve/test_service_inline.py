@@ -84,7 +84,7 @@ def test_health_answers_while_a_write_holds_the_lock_and_by_id_waits(client: Tes
 
     def by_id() -> None:
         body = {"user_id": "hiker", "k": 3, "explain": False}
-        answers["recommend"] = client.post("/recommend", json=body).status_code
+        answers["recommend"] = client.post("/recommend", json=body, headers=WRITE).status_code
 
     reader = threading.Thread(target=by_id)
     reader.start()

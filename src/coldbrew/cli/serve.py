@@ -75,6 +75,14 @@ def add_parser(sub: Any) -> None:
         help="refit T minutes after the last one if interactions arrived since; 0: never "
         "(default: COLDBREW_REFIT_MINUTES or 60)",
     )
+    parser.add_argument(
+        "--durability",
+        choices=("normal", "full"),
+        default=os.environ.get("COLDBREW_DURABILITY", "normal"),
+        help="SQLite only: normal (a power loss may lose the last commits, never corrupts) or "
+        "full (every acknowledged commit survives a power loss; slower writes; default: "
+        "%(default)s)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -92,6 +100,7 @@ def serve(
     announce: str = "",
     index: str | None = None,
     runtime: str | None = None,
+    durability: str | None = None,
     **serving: Any,
 ) -> None:
     """Start the service; without COLDBREW_API_KEYS a one-off write key is made and printed.
@@ -102,6 +111,7 @@ def serve(
         import uvicorn
 
         from coldbrew.serve import create_app
+        from coldbrew.serve.server import server_config
         from coldbrew.serve.settings import Settings
     except ImportError as exc:
         raise ImportError(f"serving needs: pip install 'coldbrew[serve]' ({exc})") from exc
@@ -111,6 +121,7 @@ def serve(
         encoder=encoder if isinstance(encoder, str) else None,
         index=index,
         encoder_runtime=runtime,
+        durability=durability,
         **serving,
     )
     if not settings.write_key_hashes:
@@ -122,7 +133,7 @@ def serve(
     print(announce or f"serving on {url} (API docs: {url}docs)")
     if key:
         print(f"open {url}#key={key} to try it (the page keeps the key for saving items)")
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    uvicorn.Server(server_config(app, settings, host, port)).run()
 
 
 def run(args: argparse.Namespace) -> int:
@@ -137,5 +148,6 @@ def run(args: argparse.Namespace) -> int:
         models_dir=args.models_dir,
         refit_every=args.refit_every,
         refit_minutes=args.refit_minutes,
+        durability=args.durability,
     )
     return 0

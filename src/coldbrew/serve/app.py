@@ -15,16 +15,19 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from coldbrew import __version__
 from coldbrew.serve.deps import AuthError
 from coldbrew.serve.engine import Engine, Serving
 from coldbrew.serve.errors import BatchError, NotFoundError
+from coldbrew.serve.guard import Admission, Overloaded, RateLimit
 from coldbrew.serve.limits import BodyLimit
 from coldbrew.serve.metrics import Metrics
+from coldbrew.serve.problems import allowed_methods, error_responses, validation_body
 from coldbrew.serve.routes import ROUTERS
 from coldbrew.serve.settings import Settings
-from coldbrew.store import Store
+from coldbrew.store import Store, StoreUnavailable
 from coldbrew.text.encoder import Encoder
 from coldbrew.text.language import AUTO, detect_language, encoder_for
 
@@ -41,7 +44,7 @@ def create_app(settings: Settings, *, encoder: Encoder | None = None) -> FastAPI
         from coldbrew.text.factory import make_encoder
         from coldbrew.text.onnx import onnx_or_torch
 
-        store = Store(settings.db_url)
+        store = Store(settings.db_url, durability=settings.durability)
         spec = serving_encoder(settings.encoder, store)  # issue 14: language routing
         engine = Engine(
             store,
@@ -74,13 +77,17 @@ def create_app(settings: Settings, *, encoder: Encoder | None = None) -> FastAPI
     app = FastAPI(
         title="coldbrew",
         version=__version__,
-        description="Cold-start recommendations from pretrained language models. Writes need an "
-        "API key (`X-API-Key` or `Authorization: Bearer`).",
+        description="Cold-start recommendations from pretrained language models. Writes, and "
+        "reads that reveal a stored user, need an API key (`X-API-Key` or "
+        "`Authorization: Bearer`). Every error body is an `ErrorOut`.",
         lifespan=lifespan,
+        responses=error_responses(408, 413, 422, 429, 503),
     )
     app.state.settings = settings
     app.state.metrics = metrics
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.state.admission = Admission(settings.max_queue)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, timeout=settings.body_timeout)
+    app.add_middleware(RateLimit, settings=settings)  # outside BodyLimit: refuse before reading
     _install_middleware(app, metrics)
     _install_errors(app)
     for router in ROUTERS:
@@ -158,12 +165,23 @@ def _install_errors(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = []
-        for err in exc.errors():
-            loc = [str(p) for p in err.get("loc", ())]
-            index = next((int(p) for p in loc if p.isdigit()), -1)
-            errors.append(
-                {"index": index, "id": "", "field": ".".join(loc), "message": err.get("msg", "")}
-            )
-        detail = "invalid request: " + "; ".join(f"{e['field']}: {e['message']}" for e in errors)
-        return JSONResponse({"detail": detail, "errors": errors}, status_code=422)
+        return JSONResponse(validation_body(exc.errors()), status_code=422)
+
+    @app.exception_handler(StoreUnavailable)
+    async def unavailable(_: Request, exc: StoreUnavailable) -> JSONResponse:
+        log.warning("database unavailable: %s", exc)  # the error's kind only, never its values
+        return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": "5"})
+
+    @app.exception_handler(Overloaded)
+    async def overloaded(_: Request, exc: Overloaded) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": "1"})
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400:  # FastAPI could not decode the body (not UTF-8 JSON)
+            undecodable = {"type": "json_invalid", "loc": ("body",), "ctx": {"error": exc.detail}}
+            return JSONResponse(validation_body([undecodable]), status_code=422)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:  # every method of the path, not only the first route's
+            headers["Allow"] = ", ".join(allowed_methods(request.app, request.scope))
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=headers)

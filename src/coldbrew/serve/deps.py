@@ -11,13 +11,16 @@ pool, one hop per dependency per request.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, Path, Request
 from fastapi.params import Depends as DependsParam
 
 from coldbrew.serve.engine import Engine
+from coldbrew.serve.guard import Admission, presented_key
 from coldbrew.serve.metrics import Metrics
+from coldbrew.serve.problems import error_responses
+from coldbrew.serve.schemas import ID_PATTERN, MAX_ID_CHARS
 from coldbrew.serve.settings import Settings
 
 
@@ -40,19 +43,16 @@ async def get_settings(request: Request) -> Settings:
     return found
 
 
+async def get_admission(request: Request) -> Admission:
+    """The bounded queue in front of the encoder."""
+    found: Admission = request.app.state.admission
+    return found
+
+
 async def get_metrics(request: Request) -> Metrics:
     """The app's own Prometheus metrics."""
     found: Metrics = request.app.state.metrics
     return found
-
-
-def presented_key(x_api_key: str | None, authorization: str | None) -> str | None:
-    """The key from ``X-API-Key``, else from ``Authorization: Bearer``; ``None`` without one."""
-    if x_api_key:
-        return x_api_key
-    if authorization and authorization.lower().startswith("bearer "):
-        return authorization[7:].strip()
-    return None
 
 
 async def get_key(
@@ -67,6 +67,9 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 KeyDep = Annotated[str | None, Depends(get_key)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
+AdmissionDep = Annotated[Admission, Depends(get_admission)]
+# an id in a path: the same pattern as in a body, so the schema and the server agree
+PathId = Annotated[str, Path(min_length=1, max_length=MAX_ID_CHARS, pattern=ID_PATTERN)]
 
 
 async def require_writer(settings: SettingsDep, presented: KeyDep) -> None:
@@ -85,5 +88,27 @@ async def require_reader(settings: SettingsDep, presented: KeyDep) -> None:
         raise AuthError(401, "reads need an API key (X-API-Key header)")
 
 
+def may_quote_profile(settings: Settings, presented: str | None, user_id: str | None) -> bool:
+    """Check a read that reveals a stored user; say whether its explanations may quote them.
+
+    Naming a stored user needs a key (401 without one, 403 with a wrong one), checked before
+    the user is looked up, so to a caller without a key an unknown id and a forbidden one look
+    the same. A read key may recommend for the user; only a write key (which may read the whole
+    profile anyway) gets explanations quoting their stored words, attributes and liked items.
+    """
+    if user_id is None:
+        return True  # nothing stored is read: explanations quote only what the caller sent
+    if presented is None:
+        raise AuthError(401, "recommending for a stored user_id needs an API key (X-API-Key)")
+    if not settings.knows(presented):
+        raise AuthError(403, "the API key is not valid")
+    return settings.can_write(presented)
+
+
 WRITE: list[DependsParam] = [Depends(require_writer)]
 READ: list[DependsParam] = [Depends(require_reader)]
+# the errors each kind of route can answer with, for the OpenAPI document
+WRITE_ERRORS: dict[int | str, dict[str, Any]] = error_responses(401, 403, 422)
+WRITE_ID_ERRORS: dict[int | str, dict[str, Any]] = error_responses(401, 403, 404, 422)
+READ_ERRORS: dict[int | str, dict[str, Any]] = error_responses(401, 422)
+READ_ID_ERRORS: dict[int | str, dict[str, Any]] = error_responses(401, 404, 422)

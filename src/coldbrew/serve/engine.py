@@ -87,6 +87,9 @@ class Query:
     excluded_ids: tuple[str, ...] = ()
     exclude_seen: bool = True
     explain: bool = True
+    # whether explanations may quote the stored user's text, attributes and liked items, or
+    # only what this request sent (the service decides by the caller's key)
+    quote_profile: bool = True
 
 
 @dataclass
@@ -558,11 +561,11 @@ class Engine:
         """The body of :meth:`recommend`; the caller holds the read lock."""
         uq, seen = self.user_query(query)
         model, info = self.model, self.info
-        if uq.is_empty() or model is None:
+        if model is None:  # no items yet: nothing to recommend
+            return Answer([], info.version, info.kind)
+        if uq.is_empty():
             raise ValueError(
                 "nothing is known about this user yet: give text, attributes or liked items"
-                if model is not None
-                else "the catalogue is empty: add items first"
             )
         exclude = set(query.excluded_ids) | (seen if query.exclude_seen else set())
         found = model.recommend(
@@ -570,7 +573,8 @@ class Engine:
         )
         recs = [Recommendation(self.items[i], float(s)) for i, s in zip(found.ids, found.scores)]
         if query.explain and recs:
-            self._explainer.explain(model, uq, recs)
+            sent = UserQuery(text=query.text, attributes=query.attributes, liked=query.liked)
+            self._explainer.explain(model, uq, recs, None if query.quote_profile else sent)
         return Answer(recs, info.version, info.kind)
 
     def similar_items(self, item_id: str, k: int = 10) -> Answer:

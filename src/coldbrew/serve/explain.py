@@ -120,6 +120,16 @@ class Explanation:
     liked: list[tuple[str, str, float]] = field(default_factory=list)
 
 
+MAX_ATTRIBUTE_QUOTE = 160
+
+
+def summarize_attributes(attributes: Mapping[str, Any], limit: int = MAX_ATTRIBUTE_QUOTE) -> str:
+    """``key: value, ...`` for an explanation, cut at ``limit`` characters (with "…"), so an
+    explanation never echoes a long input back once per recommended item."""
+    text = ", ".join(f"{k}: {v}" for k, v in attributes.items())
+    return text if len(text) <= limit else text[: limit - 1].rstrip(", ") + "…"
+
+
 def _quote(values: Sequence[str]) -> str:
     return ", ".join(f"“{v}”" for v in values)
 
@@ -157,9 +167,19 @@ class Explainer:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def explain(self, model: Recommender, query: UserQuery, recs: list[Recommendation]) -> None:
-        """Set ``explanation`` on each of ``recs`` (ranked by ``model`` for ``query``)."""
+    def explain(
+        self,
+        model: Recommender,
+        query: UserQuery,
+        recs: list[Recommendation],
+        quotable: UserQuery | None = None,
+    ) -> None:
+        """Set ``explanation`` on each of ``recs`` (ranked by ``model`` for ``query``).
+
+        The reasons come from the whole query; the sentences quote only ``quotable`` (the
+        words, attributes and liked items a caller may see: by default all of ``query``)."""
         resolved = model.resolve(query)
+        said = resolved if quotable is None else quotable
         contributions = model.contributions([resolved])
         rows = model.item_ids.rows([r.item.item_id for r in recs])
         parts = getattr(model, "parts", None)
@@ -168,9 +188,9 @@ class Explainer:
             top = max(shares, key=lambda n: shares[n])
             part = parts[top] if isinstance(parts, Mapping) else model
             out = Explanation(text="", parts=shares)
-            self._reason(out, part, top, resolved, int(row), rec)
-            if not out.liked and resolved.liked:  # the liked item closest in meaning, as data
-                self._closest_liked(out, resolved, rec)
+            self._reason(out, part, top, resolved, said, int(row), rec)
+            if not out.liked and said.liked:  # the liked item closest in meaning, as data
+                self._closest_liked(out, said, rec)
             rec.explanation = out
 
     def _closest_liked(self, out: Explanation, query: UserQuery, rec: Recommendation) -> None:
@@ -189,45 +209,47 @@ class Explainer:
         part: Recommender,
         name: str,
         query: UserQuery,
+        said: UserQuery,
         row: int,
         rec: Recommendation,
     ) -> None:
+        """Put into words why ``part`` scored ``row`` for ``query``, quoting only ``said``."""
         kind = family(part.kind) if name not in ("text", "attributes", "liked") else "lm"
         if kind == "lm":
             sub = (
                 name if name in ("text", "attributes", "liked") else self._lm_part(part, query, row)
             )
             if sub == "text":
-                self._words(out, query, rec, "Close in meaning to what you wrote.")
+                self._words(out, said, rec, "Close in meaning to what you wrote.")
             elif sub == "liked":
                 self._liked(
                     out,
                     part,
                     "item_vectors",
-                    query,
+                    said,
                     row,
                     "Close in meaning to {}, which you liked.",
                 )
             else:
-                self._profile(out, query)
+                self._profile(out, said)
         elif kind == "lexical":
-            self._words(out, query, rec, "")
+            self._words(out, said, rec, "")
             if not out.text:
-                self._shared_words(out, query, rec)
+                self._shared_words(out, said, rec)
         elif kind in ("cf", "cf_map") and query.liked:
             sentence = (
                 "People who liked {} also liked this."
                 if kind == "cf"
                 else "Described like what people who liked {} went on to like."
             )
-            self._liked(out, part, "item_factors", query, row, sentence)
+            self._liked(out, part, "item_factors", said, row, sentence)
         elif kind == "cf_map":  # no history: the user's words or profile, mapped into CF space
             if query.text:
-                self._words(out, query, rec, "Close in meaning to what you wrote.")
+                self._words(out, said, rec, "Close in meaning to what you wrote.")
             else:
-                self._profile(out, query)
+                self._profile(out, said)
         else:
-            self._popular(out, part, query, row)
+            self._popular(out, part, said, row)
 
     def _lm_part(self, part: Recommender, query: UserQuery, row: int) -> str:
         """Which of the user's text, attributes and history moved a language model most."""
@@ -253,7 +275,7 @@ class Explainer:
         vectors = getattr(part, space, None)
         liked = part.item_ids.rows(query.liked, skip_unknown=True)
         if vectors is None or not len(liked) or row >= len(vectors):
-            out.text = out.text or "Close to what you liked."
+            out.text = out.text or "Close to what you liked before."
             return
         liked = liked[liked < len(vectors)]
         if not len(liked):
@@ -281,8 +303,8 @@ class Explainer:
             out.text = "Worded like what you asked for."
 
     def _profile(self, out: Explanation, query: UserQuery) -> None:
-        attributes = list(query.attributes.items())[:MAX_ATTRIBUTES]
-        described = ", ".join(f"{_short(k)}: {_short(v)}" for k, v in attributes)
+        attributes = dict(list(query.attributes.items())[:MAX_ATTRIBUTES])
+        described = summarize_attributes({_short(k): _short(v) for k, v in attributes.items()})
         out.text = f"Suits your profile ({described})." if described else "Suits your profile."
 
     def _popular(self, out: Explanation, part: Recommender, query: UserQuery, row: int) -> None:

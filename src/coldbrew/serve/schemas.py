@@ -1,34 +1,88 @@
-"""Request and response bodies (pydantic); every limit here shows in the OpenAPI docs."""
+"""Request and response bodies (pydantic); every limit here shows in the OpenAPI docs.
+
+Requests are strict: a number sent as a string (``"k": "10"``) or a boolean where a number
+belongs (``"k": true``) is refused, as are NaN and ±Infinity, NUL characters and lone surrogates
+(neither database can store them). Every string, list and mapping has a cap, so no request can
+make the service encode, store or echo an unbounded amount of text.
+"""
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 MAX_TEXT_CHARS = 2000
+MAX_TITLE_CHARS = 500
 MAX_DESCRIPTION_CHARS = 10_000
 MAX_BATCH = 1000
 MAX_LIKED = 200
+MAX_IDS = 10_000
+MAX_ID_CHARS = 200
+MAX_KEY_CHARS = 64
+MAX_TIMESTAMP = 1e11  # seconds since the epoch: about the year 5138
 
-Id = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^\s/?#]+$")]
-Scalar = str | int | float | bool
-AttrValue = Annotated[str, StringConstraints(max_length=500)] | int | float | bool | list[str]
-Attributes = Annotated[
-    dict[Annotated[str, StringConstraints(min_length=1, max_length=64)], AttrValue],
-    Field(max_length=50),
+# Characters an id may not hold: controls, spaces (ASCII and Unicode), and the URL delimiters
+# "/", "?", "#" and "\" (ids appear in paths). Spelled out rather than "\s", so Python's regex
+# (which generates and checks ids in clients) and the server's agree on every character.
+_ID_EXCLUDED = r"\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff/?#\\"
+# ... and at least one character that is not a dot, so "." and ".." never name a path segment
+ID_PATTERN = rf"^[^{_ID_EXCLUDED}]*[^{_ID_EXCLUDED}.][^{_ID_EXCLUDED}]*$"
+NO_NUL = r"^[^\x00]*$"
+
+
+def _encodable(value: str) -> str:
+    """Refuse lone surrogates: valid JSON (``"\\ud800"``), but not storable UTF-8."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("text must be valid Unicode (a lone surrogate cannot be stored)") from None
+    return value
+
+
+def _chars(max_length: int, min_length: int = 0, strip: bool = False) -> StringConstraints:
+    """Length limits, and no NUL (which PostgreSQL cannot store in text)."""
+    return StringConstraints(
+        min_length=min_length, max_length=max_length, strip_whitespace=strip, pattern=NO_NUL
+    )
+
+
+_UTF8 = AfterValidator(_encodable)
+Id = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=MAX_ID_CHARS, pattern=ID_PATTERN),
+    _UTF8,
 ]
+Key = Annotated[str, _chars(MAX_KEY_CHARS, min_length=1), _UTF8]
+Finite = Annotated[float, Field(allow_inf_nan=False)]
+Title = Annotated[str, _chars(MAX_TITLE_CHARS, min_length=1, strip=True), _UTF8]
+Description = Annotated[str, _chars(MAX_DESCRIPTION_CHARS), _UTF8]
+UserText = Annotated[str, _chars(MAX_TEXT_CHARS), _UTF8]
+
+# items and users: what the catalogue and a profile may hold
+_Value = Annotated[str, _chars(500), _UTF8]
+_ListValue = Annotated[list[Annotated[str, _chars(200), _UTF8]], Field(max_length=50)]
+Attributes = Annotated[dict[Key, _Value | int | Finite | bool | _ListValue], Field(max_length=50)]
+# a recommend request: read by the encoder and quoted in explanations, so kept smaller
+_QueryValue = Annotated[str, _chars(200), _UTF8]
+_QueryListValue = Annotated[list[Annotated[str, _chars(100), _UTF8]], Field(max_length=20)]
+QueryAttributes = Annotated[
+    dict[Key, _QueryValue | int | Finite | bool | _QueryListValue], Field(max_length=20)
+]
+Scalar = _QueryValue | int | Finite | bool
 Event = Literal["view", "click", "like", "purchase", "dislike"]
+# what the service answers with (stored values, unconstrained)
+AttrValue = str | int | float | bool | list[str]
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
 
 class ItemIn(Strict):
     id: Id = Field(description="Your id for the item; upserting the same id replaces it.")
-    title: Annotated[str, StringConstraints(min_length=1, max_length=500, strip_whitespace=True)]
-    description: Annotated[str, StringConstraints(max_length=MAX_DESCRIPTION_CHARS)] = ""
+    title: Title
+    description: Description = ""
     attributes: Attributes = Field(default_factory=dict)
 
 
@@ -41,9 +95,7 @@ class ItemOut(BaseModel):
 
 class UserIn(Strict):
     id: Id
-    text: Annotated[str, StringConstraints(max_length=MAX_TEXT_CHARS)] = Field(
-        "", description="The user's own words (never logged)."
-    )
+    text: UserText = Field("", description="The user's own words (never logged).")
     attributes: Attributes = Field(default_factory=dict)
 
 
@@ -52,8 +104,10 @@ class InteractionIn(Strict):
     user_id: Id
     item_id: Id
     event: Event = "click"
-    value: float | None = None
-    timestamp: float | None = Field(None, description="Seconds since the epoch; default: now.")
+    value: Finite | None = None
+    timestamp: Annotated[float, Field(ge=-MAX_TIMESTAMP, le=MAX_TIMESTAMP)] | None = Field(
+        None, description="Seconds since the epoch; default: now."
+    )
 
 
 class FeedbackIn(Strict):
@@ -75,17 +129,22 @@ class InteractionBatch(Strict):
 
 
 class RecommendIn(Strict):
-    user_id: Id | None = None
-    text: Annotated[str, StringConstraints(max_length=MAX_TEXT_CHARS)] | None = None
-    attributes: Attributes = Field(default_factory=dict)
+    user_id: Id | None = Field(
+        None, description="A stored user: needs an API key (their profile is private)."
+    )
+    text: UserText | None = None
+    attributes: QueryAttributes = Field(default_factory=dict)
     liked: Annotated[list[Id], Field(max_length=MAX_LIKED)] = Field(default_factory=list)
     k: Annotated[int, Field(ge=1, le=100)] = 10
-    filters: Annotated[dict[str, list[Scalar]], Field(max_length=20)] = Field(
+    filters: Annotated[
+        dict[Key, Annotated[list[Scalar], Field(max_length=100)]],
+        Field(max_length=20),
+    ] = Field(
         default_factory=dict,
         description='Item attribute -> allowed values: {"category": ["books"]}',
     )
-    allowed_ids: Annotated[list[Id], Field(max_length=10_000)] | None = None
-    excluded_ids: Annotated[list[Id], Field(max_length=10_000)] = Field(default_factory=list)
+    allowed_ids: Annotated[list[Id], Field(max_length=MAX_IDS)] | None = None
+    excluded_ids: Annotated[list[Id], Field(max_length=MAX_IDS)] = Field(default_factory=list)
     exclude_seen: bool = True
     explain: bool = True
 
@@ -154,11 +213,19 @@ class UserOut(BaseModel):
 
 
 class Written(BaseModel):
-    written: int
+    written: int = Field(
+        description="Distinct rows written (a batch naming an id twice keeps the last)."
+    )
+
+
+class ReadyOut(BaseModel):
+    status: str = Field(description='"ready", "starting" or "database unreachable"')
+    items: int = 0
+    users: int = 0
 
 
 class RowErrorOut(BaseModel):
-    index: int
+    index: int = Field(description="The row of the batch, or -1 when the error is not in one row.")
     id: str
     field: str
     message: str

@@ -22,32 +22,81 @@
 ``COLDBREW_REFIT_MINUTES``  refit this long after the last one if interactions arrived since
                          (default 60; 0: never)
 ``COLDBREW_REFIT_MIN_INTERACTIONS``  no refit before this many positive events (default 50)
+``COLDBREW_DURABILITY``  SQLite only: ``normal`` (default; a power loss may lose the last
+                         commits, never corrupt) or ``full`` (every acknowledged commit survives)
+``COLDBREW_RATE_LIMIT``  requests per client address without a valid key (default ``20/second``)
+``COLDBREW_KEY_RATE_LIMIT``  requests per valid key (default ``200/second``)
+``COLDBREW_FAILED_KEY_LIMIT``  wrong keys per client address before it gets 429s
+                         (default ``10/minute``)
+``COLDBREW_HEADER_TIMEOUT``  seconds a connection may take to send its request headers (10)
+``COLDBREW_BODY_TIMEOUT``  seconds a request may take to send its body (30)
+``COLDBREW_MAX_QUEUE``   requests waiting for the encoder before new ones get 503 (32)
+``COLDBREW_FORWARDED_ALLOW_IPS``  proxies whose ``X-Forwarded-For`` names the client (none)
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import os
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 DEFAULT_MAX_BODY = 1 << 20
+DURABILITY = ("normal", "full")
+# keys printed in the README and docs: anyone who read them can use them
+EXAMPLE_KEYS = frozenset({"change-me", "changeme", "secret", "password", "test", "example"})
+_HEX = re.compile(r"[0-9a-fA-F]{64}")
+log = logging.getLogger("coldbrew.serve")
 
 
 def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
-def _hashes(entries: Iterable[str]) -> frozenset[str]:
+def _hash_entry(entry: str, variable: str, position: int) -> str:
+    """One key entry's hash: ``sha256:<64 hex digits>`` as given, or a plain key hashed."""
+    if entry.startswith("sha256:"):
+        digest = entry[len("sha256:") :]
+        if not _HEX.fullmatch(digest):
+            raise ValueError(
+                f"{variable} entry {position} is {entry[:20]!r}: a 'sha256:' entry needs the key's "
+                'SHA-256 as 64 hex digits (python -c "import hashlib; print(hashlib.sha256('
+                "b'KEY').hexdigest())\"); as it is, no key could match it"
+            )
+        return digest.lower()
+    if entry.lower() in EXAMPLE_KEYS:
+        log.warning(
+            "%s holds the example key %r from the documentation: anyone who read it can use it; "
+            "pick your own (python -c 'import secrets; print(secrets.token_urlsafe(24))')",
+            variable,
+            entry,
+        )
+    return hash_key(entry)
+
+
+def _hashes(entries: Iterable[str], variable: str = "the keys") -> frozenset[str]:
+    """Hashes of comma-separated key entries; a malformed entry is a ValueError naming it."""
     out = set()
-    for entry in entries:
+    for position, entry in enumerate(entries, 1):
         entry = entry.strip()
-        if not entry:
-            continue
-        out.add(entry[len("sha256:") :].lower() if entry.startswith("sha256:") else hash_key(entry))
+        if entry:
+            out.add(_hash_entry(entry, variable, position))
     return frozenset(out)
+
+
+def _check_rate(value: str, variable: str) -> None:
+    from limits import parse
+
+    try:
+        parse(value)
+    except ValueError:
+        raise ValueError(
+            f"{variable}={value!r}: give a rate such as '20/second' or '600/minute'"
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -67,6 +116,29 @@ class Settings:
     refit_every: int = 1000
     refit_minutes: float = 60.0
     refit_min_interactions: int = 50
+    durability: str = "normal"
+    rate_limit: str = "20/second"
+    key_rate_limit: str = "200/second"
+    failed_key_limit: str = "10/minute"
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0
+    max_queue: int = 32
+    forwarded_allow_ips: str = ""
+
+    def __post_init__(self) -> None:
+        if self.durability not in DURABILITY:
+            raise ValueError(
+                f"COLDBREW_DURABILITY={self.durability!r}: choose one of {', '.join(DURABILITY)}"
+            )
+        _check_rate(self.rate_limit, "COLDBREW_RATE_LIMIT")
+        _check_rate(self.key_rate_limit, "COLDBREW_KEY_RATE_LIMIT")
+        _check_rate(self.failed_key_limit, "COLDBREW_FAILED_KEY_LIMIT")
+        for name in ("header_timeout", "body_timeout", "max_queue", "max_body_bytes"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"COLDBREW_{name.upper()}={getattr(self, name)!r}: must be > 0")
+        for name in ("refit_every", "refit_minutes", "refit_min_interactions"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"COLDBREW_{name.upper()}={getattr(self, name)!r}: must be >= 0")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -74,12 +146,24 @@ class Settings:
         values: dict[str, object] = {
             "db_url": env.get("COLDBREW_DB_URL", "coldbrew.sqlite"),
             "encoder": env.get("COLDBREW_ENCODER", "auto"),
-            "write_key_hashes": _hashes(env.get("COLDBREW_API_KEYS", "").split(",")),
-            "read_key_hashes": _hashes(env.get("COLDBREW_READ_KEYS", "").split(",")),
-            "max_body_bytes": int(env.get("COLDBREW_MAX_BODY_BYTES", DEFAULT_MAX_BODY)),
+            "write_key_hashes": _hashes(
+                env.get("COLDBREW_API_KEYS", "").split(","), "COLDBREW_API_KEYS"
+            ),
+            "read_key_hashes": _hashes(
+                env.get("COLDBREW_READ_KEYS", "").split(","), "COLDBREW_READ_KEYS"
+            ),
+            "max_body_bytes": _number(env, "COLDBREW_MAX_BODY_BYTES", DEFAULT_MAX_BODY, int),
             "index": env.get("COLDBREW_INDEX", "auto"),
             "index_path": env.get("COLDBREW_INDEX_PATH") or None,
             "encoder_runtime": env.get("COLDBREW_ENCODER_RUNTIME", "auto"),
+            "durability": env.get("COLDBREW_DURABILITY", "normal"),
+            "rate_limit": env.get("COLDBREW_RATE_LIMIT", "20/second"),
+            "key_rate_limit": env.get("COLDBREW_KEY_RATE_LIMIT", "200/second"),
+            "failed_key_limit": env.get("COLDBREW_FAILED_KEY_LIMIT", "10/minute"),
+            "header_timeout": _number(env, "COLDBREW_HEADER_TIMEOUT", 10.0, float),
+            "body_timeout": _number(env, "COLDBREW_BODY_TIMEOUT", 30.0, float),
+            "max_queue": _number(env, "COLDBREW_MAX_QUEUE", 32, int),
+            "forwarded_allow_ips": env.get("COLDBREW_FORWARDED_ALLOW_IPS", ""),
             "model": env.get("COLDBREW_MODEL", "hybrid"),
             "models_dir": env.get("COLDBREW_MODELS_DIR") or None,
             "refit_every": _number(env, "COLDBREW_REFIT_EVERY", 1000, int),
@@ -111,17 +195,14 @@ class Settings:
         digest = hashlib.sha256(self.db_url.encode()).hexdigest()[:12]
         return os.path.join(".coldbrew", "models", digest)
 
-    def __post_init__(self) -> None:
-        if self.refit_every < 0 or self.refit_minutes < 0 or self.refit_min_interactions < 0:
-            raise ValueError(
-                "refit_every, refit_minutes and refit_min_interactions must not be negative, got "
-                f"{self.refit_every}, {self.refit_minutes}, {self.refit_min_interactions}"
-            )
-
     @staticmethod
     def keys(*keys: str) -> frozenset[str]:
         """Hashes of plain keys (for building settings in code)."""
         return _hashes(keys)
+
+    def knows(self, key: str | None) -> bool:
+        """Whether ``key`` is any configured key (read or write)."""
+        return key is not None and _matches(key, self.read_key_hashes | self.write_key_hashes)
 
     def can_write(self, key: str | None) -> bool:
         return key is not None and _matches(key, self.write_key_hashes)
@@ -139,7 +220,7 @@ def _number(env: Mapping[str, str], name: str, default: float, kind: type) -> An
     try:
         return kind(raw)
     except ValueError:
-        raise ValueError(f"{name} must be a number, got {raw!r}") from None
+        raise ValueError(f"{name}={raw!r}: must be a number") from None
 
 
 def _matches(key: str, hashes: frozenset[str]) -> bool:

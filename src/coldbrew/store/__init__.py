@@ -11,13 +11,13 @@ from typing import TYPE_CHECKING, Any
 from coldbrew.store.records import Interaction, Item, User
 
 if TYPE_CHECKING:
-    from coldbrew.store.db import Store, database_url
+    from coldbrew.store.db import Store, StoreUnavailable, database_url
 
-__all__ = ["Interaction", "Item", "Store", "User", "database_url"]
+__all__ = ["Interaction", "Item", "Store", "StoreUnavailable", "User", "database_url"]
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("Store", "database_url"):
+    if name in ("Store", "StoreUnavailable", "database_url"):
         try:
             from coldbrew.store import db
         except ImportError as exc:

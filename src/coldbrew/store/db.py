@@ -3,17 +3,27 @@
 SQLite (a file, WAL journal) is the default; any SQLAlchemy URL works, PostgreSQL included
 (``postgresql+psycopg://...``). Every write call takes the session of a transaction opened with
 :meth:`Store.transaction`, so a batch is all-or-nothing.
+
+Stored text is private: SQL parameters never reach a log line or an exception message
+(``hide_parameters``), and database errors leave the store as :class:`StoreUnavailable` (the
+database cannot be reached) or a ``ValueError`` (it refused a value), naming only the error's
+kind. On SQLite, deleted rows are overwritten (``secure_delete``) and forgetting a user
+checkpoints the write-ahead log, so the forgotten text is in neither file afterwards.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from sqlalchemy import Engine, create_engine, delete, event, insert, select, text
+from sqlalchemy.exc import DataError as SQLDataError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from coldbrew.store.records import Interaction, Item, User
@@ -21,6 +31,34 @@ from coldbrew.store.tables import InteractionRow, ItemRow, ModelVersionRow, User
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 _CHUNK = 500
+# SQLite's synchronous setting per durability mode: in WAL mode NORMAL may lose the last commits
+# on a power loss or OS crash (never on a crash of the process alone) and never corrupts; FULL
+# syncs the log on every commit, so an acknowledged commit survives a power loss too.
+SYNCHRONOUS = {"normal": "NORMAL", "full": "FULL"}
+log = logging.getLogger("coldbrew.store")
+
+
+class StoreUnavailable(RuntimeError):
+    """The database cannot be reached or is busy (the service answers 503)."""
+
+
+def _kind(exc: DBAPIError) -> str:
+    """An error's class and SQLSTATE: what a message may say without quoting any value."""
+    code = getattr(exc.orig, "sqlstate", None)
+    name = type(exc.orig).__name__
+    return f"{name} {code}" if code else name
+
+
+@contextmanager
+def database_errors() -> Iterator[None]:
+    """Turn driver errors into :class:`StoreUnavailable` or ``ValueError``, dropping their text
+    (a driver's message may quote a stored value: "Key (user_id)=(...) already exists")."""
+    try:
+        yield
+    except (OperationalError, InterfaceError) as exc:
+        raise StoreUnavailable(f"the database is unavailable ({_kind(exc)})") from None
+    except (SQLDataError, IntegrityError) as exc:
+        raise ValueError(f"the database refused a value ({_kind(exc)})") from None
 
 
 def database_url(value: str) -> str:
@@ -32,10 +70,11 @@ def database_url(value: str) -> str:
     return f"sqlite:///{value}"
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any, *, durability: str) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute(f"PRAGMA synchronous={SYNCHRONOUS[durability]}")
+    cursor.execute("PRAGMA secure_delete=ON")  # deleted rows are zeroed, not left in free pages
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.close()
 
@@ -60,14 +99,22 @@ def _chunks(values: Sequence[str]) -> Iterator[Sequence[str]]:
 class Store:
     """Durable items, users, interactions and vectors behind one SQLAlchemy engine."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, durability: str = "normal") -> None:
+        """``durability``: ``normal`` or ``full``, SQLite's ``synchronous`` (see
+        :data:`SYNCHRONOUS`); PostgreSQL keeps its own settings."""
+        if durability not in SYNCHRONOUS:
+            raise ValueError(f"durability {durability!r}: choose one of {', '.join(SYNCHRONOUS)}")
         self.url = database_url(url)
-        kwargs: dict[str, Any] = {}
+        self.durability = durability
+        # parameters (user text) stay out of every log line and exception message
+        kwargs: dict[str, Any] = {"hide_parameters": True}
         if self.url.startswith("sqlite"):
             kwargs["connect_args"] = {"check_same_thread": False}
+        else:
+            kwargs["pool_pre_ping"] = True  # a database back after an outage is used at once
         self.engine = create_engine(self.url, **kwargs)
         if self.engine.dialect.name == "sqlite":
-            event.listen(self.engine, "connect", _sqlite_pragmas)
+            event.listen(self.engine, "connect", partial(_sqlite_pragmas, durability=durability))
         migrate(self.engine)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
@@ -76,13 +123,35 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
-        """A session whose writes commit together at the end, or not at all."""
-        with self._sessions.begin() as session:
-            yield session
+        """A session whose writes commit together at the end, or not at all.
+
+        Database errors leave as :class:`StoreUnavailable` or ``ValueError`` (see
+        :func:`database_errors`); a transaction that forgot a user checkpoints the log after it
+        commits.
+        """
+        with database_errors():
+            with self._sessions.begin() as session:
+                yield session
+            if session.info.pop("checkpoint", False):
+                self.checkpoint()
 
     def ping(self) -> bool:
+        """Whether the database answers now."""
+        try:
+            with database_errors(), self.engine.connect() as connection:
+                return connection.execute(text("SELECT 1")).scalar() == 1
+        except StoreUnavailable:
+            return False
+
+    def checkpoint(self) -> None:
+        """SQLite: copy the write-ahead log into the database file and truncate it, so deleted
+        text no longer sits in the log (``secure_delete`` has zeroed it in the file)."""
+        if self.engine.dialect.name != "sqlite":
+            return
         with self.engine.connect() as connection:
-            return connection.execute(text("SELECT 1")).scalar() == 1
+            busy, _, _ = connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").one()
+        if busy:
+            log.warning("the WAL checkpoint after a forget was blocked by a reader; it runs later")
 
     # ---- writes (inside a transaction) ----------------------------------------------------
     def upsert_items(self, session: Session, items: Sequence[Item]) -> None:
@@ -147,7 +216,9 @@ class Store:
         self.delete_vectors(session, "item", item_ids)
 
     def forget_user(self, session: Session, user_id: str) -> None:
-        """Remove the user's profile, attributes, interactions and vectors (every user kind)."""
+        """Remove the user's profile, attributes, interactions and vectors (every user kind);
+        on SQLite the log is checkpointed once the transaction commits."""
+        session.info["checkpoint"] = True
         session.execute(delete(UserRow).where(UserRow.user_id == user_id))
         session.execute(delete(InteractionRow).where(InteractionRow.user_id == user_id))
         session.execute(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from coldbrew.serve import schemas as s
-from coldbrew.serve.deps import WRITE, EngineDep
+from coldbrew.serve.deps import WRITE, WRITE_ERRORS, WRITE_ID_ERRORS, EngineDep, PathId
 from coldbrew.serve.engine import Engine
 from coldbrew.serve.errors import BatchError, NotFoundError
 from coldbrew.serve.routes import convert
@@ -22,27 +22,50 @@ def _one_interaction(eng: Engine, inter: Interaction) -> None:
         raise NotFoundError("item", inter.item_id) from exc
 
 
-@router.post("/interactions", tags=["interactions"], dependencies=WRITE, response_model=s.Written)
+@router.post(
+    "/interactions",
+    tags=["interactions"],
+    dependencies=WRITE,
+    response_model=s.Written,
+    responses=WRITE_ID_ERRORS,
+)
 def add_interaction(body: s.InteractionIn, eng: EngineDep) -> s.Written:
     _one_interaction(eng, convert.interaction(body))
     return s.Written(written=1)
 
 
 @router.post(
-    "/interactions/batch", tags=["interactions"], dependencies=WRITE, response_model=s.Written
+    "/interactions/batch",
+    tags=["interactions"],
+    dependencies=WRITE,
+    response_model=s.Written,
+    responses=WRITE_ERRORS,
 )
 def add_interactions(body: s.InteractionBatch, eng: EngineDep) -> s.Written:
-    eng.add_interactions([convert.interaction(i) for i in body.interactions])
-    return s.Written(written=len(body.interactions))
+    """Record up to 1,000 interactions, all or none; an id named twice keeps its last row."""
+    interactions = [convert.interaction(i) for i in body.interactions]
+    eng.add_interactions(interactions)
+    return s.Written(written=len({i.interaction_id for i in interactions}))
 
 
-@router.delete("/interactions/{interaction_id}", tags=["interactions"], dependencies=WRITE)
-def delete_interaction(interaction_id: str, eng: EngineDep) -> dict[str, str]:
+@router.delete(
+    "/interactions/{interaction_id}",
+    tags=["interactions"],
+    dependencies=WRITE,
+    responses=WRITE_ID_ERRORS,
+)
+def delete_interaction(interaction_id: PathId, eng: EngineDep) -> dict[str, str]:
     eng.delete_interaction(interaction_id)
     return {"deleted": interaction_id}
 
 
-@router.post("/feedback", tags=["interactions"], dependencies=WRITE, response_model=s.Written)
+@router.post(
+    "/feedback",
+    tags=["interactions"],
+    dependencies=WRITE,
+    response_model=s.Written,
+    responses=WRITE_ID_ERRORS,
+)
 def feedback(body: s.FeedbackIn, eng: EngineDep) -> s.Written:
     """Record a click/like/purchase/dislike; the user's next recommendations reflect it."""
     _one_interaction(

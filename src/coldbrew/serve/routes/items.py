@@ -7,31 +7,55 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from coldbrew.serve import schemas as s
-from coldbrew.serve.deps import READ, WRITE, EngineDep
+from coldbrew.serve.deps import (
+    READ,
+    READ_ID_ERRORS,
+    WRITE,
+    WRITE_ERRORS,
+    WRITE_ID_ERRORS,
+    EngineDep,
+    PathId,
+)
 from coldbrew.serve.routes import convert
 
 router = APIRouter()
 
 
-@router.post("/items", tags=["items"], dependencies=WRITE, response_model=s.Written)
+@router.post(
+    "/items", tags=["items"], dependencies=WRITE, response_model=s.Written, responses=WRITE_ERRORS
+)
 def upsert_item(body: s.ItemIn, eng: EngineDep) -> s.Written:
     eng.upsert_items([convert.item(body)])
     return s.Written(written=1)
 
 
-@router.post("/items/batch", tags=["items"], dependencies=WRITE, response_model=s.Written)
+@router.post(
+    "/items/batch",
+    tags=["items"],
+    dependencies=WRITE,
+    response_model=s.Written,
+    responses=WRITE_ERRORS,
+)
 def upsert_items(body: s.ItemBatch, eng: EngineDep) -> s.Written:
-    eng.upsert_items([convert.item(i) for i in body.items])
-    return s.Written(written=len(body.items))
+    """Upsert up to 1,000 items, all or none; an id named twice keeps its last row."""
+    items = [convert.item(i) for i in body.items]
+    eng.upsert_items(items)
+    return s.Written(written=len({i.item_id for i in items}))
 
 
-@router.get("/items/{item_id}", tags=["items"], dependencies=READ, response_model=s.ItemOut)
-def get_item(item_id: str, eng: EngineDep) -> s.ItemOut:
+@router.get(
+    "/items/{item_id}",
+    tags=["items"],
+    dependencies=READ,
+    response_model=s.ItemOut,
+    responses=READ_ID_ERRORS,
+)
+def get_item(item_id: PathId, eng: EngineDep) -> s.ItemOut:
     return convert.item_out(eng.get_item(item_id))
 
 
-@router.delete("/items/{item_id}", tags=["items"], dependencies=WRITE)
-def delete_item(item_id: str, eng: EngineDep) -> dict[str, str]:
+@router.delete("/items/{item_id}", tags=["items"], dependencies=WRITE, responses=WRITE_ID_ERRORS)
+def delete_item(item_id: PathId, eng: EngineDep) -> dict[str, str]:
     eng.delete_item(item_id)
     return {"deleted": item_id}
 
@@ -42,8 +66,9 @@ def delete_item(item_id: str, eng: EngineDep) -> dict[str, str]:
     tags=["recommend"],
     dependencies=READ,
     response_model=s.RecommendOut,
+    responses=READ_ID_ERRORS,
 )
 def similar(
-    item_id: str, eng: EngineDep, k: Annotated[int, Query(ge=1, le=100)] = 10
+    item_id: PathId, eng: EngineDep, k: Annotated[int, Query(ge=1, le=100)] = 10
 ) -> s.RecommendOut:
     return convert.recommend_out(eng.similar_items(item_id, k))

@@ -8,8 +8,10 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 
+from coldbrew.serve import schemas as s
 from coldbrew.serve.deps import READ, EngineDep, MetricsDep, SettingsDep
 from coldbrew.serve.engine import Engine
+from coldbrew.serve.problems import error_responses
 
 STATIC = Path(__file__).parent.parent / "static"
 router = APIRouter()
@@ -25,13 +27,22 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", tags=["ops"])
+@router.get(
+    "/readyz",
+    tags=["ops"],
+    response_model=s.ReadyOut,
+    responses={503: {"model": s.ReadyOut, "description": "Starting, or the database is down"}},
+)
 def readyz(request: Request) -> JSONResponse:
+    """200 when the index is loaded and the database answers; 503 (same body) otherwise."""
     # not through get_engine: before the lifespan has loaded it, there is no engine to ask
     eng: Engine | None = getattr(request.app.state, "engine", None)
-    ok = eng is not None and eng.ready and eng.store.ping()
-    body = {"status": "ready" if ok else "starting", **(eng.stats() if eng else {})}
-    return JSONResponse(body, status_code=200 if ok else 503)
+    if eng is None or not eng.ready:
+        status = "starting"
+    else:
+        status = "ready" if eng.store.ping() else "database unreachable"
+    body = {"status": status, **(eng.stats() if eng else {})}
+    return JSONResponse(body, status_code=200 if status == "ready" else 503)
 
 
 @router.get("/metrics", tags=["ops"], include_in_schema=False)
@@ -39,7 +50,7 @@ def prometheus(metrics: MetricsDep) -> Response:
     return Response(metrics.render(), media_type=metrics.content_type)
 
 
-@router.get("/meta", tags=["ops"], dependencies=READ)
+@router.get("/meta", tags=["ops"], dependencies=READ, responses=error_responses(401))
 def meta(eng: EngineDep, settings: SettingsDep) -> dict[str, Any]:
     return {
         "model": eng.encoder_name,

@@ -6,15 +6,23 @@ from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
 
 from coldbrew.serve import schemas as s
-from coldbrew.serve.deps import READ, EngineDep
+from coldbrew.serve.deps import (
+    READ,
+    AdmissionDep,
+    EngineDep,
+    KeyDep,
+    SettingsDep,
+    may_quote_profile,
+)
 from coldbrew.serve.engine import Query as EngineQuery
+from coldbrew.serve.problems import error_responses
 from coldbrew.serve.routes import convert
 from coldbrew.text.language import script_warnings
 
 router = APIRouter()
 
 
-def _query(body: s.RecommendIn) -> EngineQuery:
+def _query(body: s.RecommendIn, quote_profile: bool) -> EngineQuery:
     if not (body.user_id or (body.text and body.text.strip()) or body.attributes or body.liked):
         raise ValueError("describe the user: give user_id, text, attributes or liked")
     return EngineQuery(
@@ -28,17 +36,35 @@ def _query(body: s.RecommendIn) -> EngineQuery:
         excluded_ids=tuple(body.excluded_ids),
         exclude_seen=body.exclude_seen,
         explain=body.explain,
+        quote_profile=quote_profile,
     )
 
 
-@router.post("/recommend", tags=["recommend"], dependencies=READ, response_model=s.RecommendOut)
-async def recommend(body: s.RecommendIn, eng: EngineDep) -> s.RecommendOut:
-    """Recommend for a known user, free text, attributes, liked items, or any mix."""
-    query = _query(body)
+@router.post(
+    "/recommend",
+    tags=["recommend"],
+    dependencies=READ,
+    response_model=s.RecommendOut,
+    responses=error_responses(401, 403, 404, 422),
+)
+async def recommend(
+    body: s.RecommendIn,
+    eng: EngineDep,
+    settings: SettingsDep,
+    presented: KeyDep,
+    admission: AdmissionDep,
+) -> s.RecommendOut:
+    """Recommend for a known user, free text, attributes, liked items, or any mix.
+
+    Naming a stored ``user_id`` needs an API key; explanations quote the stored profile only
+    for a write key, and otherwise only what the request itself sent.
+    """
+    query = _query(body, may_quote_profile(settings, presented, body.user_id))
     # From stored vectors with a quick index and a free lock: answered here on the event
     # loop, since a hop to the thread pool and back costs more than the search under load
     # (the GIL). Anything that encodes, scans, or would wait for a write: a worker thread.
     found = eng.recommend_now(query)
     if found is None:
-        found = await run_in_threadpool(eng.recommend, query)
+        async with admission.slot():  # full: 503 at once, not a place at the end of a queue
+            found = await run_in_threadpool(eng.recommend, query)
     return convert.recommend_out(found, script_warnings(eng.encoder_name, [body.text]))

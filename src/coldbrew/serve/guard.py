@@ -1,0 +1,114 @@
+"""Who may use how much: rate limits per key and per client address, a slow-down after wrong
+keys, and a bounded queue in front of the encoder.
+
+Rate limits use the ``limits`` library (moving windows in memory): a well-tested implementation
+of exact windows whose storage can be swapped for Redis or Memcached (``limits.storage``) when
+several service processes must share one budget; an own token bucket would be as short, but
+would need its own expiry of idle clients and could never be shared.
+
+- A request with a valid key (read or write) counts against that key (``key_rate_limit``).
+- Any other request counts against its client address (``rate_limit``), so inventing keys gains
+  nothing; ``/healthz``, ``/readyz`` and ``/metrics`` are not limited (probes must not fail).
+- Each wrong key counts against its client address (``failed_key_limit``); past it, every request
+  from that address that presents a key gets 429 until the window passes, a right key included,
+  so guessing gets no faster and a 429 tells nothing about the guess.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from limits import RateLimitItem, parse
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
+
+from coldbrew.serve.limits import ASGIApp, Receive, Scope, Send, send_json
+from coldbrew.serve.settings import Settings, hash_key
+
+UNLIMITED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
+class Overloaded(Exception):
+    """Too many requests already wait for the encoder (HTTP 503 with Retry-After)."""
+
+
+def presented_key(x_api_key: str | None, authorization: str | None) -> str | None:
+    """The key from ``X-API-Key``, else from ``Authorization: Bearer``; ``None`` without one."""
+    if x_api_key:
+        return x_api_key
+    if authorization and authorization.lower().startswith("bearer "):
+        return authorization[7:].strip() or None
+    return None
+
+
+def _header(headers: dict[bytes, bytes], name: bytes) -> str | None:
+    raw = headers.get(name)
+    return None if raw is None else raw.decode("latin-1")
+
+
+class RateLimit:
+    """ASGI middleware: 429 with ``Retry-After`` for clients and keys over their limits."""
+
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app = app
+        self.settings = settings
+        self.limiter = MovingWindowRateLimiter(MemoryStorage())
+        self.anonymous = parse(settings.rate_limit)
+        self.keyed = parse(settings.key_rate_limit)
+        self.failed = parse(settings.failed_key_limit)
+
+    def _retry_after(self, limit: RateLimitItem, *ids: str) -> int:
+        reset = self.limiter.get_window_stats(limit, *ids).reset_time
+        return max(1, math.ceil(reset - time.time()))
+
+    async def _refuse(self, send: Send, detail: str, limit: RateLimitItem, *ids: str) -> None:
+        retry = str(self._retry_after(limit, *ids))
+        await send_json(send, 429, {"detail": detail}, {"retry-after": retry})
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("path") in UNLIMITED_PATHS:
+            await self.app(scope, receive, send)
+            return
+        client = (scope.get("client") or ("unknown", 0))[0]
+        headers = dict(scope.get("headers") or [])
+        key = presented_key(_header(headers, b"x-api-key"), _header(headers, b"authorization"))
+        if key is not None:
+            if not self.limiter.test(self.failed, "failed", client):
+                detail = "too many wrong API keys from this address: wait and retry"
+                await self._refuse(send, detail, self.failed, "failed", client)
+                return
+            if not self.settings.knows(key):
+                self.limiter.hit(self.failed, "failed", client)
+                key = None  # counted as the anonymous client it is
+        limit, ids = (
+            (self.keyed, ("key", hash_key(key))) if key else (self.anonymous, ("client", client))
+        )
+        if not self.limiter.hit(limit, *ids):
+            await self._refuse(send, f"rate limit exceeded ({limit}): wait and retry", limit, *ids)
+            return
+        await self.app(scope, receive, send)
+
+
+class Admission:
+    """At most ``limit`` requests in, or waiting for, the encoder; the next one is refused at
+    once (:class:`Overloaded`) rather than queued behind them with unbounded latency.
+
+    Used from the event loop only, so a plain counter suffices.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.inside = 0
+
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        if self.inside >= self.limit:
+            raise Overloaded(f"the service is busy ({self.limit} requests are being encoded)")
+        self.inside += 1
+        try:
+            yield
+        finally:
+            self.inside -= 1
