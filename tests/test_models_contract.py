@@ -186,3 +186,22 @@ def test_a_separate_user_tower_reads_liked_items_and_new_items_and_round_trips(
     a, b = model.recommend(query, k=4), loaded.recommend(query, k=4)
     assert a.ids == b.ids
     np.testing.assert_allclose(a.scores, b.scores, atol=1e-6)
+
+
+def test_scoring_some_items_gives_their_scores_among_all(fitted: Recommender) -> None:
+    """``score_rows`` (what the service uses on a large catalogue) agrees with ``score``."""
+    users = fitted.known_users()[:3]
+    queries = [UserQuery(user_id=u) for u in users] + [UserQuery(text="camping tent boots")]
+    rows = np.asarray([5, 0, 3, len(fitted.item_ids) - 1])
+    fitted.remove_items([fitted.item_ids.id(3)])
+    full = fitted.score(queries)[:, rows]
+    some = fitted.score_rows(queries, rows)
+    assert some.shape == (len(queries), len(rows))
+    assert np.array_equal(np.isinf(full), np.isinf(some))
+    finite = np.isfinite(full)
+    np.testing.assert_allclose(some[finite], full[finite], rtol=1e-5, atol=1e-5)
+    proposed = fitted.propose(queries[0], 3)
+    assert proposed.dtype.kind == "i" and len(proposed) <= 3 * (
+        1 + len(getattr(fitted, "parts", {}))
+    )
+    assert all(0 <= r < len(fitted.item_ids) for r in proposed)

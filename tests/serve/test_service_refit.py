@@ -11,6 +11,7 @@ import shutil
 import signal
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -260,3 +261,29 @@ def test_the_serving_rule() -> None:
     assert not should_serve(worse, serving, forced=False)
     assert should_serve(worse, serving, forced=True)  # forget-user: served regardless
     assert should_serve(np.zeros(0), np.zeros(0), forced=False)  # nothing new to judge by
+
+
+def test_a_large_catalogue_scores_candidates_with_the_same_top(
+    served: Callable[..., TestClient],
+) -> None:
+    full = served()
+    answers = {u: recommend(full, user_id=u, k=5, explain=False) for u in ("u1", "u2", "u7")}
+    full.__exit__(None, None, None)
+    client = served(score_all_below=0)  # every catalogue is "large": candidates only
+    engine = client.app.state.engine  # type: ignore[attr-defined]
+    engine.serving = replace(engine.serving, candidates=8)  # few, so not every item is one
+    query, seen = engine.user_query(Query(user_id="u1"))
+    rows = engine.candidates(engine.model, query, seen)
+    assert 8 <= len(rows) < len(engine.model.item_ids)
+    hits = 0
+    for user, answer in answers.items():
+        found = recommend(client, user_id=user, k=5, explain=False)
+        full_scores = {r["item_id"]: r["score"] for r in answer["items"]}
+        for r in found["items"]:  # a candidate scores exactly as in the whole catalogue
+            if r["item_id"] in full_scores:
+                assert r["score"] == pytest.approx(full_scores[r["item_id"]], abs=1e-4)
+                hits += 1
+        assert found["items"][0]["item_id"] == answer["items"][0]["item_id"], user
+    assert hits / 15 >= 0.8  # recall of the served top 5 against scoring every item
+    filtered = recommend(client, user_id="u1", k=3, filters={"category": ["cooking"]})
+    assert [r["item_id"][:8] for r in filtered["items"]] == ["cooking-"] * 3

@@ -40,14 +40,25 @@ class PopularityRecommender(Recommender):
         self._counts[self.item_ids.rows(known.index)] = known.to_numpy(dtype=np.float32)
 
     def _score_rows(self, queries: Sequence[UserQuery]) -> np.ndarray:
+        return np.tile(self._base(), (len(queries), 1))
+
+    def _base(self) -> np.ndarray:
         # Ties (every cold item has count 0) are broken by a hash of the item id, not by catalogue
         # position: MovieLens numbers old popular films first, and position would leak that.
         if not self.tie_break:
-            return np.tile(self._counts, (len(queries), 1))
+            return self._counts
         if len(self._ties) != len(self._counts):
             self._ties = (0.5 * _id_hashes(self.item_ids.ids())).astype(np.float32)
-        base = self._counts + self._ties
-        return np.tile(base, (len(queries), 1))
+        base: np.ndarray = self._counts + self._ties
+        return base
+
+    def _score_subset(self, queries: Sequence[UserQuery], rows: np.ndarray) -> np.ndarray:
+        return np.tile(self._base()[rows], (len(queries), 1))
+
+    def propose(self, query: UserQuery, n: int) -> np.ndarray:
+        """The ``n`` most popular items."""
+        scores = np.where(self._active, self._base(), -np.inf)
+        return np.argpartition(-scores, min(n, len(scores)) - 1)[:n]
 
     def _add_items(self, items: pd.DataFrame, rows: np.ndarray) -> None:
         if len(self.item_ids) > len(self._counts):
@@ -112,10 +123,13 @@ class AttributePopularityRecommender(PopularityRecommender):
                 np.add.at(self._value_counts[self._keys[key]], item_rows.get(user, []), 1.0)
 
     def _score_rows(self, queries: Sequence[UserQuery]) -> np.ndarray:
-        scores = super()._score_rows(queries)
+        return self._score_subset(queries, np.arange(len(self.item_ids)))
+
+    def _score_subset(self, queries: Sequence[UserQuery], rows: np.ndarray) -> np.ndarray:
+        scores = super()._score_subset(queries, rows)
         for q, query in enumerate(queries):
             for lift in self._lifts(query.attributes).values():
-                scores[q] *= lift
+                scores[q] *= lift[rows]
         return scores
 
     def _lifts(self, attributes: Mapping[str, Any]) -> dict[tuple[str, Any], np.ndarray]:

@@ -111,6 +111,7 @@ class CFRecommender(Recommender):
         self.user_ids = IdMap()
         self._counts = np.zeros(0, dtype=np.float32)
         self._pop_cache = np.zeros(0, dtype=np.float32)
+        self._below: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     # ---- fallback -----------------------------------------------------------------------
     @property
@@ -140,6 +141,7 @@ class CFRecommender(Recommender):
         matrix, self.user_ids = interaction_matrix(dataset, self.item_ids)
         self._counts = np.asarray(matrix.sum(axis=0), dtype=np.float32).ravel()
         self._pop_cache = np.zeros(0, dtype=np.float32)  # a refit must not keep the old ranking
+        self._below = None
         self._fit_cf(matrix)
 
     def _fit_cf(self, matrix: sp.csr_matrix) -> None:
@@ -149,12 +151,53 @@ class CFRecommender(Recommender):
         raise NotImplementedError
 
     def _score_rows(self, queries: Sequence[UserQuery]) -> np.ndarray:
-        out = np.tile(self._popularity_row(), (len(queries), 1))
+        return self._score_subset(queries, np.arange(len(self.item_ids)))
+
+    def _score_subset(self, queries: Sequence[UserQuery], rows: np.ndarray) -> np.ndarray:
+        out = np.tile(self._popularity_row()[rows], (len(queries), 1))
         answerable = [q for q, query in enumerate(queries) if not self.is_fallback(query)]
         if answerable:
+            # every item's score: where the signal-less ones go depends on the lowest of them
             scores = self._score_known([queries[q] for q in answerable])
-            out[answerable] = rank_below(scores, ~self.item_has_signal, self._popularity_row())
+            out[answerable] = self._rank_below(scores)[:, rows]
         return out
+
+    def _rank_below(self, scores: np.ndarray) -> np.ndarray:
+        """:func:`rank_below` with the items without signal and their order computed once per
+        model state, not at every request."""
+        if self._below is None or len(self._below[0]) + len(self._below[1]) != len(self._counts):
+            mask = ~self.item_has_signal
+            order = np.argsort(
+                np.argsort(self._popularity_row()[mask], kind="stable"), kind="stable"
+            )
+            self._below = (
+                np.flatnonzero(mask),
+                (order + 1) / (len(order) + 1),
+                np.flatnonzero(~mask),
+            )
+        cold, fraction, known = self._below
+        if not len(cold):
+            return scores
+        floor = (
+            scores[:, known].min(axis=1, keepdims=True)
+            if len(known)
+            else np.zeros((len(scores), 1))
+        )
+        scores[:, cold] = floor - 2.0 + fraction[None, :]
+        return scores
+
+    def _score_known_rows(self, queries: Sequence[UserQuery], rows: np.ndarray) -> np.ndarray:
+        return self._score_known(queries)[:, rows]
+
+    def propose(self, query: UserQuery, n: int) -> np.ndarray:
+        """The ``n`` most popular items for a user CF cannot place, else its exact top ``n``."""
+        resolved = self.resolve(query)
+        scores = (
+            self._popularity_row()
+            if self.is_fallback(resolved)
+            else self._score_known([resolved])[0]
+        )
+        return _top(np.where(self._active & self.item_has_signal, scores, -np.inf), n)
 
     def _add_items(self, items: pd.DataFrame, rows: np.ndarray) -> None:
         grow = len(self.item_ids) - len(self._counts)
@@ -171,6 +214,7 @@ class CFRecommender(Recommender):
     def _set_state(self, arrays: Mapping[str, np.ndarray]) -> None:
         self._counts = arrays["counts"].astype(np.float32)
         self.user_ids = IdMap(arrays["user_ids"].tolist())
+        self._below = None
 
 
 class _FactorModel(CFRecommender):
@@ -185,6 +229,7 @@ class _FactorModel(CFRecommender):
         self.item_factors = np.zeros((0, 0), dtype=np.float32)
         self.user_factors = np.zeros((0, 0), dtype=np.float32)
         self._gram: np.ndarray | None = None  # item_factors' Gram matrix, shared by fold-ins
+        self._factors64: np.ndarray | None = None
 
     def fold_in(self, item_ids: Iterable[str]) -> np.ndarray:
         """A user vector for someone who liked ``item_ids``, against the fixed item factors.
@@ -226,13 +271,26 @@ class _FactorModel(CFRecommender):
         self.user_ids = IdMap(keep)
 
     def _score_known(self, queries: Sequence[UserQuery]) -> np.ndarray:
+        return self._products(queries, self._factors())
+
+    def _score_known_rows(self, queries: Sequence[UserQuery], rows: np.ndarray) -> np.ndarray:
+        return self._products(queries, self._factors()[rows])
+
+    def _factors(self) -> np.ndarray:
+        """The item factors in float64, converted once per set of factors, not per request."""
+        if self._factors64 is None:
+            self._factors64 = self.item_factors.astype(np.float64)
+        return self._factors64
+
+    def _products(self, queries: Sequence[UserQuery], factors: np.ndarray) -> np.ndarray:
         # float64 products: a batch scores exactly as the same queries one by one
         users = np.stack([self.user_vector(q) for q in queries]).astype(np.float64)
-        return np.asarray(users @ self.item_factors.T.astype(np.float64), dtype=np.float32)
+        return np.asarray(users @ factors.T, dtype=np.float32)
 
     def _set_factors(self, item_factors: np.ndarray, user_factors: np.ndarray) -> None:
         """Replace the factors; the fold-in Gram matrix is recomputed from them when next needed."""
         self._gram = None
+        self._factors64 = None
         self.item_factors = np.asarray(item_factors, dtype=np.float32)
         self.user_factors = np.asarray(user_factors, dtype=np.float32)
 
@@ -421,6 +479,15 @@ class ItemKNNRecommender(CFRecommender):
         self.similarity = sp.csr_matrix(
             (arrays["sim_data"], arrays["sim_indices"], arrays["sim_indptr"]), shape=(n, n)
         )
+
+
+def _top(scores: np.ndarray, n: int) -> np.ndarray:
+    """Rows of the ``n`` largest finite scores (unordered)."""
+    finite = np.flatnonzero(np.isfinite(scores))
+    if len(finite) <= n:
+        return finite
+    picked: np.ndarray = finite[np.argpartition(-scores[finite], n - 1)[:n]]
+    return picked
 
 
 def _top_per_row(matrix: sp.csr_matrix, k: int) -> sp.csr_matrix:

@@ -238,6 +238,7 @@ class CFMapRecommender(Recommender):
         self.text_model = text_model or ZeroShotRecommender(encoder, cache_dir=cache_dir)
         self.weights = np.zeros((0, 0), dtype=np.float32)
         self.item_factors = np.zeros((0, 0), dtype=np.float32)
+        self._gram: tuple[np.ndarray, np.ndarray] | None = None
         self.mapped = np.zeros(0, dtype=bool)
 
     def get_params(self) -> dict[str, Any]:
@@ -327,7 +328,9 @@ class CFMapRecommender(Recommender):
         """CF vectors solved from liked items; users without any get their mapped text vector."""
         factors = self.item_factors
         dim = factors.shape[1]
-        gram = factors.T @ factors + self.regularization * np.eye(dim, dtype=np.float32)
+        if self._gram is None or self._gram[0] is not factors:  # once per set of factors
+            self._gram = (factors, factors.T @ factors)
+        gram = self._gram[1] + self.regularization * np.eye(dim, dtype=np.float32)
         out = np.zeros((len(queries), dim), dtype=np.float32)
         for q, query in enumerate(queries):
             rows = self.item_ids.rows(query.liked, skip_unknown=True)
@@ -348,6 +351,16 @@ class CFMapRecommender(Recommender):
 
     def _score_rows(self, queries: Sequence[UserQuery]) -> np.ndarray:
         return self.user_factors(queries) @ self.item_factors.T
+
+    def _score_subset(self, queries: Sequence[UserQuery], rows: np.ndarray) -> np.ndarray:
+        scores: np.ndarray = self.user_factors(queries) @ self.item_factors[rows].T
+        return scores
+
+    def propose(self, query: UserQuery, n: int) -> np.ndarray:
+        """Its exact top ``n`` (new items included, by their mapped factors)."""
+        scores = self.user_factors([self.resolve(query)])[0] @ self.item_factors.T
+        scores = np.where(self._active, scores, -np.inf)
+        return np.argpartition(-scores, min(n, len(scores)) - 1)[:n]
 
     def _get_state(self) -> dict[str, np.ndarray]:
         lexical = self.lexical._get_state() if self.lexical_dims else {}

@@ -32,6 +32,8 @@ USER_EDGES = (0, 1, 3, 5, 10, 20, 50, 100)
 REVEALED = (0, 1, 3, 5, 10, 20)
 """How many items the inner validation's held-out users reveal (the cold-user protocol's k)."""
 PARTS_DIR = "parts"
+REFERENCE = 2000
+"""How many sampled items stand in for the catalogue when only candidates are scored."""
 TEXT_KINDS = frozenset({"zeroshot", "attribute_map", "finetuned", "tfidf"})
 """Kinds of part that read a user's own words."""
 
@@ -53,6 +55,24 @@ def standardize(scores: np.ndarray) -> np.ndarray:
         std = vals.std()
         out[r, finite[r]] = (vals - vals.mean()) / (std if std > 1e-12 else 1.0)
         out[r, ~finite[r]] = out[r, finite[r]].min() - 1.0 if finite[r].any() else 0.0
+    return out
+
+
+def standardize_by(scores: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """``scores`` as z-scores by the mean and spread of each row's finite ``reference`` scores
+    (a sample of the catalogue); non-finite entries go below every finite one, as in
+    :func:`standardize`."""
+    out = np.array(scores, dtype=np.float32, copy=True)
+    for r in range(len(out)):
+        ref = reference[r][np.isfinite(reference[r])]
+        finite = np.isfinite(out[r])
+        if not len(ref) or not finite.any():
+            out[r] = np.where(finite, 0.0, -1.0)
+            continue
+        std = ref.std()
+        out[r, finite] = (out[r, finite] - ref.mean()) / (std if std > 1e-12 else 1.0)
+        low = min(out[r, finite].min(), (ref.min() - ref.mean()) / (std if std > 1e-12 else 1.0))
+        out[r, ~finite] = low - 1.0
     return out
 
 
@@ -232,6 +252,7 @@ class HybridRecommender(Recommender):
         self.item_counts = np.zeros(0, dtype=np.float32)
         self.validation: dict[str, Any] = {}
         self._tie_offsets = np.zeros(0, dtype=np.float32)
+        self._reference = np.zeros(0, dtype=np.int64)
 
     def get_params(self) -> dict[str, Any]:
         return {
@@ -428,14 +449,27 @@ class HybridRecommender(Recommender):
         out: np.ndarray = np.sum(parts, axis=0) + self._ties()[None, :]
         return out
 
-    def contributions(self, queries: Sequence[UserQuery]) -> dict[str, np.ndarray]:
+    def _score_subset(self, queries: Sequence[UserQuery], rows: np.ndarray) -> np.ndarray:
+        parts = list(self.contributions(queries, rows).values())
+        out: np.ndarray = np.sum(parts, axis=0) + self._ties()[None, rows]
+        return out
+
+    def contributions(
+        self, queries: Sequence[UserQuery], rows: np.ndarray | None = None
+    ) -> dict[str, np.ndarray]:
         """Each part's weighted, standardised scores, ``(queries, items)`` per part name: they
         sum to the blend (before the tie-break), so they say which part decided an item.
-        ``queries`` must be resolved (as :meth:`score` passes them)."""
-        parts = self._part_scores(queries)
+        ``queries`` must be resolved (as :meth:`score` passes them). With ``rows``, only those
+        items are scored, each part standardised by its mean and spread over a fixed sample of
+        the catalogue (:meth:`reference_rows`) instead of over every item."""
+        if rows is None:
+            parts = self._part_scores(queries)
+            cells = (self.item_counts > 0).astype(int)
+        else:
+            parts = self._part_scores_of(queries, rows)
+            cells = (self.item_counts[rows] > 0).astype(int)
         buckets = [user_bucket(len(q.liked)) for q in queries]
         known = [_is_known(self, q) for q in queries]
-        cells = (self.item_counts > 0).astype(int)
         out = {name: np.zeros_like(p) for name, p in zip(self.parts, parts)}
         reading = self._text_weights()
         for q, b in enumerate(buckets):
@@ -444,6 +478,26 @@ class HybridRecommender(Recommender):
                 w = np.broadcast_to(reading, w.shape)
             for j, (name, p) in enumerate(zip(self.parts, parts)):
                 out[name][q] = w[:, j] * p[q]
+        return out
+
+    def reference_rows(self, size: int = REFERENCE) -> np.ndarray:
+        """A fixed random sample of item rows (seeded, so the same for every query) whose scores
+        stand in for the whole catalogue's when only candidates are scored."""
+        n = len(self.item_ids)
+        if len(self._reference) != min(size, n) or (
+            len(self._reference) and self._reference.max() >= n
+        ):
+            rng = np.random.default_rng(self.seed)
+            self._reference = np.sort(rng.choice(n, min(size, n), replace=False))
+        return self._reference
+
+    def _part_scores_of(self, queries: Sequence[UserQuery], rows: np.ndarray) -> list[np.ndarray]:
+        reference = self.reference_rows()
+        both = np.concatenate([rows, reference])
+        out = []
+        for part in self.parts.values():
+            scores = part.score_rows(queries, both)
+            out.append(standardize_by(scores[:, : len(rows)], scores[:, len(rows) :]))
         return out
 
     def _text_weights(self) -> np.ndarray | None:
@@ -478,6 +532,15 @@ class HybridRecommender(Recommender):
         super().remove_items(ids)
         for part in self.parts.values():
             part.remove_items(ids)
+
+    def propose(self, query: UserQuery, n: int) -> np.ndarray:
+        """What the parts propose, and the newest items no one has interacted with yet (no
+        collaborative part can propose those), ``n`` of each at most."""
+        resolved = self.resolve(query)
+        proposals = [part.propose(resolved, n) for part in self.parts.values()]
+        cold = np.flatnonzero((self.item_counts == 0) & self._active[: len(self.item_counts)])
+        proposals.append(cold[-n:])
+        return np.unique(np.concatenate(proposals)).astype(np.int64)
 
     def _forget_user(self, user_id: str) -> None:
         for part in self.parts.values():

@@ -193,11 +193,15 @@ class TfidfRecommender(Recommender):
         return int(self.user_matrix([self.resolve(query)]).nnz) == 0
 
     def _score_rows(self, queries: Sequence[UserQuery]) -> np.ndarray:
+        return self._score_subset(queries, np.arange(len(self.item_ids)))
+
+    def _score_subset(self, queries: Sequence[UserQuery], rows: np.ndarray) -> np.ndarray:
         users = self.user_matrix(queries)
-        scores = np.asarray((users @ self.item_matrix.T).toarray(), dtype=np.float32)
+        items = self.item_matrix[rows]
+        scores = np.asarray((users @ items.T).toarray(), dtype=np.float32)
         empty = users.getnnz(axis=1) == 0
         if empty.any():
-            scores[empty] = popularity_scores(self._counts, self.item_ids.ids())
+            scores[empty] = popularity_scores(self._counts[rows], self.item_ids.ids(rows))
         return scores
 
     # ---- persistence --------------------------------------------------------------------

@@ -277,6 +277,10 @@ class ZeroShotRecommender(Recommender):
     def _score_rows(self, queries: Sequence[UserQuery]) -> np.ndarray:
         return self.user_vectors(queries) @ self.item_vectors.T
 
+    def _score_subset(self, queries: Sequence[UserQuery], rows: np.ndarray) -> np.ndarray:
+        scores: np.ndarray = self.user_vectors(queries) @ self.item_vectors[rows].T
+        return scores
+
     def _get_state(self) -> dict[str, np.ndarray]:
         return {"item_vectors": self.item_vectors, "language_means": self.language_means}
 

@@ -24,7 +24,9 @@ from typing import Any
 import numpy as np
 
 from coldbrew.index import Index, make_index
-from coldbrew.models.base import Recommender, UserQuery
+from coldbrew.index.exact import top_k
+from coldbrew.models.base import Recommendations, Recommender, UserQuery
+from coldbrew.models.zeroshot import ZeroShotRecommender
 from coldbrew.serve.errors import BatchError, NotFoundError, RowError
 from coldbrew.serve.explain import Explainer, Explanation
 from coldbrew.serve.locks import ReadWriteLock
@@ -63,6 +65,8 @@ class Serving:
 
     ``model``: ``hybrid`` (the service trains its own, refitting in the background), ``zeroshot``
     (the language model alone, never refitted) or the directory of a saved model (served as is).
+    Catalogues of ``score_all_below`` items or more are not scored whole: each part proposes
+    ``candidates`` items (the language model through the item index), and only those are scored.
     """
 
     model: str = "hybrid"
@@ -70,6 +74,8 @@ class Serving:
     refit_every: int = 1000
     refit_minutes: float = 60.0
     refit_min_interactions: int = 50
+    score_all_below: int = 50_000
+    candidates: int = 200
 
 
 @dataclass(frozen=True)
@@ -568,14 +574,56 @@ class Engine:
                 "nothing is known about this user yet: give text, attributes or liked items"
             )
         exclude = set(query.excluded_ids) | (seen if query.exclude_seen else set())
-        found = model.recommend(
-            uq, query.k, exclude=exclude, candidates=self._allowed(query), exclude_seen=False
-        )
+        allowed = self._allowed(query)
+        if len(model.item_ids) >= self.serving.score_all_below:
+            found = self._recommend_candidates(model, uq, query.k, exclude, allowed)
+        else:
+            found = model.recommend(
+                uq, query.k, exclude=exclude, candidates=allowed, exclude_seen=False
+            )
         recs = [Recommendation(self.items[i], float(s)) for i, s in zip(found.ids, found.scores)]
         if query.explain and recs:
             sent = UserQuery(text=query.text, attributes=query.attributes, liked=query.liked)
             self._explainer.explain(model, uq, recs, None if query.quote_profile else sent)
         return Answer(recs, info.version, info.kind)
+
+    def candidates(self, model: Recommender, query: UserQuery, exclude: set[str]) -> np.ndarray:
+        """Item rows (of ``model``) worth scoring for ``query`` in a large catalogue: what the
+        model's parts propose (exact tops over CF factors, the most popular, the newest items
+        without interactions) and the language model's nearest items in the item index."""
+        n = self.serving.candidates
+        rows = [model.propose(query, n)]
+        text_model = _text_model(model)
+        if text_model is not None:
+            vector = text_model.user_vectors([text_model.resolve(query)])[0]
+            if np.any(vector):
+                ids, _ = self.index.search(vector[None, :], n, exclude=[exclude])
+                rows.append(model.item_ids.rows(ids[0], skip_unknown=True))
+        found: np.ndarray = np.unique(np.concatenate(rows)).astype(np.int64)
+        return found
+
+    def _recommend_candidates(
+        self,
+        model: Recommender,
+        query: UserQuery,
+        k: int,
+        exclude: set[str],
+        allowed: set[str] | None,
+    ) -> Recommendations:
+        """The top ``k`` of the candidates only (:meth:`candidates`; an allowed subset smaller
+        than the candidates is scored whole)."""
+        if allowed is not None and len(allowed) <= 4 * self.serving.candidates:
+            rows = model.item_ids.rows(sorted(allowed), skip_unknown=True)
+        else:
+            rows = self.candidates(model, query, exclude)
+            if allowed is not None:
+                rows = rows[np.isin(rows, model.item_ids.rows(allowed, skip_unknown=True))]
+        banned = model.item_ids.rows(exclude, skip_unknown=True)
+        rows = rows[~np.isin(rows, banned)]
+        scores = model.score_rows([query], rows)[0]
+        order = top_k(scores, k)[0]
+        order = order[np.isfinite(scores[order])]
+        return Recommendations(model.item_ids.ids(rows[order]), scores[order])
 
     def similar_items(self, item_id: str, k: int = 10) -> Answer:
         """Items whose text vectors are closest to ``item_id``'s."""
@@ -631,6 +679,15 @@ class Engine:
                 last=_json_safe(stats.last),
             )
         return status
+
+
+def _text_model(model: Recommender) -> ZeroShotRecommender | None:
+    """The language-model part of ``model`` (itself, for a zero-shot model), if it has one."""
+    parts = getattr(model, "parts", {model.kind: model})
+    for part in parts.values():
+        if isinstance(part, ZeroShotRecommender):
+            return part
+    return None
 
 
 def _json_safe(value: Any) -> Any:

@@ -22,6 +22,8 @@
 ``COLDBREW_REFIT_MINUTES``  refit this long after the last one if interactions arrived since
                          (default 60; 0: never)
 ``COLDBREW_REFIT_MIN_INTERACTIONS``  no refit before this many positive events (default 50)
+``COLDBREW_SCORE_ALL_BELOW``  catalogues this large or larger score candidates, not every item
+                         (default 50,000)
 ``COLDBREW_DURABILITY``  SQLite only: ``normal`` (default; a power loss may lose the last
                          commits, never corrupt) or ``full`` (every acknowledged commit survives)
 ``COLDBREW_RATE_LIMIT``  requests per client address without a valid key (default ``20/second``)
@@ -116,6 +118,7 @@ class Settings:
     refit_every: int = 1000
     refit_minutes: float = 60.0
     refit_min_interactions: int = 50
+    score_all_below: int = 50_000
     durability: str = "normal"
     rate_limit: str = "20/second"
     key_rate_limit: str = "200/second"
@@ -169,6 +172,7 @@ class Settings:
             "refit_every": _number(env, "COLDBREW_REFIT_EVERY", 1000, int),
             "refit_minutes": _number(env, "COLDBREW_REFIT_MINUTES", 60.0, float),
             "refit_min_interactions": _number(env, "COLDBREW_REFIT_MIN_INTERACTIONS", 50, int),
+            "score_all_below": _number(env, "COLDBREW_SCORE_ALL_BELOW", 50_000, int),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]
