@@ -165,7 +165,7 @@ class CFRecommender(Recommender):
     def _rank_below(self, scores: np.ndarray) -> np.ndarray:
         """:func:`rank_below` with the items without signal and their order computed once per
         model state, not at every request."""
-        if self._below is None or len(self._below[0]) + len(self._below[1]) != len(self._counts):
+        if self._below is None or len(self._below[0]) + len(self._below[2]) != len(self._counts):
             mask = ~self.item_has_signal
             order = np.argsort(
                 np.argsort(self._popularity_row()[mask], kind="stable"), kind="stable"
