@@ -35,16 +35,36 @@ def pg_server() -> Iterator[Any]:
         server.cleanup()
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def db_url(request: pytest.FixtureRequest, tmp_path: Any) -> str:
-    """A fresh, empty database: a SQLite file, or a new schema on the session's PostgreSQL."""
+DATABASES = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+def _fresh_database(request: pytest.FixtureRequest, directory: Any) -> str:
+    """A SQLite file in ``directory``, or a new schema on the session's PostgreSQL."""
     if request.param == "sqlite":
-        return str(tmp_path / "coldbrew.sqlite")
+        return str(directory / "coldbrew.sqlite")
     server = request.getfixturevalue("pg_server")
     name = f"t{next(_names)}"
     server.psql(f"CREATE SCHEMA {name};")
     uri: str = server.get_uri()
     return f"{uri}&options=-csearch_path%3D{name}"
+
+
+@pytest.fixture(params=DATABASES)
+def db_url(request: pytest.FixtureRequest, tmp_path: Any) -> str:
+    """A fresh, empty database: a SQLite file, or a new schema on the session's PostgreSQL."""
+    return _fresh_database(request, tmp_path)
+
+
+@pytest.fixture(scope="module", params=DATABASES)
+def module_client(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[TestClient]:
+    """One loaded client per database for a whole module, for tests that leave it as they
+    found it (refused requests, or writes they undo): one start-up instead of one per test."""
+    url = _fresh_database(request, tmp_path_factory.mktemp("module"))
+    with TestClient(create_app(make_settings(url), encoder=HashingEncoder(256))) as client:
+        load_catalogue(client)
+        yield client
 
 
 @pytest.fixture

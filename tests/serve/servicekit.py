@@ -82,6 +82,7 @@ def make_settings(db_url: str, **kwargs: Any) -> Settings:
     # the tests send bursts from one client; rate limits have their own tests
     kwargs.setdefault("rate_limit", "100000/second")
     kwargs.setdefault("key_rate_limit", "100000/second")
+    kwargs.setdefault("rate_limit_delay", 0.0)
     return Settings(db_url=db_url, **kwargs)
 
 

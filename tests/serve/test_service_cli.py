@@ -37,3 +37,6 @@ def test_demo_prints_every_mode_and_the_new_item(
 def test_serve_command_is_registered() -> None:
     args = build_parser().parse_args(["serve", "--db", "x.sqlite", "--port", "9001"])
     assert (args.db, args.port, args.host) == ("x.sqlite", 9001, "127.0.0.1")
+    assert args.durability == "normal"
+    full = build_parser().parse_args(["serve", "--durability", "full"])
+    assert full.durability == "full"

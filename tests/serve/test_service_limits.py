@@ -29,6 +29,14 @@ def test_anonymous_clients_are_rate_limited(open_client: Callable[..., TestClien
     assert invented.status_code == 429
 
 
+def test_a_429_is_sent_after_a_pause(open_client: Callable[..., TestClient]) -> None:
+    client = open_client(rate_limit="1/minute", rate_limit_delay=0.3)
+    assert client.get("/openapi.json").status_code == 200
+    start = time.perf_counter()
+    assert client.get("/openapi.json").status_code == 429
+    assert time.perf_counter() - start >= 0.3
+
+
 def test_wrong_keys_slow_the_client_down(open_client: Callable[..., TestClient]) -> None:
     client = open_client(failed_key_limit="3/minute")
     load_catalogue(client)

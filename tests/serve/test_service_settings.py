@@ -57,6 +57,7 @@ def test_the_documented_example_key_warns(caplog: pytest.LogCaptureFixture) -> N
         ("COLDBREW_MAX_QUEUE", "-1"),
         ("COLDBREW_MAX_BODY_BYTES", "1MB"),
         ("COLDBREW_DURABILITY", "extra"),
+        ("COLDBREW_RATE_LIMIT_DELAY", "-1"),
     ],
 )
 def test_bad_limits_are_refused_naming_the_variable(name: str, value: str) -> None:

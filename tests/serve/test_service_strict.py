@@ -16,6 +16,12 @@ from servicekit import WRITE, counts
 from coldbrew.serve.schemas import ID_PATTERN
 
 
+@pytest.fixture
+def client(module_client: TestClient) -> TestClient:
+    """Every test here leaves the database as it found it: one client per module and database."""
+    return module_client
+
+
 def _post_raw(client: TestClient, path: str, raw: str, **headers: str) -> Any:
     """Post a body as written (json.dumps would refuse NaN; the service must refuse it)."""
     return client.post(

@@ -28,6 +28,7 @@
                          commits, never corrupt) or ``full`` (every acknowledged commit survives)
 ``COLDBREW_RATE_LIMIT``  requests per client address without a valid key (default ``20/second``)
 ``COLDBREW_KEY_RATE_LIMIT``  requests per valid key (default ``200/second``)
+``COLDBREW_RATE_LIMIT_DELAY``  seconds a 429 waits before it is sent (1; slows floods down)
 ``COLDBREW_FAILED_KEY_LIMIT``  wrong keys per client address before it gets 429s
                          (default ``10/minute``)
 ``COLDBREW_HEADER_TIMEOUT``  seconds a connection may take to send its request headers (10)
@@ -123,6 +124,7 @@ class Settings:
     rate_limit: str = "20/second"
     key_rate_limit: str = "200/second"
     failed_key_limit: str = "10/minute"
+    rate_limit_delay: float = 1.0
     header_timeout: float = 10.0
     body_timeout: float = 30.0
     max_queue: int = 32
@@ -142,6 +144,10 @@ class Settings:
         for name in ("refit_every", "refit_minutes", "refit_min_interactions"):
             if getattr(self, name) < 0:
                 raise ValueError(f"COLDBREW_{name.upper()}={getattr(self, name)!r}: must be >= 0")
+        if not 0 <= self.rate_limit_delay <= 60:
+            raise ValueError(
+                f"COLDBREW_RATE_LIMIT_DELAY={self.rate_limit_delay!r}: between 0 and 60 seconds"
+            )
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -163,6 +169,7 @@ class Settings:
             "rate_limit": env.get("COLDBREW_RATE_LIMIT", "20/second"),
             "key_rate_limit": env.get("COLDBREW_KEY_RATE_LIMIT", "200/second"),
             "failed_key_limit": env.get("COLDBREW_FAILED_KEY_LIMIT", "10/minute"),
+            "rate_limit_delay": _number(env, "COLDBREW_RATE_LIMIT_DELAY", 1.0, float),
             "header_timeout": _number(env, "COLDBREW_HEADER_TIMEOUT", 10.0, float),
             "body_timeout": _number(env, "COLDBREW_BODY_TIMEOUT", 30.0, float),
             "max_queue": _number(env, "COLDBREW_MAX_QUEUE", 32, int),
