@@ -15,6 +15,7 @@ from fastapi import Depends, FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline  # /docs and /redoc without a CDN (issue 14)
 from starlette.concurrency import run_in_threadpool
 
 from coldbrew import __version__
@@ -72,7 +73,7 @@ def create_app(settings: Settings, *, encoder: Encoder | None = None) -> FastAPI
             engine.close()
             store.close()
 
-    app = FastAPI(
+    app = FastAPIOffline(
         title="coldbrew",
         version=__version__,
         description="Cold-start recommendations from pretrained language models. Writes need an "
