@@ -25,6 +25,7 @@ from coldbrew.serve.engine import Query as EngineQuery
 from coldbrew.serve.errors import BatchError, NotFoundError
 from coldbrew.serve.limits import BodyLimit
 from coldbrew.serve.metrics import Metrics
+from coldbrew.serve.pagemeta import user_attribute_values
 from coldbrew.serve.settings import Settings
 from coldbrew.store import Interaction, Item, Store, User
 from coldbrew.text.encoder import Encoder
@@ -236,6 +237,10 @@ def _install_routes(app: FastAPI, settings: Settings, metrics: Metrics) -> None:
     def page() -> FileResponse:
         return FileResponse(STATIC / "index.html")
 
+    @app.get("/favicon.ico", include_in_schema=False)  # issue 14: no 404 for the icon
+    def favicon() -> FileResponse:
+        return FileResponse(STATIC / "favicon.ico", media_type="image/x-icon")
+
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
@@ -257,6 +262,8 @@ def _install_routes(app: FastAPI, settings: Settings, metrics: Metrics) -> None:
             "model": eng.model,
             **eng.stats(),
             "item_attributes": eng.attribute_values(),
+            # issue 14: the page's age/gender/occupation choices come from the users stored
+            "user_attributes": user_attribute_values(u.user for u in list(eng.users.values())),
             "reads_need_key": bool(settings.read_key_hashes),
         }
 
