@@ -26,6 +26,7 @@ from coldbrew.serve.errors import BatchError, NotFoundError
 from coldbrew.serve.limits import BodyLimit
 from coldbrew.serve.metrics import Metrics
 from coldbrew.serve.pagemeta import user_attribute_values
+from coldbrew.serve.relevance import relevance
 from coldbrew.serve.settings import Settings
 from coldbrew.store import Interaction, Item, Store, User
 from coldbrew.text.encoder import Encoder
@@ -393,4 +394,8 @@ def _install_routes(app: FastAPI, settings: Settings, metrics: Metrics) -> None:
         if found is None:
             found = await run_in_threadpool(eng.recommend, query)
         warnings = script_warnings(eng.model, [body.text])  # issue 14: unreadable script
-        return s.RecommendOut(items=[_recommendation(r) for r in found], warnings=warnings)
+        items = [_recommendation(r) for r in found]
+        if body.relevance:  # issue 14: readable scores, on request
+            shares = await run_in_threadpool(relevance, eng, query, found)
+            items = [i.model_copy(update={"relevance": p}) for i, p in zip(items, shares)]
+        return s.RecommendOut(items=items, warnings=warnings)

@@ -20,7 +20,7 @@ function el(tag, cls, text) { const e = document.createElement(tag); if (cls) e.
 function query() {
   const attributes = {};
   for (const name of ["age", "gender", "occupation"]) if ($(name).value) attributes[name] = $(name).value;
-  const body = { k: 8, attributes, liked: state.liked, explain: true };
+  const body = { k: 8, attributes, liked: state.liked, explain: true, relevance: true };
   const text = $("query").value.trim();
   if (text) body.text = text;
   if ($("category").value) body.filters = { category: JSON.parse($("category").value) };
@@ -45,11 +45,17 @@ async function refresh() {
   list.replaceChildren();
   if (!response.ok) { list.append(el("li", "muted", data.detail)); return; }
   if (!data.items.length) list.append(el("li", "muted", "Nothing matches these filters."));
+  for (const warning of data.warnings || []) list.append(el("li", "muted", `⚠ ${warning}`));
   for (const rec of data.items) {
     state.titles[rec.item_id] = rec.title;
     const li = el("li", "rec");
     li.dataset.id = rec.item_id;
-    li.append(el("span", "title", rec.title), el("span", "score", rec.score.toFixed(3)));
+    const score = el("span", "score", rec.score.toFixed(3));
+    if (rec.relevance !== null && rec.relevance !== undefined) {
+      score.append(el("span", "relevance", ` · better than ${Math.round(rec.relevance)}%`));
+      score.title = "cosine · the share of the catalogue this item outscores for you";
+    }
+    li.append(el("span", "title", rec.title), score);
     const like = el("button", "like", "♥ like");
     like.type = "button";
     like.addEventListener("click", () => { state.liked.push(rec.item_id); showLiked(); refresh(); });
