@@ -161,7 +161,7 @@ def memory_demo(encoder: Encoder, k: int) -> None:
     """Every example from the library's zero-shot model in memory (no database, no service)."""
     dataset = sample_dataset()
     model = ZeroShotRecommender(encoder).fit(dataset)
-    print(f"sample catalogue: {dataset.summary()} (in memory)")
+    print(f"{dataset.summary()}, held in memory")
     titles = dataset.items.set_index(ITEM_ID)["title"]
     for label, query in EXAMPLES:
         print(f"\n{label}: {_described(query)}")
