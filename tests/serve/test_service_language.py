@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from servicekit import WRITE, make_settings
 
 from coldbrew.serve import create_app
-from coldbrew.serve.app import serving_encoder
+from coldbrew.serve.routing import serving_encoder
 from coldbrew.store import Store
 
 CHINESE = [

@@ -20,7 +20,6 @@ from starlette.concurrency import run_in_threadpool
 
 from coldbrew import __version__
 from coldbrew.serve import schemas as s
-from coldbrew.serve.centring import centred_encoder
 from coldbrew.serve.engine import Engine, Recommendation, now
 from coldbrew.serve.engine import Query as EngineQuery
 from coldbrew.serve.errors import BatchError, NotFoundError
@@ -28,10 +27,11 @@ from coldbrew.serve.limits import BodyLimit
 from coldbrew.serve.metrics import Metrics
 from coldbrew.serve.pagemeta import user_attribute_values
 from coldbrew.serve.relevance import relevance
+from coldbrew.serve.routing import centred_encoder, serving_encoder
 from coldbrew.serve.settings import Settings
 from coldbrew.store import Interaction, Item, Store, User
 from coldbrew.text.encoder import Encoder
-from coldbrew.text.language import AUTO, detect_language, encoder_for, script_warnings
+from coldbrew.text.language import script_warnings
 
 STATIC = Path(__file__).parent / "static"
 log = logging.getLogger("coldbrew.serve")
@@ -92,16 +92,6 @@ def create_app(settings: Settings, *, encoder: Encoder | None = None) -> FastAPI
     _install_routes(app, settings, metrics)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
-
-
-def serving_encoder(spec: str, store: Store) -> str:
-    """``spec``, or for ``auto`` the encoder for the language of the items stored at start."""
-    if spec != AUTO:
-        return spec
-    language = detect_language(f"{i.title} {i.description}" for i in store.items())
-    chosen = encoder_for(spec, language)
-    log.info("encoder %s for the stored items' language (%s)", chosen, language)
-    return chosen
 
 
 def _install_middleware(app: FastAPI, metrics: Metrics) -> None:

@@ -1,8 +1,12 @@
-"""Per-script centring for the service: one liked Chinese item must not turn a mixed catalogue's
-whole list Chinese (measured in benchmarks/README.md, "One liked Chinese item").
+"""Which encoder the service runs, from the items stored at start (issue 14).
 
-At start, a multilingual encoder over a catalogue that holds both scripts (five items each at
-least) is wrapped in :class:`~coldbrew.text.centred.ScriptCentredEncoder`. The means are
+:func:`serving_encoder`: with ``auto``, the language of the stored items picks the bundled
+encoder (multilingual for Chinese or mixed items, MiniLM for English or an empty database).
+
+:func:`centred_encoder`: one liked Chinese item must not turn a mixed catalogue's whole list
+Chinese (measured in benchmarks/README.md, "One liked Chinese item"). At start, a multilingual
+encoder over a catalogue that holds both scripts (five items each at least) is wrapped in
+:class:`~coldbrew.text.centred.ScriptCentredEncoder`. The means are
 computed once, from the items stored then, and kept in the store's model registry with the
 wrapper's config, so later starts reuse them (and the vectors stored under that name) instead of
 re-encoding the catalogue whenever it changes.
@@ -18,9 +22,19 @@ from coldbrew.serve.engine import item_text
 from coldbrew.store import Store
 from coldbrew.text.centred import MARK, ScriptCentredEncoder, centred_for
 from coldbrew.text.encoder import Encoder
-from coldbrew.text.language import reads_cjk
+from coldbrew.text.language import AUTO, detect_language, encoder_for, reads_cjk
 
 log = logging.getLogger("coldbrew.serve")
+
+
+def serving_encoder(spec: str, store: Store) -> str:
+    """``spec``, or for ``auto`` the encoder for the language of the items stored at start."""
+    if spec != AUTO:
+        return spec
+    language = detect_language(f"{i.title} {i.description}" for i in store.items())
+    chosen = encoder_for(spec, language)
+    log.info("encoder %s for the stored items' language (%s)", chosen, language)
+    return chosen
 
 
 def centred_encoder(encoder: Encoder, store: Store) -> Encoder:
