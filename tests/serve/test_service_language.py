@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from servicekit import WRITE, make_settings
 
 from coldbrew.serve import create_app
-from coldbrew.serve.app import serving_encoder
+from coldbrew.serve.routing import serving_encoder
 from coldbrew.store import Store
 
 CHINESE = [
@@ -67,3 +67,64 @@ def test_chinese_catalogue_is_served_multilingual_and_english_only_encoders_warn
         assert "English only" in warning and "multilingual" in warning
         english = client.post("/recommend", json={"text": "a light jacket", "k": 2}).json()
         assert english["warnings"] == []
+
+
+ENGLISH = [
+    {"id": f"en-{n}", "title": title, "description": text}
+    for n, (title, text) in enumerate(
+        [
+            ("Lightweight spring jacket", "Breathable, for spring outings"),
+            ("Down winter parka", "Warm, with a hood"),
+            ("Mechanical keyboard", "Blue switches, clicky"),
+            ("Dune", "A science fiction novel"),
+            ("Cast iron skillet", "For steak at home"),
+        ]
+    )
+]
+MORE_CHINESE = [
+    {"id": "zh-8", "title": "铸铁平底锅", "description": "在家煎牛排"},
+    {"id": "zh-9", "title": "瑜伽垫", "description": "加厚防滑"},
+]
+
+
+def test_a_mixed_catalogue_is_centred_per_script_and_keeps_its_means(
+    open_client: Callable[..., TestClient],
+) -> None:
+    client = open_client()
+    assert "+script-centred:" not in client.get("/meta").json()["model"]  # empty at start
+    items = CHINESE + MORE_CHINESE + ENGLISH
+    assert client.post("/items/batch", json={"items": items}, headers=WRITE).status_code == 200
+    client.__exit__(None, None, None)
+    client = open_client()  # a restart reads the stored, mixed catalogue
+    model = client.get("/meta").json()["model"]
+    assert model.startswith("hashing-256+script-centred:")
+    answer = client.post("/recommend", json={"text": "三体 科幻小说", "k": 1}).json()
+    assert answer["items"][0]["item_id"] == "zh-3"
+    new = {"id": "zh-10", "title": "跳绳", "description": "减肥"}
+    assert client.post("/items", json=new, headers=WRITE).status_code == 200
+    client.__exit__(None, None, None)
+    client = open_client()  # the same means (and stored vectors) after the catalogue changed
+    assert client.get("/meta").json()["model"] == model
+
+
+@pytest.mark.slow
+def test_one_liked_chinese_item_does_not_turn_the_served_list_chinese(tmp_path: Path) -> None:
+    from coldbrew.cli.demo import sample_records
+    from coldbrew.text.language import is_cjk
+
+    items, _, _ = sample_records()
+    rows = [{"id": i.item_id, "title": i.title, "description": i.description} for i in items]
+    db = str(tmp_path / "mixed.sqlite")
+    with TestClient(create_app(make_settings(db, encoder="hashing"))) as client:
+        client.post("/items/batch", json={"items": rows}, headers=WRITE)
+    chinese = {i.item_id for i in items if is_cjk(f"{i.title} {i.description}")}
+    with TestClient(create_app(make_settings(db, encoder="multilingual"))) as client:
+        assert "+script-centred:" in client.get("/meta").json()["model"]
+        shares = []
+        for liked in sorted(chinese):
+            body = {"liked": [liked], "k": 5, "explain": False}
+            found = [i["item_id"] for i in client.post("/recommend", json=body).json()["items"]]
+            shares.append(sum(i in chinese for i in found) / len(found))
+    share = sum(shares) / len(shares)
+    print(f"same-script share@5 after one Chinese like: {share:.3f}")
+    assert share < 0.6  # 0.894 without centring (benchmarks/README.md)

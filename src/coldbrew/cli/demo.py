@@ -129,9 +129,12 @@ def demo_encoder(spec: str) -> Encoder:
 def stored_engine(db: str, encoder: Encoder) -> Engine:
     """The serving engine over the SQLite file ``db``, filled with the sample."""
     from coldbrew.serve.engine import Engine, Serving
+    from coldbrew.serve.records import item_text
     from coldbrew.store import Store
+    from coldbrew.text.centred import centred_for
 
     items, users, interactions = sample_records()
+    encoder = centred_for(encoder, [item_text(i) for i in items])  # as the service will
     serving = Serving(models_dir=db + ".models", refit_every=0, refit_minutes=0)
     engine = Engine(Store(db), encoder, serving=serving).load()
     engine.upsert_items(items)
@@ -168,7 +171,7 @@ def memory_demo(encoder: Encoder, k: int) -> None:
     """Every example from the library's zero-shot model in memory (no database, no service)."""
     dataset = sample_dataset()
     model = ZeroShotRecommender(encoder).fit(dataset)
-    print(f"sample catalogue: {dataset.summary()} (in memory)")
+    print(f"{dataset.summary()}, held in memory")
     titles = dataset.items.set_index(ITEM_ID)["title"]
     for label, query in EXAMPLES:
         print(f"\n{label}: {_described(query)}")
@@ -207,7 +210,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"encoder: {encoder.name} ({encoder.dim}-d, bundled, offline)")
         memory_demo(encoder, args.k)
         return 0
-    print(f"encoder: {encoder.name} ({encoder.dim}-d, bundled, offline)")
+    print(f"encoder: {engine.model} ({encoder.dim}-d, bundled, offline)")
     stored_demo(engine, args.k)
     engine.store.close()
     if args.no_serve:

@@ -7,8 +7,11 @@ import json
 import sys
 from typing import Any
 
+import numpy as np
+
 from coldbrew.cli.common import add_dataset_args, add_encoder_args, load_from_args, model_from_args
 from coldbrew.data.schema import ITEM_ID
+from coldbrew.eval.calibration import score_percentiles
 from coldbrew.models.base import UserQuery
 from coldbrew.text.language import script_warnings
 
@@ -75,19 +78,26 @@ def run(args: argparse.Namespace) -> int:
     for warning in script_warnings(encoder.name if encoder else "", [args.text]):
         print(f"warning: {warning}", file=sys.stderr)
     recs = model.recommend(query, k=args.k)
+    relevance = score_percentiles(model.score([query])[0], np.asarray(recs.scores))
     titles = dataset.items.set_index(ITEM_ID)
     title_col = dataset.spec.item_text[0] if dataset.spec.item_text else None
     rows = [
         {
             "item_id": i,
             "score": round(float(s), 4),
+            "relevance": round(float(r), 1),
             "title": str(titles.at[i, title_col]) if title_col else "",
         }
-        for i, s in zip(recs.ids, recs.scores)
+        for i, s, r in zip(recs.ids, recs.scores, relevance)
     ]
     if args.json:
         print(json.dumps(rows, ensure_ascii=False, indent=2))
     else:
+        print("  #  score  relevance  item       title")
         for rank, row in enumerate(rows, 1):
-            print(f"{rank:>3}. {row['score']:.3f}  {row['item_id']:<10} {row['title']}")
+            print(
+                f"{rank:>3}. {row['score']:.3f}  {row['relevance']:>8.1f}%  "
+                f"{row['item_id']:<10} {row['title']}"
+            )
+        print("(relevance: the share of the catalogue this item outscores for this user)")
     return 0

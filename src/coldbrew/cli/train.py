@@ -28,7 +28,11 @@ from coldbrew.models.base import Recommender
 from coldbrew.train.config import TrainConfig
 
 FLAGS: dict[str, tuple[type, str]] = {
-    "encoder": (str, "starting model: default (bundled MiniLM) or a sentence-transformers path"),
+    "encoder": (
+        str,
+        "starting model: default (bundled MiniLM), multilingual (bundled e5-small, converted to "
+        "PyTorch once and cached) or a sentence-transformers path",
+    ),
     "method": (str, "lora or full"),
     "towers": (str, "shared (one encoder for users and items) or separate (a user tower too)"),
     "seed": (int, "seed of everything random (split, pairs, batches, dropout)"),

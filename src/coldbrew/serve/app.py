@@ -15,6 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline  # /docs and /redoc without a CDN (issue 14)
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from coldbrew import __version__
@@ -26,10 +27,10 @@ from coldbrew.serve.limits import BodyLimit
 from coldbrew.serve.metrics import Metrics
 from coldbrew.serve.problems import allowed_methods, error_responses, validation_body
 from coldbrew.serve.routes import ROUTERS
+from coldbrew.serve.routing import centred_encoder, serving_encoder
 from coldbrew.serve.settings import Settings
 from coldbrew.store import Store, StoreUnavailable
 from coldbrew.text.encoder import Encoder
-from coldbrew.text.language import AUTO, detect_language, encoder_for
 
 STATIC = Path(__file__).parent / "static"
 log = logging.getLogger("coldbrew.serve")
@@ -48,7 +49,9 @@ def create_app(settings: Settings, *, encoder: Encoder | None = None) -> FastAPI
         spec = serving_encoder(settings.encoder, store)  # issue 14: language routing
         engine = Engine(
             store,
-            onnx_or_torch(encoder or make_encoder(spec), settings.encoder_runtime),
+            centred_encoder(  # issue 14: per-script centring of a mixed catalogue
+                onnx_or_torch(encoder or make_encoder(spec), settings.encoder_runtime), store
+            ),
             index=settings.index,
             graph_path=settings.graph_path(),
             serving=Serving(
@@ -75,7 +78,7 @@ def create_app(settings: Settings, *, encoder: Encoder | None = None) -> FastAPI
             engine.close()
             store.close()
 
-    app = FastAPI(
+    app = FastAPIOffline(
         title="coldbrew",
         version=__version__,
         description="Cold-start recommendations from pretrained language models. Writes, and "
@@ -95,16 +98,6 @@ def create_app(settings: Settings, *, encoder: Encoder | None = None) -> FastAPI
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
-
-
-def serving_encoder(spec: str, store: Store) -> str:
-    """``spec``, or for ``auto`` the encoder for the language of the items stored at start."""
-    if spec != AUTO:
-        return spec
-    language = detect_language(f"{i.title} {i.description}" for i in store.items())
-    chosen = encoder_for(spec, language)
-    log.info("encoder %s for the stored items' language (%s)", chosen, language)
-    return chosen
 
 
 def _install_middleware(app: FastAPI, metrics: Metrics) -> None:

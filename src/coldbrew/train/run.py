@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import os
 import platform
 import shutil
 from collections.abc import Sequence
@@ -27,7 +28,8 @@ from coldbrew.data.schema import ITEM_ID, USER_ID, Dataset
 from coldbrew.eval.evaluate import Ranker, evaluate
 from coldbrew.eval.protocols import Split
 from coldbrew.models.finetuned import FineTunedRecommender
-from coldbrew.text.factory import make_encoder
+from coldbrew.text.encoder import Encoder
+from coldbrew.text.factory import MULTILINGUAL, make_encoder
 from coldbrew.text.sbert import SentenceTransformerEncoder
 from coldbrew.text.templates import ItemTemplate, UserTemplate
 from coldbrew.train.config import TrainConfig
@@ -89,6 +91,17 @@ def validation_recall(
     if not recalls:
         raise ValueError(f"no validation user has more than k positives for any k in {k_values}")
     return float(np.mean(recalls))
+
+
+def starting_encoder(spec: str) -> Encoder:
+    """The encoder training starts from: the bundled multilingual model converted into a
+    trainable PyTorch one (cached under ``$COLDBREW_CACHE``, else ``.coldbrew/cache``), or
+    :func:`make_encoder`'s."""
+    if spec in MULTILINGUAL:
+        from coldbrew.text.e5torch import trainable_encoder
+
+        return trainable_encoder(os.environ.get("COLDBREW_CACHE", ".coldbrew/cache"))
+    return make_encoder(spec)
 
 
 def live_encoder(st_model: Any, base: SentenceTransformerEncoder) -> SentenceTransformerEncoder:
@@ -171,7 +184,7 @@ def fine_tune(
         seed=config.seed,
         attribute_pairs=config.attribute_pairs and cold_user,
     )
-    base = encoder or make_encoder(config.encoder)
+    base = encoder or starting_encoder(config.encoder)
     if not isinstance(base, SentenceTransformerEncoder):
         raise ValueError(f"fine-tuning needs a sentence-transformers encoder, got {base.name}")
     base.max_seq_length = config.max_seq_length

@@ -11,6 +11,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from coldbrew.serve import schemas as s
 from coldbrew.serve.deps import READ, EngineDep, MetricsDep, SettingsDep
 from coldbrew.serve.engine import Engine
+from coldbrew.serve.pagemeta import user_attribute_values
 from coldbrew.serve.problems import error_responses
 
 STATIC = Path(__file__).parent.parent / "static"
@@ -20,6 +21,11 @@ router = APIRouter()
 @router.get("/", include_in_schema=False)
 def page() -> FileResponse:
     return FileResponse(STATIC / "index.html")
+
+
+@router.get("/favicon.ico", include_in_schema=False)
+def favicon() -> FileResponse:
+    return FileResponse(STATIC / "favicon.ico", media_type="image/x-icon")
 
 
 @router.get("/healthz", tags=["ops"])
@@ -58,5 +64,7 @@ def meta(eng: EngineDep, settings: SettingsDep) -> dict[str, Any]:
         "model_kind": eng.info.kind,
         **eng.stats(),
         "item_attributes": eng.attribute_values(),
+        # the page's age/gender/occupation choices come from the users stored
+        "user_attributes": user_attribute_values(u.user for u in list(eng.users.values())),
         "reads_need_key": bool(settings.read_key_hashes),
     }

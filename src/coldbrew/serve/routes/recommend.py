@@ -16,6 +16,7 @@ from coldbrew.serve.deps import (
 )
 from coldbrew.serve.engine import Query as EngineQuery
 from coldbrew.serve.problems import error_responses
+from coldbrew.serve.relevance import relevance
 from coldbrew.serve.routes import convert
 from coldbrew.text.language import script_warnings
 
@@ -67,4 +68,8 @@ async def recommend(
     if found is None:
         async with admission.slot():  # full: 503 at once, not a place at the end of a queue
             found = await run_in_threadpool(eng.recommend, query)
-    return convert.recommend_out(found, script_warnings(eng.encoder_name, [body.text]))
+    out = convert.recommend_out(found, script_warnings(eng.encoder_name, [body.text]))
+    if body.relevance:  # readable scores, on request: one more ranking of the catalogue
+        shares = await run_in_threadpool(relevance, eng, query, found)
+        out.items = [i.model_copy(update={"relevance": p}) for i, p in zip(out.items, shares)]
+    return out

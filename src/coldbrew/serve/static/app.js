@@ -2,6 +2,13 @@
 "use strict";
 const $ = (id) => document.getElementById(id);
 const state = { liked: [], titles: {}, timer: null, seq: 0 };
+// Category names that mean the same thing across languages: one option filters on all of them.
+const SAME_CATEGORY = [
+  ["books", "图书", "书籍"], ["clothing", "服装", "衣服"], ["electronics", "数码", "电子产品"],
+  ["kitchen", "厨具", "厨房"], ["outdoor", "户外"], ["sports", "运动"], ["shoes", "鞋靴", "鞋"],
+  ["accessories", "配饰"], ["toys", "玩具"], ["beauty", "美妆", "个护"], ["food", "食品"],
+];
+const PLACEHOLDER = "Type something, pick an attribute or like an item.";
 
 const fromHash = new URLSearchParams(location.hash.slice(1)).get("key");
 if (fromHash) { sessionStorage.setItem("coldbrew-key", fromHash); history.replaceState(null, "", location.pathname); }
@@ -13,16 +20,22 @@ function el(tag, cls, text) { const e = document.createElement(tag); if (cls) e.
 function query() {
   const attributes = {};
   for (const name of ["age", "gender", "occupation"]) if ($(name).value) attributes[name] = $(name).value;
-  const body = { k: 8, attributes, liked: state.liked, explain: true };
+  const body = { k: 8, attributes, liked: state.liked, explain: true, relevance: true };
   const text = $("query").value.trim();
   if (text) body.text = text;
-  if ($("category").value) body.filters = { category: [$("category").value] };
+  if ($("category").value) body.filters = { category: JSON.parse($("category").value) };
   return body;
+}
+
+function showPlaceholder() {
+  state.seq++;  // an answer still on its way is for inputs that are gone
+  $("took").textContent = "";
+  $("results").replaceChildren(el("li", "muted", PLACEHOLDER));
 }
 
 async function refresh() {
   const body = query();
-  if (!body.text && !Object.keys(body.attributes).length && !body.liked.length) return;
+  if (!body.text && !Object.keys(body.attributes).length && !body.liked.length) { showPlaceholder(); return; }
   const seq = ++state.seq, started = performance.now();
   const response = await fetch("/recommend", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
   const data = await response.json();
@@ -32,11 +45,17 @@ async function refresh() {
   list.replaceChildren();
   if (!response.ok) { list.append(el("li", "muted", data.detail)); return; }
   if (!data.items.length) list.append(el("li", "muted", "Nothing matches these filters."));
+  for (const warning of data.warnings || []) list.append(el("li", "muted", `⚠ ${warning}`));
   for (const rec of data.items) {
     state.titles[rec.item_id] = rec.title;
     const li = el("li", "rec");
     li.dataset.id = rec.item_id;
-    li.append(el("span", "title", rec.title), el("span", "score", rec.score.toFixed(3)));
+    const score = el("span", "score", rec.score.toFixed(3));
+    if (rec.relevance !== null && rec.relevance !== undefined) {
+      score.append(el("span", "relevance", ` · better than ${Math.round(rec.relevance)}%`));
+      score.title = "cosine · the share of the catalogue this item outscores for you";
+    }
+    li.append(el("span", "title", rec.title), score);
     const like = el("button", "like", "♥ like");
     like.type = "button";
     like.addEventListener("click", () => { state.liked.push(rec.item_id); showLiked(); refresh(); });
@@ -62,18 +81,42 @@ async function addItem() {
   const response = await fetch("/items", { method: "POST", headers: { "content-type": "application/json", "x-api-key": $("key").value }, body: JSON.stringify(item) });
   const data = await response.json();
   $("status").textContent = response.ok ? `Saved “${item.title}”.` : `Not saved: ${data.detail}`;
-  if (response.ok) { await loadMeta(); refresh(); }
+  if (!response.ok) return;
+  for (const id of ["new-id", "new-title", "new-category", "new-description"]) $(id).value = "";
+  await loadMeta();
+  refresh();
+}
+
+function categoryGroups(values) {
+  // [label, values] per option: values of one SAME_CATEGORY group share an option
+  const groups = new Map();
+  for (const value of values) {
+    const group = SAME_CATEGORY.find((names) => names.includes(value.toLowerCase()));
+    const key = group ? group[0] : value;
+    if (!groups.has(key)) groups.set(key, []);
+    groups.get(key).push(value);
+  }
+  return [...groups.values()].map((vals) => [vals.join(" · "), vals]);
+}
+
+function fillSelect(select, options, first) {
+  const current = select.value;
+  select.replaceChildren(el("option", "", first));
+  select.firstChild.value = "";
+  for (const [label, value] of options) { const o = el("option", "", label); o.value = value; select.append(o); }
+  select.value = [...select.options].some((o) => o.value === current) ? current : "";
 }
 
 async function loadMeta() {
   const response = await fetch("/meta");
   if (!response.ok) return;
   const meta = await response.json();
-  const select = $("category"), current = select.value;
-  select.replaceChildren(el("option", "", "any category"));
-  select.firstChild.value = "";
-  for (const value of (meta.item_attributes.category || [])) { const o = el("option", "", value); o.value = value; select.append(o); }
-  select.value = current;
+  const categories = categoryGroups(meta.item_attributes.category || []);
+  fillSelect($("category"), categories.map(([label, vals]) => [label, JSON.stringify(vals)]), "any category");
+  const people = meta.user_attributes || {};
+  for (const name of ["age", "gender", "occupation"]) {
+    fillSelect($(name), (people[name] || []).map((v) => [v, v]), "—");
+  }
 }
 
 $("query").addEventListener("input", soon);
