@@ -55,6 +55,8 @@ from coldbrew.text.memo import MemoEncoder
 
 __all__ = ["EVENTS", "POSITIVE_EVENTS", "Answer", "Engine", "Query", "Recommendation", "Serving"]
 
+INLINE_ITEMS = 2_000
+"""Catalogues up to this size are scored on the event loop (a few milliseconds)."""
 BOOTSTRAP = "v000000"
 """The version name of the zero-shot model served before any refit."""
 
@@ -291,7 +293,6 @@ class Engine:
             if inter.event in POSITIVE_EVENTS
         ]
         unseen = sum(1 for i in positives if i.timestamp > self.info.trained_through)
-        self.refitter.added(0, 0)
         self.refitter.positives = len(positives)
         if unseen and self.info.version == BOOTSTRAP:
             self.refitter.request(reason="start")  # data but no model yet
@@ -547,13 +548,14 @@ class Engine:
         """:meth:`recommend`, if it can be answered at once without blocking; else ``None``.
 
         At once means: without the encoder (a user known only by their history, or liked items;
-        no text or attributes, no explanations), with no filters or allowed ids, on a small
-        catalogue, and while no write holds or waits for the lock. The service answers such
+        no text or attributes, no explanations), with no filters or allowed ids, on a catalogue
+        of at most :data:`INLINE_ITEMS` items (the model scores every part of it), and while no
+        write holds or waits for the lock. The service answers such
         requests on its event loop and sends the rest to worker threads.
         """
         if query.text or query.attributes or query.explain or query.filters:
             return None
-        if query.allowed_ids is not None or not self.index.quick:
+        if query.allowed_ids is not None or len(self.items) > INLINE_ITEMS:
             return None
         with self._lock.try_read() as free:
             if not free:
