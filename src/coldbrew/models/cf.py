@@ -230,6 +230,7 @@ class _FactorModel(CFRecommender):
         self.user_factors = np.zeros((0, 0), dtype=np.float32)
         self._gram: np.ndarray | None = None  # item_factors' Gram matrix, shared by fold-ins
         self._factors64: np.ndarray | None = None
+        self._last: tuple[Any, np.ndarray] | None = None
 
     def fold_in(self, item_ids: Iterable[str]) -> np.ndarray:
         """A user vector for someone who liked ``item_ids``, against the fixed item factors.
@@ -271,7 +272,15 @@ class _FactorModel(CFRecommender):
         self.user_ids = IdMap(keep)
 
     def _score_known(self, queries: Sequence[UserQuery]) -> np.ndarray:
-        return self._products(queries, self._factors())
+        if len(queries) != 1:
+            return self._products(queries, self._factors())
+        # one user's scores of every item, remembered for the next call: a large catalogue's
+        # request asks twice (its proposals, then where its signal-less items go)
+        key = (queries[0].user_id, queries[0].liked, len(self.item_factors))
+        memo = self._last
+        if memo is None or memo[0] != key:
+            memo = self._last = (key, self._products(queries, self._factors()))
+        return memo[1].copy()
 
     def _score_known_rows(self, queries: Sequence[UserQuery], rows: np.ndarray) -> np.ndarray:
         return self._products(queries, self._factors()[rows])
@@ -291,6 +300,7 @@ class _FactorModel(CFRecommender):
         """Replace the factors; the fold-in Gram matrix is recomputed from them when next needed."""
         self._gram = None
         self._factors64 = None
+        self._last = None
         self.item_factors = np.asarray(item_factors, dtype=np.float32)
         self.user_factors = np.asarray(user_factors, dtype=np.float32)
 
