@@ -63,6 +63,20 @@ def timed(engine: Engine, queries: list[Query]) -> tuple[list[list[str]], np.nda
     return found, np.asarray(seconds)
 
 
+def during_refit(engine: Engine, queries: list[Query]) -> tuple[np.ndarray, float]:
+    """Request latencies while a refit runs in its background process (as the service runs
+    it: another process, low priority), cycling through ``queries`` until it ends."""
+    assert engine.refit() == "started"
+    start = time.perf_counter()
+    seconds = []
+    while engine.refitter is not None and engine.refitter.running:
+        for query in queries[:50]:
+            t = time.perf_counter()
+            engine.recommend(query)
+            seconds.append(time.perf_counter() - t)
+    return np.asarray(seconds), time.perf_counter() - start
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, default=100_000)
@@ -100,6 +114,7 @@ def main() -> int:
         engine.serving = dataclasses.replace(serving, score_all_below=0)
         timed(engine, queries[:10])
         cand, cand_s = timed(engine, queries)
+        during, refit_ran = during_refit(engine, queries)
         recall = np.mean([len(set(a) & set(b)) / max(1, len(a)) for a, b in zip(full, cand)])
         sizes = [len(engine.candidates(engine.model, *engine.user_query(q))) for q in queries[:50]]
         store.close()
@@ -115,6 +130,11 @@ def main() -> int:
         "candidates_per_query": int(np.mean(sizes)),
         "full_ms": {p: round(float(np.percentile(full_s, p)) * 1e3, 1) for p in (50, 99)},
         "candidates_ms": {p: round(float(np.percentile(cand_s, p)) * 1e3, 1) for p in (50, 99)},
+        "candidates_during_refit_ms": {
+            p: round(float(np.percentile(during, p)) * 1e3, 1) for p in (50, 99)
+        },
+        "queries_during_refit": len(during),
+        "refit_in_background_seconds": round(refit_ran, 1),
         "recall_at_20": round(float(recall), 4),
         "queries": args.queries,
         "load_average": {"start": load_start, "end": os.getloadavg()},
