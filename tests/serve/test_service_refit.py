@@ -287,3 +287,46 @@ def test_a_large_catalogue_scores_candidates_with_the_same_top(
     assert hits / 15 >= 0.8  # recall of the served top 5 against scoring every item
     filtered = recommend(client, user_id="u1", k=3, filters={"category": ["cooking"]})
     assert [r["item_id"][:8] for r in filtered["items"]] == ["cooking-"] * 3
+
+
+def test_a_candidate_worse_than_the_serving_model_is_not_served(tmp_path: Path) -> None:
+    """The kept path end to end: the serving version here has (unlike any real one) learned the
+    very events the refit holds out, on likes with no pattern to learn, so the fresh candidate
+    ranks those events worse and is dropped."""
+    from coldbrew.serve.engine import Engine, Serving
+    from coldbrew.serve.records import dataset_from_records
+    from coldbrew.serve.refit import RefitJob, build_hybrid, run_refit, save_catalog
+    from coldbrew.serve.versions import VersionInfo
+    from coldbrew.store import Interaction, Item, Store
+
+    rng = np.random.default_rng(3)
+    serving = Serving(models_dir=str(tmp_path / "models"), refit_every=0, refit_minutes=0)
+    engine = Engine(Store(str(tmp_path / "noise.sqlite")), HashingEncoder(64), serving=serving)
+    engine.load()
+    engine.upsert_items([Item(f"i{n}", f"item number {n}") for n in range(60)])
+    likes = [(u, int(i)) for u in range(40) for i in rng.choice(60, 10, replace=False)]
+    order = rng.permutation(len(likes))
+    engine.add_interactions(
+        [
+            Interaction(f"e{t}", f"u{likes[k][0]}", f"i{likes[k][1]}", "like", float(t))
+            for t, k in enumerate(order)
+        ]
+    )
+    store, versions = engine.store, engine.versions
+    items, users, events = store.items(), store.users(), store.interactions()
+    knows_all = build_hybrid(engine.encoder).fit(dataset_from_records(items, users, events))
+    staged = versions.staging()
+    knows_all.save(staged)
+    save_catalog(staged, items)
+    cut = sorted(e.timestamp for e in events)[-len(events) // 5 - 1]  # claims not to know them
+    info = VersionInfo(version="", kind="hybrid", interactions=len(events), trained_through=cut)
+    cheat = versions.commit(staged, info)
+    versions.publish(cheat)
+    job = RefitJob(store.url, str(versions.root), engine.encoder.config(), serving=cheat)
+    outcome = run_refit(job, engine.encoder.inner)
+    scores = outcome["validation"]
+    assert scores["candidate"]["ndcg20"] < scores["serving"]["ndcg20"], scores
+    assert not outcome["swapped"] and "version" not in outcome
+    assert versions.versions() == [cheat] and versions.current() == cheat  # nothing new
+    engine.close()
+    store.close()
