@@ -24,7 +24,6 @@ import json
 import os
 import platform
 import random
-import subprocess
 import sys
 import tempfile
 import threading
@@ -36,6 +35,7 @@ from typing import Any
 import httpx
 import numpy as np
 import psutil
+from liveserver import KEY, percentiles, start_server, stop_server, timed
 from sqlalchemy import insert
 
 from coldbrew.serve.records import item_text
@@ -45,7 +45,6 @@ from coldbrew.text.cache import EmbeddingCache
 from coldbrew.text.encoder import Encoder
 from coldbrew.text.factory import make_encoder
 
-KEY = "bench-key"
 COLOURS = ["red", "blue", "green", "black", "white", "grey", "brown", "yellow", "orange", "purple"]
 THINGS = [
     "jacket",
@@ -198,27 +197,6 @@ def seed(
     store.close()
 
 
-def start_server(
-    command: list[str], env: dict[str, str], base: str
-) -> tuple[subprocess.Popen[bytes], float]:
-    """Start ``coldbrew serve`` and wait until it is ready; return it and the seconds taken."""
-    start = time.perf_counter()
-    server = subprocess.Popen(command, env=env)
-    with httpx.Client(base_url=base, timeout=60) as client:
-        while True:
-            try:
-                if client.get("/readyz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if server.poll() is not None:
-                raise RuntimeError("the server exited during start-up")
-            time.sleep(0.2)
-    ready_s = time.perf_counter() - start
-    print(f"server ready in {ready_s:.1f}s", flush=True)
-    return server, ready_s
-
-
 def snapshot(client: httpx.Client, args: argparse.Namespace) -> list[Any]:
     """Answers to 25 users and 25 texts, to compare before and after a restart."""
     bodies: list[dict[str, Any]] = [
@@ -229,24 +207,6 @@ def snapshot(client: httpx.Client, args: argparse.Namespace) -> list[Any]:
         [(r["item_id"], r["score"]) for r in timed(client, "POST", "/recommend", b)[1]["items"]]
         for b in bodies
     ]
-
-
-def percentiles(seconds: list[float]) -> dict[str, float]:
-    ms = np.asarray(seconds) * 1e3
-    return {
-        "n": len(ms),
-        "p50_ms": round(float(np.percentile(ms, 50)), 2),
-        "p99_ms": round(float(np.percentile(ms, 99)), 2),
-        "mean_ms": round(float(ms.mean()), 2),
-    }
-
-
-def timed(client: httpx.Client, method: str, path: str, body: Any) -> tuple[float, Any]:
-    start = time.perf_counter()
-    response = client.request(method, path, json=body, headers={"X-API-Key": KEY})
-    took = time.perf_counter() - start
-    response.raise_for_status()
-    return took, response.json()
 
 
 def latency(
@@ -324,16 +284,14 @@ def main() -> int:
             results["startup_s"] = round(ready_s, 1)
             results["rss_mb"] = round(psutil.Process(server.pid).memory_info().rss / 2**20, 1)
         finally:
-            server.terminate()
-            server.wait(timeout=120)
+            stop_server(server)
         # a restart: the service rebuilds from the database (and its saved graph, if any)
         server, ready_s = start_server(command, env, base)
         try:
             with httpx.Client(base_url=base, timeout=60) as client:
                 after = snapshot(client, args)
         finally:
-            server.terminate()
-            server.wait(timeout=120)
+            stop_server(server)
         same = sum(a == b for a, b in zip(after, before))
         results["restart"] = {"ready_s": round(ready_s, 1), "identical": f"{same}/{len(before)}"}
         print("restart", results["restart"], flush=True)
