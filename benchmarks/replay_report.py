@@ -253,6 +253,8 @@ def markdown(report: dict[str, Any]) -> str:
         f"Command: `{report['command']}`",
         "",
         report["stream"]["description"],
+        f"The catalogue was loaded once over HTTP ({report['catalogue']['catalogue_s']} s) and "
+        "every variant's server started from its own copy of that database.",
         "",
         f"Load average at start {report['load_average']['start']}, "
         f"at end {report['load_average']['end']} ({report['machine']}).",
