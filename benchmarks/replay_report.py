@@ -172,12 +172,17 @@ def plot(results: dict[str, Any], path: Path, title: str) -> None:
     plt.close(fig)
 
 
-def _fmt(value: Any) -> str:
+def _fmt(value: Any, digits: int = 3) -> str:
     if value is None:
         return "-"
     if isinstance(value, float):
-        return f"{value:.3f}"
+        return f"{value:.{digits}f}"
     return str(value)
+
+
+def _pair(figures: dict[str, Any]) -> str:
+    """``p50 / p99`` in ms with one decimal."""
+    return f"{_fmt(figures.get('p50_ms'), 1)} / {_fmt(figures.get('p99_ms'), 1)}"
 
 
 def _interval(pair: Sequence[float]) -> str:
@@ -194,7 +199,7 @@ def overall_table(results: dict[str, Any]) -> list[str]:
             lines.append(f"| {name} | skipped: {res.get('skipped', '?')} | | | | |")
             continue
         o = res["overall"]
-        ratio = res.get("hit_vs_popularity")
+        ratio = res.get("hit_vs_popularity") if name != "popularity" else None
         vs = f"{ratio['ratio']:.2f}x {_interval(ratio['ci95'])}" if ratio else "-"
         lines.append(
             f"| {name} | {o['hit']:.3f} | {_interval(o['hit_ci95'])} | {o['ndcg']:.3f} | "
@@ -217,7 +222,8 @@ def bucket_table(results: dict[str, Any], section: str, metric: str = "hit") -> 
 
 def service_table(results: dict[str, Any]) -> list[str]:
     lines = [
-        "| variant | refits (server) | refit wall s: first / median / max | recommend p50 / p99 ms"
+        "| variant | refits (started in evaluation) | refit wall s: first / median / max"
+        " | recommend p50 / p99 ms"
         " | ... while a refit runs (n) | interaction p50 / p99 ms | peak RSS MiB |",
         "|---|---:|---|---|---|---|---:|",
     ]
@@ -231,15 +237,13 @@ def service_table(results: dict[str, Any]) -> list[str]:
         wall_text = "-"
         if walls or first is not None:
             wall_text = (
-                f"{_fmt(first)} / {_fmt(float(np.median(walls)) if walls else None)} / "
-                f"{_fmt(max(walls) if walls else None)}"
+                f"{_fmt(first, 0)} / {_fmt(float(np.median(walls)) if walls else None, 0)} / "
+                f"{_fmt(max(walls) if walls else None, 0)}"
             )
         lines.append(
-            f"| {name} | {_fmt(ref.get('count'))} | {wall_text} | "
-            f"{_fmt(lat['recommend'].get('p50_ms'))} / {_fmt(lat['recommend'].get('p99_ms'))} | "
-            f"{_fmt(during.get('p50_ms'))} / {_fmt(during.get('p99_ms'))} ({during['n']}) | "
-            f"{_fmt(lat['interaction'].get('p50_ms'))} / {_fmt(lat['interaction'].get('p99_ms'))}"
-            f" | {_fmt(res['peak_rss_mb'])} |"
+            f"| {name} | {_fmt(ref.get('count'))} ({_fmt(ref.get('in_evaluation'))}) | "
+            f"{wall_text} | {_pair(lat['recommend'])} | {_pair(during)} ({during['n']}) | "
+            f"{_pair(lat['interaction'])} | {_fmt(res['peak_rss_mb'], 0)} |"
         )
     return lines
 
@@ -253,8 +257,10 @@ def markdown(report: dict[str, Any]) -> str:
         f"Command: `{report['command']}`",
         "",
         report["stream"]["description"],
-        f"The catalogue was loaded once over HTTP ({report['catalogue']['catalogue_s']} s) and "
-        "every variant's server started from its own copy of that database.",
+        f"The catalogue ({report['history_database']['catalogue_s']} s) and the warm-up history "
+        f"({report['history_database']['warmup_s']} s) were sent once over HTTP to a zero-shot "
+        "server with refits off; every variant's server started from its own copy of that "
+        "database.",
         "",
         f"Load average at start {report['load_average']['start']}, "
         f"at end {report['load_average']['end']} ({report['machine']}).",
@@ -267,9 +273,17 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         *bucket_table(results, "history"),
         "",
+        f"NDCG@{K}:",
+        "",
+        *bucket_table(results, "history", "ndcg"),
+        "",
         f"## hit@{K} by item age (days since the item's first positive in the stream)",
         "",
         *bucket_table(results, "item_age"),
+        "",
+        f"NDCG@{K}:",
+        "",
+        *bucket_table(results, "item_age", "ndcg"),
         "",
         "## Service",
         "",
@@ -285,5 +299,5 @@ def markdown(report: dict[str, Any]) -> str:
             f"popularity: {t['buckets_met']} -> {'MET' if t['met'] else 'NOT MET'}"
         )
     if not report["targets"]:
-        parts.append("- no hybrid variant ran (the server offers no `--model`)")
+        parts.append("- not judged: no hybrid variant, or no popularity, in this run")
     return "\n".join(parts) + "\n"
