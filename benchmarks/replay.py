@@ -45,7 +45,7 @@ from replay_service import (
     RefitLog,
     Served,
     Variant,
-    cached_history,
+    history_database,
     run_variant,
     server_options,
 )
@@ -155,10 +155,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--windows", type=int, default=10)
     parser.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples")
     parser.add_argument(
-        "--history-cache",
+        "--catalogue-cache",
         type=Path,
         default=None,
-        help="keep the catalogue + warm-up database here and reuse it on the next run",
+        help="keep the loaded catalogue's database here and reuse it on later runs",
     )
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "replay")
     parser.add_argument(
@@ -240,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     options = server_options()
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="coldbrew-history-") as tmp:
-        history, built = cached_history(stream, options, args, Path(tmp))
+        history, built = Path(tmp), history_database(stream, options, args, Path(tmp))
         for variant in variants(args):
             results[variant.name] = served_variant(variant, stream, options, args, history)
     if "popularity" in args.variants:

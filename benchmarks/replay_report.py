@@ -160,16 +160,23 @@ def plot(results: dict[str, Any], path: Path, title: str) -> None:
             continue
         x = [(w["first"] + w["last"]) / 2 for w in res["windows"]]
         for ax, metric in zip(axes, ("hit", "ndcg")):
-            ax.plot(x, [w[metric] for w in res["windows"]], marker="o", label=name)
+            (line,) = ax.plot(x, [w[metric] for w in res["windows"]], marker="o", label=name)
+            swaps = version_changes(res.get("per_event", {}).get("model_version", []))
+            ax.plot(swaps, [0.0] * len(swaps), "^", color=line.get_color(), markersize=7)
     for ax, metric in zip(axes, (f"hit@{K}", f"NDCG@{K}")):
         ax.set_xlabel("evaluation event (window centre)")
         ax.set_ylabel(metric)
         ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=8)
+    axes[0].legend(fontsize=8, title="▲ a new model version served", title_fontsize=8)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def version_changes(versions: Sequence[Any]) -> list[int]:
+    """Evaluation events answered by a different model version than the one before."""
+    return [n for n in range(1, len(versions)) if versions[n] != versions[n - 1]]
 
 
 def _fmt(value: Any, digits: int = 3) -> str:

@@ -127,12 +127,13 @@ def user_body(stream: Stream, user: str) -> dict[str, Any]:
     return {"id": user, "attributes": stream.attributes.get(user, {})}
 
 
-def send_history(client: httpx.Client, stream: Stream, batch: int) -> dict[str, float]:
-    """The catalogue, then the warm-up events in batches (each batch's new users first)."""
-    start = time.perf_counter()
+def send_catalogue(client: httpx.Client, stream: Stream) -> None:
     for part in batches(len(stream.catalogue), ITEM_BATCH):
         timed(client, "POST", "/items/batch", {"items": [stream.catalogue[j] for j in part]})
-    middle = time.perf_counter()
+
+
+def send_warmup(client: httpx.Client, stream: Stream, batch: int) -> None:
+    """The warm-up events in batches, each batch's new users first."""
     known: set[str] = set()
     for part in batches(stream.n_warm, batch):
         new = list(dict.fromkeys(stream.users[n] for n in part if stream.users[n] not in known))
@@ -142,51 +143,55 @@ def send_history(client: httpx.Client, stream: Stream, batch: int) -> dict[str, 
         known.update(new)
         events = [interaction(stream, n) for n in part]
         timed(client, "POST", "/interactions/batch", {"interactions": events})
-    end = time.perf_counter()
-    return {"catalogue_s": round(middle - start, 1), "warmup_s": round(end - middle, 1)}
 
 
 def history_database(
     stream: Stream, options: set[str], args: argparse.Namespace, folder: Path
-) -> dict[str, float]:
-    """Catalogue and warm-up history, over HTTP, into the database every variant copies."""
+) -> dict[str, Any]:
+    """Catalogue and warm-up history, over HTTP, into the database in ``folder`` that every
+    variant copies. The catalogue comes from ``--catalogue-cache`` when it was loaded there
+    before from the same items, encoder and checkout (``src/`` tree)."""
+    cache = catalogue_cache(stream, args)
+    figures: dict[str, Any] = {}
+    if cache is not None and (cache / "catalogue.json").exists():
+        copy_database(cache, folder)
+        figures = {**json.loads((cache / "catalogue.json").read_text()), "reused_from": str(cache)}
     variant = Variant("history", "zeroshot")
     with running_server(variant, folder / DB_NAME, options, args.encoder) as (_, base, ready_s):
         client = httpx.Client(base_url=base, timeout=600)
         try:
-            phases = send_history(client, stream, args.batch)
+            if not figures:
+                start = time.perf_counter()
+                send_catalogue(client, stream)
+                figures = {"catalogue_s": round(time.perf_counter() - start, 1)}
+            start = time.perf_counter()
+            send_warmup(client, stream, args.batch)
+            figures["warmup_s"] = round(time.perf_counter() - start, 1)
         finally:
             client.close()
-    print(f"[history] {phases}", flush=True)
-    return {"startup_s": round(ready_s, 1), **phases}
+    if cache is not None and "reused_from" not in figures:
+        keep_catalogue(folder, cache, figures["catalogue_s"])
+    print(f"[history] {figures}", flush=True)
+    return {"startup_s": round(ready_s, 1), **figures}
 
 
-def cached_history(
-    stream: Stream, options: set[str], args: argparse.Namespace, tmp: Path
-) -> tuple[Path, dict[str, Any]]:
-    """The history database: built in ``tmp``, or reused from ``--history-cache`` when it was
-    built there from the same catalogue, warm-up events, encoder and checkout (``src/`` tree)."""
-    if args.history_cache is None:
-        return tmp, history_database(stream, options, args, tmp)
-    warm = [
-        stream.users[: stream.n_warm],
-        stream.items[: stream.n_warm],
-        stream.times[: stream.n_warm],
-    ]
-    blob = json.dumps(
-        [stream.catalogue, stream.attributes, warm, args.batch, args.encoder, source_tree()],
-        sort_keys=True,
-    )
-    folder = args.history_cache / hashlib.sha256(blob.encode()).hexdigest()[:16]
-    figures_file = folder / "history.json"
-    if figures_file.exists():
-        print(f"[history] reused from {folder}", flush=True)
-        return folder, {**json.loads(figures_file.read_text()), "reused_from": str(folder)}
-    built = history_database(stream, options, args, tmp)
-    folder.mkdir(parents=True, exist_ok=True)
-    copy_database(tmp, folder)
-    figures_file.write_text(json.dumps(built))
-    return folder, built
+def catalogue_cache(stream: Stream, args: argparse.Namespace) -> Path | None:
+    if args.catalogue_cache is None:
+        return None
+    blob = json.dumps([stream.catalogue, args.encoder, source_tree()], sort_keys=True)
+    return Path(args.catalogue_cache) / hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def keep_catalogue(folder: Path, cache: Path, seconds: float) -> None:
+    """Keep the catalogue-only database: the history database minus its users and events."""
+    import sqlite3
+
+    cache.mkdir(parents=True, exist_ok=True)
+    copy_database(folder, cache)
+    with contextlib.closing(sqlite3.connect(cache / DB_NAME)) as db, db:
+        db.execute("DELETE FROM interactions")
+        db.execute("DELETE FROM users")
+    (cache / "catalogue.json").write_text(json.dumps({"catalogue_s": seconds}))
 
 
 def source_tree() -> str:
