@@ -255,6 +255,15 @@ def service_table(results: dict[str, Any]) -> list[str]:
     return lines
 
 
+def history_line(history: dict[str, Any]) -> str:
+    reused = " (its database reused from an earlier run's)" if history.get("reused_from") else ""
+    return (
+        f"The catalogue ({history['catalogue_s']} s{reused}) and the warm-up history "
+        f"({history['warmup_s']} s) were sent over HTTP to a zero-shot server with refits off; "
+        "every variant's server started from its own copy of that database."
+    )
+
+
 def markdown(report: dict[str, Any]) -> str:
     """The report as Markdown: overall, buckets, service figures, targets."""
     results = report["results"]
@@ -264,10 +273,7 @@ def markdown(report: dict[str, Any]) -> str:
         f"Command: `{report['command']}`",
         "",
         report["stream"]["description"],
-        f"The catalogue ({report['history_database']['catalogue_s']} s) and the warm-up history "
-        f"({report['history_database']['warmup_s']} s) were sent once over HTTP to a zero-shot "
-        "server with refits off; every variant's server started from its own copy of that "
-        "database.",
+        history_line(report["history_database"]),
         "",
         f"Load average at start {report['load_average']['start']}, "
         f"at end {report['load_average']['end']} ({report['machine']}).",
