@@ -239,20 +239,27 @@ def main(argv: list[str] | None = None) -> int:
     stream = build_stream(data, args)
     options = server_options()
     results: dict[str, Any] = {}
-    with tempfile.TemporaryDirectory(prefix="coldbrew-history-") as tmp:
-        history, built = Path(tmp), history_database(stream, options, args, Path(tmp))
-        for variant in variants(args):
-            results[variant.name] = served_variant(variant, stream, options, args, history)
     if "popularity" in args.variants:
         ranks = popularity_ranks(stream)
         results["popularity"] = {
             **figures(ranks, stream, args),
             "per_event": {"rank": ranks.tolist()},
         }
+    with tempfile.TemporaryDirectory(prefix="coldbrew-history-") as tmp:
+        history, built = Path(tmp), history_database(stream, options, args, Path(tmp))
+        started = {"history": built, "load": load_start}
+        for variant in variants(args):
+            results[variant.name] = served_variant(variant, stream, options, args, history)
+            add_ratios(results, args.bootstrap)
+            write(order(results), stream, options, args, started)  # kept after each variant
     add_ratios(results, args.bootstrap)
-    out = write(results, stream, options, args, {"history": built, "load": load_start})
-    print(out, flush=True)
+    print(write(order(results), stream, options, args, started), flush=True)
     return 0
+
+
+def order(results: dict[str, Any]) -> dict[str, Any]:
+    """Served variants first, popularity last (as the tables show them)."""
+    return {k: results[k] for k in sorted(results, key=lambda k: k == "popularity")}
 
 
 def write(
