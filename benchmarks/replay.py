@@ -271,7 +271,7 @@ def write(
 ) -> str:
     """JSON, Markdown and the plot into ``--out``; returns the Markdown."""
     args.out.mkdir(parents=True, exist_ok=True)
-    stem = f"replay-{stream.dataset}" + ("-smoke" if args.smoke else "")
+    stem = output_stem(stream.dataset, args)
     body = {
         "dataset": stream.dataset,
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -296,6 +296,18 @@ def write(
     )
     print(f"load average at end: {body['load_average']['end']}", flush=True)
     return markdown
+
+
+def output_stem(dataset: str, args: argparse.Namespace) -> str:
+    """``replay-<dataset>``, plus what differs from the issue's protocol (all users, N = 2000)."""
+    if args.smoke:
+        return f"replay-{dataset}-smoke"
+    parts = [f"replay-{dataset}"]
+    if args.user_fraction < 1.0:
+        parts.append(f"users{round(args.user_fraction * 100)}")
+    if args.eval_events != 2000:
+        parts.append(f"n{args.eval_events}")
+    return "-".join(parts)
 
 
 def git_head() -> str:

@@ -229,7 +229,7 @@ def bucket_table(results: dict[str, Any], section: str, metric: str = "hit") -> 
 
 def service_table(results: dict[str, Any]) -> list[str]:
     lines = [
-        "| variant | refits (started in evaluation) | refit wall s: first / median / max"
+        "| variant | refits finished (begun in evaluation) | refit wall s: first / median / max"
         " | recommend p50 / p99 ms"
         " | ... while a refit runs (n) | interaction p50 / p99 ms | peak RSS MiB |",
         "|---|---:|---|---|---|---|---:|",

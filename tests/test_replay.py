@@ -7,7 +7,7 @@ of the same stream.
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import json
 import math
 import os
@@ -75,14 +75,10 @@ def independent_popularity_hits(
     return hits
 
 
-def load_script() -> ModuleType:
+def load_stream_module() -> ModuleType:
+    """``benchmarks/replay_stream.py`` (its sibling modules are imported by plain name)."""
     sys.path.insert(0, str(SCRIPT.parent))
-    spec = importlib.util.spec_from_file_location("replay", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["replay"] = module  # dataclasses look their module up while it loads
-    spec.loader.exec_module(module)
-    return module
+    return importlib.import_module("replay_stream")
 
 
 @pytest.mark.slow
@@ -148,7 +144,7 @@ def test_smoke_hybrid_refits_when_the_server_offers_it(smoke: dict[str, Any]) ->
 
 @pytest.mark.slow
 def test_items_are_sent_with_the_spec_text(ml100k: Dataset) -> None:
-    replay = load_script()
+    replay = load_stream_module()
     template = ItemTemplate(ml100k.spec.item_text, ml100k.spec.item_attributes)
     for row in ml100k.items.head(200).to_dict(orient="records"):
         body = replay.item_payload(row, template)
