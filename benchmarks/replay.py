@@ -10,9 +10,11 @@ sent at all (the issue's protocol: only positives are replayed, so "seen" means 
 
 The catalogue and the warm-up history are sent once, over HTTP, to a zero-shot server with refits
 off (encoding ml-1m's plots takes minutes on 2 cores); each variant then runs on a fresh server
-over its own copy of that database. A hybrid variant first refits on that history (``POST
-/admin/refit``, waited for); later refits come from its ``COLDBREW_REFIT_EVERY`` during the
-evaluation, and while one runs the stream is held to its real pace (see ``replay_service.py``).
+over its own copy of that database (``--catalogue-cache`` keeps the catalogue for later runs).
+A hybrid variant's evaluation starts from a model fitted on that history (the refit the service
+starts itself when it has data but no model, else ``POST /admin/refit``; waited for); later
+refits come from ``--refit-every`` during the evaluation, and while one runs the stream is held
+to its real pace (see ``replay_service.py``).
 Variants, on the same stream: today's zero-shot service, the refitting hybrid at each
 ``--refit-every`` frequency, and plain popularity computed on the client (positives so far, the
 user's seen items excluded, ties by catalogue order).
