@@ -34,6 +34,7 @@ from typing import Any
 import httpx
 import numpy as np
 import psutil
+from liveserver import start_server
 
 KEY = "abuse-bench-key-7d1f"
 WORDS = ["tent", "jacket", "boots", "lamp", "kettle", "novel", "keyboard", "camera", "scarf"]
@@ -57,17 +58,8 @@ def catalogue(n: int) -> list[dict[str, Any]]:
 def start(db: Path, port: int, encoder: str) -> subprocess.Popen[bytes]:
     env = {**os.environ, "COLDBREW_API_KEYS": KEY, "OPENBLAS_NUM_THREADS": "1"}
     command = [sys.executable, "-m", "coldbrew", "serve", "--db", str(db), "--port", str(port)]
-    server = subprocess.Popen([*command, "--encoder", encoder], env=env)
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 200:
-                return server
-        except httpx.TransportError:
-            pass
-        time.sleep(0.3)
-    server.kill()
-    raise RuntimeError("the server did not start")
+    server, _ = start_server([*command, "--encoder", encoder], env, f"http://127.0.0.1:{port}")
+    return server
 
 
 def client_from(base: str, address: str) -> httpx.Client:
