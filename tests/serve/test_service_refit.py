@@ -6,6 +6,7 @@ copy of its database and model directory.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -145,6 +146,12 @@ def test_the_refit_hybrid_is_served_and_survives_a_restart(
     assert 'coldbrew_model_info{kind="hybrid",version="v000001"} 1.0' in metrics
     version = tmp_path / "models" / "v000001"
     assert (version / "config.json").exists() and (version / "arrays.npz").exists()
+    meta = json.loads((version / "served.json").read_text())
+    assert meta["validation"]["holdout"] > 0  # judged on events it had not seen...
+    assert (meta["interactions"], meta["trained_through"]) == (
+        len(events()[1]),
+        191.0,
+    )  # ...served with them
     with np.load(version / "arrays.npz", allow_pickle=False) as arrays:  # no pickle inside
         assert "weights" in arrays.files
     client.__exit__(None, None, None)

@@ -5,9 +5,10 @@ encodes nothing the database already has), holds out the most recent positive ev
 serving model has not seen, fits a fresh hybrid (the benchmark's, :func:`build_hybrid`) on the
 rest, and scores both models on the held-out events as the live service would have: for each
 event, the user's history up to that moment ranks the whole catalogue, and NDCG@20 and hit@20 of
-the event's item are recorded. The candidate is written as a new version and served when its
-NDCG@20 is not below the serving model's (the rule in docs/service.md); a refit forced by
-forget-user is served regardless, since the serving model learned from the forgotten user.
+the event's item are recorded. When the candidate passes (:func:`should_serve`, the rule in
+docs/service.md) the same recipe is fitted again on every event, the held-out ones included,
+and that model is written as the new version; a refit forced by forget-user is served
+regardless, since the serving model learned from the forgotten user.
 """
 
 from __future__ import annotations
@@ -235,15 +236,12 @@ def _refit(job: RefitJob, encoder: Encoder | None) -> dict[str, Any]:
     train, held = split_recent(positives, after, job.holdout)
     by_user = {u.user_id: u for u in users}
     holdout = holdout_queries(positives, held, by_user)
-    dataset = dataset_from_records(items, users, train)
-    learnable = len({i.user_id for i in train}) >= 2 and len({i.item_id for i in train}) >= 2
-    builder = build_hybrid(memo, job.seed) if learnable else build_zeroshot(memo)
-    candidate = builder.fit(dataset)
+    candidate = _fit(memo, job.seed, items, users, train)
     if job.serving:
         serving, seen, _ = load_version(versions, job.serving, memo)
         reconcile(serving, live, seen)
     else:
-        serving = build_zeroshot(memo).fit(dataset)
+        serving = build_zeroshot(memo).fit(dataset_from_records(items, users, train))
     gains = {"candidate": judge(candidate, holdout), "serving": judge(serving, holdout)}
     scores = {name: summary(g) for name, g in gains.items()}
     swap = should_serve(gains["candidate"], gains["serving"], forced=job.forced)
@@ -251,17 +249,20 @@ def _refit(job: RefitJob, encoder: Encoder | None) -> dict[str, Any]:
         "swapped": swap,
         "forced": job.forced,
         "validation": {"holdout": len(holdout.queries), **scores},
-        "interactions": len(train),
+        "interactions": len(positives),
     }
     if swap:
+        # judged without the newest events, served with them: the same recipe fitted again
+        # on every event, so the served model learns from the freshest interactions too
+        final = _fit(memo, job.seed, items, users, positives) if held else candidate
         staged = versions.staging()
-        candidate.save(staged)
+        final.save(staged)
         save_catalog(staged, items)
         info = VersionInfo(
             version="",
-            kind=candidate.kind,
-            interactions=len(train),
-            trained_through=max((i.timestamp for i in train), default=float("-inf")),
+            kind=final.kind,
+            interactions=len(positives),
+            trained_through=max((i.timestamp for i in positives), default=float("-inf")),
             seconds=time.perf_counter() - start,
             validation=outcome["validation"],
             forced=job.forced,
@@ -269,6 +270,20 @@ def _refit(job: RefitJob, encoder: Encoder | None) -> dict[str, Any]:
         outcome["version"] = versions.commit(staged, info)
     outcome["seconds"] = time.perf_counter() - start
     return outcome
+
+
+def _fit(
+    encoder: Encoder,
+    seed: int,
+    items: Sequence[Item],
+    users: Sequence[User],
+    events: Sequence[Interaction],
+) -> Recommender:
+    """The hybrid fitted on ``events`` (the language model alone while there is too little to
+    learn from: fewer than two users or two items)."""
+    learnable = len({i.user_id for i in events}) >= 2 and len({i.item_id for i in events}) >= 2
+    model = build_hybrid(encoder, seed) if learnable else build_zeroshot(encoder)
+    return model.fit(dataset_from_records(items, users, events))
 
 
 def _child(job: RefitJob, conn: Connection) -> None:
