@@ -337,3 +337,24 @@ def test_a_candidate_worse_than_the_serving_model_is_not_served(tmp_path: Path) 
     assert versions.versions() == [cheat] and versions.current() == cheat  # nothing new
     engine.close()
     store.close()
+
+
+def test_a_saved_model_is_served_as_it_is(tmp_path: Path) -> None:
+    """``--model DIR``: a model saved elsewhere answers, with its directory's name as version;
+    items the database has and it lacks are added to it; the service does not refit it."""
+    from coldbrew.models.zeroshot import ZeroShotRecommender
+    from coldbrew.serve.records import dataset_from_records
+    from coldbrew.store import Item
+
+    items = [Item(f"{t}-{n}", f"{t} thing {n}") for t in ("tent", "mouse") for n in range(5)]
+    saved = ZeroShotRecommender(HashingEncoder(256)).fit(dataset_from_records(items[:8], [], []))
+    saved.save(tmp_path / "my-model")
+    client = open_app(tmp_path / "shop.sqlite", model=str(tmp_path / "my-model"))
+    rows = [{"id": i.item_id, "title": i.title} for i in items]
+    assert client.post("/items/batch", json={"items": rows}, headers=WRITE).status_code == 200
+    answer = recommend(client, text="mouse thing 4", k=1)
+    assert (answer["model_version"], answer["model_kind"]) == ("my-model", "zeroshot")
+    assert answer["items"][0]["item_id"] == "mouse-4"  # one it never saw, read by its encoder
+    refit = client.post("/admin/refit", headers=WRITE).json()
+    assert refit["status"] == "off" and refit["serving"] == str(tmp_path / "my-model")
+    client.__exit__(None, None, None)

@@ -257,7 +257,7 @@ class Engine:
                 i: text_key(item_text(self.items[i])) for i in model.item_ids if i in self.items
             }
             self.info = VersionInfo(version=Path(plan.model).name, kind=model.kind)
-            reconcile(model, self.items, seen, set(self.users))
+            reconcile(model, self.items, seen)  # its users are its own: not the store's
             self.model = model
         elif current is not None:
             model, seen, self.info = load_version(self.versions, current, self.encoder)
