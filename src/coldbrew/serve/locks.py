@@ -3,13 +3,8 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
-
-import numpy as np
-
-from coldbrew.text.encoder import Encoder, TextKind
 
 
 class ReadWriteLock:
@@ -66,36 +61,3 @@ class ReadWriteLock:
             with self._cond:
                 self._writing = False
                 self._cond.notify_all()
-
-
-class LockedEncoder:
-    """An encoder whose ``encode`` runs one call at a time: concurrent searches share it, and
-    not every backend promises to be thread-safe."""
-
-    def __init__(self, encoder: Encoder) -> None:
-        self.inner = encoder
-        self._lock = threading.Lock()
-
-    @property
-    def name(self) -> str:
-        return self.inner.name
-
-    @property
-    def dim(self) -> int:
-        return self.inner.dim
-
-    def config(self) -> dict[str, Any]:
-        return self.inner.config()
-
-    def encode(
-        self,
-        texts: Sequence[str],
-        *,
-        kind: TextKind = "passage",
-        batch_size: int = 64,
-        show_progress: bool = False,
-    ) -> np.ndarray:
-        with self._lock:
-            return self.inner.encode(
-                texts, kind=kind, batch_size=batch_size, show_progress=show_progress
-            )
