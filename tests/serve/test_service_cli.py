@@ -21,6 +21,7 @@ def test_demo_prints_every_mode_and_the_new_item(
     assert "why:" in out
     assert "new item 'Packable rain jacket' reaches existing users" in out
     assert "model: hybrid v000001, learned from" in out  # the service's own hybrid
+    assert "encoder: hashing-256+script-centred:" in out  # the name, not an object
     assert "People who liked “" in out  # a known user's reason cites CF where CF decided
     store = Store(str(db))
     assert {i.item_id for i in store.items()} >= {"en-001", "zh-013", "new-001"}

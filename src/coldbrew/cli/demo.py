@@ -210,7 +210,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"encoder: {encoder.name} ({encoder.dim}-d, bundled, offline)")
         memory_demo(encoder, args.k)
         return 0
-    print(f"encoder: {engine.model} ({encoder.dim}-d, bundled, offline)")
+    print(f"encoder: {engine.encoder_name} ({encoder.dim}-d, bundled, offline)")
     stored_demo(engine, args.k)
     engine.store.close()
     if args.no_serve:
