@@ -292,6 +292,8 @@ def test_a_large_catalogue_scores_candidates_with_the_same_top(
                 hits += 1
         assert found["items"][0]["item_id"] == answer["items"][0]["item_id"], user
     assert hits / 15 >= 0.8  # recall of the served top 5 against scoring every item
+    for item in recommend(client, user_id="u1", k=3)["items"]:  # explained from candidates too
+        assert sum(item["explanation"]["parts"].values()) == pytest.approx(item["score"], abs=1e-3)
     filtered = recommend(client, user_id="u1", k=3, filters={"category": ["cooking"]})
     assert [r["item_id"][:8] for r in filtered["items"]] == ["cooking-"] * 3
 

@@ -174,12 +174,16 @@ class Recommender(ABC):
         Models without a cheap way propose none."""
         return np.zeros(0, dtype=np.int64)
 
-    def contributions(self, queries: Sequence[UserQuery]) -> dict[str, np.ndarray]:
+    def contributions(
+        self, queries: Sequence[UserQuery], rows: np.ndarray | None = None
+    ) -> dict[str, np.ndarray]:
         """The parts of the score, ``(queries, items)`` each, that add up to it: one part named
         after the model unless the model knows better (a blend, the parts of a user vector).
-        ``queries`` must be resolved (:meth:`resolve`)."""
+        ``queries`` must be resolved (:meth:`resolve`); ``rows``: only those items, as
+        :meth:`score_rows` scores them."""
         self._check_fitted()
-        return {self.kind: np.asarray(self._score_rows(queries), dtype=np.float32)}
+        scores = self._score_rows(queries) if rows is None else self._score_subset(queries, rows)
+        return {self.kind: np.asarray(scores, dtype=np.float32)}
 
     def recommend(
         self,

@@ -236,14 +236,17 @@ class ZeroShotRecommender(Recommender):
             out[[q for q, _ in pairs]] = self.attribute_weight * vectors
         return out
 
-    def contributions(self, queries: Sequence[UserQuery]) -> dict[str, np.ndarray]:
-        """Each part's share of every item's cosine: ``(part . item) / |sum of parts|``, so the
-        shares of an item add up to its score."""
+    def contributions(
+        self, queries: Sequence[UserQuery], rows: np.ndarray | None = None
+    ) -> dict[str, np.ndarray]:
+        """Each part's share of every item's cosine (of the item ``rows`` only, if given):
+        ``(part . item) / |sum of parts|``, so the shares of an item add up to its score."""
         parts = self.user_parts(queries)
         total = sum(parts.values(), np.zeros((len(queries), self.dim), dtype=np.float32))
         norms = np.linalg.norm(total, axis=1, keepdims=True)
         norms[norms == 0] = 1.0
-        return {name: (p / norms) @ self.item_vectors.T for name, p in parts.items()}
+        items = self.item_vectors if rows is None else self.item_vectors[rows]
+        return {name: (p / norms) @ items.T for name, p in parts.items()}
 
     def history_part(self, query: UserQuery) -> np.ndarray:
         """The weighted recency means of the liked items' vectors minus the disliked ones'."""

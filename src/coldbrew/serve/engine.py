@@ -577,7 +577,8 @@ class Engine:
             )
         exclude = set(query.excluded_ids) | (seen if query.exclude_seen else set())
         allowed = self._allowed(query)
-        if len(model.item_ids) >= self.serving.score_all_below:
+        subset = len(model.item_ids) >= self.serving.score_all_below
+        if subset:
             found = self._recommend_candidates(model, uq, query.k, exclude, allowed)
         else:
             found = model.recommend(
@@ -586,7 +587,8 @@ class Engine:
         recs = [Recommendation(self.items[i], float(s)) for i, s in zip(found.ids, found.scores)]
         if query.explain and recs:
             sent = UserQuery(text=query.text, attributes=query.attributes, liked=query.liked)
-            self._explainer.explain(model, uq, recs, None if query.quote_profile else sent)
+            quotable = None if query.quote_profile else sent
+            self._explainer.explain(model, uq, recs, quotable, subset=subset)
         return Answer(recs, info.version, info.kind)
 
     def candidates(self, model: Recommender, query: UserQuery, exclude: set[str]) -> np.ndarray:

@@ -173,18 +173,23 @@ class Explainer:
         query: UserQuery,
         recs: list[Recommendation],
         quotable: UserQuery | None = None,
+        *,
+        subset: bool = False,
     ) -> None:
         """Set ``explanation`` on each of ``recs`` (ranked by ``model`` for ``query``).
 
         The reasons come from the whole query; the sentences quote only ``quotable`` (the
-        words, attributes and liked items a caller may see: by default all of ``query``)."""
+        words, attributes and liked items a caller may see: by default all of ``query``).
+        ``subset``: the items were ranked by scoring candidates (:meth:`Recommender.score_rows`),
+        so their parts are computed that way too, for them alone."""
         resolved = model.resolve(query)
         said = resolved if quotable is None else quotable
-        contributions = model.contributions([resolved])
         rows = model.item_ids.rows([r.item.item_id for r in recs])
+        contributions = model.contributions([resolved], rows if subset else None)
+        columns = np.arange(len(rows)) if subset else rows
         parts = getattr(model, "parts", None)
-        for rec, row in zip(recs, rows):
-            shares = {name: round(float(c[0, row]), 4) for name, c in contributions.items()}
+        for rec, row, column in zip(recs, rows, columns):
+            shares = {name: round(float(c[0, column]), 4) for name, c in contributions.items()}
             top = max(shares, key=lambda n: shares[n])
             part = parts[top] if isinstance(parts, Mapping) else model
             out = Explanation(text="", parts=shares)
@@ -253,8 +258,8 @@ class Explainer:
 
     def _lm_part(self, part: Recommender, query: UserQuery, row: int) -> str:
         """Which of the user's text, attributes and history moved a language model most."""
-        sub = part.contributions([query])
-        return max(sub, key=lambda n: float(sub[n][0, row])) if sub else "text"
+        sub = part.contributions([query], np.asarray([row]))  # this item only
+        return max(sub, key=lambda n: float(sub[n][0, 0])) if sub else "text"
 
     def _words(
         self, out: Explanation, query: UserQuery, rec: Recommendation, fallback: str
