@@ -360,3 +360,24 @@ def test_a_saved_model_is_served_as_it_is(tmp_path: Path) -> None:
     refit = client.post("/admin/refit", headers=WRITE).json()
     assert refit["status"] == "off" and refit["serving"] == str(tmp_path / "my-model")
     client.__exit__(None, None, None)
+
+
+def test_a_stored_vector_is_reused_only_for_its_own_text(tmp_path: Path) -> None:
+    """An item whose text changed no longer lends its vector to its old text."""
+    from coldbrew.serve.engine import Engine, Serving
+    from coldbrew.serve.records import item_text
+    from coldbrew.store import Item, Store
+
+    encoder = HashingEncoder(64)
+    serving = Serving(models_dir=str(tmp_path / "models"), refit_every=0, refit_minutes=0)
+    engine = Engine(Store(str(tmp_path / "s.sqlite")), encoder, serving=serving).load()
+    engine.upsert_items([Item("x", "red camping tent")])
+    engine.upsert_items([Item("x", "blue gaming mouse")])  # x's vector is now the mouse's
+    engine.upsert_items([Item("y", "red camping tent")])  # must be encoded, not borrowed
+    stored = engine.store.vectors("item", engine.encoder_name)
+    tent = encoder.encode([item_text(Item("y", "red camping tent"))], kind="passage")[0]
+    np.testing.assert_allclose(stored["y"], tent, atol=1e-6)
+    engine.delete_item("y")
+    assert engine._stored_passage(item_text(Item("y", "red camping tent"))) is None
+    engine.close()
+    engine.store.close()

@@ -169,7 +169,8 @@ class Engine:
         self.refitter: Refitter | None = None
         self.versions = ModelVersions(self.serving.models_dir or ".coldbrew/models")
         self._by_attribute: dict[str, dict[str, set[str]]] = {}
-        self._text_ids: dict[str, str] = {}  # text key -> an item with that text
+        self._keys: dict[str, str] = {}  # item id -> key of the text its vector was made from
+        self._text_ids: dict[str, str] = {}  # that key -> an item with that text
         self._users_of: dict[str, set[str]] = {}  # item id -> users with an interaction on it
         self._seq = 0
         self._forgets = 0
@@ -254,14 +255,14 @@ class Engine:
         if plan.model not in ("hybrid", "zeroshot"):
             model = Recommender.load(plan.model)
             seen = load_catalog(Path(plan.model)) or {
-                i: text_key(item_text(self.items[i])) for i in model.item_ids if i in self.items
+                i: self._keys[i] for i in model.item_ids if i in self._keys
             }
             self.info = VersionInfo(version=Path(plan.model).name, kind=model.kind)
-            reconcile(model, self.items, seen)  # its users are its own: not the store's
+            reconcile(model, self.items, seen, keys=self._keys)  # its users are its own
             self.model = model
         elif current is not None:
             model, seen, self.info = load_version(self.versions, current, self.encoder)
-            reconcile(model, self.items, seen, set(self.users))
+            reconcile(model, self.items, seen, set(self.users), self._keys)
             self.model = model
         else:
             self.model = self._bootstrap()
@@ -320,7 +321,7 @@ class Engine:
             raise RuntimeError("a user was forgotten during the refit; its model is discarded")
         model, seen, info = load_version(self.versions, version, self.encoder)
         with self._lock.write():
-            reconcile(model, self.items, seen, set(self.users))
+            reconcile(model, self.items, seen, set(self.users), self._keys)
             previous = self.info.version
             self.model, self.info = model, info
             self.versions.publish(version)
@@ -371,6 +372,7 @@ class Engine:
             with self.store.transaction() as session:
                 self.store.delete_items(session, [item_id])
             self._forget_item_attributes(item_id)
+            self._forget_text(item_id)
             del self.items[item_id]
             self.index.remove([item_id])
             if self.model is not None:
@@ -384,11 +386,19 @@ class Engine:
 
     def _remember_item(self, item: Item) -> None:
         self.items[item.item_id] = item
-        self._text_ids[text_key(item_text(item))] = item.item_id
+        self._forget_text(item.item_id)
+        digest = self._keys[item.item_id] = text_key(item_text(item))
+        self._text_ids[digest] = item.item_id
         for key, value in item.attributes.items():
             values = self._by_attribute.setdefault(key, {})
             for v in attribute_values(value):
                 values.setdefault(v, set()).add(item.item_id)
+
+    def _forget_text(self, item_id: str) -> None:
+        """Its old text no longer finds its vector (which now belongs to its new text, if any)."""
+        key = self._keys.pop(item_id, None)
+        if key is not None and self._text_ids.get(key) == item_id:
+            del self._text_ids[key]
 
     def _forget_item_attributes(self, item_id: str) -> None:
         old = self.items.get(item_id)

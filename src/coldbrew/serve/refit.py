@@ -81,11 +81,17 @@ def reconcile(
     items: Mapping[str, Item],
     seen: Mapping[str, str],
     users: set[str] | None = None,
+    keys: Mapping[str, str] | None = None,
 ) -> None:
     """Bring ``model`` up to the live catalogue: items new or changed since ``seen`` (id -> text
     key the model read) are added, deleted ones removed; users no longer known (forgotten) are
-    dropped from it when ``users`` is given."""
-    changed = [i for i in items.values() if seen.get(i.item_id) != text_key(item_text(i))]
+    dropped from it when ``users`` is given. ``keys``: the items' current text keys, when the
+    caller keeps them (else they are computed)."""
+    changed = [
+        i
+        for i in items.values()
+        if seen.get(i.item_id) != (keys[i.item_id] if keys is not None else text_key(item_text(i)))
+    ]
     if changed:
         model.add_items(item_frame(changed))
     gone = [i for i in model.active_item_ids() if i not in items]
