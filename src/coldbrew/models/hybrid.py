@@ -44,29 +44,24 @@ def user_bucket(n_liked: int) -> int:
 
 
 def standardize(scores: np.ndarray) -> np.ndarray:
-    """Per-row z-scores over the finite entries; non-finite entries become the row's minimum."""
-    out = np.array(scores, dtype=np.float32, copy=True)
-    finite = np.isfinite(out)
-    for r in range(len(out)):
-        vals = out[r, finite[r]]
-        if len(vals) == 0:
-            out[r] = 0.0
-            continue
-        std = vals.std()
-        out[r, finite[r]] = (vals - vals.mean()) / (std if std > 1e-12 else 1.0)
-        out[r, ~finite[r]] = out[r, finite[r]].min() - 1.0 if finite[r].any() else 0.0
-    return out
+    """Per-row z-scores over the finite entries; non-finite entries go one below the row's
+    lowest finite score (a row with none becomes all zeros)."""
+    out = np.asarray(scores, dtype=np.float32)
+    return standardize_by(out, out)
 
 
 def standardize_by(scores: np.ndarray, reference: np.ndarray) -> np.ndarray:
     """``scores`` as z-scores by the mean and spread of each row's finite ``reference`` scores
-    (a sample of the catalogue); non-finite entries go below every finite one, as in
-    :func:`standardize`."""
+    (the row itself, or a sample of the catalogue); non-finite entries go one below every finite
+    one (a row with none becomes all zeros; with no finite reference, finite entries are 0)."""
     out = np.array(scores, dtype=np.float32, copy=True)
     for r in range(len(out)):
         ref = reference[r][np.isfinite(reference[r])]
         finite = np.isfinite(out[r])
-        if not len(ref) or not finite.any():
+        if not finite.any():
+            out[r] = 0.0
+            continue
+        if not len(ref):
             out[r] = np.where(finite, 0.0, -1.0)
             continue
         std = ref.std()
