@@ -357,6 +357,8 @@ def test_a_saved_model_is_served_as_it_is(tmp_path: Path) -> None:
     answer = recommend(client, text="mouse thing 4", k=1)
     assert (answer["model_version"], answer["model_kind"]) == ("my-model", "zeroshot")
     assert answer["items"][0]["item_id"] == "mouse-4"  # one it never saw, read by its encoder
+    with pytest.raises(ValueError, match="COLDBREW_MODEL='nowhere': choose hybrid, zeroshot"):
+        make_settings("x.sqlite", model="nowhere")  # stops at start, not in the lifespan
     refit = client.post("/admin/refit", headers=WRITE).json()
     assert refit["status"] == "off" and refit["serving"] == str(tmp_path / "my-model")
     client.__exit__(None, None, None)

@@ -144,6 +144,13 @@ class Settings:
         for name in ("refit_every", "refit_minutes", "refit_min_interactions"):
             if getattr(self, name) < 0:
                 raise ValueError(f"COLDBREW_{name.upper()}={getattr(self, name)!r}: must be >= 0")
+        if self.model not in ("hybrid", "zeroshot") and not os.path.isfile(
+            os.path.join(self.model, "config.json")
+        ):
+            raise ValueError(
+                f"COLDBREW_MODEL={self.model!r}: choose hybrid, zeroshot or the directory of a "
+                "saved model (no config.json there)"
+            )
         if not 0 <= self.rate_limit_delay <= 60:
             raise ValueError(
                 f"COLDBREW_RATE_LIMIT_DELAY={self.rate_limit_delay!r}: between 0 and 60 seconds"
