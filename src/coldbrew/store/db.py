@@ -234,37 +234,51 @@ class Store:
             session.add(ModelVersionRow(name=name, config=config, dim=dim))
 
     # ---- reads ----------------------------------------------------------------------------
-    def items(self) -> list[Item]:
-        """Every item, in insertion order."""
+    def items(self, ids: Sequence[str] | None = None) -> list[Item]:
+        """Every item (or those of ``ids`` that exist), in insertion order."""
         with self._sessions() as session:
-            rows = session.scalars(select(ItemRow).order_by(ItemRow.pk))
+            rows = self._rows(session, select(ItemRow).order_by(ItemRow.pk), ItemRow.item_id, ids)
             return [Item(r.item_id, r.title, r.description, dict(r.attributes)) for r in rows]
 
-    def users(self) -> list[User]:
+    def users(self, ids: Sequence[str] | None = None) -> list[User]:
+        """Every user (or those of ``ids`` that exist), in insertion order."""
         with self._sessions() as session:
-            rows = session.scalars(select(UserRow).order_by(UserRow.pk))
+            rows = self._rows(session, select(UserRow).order_by(UserRow.pk), UserRow.user_id, ids)
             return [User(r.user_id, r.text, dict(r.attributes)) for r in rows]
 
-    def interactions(self, user_id: str | None = None) -> list[Interaction]:
-        """Interactions oldest first (by timestamp, then insertion order)."""
+    def interactions(
+        self, user_id: str | None = None, *, user_ids: Sequence[str] | None = None
+    ) -> list[Interaction]:
+        """Interactions oldest first (by timestamp, then insertion order), of every user, of
+        ``user_id`` or of ``user_ids``."""
         stmt = select(InteractionRow).order_by(InteractionRow.timestamp, InteractionRow.pk)
         if user_id is not None:
-            stmt = stmt.where(InteractionRow.user_id == user_id)
+            user_ids = [user_id]
         with self._sessions() as session:
+            rows = self._rows(session, stmt, InteractionRow.user_id, user_ids)
+            rows.sort(key=lambda r: (r.timestamp, r.pk))  # chunks each come sorted
             return [
                 Interaction(r.interaction_id, r.user_id, r.item_id, r.event, r.timestamp, r.value)
-                for r in session.scalars(stmt)
+                for r in rows
             ]
 
-    def vectors(self, kind: str, model: str) -> dict[str, np.ndarray]:
-        """``{owner id: vector}`` for one kind and model."""
+    def vectors(
+        self, kind: str, model: str, ids: Sequence[str] | None = None
+    ) -> dict[str, np.ndarray]:
+        """``{owner id: vector}`` for one kind and model (of every owner, or of ``ids``)."""
         stmt = select(VectorRow.owner_id, VectorRow.data).where(
             VectorRow.kind == kind, VectorRow.model == model
+        )
+        chunks = (
+            [stmt]
+            if ids is None
+            else [stmt.where(VectorRow.owner_id.in_(c)) for c in _chunks(list(ids))]
         )
         with self.engine.connect() as connection:
             return {
                 owner: np.frombuffer(data, dtype=np.float32).copy()
-                for owner, data in connection.execute(stmt)
+                for chunk in chunks
+                for owner, data in connection.execute(chunk)
             }
 
     def model_versions(self) -> list[dict[str, Any]]:
@@ -282,6 +296,17 @@ class Store:
                 )
                 for table in (ItemRow, UserRow, InteractionRow, VectorRow)
             }
+
+    @staticmethod
+    def _rows(session: Session, stmt: Any, column: Any, ids: Sequence[str] | None) -> list[Any]:
+        """The rows of ``stmt``, or of those whose ``column`` is in ``ids`` (in chunks)."""
+        if ids is None:
+            return list(session.scalars(stmt))
+        return [
+            row
+            for chunk in _chunks(list(dict.fromkeys(ids)))
+            for row in session.scalars(stmt.where(column.in_(chunk)))
+        ]
 
     @staticmethod
     def _existing(session: Session, table: Any, column: Any, ids: Iterable[str]) -> dict[str, Any]:
