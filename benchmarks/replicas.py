@@ -331,6 +331,18 @@ def throughput(urls: list[str], seconds: float, per_replica: int, n_users: int) 
     }
 
 
+def run_for(threads: list[threading.Thread], stop: threading.Event, seconds: float) -> float:
+    """Run ``threads`` for ``seconds``, then set ``stop`` and join them; the seconds taken."""
+    start = time.monotonic()
+    for thread in threads:
+        thread.start()
+    time.sleep(seconds)
+    stop.set()
+    for thread in threads:
+        thread.join(timeout=30)
+    return time.monotonic() - start
+
+
 def write_rate(urls: list[str], seconds: float, per_replica: int, n_users: int) -> dict[str, Any]:
     """Closed-loop feedback writes (one interaction each: one transaction, one logged change)
     on every replica at once; each replica applies the others' changes meanwhile."""
@@ -342,7 +354,7 @@ def write_rate(urls: list[str], seconds: float, per_replica: int, n_users: int) 
         rng = random.Random(seed)
         with httpx.Client(base_url=url, headers=HEADERS, timeout=30) as client:
             while not stop.is_set():
-                body = {"user_id": f"u{rng.randrange(n_users)}", "item_id": "i0", "event": "view"}
+                body = {"user_id": f"u{rng.randrange(n_users)}", "item_id": "i0", "event": "click"}
                 start = time.perf_counter()
                 response = client.post("/feedback", json=body)
                 if response.status_code == 200:
@@ -355,14 +367,7 @@ def write_rate(urls: list[str], seconds: float, per_replica: int, n_users: int) 
         for n, url in enumerate(urls)
         for k in range(per_replica)
     ]
-    start = time.monotonic()
-    for thread in threads:
-        thread.start()
-    time.sleep(seconds)
-    stop.set()
-    for thread in threads:
-        thread.join(timeout=30)
-    took = time.monotonic() - start
+    took = run_for(threads, stop, seconds)
     return {
         "replicas": len(urls),
         "writers": len(threads),
@@ -370,6 +375,34 @@ def write_rate(urls: list[str], seconds: float, per_replica: int, n_users: int) 
         "latency": percentiles(done),
         "errors": len(failed),
         "loadavg": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+def log_commits(db_url: str, seconds: float, threads: int) -> dict[str, Any]:
+    """The fleet-wide ceiling on writes: transactions that only log a change (the order lock,
+    the change row, NOTIFY, the commit), from ``threads`` connections at once."""
+    from coldbrew.store import Store
+    from coldbrew.store.changes import ChangeLog
+
+    store = Store(db_url)
+    changes = ChangeLog(store, "bench")
+    done: list[float] = []
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.is_set():
+            start = time.perf_counter()
+            with store.transaction() as session:
+                changes.record(session, "users", [])  # touches nothing: a no-op to apply
+            done.append(time.perf_counter() - start)
+
+    workers = [threading.Thread(target=loop, daemon=True) for _ in range(threads)]
+    took = run_for(workers, stop, seconds)
+    store.close()
+    return {
+        "threads": threads,
+        "commits_per_s": round(len(done) / took, 1),
+        "latency": percentiles(done),
     }
 
 
@@ -402,7 +435,7 @@ def main() -> None:
             server.cleanup()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    path = out / f"replicas-{report['date'][:10]}.json"
+    path = out / f"replicas-{report['date'][:16].replace(':', '-')}.json"
     path.write_text(json.dumps(report, indent=2))
     print(json.dumps(report, indent=2))
     print(f"wrote {path}")
@@ -417,6 +450,7 @@ def run(fleet: Fleet, args: argparse.Namespace, report: dict[str, Any]) -> None:
     report["refit"] = {"seconds": status["last"].get("seconds"), "version": status["version"]}
     report["throughput"] = [throughput([first], args.tp_seconds, args.clients, args.users)]
     report["writes"] = [write_rate([first], args.tp_seconds, 2, args.users)]
+    report["log_commits"] = [log_commits(fleet.db_url, 5, t) for t in (1, 4)]
     report["lag"] = {}
     errors: list[str] = []
     for n in (2, 3):

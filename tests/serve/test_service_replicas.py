@@ -145,8 +145,8 @@ def test_one_trainer_and_every_replica_serves_its_versions(
     within(lambda: engine(other).info.version == "v000001", 120)
     lag = within(lambda: engine(trainer).info.version == "v000001")
     assert lag < BOUND
+    within(lambda: engine(trainer).refitter.stats.counts["swapped"] == 1)  # counted after
     assert engine(other).refitter.stats.counts == {"swapped": 0, "kept": 0, "failed": 0}
-    assert engine(trainer).refitter.stats.counts["swapped"] == 1
     assert top(a, user_id="u1", k=5) == top(b, user_id="u1", k=5)
     store = engine(a).fleet.log
     assert store.versions() == ["v000001"]
@@ -155,12 +155,12 @@ def test_one_trainer_and_every_replica_serves_its_versions(
     assert other.delete(f"/users/{FORGET}", headers=WRITE).status_code == 200
     within(lambda: engine(other).info.version == "v000002", 120)
     within(lambda: engine(trainer).info.version == "v000002")
-    assert store.versions() == ["v000002"]
+    within(lambda: store.versions() == ["v000002"])  # pruned once the trainer serves it
     files = store.files("v000002")
     assert files and not any(FORGET.encode() in d for d in files.values())
     assert not any(FORGET.encode("utf-32-le") in d for d in files.values())
-    local = engine(other).versions
-    assert local.versions() == ["v000002"]  # the follower's copies: the old one deleted too
+    local = engine(other).versions  # the follower's copies: the old one deleted too
+    within(lambda: local.versions() == ["v000002"])
 
 
 @pytest.mark.postgres

@@ -347,11 +347,11 @@ class Engine:
             self.versions.prune({v for v in self.versions.versions() if v != version})
             raise RuntimeError("a user was forgotten during the refit; its model is discarded")
         model, seen, info = load_version(self.versions, version, self.encoder)
+        self.versions.publish(version)  # replicas: in the database first, then served here
         with self._lock.write():
             reconcile(model, self.items, seen, set(self.users), self._keys)
             previous = self.info.version
             self.model, self.info = model, info
-        self.versions.publish(version)  # replicas: shared through the database
         # keep the previous version to roll back to, unless it holds a forgotten user's data
         self.versions.prune({version} if job.forced else {version, previous})
 
@@ -363,7 +363,8 @@ class Engine:
         return outcome
 
     def refit(self, *, forced: bool = False) -> str:
-        """Start a refit now (``admin``); returns started / queued / waiting / off."""
+        """Start a refit now (``admin``); returns started / queued / waiting / off, or
+        requested (a replica that does not train asks the fleet's trainer)."""
         if self.refitter is None:
             return "off"
         if self.fleet is not None and not self.fleet.is_trainer():
@@ -516,6 +517,8 @@ class Engine:
             with self.store.transaction() as session:
                 self.store.forget_user(session, user_id)
                 self._changed(session, "users", [user_id])
+                if self.fleet is not None:  # a trainer elected later still owes the refit
+                    self.fleet.forgot(session)
             self._forget_here(user_id)
         if self.refitter is not None:
             self.refitter.request(forced=True, reason="forget-user")

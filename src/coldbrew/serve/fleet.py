@@ -48,6 +48,7 @@ RETAIN_SECONDS = 3600.0
 KEEP_LAST = 10_000
 PRUNE_EVERY = 60.0
 SHARED_SUFFIXES = (".json", ".npz")
+FORGET_PENDING = "forget_pending"
 log = logging.getLogger("coldbrew.serve.fleet")
 
 
@@ -166,6 +167,8 @@ class SharedVersions(ModelVersions):
         with self.changes.store.transaction() as session:
             self.changes.put_files(session, version, files)
             self.changes.set_state(session, "model", version)
+            if self.info(version).forced:  # the refit forget-user owed is served
+                self.changes.set_state(session, FORGET_PENDING, "0")
             self.changes.record(session, "model", [version])
         super().publish(version)
 
@@ -257,6 +260,11 @@ class Fleet:
 
     def is_trainer(self) -> bool:
         return self._trainer
+
+    def forgot(self, session: Any) -> None:
+        """Note, in a forget-user's transaction, that the fleet owes a forced refit (a trainer
+        elected before it is served runs it)."""
+        self.log.set_state(session, FORGET_PENDING, "1")
 
     def ask_trainer(self, *, forced: bool) -> str:
         """Ask the fleet's trainer for a refit (through the log); returns ``requested``."""
@@ -360,6 +368,8 @@ class Fleet:
             self._trainer = True
             log.info("replica %s is the fleet's trainer", self.name)
             engine.resume_refits()
+            if self.log.state(FORGET_PENDING) == "1" and engine.refitter is not None:
+                engine.refitter.request(forced=True, reason="forget-user")
 
     # ---- the log's length -------------------------------------------------------------------
     def _prune(self) -> None:
