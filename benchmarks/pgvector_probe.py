@@ -11,7 +11,6 @@ exact (a scan) and with pgvector's HNSW index, against the same search in a repl
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -19,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from liveserver import percentiles
+from liveserver import percentiles, save_report
 
 
 def clustered(n: int, dim: int, seed: int = 0) -> np.ndarray:
@@ -82,11 +81,7 @@ def main() -> None:
                 report["pgvector_hnsw"] = timed_queries(search, queries)
         finally:
             server.cleanup()
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / f"pgvector-probe-{args.items}.json"
-    path.write_text(json.dumps(report, indent=2))
-    print(json.dumps(report, indent=2))
+    save_report(args.out, f"pgvector-probe-{args.items}", report)
 
 
 if __name__ == "__main__":

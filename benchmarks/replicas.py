@@ -22,7 +22,6 @@ its own machine), and measures:
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import random
@@ -38,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from liveserver import KEY, free_port, percentiles, start_server, stop_server
+from liveserver import KEY, free_port, percentiles, save_report, start_server, stop_server
 from load import THINGS as WORDS
 from load import USES
 
@@ -433,12 +432,7 @@ def main() -> None:
         finally:
             fleet.stop()
             server.cleanup()
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / f"replicas-{report['date'][:16].replace(':', '-')}.json"
-    path.write_text(json.dumps(report, indent=2))
-    print(json.dumps(report, indent=2))
-    print(f"wrote {path}")
+    save_report(args.out, f"replicas-{report['date'][:16].replace(':', '-')}", report)
 
 
 def run(fleet: Fleet, args: argparse.Namespace, report: dict[str, Any]) -> None:

@@ -175,6 +175,30 @@ def test_the_trainer_role_moves_when_the_trainer_stops(
     within(lambda: engine(b).fleet.is_trainer())
 
 
+@pytest.mark.postgres
+@ON_POSTGRES
+def test_the_log_is_pruned_and_a_replica_behind_it_stops_being_ready(
+    replicas: Callable[..., TestClient],
+) -> None:
+    a, b = replicas(), replicas()
+    for n in range(5):
+        assert a.post(
+            "/items", json={"id": f"x{n}", "title": f"thing {n}"}, headers=WRITE
+        ).is_success
+    within(lambda: b.get("/items/x4").status_code == 200)
+    log = engine(a).fleet.log
+    last = log.last_id()
+    assert log.prune(keep_seconds=0, keep_last=2) >= 3
+    assert [c.id for c in log.since(0)] == [last - 1, last]
+    assert int(log.state("pruned_through") or 0) == last - 2
+    fleet = engine(b).fleet
+    fleet.stop()  # cut off from the fleet...
+    fleet.seen = 0  # ...since before the pruned changes
+    fleet._check_retention()
+    assert b.get("/readyz").status_code == 503
+    assert a.get("/readyz").status_code == 200
+
+
 def test_sqlite_refuses_a_second_serving_process(tmp_path: Path) -> None:
     db = tmp_path / "shop.sqlite"
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "COLDBREW_API_KEYS": "k-1234567"}

@@ -108,7 +108,11 @@ class ChangeLog:
     # ---- model files ----------------------------------------------------------------------
     @staticmethod
     def put_files(session: Session, version: str, files: dict[str, bytes]) -> None:
-        session.execute(delete(ModelFileRow).where(ModelFileRow.version == version))
+        """Store a new version's files; a version already stored is never replaced (two
+        trainers for a moment, after a lost connection: the second's publish fails)."""
+        taken = session.scalar(select(func.count()).where(ModelFileRow.version == version))
+        if taken:
+            raise ValueError(f"model version {version} is already stored by another trainer")
         rows = [{"version": version, "path": p, "data": d} for p, d in files.items()]
         if rows:
             session.execute(insert(ModelFileRow), rows)
