@@ -9,6 +9,7 @@ between them but the database.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -18,7 +19,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from servicekit import CATALOGUE, WRITE, load_catalogue
+from servicekit import CATALOGUE, WRITE, WRITE_KEY, free_port, load_catalogue
 
 from coldbrew.serve.fleet import DatabaseInUse, single_process
 
@@ -197,6 +198,52 @@ def test_the_log_is_pruned_and_a_replica_behind_it_stops_being_ready(
     fleet._check_retention()
     assert b.get("/readyz").status_code == 503
     assert a.get("/readyz").status_code == 200
+
+
+@pytest.mark.slow  # two `coldbrew serve` processes start (10-20 s each on 2 busy cores)
+@pytest.mark.postgres
+def test_two_serve_processes_and_a_kill_9(pg_server: Any, tmp_path: Path) -> None:
+    """Real ``coldbrew serve`` processes: a write through one is served by the other, and when
+    the trainer is killed with SIGKILL the survivor keeps answering and takes over training."""
+    import httpx
+
+    name = f"procs{time.monotonic_ns()}"
+    pg_server.psql(f"CREATE SCHEMA {name};")
+    url = f"{pg_server.get_uri()}&options=-csearch_path%3D{name}"
+    servers, bases = [], []
+    try:
+        for n in range(2):
+            port = free_port()
+            env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "COLDBREW_API_KEYS": WRITE_KEY}
+            env["COLDBREW_MODELS_DIR"] = str(tmp_path / f"models{n}")
+            command = [sys.executable, "-m", "coldbrew", "serve", "--db", url, "--port", str(port)]
+            servers.append(subprocess.Popen([*command, "--encoder", "hashing"], env=env))
+            bases.append(f"http://127.0.0.1:{port}")
+            within(lambda b=bases[-1]: _ready(b), 120)  # one at a time: the first trains
+        first, second = (httpx.Client(base_url=b, headers=WRITE, timeout=30) for b in bases)
+        assert first.get("/admin/refit").json()["trainer"] is True
+        assert second.get("/admin/refit").json()["trainer"] is False
+        item = {"id": "lantern", "title": "Solar camping lantern"}
+        assert first.post("/items", json=item).status_code == 200
+        within(lambda: second.get("/items/lantern").status_code == 200)
+        servers[0].send_signal(signal.SIGKILL)
+        servers[0].wait()
+        within(lambda: second.get("/admin/refit").json()["trainer"] is True)
+        body = {"text": "solar lantern", "k": 1, "explain": False}
+        assert second.post("/recommend", json=body).json()["items"][0]["item_id"] == "lantern"
+    finally:
+        for server in servers:
+            server.kill()
+            server.wait()
+
+
+def _ready(base: str) -> bool:
+    import httpx
+
+    try:
+        return httpx.get(f"{base}/readyz", timeout=5).status_code == 200
+    except httpx.TransportError:
+        return False
 
 
 def test_sqlite_refuses_a_second_serving_process(tmp_path: Path) -> None:
