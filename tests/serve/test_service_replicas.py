@@ -9,6 +9,7 @@ between them but the database.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -99,6 +100,12 @@ def test_writes_deletes_and_forget_reach_the_other_replica(
     assert "hiker" not in engine(b).users
     assert b.post("/recommend", json={"user_id": "hiker"}, headers=WRITE).status_code == 404
     assert max(lags) < BOUND, lags
+    metrics = b.get("/metrics").text  # what an operator watches
+    assert "coldbrew_replica_trainer 0.0" in metrics  # A trains: it started first
+    applied = re.search(r"^coldbrew_replica_changes_applied_total (\S+)$", metrics, re.M)
+    assert applied is not None and float(applied.group(1)) >= 6
+    lag = re.search(r"^coldbrew_replica_lag_seconds (\S+)$", metrics, re.M)
+    assert lag is not None and 0 < float(lag.group(1)) < BOUND
 
 
 def _liked(client: TestClient, user_id: str) -> list[str]:

@@ -220,6 +220,7 @@ class Fleet:
         self.poll = poll
         self.seen = 0
         self.applied = 0
+        self.last_lag = 0.0
         self.behind = False
         self.engine: Engine | None = None
         self.shared_versions: SharedVersions | None = None
@@ -310,12 +311,15 @@ class Fleet:
 
     def catch_up(self) -> int:
         """Apply every change other replicas logged since the last one seen; return how many."""
+        started = time.perf_counter()
         changes = self.log.since(self.seen)
         if not changes:
             return 0
         theirs = [c for c in changes if c.origin != self.name]
         if theirs:
             self._apply(theirs)
+            # from the oldest change's transaction to now: what this batch waited in all
+            self.last_lag = max(c.age for c in theirs) + time.perf_counter() - started
         self.seen = changes[-1].id
         self.applied += len(theirs)
         return len(theirs)

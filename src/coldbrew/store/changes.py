@@ -32,6 +32,7 @@ class Change:
     kind: str
     ids: tuple[str, ...]
     origin: str
+    age: float = 0.0  # seconds from its transaction's start to its reading (the database clock)
 
 
 def lock_key(name: str) -> int:
@@ -71,9 +72,13 @@ class ChangeLog:
 
     def since(self, after: int, limit: int = 5000) -> list[Change]:
         """Changes after id ``after``, oldest first (at most ``limit``)."""
-        stmt = select(ChangeRow).where(ChangeRow.id > after).order_by(ChangeRow.id).limit(limit)
+        age = func.extract("epoch", func.clock_timestamp() - ChangeRow.at)
+        stmt = select(ChangeRow, age).where(ChangeRow.id > after).order_by(ChangeRow.id)
         with self.store.transaction() as session:
-            return [Change(r.id, r.kind, tuple(r.ids), r.origin) for r in session.scalars(stmt)]
+            return [
+                Change(r.id, r.kind, tuple(r.ids), r.origin, float(seconds))
+                for r, seconds in session.execute(stmt.limit(limit))
+            ]
 
     def prune(self, keep_seconds: float, keep_last: int) -> int:
         """Delete changes older than ``keep_seconds`` beyond the newest ``keep_last``; the last
