@@ -432,14 +432,14 @@ class Engine:
         put with their stored vectors (never re-encoded), deleted ones dropped. The rows are
         read under the write lock, so no local write can land between the read and its use."""
         with self._lock.write():
-            live = {i.item_id: i for i in self.store.items(item_ids)}
+            live = {i.item_id: i for i in self.store.items_of(item_ids)}
             gone = [i for i in dict.fromkeys(item_ids) if i in self.items and i not in live]
             if gone:
                 self._drop_items(gone)
             items = [i for i in live.values() if self.items.get(i.item_id) != i]
             if not items:
                 return
-            stored = self.store.vectors("item", self.encoder_name, [i.item_id for i in items])
+            stored = self.store.vectors_of("item", self.encoder_name, [i.item_id for i in items])
             missing = [i for i in items if i.item_id not in stored]
             if missing:  # stored by a replica with another encoder
                 encoded = self.encoder.encode([item_text(i) for i in missing], kind="passage")
@@ -536,9 +536,9 @@ class Engine:
         The rows are read under the write lock (see :meth:`refresh_items`)."""
         forgot, added = False, [0, 0]  # new positive events, new events
         with self._lock.write():
-            found = {u.user_id: u for u in self.store.users(user_ids)}
+            found = {u.user_id: u for u in self.store.users_of(user_ids)}
             history: dict[str, list[Interaction]] = {}
-            for inter in self.store.interactions(user_ids=list(found)):
+            for inter in self.store.interactions_of(list(found)):
                 history.setdefault(inter.user_id, []).append(inter)
             for user_id in dict.fromkeys(user_ids):
                 if user_id in found:

@@ -80,7 +80,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any, *, durability: str) -> 
 
 
 def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest Alembic revision shipped in the package."""
+    """Bring the schema to the newest Alembic revisions shipped in the package (every head:
+    independent features may each add a revision after the same parent)."""
     from alembic import command
     from alembic.config import Config
 
@@ -88,7 +89,7 @@ def migrate(engine: Engine) -> None:
     config.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as connection:
         config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+        command.upgrade(config, "heads")
 
 
 def _chunks(values: Sequence[str]) -> Iterator[Sequence[str]]:
@@ -234,51 +235,37 @@ class Store:
             session.add(ModelVersionRow(name=name, config=config, dim=dim))
 
     # ---- reads ----------------------------------------------------------------------------
-    def items(self, ids: Sequence[str] | None = None) -> list[Item]:
-        """Every item (or those of ``ids`` that exist), in insertion order."""
+    def items(self) -> list[Item]:
+        """Every item, in insertion order."""
         with self._sessions() as session:
-            rows = self._rows(session, select(ItemRow).order_by(ItemRow.pk), ItemRow.item_id, ids)
+            rows = session.scalars(select(ItemRow).order_by(ItemRow.pk))
             return [Item(r.item_id, r.title, r.description, dict(r.attributes)) for r in rows]
 
-    def users(self, ids: Sequence[str] | None = None) -> list[User]:
-        """Every user (or those of ``ids`` that exist), in insertion order."""
+    def users(self) -> list[User]:
         with self._sessions() as session:
-            rows = self._rows(session, select(UserRow).order_by(UserRow.pk), UserRow.user_id, ids)
+            rows = session.scalars(select(UserRow).order_by(UserRow.pk))
             return [User(r.user_id, r.text, dict(r.attributes)) for r in rows]
 
-    def interactions(
-        self, user_id: str | None = None, *, user_ids: Sequence[str] | None = None
-    ) -> list[Interaction]:
-        """Interactions oldest first (by timestamp, then insertion order), of every user, of
-        ``user_id`` or of ``user_ids``."""
+    def interactions(self, user_id: str | None = None) -> list[Interaction]:
+        """Interactions oldest first (by timestamp, then insertion order)."""
         stmt = select(InteractionRow).order_by(InteractionRow.timestamp, InteractionRow.pk)
         if user_id is not None:
-            user_ids = [user_id]
+            stmt = stmt.where(InteractionRow.user_id == user_id)
         with self._sessions() as session:
-            rows = self._rows(session, stmt, InteractionRow.user_id, user_ids)
-            rows.sort(key=lambda r: (r.timestamp, r.pk))  # chunks each come sorted
             return [
                 Interaction(r.interaction_id, r.user_id, r.item_id, r.event, r.timestamp, r.value)
-                for r in rows
+                for r in session.scalars(stmt)
             ]
 
-    def vectors(
-        self, kind: str, model: str, ids: Sequence[str] | None = None
-    ) -> dict[str, np.ndarray]:
-        """``{owner id: vector}`` for one kind and model (of every owner, or of ``ids``)."""
+    def vectors(self, kind: str, model: str) -> dict[str, np.ndarray]:
+        """``{owner id: vector}`` for one kind and model."""
         stmt = select(VectorRow.owner_id, VectorRow.data).where(
             VectorRow.kind == kind, VectorRow.model == model
-        )
-        chunks = (
-            [stmt]
-            if ids is None
-            else [stmt.where(VectorRow.owner_id.in_(c)) for c in _chunks(list(ids))]
         )
         with self.engine.connect() as connection:
             return {
                 owner: np.frombuffer(data, dtype=np.float32).copy()
-                for chunk in chunks
-                for owner, data in connection.execute(chunk)
+                for owner, data in connection.execute(stmt)
             }
 
     def model_versions(self) -> list[dict[str, Any]]:
@@ -297,11 +284,44 @@ class Store:
                 for table in (ItemRow, UserRow, InteractionRow, VectorRow)
             }
 
+    # ---- reads of a few rows (a replica applying another's writes) -----------------------
+    def items_of(self, ids: Sequence[str]) -> list[Item]:
+        """The items of ``ids`` that exist (any order)."""
+        with self._sessions() as session:
+            rows = self._rows(session, select(ItemRow), ItemRow.item_id, ids)
+            return [Item(r.item_id, r.title, r.description, dict(r.attributes)) for r in rows]
+
+    def users_of(self, ids: Sequence[str]) -> list[User]:
+        """The users of ``ids`` that exist (any order)."""
+        with self._sessions() as session:
+            rows = self._rows(session, select(UserRow), UserRow.user_id, ids)
+            return [User(r.user_id, r.text, dict(r.attributes)) for r in rows]
+
+    def interactions_of(self, user_ids: Sequence[str]) -> list[Interaction]:
+        """The interactions of ``user_ids``, oldest first (by timestamp, then insertion order)."""
+        with self._sessions() as session:
+            rows = self._rows(session, select(InteractionRow), InteractionRow.user_id, user_ids)
+            rows.sort(key=lambda r: (r.timestamp, r.pk))
+            return [
+                Interaction(r.interaction_id, r.user_id, r.item_id, r.event, r.timestamp, r.value)
+                for r in rows
+            ]
+
+    def vectors_of(self, kind: str, model: str, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """``{owner id: vector}`` of ``ids`` for one kind and model (those stored)."""
+        stmt = select(VectorRow.owner_id, VectorRow.data).where(
+            VectorRow.kind == kind, VectorRow.model == model
+        )
+        with self.engine.connect() as connection:
+            return {
+                owner: np.frombuffer(data, dtype=np.float32).copy()
+                for chunk in _chunks(list(dict.fromkeys(ids)))
+                for owner, data in connection.execute(stmt.where(VectorRow.owner_id.in_(chunk)))
+            }
+
     @staticmethod
-    def _rows(session: Session, stmt: Any, column: Any, ids: Sequence[str] | None) -> list[Any]:
-        """The rows of ``stmt``, or of those whose ``column`` is in ``ids`` (in chunks)."""
-        if ids is None:
-            return list(session.scalars(stmt))
+    def _rows(session: Session, stmt: Any, column: Any, ids: Sequence[str]) -> list[Any]:
+        """The rows of ``stmt`` whose ``column`` is in ``ids`` (read in chunks)."""
         return [
             row
             for chunk in _chunks(list(dict.fromkeys(ids)))

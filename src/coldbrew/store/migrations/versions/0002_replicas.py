@@ -1,6 +1,6 @@
 """Replicas: the change log, shared model files, fleet state.
 
-Revision ID: 0002
+Revision ID: 0002r (a branch beside any other 0002: migrate() upgrades every head)
 Revises: 0001
 Create Date: 2026-11-30
 """
@@ -8,7 +8,7 @@ Create Date: 2026-11-30
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0002"
+revision = "0002r"
 down_revision = "0001"
 branch_labels = None
 depends_on = None
