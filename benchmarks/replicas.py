@@ -441,7 +441,12 @@ def run(fleet: Fleet, args: argparse.Namespace, report: dict[str, Any]) -> None:
     seed(first, args.items, args.users, args.events)
     report["seed_s"] = round(time.perf_counter() - t, 2)
     status = refit(first)
-    report["refit"] = {"seconds": status["last"].get("seconds"), "version": status["version"]}
+    report["refit"] = {
+        "seconds": status["last"].get("seconds"),
+        "version": status["version"],
+        "outcomes": status["outcomes"],
+        "error": status["last"].get("error"),
+    }
     report["throughput"] = [throughput([first], args.tp_seconds, args.clients, args.users)]
     report["writes"] = [write_rate([first], args.tp_seconds, 2, args.users)]
     report["log_commits"] = [log_commits(fleet.db_url, 5, t) for t in (1, 4)]
