@@ -6,9 +6,11 @@ name from the ``benchmarks/`` folder).
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -99,3 +101,13 @@ def timed(client: httpx.Client, method: str, path: str, body: Any = None) -> tup
     took = time.perf_counter() - start
     response.raise_for_status()
     return took, response.json()
+
+
+def save_report(out: str, name: str, report: dict[str, Any]) -> Path:
+    """Write ``report`` as ``<out>/<name>.json`` (folders made), print it, return the path."""
+    path = Path(out) / f"{name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2))
+    print(json.dumps(report, indent=2))
+    print(f"wrote {path}")
+    return path

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import socket
 import tempfile
 import threading
 import time
@@ -15,7 +14,7 @@ import pytest
 pytest.importorskip("fastapi", reason="the service tests need: pip install 'coldbrew[serve]'")
 
 from fastapi.testclient import TestClient
-from servicekit import load_catalogue, make_settings
+from servicekit import free_port, load_catalogue, make_settings
 
 from coldbrew.serve import create_app
 from coldbrew.text import HashingEncoder
@@ -92,13 +91,6 @@ def client(open_client: Callable[..., TestClient]) -> TestClient:
     return c
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.fixture
 def serve_live(tmp_path: Any) -> Iterator[Callable[..., str]]:
     """Start real uvicorn servers (the service's own config) on free loopback ports; each call
@@ -111,7 +103,7 @@ def serve_live(tmp_path: Any) -> Iterator[Callable[..., str]]:
     def _start(db_url: str | None = None, **kwargs: Any) -> str:
         settings = make_settings(db_url or str(tmp_path / f"live{len(running)}.sqlite"), **kwargs)
         app = create_app(settings, encoder=HashingEncoder(256))
-        port = _free_port()
+        port = free_port()
         server = uvicorn.Server(server_config(app, settings, "127.0.0.1", port))
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -99,3 +100,11 @@ def load_catalogue(client: TestClient) -> None:
 def counts(client: TestClient) -> dict[str, int]:
     found: dict[str, int] = client.app.state.engine.store.counts()  # type: ignore[attr-defined]
     return found
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port

@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 import os
 import secrets
+import sys
 from typing import Any
 
 from coldbrew.text.encoder import Encoder
@@ -133,10 +134,25 @@ def serve(
     print(announce or f"serving on {url} (API docs: {url}docs)")
     if key:
         print(f"open {url}#key={key} to try it (the page keeps the key for saving items)")
-    uvicorn.Server(server_config(app, settings, host, port)).run()
+    from coldbrew.serve.fleet import single_process
+    from coldbrew.store import database_url
+
+    with single_process(database_url(settings.db_url)):  # SQLite: refused if already served
+        uvicorn.Server(server_config(app, settings, host, port)).run()
 
 
 def run(args: argparse.Namespace) -> int:
+    from coldbrew.serve.fleet import DatabaseInUse
+
+    try:
+        _serve(args)
+    except DatabaseInUse as exc:
+        print(f"coldbrew serve: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> None:
     serve(
         args.db,
         args.encoder,
@@ -150,4 +166,3 @@ def run(args: argparse.Namespace) -> int:
         refit_minutes=args.refit_minutes,
         durability=args.durability,
     )
-    return 0

@@ -22,6 +22,7 @@ from coldbrew import __version__
 from coldbrew.serve.deps import AuthError
 from coldbrew.serve.engine import Engine, Serving
 from coldbrew.serve.errors import BatchError, NotFoundError
+from coldbrew.serve.fleet import Fleet, is_shared, single_process
 from coldbrew.serve.guard import Admission, Overloaded, RateLimit
 from coldbrew.serve.limits import BodyLimit
 from coldbrew.serve.metrics import Metrics
@@ -42,40 +43,25 @@ def create_app(settings: Settings, *, encoder: Encoder | None = None) -> FastAPI
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        from coldbrew.text.factory import make_encoder
-        from coldbrew.text.onnx import onnx_or_torch
 
         store = Store(settings.db_url, durability=settings.durability)
-        spec = serving_encoder(settings.encoder, store)  # issue 14: language routing
-        engine = Engine(
-            store,
-            centred_encoder(  # issue 14: per-script centring of a mixed catalogue
-                onnx_or_torch(encoder or make_encoder(spec), settings.encoder_runtime), store
-            ),
-            index=settings.index,
-            graph_path=settings.graph_path(),
-            serving=Serving(
-                model=settings.model,
-                models_dir=settings.models_path(),
-                refit_every=settings.refit_every,
-                refit_minutes=settings.refit_minutes,
-                refit_min_interactions=settings.refit_min_interactions,
-                score_all_below=settings.score_all_below,
-            ),
-        ).load()
-        app.state.engine = engine
-        metrics.bind(engine)
-        log.info(
-            "ready: %s items, %s users, encoder %s, model %s (%s)",
-            *engine.stats().values(),
-            engine.encoder_name,
-            engine.info.version,
-            engine.info.kind,
-        )
         try:
-            yield
+            with single_process(store.url):  # SQLite: one serving process per file
+                engine = _engine(settings, store, encoder)
+                app.state.engine = engine
+                metrics.bind(engine)
+                log.info(
+                    "ready: %s items, %s users, encoder %s, model %s (%s)",
+                    *engine.stats().values(),
+                    engine.encoder_name,
+                    engine.info.version,
+                    engine.info.kind,
+                )
+                try:
+                    yield
+                finally:
+                    engine.close()
         finally:
-            engine.close()
             store.close()
 
     app = FastAPIOffline(
@@ -98,6 +84,31 @@ def create_app(settings: Settings, *, encoder: Encoder | None = None) -> FastAPI
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
+
+
+def _engine(settings: Settings, store: Store, encoder: Encoder | None) -> Engine:
+    """The loaded engine; over PostgreSQL, a replica of the fleet on that database."""
+    from coldbrew.text.factory import make_encoder
+    from coldbrew.text.onnx import onnx_or_torch
+
+    spec = serving_encoder(settings.encoder, store)  # issue 14: language routing
+    return Engine(
+        store,
+        centred_encoder(  # issue 14: per-script centring of a mixed catalogue
+            onnx_or_torch(encoder or make_encoder(spec), settings.encoder_runtime), store
+        ),
+        index=settings.index,
+        graph_path=settings.graph_path(),
+        serving=Serving(
+            model=settings.model,
+            models_dir=settings.models_path(),
+            refit_every=settings.refit_every,
+            refit_minutes=settings.refit_minutes,
+            refit_min_interactions=settings.refit_min_interactions,
+            score_all_below=settings.score_all_below,
+        ),
+        fleet=Fleet(store) if is_shared(store) else None,
+    ).load()
 
 
 def _install_middleware(app: FastAPI, metrics: Metrics) -> None:

@@ -11,6 +11,8 @@ reach the served model's state immediately.
 Every write encodes first, then commits to the database in one transaction, then updates memory,
 so a failed write changes nothing. At start-up the whole state is rebuilt from the database and
 the latest good model version, reusing the stored vectors, so a restart answers as before.
+Replicas over one PostgreSQL database (:mod:`coldbrew.serve.fleet`) log each write in its
+transaction and apply the others' writes by re-reading the rows they touched (``refresh_*``).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -52,6 +54,9 @@ from coldbrew.store import Interaction, Item, Store, User
 from coldbrew.text.cache import text_key
 from coldbrew.text.encoder import Encoder
 from coldbrew.text.memo import MemoEncoder
+
+if TYPE_CHECKING:
+    from coldbrew.serve.fleet import Fleet
 
 __all__ = ["EVENTS", "POSITIVE_EVENTS", "Answer", "Engine", "Query", "Recommendation", "Serving"]
 
@@ -152,10 +157,12 @@ class Engine:
         index: str | Index = "auto",
         graph_path: str | None = None,
         serving: Serving | None = None,
+        fleet: Fleet | None = None,
     ) -> None:
         """``index``: ``auto``, ``exact``, ``hnsw`` or an index object (item text vectors, for
         similar items); ``graph_path``: where an HNSW graph is saved on :meth:`close` and reused
-        at the next start if still current; ``serving``: the model to serve."""
+        at the next start if still current; ``serving``: the model to serve; ``fleet``: the
+        other replicas over the same PostgreSQL database (none: this process is alone)."""
         self.store = store
         self.encoder = MemoEncoder(encoder, self._stored_passage)
         self.serving = serving or Serving()
@@ -167,7 +174,9 @@ class Engine:
         self.model: Recommender | None = None
         self.info = VersionInfo(version=BOOTSTRAP, kind="zeroshot")
         self.refitter: Refitter | None = None
-        self.versions = ModelVersions(self.serving.models_dir or ".coldbrew/models")
+        self.fleet = fleet
+        root = self.serving.models_dir or ".coldbrew/models"
+        self.versions = fleet.versions(root) if fleet else ModelVersions(root)
         self._by_attribute: dict[str, dict[str, set[str]]] = {}
         self._keys: dict[str, str] = {}  # item id -> key of the text its vector was made from
         self._text_ids: dict[str, str] = {}  # that key -> an item with that text
@@ -181,7 +190,10 @@ class Engine:
     # ---- start-up -------------------------------------------------------------------------
     def load(self) -> Engine:
         """Rebuild memory from the store and the latest model version; encode (and store) only
-        items without a vector yet."""
+        items without a vector yet. A replica follows the change log from where it stood
+        before this read (changes that land meanwhile are applied twice, to the same end)."""
+        if self.fleet is not None:
+            self.fleet.mark()
         with self.store.transaction() as session:
             self.store.register_model(
                 session, self.encoder_name, self.encoder.config(), self.encoder.dim
@@ -212,6 +224,8 @@ class Engine:
         self.ready = True
         if self.refitter is not None:
             self.refitter.start_timer()
+        if self.fleet is not None:
+            self.fleet.start(self)
         return self
 
     def _stored_passage(self, text: str) -> np.ndarray | None:
@@ -231,6 +245,8 @@ class Engine:
         self.ready = False
         if self.refitter is not None:
             self.refitter.stop()
+        if self.fleet is not None:
+            self.fleet.stop()
         with self._lock.write():
             graph = self._graph_file(len(self.index))
             if graph:
@@ -287,15 +303,26 @@ class Engine:
             minutes=plan.refit_minutes,
             min_interactions=plan.refit_min_interactions,
         )
-        positives = [
-            inter
-            for state in self.users.values()
-            for _, inter in state.interactions.values()
-            if inter.event in POSITIVE_EVENTS
-        ]
-        unseen = sum(1 for i in positives if i.timestamp > self.info.trained_through)
-        self.refitter.positives = len(positives)
-        if unseen and self.info.version == BOOTSTRAP:
+        if self.fleet is not None:  # one replica trains for the fleet
+            self.refitter.leader = self.fleet.is_trainer
+        self.resume_refits()
+
+    def resume_refits(self) -> None:
+        """Count the positive events the served model has not learned, and refit if due (at
+        start, and when this replica is elected the fleet's trainer)."""
+        if self.refitter is None:
+            return
+        with self._lock.read():
+            positives = [
+                inter
+                for state in self.users.values()
+                for _, inter in state.interactions.values()
+                if inter.event in POSITIVE_EVENTS
+            ]
+            unseen = sum(1 for i in positives if i.timestamp > self.info.trained_through)
+            bootstrap = self.info.version == BOOTSTRAP
+        self.refitter.positives, self.refitter.new_interactions = len(positives), 0
+        if unseen and bootstrap:
             self.refitter.request(reason="start")  # data but no model yet
         elif unseen:
             self.refitter.added(0, unseen)
@@ -320,11 +347,11 @@ class Engine:
             self.versions.prune({v for v in self.versions.versions() if v != version})
             raise RuntimeError("a user was forgotten during the refit; its model is discarded")
         model, seen, info = load_version(self.versions, version, self.encoder)
+        self.versions.publish(version)  # replicas: in the database first, then served here
         with self._lock.write():
             reconcile(model, self.items, seen, set(self.users), self._keys)
             previous = self.info.version
             self.model, self.info = model, info
-            self.versions.publish(version)
         # keep the previous version to roll back to, unless it holds a forgotten user's data
         self.versions.prune({version} if job.forced else {version, previous})
 
@@ -336,10 +363,22 @@ class Engine:
         return outcome
 
     def refit(self, *, forced: bool = False) -> str:
-        """Start a refit now (``admin``); returns started / queued / waiting / off."""
+        """Start a refit now (``admin``); returns started / queued / waiting / off, or
+        requested (a replica that does not train asks the fleet's trainer)."""
         if self.refitter is None:
             return "off"
+        if self.fleet is not None and not self.fleet.is_trainer():
+            return self.fleet.ask_trainer(forced=forced)
         return self.refitter.request(forced=forced, reason="admin")
+
+    def serve_version(self, version: str) -> None:
+        """Serve a version another replica's refit published (its files are here already)."""
+        if version == self.info.version:
+            return
+        model, seen, info = load_version(self.versions, version, self.encoder)
+        with self._lock.write():
+            reconcile(model, self.items, seen, set(self.users), self._keys)
+            self.model, self.info = model, info
 
     # ---- items ----------------------------------------------------------------------------
     def upsert_items(self, items: Sequence[Item]) -> None:
@@ -356,14 +395,19 @@ class Engine:
             with self.store.transaction() as session:
                 self.store.upsert_items(session, items)
                 self.store.put_vectors(session, "item", self.encoder_name, ids, vectors)
-            for item in items:
-                self._forget_item_attributes(item.item_id)
-                self._remember_item(item)
-            self.index.add(ids, vectors)
-            if self.model is None:
-                self.model = self._bootstrap()
-            else:  # every part that reads text reads them now (their vectors are known)
-                self.model.add_items(item_frame(items))
+                self._changed(session, "items", ids)
+            self._put_items(items, vectors)
+
+    def _put_items(self, items: Sequence[Item], vectors: np.ndarray) -> None:
+        """Items (and their vectors) into memory, the index and the served model."""
+        for item in items:
+            self._forget_item_attributes(item.item_id)
+            self._remember_item(item)
+        self.index.add([i.item_id for i in items], vectors)
+        if self.model is None:
+            self.model = self._bootstrap()
+        else:  # every part that reads text reads them now (their vectors are known)
+            self.model.add_items(item_frame(items))
 
     def delete_item(self, item_id: str) -> None:
         with self._lock.write():
@@ -371,12 +415,36 @@ class Engine:
                 raise NotFoundError("item", item_id)
             with self.store.transaction() as session:
                 self.store.delete_items(session, [item_id])
+                self._changed(session, "items", [item_id])
+            self._drop_items([item_id])
+
+    def _drop_items(self, item_ids: Sequence[str]) -> None:
+        for item_id in item_ids:
             self._forget_item_attributes(item_id)
             self._forget_text(item_id)
             del self.items[item_id]
-            self.index.remove([item_id])
-            if self.model is not None:
-                self.model.remove_items([item_id])
+        self.index.remove(list(item_ids))
+        if self.model is not None:
+            self.model.remove_items(list(item_ids))
+
+    def refresh_items(self, item_ids: Sequence[str]) -> None:
+        """Bring these items up to the database (another replica wrote them): changed ones are
+        put with their stored vectors (never re-encoded), deleted ones dropped. The rows are
+        read under the write lock, so no local write can land between the read and its use."""
+        with self._lock.write():
+            live = {i.item_id: i for i in self.store.items_of(item_ids)}
+            gone = [i for i in dict.fromkeys(item_ids) if i in self.items and i not in live]
+            if gone:
+                self._drop_items(gone)
+            items = [i for i in live.values() if self.items.get(i.item_id) != i]
+            if not items:
+                return
+            stored = self.store.vectors_of("item", self.encoder_name, [i.item_id for i in items])
+            missing = [i for i in items if i.item_id not in stored]
+            if missing:  # stored by a replica with another encoder
+                encoded = self.encoder.encode([item_text(i) for i in missing], kind="passage")
+                stored.update(zip([i.item_id for i in missing], encoded))
+            self._put_items(items, np.stack([stored[i.item_id] for i in items]))
 
     def get_item(self, item_id: str) -> Item:
         try:
@@ -426,6 +494,7 @@ class Engine:
         with self._lock.write():
             with self.store.transaction() as session:
                 self.store.upsert_users(session, users)
+                self._changed(session, "users", [u.user_id for u in users])
             for user in users:
                 old = self.users.get(user.user_id)
                 self.users[user.user_id] = _UserState(user, dict(old.interactions) if old else {})
@@ -447,12 +516,52 @@ class Engine:
                 raise NotFoundError("user", user_id)
             with self.store.transaction() as session:
                 self.store.forget_user(session, user_id)
-            self._track_items(user_id, self.users.pop(user_id).seen(), set())
-            if self.model is not None:
-                self.model.forget_user(user_id)
-            self._forgets += 1
+                self._changed(session, "users", [user_id])
+                if self.fleet is not None:  # a trainer elected later still owes the refit
+                    self.fleet.forgot(session)
+            self._forget_here(user_id)
         if self.refitter is not None:
             self.refitter.request(forced=True, reason="forget-user")
+
+    def _forget_here(self, user_id: str) -> None:
+        """The user out of memory and the served model (the caller holds the write lock)."""
+        self._track_items(user_id, self.users.pop(user_id).seen(), set())
+        if self.model is not None:
+            self.model.forget_user(user_id)
+        self._forgets += 1
+
+    def refresh_users(self, user_ids: Sequence[str]) -> None:
+        """Bring these users (profile and interactions) up to the database, where another
+        replica wrote them; a user gone from it was forgotten there, and is forgotten here.
+        The rows are read under the write lock (see :meth:`refresh_items`)."""
+        forgot, added = False, [0, 0]  # new positive events, new events
+        with self._lock.write():
+            found = {u.user_id: u for u in self.store.users_of(user_ids)}
+            history: dict[str, list[Interaction]] = {}
+            for inter in self.store.interactions_of(list(found)):
+                history.setdefault(inter.user_id, []).append(inter)
+            for user_id in dict.fromkeys(user_ids):
+                if user_id in found:
+                    self._refresh_user(found[user_id], history.get(user_id, []), added)
+                elif user_id in self.users:
+                    self._forget_here(user_id)
+                    forgot = True
+        if self.refitter is not None and forgot:
+            self.refitter.request(forced=True, reason="forget-user")
+        elif self.refitter is not None and added[1]:
+            self.refitter.added(added[0], added[1])
+
+    def _refresh_user(self, user: User, history: list[Interaction], added: list[int]) -> None:
+        old = self.users.get(user.user_id) or _UserState(user)
+        state = _UserState(user)
+        for inter in history:
+            seq = old.interactions.get(inter.interaction_id, (None, None))[0]
+            if seq is None:
+                added[0] += inter.event in POSITIVE_EVENTS
+                added[1] += 1
+            state.interactions[inter.interaction_id] = (seq or self._next_seq(), inter)
+        self._track_items(user.user_id, old.seen(), state.seen())
+        self.users[user.user_id] = state
 
     # ---- interactions ---------------------------------------------------------------------
     def add_interactions(self, interactions: Sequence[Interaction]) -> None:
@@ -503,10 +612,16 @@ class Engine:
             self.store.upsert_users(session, new_users)
             self.store.upsert_interactions(session, interactions)
             self.store.delete_interactions(session, deleted)
+            self._changed(session, "users", [s.user.user_id for s in states])
         for state in states:
             old = self.users.get(state.user.user_id)
             self._track_items(state.user.user_id, old.seen() if old else set(), state.seen())
             self.users[state.user.user_id] = state
+
+    def _changed(self, session: Any, kind: str, ids: Sequence[str]) -> None:
+        """Log a write for the other replicas, in its own transaction (alone: nothing)."""
+        if self.fleet is not None:
+            self.fleet.log.record(session, kind, ids)
 
     def _track_items(self, user_id: str, before: set[str], after: set[str]) -> None:
         for item_id in before - after:
@@ -678,6 +793,7 @@ class Engine:
             "version": self.info.version,
             "kind": self.info.kind,
             "serving": self.serving.model,
+            "trainer": self.fleet is None or self.fleet.is_trainer(),
             "running": False,
             "refits": 0,
             "outcomes": {},

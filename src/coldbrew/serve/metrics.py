@@ -43,6 +43,8 @@ class Metrics:
         self.items.set_function(lambda: len(engine.index))
         self.users.set_function(lambda: len(engine.users))
         self.registry.register(ModelCollector(engine))
+        if engine.fleet is not None:
+            self.registry.register(ReplicaCollector(engine))
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         self.requests.labels(method, route, str(status)).inc()
@@ -89,3 +91,31 @@ class ModelCollector(Collector):
             if value is not None:
                 ndcg.add_metric([name], float(value))
         yield ndcg
+
+
+class ReplicaCollector(Collector):
+    """A replica's place in the fleet (PostgreSQL only): trainer or not, the log it follows."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def collect(self) -> Iterator[Any]:
+        fleet = self.engine.fleet
+        if fleet is None:
+            return
+        gauges = {
+            "coldbrew_replica_trainer": ("1 on the replica that refits for the fleet", 0.0),
+            "coldbrew_replica_log_position": ("Id of the last change seen here", 0.0),
+            "coldbrew_replica_lag_seconds": ("Commit to applied, the last batch applied", 0.0),
+            "coldbrew_replica_behind": ("1 if the log was pruned past this replica", 0.0),
+        }
+        values = (float(fleet.is_trainer()), fleet.seen, fleet.last_lag, float(fleet.behind))
+        for (name, (text, _)), value in zip(gauges.items(), values):
+            gauge = GaugeMetricFamily(name, text)
+            gauge.add_metric([], float(value))
+            yield gauge
+        applied = CounterMetricFamily(
+            "coldbrew_replica_changes_applied", "Changes from other replicas applied here"
+        )
+        applied.add_metric([], fleet.applied)
+        yield applied

@@ -356,6 +356,8 @@ class Refitter:
         self._stop = threading.Event()
         self._last = time.monotonic()
         self._timer: threading.Thread | None = None
+        # whether this process may train (replicas: only the elected trainer of the fleet)
+        self.leader: Callable[[], bool] = lambda: True
 
     # ---- triggers --------------------------------------------------------------------------
     def start_timer(self) -> None:
@@ -379,8 +381,11 @@ class Refitter:
             self.request(reason="interactions")
 
     def request(self, *, forced: bool = False, reason: str = "admin") -> str:
-        """Start a refit now (or right after the running one); returns the state."""
+        """Start a refit now (or right after the running one); returns the state
+        (``elsewhere``: another replica trains for the fleet)."""
         with self._lock:
+            if not self.leader():
+                return "elsewhere"
             if not forced and self.positives < self.min_interactions:
                 return "waiting"
             if self.running:
@@ -439,7 +444,7 @@ class Refitter:
             self.process = None
             pending, forced = self._pending, self._pending_forced
             self._pending = self._pending_forced = False
-            if pending and not self._stop.is_set():
+            if pending and not self._stop.is_set() and self.leader():
                 self._launch(forced, "queued")
 
     def stop(self) -> None:

@@ -202,11 +202,17 @@ class RefitOut(BaseModel):
     status: str | None = Field(
         default=None,
         description="What a POST did: started, queued (after the running one), waiting (too few "
-        "interactions yet) or off (this service does not refit).",
+        "interactions yet), requested (from the replica that trains) or off (this service "
+        "does not refit).",
     )
     version: str
     kind: str
     serving: str
+    trainer: bool = Field(
+        default=True,
+        description="Whether this process refits: a single process does; of replicas over one "
+        "PostgreSQL database, only the elected trainer (a POST elsewhere is 'requested' from it).",
+    )
     running: bool
     running_since: float | None = None
     refits: int

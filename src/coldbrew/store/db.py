@@ -80,7 +80,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any, *, durability: str) -> 
 
 
 def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest Alembic revision shipped in the package."""
+    """Bring the schema to the newest Alembic revisions shipped in the package (every head:
+    independent features may each add a revision after the same parent)."""
     from alembic import command
     from alembic.config import Config
 
@@ -88,7 +89,7 @@ def migrate(engine: Engine) -> None:
     config.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as connection:
         config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+        command.upgrade(config, "heads")
 
 
 def _chunks(values: Sequence[str]) -> Iterator[Sequence[str]]:
@@ -282,6 +283,50 @@ class Store:
                 )
                 for table in (ItemRow, UserRow, InteractionRow, VectorRow)
             }
+
+    # ---- reads of a few rows (a replica applying another's writes) -----------------------
+    def items_of(self, ids: Sequence[str]) -> list[Item]:
+        """The items of ``ids`` that exist (any order)."""
+        with self._sessions() as session:
+            rows = self._rows(session, select(ItemRow), ItemRow.item_id, ids)
+            return [Item(r.item_id, r.title, r.description, dict(r.attributes)) for r in rows]
+
+    def users_of(self, ids: Sequence[str]) -> list[User]:
+        """The users of ``ids`` that exist (any order)."""
+        with self._sessions() as session:
+            rows = self._rows(session, select(UserRow), UserRow.user_id, ids)
+            return [User(r.user_id, r.text, dict(r.attributes)) for r in rows]
+
+    def interactions_of(self, user_ids: Sequence[str]) -> list[Interaction]:
+        """The interactions of ``user_ids``, oldest first (by timestamp, then insertion order)."""
+        with self._sessions() as session:
+            rows = self._rows(session, select(InteractionRow), InteractionRow.user_id, user_ids)
+            rows.sort(key=lambda r: (r.timestamp, r.pk))
+            return [
+                Interaction(r.interaction_id, r.user_id, r.item_id, r.event, r.timestamp, r.value)
+                for r in rows
+            ]
+
+    def vectors_of(self, kind: str, model: str, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """``{owner id: vector}`` of ``ids`` for one kind and model (those stored)."""
+        stmt = select(VectorRow.owner_id, VectorRow.data).where(
+            VectorRow.kind == kind, VectorRow.model == model
+        )
+        with self.engine.connect() as connection:
+            return {
+                owner: np.frombuffer(data, dtype=np.float32).copy()
+                for chunk in _chunks(list(dict.fromkeys(ids)))
+                for owner, data in connection.execute(stmt.where(VectorRow.owner_id.in_(chunk)))
+            }
+
+    @staticmethod
+    def _rows(session: Session, stmt: Any, column: Any, ids: Sequence[str]) -> list[Any]:
+        """The rows of ``stmt`` whose ``column`` is in ``ids`` (read in chunks)."""
+        return [
+            row
+            for chunk in _chunks(list(dict.fromkeys(ids)))
+            for row in session.scalars(stmt.where(column.in_(chunk)))
+        ]
 
     @staticmethod
     def _existing(session: Session, table: Any, column: Any, ids: Iterable[str]) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""The tables: items, users, interactions, vectors (with the model that made them), model versions.
+"""The tables: items, users, interactions, vectors (with the model that made them), model versions,
+and what replicas share (the change log, model files, fleet state).
 
 Ids are the caller's strings; an integer surrogate key (``pk``) keeps insertion order, so a
 restart rebuilds the index rows in the same order as before.
@@ -9,7 +10,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Float, Index, Integer, LargeBinary, String, Text, func
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    func,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 ID_LENGTH = 200
@@ -84,3 +96,38 @@ class ModelVersionRow(Base):
     created_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), nullable=False
     )
+
+
+class ChangeRow(Base):
+    """One committed write, for the other replicas to apply (see :mod:`coldbrew.serve.fleet`):
+    ``kind`` (``items``, ``users``, ``model``, ``refit``), the ids it touched and the replica
+    that made it. Ids increase in commit order."""
+
+    __tablename__ = "changes"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), nullable=False)
+    ids: Mapped[list[str]] = mapped_column(JSON, nullable=False)
+    origin: Mapped[str] = mapped_column(String(200), nullable=False)
+    at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), nullable=False
+    )
+
+
+class ModelFileRow(Base):
+    """The files of a served model version (JSON and ``.npz`` only), shared by every replica."""
+
+    __tablename__ = "model_files"
+
+    version: Mapped[str] = mapped_column(String(32), primary_key=True)
+    path: Mapped[str] = mapped_column(String(300), primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+
+
+class FleetStateRow(Base):
+    """Small named values the replicas share: the served model version, the pruned log's end."""
+
+    __tablename__ = "fleet_state"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text, nullable=False)
