@@ -76,6 +76,14 @@ def add_parser(sub: Any) -> None:
         "(default: COLDBREW_REFIT_MINUTES or 60)",
     )
     parser.add_argument(
+        "--ray",
+        default=None,
+        metavar="auto|ADDRESS",
+        help="run the background refits as Ray tasks on this cluster: auto (the cluster in "
+        "RAY_ADDRESS or started with `ray start` here, else a new local one) or HOST:PORT; "
+        "needs the [ray] extra (default: COLDBREW_RAY, else a child process of the service)",
+    )
+    parser.add_argument(
         "--durability",
         choices=("normal", "full"),
         default=os.environ.get("COLDBREW_DURABILITY", "normal"),
@@ -106,7 +114,7 @@ def serve(
     """Start the service; without COLDBREW_API_KEYS a one-off write key is made and printed.
 
     ``serving``: settings of the served model (``model``, ``models_dir``, ``refit_every``,
-    ``refit_minutes``); ``None`` values leave the environment's."""
+    ``refit_minutes``, ``ray``); ``None`` values leave the environment's."""
     try:
         import uvicorn
 
@@ -149,5 +157,6 @@ def run(args: argparse.Namespace) -> int:
         refit_every=args.refit_every,
         refit_minutes=args.refit_minutes,
         durability=args.durability,
+        ray=args.ray,
     )
     return 0

@@ -60,6 +60,7 @@ def create_app(settings: Settings, *, encoder: Encoder | None = None) -> FastAPI
                 refit_every=settings.refit_every,
                 refit_minutes=settings.refit_minutes,
                 refit_min_interactions=settings.refit_min_interactions,
+                ray=settings.ray,
                 score_all_below=settings.score_all_below,
             ),
         ).load()

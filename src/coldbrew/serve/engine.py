@@ -42,6 +42,7 @@ from coldbrew.serve.refit import (
     RefitJob,
     Refitter,
     build_zeroshot,
+    launcher,
     load_catalog,
     load_version,
     reconcile,
@@ -78,6 +79,9 @@ class Serving:
     refit_min_interactions: int = 50
     score_all_below: int = 50_000
     candidates: int = 200
+    ray: str | None = None
+    """Run refits as tasks on this Ray cluster (``auto`` or an address) instead of a child
+    process."""
 
 
 @dataclass(frozen=True)
@@ -286,6 +290,7 @@ class Engine:
             every=plan.refit_every,
             minutes=plan.refit_minutes,
             min_interactions=plan.refit_min_interactions,
+            launch=launcher(plan.ray),
         )
         positives = [
             inter
