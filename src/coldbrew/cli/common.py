@@ -156,7 +156,7 @@ def add_ray_args(parser: argparse.ArgumentParser, work: str) -> None:
     """``--ray auto|local|ADDRESS`` and the worker sizing flags; ``work`` says what runs there."""
     parser.add_argument(
         "--ray",
-        metavar="auto|ADDRESS",
+        metavar="auto|local|ADDRESS",
         help=f"run {work} on a Ray cluster: auto (the cluster in RAY_ADDRESS or started with "
         "`ray start` here, else a new local one), local (a new local one) or HOST:PORT / "
         "ray://HOST:PORT; needs the [ray] extra (default: no Ray, everything in this process)",

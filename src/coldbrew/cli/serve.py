@@ -78,10 +78,11 @@ def add_parser(sub: Any) -> None:
     parser.add_argument(
         "--ray",
         default=None,
-        metavar="auto|ADDRESS",
+        metavar="auto|local|ADDRESS",
         help="run the background refits as Ray tasks on this cluster: auto (the cluster in "
-        "RAY_ADDRESS or started with `ray start` here, else a new local one) or HOST:PORT; "
-        "needs the [ray] extra (default: COLDBREW_RAY, else a child process of the service)",
+        "RAY_ADDRESS or started with `ray start` here, else a new local one), local (a new "
+        "local one) or HOST:PORT / ray://HOST:PORT; needs the [ray] extra (default: "
+        "COLDBREW_RAY, else a child process of the service)",
     )
     parser.add_argument(
         "--durability",

@@ -23,8 +23,8 @@
                          (default 60; 0: never)
 ``COLDBREW_REFIT_MIN_INTERACTIONS``  no refit before this many positive events (default 50)
 ``COLDBREW_RAY``         run refits as Ray tasks on this cluster: ``auto`` (``RAY_ADDRESS``, else
-                         a cluster started with ``ray start`` here, else a new local one) or an
-                         address; unset (default): a child process of the service
+                         a cluster started with ``ray start`` here, else a new local one),
+                         ``local`` or an address; unset (default): a child process of the service
 ``COLDBREW_SCORE_ALL_BELOW``  catalogues this large or larger score candidates, not every item
                          (default 50,000)
 ``COLDBREW_DURABILITY``  SQLite only: ``normal`` (default; a power loss may lose the last
