@@ -153,3 +153,11 @@ def test_minilm_on_ray_gives_the_plain_vectors() -> None:
     texts = catalogue(300)
     on_ray = RayEncoder(encoder, plan=WorkerPlan(1, 1), min_texts=0, block_rows=100)
     assert np.abs(on_ray.encode(texts) - encoder.encode(texts)).max() <= 1e-6
+
+
+def test_the_service_reads_coldbrew_ray() -> None:
+    from coldbrew.serve.settings import Settings
+
+    assert Settings.from_env({}).ray is None  # the default: a child process
+    assert Settings.from_env({"COLDBREW_RAY": "auto"}).ray == "auto"
+    assert Settings.from_env({"COLDBREW_RAY": ""}, ray="10.0.0.5:6379").ray == "10.0.0.5:6379"
