@@ -9,7 +9,7 @@ time on a sample of users for latency. Only the public model API is used.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -244,7 +244,7 @@ def encode_throughput(encoder: Encoder, texts: Sequence[str]) -> float:
 
 
 # ---- the run -----------------------------------------------------------------------------
-class _EncoderHolder:
+class EncoderHolder:
     """Builds the encoder once, on first use, and measures its throughput once."""
 
     def __init__(self, spec: str, texts: Sequence[str]) -> None:
@@ -260,45 +260,87 @@ class _EncoderHolder:
         return self._encoder
 
 
-def run_benchmark(
-    dataset: Dataset, config: BenchConfig, out_dir: str | Path | None = None
-) -> DatasetRun:
-    """Every model in ``config`` on every protocol; splits saved under ``out_dir/splits``."""
-    out = Path(out_dir) if out_dir is not None else None
+@dataclass
+class ProtocolRun:
+    """One protocol's split, its training part, its test tasks and the popularity percentiles
+    of the items in that training part: what every model of the protocol is fitted and
+    measured on."""
+
+    split: Split
+    train: Dataset
+    tasks: list[Task]
+    percentiles: dict[str, float]
+
+
+Work = Sequence[tuple[str, ProtocolRun]]
+"""(model name, protocol) pairs, in report order."""
+Fits = Callable[[Dataset, Work, BenchConfig], list[list[ResultRow]]]
+"""Fits and measures every pair of the work; one list of rows per pair, in the same order."""
+
+
+def item_texts(dataset: Dataset, head: int | None = None) -> list[str]:
+    """The catalogue's item texts as the models render them (of the first ``head`` items)."""
     template = ItemTemplate(dataset.spec.item_text, dataset.spec.item_attributes)
-    holder = _EncoderHolder(config.encoder, template.render_frame(dataset.items.head(256)))
-    ctx = ModelContext(holder.get, config.cache_dir, config.seed)
+    items = dataset.items if head is None else dataset.items.head(head)
+    return template.render_frame(items)
+
+
+def prepare_protocol(
+    dataset: Dataset, protocol: str, config: BenchConfig, out: Path | None
+) -> ProtocolRun:
+    """The split (saved under ``out/splits``, reused when it matches), its tasks and the
+    popularity percentiles."""
+    split_dir = out / "splits" / f"{protocol}-seed{config.seed}" if out else None
+    split = load_or_make_split(dataset, protocol, config, split_dir)
+    train = split.train_dataset(dataset)
+    counts = train.positives()[ITEM_ID].astype(str).value_counts()
+    percentiles = popularity_percentiles(
+        {i: float(counts.get(i, 0)) for i in dataset.items[ITEM_ID].astype(str)}
+    )
+    return ProtocolRun(split, train, tasks_for(split, config), percentiles)
+
+
+def run_benchmark(
+    dataset: Dataset,
+    config: BenchConfig,
+    out_dir: str | Path | None = None,
+    *,
+    fits: Fits | None = None,
+) -> DatasetRun:
+    """Every model in ``config`` on every protocol; splits saved under ``out_dir/splits``.
+
+    ``fits``: who fits and measures the models (default: this process, one after another;
+    :func:`coldbrew.cluster.bench.ray_fits` runs them as Ray tasks)."""
+    out = Path(out_dir) if out_dir is not None else None
     run = DatasetRun()
+    work: list[tuple[str, ProtocolRun]] = []
     for protocol in config.protocols:
-        split_dir = out / "splits" / f"{protocol}-seed{config.seed}" if out else None
-        split = load_or_make_split(dataset, protocol, config, split_dir)
-        run.splits[protocol] = {
-            k: v for k, v in split.info.items() if k not in ("cold_val_items", "fingerprint")
-        }
-        train = split.train_dataset(dataset)
-        counts = train.positives()[ITEM_ID].astype(str).value_counts()
-        percentiles = popularity_percentiles(
-            {i: float(counts.get(i, 0)) for i in dataset.items[ITEM_ID].astype(str)}
-        )
-        tasks = tasks_for(split, config)
-        models = tqdm(
-            config.models, desc=f"{dataset.name} {protocol}", disable=not config.show_progress
-        )
-        for name in models:
-            run.rows.extend(_run_model(name, ctx, holder, train, split, tasks, config, percentiles))
+        prepared = prepare_protocol(dataset, protocol, config, out)
+        info = prepared.split.info.items()
+        run.splits[protocol] = {k: v for k, v in info if k not in ("cold_val_items", "fingerprint")}
+        work.extend((name, prepared) for name in config.models)
+    for rows in (fits or local_fits)(dataset, work, config):
+        run.rows.extend(rows)
     return run
 
 
-def _run_model(
+def local_fits(dataset: Dataset, work: Work, config: BenchConfig) -> list[list[ResultRow]]:
+    """The work fitted and measured here, one model after another, with one shared encoder."""
+    holder = EncoderHolder(config.encoder, item_texts(dataset, 256))
+    ctx = ModelContext(holder.get, config.cache_dir, config.seed)
+    pairs = tqdm(work, desc=dataset.name, disable=not config.show_progress)
+    return [fit_and_measure(name, ctx, holder, prepared, config) for name, prepared in pairs]
+
+
+def fit_and_measure(
     name: str,
     ctx: ModelContext,
-    holder: _EncoderHolder,
-    train: Dataset,
-    split: Split,
-    tasks: list[Task],
+    holder: EncoderHolder,
+    prepared: ProtocolRun,
     config: BenchConfig,
-    percentiles: dict[str, float],
 ) -> list[ResultRow]:
+    """One model fitted on one protocol's training part, ranked for its tasks, measured."""
+    train, split, tasks = prepared.train, prepared.split, prepared.tasks
     rows = []
     with PeakMemory() as memory:
         model = make_model(name, ctx)
@@ -312,7 +354,7 @@ def _run_model(
             measured.append((task, ranked, latency_ms(model, task, config)))
     uses_encoder = hasattr(model, "encoder")
     for task, ranked, (p50, p99) in measured:
-        metrics, ci = quality(ranked, task, config, percentiles)
+        metrics, ci = quality(ranked, task, config, prepared.percentiles)
         rows.append(
             ResultRow(
                 dataset=train.name,

@@ -14,7 +14,14 @@ from coldbrew.bench.report import markdown, plot_bars, plot_cold_to_warm, write_
 from coldbrew.bench.runner import PROTOCOLS, BenchConfig, ResultRow, run_benchmark
 from coldbrew.bench.system import library_versions, machine, now
 from coldbrew.bench.zoo import MODEL_NAMES, parse_models
-from coldbrew.cli.common import add_dataset_args, add_encoder_args, load_from_args, route_encoder
+from coldbrew.cli.common import (
+    add_dataset_args,
+    add_encoder_args,
+    add_ray_args,
+    load_from_args,
+    ray_plan_from_args,
+    route_encoder,
+)
 
 
 def add_parser(sub: Any) -> None:
@@ -62,6 +69,7 @@ def add_parser(sub: Any) -> None:
         help="keep the other models' rows of an earlier OUT/results.json (rerun a few models)",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_ray_args(parser, "the catalogue's encoding and every model fit (one Ray task each)")
     parser.set_defaults(func=run)
 
 
@@ -96,7 +104,13 @@ def run(args: argparse.Namespace) -> int:
     print(dataset.summary(), file=sys.stderr)
     out = args.out or Path("runs") / f"bench-{dataset.name}"
     out.mkdir(parents=True, exist_ok=True)
-    result = run_benchmark(dataset, config, out)
+    plan = ray_plan_from_args(args)
+    fits = None
+    if plan is not None:
+        from coldbrew.cluster.bench import ray_fits
+
+        fits = ray_fits(plan)
+    result = run_benchmark(dataset, config, out, fits=fits)
     meta = {
         "dataset": dataset.name,
         "summary": dataset.summary(),
@@ -109,6 +123,7 @@ def run(args: argparse.Namespace) -> int:
         if sys.argv[1:2] == ["bench"]
         else "coldbrew bench (called from Python)",
         "config": asdict(config),
+        "ray": None if plan is None else {"address": args.ray, **asdict(plan)},
     }
     meta["commands"] = [meta["command"]]
     rows, splits = result.rows, result.splits

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from coldbrew.cluster import WorkerPlan, connect, worker_plan
 from coldbrew.data import load_dataset
 from coldbrew.data.cleaning import OnBadRows
 from coldbrew.data.schema import Dataset
@@ -149,3 +150,37 @@ def cached_hybrid(args: argparse.Namespace, dataset: Dataset) -> Recommender:
     model = build_hybrid(encoder, cache_dir=str(cache)).fit(dataset)
     model.save(path)
     return model
+
+
+def add_ray_args(parser: argparse.ArgumentParser, work: str) -> None:
+    """``--ray auto|local|ADDRESS`` and the worker sizing flags; ``work`` says what runs there."""
+    parser.add_argument(
+        "--ray",
+        metavar="auto|local|ADDRESS",
+        help=f"run {work} on a Ray cluster: auto (the cluster in RAY_ADDRESS or started with "
+        "`ray start` here, else a new local one), local (a new local one) or HOST:PORT / "
+        "ray://HOST:PORT; needs the [ray] extra (default: no Ray, everything in this process)",
+    )
+    parser.add_argument(
+        "--ray-workers",
+        type=int,
+        metavar="N",
+        help="Ray workers (default: the cluster's CPUs divided by --ray-cpus-per-worker)",
+    )
+    parser.add_argument(
+        "--ray-cpus-per-worker",
+        type=int,
+        default=1,
+        metavar="C",
+        help="CPUs (and torch threads) per Ray worker (default: %(default)s)",
+    )
+
+
+def ray_plan_from_args(args: argparse.Namespace) -> WorkerPlan | None:
+    """Join the cluster ``--ray`` names and size the workers; ``None`` without ``--ray``."""
+    if not args.ray:
+        return None
+    connect(args.ray)
+    plan = worker_plan(args.ray_workers, args.ray_cpus_per_worker)
+    print(f"ray: {plan.workers} workers x {plan.cpus_per_worker} CPU ({args.ray})", file=sys.stderr)
+    return plan

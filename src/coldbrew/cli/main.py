@@ -7,9 +7,9 @@ import sys
 from collections.abc import Sequence
 
 from coldbrew import __version__
-from coldbrew.cli import bench, demo, evaluate, recommend, serve, train
+from coldbrew.cli import bench, demo, encode, evaluate, recommend, serve, train
 
-COMMANDS = [demo, recommend, evaluate, bench, serve, train]
+COMMANDS = [demo, recommend, evaluate, bench, encode, serve, train]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -77,6 +77,15 @@ def add_parser(sub: Any) -> None:
         "(default: COLDBREW_REFIT_MINUTES or 60)",
     )
     parser.add_argument(
+        "--ray",
+        default=None,
+        metavar="auto|local|ADDRESS",
+        help="run the background refits as Ray tasks on this cluster: auto (the cluster in "
+        "RAY_ADDRESS or started with `ray start` here, else a new local one), local (a new "
+        "local one) or HOST:PORT / ray://HOST:PORT; needs the [ray] extra (default: "
+        "COLDBREW_RAY, else a child process of the service)",
+    )
+    parser.add_argument(
         "--durability",
         choices=("normal", "full"),
         default=os.environ.get("COLDBREW_DURABILITY", "normal"),
@@ -107,7 +116,7 @@ def serve(
     """Start the service; without COLDBREW_API_KEYS a one-off write key is made and printed.
 
     ``serving``: settings of the served model (``model``, ``models_dir``, ``refit_every``,
-    ``refit_minutes``); ``None`` values leave the environment's."""
+    ``refit_minutes``, ``ray``); ``None`` values leave the environment's."""
     try:
         import uvicorn
 
@@ -165,4 +174,5 @@ def _serve(args: argparse.Namespace) -> None:
         refit_every=args.refit_every,
         refit_minutes=args.refit_minutes,
         durability=args.durability,
+        ray=args.ray,
     )

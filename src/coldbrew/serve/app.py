@@ -105,6 +105,7 @@ def _engine(settings: Settings, store: Store, encoder: Encoder | None) -> Engine
             refit_every=settings.refit_every,
             refit_minutes=settings.refit_minutes,
             refit_min_interactions=settings.refit_min_interactions,
+            ray=settings.ray,
             score_all_below=settings.score_all_below,
         ),
         fleet=Fleet(store) if is_shared(store) else None,

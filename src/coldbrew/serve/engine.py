@@ -44,6 +44,7 @@ from coldbrew.serve.refit import (
     RefitJob,
     Refitter,
     build_zeroshot,
+    launcher,
     load_catalog,
     load_version,
     reconcile,
@@ -83,6 +84,9 @@ class Serving:
     refit_min_interactions: int = 50
     score_all_below: int = 50_000
     candidates: int = 200
+    ray: str | None = None
+    """Run refits as tasks on this Ray cluster (``auto`` or an address) instead of a child
+    process."""
 
 
 @dataclass(frozen=True)
@@ -302,6 +306,7 @@ class Engine:
             every=plan.refit_every,
             minutes=plan.refit_minutes,
             min_interactions=plan.refit_min_interactions,
+            launch=launcher(plan.ray),
         )
         if self.fleet is not None:  # one replica trains for the fleet
             self.refitter.leader = self.fleet.is_trainer

@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -292,19 +292,71 @@ def _fit(
     return model.fit(dataset_from_records(items, users, events))
 
 
-def _child(job: RefitJob, conn: Connection) -> None:
-    """Entry point of the refit process: low priority, one thread, result through ``conn``."""
+def run_quietly(job: RefitJob) -> dict[str, Any]:
+    """:func:`run_refit` at low priority on one torch thread (in a child process or a Ray
+    task: the refit must not slow the process that serves)."""
     with contextlib.suppress(OSError):
         os.nice(10)
     import torch
 
     torch.set_num_threads(1)
+    return run_refit(job)
+
+
+def _child(job: RefitJob, conn: Connection) -> None:
+    """Entry point of the refit process: the result (or the error) goes through ``conn``."""
     try:
-        conn.send(run_refit(job))
+        conn.send(run_quietly(job))
     except BaseException as exc:  # reported to the parent, which keeps serving
         conn.send({"error": f"{type(exc).__name__}: {exc}"})
     finally:
         conn.close()
+
+
+class Running(Protocol):
+    """A refit under way elsewhere: a child process (:func:`spawn_refit`) or a Ray task."""
+
+    def is_alive(self) -> bool: ...
+
+    def terminate(self) -> None: ...
+
+    def join(self, timeout: float | None = None) -> None: ...
+
+
+Launcher = Callable[[RefitJob], tuple[Running, Callable[[], dict[str, Any]]]]
+"""Starts a job; returns it running and a call that waits for its outcome (``{"error": ...}``
+when it failed)."""
+
+
+def spawn_refit(job: RefitJob) -> tuple[Running, Callable[[], dict[str, Any]]]:
+    """The default launcher: the job in a spawned child process."""
+    context = mp.get_context("spawn")
+    receive, send = context.Pipe(duplex=False)
+    process = context.Process(target=_child, args=(job, send), name="coldbrew-refit")
+    process.daemon = True
+    process.start()
+    send.close()
+    return process, lambda: _receive(process, receive)
+
+
+def _receive(process: mp.process.BaseProcess, conn: Connection) -> dict[str, Any]:
+    outcome: dict[str, Any] = {}
+    try:
+        outcome = conn.recv()
+    except (EOFError, OSError):
+        outcome = {}
+    process.join()
+    return outcome or {"error": f"refit process ended with exit code {process.exitcode}"}
+
+
+def launcher(ray: str | None) -> Launcher:
+    """Where refits run: a spawned child process, or Ray tasks on the cluster ``ray`` names
+    (``auto`` or an address)."""
+    if not ray:
+        return spawn_refit
+    from coldbrew.cluster.refit import ray_refits
+
+    return ray_refits(ray)
 
 
 # ---- the supervisor (runs in the service) ----------------------------------------------------
@@ -318,7 +370,8 @@ class RefitStats:
 
 
 class Refitter:
-    """Starts refits in a child process, one at a time, and hands good results to ``on_result``.
+    """Starts refits in a child process (or wherever ``launch`` puts them), one at a time, and
+    hands good results to ``on_result``.
 
     Parameters
     ----------
@@ -330,6 +383,9 @@ class Refitter:
         Refit after ``every`` new interactions, or ``minutes`` after the last refit if any
         arrived since (0 turns either off); never with fewer positive events than
         ``min_interactions``.
+    launch
+        Where a job runs (default :func:`spawn_refit`; :func:`coldbrew.cluster.refit.ray_refits`
+        runs it as a Ray task).
     """
 
     def __init__(
@@ -340,14 +396,16 @@ class Refitter:
         every: int = 1000,
         minutes: float = 60.0,
         min_interactions: int = 50,
+        launch: Launcher = spawn_refit,
     ) -> None:
         self.make_job = make_job
+        self.launch = launch
         self.on_result = on_result
         self.every = every
         self.minutes = minutes
         self.min_interactions = min_interactions
         self.stats = RefitStats()
-        self.process: mp.process.BaseProcess | None = None
+        self.process: Running | None = None
         self.new_interactions = 0
         self.positives = 0
         self._pending_forced = False
@@ -402,28 +460,16 @@ class Refitter:
 
     def _launch(self, forced: bool, reason: str) -> None:
         job = self.make_job(forced)
-        context = mp.get_context("spawn")
-        receive, send = context.Pipe(duplex=False)
-        process = context.Process(target=_child, args=(job, send), name="coldbrew-refit")
-        process.daemon = True
-        process.start()
-        send.close()
+        process, wait = self.launch(job)
         self.process = process
         self.new_interactions = 0
         self._last = time.monotonic()
         self.stats.running_since = time.time()
         log.info("refit started (%s%s)", reason, ", forced" if forced else "")
-        threading.Thread(target=self._supervise, args=(process, receive, job), daemon=True).start()
+        threading.Thread(target=self._supervise, args=(wait, job), daemon=True).start()
 
-    def _supervise(self, process: mp.process.BaseProcess, conn: Connection, job: RefitJob) -> None:
-        outcome: dict[str, Any] = {}
-        try:
-            outcome = conn.recv()
-        except (EOFError, OSError):
-            outcome = {}
-        process.join()
-        if not outcome:
-            outcome = {"error": f"refit process ended with exit code {process.exitcode}"}
+    def _supervise(self, wait: Callable[[], dict[str, Any]], job: RefitJob) -> None:
+        outcome = wait()
         if "error" not in outcome:
             try:
                 self.on_result(outcome, job)

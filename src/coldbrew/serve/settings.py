@@ -22,6 +22,9 @@
 ``COLDBREW_REFIT_MINUTES``  refit this long after the last one if interactions arrived since
                          (default 60; 0: never)
 ``COLDBREW_REFIT_MIN_INTERACTIONS``  no refit before this many positive events (default 50)
+``COLDBREW_RAY``         run refits as Ray tasks on this cluster: ``auto`` (``RAY_ADDRESS``, else
+                         a cluster started with ``ray start`` here, else a new local one),
+                         ``local`` or an address; unset (default): a child process of the service
 ``COLDBREW_SCORE_ALL_BELOW``  catalogues this large or larger score candidates, not every item
                          (default 50,000)
 ``COLDBREW_DURABILITY``  SQLite only: ``normal`` (default; a power loss may lose the last
@@ -119,6 +122,7 @@ class Settings:
     refit_every: int = 1000
     refit_minutes: float = 60.0
     refit_min_interactions: int = 50
+    ray: str | None = None
     score_all_below: int = 50_000
     durability: str = "normal"
     rate_limit: str = "20/second"
@@ -186,6 +190,7 @@ class Settings:
             "refit_every": _number(env, "COLDBREW_REFIT_EVERY", 1000, int),
             "refit_minutes": _number(env, "COLDBREW_REFIT_MINUTES", 60.0, float),
             "refit_min_interactions": _number(env, "COLDBREW_REFIT_MIN_INTERACTIONS", 50, int),
+            "ray": env.get("COLDBREW_RAY") or None,
             "score_all_below": _number(env, "COLDBREW_SCORE_ALL_BELOW", 50_000, int),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
