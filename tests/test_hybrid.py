@@ -144,7 +144,8 @@ def test_a_new_user_who_revealed_nothing_keeps_popularity_unless_beaten() -> Non
     data = _two_worlds()
     parts = {"popularity": PopularityRecommender(), "text": ZeroShotRecommender(HashingEncoder(64))}
     hybrid = HybridRecommender(parts, grid_step=0.25, val_fraction=0.2, min_queries=5).fit(data)
-    np.testing.assert_array_equal(hybrid.weights[0, 1, 0], [1.0, 0.0])
+    # both item cells: the new items too (no validation ever judged them for such a user)
+    np.testing.assert_array_equal(hybrid.weights[0, :, 0], [[1.0, 0.0], [1.0, 0.0]])
     query = UserQuery(attributes={})
     np.testing.assert_array_equal(
         np.argsort(-hybrid.score([query])[0])[:10],

@@ -334,6 +334,8 @@ class HybridRecommender(Recommender):
             if len(seen) == 1:  # no validation queries for the other kind of user
                 (only,) = seen
                 self.weights[:, cell, 1 - only] = self.weights[:, cell, only]
+                # ...but a new user who revealed nothing was never judged by these weights
+                self.weights[0, cell, 0] = self._prior(self.weights[0, cell, 0], bucket=0, known=0)
         self.validation = report
 
     def _prior(self, pooled: np.ndarray, *, bucket: int, known: int) -> np.ndarray:
