@@ -99,7 +99,8 @@ def test_cf_map_chooses_its_penalty_and_reads_a_text_users_words(tiny_dataset: D
         CFMapRecommender(HashingEncoder(8), ALSRecommender(), alpha_grid=(0.0,))
 
 
-def test_attribute_map_encodes_each_attribute_combination_once() -> None:
+@pytest.mark.parametrize("kind", ["attribute_map", "zeroshot"])
+def test_each_attribute_combination_is_encoded_once(kind: str) -> None:
     class Counting(HashingEncoder):
         calls = 0
 
@@ -107,7 +108,11 @@ def test_attribute_map_encodes_each_attribute_combination_once() -> None:
             Counting.calls += 1
             return super().encode(texts, **kwargs)
 
-    model = AttributeMapRecommender(Counting(64), alpha=0.1).fit(_taste_by_job())
+    model = (
+        AttributeMapRecommender(Counting(64), alpha=0.1)
+        if kind == "attribute_map"
+        else ZeroShotRecommender(Counting(64))
+    ).fit(_taste_by_job())
     Counting.calls = 0
     first = model.recommend(UserQuery(attributes={"job": "cook"}), k=3)
     again = model.recommend(UserQuery(attributes={"job": "cook"}), k=3)
