@@ -66,3 +66,14 @@ def tiny_dataset() -> Dataset:
         positive_threshold=4.0,
     )
     return Dataset(spec, items, inter, users)
+
+
+@pytest.fixture(scope="session")
+def ml100k() -> Dataset:
+    """The real ml-100k (``$COLDBREW_DATA`` or ../shared/data); the test is skipped without it."""
+    from coldbrew.data.benchmarks import LOADERS, DatasetNotFoundError, data_root
+
+    try:
+        return LOADERS["ml-100k"](data_root())
+    except DatasetNotFoundError as exc:
+        pytest.skip(str(exc))

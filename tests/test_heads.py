@@ -79,3 +79,41 @@ def test_cf_map_with_lexical_features_round_trips(tiny_dataset: Dataset, tmp_pat
     for query in (UserQuery(user_id="alice"), UserQuery(liked=("mouse",))):
         a, b = model.recommend(query, k=5), loaded.recommend(query, k=5)
         assert a.ids == b.ids
+
+
+def test_cf_map_chooses_its_penalty_and_reads_a_text_users_words(tiny_dataset: Dataset) -> None:
+    from coldbrew.models.cf import ALSRecommender
+    from coldbrew.models.heads import CFMapRecommender
+
+    model = CFMapRecommender(
+        HashingEncoder(64),
+        ALSRecommender(factors=4, iterations=3, seed=1),
+        alpha_grid=(0.1, 1000.0),
+        lexical_dims=4,
+    ).fit(tiny_dataset)
+    assert model.alpha in (0.1, 1000.0)
+    assert model.get_params()["alpha_grid"] == [0.1, 1000.0]
+    text = model.user_factors([UserQuery(text="wool scarf for winter")])
+    assert np.abs(text).sum() > 0  # the map reads the words, not only the MiniLM vector
+    with pytest.raises(ValueError, match="alpha_grid"):
+        CFMapRecommender(HashingEncoder(8), ALSRecommender(), alpha_grid=(0.0,))
+
+
+@pytest.mark.parametrize("kind", ["attribute_map", "zeroshot"])
+def test_each_attribute_combination_is_encoded_once(kind: str) -> None:
+    class Counting(HashingEncoder):
+        calls = 0
+
+        def encode(self, texts, **kwargs):  # type: ignore[no-untyped-def]
+            Counting.calls += 1
+            return super().encode(texts, **kwargs)
+
+    model = (
+        AttributeMapRecommender(Counting(64), alpha=0.1)
+        if kind == "attribute_map"
+        else ZeroShotRecommender(Counting(64))
+    ).fit(_taste_by_job())
+    Counting.calls = 0
+    first = model.recommend(UserQuery(attributes={"job": "cook"}), k=3)
+    again = model.recommend(UserQuery(attributes={"job": "cook"}), k=3)
+    assert first.ids == again.ids and Counting.calls == 1

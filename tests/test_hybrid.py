@@ -136,3 +136,18 @@ def test_a_hybrid_saved_with_the_older_weight_layout_still_scores() -> None:
     many = tuple(hybrid.item_ids.ids()[:55])  # a user in the 50+ bucket the old layout lacked
     scores = hybrid.score([UserQuery(liked=many)])
     assert np.isfinite(scores[0][hybrid._active]).all()
+
+
+def test_a_new_user_who_revealed_nothing_keeps_popularity_unless_beaten() -> None:
+    """With nothing known, "most popular" is the weights to beat: the blend tuned on users who
+    revealed items must win clearly on the revealing-nothing users' own validation to be used."""
+    data = _two_worlds()
+    parts = {"popularity": PopularityRecommender(), "text": ZeroShotRecommender(HashingEncoder(64))}
+    hybrid = HybridRecommender(parts, grid_step=0.25, val_fraction=0.2, min_queries=5).fit(data)
+    # both item cells: the new items too (no validation ever judged them for such a user)
+    np.testing.assert_array_equal(hybrid.weights[0, :, 0], [[1.0, 0.0], [1.0, 0.0]])
+    query = UserQuery(attributes={})
+    np.testing.assert_array_equal(
+        np.argsort(-hybrid.score([query])[0])[:10],
+        np.argsort(-parts["popularity"].score([query])[0])[:10],
+    )

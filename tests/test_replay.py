@@ -20,7 +20,6 @@ from typing import Any
 
 import pytest
 
-from coldbrew.data.benchmarks import LOADERS, DatasetNotFoundError, data_root
 from coldbrew.data.schema import Dataset
 from coldbrew.text.templates import ItemTemplate
 
@@ -28,14 +27,6 @@ REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "benchmarks" / "replay.py"
 SECTIONS = ("overall", "windows", "history", "item_age", "per_event")
 SERVED = ("latency", "phases", "refit", "peak_rss_mb", "versions_served")
-
-
-@pytest.fixture(scope="module")
-def ml100k() -> Dataset:
-    try:
-        return LOADERS["ml-100k"](data_root())
-    except DatasetNotFoundError as exc:
-        pytest.skip(str(exc))
 
 
 @pytest.fixture(scope="module")

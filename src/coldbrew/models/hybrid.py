@@ -34,6 +34,8 @@ REVEALED = (0, 1, 3, 5, 10, 20)
 PARTS_DIR = "parts"
 REFERENCE = 2000
 """How many sampled items stand in for the catalogue when only candidates are scored."""
+POPULARITY = "popularity"
+"""The part name a hybrid falls back on for a new user who revealed nothing."""
 TEXT_KINDS = frozenset({"zeroshot", "attribute_map", "finetuned", "tfidf"})
 """Kinds of part that read a user's own words."""
 
@@ -322,17 +324,30 @@ class HybridRecommender(Recommender):
                 seen.add(known)
                 self.weights[:, cell, known] = pooled
                 for b in range(len(USER_EDGES)):
+                    default = self._prior(pooled, bucket=b, known=known)
                     best, n, table = self._search(
-                        prepared, cell_grid, cell, bucket=b, known=known, default=pooled
+                        prepared, cell_grid, cell, bucket=b, known=known, default=default
                     )
-                    if n >= self.min_queries:
-                        self.weights[b, cell, known] = best
+                    self.weights[b, cell, known] = best if n >= self.min_queries else default
                     who = "known" if known else "new"
                     report[f"cell{cell}/{who}/bucket{USER_EDGES[b]}"] = {"queries": n, **table}
             if len(seen) == 1:  # no validation queries for the other kind of user
                 (only,) = seen
                 self.weights[:, cell, 1 - only] = self.weights[:, cell, only]
+                # ...but a new user who revealed nothing was never judged by these weights
+                self.weights[0, cell, 0] = self._prior(self.weights[0, cell, 0], bucket=0, known=0)
         self.validation = report
+
+    def _prior(self, pooled: np.ndarray, *, bucket: int, known: int) -> np.ndarray:
+        """The weights a bucket keeps unless its own validation beats them by more than a
+        standard error: the whole cell's, except for new users who revealed nothing, who keep
+        pure popularity (when it is a part): with nothing known, "most popular" is the answer
+        to beat, and the cell's weights were tuned on users who revealed items."""
+        if bucket or known or POPULARITY not in self.parts:
+            return pooled
+        prior = np.zeros(len(self.parts), dtype=np.float32)
+        prior[list(self.parts).index(POPULARITY)] = 1.0
+        return prior
 
     def _prepare(self, task: ValTask, item_cell: np.ndarray, top: int = 100) -> dict[str, Any]:
         """Each query's union of every part's top ``top`` items (the only ones a blend can rank

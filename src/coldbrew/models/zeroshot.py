@@ -21,6 +21,9 @@ from coldbrew.text.factory import load_encoder
 from coldbrew.text.language import centre_by_script, group_means, script_groups
 from coldbrew.text.templates import ItemTemplate, UserTemplate
 
+ATTRIBUTE_MEMORY = 50_000
+"""How many distinct rendered attribute sentences a model remembers the vectors of."""
+
 
 def recency_weights(n: int, decay: float) -> np.ndarray:
     """Weights for ``n`` items, oldest first: the newest weighs 1, each older one ``decay`` less."""
@@ -108,6 +111,7 @@ class ZeroShotRecommender(Recommender):
         self.center_languages = center_languages
         self.item_vectors = np.zeros((0, 0), dtype=np.float32)
         self.language_means = np.zeros((0, 0), dtype=np.float32)
+        self._attribute_vectors: dict[str, np.ndarray] = {}
 
     def get_params(self) -> dict[str, Any]:
         tpl = self.item_template
@@ -188,6 +192,7 @@ class ZeroShotRecommender(Recommender):
                 prefix=self.user_template.prefix,
             )
         self.language_means = np.zeros((0, 0), dtype=np.float32)
+        self._attribute_vectors = {}
         vectors = self._encode_items(dataset.items)
         if self.center_languages:
             texts = self._template_for(dataset).render_frame(dataset.items)
@@ -232,9 +237,20 @@ class ZeroShotRecommender(Recommender):
         ]
         pairs = [(q, t) for q, t in pairs if t]
         if pairs:
-            vectors = self._query_vectors([t for _, t in pairs])
+            vectors = self._attribute_sentence_vectors([t for _, t in pairs])
             out[[q for q, _ in pairs]] = self.attribute_weight * vectors
         return out
+
+    def _attribute_sentence_vectors(self, texts: list[str]) -> np.ndarray:
+        """:meth:`_query_vectors` of rendered attributes, each distinct sentence encoded once
+        per fit (up to :data:`ATTRIBUTE_MEMORY` of them): users share attribute combinations,
+        and a query should not wait for the encoder to re-read "age: 25-34, job: writer"."""
+        missing = [t for t in dict.fromkeys(texts) if t not in self._attribute_vectors]
+        if missing:
+            if len(self._attribute_vectors) + len(missing) > ATTRIBUTE_MEMORY:
+                self._attribute_vectors.clear()
+            self._attribute_vectors.update(zip(missing, self._query_vectors(missing)))
+        return np.stack([self._attribute_vectors[t] for t in texts])
 
     def contributions(
         self, queries: Sequence[UserQuery], rows: np.ndarray | None = None
@@ -291,3 +307,4 @@ class ZeroShotRecommender(Recommender):
         self.item_vectors = arrays["item_vectors"].astype(np.float32)
         empty = np.zeros((0, self.item_vectors.shape[1]), dtype=np.float32)
         self.language_means = arrays.get("language_means", empty).astype(np.float32)
+        self._attribute_vectors = {}

@@ -1,0 +1,246 @@
+"""Compare ways of blending the hybrid's parts on its *inner validation* only (issue 15).
+
+For one dataset and protocol split (the bench's saved split, seed 42), the hybrid's inner
+validation is carved from the split's training part exactly as ``HybridRecommender.fit`` does;
+the parts (plus variants: other ridge penalties of ``cf_map``, ``cf_map`` with TF-IDF features)
+are fit on the inner training data, and every fusion rule is scored by two-fold cross-fitting
+over the validation queries (weights chosen on one half, NDCG@20 measured on the other, and the
+other way round), so a rule that overfits the validation is not rewarded. No test interaction
+is read.
+
+    PYTHONPATH=src python benchmarks/fusion_validation.py --dataset ml-100k \
+        --cache-dir /work/cache --split-dir runs/bench-ml-100k/splits --out fusion-ml-100k.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from coldbrew.bench.runner import BenchConfig, load_or_make_split
+from coldbrew.bench.zoo import FACTORIES, ModelContext, _als, _attribute_map
+from coldbrew.data import load_dataset
+from coldbrew.data.schema import ITEM_ID, history_by_user
+from coldbrew.models.base import IdMap, Recommender, _profiles
+from coldbrew.models.baselines import AttributePopularityRecommender
+from coldbrew.models.heads import CFMapRecommender
+from coldbrew.models.hybrid import (
+    USER_EDGES,
+    HybridRecommender,
+    _ndcg20,
+    inner_validation,
+    one_standard_error_choice,
+    simplex_grid,
+)
+from coldbrew.models.tfidf import TfidfRecommender
+from coldbrew.text.factory import make_encoder
+
+Prepared = dict[str, Any]
+
+
+def build_parts(
+    ctx: ModelContext, alphas: list[float], lexical: list[float], dims: list[int]
+) -> dict[str, Any]:
+    parts: dict[str, Recommender] = {
+        "cf": FACTORIES["als"](ctx),
+        "cf_f64": _als(ctx),
+        "lm": _attribute_map(ctx),
+        "lexical": TfidfRecommender(),
+        "popularity": AttributePopularityRecommender(tie_break=False),
+    }
+    enc = ctx.encoder()
+    for a in alphas:
+        parts[f"cf_map_a{a:g}"] = CFMapRecommender(enc, _als(ctx), alpha=a, cache_dir=ctx.cache_dir)
+    for d in dims:
+        for a in lexical:
+            parts[f"cf_maplex{d}_a{a:g}"] = CFMapRecommender(
+                enc, _als(ctx), alpha=a, lexical_dims=d, cache_dir=ctx.cache_dir
+            )
+    return parts
+
+
+def blend_ndcg(prep: Prepared, rows: np.ndarray, cols: list[int], w: np.ndarray) -> np.ndarray:
+    """NDCG@20 of the weighted sum of part columns ``cols`` for the chosen query rows."""
+    blend = sum(float(w[i]) * prep["parts"][j][rows] for i, j in enumerate(cols))
+    blend = np.asarray(blend, dtype=np.float64) + prep["ties"][rows]
+    blend[prep["pad"][rows]] = -np.inf
+    return _ndcg20(blend, prep["relevant"][rows], prep["n_relevant"][rows])
+
+
+def rrf_ndcg(prep: Prepared, rows: np.ndarray, cols: list[int], k: float = 60.0) -> np.ndarray:
+    total = np.zeros(prep["pad"][rows].shape)
+    for j in cols:
+        s = np.where(prep["pad"][rows], -np.inf, prep["parts"][j][rows])
+        ranks = np.argsort(np.argsort(-s, axis=1), axis=1)
+        total += 1.0 / (k + ranks + 1)
+    total = total + prep["ties"][rows]
+    total[prep["pad"][rows]] = -np.inf
+    return _ndcg20(total, prep["relevant"][rows], prep["n_relevant"][rows])
+
+
+def grid_rule(step: float, rule: str) -> Callable[..., np.ndarray]:
+    def choose(preps: list[Prepared], rows: list[np.ndarray], cols: list[int]) -> np.ndarray:
+        grid = simplex_grid(len(cols), step)
+        ndcg = np.concatenate(
+            [np.stack([blend_ndcg(p, r, cols, w) for w in grid]) for p, r in zip(preps, rows)],
+            axis=1,
+        )
+        best = (
+            one_standard_error_choice(ndcg, grid)
+            if rule == "1se"
+            else int(np.argmax(ndcg.mean(axis=1)))
+        )
+        return grid[best]
+
+    return choose
+
+
+def logistic_rule(preps: list[Prepared], rows: list[np.ndarray], cols: list[int]) -> np.ndarray:
+    """Linear weights from a logistic regression of 'relevant' on the parts' z-scores over
+    every (query, candidate) pair; weights may be negative."""
+    from sklearn.linear_model import LogisticRegression
+
+    xs, ys = [], []
+    for p, r in zip(preps, rows):
+        keep = ~p["pad"][r]
+        xs.append(np.stack([p["parts"][j][r][keep] for j in cols], axis=1))
+        ys.append(p["relevant"][r][keep])
+    x, y = np.concatenate(xs), np.concatenate(ys)
+    model = LogisticRegression(C=1.0, max_iter=500, class_weight="balanced").fit(x, y)
+    return np.asarray(model.coef_[0])
+
+
+def evaluate(
+    preps: list[Prepared], select: Callable[[Prepared], np.ndarray], cols: list[int], how: Any
+) -> tuple[float, int]:
+    """Two-fold cross-fitted mean NDCG@20 over the selected queries of ``preps``."""
+    scores = []
+    for fold in (0, 1):
+        fit_rows, test_rows = [], []
+        for p in preps:
+            chosen = select(p)
+            fit_rows.append(chosen & (p["fold"] == fold))
+            test_rows.append(chosen & (p["fold"] != fold))
+        if how == "rrf":
+            for p, r in zip(preps, test_rows):
+                if r.any():
+                    scores.append(rrf_ndcg(p, r, cols))
+            continue
+        if not any(r.any() for r in fit_rows):
+            continue
+        w = how(preps, fit_rows, cols)
+        for p, r in zip(preps, test_rows):
+            if r.any():
+                scores.append(blend_ndcg(p, r, cols, w))
+    flat = np.concatenate(scores) if scores else np.zeros(0)
+    return (float(flat.mean()) if len(flat) else float("nan")), len(flat)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--dataset", required=True)
+    ap.add_argument("--protocol", default="cold-item")
+    ap.add_argument("--cache-dir", default=None)
+    ap.add_argument("--split-dir", required=True)
+    ap.add_argument("--alphas", default="1,3,10,30,100")
+    ap.add_argument("--lexical-alphas", default="3,10,30")
+    ap.add_argument("--lexical-dims", default="128")
+    ap.add_argument("--out", required=True)
+    args = ap.parse_args()
+    t0 = time.time()
+    dataset = load_dataset(args.dataset)
+    config = BenchConfig(protocols=(args.protocol,))
+    split_dir = Path(args.split_dir) / f"{args.protocol}-seed42"
+    split = load_or_make_split(dataset, args.protocol, config, split_dir)
+    train = split.train_dataset(dataset)
+    encoder = make_encoder("default")
+    ctx = ModelContext(lambda: encoder, args.cache_dir, 42)
+    alphas = [float(a) for a in args.alphas.split(",") if a]
+    lex = [float(a) for a in args.lexical_alphas.split(",") if a]
+    hybrid = HybridRecommender(
+        build_parts(ctx, alphas, lex, [int(d) for d in args.lexical_dims.split(",") if d]), seed=42
+    )
+    inner, tasks = inner_validation(train, seed=42, fraction=0.1)
+    # what Recommender.fit sets before HybridRecommender._fit runs (the catalogue, histories)
+    hybrid.item_ids = IdMap(train.items[ITEM_ID])
+    hybrid._active = np.ones(len(hybrid.item_ids), dtype=bool)
+    hybrid._history = history_by_user(train.positives())
+    hybrid._profiles = _profiles(train)
+    hybrid._fit_parts(inner)
+    print(f"parts fit {time.time() - t0:.0f}s", flush=True)
+    cells = (hybrid.item_counts > 0).astype(int)
+    rng = np.random.default_rng(0)
+    preps = []
+    for t in tasks:
+        p = hybrid._prepare(t, cells)
+        p["fold"] = rng.integers(0, 2, len(t.queries))
+        p["cell"] = t.cell
+        p["is_warm_task"] = t.cell == 1 and all(not q.liked for q in t.queries)
+        preps.append(p)
+    names = list(hybrid.parts)
+    col = {n: i for i, n in enumerate(names)}
+    report: dict[str, Any] = {"dataset": args.dataset, "protocol": args.protocol, "rows": []}
+
+    def run(label: str, sel: Callable[[Prepared], np.ndarray], sets: dict[str, list[str]]) -> None:
+        for set_name, members in sets.items():
+            cols = [col[m] for m in members]
+            for how_name, how in [
+                ("single/1se_0.2", grid_rule(0.2, "1se")),
+                ("grid0.1_1se", grid_rule(0.1, "1se")),
+                ("grid0.1_best", grid_rule(0.1, "best")),
+                ("logistic", logistic_rule),
+                ("rrf", "rrf"),
+            ]:
+                if len(cols) == 1 and how_name != "single/1se_0.2":
+                    continue
+                value, n = evaluate(preps, sel, cols, how)
+                row = {"group": label, "parts": set_name, "rule": how_name, "ndcg20": value, "n": n}
+                report["rows"].append(row)
+                print(json.dumps(row), flush=True)
+
+    cold = [p for p in preps if p["cell"] == 0]
+    if cold:
+
+        def everyone(p: Prepared) -> np.ndarray:
+            return p["n_relevant"] > 0
+
+        maps = [n for n in names if n.startswith("cf_map")]
+        sets = {n: [n] for n in ["lm", "lexical", *maps]}
+        for m in maps:
+            sets[f"lm+lexical+{m}"] = ["lm", "lexical", m]
+        if "cf_map_a10" in names:
+            sets["lexical+cf_map_a10"] = ["lexical", "cf_map_a10"]
+        report_cold = cold
+
+        def run_cold() -> None:
+            nonlocal preps
+            saved, preps = preps, report_cold
+            run("cold-item", everyone, sets)
+            preps = saved
+
+        run_cold()
+    # k = 0 users (new, nothing revealed): which blend of the non-CF parts
+    k0_sets = {
+        "popularity": ["popularity"],
+        "lm": ["lm"],
+        "popularity+lm": ["popularity", "lm"],
+    }
+
+    def k0(p: Prepared) -> np.ndarray:
+        return (p["n_relevant"] > 0) & (p["buckets"] == 0) & (p["known"] == 0)
+
+    preps = [p for p in preps if p["cell"] == 1]
+    run("k=0", k0, k0_sets)
+    report["edges"] = list(USER_EDGES)
+    report["seconds"] = time.time() - t0
+    Path(args.out).write_text(json.dumps(report, indent=1))
+
+
+if __name__ == "__main__":
+    main()
