@@ -45,7 +45,9 @@ def create_app(settings: Settings, *, encoder: Encoder | None = None) -> FastAPI
         from coldbrew.text.factory import make_encoder
         from coldbrew.text.onnx import onnx_or_torch
 
-        store = Store(settings.db_url, durability=settings.durability)
+        store = Store(
+            settings.db_url, durability=settings.durability, vector_dtype=settings.vector_dtype
+        )
         spec = serving_encoder(settings.encoder, store)  # issue 14: language routing
         engine = Engine(
             store,
