@@ -59,7 +59,7 @@ class IVFPQIndex(GraphIndex):
         nlist: int | None = None,
         m: int | None = None,
         nbits: int = 8,
-        nprobe: int = 32,
+        nprobe: int = 64,
         rerank: int = 4,
         exact_below: int = 20_000,
         narrow_fraction: float = 0.2,
