@@ -75,8 +75,9 @@ class ExactIndex:
         rows = self.ids.add(ids)
         needed = len(self.ids)
         if needed > len(self._vectors):
-            # a quarter spare: a bulk load followed by a few upserts does not copy the matrix
-            capacity = max(needed + needed // 4, 2 * len(self._vectors), 16)
+            # a quarter spare, at most 65,536 rows: a bulk load followed by a few upserts does
+            # not copy the matrix, and a million rows do not carry a quarter of a million unused
+            capacity = needed + min(max(needed // 4, 16), 65_536)
             grown = np.zeros((capacity, self.dim), dtype=self.storage)
             grown[: len(self._vectors)] = self._vectors
             active = np.zeros(capacity, dtype=bool)
