@@ -86,13 +86,21 @@ def main() -> int:
     parser.add_argument("--encoder", default="default")
     parser.add_argument("--cache-dir", type=Path, default=Path(".coldbrew/cache"))
     parser.add_argument("--out", type=Path, default=None, help="write the figures as JSON here")
+    parser.add_argument(
+        "--keep",
+        type=Path,
+        default=None,
+        help="keep the database and models here (for candidates_ab.py)",
+    )
     args = parser.parse_args()
     load_start = os.getloadavg()
     encoder = make_encoder(args.encoder)
     rows = catalogue_rows(args.items)
     vectors = item_vectors(rows, encoder, "text", args.cache_dir)
     items = [Item(r["item_id"], r["title"], r["description"], r["attributes"]) for r in rows]
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as scratch:
+        tmp = str(args.keep or scratch)
+        Path(tmp).mkdir(parents=True, exist_ok=True)
         store = Store(str(Path(tmp) / "big.sqlite"))
         with store.transaction() as session:
             store.register_model(session, encoder.name, encoder.config(), encoder.dim)

@@ -151,3 +151,23 @@ def test_a_new_user_who_revealed_nothing_keeps_popularity_unless_beaten() -> Non
         np.argsort(-hybrid.score([query])[0])[:10],
         np.argsort(-parts["popularity"].score([query])[0])[:10],
     )
+
+
+def test_parts_without_weight_are_neither_scored_nor_proposing() -> None:
+    """Skipping a part that weighs nothing for a query leaves every score exactly as a blend of
+    all parts computes it, and that part's own top no longer enters the candidates."""
+    data = _two_worlds()
+    parts = {"lm": ZeroShotRecommender(HashingEncoder(64)), "pop": PopularityRecommender()}
+    model = HybridRecommender(parts, tune=False).fit(data)
+    model.weights[:] = (1.0, 0.0)  # the language model alone, everywhere
+    queries = [model.resolve(UserQuery(user_id=f"u{u}")) for u in range(5)]
+    every = model._part_scores(queries)  # both parts, as the weight search sees them
+    expected = 1.0 * every[0] + 0.0 * every[1] + model._ties()[None, :]
+    np.testing.assert_array_equal(model.score(queries), expected)
+    rows = np.arange(0, 60, 3)
+    shares = model.contributions(queries, rows)
+    assert not shares["pop"].any() and shares["lm"].any()
+    popular = set(parts["pop"].propose(queries[0], 5).tolist())  # items liked most
+    assert not popular & set(model.propose(UserQuery(user_id="u0"), 5).tolist())
+    model.weights[:] = (0.0, 1.0)
+    assert popular <= set(model.propose(UserQuery(user_id="u0"), 5).tolist())

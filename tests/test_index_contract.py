@@ -23,10 +23,21 @@ def _hnsw(**kwargs: int) -> Callable[[], Index]:
     return make
 
 
+def _ivfpq(**kwargs: int) -> Callable[[], Index]:
+    def make() -> Index:
+        ivfpq = pytest.importorskip("coldbrew.index.ivfpq", reason="needs faiss: coldbrew[ann]")
+        index: Index = ivfpq.IVFPQIndex(DIM, nbits=4, **kwargs)
+        return index
+
+    return make
+
+
 IMPLEMENTATIONS = {
     "exact": lambda: ExactIndex(DIM),
     "hnsw-graph": _hnsw(exact_below=0),  # every search through the graph
     "hnsw-scan": _hnsw(),  # below its threshold: scans
+    "ivfpq-graph": _ivfpq(exact_below=0),  # float16 rows; IVF-PQ once 16 rows can train it
+    "ivfpq-scan": _ivfpq(),
 }
 
 
@@ -38,7 +49,9 @@ def make(request: pytest.FixtureRequest) -> Callable[[], Index]:
 
 def data(seed: int = 0) -> tuple[list[str], np.ndarray]:
     x = np.random.default_rng(seed).standard_normal((N, DIM)).astype(np.float32)
-    return [f"i{j}" for j in range(N)], x / np.linalg.norm(x, axis=1, keepdims=True)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    # values float16 holds exactly, so a compact index stores these very vectors
+    return [f"i{j}" for j in range(N)], x.astype(np.float16).astype(np.float32)
 
 
 def brute(vectors: np.ndarray, ids: list[str], query: np.ndarray, k: int) -> list[str]:
@@ -123,7 +136,13 @@ def test_add_all_fills_and_a_saved_graph_is_reused_if_any(
 
 @pytest.mark.parametrize(
     ("kind", "small", "large"),
-    [("exact", False, False), ("hnsw-graph", True, True), ("hnsw-scan", False, True)],
+    [
+        ("exact", False, False),
+        ("hnsw-graph", True, True),
+        ("hnsw-scan", False, True),
+        ("ivfpq-graph", True, True),
+        ("ivfpq-scan", False, True),
+    ],
 )
 def test_only_a_graph_search_wants_its_graph_saved(kind: str, small: bool, large: bool) -> None:
     index = IMPLEMENTATIONS[kind]()

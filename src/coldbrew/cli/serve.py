@@ -9,6 +9,7 @@ import secrets
 import sys
 from typing import Any
 
+from coldbrew.index import INDEX_KINDS
 from coldbrew.text.encoder import Encoder
 
 
@@ -34,10 +35,11 @@ def add_parser(sub: Any) -> None:
     )
     parser.add_argument(
         "--index",
-        choices=("auto", "exact", "hnsw"),
+        choices=INDEX_KINDS,
         default=os.environ.get("COLDBREW_INDEX", "auto"),
-        help="item search: exact numpy scan, faiss HNSW graph, or auto (HNSW above 20,000 "
-        "items when faiss is installed; default: %(default)s)",
+        help="item search: exact numpy scan, faiss HNSW graph, IVF-PQ over float16 rows, or "
+        "auto (HNSW above 20,000 items and IVF-PQ from 250,000 when faiss is installed; "
+        "default: %(default)s)",
     )
     parser.add_argument(
         "--runtime",

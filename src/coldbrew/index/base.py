@@ -15,14 +15,16 @@ from coldbrew.data.idmap import IdMap
 class Index(Protocol):
     """Item vectors under string ids, searched by inner product; grows and shrinks in place.
 
-    Implemented by :class:`~coldbrew.index.exact.ExactIndex` (a numpy scan) and
-    :class:`~coldbrew.index.hnsw.HNSWIndex` (a faiss HNSW graph above a size, a scan below).
+    Implemented by :class:`~coldbrew.index.exact.ExactIndex` (a numpy scan),
+    :class:`~coldbrew.index.hnsw.HNSWIndex` (a faiss HNSW graph above a size, a scan below) and
+    :class:`~coldbrew.index.ivfpq.IVFPQIndex` (float16 rows, faiss IVF-PQ above a size).
     Callers never need to know which one they hold: the graph-only steps (:meth:`add_all` reusing
     a saved graph, :meth:`save_graph`, :meth:`wants_graph`) are no-ops or ``False`` on an index
     without a graph.
 
     Every row ever added keeps its place: removing an item deactivates its row, re-adding an id
-    overwrites its vector and reactivates it. Scores are exact inner products of float32 rows.
+    overwrites its vector and reactivates it. Scores are exact inner products of the stored rows
+    (float32, or float16 in a compact index), computed in float32.
 
     Attributes
     ----------
@@ -38,7 +40,12 @@ class Index(Protocol):
 
     @property
     def vectors(self) -> np.ndarray:
-        """float32 array of shape ``(len(ids), dim)``: every row, removed ones included."""
+        """Array of shape ``(len(ids), dim)``: every row, removed ones included; float32, or
+        float16 in a compact index (use :meth:`row_vectors` for arithmetic)."""
+        ...
+
+    def row_vectors(self, rows: np.ndarray | list[int]) -> np.ndarray:
+        """The float32 vectors of ``rows`` (a copy)."""
         ...
 
     @property

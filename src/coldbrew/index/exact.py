@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -30,13 +31,19 @@ class ExactIndex:
     """An :class:`~coldbrew.index.base.Index` whose search is a matrix product (numpy, exact).
 
     The vectors sit in a growable matrix; there is no graph, so :meth:`add_all` is :meth:`add`,
-    :meth:`save_graph` does nothing and :meth:`wants_graph` is ``False``.
+    :meth:`save_graph` does nothing and :meth:`wants_graph` is ``False``. A search restricted to
+    ``allowed`` ids scores those rows only.
     """
+
+    storage: type[np.floating[Any]] = np.float32
+    """The matrix's element type (a compact index keeps float16; scores are float32 always)."""
+    SCAN_BLOCK = 65_536
+    """Rows cast to float32 at a time when a float16 matrix is scanned."""
 
     def __init__(self, dim: int) -> None:
         self.dim = dim
         self.ids = IdMap()
-        self._vectors = np.zeros((0, dim), dtype=np.float32)
+        self._vectors = np.zeros((0, dim), dtype=self.storage)
         self._active = np.zeros(0, dtype=bool)
 
     # a scan of this many rows takes a few milliseconds at most (384 dimensions, one core)
@@ -68,9 +75,10 @@ class ExactIndex:
         rows = self.ids.add(ids)
         needed = len(self.ids)
         if needed > len(self._vectors):
-            # a quarter spare: a bulk load followed by a few upserts does not copy the matrix
-            capacity = max(needed + needed // 4, 2 * len(self._vectors), 16)
-            grown = np.zeros((capacity, self.dim), dtype=np.float32)
+            # a quarter spare, at most 65,536 rows: a bulk load followed by a few upserts does
+            # not copy the matrix, and a million rows do not carry a quarter of a million unused
+            capacity = needed + min(max(needed // 4, 16), 65_536)
+            grown = np.zeros((capacity, self.dim), dtype=self.storage)
             grown[: len(self._vectors)] = self._vectors
             active = np.zeros(capacity, dtype=bool)
             active[: len(self._active)] = self._active
@@ -106,20 +114,44 @@ class ExactIndex:
         allowed: Iterable[str] | None = None,
     ) -> tuple[list[list[str]], np.ndarray]:
         queries = np.atleast_2d(np.asarray(queries, dtype=np.float32))
-        scores = queries @ self.vectors.T
-        mask = ~self.active
-        if allowed is not None:
-            allowed_mask = np.ones(len(self.ids), dtype=bool)
-            allowed_mask[self.ids.rows(allowed, skip_unknown=True)] = False
-            mask = mask | allowed_mask
-        scores[:, mask] = -np.inf
+        if allowed is None:
+            rows = None
+            scores = self.dot(queries, None)
+            scores[:, ~self.active] = -np.inf
+        else:
+            rows = np.unique(self.ids.rows(allowed, skip_unknown=True))
+            rows = rows[self.active[rows]]
+            scores = self.dot(queries, rows)
         if exclude is not None:
             for q, ids in enumerate(exclude):
-                scores[q, self.ids.rows(ids, skip_unknown=True)] = -np.inf
+                banned = self.ids.rows(ids, skip_unknown=True)
+                if rows is not None:
+                    banned = np.searchsorted(rows, banned[np.isin(banned, rows)])
+                scores[q, banned] = -np.inf
         cols = top_k(scores, k)
         top = np.take_along_axis(scores, cols, axis=1)
+        found = cols if rows is None else rows[cols]
         out_ids = [
-            [self.ids.id(c) for c, s in zip(row, srow) if np.isfinite(s)]
-            for row, srow in zip(cols, top)
+            [self.ids.id(int(c)) for c, s in zip(row, srow) if np.isfinite(s)]
+            for row, srow in zip(found, top)
         ]
         return out_ids, top
+
+    def dot(self, queries: np.ndarray, rows: np.ndarray | None) -> np.ndarray:
+        """float32 inner products of ``queries`` with the vectors of ``rows`` (``None``: every
+        row), a block at a time when the matrix is float16 (numpy has no fast half product)."""
+        if self.storage == np.float32:
+            matrix = self.vectors if rows is None else self._vectors[rows]
+            scores: np.ndarray = queries @ matrix.T
+            return scores
+        rows = np.arange(len(self.ids)) if rows is None else rows
+        out = np.empty((len(queries), len(rows)), dtype=np.float32)
+        for start in range(0, len(rows), self.SCAN_BLOCK):
+            block = self._vectors[rows[start : start + self.SCAN_BLOCK]].astype(np.float32)
+            out[:, start : start + len(block)] = queries @ block.T
+        return out
+
+    def row_vectors(self, rows: np.ndarray | list[int]) -> np.ndarray:
+        """The float32 vectors of ``rows`` (a copy; what callers do arithmetic with)."""
+        out: np.ndarray = self._vectors[np.asarray(rows, dtype=np.int64)].astype(np.float32)
+        return out

@@ -295,9 +295,15 @@ class HybridRecommender(Recommender):
         counts = dataset.positives()[ITEM_ID].astype(str).value_counts()
         self.item_counts = counts.reindex(list(self.item_ids)).fillna(0).to_numpy(dtype=np.float32)
 
-    def _part_scores(self, queries: Sequence[UserQuery]) -> list[np.ndarray]:
+    def _part_scores(
+        self, queries: Sequence[UserQuery], needed: np.ndarray | None = None
+    ) -> list[np.ndarray]:
+        """Each part's standardised scores over every item; zeros for parts not ``needed``."""
         out = []
-        for name, part in self.parts.items():
+        for j, (name, part) in enumerate(self.parts.items()):
+            if needed is not None and not needed[j]:
+                out.append(np.zeros((len(queries), len(self.item_ids)), dtype=np.float32))
+                continue
             scores = part.score(queries)
             if scores.shape[1] != len(self.item_ids):
                 raise ValueError(
@@ -472,23 +478,31 @@ class HybridRecommender(Recommender):
         ``queries`` must be resolved (as :meth:`score` passes them). With ``rows``, only those
         items are scored, each part standardised by its mean and spread over a fixed sample of
         the catalogue (:meth:`reference_rows`) instead of over every item."""
+        weights = [self.query_weights(q) for q in queries]  # (cells, parts) each
+        needed = np.any([w > 0 for w in weights], axis=(0, 1))
         if rows is None:
-            parts = self._part_scores(queries)
+            parts = self._part_scores(queries, needed)
             cells = (self.item_counts > 0).astype(int)
         else:
-            parts = self._part_scores_of(queries, rows)
+            parts = self._part_scores_of(queries, rows, needed)
             cells = (self.item_counts[rows] > 0).astype(int)
-        buckets = [user_bucket(len(q.liked)) for q in queries]
-        known = [_is_known(self, q) for q in queries]
-        out = {name: np.zeros_like(p) for name, p in zip(self.parts, parts)}
-        reading = self._text_weights()
-        for q, b in enumerate(buckets):
-            w = self.weights[b, cells, int(known[q])]  # (items, parts)
-            if reading is not None and queries[q].text and not queries[q].liked:
-                w = np.broadcast_to(reading, w.shape)
-            for j, (name, p) in enumerate(zip(self.parts, parts)):
-                out[name][q] = w[:, j] * p[q]
+        out = {}
+        for j, (name, p) in enumerate(zip(self.parts, parts)):
+            per_item = np.stack([w[cells, j] for w in weights])  # (queries, items)
+            out[name] = (per_item * p).astype(np.float32, copy=False)
         return out
+
+    def query_weights(self, query: UserQuery) -> np.ndarray:
+        """The blend's weights for a resolved ``query``: ``(item cells, parts)``, by the user's
+        bucket and whether they were trained on, or equal on the text-reading parts for a user
+        who brings words and no history (:meth:`_text_weights`)."""
+        reading = self._text_weights()
+        if reading is not None and query.text and not query.liked:
+            return np.tile(reading, (2, 1))
+        weights: np.ndarray = self.weights[
+            user_bucket(len(query.liked)), :, int(_is_known(self, query))
+        ]
+        return weights
 
     def reference_rows(self, size: int = REFERENCE) -> np.ndarray:
         """A fixed random sample of item rows (seeded, so the same for every query) whose scores
@@ -501,11 +515,16 @@ class HybridRecommender(Recommender):
             self._reference = np.sort(rng.choice(n, min(size, n), replace=False))
         return self._reference
 
-    def _part_scores_of(self, queries: Sequence[UserQuery], rows: np.ndarray) -> list[np.ndarray]:
+    def _part_scores_of(
+        self, queries: Sequence[UserQuery], rows: np.ndarray, needed: np.ndarray
+    ) -> list[np.ndarray]:
         reference = self.reference_rows()
         both = np.concatenate([rows, reference])
         out = []
-        for part in self.parts.values():
+        for j, part in enumerate(self.parts.values()):
+            if not needed[j]:  # weighs nothing for these queries: not scored at all
+                out.append(np.zeros((len(queries), len(rows)), dtype=np.float32))
+                continue
             scores = part.score_rows(queries, both)
             out.append(standardize_by(scores[:, : len(rows)], scores[:, len(rows) :]))
         return out
@@ -544,10 +563,20 @@ class HybridRecommender(Recommender):
             part.remove_items(ids)
 
     def propose(self, query: UserQuery, n: int) -> np.ndarray:
-        """What the parts propose, and the newest items no one has interacted with yet (no
-        collaborative part can propose those), ``n`` of each at most."""
+        """What the parts that weigh anything for this user propose, and the newest items no one
+        has interacted with yet (no collaborative part can propose those), ``n`` of each at
+        most. A part with no weight in the user's blend cannot move their ranking, so it
+        neither proposes nor (:meth:`contributions`) scores; the parts that weigh propose more
+        instead (up to three times ``n`` each, about as many candidates in all), since the
+        blend's top may lie below each one's own top ``n``."""
         resolved = self.resolve(query)
-        proposals = [part.propose(resolved, n) for part in self.parts.values()]
+        needed = np.any(self.query_weights(resolved) > 0, axis=0)
+        each = int(n * min(3.0, len(needed) / max(int(needed.sum()), 1)))
+        proposals = [
+            part.propose(resolved, each)
+            for part, weighs in zip(self.parts.values(), needed)
+            if weighs
+        ]
         cold = np.flatnonzero((self.item_counts == 0) & self._active[: len(self.item_counts)])
         proposals.append(cold[-n:])
         return np.unique(np.concatenate(proposals)).astype(np.int64)

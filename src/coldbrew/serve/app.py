@@ -44,7 +44,9 @@ def create_app(settings: Settings, *, encoder: Encoder | None = None) -> FastAPI
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
-        store = Store(settings.db_url, durability=settings.durability)
+        store = Store(
+            settings.db_url, durability=settings.durability, vector_dtype=settings.vector_dtype
+        )
         try:
             with single_process(store.url):  # SQLite: one serving process per file
                 engine = _engine(settings, store, encoder)

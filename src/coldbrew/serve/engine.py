@@ -52,6 +52,7 @@ from coldbrew.serve.refit import (
 )
 from coldbrew.serve.versions import ModelVersions, VersionInfo
 from coldbrew.store import Interaction, Item, Store, User
+from coldbrew.store.codec import round_trip
 from coldbrew.text.cache import text_key
 from coldbrew.text.encoder import Encoder
 from coldbrew.text.memo import MemoEncoder
@@ -172,6 +173,7 @@ class Engine:
         self.serving = serving or Serving()
         self.encoder_name = encoder.name
         self.index: Index = make_index(index, encoder.dim) if isinstance(index, str) else index
+        self._index_kind = index if isinstance(index, str) else None  # chosen again at load
         self.graph_path = graph_path
         self.items: dict[str, Item] = {}
         self.users: dict[str, _UserState] = {}
@@ -187,6 +189,7 @@ class Engine:
         self._users_of: dict[str, set[str]] = {}  # item id -> users with an interaction on it
         self._seq = 0
         self._forgets = 0
+        self._shared = False  # whether the served model holds the index's rows (no copy)
         self._lock = ReadWriteLock()
         self._explainer = Explainer(self)
         self.ready = False
@@ -203,23 +206,31 @@ class Engine:
                 session, self.encoder_name, self.encoder.config(), self.encoder.dim
             )
         items = self.store.items()
-        stored = self.store.vectors("item", self.encoder_name)
-        missing = [i for i in items if i.item_id not in stored]
-        if missing:
-            vectors = self.encoder.inner.encode([item_text(i) for i in missing], kind="passage")
+        ids = [i.item_id for i in items]
+        if self._index_kind is not None and not len(self.index):  # now the size is known
+            self.index = make_index(self._index_kind, self.encoder.dim, len(ids))
+        vectors, found = self.store.vector_matrix(
+            "item", self.encoder_name, ids, dtype=self.index.vectors.dtype
+        )
+        missing = np.flatnonzero(~found)
+        if len(missing):
+            if vectors.shape[1] != self.encoder.dim:
+                vectors = np.zeros((len(ids), self.encoder.dim), dtype=vectors.dtype)
+            texts = [item_text(items[n]) for n in missing]
+            fresh = self._stored_form(self.encoder.inner.encode(texts, kind="passage"))
             with self.store.transaction() as session:
                 self.store.put_vectors(
-                    session, "item", self.encoder_name, [i.item_id for i in missing], vectors
+                    session, "item", self.encoder_name, [ids[n] for n in missing], fresh
                 )
-            stored.update(zip([i.item_id for i in missing], vectors))
+            vectors[missing] = fresh
         if items:
-            ids, vectors = [i.item_id for i in items], np.stack([stored[i.item_id] for i in items])
             if not len(self.index):
                 graph = self._graph_file(len(ids))
                 if not self.index.add_all(ids, vectors, graph) and graph:
                     self.index.save_graph(graph)  # built now: a crash before close keeps it
             else:
                 self.index.add(ids, vectors)
+        del vectors
         for item in items:
             self._remember_item(item)
         self._load_users()
@@ -237,8 +248,13 @@ class Engine:
         item_id = self._text_ids.get(text_key(text))
         if item_id is None or not self.index.contains(item_id):
             return None
-        vector: np.ndarray = self.index.vectors[self.index.ids.row(item_id)]
+        vector: np.ndarray = self.index.row_vectors([self.index.ids.row(item_id)])[0]
         return vector
+
+    def _stored_form(self, vectors: np.ndarray) -> np.ndarray:
+        """Fresh vectors as the store will read them back (its format's rounding), so memory
+        holds what a restart rebuilds and answers do not change across one."""
+        return round_trip(vectors, self.store.vector_dtype)
 
     def _graph_file(self, n_items: int) -> str | None:
         """Where to keep the graph: only catalogues big enough to be searched by graph."""
@@ -296,7 +312,19 @@ class Engine:
         dataset = dataset_from_records(
             list(self.items.values()), [s.user for s in self.users.values()], []
         )
-        return build_zeroshot(self.encoder).fit(dataset)
+        compact = self.index.vectors.dtype == np.float16  # as compact as the index's rows
+        model = build_zeroshot(self.encoder, "float16" if compact else "float32").fit(dataset)
+        self._share_vectors(model)
+        return model
+
+    def _share_vectors(self, model: Recommender, item_ids: Sequence[str] | None = None) -> None:
+        """Let a zero-shot model hold the index's rows rather than a copy when they are the
+        same (``item_ids``: only those changed since it last shared them)."""
+        if not isinstance(model, ZeroShotRecommender) or (item_ids and not self._shared):
+            self._shared = False
+            return
+        rows = None if item_ids is None else model.item_ids.rows(item_ids)
+        self._shared = model.share_item_vectors(self.index.vectors, rows)
 
     def _start_refitter(self) -> None:
         plan = self.serving
@@ -395,6 +423,7 @@ class Engine:
         if not items:
             return
         vectors = self.encoder.encode([item_text(i) for i in items], kind="passage")
+        vectors = self._stored_form(vectors)
         ids = [i.item_id for i in items]
         with self._lock.write():
             with self.store.transaction() as session:
@@ -408,11 +437,13 @@ class Engine:
         for item in items:
             self._forget_item_attributes(item.item_id)
             self._remember_item(item)
-        self.index.add([i.item_id for i in items], vectors)
+        ids = [i.item_id for i in items]
+        self.index.add(ids, vectors)
         if self.model is None:
             self.model = self._bootstrap()
         else:  # every part that reads text reads them now (their vectors are known)
             self.model.add_items(item_frame(items))
+            self._share_vectors(self.model, ids)
 
     def delete_item(self, item_id: str) -> None:
         with self._lock.write():
@@ -764,8 +795,8 @@ class Engine:
         with self._lock.read():
             if item_id not in self.items:
                 raise NotFoundError("item", item_id)
-            vector = self.index.vectors[self.index.ids.row(item_id)]
-            ids, scores = self.index.search(vector[None, :], k, exclude=[[item_id]])
+            vector = self.index.row_vectors([self.index.ids.row(item_id)])
+            ids, scores = self.index.search(vector, k, exclude=[[item_id]])
             recs = [
                 Recommendation(self.items[o], float(s), self._explainer.similar(item_id, o))
                 for o, s in zip(ids[0], scores[0])

@@ -7,8 +7,12 @@
                          key by its hash, so the plain key need not sit in the environment
 ``COLDBREW_READ_KEYS``   if set, reads need one of these keys (or a write key) too
 ``COLDBREW_MAX_BODY_BYTES``  largest request body accepted (default 1 MiB; larger: 413)
-``COLDBREW_INDEX``       ``auto`` (default: faiss HNSW above 20,000 items when faiss is installed,
-                         exact below), ``exact`` or ``hnsw``
+``COLDBREW_INDEX``       ``auto`` (default, when faiss is installed: exact below 20,000 items, an
+                         HNSW graph above, and from 250,000 items at start-up IVF-PQ over
+                         float16 rows), ``exact``, ``hnsw`` or ``ivfpq``
+``COLDBREW_VECTOR_DTYPE``  how new item vectors are stored: ``float16`` (default; half the
+                         size, cosines within ~1e-4), ``int8`` (a quarter, with a per-vector
+                         scale) or ``float32``; rows of every format are read
 ``COLDBREW_ENCODER_RUNTIME``  ``auto`` (default: onnxruntime for sentence-transformers models when
                          it is installed, PyTorch otherwise), ``onnx`` or ``torch``
 ``COLDBREW_INDEX_PATH``  where the HNSW graph is saved for a fast restart (default: next to a
@@ -50,6 +54,8 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from coldbrew.store.codec import VECTOR_DTYPES
 
 DEFAULT_MAX_BODY = 1 << 20
 DURABILITY = ("normal", "full")
@@ -125,6 +131,7 @@ class Settings:
     ray: str | None = None
     score_all_below: int = 50_000
     durability: str = "normal"
+    vector_dtype: str = "float16"
     rate_limit: str = "20/second"
     key_rate_limit: str = "200/second"
     failed_key_limit: str = "10/minute"
@@ -138,6 +145,11 @@ class Settings:
         if self.durability not in DURABILITY:
             raise ValueError(
                 f"COLDBREW_DURABILITY={self.durability!r}: choose one of {', '.join(DURABILITY)}"
+            )
+        if self.vector_dtype not in VECTOR_DTYPES:
+            raise ValueError(
+                f"COLDBREW_VECTOR_DTYPE={self.vector_dtype!r}: choose one of "
+                + ", ".join(VECTOR_DTYPES)
             )
         _check_rate(self.rate_limit, "COLDBREW_RATE_LIMIT")
         _check_rate(self.key_rate_limit, "COLDBREW_KEY_RATE_LIMIT")
@@ -177,6 +189,7 @@ class Settings:
             "index_path": env.get("COLDBREW_INDEX_PATH") or None,
             "encoder_runtime": env.get("COLDBREW_ENCODER_RUNTIME", "auto"),
             "durability": env.get("COLDBREW_DURABILITY", "normal"),
+            "vector_dtype": env.get("COLDBREW_VECTOR_DTYPE", "float16"),
             "rate_limit": env.get("COLDBREW_RATE_LIMIT", "20/second"),
             "key_rate_limit": env.get("COLDBREW_KEY_RATE_LIMIT", "200/second"),
             "failed_key_limit": env.get("COLDBREW_FAILED_KEY_LIMIT", "10/minute"),

@@ -26,6 +26,7 @@ from sqlalchemy.exc import DataError as SQLDataError
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from coldbrew.store.codec import check_dtype, decode_rows, encode_rows
 from coldbrew.store.records import Interaction, Item, User
 from coldbrew.store.tables import InteractionRow, ItemRow, ModelVersionRow, UserRow, VectorRow
 
@@ -100,13 +101,18 @@ def _chunks(values: Sequence[str]) -> Iterator[Sequence[str]]:
 class Store:
     """Durable items, users, interactions and vectors behind one SQLAlchemy engine."""
 
-    def __init__(self, url: str, *, durability: str = "normal") -> None:
+    def __init__(
+        self, url: str, *, durability: str = "normal", vector_dtype: str = "float32"
+    ) -> None:
         """``durability``: ``normal`` or ``full``, SQLite's ``synchronous`` (see
-        :data:`SYNCHRONOUS`); PostgreSQL keeps its own settings."""
+        :data:`SYNCHRONOUS`); PostgreSQL keeps its own settings. ``vector_dtype``: the format
+        new vectors are written in (:mod:`coldbrew.store.codec`); rows of every format read
+        back alike."""
         if durability not in SYNCHRONOUS:
             raise ValueError(f"durability {durability!r}: choose one of {', '.join(SYNCHRONOUS)}")
         self.url = database_url(url)
         self.durability = durability
+        self.vector_dtype = check_dtype(vector_dtype)
         # parameters (user text) stay out of every log line and exception message
         kwargs: dict[str, Any] = {"hide_parameters": True}
         if self.url.startswith("sqlite"):
@@ -191,16 +197,19 @@ class Store:
     def put_vectors(
         self, session: Session, kind: str, model: str, ids: Sequence[str], vectors: np.ndarray
     ) -> None:
-        """Replace the ``kind`` vectors of ``ids`` made by ``model``."""
+        """Replace the ``kind`` vectors of ``ids`` made by ``model`` (written in the store's
+        :attr:`vector_dtype`)."""
         if not len(ids):
             return
         self.delete_vectors(session, kind, ids, model=model)
-        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        vectors = np.atleast_2d(np.asarray(vectors, dtype=np.float32))
+        dim, dtype = int(vectors.shape[1]), self.vector_dtype
         rows = [
-            {"kind": kind, "owner_id": i, "model": model, "dim": v.shape[0], "data": v.tobytes()}
-            for i, v in zip(ids, vectors)
+            {"kind": kind, "owner_id": i, "model": model, "dim": dim, "data": d, "dtype": dtype}
+            for i, d in zip(ids, encode_rows(vectors, dtype))
         ]
-        session.execute(insert(VectorRow), rows)
+        for start in range(0, len(rows), 10 * _CHUNK):
+            session.execute(insert(VectorRow), rows[start : start + 10 * _CHUNK])
 
     def delete_vectors(
         self, session: Session, kind: str, ids: Sequence[str], *, model: str | None = None
@@ -236,10 +245,12 @@ class Store:
 
     # ---- reads ----------------------------------------------------------------------------
     def items(self) -> list[Item]:
-        """Every item, in insertion order."""
-        with self._sessions() as session:
-            rows = session.scalars(select(ItemRow).order_by(ItemRow.pk))
-            return [Item(r.item_id, r.title, r.description, dict(r.attributes)) for r in rows]
+        """Every item, in insertion order (plain rows, not ORM objects: a million items load
+        without a session's identity map)."""
+        columns = (ItemRow.item_id, ItemRow.title, ItemRow.description, ItemRow.attributes)
+        with database_errors(), self.engine.connect() as connection:
+            rows = connection.execute(select(*columns).order_by(ItemRow.pk))
+            return [Item(i, title, text, dict(attrs)) for i, title, text, attrs in rows]
 
     def users(self) -> list[User]:
         with self._sessions() as session:
@@ -258,15 +269,57 @@ class Store:
             ]
 
     def vectors(self, kind: str, model: str) -> dict[str, np.ndarray]:
-        """``{owner id: vector}`` for one kind and model."""
-        stmt = select(VectorRow.owner_id, VectorRow.data).where(
+        """``{owner id: float32 vector}`` for one kind and model (any stored format)."""
+        out: dict[str, np.ndarray] = {}
+        for owners, block in self._vector_blocks(kind, model, np.dtype(np.float32)):
+            out.update(zip(owners, block))
+        return out
+
+    def vector_matrix(
+        self, kind: str, model: str, ids: Sequence[str], dtype: Any = np.float32
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The ``kind`` vectors of ``ids`` by ``model`` as one matrix, read in bulk (a block of
+        rows at a time, so a million vectors never sit in memory twice).
+
+        Returns
+        -------
+        matrix : np.ndarray
+            Shape ``(len(ids), dim)`` in ``dtype`` (float32, or float16 for a compact copy);
+            rows of ids without a stored vector are zeros.
+        found : np.ndarray
+            Boolean, per id: whether it had a stored vector.
+        """
+        position = {owner: n for n, owner in enumerate(ids)}
+        found = np.zeros(len(ids), dtype=bool)
+        matrix = np.zeros((len(ids), 0), dtype=dtype)
+        for owners, block in self._vector_blocks(kind, model, np.dtype(dtype)):
+            if matrix.shape[1] != block.shape[1]:
+                if found.any():
+                    raise ValueError(f"{kind} vectors of {model!r} have several lengths")
+                matrix = np.zeros((len(ids), block.shape[1]), dtype=dtype)
+            where = np.fromiter((position.get(o, -1) for o in owners), np.int64, len(owners))
+            keep = where >= 0
+            matrix[where[keep]] = block[keep]
+            found[where[keep]] = True
+        return matrix, found
+
+    def _vector_blocks(
+        self, kind: str, model: str, dtype: np.dtype[Any], size: int = 50_000
+    ) -> Iterator[tuple[list[str], np.ndarray]]:
+        """Owners and their vectors in ``dtype``, ``size`` rows of one format at a time."""
+        stmt = select(VectorRow.owner_id, VectorRow.dtype, VectorRow.dim, VectorRow.data).where(
             VectorRow.kind == kind, VectorRow.model == model
         )
-        with self.engine.connect() as connection:
-            return {
-                owner: np.frombuffer(data, dtype=np.float32).copy()
-                for owner, data in connection.execute(stmt)
-            }
+        with database_errors(), self.engine.connect() as connection:
+            result = connection.execution_options(yield_per=size).execute(stmt)
+            for part in result.partitions(size):
+                groups: dict[tuple[str, int], tuple[list[str], list[bytes]]] = {}
+                for owner, fmt, dim, data in part:
+                    owners, blobs = groups.setdefault((fmt, dim), ([], []))
+                    owners.append(owner)
+                    blobs.append(data)
+                for (fmt, dim), (owners, blobs) in groups.items():
+                    yield owners, decode_rows(blobs, fmt, dim).astype(dtype, copy=False)
 
     def model_versions(self) -> list[dict[str, Any]]:
         with self._sessions() as session:
@@ -308,15 +361,18 @@ class Store:
             ]
 
     def vectors_of(self, kind: str, model: str, ids: Sequence[str]) -> dict[str, np.ndarray]:
-        """``{owner id: vector}`` of ``ids`` for one kind and model (those stored)."""
-        stmt = select(VectorRow.owner_id, VectorRow.data).where(
+        """``{owner id: float32 vector}`` of ``ids`` for one kind and model (those stored, in
+        any stored format)."""
+        stmt = select(VectorRow.owner_id, VectorRow.dtype, VectorRow.dim, VectorRow.data).where(
             VectorRow.kind == kind, VectorRow.model == model
         )
         with self.engine.connect() as connection:
             return {
-                owner: np.frombuffer(data, dtype=np.float32).copy()
+                owner: decode_rows([data], dtype, dim)[0]
                 for chunk in _chunks(list(dict.fromkeys(ids)))
-                for owner, data in connection.execute(stmt.where(VectorRow.owner_id.in_(chunk)))
+                for owner, dtype, dim, data in connection.execute(
+                    stmt.where(VectorRow.owner_id.in_(chunk))
+                )
             }
 
     @staticmethod

@@ -73,7 +73,9 @@ class InteractionRow(Base):
 
 
 class VectorRow(Base):
-    """One float32 vector per (owner kind, owner id, model); ``data`` holds its raw bytes."""
+    """One vector per (owner kind, owner id, model); ``data`` holds its bytes in the format named
+    by ``dtype`` (:mod:`coldbrew.store.codec`: ``float32``, ``float16`` or ``int8`` with a scale;
+    rows written before the column existed are ``float32``)."""
 
     __tablename__ = "vectors"
 
@@ -82,6 +84,9 @@ class VectorRow(Base):
     model: Mapped[str] = mapped_column(String(300), primary_key=True)
     dim: Mapped[int] = mapped_column(Integer, nullable=False)
     data: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    dtype: Mapped[str] = mapped_column(
+        String(16), nullable=False, default="float32", server_default="float32"
+    )
 
 
 class ModelVersionRow(Base):

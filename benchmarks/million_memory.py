@@ -1,0 +1,63 @@
+"""Resident memory after each start-up step of the engine over a ``million.py`` database.
+
+In-process, with the service's encoder (MiniLM through onnxruntime, as ``coldbrew serve`` runs
+it) and the zero-shot model: RSS after the imports, the encoder, ``Store.items()`` alone, and
+``Engine.load()`` (index, items, users, model), then the index's own bytes and whether the model
+shares the index's rows.
+
+    OPENBLAS_NUM_THREADS=1 nice -n 10 python benchmarks/million_memory.py \\
+        /tmp/mil/m1/million-1000000-1.0-float16.sqlite
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import sys
+import tempfile
+import time
+
+import numpy as np
+import psutil
+
+from coldbrew.models.zeroshot import ZeroShotRecommender
+from coldbrew.serve.engine import Engine, Serving
+from coldbrew.store import Store
+from coldbrew.text.factory import make_encoder
+from coldbrew.text.onnx import onnx_or_torch
+
+
+def main() -> int:
+    db = sys.argv[1]
+    process, start = psutil.Process(), time.perf_counter()
+    steps: list[tuple[str, int, float]] = []
+
+    def mark(name: str) -> None:
+        gc.collect()
+        rss = round(process.memory_info().rss / 2**20)
+        steps.append((name, rss, round(time.perf_counter() - start, 1)))
+        print(steps[-1], flush=True)
+
+    mark("python + coldbrew imports")
+    encoder = onnx_or_torch(make_encoder("default"), "auto")
+    mark("encoder (MiniLM, onnxruntime)")
+    store = Store(db)
+    items = store.items()
+    mark(f"store.items() ({len(items)} records)")
+    del items
+    mark("records dropped")
+    with tempfile.TemporaryDirectory() as models:
+        serving = Serving(model="zeroshot", models_dir=models)
+        engine = Engine(store, encoder, serving=serving, graph_path=db + ".hnsw").load()
+        mark("Engine.load() (index, items, users, zero-shot model)")
+        model = engine.model
+        shared = isinstance(model, ZeroShotRecommender) and bool(
+            np.shares_memory(model.item_vectors, engine.index.vectors)
+        )
+        index_mb = round(getattr(engine.index, "memory_bytes", 0) / 2**20)
+    print(json.dumps({"index_mb": index_mb, "model_shares_index_rows": shared, "steps": steps}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,130 @@
+"""The engine over compact vectors: float16 in the database and in memory, IVF-PQ search; a
+restart encodes nothing, reuses the saved index and answers exactly as before."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+pytest.importorskip("faiss")
+
+from test_service_graph import same_answers
+
+from coldbrew.index.ivfpq import IVFPQIndex
+from coldbrew.models.zeroshot import ZeroShotRecommender
+from coldbrew.serve.engine import Engine, Query, Serving
+from coldbrew.serve.records import item_text
+from coldbrew.store import Interaction, Item, Store, User
+from coldbrew.text import HashingEncoder
+
+DIM = 64
+THINGS = ["jacket", "tent", "keyboard", "skillet", "novel", "lamp", "boots", "camera"]
+USES = ["hiking", "gaming", "cooking", "reading", "travel", "winter", "office"]
+
+
+class CountingEncoder(HashingEncoder):
+    """The hashing encoder, counting the texts it is asked to encode."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__(dim)
+        self.texts = 0
+
+    def encode(self, texts: Sequence[str], **kwargs: Any) -> np.ndarray:
+        self.texts += len(texts)
+        return super().encode(texts, **kwargs)
+
+
+def catalogue() -> list[Item]:
+    return [
+        Item(f"i{n}", f"{THINGS[n % 8]} for {USES[n % 7]} no {n}", f"a {THINGS[n % 8]} {n % 13}")
+        for n in range(600)
+    ]
+
+
+def open_engine(db: Path, encoder: HashingEncoder) -> Engine:
+    # exact_below=300: search through IVF-PQ at this size, as a million-item catalogue would
+    index = IVFPQIndex(DIM, exact_below=300, nbits=6, nprobe=16)
+    serving = Serving(model="zeroshot", models_dir=str(db.parent / "models"))
+    store = Store(str(db), vector_dtype="float16")
+    return Engine(
+        store, encoder, index=index, graph_path=str(db) + ".index", serving=serving
+    ).load()
+
+
+QUERIES = [
+    Query(user_id="u1", k=8, explain=False),
+    Query(text="a warm jacket for winter hiking", k=8, explain=False),
+    Query(liked=("i3", "i11"), k=8),
+]
+
+
+def answers(engine: Engine) -> list[list[tuple[str, float]]]:
+    return [[(r.item.item_id, r.score) for r in engine.recommend(q)] for q in QUERIES]
+
+
+@pytest.fixture()
+def db(tmp_path: Path) -> Path:
+    """A catalogue whose vectors were written straight into the store (as a bulk load does)."""
+    path = tmp_path / "shop.sqlite"
+    store = Store(str(path), vector_dtype="float16")
+    items = catalogue()
+    encoder = HashingEncoder(DIM)
+    with store.transaction() as session:
+        store.register_model(session, encoder.name, encoder.config(), DIM)
+        store.upsert_items(session, items)
+        vectors = encoder.encode([item_text(i) for i in items], kind="passage")
+        store.put_vectors(session, "item", encoder.name, [i.item_id for i in items], vectors)
+    store.close()
+    return path
+
+
+def test_start_up_reuses_stored_vectors_and_the_saved_index(db: Path) -> None:
+    encoder = CountingEncoder(DIM)
+    first = open_engine(db, encoder)
+    assert encoder.texts == 0  # every vector came from the database
+    assert first.index.vectors.dtype == np.float16 and first.index.ready  # type: ignore[attr-defined]
+    first.upsert_users([User("u1", "I like cooking and reading")])
+    first.add_interactions([Interaction("x1", "u1", "i7", "like", 1.0)])
+    first.upsert_items([Item("new", "a winter tent for hiking"), Item("i5", "a travel camera")])
+    first.delete_item("i9")
+    encoded = encoder.texts
+    assert encoded == 2  # the two upserted items only
+    # the zero-shot model holds the index's float16 rows, not a second copy, even after upserts
+    model = first.model
+    assert isinstance(model, ZeroShotRecommender) and model.item_vectors.dtype == np.float16
+    assert np.shares_memory(model.item_vectors, first.index.vectors)
+    before = answers(first)
+    assert all(len(a) == 8 for a in before)
+    assert all("i9" not in [i for i, _ in a] for a in before)
+    first.close()
+    first.store.close()
+
+    again = CountingEncoder(DIM)
+    second = open_engine(db, again)
+    assert again.texts == 0  # no item re-encoded at start-up
+    size = second.index.graph_size  # type: ignore[attr-defined]
+    assert size == first.index.graph_size  # type: ignore[attr-defined]  # reused, not rebuilt
+    after = answers(second)
+    # the same scores bit for bit (memory held what the database holds), the same items but
+    # for the order of items tied with the last one
+    assert [[s for _, s in a] for a in after] == [[s for _, s in b] for b in before]
+    assert all(same_answers(x, y) for x, y in zip(after, before, strict=True))
+    assert again.texts == 2  # requests only: the text query and u1's own words
+    second.store.close()
+
+
+def test_fresh_vectors_are_kept_as_the_database_will_return_them(db: Path) -> None:
+    engine = open_engine(db, HashingEncoder(DIM))
+    engine.upsert_items([Item("fresh", "a quiet keyboard for the office")])
+    stored = engine.store.vectors("item", engine.encoder_name)["fresh"]
+    in_memory = engine.index.row_vectors([engine.index.ids.row("fresh")])[0]
+    np.testing.assert_array_equal(in_memory, stored)
+    plain = HashingEncoder(DIM).encode(["a quiet keyboard for the office"])[0]
+    assert np.abs(stored - plain).max() < 1e-3  # float16: close, not equal
+    similar = engine.similar_items("fresh", k=5)
+    assert [r.item.item_id for r in similar][:1] != ["fresh"] and len(similar) == 5
+    engine.store.close()
