@@ -123,8 +123,10 @@ def serve(
         import uvicorn
 
         from coldbrew.serve import create_app
+        from coldbrew.serve.fleet import single_process
         from coldbrew.serve.server import server_config
         from coldbrew.serve.settings import Settings
+        from coldbrew.store import database_url
     except ImportError as exc:
         raise ImportError(f"serving needs: pip install 'coldbrew[serve]' ({exc})") from exc
     key = None
@@ -145,19 +147,21 @@ def serve(
     print(announce or f"serving on {url} (API docs: {url}docs)")
     if key:
         print(f"open {url}#key={key} to try it (the page keeps the key for saving items)")
-    from coldbrew.serve.fleet import single_process
-    from coldbrew.store import database_url
-
     with single_process(database_url(settings.db_url)):  # SQLite: refused if already served
         uvicorn.Server(server_config(app, settings, host, port)).run()
 
 
 def run(args: argparse.Namespace) -> int:
-    from coldbrew.serve.fleet import DatabaseInUse
-
     try:
         _serve(args)
-    except DatabaseInUse as exc:
+    except ImportError:
+        raise  # the missing extra, named by serve()
+    except RuntimeError as exc:
+        # imported here, not at the top: without the [serve] extra the fleet module cannot load
+        from coldbrew.serve.fleet import DatabaseInUse
+
+        if not isinstance(exc, DatabaseInUse):
+            raise
         print(f"coldbrew serve: error: {exc}", file=sys.stderr)
         return 2
     return 0
