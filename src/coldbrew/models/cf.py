@@ -446,20 +446,30 @@ class ItemKNNRecommender(CFRecommender):
         self.shrinkage = shrinkage
         self.similarity = sp.csr_matrix((0, 0), dtype=np.float32)
 
+    BLOCK = 2048
+    """Items whose neighbours are found at a time in :meth:`_fit_cf`."""
+
     def get_params(self) -> dict[str, Any]:
         return {"neighbors": self.neighbors, "shrinkage": self.shrinkage}
 
     def _fit_cf(self, matrix: sp.csr_matrix) -> None:
         item_users = matrix.T.tocsr().astype(np.float32)
+        users_items = item_users.T.tocsr()
         norms = np.sqrt(np.asarray(item_users.multiply(item_users).sum(axis=1)).ravel())
-        common = (item_users @ item_users.T).tocsr()
-        common.setdiag(0)
-        common.eliminate_zeros()
-        coo = common.tocoo()
-        denom = norms[coo.row] * norms[coo.col] + self.shrinkage
-        sims = coo.data / np.maximum(denom, 1e-12)
-        full = sp.csr_matrix((sims.astype(np.float32), (coo.row, coo.col)), shape=common.shape)
-        self.similarity = _top_per_row(full, self.neighbors)
+        n = item_users.shape[0]
+        blocks = []
+        # a block of items at a time: the full item x item co-occurrence of a large catalogue
+        # would not fit in memory, one block's does and only its top rows are kept
+        for start in range(0, n, self.BLOCK):
+            common = (item_users[start : start + self.BLOCK] @ users_items).tocoo()
+            rows = common.row + start
+            off_diagonal = rows != common.col
+            rows, cols = rows[off_diagonal], common.col[off_diagonal]
+            denom = norms[rows] * norms[cols] + self.shrinkage
+            sims = (common.data[off_diagonal] / np.maximum(denom, 1e-12)).astype(np.float32)
+            blocks.append(_top_entries(rows, cols, sims, self.neighbors))
+        rows, cols, sims = (np.concatenate(parts) for parts in zip(*blocks, strict=True))
+        self.similarity = sp.csr_matrix((sims, (rows, cols)), shape=(n, n), dtype=np.float32)
 
     def _score_known(self, queries: Sequence[UserQuery]) -> np.ndarray:
         n = len(self.item_ids)
@@ -500,22 +510,15 @@ def _top(scores: np.ndarray, n: int) -> np.ndarray:
     return picked
 
 
-def _top_per_row(matrix: sp.csr_matrix, k: int) -> sp.csr_matrix:
-    """Keep the ``k`` largest entries of each row (ties: lower column first)."""
-    rows, cols, vals = [], [], []
-    for r in range(matrix.shape[0]):
-        start, end = matrix.indptr[r], matrix.indptr[r + 1]
-        idx, data = matrix.indices[start:end], matrix.data[start:end]
-        if len(data) > k:
-            keep = np.lexsort((idx, -data))[:k]
-            idx, data = idx[keep], data[keep]
-        rows.append(np.full(len(idx), r))
-        cols.append(idx)
-        vals.append(data)
-    if not rows:
-        return sp.csr_matrix(matrix.shape, dtype=np.float32)
-    return sp.csr_matrix(
-        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-        shape=matrix.shape,
-        dtype=np.float32,
-    )
+def _top_entries(
+    rows: np.ndarray, cols: np.ndarray, values: np.ndarray, k: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The ``k`` largest entries of each row of a sparse matrix given as (row, column, value)
+    triples, with no duplicate positions (ties: lower column first)."""
+    order = np.lexsort((cols, -values, rows))
+    rows, cols, values = rows[order], cols[order], values[order]
+    starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]]) if len(rows) else rows
+    lengths = np.diff(np.r_[starts, len(rows)])
+    rank = np.arange(len(rows)) - np.repeat(starts, lengths)
+    keep = rank < k
+    return rows[keep], cols[keep], values[keep]
