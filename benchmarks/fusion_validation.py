@@ -26,15 +26,13 @@ import numpy as np
 from coldbrew.bench.runner import BenchConfig, load_or_make_split
 from coldbrew.bench.zoo import FACTORIES, ModelContext, _als, _attribute_map
 from coldbrew.data import load_dataset
-from coldbrew.data.schema import ITEM_ID, history_by_user
-from coldbrew.models.base import IdMap, Recommender, _profiles
+from coldbrew.models.base import Recommender
 from coldbrew.models.baselines import AttributePopularityRecommender
 from coldbrew.models.heads import CFMapRecommender
 from coldbrew.models.hybrid import (
     USER_EDGES,
     HybridRecommender,
     _ndcg20,
-    inner_validation,
     one_standard_error_choice,
     simplex_grid,
 )
@@ -166,13 +164,7 @@ def main() -> None:
     hybrid = HybridRecommender(
         build_parts(ctx, alphas, lex, [int(d) for d in args.lexical_dims.split(",") if d]), seed=42
     )
-    inner, tasks = inner_validation(train, seed=42, fraction=0.1)
-    # what Recommender.fit sets before HybridRecommender._fit runs (the catalogue, histories)
-    hybrid.item_ids = IdMap(train.items[ITEM_ID])
-    hybrid._active = np.ones(len(hybrid.item_ids), dtype=bool)
-    hybrid._history = history_by_user(train.positives())
-    hybrid._profiles = _profiles(train)
-    hybrid._fit_parts(inner)
+    tasks = hybrid.fit_parts_for_validation(train)
     print(f"parts fit {time.time() - t0:.0f}s", flush=True)
     cells = (hybrid.item_counts > 0).astype(int)
     rng = np.random.default_rng(0)

@@ -23,10 +23,11 @@ from typing import Any, Self
 import numpy as np
 import pandas as pd
 
+from coldbrew.data.idmap import IdMap
 from coldbrew.data.schema import ITEM_ID, USER_ID, Dataset, history_by_user
 from coldbrew.eval.metrics import ndcg_at_k_scores
 from coldbrew.eval.protocols import hold_out, reveal_earliest
-from coldbrew.models.base import Recommender, UserQuery
+from coldbrew.models.base import Recommender, UserQuery, _profiles
 
 USER_EDGES = (0, 1, 3, 5, 10, 20, 50, 100)
 REVEALED = (0, 1, 3, 5, 10, 20)
@@ -289,6 +290,18 @@ class HybridRecommender(Recommender):
             self._fit_weights(tasks)
         self._fit_parts(dataset)
 
+    def fit_parts_for_validation(self, dataset: Dataset) -> list[ValTask]:
+        """The first half of :meth:`fit`, for benchmarks that compare weightings: take the
+        catalogue and histories of ``dataset``, fit the parts on its inner training data and
+        return the inner validation tasks (for :meth:`_prepare`)."""
+        self.item_ids = IdMap(dataset.items[ITEM_ID])
+        self._active = np.ones(len(self.item_ids), dtype=bool)
+        self._history = history_by_user(dataset.positives())
+        self._profiles = _profiles(dataset)
+        inner, tasks = inner_validation(dataset, seed=self.seed, fraction=self.val_fraction)
+        self._fit_parts(inner)
+        return tasks
+
     def _fit_parts(self, dataset: Dataset) -> None:
         for part in self.parts.values():
             part.fit(dataset)
@@ -313,14 +326,20 @@ class HybridRecommender(Recommender):
         return out
 
     def _fit_weights(self, tasks: list[ValTask]) -> None:
-        grid = simplex_grid(len(self.parts), self.grid_step)
         item_cell = (self.item_counts > 0).astype(int)
+        self.fit_weights_prepared(
+            {c: [self._prepare(t, item_cell) for t in tasks if t.cell == c] for c in (0, 1)}
+        )
+
+    def fit_weights_prepared(self, by_cell: Mapping[int, list[dict[str, Any]]]) -> None:
+        """Set :attr:`weights` (and :attr:`validation`) from validation tasks already scored
+        by :meth:`_prepare`, per item cell (benchmarks compare part sets on the same ones)."""
+        grid = simplex_grid(len(self.parts), self.grid_step)
         report: dict[str, Any] = {}
         for cell in (0, 1):
-            cell_tasks = [t for t in tasks if t.cell == cell]
-            if not cell_tasks:
+            prepared = list(by_cell.get(cell, []))
+            if not prepared:
                 continue
-            prepared = [self._prepare(t, item_cell) for t in cell_tasks]
             cell_grid = canonical_grid(grid, np.all([p["flat"] for p in prepared], axis=0))
             seen = set()
             for known in (1, 0):

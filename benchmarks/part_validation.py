@@ -1,0 +1,139 @@
+"""Should a part join the hybrid? Its own weight search, with and without it, on the *inner
+validation* only, cross-fitted.
+
+For one dataset and protocol split (the bench's split, seed 42), the hybrid's inner validation is
+carved from the split's training part exactly as ``HybridRecommender.fit`` does; the default
+parts plus the candidates (``--add``, names from the bench's model zoo; ``--drop`` tries the
+default without some of its parts) are fit on the inner
+training data and every validation query is scored once. Then, for each part set, the hybrid's
+own rule (:meth:`HybridRecommender.fit_weights_prepared`: the 1-SE grid per item cell, user
+bucket and known/new user) chooses weights on one half of the validation queries and is scored
+(NDCG@20) on the other half, and the other way round. No test interaction is read.
+
+    PYTHONPATH=src python benchmarks/part_validation.py --dataset ml-100k --protocol warm \
+        --drop itemknn --cache-dir /work/cache --out part-ml-100k-warm.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from coldbrew.bench.runner import BenchConfig, load_or_make_split
+from coldbrew.bench.zoo import FACTORIES, ModelContext, make_model
+from coldbrew.data import load_dataset
+from coldbrew.eval.metrics import bootstrap_ci
+from coldbrew.models.hybrid import USER_EDGES, HybridRecommender, _ndcg20
+from coldbrew.text.factory import make_encoder
+
+ROW_KEYS = ("ties", "cells", "relevant", "n_relevant", "pad", "buckets", "known", "fold")
+
+
+def task_label(task: Any, prep: dict[str, Any]) -> str:
+    if task.cell == 0:
+        return "cold-item"
+    if prep["known"].all():
+        return "warm"
+    return f"k={Counter(len(q.liked) for q in task.queries).most_common(1)[0][0]}"
+
+
+def subset(prep: dict[str, Any], cols: list[int], rows: np.ndarray) -> dict[str, Any]:
+    out = {k: prep[k][rows] for k in ROW_KEYS}
+    out["parts"] = [prep["parts"][j][rows] for j in cols]
+    out["flat"] = prep["flat"][cols]
+    return out
+
+
+def blend_ndcg(prep: dict[str, Any], weights: np.ndarray) -> np.ndarray:
+    """NDCG@20 of the hybrid's blend: each candidate weighted by its query's bucket, its own
+    item cell and the query's known/new flag, as the hybrid scores."""
+    w = weights[prep["buckets"][:, None], prep["cells"], prep["known"][:, None]]  # (q, c, parts)
+    blend = sum(w[..., j] * p for j, p in enumerate(prep["parts"])) + prep["ties"]
+    blend = np.where(prep["pad"], -np.inf, blend)
+    return _ndcg20(blend, prep["relevant"], prep["n_relevant"])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--dataset", required=True)
+    ap.add_argument("--protocol", default="warm")
+    ap.add_argument("--add", default="", help="comma-separated zoo models to try as parts")
+    ap.add_argument("--drop", default="", help="comma-separated default parts to try without")
+    ap.add_argument("--cache-dir", default=None)
+    ap.add_argument("--split-dir", default="/tmp/part-validation-splits")
+    ap.add_argument("--fold-seed", type=int, default=0, help="how queries are cut in two")
+    ap.add_argument("--out", required=True)
+    args = ap.parse_args()
+    t0 = time.time()
+    dataset = load_dataset(args.dataset)
+    config = BenchConfig(protocols=(args.protocol,))
+    split_dir = Path(args.split_dir) / args.dataset / f"{args.protocol}-seed42"
+    split = load_or_make_split(dataset, args.protocol, config, split_dir)
+    train = split.train_dataset(dataset)
+    encoder = make_encoder("default")
+    ctx = ModelContext(lambda: encoder, args.cache_dir, 42)
+    default = make_model("hybrid", ctx)
+    assert isinstance(default, HybridRecommender)
+    base = list(default.parts)
+    added = [a for a in args.add.split(",") if a]
+    parts = {**default.parts, **{a: FACTORIES[a](ctx) for a in added}}
+    hybrid = HybridRecommender(parts, seed=42)
+    tasks = hybrid.fit_parts_for_validation(train)
+    print(f"parts fit in {time.time() - t0:.0f}s", flush=True)
+    cells = (hybrid.item_counts > 0).astype(int)
+    rng = np.random.default_rng(args.fold_seed)
+    preps, labels = [], []
+    for t in tasks:
+        p = hybrid._prepare(t, cells)
+        p["fold"] = rng.integers(0, 2, len(t.queries))
+        preps.append(p)
+        labels.append(task_label(t, p))
+    names = list(parts)
+    dropped = [d for d in args.drop.split(",") if d]
+    sets = {
+        "default": base,
+        **{f"default+{a}": [*base, a] for a in added},
+        **{f"default-{d}": [b for b in base if b != d] for d in dropped},
+    }
+    report: dict[str, Any] = {
+        "dataset": args.dataset,
+        "protocol": args.protocol,
+        "edges": list(USER_EDGES),
+        "queries": {lab: int((p["n_relevant"] > 0).sum()) for lab, p in zip(labels, preps)},
+        "sets": {},
+    }
+    for set_name, members in sets.items():
+        cols = [names.index(m) for m in members]
+        per_label: dict[str, list[np.ndarray]] = {lab: [] for lab in labels}
+        for fold in (0, 1):
+            chooser = HybridRecommender({m: parts[m] for m in members}, seed=42)
+            chooser.item_counts = hybrid.item_counts
+            fit = [
+                (t.cell, subset(p, cols, (p["fold"] == fold) & (p["n_relevant"] > 0)))
+                for t, p in zip(tasks, preps)
+            ]
+            chooser.fit_weights_prepared({c: [p for cell, p in fit if cell == c] for c in (0, 1)})
+            for lab, p in zip(labels, preps):
+                rows = (p["fold"] != fold) & (p["n_relevant"] > 0)
+                if rows.any():
+                    per_label[lab].append(blend_ndcg(subset(p, cols, rows), chooser.weights))
+        summary = {}
+        for lab, values in per_label.items():
+            flat = np.concatenate(values)
+            low, high = bootstrap_ci(flat)
+            summary[lab] = {"ndcg20": float(flat.mean()), "ci": [low, high], "n": len(flat)}
+        report["sets"][set_name] = summary
+        print(set_name, json.dumps({k: round(v["ndcg20"], 4) for k, v in summary.items()}))
+    report["seconds"] = time.time() - t0
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(report, indent=1))
+
+
+if __name__ == "__main__":
+    main()
