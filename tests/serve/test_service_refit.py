@@ -253,7 +253,7 @@ def test_a_known_users_reason_cites_cf_where_cf_decided(
         parts = item["explanation"]["parts"]
         assert sum(parts.values()) == pytest.approx(item["score"], abs=1e-3)
         top = max(parts, key=parts.get)
-        if top in ("cf", "cf_f64"):
+        if top in ("cf", "cf_f64", "itemknn"):
             assert item["explanation"]["text"].startswith("People who liked “")
             liked = item["explanation"]["liked"][0]["item_id"]
             assert liked.startswith("reading-")  # u3 reads: the cited item is one they liked
@@ -361,6 +361,35 @@ def test_a_saved_model_is_served_as_it_is(tmp_path: Path) -> None:
         make_settings("x.sqlite", model="nowhere")  # stops at start, not in the lifespan
     refit = client.post("/admin/refit", headers=WRITE).json()
     assert refit["status"] == "off" and refit["serving"] == str(tmp_path / "my-model")
+    client.__exit__(None, None, None)
+
+
+def test_an_item_neighbour_reason_names_the_liked_item_that_scored_it(tmp_path: Path) -> None:
+    """A saved ItemKNN answers a user with history; its reason is the liked item whose learned
+    similarity to the recommended one is highest, never one the user did not like."""
+    from coldbrew.models.cf import ItemKNNRecommender
+    from coldbrew.serve.records import dataset_from_records
+    from coldbrew.store import Interaction, Item
+
+    items = [Item(f"{t}-{n}", f"{t} thing {n}") for t in ("tent", "mouse") for n in range(4)]
+    pairs = [(u, f"tent-{n}") for u in range(6) for n in (0, 1)]  # tents 0 and 1 go together
+    pairs += [(u, f"mouse-{n}") for u in range(6, 12) for n in (2, 3)]
+    pairs += [(0, "tent-2"), (7, "tent-3")]
+    events = [Interaction(f"e{i}", f"u{u}", item, "like", float(i)) for i, (u, item) in
+              enumerate(pairs)]  # fmt: skip
+    saved = ItemKNNRecommender().fit(dataset_from_records(items, [], events))
+    saved.save(tmp_path / "knn")
+    client = open_app(tmp_path / "shop.sqlite", model=str(tmp_path / "knn"))
+    rows = [{"id": i.item_id, "title": i.title} for i in items]
+    assert client.post("/items/batch", json={"items": rows}, headers=WRITE).status_code == 200
+    liked = {"user_id": "new", "item_id": "tent-0", "event": "like", "id": "x1", "timestamp": 1.0}
+    assert client.post("/interactions", json=liked, headers=WRITE).status_code == 200
+    top = recommend(client, user_id="new", k=1)["items"][0]
+    assert top["item_id"] == "tent-1"
+    explanation = top["explanation"]
+    assert explanation["text"] == "People who liked “tent thing 0” also liked this."
+    assert [entry["item_id"] for entry in explanation["liked"]] == ["tent-0"]
+    assert 0 < explanation["liked"][0]["similarity"] <= 1
     client.__exit__(None, None, None)
 
 

@@ -247,7 +247,10 @@ class Explainer:
                 if kind == "cf"
                 else "Described like what people who liked {} went on to like."
             )
-            self._liked(out, part, "item_factors", said, row, sentence)
+            if getattr(part, "similarity", None) is not None:  # item-item neighbours
+                self._neighbour(out, part, said, row, sentence)
+            else:
+                self._liked(out, part, "item_factors", said, row, sentence)
         elif kind == "cf_map":  # no history: the user's words or profile, mapped into CF space
             if query.text:
                 self._words(out, said, rec, "Close in meaning to what you wrote.")
@@ -287,10 +290,27 @@ class Explainer:
             out.text = "Close to what you liked."
             return
         best, similarity = _closest(np.asarray(vectors), row, liked)
-        item_id = part.item_ids.id(best)
+        self._cite(out, part.item_ids.id(best), similarity, sentence)
+
+    def _cite(self, out: Explanation, item_id: str, similarity: float, sentence: str) -> None:
+        """Name the liked ``item_id`` (by title) as the reason, with how close it is."""
         title = self.engine.items[item_id].title if item_id in self.engine.items else item_id
         out.liked = [(item_id, title, round(similarity, 4))]
         out.text = sentence.format(f"“{_short(title)}”")
+
+    def _neighbour(
+        self, out: Explanation, part: Recommender, query: UserQuery, row: int, sentence: str
+    ) -> None:
+        """The liked item whose learned similarity to ``row`` added most to its score."""
+        similarity = part.similarity  # type: ignore[attr-defined]
+        liked = part.item_ids.rows(query.liked, skip_unknown=True)
+        liked = liked[liked < similarity.shape[0]]
+        sims = np.asarray(similarity[liked][:, [row]].todense()).ravel() if len(liked) else liked
+        if not len(liked) or sims.max() <= 0:
+            out.text = out.text or "Close to what you liked before."
+            return
+        best = int(np.argmax(sims))
+        self._cite(out, part.item_ids.id(int(liked[best])), float(sims[best]), sentence)
 
     def _shared_words(self, out: Explanation, query: UserQuery, rec: Recommendation) -> None:
         own = keywords(item_text(rec.item), limit=64)
