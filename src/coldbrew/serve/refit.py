@@ -457,7 +457,9 @@ class Refitter:
     # ---- the child -------------------------------------------------------------------------
     @property
     def running(self) -> bool:
-        return self.process is not None and self.process.is_alive()
+        """From the launch until the outcome is recorded: the child's exit alone is not the
+        end (its model is then still being loaded and swapped in)."""
+        return self.process is not None
 
     def _launch(self, forced: bool, reason: str) -> None:
         job = self.make_job(forced)
