@@ -143,6 +143,44 @@ def test_a_refit_run_as_a_ray_task_is_served_and_loads(tmp_path: Path) -> None:
     engine.store.close()
 
 
+def test_the_service_encodes_bulk_items_on_ray(tmp_path: Path) -> None:
+    """With ``ray`` set, a catalogue batch and the vectors missing at start-up are encoded by
+    the cluster's workers, into the same stored vectors as the plain engine's; a short call (a
+    user's words) stays in the process."""
+    from coldbrew.cluster.encode import RayEncoder
+    from coldbrew.serve.engine import RAY_BULK_TEXTS, Engine, Query, Serving
+    from coldbrew.serve.records import item_text
+    from coldbrew.store import Item, Store
+
+    items = [Item(f"i{n}", text) for n, text in enumerate(catalogue(RAY_BULK_TEXTS + 44))]
+    texts = [item_text(i) for i in items]
+    engines = {}
+    for name, ray_address in (("plain", None), ("ray", "auto")):
+        serving = Serving(model="zeroshot", ray=ray_address)
+        store = Store(str(tmp_path / f"{name}.sqlite"))
+        engines[name] = Engine(store, HashingEncoder(64), serving=serving).load()
+        engines[name].upsert_items(items)
+    on_ray = engines["ray"].encoder.inner
+    assert isinstance(on_ray, RayEncoder) and on_ray.bulk_calls == 1
+    plain = engines["plain"].store.vectors("item", "hashing-64")
+    stored = engines["ray"].store.vectors("item", "hashing-64")
+    assert stored.keys() == plain.keys() and all(np.array_equal(stored[k], plain[k]) for k in plain)
+    engines["ray"].recommend(Query(text="a tent for the trail", k=3))
+    assert on_ray.bulk_calls == 1  # the query's words were encoded here
+    for engine in engines.values():
+        engine.close()
+    # another encoder over the same database: every item lacks its vectors, made at start-up
+    serving = Serving(model="zeroshot", ray="auto")
+    restarted = Engine(engines["ray"].store, HashingEncoder(32), serving=serving).load()
+    assert restarted.encoder.inner.bulk_calls == 1
+    fresh = restarted.store.vectors("item", "hashing-32")
+    expected = HashingEncoder(32).encode(texts)
+    assert np.array_equal(np.stack([fresh[i.item_id] for i in items]), expected)
+    restarted.close()
+    for engine in engines.values():
+        engine.store.close()
+
+
 @pytest.mark.slow
 def test_minilm_on_ray_gives_the_plain_vectors() -> None:
     """The bundled language model: a worker pads its own batches, so the vectors may differ

@@ -82,7 +82,8 @@ def add_parser(sub: Any) -> None:
         "--ray",
         default=None,
         metavar="auto|local|ADDRESS",
-        help="run the background refits as Ray tasks on this cluster: auto (the cluster in "
+        help="run the background refits as Ray tasks, and encode bulk item batches with Ray "
+        "Data, on this cluster: auto (the cluster in "
         "RAY_ADDRESS or started with `ray start` here, else a new local one), local (a new "
         "local one) or HOST:PORT / ray://HOST:PORT; needs the [ray] extra (default: "
         "COLDBREW_RAY, else a child process of the service)",

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from coldbrew.cluster import WorkerPlan, require_ray, worker_plan
+from coldbrew.cluster import WorkerPlan, connect, require_ray, worker_plan
 from coldbrew.text.encoder import Encoder, TextKind
 
 BLOCK_ROWS = 512
@@ -106,6 +106,9 @@ class RayEncoder:
         Calls with fewer texts run on ``local``.
     block_rows
         Texts per Ray Data block (see :func:`encode_on_ray`).
+    address
+        The cluster to join (:func:`~coldbrew.cluster.connect`) at the first bulk call; ``None``:
+        this process has joined one already.
     """
 
     def __init__(
@@ -115,6 +118,7 @@ class RayEncoder:
         plan: WorkerPlan | None = None,
         min_texts: int = 256,
         block_rows: int = BLOCK_ROWS,
+        address: str | None = None,
     ) -> None:
         if min_texts < 0:
             raise ValueError(f"min_texts must be >= 0, got {min_texts}")
@@ -122,6 +126,9 @@ class RayEncoder:
         self.plan = plan
         self.min_texts = min_texts
         self.block_rows = block_rows
+        self.address = address
+        self.bulk_calls = 0
+        """How many calls went to the cluster."""
 
     @property
     def name(self) -> str:
@@ -146,6 +153,9 @@ class RayEncoder:
             return self.local.encode(
                 texts, kind=kind, batch_size=batch_size, show_progress=show_progress
             )
+        if self.address is not None:
+            connect(self.address)
+        self.bulk_calls += 1
         return encode_on_ray(
             self.config(),
             texts,

@@ -66,6 +66,9 @@ INLINE_ITEMS = 2_000
 """Catalogues up to this size are scored on the event loop (a few milliseconds)."""
 BOOTSTRAP = "v000000"
 """The version name of the zero-shot model served before any refit."""
+RAY_BULK_TEXTS = 256
+"""With ``Serving.ray``, encode calls of this many texts or more (a catalogue batch, the vectors
+missing at start-up) run on the cluster; a user's words stay in this process."""
 
 
 @dataclass(frozen=True)
@@ -87,7 +90,7 @@ class Serving:
     candidates: int = 200
     ray: str | None = None
     """Run refits as tasks on this Ray cluster (``auto`` or an address) instead of a child
-    process."""
+    process, and encode bulk item texts there (:data:`RAY_BULK_TEXTS` or more at once)."""
 
 
 @dataclass(frozen=True)
@@ -169,8 +172,12 @@ class Engine:
         at the next start if still current; ``serving``: the model to serve; ``fleet``: the
         other replicas over the same PostgreSQL database (none: this process is alone)."""
         self.store = store
-        self.encoder = MemoEncoder(encoder, self._stored_passage)
         self.serving = serving or Serving()
+        if self.serving.ray:  # a catalogue batch, start-up's missing vectors: on the cluster
+            from coldbrew.cluster.encode import RayEncoder
+
+            encoder = RayEncoder(encoder, min_texts=RAY_BULK_TEXTS, address=self.serving.ray)
+        self.encoder = MemoEncoder(encoder, self._stored_passage)
         self.encoder_name = encoder.name
         self.index: Index = make_index(index, encoder.dim) if isinstance(index, str) else index
         self._index_kind = index if isinstance(index, str) else None  # chosen again at load

@@ -26,7 +26,8 @@
 ``COLDBREW_REFIT_MINUTES``  refit this long after the last one if interactions arrived since
                          (default 60; 0: never)
 ``COLDBREW_REFIT_MIN_INTERACTIONS``  no refit before this many positive events (default 50)
-``COLDBREW_RAY``         run refits as Ray tasks on this cluster: ``auto`` (``RAY_ADDRESS``, else
+``COLDBREW_RAY``         run refits as Ray tasks, and encode bulk item batches (256 texts or more)
+                         with Ray Data, on this cluster: ``auto`` (``RAY_ADDRESS``, else
                          a cluster started with ``ray start`` here, else a new local one),
                          ``local`` or an address; unset (default): a child process of the service
 ``COLDBREW_SCORE_ALL_BELOW``  catalogues this large or larger score candidates, not every item
