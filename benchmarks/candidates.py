@@ -31,6 +31,7 @@ from load import catalogue_rows, item_vectors
 
 from coldbrew.serve.engine import Engine, Query, Serving
 from coldbrew.store import Interaction, Item, Store, User
+from coldbrew.text.encoder import Encoder
 from coldbrew.text.factory import make_encoder
 
 
@@ -51,6 +52,34 @@ def interactions(rows: list[dict[str, Any]], n_users: int, per_user: int) -> lis
                 n = int(rng.integers(len(rows)))
             out.append(Interaction(f"x{u}-{j}", f"u{u}", rows[n]["item_id"], "like", float(j)))
     return out
+
+
+DB = "big.sqlite"
+MODELS = "models"
+
+
+def seeded_engine(
+    folder: Path,
+    encoder: Encoder,
+    rows: list[dict[str, Any]],
+    vectors: np.ndarray,
+    n_users: int,
+    per_user: int,
+) -> Engine:
+    """``rows`` and their ``vectors`` in a new SQLite store in ``folder`` (:data:`DB`), with
+    ``n_users`` users and their likes, served by an engine that refits only when asked (its
+    versions in ``folder/MODELS``). Nothing is fitted yet."""
+    items = [Item(r["item_id"], r["title"], r["description"], r["attributes"]) for r in rows]
+    store = Store(str(folder / DB))
+    with store.transaction() as session:
+        store.register_model(session, encoder.name, encoder.config(), encoder.dim)
+        store.upsert_items(session, items)
+        store.put_vectors(session, "item", encoder.name, [i.item_id for i in items], vectors)
+    serving = Serving(models_dir=str(folder / MODELS), refit_every=0, refit_minutes=0)
+    engine = Engine(store, encoder, serving=serving).load()
+    engine.upsert_users([User(f"u{u}") for u in range(n_users)])
+    engine.add_interactions(interactions(rows, n_users, per_user))
+    return engine
 
 
 def timed(engine: Engine, queries: list[Query]) -> tuple[list[list[str]], np.ndarray]:
@@ -97,19 +126,11 @@ def main() -> int:
     encoder = make_encoder(args.encoder)
     rows = catalogue_rows(args.items)
     vectors = item_vectors(rows, encoder, "text", args.cache_dir)
-    items = [Item(r["item_id"], r["title"], r["description"], r["attributes"]) for r in rows]
     with tempfile.TemporaryDirectory() as scratch:
-        tmp = str(args.keep or scratch)
-        Path(tmp).mkdir(parents=True, exist_ok=True)
-        store = Store(str(Path(tmp) / "big.sqlite"))
-        with store.transaction() as session:
-            store.register_model(session, encoder.name, encoder.config(), encoder.dim)
-            store.upsert_items(session, items)
-            store.put_vectors(session, "item", encoder.name, [i.item_id for i in items], vectors)
-        serving = Serving(models_dir=str(Path(tmp) / "models"), refit_every=0, refit_minutes=0)
-        engine = Engine(store, encoder, serving=serving).load()
-        engine.upsert_users([User(f"u{u}") for u in range(args.users)])
-        engine.add_interactions(interactions(rows, args.users, args.per_user))
+        tmp = Path(args.keep or scratch)
+        tmp.mkdir(parents=True, exist_ok=True)
+        engine = seeded_engine(tmp, encoder, rows, vectors, args.users, args.per_user)
+        serving, store = engine.serving, engine.store
         start = time.perf_counter()
         outcome = engine.refit_now()
         fit_seconds = time.perf_counter() - start

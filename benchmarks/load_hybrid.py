@@ -36,16 +36,11 @@ from typing import Any
 import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
-from candidates import interactions
+from candidates import DB, MODELS, seeded_engine
 from liveserver import KEY, free_port, percentiles, start_server, stop_server, timed, tree_rss_mb
 from load import catalogue_rows, item_vectors, throughput
 
-from coldbrew.serve.engine import Engine, Serving
-from coldbrew.store import Item, Store, User
 from coldbrew.text.factory import make_encoder
-
-DB = "big.sqlite"
-MODELS = "models"
 
 
 def build(args: argparse.Namespace) -> dict[str, Any]:
@@ -56,16 +51,7 @@ def build(args: argparse.Namespace) -> dict[str, Any]:
     encoder = make_encoder(args.encoder)
     rows = catalogue_rows(args.items)
     vectors = item_vectors(rows, encoder, "text", args.cache_dir)
-    items = [Item(r["item_id"], r["title"], r["description"], r["attributes"]) for r in rows]
-    store = Store(str(args.dir / DB))
-    with store.transaction() as session:
-        store.register_model(session, encoder.name, encoder.config(), encoder.dim)
-        store.upsert_items(session, items)
-        store.put_vectors(session, "item", encoder.name, [i.item_id for i in items], vectors)
-    serving = Serving(models_dir=str(args.dir / MODELS), refit_every=0, refit_minutes=0)
-    engine = Engine(store, encoder, serving=serving).load()
-    engine.upsert_users([User(f"u{u}") for u in range(args.users)])
-    engine.add_interactions(interactions(rows, args.users, args.per_user))
+    engine = seeded_engine(args.dir, encoder, rows, vectors, args.users, args.per_user)
     start = time.perf_counter()
     outcome = engine.refit_now()
     built = {
@@ -79,7 +65,7 @@ def build(args: argparse.Namespace) -> dict[str, Any]:
         "validation": outcome["validation"],
     }
     engine.close()
-    store.close()
+    engine.store.close()
     (args.dir / "built.json").write_text(json.dumps(built, indent=2))
     return built
 
