@@ -453,8 +453,8 @@ class ItemKNNRecommender(CFRecommender):
         return {"neighbors": self.neighbors, "shrinkage": self.shrinkage}
 
     def _fit_cf(self, matrix: sp.csr_matrix) -> None:
-        item_users = matrix.T.tocsr().astype(np.float32)
-        users_items = item_users.T.tocsr()
+        users_items = matrix.tocsr().astype(np.float32)
+        item_users = users_items.T.tocsr()
         norms = np.sqrt(np.asarray(item_users.multiply(item_users).sum(axis=1)).ravel())
         n = item_users.shape[0]
         blocks = []
