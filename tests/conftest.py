@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import os
+import tempfile
 
 # implicit wants a single-threaded OpenBLAS; it must be set before numpy loads the library
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+# exported ONNX models (and other caches) outside the checkout, shared by the servers tests start
+os.environ.setdefault(
+    "COLDBREW_CACHE", os.path.join(tempfile.gettempdir(), f"coldbrew-test-cache-{os.getuid()}")
+)
 
 import pandas as pd
 import pytest

@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from coldbrew.text.encoder import HashingEncoder
-from coldbrew.text.onnx import OnnxEncoder, OnnxUnsupported, _layout, _pool, onnx_or_torch
+from coldbrew.text.onnx import (
+    OnnxEncoder,
+    OnnxUnsupported,
+    _check_tokens,
+    _fast_tokenizer,
+    _layout,
+    _pool,
+    exported,
+    onnx_or_torch,
+)
 from coldbrew.text.sbert import SentenceTransformerEncoder
 
 TEXTS = [
@@ -114,3 +127,74 @@ def test_a_model_without_a_normalize_layer_still_gives_unit_vectors(
     mine = onnx.encode(TEXTS, kind="passage", batch_size=2)
     np.testing.assert_allclose(np.linalg.norm(mine, axis=1), 1.0, rtol=1e-5)
     np.testing.assert_allclose(mine, unnormalized.encode(TEXTS, kind="passage"), atol=2e-5)
+
+
+_FRESH_PROCESS = """
+import json, sys
+import numpy as np
+from coldbrew.text.onnx import OnnxEncoder, onnx_or_torch
+from coldbrew.text.sbert import SentenceTransformerEncoder
+encoder = onnx_or_torch(SentenceTransformerEncoder(), "onnx")
+np.save(sys.argv[1], encoder.encode(json.loads(sys.argv[2]), kind="query"))
+heavy = [m for m in ("torch", "sentence_transformers", "transformers") if m in sys.modules]
+print(json.dumps({"onnx": isinstance(encoder, OnnxEncoder), "dim": encoder.dim, "heavy": heavy}))
+"""
+
+
+@pytest.mark.slow
+def test_a_serving_process_runs_onnx_without_ever_importing_pytorch(
+    minilm: SentenceTransformerEncoder, tmp_path: Path
+) -> None:
+    """The export runs in a child process once; the encoding process imports neither PyTorch
+    nor sentence-transformers (~700 MB), and a second start reuses the export as it is."""
+    env = {**os.environ, "COLDBREW_CACHE": str(tmp_path / "cache")}
+
+    def fresh(name: str) -> tuple[dict[str, object], np.ndarray]:
+        out = tmp_path / f"{name}.npy"
+        command = [sys.executable, "-c", _FRESH_PROCESS, str(out), json.dumps(TEXTS)]
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr[-2000:]
+        return json.loads(done.stdout.strip().splitlines()[-1]), np.load(out)
+
+    first, vectors = fresh("first")
+    assert first == {"onnx": True, "dim": minilm.dim, "heavy": []}
+    np.testing.assert_allclose(vectors, minilm.encode(TEXTS, kind="query"), atol=2e-5)
+    (export,) = (tmp_path / "cache" / "onnx").iterdir()  # one export, no leftover work dir
+    assert sorted(f.name for f in export.iterdir()) == ["meta.json", "model.onnx", "tokenizer.json"]
+    stamps = {f.name: f.stat().st_mtime_ns for f in export.iterdir()}
+    second, again = fresh("second")
+    assert second == first
+    np.testing.assert_array_equal(again, vectors)
+    assert {f.name: f.stat().st_mtime_ns for f in export.iterdir()} == stamps  # reused
+
+
+@pytest.mark.slow
+def test_an_export_that_disagrees_with_pytorch_is_refused(
+    minilm: SentenceTransformerEncoder, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    base = SentenceTransformerEncoder()  # not loaded in this process: the cached path
+    good = exported(base, tmp_path)
+    assert OnnxEncoder(base, cache_dir=tmp_path).load().dim == minilm.dim
+    meta = json.loads((good / "meta.json").read_text())
+    meta["probes"] = [list(reversed(v)) for v in meta["probes"]]  # as a wrong model would give
+    (good / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(OnnxUnsupported, match="differ from PyTorch's"):
+        OnnxEncoder(base, cache_dir=tmp_path).load()
+
+
+@pytest.mark.slow
+def test_a_tokenizer_that_cuts_differently_is_refused(minilm: SentenceTransformerEncoder) -> None:
+    st = minilm.st_model
+    tokenizer = _fast_tokenizer(st)
+    _check_tokens(st, tokenizer, ["input_ids", "attention_mask"])  # the model's own: accepted
+    tokenizer.enable_truncation(max_length=16)  # but the long probe is cut at 256 tokens
+    with pytest.raises(OnnxUnsupported, match="other input_ids"):
+        _check_tokens(st, tokenizer, ["input_ids", "attention_mask"])
+
+
+@pytest.mark.slow
+def test_a_failed_export_says_why_and_leaves_nothing_behind(tmp_path: Path) -> None:
+    missing = SentenceTransformerEncoder(str(tmp_path / "no-such-model"))
+    with pytest.raises(OnnxUnsupported):
+        exported(missing, tmp_path / "cache")
+    assert not any((tmp_path / "cache").iterdir())

@@ -1,23 +1,37 @@
-"""Run a sentence-transformers encoder's transformer through onnxruntime.
+"""Run a sentence-transformers encoder's transformer through onnxruntime, without PyTorch.
 
-The same weights and the same vectors (checked at start-up against PyTorch), about twice as fast
-on CPU for the short texts a service encodes per request: one MiniLM query is ~15 ms in PyTorch
-eager mode and ~7 ms in onnxruntime on one core of the reference machine. The model is exported
-when the encoder is first used (about a second for MiniLM) to a temporary file that is removed
-once onnxruntime has loaded it.
+The same weights and the same vectors (checked against PyTorch's on probe texts), about twice as
+fast on CPU for the short texts a service encodes per request: one MiniLM query is ~15 ms in
+PyTorch eager mode and ~7 ms in onnxruntime on one core of the reference machine.
+
+The transformer is exported once per model to ``$COLDBREW_CACHE/onnx`` (else
+``.coldbrew/cache/onnx``) by a child process: the ONNX graph, the model's own tokenizer (the
+``tokenizers`` form sentence-transformers runs, checked to give the same token ids) and PyTorch's
+vectors of the probe texts. The process that encodes then loads only onnxruntime and tokenizers —
+PyTorch and sentence-transformers (~700 MB resident together) are never imported there — and
+checks the loaded model against the stored probe vectors at every start. A model already loaded
+in this process (a fine-tuned one in memory) is exported in-process instead, through a temporary
+directory.
 
 Only the common sentence-transformers layout is supported — a transformer, then mean, CLS or max
 pooling, then optionally normalisation. Vectors are always unit length, as the PyTorch encoder's
-are. :func:`onnx_or_torch` falls back to PyTorch for anything
-else, and when onnxruntime is not installed (``pip install coldbrew[serve]`` brings it).
+are. :func:`onnx_or_torch` falls back to PyTorch for anything else, and when onnxruntime is not
+installed (``pip install coldbrew[serve]`` brings it).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import os
+import shutil
+import subprocess
+import sys
 import tempfile
 import warnings
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -36,10 +50,26 @@ _PROBES = (
     "一件适合春天出游的轻便夹克",
     "The quick brown fox jumps over the lazy dog near the riverbank at dawn.",
 )
+# Texts whose token ids must be sentence-transformers' own (spacing, accents, empty, truncation).
+_TOKEN_PROBES = (
+    *_PROBES,
+    "",
+    "  spaced \t out\n ",
+    "Ünïcödé café naïve",
+    "a long description of a mechanical keyboard with hot-swappable switches " * 40,
+)
+EXPORT_FORMAT = 1  # bump when what an export directory holds changes
+EXPORT_TIMEOUT_S = 900
+FILES = ("model.onnx", "tokenizer.json", "meta.json")
 
 
 class OnnxUnsupported(ValueError):
     """The model cannot run through onnxruntime here (layout, missing package, failed check)."""
+
+
+def cache_root() -> Path:
+    """Where exported models are kept: ``$COLDBREW_CACHE/onnx``, else ``.coldbrew/cache/onnx``."""
+    return Path(os.environ.get("COLDBREW_CACHE", ".coldbrew/cache")) / "onnx"
 
 
 class OnnxEncoder:
@@ -47,15 +77,23 @@ class OnnxEncoder:
 
     ``name`` and ``config()`` are the wrapped encoder's: the vectors are the same model's, so
     vectors stored by one are reused by the other. ``threads`` is onnxruntime's intra-op thread
-    count (default: what PyTorch uses).
+    count (default: the CPUs this process may run on); ``cache_dir`` where exports are kept
+    (default :func:`cache_root`).
     """
 
-    def __init__(self, base: SentenceTransformerEncoder, *, threads: int | None = None) -> None:
+    def __init__(
+        self,
+        base: SentenceTransformerEncoder,
+        *,
+        threads: int | None = None,
+        cache_dir: str | Path | None = None,
+    ) -> None:
         self.base = base
         self.threads = threads
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else None
         self._session: Any = None
-        self._inputs: list[str] = []
-        self._pooling = "mean"
+        self._tokenizer: Any = None
+        self._meta: dict[str, Any] = {}
 
     @property
     def name(self) -> str:
@@ -63,15 +101,27 @@ class OnnxEncoder:
 
     @property
     def dim(self) -> int:
-        return self.base.dim
+        return int(self._meta["dim"]) if self._meta else self.base.dim
 
     def config(self) -> dict[str, Any]:
         return self.base.config()
 
     def load(self) -> OnnxEncoder:
-        """Export and check now rather than on the first call (raises :class:`OnnxUnsupported`)."""
+        """Export (or find the export) and check now rather than on the first call (raises
+        :class:`OnnxUnsupported`)."""
         if self._session is None:
-            self._build()
+            try:
+                import onnxruntime  # noqa: F401
+                import tokenizers  # noqa: F401
+            except ImportError as exc:
+                message = "onnxruntime is not installed: pip install coldbrew[serve]"
+                raise OnnxUnsupported(message) from exc
+            if self.base._st is not None:  # in memory already (e.g. just fine-tuned)
+                with tempfile.TemporaryDirectory(prefix="coldbrew-onnx-") as directory:
+                    export(self.base, Path(directory))
+                    self._open(Path(directory))
+            else:
+                self._open(exported(self.base, self.cache_dir or cache_root()))
         return self
 
     def encode(
@@ -95,72 +145,169 @@ class OnnxEncoder:
 
     # ---- internals ---------------------------------------------------------------------------
     def _forward(self, texts: list[str]) -> np.ndarray:
-        features = self.base.st_model.preprocess(texts)
-        feed = {name: features[name].numpy().astype(np.int64) for name in self._inputs}
+        feed = token_features(self._tokenizer, texts, self._meta["inputs"])
         (tokens,) = self._session.run(None, feed)
-        mask = feed["attention_mask"]
-        return _pool(tokens, mask, self._pooling)
+        return _pool(tokens, feed["attention_mask"], self._meta["pooling"])
 
-    def _build(self) -> None:
-        try:
-            import onnxruntime as ort
-        except ImportError as exc:
-            message = "onnxruntime is not installed: pip install coldbrew[serve]"
-            raise OnnxUnsupported(message) from exc
-        import torch
+    def _open(self, directory: Path) -> None:
+        """Load an export directory into onnxruntime and check it against its probe vectors."""
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
 
-        st = self.base.st_model
-        self._pooling = _layout(st)
-        features = st.preprocess(list(_PROBES))
-        transformer = st[0].auto_model
-        names = [n for n in ("input_ids", "attention_mask", "token_type_ids") if n in features]
-        self._inputs = names
-        model = _token_embeddings(transformer, names)
-        axes = {n: {0: "batch", 1: "tokens"} for n in [*names, "token_embeddings"]}
-        with (
-            tempfile.TemporaryDirectory(prefix="coldbrew-onnx-") as directory,
-            torch.inference_mode(),
-            warnings.catch_warnings(),
-        ):
-            warnings.simplefilter("ignore")  # tracer warnings about Python control flow
-            path = f"{directory}/model.onnx"
-            try:
-                torch.onnx.export(
-                    model,
-                    tuple(features[n] for n in names),
-                    path,
-                    input_names=names,
-                    output_names=["token_embeddings"],
-                    dynamic_axes=axes,
-                    opset_version=17,
-                    dynamo=False,
-                )
-            except Exception as exc:  # any exporter failure means "use PyTorch"
-                raise OnnxUnsupported(f"export of {self.name} failed: {exc}") from exc
-            options = ort.SessionOptions()
-            options.intra_op_num_threads = self.threads or torch.get_num_threads()
-            options.inter_op_num_threads = 1
-            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-            # idle workers sleep instead of spinning: in a service they share the cores with
-            # the event loop (2 threads, one sentence: no slower, ~20% less CPU)
-            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-            self._session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
-        self._check()
-
-    def _check(self) -> None:
-        """The exported model must give PyTorch's vectors (within float error) on the probes.
-
-        Both sides are unit length (each encoder normalises), so the dot product is the cosine.
-        """
-        texts = list(_PROBES)
-        mine = self.encode(texts, kind="passage")
-        theirs = self.base.encode(texts, kind="passage")
-        agreement = float(np.min(np.sum(mine * theirs, axis=1)))
+        meta = json.loads((directory / "meta.json").read_text())
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = self.threads or _cpus()
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # idle workers sleep instead of spinning: in a service they share the cores with the
+        # event loop (2 threads, one sentence: no slower, ~20% less CPU)
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        session = ort.InferenceSession(
+            str(directory / "model.onnx"), options, providers=["CPUExecutionProvider"]
+        )
+        self._tokenizer = Tokenizer.from_file(str(directory / "tokenizer.json"))
+        self._session, self._meta = session, meta
+        mine = self.encode(list(_PROBES), kind="passage")
+        agreement = float(np.min(np.sum(mine * np.asarray(meta["probes"]), axis=1)))
         if agreement < MIN_AGREEMENT:
-            self._session = None
+            self._session, self._tokenizer, self._meta = None, None, {}
             raise OnnxUnsupported(
                 f"onnxruntime vectors of {self.name} differ from PyTorch's "
                 f"(cosine {agreement:.5f} < {MIN_AGREEMENT})"
+            )
+
+
+def _cpus() -> int:
+    affinity = getattr(os, "sched_getaffinity", None)
+    return len(affinity(0)) if affinity else os.cpu_count() or 1
+
+
+def token_features(tokenizer: Any, texts: Sequence[str], names: Sequence[str]) -> dict[str, Any]:
+    """The model's input arrays for ``texts``: token ids, attention mask (and token types)."""
+    encodings = tokenizer.encode_batch(list(texts))
+    fields = {"input_ids": "ids", "attention_mask": "attention_mask", "token_type_ids": "type_ids"}
+    return {
+        name: np.array([getattr(e, fields[name]) for e in encodings], dtype=np.int64)
+        for name in names
+    }
+
+
+def exported(base: SentenceTransformerEncoder, root: Path) -> Path:
+    """The export directory of ``base`` under ``root``, made by a child process if missing.
+
+    Keyed by the encoder's config, its model files (path, size, time) and the export format, so
+    a changed model is exported again. The child writes into a temporary sibling, renamed into
+    place when complete: a killed export leaves nothing half-written to be reused.
+    """
+    directory = root / _export_key(base)
+    if all((directory / f).is_file() for f in FILES):
+        return directory
+    root.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{directory.name}-", dir=root))
+    try:
+        log.info("exporting %s to ONNX (once; kept in %s)", base.name, directory)
+        command = [sys.executable, "-m", "coldbrew.text.onnx", json.dumps(base.config()), str(work)]
+        try:
+            done = subprocess.run(
+                command, capture_output=True, text=True, timeout=EXPORT_TIMEOUT_S, check=False
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise OnnxUnsupported(f"export of {base.name} took over {EXPORT_TIMEOUT_S} s") from exc
+        if done.returncode != 0:
+            lines = (done.stderr or done.stdout).strip().splitlines()
+            reason = lines[-1] if lines else f"exit status {done.returncode}"
+            raise OnnxUnsupported(reason.removeprefix("OnnxUnsupported: "))
+        try:
+            work.rename(directory)
+        except OSError:  # another process finished the same export first: use theirs
+            if not (directory / "meta.json").is_file():
+                raise
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return directory
+
+
+def _export_key(base: SentenceTransformerEncoder) -> str:
+    path = Path(base._resolve_path())
+    files = (
+        [
+            (str(f.relative_to(path)), f.stat().st_size, f.stat().st_mtime_ns)
+            for f in sorted(path.rglob("*"))
+            if f.is_file()
+        ]
+        if path.is_dir()
+        else []
+    )
+    blob = json.dumps([EXPORT_FORMAT, base.config(), str(path), files], sort_keys=True)
+    safe = "".join(c if c.isalnum() else "-" for c in Path(base.model).name)[-40:]
+    return f"{safe}-{hashlib.sha256(blob.encode()).hexdigest()[:16]}"
+
+
+def export(base: SentenceTransformerEncoder, directory: Path) -> None:
+    """Write ``base``'s transformer as ONNX, its tokenizer and its PyTorch probe vectors into
+    ``directory`` (raises :class:`OnnxUnsupported` for another layout, other token ids or a
+    failed export)."""
+    import torch
+
+    st = base.st_model
+    pooling = _layout(st)
+    tokenizer = _fast_tokenizer(st)
+    features = st.preprocess(list(_PROBES))
+    names = [n for n in ("input_ids", "attention_mask", "token_type_ids") if n in features]
+    _check_tokens(st, tokenizer, names)
+    model = _token_embeddings(st[0].auto_model, names)
+    axes = {n: {0: "batch", 1: "tokens"} for n in [*names, "token_embeddings"]}
+    with torch.inference_mode(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tracer warnings about Python control flow
+        try:
+            torch.onnx.export(
+                model,
+                tuple(features[n] for n in names),
+                str(directory / "model.onnx"),
+                input_names=names,
+                output_names=["token_embeddings"],
+                dynamic_axes=axes,
+                opset_version=17,
+                dynamo=False,
+            )
+        except Exception as exc:  # any exporter failure means "use PyTorch"
+            raise OnnxUnsupported(f"export of {base.name} failed: {exc}") from exc
+    tokenizer.save(str(directory / "tokenizer.json"))
+    meta = {
+        "format": EXPORT_FORMAT,
+        "encoder": base.config(),
+        "dim": base.dim,
+        "pooling": pooling,
+        "inputs": names,
+        "probes": base.encode(list(_PROBES), kind="passage").tolist(),
+    }
+    (directory / "meta.json").write_text(json.dumps(meta))
+
+
+def _fast_tokenizer(st: Any) -> Any:
+    """The ``tokenizers`` object behind the model's tokenizer, set to pad to the longest text
+    and truncate at the model's ``max_seq_length`` (what sentence-transformers asks of it)."""
+    from tokenizers import Tokenizer
+
+    hf = st.tokenizer
+    backend = getattr(hf, "backend_tokenizer", None) or getattr(hf, "_tokenizer", None)
+    if backend is None:
+        raise OnnxUnsupported(f"{type(hf).__name__} has no fast (tokenizers) form")
+    tokenizer = Tokenizer.from_str(backend.to_str())
+    tokenizer.enable_truncation(max_length=int(st.max_seq_length))
+    tokenizer.enable_padding(pad_id=int(hf.pad_token_id or 0), pad_token=str(hf.pad_token))
+    return tokenizer
+
+
+def _check_tokens(st: Any, tokenizer: Any, names: list[str]) -> None:
+    """The tokenizer must give sentence-transformers' own ids on the token probes."""
+    theirs = st.preprocess(list(_TOKEN_PROBES))
+    mine = token_features(tokenizer, _TOKEN_PROBES, names)
+    for name in names:
+        if not np.array_equal(mine[name], theirs[name].numpy()):
+            raise OnnxUnsupported(
+                f"the tokenizers form of {type(st.tokenizer).__name__} "
+                f"gives other {name} than sentence-transformers"
             )
 
 
@@ -219,3 +366,25 @@ def onnx_or_torch(encoder: Encoder, runtime: str = "auto") -> Encoder:
             raise
         log.warning("encoding with PyTorch: %s", exc)
         return encoder
+
+
+def main(argv: Sequence[str]) -> int:
+    """``python -m coldbrew.text.onnx CONFIG_JSON DIRECTORY``: the child process of
+    :func:`exported` (PyTorch is imported here, never in the process that serves)."""
+    from coldbrew.text.factory import load_encoder
+
+    config, directory = argv
+    base = load_encoder(json.loads(config))
+    if not isinstance(base, SentenceTransformerEncoder):
+        print(f"OnnxUnsupported: {base.name} is not a sentence-transformers model", file=sys.stderr)
+        return 2
+    try:
+        export(base, Path(directory))
+    except OnnxUnsupported as exc:
+        print(f"OnnxUnsupported: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
