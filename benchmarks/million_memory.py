@@ -1,9 +1,9 @@
 """Resident memory after each start-up step of the engine over a ``million.py`` database.
 
 In-process, with the service's encoder (MiniLM through onnxruntime, as ``coldbrew serve`` runs
-it) and the zero-shot model: RSS after the imports, the encoder, ``Store.items()`` alone, and
-``Engine.load()`` (index, items, users, model), then the index's own bytes and whether the model
-shares the index's rows.
+it) and the zero-shot model: RSS after the imports, the encoder and ``Engine.load()`` (index,
+items, users, model), then the index's own bytes, whether the model shares the index's rows and
+whether PyTorch or sentence-transformers were imported (they should not be).
 
     OPENBLAS_NUM_THREADS=1 nice -n 10 python benchmarks/million_memory.py \\
         /tmp/mil/m1/million-1000000-1.0-float16.sqlite
@@ -42,10 +42,6 @@ def main() -> int:
     encoder = onnx_or_torch(make_encoder("default"), "auto")
     mark("encoder (MiniLM, onnxruntime)")
     store = Store(db)
-    items = store.items()
-    mark(f"store.items() ({len(items)} records)")
-    del items
-    mark("records dropped")
     with tempfile.TemporaryDirectory() as models:
         serving = Serving(model="zeroshot", models_dir=models)
         engine = Engine(store, encoder, serving=serving, graph_path=db + ".hnsw").load()
@@ -55,7 +51,10 @@ def main() -> int:
             np.shares_memory(model.item_vectors, engine.index.vectors)
         )
         index_mb = round(getattr(engine.index, "memory_bytes", 0) / 2**20)
-    print(json.dumps({"index_mb": index_mb, "model_shares_index_rows": shared, "steps": steps}))
+        items = len(engine.items)
+    heavy = [m for m in ("torch", "sentence_transformers") if m in sys.modules]
+    report = {"items": items, "index_mb": index_mb, "model_shares_index_rows": shared}
+    print(json.dumps({**report, "imported": heavy, "steps": steps}))
     return 0
 
 

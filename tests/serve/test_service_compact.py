@@ -16,10 +16,12 @@ from test_service_graph import same_answers
 
 from coldbrew.index.ivfpq import IVFPQIndex
 from coldbrew.models.zeroshot import ZeroShotRecommender
+from coldbrew.serve.catalog import ItemTable, short_key, text_digest
 from coldbrew.serve.engine import Engine, Query, Serving
 from coldbrew.serve.records import item_text
 from coldbrew.store import Interaction, Item, Store, User
 from coldbrew.text import HashingEncoder
+from coldbrew.text.cache import text_key
 
 DIM = 64
 THINGS = ["jacket", "tent", "keyboard", "skillet", "novel", "lamp", "boots", "camera"]
@@ -128,3 +130,38 @@ def test_fresh_vectors_are_kept_as_the_database_will_return_them(db: Path) -> No
     similar = engine.similar_items("fresh", k=5)
     assert [r.item.item_id for r in similar][:1] != ["fresh"] and len(similar) == 5
     engine.store.close()
+
+
+def test_the_catalogue_is_held_as_compact_records_and_read_back_whole(db: Path) -> None:
+    engine = open_engine(db, HashingEncoder(DIM))
+    table = engine.items
+    assert isinstance(table, ItemTable) and len(table) == 600
+    odd = Item("odd", "夹克 “quoted” \\ title", "", {"tags": ["a", "b"], "price": 9.5, "new": None})
+    engine.upsert_items([odd])
+    assert engine.get_item("odd") == odd  # every field, types and non-ASCII text intact
+    assert isinstance(table._rows["odd"], bytes)  # one bytes record, no Item object kept
+    assert table.text_keys["odd"] == text_key(item_text(odd))  # the key the store's vectors use
+    assert list(table)[-1] == "odd" and "odd" in table.text_keys
+    engine.upsert_items([Item("odd", "a new title")])  # the old text no longer finds its vector
+    assert engine._stored_passage(item_text(odd)) is None
+    assert engine._stored_passage("a new title") is not None
+    engine.delete_item("odd")
+    assert "odd" not in table and "odd" not in table.text_keys
+    engine.store.close()
+
+
+def test_a_stored_vector_is_reused_only_for_exactly_the_same_text(db: Path) -> None:
+    engine = open_engine(db, HashingEncoder(DIM))
+    text = item_text(engine.items["i4"])
+    assert engine._stored_passage(text) is not None
+    # a different text whose short key collides with i4's finds nothing (the full digest differs)
+    other = "a text nobody stored"
+    engine._text_ids[short_key(text_digest(other))] = "i4"
+    assert engine._stored_passage(other) is None
+    engine.store.close()
+
+
+def test_an_item_table_refuses_a_record_under_another_id() -> None:
+    table = ItemTable()
+    with pytest.raises(ValueError, match="stored under id"):
+        table["a"] = Item("b", "title")

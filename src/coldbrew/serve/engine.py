@@ -29,6 +29,7 @@ from coldbrew.index import Index, make_index
 from coldbrew.index.exact import top_k
 from coldbrew.models.base import Recommendations, Recommender, UserQuery
 from coldbrew.models.zeroshot import ZeroShotRecommender
+from coldbrew.serve.catalog import ItemTable, release_free_memory, short_key, text_digest
 from coldbrew.serve.errors import BatchError, NotFoundError, RowError
 from coldbrew.serve.explain import Explainer, Explanation
 from coldbrew.serve.locks import ReadWriteLock
@@ -53,7 +54,6 @@ from coldbrew.serve.refit import (
 from coldbrew.serve.versions import ModelVersions, VersionInfo
 from coldbrew.store import Interaction, Item, Store, User
 from coldbrew.store.codec import round_trip
-from coldbrew.text.cache import text_key
 from coldbrew.text.encoder import Encoder
 from coldbrew.text.memo import MemoEncoder
 
@@ -182,7 +182,7 @@ class Engine:
         self.index: Index = make_index(index, encoder.dim) if isinstance(index, str) else index
         self._index_kind = index if isinstance(index, str) else None  # chosen again at load
         self.graph_path = graph_path
-        self.items: dict[str, Item] = {}
+        self.items = ItemTable()  # compact records; an Item is rebuilt on access
         self.users: dict[str, _UserState] = {}
         self.model: Recommender | None = None
         self.info = VersionInfo(version=BOOTSTRAP, kind="zeroshot")
@@ -191,8 +191,7 @@ class Engine:
         root = self.serving.models_dir or ".coldbrew/models"
         self.versions = fleet.versions(root) if fleet else ModelVersions(root)
         self._by_attribute: dict[str, dict[str, set[str]]] = {}
-        self._keys: dict[str, str] = {}  # item id -> key of the text its vector was made from
-        self._text_ids: dict[str, str] = {}  # that key -> an item with that text
+        self._text_ids: dict[int, str] = {}  # short key of an item's text -> an item with it
         self._users_of: dict[str, set[str]] = {}  # item id -> users with an interaction on it
         self._seq = 0
         self._forgets = 0
@@ -212,8 +211,9 @@ class Engine:
             self.store.register_model(
                 session, self.encoder_name, self.encoder.config(), self.encoder.dim
             )
-        items = self.store.items()
-        ids = [i.item_id for i in items]
+        for item in self.store.iter_items():  # one at a time into compact records
+            self._remember_item(item)
+        ids = list(self.items)
         if self._index_kind is not None and not len(self.index):  # now the size is known
             self.index = make_index(self._index_kind, self.encoder.dim, len(ids))
         vectors, found = self.store.vector_matrix(
@@ -223,14 +223,14 @@ class Engine:
         if len(missing):
             if vectors.shape[1] != self.encoder.dim:
                 vectors = np.zeros((len(ids), self.encoder.dim), dtype=vectors.dtype)
-            texts = [item_text(items[n]) for n in missing]
+            texts = [item_text(self.items[ids[n]]) for n in missing]
             fresh = self._stored_form(self.encoder.inner.encode(texts, kind="passage"))
             with self.store.transaction() as session:
                 self.store.put_vectors(
                     session, "item", self.encoder_name, [ids[n] for n in missing], fresh
                 )
             vectors[missing] = fresh
-        if items:
+        if ids:
             if not len(self.index):
                 graph = self._graph_file(len(ids))
                 if not self.index.add_all(ids, vectors, graph) and graph:
@@ -238,11 +238,10 @@ class Engine:
             else:
                 self.index.add(ids, vectors)
         del vectors
-        for item in items:
-            self._remember_item(item)
         self._load_users()
         self.versions.clean()
         self._load_model()
+        release_free_memory()  # start-up's transient rows and frames, back to the system
         self.ready = True
         if self.refitter is not None:
             self.refitter.start_timer()
@@ -252,8 +251,11 @@ class Engine:
 
     def _stored_passage(self, text: str) -> np.ndarray | None:
         """The stored vector of an item with exactly this text, if any (the memo's lookup)."""
-        item_id = self._text_ids.get(text_key(text))
+        digest = text_digest(text)
+        item_id = self._text_ids.get(short_key(digest))
         if item_id is None or not self.index.contains(item_id):
+            return None
+        if self.items.digest(item_id) != digest:  # another text with the same 8-byte prefix
             return None
         vector: np.ndarray = self.index.row_vectors([self.index.ids.row(item_id)])[0]
         return vector
@@ -298,14 +300,14 @@ class Engine:
         if plan.model not in ("hybrid", "zeroshot"):
             model = Recommender.load(plan.model)
             seen = load_catalog(Path(plan.model)) or {
-                i: self._keys[i] for i in model.item_ids if i in self._keys
+                i: self.items.text_keys[i] for i in model.item_ids if i in self.items
             }
             self.info = VersionInfo(version=Path(plan.model).name, kind=model.kind)
-            reconcile(model, self.items, seen, keys=self._keys)  # its users are its own
+            reconcile(model, self.items, seen, keys=self.items.text_keys)  # its users are its own
             self.model = model
         elif current is not None:
             model, seen, self.info = load_version(self.versions, current, self.encoder)
-            reconcile(model, self.items, seen, set(self.users), self._keys)
+            reconcile(model, self.items, seen, set(self.users), self.items.text_keys)
             self.model = model
         else:
             self.model = self._bootstrap()
@@ -389,7 +391,7 @@ class Engine:
         model, seen, info = load_version(self.versions, version, self.encoder)
         self.versions.publish(version)  # replicas: in the database first, then served here
         with self._lock.write():
-            reconcile(model, self.items, seen, set(self.users), self._keys)
+            reconcile(model, self.items, seen, set(self.users), self.items.text_keys)
             previous = self.info.version
             self.model, self.info = model, info
         # keep the previous version to roll back to, unless it holds a forgotten user's data
@@ -417,7 +419,7 @@ class Engine:
             return
         model, seen, info = load_version(self.versions, version, self.encoder)
         with self._lock.write():
-            reconcile(model, self.items, seen, set(self.users), self._keys)
+            reconcile(model, self.items, seen, set(self.users), self.items.text_keys)
             self.model, self.info = model, info
 
     # ---- items ----------------------------------------------------------------------------
@@ -496,10 +498,9 @@ class Engine:
             raise NotFoundError("item", item_id) from None
 
     def _remember_item(self, item: Item) -> None:
-        self.items[item.item_id] = item
         self._forget_text(item.item_id)
-        digest = self._keys[item.item_id] = text_key(item_text(item))
-        self._text_ids[digest] = item.item_id
+        self.items[item.item_id] = item
+        self._text_ids[short_key(self.items.digest(item.item_id))] = item.item_id
         for key, value in item.attributes.items():
             values = self._by_attribute.setdefault(key, {})
             for v in attribute_values(value):
@@ -507,8 +508,10 @@ class Engine:
 
     def _forget_text(self, item_id: str) -> None:
         """Its old text no longer finds its vector (which now belongs to its new text, if any)."""
-        key = self._keys.pop(item_id, None)
-        if key is not None and self._text_ids.get(key) == item_id:
+        if item_id not in self.items:
+            return
+        key = short_key(self.items.digest(item_id))
+        if self._text_ids.get(key) == item_id:
             del self._text_ids[key]
 
     def _forget_item_attributes(self, item_id: str) -> None:

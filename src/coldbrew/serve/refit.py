@@ -88,11 +88,10 @@ def reconcile(
     key the model read) are added, deleted ones removed; users no longer known (forgotten) are
     dropped from it when ``users`` is given. ``keys``: the items' current text keys, when the
     caller keeps them (else they are computed)."""
-    changed = [
-        i
-        for i in items.values()
-        if seen.get(i.item_id) != (keys[i.item_id] if keys is not None else text_key(item_text(i)))
-    ]
+    if keys is not None:  # read only the items whose text changed
+        changed = [items[i] for i in keys if seen.get(i) != keys[i]]
+    else:
+        changed = [i for i in items.values() if seen.get(i.item_id) != text_key(item_text(i))]
     if changed:
         model.add_items(item_frame(changed))
     gone = [i for i in model.active_item_ids() if i not in items]

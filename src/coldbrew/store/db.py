@@ -245,12 +245,18 @@ class Store:
 
     # ---- reads ----------------------------------------------------------------------------
     def items(self) -> list[Item]:
-        """Every item, in insertion order (plain rows, not ORM objects: a million items load
-        without a session's identity map)."""
+        """Every item, in insertion order."""
+        return list(self.iter_items())
+
+    def iter_items(self, batch: int = 10_000) -> Iterator[Item]:
+        """Every item, in insertion order, read ``batch`` rows at a time (plain rows, not ORM
+        objects, and never all at once: a million items load without holding a million
+        records or a session's identity map)."""
         columns = (ItemRow.item_id, ItemRow.title, ItemRow.description, ItemRow.attributes)
         with database_errors(), self.engine.connect() as connection:
-            rows = connection.execute(select(*columns).order_by(ItemRow.pk))
-            return [Item(i, title, text, dict(attrs)) for i, title, text, attrs in rows]
+            streamed = connection.execution_options(yield_per=batch)
+            for i, title, text, attrs in streamed.execute(select(*columns).order_by(ItemRow.pk)):
+                yield Item(i, title, text, dict(attrs))
 
     def users(self) -> list[User]:
         with self._sessions() as session:
