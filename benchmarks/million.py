@@ -11,6 +11,10 @@ liked items, all from one cluster: recommend-by-user-id is answered from stored 
 Text queries are encoded for real by the service's MiniLM (they land anywhere in this synthetic
 space, unlike a real catalogue's queries: a hard case for an approximate index).
 
+``--catalogue shop`` uses real text embeddings instead (fewer items: encoding is the cost):
+``load.py``'s product rows (title, description, kind of thing and use), encoded by the service's
+encoder through an embedding cache (``--cache-dir``), each item's kind of thing as its cluster.
+
 The service serves the zero-shot model (``--model zeroshot``: no refit; a hybrid refit at a
 million items is out of this benchmark's scope). It measures: start-up to ``/readyz`` (building
 the IVF-PQ index the first time, reusing the saved one at the restart), resident memory,
@@ -36,7 +40,7 @@ from typing import Any
 import httpx
 import numpy as np
 from liveserver import KEY, percentiles, start_server, stop_server, timed, tree_rss_mb
-from load import USES, text_queries
+from load import USES, catalogue_rows, item_vectors, text_queries
 from sqlalchemy import insert
 
 from coldbrew.models.zeroshot import liked_vector
@@ -79,8 +83,33 @@ def liked_items(labels: np.ndarray, n_users: int) -> list[list[int]]:
     return out
 
 
+def synthetic_rows(labels: np.ndarray) -> list[dict[str, Any]]:
+    """Short product-like rows for the synthetic vectors, one attribute each."""
+    return [
+        {
+            "item_id": f"i{n}",
+            "title": f"{USES[int(label) % len(USES)]} item {n}",
+            "description": f"topic {int(label)}",
+            "attributes": {"topic": f"t{int(label) % 100}"},
+        }
+        for n, label in enumerate(labels)
+    ]
+
+
+def shop(
+    n: int, encoder_spec: str, cache_dir: Path
+) -> tuple[list[dict[str, Any]], np.ndarray, np.ndarray]:
+    """``load.py``'s product catalogue with its texts encoded for real (through the embedding
+    cache in ``cache_dir``), and each item's kind of thing as its cluster."""
+    rows = catalogue_rows(n)
+    vectors = item_vectors(rows, make_encoder(encoder_spec), "text", cache_dir)
+    things = sorted({r["attributes"]["category"] for r in rows})
+    labels = np.array([things.index(r["attributes"]["category"]) for r in rows])
+    return rows, vectors, labels
+
+
 def build(
-    db: Path, vectors: np.ndarray, labels: np.ndarray, likes: list[list[int]], args: Any
+    db: Path, rows: list[dict[str, Any]], vectors: np.ndarray, likes: list[list[int]], args: Any
 ) -> None:
     """Items and users in bulk, vectors through ``Store.put_vectors`` (the store's format)."""
     encoder = make_encoder(args.encoder)
@@ -88,18 +117,10 @@ def build(
     with store.transaction() as session:
         store.register_model(session, encoder.name, encoder.config(), encoder.dim)
     for start in range(0, len(vectors), BLOCK):
-        rows = [
-            {
-                "item_id": f"i{n}",
-                "title": f"{USES[int(labels[n]) % len(USES)]} item {n}",
-                "description": f"topic {int(labels[n])}",
-                "attributes": {"topic": f"t{int(labels[n]) % 100}"},
-            }
-            for n in range(start, min(len(vectors), start + BLOCK))
-        ]
+        block = rows[start : start + BLOCK]
         with store.transaction() as session:
-            session.execute(insert(ItemRow), rows)
-            ids = [r["item_id"] for r in rows]
+            session.execute(insert(ItemRow), block)
+            ids = [r["item_id"] for r in block]
             store.put_vectors(session, "item", encoder.name, ids, vectors[start : start + BLOCK])
     users = [{"user_id": f"u{u}", "text": "", "attributes": {}} for u in range(len(likes))]
     inters = [
@@ -207,18 +228,33 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=300, help="per latency measurement")
     parser.add_argument("--port", type=int, default=8791)
     parser.add_argument("--db-dir", type=Path, required=True, help="kept between runs")
+    parser.add_argument(
+        "--catalogue",
+        choices=("synthetic", "shop"),
+        default="synthetic",
+        help="synthetic clustered vectors, or load.py's product texts encoded for real",
+    )
+    parser.add_argument("--cache-dir", type=Path, help="embedding cache for --catalogue shop")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     start = time.perf_counter()
-    vectors, labels = clustered(args.items, args.noise)
+    if args.catalogue == "shop":
+        rows, vectors, labels = shop(args.items, args.encoder, args.cache_dir or args.db_dir)
+        made = f"load.py's product texts encoded by {args.encoder}; cluster: kind of thing"
+        name = f"shop-{args.items}-{args.dtype}"
+    else:
+        vectors, labels = clustered(args.items, args.noise)
+        rows = synthetic_rows(labels)
+        made = f"{DIM}-d, {CLUSTERS} Gaussian clusters, noise {args.noise}, normalised"
+        name = f"million-{args.items}-{args.noise}-{args.dtype}"
     likes = liked_items(labels, args.users)
     print(f"vectors made in {time.perf_counter() - start:.1f}s", flush=True)
-    db = args.db_dir / f"million-{args.items}-{args.noise}-{args.dtype}.sqlite"
+    db = args.db_dir / f"{name}.sqlite"
     results: dict[str, Any] = {"db_reused": db.exists()}
     if not db.exists():
         args.db_dir.mkdir(parents=True, exist_ok=True)
         start = time.perf_counter()
-        build(db, vectors, labels, likes, args)
+        build(db, rows, vectors, likes, args)
         results["db_build_s"] = round(time.perf_counter() - start, 1)
         print(f"database built in {results['db_build_s']}s", flush=True)
     results["db_mb"] = round(db.stat().st_size / 2**20, 1)
@@ -230,7 +266,8 @@ def main() -> int:
         {
             "items": args.items,
             "users": args.users,
-            "vectors": f"{DIM}-d, {CLUSTERS} Gaussian clusters, noise {args.noise}, normalised",
+            "catalogue": args.catalogue,
+            "vectors": made,
             "dtype": args.dtype,
             "index": args.index,
             "encoder": args.encoder,
