@@ -6,14 +6,34 @@ model change never serves stale vectors.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
 import re
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from coldbrew.text.encoder import Encoder, TextKind
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """An exclusive lock on ``path`` between processes (``flock``; where there is none, such
+    as on Windows, writers are not serialised and the last rename wins)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def text_key(text: str) -> str:
@@ -37,6 +57,28 @@ class EmbeddingCache:
             keys, vectors = data["keys"].tolist(), data["vectors"]
         return dict(zip(keys, vectors))
 
+    def _merge(self, file: Path, added: dict[str, np.ndarray]) -> None:
+        """Add ``added`` to the file as it is now: another process (a parallel fit, a second
+        ``coldbrew encode``) may have written it since it was read, and its vectors must not
+        be lost. Writers take turns on a lock file; each writes a temporary file of its own
+        and renames it into place, so a reader never sees half a file."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        with _locked(file.with_name(file.name + ".lock")):
+            merged = {**self._read(file), **added}
+            keys = list(merged)
+            handle, tmp = tempfile.mkstemp(prefix=file.name, suffix=".tmp.npz", dir=file.parent)
+            try:
+                with os.fdopen(handle, "wb") as out:
+                    np.savez(
+                        out,
+                        keys=np.asarray(keys, dtype=str),
+                        vectors=np.stack([merged[k] for k in keys]),
+                    )
+                os.replace(tmp, file)
+            finally:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
+
     def encode(
         self,
         encoder: Encoder,
@@ -58,16 +100,9 @@ class EmbeddingCache:
                 batch_size=batch_size,
                 show_progress=show_progress,
             )
-            known.update({k: v for (k, _), v in zip(missing, fresh)})
-            self.directory.mkdir(parents=True, exist_ok=True)
-            all_keys = list(known)
-            tmp = file.with_suffix(".tmp.npz")
-            np.savez(
-                tmp,
-                keys=np.asarray(all_keys, dtype=str),
-                vectors=np.stack([known[k] for k in all_keys]),
-            )
-            tmp.replace(file)
+            added = {k: v for (k, _), v in zip(missing, fresh)}
+            known.update(added)
+            self._merge(file, added)
         if not texts:
             return np.zeros((0, encoder.dim), dtype=np.float32)
         return np.stack([known[k] for k in keys]).astype(np.float32)
