@@ -6,7 +6,7 @@ items, users, model), then the index's own bytes, whether the model shares the i
 whether PyTorch or sentence-transformers were imported (they should not be).
 
     OPENBLAS_NUM_THREADS=1 nice -n 10 python benchmarks/million_memory.py \\
-        /tmp/mil/m1/million-1000000-1.0-float16.sqlite
+        /tmp/mil/m1/million-1000000-1.0-float16.sqlite [int8]
 """
 
 from __future__ import annotations
@@ -27,8 +27,14 @@ from coldbrew.text.factory import make_encoder
 from coldbrew.text.onnx import onnx_or_torch
 
 
+def _raw(rows: object) -> np.ndarray:
+    """The array holding a matrix's values (int8 rows: their codes)."""
+    return np.asarray(getattr(rows, "codes", rows))
+
+
 def main() -> int:
     db = sys.argv[1]
+    rows = sys.argv[2] if len(sys.argv) > 2 else "float16"  # int8: the index's rows as int8
     process, start = psutil.Process(), time.perf_counter()
     steps: list[tuple[str, int, float]] = []
 
@@ -41,19 +47,19 @@ def main() -> int:
     mark("python + coldbrew imports")
     encoder = onnx_or_torch(make_encoder("default"), "auto")
     mark("encoder (MiniLM, onnxruntime)")
-    store = Store(db)
+    store = Store(db, vector_dtype=rows)
     with tempfile.TemporaryDirectory() as models:
         serving = Serving(model="zeroshot", models_dir=models)
         engine = Engine(store, encoder, serving=serving, graph_path=db + ".hnsw").load()
         mark("Engine.load() (index, items, users, zero-shot model)")
         model = engine.model
         shared = isinstance(model, ZeroShotRecommender) and bool(
-            np.shares_memory(model.item_vectors, engine.index.vectors)
+            np.shares_memory(_raw(model.item_vectors), _raw(engine.index.vectors))
         )
         index_mb = round(getattr(engine.index, "memory_bytes", 0) / 2**20)
         items = len(engine.items)
     heavy = [m for m in ("torch", "sentence_transformers") if m in sys.modules]
-    report = {"items": items, "index_mb": index_mb, "model_shares_index_rows": shared}
+    report = {"items": items, "rows": rows, "index_mb": index_mb, "model_shares_index_rows": shared}
     print(json.dumps({**report, "imported": heavy, "steps": steps}))
     return 0
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -23,7 +24,7 @@ def _hnsw(**kwargs: int) -> Callable[[], Index]:
     return make
 
 
-def _ivfpq(**kwargs: int) -> Callable[[], Index]:
+def _ivfpq(**kwargs: Any) -> Callable[[], Index]:
     def make() -> Index:
         ivfpq = pytest.importorskip("coldbrew.index.ivfpq", reason="needs faiss: coldbrew[ann]")
         index: Index = ivfpq.IVFPQIndex(DIM, nbits=4, **kwargs)
@@ -38,6 +39,8 @@ IMPLEMENTATIONS = {
     "hnsw-scan": _hnsw(),  # below its threshold: scans
     "ivfpq-graph": _ivfpq(exact_below=0),  # float16 rows; IVF-PQ once 16 rows can train it
     "ivfpq-scan": _ivfpq(),
+    "ivfpq-int8-graph": _ivfpq(exact_below=0, rows="int8"),  # int8 rows, one scale each
+    "ivfpq-int8-scan": _ivfpq(rows="int8"),
 }
 
 
@@ -50,8 +53,10 @@ def make(request: pytest.FixtureRequest) -> Callable[[], Index]:
 def data(seed: int = 0) -> tuple[list[str], np.ndarray]:
     x = np.random.default_rng(seed).standard_normal((N, DIM)).astype(np.float32)
     x /= np.linalg.norm(x, axis=1, keepdims=True)
-    # values float16 holds exactly, so a compact index stores these very vectors
-    return [f"i{j}" for j in range(N)], x.astype(np.float16).astype(np.float32)
+    # values float16 and int8 (one scale a row) both hold exactly, so a compact index stores
+    # these very vectors: multiples of 1/128 with a largest magnitude of 127/128 in every row
+    codes = np.rint(127 * x / np.abs(x).max(axis=1, keepdims=True))
+    return [f"i{j}" for j in range(N)], (codes / 128).astype(np.float32)
 
 
 def brute(vectors: np.ndarray, ids: list[str], query: np.ndarray, k: int) -> list[str]:

@@ -15,6 +15,7 @@ pytest.importorskip("faiss")
 from test_service_graph import same_answers
 
 from coldbrew.index.ivfpq import IVFPQIndex
+from coldbrew.index.rows import Int8Rows
 from coldbrew.models.zeroshot import ZeroShotRecommender
 from coldbrew.serve.catalog import ItemTable, short_key, text_digest
 from coldbrew.serve.engine import Engine, Query, Serving
@@ -165,3 +166,73 @@ def test_an_item_table_refuses_a_record_under_another_id() -> None:
     table = ItemTable()
     with pytest.raises(ValueError, match="stored under id"):
         table["a"] = Item("b", "title")
+
+
+def test_an_int8_store_is_served_from_int8_rows_the_model_shares(tmp_path: Path) -> None:
+    """``COLDBREW_VECTOR_DTYPE=int8``: IVF-PQ holds the rows as the database does (int8 codes,
+    one scale a row: a quarter of float32), the zero-shot model reads the same codes, and a
+    restart answers exactly as before."""
+    path = tmp_path / "shop.sqlite"
+    items = catalogue()
+    store = Store(str(path), vector_dtype="int8")
+    encoder = HashingEncoder(DIM)
+    with store.transaction() as session:
+        store.register_model(session, encoder.name, encoder.config(), DIM)
+        store.upsert_items(session, items)
+        vectors = encoder.encode([item_text(i) for i in items], kind="passage")
+        store.put_vectors(session, "item", encoder.name, [i.item_id for i in items], vectors)
+    store.close()
+
+    def start(counting: CountingEncoder) -> Engine:
+        serving = Serving(model="zeroshot", models_dir=str(tmp_path / "models"))
+        store = Store(str(path), vector_dtype="int8")
+        index = "ivfpq"
+        return Engine(
+            store, counting, index=index, graph_path=str(path) + ".index", serving=serving
+        ).load()
+
+    first = start(CountingEncoder(DIM))
+    assert first.encoder.inner.texts == 0  # type: ignore[attr-defined]  # all from the store
+    rows = first.index.vectors
+    assert isinstance(rows, Int8Rows) and rows.codes.dtype == np.int8
+    model = first.model
+    assert isinstance(model, ZeroShotRecommender) and isinstance(model.item_vectors, Int8Rows)
+    assert np.shares_memory(model.item_vectors.codes, rows.codes)  # one copy of the rows
+    first.upsert_users([User("u1", "I like cooking and reading")])
+    first.add_interactions([Interaction("x1", "u1", "i7", "like", 1.0)])
+    first.upsert_items([Item("new", "a winter tent for hiking")])
+    stored = first.store.vectors("item", first.encoder_name)
+    for item_id in ("i5", "new"):  # memory holds exactly what the database holds
+        row = first.index.ids.row(item_id)
+        np.testing.assert_array_equal(first.index.row_vectors([row])[0], stored[item_id])
+    shared = first.model.item_vectors.codes  # type: ignore[union-attr]
+    assert np.shares_memory(shared, first.index.vectors.codes)  # still one copy after upserts
+    before = answers(first)
+    assert all(len(a) == 8 for a in before)
+    assert "new" in [
+        r.item.item_id for r in first.recommend(Query(text="a winter tent for hiking", k=3))
+    ]
+    first.close()
+    first.store.close()
+
+    second = start(CountingEncoder(DIM))
+    after = answers(second)
+    assert [[s for _, s in a] for a in after] == [[s for _, s in b] for b in before]
+    assert all(same_answers(x, y) for x, y in zip(after, before, strict=True))
+    second.store.close()
+
+
+def test_int8_rows_read_back_as_float32_and_slice_as_views() -> None:
+    x = np.random.default_rng(0).standard_normal((5, DIM)).astype(np.float32)
+    rows = Int8Rows.of(x)
+    assert rows.shape == (5, DIM) and rows.nbytes == 5 * DIM + 5 * 4
+    decoded = rows[np.arange(5)]
+    assert decoded.dtype == np.float32
+    assert np.abs(decoded - x).max() <= np.abs(x).max() / 127  # half a step at most, per row
+    view = rows[1:3]
+    assert isinstance(view, Int8Rows) and np.shares_memory(view.codes, rows.codes)
+    np.testing.assert_array_equal(np.asarray(view), decoded[1:3])
+    rows[2] = np.zeros(DIM)  # assignment quantises; an all-zero row has scale 0
+    assert rows.scales[2] == 0 and not rows[[2]].any()
+    assert rows.same(Int8Rows(rows.codes.copy(), rows.scales.copy()))
+    assert not rows.same(Int8Rows.of(x)) and rows.same(Int8Rows.of(x), [0, 1, 3, 4])

@@ -11,13 +11,13 @@ COMPRESS_FROM = 250_000
 graph and float32 rows cost ~3 KB an item at 384 dimensions; IVF-PQ and float16 ~0.8 KB)."""
 
 
-def make_index(kind: str, dim: int, n_items: int = 0) -> Index:
+def make_index(kind: str, dim: int, n_items: int = 0, rows: str = "float16") -> Index:
     """``exact``, ``hnsw`` or ``ivfpq`` (both need faiss), or ``auto``: IVF-PQ for catalogues
     of :data:`COMPRESS_FROM` items or more (``n_items``: the size at start-up), HNSW below, when
     faiss is installed; exact otherwise.
 
     Both faiss indexes still scan exactly below 20,000 items, so ``auto`` changes nothing for
-    small catalogues.
+    small catalogues. ``rows``: how IVF-PQ holds its rows, ``float16`` or ``int8``.
     """
     if kind not in INDEX_KINDS:
         raise ValueError(f"unknown index {kind!r}: expected one of {', '.join(INDEX_KINDS)}")
@@ -26,13 +26,13 @@ def make_index(kind: str, dim: int, n_items: int = 0) -> Index:
     if kind == "auto":
         kind = "ivfpq" if n_items >= COMPRESS_FROM else "hnsw"
         try:
-            return make_index(kind, dim)
+            return make_index(kind, dim, rows=rows)
         except ImportError:
             return ExactIndex(dim)
     if kind == "ivfpq":
         from coldbrew.index.ivfpq import IVFPQIndex
 
-        return IVFPQIndex(dim)
+        return IVFPQIndex(dim, rows=rows)
     from coldbrew.index.hnsw import HNSWIndex
 
     return HNSWIndex(dim)

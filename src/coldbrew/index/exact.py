@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from coldbrew.data.idmap import IdMap
+from coldbrew.index.rows import Int8Rows, empty_rows
 
 
 def top_k(scores: np.ndarray, k: int) -> np.ndarray:
@@ -35,15 +36,16 @@ class ExactIndex:
     ``allowed`` ids scores those rows only.
     """
 
-    storage: type[np.floating[Any]] = np.float32
-    """The matrix's element type (a compact index keeps float16; scores are float32 always)."""
+    storage: Any = np.float32
+    """The matrix's element type (a compact index keeps float16 or int8 rows,
+    :class:`~coldbrew.index.rows.Int8Rows`; scores are float32 always)."""
     SCAN_BLOCK = 65_536
     """Rows cast to float32 at a time when a float16 matrix is scanned."""
 
     def __init__(self, dim: int) -> None:
         self.dim = dim
         self.ids = IdMap()
-        self._vectors = np.zeros((0, dim), dtype=self.storage)
+        self._vectors = empty_rows(0, dim, self.storage)
         self._active = np.zeros(0, dtype=bool)
 
     # a scan of this many rows takes a few milliseconds at most (384 dimensions, one core)
@@ -59,15 +61,18 @@ class ExactIndex:
 
     @property
     def vectors(self) -> np.ndarray:
-        """All rows, including removed ones (check :attr:`active`)."""
-        return self._vectors[: len(self.ids)]
+        """All rows, including removed ones (check :attr:`active`); a view (int8 rows:
+        :class:`~coldbrew.index.rows.Int8Rows`)."""
+        rows: np.ndarray = self._vectors[: len(self.ids)]
+        return rows
 
     @property
     def active(self) -> np.ndarray:
         return self._active[: len(self.ids)]
 
     def add(self, ids: Sequence[str], vectors: np.ndarray) -> None:
-        vectors = np.asarray(vectors, dtype=np.float32)
+        if not isinstance(vectors, Int8Rows):  # int8 rows are copied as they are
+            vectors = np.asarray(vectors, dtype=np.float32)
         if vectors.shape != (len(ids), self.dim):
             raise ValueError(
                 f"expected vectors of shape ({len(ids)}, {self.dim}), got {vectors.shape}"
@@ -78,7 +83,7 @@ class ExactIndex:
             # a quarter spare, at most 65,536 rows: a bulk load followed by a few upserts does
             # not copy the matrix, and a million rows do not carry a quarter of a million unused
             capacity = needed + min(max(needed // 4, 16), 65_536)
-            grown = np.zeros((capacity, self.dim), dtype=self.storage)
+            grown = empty_rows(capacity, self.dim, self.storage)
             grown[: len(self._vectors)] = self._vectors
             active = np.zeros(capacity, dtype=bool)
             active[: len(self._active)] = self._active

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from coldbrew.index.exact import ExactIndex, top_k
+from coldbrew.index.rows import as_stored
 
 
 def faiss_module() -> Any:
@@ -99,7 +100,7 @@ class GraphIndex(ExactIndex):
     # ---- writes ---------------------------------------------------------------------------
     def add(self, ids: Sequence[str], vectors: np.ndarray) -> None:
         vectors = np.asarray(vectors, dtype=np.float32)
-        stored = vectors.astype(self.storage)
+        stored = as_stored(vectors, self.storage)
         previous = {i: self._vectors[self.ids.row(i)].copy() for i in ids if self.contains(i)}
         super().add(ids, vectors)
         self._grow_rows()

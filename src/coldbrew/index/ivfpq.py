@@ -19,6 +19,8 @@ import numpy as np
 
 from coldbrew.index.graph import GraphIndex, faiss_module
 
+ROW_FORMATS = ("float16", "int8")
+
 
 def sub_quantizers(dim: int, per: int = 8) -> int:
     """The largest divisor of ``dim`` not above ``dim // per`` (PQ needs ``dim % m == 0``)."""
@@ -48,9 +50,12 @@ class IVFPQIndex(GraphIndex):
         Active items below which every search is a scan (and nothing is trained).
     train_rows
         At most this many rows (a seeded sample) train the clusters and codebooks.
+    rows
+        How the rows are held: ``float16``, or ``int8`` with one scale a row (half again;
+        :class:`~coldbrew.index.rows.Int8Rows`, the database's int8 format).
     """
 
-    storage = np.float16
+    storage: Any = np.float16
 
     def __init__(
         self,
@@ -65,7 +70,11 @@ class IVFPQIndex(GraphIndex):
         narrow_fraction: float = 0.2,
         train_rows: int = 65_536,
         seed: int = 0,
+        rows: str = "float16",
     ) -> None:
+        if rows not in ROW_FORMATS:
+            raise ValueError(f"rows={rows!r}: expected one of {', '.join(ROW_FORMATS)}")
+        self.storage = np.int8 if rows == "int8" else np.float16
         self.nlist, self.nbits, self.nprobe, self.rerank = nlist, nbits, nprobe, rerank
         self.m = m or sub_quantizers(dim)
         if dim % self.m:
@@ -121,7 +130,7 @@ class IVFPQIndex(GraphIndex):
 
     @property
     def memory_bytes(self) -> int:
-        """Approximate bytes held: float16 rows, codes and their ids, the cluster centres."""
+        """Approximate bytes held: the rows, codes and their ids, the cluster centres."""
         codes = self.graph_size * (self._graph.code_size + 8)
         centres = self._trained_nlist * self.dim * 4
         return int(self._vectors.nbytes + codes + centres)

@@ -27,6 +27,7 @@ import numpy as np
 
 from coldbrew.index import Index, make_index
 from coldbrew.index.exact import top_k
+from coldbrew.index.rows import empty_rows
 from coldbrew.models.base import Recommendations, Recommender, UserQuery
 from coldbrew.models.zeroshot import ZeroShotRecommender
 from coldbrew.serve.catalog import ItemTable, release_free_memory, short_key, text_digest
@@ -215,14 +216,15 @@ class Engine:
             self._remember_item(item)
         ids = list(self.items)
         if self._index_kind is not None and not len(self.index):  # now the size is known
-            self.index = make_index(self._index_kind, self.encoder.dim, len(ids))
+            rows = "int8" if self.store.vector_dtype == "int8" else "float16"  # if compact
+            self.index = make_index(self._index_kind, self.encoder.dim, len(ids), rows)
         vectors, found = self.store.vector_matrix(
             "item", self.encoder_name, ids, dtype=self.index.vectors.dtype
         )
         missing = np.flatnonzero(~found)
         if len(missing):
             if vectors.shape[1] != self.encoder.dim:
-                vectors = np.zeros((len(ids), self.encoder.dim), dtype=vectors.dtype)
+                vectors = empty_rows(len(ids), self.encoder.dim, vectors.dtype)
             texts = [item_text(self.items[ids[n]]) for n in missing]
             fresh = self._stored_form(self.encoder.inner.encode(texts, kind="passage"))
             with self.store.transaction() as session:
@@ -321,8 +323,8 @@ class Engine:
         dataset = dataset_from_records(
             list(self.items.values()), [s.user for s in self.users.values()], []
         )
-        compact = self.index.vectors.dtype == np.float16  # as compact as the index's rows
-        model = build_zeroshot(self.encoder, "float16" if compact else "float32").fit(dataset)
+        held = np.dtype(self.index.vectors.dtype).name  # as compact as the index's rows
+        model = build_zeroshot(self.encoder, held).fit(dataset)
         self._share_vectors(model)
         return model
 

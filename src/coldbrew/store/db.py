@@ -26,6 +26,7 @@ from sqlalchemy.exc import DataError as SQLDataError
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from coldbrew.index.rows import empty_rows
 from coldbrew.store.codec import check_dtype, decode_rows, encode_rows
 from coldbrew.store.records import Interaction, Item, User
 from coldbrew.store.tables import InteractionRow, ItemRow, ModelVersionRow, UserRow, VectorRow
@@ -290,19 +291,21 @@ class Store:
         Returns
         -------
         matrix : np.ndarray
-            Shape ``(len(ids), dim)`` in ``dtype`` (float32, or float16 for a compact copy);
-            rows of ids without a stored vector are zeros.
+            Shape ``(len(ids), dim)`` in ``dtype`` (float32, or float16 for a compact copy, or
+            int8: :class:`~coldbrew.index.rows.Int8Rows`, quantised a block at a time); rows of
+            ids without a stored vector are zeros.
         found : np.ndarray
             Boolean, per id: whether it had a stored vector.
         """
         position = {owner: n for n, owner in enumerate(ids)}
         found = np.zeros(len(ids), dtype=bool)
-        matrix = np.zeros((len(ids), 0), dtype=dtype)
-        for owners, block in self._vector_blocks(kind, model, np.dtype(dtype)):
+        matrix = empty_rows(len(ids), 0, dtype)
+        decoded = np.float32 if np.dtype(dtype) == np.int8 else np.dtype(dtype)
+        for owners, block in self._vector_blocks(kind, model, np.dtype(decoded)):
             if matrix.shape[1] != block.shape[1]:
                 if found.any():
                     raise ValueError(f"{kind} vectors of {model!r} have several lengths")
-                matrix = np.zeros((len(ids), block.shape[1]), dtype=dtype)
+                matrix = empty_rows(len(ids), block.shape[1], dtype)
             where = np.fromiter((position.get(o, -1) for o in owners), np.int64, len(owners))
             keep = where >= 0
             matrix[where[keep]] = block[keep]

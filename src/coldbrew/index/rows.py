@@ -1,0 +1,122 @@
+"""Item vectors kept as int8 codes with one float32 scale a row: a quarter of float32's memory.
+
+The database's ``int8`` format (:mod:`coldbrew.store.codec`) held in memory as it is stored: row
+``r`` reads back as ``codes[r] * scales[r]``, so a restart rebuilds exactly what was served.
+:class:`Int8Rows` stands where a float16 matrix stands in a compact index and in the zero-shot
+model that shares the index's rows: a *slice* is a view (more int8 rows), any other index reads
+rows back as float32 (what callers do arithmetic with), assignment quantises, and ``np.asarray``
+decodes. Nothing decodes the whole matrix unless asked to.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from coldbrew.store.codec import _int8_parts
+
+
+class Int8Rows:
+    """A ``(n, dim)`` matrix of int8 codes and ``n`` float32 scales."""
+
+    dtype = np.dtype(np.int8)
+    ndim = 2
+
+    def __init__(self, codes: np.ndarray, scales: np.ndarray) -> None:
+        if codes.dtype != np.int8 or codes.ndim != 2 or scales.shape != (len(codes),):
+            raise ValueError("Int8Rows wants (n, dim) int8 codes and n float32 scales")
+        self.codes = codes
+        self.scales = scales
+
+    @classmethod
+    def zeros(cls, n: int, dim: int) -> Int8Rows:
+        return cls(np.zeros((n, dim), dtype=np.int8), np.zeros(n, dtype=np.float32))
+
+    @classmethod
+    def of(cls, vectors: np.ndarray) -> Int8Rows:
+        """``vectors`` (float) quantised, one scale per row."""
+        scales, codes = _int8_parts(np.atleast_2d(np.asarray(vectors, dtype=np.float32)))
+        return cls(codes, scales)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (int(self.codes.shape[0]), int(self.codes.shape[1]))
+
+    @property
+    def size(self) -> int:
+        return int(self.codes.size)
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.codes.nbytes + self.scales.nbytes)
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    def __getitem__(self, key: Any) -> Any:
+        if isinstance(key, slice):
+            return Int8Rows(self.codes[key], self.scales[key])
+        codes, scales = self.codes[key], self.scales[key]
+        decoded: np.ndarray = codes.astype(np.float32) * np.asarray(scales)[..., None]
+        return decoded
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        if isinstance(value, Int8Rows):
+            self.codes[key], self.scales[key] = value.codes, value.scales
+            return
+        value = np.asarray(value, dtype=np.float32)
+        fresh = Int8Rows.of(value.reshape(-1, self.codes.shape[1]))
+        if value.ndim == 1:  # one row
+            self.codes[key], self.scales[key] = fresh.codes[0], fresh.scales[0]
+        else:
+            self.codes[key], self.scales[key] = fresh.codes, fresh.scales
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        decoded: np.ndarray = self[np.arange(len(self))]
+        return decoded if dtype is None else decoded.astype(dtype, copy=False)
+
+    def astype(self, dtype: Any, copy: bool = True) -> np.ndarray:
+        """The rows decoded (float32), then cast to ``dtype``."""
+        return np.asarray(self, dtype=dtype)
+
+    def same(self, other: Any, rows: Any = slice(None)) -> bool:
+        """Whether ``other`` holds the very same codes and scales in ``rows``."""
+        return (
+            isinstance(other, Int8Rows)
+            and other.shape == self.shape
+            and np.array_equal(self.codes[rows], other.codes[rows])
+            and np.array_equal(self.scales[rows], other.scales[rows])
+        )
+
+
+def empty_rows(n: int, dim: int, dtype: Any) -> Any:
+    """``n`` zero rows in ``dtype``: :class:`Int8Rows` for int8, else a numpy matrix."""
+    if np.dtype(dtype) == np.int8:
+        return Int8Rows.zeros(n, dim)
+    return np.zeros((n, dim), dtype=dtype)
+
+
+def as_rows(vectors: np.ndarray, dtype: Any) -> Any:
+    """``vectors`` held in ``dtype`` (int8: quantised into :class:`Int8Rows`)."""
+    if np.dtype(dtype) == np.int8:
+        return vectors if isinstance(vectors, Int8Rows) else Int8Rows.of(vectors)
+    return np.asarray(vectors).astype(dtype, copy=False)
+
+
+def as_stored(vectors: np.ndarray, dtype: Any) -> np.ndarray:
+    """``vectors`` as rows of ``dtype`` will read back (float32 for int8, else ``dtype``)."""
+    if np.dtype(dtype) == np.int8:
+        out: np.ndarray = Int8Rows.of(vectors)[slice(None)].astype(np.float32)
+        return out
+    return np.asarray(vectors).astype(dtype)
+
+
+def same_rows(a: Any, b: Any, rows: Any = slice(None)) -> bool:
+    """Whether two row matrices (numpy or :class:`Int8Rows`) hold the same values in ``rows``,
+    without decoding int8 ones."""
+    if isinstance(a, Int8Rows):
+        return a.same(b, rows)
+    if isinstance(b, Int8Rows):
+        return False
+    return a.shape == b.shape and a.dtype == b.dtype and bool(np.array_equal(a[rows], b[rows]))
