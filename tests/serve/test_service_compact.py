@@ -198,6 +198,7 @@ def test_an_int8_store_is_served_from_int8_rows_the_model_shares(tmp_path: Path)
     model = first.model
     assert isinstance(model, ZeroShotRecommender) and isinstance(model.item_vectors, Int8Rows)
     assert np.shares_memory(model.item_vectors.codes, rows.codes)  # one copy of the rows
+    assert model.item_ids is first.index.ids  # and of the id map
     first.upsert_users([User("u1", "I like cooking and reading")])
     first.add_interactions([Interaction("x1", "u1", "i7", "like", 1.0)])
     first.upsert_items([Item("new", "a winter tent for hiking")])
@@ -207,6 +208,7 @@ def test_an_int8_store_is_served_from_int8_rows_the_model_shares(tmp_path: Path)
         np.testing.assert_array_equal(first.index.row_vectors([row])[0], stored[item_id])
     shared = first.model.item_vectors.codes  # type: ignore[union-attr]
     assert np.shares_memory(shared, first.index.vectors.codes)  # still one copy after upserts
+    assert first.model.item_ids is first.index.ids and "new" in first.index.ids
     before = answers(first)
     assert all(len(a) == 8 for a in before)
     assert "new" in [

@@ -63,5 +63,9 @@ class IdMap:
             return list(self._ids)
         return [self._ids[int(r)] for r in rows]
 
+    def same_order(self, other: IdMap) -> bool:
+        """Whether ``other`` maps the very same ids to the very same rows."""
+        return other is self or self._ids == other._ids
+
     def to_array(self) -> np.ndarray:
         return np.asarray(self._ids, dtype=str)

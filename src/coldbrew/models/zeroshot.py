@@ -13,6 +13,7 @@ from typing import Any, Self
 import numpy as np
 import pandas as pd
 
+from coldbrew.data.idmap import IdMap
 from coldbrew.data.schema import Dataset
 from coldbrew.index.rows import as_rows, empty_rows, same_rows
 from coldbrew.models.base import Recommender, UserQuery
@@ -235,16 +236,22 @@ class ZeroShotRecommender(Recommender):
             self.item_vectors, len(self.item_ids), rows, self._encode_items(items)
         )
 
-    def share_item_vectors(self, matrix: np.ndarray, rows: np.ndarray | None = None) -> bool:
+    def share_item_vectors(
+        self, matrix: np.ndarray, rows: np.ndarray | None = None, ids: IdMap | None = None
+    ) -> bool:
         """Hold ``matrix`` as the item vectors instead of an own copy (a service's index keeps
         the very same rows: a million float16 rows are 0.77 GB each), if it holds exactly the
         same values; with ``rows``, only those are compared (the rows changed since the last
         share). Returns whether it is shared now; a later :meth:`add_items` that grows the
-        catalogue makes an own copy again."""
+        catalogue makes an own copy again. ``ids``: the rows' id map, held instead of the
+        model's own when it lists the same ids in the same order (the owner adds new ids to it
+        before :meth:`add_items`)."""
         check = slice(None) if rows is None else rows
         if not same_rows(matrix, self.item_vectors, check):
             return False
         self.item_vectors = matrix
+        if ids is not None and ids.same_order(self.item_ids):
+            self.item_ids = ids  # a million ids' rows held once
         return True
 
     # ---- scoring ------------------------------------------------------------------------

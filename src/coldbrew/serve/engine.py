@@ -335,7 +335,7 @@ class Engine:
             self._shared = False
             return
         rows = None if item_ids is None else model.item_ids.rows(item_ids)
-        self._shared = model.share_item_vectors(self.index.vectors, rows)
+        self._shared = model.share_item_vectors(self.index.vectors, rows, self.index.ids)
 
     def _start_refitter(self) -> None:
         plan = self.serving
