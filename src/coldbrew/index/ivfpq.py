@@ -1,13 +1,14 @@
-"""A compressed index for large catalogues: faiss IVF-PQ over float16 rows, rescored exactly.
+"""A compressed index for large catalogues: faiss IVF-PQ over compact rows, rescored exactly.
 
 At a million 384-d items a float32 matrix is 1.5 GB and an HNSW graph over it as much again. This
-index keeps the rows as float16 (half the memory; what liked-item vectors, explanations and the
-exact rescoring read) and searches a faiss ``IndexIVFPQ``: items are grouped into ``nlist``
-clusters, each stored as ``m`` one-byte product-quantisation codes (48 bytes for 384-d, 32x
-smaller than float32). A search visits the ``nprobe`` nearest clusters, ranks their codes
-approximately, and rescores the best ``rerank * k`` rows exactly from the float16 matrix, so the
-returned scores are true inner products and the approximation only decides *which* rows are
-looked at. Deletes, updates and per-query exclusions are selector bitmaps, as for every
+index keeps the rows as float16 (half the memory) or int8 with one scale a row (a quarter; what
+the service uses) — what liked-item vectors, explanations and the rescoring read — and searches
+a faiss ``IndexIVFPQ``: items are grouped into ``nlist`` clusters, each stored as ``m`` one-byte
+product-quantisation codes (48 bytes for 384-d, 32x smaller than float32). A search visits the
+``nprobe`` nearest clusters, ranks their codes approximately, and rescores the best
+``rerank * k`` rows from the compact matrix, so the returned scores are the inner products with
+the rows as held and the approximation only decides *which* rows are looked at. Deletes,
+updates and per-query exclusions are selector bitmaps, as for every
 :class:`~coldbrew.index.graph.GraphIndex`; a rebuild keeps the trained clusters and codebooks.
 """
 

@@ -216,8 +216,7 @@ class Engine:
             self._remember_item(item)
         ids = list(self.items)
         if self._index_kind is not None and not len(self.index):  # now the size is known
-            rows = "int8" if self.store.vector_dtype == "int8" else "float16"  # if compact
-            self.index = make_index(self._index_kind, self.encoder.dim, len(ids), rows)
+            self.index = make_index(self._index_kind, self.encoder.dim, len(ids))
         vectors, found = self.store.vector_matrix(
             "item", self.encoder_name, ids, dtype=self.index.vectors.dtype
         )

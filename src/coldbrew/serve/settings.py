@@ -9,7 +9,7 @@
 ``COLDBREW_MAX_BODY_BYTES``  largest request body accepted (default 1 MiB; larger: 413)
 ``COLDBREW_INDEX``       ``auto`` (default, when faiss is installed: exact below 20,000 items, an
                          HNSW graph above, and from 250,000 items at start-up IVF-PQ over
-                         float16 rows), ``exact``, ``hnsw`` or ``ivfpq``
+                         int8 rows), ``exact``, ``hnsw`` or ``ivfpq``
 ``COLDBREW_VECTOR_DTYPE``  how new item vectors are stored: ``float16`` (default; half the
                          size, cosines within ~1e-4), ``int8`` (a quarter, with a per-vector
                          scale) or ``float32``; rows of every format are read
