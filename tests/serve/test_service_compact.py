@@ -69,11 +69,9 @@ def answers(engine: Engine) -> list[list[tuple[str, float]]]:
     return [[(r.item.item_id, r.score) for r in engine.recommend(q)] for q in QUERIES]
 
 
-@pytest.fixture()
-def db(tmp_path: Path) -> Path:
+def bulk_loaded(path: Path, vector_dtype: str) -> Path:
     """A catalogue whose vectors were written straight into the store (as a bulk load does)."""
-    path = tmp_path / "shop.sqlite"
-    store = Store(str(path), vector_dtype="float16")
+    store = Store(str(path), vector_dtype=vector_dtype)
     items = catalogue()
     encoder = HashingEncoder(DIM)
     with store.transaction() as session:
@@ -83,6 +81,11 @@ def db(tmp_path: Path) -> Path:
         store.put_vectors(session, "item", encoder.name, [i.item_id for i in items], vectors)
     store.close()
     return path
+
+
+@pytest.fixture()
+def db(tmp_path: Path) -> Path:
+    return bulk_loaded(tmp_path / "shop.sqlite", "float16")
 
 
 def test_start_up_reuses_stored_vectors_and_the_saved_index(db: Path) -> None:
@@ -172,16 +175,7 @@ def test_an_int8_store_is_served_from_int8_rows_the_model_shares(tmp_path: Path)
     """``COLDBREW_VECTOR_DTYPE=int8``: IVF-PQ holds the rows as the database does (int8 codes,
     one scale a row: a quarter of float32), the zero-shot model reads the same codes, and a
     restart answers exactly as before."""
-    path = tmp_path / "shop.sqlite"
-    items = catalogue()
-    store = Store(str(path), vector_dtype="int8")
-    encoder = HashingEncoder(DIM)
-    with store.transaction() as session:
-        store.register_model(session, encoder.name, encoder.config(), DIM)
-        store.upsert_items(session, items)
-        vectors = encoder.encode([item_text(i) for i in items], kind="passage")
-        store.put_vectors(session, "item", encoder.name, [i.item_id for i in items], vectors)
-    store.close()
+    path = bulk_loaded(tmp_path / "shop.sqlite", "int8")
 
     def start(counting: CountingEncoder) -> Engine:
         serving = Serving(model="zeroshot", models_dir=str(tmp_path / "models"))

@@ -42,7 +42,22 @@ def release_free_memory() -> None:
     trim(0)
 
 
-class ItemTable(MutableMapping[str, Item]):
+class _OverRecords:
+    """Membership, iteration and length of a ``{item id: record}`` dict, never decoding."""
+
+    _rows: dict[str, bytes]
+
+    def __contains__(self, item_id: object) -> bool:
+        return item_id in self._rows
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._rows)
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+
+class ItemTable(_OverRecords, MutableMapping[str, Item]):
     """``{item id: Item}`` stored as packed records, in insertion order."""
 
     def __init__(self) -> None:
@@ -64,32 +79,14 @@ class ItemTable(MutableMapping[str, Item]):
     def __delitem__(self, item_id: str) -> None:
         del self._rows[item_id]
 
-    def __contains__(self, item_id: object) -> bool:
-        return item_id in self._rows
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._rows)
-
-    def __len__(self) -> int:
-        return len(self._rows)
-
     def digest(self, item_id: str) -> bytes:
         """The SHA-1 of the item's text (raises ``KeyError`` for an unknown item)."""
         return self._rows[item_id][:DIGEST]
 
 
-class _TextKeys(Mapping[str, str]):
+class _TextKeys(_OverRecords, Mapping[str, str]):
     def __init__(self, rows: dict[str, bytes]) -> None:
         self._rows = rows
 
     def __getitem__(self, item_id: str) -> str:
         return self._rows[item_id][:DIGEST].hex()
-
-    def __contains__(self, item_id: object) -> bool:
-        return item_id in self._rows
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._rows)
-
-    def __len__(self) -> int:
-        return len(self._rows)
