@@ -38,7 +38,7 @@ def add_parser(sub: Any) -> None:
         "--index",
         choices=INDEX_KINDS,
         default=os.environ.get("COLDBREW_INDEX", "auto"),
-        help="item search: exact numpy scan, faiss HNSW graph, IVF-PQ over float16 rows, or "
+        help="item search: exact numpy scan, faiss HNSW graph, IVF-PQ over int8 rows, or "
         "auto (HNSW above 20,000 items and IVF-PQ from 250,000 when faiss is installed; "
         "default: %(default)s)",
     )

@@ -17,7 +17,7 @@ class Index(Protocol):
 
     Implemented by :class:`~coldbrew.index.exact.ExactIndex` (a numpy scan),
     :class:`~coldbrew.index.hnsw.HNSWIndex` (a faiss HNSW graph above a size, a scan below) and
-    :class:`~coldbrew.index.ivfpq.IVFPQIndex` (float16 rows, faiss IVF-PQ above a size).
+    :class:`~coldbrew.index.ivfpq.IVFPQIndex` (float16 or int8 rows, faiss IVF-PQ above a size).
     Callers never need to know which one they hold: the graph-only steps (:meth:`add_all` reusing
     a saved graph, :meth:`save_graph`, :meth:`wants_graph`) are no-ops or ``False`` on an index
     without a graph.
@@ -41,7 +41,8 @@ class Index(Protocol):
     @property
     def vectors(self) -> np.ndarray:
         """Array of shape ``(len(ids), dim)``: every row, removed ones included; float32, or
-        float16 in a compact index (use :meth:`row_vectors` for arithmetic)."""
+        float16 or :class:`~coldbrew.index.rows.Int8Rows` in a compact index (use
+        :meth:`row_vectors` for arithmetic)."""
         ...
 
     def row_vectors(self, rows: np.ndarray | list[int]) -> np.ndarray:

@@ -30,7 +30,7 @@ def sub_quantizers(dim: int, per: int = 8) -> int:
 
 
 class IVFPQIndex(GraphIndex):
-    """Exact below ``exact_below`` active items, IVF-PQ above; float16 rows; same contract.
+    """Exact below ``exact_below`` active items, IVF-PQ above; compact rows; same contract.
 
     Parameters
     ----------

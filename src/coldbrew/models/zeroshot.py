@@ -240,12 +240,12 @@ class ZeroShotRecommender(Recommender):
         self, matrix: np.ndarray, rows: np.ndarray | None = None, ids: IdMap | None = None
     ) -> bool:
         """Hold ``matrix`` as the item vectors instead of an own copy (a service's index keeps
-        the very same rows: a million float16 rows are 0.77 GB each), if it holds exactly the
-        same values; with ``rows``, only those are compared (the rows changed since the last
-        share). Returns whether it is shared now; a later :meth:`add_items` that grows the
-        catalogue makes an own copy again. ``ids``: the rows' id map, held instead of the
-        model's own when it lists the same ids in the same order (the owner adds new ids to it
-        before :meth:`add_items`)."""
+        the very same rows: a million float16 rows are 0.77 GB each, int8 rows 0.37 GB), if it
+        holds exactly the same values; with ``rows``, only those are compared (the rows
+        changed since the last share). Returns whether it is shared now; a later
+        :meth:`add_items` that grows the catalogue makes an own copy again. ``ids``: the rows'
+        id map, held instead of the model's own when it lists the same ids in the same order
+        (the owner adds new ids to it before :meth:`add_items`)."""
         check = slice(None) if rows is None else rows
         if not same_rows(matrix, self.item_vectors, check):
             return False

@@ -154,7 +154,7 @@ def family(kind: str) -> str:
 
 def _closest(vectors: np.ndarray, row: int, rows: np.ndarray) -> tuple[int, float]:
     """Which of ``rows`` is closest (cosine) to ``row``, and how close."""
-    v = vectors[row].astype(np.float32)  # a compact index keeps float16 rows
+    v = vectors[row].astype(np.float32)  # a compact index keeps float16 or int8 rows
     others = vectors[rows].astype(np.float32)
     sims = others @ v / np.maximum(np.linalg.norm(others, axis=1) * np.linalg.norm(v), 1e-12)
     best = int(np.argmax(sims))
