@@ -198,3 +198,28 @@ def test_a_failed_export_says_why_and_leaves_nothing_behind(tmp_path: Path) -> N
     with pytest.raises(OnnxUnsupported):
         exported(missing, tmp_path / "cache")
     assert not any((tmp_path / "cache").iterdir())
+
+
+@pytest.mark.slow
+def test_a_model_found_unsupported_is_remembered_and_not_exported_again(
+    minilm: SentenceTransformerEncoder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.models import Dense
+
+    dense = Dense(minilm.dim, 32)  # transformer -> pooling -> dense: no ONNX form here
+    SentenceTransformer(modules=[minilm.st_model[0], minilm.st_model[1], dense]).save(
+        str(tmp_path / "with-dense")
+    )
+    base = SentenceTransformerEncoder(str(tmp_path / "with-dense"))
+    with pytest.raises(OnnxUnsupported, match="Dense"):
+        exported(base, tmp_path / "cache")
+    (marker,) = (tmp_path / "cache").glob("*.unsupported")
+    assert "Dense" in marker.read_text()
+
+    def no_child(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the export was tried again")
+
+    monkeypatch.setattr(subprocess, "run", no_child)
+    with pytest.raises(OnnxUnsupported, match="remembered in"):
+        exported(base, tmp_path / "cache")

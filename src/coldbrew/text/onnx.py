@@ -60,6 +60,7 @@ _TOKEN_PROBES = (
 )
 EXPORT_FORMAT = 1  # bump when what an export directory holds changes
 EXPORT_TIMEOUT_S = 900
+UNSUPPORTED = 2  # the export child's exit status for a model onnxruntime cannot run
 FILES = ("model.onnx", "tokenizer.json", "meta.json")
 
 
@@ -197,11 +198,17 @@ def exported(base: SentenceTransformerEncoder, root: Path) -> Path:
 
     Keyed by the encoder's config, its model files (path, size, time) and the export format, so
     a changed model is exported again. The child writes into a temporary sibling, renamed into
-    place when complete: a killed export leaves nothing half-written to be reused.
+    place when complete: a killed export leaves nothing half-written to be reused. A model the
+    child found unsupported (its layout, its tokenizer, its vectors) is remembered beside it
+    (``<key>.unsupported``, the reason), so later starts fall back at once instead of trying
+    again; other failures (a missing file, no network) are tried again at the next start.
     """
     directory = root / _export_key(base)
     if all((directory / f).is_file() for f in FILES):
         return directory
+    refused = directory.with_name(directory.name + ".unsupported")
+    if refused.is_file():
+        raise OnnxUnsupported(f"{refused.read_text().strip()} (remembered in {refused})")
     root.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{directory.name}-", dir=root))
     try:
@@ -216,6 +223,8 @@ def exported(base: SentenceTransformerEncoder, root: Path) -> Path:
         if done.returncode != 0:
             lines = (done.stderr or done.stdout).strip().splitlines()
             reason = lines[-1] if lines else f"exit status {done.returncode}"
+            if done.returncode == UNSUPPORTED and reason.startswith("OnnxUnsupported: "):
+                refused.write_text(reason.removeprefix("OnnxUnsupported: ") + "\n")
             raise OnnxUnsupported(reason.removeprefix("OnnxUnsupported: "))
         try:
             work.rename(directory)
@@ -377,12 +386,12 @@ def main(argv: Sequence[str]) -> int:
     base = load_encoder(json.loads(config))
     if not isinstance(base, SentenceTransformerEncoder):
         print(f"OnnxUnsupported: {base.name} is not a sentence-transformers model", file=sys.stderr)
-        return 2
+        return UNSUPPORTED
     try:
         export(base, Path(directory))
     except OnnxUnsupported as exc:
         print(f"OnnxUnsupported: {exc}", file=sys.stderr)
-        return 2
+        return UNSUPPORTED
     return 0
 
 
