@@ -17,12 +17,12 @@ from test_service_graph import same_answers
 from coldbrew.index.ivfpq import IVFPQIndex
 from coldbrew.index.rows import Int8Rows
 from coldbrew.models.zeroshot import ZeroShotRecommender
-from coldbrew.serve.catalog import ItemTable, short_key, text_digest
+from coldbrew.serve.catalog import ItemTable, short_key
 from coldbrew.serve.engine import Engine, Query, Serving
 from coldbrew.serve.records import item_text
 from coldbrew.store import Interaction, Item, Store, User
 from coldbrew.text import HashingEncoder
-from coldbrew.text.cache import text_key
+from coldbrew.text.cache import text_digest, text_key
 
 DIM = 64
 THINGS = ["jacket", "tent", "keyboard", "skillet", "novel", "lamp", "boots", "camera"]

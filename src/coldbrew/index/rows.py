@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from coldbrew.store.codec import _int8_parts
+from coldbrew.store.codec import _int8_parts, round_trip
 
 
 class Int8Rows:
@@ -107,8 +107,7 @@ def as_rows(vectors: np.ndarray, dtype: Any) -> Any:
 def as_stored(vectors: np.ndarray, dtype: Any) -> np.ndarray:
     """``vectors`` as rows of ``dtype`` will read back (float32 for int8, else ``dtype``)."""
     if np.dtype(dtype) == np.int8:
-        out: np.ndarray = Int8Rows.of(vectors)[slice(None)].astype(np.float32)
-        return out
+        return round_trip(vectors, "int8")
     return np.asarray(vectors).astype(dtype)
 
 

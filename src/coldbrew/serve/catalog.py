@@ -12,23 +12,19 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import hashlib
 import json
 from collections.abc import Iterator, Mapping, MutableMapping
 
 from coldbrew.serve.records import item_text
 from coldbrew.store import Item
+from coldbrew.text.cache import text_digest
 
-DIGEST = 20  # bytes of SHA-1, the text key (coldbrew.text.cache.text_key is its hex form)
+DIGEST = 20  # bytes of coldbrew.text.cache.text_digest (text_key is its hex form)
 
 
 def short_key(digest: bytes) -> int:
     """The first 8 bytes of a text digest as an int (a compact dictionary key)."""
     return int.from_bytes(digest[:8], "little")
-
-
-def text_digest(text: str) -> bytes:
-    return hashlib.sha1(text.encode("utf-8")).digest()
 
 
 def release_free_memory() -> None:

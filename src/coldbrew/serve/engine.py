@@ -30,7 +30,7 @@ from coldbrew.index.exact import top_k
 from coldbrew.index.rows import empty_rows
 from coldbrew.models.base import Recommendations, Recommender, UserQuery
 from coldbrew.models.zeroshot import ZeroShotRecommender
-from coldbrew.serve.catalog import ItemTable, release_free_memory, short_key, text_digest
+from coldbrew.serve.catalog import ItemTable, release_free_memory, short_key
 from coldbrew.serve.errors import BatchError, NotFoundError, RowError
 from coldbrew.serve.explain import Explainer, Explanation
 from coldbrew.serve.locks import ReadWriteLock
@@ -55,6 +55,7 @@ from coldbrew.serve.refit import (
 from coldbrew.serve.versions import ModelVersions, VersionInfo
 from coldbrew.store import Interaction, Item, Store, User
 from coldbrew.store.codec import round_trip
+from coldbrew.text.cache import text_digest
 from coldbrew.text.encoder import Encoder
 from coldbrew.text.memo import MemoEncoder
 

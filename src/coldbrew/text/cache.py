@@ -36,8 +36,14 @@ def _locked(path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def text_digest(text: str) -> bytes:
+    """The SHA-1 of ``text`` (UTF-8): what every text key is made from."""
+    return hashlib.sha1(text.encode("utf-8")).digest()
+
+
 def text_key(text: str) -> str:
-    return hashlib.sha1(text.encode("utf-8")).hexdigest()
+    """:func:`text_digest` in hex: the key of ``text`` in caches and catalogues."""
+    return text_digest(text).hex()
 
 
 class EmbeddingCache:

@@ -238,15 +238,8 @@ def exported(base: SentenceTransformerEncoder, root: Path) -> Path:
 
 def _export_key(base: SentenceTransformerEncoder) -> str:
     path = Path(base._resolve_path())
-    files = (
-        [
-            (str(f.relative_to(path)), f.stat().st_size, f.stat().st_mtime_ns)
-            for f in sorted(path.rglob("*"))
-            if f.is_file()
-        ]
-        if path.is_dir()
-        else []
-    )
+    stats = [(f, f.stat()) for f in sorted(path.rglob("*")) if f.is_file()] if path.is_dir() else []
+    files = [(str(f.relative_to(path)), s.st_size, s.st_mtime_ns) for f, s in stats]
     blob = json.dumps([EXPORT_FORMAT, base.config(), str(path), files], sort_keys=True)
     safe = "".join(c if c.isalnum() else "-" for c in Path(base.model).name)[-40:]
     return f"{safe}-{hashlib.sha256(blob.encode()).hexdigest()[:16]}"
