@@ -25,13 +25,14 @@ from coldbrew.models.heads import AttributeMapRecommender, CFMapRecommender
 from coldbrew.models.hybrid import HybridRecommender
 from coldbrew.models.lfm import LightFMRecommender
 from coldbrew.models.registry import model_classes
+from coldbrew.models.sequence import TransitionRecommender
 from coldbrew.models.tfidf import TfidfRecommender
 from coldbrew.text import HashingEncoder
 
 # kind -> (factory, reads item text?). Interaction-only models (popularity, random, ALS, BPR,
-# ItemKNN) cannot see a brand-new item's text: a new item has no interactions, so they have no
-# signal for it and rank it below every item they know. The planted near-duplicate test is for
-# content models only; the CF models' own behaviour is tested in tests/test_cf.py.
+# ItemKNN, transitions) cannot see a brand-new item's text: a new item has no interactions, so
+# they have no signal for it and rank it below every item they know. The planted near-duplicate
+# test is for content models only; the CF models' own behaviour is tested in tests/test_cf.py.
 FACTORIES: dict[str, tuple[Callable[[], Recommender], bool]] = {
     "popularity": (PopularityRecommender, False),
     "attribute_popularity": (AttributePopularityRecommender, False),
@@ -40,6 +41,7 @@ FACTORIES: dict[str, tuple[Callable[[], Recommender], bool]] = {
     "als": (lambda: ALSRecommender(factors=8, iterations=5, seed=3), False),
     "bpr": (lambda: BPRRecommender(factors=8, iterations=20, seed=3), False),
     "itemknn": (lambda: ItemKNNRecommender(neighbors=5), False),
+    "transitions": (lambda: TransitionRecommender(window=2), False),
     "tfidf": (TfidfRecommender, True),
     "lightfm": (lambda: LightFMRecommender(no_components=8, epochs=10, min_df=1, seed=3), True),
     "finetuned": (lambda: FineTunedRecommender(HashingEncoder(128)), True),

@@ -393,6 +393,34 @@ def test_an_item_neighbour_reason_names_the_liked_item_that_scored_it(tmp_path: 
     client.__exit__(None, None, None)
 
 
+def test_a_what_came_next_reason_names_the_recent_like_it_followed(tmp_path: Path) -> None:
+    """A saved transitions model answers from the user's latest likes; its reason is the recent
+    like the item most often followed, in words that say so."""
+    from coldbrew.models.sequence import TransitionRecommender
+    from coldbrew.serve.records import dataset_from_records
+    from coldbrew.store import Interaction, Item
+
+    items = [Item(f"tent-{n}", f"tent thing {n}") for n in range(4)]
+    runs = [(u, f"tent-{n}") for u in range(6) for n in (0, 1, 2)]  # tent 0, then 1, then 2
+    events = [Interaction(f"e{i}", f"u{u}", item, "like", float(i)) for i, (u, item) in
+              enumerate(runs)]  # fmt: skip
+    saved = TransitionRecommender(window=1).fit(dataset_from_records(items, [], events))
+    saved.save(tmp_path / "next")
+    client = open_app(tmp_path / "shop.sqlite", model=str(tmp_path / "next"))
+    rows = [{"id": i.item_id, "title": i.title} for i in items]
+    assert client.post("/items/batch", json={"items": rows}, headers=WRITE).status_code == 200
+    for n, item in enumerate(("tent-3", "tent-1")):  # the latest like decides
+        like = {"user_id": "new", "item_id": item, "event": "like", "id": f"x{n}", "timestamp": n}
+        assert client.post("/interactions", json=like, headers=WRITE).status_code == 200
+    top = recommend(client, user_id="new", k=1)["items"][0]
+    assert top["item_id"] == "tent-2"
+    explanation = top["explanation"]
+    assert explanation["text"] == "People who liked “tent thing 1” went on to like this."
+    assert [entry["item_id"] for entry in explanation["liked"]] == ["tent-1"]
+    assert explanation["liked"][0]["similarity"] == 1.0  # all that followed tent 1 was tent 2
+    client.__exit__(None, None, None)
+
+
 def test_a_stored_vector_is_reused_only_for_its_own_text(tmp_path: Path) -> None:
     """An item whose text changed no longer lends its vector to its old text."""
     from coldbrew.serve.engine import Engine, Serving

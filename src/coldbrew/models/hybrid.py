@@ -24,10 +24,11 @@ import numpy as np
 import pandas as pd
 
 from coldbrew.data.idmap import IdMap
-from coldbrew.data.schema import ITEM_ID, USER_ID, Dataset, history_by_user
+from coldbrew.data.schema import ITEM_ID, TIMESTAMP, USER_ID, Dataset, history_by_user
 from coldbrew.eval.metrics import ndcg_at_k_scores
 from coldbrew.eval.protocols import hold_out, reveal_earliest
 from coldbrew.models.base import Recommender, UserQuery, _profiles
+from coldbrew.models.sequence import has_order
 
 USER_EDGES = (0, 1, 3, 5, 10, 20, 50, 100)
 REVEALED = (0, 1, 3, 5, 10, 20)
@@ -142,7 +143,10 @@ def inner_validation(
     (:func:`~coldbrew.eval.protocols.hold_out`); held-out users reveal their earliest items as in
     the cold-user protocol (:func:`~coldbrew.eval.protocols.reveal_earliest`). Warm interactions
     are held out one by one with probability ``fraction`` (a user may lose all of theirs), unlike
-    the warm protocol's exact per-user share.
+    the warm protocol's exact per-user share. When the interactions have timestamps, half of the
+    warm users lose as many as that draw gave them but their latest ones (:func:`latest_for_half`):
+    a served model meets returning users' next likes, not random ones, and only that kind of
+    query rewards a part that reads the order of likes.
     """
     rng = np.random.default_rng(seed)
     pos = dataset.positives().reset_index(drop=True)
@@ -153,6 +157,8 @@ def inner_validation(
     is_ci = pos[ITEM_ID].isin(cold_items).to_numpy()
     warm = pos[~is_cu & ~is_ci]
     held = rng.random(len(warm)) < fraction
+    if has_order(dataset):
+        held = latest_for_half(warm, held, rng)
     train = warm[~held]
     train_hist = history_by_user(train)
     tasks: list[ValTask] = []
@@ -202,6 +208,22 @@ def inner_validation(
         None,
     )
     return dataset.with_interactions(train), tasks
+
+
+def latest_for_half(warm: pd.DataFrame, held: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """``held`` (a mask over ``warm``'s rows) with a random half of the users' held-out rows
+    moved to their latest ones, by timestamp then file order, as many as they had."""
+    codes, names = pd.factorize(warm[USER_ID], sort=True)
+    latest_users = rng.random(len(names)) < 0.5
+    n_held = np.bincount(codes, weights=held, minlength=len(names))
+    counts = np.bincount(codes, minlength=len(names))
+    times = warm[TIMESTAMP].fillna(-np.inf).to_numpy(dtype=np.float64)
+    order = np.lexsort((np.arange(len(warm)), times, codes))  # by user, then time, then file
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    position = np.empty(len(warm), dtype=np.int64)
+    position[order] = np.arange(len(warm)) - np.repeat(starts, counts)
+    latest = counts[codes] - 1 - position < n_held[codes]
+    return np.where(latest_users[codes], latest, held)
 
 
 class HybridRecommender(Recommender):

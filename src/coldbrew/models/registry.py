@@ -19,6 +19,7 @@ def model_classes() -> dict[str, type[Recommender]]:
     from coldbrew.models.heads import AttributeMapRecommender, CFMapRecommender
     from coldbrew.models.hybrid import HybridRecommender
     from coldbrew.models.lfm import LightFMRecommender
+    from coldbrew.models.sequence import TransitionRecommender
     from coldbrew.models.tfidf import TfidfRecommender
     from coldbrew.models.zeroshot import ZeroShotRecommender
 
@@ -30,6 +31,7 @@ def model_classes() -> dict[str, type[Recommender]]:
         ALSRecommender,
         BPRRecommender,
         ItemKNNRecommender,
+        TransitionRecommender,
         TfidfRecommender,
         LightFMRecommender,
         AttributeMapRecommender,

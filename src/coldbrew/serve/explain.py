@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from coldbrew.models.base import Recommender, UserQuery
+from coldbrew.models.sequence import recency_weights
 from coldbrew.serve.records import item_text
 from coldbrew.text.encoder import tokenize
 
@@ -149,6 +150,8 @@ def family(kind: str) -> str:
         return "popularity"
     if kind == "cf_map":
         return "cf_map"
+    if kind == "transitions":
+        return "sequence"
     return "lm"
 
 
@@ -248,9 +251,21 @@ class Explainer:
                 else "Described like what people who liked {} went on to like."
             )
             if getattr(part, "similarity", None) is not None:  # item-item neighbours
-                self._neighbour(out, part, said, row, sentence)
+                liked = part.item_ids.rows(said.liked, skip_unknown=True)
+                self._neighbour(out, part.similarity, part, liked, row, sentence)  # type: ignore[attr-defined]
             else:
                 self._liked(out, part, "item_factors", said, row, sentence)
+        elif kind == "sequence" and query.liked:
+            recent = part.recent_rows(said)  # type: ignore[attr-defined]
+            self._neighbour(
+                out,
+                part.transitions,  # type: ignore[attr-defined]
+                part,
+                recent,
+                row,
+                "People who liked {} went on to like this.",
+                recency_weights(len(recent)),
+            )
         elif kind == "cf_map":  # no history: the user's words or profile, mapped into CF space
             if query.text:
                 self._words(out, said, rec, "Close in meaning to what you wrote.")
@@ -299,18 +314,31 @@ class Explainer:
         out.text = sentence.format(f"“{_short(title)}”")
 
     def _neighbour(
-        self, out: Explanation, part: Recommender, query: UserQuery, row: int, sentence: str
+        self,
+        out: Explanation,
+        links: Any,
+        part: Recommender,
+        liked: np.ndarray,
+        row: int,
+        sentence: str,
+        weights: np.ndarray | None = None,
     ) -> None:
-        """The liked item whose learned similarity to ``row`` added most to its score."""
-        similarity = part.similarity  # type: ignore[attr-defined]
-        liked = part.item_ids.rows(query.liked, skip_unknown=True)
-        liked = liked[liked < similarity.shape[0]]
-        sims = np.asarray(similarity[liked][:, [row]].todense()).ravel() if len(liked) else liked
+        """The liked item (of rows ``liked``) whose learned link to ``row`` (``links``, an item ×
+        item sparse matrix: similarities, or what came next with ``weights`` per liked row)
+        added most to its score. What came next is cited as a share: of what followed that
+        item, how much was this one."""
+        keep = liked < links.shape[0]
+        liked = liked[keep]
+        sims = np.asarray(links[liked][:, [row]].todense()).ravel() if len(liked) else liked
         if not len(liked) or sims.max() <= 0:
             out.text = out.text or "Close to what you liked before."
             return
-        best = int(np.argmax(sims))
-        self._cite(out, part.item_ids.id(int(liked[best])), float(sims[best]), sentence)
+        added = sims if weights is None else sims * weights[keep]
+        best = int(np.argmax(added))
+        value = float(sims[best])
+        if weights is not None:
+            value /= max(float(links[liked[best]].sum()), 1e-12)
+        self._cite(out, part.item_ids.id(int(liked[best])), value, sentence)
 
     def _shared_words(self, out: Explanation, query: UserQuery, rec: Recommendation) -> None:
         own = keywords(item_text(rec.item), limit=64)

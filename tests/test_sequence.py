@@ -1,0 +1,111 @@
+"""What people like next: the transitions part and the time-ordered inner validation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from coldbrew.data.schema import Dataset, DatasetSpec
+from coldbrew.models import Recommender, UserQuery
+from coldbrew.models.cf import ItemKNNRecommender
+from coldbrew.models.hybrid import inner_validation, latest_for_half
+from coldbrew.models.sequence import TransitionRecommender
+
+N_ITEMS = 12
+
+
+def chains(with_time: bool = True) -> Dataset:
+    """Users who like runs of the chain i0 → i1 → … → i11, in that order, from several starts."""
+    rows = []
+    for u in range(40):
+        start = u % (N_ITEMS - 4)
+        for step in range(4):
+            # later steps come first in the file: only the timestamps give the order
+            rows.append((f"u{u}", f"i{start + step}", 5.0, 1000.0 * u + step))
+    rows.reverse()
+    frame = pd.DataFrame(rows, columns=["user_id", "item_id", "value", "timestamp"])
+    if not with_time:
+        frame["timestamp"] = np.nan
+    items = pd.DataFrame({"item_id": [f"i{n}" for n in range(N_ITEMS)], "title": "x"})
+    spec = DatasetSpec(name="chains", item_text=("title",), positive_threshold=4.0)
+    return Dataset(spec, items, frame, pd.DataFrame({"user_id": []}))
+
+
+def test_what_came_next_ranks_first_and_what_came_before_does_not() -> None:
+    model = TransitionRecommender(window=2).fit(chains())
+    recs = model.recommend(UserQuery(liked=("i5",)), k=3).ids
+    assert recs[:2] == ["i6", "i7"], recs  # one step after, then two
+    assert "i4" not in recs
+    # ItemKNN, which ignores order, cannot tell the run's next item from its previous one
+    knn = ItemKNNRecommender(neighbors=10).fit(chains()).score([UserQuery(liked=("i5",))])[0]
+    rows = knn[[int(i[1:]) for i in ("i4", "i6")]]
+    assert rows[0] == pytest.approx(rows[1])
+
+
+def test_the_latest_like_counts_most() -> None:
+    model = TransitionRecommender(window=2).fit(chains())
+    assert model.recommend(UserQuery(liked=("i8", "i2")), k=1).ids == ["i3"]
+    # a new like moves the answer at once, no refit
+    assert model.recommend(UserQuery(liked=("i8", "i2", "i5")), k=1).ids == ["i6"]
+
+
+def test_the_window_limits_how_far_back_a_user_is_read() -> None:
+    model = TransitionRecommender(window=1).fit(chains())
+    scores = model.score([UserQuery(liked=("i2", "i8"))])[0]
+    assert scores[3] == 0.0 and scores[9] > 0  # only i8, the latest, is read
+
+
+def test_without_timestamps_there_is_no_order_to_learn() -> None:
+    model = TransitionRecommender(window=2).fit(chains(with_time=False))
+    assert model.transitions.nnz == 0
+    scores = model.score([UserQuery(liked=("i5",))])[0]
+    assert np.ptp(scores[model.item_has_signal]) == 0.0  # flat: a blend gives it no say
+
+
+def test_save_load_and_new_items(tmp_path: Path) -> None:
+    model = TransitionRecommender(window=3).fit(chains())
+    query = UserQuery(user_id="u3")
+    before = model.score([query])
+    loaded = Recommender.load(model.save(tmp_path / "m"))
+    assert isinstance(loaded, TransitionRecommender)
+    np.testing.assert_array_equal(loaded.score([query]), before)
+    loaded.add_items(pd.DataFrame({"item_id": ["new"], "title": ["y"]}))
+    scores = loaded.score([query])[0]
+    assert scores.shape == (N_ITEMS + 1,)
+    assert scores[-1] < scores[:-1].min()  # no one has liked it: below every known item
+
+
+def test_latest_for_half_moves_a_users_share_to_their_latest() -> None:
+    data = chains()
+    warm = data.positives().reset_index(drop=True)
+    rng = np.random.default_rng(0)
+    held = rng.random(len(warm)) < 0.3
+    moved = latest_for_half(warm, held, np.random.default_rng(1))
+    per_user = warm.assign(held=held, moved=moved).groupby("user_id")
+    changed = 0
+    for _, g in per_user:
+        assert g["held"].sum() == g["moved"].sum()  # as many as the draw gave them
+        if not (g["held"] == g["moved"]).all():
+            changed += 1
+            latest = g.sort_values("timestamp")["moved"].to_numpy()
+            n = int(latest.sum())
+            assert latest[len(latest) - n :].all() and not latest[: len(latest) - n].any()
+    assert changed > 5
+
+
+def test_inner_validation_holds_out_latest_likes_only_when_there_is_time() -> None:
+    def held_positions(data: Dataset) -> list[int]:
+        train, _ = inner_validation(data, seed=3, fraction=0.3)
+        kept = set(map(tuple, train.interactions[["user_id", "item_id"]].to_numpy()))
+        pos = []
+        for user, item in data.positives()[["user_id", "item_id"]].to_numpy():
+            if (user, item) not in kept:
+                pos.append(int(item[1:]) - int(user[1:]) % (N_ITEMS - 4))
+        return pos
+
+    timed, untimed = held_positions(chains()), held_positions(chains(with_time=False))
+    # with timestamps, more of what is held out sits at the end of the users' runs
+    assert np.mean(timed) > np.mean(untimed)
