@@ -158,7 +158,8 @@ def inner_validation(
     warm = pos[~is_cu & ~is_ci]
     held = rng.random(len(warm)) < fraction
     if has_order(dataset):
-        held = latest_for_half(warm, held, rng)
+        # its own draws: the rest of the validation is the same queries with or without time
+        held = latest_for_half(warm, held, np.random.default_rng([seed, 1]))
     train = warm[~held]
     train_hist = history_by_user(train)
     tasks: list[ValTask] = []
