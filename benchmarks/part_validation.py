@@ -47,6 +47,7 @@ def subset(prep: dict[str, Any], cols: list[int], rows: np.ndarray) -> dict[str,
     out = {k: prep[k][rows] for k in ROW_KEYS}
     out["parts"] = [prep["parts"][j][rows] for j in cols]
     out["flat"] = prep["flat"][cols]
+    out["silent"] = prep["silent"][cols]
     return out
 
 

@@ -61,8 +61,11 @@ def test_the_window_limits_how_far_back_a_user_is_read() -> None:
 def test_without_timestamps_there_is_no_order_to_learn() -> None:
     model = TransitionRecommender(window=2).fit(chains(with_time=False))
     assert model.transitions.nnz == 0
-    scores = model.score([UserQuery(liked=("i5",))])[0]
-    assert np.ptp(scores[model.item_has_signal]) == 0.0  # flat: a blend gives it no say
+    scores = model.score([UserQuery(liked=("i5",)), UserQuery(), UserQuery(user_id="u1")])
+    assert not scores.any()  # flat for everyone: a blend gives it no say
+    assert len(model.propose(UserQuery(liked=("i5",)), 5)) == 0  # nor any candidates
+    ordered = TransitionRecommender(window=2).fit(chains())
+    assert {"i6", "i7"} <= set(ordered.item_ids.ids(ordered.propose(UserQuery(liked=("i5",)), 5)))
 
 
 def test_save_load_and_new_items(tmp_path: Path) -> None:
@@ -109,3 +112,27 @@ def test_inner_validation_holds_out_latest_likes_only_when_there_is_time() -> No
     timed, untimed = held_positions(chains()), held_positions(chains(with_time=False))
     # with timestamps, more of what is held out sits at the end of the users' runs
     assert np.mean(timed) > np.mean(untimed)
+
+
+def test_a_part_with_nothing_to_say_changes_no_weight() -> None:
+    """Without timestamps the transitions part is silent: the hybrid's weight search is the one
+    the other parts alone get, to the bit, and gives it nothing."""
+    from coldbrew.models.baselines import PopularityRecommender
+    from coldbrew.models.hybrid import HybridRecommender
+
+    def hybrid(with_part: bool) -> HybridRecommender:
+        parts: dict[str, Recommender] = {
+            "knn": ItemKNNRecommender(neighbors=5),
+            "popularity": PopularityRecommender(tie_break=False),
+        }
+        if with_part:
+            parts["transitions"] = TransitionRecommender(window=2)
+        model = HybridRecommender(parts, grid_step=0.25, min_queries=1, val_fraction=0.3)
+        model.fit(chains(with_time=False))
+        return model
+
+    with_part, without = hybrid(True), hybrid(False)
+    np.testing.assert_array_equal(with_part.weights[..., :2], without.weights)
+    assert not with_part.weights[..., 2].any()
+    query = [UserQuery(liked=("i4", "i5"))]
+    np.testing.assert_array_equal(with_part.score(query), without.score(query))

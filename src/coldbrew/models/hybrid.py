@@ -357,7 +357,7 @@ class HybridRecommender(Recommender):
     def fit_weights_prepared(self, by_cell: Mapping[int, list[dict[str, Any]]]) -> None:
         """Set :attr:`weights` (and :attr:`validation`) from validation tasks already scored
         by :meth:`_prepare`, per item cell (benchmarks compare part sets on the same ones)."""
-        grid = simplex_grid(len(self.parts), self.grid_step)
+        grid = self._grid([p for c in (0, 1) for p in by_cell.get(c, [])])
         report: dict[str, Any] = {}
         for cell in (0, 1):
             prepared = list(by_cell.get(cell, []))
@@ -386,6 +386,21 @@ class HybridRecommender(Recommender):
                 self.weights[0, cell, 0] = self._prior(self.weights[0, cell, 0], bucket=0, known=0)
         self.validation = report
 
+    def _grid(self, prepared: Sequence[dict[str, Any]]) -> np.ndarray:
+        """The simplex grid over the parts that had something to say in some validation task;
+        the silent ones (every item alike, every query, every task: transitions on data with
+        no timestamps) weigh 0, so the search is the one the other parts alone would get."""
+        n = len(self.parts)
+        silent = np.zeros(n, dtype=bool)
+        if prepared:
+            silent = np.all([p.get("silent", silent) for p in prepared], axis=0)
+        if silent.all():
+            silent[:] = False
+        inner = simplex_grid(int((~silent).sum()), self.grid_step)
+        grid = np.zeros((len(inner), n), dtype=np.float32)
+        grid[:, ~silent] = inner
+        return grid
+
     def _prior(self, pooled: np.ndarray, *, bucket: int, known: int) -> np.ndarray:
         """The weights a bucket keeps unless its own validation beats them by more than a
         standard error: the whole cell's, except for new users who revealed nothing, who keep
@@ -409,8 +424,12 @@ class HybridRecommender(Recommender):
         for q, ex in enumerate(task.exclude):
             banned[q, self.item_ids.rows(ex, skip_unknown=True)] = True
         top = min(top, n)
+        # a part that scores every item alike for every query has nothing to say here
+        silent = np.asarray([not np.ptp(p, axis=1).any() for p in parts])
         picks = []
-        for p in parts:
+        for p, quiet in zip(parts, silent, strict=True):
+            if quiet:
+                continue
             masked = np.where(banned, -np.inf, p)
             picks.append(np.argpartition(-masked, top - 1, axis=1)[:, :top])
         rows = [np.unique(np.concatenate([pk[q] for pk in picks])) for q in range(len(parts[0]))]
@@ -444,6 +463,7 @@ class HybridRecommender(Recommender):
         return {
             "parts": gathered,
             "flat": np.asarray(flat),
+            "silent": silent,
             "ties": self._ties()[index],
             "cells": item_cell[index],
             "relevant": relevant,

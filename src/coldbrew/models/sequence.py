@@ -11,8 +11,9 @@ see it.
 *b* came within ``window`` steps after item *a* (weight ``1/d`` at distance *d*), and scores an
 item by those counts from the user's ``window`` most recent likes (weight ``1/d`` for the *d*-th
 most recent). Data without timestamps has no order to learn from: the counts stay empty and the
-part is flat (a blend gives it no say). A user with no liked item the model knows gets
-popularity, as every collaborative model here does.
+part scores every item 0 for everyone (a blend gives it no say). Otherwise a user with no liked
+item the model knows gets popularity, and items nobody liked go below the others, as in every
+collaborative model here.
 """
 
 from __future__ import annotations
@@ -91,6 +92,16 @@ class TransitionRecommender(CFRecommender):
         )
         counts.sum_duplicates()
         self.transitions = counts
+
+    def _score_subset(self, queries: Sequence[UserQuery], rows: np.ndarray) -> np.ndarray:
+        if not self.transitions.nnz:  # no order learned: nothing to say, for anyone
+            return np.zeros((len(queries), len(rows)), dtype=np.float32)
+        return super()._score_subset(queries, rows)
+
+    def propose(self, query: UserQuery, n: int) -> np.ndarray:
+        if not self.transitions.nnz:
+            return np.zeros(0, dtype=np.int64)
+        return super().propose(query, n)
 
     def recent_rows(self, query: UserQuery) -> np.ndarray:
         """Rows of the user's ``window`` most recent known likes, the latest first."""
