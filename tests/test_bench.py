@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from coldbrew.bench.report import markdown
-from coldbrew.bench.runner import BenchConfig, run_benchmark
+from coldbrew.bench.runner import PROTOCOLS, BenchConfig, run_benchmark
 from coldbrew.bench.zoo import MODEL_NAMES, parse_models
 from coldbrew.cli.main import main
 from coldbrew.data import load_dataset
@@ -83,8 +83,8 @@ def test_pipeline_metrics_are_bounded_and_reproducible(synthetic: Dataset, tmp_p
     a = _numbers([r.to_dict() for r in first.rows])
     assert a == _numbers([r.to_dict() for r in second.rows])
     assert {m for m, *_ in a} == set(MODEL_NAMES)
-    # cold-item and warm give one row per model, cold-user one per model and k
-    assert len(first.rows) == len(MODEL_NAMES) * (1 + 3 + 1)
+    # cold-item, warm and warm-latest give one row per model, cold-user one per model and k
+    assert len(first.rows) == len(MODEL_NAMES) * (1 + 3 + 1 + 1)
     for *_, value in a:
         assert 0.0 <= value <= 1.0
     for row in first.rows:
@@ -112,7 +112,7 @@ def test_splits_are_saved_and_reused(synthetic: Dataset, tmp_path: Path) -> None
     )
     run_benchmark(synthetic, config, tmp_path)
     files = sorted((tmp_path / "splits").glob("*/*.parquet"))
-    assert len(files) == 9
+    assert len(files) == 12  # train, val, test for each of the four protocols
     stamps = [f.stat().st_mtime_ns for f in files]
     run_benchmark(synthetic, config, tmp_path)
     assert [f.stat().st_mtime_ns for f in files] == stamps
@@ -120,6 +120,23 @@ def test_splits_are_saved_and_reused(synthetic: Dataset, tmp_path: Path) -> None
     run_benchmark(synthetic, changed, tmp_path)  # other k values: the cold-user split is remade
     meta = json.loads((tmp_path / "splits" / "cold-user-seed42" / "split.json").read_text())
     assert meta["info"]["k_values"] == [0, 2]
+
+
+def test_all_protocols_skip_warm_latest_on_data_without_timestamps(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = write_synthetic(tmp_path / "synthetic")
+    toml = data / "dataset.toml"
+    toml.write_text(toml.read_text().replace('timestamp = "timestamp"\n', ""))
+    out = tmp_path / "out"
+    argv = ["bench", "--data", str(data), "--encoder", "hashing", "--models", "popularity"]
+    argv += ["--k-values", "0", "--out", str(out), "--no-progress", "--cache-dir", ""]
+    assert main(argv) == 0
+    report = json.loads((out / "results.json").read_text())
+    assert {r["protocol"] for r in report["results"]} == {"cold-item", "cold-user", "warm"}
+    assert "no timestamps: skipping warm-latest" in capsys.readouterr().err
+    assert main([*argv, "--protocol", "warm-latest"]) != 0  # asked for by name: a clear error
+    assert "the warm-latest protocol needs timestamps" in capsys.readouterr().err
 
 
 def test_cli_writes_json_markdown_and_plots(tmp_path: Path) -> None:
@@ -139,7 +156,7 @@ def test_cli_writes_json_markdown_and_plots(tmp_path: Path) -> None:
     report = json.loads((out / "results.json").read_text())
     assert report["meta"]["dataset"] == "synthetic" and report["meta"]["seed"] == 42
     assert report["meta"]["libraries"]["numpy"] == np.__version__
-    assert {r["protocol"] for r in report["results"]} == {"cold-item", "cold-user", "warm"}
+    assert {r["protocol"] for r in report["results"]} == set(PROTOCOLS)
     assert all(r["params"] is not None for r in report["results"])
     text = (out / "results.md").read_text()
     assert "### cold-user" in text and "| tfidf |" in text

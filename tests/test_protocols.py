@@ -15,6 +15,7 @@ from coldbrew.eval.protocols import (
     cold_user_split,
     hold_out,
     k_shot,
+    latest_split,
     reveal_earliest,
     warm_split,
 )
@@ -116,6 +117,22 @@ def test_warm_split_is_per_user_and_deterministic() -> None:
     key = ["user_id", "item_id"]
     merged = split.train.merge(split.test, on=key)
     assert merged.empty
+
+
+def test_warm_latest_holds_out_each_users_latest_likes() -> None:
+    ds = synthetic()
+    split = latest_split(ds)
+    assert split.protocol == "warm-latest" and split.candidates is None
+    assert len(split.train) + len(split.test) == len(ds.positives()) and split.val.empty
+    assert (split.test.groupby("user_id").size() == round(0.2 * 12)).all()
+    first_test = split.test.groupby("user_id")["timestamp"].min()
+    last_train = split.train.groupby("user_id")["timestamp"].max()
+    assert (first_test >= last_train.reindex(first_test.index)).all()  # nothing held out is older
+    results = evaluate(PopularityRecommender().fit(split.train_dataset(ds)), split)
+    assert results.metrics["ndcg@10"] >= 0 and split.info["test_users"] == 60
+    untimed = Dataset(ds.spec, ds.items, ds.interactions.assign(timestamp=np.nan), ds.users)
+    with pytest.raises(ValueError, match="needs timestamps"):
+        latest_split(untimed)
 
 
 def test_k_shot_needs_a_cold_user_split() -> None:

@@ -131,6 +131,11 @@ def _split_line(protocol: str, info: dict[str, Any], rows: Sequence[ResultRow]) 
             f"{info.get('cold_users')} cold users; each reveals its k earliest positives; "
             f"ranking over all items minus the revealed ones."
         )
+    if protocol == "warm-latest":
+        return (
+            f"{users} test users, each user's latest 20% of positives held out (by timestamp); "
+            "ranking over all items minus training items."
+        )
     return f"{users} test users, per-user 80/20; ranking over all items minus training items."
 
 

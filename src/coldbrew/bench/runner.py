@@ -33,6 +33,7 @@ from coldbrew.eval.protocols import (
     Split,
     cold_item_split,
     cold_user_split,
+    latest_split,
     warm_split,
 )
 from coldbrew.models.base import Recommender
@@ -40,7 +41,9 @@ from coldbrew.text.encoder import Encoder
 from coldbrew.text.factory import make_encoder
 from coldbrew.text.templates import ItemTemplate
 
-PROTOCOLS = ("cold-item", "cold-user", "warm")
+PROTOCOLS = ("cold-item", "cold-user", "warm", "warm-latest")
+TIMED = frozenset({"warm-latest"})
+"""Protocols that need timestamps (``--protocol all`` skips them on data without)."""
 HEADLINE = "ndcg@20"
 
 
@@ -126,6 +129,8 @@ def make_split(dataset: Dataset, protocol: str, config: BenchConfig) -> Split:
         return cold_item_split(dataset, seed=config.seed)
     if protocol == "cold-user":
         return cold_user_split(dataset, k_values=config.k_values, seed=config.seed)
+    if protocol == "warm-latest":
+        return latest_split(dataset, seed=config.seed)
     return warm_split(dataset, seed=config.seed)
 
 

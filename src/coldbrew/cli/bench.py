@@ -6,12 +6,12 @@ import argparse
 import json
 import shlex
 import sys
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
 from coldbrew.bench.report import markdown, plot_bars, plot_cold_to_warm, write_json
-from coldbrew.bench.runner import PROTOCOLS, BenchConfig, ResultRow, run_benchmark
+from coldbrew.bench.runner import PROTOCOLS, TIMED, BenchConfig, ResultRow, run_benchmark
 from coldbrew.bench.system import library_versions, machine, now
 from coldbrew.bench.zoo import MODEL_NAMES, parse_models
 from coldbrew.cli.common import (
@@ -22,12 +22,13 @@ from coldbrew.cli.common import (
     ray_plan_from_args,
     route_encoder,
 )
+from coldbrew.data.schema import has_timestamps
 
 
 def add_parser(sub: Any) -> None:
     parser = sub.add_parser(
         "bench",
-        help="benchmark every model on the cold-item, cold-user and warm protocols",
+        help="benchmark every model on the cold-item, cold-user, warm and warm-latest protocols",
         description="Fit each model on each protocol's training split (splits are saved under "
         "OUT/splits and reused) and rank for every test user. Writes OUT/results.json, "
         "OUT/results.md and PNG plots (cold-to-warm curve, bars per protocol).",
@@ -102,6 +103,10 @@ def run(args: argparse.Namespace) -> int:
     route_encoder(args, dataset)
     config = config_from_args(args)
     print(dataset.summary(), file=sys.stderr)
+    if args.protocol == "all" and not has_timestamps(dataset.positives()):
+        skipped = [p for p in config.protocols if p in TIMED]
+        config = replace(config, protocols=tuple(p for p in config.protocols if p not in TIMED))
+        print(f"{dataset.name} has no timestamps: skipping {', '.join(skipped)}", file=sys.stderr)
     out = args.out or Path("runs") / f"bench-{dataset.name}"
     out.mkdir(parents=True, exist_ok=True)
     plan = ray_plan_from_args(args)

@@ -93,6 +93,11 @@ class Dataset:
         )
 
 
+def has_timestamps(interactions: pd.DataFrame) -> bool:
+    """Whether any interaction carries a timestamp (else their order is the file's)."""
+    return TIMESTAMP in interactions and bool(interactions[TIMESTAMP].notna().any())
+
+
 def history_by_user(interactions: pd.DataFrame) -> dict[str, list[str]]:
     """Group interactions into per-user item lists, oldest first (stable for ties)."""
     if interactions.empty:

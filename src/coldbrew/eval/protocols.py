@@ -15,7 +15,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from coldbrew.data.schema import ITEM_ID, TIMESTAMP, USER_ID, Dataset, history_by_user
+from coldbrew.data.schema import (
+    ITEM_ID,
+    TIMESTAMP,
+    USER_ID,
+    Dataset,
+    has_timestamps,
+    history_by_user,
+)
 
 PARTS = ("train", "val", "test")
 
@@ -272,3 +279,33 @@ def warm_split(
     }
     train, val, test = frames
     return Split("warm", dataset.name, seed, train=train, val=val, test=test, info=info)
+
+
+def latest_split(dataset: Dataset, *, test_fraction: float = 0.2, seed: int = 42) -> Split:
+    """Per-user time split of positives: each user's latest ``test_fraction`` (by timestamp,
+    file order breaking ties) to test, the rest to training (at least one).
+
+    The warm protocol's random split asks a model to find interactions scattered through a
+    user's past; a served model meets what users like *next*. Needs timestamps: without them
+    there is no "latest" to hold out. ``seed`` is recorded only (nothing is drawn).
+    """
+    if not 0 < test_fraction < 1:
+        raise ValueError(f"need 0 < test_fraction < 1, got {test_fraction}")
+    positives = _oldest_first(dataset.positives())
+    if not has_timestamps(positives):
+        raise ValueError(
+            f"the warm-latest protocol needs timestamps; {dataset.name!r} has none "
+            "(use the warm protocol)"
+        )
+    users = positives[USER_ID].astype(str).to_numpy()
+    starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]])
+    lengths = np.diff(np.r_[starts, len(users)])
+    n_test = np.minimum(np.round(test_fraction * lengths).astype(int), lengths - 1)
+    from_end = np.repeat(starts + lengths, lengths) - np.arange(len(users))  # 1 for the latest
+    is_test = from_end <= np.repeat(n_test, lengths)
+    train = positives[~is_test].reset_index(drop=True)
+    test = positives[is_test].reset_index(drop=True)
+    info = {"test_users": int(test[USER_ID].nunique()), "test_fraction": test_fraction}
+    return Split(
+        "warm-latest", dataset.name, seed, train=train, val=test.iloc[:0], test=test, info=info
+    )

@@ -24,15 +24,14 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from coldbrew.data.schema import TIMESTAMP, Dataset
+from coldbrew.data.schema import Dataset, has_timestamps
 from coldbrew.models.base import UserQuery
 from coldbrew.models.cf import CFRecommender
 
 
 def has_order(dataset: Dataset) -> bool:
     """Whether ``dataset``'s positives carry timestamps (else their order is the file's)."""
-    positives = dataset.positives()
-    return TIMESTAMP in positives and bool(positives[TIMESTAMP].notna().any())
+    return has_timestamps(dataset.positives())
 
 
 def recency_weights(n: int) -> np.ndarray:
