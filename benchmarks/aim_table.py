@@ -15,7 +15,12 @@ from coldbrew.bench.runner import ResultRow
 
 OURS = frozenset({"zeroshot", "attribute_map", "cf_map", "hybrid"})
 """coldbrew's own models; every other row is a baseline."""
-CELLS = (("cold-item", None), *(("cold-user", k) for k in (0, 1, 3, 5, 10, 20)), ("warm", None))
+CELLS = (
+    ("cold-item", None),
+    *(("cold-user", k) for k in (0, 1, 3, 5, 10, 20)),
+    ("warm", None),
+    ("warm-latest", None),
+)
 
 
 def load(paths: list[Path]) -> dict[str, list[ResultRow]]:
