@@ -480,25 +480,36 @@ class ItemKNNRecommender(CFRecommender):
         return np.asarray((indicator.tocsr() @ self.similarity).toarray(), dtype=np.float32)
 
     def _grow_items(self, n: int) -> None:
-        size = len(self.item_ids)
-        sim = self.similarity.tocoo()
-        self.similarity = sp.csr_matrix((sim.data, (sim.row, sim.col)), shape=(size, size))
+        self.similarity = grown_square(self.similarity, len(self.item_ids))
 
     def _get_state(self) -> dict[str, np.ndarray]:
-        sim = self.similarity
-        return {
-            **super()._get_state(),
-            "sim_data": sim.data,
-            "sim_indices": sim.indices,
-            "sim_indptr": sim.indptr,
-        }
+        return {**super()._get_state(), **csr_arrays("sim", self.similarity)}
 
     def _set_state(self, arrays: Mapping[str, np.ndarray]) -> None:
         super()._set_state(arrays)
-        n = len(self._counts)
-        self.similarity = sp.csr_matrix(
-            (arrays["sim_data"], arrays["sim_indices"], arrays["sim_indptr"]), shape=(n, n)
-        )
+        self.similarity = csr_from_arrays(arrays, "sim", len(self._counts))
+
+
+def grown_square(matrix: sp.csr_matrix, size: int) -> sp.csr_matrix:
+    """An item × item ``matrix`` with empty rows and columns for new items, up to ``size``."""
+    coo = matrix.tocoo()
+    return sp.csr_matrix((coo.data, (coo.row, coo.col)), shape=(size, size), dtype=np.float32)
+
+
+def csr_arrays(prefix: str, matrix: sp.csr_matrix) -> dict[str, np.ndarray]:
+    """A CSR matrix as the arrays a saved model keeps (``<prefix>_data``, ``_indices``,
+    ``_indptr``)."""
+    return {
+        f"{prefix}_data": matrix.data,
+        f"{prefix}_indices": matrix.indices,
+        f"{prefix}_indptr": matrix.indptr,
+    }
+
+
+def csr_from_arrays(arrays: Mapping[str, np.ndarray], prefix: str, n: int) -> sp.csr_matrix:
+    """The ``n`` × ``n`` matrix :func:`csr_arrays` saved under ``prefix``."""
+    parts = (arrays[f"{prefix}_data"], arrays[f"{prefix}_indices"], arrays[f"{prefix}_indptr"])
+    return sp.csr_matrix(parts, shape=(n, n))
 
 
 def _top(scores: np.ndarray, n: int) -> np.ndarray:

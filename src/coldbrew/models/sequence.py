@@ -26,7 +26,7 @@ import scipy.sparse as sp
 
 from coldbrew.data.schema import Dataset, has_timestamps
 from coldbrew.models.base import UserQuery
-from coldbrew.models.cf import CFRecommender
+from coldbrew.models.cf import CFRecommender, csr_arrays, csr_from_arrays, grown_square
 
 
 def has_order(dataset: Dataset) -> bool:
@@ -118,24 +118,11 @@ class TransitionRecommender(CFRecommender):
         return np.asarray((weights @ self.transitions).toarray(), dtype=np.float32)
 
     def _grow_items(self, n: int) -> None:
-        size = len(self.item_ids)
-        counts = self.transitions.tocoo()
-        self.transitions = sp.csr_matrix(
-            (counts.data, (counts.row, counts.col)), shape=(size, size), dtype=np.float32
-        )
+        self.transitions = grown_square(self.transitions, len(self.item_ids))
 
     def _get_state(self) -> dict[str, np.ndarray]:
-        counts = self.transitions
-        return {
-            **super()._get_state(),
-            "next_data": counts.data,
-            "next_indices": counts.indices,
-            "next_indptr": counts.indptr,
-        }
+        return {**super()._get_state(), **csr_arrays("next", self.transitions)}
 
     def _set_state(self, arrays: Mapping[str, np.ndarray]) -> None:
         super()._set_state(arrays)
-        n = len(self._counts)
-        self.transitions = sp.csr_matrix(
-            (arrays["next_data"], arrays["next_indices"], arrays["next_indptr"]), shape=(n, n)
-        )
+        self.transitions = csr_from_arrays(arrays, "next", len(self._counts))
