@@ -136,3 +136,12 @@ def test_a_part_with_nothing_to_say_changes_no_weight() -> None:
     assert not with_part.weights[..., 2].any()
     query = [UserQuery(liked=("i4", "i5"))]
     np.testing.assert_array_equal(with_part.score(query), without.score(query))
+
+
+def test_a_hybrid_of_silent_parts_still_fits_and_answers() -> None:
+    from coldbrew.models.hybrid import HybridRecommender
+
+    parts: dict[str, Recommender] = {"transitions": TransitionRecommender(window=2)}
+    model = HybridRecommender(parts, grid_step=0.5, min_queries=1, val_fraction=0.3)
+    model.fit(chains(with_time=False))
+    assert len(model.recommend(UserQuery(liked=("i4",)), k=3)) == 3

@@ -428,7 +428,7 @@ class HybridRecommender(Recommender):
         silent = np.asarray([not np.ptp(p, axis=1).any() for p in parts])
         picks = []
         for p, quiet in zip(parts, silent, strict=True):
-            if quiet:
+            if quiet and not silent.all():
                 continue
             masked = np.where(banned, -np.inf, p)
             picks.append(np.argpartition(-masked, top - 1, axis=1)[:, :top])

@@ -34,7 +34,7 @@ def has_order(dataset: Dataset) -> bool:
     return has_timestamps(dataset.positives())
 
 
-def recency_weights(n: int) -> np.ndarray:
+def harmonic_weights(n: int) -> np.ndarray:
     """``1, 1/2, ..., 1/n``: the weight of the *d*-th step before (or after)."""
     return (1.0 / np.arange(1, n + 1)).astype(np.float32)
 
@@ -71,7 +71,7 @@ class TransitionRecommender(CFRecommender):
         if not has_order(dataset):
             return
         n = len(self.item_ids)
-        weights = recency_weights(self.window)
+        weights = harmonic_weights(self.window)
         sources, targets, values = [], [], []
         users = set(self.user_ids)
         for user, items in self._history.items():  # oldest first
@@ -113,7 +113,7 @@ class TransitionRecommender(CFRecommender):
             recent = self.recent_rows(query)
             rows.extend([q] * len(recent))
             cols.extend(recent.tolist())
-            vals.extend(recency_weights(len(recent)).tolist())
+            vals.extend(harmonic_weights(len(recent)).tolist())
         weights = sp.csr_matrix((vals, (rows, cols)), shape=(len(queries), n), dtype=np.float32)
         return np.asarray((weights @ self.transitions).toarray(), dtype=np.float32)
 

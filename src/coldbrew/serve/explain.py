@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from coldbrew.models.base import Recommender, UserQuery
-from coldbrew.models.sequence import recency_weights
+from coldbrew.models.sequence import harmonic_weights
 from coldbrew.serve.records import item_text
 from coldbrew.text.encoder import tokenize
 
@@ -264,7 +264,7 @@ class Explainer:
                 recent,
                 row,
                 "People who liked {} went on to like this.",
-                recency_weights(len(recent)),
+                harmonic_weights(len(recent)),
             )
         elif kind == "cf_map":  # no history: the user's words or profile, mapped into CF space
             if query.text:
