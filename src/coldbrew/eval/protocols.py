@@ -281,6 +281,24 @@ def warm_split(
     return Split("warm", dataset.name, seed, train=train, val=val, test=test, info=info)
 
 
+def steps_from_latest(frame: pd.DataFrame) -> np.ndarray:
+    """Per row of ``frame``: how many of its user's rows come later (by timestamp, file order
+    breaking ties); 0 for each user's latest."""
+    codes, _ = pd.factorize(frame[USER_ID].astype(str))
+    n = len(frame)
+    times = (
+        frame[TIMESTAMP].fillna(-np.inf).to_numpy(dtype=np.float64)
+        if TIMESTAMP in frame
+        else np.zeros(n)
+    )
+    counts = np.bincount(codes, minlength=codes.max() + 1 if n else 0)
+    order = np.lexsort((np.arange(n), times, codes))  # by user, then time, then file
+    position = np.empty(n, dtype=np.int64)
+    position[order] = np.arange(n) - np.repeat(np.cumsum(counts) - counts, counts)
+    later: np.ndarray = counts[codes] - 1 - position
+    return later
+
+
 def latest_split(dataset: Dataset, *, test_fraction: float = 0.2, seed: int = 42) -> Split:
     """Per-user time split of positives: each user's latest ``test_fraction`` (by timestamp,
     file order breaking ties) to test, the rest to training (at least one).
@@ -297,12 +315,9 @@ def latest_split(dataset: Dataset, *, test_fraction: float = 0.2, seed: int = 42
             f"the warm-latest protocol needs timestamps; {dataset.name!r} has none "
             "(use the warm protocol)"
         )
-    users = positives[USER_ID].astype(str).to_numpy()
-    starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]])
-    lengths = np.diff(np.r_[starts, len(users)])
+    lengths = positives.groupby(USER_ID, sort=False)[USER_ID].transform("size").to_numpy()
     n_test = np.minimum(np.round(test_fraction * lengths).astype(int), lengths - 1)
-    from_end = np.repeat(starts + lengths, lengths) - np.arange(len(users))  # 1 for the latest
-    is_test = from_end <= np.repeat(n_test, lengths)
+    is_test = steps_from_latest(positives) < n_test
     train = positives[~is_test].reset_index(drop=True)
     test = positives[is_test].reset_index(drop=True)
     info = {"test_users": int(test[USER_ID].nunique()), "test_fraction": test_fraction}

@@ -24,11 +24,10 @@ import numpy as np
 import pandas as pd
 
 from coldbrew.data.idmap import IdMap
-from coldbrew.data.schema import ITEM_ID, TIMESTAMP, USER_ID, Dataset, history_by_user
+from coldbrew.data.schema import ITEM_ID, USER_ID, Dataset, has_timestamps, history_by_user
 from coldbrew.eval.metrics import ndcg_at_k_scores
-from coldbrew.eval.protocols import hold_out, reveal_earliest
+from coldbrew.eval.protocols import hold_out, reveal_earliest, steps_from_latest
 from coldbrew.models.base import Recommender, UserQuery, _profiles
-from coldbrew.models.sequence import has_order
 
 USER_EDGES = (0, 1, 3, 5, 10, 20, 50, 100)
 REVEALED = (0, 1, 3, 5, 10, 20)
@@ -157,7 +156,7 @@ def inner_validation(
     is_ci = pos[ITEM_ID].isin(cold_items).to_numpy()
     warm = pos[~is_cu & ~is_ci]
     held = rng.random(len(warm)) < fraction
-    if has_order(dataset):
+    if has_timestamps(pos):
         # its own draws: the rest of the validation is the same queries with or without time
         held = latest_for_half(warm, held, np.random.default_rng([seed, 1]))
     train = warm[~held]
@@ -217,13 +216,7 @@ def latest_for_half(warm: pd.DataFrame, held: np.ndarray, rng: np.random.Generat
     codes, names = pd.factorize(warm[USER_ID], sort=True)
     latest_users = rng.random(len(names)) < 0.5
     n_held = np.bincount(codes, weights=held, minlength=len(names))
-    counts = np.bincount(codes, minlength=len(names))
-    times = warm[TIMESTAMP].fillna(-np.inf).to_numpy(dtype=np.float64)
-    order = np.lexsort((np.arange(len(warm)), times, codes))  # by user, then time, then file
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    position = np.empty(len(warm), dtype=np.int64)
-    position[order] = np.arange(len(warm)) - np.repeat(starts, counts)
-    latest = counts[codes] - 1 - position < n_held[codes]
+    latest = steps_from_latest(warm) < n_held[codes]
     return np.where(latest_users[codes], latest, held)
 
 

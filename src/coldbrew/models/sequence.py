@@ -29,11 +29,6 @@ from coldbrew.models.base import UserQuery
 from coldbrew.models.cf import CFRecommender, csr_arrays, csr_from_arrays, grown_square
 
 
-def has_order(dataset: Dataset) -> bool:
-    """Whether ``dataset``'s positives carry timestamps (else their order is the file's)."""
-    return has_timestamps(dataset.positives())
-
-
 def harmonic_weights(n: int) -> np.ndarray:
     """``1, 1/2, ..., 1/n``: the weight of the *d*-th step before (or after)."""
     return (1.0 / np.arange(1, n + 1)).astype(np.float32)
@@ -68,15 +63,12 @@ class TransitionRecommender(CFRecommender):
 
     def _fit(self, dataset: Dataset) -> None:
         super()._fit(dataset)
-        if not has_order(dataset):
+        if not has_timestamps(dataset.positives()):
             return
         n = len(self.item_ids)
         weights = harmonic_weights(self.window)
         sources, targets, values = [], [], []
-        users = set(self.user_ids)
-        for user, items in self._history.items():  # oldest first
-            if user not in users:
-                continue
+        for items in self._history.values():  # oldest first
             rows = self.item_ids.rows(items, skip_unknown=True)
             for d in range(1, min(self.window, len(rows) - 1) + 1):
                 sources.append(rows[:-d])
