@@ -1,0 +1,150 @@
+"""How far could any weighting of the hybrid's parts go on a split's *test* queries? (issue 15)
+
+Evidence for a shortfall, never a way to choose anything: it reads the test labels. The default
+hybrid is fit on the bench's training split exactly as ``coldbrew bench`` fits it (inner
+validation, weights), then the test queries are scored by each part alone, by the hybrid's own
+weights, and by the weights that are best *on these test queries themselves*: one weight vector
+over the grid (``--step``), and one per user bucket. No weighting of these parts' z-scores, however
+it were chosen, beats that best one on this test set, so if it falls short of a target the
+shortfall is not the fault of the weight search.
+
+``--extra-encoder`` adds the language-model parts (``lm``, ``cf_map``) a second time over another
+encoder (a fine-tuned one) and takes the bound over both sets; the hybrid's own weights are then
+not fit (their figure is the default hybrid's, in a run without the option).
+
+    PYTHONPATH=src python benchmarks/blend_bound.py --dataset citeulike-a --cache-dir /work/cache \
+        --out bound-citeulike-a.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from part_validation import blend_ndcg
+
+from coldbrew.bench.runner import BenchConfig, load_or_make_split, tasks_for
+from coldbrew.bench.zoo import ModelContext, _attribute_map, _cf_map, make_model
+from coldbrew.data import load_dataset
+from coldbrew.eval.metrics import bootstrap_ci
+from coldbrew.models.hybrid import USER_EDGES, HybridRecommender, ValTask, _ndcg20, simplex_grid
+from coldbrew.text.factory import make_encoder
+
+
+def figure(values: np.ndarray) -> dict[str, Any]:
+    low, high = bootstrap_ci(values)
+    return {"ndcg20": round(float(values.mean()), 4), "ci": [round(low, 4), round(high, 4)]}
+
+
+def query_rows(prep: dict[str, Any], rows: np.ndarray, cols: list[int]) -> dict[str, Any]:
+    """``prep`` (from the hybrid's ``_prepare``) cut to some of its queries and parts."""
+    out = {k: v[rows] for k, v in prep.items() if k not in ("parts", "flat", "silent")}
+    out["parts"] = [prep["parts"][j][rows] for j in cols]
+    return out
+
+
+def best_on(sub: dict[str, Any], grid: np.ndarray) -> tuple[np.ndarray, int]:
+    """Per-query NDCG@20 of the grid point (one weight per part of ``sub``, every bucket
+    alike) with the best mean over ``sub``'s queries, and its index."""
+    best, best_mean, best_values = -1, -np.inf, np.zeros(0)
+    for g, w in enumerate(grid):
+        blend = sum(float(w[j]) * p for j, p in enumerate(sub["parts"]) if w[j]) + sub["ties"]
+        values = _ndcg20(np.where(sub["pad"], -np.inf, blend), sub["relevant"], sub["n_relevant"])
+        if values.mean() > best_mean:
+            best, best_mean, best_values = g, values.mean(), values
+    return best_values, best
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--dataset", required=True)
+    ap.add_argument("--protocol", default="cold-item", choices=["cold-item", "warm", "warm-latest"])
+    ap.add_argument("--cache-dir", default=None, help="embedding cache of the default encoder")
+    ap.add_argument("--split-dir", default="/tmp/part-validation-splits")
+    ap.add_argument("--extra-encoder", default=None, help="a second encoder's lm and cf_map parts")
+    ap.add_argument("--step", type=float, default=0.05)
+    ap.add_argument("--parts", default="", help="search only these parts (default: all that speak)")
+    ap.add_argument("--out", required=True)
+    args = ap.parse_args()
+    t0 = time.time()
+    dataset = load_dataset(args.dataset)
+    config = BenchConfig(protocols=(args.protocol,))
+    split_dir = Path(args.split_dir) / args.dataset / f"{args.protocol}-seed42"
+    split = load_or_make_split(dataset, args.protocol, config, split_dir)
+    train = split.train_dataset(dataset)
+    encoder = make_encoder("default")
+    ctx = ModelContext(lambda: encoder, args.cache_dir, 42)
+    default = make_model("hybrid", ctx)
+    assert isinstance(default, HybridRecommender)
+    if args.extra_encoder:
+        extra = make_encoder(args.extra_encoder)
+        ectx = ModelContext(lambda: extra, None, 42)
+        parts = {**default.parts, "lm_extra": _attribute_map(ectx), "cf_map_extra": _cf_map(ectx)}
+        hybrid = HybridRecommender(parts, seed=42, tune=False)
+    else:
+        hybrid = default
+    hybrid.fit(train)
+    print(f"fit in {time.time() - t0:.0f}s", flush=True)
+    (task,) = tasks_for(split, config)
+    cell = 0 if args.protocol == "cold-item" else 1
+    prep = hybrid._prepare(
+        ValTask(cell, task.queries, task.exclude, task.relevant, task.candidates),
+        (hybrid.item_counts > 0).astype(int),
+    )
+    rows = prep["n_relevant"] > 0
+    names = list(hybrid.parts)
+    report: dict[str, Any] = {
+        "dataset": args.dataset,
+        "protocol": args.protocol,
+        "extra_encoder": args.extra_encoder,
+        "queries": int(rows.sum()),
+        "parts": {},
+    }
+    n = len(names)
+    for j, name in enumerate(names):
+        alone, _ = best_on(query_rows(prep, rows, [j]), np.ones((1, 1), dtype=np.float32))
+        report["parts"][name] = figure(alone)
+        print(name, report["parts"][name], flush=True)
+    if not args.extra_encoder:
+        values = blend_ndcg(query_rows(prep, rows, list(range(n))), hybrid.weights)
+        report["hybrid_weights"] = figure(values)
+        print("hybrid's own weights", report["hybrid_weights"], flush=True)
+    # the bound: only parts that order this cell's candidates can move a blend
+    speaking = [j for j in range(n) if not prep["flat"][j] and not prep["silent"][j]]
+    if args.parts:
+        wanted = args.parts.split(",")
+        unknown = sorted(set(wanted) - set(names))
+        if unknown:
+            raise SystemExit(f"unknown parts {unknown}; the hybrid has {names}")
+        speaking = [j for j in speaking if names[j] in wanted]
+    grid = simplex_grid(len(speaking), args.step)
+    bound, best = best_on(query_rows(prep, rows, speaking), grid)
+    report["bound_one_weighting"] = {
+        **figure(bound),
+        "weights": {names[j]: round(float(w), 3) for j, w in zip(speaking, grid[best])},
+        "grid_points": len(grid),
+    }
+    print("best single weighting on test", report["bound_one_weighting"], flush=True)
+    per_bucket = np.zeros(len(rows))
+    chosen = {}
+    for b in range(len(USER_EDGES)):
+        in_b = rows & (prep["buckets"] == b)
+        if in_b.any():
+            values, at = best_on(query_rows(prep, in_b, speaking), grid)
+            per_bucket[in_b] = values
+            chosen[str(USER_EDGES[b])] = {
+                names[j]: round(float(w), 3) for j, w in zip(speaking, grid[at])
+            }
+    report["bound_per_bucket"] = {**figure(per_bucket[rows]), "weights": chosen}
+    print("best weighting per user bucket on test", figure(per_bucket[rows]), flush=True)
+    report["seconds"] = round(time.time() - t0)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(report, indent=1))
+
+
+if __name__ == "__main__":
+    main()
