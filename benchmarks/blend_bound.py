@@ -122,6 +122,7 @@ def main() -> None:
             raise SystemExit(f"unknown parts {unknown}; the hybrid has {names}")
         speaking = [j for j in speaking if names[j] in wanted]
     grid = simplex_grid(len(speaking), args.step)
+    print(f"searching {[names[j] for j in speaking]}: {len(grid)} weightings", flush=True)
     bound, best = best_on(query_rows(prep, rows, speaking), grid)
     report["bound_one_weighting"] = {
         **figure(bound),
