@@ -25,11 +25,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from part_validation import blend_ndcg
+from part_validation import blend_ndcg, default_hybrid
 
-from coldbrew.bench.runner import BenchConfig, load_or_make_split, tasks_for
-from coldbrew.bench.zoo import ModelContext, _attribute_map, _cf_map, make_model
-from coldbrew.data import load_dataset
+from coldbrew.bench.runner import BenchConfig, tasks_for
+from coldbrew.bench.zoo import ModelContext, _attribute_map, _cf_map
 from coldbrew.eval.metrics import bootstrap_ci
 from coldbrew.models.hybrid import USER_EDGES, HybridRecommender, ValTask, _ndcg20, simplex_grid
 from coldbrew.text.factory import make_encoder
@@ -71,15 +70,9 @@ def main() -> None:
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
     t0 = time.time()
-    dataset = load_dataset(args.dataset)
-    config = BenchConfig(protocols=(args.protocol,))
-    split_dir = Path(args.split_dir) / args.dataset / f"{args.protocol}-seed42"
-    split = load_or_make_split(dataset, args.protocol, config, split_dir)
-    train = split.train_dataset(dataset)
-    encoder = make_encoder("default")
-    ctx = ModelContext(lambda: encoder, args.cache_dir, 42)
-    default = make_model("hybrid", ctx)
-    assert isinstance(default, HybridRecommender)
+    split, train, _, default = default_hybrid(
+        args.dataset, args.protocol, args.cache_dir, args.split_dir
+    )
     if args.extra_encoder:
         extra = make_encoder(args.extra_encoder)
         ectx = ModelContext(lambda: extra, None, 42)
@@ -89,7 +82,7 @@ def main() -> None:
         hybrid = default
     hybrid.fit(train)
     print(f"fit in {time.time() - t0:.0f}s", flush=True)
-    (task,) = tasks_for(split, config)
+    (task,) = tasks_for(split, BenchConfig(protocols=(args.protocol,)))
     cell = 0 if args.protocol == "cold-item" else 1
     prep = hybrid._prepare(
         ValTask(cell, task.queries, task.exclude, task.relevant, task.candidates),

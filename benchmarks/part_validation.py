@@ -28,7 +28,9 @@ import numpy as np
 from coldbrew.bench.runner import BenchConfig, load_or_make_split
 from coldbrew.bench.zoo import FACTORIES, ModelContext, make_model
 from coldbrew.data import load_dataset
+from coldbrew.data.schema import Dataset
 from coldbrew.eval.metrics import bootstrap_ci
+from coldbrew.eval.protocols import Split
 from coldbrew.models.hybrid import USER_EDGES, HybridRecommender, _ndcg20
 from coldbrew.text.factory import make_encoder
 
@@ -60,6 +62,23 @@ def blend_ndcg(prep: dict[str, Any], weights: np.ndarray) -> np.ndarray:
     return _ndcg20(blend, prep["relevant"], prep["n_relevant"])
 
 
+def default_hybrid(
+    name: str, protocol: str, cache_dir: str | None, split_dir: str
+) -> tuple[Split, Dataset, ModelContext, HybridRecommender]:
+    """The bench's seed-42 split of ``name`` (saved under ``split_dir``), its training data,
+    the model context (the default encoder, ``cache_dir``) and an unfitted default hybrid."""
+    dataset = load_dataset(name)
+    config = BenchConfig(protocols=(protocol,))
+    split = load_or_make_split(
+        dataset, protocol, config, Path(split_dir) / name / f"{protocol}-seed42"
+    )
+    encoder = make_encoder("default")
+    ctx = ModelContext(lambda: encoder, cache_dir, 42)
+    default = make_model("hybrid", ctx)
+    assert isinstance(default, HybridRecommender)
+    return split, split.train_dataset(dataset), ctx, default
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dataset", required=True)
@@ -72,15 +91,9 @@ def main() -> None:
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
     t0 = time.time()
-    dataset = load_dataset(args.dataset)
-    config = BenchConfig(protocols=(args.protocol,))
-    split_dir = Path(args.split_dir) / args.dataset / f"{args.protocol}-seed42"
-    split = load_or_make_split(dataset, args.protocol, config, split_dir)
-    train = split.train_dataset(dataset)
-    encoder = make_encoder("default")
-    ctx = ModelContext(lambda: encoder, args.cache_dir, 42)
-    default = make_model("hybrid", ctx)
-    assert isinstance(default, HybridRecommender)
+    _, train, ctx, default = default_hybrid(
+        args.dataset, args.protocol, args.cache_dir, args.split_dir
+    )
     base = list(default.parts)
     added = [a for a in args.add.split(",") if a]
     parts = {**default.parts, **{a: FACTORIES[a](ctx) for a in added}}
