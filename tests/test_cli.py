@@ -54,6 +54,24 @@ def test_recommend_rejects_unknown_liked_items_without_a_traceback(
     assert "nope-9" in err and "Traceback" not in err
 
 
+def test_an_encoder_that_cannot_load_is_a_clear_error_not_a_traceback(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import huggingface_hub.constants
+
+    # no network in the test, whatever the machine has: the hub answers nothing
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    code, _, err = run(
+        capsys,
+        "recommend", "--data", str(SAMPLE_DIR), "--encoder", "coldbrew-tests/no-such-model",
+        "--model", "zeroshot", "--cache-dir", str(tmp_path), "--text", "a tent",
+    )  # fmt: skip
+    assert code == 2
+    assert "Traceback" not in err
+    assert "cannot load the encoder 'coldbrew-tests/no-such-model'" in err
+    assert "'default'" in err and "'multilingual'" in err
+
+
 def test_bad_rows_stop_the_command_or_are_skipped_on_request(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 
 import pytest
+from uvicorn.config import STARTUP_FAILURE
 
 from coldbrew.cli.main import main
 from coldbrew.serve.settings import Settings, hash_key
@@ -33,6 +34,23 @@ def test_the_cli_refuses_to_start_with_a_clear_message(
     assert main(["serve", "--db", f"{tmp_path}/x.sqlite", "--encoder", "hashing"]) == 2
     err = capsys.readouterr().err
     assert "coldbrew serve: error: COLDBREW_API_KEYS entry 1" in err and "64 hex" in err
+
+
+def test_a_service_whose_encoder_cannot_load_exits_with_the_reason(
+    monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str], tmp_path: object
+) -> None:
+    import huggingface_hub.constants
+
+    # no network in the test, whatever the machine has: the hub answers nothing
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setenv("COLDBREW_API_KEYS", "a-key-of-my-own-7f3e")
+    argv = ["serve", "--db", f"{tmp_path}/x.sqlite", "--encoder", "coldbrew-tests/no-such-model"]
+    with pytest.raises(SystemExit) as stopped:
+        main([*argv, "--runtime", "torch", "--port", "8799"])
+    assert stopped.value.code == STARTUP_FAILURE  # uvicorn's: the app did not start
+    logged = capfd.readouterr().err
+    assert "ValueError: cannot load the encoder 'coldbrew-tests/no-such-model'" in logged
+    assert "'default' (English MiniLM)" in logged
 
 
 def test_the_documented_example_key_warns(caplog: pytest.LogCaptureFixture) -> None:

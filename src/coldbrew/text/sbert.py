@@ -70,9 +70,13 @@ class SentenceTransformerEncoder:
             from sentence_transformers import SentenceTransformer
 
             path = self._resolve_path()
-            if os.path.isdir(path):
+            local = os.path.isdir(path)
+            if local:
                 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-            self._st = SentenceTransformer(path, device=self.device)
+            try:
+                self._st = SentenceTransformer(path, device=self.device)
+            except OSError as exc:
+                raise ValueError(_load_failure(self.model, local, exc)) from exc
             if self.max_seq_length:
                 self._st.max_seq_length = self.max_seq_length
         return self._st
@@ -108,3 +112,16 @@ class SentenceTransformerEncoder:
             normalize_embeddings=True,
         )
         return l2_normalize(vectors)
+
+
+def _load_failure(model: str, local: bool, exc: OSError) -> str:
+    """Why a sentence-transformers model did not load, and what would, in one message."""
+    said = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if local:
+        return f"cannot load the sentence-transformers model in the folder {model!r}: {said}"
+    return (
+        f"cannot load the encoder {model!r}: it is not a local model folder, and the Hugging "
+        "Face hub did not provide it (a misspelled or private name, or no network: a hub model "
+        "is downloaded once, then read from its cache). Offline, use a bundled encoder: "
+        f"'default' (English MiniLM) or 'multilingual' (e5-small). The loader said: {said}"
+    )
