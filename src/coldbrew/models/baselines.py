@@ -134,20 +134,15 @@ class AttributePopularityRecommender(PopularityRecommender):
 
     def _lifts(self, attributes: Mapping[str, Any]) -> dict[tuple[str, Any], np.ndarray]:
         """Per known attribute value: every item's smoothed lift P(item | value) / P(item)."""
-        total = float(self._counts.sum())
-        if total <= 0:
+        if self._counts.sum() <= 0:
             return {}
-        share = self._counts / total
-        seen = self._counts > 0
         out = {}
         for field, value in attributes.items():
             row = self._keys.get(self.attribute_key(field, value))
-            if row is None:
-                continue
-            counts = self._value_counts[row]
-            prior = self.smoothing * total
-            given = (counts + prior * share) / (counts.sum() + prior)
-            out[field, value] = np.divide(given, share, out=np.ones_like(share), where=seen)
+            if row is not None:
+                out[field, value] = smoothed_lift(
+                    self._value_counts[row], self._counts, self.smoothing
+                )
         return out
 
     def lifts(self, attributes: Mapping[str, Any], row: int) -> list[tuple[str, Any, float]]:
@@ -170,6 +165,18 @@ class AttributePopularityRecommender(PopularityRecommender):
         super()._set_state(arrays)
         self._keys = {str(k): r for r, k in enumerate(arrays["keys"].tolist())}
         self._value_counts = arrays["value_counts"].astype(np.float32)
+
+
+def smoothed_lift(given: np.ndarray, counts: np.ndarray, smoothing: float) -> np.ndarray:
+    """Every item's lift ``P(item | value) / P(item)``: ``given`` holds the positives of users
+    with the value, ``counts`` everyone's; ``P(item | value)`` is smoothed towards ``P(item)``
+    by ``smoothing`` times all positives in pseudo-interactions. Items nobody liked get 1."""
+    total = float(counts.sum())
+    share = counts / max(total, 1e-12)
+    prior = smoothing * total
+    smoothed = (given + prior * share) / (given.sum() + prior)
+    lift: np.ndarray = np.divide(smoothed, share, out=np.ones_like(share), where=counts > 0)
+    return lift
 
 
 def _id_hashes(ids: Sequence[str]) -> np.ndarray:
