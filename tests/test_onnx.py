@@ -193,11 +193,24 @@ def test_a_tokenizer_that_cuts_differently_is_refused(minilm: SentenceTransforme
 
 
 @pytest.mark.slow
-def test_a_failed_export_says_why_and_leaves_nothing_behind(tmp_path: Path) -> None:
+def test_a_model_that_does_not_load_says_why_once_and_leaves_nothing_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import huggingface_hub.constants
+
+    # no network for the export child either, whatever the machine has
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
     missing = SentenceTransformerEncoder(str(tmp_path / "no-such-model"))
-    with pytest.raises(OnnxUnsupported):
+    with pytest.raises(ValueError, match="cannot load") as raised:
         exported(missing, tmp_path / "cache")
-    assert not any((tmp_path / "cache").iterdir())
+    assert not isinstance(raised.value, OnnxUnsupported)  # not a reason to try PyTorch
+    assert not any((tmp_path / "cache").iterdir())  # nothing half-written, nothing refused
+    # auto does not fall back to PyTorch for a hub name that does not load: that would only
+    # ask the hub all over again (a minute without network) and fail the same way
+    monkeypatch.setenv("COLDBREW_CACHE", str(tmp_path / "auto"))
+    with pytest.raises(ValueError, match="cannot load the encoder 'coldbrew-tests/"):
+        onnx_or_torch(SentenceTransformerEncoder("coldbrew-tests/no-such-model"), "auto")
 
 
 @pytest.mark.slow

@@ -61,6 +61,7 @@ _TOKEN_PROBES = (
 EXPORT_FORMAT = 1  # bump when what an export directory holds changes
 EXPORT_TIMEOUT_S = 900
 UNSUPPORTED = 2  # the export child's exit status for a model onnxruntime cannot run
+CANNOT_LOAD = 3  # ...for a model that does not load at all (PyTorch could not run it either)
 FILES = ("model.onnx", "tokenizer.json", "meta.json")
 
 
@@ -109,7 +110,7 @@ class OnnxEncoder:
 
     def load(self) -> OnnxEncoder:
         """Export (or find the export) and check now rather than on the first call (raises
-        :class:`OnnxUnsupported`)."""
+        :class:`OnnxUnsupported`, or :class:`ValueError` for a model that does not load)."""
         if self._session is None:
             try:
                 import onnxruntime  # noqa: F401
@@ -201,7 +202,9 @@ def exported(base: SentenceTransformerEncoder, root: Path) -> Path:
     place when complete: a killed export leaves nothing half-written to be reused. A model the
     child found unsupported (its layout, its tokenizer, its vectors) is remembered beside it
     (``<key>.unsupported``, the reason), so later starts fall back at once instead of trying
-    again; other failures (a missing file, no network) are tried again at the next start.
+    again; other failures are tried again at the next start. A model that does not load at all
+    (a misspelled name, a hub model without network) raises :class:`ValueError` with the
+    loader's reason, not :class:`OnnxUnsupported`: PyTorch could not run it either.
     """
     directory = root / _export_key(base)
     if all((directory / f).is_file() for f in FILES):
@@ -223,6 +226,10 @@ def exported(base: SentenceTransformerEncoder, root: Path) -> Path:
         if done.returncode != 0:
             lines = (done.stderr or done.stdout).strip().splitlines()
             reason = lines[-1] if lines else f"exit status {done.returncode}"
+            if done.returncode == CANNOT_LOAD and reason.startswith("CannotLoad: "):
+                # not an onnx matter: falling back to PyTorch would only fail the same way,
+                # after asking the hub again (a minute without network)
+                raise ValueError(reason.removeprefix("CannotLoad: "))
             if done.returncode == UNSUPPORTED and reason.startswith("OnnxUnsupported: "):
                 refused.write_text(reason.removeprefix("OnnxUnsupported: ") + "\n")
             raise OnnxUnsupported(reason.removeprefix("OnnxUnsupported: "))
@@ -380,6 +387,11 @@ def main(argv: Sequence[str]) -> int:
     if not isinstance(base, SentenceTransformerEncoder):
         print(f"OnnxUnsupported: {base.name} is not a sentence-transformers model", file=sys.stderr)
         return UNSUPPORTED
+    try:
+        base.st_model  # noqa: B018 - loads it, or says why it cannot be loaded
+    except ValueError as exc:
+        print("CannotLoad: " + " ".join(str(exc).split()), file=sys.stderr)
+        return CANNOT_LOAD
     try:
         export(base, Path(directory))
     except OnnxUnsupported as exc:
