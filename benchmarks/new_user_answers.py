@@ -38,6 +38,7 @@ from replay_stream import positives_in_order, user_attributes
 
 from coldbrew.data.benchmarks import LOADERS, data_root
 from coldbrew.data.schema import Dataset
+from coldbrew.eval.metrics import ndcg_of_hits
 from coldbrew.models.baselines import AttributePopularityRecommender, smoothed_lift
 
 SMOOTHING = (0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
@@ -56,20 +57,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def rank_of(scores: np.ndarray, item: int) -> int:
-    """1-based rank of ``item`` under ``scores`` (ties by catalogue order), 0 beyond ``K``."""
-    order = np.lexsort((np.arange(len(scores)), -scores))[:K]
-    where = np.flatnonzero(order == item)
-    return int(where[0]) + 1 if len(where) else 0
-
-
-def ndcg_all(scores: np.ndarray, relevant: set[int]) -> float:
-    """NDCG@K of ``scores`` against every item in ``relevant`` (ties by catalogue order)."""
-    order = np.lexsort((np.arange(len(scores)), -scores))[:K]
-    gains = np.asarray([1.0 if j in relevant else 0.0 for j in order])
-    dcg = float((gains / np.log2(np.arange(2, len(gains) + 2))).sum())
-    ideal = float((1.0 / np.log2(np.arange(2, min(K, len(relevant)) + 2))).sum())
-    return dcg / ideal if ideal else 0.0
+def judge(scores: np.ndarray, first: int, relevant: set[int]) -> tuple[int, float]:
+    """The 1-based rank of ``first`` in the top ``K`` of ``scores`` (ties by catalogue order;
+    0 beyond it), and the NDCG@K of that top against every item in ``relevant``."""
+    top = np.lexsort((np.arange(len(scores)), -scores))[:K]
+    where = np.flatnonzero(top == first)
+    found = np.isin(top, list(relevant))[None, :]
+    ndcg = ndcg_of_hits(found, np.asarray([len(relevant)]), K)[0]
+    return (int(where[0]) + 1 if len(where) else 0), float(ndcg)
 
 
 def score_new_users(
@@ -98,7 +93,7 @@ def score_new_users(
     records = []
     for n, (user, item) in enumerate(zip(users, liked, strict=True)):
         mine = user_keys.get(user, [])
-        if user in later and counts.sum() > 0:  # their first positive
+        if user in later and n > 0:  # their first positive, after some counts
             answers = {"popularity": counts}
             for s in smoothing:
                 lifted = counts.copy()
@@ -107,8 +102,9 @@ def score_new_users(
                 answers[f"attribute s={s:g}"] = lifted
             record: dict[str, Any] = {"position": n, "user": user}
             for name, scores in answers.items():
-                record[f"{name}|rank"] = rank_of(scores, int(item))
-                record[f"{name}|later"] = ndcg_all(scores, later[user])
+                record[f"{name}|rank"], record[f"{name}|later"] = judge(
+                    scores, int(item), later[user]
+                )
             records.append(record)
         later.pop(user, None)
         counts[item] += 1

@@ -89,9 +89,7 @@ def test_the_summary_pairs_each_answer_with_popularity_on_the_same_users(
     assert "| history half | 6 | attribute s=0.1 | 6 (1.000) |" in text
 
 
-def test_it_runs_on_a_dataset_and_splits_the_stream_as_the_replay_does(
-    answers: ModuleType, tmp_path: Path
-) -> None:
+def test_it_splits_the_stream_as_the_replay_does(answers: ModuleType) -> None:
     frame, people = stream()
     args = argparse.Namespace(warmup=0.5, eval_events=2, resamples=20)
     report = answers.run_on(frame, people, ["a", "b", "c"], "toy", args)
