@@ -91,7 +91,8 @@ def test_page_recommends_explains_and_shows_a_new_item(
     wait.until(lambda _: "which you liked" in browser.find_element(By.ID, "results").text)
 
     # attributes and a category filter
-    Select(browser.find_element(By.ID, "age")).select_by_visible_text("25-34")
+    wait.until(lambda _: browser.find_elements(By.ID, "attr-age"))
+    browser.find_element(By.ID, "attr-age").send_keys("25-34")
     wait.until(lambda _: len(Select(browser.find_element(By.ID, "category")).options) > 3)
 
     # a new item appears in the recommendations once saved
@@ -143,11 +144,18 @@ def test_page_clears_old_results_filters_across_languages_and_reads_choices_from
     def options(select_id: str) -> list[str]:
         return [o.text for o in Select(browser.find_element(By.ID, select_id)).options]
 
+    def attribute_boxes() -> list[str]:
+        script = "return [...document.querySelectorAll('#attributes input')].map(i => i.id)"
+        found: list[str] = browser.execute_script(script)
+        return found
+
     browser.get(f"{page_server}/#key={WRITE_KEY}")
-    # the choices come from the data: the users' occupations, the items' categories
-    wait.until(lambda _: "student" in options("occupation"))
-    assert options("occupation") == ["—", "student"]
-    assert options("age") == ["—", "18-24", "25-34"]
+    # the choices come from the data: a box per user attribute name (never the users' values,
+    # which stay private), the items' categories as options
+    wait.until(lambda _: "attr-occupation" in attribute_boxes())
+    names = {name for user in USERS for name in user["attributes"]}
+    assert sorted(attribute_boxes()) == sorted(f"attr-{name}" for name in names)
+    assert "student" not in browser.page_source and "18-24" not in browser.page_source
     assert "books · 图书" in options("category") and "图书" not in options("category")
 
     # one "books" option finds the English- and the Chinese-labelled books

@@ -66,6 +66,30 @@ def test_a_read_key_gets_answers_but_never_the_stored_profile(
     assert words and words <= {"tent", "hiking"}
 
 
+def test_meta_names_user_attributes_but_never_their_values(
+    open_client: Callable[..., TestClient],
+) -> None:
+    """Keyless, and with a read key, ``/meta`` lists which attributes users have, never what a
+    user stored under them (issue 28: it listed zip codes and a ``diagnosis`` to anyone)."""
+    patient = {"id": "bo", "attributes": {"diagnosis": "asthma", "zip": "90210", "age": "25-34"}}
+    open_reads = open_client()  # the default: reads, /meta included, need no key
+    load_catalogue(open_reads)
+    keyed_reads = _with_alice(open_client)  # COLDBREW_READ_KEYS set: keyless /meta is 401
+    assert keyed_reads.get("/meta").status_code == 401
+    for client, who in ((open_reads, {}), (keyed_reads, READER), (keyed_reads, WRITE)):
+        for user in (ALICE, patient):
+            assert client.post("/users", json=user, headers=WRITE).status_code == 200
+        meta = client.get("/meta", headers=who)
+        assert meta.status_code == 200
+        # the most common first (age: four users), then by name
+        names = ["age", "diagnosis", "occupation", "religion", "zip"]
+        assert meta.json()["user_attributes"] == names
+        for value in ("asthma", "90210", "25-34", "muslim", "diabetes"):
+            assert value not in meta.text, value
+        # item-side values are the catalogue's, public like the items themselves
+        assert "outdoor" in meta.json()["item_attributes"]["category"]
+
+
 def test_a_write_key_gets_the_profile_quoted(open_client: Callable[..., TestClient]) -> None:
     client = _with_alice(open_client)
     response = client.post("/recommend", json={"user_id": "alice", "k": 9}, headers=WRITE)

@@ -1,4 +1,6 @@
-"""What the try-it page offers to pick from, taken from the data rather than hard-coded."""
+"""What the try-it page offers, taken from the data rather than hard-coded — and never a user's
+own values: user attributes are listed by name only (a zip code or a diagnosis stored for one
+user must not reach a keyless caller through ``/meta``)."""
 
 from __future__ import annotations
 
@@ -7,20 +9,14 @@ from collections.abc import Iterable
 
 from coldbrew.store.records import User
 
-MAX_VALUES = 50
+MAX_NAMES = 50
 
 
-def user_attribute_values(users: Iterable[User], limit: int = MAX_VALUES) -> dict[str, list[str]]:
-    """Each user attribute with its ``limit`` most common values (as text), sorted by value.
+def user_attribute_names(users: Iterable[User], limit: int = MAX_NAMES) -> list[str]:
+    """The names of the ``limit`` user attributes most users have (ties by name), in that order.
 
-    Lists (several values) count each value; numbers show as written."""
-    counts: dict[str, Counter[str]] = {}
+    Only names: what any user holds under them never leaves the service this way."""
+    counts: Counter[str] = Counter()
     for user in users:
-        for key, value in user.attributes.items():
-            values = value if isinstance(value, list) else [value]
-            counts.setdefault(key, Counter()).update(str(v) for v in values if v not in ("", None))
-    return {
-        key: sorted(v for v, _ in counter.most_common(limit))
-        for key, counter in sorted(counts.items())
-        if counter
-    }
+        counts.update(key for key, value in user.attributes.items() if value not in ("", None, []))
+    return [name for name, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]]

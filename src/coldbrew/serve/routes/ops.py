@@ -11,7 +11,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from coldbrew.serve import schemas as s
 from coldbrew.serve.deps import READ, EngineDep, MetricsDep, SettingsDep
 from coldbrew.serve.engine import Engine
-from coldbrew.serve.pagemeta import user_attribute_values
+from coldbrew.serve.pagemeta import user_attribute_names
 from coldbrew.serve.problems import error_responses
 
 STATIC = Path(__file__).parent.parent / "static"
@@ -64,7 +64,7 @@ def meta(eng: EngineDep, settings: SettingsDep) -> dict[str, Any]:
         "model_kind": eng.info.kind,
         **eng.stats(),
         "item_attributes": eng.attribute_values(),
-        # the page's age/gender/occupation choices come from the users stored
-        "user_attributes": user_attribute_values(u.user for u in list(eng.users.values())),
+        # names only: the page offers a box per name; users' values stay in the service
+        "user_attributes": user_attribute_names(u.user for u in list(eng.users.values())),
         "reads_need_key": bool(settings.read_key_hashes),
     }

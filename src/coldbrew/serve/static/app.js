@@ -8,7 +8,8 @@ const SAME_CATEGORY = [
   ["kitchen", "厨具", "厨房"], ["outdoor", "户外"], ["sports", "运动"], ["shoes", "鞋靴", "鞋"],
   ["accessories", "配饰"], ["toys", "玩具"], ["beauty", "美妆", "个护"], ["food", "食品"],
 ];
-const PLACEHOLDER = "Type something, pick an attribute or like an item.";
+const PLACEHOLDER = "Type something, give an attribute or like an item.";
+const MAX_ATTRIBUTE_BOXES = 6;
 
 const fromHash = new URLSearchParams(location.hash.slice(1)).get("key");
 if (fromHash) { sessionStorage.setItem("coldbrew-key", fromHash); history.replaceState(null, "", location.pathname); }
@@ -19,7 +20,9 @@ function el(tag, cls, text) { const e = document.createElement(tag); if (cls) e.
 
 function query() {
   const attributes = {};
-  for (const name of ["age", "gender", "occupation"]) if ($(name).value) attributes[name] = $(name).value;
+  for (const box of document.querySelectorAll("#attributes input[data-attribute]")) {
+    if (box.value.trim()) attributes[box.dataset.attribute] = box.value.trim();
+  }
   const body = { k: 8, attributes, liked: state.liked, explain: true, relevance: true };
   const text = $("query").value.trim();
   if (text) body.text = text;
@@ -113,14 +116,28 @@ async function loadMeta() {
   const meta = await response.json();
   const categories = categoryGroups(meta.item_attributes.category || []);
   fillSelect($("category"), categories.map(([label, vals]) => [label, JSON.stringify(vals)]), "any category");
-  const people = meta.user_attributes || {};
-  for (const name of ["age", "gender", "occupation"]) {
-    fillSelect($(name), (people[name] || []).map((v) => [v, v]), "—");
+  showAttributeBoxes(meta.user_attributes || []);
+}
+
+function showAttributeBoxes(names) {
+  // one free-text box per attribute name, the most common first; typed values are kept
+  const row = $("attributes"), shown = new Set();
+  for (const box of row.querySelectorAll("input[data-attribute]")) shown.add(box.dataset.attribute);
+  for (const name of names.slice(0, MAX_ATTRIBUTE_BOXES)) {
+    if (shown.has(name)) continue;
+    const box = el("input");
+    box.id = `attr-${name}`;
+    box.dataset.attribute = name;
+    box.placeholder = name;
+    box.addEventListener("input", soon);
+    const label = el("label", "", `${name} `);
+    label.append(box);
+    row.insertBefore(label, $("category").parentElement);
   }
 }
 
 $("query").addEventListener("input", soon);
-for (const id of ["age", "gender", "occupation", "category"]) $(id).addEventListener("change", refresh);
+$("category").addEventListener("change", refresh);
 $("clear-liked").addEventListener("click", () => { state.liked = []; showLiked(); refresh(); });
 $("add-item").addEventListener("click", addItem);
 loadMeta();
