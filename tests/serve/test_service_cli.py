@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -41,3 +43,41 @@ def test_serve_command_is_registered() -> None:
     assert args.durability == "normal"
     full = build_parser().parse_args(["serve", "--durability", "full"])
     assert full.durability == "full"
+
+
+def test_serve_refuses_an_unsupported_database_in_one_line_before_any_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("COLDBREW_API_KEYS", raising=False)
+    url = "mysql://shop:s3cret-pw@db.example/shop"
+    assert main(["serve", "--db", url, "--encoder", "hashing", "--port", "9"]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""  # no "serving on", no fresh key
+    assert err.count("\n") == 1 and "unsupported database mysql://" in err
+    assert "SQLite" in err and "PostgreSQL" in err
+    assert "s3cret-pw" not in err  # the URL's password is never echoed
+
+
+def test_a_second_server_on_one_sqlite_file_stops_before_announcing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("COLDBREW_API_KEYS", raising=False)
+    db = str(tmp_path / "shop.sqlite")
+    # another process holds the file as a server does (holds in one process are shared)
+    hold = (
+        "import sys; from coldbrew.serve.fleet import single_process; "
+        "from coldbrew.store import database_url\n"
+        f"with single_process(database_url({db!r})):\n"
+        "    print('held', flush=True); sys.stdin.read()"
+    )
+    holder = subprocess.Popen(
+        [sys.executable, "-c", hold], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        code = main(["serve", "--db", db, "--encoder", "hashing", "--port", "9"])
+    finally:
+        holder.communicate(timeout=30)
+    out, err = capsys.readouterr()
+    assert code == 2 and out == ""
+    assert "served by another process" in err and err.count("\n") == 1

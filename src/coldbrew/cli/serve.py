@@ -140,16 +140,18 @@ def serve(
         durability=durability,
         **serving,
     )
-    if not settings.write_key_hashes:
-        key = secrets.token_urlsafe(18)
-        settings = dataclasses.replace(settings, write_key_hashes=Settings.keys(key))
-        print(f"no COLDBREW_API_KEYS set: this run's write key is {key}")
-    app = create_app(settings, encoder=None if isinstance(encoder, str) else encoder)
-    url = f"http://{host}:{port}/"
-    print(announce or f"serving on {url} (API docs: {url}docs)")
-    if key:
-        print(f"open {url}#key={key} to try it (the page keeps the key for saving items)")
-    with single_process(database_url(settings.db_url)):  # SQLite: refused if already served
+    # checked before anything is announced: an unsupported kind of database, or a SQLite file
+    # another server holds, stops the start with one line and no key printed
+    with single_process(database_url(settings.db_url)):
+        if not settings.write_key_hashes:
+            key = secrets.token_urlsafe(18)
+            settings = dataclasses.replace(settings, write_key_hashes=Settings.keys(key))
+            print(f"no COLDBREW_API_KEYS set: this run's write key is {key}")
+        app = create_app(settings, encoder=None if isinstance(encoder, str) else encoder)
+        url = f"http://{host}:{port}/"
+        print(announce or f"serving on {url} (API docs: {url}docs)")
+        if key:
+            print(f"open {url}#key={key} to try it (the page keeps the key for saving items)")
         uvicorn.Server(server_config(app, settings, host, port)).run()
 
 
@@ -158,11 +160,12 @@ def run(args: argparse.Namespace) -> int:
         _serve(args)
     except ImportError:
         raise  # the missing extra, named by serve()
-    except RuntimeError as exc:
-        # imported here, not at the top: without the [serve] extra the fleet module cannot load
+    except (RuntimeError, ValueError) as exc:
+        # imported here, not at the top: without the [serve] extra these modules cannot load
         from coldbrew.serve.fleet import DatabaseInUse
+        from coldbrew.store.db import UnsupportedDatabase
 
-        if not isinstance(exc, DatabaseInUse):
+        if not isinstance(exc, DatabaseInUse | UnsupportedDatabase):
             raise
         print(f"coldbrew serve: error: {exc}", file=sys.stderr)
         return 2

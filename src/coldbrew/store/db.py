@@ -63,13 +63,30 @@ def database_errors() -> Iterator[None]:
         raise ValueError(f"the database refused a value ({_kind(exc)})") from None
 
 
+SUPPORTED_SCHEMES = ("sqlite", "postgresql", "postgres", "postgresql+psycopg")
+"""URL schemes coldbrew stores to: SQLite (also a plain file path) and PostgreSQL."""
+
+
+class UnsupportedDatabase(ValueError):
+    """A database URL whose kind coldbrew cannot store to (the message names the ones it can)."""
+
+
 def database_url(value: str) -> str:
-    """A SQLAlchemy URL from a URL or a plain file path (which means SQLite)."""
-    if "://" in value:
-        if value.startswith("postgresql://") or value.startswith("postgres://"):
-            return "postgresql+psycopg://" + value.split("://", 1)[1]
-        return value
-    return f"sqlite:///{value}"
+    """A SQLAlchemy URL from a URL or a plain file path (which means SQLite).
+
+    Raises :class:`UnsupportedDatabase` for any other kind of database (``mysql://``...), named
+    by its scheme alone: the rest of the URL may hold a password."""
+    if "://" not in value:
+        return f"sqlite:///{value}"
+    scheme = value.split("://", 1)[0].lower()
+    if scheme not in SUPPORTED_SCHEMES:
+        raise UnsupportedDatabase(
+            f"unsupported database {scheme}://: coldbrew stores to SQLite (a file path or "
+            "sqlite:///PATH) or PostgreSQL (postgresql://USER:PASSWORD@HOST/DATABASE)"
+        )
+    if scheme in ("postgresql", "postgres"):
+        return "postgresql+psycopg://" + value.split("://", 1)[1]
+    return value
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any, *, durability: str) -> None:
