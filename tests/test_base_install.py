@@ -143,3 +143,32 @@ def test_missing_extras_are_named(base_venv: Path, tmp_path: Path) -> None:
     done = coldbrew(base_venv, "train", "--dataset", "sample", "--out", "m", cwd=tmp_path)
     assert done.returncode != 0
     assert "pip install 'coldbrew[train]'" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_an_installed_package_finds_benchmark_data_in_the_users_data_directory(
+    base_venv: Path, tmp_path: Path
+) -> None:
+    """Installed, coldbrew looked for ``<venv>/lib/shared/data`` (issue 27, item 6); now it looks
+    in ``$COLDBREW_DATA``, then the user's data directory, and says where it looked."""
+    missing = coldbrew(base_venv, "recommend", "--dataset", "ml-100k", "--text", "x", cwd=tmp_path)
+    assert missing.returncode != 0 and "Traceback" not in missing.stderr
+    user_dir = tmp_path / ".local" / "share" / "coldbrew" / "data"  # HOME is tmp_path
+    assert str(user_dir) in missing.stderr and "COLDBREW_DATA" in missing.stderr
+    assert "lib/shared" not in missing.stderr
+    folder = user_dir / "ml-100k"
+    folder.mkdir(parents=True)
+    genres = "|".join(["0"] * 19)
+    (folder / "u.item").write_text(
+        f"1|Toy Story (1995)|01-Jan-1995||x|{genres}\n"
+        f"2|Alien (1979)|01-Jan-1979||x|{genres}\n"
+        f"3|Space station documentary (2001)|01-Jan-2001||x|{genres}\n",
+        encoding="latin-1",
+    )
+    (folder / "u.user").write_text("1|24|M|student|00000\n2|53|F|writer|00000\n")
+    (folder / "u.data").write_text("1\t1\t5\t881250949\n2\t2\t4\t881250950\n1\t3\t2\t881250951\n")
+    found = coldbrew(
+        base_venv, "recommend", "--dataset", "ml-100k", "--text", "toy story", "-k", "1",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert found.returncode == 0, found.stderr
+    assert "Toy Story" in found.stdout

@@ -1,7 +1,9 @@
 """Readers for the benchmark datasets, producing the same :class:`Dataset` as a generic folder.
 
 The data is not shipped (its terms forbid redistribution). It is looked up in ``data_root``, else
-``$COLDBREW_DATA``, else ``../shared/data`` next to the repository or the working directory.
+``$COLDBREW_DATA``, else ``../shared/data`` beside a source checkout (only when coldbrew runs from
+one) or beside the working directory, else the user's data directory
+(``$XDG_DATA_HOME/coldbrew/data``, by default ``~/.local/share/coldbrew/data``).
 """
 
 from __future__ import annotations
@@ -40,27 +42,43 @@ class DatasetNotFoundError(FileNotFoundError):
     """The benchmark files are not where coldbrew looked; the message says where to put them."""
 
 
+def user_data_dir() -> Path:
+    """The per-user place for benchmark data: ``$XDG_DATA_HOME/coldbrew/data``, by default
+    ``~/.local/share/coldbrew/data``."""
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "coldbrew" / "data"
+
+
+def default_roots() -> list[Path]:
+    """Where benchmark data is looked for without ``--data-root`` or ``$COLDBREW_DATA``, in
+    order: ``shared/data`` beside a source checkout (an installed package has none: its
+    ``parents`` are the environment's folders), beside the working directory, the user's."""
+    roots = [Path.cwd().parent / "shared" / "data", user_data_dir()]
+    if (_REPO_ROOT / "pyproject.toml").is_file():
+        roots.insert(0, _REPO_ROOT.parent / "shared" / "data")
+    return roots
+
+
 def data_root(explicit: str | Path | None = None) -> Path:
-    """Where benchmark datasets live: the argument, ``$COLDBREW_DATA``, or ``../shared/data``."""
+    """Where benchmark datasets live: the argument, ``$COLDBREW_DATA``, else the first of
+    :func:`default_roots` that exists (the user's data directory when none does)."""
     if explicit is not None:
         return Path(explicit)
     if os.environ.get(ENV_VAR):
         return Path(os.environ[ENV_VAR])
-    for base in (_REPO_ROOT, Path.cwd()):
-        candidate = base.parent / "shared" / "data"
-        if candidate.is_dir():
-            return candidate
-    return _REPO_ROOT.parent / "shared" / "data"
+    roots = default_roots()
+    return next((root for root in roots if root.is_dir()), roots[-1])
 
 
 def _folder(root: Path, name: str, files: tuple[str, ...]) -> Path:
     folder = root / name
     missing = [f for f in files if not (folder / f).exists()]
     if missing:
+        looked = ", ".join(str(r) for r in default_roots())
         raise DatasetNotFoundError(
             f"dataset {name!r} not found: {folder} lacks {', '.join(missing)}. Put the "
             f"{name} files in {folder}, or point --data-root / ${ENV_VAR} at the folder that "
-            f"holds {name}/."
+            f"holds {name}/ (without either, coldbrew looks in {looked}, in that order)."
         )
     return folder
 
