@@ -262,3 +262,12 @@ def test_a_named_column_missing_from_its_file_stops_recommend(
     )  # fmt: skip
     assert code == 2 and "Traceback" not in err
     assert expected in err
+
+
+def test_eval_says_a_catalogue_alone_has_nothing_to_evaluate_on(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    folder = write_shop(tmp_path / "shop", "en", 0)
+    code, _, err = run(capsys, "eval", "--dataset", str(folder), "--encoder", "hashing")
+    assert code == 2 and "Traceback" not in err
+    assert "shop has no positive interactions to evaluate on" in err
