@@ -63,7 +63,7 @@ _KEYS = {
         "encoding",
     },
 }
-NO_INTERACTIONS = {"user": "user_id", "item": "item_id"}
+_NO_INTERACTIONS_TABLE = {"user": "user_id", "item": "item_id"}
 """The interactions of a folder whose ``dataset.toml`` has no ``[interactions]`` table."""
 _INTERACTION_COLUMNS = ("user", "item", "value", "timestamp")
 _REQUIRED = {
@@ -203,7 +203,7 @@ def load_folder(path: str | Path, on_bad_rows: OnBadRows = "raise") -> Dataset:
         )
     raw = read_spec(spec_path)
     item_cfg, user_cfg = raw["items"], raw.get("users")
-    inter_cfg = raw.get("interactions", NO_INTERACTIONS)
+    inter_cfg = raw.get("interactions", _NO_INTERACTIONS_TABLE)
 
     def table(cfg: dict[str, Any], role: str) -> pd.DataFrame:
         frame = read_table(folder / cfg["file"], cfg.get("encoding", "utf-8"), on_bad_rows)

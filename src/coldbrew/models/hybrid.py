@@ -328,26 +328,34 @@ class HybridRecommender(Recommender):
 
     def describe(self) -> str:
         """What the blend could learn: how many positive interactions it was fitted on, the
-        parts that answer, and the silent ones with their reasons, e.g. ``hybrid fitted on 0
-        positive interactions: language model only (lm, lexical); silent: cf (no
-        interactions)``."""
+        parts that answer (weigh something for some user), the silent ones with their reasons,
+        and those the validation gave no weight, e.g. ``hybrid fitted on 0 positive
+        interactions: language model only (lm, lexical); silent: cf (no interactions)``."""
         silent: dict[str, list[str]] = {}
         for name, part in self.parts.items():
             if part.silent_reason is not None:
                 silent.setdefault(part.silent_reason, []).append(name)
-        answering = [n for n, p in self.parts.items() if p.silent_reason is None]
+        text = self._text_weights()
+        weighs = np.any(self.weights.reshape(-1, len(self.parts)) > 0, axis=0)
+        if text is not None:
+            weighs |= text > 0
+        learned = [(n, w) for (n, p), w in zip(self.parts.items(), weighs) if not p.silent_reason]
+        answering = [n for n, w in learned if w]
         n = int(self.item_counts.sum())
-        head = f"{self.kind} fitted on {n} positive interaction{'' if n == 1 else 's'}: "
-        if not silent:
-            return head + f"every part learned ({', '.join(answering)})"
+        out = f"{self.kind} fitted on {n} positive interaction{'' if n == 1 else 's'}: "
         if not answering:
-            what = "no part learned"
+            out += "no part answers"
         elif all(self.parts[a].kind in TEXT_KINDS for a in answering):
-            what = f"language model only ({', '.join(answering)})"
+            out += f"language model only ({', '.join(answering)})"
         else:
-            what = f"answering with {', '.join(answering)}"
-        quiet = "; ".join(f"{', '.join(names)} ({why})" for why, names in silent.items())
-        return head + f"{what}; silent: {quiet}"
+            out += f"answering with {', '.join(answering)}"
+        if silent:
+            quiet = "; ".join(f"{', '.join(names)} ({why})" for why, names in silent.items())
+            out += f"; silent: {quiet}"
+        unchosen = [name for name, w in learned if not w]
+        if unchosen:
+            out += f"; weighed 0 on validation: {', '.join(unchosen)}"
+        return out
 
     def fit_parts_for_validation(self, dataset: Dataset) -> list[ValTask]:
         """The first half of :meth:`fit`, for benchmarks that compare weightings: take the
