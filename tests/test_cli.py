@@ -113,3 +113,161 @@ def test_demo_runs_offline_on_the_sample(
     assert code == 0
     assert "free text (Chinese)" in out and "attributes only" in out
     assert "new item" in out
+
+
+# ---- a new shop's own catalogue: no interactions, or one or two (issues 24 and 27) ----------
+ZH_TITLES = [
+    "三体 科幻小说",
+    "红楼梦 古典小说",
+    "西游记 神话小说",
+    "电饭煲 厨房电器",
+    "不粘锅 炒菜锅",
+    "保温杯 不锈钢水杯",
+    "登山鞋 防水徒步鞋",
+    "帐篷 双人露营帐篷",
+    "睡袋 冬季露营睡袋",
+    "机械键盘 游戏键盘",
+    "无线鼠标 游戏鼠标",
+    "降噪耳机 蓝牙耳机",
+    "羽绒服 冬季保暖外套",
+    "风衣 春季薄外套",
+    "衬衫 夏季亚麻衬衫",
+    "绿茶 龙井茶叶",
+    "咖啡豆 意式咖啡",
+    "月饼 中秋礼盒",
+    "瑜伽垫 健身器材",
+    "哑铃 力量训练",
+    "跑步鞋 轻便运动鞋",
+    "台灯 护眼学习灯",
+    "书包 学生双肩包",
+    "钢笔 书法练字笔",
+]
+EN_ITEMS = {
+    "jacket": ("Lightweight spring jacket", "A breathable shell for spring outings"),
+    "parka": ("Insulated winter parka", "Warm down coat with a hood"),
+    "tent": ("Ultralight camping tent", "Two person tent for hiking trips"),
+    "keyboard": ("Mechanical keyboard", "Brown switches for gaming"),
+    "skillet": ("Cast iron skillet", "A heavy pan for searing steak"),
+    "kettle": ("Gooseneck kettle", "Pour over coffee at home"),
+}
+SHOP_TOML = """name = "shop"
+[items]
+file = "items.csv"
+id = "sku"
+text = ["title"]
+"""
+EVENTS_TOML = """[interactions]
+file = "events.csv"
+user = "uid"
+item = "sku"
+"""
+
+
+def write_shop(folder: Path, language: str, n_events: int, toml: str = SHOP_TOML) -> Path:
+    """A shop folder: English items with a description, or the 24 Chinese titles; ``n_events``
+    likes (no ``[interactions]`` table at all for none)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    if language == "zh":
+        rows = [f"z{n:02d},{title}," for n, title in enumerate(ZH_TITLES, 1)]
+    else:
+        rows = [f"{sku},{title},{about}" for sku, (title, about) in EN_ITEMS.items()]
+    (folder / "items.csv").write_text("sku,title,description\n" + "\n".join(rows) + "\n")
+    skus = [r.split(",")[0] for r in rows]
+    events = [f"u{n},{skus[3 * n + 1]}" for n in range(n_events)]
+    (folder / "events.csv").write_text("uid,sku\n" + "".join(f"{e}\n" for e in events))
+    (folder / "dataset.toml").write_text(toml + (EVENTS_TOML if n_events else ""))
+    return folder
+
+
+@pytest.mark.parametrize("n_events", [0, 1, 2])
+@pytest.mark.parametrize(
+    ("language", "text", "expected"),
+    [("en", "an ultralight tent for camping", "tent"), ("zh", "露营帐篷", "z08")],
+)
+def test_recommend_answers_a_catalogue_with_few_or_no_interactions(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    n_events: int,
+    language: str,
+    text: str,
+    expected: str,
+) -> None:
+    folder = write_shop(tmp_path / "shop", language, n_events)
+    args = ["recommend", "--dataset", str(folder), "--encoder", "hashing"]
+    args += ["--cache-dir", str(tmp_path / "cache"), "--text", text, "-k", "3", "--json"]
+    code, out, err = run(capsys, *args)
+    assert code == 0, err
+    rows = json.loads(out)
+    assert len(rows) == 3 and rows[0]["item_id"] == expected
+    plural = "" if n_events == 1 else "s"
+    assert f"model: hybrid fitted on {n_events} positive interaction{plural}: " in err
+    if not n_events:
+        assert "language model only (lm, lexical); silent: cf, " in err
+
+
+def test_a_chinese_catalogue_with_one_interaction_is_answered_by_default(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Issue 24's coldest case as a newcomer runs it: the default (auto) encoder and model."""
+    folder = write_shop(tmp_path / "shop", "zh", 1)
+    args = ["recommend", "--dataset", str(folder), "--cache-dir", str(tmp_path / "cache")]
+    code, out, err = run(capsys, *args, "--text", "想买一个露营用的帐篷", "-k", "3", "--json")
+    assert code == 0, err
+    assert "catalogue language: zh" in err and "fitted on 1 positive interaction" in err
+    assert json.loads(out)[0]["title"] == "帐篷 双人露营帐篷"
+
+
+def test_editing_dataset_toml_refits_the_cached_model(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Which columns are text is part of the cache key: the next call reads the new text."""
+    folder = write_shop(tmp_path / "shop", "en", 2)
+    args = ["recommend", "--dataset", str(folder), "--encoder", "hashing"]
+    args += ["--cache-dir", str(tmp_path / "cache"), "--text", "pour over coffee", "--json"]
+    code, out, err = run(capsys, *args)
+    assert code == 0 and "fitting on" in err
+    assert json.loads(out)[0]["item_id"] != "kettle"  # its title says nothing of coffee
+    toml = (folder / "dataset.toml").read_text()
+    edited = toml.replace('text = ["title"]', 'text = ["title", "description"]')
+    (folder / "dataset.toml").write_text(edited)
+    code, out, err = run(capsys, *args)
+    assert code == 0 and "fitting on" in err and "fitted before" not in err
+    assert json.loads(out)[0]["item_id"] == "kettle"
+    code, out, err = run(capsys, *args)  # unchanged since: the saved fit answers
+    assert code == 0 and "fitted before" in err and json.loads(out)[0]["item_id"] == "kettle"
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (("title", "name"), "items.csv [title]: missing column 'title' for items"),
+        (
+            ('text = ["title"]', 'text = ["title"]\nattributes = ["brand"]'),
+            "items.csv [brand]: missing column 'brand' for items (named in dataset.toml); "
+            "the file has ['sku', 'title', 'description']",
+        ),
+    ],
+    ids=["text column", "attribute column"],
+)
+def test_a_named_column_missing_from_its_file_stops_recommend(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, edit: tuple[str, str], expected: str
+) -> None:
+    folder = write_shop(tmp_path / "shop", "en", 1)
+    file = folder / ("items.csv" if edit[0] == "title" else "dataset.toml")
+    file.write_text(file.read_text().replace(*edit, 1))
+    code, _, err = run(
+        capsys,
+        "recommend", "--dataset", str(folder), "--encoder", "hashing",
+        "--cache-dir", str(tmp_path / "cache"), "--text", "tent",
+    )  # fmt: skip
+    assert code == 2 and "Traceback" not in err
+    assert expected in err
+
+
+def test_eval_says_a_catalogue_alone_has_nothing_to_evaluate_on(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    folder = write_shop(tmp_path / "shop", "en", 0)
+    code, _, err = run(capsys, "eval", "--dataset", str(folder), "--encoder", "hashing")
+    assert code == 2 and "Traceback" not in err
+    assert "shop has no positive interactions to evaluate on" in err

@@ -123,7 +123,11 @@ def test_bad_input_is_named_precisely(tmp_path: Path, override: dict, expected: 
 def test_skip_mode_keeps_good_rows_and_reports_bad_ones(tmp_path: Path) -> None:
     events = EVENTS_CSV + "a,99,5,1\nb,1,oops,1\n"
     folder = write_folder(
-        tmp_path, **{"events.csv": events, "users.jsonl": '{"uid":"a"}\n{"uid":"b"}\n[1]\n'}
+        tmp_path,
+        **{
+            "events.csv": events,
+            "users.jsonl": '{"uid":"a","age":30}\n{"uid":"b","about":"x"}\n[1]\n',
+        },
     )
     data = load_folder(folder, on_bad_rows="skip")
     assert len(data.interactions) == 3
@@ -160,3 +164,52 @@ def test_sample_catalogue_is_bilingual_and_valid() -> None:
     assert data.items["title"].str.contains(r"[\u4e00-\u9fff]").any()
     assert data.items["title"].str.contains(r"[a-z]").any()
     assert set(data.interactions["item_id"]) <= set(data.items["item_id"])
+
+
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        (  # the case: the CSV's `description` renamed, dataset.toml not
+            {"items.csv": ITEMS_CSV.replace("description", "desc")},
+            "items.csv [description]: missing column 'description' for items (named in "
+            "dataset.toml); the file has ['sku', 'title', 'desc', 'category']",
+        ),
+        (
+            {"items.csv": ITEMS_CSV.replace("category", "kind")},
+            "items.csv [category]: missing column 'category' for items (named in dataset.toml); "
+            "the file has ['sku', 'title', 'description', 'kind']",
+        ),
+        (
+            {"users.jsonl": '{"uid": "a", "years": 30, "about": "hiker"}\n'},
+            "users.jsonl [age]: missing column 'age' for users (named in dataset.toml); "
+            "the file has ['uid', 'years', 'about']",
+        ),
+        (
+            {"users.jsonl": '{"uid": "a", "age": 30}\n'},
+            "users.jsonl [about]: missing column 'about' for users",
+        ),
+    ],
+)
+def test_every_named_text_and_attribute_column_must_exist(
+    tmp_path: Path, override: dict, expected: str
+) -> None:
+    with pytest.raises(DataError) as info:
+        load_folder(write_folder(tmp_path, **override))
+    assert expected in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "spec_or_file",
+    [
+        {"dataset.toml": SPEC.split("[interactions]")[0]},  # no [interactions] table
+        {"events.csv": ""},  # an empty file
+        {"events.csv": "uid,sku,rating,when\n"},  # a header and no rows
+    ],
+    ids=["no table", "empty file", "header only"],
+)
+def test_a_catalogue_without_interactions_loads(tmp_path: Path, spec_or_file: dict) -> None:
+    data = load_folder(write_folder(tmp_path, **spec_or_file))
+    assert list(data.items["item_id"]) == ["1", "2", "3"]
+    assert list(data.users["user_id"]) == ["a", "b"]
+    assert data.interactions.empty and data.positives().empty
+    assert list(data.interactions.columns) == ["user_id", "item_id", "value", "timestamp"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -207,3 +208,91 @@ def test_scoring_some_items_gives_their_scores_among_all(fitted: Recommender) ->
         1 + len(getattr(fitted, "parts", {}))
     )
     assert all(0 <= r < len(fitted.item_ids) for r in proposed)
+
+
+# ---- tiny data: a new shop's first hours (issue 24.4) ---------------------------------------
+def _default_hybrid() -> Recommender:
+    """The hybrid ``coldbrew recommend`` and the service fit, with the test encoder."""
+    from coldbrew.bench.zoo import ModelContext, make_model
+
+    return make_model("hybrid", ModelContext(lambda: HashingEncoder(128), None, seed=42))
+
+
+TINY_FACTORIES = {**{k: f for k, (f, _) in FACTORIES.items()}, "default_hybrid": _default_hybrid}
+
+
+def tiny_shape(base: Dataset, shape: str) -> Dataset:
+    """``base`` cut down to one of the shapes a new catalogue has."""
+    inter = base.interactions
+    if shape == "no user attributes":  # no users table at all
+        spec = replace(base.spec, user_text=(), user_attributes=())
+        return Dataset(spec, base.items, inter)
+    cut = {
+        "0 interactions": inter.iloc[:0],
+        "1 interaction": inter.iloc[:1],
+        "2 interactions": inter.iloc[[0, 3]],  # two users, one like each
+        "one user": inter[inter["user_id"] == "alice"],
+        "no timestamps": inter.assign(timestamp=np.nan),
+    }[shape]
+    return base.with_interactions(cut)
+
+
+TINY_SHAPES = [
+    "0 interactions",
+    "1 interaction",
+    "2 interactions",
+    "one user",
+    "no timestamps",
+    "no user attributes",
+]
+TINY_QUERIES = [
+    UserQuery(text="a tent for camping"),
+    UserQuery(attributes={"age": "18-24", "occupation": "student"}),
+    UserQuery(liked=("keyboard",)),
+    UserQuery(user_id="alice"),
+]
+
+
+@pytest.mark.parametrize("shape", TINY_SHAPES)
+@pytest.mark.parametrize("kind", sorted(TINY_FACTORIES))
+def test_tiny_data_fits_answers_and_round_trips(
+    kind: str, shape: str, tiny_dataset: Dataset, tmp_path: Path
+) -> None:
+    model = TINY_FACTORIES[kind]().fit(tiny_shape(tiny_dataset, shape))
+    loaded = Recommender.load(model.save(tmp_path / "m"))
+    for query in TINY_QUERIES:
+        recs = model.recommend(query, k=5)
+        seen = set(model.resolve(query).liked)
+        assert len(recs) == min(5, 12 - len(seen)), query
+        assert len(set(recs.ids)) == len(recs) and not set(recs.ids) & seen
+        assert set(recs.ids) <= set(model.item_ids)
+        again = loaded.recommend(query, k=5)
+        assert again.ids == recs.ids, query
+        np.testing.assert_allclose(again.scores, recs.scores, rtol=1e-5, atol=1e-6)
+    assert loaded.describe() == model.describe()
+
+
+def test_parts_that_cannot_learn_stay_silent(tiny_dataset: Dataset) -> None:
+    """Without interactions the default hybrid answers from the item text alone and says so; the
+    collaborative parts weigh nothing, for every kind of user."""
+    model = _default_hybrid().fit(tiny_shape(tiny_dataset, "0 interactions"))
+    assert isinstance(model, HybridRecommender)
+    silent = [n for n, p in model.parts.items() if p.silent_reason is not None]
+    assert set(silent) == {"cf", "cf_f64", "cf_map", "itemknn", "transitions", "popularity"}
+    assert model.describe().startswith(
+        "hybrid fitted on 0 positive interactions: language model only (lm, lexical); silent: "
+    )
+    for query in TINY_QUERIES:
+        parts = model.contributions([model.resolve(query)])
+        assert not any(parts[name].any() for name in silent), query
+        assert any(parts[name].any() for name in ("lm", "lexical")), query
+    recs = model.recommend(UserQuery(text="ultralight camping tent"), k=1)
+    assert recs.ids == ["tent"]
+
+
+def test_a_part_silent_for_lack_of_order_names_why(tiny_dataset: Dataset) -> None:
+    model = _default_hybrid().fit(tiny_shape(tiny_dataset, "no timestamps"))
+    assert isinstance(model, HybridRecommender)
+    assert "; silent: transitions (no timestamps)" in model.describe()
+    assert [n for n, p in model.parts.items() if p.silent_reason] == ["transitions"]
+    assert not model.weights[..., list(model.parts).index("transitions")].any()

@@ -109,41 +109,47 @@ def zero_shot_from_args(
 def model_from_args(args: argparse.Namespace, dataset: Dataset) -> Recommender:
     """What ``--model`` names: ``hybrid`` (the default: the model the service trains and serves,
     fitted on ``dataset`` once and kept under ``--cache-dir``), ``zeroshot`` (the language model
-    alone), or a saved model's directory. Without interactions, or without the ``[cf]`` extra
-    that the hybrid needs, the hybrid falls back to zero-shot and says so."""
+    alone), or a saved model's directory. The hybrid fits on any number of interactions, none
+    included, and says which of its parts could learn; without the ``[cf]`` extra it needs, it
+    falls back to zero-shot and says so."""
     spec = getattr(args, "model", None) or "hybrid"
     if spec not in ("hybrid", "zeroshot"):
         return Recommender.load(spec)
     route_encoder(args, dataset)
     if spec == "hybrid":
-        reason = _no_hybrid(dataset)
-        if reason is None:
-            return cached_hybrid(args, dataset)
-        print(f"model: zero-shot ({reason})", file=sys.stderr)
+        if importlib.util.find_spec("implicit") is not None:
+            model = cached_hybrid(args, dataset)
+            print(f"model: {model.describe()}", file=sys.stderr)
+            return model
+        print(
+            "model: zero-shot (the hybrid needs the [cf] extra: pip install 'coldbrew[cf]')",
+            file=sys.stderr,
+        )
     return zero_shot_from_args(args).fit(dataset)
 
 
-def _no_hybrid(dataset: Dataset) -> str | None:
-    if dataset.positives().empty:
-        return "the dataset has no interactions to learn from"
-    if importlib.util.find_spec("implicit") is None:
-        return "the hybrid needs the [cf] extra: pip install 'coldbrew[cf]'"
-    return None
+def dataset_digest(dataset: Dataset) -> str:
+    """A hash of everything a fit reads: the whole spec (which columns are text, attributes, the
+    positive threshold, the language...) and every table's contents."""
+    digest = hashlib.sha256(repr(dataset.spec).encode())
+    for frame in (dataset.items, dataset.users, dataset.interactions):
+        digest.update(repr(list(frame.columns)).encode())
+        digest.update(pd.util.hash_pandas_object(frame.astype(str), index=False).to_numpy())
+    return digest.hexdigest()
 
 
 def cached_hybrid(args: argparse.Namespace, dataset: Dataset) -> Recommender:
     """The service's hybrid fitted on ``dataset`` with ``args.encoder``: loaded from
     ``<cache-dir>/models/<fingerprint>`` when an identical fit was saved there, else fitted and
-    saved (the fingerprint covers the data, the encoder and coldbrew's version)."""
+    saved (the fingerprint covers the dataset's spec and data (:func:`dataset_digest`), the
+    encoder and coldbrew's version): editing ``dataset.toml`` or a file refits."""
     from coldbrew import __version__
     from coldbrew.serve.refit import build_hybrid
 
     encoder = make_encoder(args.encoder)
     cache = Path(args.cache_dir or DEFAULT_CACHE)
-    digest = hashlib.sha256(f"{__version__}|{encoder.name}".encode())
-    for frame in (dataset.items, dataset.users, dataset.positives()):
-        digest.update(pd.util.hash_pandas_object(frame.astype(str), index=False).to_numpy())
-    path = cache / "models" / f"{dataset.name}-{digest.hexdigest()[:16]}"
+    key = f"{__version__}|{encoder.name}|{dataset_digest(dataset)}"
+    path = cache / "models" / f"{dataset.name}-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
     if (path / "config.json").exists():
         print(f"model: hybrid (fitted before, {path})", file=sys.stderr)
         return Recommender.load(path, encoder=encoder, cache_dir=str(cache))

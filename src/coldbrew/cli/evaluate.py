@@ -68,6 +68,11 @@ def _make(name: str, args: argparse.Namespace) -> Recommender:
 def run(args: argparse.Namespace) -> int:
     dataset = load_from_args(args)
     print(dataset.summary())
+    if dataset.positives().empty:
+        raise ValueError(
+            f"{dataset.name} has no positive interactions to evaluate on (recommend and serve "
+            "answer it from the item text alone)"
+        )
     route_encoder(args, dataset)
     split = cold_item_split(dataset, seed=args.seed)
     train = split.train_dataset(dataset)

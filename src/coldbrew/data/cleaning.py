@@ -74,14 +74,19 @@ class _Checker:
         return self.frame[self.keep].reset_index(drop=True)
 
 
-def _require_columns(frame: pd.DataFrame, columns: list[str], role: str) -> list[RowProblem]:
-    missing = [c for c in columns if c not in frame.columns]
+def require_columns(
+    frame: pd.DataFrame, columns: list[str], role: str, source: str = ""
+) -> list[RowProblem]:
+    """One problem per column of ``columns`` that ``frame`` lacks, naming its file, the column
+    and the columns it does have (``source``: where the column was named, e.g. dataset.toml)."""
+    missing = [c for c in dict.fromkeys(columns) if c not in frame.columns]
     if not missing:
         return []
     file = str(frame[FILE].iloc[0]) if FILE in frame and len(frame) else role
     have = [c for c in frame.columns if c not in (FILE, LINE)]
+    named = f" (named in {source})" if source else ""
     return [
-        RowProblem(file, None, c, f"missing column {c!r} for {role}; the file has {have}")
+        RowProblem(file, None, c, f"missing column {c!r} for {role}{named}; the file has {have}")
         for c in missing
     ]
 
@@ -129,7 +134,7 @@ def _check_entities(
     role: str,
     need_text: bool,
 ) -> pd.DataFrame:
-    missing = _require_columns(frame, [id_col], role)
+    missing = require_columns(frame, [id_col], role)
     if missing:
         problems += missing
         return frame
@@ -147,7 +152,7 @@ def _check_entities(
     present = [f for f in text_fields if f in frame]
     if need_text and text_fields:
         if not present:
-            problems += _require_columns(frame, list(text_fields), role)
+            problems += require_columns(frame, list(text_fields), role)
             return frame
         has_text = np.zeros(len(frame), dtype=bool)
         for f in present:
@@ -189,7 +194,7 @@ def build_dataset(
         )
     wanted = [inter_user, inter_item] + [c for c in (inter_value, inter_timestamp) if c]
     structural = [p for p in problems if p.line is None]
-    structural += _require_columns(interactions, wanted, "interactions")
+    structural += require_columns(interactions, wanted, "interactions")
     if structural:
         raise DataError(structural)
 

@@ -17,7 +17,7 @@ id = "user_id"
 text = ["about"]
 attributes = ["age", "occupation"]
 
-[interactions]
+[interactions]                 # optional: a new catalogue has none yet (an empty file too)
 file = "interactions.csv"
 user = "user_id"
 item = "item_id"
@@ -37,7 +37,14 @@ from typing import Any
 
 import pandas as pd
 
-from coldbrew.data.cleaning import OnBadRows, build_dataset, with_source
+from coldbrew.data.cleaning import (
+    FILE,
+    LINE,
+    OnBadRows,
+    build_dataset,
+    require_columns,
+    with_source,
+)
 from coldbrew.data.problems import DataError, RowProblem
 from coldbrew.data.schema import Dataset, DatasetSpec
 
@@ -56,6 +63,9 @@ _KEYS = {
         "encoding",
     },
 }
+_NO_INTERACTIONS_TABLE = {"user": "user_id", "item": "item_id"}
+"""The interactions of a folder whose ``dataset.toml`` has no ``[interactions]`` table."""
+_INTERACTION_COLUMNS = ("user", "item", "value", "timestamp")
 _REQUIRED = {
     "items": ("file", "id"),
     "users": ("file", "id"),
@@ -84,9 +94,8 @@ def read_spec(path: Path) -> dict[str, Any]:
                 table or "top level",
                 f"unknown keys {sorted(unknown)}; known: {sorted(allowed)}",
             )
-    for table in ("items", "interactions"):
-        if table not in raw:
-            raise _spec_problem(path, table, f"missing the [{table}] table")
+    if "items" not in raw:
+        raise _spec_problem(path, "items", "missing the [items] table")
     for table, keys in _REQUIRED.items():
         for key in keys:
             if table in raw and key not in raw[table]:
@@ -104,6 +113,8 @@ def read_table(
     if suffix == ".parquet":
         return with_source(pd.read_parquet(path), path.name)
     text = _decode(path, encoding)
+    if not text.strip():  # an empty file: no rows (and no columns)
+        return with_source(pd.DataFrame(), path.name)
     if suffix in (".jsonl", ".ndjson"):
         return _read_jsonl(path.name, text, on_bad_rows)
     if suffix in (".csv", ".tsv", ".txt"):
@@ -191,14 +202,27 @@ def load_folder(path: str | Path, on_bad_rows: OnBadRows = "raise") -> Dataset:
             ]
         )
     raw = read_spec(spec_path)
-    item_cfg, inter_cfg, user_cfg = raw["items"], raw["interactions"], raw.get("users")
+    item_cfg, user_cfg = raw["items"], raw.get("users")
+    inter_cfg = raw.get("interactions", _NO_INTERACTIONS_TABLE)
 
-    def table(cfg: dict[str, Any]) -> pd.DataFrame:
-        return read_table(folder / cfg["file"], cfg.get("encoding", "utf-8"), on_bad_rows)
+    def table(cfg: dict[str, Any], role: str) -> pd.DataFrame:
+        frame = read_table(folder / cfg["file"], cfg.get("encoding", "utf-8"), on_bad_rows)
+        named = [cfg["id"]] if "id" in cfg else [cfg[k] for k in _INTERACTION_COLUMNS if k in cfg]
+        named += [*_strings(cfg, "text"), *_strings(cfg, "attributes")]
+        if frame.empty and not len(frame.columns.difference([FILE, LINE])):
+            return frame.reindex(columns=[*named, FILE, LINE])  # an empty file: no rows
+        problems = require_columns(frame, named, role, source=SPEC_FILE)
+        if problems:
+            raise DataError(problems)
+        return frame
 
-    items = table(item_cfg)
-    users = table(user_cfg) if user_cfg else None
-    interactions = table(inter_cfg)
+    items = table(item_cfg, "items")
+    users = table(user_cfg, "users") if user_cfg else None
+    interactions = (
+        table(inter_cfg, "interactions")
+        if "interactions" in raw
+        else pd.DataFrame(columns=[inter_cfg["user"], inter_cfg["item"]])
+    )
     spec = DatasetSpec(
         name=raw.get("name", folder.resolve().name),
         item_text=_strings(item_cfg, "text"),

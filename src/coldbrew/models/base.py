@@ -26,6 +26,9 @@ from coldbrew.data.schema import ITEM_ID, USER_ID, Dataset, history_by_user
 from coldbrew.index.exact import top_k
 
 FORMAT_VERSION = 1
+NO_INTERACTIONS = "no interactions"
+"""The :attr:`Recommender.silent_reason` of a model that learns from interactions only, fit
+on none (a new catalogue)."""
 
 
 class ModelNotFittedError(RuntimeError):
@@ -89,6 +92,8 @@ class Recommender(ABC):
         self._history: dict[str, list[str]] = {}
         self._profiles: dict[str, dict[str, Any]] = {}
         self._fitted = False
+        self.silent_reason: str | None = None
+        """Why the last fit learned nothing this model could rank by (``None``: it learned)."""
 
     # ---- to implement -------------------------------------------------------------------
     @abstractmethod
@@ -126,9 +131,17 @@ class Recommender(ABC):
         self._active = np.ones(len(self.item_ids), dtype=bool)
         self._history = history_by_user(dataset.positives())
         self._profiles = _profiles(dataset)
+        self.silent_reason = None
         self._fit(dataset)
         self._fitted = True
         return self
+
+    def describe(self) -> str:
+        """One line on what the fitted model learned from: its kind, and why it is silent
+        when the data gave it nothing to learn (:attr:`silent_reason`)."""
+        if self.silent_reason is None:
+            return self.kind
+        return f"{self.kind} (silent: {self.silent_reason})"
 
     def _check_fitted(self) -> None:
         if not self._fitted:
@@ -285,6 +298,7 @@ class Recommender(ABC):
             "kind": self.kind,
             "params": self.get_params(),
             "profiles": self._profiles,
+            "silent_reason": self.silent_reason,
         }
         (path / "config.json").write_text(
             json.dumps(config, indent=2, ensure_ascii=False, default=_json_default)
@@ -332,6 +346,7 @@ class Recommender(ABC):
         bounds = np.concatenate([[0], np.cumsum(lengths)])
         model._history = {u: flat[bounds[i] : bounds[i + 1]] for i, u in enumerate(users)}
         model._profiles = config.get("profiles", {})
+        model.silent_reason = config.get("silent_reason")
         model._set_state(arrays)
         model._fitted = True
         return model

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from coldbrew.data.schema import ITEM_ID, USER_ID, Dataset
-from coldbrew.models.base import Recommender, UserQuery
+from coldbrew.models.base import NO_INTERACTIONS, Recommender, UserQuery
 
 
 class PopularityRecommender(Recommender):
@@ -38,6 +38,8 @@ class PopularityRecommender(Recommender):
         self._counts = np.zeros(len(self.item_ids), dtype=np.float32)
         known = counts[counts.index.isin(list(self.item_ids))]
         self._counts[self.item_ids.rows(known.index)] = known.to_numpy(dtype=np.float32)
+        if not self._counts.any():
+            self.silent_reason = NO_INTERACTIONS
 
     def _score_rows(self, queries: Sequence[UserQuery]) -> np.ndarray:
         return np.tile(self._base(), (len(queries), 1))

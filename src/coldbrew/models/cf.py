@@ -27,7 +27,7 @@ import scipy.sparse as sp
 
 from coldbrew.data.idmap import IdMap
 from coldbrew.data.schema import ITEM_ID, USER_ID, Dataset
-from coldbrew.models.base import Recommender, UserQuery
+from coldbrew.models.base import NO_INTERACTIONS, Recommender, UserQuery
 from coldbrew.models.baselines import _id_hashes
 
 
@@ -142,6 +142,8 @@ class CFRecommender(Recommender):
         self._counts = np.asarray(matrix.sum(axis=0), dtype=np.float32).ravel()
         self._pop_cache = np.zeros(0, dtype=np.float32)  # a refit must not keep the old ranking
         self._below = None
+        if not matrix.nnz:
+            self.silent_reason = NO_INTERACTIONS
         self._fit_cf(matrix)
 
     def _fit_cf(self, matrix: sp.csr_matrix) -> None:

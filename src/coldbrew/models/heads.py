@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from coldbrew.data.schema import ITEM_ID, Dataset
-from coldbrew.models.base import Recommender, UserQuery
+from coldbrew.models.base import NO_INTERACTIONS, Recommender, UserQuery
 from coldbrew.models.tfidf import TfidfRecommender
 from coldbrew.models.zeroshot import ZeroShotRecommender
 from coldbrew.text.encoder import Encoder, l2_normalize
@@ -318,8 +318,16 @@ class CFMapRecommender(Recommender):
         counts = dataset.positives()[ITEM_ID].value_counts()
         known = counts.reindex(list(self.item_ids)).fillna(0).to_numpy()
         warm = known >= self.min_interactions
-        if warm.sum() == 0:
-            raise ValueError("the CF map needs items with training interactions")
+        if not warm.any():  # nothing to map from: every item and user scores 0
+            self.silent_reason = (
+                f"no item with {self.min_interactions}+ training interactions"
+                if known.any()
+                else NO_INTERACTIONS
+            )
+            self.weights = np.zeros((vectors.shape[1] + 1, factors.shape[1]), dtype=np.float32)
+            self.item_factors = np.zeros_like(factors)
+            self.mapped = ~warm
+            return
         if self.alpha_grid:
             self.alpha = self._choose_alpha(vectors, factors, warm)
         self.weights = fit_ridge(vectors[warm], factors[warm], self.alpha)

@@ -300,11 +300,62 @@ class HybridRecommender(Recommender):
     # ---- fitting ------------------------------------------------------------------------
     def _fit(self, dataset: Dataset) -> None:
         self._tie_offsets = np.zeros(0, dtype=np.float32)  # a new catalogue: hash it afresh
-        if self.tune:
+        self.weights[:] = 1.0 / len(self.parts)
+        if self.tune and not dataset.positives().empty:  # nothing to validate on without any
             inner, tasks = inner_validation(dataset, seed=self.seed, fraction=self.val_fraction)
             self._fit_parts(inner)
             self._fit_weights(tasks)
         self._fit_parts(dataset)
+        self._mute_silent()
+
+    def _silent(self) -> np.ndarray:
+        """Which parts learned nothing in their last fit (:attr:`Recommender.silent_reason`)."""
+        return np.asarray([p.silent_reason is not None for p in self.parts.values()])
+
+    def _mute_silent(self) -> None:
+        """No weight on the parts that learned nothing from the data (without interactions ALS
+        ranks by popularity's hash of the ids: noise); where that leaves no weight, equal weights
+        on the parts that learned (unless none did)."""
+        silent = self._silent()
+        if silent.all() or not silent.any():
+            return
+        kept = np.where(silent, 0.0, self.weights)
+        total = kept.sum(axis=-1, keepdims=True)
+        equal = np.where(silent, 0.0, 1.0 / (~silent).sum())
+        self.weights = np.where(total > 0, kept / np.maximum(total, 1e-12), equal).astype(
+            np.float32
+        )
+
+    def describe(self) -> str:
+        """What the blend could learn: how many positive interactions it was fitted on, the
+        parts that answer (weigh something for some user), the silent ones with their reasons,
+        and those the validation gave no weight, e.g. ``hybrid fitted on 0 positive
+        interactions: language model only (lm, lexical); silent: cf (no interactions)``."""
+        silent: dict[str, list[str]] = {}
+        for name, part in self.parts.items():
+            if part.silent_reason is not None:
+                silent.setdefault(part.silent_reason, []).append(name)
+        text = self._text_weights()
+        weighs = np.any(self.weights.reshape(-1, len(self.parts)) > 0, axis=0)
+        if text is not None:
+            weighs |= text > 0
+        learned = [(n, w) for (n, p), w in zip(self.parts.items(), weighs) if not p.silent_reason]
+        answering = [n for n, w in learned if w]
+        n = int(self.item_counts.sum())
+        out = f"{self.kind} fitted on {n} positive interaction{'' if n == 1 else 's'}: "
+        if not answering:
+            out += "no part answers"
+        elif all(self.parts[a].kind in TEXT_KINDS for a in answering):
+            out += f"language model only ({', '.join(answering)})"
+        else:
+            out += f"answering with {', '.join(answering)}"
+        if silent:
+            quiet = "; ".join(f"{', '.join(names)} ({why})" for why, names in silent.items())
+            out += f"; silent: {quiet}"
+        unchosen = [name for name, w in learned if not w]
+        if unchosen:
+            out += f"; weighed 0 on validation: {', '.join(unchosen)}"
+        return out
 
     def fit_parts_for_validation(self, dataset: Dataset) -> list[ValTask]:
         """The first half of :meth:`fit`, for benchmarks that compare weightings: take the
@@ -417,8 +468,9 @@ class HybridRecommender(Recommender):
         for q, ex in enumerate(task.exclude):
             banned[q, self.item_ids.rows(ex, skip_unknown=True)] = True
         top = min(top, n)
-        # a part that scores every item alike for every query has nothing to say here
-        silent = np.asarray([not np.ptp(p, axis=1).any() for p in parts])
+        # a part that scores every item alike for every query has nothing to say here, nor
+        # one that learned nothing from the inner training data
+        silent = np.asarray([not np.ptp(p, axis=1).any() for p in parts]) | self._silent()
         picks = []
         for p, quiet in zip(parts, silent, strict=True):
             if quiet and not silent.all():
@@ -588,7 +640,10 @@ class HybridRecommender(Recommender):
         """Equal weights on the parts that read text, for a user who brings their own words and
         no history: no benchmark has such users, so no validation can tune their blend, and the
         words are what they said they want (``None`` when no part reads text)."""
-        reads = np.asarray([p.kind in TEXT_KINDS for p in self.parts.values()], dtype=np.float32)
+        reads = np.asarray(
+            [p.kind in TEXT_KINDS and p.silent_reason is None for p in self.parts.values()],
+            dtype=np.float32,
+        )
         return reads / reads.sum() if reads.any() else None
 
     def _ties(self) -> np.ndarray:

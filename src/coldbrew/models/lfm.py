@@ -23,7 +23,7 @@ from sklearn.preprocessing import normalize
 
 from coldbrew.data.idmap import IdMap
 from coldbrew.data.schema import Dataset
-from coldbrew.models.base import Recommender, UserQuery
+from coldbrew.models.base import NO_INTERACTIONS, Recommender, UserQuery
 from coldbrew.models.cf import interaction_matrix, popularity_scores, ridge_fold_in
 from coldbrew.text.encoder import tokenize
 from coldbrew.text.templates import ItemTemplate
@@ -205,6 +205,9 @@ class LightFMRecommender(Recommender):
         profiles = [self._profiles.get(u, {}).get("attributes", {}) for u in self.user_ids]
         self.user_features = IdMap(sorted({t for p in profiles for t in attribute_tokens(p)}))
         n_users = len(self.user_ids)
+        if not matrix.nnz:  # nothing to train on: every representation stays zero
+            self._untrained(item_features.shape[1])
+            return
         user_features = normalize(
             sp.hstack([sp.identity(n_users, format="csr"), self._attribute_rows(profiles)]),
             norm="l1",
@@ -230,6 +233,19 @@ class LightFMRecommender(Recommender):
         self._word_biases = np.asarray(model.item_biases[len(warm) :], dtype=np.float32)
         self._word_embeddings = np.asarray(model.item_embeddings[len(warm) :], dtype=np.float32)
         self._feature_embeddings = np.asarray(model.user_embeddings[n_users:], dtype=np.float32)
+
+    def _untrained(self, n_item_features: int) -> None:
+        """Zero representations of the right shapes (every item and user alike), for a fit
+        with no interactions: LightFM learns its feature embeddings from them alone."""
+        self.silent_reason = NO_INTERACTIONS
+        self._gram = None
+        dim, n_items = self.no_components, len(self.item_ids)
+        self.item_biases = np.zeros(n_items, dtype=np.float32)
+        self.item_embeddings = np.zeros((n_items, dim), dtype=np.float32)
+        self.user_embeddings = np.zeros((0, dim), dtype=np.float32)
+        self._word_biases = np.zeros(n_item_features, dtype=np.float32)
+        self._word_embeddings = np.zeros((n_item_features, dim), dtype=np.float32)
+        self._feature_embeddings = np.zeros((len(self.user_features), dim), dtype=np.float32)
 
     def _add_items(self, items: pd.DataFrame, rows: np.ndarray) -> None:
         texts = self._texts(items)

@@ -63,6 +63,14 @@ class TransitionRecommender(CFRecommender):
 
     def _fit(self, dataset: Dataset) -> None:
         super()._fit(dataset)
+        self._learn_transitions(dataset)
+        if not self.transitions.nnz:  # no order learned: every item scores 0 for everyone
+            timed = has_timestamps(dataset.positives())
+            self.silent_reason = self.silent_reason or (
+                "no user liked two items in time order" if timed else "no timestamps"
+            )
+
+    def _learn_transitions(self, dataset: Dataset) -> None:
         if not has_timestamps(dataset.positives()):
             return
         n = len(self.item_ids)
