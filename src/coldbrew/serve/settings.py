@@ -39,8 +39,8 @@
 ``COLDBREW_RATE_LIMIT``  requests per client address without a valid key (default ``20/second``)
 ``COLDBREW_KEY_RATE_LIMIT``  requests per valid key (default ``200/second``)
 ``COLDBREW_RATE_LIMIT_DELAY``  seconds a 429 waits before it is sent (1; slows floods down)
-``COLDBREW_FAILED_KEY_LIMIT``  wrong keys per client address before it gets 429s
-                         (default ``10/minute``)
+``COLDBREW_FAILED_KEY_LIMIT``  tries of one wrong key before it gets 429s (default
+                         ``10/minute``); a right key is never held back by wrong ones
 ``COLDBREW_HEADER_TIMEOUT``  seconds a connection may take to send its request headers (10)
 ``COLDBREW_BODY_TIMEOUT``  seconds a request may take to send its body (30)
 ``COLDBREW_MAX_QUEUE``   requests waiting for the encoder before new ones get 503 (32)
