@@ -38,7 +38,10 @@ log = logging.getLogger("coldbrew.serve")
 
 
 def create_app(settings: Settings, *, encoder: Encoder | None = None) -> FastAPI:
-    """The service over ``settings.db_url``; pass ``encoder`` to skip building it from settings."""
+    """The service over ``settings.db_url``; pass ``encoder`` to skip building it from settings.
+
+    A models directory that cannot be used is a ``ValueError`` here, before anything starts."""
+    settings.check_models_dir()
     metrics = Metrics()
 
     @asynccontextmanager

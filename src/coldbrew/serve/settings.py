@@ -232,6 +232,16 @@ class Settings:
         digest = hashlib.sha256(self.db_url.encode()).hexdigest()[:12]
         return os.path.join(".coldbrew", "models", digest)
 
+    def check_models_dir(self) -> None:
+        """Raise ``ValueError`` (one line naming the setting) unless :meth:`models_path` is a
+        writable directory or one that can be made; it used to end in a traceback at start."""
+        path = self.models_path()
+        problem = _directory_problem(path)
+        if problem is not None:
+            raise ValueError(
+                f"the models directory {path!r} (--models-dir, COLDBREW_MODELS_DIR) {problem}"
+            )
+
     @staticmethod
     def keys(*keys: str) -> frozenset[str]:
         """Hashes of plain keys (for building settings in code), checked as the environment's
@@ -249,6 +259,22 @@ class Settings:
         if not self.read_key_hashes:
             return True
         return key is not None and _matches(key, self.read_key_hashes | self.write_key_hashes)
+
+
+def _directory_problem(path: str) -> str | None:
+    """Why ``path`` cannot hold files (a phrase), or ``None``; makes nothing."""
+    if os.path.isdir(path):
+        return None if os.access(path, os.W_OK | os.X_OK) else "is not writable"
+    if os.path.exists(path):
+        return "is a file, not a directory"
+    parent = os.path.dirname(os.path.abspath(path))
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        return f"cannot be made: {parent!r} is a file"
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return f"cannot be made: {parent!r} is not writable"
+    return None
 
 
 def _number(env: Mapping[str, str], name: str, default: float, kind: type) -> Any:
