@@ -4,6 +4,8 @@ key setting is refused, and every limit must make sense."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from uvicorn.config import STARTUP_FAILURE
 
@@ -36,6 +38,32 @@ def test_the_cli_refuses_to_start_with_a_clear_message(
     assert main(["serve", "--db", f"{tmp_path}/x.sqlite", "--encoder", "hashing"]) == 2
     err = capsys.readouterr().err
     assert "coldbrew serve: error: COLDBREW_API_KEYS entry 1" in err and "64 hex" in err
+
+
+@pytest.mark.parametrize(
+    ("where", "problem"),
+    [
+        ("a-file", "'{dir}/a-file' (--models-dir, COLDBREW_MODELS_DIR) is a file, not a directory"),
+        ("a-file/models", "cannot be made: '{dir}/a-file' is a file"),
+    ],
+)
+def test_a_models_dir_that_cannot_be_one_stops_serve_in_one_line(
+    where: str,
+    problem: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Issue 28, finding 8: it ended in a traceback from the app's start-up."""
+    (tmp_path / "a-file").write_text("not a directory")
+    monkeypatch.setenv("COLDBREW_API_KEYS", "a-key-of-my-own-7f3e")
+    argv = ["serve", "--db", str(tmp_path / "x.sqlite"), "--encoder", "hashing"]
+    assert main([*argv, "--models-dir", str(tmp_path / where)]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.count("\n") == 1 and "Traceback" not in captured.err
+    assert captured.err.startswith("coldbrew serve: error: the models directory")
+    assert problem.format(dir=tmp_path) in captured.err
+    assert not (tmp_path / "x.sqlite").exists()  # refused before anything was opened
 
 
 def test_a_service_whose_encoder_cannot_load_exits_with_the_reason(
