@@ -17,7 +17,7 @@ import httpx
 import numpy as np
 import psutil
 
-KEY = "bench-key"
+KEY = "bench-key-3b8f1e72"
 
 
 def free_port() -> int:

@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 
 from coldbrew.serve.settings import Settings
 
-WRITE_KEY = "test-write-key"
+WRITE_KEY = "test-write-key-4d9c"
 WRITE = {"X-API-Key": WRITE_KEY}
 
 CATALOGUE = [

@@ -25,16 +25,19 @@ def test_dependency_overrides_replace_settings_auth_and_engine(
 
     # settings that need a read key: every read route's check follows them
     settings: Settings = app.state.settings
-    closed = replace(settings, read_key_hashes=Settings.keys("reader"))
+    closed = replace(settings, read_key_hashes=Settings.keys("reader-key-for-tests-2b"))
     app.dependency_overrides[get_settings] = lambda: closed
     assert client.get("/meta").status_code == 401
-    meta = client.get("/meta", headers={"X-API-Key": "reader"})
+    meta = client.get("/meta", headers={"X-API-Key": "reader-key-for-tests-2b"})
     assert meta.status_code == 200 and meta.json()["reads_need_key"] is True
 
     # writes without a key once the write check is replaced; they reach the real engine
     app.dependency_overrides[require_writer] = lambda: None
     assert client.post("/items", json={"id": "a", "title": "A"}).status_code == 200
-    assert client.get("/items/a", headers={"X-API-Key": "reader"}).json()["title"] == "A"
+    assert (
+        client.get("/items/a", headers={"X-API-Key": "reader-key-for-tests-2b"}).json()["title"]
+        == "A"
+    )
 
     # the engine, too: the routes see the one the override hands them
     served: list[Engine] = []

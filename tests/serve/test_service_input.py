@@ -48,10 +48,12 @@ def test_writes_need_the_right_key(
 
 
 def test_optional_read_key(open_client: Callable[..., TestClient]) -> None:
-    client = open_client(read_key_hashes=Settings.keys("reader"))
+    client = open_client(read_key_hashes=Settings.keys("reader-key-for-tests-2b"))
     load_catalogue(client)
     assert client.post("/recommend", json={"text": "tent"}).status_code == 401
-    ok = client.post("/recommend", json={"text": "tent"}, headers={"X-API-Key": "reader"})
+    ok = client.post(
+        "/recommend", json={"text": "tent"}, headers={"X-API-Key": "reader-key-for-tests-2b"}
+    )
     assert ok.status_code == 200
     assert client.post("/recommend", json={"text": "tent"}, headers=WRITE).status_code == 200
     assert client.get("/healthz").status_code == 200
@@ -66,9 +68,11 @@ def test_writes_are_refused_when_no_key_is_configured(
 
 
 def test_keys_are_held_only_as_hashes() -> None:
-    settings = Settings.from_env({"COLDBREW_API_KEYS": "alpha, sha256:" + "ab" * 32})
-    assert "alpha" not in repr(settings)
-    assert settings.can_write("alpha") and not settings.can_write("beta")
+    settings = Settings.from_env(
+        {"COLDBREW_API_KEYS": "alpha-key-for-tests-9, sha256:" + "ab" * 32}
+    )
+    assert "alpha-key" not in repr(settings)
+    assert settings.can_write("alpha-key-for-tests-9") and not settings.can_write("beta")
 
 
 BAD: list[tuple[str, str, dict[str, Any], str]] = [

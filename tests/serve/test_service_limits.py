@@ -13,6 +13,10 @@ from typing import Any
 from fastapi.testclient import TestClient
 from servicekit import WRITE, counts, load_catalogue
 
+from coldbrew.serve.settings import Settings
+
+LAMP = {"id": "x", "title": "Lamp"}
+
 
 def test_anonymous_clients_are_rate_limited(open_client: Callable[..., TestClient]) -> None:
     client = open_client(rate_limit="5/minute", key_rate_limit="3/minute")
@@ -37,18 +41,28 @@ def test_a_429_is_sent_after_a_pause(open_client: Callable[..., TestClient]) -> 
     assert time.perf_counter() - start >= 0.3
 
 
-def test_wrong_keys_slow_the_client_down(open_client: Callable[..., TestClient]) -> None:
+def test_a_wrong_key_tried_again_is_slowed_down(open_client: Callable[..., TestClient]) -> None:
     client = open_client(failed_key_limit="3/minute")
     load_catalogue(client)
-    item = {"id": "x", "title": "Lamp"}
-    guesses = [
-        client.post("/items", json=item, headers={"X-API-Key": f"guess-{n}"}) for n in range(5)
+    stale = {"X-API-Key": "a-stale-key-0123456789"}
+    tries = [client.post("/items", json=LAMP, headers=stale) for _ in range(5)]
+    assert [t.status_code for t in tries] == [403, 403, 403, 429, 429]
+    assert "wrong API key" in tries[-1].json()["detail"]
+    assert 1 <= int(tries[-1].headers["retry-after"]) <= 60
+    # the back-off is that key's alone: the right key, another wrong one and no key go on
+    assert client.post("/items", json=LAMP, headers=WRITE).status_code == 200
+    assert client.post("/items", json=LAMP, headers={"X-API-Key": "other"}).status_code == 403
+    assert client.post("/recommend", json={"text": "tent"}).status_code == 200
+
+
+def test_invented_keys_spend_the_address_budget(open_client: Callable[..., TestClient]) -> None:
+    client = open_client(rate_limit="5/minute")
+    invented = [
+        client.post("/items", json=LAMP, headers={"X-API-Key": f"invented-{n}"}) for n in range(7)
     ]
-    assert [g.status_code for g in guesses] == [403, 403, 403, 429, 429]
-    # once slowed down, even the right key waits: a 429 tells nothing about a guess
-    assert client.post("/items", json=item, headers=WRITE).status_code == 429
-    assert "wrong API keys" in guesses[-1].json()["detail"]
-    assert client.post("/recommend", json={"text": "tent"}).status_code == 200  # keyless: open
+    assert [i.status_code for i in invented] == [403] * 5 + [429] * 2
+    assert client.post("/recommend", json={"text": "tent"}).status_code == 429  # keyless: spent
+    assert client.post("/items", json=LAMP, headers=WRITE).status_code == 200  # its own budget
 
 
 def test_a_full_encoder_queue_answers_503_at_once(open_client: Callable[..., TestClient]) -> None:
@@ -170,6 +184,23 @@ def test_half_open_connections_are_closed(serve_live: Callable[..., str]) -> Non
     assert time.monotonic() - start < 3
     for sock in silent + partial:
         sock.close()
+
+
+def test_ten_wrong_keys_do_not_lock_out_a_right_key(serve_live: Callable[..., str]) -> None:
+    """Issue 28, finding 7: ~10 wrong keys from one address gave every key there 429s."""
+    import httpx
+
+    base = serve_live()  # the default COLDBREW_FAILED_KEY_LIMIT: 10/minute
+    assert Settings().failed_key_limit == "10/minute"
+    with httpx.Client(base_url=base, timeout=10) as api:
+        guesses = [
+            api.post("/items", json=LAMP, headers={"X-API-Key": f"guess-{n}"}) for n in range(12)
+        ]
+        again = [api.post("/items", json=LAMP, headers={"X-API-Key": "guess-0"}) for _ in range(10)]
+        assert [g.status_code for g in guesses] == [403] * 12  # the old lockout: 429 from the 11th
+        assert [a.status_code for a in again] == [403] * 9 + [429]  # guess-0's 11th try
+        assert api.post("/items", json=LAMP, headers=WRITE).status_code == 200
+        assert api.get("/items/x", headers=WRITE).json()["title"] == "Lamp"
 
 
 def test_a_slow_body_gets_408(serve_live: Callable[..., str]) -> None:

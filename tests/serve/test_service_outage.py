@@ -44,6 +44,7 @@ def test_database_outage_gives_json_503_and_recovers(pg_server: Any) -> None:
             ready = client.get("/readyz")
             assert ready.status_code == 503
             assert ready.json()["status"] == "database unreachable"
+            assert ready.headers["retry-after"] == "5"  # issue 28: it had none on PostgreSQL
             write = client.post("/items", json={"id": "lamp", "title": "Lamp"}, headers=WRITE)
             assert write.status_code == 503, write.text
             assert "database is unavailable" in write.json()["detail"]

@@ -13,7 +13,7 @@ from servicekit import WRITE, load_catalogue
 
 from coldbrew.serve.settings import Settings
 
-READER = {"X-API-Key": "reader-key-1"}
+READER = {"X-API-Key": "reader-key-1-8c3f"}
 ALICE = {
     "id": "alice",
     "text": "diabetes and pregnant, looking for camping gear",
@@ -22,7 +22,7 @@ ALICE = {
 
 
 def _with_alice(open_client: Callable[..., TestClient]) -> TestClient:
-    client = open_client(read_key_hashes=Settings.keys("reader-key-1"))
+    client = open_client(read_key_hashes=Settings.keys("reader-key-1-8c3f"))
     load_catalogue(client)
     assert client.post("/users", json=ALICE, headers=WRITE).status_code == 200
     like = {"user_id": "alice", "item_id": "boots", "event": "like"}

@@ -255,7 +255,7 @@ def _ready(base: str) -> bool:
 
 def test_sqlite_refuses_a_second_serving_process(tmp_path: Path) -> None:
     db = tmp_path / "shop.sqlite"
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "COLDBREW_API_KEYS": "k-1234567"}
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "COLDBREW_API_KEYS": "replica-key-5e1b9"}
     holder = subprocess.Popen(
         [
             sys.executable,

@@ -1,15 +1,19 @@
-"""Settings are checked at start (issue 13, finding 7): a malformed key entry stops the server with
-a message naming it, the documentation's example key warns, and every limit must make sense."""
+"""Settings are checked at start (issue 13, finding 7; issue 28, finding 5): a malformed, weak or
+empty key entry stops the server with a message naming it (never the whole key), a set but empty
+key setting is refused, and every limit must make sense."""
 
 from __future__ import annotations
 
-import logging
+from pathlib import Path
 
 import pytest
 from uvicorn.config import STARTUP_FAILURE
 
 from coldbrew.cli.main import main
+from coldbrew.serve.keys import key_problem, new_key
 from coldbrew.serve.settings import Settings, hash_key
+
+GOOD = "good-key-1234567x"
 
 
 @pytest.mark.parametrize(
@@ -17,7 +21,7 @@ from coldbrew.serve.settings import Settings, hash_key
 )
 def test_malformed_hash_entries_stop_the_server(entry: str) -> None:
     with pytest.raises(ValueError, match=r"COLDBREW_API_KEYS entry 2 .*64 hex digits"):
-        Settings.from_env({"COLDBREW_API_KEYS": f"good-key-123, {entry}"})
+        Settings.from_env({"COLDBREW_API_KEYS": f"{GOOD}, {entry}"})
     with pytest.raises(ValueError, match="COLDBREW_READ_KEYS entry 1"):
         Settings.from_env({"COLDBREW_READ_KEYS": entry})
 
@@ -34,6 +38,32 @@ def test_the_cli_refuses_to_start_with_a_clear_message(
     assert main(["serve", "--db", f"{tmp_path}/x.sqlite", "--encoder", "hashing"]) == 2
     err = capsys.readouterr().err
     assert "coldbrew serve: error: COLDBREW_API_KEYS entry 1" in err and "64 hex" in err
+
+
+@pytest.mark.parametrize(
+    ("where", "problem"),
+    [
+        ("a-file", "'{dir}/a-file' (--models-dir, COLDBREW_MODELS_DIR) is a file, not a directory"),
+        ("a-file/models", "cannot be made: '{dir}/a-file' is a file"),
+    ],
+)
+def test_a_models_dir_that_cannot_be_one_stops_serve_in_one_line(
+    where: str,
+    problem: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Issue 28, finding 8: it ended in a traceback from the app's start-up."""
+    (tmp_path / "a-file").write_text("not a directory")
+    monkeypatch.setenv("COLDBREW_API_KEYS", "a-key-of-my-own-7f3e")
+    argv = ["serve", "--db", str(tmp_path / "x.sqlite"), "--encoder", "hashing"]
+    assert main([*argv, "--models-dir", str(tmp_path / where)]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.count("\n") == 1 and "Traceback" not in captured.err
+    assert captured.err.startswith("coldbrew serve: error: the models directory")
+    assert problem.format(dir=tmp_path) in captured.err
+    assert not (tmp_path / "x.sqlite").exists()  # refused before anything was opened
 
 
 def test_a_service_whose_encoder_cannot_load_exits_with_the_reason(
@@ -53,15 +83,70 @@ def test_a_service_whose_encoder_cannot_load_exits_with_the_reason(
     assert "'default' (English MiniLM)" in logged
 
 
-def test_the_documented_example_key_warns(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING, logger="coldbrew.serve"):
-        settings = Settings.from_env({"COLDBREW_API_KEYS": "change-me"})
-    assert settings.can_write("change-me")
-    assert any("example key 'change-me'" in r.getMessage() for r in caplog.records)
-    caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="coldbrew.serve"):
-        Settings.from_env({"COLDBREW_API_KEYS": "a-key-of-my-own-7f3e"})
-    assert not caplog.records
+WEAK = [
+    ("a", "has 1 characters: a key needs at least 16"),
+    ("abc", "has 3 characters"),
+    ("12345678", "has 8 characters"),
+    ("change-me", "has 9 characters"),  # the old documentation example
+    ("1234567890123456", "only digits"),
+    ("aaaaaaaaaaaaaaaaaaaa", "fewer than 6 different characters"),
+    ("abababababababababab", "fewer than 6 different characters"),
+    ("good-key\twith-a-tab", "a tab at character 9"),
+    ("good-key with-a-space", "a space at character 9"),
+    ("good-key\x07-with-a-bell", "U+0007 at character 9"),
+    ("schlüssel-mit-umlaut-1", "U+00FC at character 5"),
+]
+
+
+@pytest.mark.parametrize(("key", "problem"), WEAK)
+@pytest.mark.parametrize("variable", ["COLDBREW_API_KEYS", "COLDBREW_READ_KEYS"])
+def test_weak_keys_stop_the_server_naming_the_entry(key: str, problem: str, variable: str) -> None:
+    with pytest.raises(ValueError, match=f"{variable} entry 2 ") as refused:
+        Settings.from_env({variable: f"{GOOD},{key}"})
+    message = str(refused.value)
+    assert problem in message and "secrets.token_urlsafe" in message
+    assert f"{key!r}" not in message
+    if len(key) >= 8:  # shown masked: its first two characters, then one * per character
+        assert repr(key[:2] + "*" * (len(key) - 2)) in message
+
+
+@pytest.mark.parametrize("value", [f"{GOOD},,other-key-7654321y", f"{GOOD},", f",{GOOD}"])
+def test_an_empty_entry_is_refused(value: str) -> None:
+    with pytest.raises(ValueError, match=r"COLDBREW_API_KEYS entry [123] .*is empty"):
+        Settings.from_env({"COLDBREW_API_KEYS": value})
+
+
+@pytest.mark.parametrize("value", ["", " ", ",", " , "])
+@pytest.mark.parametrize("variable", ["COLDBREW_API_KEYS", "COLDBREW_READ_KEYS"])
+def test_a_set_but_empty_key_setting_is_refused(value: str, variable: str) -> None:
+    with pytest.raises(ValueError, match=f"{variable} is set but holds no key"):
+        Settings.from_env({variable: value})
+
+
+def test_keys_in_code_are_checked_too() -> None:
+    with pytest.raises(ValueError, match=r"entry 1 .*has 6 characters"):
+        Settings.keys("reader")
+
+
+def test_good_keys_pass_and_match_trimmed() -> None:
+    settings = Settings.from_env({"COLDBREW_API_KEYS": f" {GOOD} , Zx9-ab_CD.ef~GH!12 "})
+    assert settings.can_write(GOOD) and settings.can_write("Zx9-ab_CD.ef~GH!12")
+    assert not Settings.from_env({}).write_key_hashes  # unset: no key (serve makes one)
+    assert all(key_problem(new_key()) is None for _ in range(500))
+
+
+def test_the_cli_refuses_an_empty_key_setting(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: object
+) -> None:
+    """It used to fall back in silence to a generated key."""
+    monkeypatch.setenv("COLDBREW_API_KEYS", " , ")
+    assert main(["serve", "--db", f"{tmp_path}/x.sqlite", "--encoder", "hashing"]) == 2
+    captured = capsys.readouterr()
+    assert "coldbrew serve: error: COLDBREW_API_KEYS is set but holds no key" in captured.err
+    assert "write key is" not in captured.out
+    monkeypatch.setenv("COLDBREW_API_KEYS", "abc")
+    assert main(["serve", "--db", f"{tmp_path}/x.sqlite", "--encoder", "hashing"]) == 2
+    assert "COLDBREW_API_KEYS entry 1 ('***') has 3 characters" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
-import secrets
 import sys
 from typing import Any
 
@@ -126,6 +125,7 @@ def serve(
 
         from coldbrew.serve import create_app
         from coldbrew.serve.fleet import single_process
+        from coldbrew.serve.keys import new_key
         from coldbrew.serve.server import server_config
         from coldbrew.serve.settings import Settings
         from coldbrew.store import database_url
@@ -144,7 +144,7 @@ def serve(
     # another server holds, stops the start with one line and no key printed
     with single_process(database_url(settings.db_url)):
         if not settings.write_key_hashes:
-            key = secrets.token_urlsafe(18)
+            key = new_key()
             settings = dataclasses.replace(settings, write_key_hashes=Settings.keys(key))
             print(f"no COLDBREW_API_KEYS set: this run's write key is {key}")
         app = create_app(settings, encoder=None if isinstance(encoder, str) else encoder)

@@ -21,7 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from coldbrew import __version__
 from coldbrew.serve.deps import AuthError
 from coldbrew.serve.engine import Engine, Serving
-from coldbrew.serve.errors import BatchError, NotFoundError
+from coldbrew.serve.errors import DATABASE_RETRY_AFTER, BatchError, NotFoundError
 from coldbrew.serve.fleet import Fleet, is_shared, single_process
 from coldbrew.serve.guard import Admission, Overloaded, RateLimit
 from coldbrew.serve.limits import BodyLimit
@@ -38,7 +38,10 @@ log = logging.getLogger("coldbrew.serve")
 
 
 def create_app(settings: Settings, *, encoder: Encoder | None = None) -> FastAPI:
-    """The service over ``settings.db_url``; pass ``encoder`` to skip building it from settings."""
+    """The service over ``settings.db_url``; pass ``encoder`` to skip building it from settings.
+
+    A models directory that cannot be used is a ``ValueError`` here, before anything starts."""
+    settings.check_models_dir()
     metrics = Metrics()
 
     @asynccontextmanager
@@ -178,7 +181,8 @@ def _install_errors(app: FastAPI) -> None:
     @app.exception_handler(StoreUnavailable)
     async def unavailable(_: Request, exc: StoreUnavailable) -> JSONResponse:
         log.warning("database unavailable: %s", exc)  # the error's kind only, never its values
-        return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": "5"})
+        retry = {"Retry-After": DATABASE_RETRY_AFTER}
+        return JSONResponse({"detail": str(exc)}, status_code=503, headers=retry)
 
     @app.exception_handler(Overloaded)
     async def overloaded(_: Request, exc: Overloaded) -> JSONResponse:

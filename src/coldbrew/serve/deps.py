@@ -20,7 +20,7 @@ from coldbrew.serve.engine import Engine
 from coldbrew.serve.guard import Admission, presented_key
 from coldbrew.serve.metrics import Metrics
 from coldbrew.serve.problems import error_responses
-from coldbrew.serve.schemas import ID_PATTERN, MAX_ID_CHARS
+from coldbrew.serve.schemas import ID_NFC, ID_PATTERN, MAX_ID_CHARS
 from coldbrew.serve.settings import Settings
 
 
@@ -69,7 +69,7 @@ EngineDep = Annotated[Engine, Depends(get_engine)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 AdmissionDep = Annotated[Admission, Depends(get_admission)]
 # an id in a path: the same pattern as in a body, so the schema and the server agree
-PathId = Annotated[str, Path(min_length=1, max_length=MAX_ID_CHARS, pattern=ID_PATTERN)]
+PathId = Annotated[str, Path(min_length=1, max_length=MAX_ID_CHARS, pattern=ID_PATTERN), ID_NFC]
 
 
 async def require_writer(settings: SettingsDep, presented: KeyDep) -> None:

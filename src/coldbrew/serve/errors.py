@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# the Retry-After of a 503 while the database is unavailable (or the service is starting)
+DATABASE_RETRY_AFTER = "5"
+
 
 class NotFoundError(KeyError):
     """An id the caller named does not exist (HTTP 404)."""

@@ -1,21 +1,27 @@
-"""Who may use how much: rate limits per key and per client address, a slow-down after wrong
-keys, and a bounded queue in front of the encoder.
+"""Who may use how much: rate limits per key and per client address, a slow-down for a wrong key
+tried again, and a bounded queue in front of the encoder.
 
 Rate limits use the ``limits`` library (moving windows in memory): a well-tested implementation
 of exact windows whose storage can be swapped for Redis or Memcached (``limits.storage``) when
 several service processes must share one budget; an own token bucket would be as short, but
 would need its own expiry of idle clients and could never be shared.
 
-- A request with a valid key (read or write) counts against that key (``key_rate_limit``).
-- Any other request counts against its client address (``rate_limit``), so inventing keys gains
-  nothing; ``/healthz``, ``/readyz`` and ``/metrics`` are not limited (probes must not fail).
-- Each wrong key counts against its client address (``failed_key_limit``); past it, every request
-  from that address that presents a key gets 429 until the window passes, a right key included,
-  so guessing gets no faster and a 429 tells nothing about the guess.
+- A request with a valid key (read or write) counts against that key (``key_rate_limit``) and
+  nothing else: no other caller's wrong keys can lock it out, behind a shared address included
+  (issue 28, finding 7: ten wrong keys from one address used to give every key there 429s).
+- Any other request, one with a wrong or invented key included, counts against its client
+  address (``rate_limit``), so a flood of invented keys gets no more tries than keyless traffic.
+- Each wrong key also counts against itself (``failed_key_limit``, by its hash): a client retrying
+  one wrong key (a stale or mistyped one) gets 429 until the window passes.
+- ``/healthz``, ``/readyz`` and ``/metrics`` are not limited (probes must not fail).
 - A 429 is sent after ``rate_limit_delay`` seconds (default 1): answering a flood at once cost so
   much event-loop time that two flooding clients made everyone else's p99 six times worse; the
   pause holds a sequential flooder to about one request a second, for the price of one sleeping
   coroutine per refused request.
+
+A right key is let in whatever its address did before, so no lockout keeps a guesser from seeing
+a right guess succeed; guessing is held back by the keys' strength (:mod:`coldbrew.serve.keys`; a
+generated key has 144 random bits) and by the address's budget, which every guess spends.
 """
 
 from __future__ import annotations
@@ -81,21 +87,29 @@ class RateLimit:
         client = (scope.get("client") or ("unknown", 0))[0]
         headers = dict(scope.get("headers") or [])
         key = presented_key(_header(headers, b"x-api-key"), _header(headers, b"authorization"))
-        if key is not None:
-            if not self.limiter.test(self.failed, "failed", client):
-                detail = "too many wrong API keys from this address: wait and retry"
-                await self._refuse(send, detail, self.failed, "failed", client)
-                return
-            if not self.settings.knows(key):
-                self.limiter.hit(self.failed, "failed", client)
-                key = None  # counted as the anonymous client it is
-        limit, ids = (
-            (self.keyed, ("key", hash_key(key))) if key else (self.anonymous, ("client", client))
-        )
-        if not self.limiter.hit(limit, *ids):
-            await self._refuse(send, f"rate limit exceeded ({limit}): wait and retry", limit, *ids)
+        refusal = self._refusal(client, key)
+        if refusal is not None:
+            await self._refuse(send, *refusal)
             return
         await self.app(scope, receive, send)
+
+    def _refusal(self, client: str, key: str | None) -> tuple[str, RateLimitItem, str, str] | None:
+        """Why the request is refused (detail, limit and the limit's ids), or None."""
+        if key is not None and self.settings.knows(key):
+            digest = hash_key(key)
+            if self.limiter.hit(self.keyed, "key", digest):
+                return None
+            return self._over(self.keyed), self.keyed, "key", digest
+        if not self.limiter.hit(self.anonymous, "client", client):
+            return self._over(self.anonymous), self.anonymous, "client", client
+        if key is not None and not self.limiter.hit(self.failed, "failed", hash_key(key)):
+            detail = "too many tries with this wrong API key: wait and retry"
+            return detail, self.failed, "failed", hash_key(key)
+        return None
+
+    @staticmethod
+    def _over(limit: RateLimitItem) -> str:
+        return f"rate limit exceeded ({limit}): wait and retry"
 
 
 class Admission:

@@ -53,7 +53,10 @@ def _message(error: Mapping[str, Any]) -> str:
     if kind == "json_invalid":
         return f"the body is not valid JSON ({ctx.get('error', 'decode error')})"
     if kind == "string_pattern_mismatch":
-        return "holds a character not allowed here (NUL; in ids also spaces, '/', '?', '#', '\\')"
+        return (
+            "holds a character not allowed here (NUL; in ids also spaces, '/', '?', '#', '\\', "
+            "bidi controls and zero-width characters)"
+        )
     return str(error.get("msg", "invalid"))
 
 

@@ -2,12 +2,14 @@
 
 Requests are strict: a number sent as a string (``"k": "10"``) or a boolean where a number
 belongs (``"k": true``) is refused, as are NaN and ±Infinity, NUL characters and lone surrogates
-(neither database can store them). Every string, list and mapping has a cap, so no request can
-make the service encode, store or echo an unbounded amount of text.
+(neither database can store them). Ids are compared in Unicode NFC and hold no bidi control or
+zero-width character (:data:`ID_PATTERN`), in paths as in bodies. Every string, list and mapping
+has a cap, so no request can make the service encode, store or echo an unbounded amount of text.
 """
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
@@ -23,9 +25,15 @@ MAX_KEY_CHARS = 64
 MAX_TIMESTAMP = 1e11  # seconds since the epoch: about the year 5138
 
 # Characters an id may not hold: controls, spaces (ASCII and Unicode), and the URL delimiters
-# "/", "?", "#" and "\" (ids appear in paths). Spelled out rather than "\s", so Python's regex
-# (which generates and checks ids in clients) and the server's agree on every character.
-_ID_EXCLUDED = r"\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff/?#\\"
+# "/", "?", "#" and "\" (ids appear in paths); and the invisible ones (issue 28): bidi controls
+# (U+061C, U+200E, U+200F, U+202A-U+202E, U+2066-U+2069), which make an id display as another,
+# and zero-width characters (U+200B-U+200D, U+2060, U+FEFF), which make two ids that look alike
+# differ. Spelled out rather than "\s", so Python's regex (which generates and checks ids in
+# clients) and the server's agree on every character. Emoji and every other letter are allowed.
+_ID_EXCLUDED = (
+    r"\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000/?#\\"
+    r"\u061c\u200b-\u200f\u202a-\u202e\u2060\u2066-\u2069\ufeff"
+)
 # ... and at least one character that is not a dot, so "." and ".." never name a path segment
 ID_PATTERN = rf"^[^{_ID_EXCLUDED}]*[^{_ID_EXCLUDED}.][^{_ID_EXCLUDED}]*$"
 NO_NUL = r"^[^\x00]*$"
@@ -47,11 +55,21 @@ def _chars(max_length: int, min_length: int = 0, strip: bool = False) -> StringC
     )
 
 
+def _nfc(value: str) -> str:
+    """An id in Unicode NFC, so "é" sent composed or decomposed names the same thing."""
+    normal = unicodedata.normalize("NFC", value)
+    if len(normal) > MAX_ID_CHARS:
+        raise ValueError(f"has over {MAX_ID_CHARS} characters in Unicode NFC")
+    return normal
+
+
 _UTF8 = AfterValidator(_encodable)
+ID_NFC = AfterValidator(_nfc)
 Id = Annotated[
     str,
     StringConstraints(min_length=1, max_length=MAX_ID_CHARS, pattern=ID_PATTERN),
     _UTF8,
+    ID_NFC,
 ]
 Key = Annotated[str, _chars(MAX_KEY_CHARS, min_length=1), _UTF8]
 Finite = Annotated[float, Field(allow_inf_nan=False)]

@@ -4,7 +4,9 @@
 ``COLDBREW_ENCODER``     encoder spec for :func:`coldbrew.text.factory.make_encoder`; ``auto``
                          (default) picks one for the language of the items stored at start
 ``COLDBREW_API_KEYS``    comma-separated keys allowed to write; an entry ``sha256:<hex>`` gives a
-                         key by its hash, so the plain key need not sit in the environment
+                         key by its hash, so the plain key need not sit in the environment; a
+                         plain key must pass :mod:`coldbrew.serve.keys` (16+ visible ASCII
+                         characters, ...), and a set but empty value is refused
 ``COLDBREW_READ_KEYS``   if set, reads need one of these keys (or a write key) too
 ``COLDBREW_MAX_BODY_BYTES``  largest request body accepted (default 1 MiB; larger: 413)
 ``COLDBREW_INDEX``       ``auto`` (default, when faiss is installed: exact below 20,000 items, an
@@ -37,8 +39,8 @@
 ``COLDBREW_RATE_LIMIT``  requests per client address without a valid key (default ``20/second``)
 ``COLDBREW_KEY_RATE_LIMIT``  requests per valid key (default ``200/second``)
 ``COLDBREW_RATE_LIMIT_DELAY``  seconds a 429 waits before it is sent (1; slows floods down)
-``COLDBREW_FAILED_KEY_LIMIT``  wrong keys per client address before it gets 429s
-                         (default ``10/minute``)
+``COLDBREW_FAILED_KEY_LIMIT``  tries of one wrong key before it gets 429s (default
+                         ``10/minute``); a right key is never held back by wrong ones
 ``COLDBREW_HEADER_TIMEOUT``  seconds a connection may take to send its request headers (10)
 ``COLDBREW_BODY_TIMEOUT``  seconds a request may take to send its body (30)
 ``COLDBREW_MAX_QUEUE``   requests waiting for the encoder before new ones get 503 (32)
@@ -49,21 +51,18 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import logging
 import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from coldbrew.serve.keys import MAKE_ONE, check_key
 from coldbrew.store.codec import VECTOR_DTYPES
 
 DEFAULT_MAX_BODY = 1 << 20
 DURABILITY = ("normal", "full")
-# keys printed in the README and docs: anyone who read them can use them
-EXAMPLE_KEYS = frozenset({"change-me", "changeme", "secret", "password", "test", "example"})
 _HEX = re.compile(r"[0-9a-fA-F]{64}")
-log = logging.getLogger("coldbrew.serve")
 
 
 def hash_key(key: str) -> str:
@@ -81,24 +80,29 @@ def _hash_entry(entry: str, variable: str, position: int) -> str:
                 "b'KEY').hexdigest())\"); as it is, no key could match it"
             )
         return digest.lower()
-    if entry.lower() in EXAMPLE_KEYS:
-        log.warning(
-            "%s holds the example key %r from the documentation: anyone who read it can use it; "
-            "pick your own (python -c 'import secrets; print(secrets.token_urlsafe(24))')",
-            variable,
-            entry,
-        )
+    check_key(entry, variable, position)
     return hash_key(entry)
 
 
 def _hashes(entries: Iterable[str], variable: str = "the keys") -> frozenset[str]:
-    """Hashes of comma-separated key entries; a malformed entry is a ValueError naming it."""
-    out = set()
-    for position, entry in enumerate(entries, 1):
-        entry = entry.strip()
-        if entry:
-            out.add(_hash_entry(entry, variable, position))
-    return frozenset(out)
+    """Hashes of key entries (trimmed); a malformed or weak entry, an empty one included, is a
+    ValueError naming it."""
+    return frozenset(
+        _hash_entry(entry.strip(), variable, position) for position, entry in enumerate(entries, 1)
+    )
+
+
+def _env_keys(env: Mapping[str, str], variable: str) -> frozenset[str]:
+    """The hashes of a comma-separated key setting; unset gives none, set but empty is refused
+    (it used to fall back in silence to a generated key, or to open reads)."""
+    raw = env.get(variable)
+    if raw is None:
+        return frozenset()
+    if not raw.replace(",", "").strip():
+        raise ValueError(
+            f"{variable} is set but holds no key: give at least one, or unset it; {MAKE_ONE}"
+        )
+    return _hashes(raw.split(","), variable)
 
 
 def _check_rate(value: str, variable: str) -> None:
@@ -179,12 +183,8 @@ class Settings:
         values: dict[str, object] = {
             "db_url": env.get("COLDBREW_DB_URL", "coldbrew.sqlite"),
             "encoder": env.get("COLDBREW_ENCODER", "auto"),
-            "write_key_hashes": _hashes(
-                env.get("COLDBREW_API_KEYS", "").split(","), "COLDBREW_API_KEYS"
-            ),
-            "read_key_hashes": _hashes(
-                env.get("COLDBREW_READ_KEYS", "").split(","), "COLDBREW_READ_KEYS"
-            ),
+            "write_key_hashes": _env_keys(env, "COLDBREW_API_KEYS"),
+            "read_key_hashes": _env_keys(env, "COLDBREW_READ_KEYS"),
             "max_body_bytes": _number(env, "COLDBREW_MAX_BODY_BYTES", DEFAULT_MAX_BODY, int),
             "index": env.get("COLDBREW_INDEX", "auto"),
             "index_path": env.get("COLDBREW_INDEX_PATH") or None,
@@ -232,9 +232,20 @@ class Settings:
         digest = hashlib.sha256(self.db_url.encode()).hexdigest()[:12]
         return os.path.join(".coldbrew", "models", digest)
 
+    def check_models_dir(self) -> None:
+        """Raise ``ValueError`` (one line naming the setting) unless :meth:`models_path` is a
+        writable directory or one that can be made; it used to end in a traceback at start."""
+        path = self.models_path()
+        problem = _directory_problem(path)
+        if problem is not None:
+            raise ValueError(
+                f"the models directory {path!r} (--models-dir, COLDBREW_MODELS_DIR) {problem}"
+            )
+
     @staticmethod
     def keys(*keys: str) -> frozenset[str]:
-        """Hashes of plain keys (for building settings in code)."""
+        """Hashes of plain keys (for building settings in code), checked as the environment's
+        are (:mod:`coldbrew.serve.keys`)."""
         return _hashes(keys)
 
     def knows(self, key: str | None) -> bool:
@@ -248,6 +259,22 @@ class Settings:
         if not self.read_key_hashes:
             return True
         return key is not None and _matches(key, self.read_key_hashes | self.write_key_hashes)
+
+
+def _directory_problem(path: str) -> str | None:
+    """Why ``path`` cannot hold files (a phrase), or ``None``; makes nothing."""
+    if os.path.isdir(path):
+        return None if os.access(path, os.W_OK | os.X_OK) else "is not writable"
+    if os.path.exists(path):
+        return "is a file, not a directory"
+    parent = os.path.dirname(os.path.abspath(path))
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        return f"cannot be made: {parent!r} is a file"
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return f"cannot be made: {parent!r} is not writable"
+    return None
 
 
 def _number(env: Mapping[str, str], name: str, default: float, kind: type) -> Any:

@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from coldbrew.index.rows import empty_rows
 from coldbrew.store.codec import check_dtype, decode_rows, encode_rows
 from coldbrew.store.records import Interaction, Item, User
+from coldbrew.store.sqlitefile import SqliteFile
 from coldbrew.store.tables import InteractionRow, ItemRow, ModelVersionRow, UserRow, VectorRow
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -141,6 +142,7 @@ class Store:
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", partial(_sqlite_pragmas, durability=durability))
         migrate(self.engine)
+        self.file = SqliteFile.opened_by(self.engine)  # SQLite: the file a write must go to
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     def close(self) -> None:
@@ -151,18 +153,29 @@ class Store:
         """A session whose writes commit together at the end, or not at all.
 
         Database errors leave as :class:`StoreUnavailable` or ``ValueError`` (see
-        :func:`database_errors`); a transaction that forgot a user checkpoints the log after it
+        :func:`database_errors`), as does a SQLite file that is no longer the one opened (see
+        :meth:`check_file`); a transaction that forgot a user checkpoints the log after it
         commits.
         """
         with database_errors():
             with self._sessions.begin() as session:
                 yield session
+                self.check_file()  # last, before the commit: a refusal rolls it back
             if session.info.pop("checkpoint", False):
                 self.checkpoint()
 
+    def check_file(self) -> None:
+        """SQLite: raise :class:`StoreUnavailable` if the file at the path is no longer the file
+        opened (deleted, replaced, truncated or overwritten: :mod:`coldbrew.store.sqlitefile`),
+        so nothing is acknowledged that went into a file nobody reads again."""
+        problem = None if self.file is None else self.file.problem()
+        if problem is not None:
+            raise StoreUnavailable(f"the database is unavailable: {problem} since it was opened")
+
     def ping(self) -> bool:
-        """Whether the database answers now."""
+        """Whether the database answers now (and, on SQLite, is still the file opened)."""
         try:
+            self.check_file()
             with database_errors(), self.engine.connect() as connection:
                 return connection.execute(text("SELECT 1")).scalar() == 1
         except StoreUnavailable:

@@ -11,6 +11,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from coldbrew.serve import schemas as s
 from coldbrew.serve.deps import READ, EngineDep, MetricsDep, SettingsDep
 from coldbrew.serve.engine import Engine
+from coldbrew.serve.errors import DATABASE_RETRY_AFTER
 from coldbrew.serve.pagemeta import user_attribute_names
 from coldbrew.serve.problems import error_responses
 
@@ -40,7 +41,8 @@ def healthz() -> dict[str, str]:
     responses={503: {"model": s.ReadyOut, "description": "Starting, or the database is down"}},
 )
 def readyz(request: Request) -> JSONResponse:
-    """200 when the index is loaded and the database answers; 503 (same body) otherwise."""
+    """200 when the index is loaded and the database answers (on SQLite: from the file opened at
+    start, still at its path); 503 (same body, with ``Retry-After``) otherwise."""
     # not through get_engine: before the lifespan has loaded it, there is no engine to ask
     eng: Engine | None = getattr(request.app.state, "engine", None)
     if eng is None or not eng.ready:
@@ -48,7 +50,9 @@ def readyz(request: Request) -> JSONResponse:
     else:
         status = "ready" if eng.store.ping() else "database unreachable"
     body = {"status": status, **(eng.stats() if eng else {})}
-    return JSONResponse(body, status_code=200 if status == "ready" else 503)
+    if status == "ready":
+        return JSONResponse(body)
+    return JSONResponse(body, status_code=503, headers={"Retry-After": DATABASE_RETRY_AFTER})
 
 
 @router.get("/metrics", tags=["ops"], include_in_schema=False)
