@@ -18,6 +18,7 @@ import logging
 import math
 import multiprocessing as mp
 import os
+import shutil
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -29,6 +30,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from coldbrew.models.base import Recommender, UserQuery
+from coldbrew.serve.lifeline import Lifeline, ParentGone
 from coldbrew.serve.records import POSITIVE_EVENTS, dataset_from_records, item_frame, item_text
 from coldbrew.serve.versions import ModelVersions, VersionInfo
 from coldbrew.store import Interaction, Item, User
@@ -38,6 +40,9 @@ from coldbrew.text.memo import MemoEncoder
 
 log = logging.getLogger("coldbrew.serve.refit")
 CATALOG = "catalog.npz"
+Check = Callable[[str], None]
+"""Called with the next step's name before each step of a refit; raises to stop it (a refit
+process checks that its service is still there, :class:`~coldbrew.serve.lifeline.Lifeline`)."""
 HOLDOUT = 500
 """At most this many of the newest unseen positive events judge a candidate."""
 
@@ -208,22 +213,32 @@ class RefitJob:
     seed: int = 42
 
 
-def run_refit(job: RefitJob, encoder: Encoder | None = None) -> dict[str, Any]:
+def run_refit(
+    job: RefitJob, encoder: Encoder | None = None, check: Check | None = None
+) -> dict[str, Any]:
     """Fit, judge and (if it earns it) commit a new version; returns what happened.
 
-    BLAS runs on one thread meanwhile (``implicit``'s ALS is slower, and warns, with more).
+    ``check`` is called before each step and right before and after the commit (a refit
+    process passes its :meth:`~coldbrew.serve.lifeline.Lifeline.check`: a refit whose service
+    is gone stops, and leaves no version). BLAS runs on one thread meanwhile (``implicit``'s
+    ALS is slower, and warns, with more).
     """
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(1, "blas"):
-        return _refit(job, encoder)
+        return _refit(job, encoder, check or _go_on)
 
 
-def _refit(job: RefitJob, encoder: Encoder | None) -> dict[str, Any]:
+def _go_on(step: str) -> None:
+    """The check of a refit that nothing can orphan (in the service's own process)."""
+
+
+def _refit(job: RefitJob, encoder: Encoder | None, check: Check) -> dict[str, Any]:
     from coldbrew.store import Store
     from coldbrew.text.factory import load_encoder
 
     start = time.perf_counter()
+    check("reading the database")
     encoder = encoder or load_encoder(job.encoder)
     store = Store(job.db_url)
     try:
@@ -242,7 +257,9 @@ def _refit(job: RefitJob, encoder: Encoder | None) -> dict[str, Any]:
     train, held = split_recent(positives, after, job.holdout)
     by_user = {u.user_id: u for u in users}
     holdout = holdout_queries(positives, held, by_user)
+    check("fitting the candidate")
     candidate = _fit(memo, job.seed, items, users, train)
+    check("judging the candidate")
     if job.serving:
         serving, seen, _ = load_version(versions, job.serving, memo)
         reconcile(serving, live, seen)
@@ -260,10 +277,8 @@ def _refit(job: RefitJob, encoder: Encoder | None) -> dict[str, Any]:
     if swap:
         # judged without the newest events, served with them: the same recipe fitted again
         # on every event, so the served model learns from the freshest interactions too
+        check("fitting the served model")
         final = _fit(memo, job.seed, items, users, positives) if held else candidate
-        staged = versions.staging()
-        final.save(staged)
-        save_catalog(staged, items)
         info = VersionInfo(
             version="",
             kind=final.kind,
@@ -273,9 +288,34 @@ def _refit(job: RefitJob, encoder: Encoder | None) -> dict[str, Any]:
             validation=outcome["validation"],
             forced=job.forced,
         )
-        outcome["version"] = versions.commit(staged, info)
+        outcome["version"] = _write_version(versions, final, items, info, check)
     outcome["seconds"] = time.perf_counter() - start
     return outcome
+
+
+def _write_version(
+    versions: ModelVersions,
+    model: Recommender,
+    items: Sequence[Item],
+    info: VersionInfo,
+    check: Check,
+) -> str:
+    """Save ``model`` as the next version, checking right before the commit (the rename) and
+    right after it: a version committed as its service died is removed again."""
+    check("saving the model")
+    staged = versions.staging()
+    try:
+        model.save(staged)
+        save_catalog(staged, items)
+        version = versions.commit(staged, info, check=lambda: check("committing the version"))
+    finally:
+        shutil.rmtree(staged, ignore_errors=True)  # gone already once committed
+    try:
+        check("handing the version over")
+    except ParentGone:
+        versions.prune({v for v in versions.versions() if v != version})
+        raise
+    return version
 
 
 def _fit(
@@ -292,23 +332,31 @@ def _fit(
     return model.fit(dataset_from_records(items, users, events))
 
 
-def run_quietly(job: RefitJob) -> dict[str, Any]:
+def run_quietly(job: RefitJob, check: Check | None = None) -> dict[str, Any]:
     """:func:`run_refit` at low priority on one torch thread (in a child process or a Ray
     task: the refit must not slow the process that serves)."""
     with contextlib.suppress(OSError):
         os.nice(10)
+    if check is not None:
+        check("loading the libraries")
     import torch
 
     torch.set_num_threads(1)
-    return run_refit(job)
+    return run_refit(job, check=check)
 
 
 def _child(job: RefitJob, conn: Connection) -> None:
-    """Entry point of the refit process: the result (or the error) goes through ``conn``."""
+    """Entry point of the refit process: the result (or the error) goes through ``conn``. The
+    process ends as soon as the service that started it is gone (:mod:`~.lifeline`)."""
+    lifeline = Lifeline.here()
+    lifeline.watch()
     try:
-        conn.send(run_quietly(job))
+        conn.send(run_quietly(job, lifeline.check))
+    except ParentGone as exc:  # nobody to tell
+        log.warning("%s", exc)
     except BaseException as exc:  # reported to the parent, which keeps serving
-        conn.send({"error": f"{type(exc).__name__}: {exc}"})
+        with contextlib.suppress(OSError):
+            conn.send({"error": f"{type(exc).__name__}: {exc}"})
     finally:
         conn.close()
 

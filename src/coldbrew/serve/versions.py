@@ -15,6 +15,7 @@ import os
 import re
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -87,12 +88,17 @@ class ModelVersions:
         path.mkdir()
         return path
 
-    def commit(self, staged: Path, info: VersionInfo) -> str:
+    def commit(
+        self, staged: Path, info: VersionInfo, check: Callable[[], None] | None = None
+    ) -> str:
         """Give a complete staged directory the next version number (the directory's rename is
-        the commit); ``info.version`` is filled in."""
+        the commit); ``info.version`` is filled in. ``check`` is called right before the rename
+        (it raises to stop the commit: a refit whose service is gone)."""
         numbers = [int(_VERSION.match(v).group(1)) for v in self.versions()]  # type: ignore[union-attr]
         info.version = f"v{max(numbers, default=0) + 1:06d}"
         _write_atomic(staged / META, json.dumps(info.to_json(), indent=2))
+        if check is not None:
+            check()
         staged.rename(self.path(info.version))
         return info.version
 
