@@ -51,6 +51,7 @@ from coldbrew.serve.refit import (
     load_version,
     reconcile,
     run_refit,
+    save_catalog_keys,
 )
 from coldbrew.serve.versions import ModelVersions, VersionInfo
 from coldbrew.store import Interaction, Item, Store, User
@@ -568,6 +569,7 @@ class Engine:
                 if self.fleet is not None:  # a trainer elected later still owes the refit
                     self.fleet.forgot(session)
             self._forget_here(user_id)
+        self._rewrite_served(share=True)
         if self.refitter is not None:
             self.refitter.request(forced=True, reason="forget-user")
 
@@ -577,6 +579,22 @@ class Engine:
         if self.model is not None:
             self.model.forget_user(user_id)
         self._forgets += 1
+
+    def _rewrite_served(self, *, share: bool) -> None:
+        """Write the served version's files again from the served model, which has forgotten
+        the user, and delete every other version: a forget reaches the files at once, not only
+        once the forced refit is served (``share``: replicas, in the database too). Under the
+        read lock: answers go on, writes wait for the files."""
+        with self._lock.read():
+            model, version = self.model, self.info.version
+            if model is None or version not in self.versions.versions():
+                return  # nothing saved: the language model before any refit, or --model's
+
+            def write(path: Path) -> None:
+                model.save(path, profiles=False)
+                save_catalog_keys(path, self.items.text_keys)
+
+            self.versions.replace(version, write, share=share)
 
     def refresh_users(self, user_ids: Sequence[str]) -> None:
         """Bring these users (profile and interactions) up to the database, where another
@@ -594,6 +612,8 @@ class Engine:
                 elif user_id in self.users:
                     self._forget_here(user_id)
                     forgot = True
+        if forgot:  # the replica that forgot them rewrote the fleet's copy
+            self._rewrite_served(share=False)
         if self.refitter is not None and forgot:
             self.refitter.request(forced=True, reason="forget-user")
         elif self.refitter is not None and added[1]:

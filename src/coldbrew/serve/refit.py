@@ -67,10 +67,15 @@ def build_zeroshot(encoder: Encoder, vector_dtype: str = "float32") -> Recommend
 # ---- a served model and the live catalogue ---------------------------------------------------
 def save_catalog(path: Path, items: Sequence[Item]) -> None:
     """Which text each item had when the model saw it (to spot items changed since)."""
+    save_catalog_keys(path, {i.item_id: text_key(item_text(i)) for i in items})
+
+
+def save_catalog_keys(path: Path, keys: Mapping[str, str]) -> None:
+    """:func:`save_catalog` from the items' text keys (item id -> key)."""
     np.savez(
         path / CATALOG,
-        ids=np.asarray([i.item_id for i in items], dtype=str),
-        keys=np.asarray([text_key(item_text(i)) for i in items], dtype=str),
+        ids=np.asarray(list(keys), dtype=str),
+        keys=np.asarray(list(keys.values()), dtype=str),
     )
 
 
@@ -305,7 +310,7 @@ def _write_version(
     check("saving the model")
     staged = versions.staging()
     try:
-        model.save(staged)
+        model.save(staged, profiles=False)  # users' words stay in the database
         save_catalog(staged, items)
         version = versions.commit(staged, info, check=lambda: check("committing the version"))
     finally:

@@ -5,7 +5,8 @@
 to serve; it is replaced atomically (write, fsync, rename), so a crash at any moment leaves either
 the old or the new pointer. A version is written under a temporary name and renamed into place
 only when complete: a refit killed mid-way leaves a ``.tmp-*`` directory that the next start
-removes, never a half-written version.
+removes, never a half-written version. A forget-user rewrites the served version without the
+user at once (:meth:`ModelVersions.replace`) and deletes the others.
 """
 
 from __future__ import annotations
@@ -106,6 +107,26 @@ class ModelVersions:
         """Point ``CURRENT`` at ``version`` (atomically)."""
         self.path(version)  # validates the name
         _write_atomic(self.root / CURRENT, version + "\n")
+
+    def replace(self, version: str, write: Callable[[Path], None], *, share: bool = True) -> None:
+        """Rewrite ``version`` from what ``write`` puts in a fresh directory (its
+        ``served.json`` is kept) and delete every other version: a forget-user reaches the files
+        at once. The old directory is renamed away, then the new one into place (a crash in
+        between leaves no such version: the service starts from the language model and
+        refits). ``share``: replicas also rewrite the fleet's copy (:mod:`.fleet`)."""
+        current = self.path(version)
+        staged = self.staging()
+        try:
+            write(staged)
+            shutil.copyfile(current / META, staged / META)
+            old = self.root / f".tmp-old-{version}-{time.time_ns()}"
+            current.rename(old)
+            staged.rename(current)
+        except BaseException:
+            shutil.rmtree(staged, ignore_errors=True)
+            raise
+        shutil.rmtree(old, ignore_errors=True)
+        ModelVersions.prune(self, {version})
 
     def clean(self) -> None:
         """Remove what a killed refit left behind (temporary directories)."""
