@@ -210,6 +210,29 @@ def test_forget_user_reaches_the_model_files_at_once(
     assert (before["model_version"], after["model_version"]) == ("v000001", "v000002")
 
 
+def test_a_forget_cancels_the_refit_that_read_the_user(
+    served: Callable[..., TestClient], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A refit running at the forget read the user: it is ended at once (its files would hold
+    them), and the forced refit follows it."""
+    client = served()
+    assert client.post("/admin/refit", headers=WRITE).json()["status"] == "started"
+    with caplog.at_level("WARNING", logger="coldbrew.serve.refit"):
+        assert client.delete(f"/users/{FORGET}", headers=WRITE).status_code == 200
+        deadline = time.monotonic() + 180
+        status = client.get("/admin/refit", headers=WRITE).json()
+        while status["outcomes"]["swapped"] < 1 or status["running"]:
+            assert time.monotonic() < deadline, status
+            time.sleep(0.2)
+            status = client.get("/admin/refit", headers=WRITE).json()
+    assert status["outcomes"] == {"swapped": 1, "kept": 0, "failed": 1}
+    assert status["version"] == "v000002" and status["last"]["forced"]
+    assert "refit failed: cancelled: a user was forgotten" in caplog.text
+    models = tmp_path / "models"
+    assert sorted(p.name for p in models.iterdir()) == ["CURRENT", "v000002"]  # nothing staged
+    assert not any(_files_mention(models, s) for s in (FORGET, *SECRETS))
+
+
 def test_a_rewritten_version_answers_as_before_a_restart(
     served: Callable[..., TestClient],
 ) -> None:

@@ -570,7 +570,13 @@ class Engine:
                     self.fleet.forgot(session)
             self._forget_here(user_id)
         self._rewrite_served(share=True)
+        self._refit_without_them()
+
+    def _refit_without_them(self) -> None:
+        """After a forget: a refit that read the user is cancelled, and one without them is
+        forced (it starts once the cancelled one has ended)."""
         if self.refitter is not None:
+            self.refitter.cancel("a user was forgotten")
             self.refitter.request(forced=True, reason="forget-user")
 
     def _forget_here(self, user_id: str) -> None:
@@ -614,8 +620,7 @@ class Engine:
                     forgot = True
         if forgot:  # the replica that forgot them rewrote the fleet's copy
             self._rewrite_served(share=False)
-        if self.refitter is not None and forgot:
-            self.refitter.request(forced=True, reason="forget-user")
+            self._refit_without_them()
         elif self.refitter is not None and added[1]:
             self.refitter.added(added[0], added[1])
 

@@ -19,6 +19,7 @@ import math
 import multiprocessing as mp
 import os
 import shutil
+import signal
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -355,6 +356,7 @@ def _child(job: RefitJob, conn: Connection) -> None:
     process ends as soon as the service that started it is gone (:mod:`~.lifeline`)."""
     lifeline = Lifeline.here()
     lifeline.watch()
+    signal.signal(signal.SIGTERM, _exit_on_terminate)
     try:
         conn.send(run_quietly(job, lifeline.check))
     except ParentGone as exc:  # nobody to tell
@@ -364,6 +366,11 @@ def _child(job: RefitJob, conn: Connection) -> None:
             conn.send({"error": f"{type(exc).__name__}: {exc}"})
     finally:
         conn.close()
+
+
+def _exit_on_terminate(signum: int, frame: Any) -> None:
+    """SIGTERM (a cancel, a stop) leaves through the refit's clean-up: no staged files stay."""
+    raise SystemExit(128 + signum)
 
 
 class Running(Protocol):
@@ -463,6 +470,7 @@ class Refitter:
         self.positives = 0
         self._pending_forced = False
         self._pending = False
+        self._cancelled: str | None = None
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._last = time.monotonic()
@@ -525,6 +533,10 @@ class Refitter:
 
     def _supervise(self, wait: Callable[[], dict[str, Any]], job: RefitJob) -> None:
         outcome = wait()
+        with self._lock:
+            cancelled, self._cancelled = self._cancelled, None
+        if cancelled is not None:
+            outcome = {"error": f"cancelled: {cancelled}"}
         if "error" not in outcome:
             try:
                 self.on_result(outcome, job)
@@ -547,6 +559,18 @@ class Refitter:
             self._pending = self._pending_forced = False
             if pending and not self._stop.is_set() and self.leader():
                 self._launch(forced, "queued")
+
+    def cancel(self, reason: str) -> None:
+        """End the running refit, if any, without a result (a forget-user: it read the user, so
+        its model would be discarded, and its files must not hold them); it counts as failed,
+        and a refit queued meanwhile starts after it."""
+        with self._lock:
+            process = self.process
+            if process is None or not process.is_alive():
+                return
+            self._cancelled = reason
+        log.info("refit cancelled (%s)", reason)
+        process.terminate()
 
     def stop(self) -> None:
         """Stop the timer and any running refit (its result is discarded)."""
