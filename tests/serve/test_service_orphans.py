@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from servicekit import WRITE, WRITE_KEY, free_port, make_settings
-from test_service_refit import catalogue, events
+from servicekit import WRITE_KEY, free_port, make_settings
+from test_service_refit import load_shop
 
 from coldbrew.serve import create_app
 from coldbrew.serve.lifeline import Lifeline, ParentGone
@@ -35,14 +35,8 @@ def shop(tmp_path: Path) -> Path:
     """A SQLite database with a catalogue, users and their events, and no model yet."""
     db = tmp_path / "shop.sqlite"
     app = create_app(make_settings(str(db), model="zeroshot"), encoder=HashingEncoder(256))
-    with TestClient(app) as c:
-        users, evs = events()
-        for path, key, rows in (
-            ("/items/batch", "items", catalogue()),
-            ("/users/batch", "users", users),
-            ("/interactions/batch", "interactions", evs),
-        ):
-            assert c.post(path, json={key: rows}, headers=WRITE).status_code == 200
+    with TestClient(app) as client:
+        load_shop(client)
     return db
 
 

@@ -72,6 +72,17 @@ def events() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     return users, out
 
 
+def load_shop(client: TestClient) -> None:
+    """Post the catalogue, the users and their events."""
+    users, evs = events()
+    for path, key, rows in (
+        ("/items/batch", "items", catalogue()),
+        ("/users/batch", "users", users),
+        ("/interactions/batch", "interactions", evs),
+    ):
+        assert client.post(path, json={key: rows}, headers=WRITE).status_code == 200
+
+
 def open_app(db: Path, **kwargs: Any) -> TestClient:
     kwargs.setdefault("models_dir", str(db.parent / "models"))
     settings = make_settings(
@@ -104,13 +115,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A database with the catalogue, users and events, and a served hybrid (v000001)."""
     root = tmp_path_factory.mktemp("served")
     client = open_app(root / "shop.sqlite")
-    users, evs = events()
-    for path, key, rows in (
-        ("/items/batch", "items", catalogue()),
-        ("/users/batch", "users", users),
-        ("/interactions/batch", "interactions", evs),
-    ):
-        assert client.post(path, json={key: rows}, headers=WRITE).status_code == 200
+    load_shop(client)
     assert recommend(client, user_id="u1", k=3)["model_version"] == "v000000"
     started = client.post("/admin/refit", headers=WRITE)
     assert started.status_code == 202 and started.json()["status"] == "started"

@@ -134,19 +134,13 @@ def test_a_replica_started_later_serves_the_same_and_follows(
 def test_one_trainer_and_every_replica_serves_its_versions(
     replicas: Callable[..., TestClient],
 ) -> None:
-    from test_service_refit import FORGET, SECRETS, _files_mention, catalogue, events
+    from test_service_refit import FORGET, SECRETS, _files_mention, load_shop
 
     a, b = replicas(refit_min_interactions=20), replicas(refit_min_interactions=20)
     trainers = [c for c in (a, b) if engine(c).fleet.is_trainer()]
     assert len(trainers) == 1  # elected: exactly one
     trainer, other = trainers[0], b if trainers[0] is a else a
-    users, evs = events()
-    for path, key, rows in (
-        ("/items/batch", "items", catalogue()),
-        ("/users/batch", "users", users),
-        ("/interactions/batch", "interactions", evs),
-    ):
-        assert other.post(path, json={key: rows}, headers=WRITE).status_code == 200
+    load_shop(other)
     # asked on the replica that does not train: the trainer refits (once, for both)
     started = other.post("/admin/refit", headers=WRITE).json()
     assert started["status"] == "requested"

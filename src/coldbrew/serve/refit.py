@@ -19,7 +19,6 @@ import math
 import multiprocessing as mp
 import os
 import shutil
-import signal
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -318,7 +317,7 @@ def _write_version(
         shutil.rmtree(staged, ignore_errors=True)  # gone already once committed
     try:
         check("handing the version over")
-    except ParentGone:
+    except BaseException:  # nobody will serve it: it must not stay
         versions.prune({v for v in versions.versions() if v != version})
         raise
     return version
@@ -356,7 +355,6 @@ def _child(job: RefitJob, conn: Connection) -> None:
     process ends as soon as the service that started it is gone (:mod:`~.lifeline`)."""
     lifeline = Lifeline.here()
     lifeline.watch()
-    signal.signal(signal.SIGTERM, _exit_on_terminate)
     try:
         conn.send(run_quietly(job, lifeline.check))
     except ParentGone as exc:  # nobody to tell
@@ -366,11 +364,6 @@ def _child(job: RefitJob, conn: Connection) -> None:
             conn.send({"error": f"{type(exc).__name__}: {exc}"})
     finally:
         conn.close()
-
-
-def _exit_on_terminate(signum: int, frame: Any) -> None:
-    """SIGTERM (a cancel, a stop) leaves through the refit's clean-up: no staged files stay."""
-    raise SystemExit(128 + signum)
 
 
 class Running(Protocol):
@@ -396,16 +389,20 @@ def spawn_refit(job: RefitJob) -> tuple[Running, Callable[[], dict[str, Any]]]:
     process.daemon = True
     process.start()
     send.close()
-    return process, lambda: _receive(process, receive)
+    return process, lambda: _receive(process, receive, ModelVersions(job.models_dir))
 
 
-def _receive(process: mp.process.BaseProcess, conn: Connection) -> dict[str, Any]:
+def _receive(
+    process: mp.process.BaseProcess, conn: Connection, versions: ModelVersions
+) -> dict[str, Any]:
     outcome: dict[str, Any] = {}
     try:
         outcome = conn.recv()
     except (EOFError, OSError):
         outcome = {}
     process.join()
+    if process.exitcode:  # killed or cancelled: what it was writing goes now
+        versions.clean(process.pid)
     return outcome or {"error": f"refit process ended with exit code {process.exitcode}"}
 
 

@@ -128,11 +128,13 @@ class ModelVersions:
         shutil.rmtree(old, ignore_errors=True)
         ModelVersions.prune(self, {version})
 
-    def clean(self) -> None:
-        """Remove what a killed refit left behind (temporary directories)."""
+    def clean(self, pid: int | None = None) -> None:
+        """Remove what a killed refit left behind (temporary directories; ``pid``: only those
+        of that process)."""
+        prefix = ".tmp-" if pid is None else f".tmp-{pid}-"
         if self.root.exists():
             for p in self.root.iterdir():
-                if p.name.startswith(".tmp-") and p.is_dir():
+                if p.name.startswith(prefix) and p.is_dir():
                     shutil.rmtree(p, ignore_errors=True)
 
     def prune(self, keep: set[str]) -> list[str]:
