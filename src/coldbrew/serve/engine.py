@@ -557,9 +557,9 @@ class Engine:
 
     def forget_user(self, user_id: str) -> None:
         """Remove the user's profile, attributes and interactions everywhere, now: from the
-        database, from memory and from the served model. Since the model's other numbers learned
-        from them too, a refit without them is forced, and once it is served every older model
-        version is deleted."""
+        database, from memory, from the served model and from its files (rewritten without
+        them; every other version deleted). Since the model's other numbers learned from them
+        too, a refit without them is forced (one running now is cancelled: it read them)."""
         with self._lock.write():
             if user_id not in self.users:
                 raise NotFoundError("user", user_id)
