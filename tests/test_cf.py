@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -216,6 +218,31 @@ def test_attribute_popularity_ranks_by_what_users_like_them_like() -> None:
     assert model.recommend(unknown, k=3).ids == plain.recommend(UserQuery(), k=3).ids
     with pytest.raises(ValueError, match="smoothing"):
         AttributePopularityRecommender(smoothing=0)
+
+
+def test_attribute_popularity_keeps_only_values_enough_users_share(tmp_path: Path) -> None:
+    """With ``min_users=5`` the chefs' value (5 users) lifts pans; the students' (3 users) is
+    neither learned nor saved: a value so few hold would point at them in the files."""
+    from coldbrew.models.baselines import AttributePopularityRecommender, PopularityRecommender
+
+    items = pd.DataFrame({"item_id": ["game", "pan", "book"], "title": ["g", "p", "b"]})
+    rows = [(f"s{i}", "game") for i in range(3)] + [(f"c{i}", "book") for i in range(5)]
+    rows += [(f"x{i}", "pan") for i in range(6)]
+    inter = pd.DataFrame(rows, columns=["user_id", "item_id"]).assign(value=5.0, timestamp=1.0)
+    users = pd.DataFrame(
+        {"user_id": [u for u, _ in rows], "job": ["student"] * 3 + ["chef"] * 5 + ["none"] * 6}
+    )
+    spec = DatasetSpec("jobs", user_attributes=("job",), positive_threshold=4.0)
+    data = Dataset(spec, items, inter, users)
+    model = AttributePopularityRecommender(smoothing=0.1, min_users=5).fit(data)
+    plain = PopularityRecommender().fit(data).recommend(UserQuery(), k=3).ids
+    assert plain[0] == "pan"
+    assert model.recommend(UserQuery(attributes={"job": "chef"}), k=1).ids == ["book"]
+    assert model.recommend(UserQuery(attributes={"job": "student"}), k=3).ids == plain
+    arrays = (model.save(tmp_path / "m") / "arrays.npz").read_bytes()
+    assert "student".encode("utf-32-le") not in arrays and "chef".encode("utf-32-le") in arrays
+    with pytest.raises(ValueError, match="min_users"):
+        AttributePopularityRecommender(min_users=0)
 
 
 def test_popularity_without_tie_break_leaves_new_items_tied() -> None:

@@ -65,6 +65,16 @@ def test_attribute_map_learns_what_attribute_text_cannot() -> None:
     assert hits(plain, "cook", "k") < 6 or hits(plain, "coder", "e") < 6
 
 
+def test_attribute_map_keeps_only_values_enough_users_share() -> None:
+    """10 cooks and 10 coders: with ``min_users=11`` neither job is a feature (and none is
+    saved); with 10 both are."""
+    data = _taste_by_job()
+    shared = AttributeMapRecommender(HashingEncoder(64), alpha=0.1, min_users=10).fit(data)
+    rare = AttributeMapRecommender(HashingEncoder(64), alpha=0.1, min_users=11).fit(data)
+    assert shared.vocabulary == ["job=coder", "job=cook"]
+    assert rare.vocabulary == []
+
+
 def test_cf_map_with_lexical_features_round_trips(tiny_dataset: Dataset, tmp_path) -> None:  # type: ignore[no-untyped-def]
     from coldbrew.models import Recommender
     from coldbrew.models.cf import ALSRecommender

@@ -148,6 +148,24 @@ class TestRecommenderContract:
             assert a.ids == b.ids
             np.testing.assert_allclose(a.scores, b.scores, rtol=1e-6)
 
+    def test_a_save_without_profiles_holds_no_users_words_and_answers_alike(
+        self, fitted: Recommender, tmp_path: Path
+    ) -> None:
+        """What the service saves: no user's free text; queries that bring the user's words
+        and attributes (the service's, from its database) get the same answers."""
+        fitted.save(tmp_path / "model", profiles=False)
+        files = [p.read_bytes() for p in (tmp_path / "model").rglob("*") if p.is_file()]
+        for words in ("I love the outdoors", "cooking at home"):
+            for needle in (words.encode("utf-8"), words.encode("utf-32-le")):
+                assert not any(needle in data for data in files), words
+        loaded = Recommender.load(tmp_path / "model")
+        profile = {"age": "25-34", "occupation": "engineer"}
+        alice = UserQuery("alice", "I love the outdoors", profile)
+        for query in [alice, *QUERIES[1:]]:
+            a, b = fitted.recommend(query, k=6), loaded.recommend(query, k=6)
+            assert a.ids == b.ids
+            np.testing.assert_allclose(a.scores, b.scores, rtol=1e-6)
+
     def test_saved_arrays_need_no_pickle(self, fitted: Recommender, tmp_path: Path) -> None:
         fitted.save(tmp_path / "model")
         with np.load(tmp_path / "model" / "arrays.npz", allow_pickle=False) as data:

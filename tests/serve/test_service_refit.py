@@ -33,6 +33,8 @@ TOPICS = {
     "reading": "novel poetry library reading book",
 }
 FORGET = "forget-me-7781"
+SECRETS = ("insulin pump night shifts", "zip-02139-7781")
+"""The forgotten user's own words and an attribute value only they hold."""
 
 
 def catalogue() -> list[dict[str, Any]]:
@@ -59,12 +61,26 @@ def events() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         topic = list(TOPICS)[u % 4]
         user_id = FORGET if u == 5 else f"u{u}"
         users.append({"id": user_id, "attributes": {"age": ["18-24", "25-34"][u % 2]}})
+        if user_id == FORGET:
+            users[-1]["text"] = SECRETS[0]
+            users[-1]["attributes"]["zip"] = SECRETS[1]
         for n in rng.permutation(10)[:6]:
             out.append({"user_id": user_id, "item_id": f"{topic}-{n}", "event": "like"})
     for t, event in enumerate(out):
         event["timestamp"] = float(t)
         event["id"] = f"e{t}"
     return users, out
+
+
+def load_shop(client: TestClient) -> None:
+    """Post the catalogue, the users and their events."""
+    users, evs = events()
+    for path, key, rows in (
+        ("/items/batch", "items", catalogue()),
+        ("/users/batch", "users", users),
+        ("/interactions/batch", "interactions", evs),
+    ):
+        assert client.post(path, json={key: rows}, headers=WRITE).status_code == 200
 
 
 def open_app(db: Path, **kwargs: Any) -> TestClient:
@@ -99,13 +115,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A database with the catalogue, users and events, and a served hybrid (v000001)."""
     root = tmp_path_factory.mktemp("served")
     client = open_app(root / "shop.sqlite")
-    users, evs = events()
-    for path, key, rows in (
-        ("/items/batch", "items", catalogue()),
-        ("/users/batch", "users", users),
-        ("/interactions/batch", "interactions", evs),
-    ):
-        assert client.post(path, json={key: rows}, headers=WRITE).status_code == 200
+    load_shop(client)
     assert recommend(client, user_id="u1", k=3)["model_version"] == "v000000"
     started = client.post("/admin/refit", headers=WRITE)
     assert started.status_code == 202 and started.json()["status"] == "started"
@@ -181,20 +191,64 @@ def test_a_refit_killed_midway_leaves_the_serving_model(
     assert not [p for p in (tmp_path / "models").iterdir() if p.name.startswith(".tmp-")]
 
 
-def test_forget_user_reaches_the_model_files(
+def test_forget_user_reaches_the_model_files_at_once(
     served: Callable[..., TestClient], tmp_path: Path
 ) -> None:
+    """Model files never hold a user's words or a value only they hold; after a forget they
+    hold not even the id, at once (the forced refit takes its time)."""
     client = served()
     engine = client.app.state.engine  # type: ignore[attr-defined]
     models = tmp_path / "models"
-    assert _files_mention(models, FORGET)  # trained on their data
+    before = recommend(client, user_id="u2", k=5, explain=False)
+    assert _files_mention(models, FORGET)  # trained on their data: the id maps their rows
+    assert not any(_files_mention(models, secret) for secret in SECRETS)
     assert FORGET in engine.model.known_users()
     assert client.delete(f"/users/{FORGET}", headers=WRITE).status_code == 200
     assert FORGET not in engine.model.known_users()  # the served state, at once
+    assert not any(_files_mention(models, s) for s in (FORGET, *SECRETS))  # the files too
+    assert sorted(p.name for p in models.iterdir() if p.name[0] == "v") == ["v000001"]
     status = wait_for_refit(client)  # the forced refit
     assert status["outcomes"]["swapped"] == 1 and status["version"] == "v000002"
     assert sorted(p.name for p in models.iterdir() if p.name[0] == "v") == ["v000002"]
-    assert not _files_mention(models, FORGET)
+    assert not any(_files_mention(models, s) for s in (FORGET, *SECRETS))
+    after = recommend(client, user_id="u2", k=5, explain=False)
+    assert (before["model_version"], after["model_version"]) == ("v000001", "v000002")
+
+
+def test_a_forget_cancels_the_refit_that_read_the_user(
+    served: Callable[..., TestClient], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A refit running at the forget read the user: it is ended at once (its files would hold
+    them), and the forced refit follows it."""
+    client = served()
+    assert client.post("/admin/refit", headers=WRITE).json()["status"] == "started"
+    with caplog.at_level("WARNING", logger="coldbrew.serve.refit"):
+        assert client.delete(f"/users/{FORGET}", headers=WRITE).status_code == 200
+        deadline = time.monotonic() + 180
+        status = client.get("/admin/refit", headers=WRITE).json()
+        while status["outcomes"]["swapped"] < 1 or status["running"]:
+            assert time.monotonic() < deadline, status
+            time.sleep(0.2)
+            status = client.get("/admin/refit", headers=WRITE).json()
+    assert status["outcomes"] == {"swapped": 1, "kept": 0, "failed": 1}
+    assert status["version"] == "v000002" and status["last"]["forced"]
+    assert "refit failed: cancelled: a user was forgotten" in caplog.text
+    models = tmp_path / "models"
+    assert sorted(p.name for p in models.iterdir()) == ["CURRENT", "v000002"]  # nothing staged
+    assert not any(_files_mention(models, s) for s in (FORGET, *SECRETS))
+
+
+def test_a_rewritten_version_answers_as_before_a_restart(
+    served: Callable[..., TestClient],
+) -> None:
+    """The version a forget rewrites from the served model loads to the same answers."""
+    client = served()
+    client.app.state.engine.refitter = None  # type: ignore[attr-defined]  # no forced refit
+    assert client.delete(f"/users/{FORGET}", headers=WRITE).status_code == 200
+    answers = [recommend(client, user_id=u, k=5, explain=False) for u in ("u1", "u2", "u3")]
+    client.__exit__(None, None, None)
+    again = served()
+    assert [recommend(again, user_id=u, k=5, explain=False) for u in ("u1", "u2", "u3")] == answers
 
 
 def _files_mention(root: Path, text: str) -> bool:

@@ -134,19 +134,13 @@ def test_a_replica_started_later_serves_the_same_and_follows(
 def test_one_trainer_and_every_replica_serves_its_versions(
     replicas: Callable[..., TestClient],
 ) -> None:
-    from test_service_refit import FORGET, catalogue, events
+    from test_service_refit import FORGET, SECRETS, _files_mention, load_shop
 
     a, b = replicas(refit_min_interactions=20), replicas(refit_min_interactions=20)
     trainers = [c for c in (a, b) if engine(c).fleet.is_trainer()]
     assert len(trainers) == 1  # elected: exactly one
     trainer, other = trainers[0], b if trainers[0] is a else a
-    users, evs = events()
-    for path, key, rows in (
-        ("/items/batch", "items", catalogue()),
-        ("/users/batch", "users", users),
-        ("/interactions/batch", "interactions", evs),
-    ):
-        assert other.post(path, json={key: rows}, headers=WRITE).status_code == 200
+    load_shop(other)
     # asked on the replica that does not train: the trainer refits (once, for both)
     started = other.post("/admin/refit", headers=WRITE).json()
     assert started["status"] == "requested"
@@ -158,9 +152,16 @@ def test_one_trainer_and_every_replica_serves_its_versions(
     assert top(a, user_id="u1", k=5) == top(b, user_id="u1", k=5)
     store = engine(a).fleet.log
     assert store.versions() == ["v000001"]
-    assert FORGET.encode() in b"".join(store.files("v000001").values())
-    # forget-user on the follower: a forced refit on the trainer, then only its version is left
+    stored = b"".join(store.files("v000001").values())
+    assert FORGET.encode("utf-32-le") in stored  # the id maps their rows; never their words
+    assert SECRETS[0].encode() not in stored and SECRETS[0].encode("utf-32-le") not in stored
+    # forget-user on the follower: the fleet's copy and each replica's are rewritten without
+    # them at once; a forced refit on the trainer, then only its version is left
     assert other.delete(f"/users/{FORGET}", headers=WRITE).status_code == 200
+    stored = b"".join(store.files("v000001").values())
+    assert FORGET.encode() not in stored and FORGET.encode("utf-32-le") not in stored
+    for client in (other, trainer):
+        within(lambda c=client: not _files_mention(engine(c).versions.root, FORGET))
     within(lambda: engine(other).info.version == "v000002", 120)
     within(lambda: engine(trainer).info.version == "v000002")
     within(lambda: store.versions() == ["v000002"])  # pruned once the trainer serves it

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from coldbrew.models.base import Recommender
+from coldbrew.models.base import PRIVATE_MIN_USERS, Recommender
 from coldbrew.models.baselines import (
     AttributePopularityRecommender,
     PopularityRecommender,
@@ -50,8 +50,8 @@ def _als(ctx: ModelContext) -> ALSRecommender:
     return ALSRecommender(factors=64, regularization=0.05, iterations=15, seed=ctx.seed)
 
 
-def _attribute_map(ctx: ModelContext) -> AttributeMapRecommender:
-    return AttributeMapRecommender(ctx.encoder(), cache_dir=ctx.cache_dir)
+def _attribute_map(ctx: ModelContext, min_users: int = 1) -> AttributeMapRecommender:
+    return AttributeMapRecommender(ctx.encoder(), cache_dir=ctx.cache_dir, min_users=min_users)
 
 
 def _cf_map(ctx: ModelContext) -> Recommender:
@@ -76,7 +76,9 @@ def _hybrid(ctx: ModelContext) -> Recommender:
         # one on ml-100k, 64 / weak on citeulike-a; the weight search picks per bucket
         "cf": FACTORIES["als"](ctx),
         "cf_f64": _als(ctx),
-        "lm": _attribute_map(ctx),
+        # the service saves this model: attribute values fewer than 5 users share are not
+        # learned, so its files name no one's rare value (models/base.py, PRIVATE_MIN_USERS)
+        "lm": _attribute_map(ctx, PRIVATE_MIN_USERS),
         "lexical": TfidfRecommender(),
         "cf_map": _cf_map(ctx),
         # item-item neighbours of what the user liked: on the hybrid's inner validation
@@ -98,7 +100,9 @@ def _hybrid(ctx: ModelContext) -> Recommender:
         # 0.366, 0.397 vs 0.370); 1 is best on the mean of the two on both
         # (benchmarks/new_user_answers.py). The bench's random cold-user split, where the
         # counts include other users' future likes, had preferred 0.1.
-        "popularity": AttributePopularityRecommender(smoothing=1.0, tie_break=False),
+        "popularity": AttributePopularityRecommender(
+            smoothing=1.0, tie_break=False, min_users=PRIVATE_MIN_USERS
+        ),
     }
     return HybridRecommender(parts, seed=ctx.seed)
 

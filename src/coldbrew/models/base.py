@@ -29,6 +29,13 @@ FORMAT_VERSION = 1
 NO_INTERACTIONS = "no interactions"
 """The :attr:`Recommender.silent_reason` of a model that learns from interactions only, fit
 on none (a new catalogue)."""
+PRIVATE_MIN_USERS = 5
+"""The fewest users an attribute value must be shared by before a model that learns per value
+(attribute popularity, the attribute map) keeps it, where its files must name no one (the
+service's hybrid). A value only one or a few users hold (a zip code, a rare diagnosis) would
+otherwise sit in the files and point at them; 5 is the usual small-cell threshold for published
+counts. Hashing the values instead would not hide them: they are few and guessable (every zip
+code can be hashed and compared)."""
 
 
 class ModelNotFittedError(RuntimeError):
@@ -287,8 +294,14 @@ class Recommender(ABC):
         return self.item_ids.ids(np.flatnonzero(self._active))
 
     # ---- persistence --------------------------------------------------------------------
-    def save(self, path: str | Path) -> Path:
-        """Write ``config.json`` and ``arrays.npz`` into the directory ``path``."""
+    def save(self, path: str | Path, *, profiles: bool = True) -> Path:
+        """Write ``config.json`` and ``arrays.npz`` into the directory ``path``.
+
+        ``profiles=False`` leaves the known users' free text and attributes out: the loaded
+        model fills a known user's history but not their words, so queries must bring those
+        (the service does, from its database: its model files hold no user's words). What
+        stays is learned from the population: vectors, counts, and user and item ids.
+        """
         self._check_fitted()
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
@@ -297,7 +310,7 @@ class Recommender(ABC):
             "format_version": FORMAT_VERSION,
             "kind": self.kind,
             "params": self.get_params(),
-            "profiles": self._profiles,
+            "profiles": self._profiles if profiles else {},
             "silent_reason": self.silent_reason,
         }
         (path / "config.json").write_text(
@@ -350,6 +363,13 @@ class Recommender(ABC):
         model._set_state(arrays)
         model._fitted = True
         return model
+
+
+def check_min_users(min_users: int) -> int:
+    """``min_users`` (see :data:`PRIVATE_MIN_USERS`), refused below 1."""
+    if min_users < 1:
+        raise ValueError(f"min_users must be at least 1, got {min_users}")
+    return min_users
 
 
 def _json_default(value: Any) -> Any:

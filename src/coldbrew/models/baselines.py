@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from coldbrew.data.schema import ITEM_ID, USER_ID, Dataset
-from coldbrew.models.base import NO_INTERACTIONS, Recommender, UserQuery
+from coldbrew.models.base import NO_INTERACTIONS, Recommender, UserQuery, check_min_users
 
 
 class PopularityRecommender(Recommender):
@@ -86,21 +86,28 @@ class AttributePopularityRecommender(PopularityRecommender):
     on time-ordered streams, see ``bench/zoo.py``). Numeric
     attributes are binned by tens (age 25 and 27 share "20s"). Without attributes, or for items
     without training interactions, it ranks exactly as :class:`PopularityRecommender`: the
-    attribute-only cold user's answer when no text model knows better.
+    attribute-only cold user's answer when no text model knows better. Attribute values shared
+    by fewer than ``min_users`` users are not learned (they give no lift, and are not saved:
+    :data:`~coldbrew.models.base.PRIVATE_MIN_USERS`).
     """
 
     kind = "attribute_popularity"
 
-    def __init__(self, smoothing: float = 0.1, tie_break: bool = True) -> None:
+    def __init__(self, smoothing: float = 0.1, tie_break: bool = True, min_users: int = 1) -> None:
         super().__init__(tie_break)
         if smoothing <= 0:
             raise ValueError(f"smoothing must be positive, got {smoothing}")
         self.smoothing = smoothing
+        self.min_users = check_min_users(min_users)
         self._keys: dict[str, int] = {}
         self._value_counts = np.zeros((0, 0), dtype=np.float32)
 
     def get_params(self) -> dict[str, Any]:
-        return {"smoothing": self.smoothing, "tie_break": self.tie_break}
+        return {
+            "smoothing": self.smoothing,
+            "tie_break": self.tie_break,
+            "min_users": self.min_users,
+        }
 
     @staticmethod
     def attribute_key(field: str, value: Any) -> str:
@@ -116,6 +123,7 @@ class AttributePopularityRecommender(PopularityRecommender):
         for user, profile in self._profiles.items():
             for field, value in profile.get("attributes", {}).items():
                 rows.setdefault(self.attribute_key(field, value), []).append(user)
+        rows = {key: users for key, users in rows.items() if len(users) >= self.min_users}
         self._keys = {key: r for r, key in enumerate(sorted(rows))}
         self._value_counts = np.zeros((len(self._keys), len(self.item_ids)), dtype=np.float32)
         pos = dataset.positives()

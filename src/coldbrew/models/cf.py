@@ -210,6 +210,10 @@ class CFRecommender(Recommender):
     def _grow_items(self, n: int) -> None:
         return None
 
+    def _forget_user(self, user_id: str) -> None:
+        if user_id in self.user_ids:
+            self.user_ids = IdMap([u for u in self.user_ids if u != user_id])
+
     def _get_state(self) -> dict[str, np.ndarray]:
         return {"counts": self._counts, "user_ids": self.user_ids.to_array()}
 

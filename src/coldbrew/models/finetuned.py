@@ -96,8 +96,8 @@ class FineTunedRecommender(ZeroShotRecommender):
         if "user_item_vectors" in arrays:
             self.user_item_vectors = arrays["user_item_vectors"].astype(np.float32)
 
-    def save(self, path: str | Path) -> Path:
-        path = super().save(path)
+    def save(self, path: str | Path, *, profiles: bool = True) -> Path:
+        path = super().save(path, profiles=profiles)
         for encoder, folder in ((self.encoder, ENCODER_DIR), (self.user_encoder, USER_ENCODER_DIR)):
             if isinstance(encoder, SentenceTransformerEncoder):
                 encoder.st_model.save(str(path / folder), safe_serialization=True)

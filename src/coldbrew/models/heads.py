@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, Self, runtime_checkable
 
@@ -18,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from coldbrew.data.schema import ITEM_ID, Dataset
-from coldbrew.models.base import NO_INTERACTIONS, Recommender, UserQuery
+from coldbrew.models.base import NO_INTERACTIONS, Recommender, UserQuery, check_min_users
 from coldbrew.models.tfidf import TfidfRecommender
 from coldbrew.models.zeroshot import ZeroShotRecommender
 from coldbrew.text.encoder import Encoder, l2_normalize
@@ -101,6 +102,10 @@ class AttributeMapRecommender(ZeroShotRecommender):
     use_attribute_text
         Also feed the vector of the attributes rendered as text into the map (helps values
         unseen in training, such as a new occupation).
+    min_users
+        Attribute values shared by fewer users get no one-hot feature (the map reads them
+        through their text only) and are not saved
+        (:data:`~coldbrew.models.base.PRIVATE_MIN_USERS`).
     **kwargs
         As for :class:`~coldbrew.models.zeroshot.ZeroShotRecommender`.
     """
@@ -113,6 +118,7 @@ class AttributeMapRecommender(ZeroShotRecommender):
         *,
         alpha: float = 10.0,
         use_attribute_text: bool = True,
+        min_users: int = 1,
         **kwargs: Any,
     ) -> None:
         # picked on ml-100k validation: 0.1 keeps warm users' liked items in charge (cold-item
@@ -121,6 +127,7 @@ class AttributeMapRecommender(ZeroShotRecommender):
         super().__init__(encoder, **kwargs)
         self.alpha = alpha
         self.use_attribute_text = use_attribute_text
+        self.min_users = check_min_users(min_users)
         self.vocabulary: list[str] = []
         self.weights = np.zeros((0, 0), dtype=np.float32)
         self._mapped: dict[str, np.ndarray] = {}
@@ -130,6 +137,7 @@ class AttributeMapRecommender(ZeroShotRecommender):
             **super().get_params(),
             "alpha": self.alpha,
             "use_attribute_text": self.use_attribute_text,
+            "min_users": self.min_users,
         }
 
     def _features(self, attributes: Sequence[Mapping[str, Any]]) -> np.ndarray:
@@ -153,10 +161,10 @@ class AttributeMapRecommender(ZeroShotRecommender):
         self._mapped = {}
         fields = self.user_template.attribute_fields
         users = [u for u, p in self._profiles.items() if p["attributes"] and self._history.get(u)]
-        tokens = {
-            t for u in users for t in attribute_tokens(self._profiles[u]["attributes"], fields)
-        }
-        self.vocabulary = sorted(tokens)
+        tokens = Counter(
+            t for u in users for t in set(attribute_tokens(self._profiles[u]["attributes"], fields))
+        )
+        self.vocabulary = sorted(t for t, n in tokens.items() if n >= self.min_users)
         if not users:
             self.weights = np.zeros((0, 0), dtype=np.float32)
             return

@@ -291,10 +291,10 @@ class HybridRecommender(Recommender):
             parts[name] = Recommender.load(Path(model_dir) / PARTS_DIR / name, **sub)
         return cls(parts, **params)
 
-    def save(self, path: str | Path) -> Path:
-        path = super().save(path)
+    def save(self, path: str | Path, *, profiles: bool = True) -> Path:
+        path = super().save(path, profiles=profiles)
         for name, part in self.parts.items():
-            part.save(path / PARTS_DIR / name)
+            part.save(path / PARTS_DIR / name, profiles=profiles)
         return path
 
     # ---- fitting ------------------------------------------------------------------------

@@ -51,6 +51,7 @@ from coldbrew.serve.refit import (
     load_version,
     reconcile,
     run_refit,
+    save_catalog_keys,
 )
 from coldbrew.serve.versions import ModelVersions, VersionInfo
 from coldbrew.store import Interaction, Item, Store, User
@@ -556,9 +557,9 @@ class Engine:
 
     def forget_user(self, user_id: str) -> None:
         """Remove the user's profile, attributes and interactions everywhere, now: from the
-        database, from memory and from the served model. Since the model's other numbers learned
-        from them too, a refit without them is forced, and once it is served every older model
-        version is deleted."""
+        database, from memory, from the served model and from its files (rewritten without
+        them; every other version deleted). Since the model's other numbers learned from them
+        too, a refit without them is forced (one running now is cancelled: it read them)."""
         with self._lock.write():
             if user_id not in self.users:
                 raise NotFoundError("user", user_id)
@@ -568,7 +569,14 @@ class Engine:
                 if self.fleet is not None:  # a trainer elected later still owes the refit
                     self.fleet.forgot(session)
             self._forget_here(user_id)
+        self._rewrite_served(share=True)
+        self._refit_without_them()
+
+    def _refit_without_them(self) -> None:
+        """After a forget: a refit that read the user is cancelled, and one without them is
+        forced (it starts once the cancelled one has ended)."""
         if self.refitter is not None:
+            self.refitter.cancel("a user was forgotten")
             self.refitter.request(forced=True, reason="forget-user")
 
     def _forget_here(self, user_id: str) -> None:
@@ -577,6 +585,22 @@ class Engine:
         if self.model is not None:
             self.model.forget_user(user_id)
         self._forgets += 1
+
+    def _rewrite_served(self, *, share: bool) -> None:
+        """Write the served version's files again from the served model, which has forgotten
+        the user, and delete every other version: a forget reaches the files at once, not only
+        once the forced refit is served (``share``: replicas, in the database too). Under the
+        read lock: answers go on, writes wait for the files."""
+        with self._lock.read():
+            model, version = self.model, self.info.version
+            if model is None or version not in self.versions.versions():
+                return  # nothing saved: the language model before any refit, or --model's
+
+            def write(path: Path) -> None:
+                model.save(path, profiles=False)
+                save_catalog_keys(path, self.items.text_keys)
+
+            self.versions.replace(version, write, share=share)
 
     def refresh_users(self, user_ids: Sequence[str]) -> None:
         """Bring these users (profile and interactions) up to the database, where another
@@ -594,8 +618,9 @@ class Engine:
                 elif user_id in self.users:
                     self._forget_here(user_id)
                     forgot = True
-        if self.refitter is not None and forgot:
-            self.refitter.request(forced=True, reason="forget-user")
+        if forgot:  # the replica that forgot them rewrote the fleet's copy
+            self._rewrite_served(share=False)
+            self._refit_without_them()
         elif self.refitter is not None and added[1]:
             self.refitter.added(added[0], added[1])
 

@@ -31,7 +31,7 @@ import shutil
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -158,12 +158,7 @@ class SharedVersions(ModelVersions):
     def publish(self, version: str) -> None:
         """Store the version's files in the database and make it the fleet's, in one
         transaction that notifies every replica."""
-        root = self.path(version)
-        files = {}
-        for path in sorted(p for p in root.rglob("*") if p.is_file()):
-            if path.suffix not in SHARED_SUFFIXES:
-                raise ValueError(f"model file {path.name!r}: only JSON and .npz are shared")
-            files[path.relative_to(root).as_posix()] = path.read_bytes()
+        files = _read_files(self.path(version))
         with self.changes.store.transaction() as session:
             self.changes.put_files(session, version, files)
             self.changes.set_state(session, "model", version)
@@ -171,6 +166,19 @@ class SharedVersions(ModelVersions):
                 self.changes.set_state(session, FORGET_PENDING, "0")
             self.changes.record(session, "model", [version])
         super().publish(version)
+
+    def replace(self, version: str, write: Callable[[Path], None], *, share: bool = True) -> None:
+        """Rewrite ``version`` here; with ``share`` (the replica that forgot a user) in the
+        database too, where every older version's files are deleted (newer ones are a refit's,
+        made without the user)."""
+        super().replace(version, write)
+        if not share:
+            return
+        files = _read_files(self.path(version))
+        newer = {v for v in self.changes.versions() if v > version}
+        with self.changes.store.transaction() as session:
+            self.changes.delete_files(session, newer)
+            self.changes.put_files(session, version, files)
 
     def prune(self, keep: set[str]) -> list[str]:
         """Delete every other version, here and in the database (the trainer's call)."""
@@ -182,6 +190,16 @@ class SharedVersions(ModelVersions):
     def drop_local(self, keep: set[str]) -> list[str]:
         """Delete local copies of every other version (a follower's call)."""
         return super().prune(keep)
+
+
+def _read_files(root: Path) -> dict[str, bytes]:
+    """A version directory's files by relative path (only JSON and ``.npz`` are shared)."""
+    files = {}
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        if path.suffix not in SHARED_SUFFIXES:
+            raise ValueError(f"model file {path.name!r}: only JSON and .npz are shared")
+        files[path.relative_to(root).as_posix()] = path.read_bytes()
+    return files
 
 
 def _replica_dir(root: Path, name: str) -> Path:

@@ -18,6 +18,7 @@ import logging
 import math
 import multiprocessing as mp
 import os
+import shutil
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -29,6 +30,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from coldbrew.models.base import Recommender, UserQuery
+from coldbrew.serve.lifeline import Lifeline, ParentGone
 from coldbrew.serve.records import POSITIVE_EVENTS, dataset_from_records, item_frame, item_text
 from coldbrew.serve.versions import ModelVersions, VersionInfo
 from coldbrew.store import Interaction, Item, User
@@ -38,6 +40,9 @@ from coldbrew.text.memo import MemoEncoder
 
 log = logging.getLogger("coldbrew.serve.refit")
 CATALOG = "catalog.npz"
+Check = Callable[[str], None]
+"""Called with the next step's name before each step of a refit; raises to stop it (a refit
+process checks that its service is still there, :class:`~coldbrew.serve.lifeline.Lifeline`)."""
 HOLDOUT = 500
 """At most this many of the newest unseen positive events judge a candidate."""
 
@@ -62,10 +67,15 @@ def build_zeroshot(encoder: Encoder, vector_dtype: str = "float32") -> Recommend
 # ---- a served model and the live catalogue ---------------------------------------------------
 def save_catalog(path: Path, items: Sequence[Item]) -> None:
     """Which text each item had when the model saw it (to spot items changed since)."""
+    save_catalog_keys(path, {i.item_id: text_key(item_text(i)) for i in items})
+
+
+def save_catalog_keys(path: Path, keys: Mapping[str, str]) -> None:
+    """:func:`save_catalog` from the items' text keys (item id -> key)."""
     np.savez(
         path / CATALOG,
-        ids=np.asarray([i.item_id for i in items], dtype=str),
-        keys=np.asarray([text_key(item_text(i)) for i in items], dtype=str),
+        ids=np.asarray(list(keys), dtype=str),
+        keys=np.asarray(list(keys.values()), dtype=str),
     )
 
 
@@ -208,22 +218,32 @@ class RefitJob:
     seed: int = 42
 
 
-def run_refit(job: RefitJob, encoder: Encoder | None = None) -> dict[str, Any]:
+def run_refit(
+    job: RefitJob, encoder: Encoder | None = None, check: Check | None = None
+) -> dict[str, Any]:
     """Fit, judge and (if it earns it) commit a new version; returns what happened.
 
-    BLAS runs on one thread meanwhile (``implicit``'s ALS is slower, and warns, with more).
+    ``check`` is called before each step and right before and after the commit (a refit
+    process passes its :meth:`~coldbrew.serve.lifeline.Lifeline.check`: a refit whose service
+    is gone stops, and leaves no version). BLAS runs on one thread meanwhile (``implicit``'s
+    ALS is slower, and warns, with more).
     """
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(1, "blas"):
-        return _refit(job, encoder)
+        return _refit(job, encoder, check or _go_on)
 
 
-def _refit(job: RefitJob, encoder: Encoder | None) -> dict[str, Any]:
+def _go_on(step: str) -> None:
+    """The check of a refit that nothing can orphan (in the service's own process)."""
+
+
+def _refit(job: RefitJob, encoder: Encoder | None, check: Check) -> dict[str, Any]:
     from coldbrew.store import Store
     from coldbrew.text.factory import load_encoder
 
     start = time.perf_counter()
+    check("reading the database")
     encoder = encoder or load_encoder(job.encoder)
     store = Store(job.db_url)
     try:
@@ -242,7 +262,9 @@ def _refit(job: RefitJob, encoder: Encoder | None) -> dict[str, Any]:
     train, held = split_recent(positives, after, job.holdout)
     by_user = {u.user_id: u for u in users}
     holdout = holdout_queries(positives, held, by_user)
+    check("fitting the candidate")
     candidate = _fit(memo, job.seed, items, users, train)
+    check("judging the candidate")
     if job.serving:
         serving, seen, _ = load_version(versions, job.serving, memo)
         reconcile(serving, live, seen)
@@ -260,10 +282,8 @@ def _refit(job: RefitJob, encoder: Encoder | None) -> dict[str, Any]:
     if swap:
         # judged without the newest events, served with them: the same recipe fitted again
         # on every event, so the served model learns from the freshest interactions too
+        check("fitting the served model")
         final = _fit(memo, job.seed, items, users, positives) if held else candidate
-        staged = versions.staging()
-        final.save(staged)
-        save_catalog(staged, items)
         info = VersionInfo(
             version="",
             kind=final.kind,
@@ -273,9 +293,34 @@ def _refit(job: RefitJob, encoder: Encoder | None) -> dict[str, Any]:
             validation=outcome["validation"],
             forced=job.forced,
         )
-        outcome["version"] = versions.commit(staged, info)
+        outcome["version"] = _write_version(versions, final, items, info, check)
     outcome["seconds"] = time.perf_counter() - start
     return outcome
+
+
+def _write_version(
+    versions: ModelVersions,
+    model: Recommender,
+    items: Sequence[Item],
+    info: VersionInfo,
+    check: Check,
+) -> str:
+    """Save ``model`` as the next version, checking right before the commit (the rename) and
+    right after it: a version committed as its service died is removed again."""
+    check("saving the model")
+    staged = versions.staging()
+    try:
+        model.save(staged, profiles=False)  # users' words stay in the database
+        save_catalog(staged, items)
+        version = versions.commit(staged, info, check=lambda: check("committing the version"))
+    finally:
+        shutil.rmtree(staged, ignore_errors=True)  # gone already once committed
+    try:
+        check("handing the version over")
+    except BaseException:  # nobody will serve it: it must not stay
+        versions.prune({v for v in versions.versions() if v != version})
+        raise
+    return version
 
 
 def _fit(
@@ -292,23 +337,31 @@ def _fit(
     return model.fit(dataset_from_records(items, users, events))
 
 
-def run_quietly(job: RefitJob) -> dict[str, Any]:
+def run_quietly(job: RefitJob, check: Check | None = None) -> dict[str, Any]:
     """:func:`run_refit` at low priority on one torch thread (in a child process or a Ray
     task: the refit must not slow the process that serves)."""
     with contextlib.suppress(OSError):
         os.nice(10)
+    if check is not None:
+        check("loading the libraries")
     import torch
 
     torch.set_num_threads(1)
-    return run_refit(job)
+    return run_refit(job, check=check)
 
 
 def _child(job: RefitJob, conn: Connection) -> None:
-    """Entry point of the refit process: the result (or the error) goes through ``conn``."""
+    """Entry point of the refit process: the result (or the error) goes through ``conn``. The
+    process ends as soon as the service that started it is gone (:mod:`~.lifeline`)."""
+    lifeline = Lifeline.here()
+    lifeline.watch()
     try:
-        conn.send(run_quietly(job))
+        conn.send(run_quietly(job, lifeline.check))
+    except ParentGone as exc:  # nobody to tell
+        log.warning("%s", exc)
     except BaseException as exc:  # reported to the parent, which keeps serving
-        conn.send({"error": f"{type(exc).__name__}: {exc}"})
+        with contextlib.suppress(OSError):
+            conn.send({"error": f"{type(exc).__name__}: {exc}"})
     finally:
         conn.close()
 
@@ -336,16 +389,20 @@ def spawn_refit(job: RefitJob) -> tuple[Running, Callable[[], dict[str, Any]]]:
     process.daemon = True
     process.start()
     send.close()
-    return process, lambda: _receive(process, receive)
+    return process, lambda: _receive(process, receive, ModelVersions(job.models_dir))
 
 
-def _receive(process: mp.process.BaseProcess, conn: Connection) -> dict[str, Any]:
+def _receive(
+    process: mp.process.BaseProcess, conn: Connection, versions: ModelVersions
+) -> dict[str, Any]:
     outcome: dict[str, Any] = {}
     try:
         outcome = conn.recv()
     except (EOFError, OSError):
         outcome = {}
     process.join()
+    if process.exitcode:  # killed or cancelled: what it was writing goes now
+        versions.clean(process.pid)
     return outcome or {"error": f"refit process ended with exit code {process.exitcode}"}
 
 
@@ -410,6 +467,7 @@ class Refitter:
         self.positives = 0
         self._pending_forced = False
         self._pending = False
+        self._cancelled: str | None = None
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._last = time.monotonic()
@@ -472,6 +530,10 @@ class Refitter:
 
     def _supervise(self, wait: Callable[[], dict[str, Any]], job: RefitJob) -> None:
         outcome = wait()
+        with self._lock:
+            cancelled, self._cancelled = self._cancelled, None
+        if cancelled is not None:
+            outcome = {"error": f"cancelled: {cancelled}"}
         if "error" not in outcome:
             try:
                 self.on_result(outcome, job)
@@ -494,6 +556,18 @@ class Refitter:
             self._pending = self._pending_forced = False
             if pending and not self._stop.is_set() and self.leader():
                 self._launch(forced, "queued")
+
+    def cancel(self, reason: str) -> None:
+        """End the running refit, if any, without a result (a forget-user: it read the user, so
+        its model would be discarded, and its files must not hold them); it counts as failed,
+        and a refit queued meanwhile starts after it."""
+        with self._lock:
+            process = self.process
+            if process is None or not process.is_alive():
+                return
+            self._cancelled = reason
+        log.info("refit cancelled (%s)", reason)
+        process.terminate()
 
     def stop(self) -> None:
         """Stop the timer and any running refit (its result is discarded)."""

@@ -5,7 +5,8 @@
 to serve; it is replaced atomically (write, fsync, rename), so a crash at any moment leaves either
 the old or the new pointer. A version is written under a temporary name and renamed into place
 only when complete: a refit killed mid-way leaves a ``.tmp-*`` directory that the next start
-removes, never a half-written version.
+removes, never a half-written version. A forget-user rewrites the served version without the
+user at once (:meth:`ModelVersions.replace`) and deletes the others.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import os
 import re
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -87,12 +89,17 @@ class ModelVersions:
         path.mkdir()
         return path
 
-    def commit(self, staged: Path, info: VersionInfo) -> str:
+    def commit(
+        self, staged: Path, info: VersionInfo, check: Callable[[], None] | None = None
+    ) -> str:
         """Give a complete staged directory the next version number (the directory's rename is
-        the commit); ``info.version`` is filled in."""
+        the commit); ``info.version`` is filled in. ``check`` is called right before the rename
+        (it raises to stop the commit: a refit whose service is gone)."""
         numbers = [int(_VERSION.match(v).group(1)) for v in self.versions()]  # type: ignore[union-attr]
         info.version = f"v{max(numbers, default=0) + 1:06d}"
         _write_atomic(staged / META, json.dumps(info.to_json(), indent=2))
+        if check is not None:
+            check()
         staged.rename(self.path(info.version))
         return info.version
 
@@ -101,11 +108,33 @@ class ModelVersions:
         self.path(version)  # validates the name
         _write_atomic(self.root / CURRENT, version + "\n")
 
-    def clean(self) -> None:
-        """Remove what a killed refit left behind (temporary directories)."""
+    def replace(self, version: str, write: Callable[[Path], None], *, share: bool = True) -> None:
+        """Rewrite ``version`` from what ``write`` puts in a fresh directory (its
+        ``served.json`` is kept) and delete every other version: a forget-user reaches the files
+        at once. The old directory is renamed away, then the new one into place (a crash in
+        between leaves no such version: the service starts from the language model and
+        refits). ``share``: replicas also rewrite the fleet's copy (:mod:`.fleet`)."""
+        current = self.path(version)
+        staged = self.staging()
+        try:
+            write(staged)
+            shutil.copyfile(current / META, staged / META)
+            old = self.root / f".tmp-old-{version}-{time.time_ns()}"
+            current.rename(old)
+            staged.rename(current)
+        except BaseException:
+            shutil.rmtree(staged, ignore_errors=True)
+            raise
+        shutil.rmtree(old, ignore_errors=True)
+        ModelVersions.prune(self, {version})
+
+    def clean(self, pid: int | None = None) -> None:
+        """Remove what a killed refit left behind (temporary directories; ``pid``: only those
+        of that process)."""
+        prefix = ".tmp-" if pid is None else f".tmp-{pid}-"
         if self.root.exists():
             for p in self.root.iterdir():
-                if p.name.startswith(".tmp-") and p.is_dir():
+                if p.name.startswith(prefix) and p.is_dir():
                     shutil.rmtree(p, ignore_errors=True)
 
     def prune(self, keep: set[str]) -> list[str]:
