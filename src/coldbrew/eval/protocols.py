@@ -299,6 +299,19 @@ def steps_from_latest(frame: pd.DataFrame) -> np.ndarray:
     return later
 
 
+def _timed_positives(dataset: Dataset, protocol: str) -> tuple[pd.DataFrame, np.ndarray]:
+    """The positives grouped by user, oldest first, and per row its user's number of positives;
+    raises when there are no timestamps to order them by."""
+    positives = _oldest_first(dataset.positives())
+    if not has_timestamps(positives):
+        raise ValueError(
+            f"the {protocol} protocol needs timestamps; {dataset.name!r} has none "
+            "(use the warm protocol)"
+        )
+    lengths = positives.groupby(USER_ID, sort=False)[USER_ID].transform("size").to_numpy()
+    return positives, lengths
+
+
 def latest_split(dataset: Dataset, *, test_fraction: float = 0.2, seed: int = 42) -> Split:
     """Per-user time split of positives: each user's latest ``test_fraction`` (by timestamp,
     file order breaking ties) to test, the rest to training (at least one).
@@ -309,13 +322,7 @@ def latest_split(dataset: Dataset, *, test_fraction: float = 0.2, seed: int = 42
     """
     if not 0 < test_fraction < 1:
         raise ValueError(f"need 0 < test_fraction < 1, got {test_fraction}")
-    positives = _oldest_first(dataset.positives())
-    if not has_timestamps(positives):
-        raise ValueError(
-            f"the warm-latest protocol needs timestamps; {dataset.name!r} has none "
-            "(use the warm protocol)"
-        )
-    lengths = positives.groupby(USER_ID, sort=False)[USER_ID].transform("size").to_numpy()
+    positives, lengths = _timed_positives(dataset, "warm-latest")
     n_test = np.minimum(np.round(test_fraction * lengths).astype(int), lengths - 1)
     is_test = steps_from_latest(positives) < n_test
     train = positives[~is_test].reset_index(drop=True)
@@ -345,13 +352,7 @@ def next_item_split(
     """
     if min_interactions < NEXT_ITEM_MIN:
         raise ValueError(f"min_interactions must be at least 3, got {min_interactions}")
-    positives = _oldest_first(dataset.positives())
-    if not has_timestamps(positives):
-        raise ValueError(
-            f"the next-item protocol needs timestamps; {dataset.name!r} has none "
-            "(use the warm protocol)"
-        )
-    lengths = positives.groupby(USER_ID, sort=False)[USER_ID].transform("size").to_numpy()
+    positives, lengths = _timed_positives(dataset, "next-item")
     later = steps_from_latest(positives)
     held = lengths >= min_interactions
     is_test, is_val = held & (later == 0), held & (later == 1)
