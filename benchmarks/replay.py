@@ -1,7 +1,9 @@
 """Replay benchmark: what a live ``coldbrew serve`` recommends, measured over HTTP only.
 
-A dataset's positive ratings (≥ 4) are streamed in timestamp order into a live service, the
-catalogue (the dataset spec's item text) having been loaded first through the batch endpoints.
+A dataset's positives (ratings ≥ 4; every first purchase on online-retail, where products first
+sold late arrive as items with no interaction yet) are streamed in timestamp order into a live
+service, the catalogue (the dataset spec's item text) having been loaded first through the batch
+endpoints.
 A user is created with their attributes at their first positive. The first part of the stream
 (``--warmup``, default half) is sent as history in batches; then, before each of the next
 ``--eval-events`` positives, the service is asked for that user's top 20 (seen items excluded)
@@ -140,7 +142,9 @@ def figures(ranks: np.ndarray, stream: Stream, args: argparse.Namespace) -> dict
 # ---- the run ---------------------------------------------------------------------------------
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--dataset", choices=("ml-100k", "ml-1m"), default="ml-100k")
+    parser.add_argument(
+        "--dataset", choices=("ml-100k", "ml-1m", "online-retail"), default="ml-100k"
+    )
     parser.add_argument("--data-root", type=Path, default=None)
     parser.add_argument("--warmup", type=float, default=0.5, help="fraction sent as history")
     parser.add_argument("--eval-events", type=int, default=2000)
@@ -211,19 +215,20 @@ def add_ratios(results: dict[str, Any], resamples: int) -> None:
 def describe(stream: Stream, args: argparse.Namespace) -> dict[str, Any]:
     first, last = stream.times[stream.n_warm], stream.times[stream.n_warm + stream.n_eval - 1]
     text = (
-        f"Stream: {stream.dataset} positives (rating ≥ 4) in timestamp order, "
+        f"Stream: {stream.dataset} positives ({stream.positives}) in timestamp order, "
         f"{len(stream.users):,} events"
         + (f" (cut to the first {args.max_events})" if args.max_events else "")
         + (f", users kept: {args.user_fraction:.0%} (seed 0)" if args.user_fraction < 1 else "")
         + f"; {stream.n_warm:,} sent as history in batches of {args.batch}, then "
-        f"{stream.n_eval:,} evaluated ({iso(first)} to {iso(last)}). Ratings below 4 are not "
-        f"sent. Catalogue: {len(stream.catalogue):,} items, the spec's item text."
+        f"{stream.n_eval:,} evaluated ({iso(first)} to {iso(last)}). Interactions that are not "
+        f"positive are not sent. Catalogue: {len(stream.catalogue):,} items, the spec's item text."
     )
     return {
         "description": text,
         "events": len(stream.users),
         "warmup_events": stream.n_warm,
         "evaluation_events": stream.n_eval,
+        "positives": stream.positives,
         "ratings_below_4": "not sent",
         "evaluation_from": iso(first),
         "evaluation_to": iso(last),

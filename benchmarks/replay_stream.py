@@ -27,6 +27,7 @@ class Stream:
     n_eval: int
     attributes: dict[str, dict[str, Any]]
     catalogue: list[dict[str, Any]]
+    positives: str = "rating ≥ 4"  # what counts as an event, as the dataset spec says
     history: list[int] = field(default_factory=list)  # per evaluation event
     item_age_days: list[float | None] = field(default_factory=list)
 
@@ -83,9 +84,18 @@ def build_stream(data: Dataset, args: argparse.Namespace) -> Stream:
         n_eval=n_eval,
         attributes=user_attributes(data),
         catalogue=[item_payload(r, template) for r in data.items.to_dict(orient="records")],
+        positives=positive_rule(data),
     )
     add_context(stream)
     return stream
+
+
+def positive_rule(data: Dataset) -> str:
+    """What the stream holds: ratings at the spec's threshold, or every interaction of implicit
+    data (online-retail's purchases: a product first sold late reaches the service as an item
+    nobody has touched, counted in the "new item" age bucket)."""
+    threshold = data.spec.positive_threshold
+    return "every interaction" if threshold is None else f"rating ≥ {threshold:g}"
 
 
 def add_context(stream: Stream) -> None:

@@ -83,8 +83,8 @@ def test_pipeline_metrics_are_bounded_and_reproducible(synthetic: Dataset, tmp_p
     a = _numbers([r.to_dict() for r in first.rows])
     assert a == _numbers([r.to_dict() for r in second.rows])
     assert {m for m, *_ in a} == set(MODEL_NAMES)
-    # cold-item, warm and warm-latest give one row per model, cold-user one per model and k
-    assert len(first.rows) == len(MODEL_NAMES) * (1 + 3 + 1 + 1)
+    # cold-item, warm, warm-latest and next-item give one row per model, cold-user one per k
+    assert len(first.rows) == len(MODEL_NAMES) * (1 + 3 + 1 + 1 + 1)
     for *_, value in a:
         assert 0.0 <= value <= 1.0
     for row in first.rows:
@@ -112,7 +112,7 @@ def test_splits_are_saved_and_reused(synthetic: Dataset, tmp_path: Path) -> None
     )
     run_benchmark(synthetic, config, tmp_path)
     files = sorted((tmp_path / "splits").glob("*/*.parquet"))
-    assert len(files) == 12  # train, val, test for each of the four protocols
+    assert len(files) == 15  # train, val, test for each of the five protocols
     stamps = [f.stat().st_mtime_ns for f in files]
     run_benchmark(synthetic, config, tmp_path)
     assert [f.stat().st_mtime_ns for f in files] == stamps
@@ -137,6 +137,32 @@ def test_all_protocols_skip_warm_latest_on_data_without_timestamps(
     assert "no timestamps: skipping warm-latest" in capsys.readouterr().err
     assert main([*argv, "--protocol", "warm-latest"]) != 0  # asked for by name: a clear error
     assert "the warm-latest protocol needs timestamps" in capsys.readouterr().err
+    assert main([*argv, "--protocol", "next-item"]) != 0
+    assert "the next-item protocol needs timestamps" in capsys.readouterr().err
+
+
+def test_next_item_runs_end_to_end_with_recall_and_ndcg_at_10_intervals(tmp_path: Path) -> None:
+    data = write_synthetic(tmp_path / "synthetic")
+    out = tmp_path / "out"
+    argv = ["bench", "--data", str(data), "--encoder", "hashing", "--models", "popularity,itemknn"]
+    argv += ["--protocol", "next-item", "--out", str(out), "--no-progress", "--cache-dir", ""]
+    assert main(argv) == 0
+    report = json.loads((out / "results.json").read_text())
+    split = report["splits"]["next-item"]
+    assert split["test_users"] + split["train_only_users"] == 50 and split["test_users"] > 40
+    rows = {r["model"]: r for r in report["results"]}
+    assert set(rows) == {"popularity", "itemknn"}
+    for row in rows.values():
+        assert row["protocol"] == "next-item" and row["users"] == split["test_users"]
+        assert row["candidates"] == 80  # the whole catalogue
+        assert set(row["intervals"]) == {"recall@10", "ndcg@10"}
+        for metric, (low, high) in row["intervals"].items():
+            assert low <= row["metrics"][metric] <= high
+    # each user's items share a topic: neighbours of the history beat the global ranking
+    assert rows["itemknn"]["metrics"]["recall@10"] > rows["popularity"]["metrics"]["recall@10"]
+    text = (out / "results.md").read_text()
+    assert "### next-item" in text and "Recall@10 95% CI" in text
+    assert "the whole earlier history revealed" in text
 
 
 def test_cli_writes_json_markdown_and_plots(tmp_path: Path) -> None:

@@ -56,8 +56,11 @@ def _fallback(row: ResultRow) -> str:
 
 def table(rows: Sequence[ResultRow]) -> str:
     """One Markdown table: a line per model, quality first, then cost."""
-    head = ["model", *[label for _, label in COLUMNS], "NDCG@20 95% CI", "fallback"]
-    head += ["fit s", "enc/s", "p50 ms", "p99 ms", "peak MB"]
+    extra = list(dict.fromkeys(m for r in rows for m in r.intervals))
+    labels = dict(COLUMNS)
+    head = ["model", *[label for _, label in COLUMNS], "NDCG@20 95% CI"]
+    head += [f"{labels.get(m, m)} 95% CI" for m in extra]
+    head += ["fallback", "fit s", "enc/s", "p50 ms", "p99 ms", "peak MB"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     best = {key: max(r.metrics.get(key, 0.0) for r in rows) for key, _ in COLUMNS[:8]}
     for r in rows:
@@ -67,8 +70,9 @@ def table(rows: Sequence[ResultRow]) -> str:
             if key in best and r.metrics.get(key) == best[key] and best[key] > 0:
                 text = f"**{text}**"
             cells.append(text)
-        lo, hi = r.ndcg20_ci95
-        cells += [f"[{_fmt(lo, 3)}, {_fmt(hi, 3)}]", _fallback(r)]
+        cells.append(_interval(r.ndcg20_ci95))
+        cells += [_interval(r.intervals.get(m, (math.nan, math.nan))) for m in extra]
+        cells.append(_fallback(r))
         cells += [
             _fmt(r.fit_seconds, 1),
             _fmt(r.encode_texts_per_s, 0),
@@ -78,6 +82,10 @@ def table(rows: Sequence[ResultRow]) -> str:
         ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def _interval(bounds: tuple[float, float]) -> str:
+    return f"[{_fmt(bounds[0], 3)}, {_fmt(bounds[1], 3)}]"
 
 
 def curve_table(rows: Sequence[ResultRow], metric: str = "ndcg@20") -> str:
@@ -130,6 +138,13 @@ def _split_line(protocol: str, info: dict[str, Any], rows: Sequence[ResultRow]) 
         return (
             f"{info.get('cold_users')} cold users; each reveals its k earliest positives; "
             f"ranking over all items minus the revealed ones."
+        )
+    if protocol == "next-item":
+        return (
+            f"{users} test users (of those with at least {info.get('min_interactions')} "
+            f"positives; {info.get('train_only_users')} with fewer train only), each user's "
+            "latest positive held out (by timestamp), the one before it for validation, the "
+            "whole earlier history revealed; ranking over all items minus that history."
         )
     if protocol == "warm-latest":
         return (

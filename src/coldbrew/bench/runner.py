@@ -34,6 +34,7 @@ from coldbrew.eval.protocols import (
     cold_item_split,
     cold_user_split,
     latest_split,
+    next_item_split,
     warm_split,
 )
 from coldbrew.models.base import Recommender
@@ -41,10 +42,13 @@ from coldbrew.text.encoder import Encoder
 from coldbrew.text.factory import make_encoder
 from coldbrew.text.templates import ItemTemplate
 
-PROTOCOLS = ("cold-item", "cold-user", "warm", "warm-latest")
-TIMED = frozenset({"warm-latest"})
+PROTOCOLS = ("cold-item", "cold-user", "warm", "warm-latest", "next-item")
+TIMED = frozenset({"warm-latest", "next-item"})
 """Protocols that need timestamps (``--protocol all`` skips them on data without)."""
 HEADLINE = "ndcg@20"
+INTERVALS = {"next-item": ("recall@10", "ndcg@10")}
+"""Metrics given a 95% interval too, beside the headline's, per protocol (next-item reports
+@10, as RecBole and UniSRec do)."""
 
 
 @dataclass(frozen=True)
@@ -95,6 +99,8 @@ class ResultRow:
     latency_ms_p99: float
     peak_rss_mb: float
     date: str = ""
+    intervals: dict[str, tuple[float, float]] = field(default_factory=dict)
+    """95% intervals of the protocol's :data:`INTERVALS` metrics (none for most protocols)."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -104,7 +110,8 @@ class ResultRow:
         """Read a row back from a JSON report."""
         values = dict(data)
         low, high = values.pop("ndcg20_ci95")
-        return cls(ndcg20_ci95=(_num(low), _num(high)), **values)
+        intervals = {k: (_num(lo), _num(hi)) for k, (lo, hi) in values.pop("intervals", {}).items()}
+        return cls(ndcg20_ci95=(_num(low), _num(high)), intervals=intervals, **values)
 
 
 def _num(value: float | None) -> float:
@@ -131,6 +138,8 @@ def make_split(dataset: Dataset, protocol: str, config: BenchConfig) -> Split:
         return cold_user_split(dataset, k_values=config.k_values, seed=config.seed)
     if protocol == "warm-latest":
         return latest_split(dataset, seed=config.seed)
+    if protocol == "next-item":
+        return next_item_split(dataset, seed=config.seed)
     return warm_split(dataset, seed=config.seed)
 
 
@@ -224,9 +233,14 @@ def candidates_without_signal(model: Recommender, task: Task) -> int | None:
 
 
 def quality(
-    ranked: list[list[str]], task: Task, config: BenchConfig, percentiles: dict[str, float]
-) -> tuple[dict[str, float], tuple[float, float]]:
-    """Mean ranking metrics, coverage and popularity percentile, plus the NDCG@20 interval."""
+    ranked: list[list[str]],
+    task: Task,
+    config: BenchConfig,
+    percentiles: dict[str, float],
+    interval_metrics: Sequence[str] = (),
+) -> tuple[dict[str, float], tuple[float, float], dict[str, tuple[float, float]]]:
+    """Mean ranking metrics, coverage and popularity percentile, the NDCG@20 interval, and the
+    intervals of ``interval_metrics`` (those measured)."""
     per_user = evaluate_rankings(ranked, task.relevant, config.ks)
     metrics = {name: mean_metric(values) for name, values in per_user.items()}
     catalogue = len(task.candidates) if task.candidates is not None else len(percentiles)
@@ -235,9 +249,13 @@ def quality(
         metrics[f"pop_percentile@{k}"] = mean_metric(
             popularity_percentile_at_k(ranked, percentiles, k)
         )
+
+    def interval(values: np.ndarray) -> tuple[float, float]:
+        return bootstrap_ci(values, n_resamples=config.bootstrap_resamples, seed=config.seed)
+
     headline = per_user.get(HEADLINE, next(iter(per_user.values())))
-    ci = bootstrap_ci(headline, n_resamples=config.bootstrap_resamples, seed=config.seed)
-    return metrics, ci
+    intervals = {m: interval(per_user[m]) for m in interval_metrics if m in per_user}
+    return metrics, interval(headline), intervals
 
 
 def encode_throughput(encoder: Encoder, texts: Sequence[str]) -> float:
@@ -359,7 +377,8 @@ def fit_and_measure(
             measured.append((task, ranked, latency_ms(model, task, config)))
     uses_encoder = hasattr(model, "encoder")
     for task, ranked, (p50, p99) in measured:
-        metrics, ci = quality(ranked, task, config, prepared.percentiles)
+        wanted = INTERVALS.get(split.protocol, ())
+        metrics, ci, intervals = quality(ranked, task, config, prepared.percentiles, wanted)
         rows.append(
             ResultRow(
                 dataset=train.name,
@@ -383,6 +402,7 @@ def fit_and_measure(
                 latency_ms_p99=p99,
                 peak_rss_mb=memory.peak_mb,
                 date=now(),
+                intervals=intervals,
             )
         )
     return rows

@@ -28,7 +28,8 @@ from coldbrew.data.schema import has_timestamps
 def add_parser(sub: Any) -> None:
     parser = sub.add_parser(
         "bench",
-        help="benchmark every model on the cold-item, cold-user, warm and warm-latest protocols",
+        help="benchmark every model on the cold-item, cold-user, warm, warm-latest and next-item "
+        "protocols",
         description="Fit each model on each protocol's training split (splits are saved under "
         "OUT/splits and reused) and rank for every test user. Writes OUT/results.json, "
         "OUT/results.md and PNG plots (cold-to-warm curve, bars per protocol).",

@@ -38,7 +38,7 @@ def add_dataset_args(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--dataset",
         metavar="NAME",
-        help="benchmark dataset: ml-100k, ml-1m, ml-latest-small or citeulike-a",
+        help="benchmark dataset: ml-100k, ml-1m, ml-latest-small, citeulike-a or online-retail",
     )
     group.add_argument(
         "--data", metavar="PATH", type=Path, help="a dataset folder with a dataset.toml"

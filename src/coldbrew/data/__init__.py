@@ -22,7 +22,8 @@ def load_dataset(
     on_bad_rows: OnBadRows = "raise",
 ) -> Dataset:
     """A benchmark dataset by name (``ml-100k``, ``ml-1m``, ``ml-latest-small``,
-    ``citeulike-a``), ``"sample"`` for the bundled catalogue, or a dataset folder's path."""
+    ``citeulike-a``, ``online-retail``), ``"sample"`` for the bundled catalogue, or a dataset
+    folder's path."""
     if isinstance(name_or_path, str) and name_or_path in LOADERS:
         return LOADERS[name_or_path](benchmarks.data_root(data_root))
     if str(name_or_path) == "sample":

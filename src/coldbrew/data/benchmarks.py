@@ -36,6 +36,14 @@ ML1M_OCCUPATIONS = (
     "self-employed", "technician/engineer", "tradesman/craftsman", "unemployed", "writer",
 )  # fmt: skip
 GENDERS = {"M": "man", "F": "woman"}
+RETAIL_SERVICE_CODES = frozenset(
+    {"POST", "DOT", "M", "C2", "D", "S", "BANK CHARGES", "AMAZONFEE", "CRUK", "B", "PADS"}
+)
+"""Online Retail stock codes (upper-cased) that are postage, fees, discounts, samples or
+adjustments, not products: postage, dotcom postage, manual, carriage, discount, samples, bank
+charges, Amazon fee, CRUK commission, bad-debt adjustment, pads (priced 0)."""
+RETAIL_VOUCHER_PREFIX = "GIFT_0001_"
+"""Gift vouchers (``gift_0001_10`` ... ``_50``), upper-cased: money, not products."""
 
 
 class DatasetNotFoundError(FileNotFoundError):
@@ -216,9 +224,81 @@ def load_citeulike_a(root: Path, max_tags: int = 20) -> Dataset:
     return build_dataset(spec, items, inter, inter_value=None, inter_timestamp=None)
 
 
+def load_online_retail(root: Path) -> Dataset:
+    """UCI Online Retail (a UK giftware shop, 2010-12 to 2011-12) as implicit purchases.
+
+    Stock codes are upper-cased (``15056bl`` is ``15056BL``); service codes and gift vouchers
+    (:data:`RETAIL_SERVICE_CODES`, :data:`RETAIL_VOUCHER_PREFIX`) are dropped. A product's title
+    is its most frequent mostly-upper-case description (:func:`retail_titles`); products without
+    one are dropped (136 of the file's 3,942 product codes, 2 of them sold to a customer). An
+    interaction is a sale line with a customer, not cancelled (invoice ``C...``) and with a
+    positive quantity; a customer who bought a product again keeps one interaction, the first
+    (value 1.0, time in Unix seconds), as the cold-item, warm and next-item splits expect one row
+    per pair (a repeat would land in test with its first purchase in train, then be masked).
+    Each customer's ``country`` is the most frequent one over their sale lines.
+    """
+    name = "online_retail.parquet"
+    raw = pd.read_parquet(_folder(root, "online-retail", (name,)) / name)
+    raw = with_source(raw, name).assign(code=raw["StockCode"].str.strip().str.upper())
+    service = raw["code"].isin(RETAIL_SERVICE_CODES)
+    raw = raw[~(service | raw["code"].str.startswith(RETAIL_VOUCHER_PREFIX))]
+    titles = retail_titles(raw["code"], raw["Description"])
+    items = with_source(titles.rename_axis("item_id").reset_index(name="title"), name)
+    sales = raw[
+        ~raw["InvoiceNo"].str.startswith("C")
+        & (raw["Quantity"] > 0)
+        & raw["CustomerID"].notna()
+        & raw["code"].isin(titles.index)
+    ]
+    sales = sales.assign(
+        user_id=sales["CustomerID"].astype("int64").astype(str),
+        timestamp=_unix_seconds(sales["InvoiceDate"]),
+        value=1.0,
+    )
+    users = _most_frequent(sales["user_id"], sales["Country"]).rename("country")
+    users = with_source(users.rename_axis("user_id").reset_index(), name)
+    first = sales.sort_values(["timestamp", "_line"]).drop_duplicates(["user_id", "code"])
+    inter = first.sort_values("_line")[["user_id", "code", "value", "timestamp", "_file", "_line"]]
+    spec = DatasetSpec(name="online-retail", item_text=("title",), user_attributes=("country",))
+    return build_dataset(spec, items, inter.rename(columns={"code": "item_id"}), users)
+
+
+def retail_titles(codes: pd.Series, descriptions: pd.Series) -> pd.Series:
+    """Each code's most frequent mostly-upper-case description (ties: the first in sort order).
+
+    Descriptions are stripped with single spaces and ``Â£`` read back as ``£`` (the copy's
+    mojibake). "Mostly upper case" (more upper- than lower-case letters) keeps product titles
+    with a unit in lower case (``BAG 125g SWIRLY MARBLES``, the only title of 16 products) and
+    drops the staff notes (``check``, ``damaged``, ``Found``, ``?``).
+    """
+    text = descriptions.str.replace("Â£", "£", regex=False)
+    text = text.str.replace(r"\s+", " ", regex=True).str.strip()
+    mostly_upper = (text.str.count("[A-Z]") > text.str.count("[a-z]")).fillna(False)
+    keep = mostly_upper.astype(bool).to_numpy()
+    return _most_frequent(codes[keep], text[keep])
+
+
+def _most_frequent(keys: pd.Series, values: pd.Series) -> pd.Series:
+    """Per key, its most frequent value; ties go to the first value in sort order."""
+    counts = pd.DataFrame({"key": keys.to_numpy(), "value": values.to_numpy()}).value_counts()
+    frame = (
+        counts.rename("n")
+        .reset_index()
+        .sort_values(["key", "n", "value"], ascending=[True, False, True])
+    )
+    return frame.drop_duplicates("key").set_index("key")["value"].rename(None)
+
+
+def _unix_seconds(dates: pd.Series) -> pd.Series:
+    """``YYYY-MM-DD HH:MM:SS`` strings (the shop's local time, read as UTC) as Unix seconds."""
+    parsed = pd.to_datetime(dates, format="%Y-%m-%d %H:%M:%S")
+    return (parsed - pd.Timestamp(0)) // pd.Timedelta(seconds=1)
+
+
 LOADERS: dict[str, Callable[[Path], Dataset]] = {
     "ml-100k": load_ml100k,
     "ml-1m": load_ml1m,
     "ml-latest-small": load_ml_latest_small,
     "citeulike-a": load_citeulike_a,
+    "online-retail": load_online_retail,
 }

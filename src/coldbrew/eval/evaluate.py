@@ -12,7 +12,7 @@ from tqdm.auto import tqdm
 
 from coldbrew.data.schema import ITEM_ID, USER_ID
 from coldbrew.eval.metrics import METRICS, mean_metric
-from coldbrew.eval.protocols import PARTS, Split, k_shot
+from coldbrew.eval.protocols import PARTS, Split, k_shot, next_item_view
 from coldbrew.models.base import Recommendations, UserQuery
 
 
@@ -82,8 +82,9 @@ def build_queries(split: Split, *, part: str = "test", k: int | None = None) -> 
     Cold-user splits need ``k``: each user reveals their ``k`` earliest positives as liked
     items (:func:`~coldbrew.eval.protocols.k_shot`), ranking excludes them and the rest are
     relevant. Cold-item and warm splits take no ``k``: users are known and queried by id, and
-    ranking excludes what they have in train and, for the test part, in val. Candidates are the
-    split's (``None``: every item).
+    ranking excludes what they have in train and, for the test part, in val. Next-item splits
+    take no ``k`` either: see :func:`next_item_queries`. Candidates are the split's (``None``:
+    every item).
     """
     if part not in PARTS:
         raise ValueError(f"part must be one of {', '.join(PARTS)}, got {part!r}")
@@ -106,6 +107,8 @@ def build_queries(split: Split, *, part: str = "test", k: int | None = None) -> 
         )
     if k is not None:
         raise ValueError(f"k applies to cold-user splits only; this split is {split.protocol!r}")
+    if split.protocol == "next-item":
+        return next_item_queries(split, part)
     relevant = relevant_by_user(getattr(split, part))
     known = relevant_by_user(split.train)
     if part == "test":
@@ -119,6 +122,23 @@ def build_queries(split: Split, *, part: str = "test", k: int | None = None) -> 
         [known.get(u, set()) for u in users],
         [relevant[u] for u in users],
         split.candidates,
+    )
+
+
+def next_item_queries(split: Split, part: str) -> QuerySet:
+    """Next-item: each user is asked with their whole earlier history revealed as liked items
+    (:func:`~coldbrew.eval.protocols.next_item_view`), which ranking excludes; one relevant
+    item, over the whole catalogue."""
+    view = next_item_view(split, part=part)
+    users = view.users
+    return QuerySet(
+        None,
+        users,
+        [UserQuery(user_id=u, liked=view.revealed[u]) for u in users],
+        [set(view.revealed[u]) for u in users],
+        [{view.target[u]} for u in users],
+        None,
+        view.left_out,
     )
 
 

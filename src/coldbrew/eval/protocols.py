@@ -299,6 +299,19 @@ def steps_from_latest(frame: pd.DataFrame) -> np.ndarray:
     return later
 
 
+def _timed_positives(dataset: Dataset, protocol: str) -> tuple[pd.DataFrame, np.ndarray]:
+    """The positives grouped by user, oldest first, and per row its user's number of positives;
+    raises when there are no timestamps to order them by."""
+    positives = _oldest_first(dataset.positives())
+    if not has_timestamps(positives):
+        raise ValueError(
+            f"the {protocol} protocol needs timestamps; {dataset.name!r} has none "
+            "(use the warm protocol)"
+        )
+    lengths = positives.groupby(USER_ID, sort=False)[USER_ID].transform("size").to_numpy()
+    return positives, lengths
+
+
 def latest_split(dataset: Dataset, *, test_fraction: float = 0.2, seed: int = 42) -> Split:
     """Per-user time split of positives: each user's latest ``test_fraction`` (by timestamp,
     file order breaking ties) to test, the rest to training (at least one).
@@ -309,13 +322,7 @@ def latest_split(dataset: Dataset, *, test_fraction: float = 0.2, seed: int = 42
     """
     if not 0 < test_fraction < 1:
         raise ValueError(f"need 0 < test_fraction < 1, got {test_fraction}")
-    positives = _oldest_first(dataset.positives())
-    if not has_timestamps(positives):
-        raise ValueError(
-            f"the warm-latest protocol needs timestamps; {dataset.name!r} has none "
-            "(use the warm protocol)"
-        )
-    lengths = positives.groupby(USER_ID, sort=False)[USER_ID].transform("size").to_numpy()
+    positives, lengths = _timed_positives(dataset, "warm-latest")
     n_test = np.minimum(np.round(test_fraction * lengths).astype(int), lengths - 1)
     is_test = steps_from_latest(positives) < n_test
     train = positives[~is_test].reset_index(drop=True)
@@ -324,3 +331,79 @@ def latest_split(dataset: Dataset, *, test_fraction: float = 0.2, seed: int = 42
     return Split(
         "warm-latest", dataset.name, seed, train=train, val=test.iloc[:0], test=test, info=info
     )
+
+
+NEXT_ITEM_MIN = 3
+"""Users with fewer positives than this have no next-item target (they need one to train on)."""
+
+
+def next_item_split(
+    dataset: Dataset, *, min_interactions: int = NEXT_ITEM_MIN, seed: int = 42
+) -> Split:
+    """Leave-one-out by time, as RecBole, UniSRec and VQ-Rec evaluate sequential recommenders.
+
+    Each user with at least ``min_interactions`` positives, sorted by timestamp (file order
+    breaking ties), gives their latest to ``test`` and their second-latest to ``val``; everything
+    else is training, including every positive of the users with fewer (they are not
+    evaluated; ``info["train_only_users"]`` counts them). At query time a user reveals their
+    whole earlier history, for the test target the validation one too (:func:`next_item_view`);
+    ranking is over the whole catalogue minus that history. Needs timestamps. ``seed`` is
+    recorded only (nothing is drawn).
+    """
+    if min_interactions < NEXT_ITEM_MIN:
+        raise ValueError(f"min_interactions must be at least 3, got {min_interactions}")
+    positives, lengths = _timed_positives(dataset, "next-item")
+    later = steps_from_latest(positives)
+    held = lengths >= min_interactions
+    is_test, is_val = held & (later == 0), held & (later == 1)
+    users = positives[USER_ID].astype(str)
+    info = {
+        "test_users": int(is_test.sum()),
+        "min_interactions": min_interactions,
+        "train_only_users": int(users[~held].nunique()),
+    }
+    return Split(
+        "next-item",
+        dataset.name,
+        seed,
+        train=positives[~(is_test | is_val)].reset_index(drop=True),
+        val=positives[is_val].reset_index(drop=True),
+        test=positives[is_test].reset_index(drop=True),
+        info=info,
+    )
+
+
+@dataclass
+class NextItemView:
+    """The next-item queries of one part: what each user reveals and the one item to find."""
+
+    revealed: dict[str, tuple[str, ...]]
+    target: dict[str, str]
+    left_out: int
+
+    @property
+    def users(self) -> list[str]:
+        return sorted(self.target)
+
+
+def next_item_view(split: Split, *, part: str = "test") -> NextItemView:
+    """What each next-item user reveals (their whole history before the ``part`` target, oldest
+    first: the training part, plus the validation target for ``test``) and the target to find.
+
+    A user whose target repeats an item they revealed is left out (counted in ``left_out``): the
+    history is masked, so it could not be found. There are none where positives are one per user
+    and item.
+    """
+    if split.protocol != "next-item":
+        raise ValueError(f"next_item_view needs a next-item split, got {split.protocol!r}")
+    if part not in ("val", "test"):
+        raise ValueError(f"part must be val or test, got {part!r}")
+    earlier = [split.train] if part == "val" else [split.train, split.val]
+    history = history_by_user(pd.concat(earlier, ignore_index=True))
+    targets = getattr(split, part)
+    revealed, target = {}, {}
+    for user, item in zip(targets[USER_ID].astype(str), targets[ITEM_ID].astype(str)):
+        shown = tuple(history.get(user, ()))
+        if item not in shown:
+            revealed[user], target[user] = shown, item
+    return NextItemView(revealed, target, len(targets) - len(target))
