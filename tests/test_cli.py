@@ -83,6 +83,7 @@ def test_bad_rows_stop_the_command_or_are_skipped_on_request(
     code, _, err = run(capsys, *args)
     assert code == 2
     assert "interactions.csv, line 241 [item_id]: unknown item id" in err  # the last line
+    assert "skip them with --skip-bad-rows" in err and "on_bad_rows" not in err
     code, out, err = run(capsys, *args, "--skip-bad-rows")
     assert code == 0 and "skipped 1 bad rows" in err and out
 

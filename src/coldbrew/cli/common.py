@@ -14,6 +14,7 @@ import pandas as pd
 from coldbrew.cluster import WorkerPlan, connect, worker_plan
 from coldbrew.data import load_dataset
 from coldbrew.data.cleaning import OnBadRows
+from coldbrew.data.problems import BadRowsError
 from coldbrew.data.schema import Dataset
 from coldbrew.models.base import Recommender
 from coldbrew.models.zeroshot import ZeroShotRecommender
@@ -59,10 +60,13 @@ def add_dataset_args(parser: argparse.ArgumentParser) -> None:
 def load_from_args(args: argparse.Namespace) -> Dataset:
     """The dataset the arguments name; skipped rows and dropped duplicates go to stderr."""
     policy: OnBadRows = "skip" if getattr(args, "skip_bad_rows", False) else "raise"
-    if args.data is not None:
-        dataset = load_dataset(args.data, on_bad_rows=policy)
-    else:
-        dataset = load_dataset(args.dataset, data_root=args.data_root, on_bad_rows=policy)
+    try:
+        if args.data is not None:
+            dataset = load_dataset(args.data, on_bad_rows=policy)
+        else:
+            dataset = load_dataset(args.dataset, data_root=args.data_root, on_bad_rows=policy)
+    except BadRowsError as exc:  # the command line's spelling, not the library's
+        raise exc.with_hint("fix these rows, or skip them with --skip-bad-rows") from None
     if dataset.report:
         print(dataset.report.summary(), file=sys.stderr)
     return dataset
