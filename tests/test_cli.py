@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -226,7 +227,9 @@ def test_editing_dataset_toml_refits_the_cached_model(
     args = ["recommend", "--dataset", str(folder), "--encoder", "hashing"]
     args += ["--cache-dir", str(tmp_path / "cache"), "--text", "pour over coffee", "--json"]
     code, out, err = run(capsys, *args)
-    assert code == 0 and "fitting on" in err
+    assert code == 0 and "fitting on" in err and "so the next call loads it at once" in err
+    assert re.search(r"fitting the hybrid: 100%.* (\d+)/\1 ", err)  # a bar over its steps
+    assert err.index("fitting on") < err.index("fitting the hybrid")  # said before it starts
     assert json.loads(out)[0]["item_id"] != "kettle"  # its title says nothing of coffee
     toml = (folder / "dataset.toml").read_text()
     edited = toml.replace('text = ["title"]', 'text = ["title", "description"]')

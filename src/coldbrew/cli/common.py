@@ -17,6 +17,7 @@ from coldbrew.data.cleaning import OnBadRows
 from coldbrew.data.problems import BadRowsError
 from coldbrew.data.schema import Dataset
 from coldbrew.models.base import Recommender
+from coldbrew.models.hybrid import HybridRecommender
 from coldbrew.models.zeroshot import ZeroShotRecommender
 from coldbrew.text.factory import make_encoder
 from coldbrew.text.language import AUTO, catalogue_language, encoder_for
@@ -157,8 +158,15 @@ def cached_hybrid(args: argparse.Namespace, dataset: Dataset) -> Recommender:
     if (path / "config.json").exists():
         print(f"model: hybrid (fitted before, {path})", file=sys.stderr)
         return Recommender.load(path, encoder=encoder, cache_dir=str(cache))
-    print(f"model: hybrid, fitting on {dataset.summary()} (once; kept in {path})", file=sys.stderr)
-    model = build_hybrid(encoder, cache_dir=str(cache)).fit(dataset)
+    print(
+        f"model: hybrid, fitting on {dataset.summary()}; cached in {path}, so the next call "
+        "loads it at once",
+        file=sys.stderr,
+    )
+    model = build_hybrid(encoder, cache_dir=str(cache))
+    if isinstance(model, HybridRecommender):
+        model.show_progress = True
+    model.fit(dataset)
     model.save(path)
     return model
 
