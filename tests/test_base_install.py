@@ -119,6 +119,9 @@ def test_cli_works_with_base_dependencies_only(base_venv: Path, tmp_path: Path) 
     done = coldbrew(base_venv, "demo", "--no-serve", "-k", "2", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "free text (Chinese)" in done.stdout and "coldbrew[serve]" in done.stdout
+    assert "why: Close in meaning to" in done.stdout  # a reason per recommendation, as README says
+    site = next(base_venv.glob("lib/python*/site-packages"))
+    assert (site / "coldbrew" / "serve" / "static" / "page-cjk.woff").stat().st_size > 10_000
     done = coldbrew(
         base_venv, "recommend", "--dataset", "sample", "--text", "a light jacket for spring",
         "-k", "3", cwd=tmp_path,

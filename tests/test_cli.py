@@ -117,6 +117,23 @@ def test_demo_runs_offline_on_the_sample(
     assert "new item" in out
 
 
+def test_the_in_memory_demo_gives_each_recommendation_its_reason(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """What ``demo --no-serve`` prints where the [serve] extra is not installed."""
+    from coldbrew.cli.demo import memory_demo
+    from coldbrew.text.factory import make_encoder
+
+    memory_demo(make_encoder("hashing"), 2)
+    lines = capsys.readouterr().out.splitlines()
+    ranked = [n for n, line in enumerate(lines) if re.match(r"  -?\d\.\d{3}  \D", line)]
+    recommended = [n for n in ranked if n + 1 < len(lines) and "why: " in lines[n + 1]]
+    assert len(recommended) == 10  # five examples, two items each, each with a reason
+    text = "\n".join(lines)
+    assert "Matches your words “jacket”" in text and "which you liked." in text
+    assert "Close in meaning to your profile (age: 18-24" in text
+
+
 # ---- a new shop's own catalogue: no interactions, or one or two (issues 24 and 27) ----------
 ZH_TITLES = [
     "三体 科幻小说",
