@@ -318,7 +318,7 @@ class HybridRecommender(Recommender):
                 bar.set_postfix_str("weights on the inner validation")
                 self._fit_weights(tasks)
                 bar.update()
-            self._fit_parts(dataset, bar, "all data")
+            self._fit_parts(dataset, bar, "full data")
         self._mute_silent()
 
     def _silent(self) -> np.ndarray:
