@@ -128,6 +128,7 @@ def test_cli_works_with_base_dependencies_only(base_venv: Path, tmp_path: Path) 
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "jacket" in done.stdout.lower()
+    assert "model: zero-shot (the hybrid needs the [cf] extra" in done.stderr  # said, not silent
     done = coldbrew(
         base_venv, "eval", "--dataset", "sample", "--encoder", "hashing",
         "--out", str(tmp_path / "eval.json"), cwd=tmp_path,

@@ -258,6 +258,21 @@ def test_editing_dataset_toml_refits_the_cached_model(
     assert code == 0 and "fitted before" in err and json.loads(out)[0]["item_id"] == "kettle"
 
 
+def test_recommend_always_says_which_model_answers(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    folder = write_shop(tmp_path / "shop", "en", 2)
+    args = ["recommend", "--dataset", str(folder), "--encoder", "hashing", "--text", "coffee"]
+    args += ["--cache-dir", str(tmp_path / "cache")]
+    code, _, err = run(capsys, *args, "--model", "zeroshot")
+    assert code == 0 and "model: zero-shot (the language model alone" in err
+    code, _, err = run(capsys, *args)  # the default: the hybrid, fitted and saved in the cache
+    assert code == 0 and "model: hybrid fitted on 2 positive interactions" in err
+    (saved,) = (tmp_path / "cache" / "models").iterdir()
+    code, _, err = run(capsys, *args, "--model", str(saved))
+    assert code == 0 and "model: hybrid fitted on 2" in err and f"(loaded from {saved})" in err
+
+
 @pytest.mark.parametrize(
     ("edit", "expected"),
     [

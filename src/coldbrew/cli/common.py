@@ -119,7 +119,9 @@ def model_from_args(args: argparse.Namespace, dataset: Dataset) -> Recommender:
     falls back to zero-shot and says so."""
     spec = getattr(args, "model", None) or "hybrid"
     if spec not in ("hybrid", "zeroshot"):
-        return Recommender.load(spec)
+        saved = Recommender.load(spec)
+        print(f"model: {saved.describe()} (loaded from {spec})", file=sys.stderr)
+        return saved
     route_encoder(args, dataset)
     if spec == "hybrid":
         if importlib.util.find_spec("implicit") is not None:
@@ -129,6 +131,10 @@ def model_from_args(args: argparse.Namespace, dataset: Dataset) -> Recommender:
         print(
             "model: zero-shot (the hybrid needs the [cf] extra: pip install 'coldbrew[cf]')",
             file=sys.stderr,
+        )
+    else:
+        print(
+            "model: zero-shot (the language model alone, as --model zeroshot asks)", file=sys.stderr
         )
     return zero_shot_from_args(args).fit(dataset)
 
