@@ -119,12 +119,16 @@ def test_cli_works_with_base_dependencies_only(base_venv: Path, tmp_path: Path) 
     done = coldbrew(base_venv, "demo", "--no-serve", "-k", "2", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "free text (Chinese)" in done.stdout and "coldbrew[serve]" in done.stdout
+    assert "why: Close in meaning to" in done.stdout  # a reason per recommendation, as README says
+    site = next(base_venv.glob("lib/python*/site-packages"))
+    assert (site / "coldbrew" / "serve" / "static" / "page-cjk.woff").stat().st_size > 10_000
     done = coldbrew(
         base_venv, "recommend", "--dataset", "sample", "--text", "a light jacket for spring",
         "-k", "3", cwd=tmp_path,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "jacket" in done.stdout.lower()
+    assert "model: zero-shot (the hybrid needs the [cf] extra" in done.stderr  # said, not silent
     done = coldbrew(
         base_venv, "eval", "--dataset", "sample", "--encoder", "hashing",
         "--out", str(tmp_path / "eval.json"), cwd=tmp_path,

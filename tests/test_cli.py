@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -83,6 +84,7 @@ def test_bad_rows_stop_the_command_or_are_skipped_on_request(
     code, _, err = run(capsys, *args)
     assert code == 2
     assert "interactions.csv, line 241 [item_id]: unknown item id" in err  # the last line
+    assert "skip them with --skip-bad-rows" in err and "on_bad_rows" not in err
     code, out, err = run(capsys, *args, "--skip-bad-rows")
     assert code == 0 and "skipped 1 bad rows" in err and out
 
@@ -113,6 +115,23 @@ def test_demo_runs_offline_on_the_sample(
     assert code == 0
     assert "free text (Chinese)" in out and "attributes only" in out
     assert "new item" in out
+
+
+def test_the_in_memory_demo_gives_each_recommendation_its_reason(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """What ``demo --no-serve`` prints where the [serve] extra is not installed."""
+    from coldbrew.cli.demo import memory_demo
+    from coldbrew.text.factory import make_encoder
+
+    memory_demo(make_encoder("hashing"), 2)
+    lines = capsys.readouterr().out.splitlines()
+    ranked = [n for n, line in enumerate(lines) if re.match(r"  -?\d\.\d{3}  \D", line)]
+    recommended = [n for n in ranked if n + 1 < len(lines) and "why: " in lines[n + 1]]
+    assert len(recommended) == 10  # five examples, two items each, each with a reason
+    text = "\n".join(lines)
+    assert "Matches your words “jacket”" in text and "which you liked." in text
+    assert "Close in meaning to your profile (age: 18-24" in text
 
 
 # ---- a new shop's own catalogue: no interactions, or one or two (issues 24 and 27) ----------
@@ -225,7 +244,9 @@ def test_editing_dataset_toml_refits_the_cached_model(
     args = ["recommend", "--dataset", str(folder), "--encoder", "hashing"]
     args += ["--cache-dir", str(tmp_path / "cache"), "--text", "pour over coffee", "--json"]
     code, out, err = run(capsys, *args)
-    assert code == 0 and "fitting on" in err
+    assert code == 0 and "fitting on" in err and "so the next call loads it at once" in err
+    assert re.search(r"fitting the hybrid: 100%.* (\d+)/\1 ", err)  # a bar over its steps
+    assert err.index("fitting on") < err.index("fitting the hybrid")  # said before it starts
     assert json.loads(out)[0]["item_id"] != "kettle"  # its title says nothing of coffee
     toml = (folder / "dataset.toml").read_text()
     edited = toml.replace('text = ["title"]', 'text = ["title", "description"]')
@@ -235,6 +256,21 @@ def test_editing_dataset_toml_refits_the_cached_model(
     assert json.loads(out)[0]["item_id"] == "kettle"
     code, out, err = run(capsys, *args)  # unchanged since: the saved fit answers
     assert code == 0 and "fitted before" in err and json.loads(out)[0]["item_id"] == "kettle"
+
+
+def test_recommend_always_says_which_model_answers(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    folder = write_shop(tmp_path / "shop", "en", 2)
+    args = ["recommend", "--dataset", str(folder), "--encoder", "hashing", "--text", "coffee"]
+    args += ["--cache-dir", str(tmp_path / "cache")]
+    code, _, err = run(capsys, *args, "--model", "zeroshot")
+    assert code == 0 and "model: zero-shot (the language model alone" in err
+    code, _, err = run(capsys, *args)  # the default: the hybrid, fitted and saved in the cache
+    assert code == 0 and "model: hybrid fitted on 2 positive interactions" in err
+    (saved,) = (tmp_path / "cache" / "models").iterdir()
+    code, _, err = run(capsys, *args, "--model", str(saved))
+    assert code == 0 and "model: hybrid fitted on 2" in err and f"(loaded from {saved})" in err
 
 
 @pytest.mark.parametrize(

@@ -100,7 +100,14 @@ def test_parquet_and_jsonl_read_the_same(tmp_path: Path) -> None:
         ({"events.csv": EVENTS_CSV + "a,2,great,1\n"}, "events.csv, line 6 [rating]: not a number"),
         ({"events.csv": EVENTS_CSV + "a,2,5,yesterday\n"}, "line 6 [when]: not a timestamp"),
         ({"items.csv": ITEMS_CSV + "4,,,toys\n"}, "items.csv, line 5 [title/description]: empty"),
-        ({"items.csv": ITEMS_CSV + "2,Again,dup,x\n"}, "items.csv, line 5 [item_id]: duplicate"),
+        ({"items.csv": ITEMS_CSV + "2,Again,dup,x\n"}, "items.csv, line 5 [sku]: duplicate"),
+        ({"items.csv": ITEMS_CSV + ",No id,x,y\n"}, "items.csv, line 5 [sku]: empty id"),
+        # the file's own line: blank lines and a quoted value over two lines counted
+        (
+            {"events.csv": EVENTS_CSV + '\n  \na,1,5,"1\n2"\n\nb,99,5,1\n'},
+            "events.csv, line 8 [when]: not a timestamp",
+        ),
+        ({"events.csv": EVENTS_CSV + 'a,1,5,"1\n2"\nb,9,5,1\n'}, "events.csv, line 8 [sku]"),
         ({"users.jsonl": '{"uid": "a"}\n{oops\n'}, "users.jsonl, line 2: not valid JSON"),
         (
             {"items.csv": ITEMS_CSV.replace("Tent", "Caf\xe9").encode("latin-1")},
@@ -118,6 +125,7 @@ def test_bad_input_is_named_precisely(tmp_path: Path, override: dict, expected: 
     with pytest.raises(DataError) as info:
         load_folder(write_folder(tmp_path, **override))
     assert expected in str(info.value)
+    assert "--skip" not in str(info.value)  # the library speaks Python: on_bad_rows="skip"
 
 
 def test_skip_mode_keeps_good_rows_and_reports_bad_ones(tmp_path: Path) -> None:

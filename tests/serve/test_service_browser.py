@@ -5,7 +5,9 @@ from __future__ import annotations
 import io
 import os
 import shutil
+import subprocess
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +29,9 @@ def page_server(live_server: str) -> str:
     return base
 
 
-@pytest.fixture
-def browser(tmp_path: Path) -> Iterator[Any]:
+@contextmanager
+def chromium(tmp_path: Path, env: dict[str, str] | None = None) -> Iterator[Any]:
+    """A headless Chromium under chromedriver; ``env`` replaces the browser's environment."""
     if CHROMIUM is None or CHROMEDRIVER is None:
         pytest.skip("Debian chromium/chromium-driver are not installed (apt-get install chromium)")
     webdriver = pytest.importorskip("selenium.webdriver", reason="needs: pip install selenium")
@@ -51,11 +54,17 @@ def browser(tmp_path: Path) -> Iterator[Any]:
         f"--user-data-dir={tmp_path / 'chromium-profile'}",
     ):
         options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER, env=env), options=options)
     try:
         yield driver
     finally:
         driver.quit()
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[Any]:
+    with chromium(tmp_path) as driver:
+        yield driver
 
 
 def test_page_recommends_explains_and_shows_a_new_item(
@@ -178,3 +187,63 @@ def test_page_clears_old_results_filters_across_languages_and_reads_choices_from
     for field in ("new-id", "new-title", "new-category", "new-description"):
         assert browser.find_element(By.ID, field).get_attribute("value") == ""
     assert httpx.get(f"{page_server}/items/lamp").status_code == 200
+
+
+def latin_fonts_only(tmp_path: Path) -> dict[str, str]:
+    """An environment whose fontconfig sees one Latin font file and no CJK font, as on a machine
+    without CJK fonts, whatever this machine has installed."""
+    listed = subprocess.run(["fc-list", ":lang=en", "file"], capture_output=True, text=True)
+    chinese = subprocess.run(["fc-list", ":lang=zh", "file"], capture_output=True, text=True)
+    latin = sorted(set(listed.stdout.split()) - set(chinese.stdout.split()))
+    if not latin:
+        pytest.skip("fontconfig lists no Latin-only font here")
+    fonts = tmp_path / "fonts"
+    fonts.mkdir()
+    (fonts / "latin").symlink_to(latin[0].rstrip(":"))
+    config = tmp_path / "fonts.conf"
+    config.write_text(
+        f'<?xml version="1.0"?>\n<fontconfig><dir>{fonts}</dir>'
+        f"<cachedir>{tmp_path / 'fontcache'}</cachedir></fontconfig>\n"
+    )
+    return {**os.environ, "FONTCONFIG_FILE": str(config)}
+
+
+# Draw each character alone on a canvas in the given CSS font family; answer its alpha pixels.
+DRAW_EACH = """
+const [chars, plain, done] = arguments;
+const family = getComputedStyle(document.body).fontFamily;
+const canvas = document.createElement("canvas");
+canvas.width = canvas.height = 40;
+const context = canvas.getContext("2d", { willReadFrequently: true });
+const draw = (font, char) => {
+  context.clearRect(0, 0, 40, 40);
+  context.font = `32px ${font}`;
+  context.fillText(char, 2, 34);
+  return context.getImageData(0, 0, 40, 40).data.filter((_, i) => i % 4 === 3).join(",");
+};
+document.fonts.load(`32px ${family}`, chars.join("")).then(() => done({
+  page: chars.map((char) => draw(family, char)),
+  plain: chars.map((char) => draw(plain, char)),
+  loaded: [...document.fonts].filter((f) => f.status === "loaded").map((f) => f.family),
+}));
+"""
+
+
+def test_page_draws_its_chinese_with_the_shipped_font_where_no_cjk_font_is_installed(
+    live_server: str, tmp_path: Path
+) -> None:
+    from coldbrew.serve.app import STATIC
+
+    page_text = (STATIC / "index.html").read_text("utf-8") + (STATIC / "app.js").read_text("utf-8")
+    chars = sorted({char for char in page_text if "\u4e00" <= char <= "\u9fff"})
+    assert {"中", "文", "图", "书", "鞋"} <= set(chars)  # header, categories
+    with chromium(tmp_path, env=latin_fonts_only(tmp_path)) as driver:
+        driver.get(live_server)
+        drawn = driver.execute_async_script(DRAW_EACH, chars, "sans-serif")
+    plain, page = (list(map(hash, drawn[font])) for font in ("plain", "page"))
+    # without the shipped font every Chinese character is the same empty box ("tofu")...
+    assert len(set(plain)) == 1
+    # ...with it, each character has its own glyph, with ink
+    assert any("Coldbrew Page CJK" in family for family in drawn["loaded"]), drawn["loaded"]
+    assert len(set(page)) == len(chars)
+    assert all(set(glyph.split(",")) != {"0"} for glyph in drawn["page"])

@@ -14,8 +14,10 @@ import pandas as pd
 from coldbrew.cluster import WorkerPlan, connect, worker_plan
 from coldbrew.data import load_dataset
 from coldbrew.data.cleaning import OnBadRows
+from coldbrew.data.problems import BadRowsError
 from coldbrew.data.schema import Dataset
 from coldbrew.models.base import Recommender
+from coldbrew.models.hybrid import HybridRecommender
 from coldbrew.models.zeroshot import ZeroShotRecommender
 from coldbrew.text.factory import make_encoder
 from coldbrew.text.language import AUTO, catalogue_language, encoder_for
@@ -59,10 +61,13 @@ def add_dataset_args(parser: argparse.ArgumentParser) -> None:
 def load_from_args(args: argparse.Namespace) -> Dataset:
     """The dataset the arguments name; skipped rows and dropped duplicates go to stderr."""
     policy: OnBadRows = "skip" if getattr(args, "skip_bad_rows", False) else "raise"
-    if args.data is not None:
-        dataset = load_dataset(args.data, on_bad_rows=policy)
-    else:
-        dataset = load_dataset(args.dataset, data_root=args.data_root, on_bad_rows=policy)
+    try:
+        if args.data is not None:
+            dataset = load_dataset(args.data, on_bad_rows=policy)
+        else:
+            dataset = load_dataset(args.dataset, data_root=args.data_root, on_bad_rows=policy)
+    except BadRowsError as exc:  # the command line's spelling, not the library's
+        raise exc.with_hint("fix these rows, or skip them with --skip-bad-rows") from None
     if dataset.report:
         print(dataset.report.summary(), file=sys.stderr)
     return dataset
@@ -114,7 +119,9 @@ def model_from_args(args: argparse.Namespace, dataset: Dataset) -> Recommender:
     falls back to zero-shot and says so."""
     spec = getattr(args, "model", None) or "hybrid"
     if spec not in ("hybrid", "zeroshot"):
-        return Recommender.load(spec)
+        saved = Recommender.load(spec)
+        print(f"model: {saved.describe()} (loaded from {spec})", file=sys.stderr)
+        return saved
     route_encoder(args, dataset)
     if spec == "hybrid":
         if importlib.util.find_spec("implicit") is not None:
@@ -124,6 +131,10 @@ def model_from_args(args: argparse.Namespace, dataset: Dataset) -> Recommender:
         print(
             "model: zero-shot (the hybrid needs the [cf] extra: pip install 'coldbrew[cf]')",
             file=sys.stderr,
+        )
+    else:
+        print(
+            "model: zero-shot (the language model alone, as --model zeroshot asks)", file=sys.stderr
         )
     return zero_shot_from_args(args).fit(dataset)
 
@@ -153,8 +164,15 @@ def cached_hybrid(args: argparse.Namespace, dataset: Dataset) -> Recommender:
     if (path / "config.json").exists():
         print(f"model: hybrid (fitted before, {path})", file=sys.stderr)
         return Recommender.load(path, encoder=encoder, cache_dir=str(cache))
-    print(f"model: hybrid, fitting on {dataset.summary()} (once; kept in {path})", file=sys.stderr)
-    model = build_hybrid(encoder, cache_dir=str(cache)).fit(dataset)
+    print(
+        f"model: hybrid, fitting on {dataset.summary()}; cached in {path}, so the next call "
+        "loads it at once",
+        file=sys.stderr,
+    )
+    model = build_hybrid(encoder, cache_dir=str(cache))
+    if isinstance(model, HybridRecommender):
+        model.show_progress = True
+    model.fit(dataset)
     model.save(path)
     return model
 

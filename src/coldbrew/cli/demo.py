@@ -18,8 +18,9 @@ from coldbrew.cli.serve import add_server_args, serve
 from coldbrew.data import ITEM_ID, TIMESTAMP, USER_ID, VALUE, sample_dataset
 from coldbrew.models.base import UserQuery
 from coldbrew.models.zeroshot import ZeroShotRecommender
+from coldbrew.serve.explain import STOPWORDS, summarize_attributes
 from coldbrew.store.records import Interaction, Item, User
-from coldbrew.text.encoder import Encoder
+from coldbrew.text.encoder import Encoder, tokenize
 from coldbrew.text.factory import make_encoder
 from coldbrew.text.language import AUTO, catalogue_language, encoder_for
 
@@ -172,12 +173,13 @@ def memory_demo(encoder: Encoder, k: int) -> None:
     dataset = sample_dataset()
     model = ZeroShotRecommender(encoder).fit(dataset)
     print(f"{dataset.summary()}, held in memory")
-    titles = dataset.items.set_index(ITEM_ID)["title"]
+    items = dataset.items.set_index(ITEM_ID)
     for label, query in EXAMPLES:
         print(f"\n{label}: {_described(query)}")
         recs = model.recommend(query, k=k)
         for item_id, score in zip(recs.ids, recs.scores):
-            print(f"  {score:.3f}  {titles[item_id]}")
+            print(f"  {score:.3f}  {items.at[item_id, 'title']}")
+            print(f"         why: {memory_reason(model, query, item_id, items)}")
     item = NEW_ITEM
     row = {ITEM_ID: item.item_id, "title": item.title, "description": item.description}
     model.add_items(pd.DataFrame([{**row, **item.attributes}]))
@@ -185,6 +187,29 @@ def memory_demo(encoder: Encoder, k: int) -> None:
     scores = model.score([UserQuery(user_id=u) for u in users])[:, -1]
     order = np.argsort(-scores, kind="stable")[:k]
     _print_reach([(users[i], float(scores[i])) for i in order])
+
+
+def memory_reason(
+    model: ZeroShotRecommender, query: UserQuery, item_id: str, items: pd.DataFrame
+) -> str:
+    """Why the zero-shot model ranked ``item_id``, from the part of the user's vector that moved
+    it most (their words, attributes or liked items), worded as the service words it."""
+    resolved = model.resolve(query)
+    row = model.item_ids.rows([item_id])
+    shares = model.contributions([resolved], row)
+    top = max(shares, key=lambda name: float(shares[name][0, 0]))
+    if top == "liked" and resolved.liked:
+        liked = model.item_ids.rows(resolved.liked, skip_unknown=True)
+        vectors = np.asarray(model.item_vectors, dtype=np.float32)
+        closest = model.item_ids.id(int(liked[np.argmax(vectors[liked] @ vectors[row[0]])]))
+        return f"Close in meaning to “{items.at[closest, 'title']}”, which you liked."
+    if top == "attributes" and resolved.attributes:
+        return f"Close in meaning to your profile ({summarize_attributes(resolved.attributes)})."
+    text = f"{items.at[item_id, 'title']} {items.at[item_id, 'description']}"
+    said = [w for w in dict.fromkeys(tokenize(query.text or "")) if len(w) > 2]
+    found = [w for w in said if w not in STOPWORDS and w in set(tokenize(text))][:4]
+    quoted = ", ".join(f"“{w}”" for w in found)
+    return f"Matches your words {quoted}." if found else "Close in meaning to what you wrote."
 
 
 def _described(query: UserQuery) -> Any:

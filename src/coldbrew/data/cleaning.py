@@ -15,7 +15,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from coldbrew.data.problems import DataError, LoadReport, RowProblem
+from coldbrew.data.problems import BadRowsError, DataError, LoadReport, RowProblem
 from coldbrew.data.schema import (
     INTERACTION_COLUMNS,
     ITEM_ID,
@@ -147,8 +147,8 @@ def _check_entities(
             frame[column] = frame[column].map(normalize_text)
     frame[key] = _ids(frame[key])
     check = _Checker(frame, problems)
-    check.reject(frame[key].isna().to_numpy(), key, "empty id")
-    check.reject(frame[key].duplicated().to_numpy(), key, "duplicate id (first one kept)")
+    check.reject(frame[key].isna().to_numpy(), id_col, "empty id")  # the file's own column
+    check.reject(frame[key].duplicated().to_numpy(), id_col, "duplicate id (first one kept)")
     present = [f for f in text_fields if f in frame]
     if need_text and text_fields:
         if not present:
@@ -228,9 +228,7 @@ def build_dataset(
     frame = check.result()
 
     if problems and on_bad_rows == "raise":
-        raise DataError(
-            problems, hint="fix these rows, or skip them with on_bad_rows='skip' (--skip-bad-rows)"
-        )
+        raise BadRowsError(problems)
     report = LoadReport(skipped=problems)
     before = len(frame)
     frame = frame.drop_duplicates(subset=list(INTERACTION_COLUMNS)).reset_index(drop=True)

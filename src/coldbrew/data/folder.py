@@ -29,6 +29,7 @@ positive_threshold = 4         # optional: value >= 4 is a positive; omit for im
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import tomllib
@@ -45,7 +46,7 @@ from coldbrew.data.cleaning import (
     require_columns,
     with_source,
 )
-from coldbrew.data.problems import DataError, RowProblem
+from coldbrew.data.problems import BadRowsError, DataError, RowProblem
 from coldbrew.data.schema import Dataset, DatasetSpec
 
 SPEC_FILE = "dataset.toml"
@@ -123,8 +124,11 @@ def read_table(
             frame = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False)
         except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
             raise DataError([RowProblem(path.name, None, None, f"cannot parse: {exc}")]) from None
-        frame = frame.replace({"": None})
-        return with_source(frame, path.name, first_line=2)
+        frame = with_source(frame.replace({"": None}), path.name, first_line=2)
+        lines = _record_lines(text, sep)
+        if len(lines) == len(frame) + 1:  # else the simple count: the header, then a row a line
+            frame[LINE] = lines[1:]
+        return frame
     raise DataError(
         [
             RowProblem(
@@ -157,6 +161,21 @@ def _decode(path: Path, encoding: str) -> str:
         ) from None
 
 
+def _record_lines(text: str, sep: str) -> list[int]:
+    """The line each CSV record starts on, header first, leaving out blank lines as pandas does
+    (a quoted value may span lines, so records and lines differ); ``[]`` if it cannot parse."""
+    reader = csv.reader(io.StringIO(text), delimiter=sep)
+    starts, end = [], 0
+    try:
+        for record in reader:
+            if record and (len(record) > 1 or record[0].strip()):
+                starts.append(end + 1)
+            end = reader.line_num
+    except csv.Error:
+        return []
+    return starts
+
+
 def _read_jsonl(name: str, text: str, on_bad_rows: OnBadRows) -> pd.DataFrame:
     rows: list[dict[str, Any]] = []
     problems: list[RowProblem] = []
@@ -174,7 +193,7 @@ def _read_jsonl(name: str, text: str, on_bad_rows: OnBadRows) -> pd.DataFrame:
         row["_file"], row["_line"] = name, number
         rows.append(row)
     if problems and on_bad_rows == "raise":
-        raise DataError(problems, hint="fix these lines, or skip them with --skip-bad-rows")
+        raise BadRowsError(problems)
     frame = pd.DataFrame(rows)
     frame.attrs["problems"] = problems
     return frame

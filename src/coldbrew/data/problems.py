@@ -35,6 +35,21 @@ class DataError(ValueError):
         super().__init__(message)
 
 
+class BadRowsError(DataError):
+    """Bad rows that ``on_bad_rows="skip"`` would leave out (the CLI's ``--skip-bad-rows``).
+
+    The message ends with the library's spelling of that choice; a command line re-raises the
+    problems with its own (:meth:`with_hint`).
+    """
+
+    def __init__(self, problems: list[RowProblem]) -> None:
+        super().__init__(problems, hint="fix these rows, or skip them with on_bad_rows='skip'")
+
+    def with_hint(self, hint: str) -> DataError:
+        """The same problems, ending with ``hint`` instead."""
+        return DataError(self.problems, hint=hint)
+
+
 @dataclass
 class LoadReport:
     """What loading kept, skipped and cleaned, for the user to read."""

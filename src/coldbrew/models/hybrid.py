@@ -22,6 +22,7 @@ from typing import Any, Self
 
 import numpy as np
 import pandas as pd
+from tqdm.auto import tqdm
 
 from coldbrew.data.idmap import IdMap
 from coldbrew.data.schema import ITEM_ID, USER_ID, Dataset, has_timestamps, history_by_user
@@ -235,6 +236,9 @@ class HybridRecommender(Recommender):
         Fit the weights on an inner validation split (else: equal weights).
     min_queries
         A user bucket with fewer validation queries takes the weights tuned on all of its cell.
+    show_progress
+        A progress bar over the fit's steps (each part on the inner split, the weights, each
+        part on all the data) on stderr; not saved with the model.
     """
 
     kind = "hybrid"
@@ -248,6 +252,7 @@ class HybridRecommender(Recommender):
         val_fraction: float = 0.1,
         min_queries: int = 30,
         seed: int = 42,
+        show_progress: bool = False,
     ) -> None:
         super().__init__()
         if not parts:
@@ -260,6 +265,7 @@ class HybridRecommender(Recommender):
         self.val_fraction = val_fraction
         self.min_queries = min_queries
         self.seed = seed
+        self.show_progress = show_progress
         n = len(self.parts)
         # (user bucket, item cell, user known in training?, part)
         self.weights = np.full((len(USER_EDGES), 2, 2, n), 1.0 / n, dtype=np.float32)
@@ -301,11 +307,18 @@ class HybridRecommender(Recommender):
     def _fit(self, dataset: Dataset) -> None:
         self._tie_offsets = np.zeros(0, dtype=np.float32)  # a new catalogue: hash it afresh
         self.weights[:] = 1.0 / len(self.parts)
-        if self.tune and not dataset.positives().empty:  # nothing to validate on without any
-            inner, tasks = inner_validation(dataset, seed=self.seed, fraction=self.val_fraction)
-            self._fit_parts(inner)
-            self._fit_weights(tasks)
-        self._fit_parts(dataset)
+        tune = self.tune and not dataset.positives().empty  # nothing to validate on without any
+        steps = (2 * len(self.parts) + 1) if tune else len(self.parts)
+        with tqdm(
+            total=steps, desc="fitting the hybrid", unit="step", disable=not self.show_progress
+        ) as bar:
+            if tune:
+                inner, tasks = inner_validation(dataset, seed=self.seed, fraction=self.val_fraction)
+                self._fit_parts(inner, bar, "inner split")
+                bar.set_postfix_str("weights on the inner validation")
+                self._fit_weights(tasks)
+                bar.update()
+            self._fit_parts(dataset, bar, "full data")
         self._mute_silent()
 
     def _silent(self) -> np.ndarray:
@@ -369,9 +382,13 @@ class HybridRecommender(Recommender):
         self._fit_parts(inner)
         return tasks
 
-    def _fit_parts(self, dataset: Dataset) -> None:
-        for part in self.parts.values():
+    def _fit_parts(self, dataset: Dataset, bar: Any = None, on: str = "") -> None:
+        for name, part in self.parts.items():
+            if bar is not None:
+                bar.set_postfix_str(f"{name} on the {on}")
             part.fit(dataset)
+            if bar is not None:
+                bar.update()
         counts = dataset.positives()[ITEM_ID].astype(str).value_counts()
         self.item_counts = counts.reindex(list(self.item_ids)).fillna(0).to_numpy(dtype=np.float32)
 
