@@ -6,7 +6,7 @@ live in :mod:`coldbrew.serve.routes`, their dependencies in :mod:`coldbrew.serve
 
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -52,7 +52,7 @@ def create_app(settings: Settings, *, encoder: Encoder | None = None) -> FastAPI
         )
         try:
             with single_process(store.url):  # SQLite: one serving process per file
-                engine = _engine(settings, store, encoder)
+                engine = build_engine(settings, store, encoder)
                 app.state.engine = engine
                 metrics.bind(engine)
                 log.info(
@@ -91,8 +91,13 @@ def create_app(settings: Settings, *, encoder: Encoder | None = None) -> FastAPI
     return app
 
 
-def _engine(settings: Settings, store: Store, encoder: Encoder | None) -> Engine:
-    """The loaded engine; over PostgreSQL, a replica of the fleet on that database."""
+def build_engine(
+    settings: Settings, store: Store, encoder: Encoder | None, incoming: Sequence[str] = ()
+) -> Engine:
+    """The loaded engine; over PostgreSQL, a replica of the fleet on that database.
+
+    ``incoming``: item texts an import is about to store (they count for the script centring
+    chosen now, so the service started after the import keeps its vectors)."""
     from coldbrew.text.factory import make_encoder
     from coldbrew.text.onnx import onnx_or_torch
 
@@ -100,7 +105,9 @@ def _engine(settings: Settings, store: Store, encoder: Encoder | None) -> Engine
     return Engine(
         store,
         centred_encoder(  # issue 14: per-script centring of a mixed catalogue
-            onnx_or_torch(encoder or make_encoder(spec), settings.encoder_runtime), store
+            onnx_or_torch(encoder or make_encoder(spec), settings.encoder_runtime),
+            store,
+            incoming,
         ),
         index=settings.index,
         graph_path=settings.graph_path(),
