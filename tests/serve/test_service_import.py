@@ -19,7 +19,7 @@ from coldbrew.serve.importer import event_of, import_dataset
 from coldbrew.store import Store
 from coldbrew.text import HashingEncoder
 
-from servicekit import WRITE_KEY, free_port, make_settings
+from servicekit import WRITE, WRITE_KEY, free_port, make_settings
 
 SHOP = """name = "shop"
 [items]
@@ -169,10 +169,71 @@ def test_serve_data_names_the_bad_file_and_row(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_serve_data_loads_ml100k(ml100k: Dataset, tmp_path: Path) -> None:
-    """All of ml-100k's items, users and interactions, through the import the command runs."""
+    """All of ml-100k's items, users and interactions, through the import the command runs,
+    then answered (the command's own subprocess run is tested on the small shop above)."""
     db = tmp_path / "ml.sqlite"
     added = _import(db, ml100k)
     assert added == {"items": 1682, "users": 943, "interactions": 100_000}
-    store = Store(str(db))
-    assert store.counts()["interactions"] == 100_000
-    store.close()
+    from fastapi.testclient import TestClient
+
+    from coldbrew.serve import create_app
+
+    settings = make_settings(str(db), encoder="hashing", model="zeroshot")
+    with TestClient(create_app(settings, encoder=HashingEncoder(256))) as client:
+        meta = client.get("/meta", headers=WRITE).json()
+        answer = client.post("/recommend", json={"text": "Toy Story (1995)", "k": 1}).json()
+        assert client.app.state.engine.store.counts()["interactions"] == 100_000  # type: ignore[attr-defined]
+    assert (meta["items"], meta["users"]) == (1682, 943)
+    assert answer["items"][0]["title"] == "Toy Story (1995)"
+
+
+def _fine_tuned(data: Dataset, path: Path) -> Path:
+    """A saved fine-tuned model over the hashing encoder, trained on ``data``'s own fields."""
+    from coldbrew.models.finetuned import FineTunedRecommender
+
+    FineTunedRecommender(HashingEncoder(256)).fit(data).save(path)
+    return path
+
+
+def test_serve_model_reads_the_fields_it_was_trained_on_and_says_what_it_is(
+    tmp_path: Path,
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from coldbrew.serve import create_app
+
+    data = load_dataset(write_shop(tmp_path / "shop"))
+    run = _fine_tuned(data, tmp_path / "run-7")
+    db = tmp_path / "shop.sqlite"
+    _import(db, data)
+    settings = make_settings(str(db), encoder="hashing", model=str(run))
+    with TestClient(create_app(settings, encoder=HashingEncoder(256))) as client:
+        meta = client.get("/meta", headers=WRITE).json()
+        assert (meta["model"], meta["model_kind"]) == ("finetuned:run-7", "finetuned")
+        assert meta["encoder"] == "hashing-256"  # its own encoder reads the queries
+        assert 'name="finetuned:run-7"' in client.get("/metrics").text
+        # a new item known by its desc alone: the model reads desc, as it was trained to
+        item = {"id": "vase", "title": "Gift", "attributes": {"desc": "obsidian carved vase"}}
+        assert client.post("/items", json=item, headers=WRITE).status_code == 200
+        answer = client.post("/recommend", json={"text": "obsidian carved vase", "k": 1})
+        assert answer.json()["items"][0]["item_id"] == "vase"
+
+
+def test_serve_model_warns_of_fields_the_stored_items_lack(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from coldbrew.serve import create_app
+
+    data = load_dataset(write_shop(tmp_path / "shop"))
+    run = _fine_tuned(data, tmp_path / "run-8")
+    settings = make_settings(str(tmp_path / "bare.sqlite"), model=str(run))
+    with TestClient(create_app(settings, encoder=HashingEncoder(256))) as client:
+        item = {"id": "tent", "title": "Ultralight tent"}  # no desc, no shelf
+        assert client.post("/items", json=item, headers=WRITE).status_code == 200
+    with caplog.at_level("WARNING", logger="coldbrew.serve"):
+        with TestClient(create_app(settings, encoder=HashingEncoder(256))):
+            pass
+    assert "trained on the item fields title, desc, shelf" in caplog.text
+    assert "the stored items have no desc, shelf" in caplog.text

@@ -53,6 +53,7 @@ from coldbrew.serve.refit import (
     run_refit,
     save_catalog_keys,
 )
+from coldbrew.serve.saved import SavedModel, load_saved
 from coldbrew.serve.versions import ModelVersions, VersionInfo
 from coldbrew.store import Interaction, Item, Store, User
 from coldbrew.store.codec import round_trip
@@ -189,6 +190,8 @@ class Engine:
         self.users: dict[str, _UserState] = {}
         self.model: Recommender | None = None
         self.info = VersionInfo(version=BOOTSTRAP, kind="zeroshot")
+        self.saved: SavedModel | None = None  # ``serving.model`` is a saved model's directory
+        self._fields: tuple[str, ...] = ()  # item fields the served model reads by name
         self.refitter: Refitter | None = None
         self.fleet = fleet
         root = self.serving.models_dir or ".coldbrew/models"
@@ -301,12 +304,13 @@ class Engine:
         plan = self.serving
         current = self.versions.current() if plan.model == "hybrid" else None
         if plan.model not in ("hybrid", "zeroshot"):
-            model = Recommender.load(plan.model)
+            self.saved = saved = load_saved(plan.model, self.items.values(), self.encoder_name)
+            model, self.info, self._fields = saved.model, saved.info, saved.fields
             seen = load_catalog(Path(plan.model)) or {
                 i: self.items.text_keys[i] for i in model.item_ids if i in self.items
             }
-            self.info = VersionInfo(version=Path(plan.model).name, kind=model.kind)
-            reconcile(model, self.items, seen, keys=self.items.text_keys)  # its users are its own
+            # its users are its own
+            reconcile(model, self.items, seen, keys=self.items.text_keys, fields=self._fields)
             self.model = model
         elif current is not None:
             model, seen, self.info = load_version(self.versions, current, self.encoder)
@@ -454,7 +458,7 @@ class Engine:
         if self.model is None:
             self.model = self._bootstrap()
         else:  # every part that reads text reads them now (their vectors are known)
-            self.model.add_items(item_frame(items))
+            self.model.add_items(item_frame(items, self._fields))
             self._share_vectors(self.model, ids)
 
     def delete_item(self, item_id: str) -> None:
@@ -856,6 +860,16 @@ class Engine:
                 scores = model.score([q for _, q in batch])[:, row]
                 pairs.extend((u, float(s)) for (u, _), s in zip(batch, scores))
             return sorted(pairs, key=lambda p: -p[1])[:k]
+
+    @property
+    def model_name(self) -> str:
+        """What answers: a saved model's ``kind:directory``, else the service's encoder."""
+        return self.saved.name if self.saved else self.encoder_name
+
+    @property
+    def query_encoder_name(self) -> str:
+        """The name of the encoder that reads the requests' words."""
+        return self.saved.encoder if self.saved else self.encoder_name
 
     def stats(self) -> dict[str, int]:
         return {"items": len(self.index), "users": len(self.users)}
