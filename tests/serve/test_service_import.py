@@ -12,14 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from servicekit import WRITE, WRITE_KEY, free_port, make_settings
 
 from coldbrew.data import load_dataset
 from coldbrew.data.schema import Dataset
 from coldbrew.serve.importer import event_of, import_dataset
 from coldbrew.store import Store
 from coldbrew.text import HashingEncoder
-
-from servicekit import WRITE, WRITE_KEY, free_port, make_settings
 
 SHOP = """name = "shop"
 [items]
@@ -232,8 +231,8 @@ def test_serve_model_warns_of_fields_the_stored_items_lack(
     with TestClient(create_app(settings, encoder=HashingEncoder(256))) as client:
         item = {"id": "tent", "title": "Ultralight tent"}  # no desc, no shelf
         assert client.post("/items", json=item, headers=WRITE).status_code == 200
-    with caplog.at_level("WARNING", logger="coldbrew.serve"):
-        with TestClient(create_app(settings, encoder=HashingEncoder(256))):
-            pass
+    restart = TestClient(create_app(settings, encoder=HashingEncoder(256)))
+    with caplog.at_level("WARNING", logger="coldbrew.serve"), restart:
+        pass
     assert "trained on the item fields title, desc, shelf" in caplog.text
     assert "the stored items have no desc, shelf" in caplog.text
