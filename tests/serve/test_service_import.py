@@ -154,16 +154,19 @@ def test_serve_data_loads_the_folder_then_answers_and_a_rerun_adds_nothing(
     store.close()
 
 
-def test_serve_data_names_the_bad_file_and_row(tmp_path: Path) -> None:
+def test_serve_data_names_the_bad_file_and_row(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from coldbrew.cli.main import main
+
     folder = write_shop(tmp_path / "shop")
     with (folder / "ratings.csv").open("a") as ratings:
         ratings.write("ann,tent,many,4\n")
-    env = {**os.environ, "COLDBREW_API_KEYS": WRITE_KEY}
-    args = ["-m", "coldbrew", "serve", "--data", str(folder), "--encoder", "hashing"]
-    args += ["--db", str(tmp_path / "x.sqlite"), "--port", str(free_port())]
-    done = subprocess.run([sys.executable, *args], env=env, capture_output=True, text=True)
-    assert done.returncode == 2 and "serving on" not in done.stdout
-    assert "ratings.csv" in done.stderr and "stars" in done.stderr, done.stderr
+    args = ["serve", "--data", str(folder), "--encoder", "hashing", "--port", "9"]
+    assert main([*args, "--db", str(tmp_path / "x.sqlite")]) == 2
+    out, err = capsys.readouterr()
+    assert "serving on" not in out and not (tmp_path / "x.sqlite").exists()
+    assert "ratings.csv, line 7 [stars]: not a number" in err
 
 
 @pytest.mark.slow

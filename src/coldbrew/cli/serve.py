@@ -9,6 +9,7 @@ import sys
 from typing import Any
 
 from coldbrew.data import load_dataset
+from coldbrew.data.cleaning import OnBadRows
 from coldbrew.data.schema import Dataset
 from coldbrew.index import INDEX_KINDS
 from coldbrew.text.encoder import Encoder
@@ -70,6 +71,11 @@ def add_parser(sub: Any) -> None:
         metavar="DIR",
         help="where the benchmark datasets live (default: $COLDBREW_DATA, else a user data "
         "directory)",
+    )
+    parser.add_argument(
+        "--skip-bad-rows",
+        action="store_true",
+        help="with --data: leave out rows that fail validation (and list them) instead of stopping",
     )
     parser.add_argument(
         "--models-dir",
@@ -198,7 +204,8 @@ def run(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> None:
     data = None
     if args.data is not None:
-        data = load_dataset(args.data, data_root=args.data_root)
+        policy: OnBadRows = "skip" if args.skip_bad_rows else "raise"
+        data = load_dataset(args.data, data_root=args.data_root, on_bad_rows=policy)
         if data.report:
             print(data.report.summary(), file=sys.stderr)
     serve(
