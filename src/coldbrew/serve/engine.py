@@ -450,7 +450,7 @@ class Engine:
                 self._changed(session, "items", ids)
             self._put_items(items, vectors)
         if self.follower is not None:
-            self.follower.check()
+            self.follower.check([f"{i.title} {i.description}" for i in items])
 
     def _put_items(self, items: Sequence[Item], vectors: np.ndarray) -> None:
         """Items (and their vectors) into memory, the index and the served model."""

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from coldbrew.text.encoder import Encoder
-from coldbrew.text.language import AUTO, detect_language, encoder_for
+from coldbrew.text.language import AUTO, detect_language, encoder_for, is_cjk
 
 if TYPE_CHECKING:
     from coldbrew.serve.engine import Engine
@@ -42,9 +42,12 @@ class LanguageFollower:
     def switching(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
-    def check(self) -> None:
-        """After a write: start the switch if the catalogue now wants another encoder."""
-        if self.switching:
+    def check(self, written: Sequence[str]) -> None:
+        """After a write of items with these texts: start the switch if the catalogue now
+        wants another encoder. Only a write that could move the catalogue's language away from
+        the serving encoder's (CJK items to MiniLM, other items to the multilingual encoder)
+        reads the catalogue."""
+        if self.switching or all(is_cjk(t) == (self.spec != "default") for t in written):
             return
         wanted = encoder_for(AUTO, detect_language(self.engine.sample_texts(SAMPLE)))
         if wanted == self.spec or wanted in self._failed:
