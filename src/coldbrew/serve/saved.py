@@ -87,5 +87,6 @@ def load_saved(path: str, items: Iterable[Item], service_encoder: str) -> SavedM
         )
     name = Path(path).resolve().name
     info = VersionInfo(version=name, kind=model.kind)
-    encoder = query_encoder(model) or service_encoder
+    # an encoder saved inside the directory is named from it, not from the server's paths
+    encoder = (query_encoder(model) or service_encoder).replace(str(Path(path)), name)
     return SavedModel(model, info, fields, f"{model.kind}:{name}", encoder)
