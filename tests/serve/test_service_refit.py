@@ -153,7 +153,8 @@ def test_the_refit_hybrid_is_served_and_survives_a_restart(
     # a gaming user gets gaming items: the hybrid learned the topics from the events
     assert all(r["item_id"].startswith("gaming-") for r in answer["items"][:3])
     metrics = client.get("/metrics").text
-    assert 'coldbrew_model_info{kind="hybrid",version="v000001"} 1.0' in metrics
+    info = 'coldbrew_model_info{encoder="hashing-256",kind="hybrid",name="hashing-256",'
+    assert info + 'version="v000001"} 1.0' in metrics
     version = tmp_path / "models" / "v000001"
     assert (version / "config.json").exists() and (version / "arrays.npz").exists()
     meta = json.loads((version / "served.json").read_text())

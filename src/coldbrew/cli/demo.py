@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from coldbrew.cli.serve import add_server_args, serve
-from coldbrew.data import ITEM_ID, TIMESTAMP, USER_ID, VALUE, sample_dataset
+from coldbrew.data import ITEM_ID, sample_dataset
 from coldbrew.models.base import UserQuery
 from coldbrew.models.zeroshot import ZeroShotRecommender
 from coldbrew.serve.explain import STOPWORDS, summarize_attributes
@@ -47,44 +47,12 @@ NEW_ITEM = Item(
 )
 
 
-def _plain(value: Any) -> Any:
-    return value.item() if hasattr(value, "item") else value
-
-
 def sample_records() -> tuple[list[Item], list[User], list[Interaction]]:
     """The bundled sample as store records: a rating of 4+ is a like, 2 or less a dislike."""
-    dataset = sample_dataset()
-    spec = dataset.spec
-    items = []
-    for row in dataset.items.to_dict(orient="records"):
-        extra = {
-            k: _plain(v)
-            for k, v in row.items()
-            if k not in (ITEM_ID, "title", "description") and not pd.isna(v)
-        }
-        items.append(
-            Item(str(row[ITEM_ID]), str(row["title"]), str(row.get("description") or ""), extra)
-        )
-    users = []
-    for row in dataset.users.to_dict(orient="records"):
-        text = " ".join(str(row[f]) for f in spec.user_text if isinstance(row.get(f), str))
-        attrs = {f: _plain(row[f]) for f in spec.user_attributes if not pd.isna(row.get(f))}
-        users.append(User(str(row[USER_ID]), text.strip(), attrs))
-    interactions = []
-    for n, row in enumerate(dataset.interactions.to_dict(orient="records")):
-        rating = float(row[VALUE])
-        event = "like" if rating >= 4 else "dislike" if rating <= 2 else "view"
-        interactions.append(
-            Interaction(
-                f"sample-{n}",
-                str(row[USER_ID]),
-                str(row[ITEM_ID]),
-                event,
-                float(row[TIMESTAMP]),
-                rating,
-            )
-        )
-    return items, users, interactions
+    from coldbrew.serve.importer import dataset_records  # needs the [serve] extra
+
+    records = dataset_records(sample_dataset())
+    return records.items, records.users, records.interactions
 
 
 def add_parser(sub: Any) -> None:

@@ -8,6 +8,9 @@ import os
 import sys
 from typing import Any
 
+from coldbrew.data import load_dataset
+from coldbrew.data.cleaning import OnBadRows
+from coldbrew.data.schema import Dataset
 from coldbrew.index import INDEX_KINDS
 from coldbrew.text.encoder import Encoder
 
@@ -56,6 +59,23 @@ def add_parser(sub: Any) -> None:
         help="hybrid (the service learns its own from the interactions it receives and refits "
         "it in the background; before that, the language model answers), zeroshot (the "
         "language model alone), or a saved model directory (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--data",
+        metavar="FOLDER|NAME",
+        help="first load this dataset folder (with a dataset.toml) or benchmark (ml-100k, ...) "
+        "into the database, in batches; running it again adds nothing twice",
+    )
+    parser.add_argument(
+        "--data-root",
+        metavar="DIR",
+        help="where the benchmark datasets live (default: $COLDBREW_DATA, else a user data "
+        "directory)",
+    )
+    parser.add_argument(
+        "--skip-bad-rows",
+        action="store_true",
+        help="with --data: leave out rows that fail validation (and list them) instead of stopping",
     )
     parser.add_argument(
         "--models-dir",
@@ -114,10 +134,12 @@ def serve(
     index: str | None = None,
     runtime: str | None = None,
     durability: str | None = None,
+    data: Dataset | None = None,
     **serving: Any,
 ) -> None:
     """Start the service; without COLDBREW_API_KEYS a one-off write key is made and printed.
 
+    ``data``: a dataset loaded into the database first (:mod:`coldbrew.serve.importer`);
     ``serving``: settings of the served model (``model``, ``models_dir``, ``refit_every``,
     ``refit_minutes``, ``ray``); ``None`` values leave the environment's."""
     try:
@@ -125,6 +147,7 @@ def serve(
 
         from coldbrew.serve import create_app
         from coldbrew.serve.fleet import single_process
+        from coldbrew.serve.importer import import_dataset
         from coldbrew.serve.keys import new_key
         from coldbrew.serve.server import server_config
         from coldbrew.serve.settings import Settings
@@ -143,6 +166,12 @@ def serve(
     # checked before anything is announced: an unsupported kind of database, or a SQLite file
     # another server holds, stops the start with one line and no key printed
     with single_process(database_url(settings.db_url)):
+        if data is not None:
+            added = import_dataset(settings, data, None if isinstance(encoder, str) else encoder)
+            print(
+                f"{data.summary()}; new or changed: "
+                + ", ".join(f"{v:,} {k}" for k, v in added.items())
+            )
         if not settings.write_key_hashes:
             key = new_key()
             settings = dataclasses.replace(settings, write_key_hashes=Settings.keys(key))
@@ -173,6 +202,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> None:
+    data = None
+    if args.data is not None:
+        policy: OnBadRows = "skip" if args.skip_bad_rows else "raise"
+        data = load_dataset(args.data, data_root=args.data_root, on_bad_rows=policy)
+        if data.report:
+            print(data.report.summary(), file=sys.stderr)
     serve(
         args.db,
         args.encoder,
@@ -186,4 +221,5 @@ def _serve(args: argparse.Namespace) -> None:
         refit_minutes=args.refit_minutes,
         durability=args.durability,
         ray=args.ray,
+        data=data,
     )

@@ -6,7 +6,7 @@ live in :mod:`coldbrew.serve.routes`, their dependencies in :mod:`coldbrew.serve
 
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ from coldbrew.serve.deps import AuthError
 from coldbrew.serve.engine import Engine, Serving
 from coldbrew.serve.errors import DATABASE_RETRY_AFTER, BatchError, NotFoundError
 from coldbrew.serve.fleet import Fleet, is_shared, single_process
+from coldbrew.serve.follow import LanguageFollower
 from coldbrew.serve.guard import Admission, Overloaded, RateLimit
 from coldbrew.serve.limits import BodyLimit
 from coldbrew.serve.metrics import Metrics
@@ -32,6 +33,7 @@ from coldbrew.serve.routing import centred_encoder, serving_encoder
 from coldbrew.serve.settings import Settings
 from coldbrew.store import Store, StoreUnavailable
 from coldbrew.text.encoder import Encoder
+from coldbrew.text.language import AUTO
 
 STATIC = Path(__file__).parent / "static"
 log = logging.getLogger("coldbrew.serve")
@@ -52,7 +54,7 @@ def create_app(settings: Settings, *, encoder: Encoder | None = None) -> FastAPI
         )
         try:
             with single_process(store.url):  # SQLite: one serving process per file
-                engine = _engine(settings, store, encoder)
+                engine = build_engine(settings, store, encoder)
                 app.state.engine = engine
                 metrics.bind(engine)
                 log.info(
@@ -91,16 +93,23 @@ def create_app(settings: Settings, *, encoder: Encoder | None = None) -> FastAPI
     return app
 
 
-def _engine(settings: Settings, store: Store, encoder: Encoder | None) -> Engine:
-    """The loaded engine; over PostgreSQL, a replica of the fleet on that database."""
+def build_engine(
+    settings: Settings, store: Store, encoder: Encoder | None, incoming: Sequence[str] = ()
+) -> Engine:
+    """The loaded engine; over PostgreSQL, a replica of the fleet on that database.
+
+    ``incoming``: item texts an import is about to store (they count for the script centring
+    chosen now, so the service started after the import keeps its vectors)."""
     from coldbrew.text.factory import make_encoder
     from coldbrew.text.onnx import onnx_or_torch
 
     spec = serving_encoder(settings.encoder, store)  # issue 14: language routing
-    return Engine(
+    engine = Engine(
         store,
         centred_encoder(  # issue 14: per-script centring of a mixed catalogue
-            onnx_or_torch(encoder or make_encoder(spec), settings.encoder_runtime), store
+            onnx_or_torch(encoder or make_encoder(spec), settings.encoder_runtime),
+            store,
+            incoming,
         ),
         index=settings.index,
         graph_path=settings.graph_path(),
@@ -114,7 +123,16 @@ def _engine(settings: Settings, store: Store, encoder: Encoder | None) -> Engine
             score_all_below=settings.score_all_below,
         ),
         fleet=Fleet(store) if is_shared(store) else None,
-    ).load()
+    )
+    if settings.encoder == AUTO and encoder is None and engine.fleet is None and not settings.ray:
+
+        def make(spec: str) -> Encoder:
+            return centred_encoder(
+                onnx_or_torch(make_encoder(spec), settings.encoder_runtime), store
+            )
+
+        engine.follower = LanguageFollower(engine, spec, make)  # issue 27: follow the catalogue
+    return engine.load()
 
 
 def _install_middleware(app: FastAPI, metrics: Metrics) -> None:

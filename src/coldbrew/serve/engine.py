@@ -53,6 +53,7 @@ from coldbrew.serve.refit import (
     run_refit,
     save_catalog_keys,
 )
+from coldbrew.serve.saved import SavedModel, load_saved
 from coldbrew.serve.versions import ModelVersions, VersionInfo
 from coldbrew.store import Interaction, Item, Store, User
 from coldbrew.store.codec import round_trip
@@ -62,6 +63,7 @@ from coldbrew.text.memo import MemoEncoder
 
 if TYPE_CHECKING:
     from coldbrew.serve.fleet import Fleet
+    from coldbrew.serve.follow import LanguageFollower
 
 __all__ = ["EVENTS", "POSITIVE_EVENTS", "Answer", "Engine", "Query", "Recommendation", "Serving"]
 
@@ -189,6 +191,9 @@ class Engine:
         self.users: dict[str, _UserState] = {}
         self.model: Recommender | None = None
         self.info = VersionInfo(version=BOOTSTRAP, kind="zeroshot")
+        self.follower: LanguageFollower | None = None  # set by the app for ``--encoder auto``
+        self.saved: SavedModel | None = None  # ``serving.model`` is a saved model's directory
+        self._fields: tuple[str, ...] = ()  # item fields the served model reads by name
         self.refitter: Refitter | None = None
         self.fleet = fleet
         root = self.serving.models_dir or ".coldbrew/models"
@@ -301,12 +306,13 @@ class Engine:
         plan = self.serving
         current = self.versions.current() if plan.model == "hybrid" else None
         if plan.model not in ("hybrid", "zeroshot"):
-            model = Recommender.load(plan.model)
+            self.saved = saved = load_saved(plan.model, self.items.values(), self.encoder_name)
+            model, self.info, self._fields = saved.model, saved.info, saved.fields
             seen = load_catalog(Path(plan.model)) or {
                 i: self.items.text_keys[i] for i in model.item_ids if i in self.items
             }
-            self.info = VersionInfo(version=Path(plan.model).name, kind=model.kind)
-            reconcile(model, self.items, seen, keys=self.items.text_keys)  # its users are its own
+            # its users are its own
+            reconcile(model, self.items, seen, keys=self.items.text_keys, fields=self._fields)
             self.model = model
         elif current is not None:
             model, seen, self.info = load_version(self.versions, current, self.encoder)
@@ -443,6 +449,8 @@ class Engine:
                 self.store.put_vectors(session, "item", self.encoder_name, ids, vectors)
                 self._changed(session, "items", ids)
             self._put_items(items, vectors)
+        if self.follower is not None:
+            self.follower.check([f"{i.title} {i.description}" for i in items])
 
     def _put_items(self, items: Sequence[Item], vectors: np.ndarray) -> None:
         """Items (and their vectors) into memory, the index and the served model."""
@@ -454,8 +462,56 @@ class Engine:
         if self.model is None:
             self.model = self._bootstrap()
         else:  # every part that reads text reads them now (their vectors are known)
-            self.model.add_items(item_frame(items))
+            self.model.add_items(item_frame(items, self._fields))
             self._share_vectors(self.model, ids)
+
+    def sample_texts(self, n: int) -> list[str]:
+        """Title and description of up to ``n`` items spread evenly over the catalogue."""
+        with self._lock.read():
+            ids = list(self.items)
+            step = max(1, len(ids) // n)
+            sample = (self.items[i] for i in ids[::step])
+            return [f"{item.title} {item.description}" for item in sample]
+
+    def reencode(self, encoder: Encoder) -> None:
+        """Serve ``encoder`` instead of the current one. Every item is encoded with it (and
+        stored) while answers go on; then, under the write lock, the items written meanwhile
+        are encoded too and the index, the encoder and the language model are swapped. A
+        hybrid refits with the new encoder at once."""
+        with self._lock.read():
+            ids = list(self.items)
+            digests = {i: self.items.digest(i) for i in ids}
+            texts = [item_text(self.items[i]) for i in ids]
+        vectors = self._encode_and_store(encoder, ids, texts, register=True)
+        with self._lock.write():
+            if not self.ready:
+                return  # closed meanwhile
+            rows = dict(zip(ids, vectors))
+            late = [i for i in self.items if digests.get(i) != self.items.digest(i)]
+            late_texts = [item_text(self.items[i]) for i in late]
+            rows.update(zip(late, self._encode_and_store(encoder, late, late_texts)))
+            current = list(self.items)
+            self.index = make_index(self._index_kind or "exact", encoder.dim, len(current))
+            if current:
+                self.index.add_all(current, np.stack([rows[i] for i in current]), None)
+            self.encoder = MemoEncoder(encoder, self._stored_passage)
+            self.encoder_name = encoder.name
+            self._shared = False
+            self.model = self._bootstrap()
+            self.info = VersionInfo(version=BOOTSTRAP, kind="zeroshot")
+        self.resume_refits()
+
+    def _encode_and_store(
+        self, encoder: Encoder, ids: Sequence[str], texts: Sequence[str], register: bool = False
+    ) -> np.ndarray:
+        vectors = np.zeros((0, encoder.dim), dtype=np.float32)
+        if texts:
+            vectors = self._stored_form(encoder.encode(list(texts), kind="passage"))
+        with self.store.transaction() as session:
+            if register:
+                self.store.register_model(session, encoder.name, encoder.config(), encoder.dim)
+            self.store.put_vectors(session, "item", encoder.name, ids, vectors)
+        return vectors
 
     def delete_item(self, item_id: str) -> None:
         with self._lock.write():
@@ -856,6 +912,16 @@ class Engine:
                 scores = model.score([q for _, q in batch])[:, row]
                 pairs.extend((u, float(s)) for (u, _), s in zip(batch, scores))
             return sorted(pairs, key=lambda p: -p[1])[:k]
+
+    @property
+    def model_name(self) -> str:
+        """What answers: a saved model's ``kind:directory``, else the service's encoder."""
+        return self.saved.name if self.saved else self.encoder_name
+
+    @property
+    def query_encoder_name(self) -> str:
+        """The name of the encoder that reads the requests' words."""
+        return self.saved.encoder if self.saved else self.encoder_name
 
     def stats(self) -> dict[str, int]:
         return {"items": len(self.index), "users": len(self.users)}

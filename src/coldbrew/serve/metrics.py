@@ -62,8 +62,12 @@ class ModelCollector(Collector):
 
     def collect(self) -> Iterator[Any]:
         status = self.engine.model_status()
-        info = InfoMetricFamily("coldbrew_model", "The served model version and kind")
-        info.add_metric([], {"version": status["version"], "kind": status["kind"]})
+        info = InfoMetricFamily(
+            "coldbrew_model", "The served model: its name, version, kind and query encoder"
+        )
+        labels = {"version": status["version"], "kind": status["kind"]}
+        names = {"name": self.engine.model_name, "encoder": self.engine.query_encoder_name}
+        info.add_metric([], {**labels, **names})
         yield info
         refits = CounterMetricFamily(
             "coldbrew_refits", "Finished refits by outcome", labels=["outcome"]

@@ -43,15 +43,25 @@ def attribute_values(value: Any) -> list[str]:
     return [str(v) for v in value] if isinstance(value, list) else [str(value)]
 
 
-def item_frame(items: Sequence[Item]) -> pd.DataFrame:
-    """Items as rows of ``item_id``, ``title`` and the rendered ``text`` models read."""
-    return pd.DataFrame(
+def item_frame(items: Sequence[Item], fields: Sequence[str] = ()) -> pd.DataFrame:
+    """Items as rows of ``item_id``, ``title`` and the rendered ``text`` models read, plus a
+    column for each of ``fields`` (``description`` or an attribute: the fields a saved model
+    was trained on, read under their own names)."""
+    frame = pd.DataFrame(
         {
             ITEM_ID: [i.item_id for i in items],
             "title": [i.title for i in items],
             TEXT: [item_text(i) for i in items],
         }
     )
+    for name in fields:
+        if name not in frame.columns:
+            frame[name] = [_field(i, name) for i in items]
+    return frame
+
+
+def _field(item: Item, name: str) -> Any:
+    return item.description if name == "description" else item.attributes.get(name)
 
 
 def _user_frame(users: Sequence[User]) -> tuple[pd.DataFrame, tuple[str, ...]]:

@@ -93,17 +93,19 @@ def reconcile(
     seen: Mapping[str, str],
     users: set[str] | None = None,
     keys: Mapping[str, str] | None = None,
+    fields: Sequence[str] = (),
 ) -> None:
     """Bring ``model`` up to the live catalogue: items new or changed since ``seen`` (id -> text
     key the model read) are added, deleted ones removed; users no longer known (forgotten) are
     dropped from it when ``users`` is given. ``keys``: the items' current text keys, when the
-    caller keeps them (else they are computed)."""
+    caller keeps them (else they are computed); ``fields``: item fields the model reads beyond
+    the rendered text (:func:`~coldbrew.serve.records.item_frame`)."""
     if keys is not None:  # read only the items whose text changed
         changed = [items[i] for i in keys if seen.get(i) != keys[i]]
     else:
         changed = [i for i in items.values() if seen.get(i.item_id) != text_key(item_text(i))]
     if changed:
-        model.add_items(item_frame(changed))
+        model.add_items(item_frame(changed, fields))
     gone = [i for i in model.active_item_ids() if i not in items]
     if gone:
         model.remove_items(gone)

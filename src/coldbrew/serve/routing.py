@@ -15,6 +15,7 @@ re-encoding the catalogue whenever it changes.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -37,9 +38,10 @@ def serving_encoder(spec: str, store: Store) -> str:
     return chosen
 
 
-def centred_encoder(encoder: Encoder, store: Store) -> Encoder:
+def centred_encoder(encoder: Encoder, store: Store, incoming: Sequence[str] = ()) -> Encoder:
     """``encoder``, wrapped with the script means registered for it, else with those of the
-    stored items when they mix scripts; unchanged for English-only encoders."""
+    stored items (and the ``incoming`` item texts an import is about to store) when they mix
+    scripts; unchanged for English-only encoders."""
     if MARK in encoder.name or not reads_cjk(encoder.name):
         return encoder
     prefix = f"{encoder.name}{MARK}"
@@ -50,9 +52,9 @@ def centred_encoder(encoder: Encoder, store: Store) -> Encoder:
     items = store.items()
     stored = store.vectors("item", encoder.name)
     vectors = None
-    if items and all(i.item_id in stored for i in items):
+    if items and all(i.item_id in stored for i in items) and not incoming:
         vectors = np.stack([stored[i.item_id] for i in items])
-    chosen = centred_for(encoder, [item_text(i) for i in items], vectors)
+    chosen = centred_for(encoder, [*(item_text(i) for i in items), *incoming], vectors)
     if chosen is not encoder:
         log.info("mixed scripts: item and query vectors are centred per script (%s)", chosen.name)
     return chosen

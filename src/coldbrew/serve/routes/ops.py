@@ -63,7 +63,8 @@ def prometheus(metrics: MetricsDep) -> Response:
 @router.get("/meta", tags=["ops"], dependencies=READ, responses=error_responses(401))
 def meta(eng: EngineDep, settings: SettingsDep) -> dict[str, Any]:
     return {
-        "model": eng.encoder_name,
+        "model": eng.model_name,
+        "encoder": eng.query_encoder_name,
         "model_version": eng.info.version,
         "model_kind": eng.info.kind,
         **eng.stats(),

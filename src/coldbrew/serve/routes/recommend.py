@@ -68,7 +68,7 @@ async def recommend(
     if found is None:
         async with admission.slot():  # full: 503 at once, not a place at the end of a queue
             found = await run_in_threadpool(eng.recommend, query)
-    out = convert.recommend_out(found, script_warnings(eng.encoder_name, [body.text]))
+    out = convert.recommend_out(found, script_warnings(eng.query_encoder_name, [body.text]))
     if body.relevance:  # readable scores, on request: one more ranking of the catalogue
         shares = await run_in_threadpool(relevance, eng, query, found)
         out.items = [i.model_copy(update={"relevance": p}) for i, p in zip(out.items, shares)]
