@@ -10,7 +10,12 @@ connections that never finish their headers or their body; what the server did w
 read at the end. The table gives the status codes of each attack, the normal client's p50/p99
 quiet and under attack, and the server's memory before and after.
 
+With ``--writes``, the write-key attacks of issue 28 instead (:mod:`abuse_writes`): two clients
+with valid write keys post 1,000-row batches back to back, on SQLite and/or PostgreSQL
+(pgserver), while a normal client's by-id and text p99 are measured in quiet phases between.
+
     OPENBLAS_NUM_THREADS=1 python benchmarks/abuse.py --seconds 30
+    OPENBLAS_NUM_THREADS=1 python benchmarks/abuse.py --writes --db sqlite --db postgres
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from typing import Any
 import httpx
 import numpy as np
 import psutil
+from abuse_writes import run_writes
 from liveserver import start_server
 
 KEY = "abuse-bench-key-7d1f"
@@ -55,9 +61,11 @@ def catalogue(n: int) -> list[dict[str, Any]]:
     ]
 
 
-def start(db: Path, port: int, encoder: str) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "COLDBREW_API_KEYS": KEY, "OPENBLAS_NUM_THREADS": "1"}
-    command = [sys.executable, "-m", "coldbrew", "serve", "--db", str(db), "--port", str(port)]
+def start(
+    db: str, port: int, encoder: str, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "COLDBREW_API_KEYS": KEY, "OPENBLAS_NUM_THREADS": "1", **(env or {})}
+    command = [sys.executable, "-m", "coldbrew", "serve", "--db", db, "--port", str(port)]
     server, _ = start_server([*command, "--encoder", encoder], env, f"http://127.0.0.1:{port}")
     return server
 
@@ -238,9 +246,20 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=30.0, help="attack duration")
     parser.add_argument("--half-open", type=int, default=200, help="of each kind")
     parser.add_argument("--port", type=int, default=8791)
+    parser.add_argument(
+        "--writes", action="store_true", help="the write-key attacks of issue 28 instead"
+    )
+    parser.add_argument(
+        "--db", action="append", choices=["sqlite", "postgres"], help="--writes: repeatable"
+    )
     args = parser.parse_args()
+    if args.writes:
+        args.db = args.db or ["sqlite"]
+        run_writes(args, start, KEY)
+        print(f"\ncommand: {' '.join(sys.argv)}")
+        return 0
     with tempfile.TemporaryDirectory(prefix="coldbrew-abuse-") as tmp:
-        server = start(Path(tmp) / "abuse.sqlite", args.port, args.encoder)
+        server = start(str(Path(tmp) / "abuse.sqlite"), args.port, args.encoder)
         try:
             run(args, f"http://127.0.0.1:{args.port}", psutil.Process(server.pid))
         finally:

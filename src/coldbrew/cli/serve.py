@@ -181,6 +181,8 @@ def serve(
         print(announce or f"serving on {url} (API docs: {url}docs)")
         if key:
             print(f"open {url}#key={key} to try it (the page keeps the key for saving items)")
+        # the event loop gets the GIL back within this while writes' threads parse and encode
+        sys.setswitchinterval(settings.switch_interval)
         uvicorn.Server(server_config(app, settings, host, port)).run()
 
 

@@ -9,14 +9,17 @@ scorable by every part that reads text as soon as its upsert returns, and delete
 reach the served model's state immediately.
 
 Every write encodes first, then commits to the database in one transaction, then updates memory,
-so a failed write changes nothing. At start-up the whole state is rebuilt from the database and
-the latest good model version, reusing the stored vectors, so a restart answers as before.
+so a failed write changes nothing. Writes commit one at a time; only the memory update holds
+searches back (the write lock), never the encoding or the commit. At start-up the whole state
+is rebuilt from the database and the latest good model version, reusing the stored vectors, so a
+restart answers as before.
 Replicas over one PostgreSQL database (:mod:`coldbrew.serve.fleet`) log each write in its
 transaction and apply the others' writes by re-reading the rows they touched (``refresh_*``).
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -96,6 +99,10 @@ class Serving:
     ray: str | None = None
     """Run refits as tasks on this Ray cluster (``auto`` or an address) instead of a child
     process, and encode bulk item texts there (:data:`RAY_BULK_TEXTS` or more at once)."""
+    write_chunk: int = 32
+    """Item texts are encoded this many at a time, a user's words going first between pieces
+    (with ``ray``: all at once, on the cluster), and put in memory this many at a time under
+    the write lock, searches going first between pieces."""
 
 
 @dataclass(frozen=True)
@@ -182,7 +189,8 @@ class Engine:
             from coldbrew.cluster.encode import RayEncoder
 
             encoder = RayEncoder(encoder, min_texts=RAY_BULK_TEXTS, address=self.serving.ray)
-        self.encoder = MemoEncoder(encoder, self._stored_passage)
+        chunk = None if self.serving.ray else self.serving.write_chunk
+        self.encoder = MemoEncoder(encoder, self._stored_passage, chunk=chunk)
         self.encoder_name = encoder.name
         self.index: Index = make_index(index, encoder.dim) if isinstance(index, str) else index
         self._index_kind = index if isinstance(index, str) else None  # chosen again at load
@@ -205,6 +213,9 @@ class Engine:
         self._forgets = 0
         self._shared = False  # whether the served model holds the index's rows (no copy)
         self._lock = ReadWriteLock()
+        # writes commit one at a time, in the order they reach memory; the read lock is taken
+        # only to change memory, so searches never wait for a database commit
+        self._commit = threading.Lock()
         self._explainer = Explainer(self)
         self.ready = False
 
@@ -434,21 +445,29 @@ class Engine:
     # ---- items ----------------------------------------------------------------------------
     def upsert_items(self, items: Sequence[Item]) -> None:
         """Add or replace items; every part of the served model can recommend them when this
-        returns. Items identical to the stored ones are left alone (no encoding, no write)."""
+        returns. Items identical to the stored ones are left alone (no encoding, no write).
+        They are encoded, and then put in memory (the index, the served model), in pieces of
+        ``serving.write_chunk``, so searches wait for one piece at most, never for a batch."""
         items = [
             i for i in {i.item_id: i for i in items}.values() if self.items.get(i.item_id) != i
         ]
         if not items:
             return
-        vectors = self.encoder.encode([item_text(i) for i in items], kind="passage")
-        vectors = self._stored_form(vectors)
+        encoder = self.encoder
+        vectors = self._stored_form(encoder.encode([item_text(i) for i in items], kind="passage"))
         ids = [i.item_id for i in items]
-        with self._lock.write():
+        with self._commit:
+            if self.encoder is not encoder:  # a language switch (reencode) swapped it meanwhile
+                texts = [item_text(i) for i in items]
+                vectors = self._stored_form(self.encoder.encode(texts, kind="passage"))
             with self.store.transaction() as session:
                 self.store.upsert_items(session, items)
                 self.store.put_vectors(session, "item", self.encoder_name, ids, vectors)
                 self._changed(session, "items", ids)
-            self._put_items(items, vectors)
+            step = self.serving.write_chunk  # a write lock a piece: searches go in between
+            for start in range(0, len(items), step):
+                with self._lock.write():
+                    self._put_items(items[start : start + step], vectors[start : start + step])
         if self.follower is not None:
             self.follower.check([f"{i.title} {i.description}" for i in items])
 
@@ -483,7 +502,8 @@ class Engine:
             digests = {i: self.items.digest(i) for i in ids}
             texts = [item_text(self.items[i]) for i in ids]
         vectors = self._encode_and_store(encoder, ids, texts, register=True)
-        with self._lock.write():
+        # no write between its commit and its memory update (``_commit``) sees the swap
+        with self._commit, self._lock.write():
             if not self.ready:
                 return  # closed meanwhile
             rows = dict(zip(ids, vectors))
@@ -514,13 +534,14 @@ class Engine:
         return vectors
 
     def delete_item(self, item_id: str) -> None:
-        with self._lock.write():
+        with self._commit:
             if item_id not in self.items:
                 raise NotFoundError("item", item_id)
             with self.store.transaction() as session:
                 self.store.delete_items(session, [item_id])
                 self._changed(session, "items", [item_id])
-            self._drop_items([item_id])
+            with self._lock.write():
+                self._drop_items([item_id])
 
     def _drop_items(self, item_ids: Sequence[str]) -> None:
         for item_id in item_ids:
@@ -534,21 +555,21 @@ class Engine:
     def refresh_items(self, item_ids: Sequence[str]) -> None:
         """Bring these items up to the database (another replica wrote them): changed ones are
         put with their stored vectors (never re-encoded), deleted ones dropped. The rows are
-        read under the write lock, so no local write can land between the read and its use."""
-        with self._lock.write():
+        read while local writes wait, so none can land between the read and its use."""
+        with self._commit:
             live = {i.item_id: i for i in self.store.items_of(item_ids)}
             gone = [i for i in dict.fromkeys(item_ids) if i in self.items and i not in live]
-            if gone:
-                self._drop_items(gone)
             items = [i for i in live.values() if self.items.get(i.item_id) != i]
-            if not items:
-                return
             stored = self.store.vectors_of("item", self.encoder_name, [i.item_id for i in items])
             missing = [i for i in items if i.item_id not in stored]
             if missing:  # stored by a replica with another encoder
                 encoded = self.encoder.encode([item_text(i) for i in missing], kind="passage")
                 stored.update(zip([i.item_id for i in missing], encoded))
-            self._put_items(items, np.stack([stored[i.item_id] for i in items]))
+            with self._lock.write():
+                if gone:
+                    self._drop_items(gone)
+                if items:
+                    self._put_items(items, np.stack([stored[i.item_id] for i in items]))
 
     def get_item(self, item_id: str) -> Item:
         try:
@@ -592,17 +613,25 @@ class Engine:
 
     # ---- users ----------------------------------------------------------------------------
     def upsert_users(self, users: Sequence[User]) -> None:
-        """Add or replace users' text and attributes; their interactions stay."""
-        users = list({u.user_id: u for u in users}.values())
+        """Add or replace users' text and attributes; their interactions stay. Users identical
+        to the stored ones are left alone (no lock, no write)."""
+        users = [u for u in {u.user_id: u for u in users}.values() if self._changed_user(u)]
         if not users:
             return
-        with self._lock.write():
+        with self._commit:
             with self.store.transaction() as session:
                 self.store.upsert_users(session, users)
                 self._changed(session, "users", [u.user_id for u in users])
-            for user in users:
-                old = self.users.get(user.user_id)
-                self.users[user.user_id] = _UserState(user, dict(old.interactions) if old else {})
+            with self._lock.write():
+                for user in users:
+                    old = self.users.get(user.user_id)
+                    interactions = dict(old.interactions) if old else {}
+                    self.users[user.user_id] = _UserState(user, interactions)
+
+    def _changed_user(self, user: User) -> bool:
+        """Whether ``user`` is new, or differs from the stored profile."""
+        state = self.users.get(user.user_id)
+        return state is None or state.user != user
 
     def get_user(self, user_id: str) -> tuple[User, list[Interaction]]:
         with self._lock.read():
@@ -616,7 +645,7 @@ class Engine:
         database, from memory, from the served model and from its files (rewritten without
         them; every other version deleted). Since the model's other numbers learned from them
         too, a refit without them is forced (one running now is cancelled: it read them)."""
-        with self._lock.write():
+        with self._commit:
             if user_id not in self.users:
                 raise NotFoundError("user", user_id)
             with self.store.transaction() as session:
@@ -624,7 +653,8 @@ class Engine:
                 self._changed(session, "users", [user_id])
                 if self.fleet is not None:  # a trainer elected later still owes the refit
                     self.fleet.forgot(session)
-            self._forget_here(user_id)
+            with self._lock.write():
+                self._forget_here(user_id)
         self._rewrite_served(share=True)
         self._refit_without_them()
 
@@ -661,19 +691,20 @@ class Engine:
     def refresh_users(self, user_ids: Sequence[str]) -> None:
         """Bring these users (profile and interactions) up to the database, where another
         replica wrote them; a user gone from it was forgotten there, and is forgotten here.
-        The rows are read under the write lock (see :meth:`refresh_items`)."""
+        The rows are read while local writes wait (see :meth:`refresh_items`)."""
         forgot, added = False, [0, 0]  # new positive events, new events
-        with self._lock.write():
+        with self._commit:
             found = {u.user_id: u for u in self.store.users_of(user_ids)}
             history: dict[str, list[Interaction]] = {}
             for inter in self.store.interactions_of(list(found)):
                 history.setdefault(inter.user_id, []).append(inter)
-            for user_id in dict.fromkeys(user_ids):
-                if user_id in found:
-                    self._refresh_user(found[user_id], history.get(user_id, []), added)
-                elif user_id in self.users:
-                    self._forget_here(user_id)
-                    forgot = True
+            with self._lock.write():
+                for user_id in dict.fromkeys(user_ids):
+                    if user_id in found:
+                        self._refresh_user(found[user_id], history.get(user_id, []), added)
+                    elif user_id in self.users:
+                        self._forget_here(user_id)
+                        forgot = True
         if forgot:  # the replica that forgot them rewrote the fleet's copy
             self._rewrite_served(share=False)
             self._refit_without_them()
@@ -698,7 +729,7 @@ class Engine:
 
         Users not seen before are created; unknown items make the whole call fail.
         """
-        with self._lock.write():
+        with self._commit:
             errors = [
                 RowError(n, inter.interaction_id, "item_id", f"item {inter.item_id!r} not found")
                 for n, inter in enumerate(interactions)
@@ -720,7 +751,7 @@ class Engine:
             self.refitter.added(positives, len(interactions))
 
     def delete_interaction(self, interaction_id: str) -> None:
-        with self._lock.write():
+        with self._commit:
             for state in self.users.values():
                 if interaction_id in state.interactions:
                     new = state.copy()
@@ -736,16 +767,18 @@ class Engine:
         interactions: Sequence[Interaction] = (),
         deleted: Sequence[str] = (),
     ) -> None:
+        """Commit, then update memory under the write lock (the caller holds ``_commit``)."""
         new_users = [s.user for s in states if s.user.user_id not in self.users]
         with self.store.transaction() as session:
             self.store.upsert_users(session, new_users)
             self.store.upsert_interactions(session, interactions)
             self.store.delete_interactions(session, deleted)
             self._changed(session, "users", [s.user.user_id for s in states])
-        for state in states:
-            old = self.users.get(state.user.user_id)
-            self._track_items(state.user.user_id, old.seen() if old else set(), state.seen())
-            self.users[state.user.user_id] = state
+        with self._lock.write():
+            for state in states:
+                old = self.users.get(state.user.user_id)
+                self._track_items(state.user.user_id, old.seen() if old else set(), state.seen())
+                self.users[state.user.user_id] = state
 
     def _changed(self, session: Any, kind: str, ids: Sequence[str]) -> None:
         """Log a write for the other replicas, in its own transaction (alone: nothing)."""

@@ -43,6 +43,7 @@ class Metrics:
         self.items.set_function(lambda: len(engine.index))
         self.users.set_function(lambda: len(engine.users))
         self.registry.register(ModelCollector(engine))
+        self.registry.register(EncoderCollector(engine))
         if engine.fleet is not None:
             self.registry.register(ReplicaCollector(engine))
 
@@ -95,6 +96,22 @@ class ModelCollector(Collector):
             if value is not None:
                 ndcg.add_metric([name], float(value))
         yield ndcg
+
+
+class EncoderCollector(Collector):
+    """Texts the language model has encoded, by kind (``passage``: item texts a write brought;
+    ``query``: users' words): what the stored vectors and the memory of queries did not save."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def collect(self) -> Iterator[Any]:
+        encoded = CounterMetricFamily(
+            "coldbrew_encoded_texts", "Texts run through the encoder, by kind", labels=["kind"]
+        )
+        for kind, count in sorted(self.engine.encoder.encoded.items()):
+            encoded.add_metric([kind], count)
+        yield encoded
 
 
 class ReplicaCollector(Collector):

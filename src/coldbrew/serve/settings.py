@@ -44,6 +44,16 @@
 ``COLDBREW_HEADER_TIMEOUT``  seconds a connection may take to send its request headers (10)
 ``COLDBREW_BODY_TIMEOUT``  seconds a request may take to send its body (30)
 ``COLDBREW_MAX_QUEUE``   requests waiting for the encoder before new ones get 503 (32)
+``COLDBREW_KEY_WRITES``  writes one key may have in progress before its next gets 429 (2)
+``COLDBREW_WRITE_QUEUE`` writes in progress, all keys together, before the next gets 503 (8)
+``COLDBREW_WRITE_CHUNK`` a write's item texts are encoded (in pieces of about 50 ms), and put
+                         in memory, at most this many at a time, searches and text queries
+                         going first between pieces (32)
+``COLDBREW_WRITE_SHARE``  while reads are served, writes keep the service busy at most this
+                         share of the time (0.5: a write of t seconds, then t of rest)
+``COLDBREW_SWITCH_INTERVAL``  seconds a busy thread keeps Python's GIL while others wait
+                         (``sys.setswitchinterval``, set by ``coldbrew serve``; 0.0005, Python's
+                         own 0.005 let writes' threads hold the event loop back)
 ``COLDBREW_FORWARDED_ALLOW_IPS``  proxies whose ``X-Forwarded-For`` names the client (none)
 """
 
@@ -144,6 +154,11 @@ class Settings:
     header_timeout: float = 10.0
     body_timeout: float = 30.0
     max_queue: int = 32
+    key_writes: int = 2
+    write_queue: int = 8
+    write_chunk: int = 32
+    switch_interval: float = 0.0005
+    write_share: float = 0.5
     forwarded_allow_ips: str = ""
 
     def __post_init__(self) -> None:
@@ -159,7 +174,8 @@ class Settings:
         _check_rate(self.rate_limit, "COLDBREW_RATE_LIMIT")
         _check_rate(self.key_rate_limit, "COLDBREW_KEY_RATE_LIMIT")
         _check_rate(self.failed_key_limit, "COLDBREW_FAILED_KEY_LIMIT")
-        for name in ("header_timeout", "body_timeout", "max_queue", "max_body_bytes"):
+        positive = ("header_timeout", "body_timeout", "max_queue", "max_body_bytes")
+        for name in (*positive, "key_writes", "write_queue", "write_chunk"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"COLDBREW_{name.upper()}={getattr(self, name)!r}: must be > 0")
         for name in ("refit_every", "refit_minutes", "refit_min_interactions"):
@@ -171,6 +187,12 @@ class Settings:
             raise ValueError(
                 f"COLDBREW_MODEL={self.model!r}: choose hybrid, zeroshot or the directory of a "
                 "saved model (no config.json there)"
+            )
+        if not 0 < self.write_share <= 1:
+            raise ValueError(f"COLDBREW_WRITE_SHARE={self.write_share!r}: above 0, at most 1")
+        if not 0 < self.switch_interval <= 1:
+            raise ValueError(
+                f"COLDBREW_SWITCH_INTERVAL={self.switch_interval!r}: between 0 and 1 second"
             )
         if not 0 <= self.rate_limit_delay <= 60:
             raise ValueError(
@@ -198,6 +220,11 @@ class Settings:
             "header_timeout": _number(env, "COLDBREW_HEADER_TIMEOUT", 10.0, float),
             "body_timeout": _number(env, "COLDBREW_BODY_TIMEOUT", 30.0, float),
             "max_queue": _number(env, "COLDBREW_MAX_QUEUE", 32, int),
+            "key_writes": _number(env, "COLDBREW_KEY_WRITES", 2, int),
+            "write_queue": _number(env, "COLDBREW_WRITE_QUEUE", 8, int),
+            "write_chunk": _number(env, "COLDBREW_WRITE_CHUNK", 32, int),
+            "write_share": _number(env, "COLDBREW_WRITE_SHARE", 0.5, float),
+            "switch_interval": _number(env, "COLDBREW_SWITCH_INTERVAL", 0.0005, float),
             "forwarded_allow_ips": env.get("COLDBREW_FORWARDED_ALLOW_IPS", ""),
             "model": env.get("COLDBREW_MODEL", "hybrid"),
             "models_dir": env.get("COLDBREW_MODELS_DIR") or None,

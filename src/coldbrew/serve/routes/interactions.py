@@ -8,10 +8,11 @@ from coldbrew.serve import schemas as s
 from coldbrew.serve.deps import WRITE, WRITE_ERRORS, WRITE_ID_ERRORS, EngineDep, PathId
 from coldbrew.serve.engine import Engine
 from coldbrew.serve.errors import BatchError, NotFoundError
+from coldbrew.serve.fair import ParsedOffLoop
 from coldbrew.serve.routes import convert
 from coldbrew.store import Interaction
 
-router = APIRouter()
+router = APIRouter(route_class=ParsedOffLoop)  # big bodies: validated off the event loop
 
 
 def _one_interaction(eng: Engine, inter: Interaction) -> None:

@@ -16,9 +16,10 @@ from coldbrew.serve.deps import (
     EngineDep,
     PathId,
 )
+from coldbrew.serve.fair import ParsedOffLoop
 from coldbrew.serve.routes import convert
 
-router = APIRouter()
+router = APIRouter(route_class=ParsedOffLoop)  # big bodies: validated off the event loop
 
 
 @router.post(

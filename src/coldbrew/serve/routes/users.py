@@ -6,9 +6,10 @@ from fastapi import APIRouter
 
 from coldbrew.serve import schemas as s
 from coldbrew.serve.deps import WRITE, WRITE_ERRORS, WRITE_ID_ERRORS, EngineDep, PathId
+from coldbrew.serve.fair import ParsedOffLoop
 from coldbrew.serve.routes import convert
 
-router = APIRouter()
+router = APIRouter(route_class=ParsedOffLoop)  # big bodies: validated off the event loop
 
 
 @router.post(

@@ -1,0 +1,214 @@
+"""Fair work per caller (issue 28): bounded writes per key and in all, reads before writes at
+the encoder, and no encoding for rows that did not change."""
+
+from __future__ import annotations
+
+import gc
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+from fastapi.testclient import TestClient
+from servicekit import CATALOGUE, USERS, WRITE, WRITE_KEY, load_catalogue, make_settings
+
+from coldbrew.serve import create_app
+from coldbrew.serve.fair import WritePace
+from coldbrew.serve.locks import ReadWriteLock
+from coldbrew.serve.settings import Settings
+from coldbrew.text import HashingEncoder
+from coldbrew.text.encoder import TextKind
+
+OTHER_KEY = "another-write-key"
+NEW_ITEMS = [{"id": f"new{n}", "title": f"camping lamp no. {n}"} for n in range(40)]
+
+
+def encoded(client: TestClient, kind: str) -> float:
+    """The service's count of texts of ``kind`` run through the encoder (``/metrics``)."""
+    text = client.get("/metrics").text
+    found = re.search(rf'coldbrew_encoded_texts_total{{kind="{kind}"}} (\S+)', text)
+    assert found is not None, "no coldbrew_encoded_texts metric"
+    return float(found.group(1))
+
+
+def test_a_reposted_unchanged_batch_encodes_nothing(client: TestClient) -> None:
+    before = encoded(client, "passage")
+    again = client.post("/items/batch", json={"items": CATALOGUE}, headers=WRITE)
+    assert again.status_code == 200 and again.json()["written"] == len(CATALOGUE)
+    assert encoded(client, "passage") == before
+    assert client.post("/users/batch", json={"users": USERS}, headers=WRITE).status_code == 200
+    changed = [{**CATALOGUE[0], "title": "Lightweight autumn jacket"}, *CATALOGUE[1:]]
+    assert client.post("/items/batch", json={"items": changed}, headers=WRITE).status_code == 200
+    assert encoded(client, "passage") == before + 1  # only the changed item
+    found = client.get(f"/items/{CATALOGUE[0]['id']}").json()
+    assert found["title"] == "Lightweight autumn jacket"
+
+
+class Recording(HashingEncoder):
+    """The tiny encoder, noting the kind and size of every call it gets."""
+
+    def __init__(self) -> None:
+        super().__init__(256)
+        self.calls: list[tuple[str, int]] = []
+
+    def encode(
+        self,
+        texts: Sequence[str],
+        *,
+        kind: TextKind = "passage",
+        batch_size: int = 64,
+        show_progress: bool = False,
+    ) -> np.ndarray:
+        self.calls.append((kind, len(texts)))
+        return super().encode(texts, kind=kind, batch_size=batch_size)
+
+
+@contextmanager
+def opened(db_url: str, tmp_path: Any, encoder: HashingEncoder, **kwargs: Any) -> Iterator[Any]:
+    """A loaded client whose app runs ``encoder``, with the settings ``kwargs``."""
+    settings = make_settings(db_url, models_dir=str(tmp_path / "models"), **kwargs)
+    with TestClient(create_app(settings, encoder=encoder)) as client:
+        load_catalogue(client)
+        yield client
+
+
+@contextmanager
+def encoder_held(client: TestClient) -> Iterator[Any]:
+    """Hold the service's encoder, as one piece of a long write would; yield its lock."""
+    lock = client.app.state.engine.encoder._encoding  # type: ignore[attr-defined]
+    lock.acquire()
+    try:
+        yield lock
+    finally:
+        lock.release()
+
+
+def in_thread(call: Callable[[], Any]) -> tuple[threading.Thread, dict[str, Any]]:
+    """Start ``call`` in a thread; its answer lands in the dict under ``response``."""
+    out: dict[str, Any] = {}
+    thread = threading.Thread(target=lambda: out.update(response=call()))
+    thread.start()
+    return thread, out
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+@contextmanager
+def a_write_in_flight(client: TestClient) -> Iterator[None]:
+    """A batch of new items in flight (its slot taken, waiting for the held encoder) for the
+    block; it must then succeed."""
+    with encoder_held(client):
+        writer, first = in_thread(
+            lambda: client.post("/items/batch", json={"items": NEW_ITEMS}, headers=WRITE)
+        )
+        wait_for(lambda: client.app.state.writes.total == 1)  # type: ignore[attr-defined]
+        yield
+    writer.join(30)
+    assert first["response"].status_code == 200
+
+
+def test_a_full_write_queue_answers_503_with_retry_after(db_url: str, tmp_path: Any) -> None:
+    with (
+        opened(db_url, tmp_path, HashingEncoder(256), write_queue=1) as client,
+        a_write_in_flight(client),
+    ):
+        refused = client.post("/users", json={"id": "u9", "text": "tea"}, headers=WRITE)
+        assert refused.status_code == 503 and refused.headers["retry-after"] == "1"
+        assert "busy" in refused.json()["detail"]
+        assert client.get("/items/tent").status_code == 200  # reads take no write slot
+
+
+def test_writes_in_flight_per_key_are_bounded(db_url: str, tmp_path: Any) -> None:
+    keys = Settings.keys(WRITE_KEY, OTHER_KEY)
+    encoder = HashingEncoder(256)
+    with (
+        opened(db_url, tmp_path, encoder, key_writes=1, write_key_hashes=keys) as client,
+        a_write_in_flight(client),
+    ):
+        refused = client.post("/users", json={"id": "u9", "text": "tea"}, headers=WRITE)
+        assert refused.status_code == 429 and refused.headers["retry-after"] == "1"
+        assert "1 writes in progress" in refused.json()["detail"]
+        other = {"X-API-Key": OTHER_KEY}  # another key still writes
+        assert client.post("/users", json={"id": "u9"}, headers=other).status_code == 200
+
+
+def test_reads_go_before_a_writes_remaining_encoding(db_url: str, tmp_path: Any) -> None:
+    encoder = Recording()
+    with opened(db_url, tmp_path, encoder, write_chunk=10) as client:
+        lurker = {"user_id": "lurker", "item_id": "tent", "event": "click"}
+        assert client.post("/feedback", json=lurker, headers=WRITE).status_code == 200
+        encoder.calls.clear()
+        with encoder_held(client) as lock:
+            writer, written = in_thread(
+                lambda: client.post("/items/batch", json={"items": NEW_ITEMS}, headers=WRITE)
+            )
+            wait_for(lambda: lock.waiting == 1)
+            # a read from stored vectors answers while the write waits
+            by_id = {"user_id": "lurker", "explain": False}
+            assert client.post("/recommend", json=by_id, headers=WRITE).status_code == 200
+            reader, read = in_thread(
+                lambda: client.post("/recommend", json={"text": "a reading lamp"})
+            )
+            wait_for(lambda: lock.waiting == 2)
+        writer.join(30)
+        reader.join(30)
+    assert read["response"].status_code == 200 and written["response"].status_code == 200
+    # the query first, then the write's 40 texts in pieces of at most 10
+    assert encoder.calls[0] == ("query", 1)
+    pieces = [n for kind, n in encoder.calls[1:] if kind == "passage"]
+    assert len(pieces) == len(encoder.calls) - 1 > 1
+    assert sum(pieces) == len(NEW_ITEMS) and max(pieces) <= 10
+
+
+def test_readers_waiting_when_a_write_ends_go_before_the_next_writer() -> None:
+    lock = ReadWriteLock()
+    order: list[str] = []
+    held, release = threading.Event(), threading.Event()
+
+    def first_write() -> None:
+        with lock.write():
+            held.set()
+            release.wait(10)
+
+    def read() -> None:
+        with lock.read():
+            order.append("read")
+
+    def second_write() -> None:
+        with lock.write():
+            order.append("write")
+
+    threads = [threading.Thread(target=first_write)]
+    threads[0].start()
+    held.wait(10)
+    threads.append(threading.Thread(target=read))
+    threads[-1].start()
+    wait_for(lambda: lock._readers_waiting == 1)
+    threads.append(threading.Thread(target=second_write))
+    threads[-1].start()
+    wait_for(lambda: lock._writers_waiting == 1)
+    release.set()
+    for thread in threads:
+        thread.join(10)
+    assert order == ["read", "write"]  # back-to-back writes no longer starve the reader
+
+
+def test_writes_rest_only_while_reads_are_served() -> None:
+    pace = WritePace(share=0.5)
+    pace.done(30.0)  # no reads lately: bulk writes run back to back
+    assert pace.rest_until == 0.0
+    pace.last_read = time.monotonic()
+    pace.done(30.0)  # with reads: a write of 30 s owes 30 s of rest at half the time
+    assert pace.rest_until - time.monotonic() > 29
+
+
+def test_start_ups_heap_is_frozen_out_of_the_collector(client: TestClient) -> None:
+    assert gc.get_freeze_count() > 0  # while the service runs
