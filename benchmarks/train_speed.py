@@ -24,8 +24,13 @@ from coldbrew.models.finetuned import FineTunedRecommender
 from coldbrew.train.config import TrainConfig
 from coldbrew.train.contrastive import ContrastiveTrainer
 from coldbrew.train.pairs import build_pairs
-from coldbrew.train.run import _templates, live_encoder, starting_encoder
-from coldbrew.train.run import validation_recall, validation_split
+from coldbrew.train.run import (
+    _templates,
+    live_encoder,
+    starting_encoder,
+    validation_recall,
+    validation_split,
+)
 
 
 def main() -> None:

@@ -507,6 +507,41 @@ def test_train_command_on_cold_users_reports_test_metrics_per_k(
     assert "mean over k=0,1,3,5" in out
 
 
+PHASES = [
+    "coldbrew train: loading the training libraries",
+    "loading the data",
+    "splitting it for the cold-user protocol",
+    "building training pairs from",
+    "loading the encoder (default)",
+    "fine-tune: validating the starting weights",
+    "fine-tune: step 0 validation recall@20",
+    "fine-tune: 4 steps",
+    "fine-tune: step 2 validation recall@20",
+    "fine-tune: step 4 validation recall@20",
+    "encoding the catalogue with the weights of step",
+    "scoring the test split",
+]
+
+
+@pytest.mark.slow
+def test_train_command_announces_each_phase_before_its_work(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every phase prints a line on stderr as it starts, the first before any model work, and
+    every validation prints its metric; --no-progress silences them all."""
+    folder = write_folder(planted_users(), tmp_path / "data")
+    argv = ["train", "--data", str(folder), "--protocol", "cold-user", "--max-steps", "4",
+            "--eval-every", "2", "--batch-size", "8", "--max-seq-length", "16"]  # fmt: skip
+    assert main([*argv, "--out", str(tmp_path / "m")]) == 0
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("[")]
+    found = [next(i for i, line in enumerate(lines) if phase in line) for phase in PHASES]
+    assert found == sorted(found) and found[0] == 0
+    metric = next(line for line in lines if "step 4 validation" in line)
+    assert 0.0 <= float(metric.split("recall@20 ")[1].split()[0]) <= 1.0
+    assert main([*argv, "--no-progress", "--out", str(tmp_path / "quiet")]) == 0
+    assert not [line for line in capsys.readouterr().err.splitlines() if line.startswith("[")]
+
+
 @pytest.mark.slow
 def test_separate_towers_train_apart_and_round_trip(tmp_path: Path) -> None:
     from coldbrew.models.finetuned import FineTunedRecommender

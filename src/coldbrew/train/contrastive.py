@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 from coldbrew.train.batching import CHUNK_TEXTS, embed_sides
 from coldbrew.train.config import TrainConfig
 from coldbrew.train.pairs import TrainingPair, augment_parts
+from coldbrew.train.progress import say
 
 Validator = Callable[[Any], float]
 """Called with the live model; returns the validation metric (Recall@20 unless the trainer's
@@ -438,6 +439,7 @@ class ContrastiveTrainer:
         if cfg.fgm_epsilon > 0:
             fgm = _FGM(self.st_model[0].auto_model.embeddings, cfg.fgm_epsilon)
         began = time.perf_counter()
+        say(f"{self.progress_label}: {cfg.max_steps - start_step} steps", self.show_progress)
         bar = tqdm(
             range(start_step, cfg.max_steps),
             desc=self.progress_label,
@@ -469,7 +471,7 @@ class ContrastiveTrainer:
             result.losses.append(float(loss.detach()))
             bar.set_postfix(loss=f"{np.mean(result.losses[-20:]):.3f}")
             done = step + 1
-            if self.validate is not None and done % cfg.eval_every == 0:
+            if self.validate is not None and (done % cfg.eval_every == 0 or done == cfg.max_steps):
                 metric = self._validate(done, result)
                 if metric > result.best_metric:
                     result.best_metric, result.best_step, best = (
@@ -499,11 +501,21 @@ class ContrastiveTrainer:
         return result
 
     def _validate(self, step: int, result: TrainResult) -> float:
-        assert self.validate is not None
+        """The validation metric of the live weights, recorded in ``result`` and printed."""
+        if self.validate is None:
+            raise ValueError("this trainer has no validation function")
+        what = "the starting weights" if step == 0 else f"step {step}"
+        say(f"{self.progress_label}: validating {what}", self.show_progress)
         self._set_training(False)
         metric = float(self.validate(self.st_model))
         result.validation.append({"step": step, f"val_{result.metric}": metric})
         self._set_training(True)
+        best = max(metric, result.best_metric)
+        say(
+            f"{self.progress_label}: step {step} validation {result.metric} {metric:.4f} "
+            f"(best {best:.4f})",
+            self.show_progress,
+        )
         return metric
 
     def merged_model(self) -> Any:
