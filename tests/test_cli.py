@@ -103,6 +103,25 @@ def test_eval_writes_json_with_every_model(
         assert model in out and model in text
 
 
+def test_eval_prints_and_writes_95_percent_intervals_around_each_mean(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    out_file = tmp_path / "eval.json"
+    code, out, _ = run(
+        capsys,
+        "eval", "--data", str(SAMPLE_DIR), "--encoder", "hashing", "--cache-dir", str(tmp_path),
+        "--models", "zeroshot,random", "--out", str(out_file),
+    )  # fmt: skip
+    assert code == 0 and "95% bootstrap interval" in out
+    rows = json.loads(out_file.read_text())["results"]
+    for row in rows:
+        for metric, (low, high) in row["ci95"].items():
+            assert low <= row[metric] <= high
+            assert f"{row[metric]:.4f} [{low:.3f},{high:.3f}]" in out
+    zeroshot = rows[0]["ci95"]["ndcg@20"]
+    assert zeroshot[0] < zeroshot[1]  # a real spread over the sample's test users
+
+
 def test_demo_runs_offline_on_the_sample(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
