@@ -5,7 +5,8 @@
 
 Starts the command, timestamps what it writes to stderr (progress bars included), and stops it
 once the fine-tuning bar shows its first finished step. Prints one JSON line: the seconds to
-the first stderr output, to the first fine-tuning bar, and to its first step.
+the first stderr output, to the first fine-tuning bar, and to its first step, and the phase
+lines seen until then.
 """
 
 from __future__ import annotations
@@ -41,7 +42,9 @@ def main() -> None:
     child.kill()
     child.wait()
     first = seen.strip().splitlines()[0][:100] if seen.strip() else ""
-    print(json.dumps({"source": os.environ.get("PYTHONPATH", ""), **marks, "first": first}))
+    phases = [line for line in seen.replace("\r", "\n").splitlines() if line.startswith("[")]
+    source = os.environ.get("PYTHONPATH", "")
+    print(json.dumps({"source": source, **marks, "first": first, "phases": phases}))
 
 
 if __name__ == "__main__":
