@@ -615,3 +615,33 @@ def test_a_run_never_validated_reports_no_best_metric_rather_than_minus_infinity
     report = TrainResult().to_dict()
     assert report["best_val_recall@20"] is None
     json.dumps(report, allow_nan=False)  # strict JSON
+
+
+def test_length_chunks_sort_by_length_and_cover_every_row() -> None:
+    from coldbrew.train.batching import length_chunks
+
+    chunks = length_chunks([5, 1, 9, 1, 3], size=2)
+    assert [c.tolist() for c in chunks] == [[1, 3], [4, 0], [2]]
+    with pytest.raises(ValueError, match="chunk size"):
+        length_chunks([1], size=0)
+
+
+@pytest.mark.slow
+def test_step_encoding_in_length_chunks_matches_reading_each_text_alone() -> None:
+    """Distinct texts, sorted into chunks, padded per chunk: each row must still be the
+    vector of its own text (dropout off), in the caller's order, on both sides."""
+    import torch
+
+    from coldbrew.text.factory import make_encoder
+    from coldbrew.train.batching import embed_sides
+
+    model = make_encoder("default").st_model
+    model.eval()
+    queries = ["a", "blorf zint quadle mip snorp vek trabble yon", "a", "glimp stor"]
+    items = ["glimp stor", "wezzle dorn fropple kin yastle", "a"]
+    with torch.no_grad():
+        got = embed_sides(model, [queries, items], size=2)
+    for texts, vectors in zip([queries, items], got):
+        alone = model.encode(texts, normalize_embeddings=True, batch_size=1)
+        assert vectors.shape == alone.shape
+        assert np.allclose(vectors.numpy(), alone, atol=1e-5)
