@@ -89,7 +89,7 @@ def test_bad_rows_stop_the_command_or_are_skipped_on_request(
     assert code == 0 and "skipped 1 bad rows" in err and out
 
 
-def test_eval_writes_json_with_every_model(
+def test_eval_writes_json_with_every_model_and_its_intervals(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     out_file = tmp_path / "eval.json"
@@ -103,6 +103,14 @@ def test_eval_writes_json_with_every_model(
     text = json.dumps(report)
     for model in ("zeroshot", "popularity", "random"):
         assert model in out and model in text
+    # each metric's 95% interval brackets its mean, in the JSON and in the printed table
+    assert "95% bootstrap interval" in out
+    for row in report["results"]:
+        for metric, (low, high) in row["ci95"].items():
+            assert low <= row[metric] <= high
+            assert f"{row[metric]:.4f} [{low:.3f},{high:.3f}]" in out
+    zeroshot = report["results"][0]["ci95"]["ndcg@20"]
+    assert zeroshot[0] < zeroshot[1]  # a real spread over the sample's test users
 
 
 def test_demo_runs_offline_on_the_sample(

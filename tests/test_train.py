@@ -507,6 +507,41 @@ def test_train_command_on_cold_users_reports_test_metrics_per_k(
     assert "mean over k=0,1,3,5" in out
 
 
+PHASES = [
+    "coldbrew train: loading the training libraries",
+    "loading the data",
+    "splitting it for the cold-user protocol",
+    "building training pairs from",
+    "loading the encoder (default)",
+    "fine-tune: validating the starting weights",
+    "fine-tune: step 0 validation recall@20",
+    "fine-tune: 4 steps",
+    "fine-tune: step 2 validation recall@20",
+    "fine-tune: step 4 validation recall@20",
+    "encoding the catalogue with the weights of step",
+    "scoring the test split",
+]
+
+
+@pytest.mark.slow
+def test_train_command_announces_each_phase_before_its_work(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every phase prints a line on stderr as it starts, the first before any model work, and
+    every validation prints its metric; --no-progress silences them all."""
+    folder = write_folder(planted_users(), tmp_path / "data")
+    argv = ["train", "--data", str(folder), "--protocol", "cold-user", "--max-steps", "4",
+            "--eval-every", "2", "--batch-size", "8", "--max-seq-length", "16"]  # fmt: skip
+    assert main([*argv, "--out", str(tmp_path / "m")]) == 0
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("[")]
+    found = [next(i for i, line in enumerate(lines) if phase in line) for phase in PHASES]
+    assert found == sorted(found) and found[0] == 0
+    metric = next(line for line in lines if "step 4 validation" in line)
+    assert 0.0 <= float(metric.split("recall@20 ")[1].split()[0]) <= 1.0
+    assert main([*argv, "--no-progress", "--out", str(tmp_path / "quiet")]) == 0
+    assert not [line for line in capsys.readouterr().err.splitlines() if line.startswith("[")]
+
+
 @pytest.mark.slow
 def test_separate_towers_train_apart_and_round_trip(tmp_path: Path) -> None:
     from coldbrew.models.finetuned import FineTunedRecommender
@@ -580,3 +615,33 @@ def test_a_run_never_validated_reports_no_best_metric_rather_than_minus_infinity
     report = TrainResult().to_dict()
     assert report["best_val_recall@20"] is None
     json.dumps(report, allow_nan=False)  # strict JSON
+
+
+def test_length_chunks_sort_by_length_and_cover_every_row() -> None:
+    from coldbrew.train.batching import length_chunks
+
+    chunks = length_chunks([5, 1, 9, 1, 3], size=2)
+    assert [c.tolist() for c in chunks] == [[1, 3], [4, 0], [2]]
+    with pytest.raises(ValueError, match="chunk size"):
+        length_chunks([1], size=0)
+
+
+@pytest.mark.slow
+def test_step_encoding_in_length_chunks_matches_reading_each_text_alone() -> None:
+    """Distinct texts, sorted into chunks, padded per chunk: each row must still be the
+    vector of its own text (dropout off), in the caller's order, on both sides."""
+    import torch
+
+    from coldbrew.text.factory import make_encoder
+    from coldbrew.train.batching import embed_sides
+
+    model = make_encoder("default").st_model
+    model.eval()
+    queries = ["a", "blorf zint quadle mip snorp vek trabble yon", "a", "glimp stor"]
+    items = ["glimp stor", "wezzle dorn fropple kin yastle", "a"]
+    with torch.no_grad():
+        got = embed_sides(model, [queries, items], size=2)
+    for texts, vectors in zip([queries, items], got):
+        alone = model.encode(texts, normalize_embeddings=True, batch_size=1)
+        assert vectors.shape == alone.shape
+        assert np.allclose(vectors.numpy(), alone, atol=1e-5)

@@ -19,7 +19,8 @@ from coldbrew.cli.common import (
     route_encoder,
     zero_shot_from_args,
 )
-from coldbrew.eval.evaluate import evaluate
+from coldbrew.eval.evaluate import EvalResult, evaluate
+from coldbrew.eval.metrics import bootstrap_ci
 from coldbrew.eval.protocols import cold_item_split
 from coldbrew.models.base import Recommender
 from coldbrew.models.baselines import PopularityRecommender, RandomRecommender
@@ -89,7 +90,13 @@ def run(args: argparse.Namespace) -> int:
         fit_s = time.perf_counter() - start
         result = evaluate(model, split, show_progress=True)
         results.append(
-            {"model": name, "params": model.get_params(), "fit_seconds": fit_s, **result.metrics}
+            {
+                "model": name,
+                "params": model.get_params(),
+                "fit_seconds": fit_s,
+                **result.metrics,
+                "ci95": intervals(result, args.seed),
+            }
         )
     _print_table(results)
     out = args.out or Path("runs") / f"eval-{dataset.name}.json"
@@ -109,12 +116,26 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+COLUMNS = ["recall@10", "ndcg@10", "recall@20", "ndcg@20", "precision@20", "hit_rate@20"]
+
+
+def intervals(result: EvalResult, seed: int) -> dict[str, list[float]]:
+    """The 95% bootstrap interval (over test users, as the bench computes it) of each column."""
+    return {c: list(bootstrap_ci(result.per_user[c], seed=seed)) for c in COLUMNS}
+
+
+def _cell(row: dict[str, Any], column: str) -> str:
+    low, high = row["ci95"][column]
+    return f"{row[column]:.4f} [{low:.3f},{high:.3f}]"
+
+
 def _print_table(results: list[dict[str, Any]]) -> None:
-    columns = ["recall@10", "ndcg@10", "recall@20", "ndcg@20", "precision@20", "hit_rate@20"]
-    print(f"{'model':<14}" + "".join(f"{c:>14}" for c in columns) + f"{'fit s':>9}")
+    """Mean and [95% interval] of each metric, one model a row."""
+    print(f"{'model':<14}" + "".join(f"{c:>22}" for c in COLUMNS) + f"{'fit s':>9}")
     for row in results:
         print(
             f"{row['model']:<14}"
-            + "".join(f"{row[c]:>14.4f}" for c in columns)
+            + "".join(f"{_cell(row, c):>22}" for c in COLUMNS)
             + f"{row['fit_seconds']:>9.1f}"
         )
+    print("[low,high]: 95% bootstrap interval over the test users (1,000 resamples)")

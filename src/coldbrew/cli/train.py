@@ -26,6 +26,7 @@ from coldbrew.eval.protocols import (
 )
 from coldbrew.models.base import Recommender
 from coldbrew.train.config import TrainConfig
+from coldbrew.train.progress import say
 
 FLAGS: dict[str, tuple[type, str]] = {
     "encoder": (
@@ -118,6 +119,8 @@ def test_report(model: Recommender, split: Split) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
+    talk = not args.no_progress
+    say("coldbrew train: loading the training libraries", talk)
     require_extra("train", ("peft", "accelerate", "datasets"))
     import torch
 
@@ -125,10 +128,12 @@ def run(args: argparse.Namespace) -> int:
 
     torch.set_num_threads(args.threads)
     config = config_from_args(args)
+    say(f"loading the data ({args.dataset or args.data})", talk)
     dataset = load_from_args(args)
     print(dataset.summary())
+    say(f"splitting it for the {args.protocol} protocol", talk)
     split = make_split(dataset, args.protocol, config.seed)
-    model, result = fine_tune(dataset, split, config, args.out, show_progress=not args.no_progress)
+    model, result = fine_tune(dataset, split, config, args.out, show_progress=talk)
     over_k = ""
     if split.protocol == "cold-user":
         over_k = ", mean over k=" + ",".join(str(k) for k in config.val_k_values)
@@ -136,6 +141,7 @@ def run(args: argparse.Namespace) -> int:
         f"trained {result.steps} steps in {result.seconds:.0f}s; best step {result.best_step} "
         f"(validation recall@20 {result.best_metric:.4f}{over_k})"
     )
+    say("scoring the test split", talk)
     report_file = args.out / "train.json"
     report = json.loads(report_file.read_text())
     report.update(test_report(model, split))

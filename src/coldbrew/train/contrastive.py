@@ -19,8 +19,10 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from coldbrew.train.batching import CHUNK_TEXTS, embed_sides
 from coldbrew.train.config import TrainConfig
 from coldbrew.train.pairs import TrainingPair, augment_parts
+from coldbrew.train.progress import say
 
 Validator = Callable[[Any], float]
 """Called with the live model; returns the validation metric (Recall@20 unless the trainer's
@@ -241,6 +243,7 @@ class ContrastiveTrainer:
         self.progress_label = "fine-tune"
         self.metric_name = "recall@20"  # what ``validate`` returns, as train.json names it
         self.validate_at_start = True  # the starting weights are a candidate for "best"
+        self.chunk_texts = CHUNK_TEXTS  # texts per forward pass (length-sorted chunks)
         counts: dict[str, int] = {}
         for pair in self.pairs:
             counts[pair.item_id] = counts.get(pair.item_id, 0) + 1
@@ -280,24 +283,26 @@ class ContrastiveTrainer:
         order = np.random.default_rng([self.config.seed, epoch]).permutation(len(self.pairs))
         return [self.pairs[i] for i in order[offset * size : (offset + 1) * size]]
 
-    def _embed(self, texts: list[str], model: Any = None) -> Any:
-        model = self.st_model if model is None else model
-        features = model.preprocess(texts)
-        features = {k: v for k, v in features.items() if hasattr(v, "shape")}
-        torch = _require_torch()
-        out = model(features)["sentence_embedding"]
-        return torch.nn.functional.normalize(out, dim=-1)
+    def _embed_sides(self, queries: list[str], items: list[str]) -> tuple[Any, Any]:
+        """Unit vectors of the query and item texts (one tower reads both sides in one go)."""
+        if self.user_model is not None:
+            (query_vectors,) = embed_sides(self.user_model, [queries], self.chunk_texts)
+            (item_vectors,) = embed_sides(self.st_model, [items], self.chunk_texts)
+            return query_vectors, item_vectors
+        query_vectors, item_vectors = embed_sides(self.st_model, [queries, items], self.chunk_texts)
+        return query_vectors, item_vectors
 
     def _loss(self, batch: list[TrainingPair], rng: np.random.Generator) -> Any:
         parts = [
             augment_parts(p.query_parts, rng) if self.config.augment else p.query_parts
             for p in batch
         ]
-        queries = self._embed([". ".join(p) for p in parts], self.user_model)
         # the batch's items, then every pair's mined hard negatives (extra columns)
         columns = [(p.item_id, p.item) for p in batch]
         columns += [negative for p in batch for negative in p.negatives]
-        items = self._embed([text for _, text in columns])
+        queries, items = self._embed_sides(
+            [". ".join(p) for p in parts], [text for _, text in columns]
+        )
         log_q = None
         if self.config.logq_correction:
             torch = _require_torch()
@@ -434,6 +439,7 @@ class ContrastiveTrainer:
         if cfg.fgm_epsilon > 0:
             fgm = _FGM(self.st_model[0].auto_model.embeddings, cfg.fgm_epsilon)
         began = time.perf_counter()
+        say(f"{self.progress_label}: {cfg.max_steps - start_step} steps", self.show_progress)
         bar = tqdm(
             range(start_step, cfg.max_steps),
             desc=self.progress_label,
@@ -465,7 +471,7 @@ class ContrastiveTrainer:
             result.losses.append(float(loss.detach()))
             bar.set_postfix(loss=f"{np.mean(result.losses[-20:]):.3f}")
             done = step + 1
-            if self.validate is not None and done % cfg.eval_every == 0:
+            if self.validate is not None and (done % cfg.eval_every == 0 or done == cfg.max_steps):
                 metric = self._validate(done, result)
                 if metric > result.best_metric:
                     result.best_metric, result.best_step, best = (
@@ -495,11 +501,21 @@ class ContrastiveTrainer:
         return result
 
     def _validate(self, step: int, result: TrainResult) -> float:
-        assert self.validate is not None
+        """The validation metric of the live weights, recorded in ``result`` and printed."""
+        if self.validate is None:
+            raise ValueError("this trainer has no validation function")
+        what = "the starting weights" if step == 0 else f"step {step}"
+        say(f"{self.progress_label}: validating {what}", self.show_progress)
         self._set_training(False)
         metric = float(self.validate(self.st_model))
         result.validation.append({"step": step, f"val_{result.metric}": metric})
         self._set_training(True)
+        best = max(metric, result.best_metric)
+        say(
+            f"{self.progress_label}: step {step} validation {result.metric} {metric:.4f} "
+            f"(best {best:.4f})",
+            self.show_progress,
+        )
         return metric
 
     def merged_model(self) -> Any:

@@ -47,6 +47,7 @@ from coldbrew.train.pairs import (
     item_texts,
     mine_hard_negatives,
 )
+from coldbrew.train.progress import say
 
 TRAIN_FORMAT_VERSION = 1
 
@@ -175,6 +176,7 @@ def fine_tune(
         )
     train = split.train_dataset(dataset)
     item_template, user_template = _templates(dataset)
+    say(f"building training pairs from {len(train.positives()):,} interactions", show_progress)
     pairs = build_pairs(
         train,
         item_template=item_template,
@@ -184,6 +186,7 @@ def fine_tune(
         seed=config.seed,
         attribute_pairs=config.attribute_pairs and cold_user,
     )
+    say(f"{len(pairs):,} pairs; loading the encoder ({config.encoder})", show_progress)
     base = encoder or starting_encoder(config.encoder)
     if not isinstance(base, SentenceTransformerEncoder):
         raise ValueError(f"fine-tuning needs a sentence-transformers encoder, got {base.name}")
@@ -195,6 +198,7 @@ def fine_tune(
         st_model, dapt = adapt_to_domain(st_model, train, item_template, config, out, show_progress)
         stages["dapt"] = dapt.to_dict()
     if config.hard_negatives:
+        say(f"mining {config.hard_negatives} hard negatives per pair", show_progress)
         pairs = mine_hard_negatives(
             pairs,
             train,
@@ -209,16 +213,18 @@ def fine_tune(
     # separate towers: the user tower starts as a copy of the (domain-adapted) encoder
     user_model = copy.deepcopy(st_model) if config.towers == "separate" else None
 
-    def recommender(item_model: Any, user_side: Any) -> FineTunedRecommender:
+    def recommender(item_model: Any, user_side: Any, bar: bool = False) -> FineTunedRecommender:
         return FineTunedRecommender(
             live_encoder(item_model, base),
             user_encoder=None if user_side is None else live_encoder(user_side, base),
             item_template=item_template,
             user_template=user_template,
+            show_progress=bar,
         ).fit(train)
 
     def validate(model: Any) -> float:
-        return validation_recall(recommender(model, user_model), val, config.val_k_values)
+        ranker = recommender(model, user_model, show_progress)
+        return validation_recall(ranker, val, config.val_k_values)
 
     teacher: Teacher | None = None
     if config.distill_weight > 0 and config.distill_teacher == "cf":
@@ -244,6 +250,7 @@ def fine_tune(
         user_model=user_model,
     )
     result = trainer.train()
+    say(f"encoding the catalogue with the weights of step {result.best_step}", show_progress)
     if out is not None and trainer.peft_model is not None:
         trainer.peft_model.save_pretrained(str(out / "lora"))
     if out is not None and trainer.user_peft_model is not None:
@@ -357,6 +364,7 @@ def adapt_to_domain(
         checkpoint_dir=out / "dapt" if out is not None else None,
         show_progress=show_progress,
     )
+    trainer.progress_label = "domain adaptation"
     result = trainer.train()
     if out is not None and trainer.peft_model is not None:
         trainer.peft_model.save_pretrained(str(out / "lora-dapt"))

@@ -1,0 +1,51 @@
+"""Seconds from starting ``coldbrew train`` to its first line on stderr and to its first step.
+
+    PYTHONPATH=SRC .venv/bin/python benchmarks/train_first_line.py -- \
+        --dataset ml-100k --method lora --max-steps 100 --out /tmp/first-line
+
+Starts the command, timestamps what it writes to stderr (progress bars included), and stops it
+once the fine-tuning bar shows its first finished step. Prints one JSON line: the seconds to
+the first stderr output, to the first fine-tuning bar, and to its first step, and the phase
+lines seen until then.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+
+def main() -> None:
+    argv = sys.argv[sys.argv.index("--") + 1 :] if "--" in sys.argv else sys.argv[1:]
+    command = [sys.executable, "-m", "coldbrew", "train", *argv]
+    began = time.perf_counter()
+    child = subprocess.Popen(command, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
+    if child.stderr is None:
+        raise RuntimeError("no stderr pipe")
+    seen = ""
+    marks: dict[str, float] = {}
+    while "first_step" not in marks:
+        chunk = os.read(child.stderr.fileno(), 4096).decode(errors="replace")
+        if not chunk:
+            break
+        seen += chunk
+        now = round(time.perf_counter() - began, 1)
+        marks.setdefault("first_output", now)
+        bar = "fine-tune:   0%|"  # the steps' tqdm bar (phase lines read "fine-tune: ...")
+        if bar in seen:
+            marks.setdefault("fine_tune_bar", now)
+            if " 1/" in seen.split(bar, 1)[1]:
+                marks["first_step"] = now
+    child.kill()
+    child.wait()
+    first = seen.strip().splitlines()[0][:100] if seen.strip() else ""
+    phases = [line for line in seen.replace("\r", "\n").splitlines() if line.startswith("[")]
+    source = os.environ.get("PYTHONPATH", "")
+    print(json.dumps({"source": source, **marks, "first": first, "phases": phases}))
+
+
+if __name__ == "__main__":
+    main()
