@@ -11,6 +11,7 @@ users (:mod:`coldbrew.cli.demo_examples`); those it cannot give are skipped with
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -129,12 +130,7 @@ def stored_demo(engine: Engine, plan: DemoPlan, k: int) -> None:
     """Every example through the serving engine, then the new item's reach."""
     from coldbrew.serve.engine import Query
 
-    for example in plan.examples:
-        query = example.query
-        if query is None:
-            print(f"\n{example.label}: skipped ({example.skipped})")
-            continue
-        print(f"\n{example.label}: {_described(query)}")
+    for query in _asked(plan):
         request = Query(query.user_id, query.text, query.attributes, query.liked, k=k)
         for rec in engine.recommend(request):
             print(f"  {rec.score:.3f}  {rec.item.title}")
@@ -157,12 +153,7 @@ def memory_demo(
     print(f"{dataset.summary()}, held in memory")
     print(f"model: {model.describe()}")
     items = _item_texts(dataset)
-    for example in plan.examples:
-        query = example.query
-        if query is None:
-            print(f"\n{example.label}: skipped ({example.skipped})")
-            continue
-        print(f"\n{example.label}: {_described(query)}")
+    for query in _asked(plan):
         recs = model.recommend(query, k=k)
         for item_id, score in zip(recs.ids, recs.scores):
             print(f"  {score:.3f}  {items.at[item_id, 'title']}")
@@ -209,8 +200,16 @@ def memory_reason(
     return f"Matches your words {quoted}." if found else "Close in meaning to what you wrote."
 
 
-def _described(query: UserQuery) -> Any:
-    return query.text or query.attributes or query.liked or query.user_id
+def _asked(plan: DemoPlan) -> Iterator[UserQuery]:
+    """Each example's query, its header printed first; a skipped one prints why instead."""
+    for example in plan.examples:
+        if example.query is None:
+            print(f"\n{example.label}: skipped ({example.skipped})")
+            continue
+        query = example.query
+        asked = query.text or query.attributes or query.liked or query.user_id
+        print(f"\n{example.label}: {asked}")
+        yield query
 
 
 def _print_reach(item: Item, pairs: list[tuple[str, float]]) -> None:
