@@ -315,3 +315,95 @@ def test_eval_says_a_catalogue_alone_has_nothing_to_evaluate_on(
     code, _, err = run(capsys, "eval", "--dataset", str(folder), "--encoder", "hashing")
     assert code == 2 and "Traceback" not in err
     assert "shop has no positive interactions to evaluate on" in err
+
+
+USERS_TOML = """[users]
+file = "users.csv"
+id = "uid"
+attributes = ["age"]
+"""
+
+
+def demo_sections(out: str) -> dict[str, list[str]]:
+    """The demo's output: each example's header line -> the titles it recommended."""
+    sections: dict[str, list[str]] = {}
+    header = ""
+    for line in out.splitlines():
+        ranked = re.match(r"  -?\d+\.\d{3}  (\S.*)", line)
+        if ranked and header:
+            sections[header].append(ranked.group(1))
+        elif line and not line.startswith(" "):
+            header = line
+            sections[header] = []
+    return sections
+
+
+def demo_shop(folder: Path, n_events: int) -> Path:
+    """``write_shop``'s English shop; with two likes, its users have an age too."""
+    if n_events < 2:
+        return write_shop(folder, "en", n_events)
+    write_shop(folder, "en", n_events, SHOP_TOML + USERS_TOML)
+    (folder / "users.csv").write_text("uid,age\nu0,25\nu1,40\n")
+    return folder
+
+
+def assert_demo_answers_from(out: str, n_events: int) -> None:
+    """Every example that ran recommended the shop's own items; the rest say why they did not."""
+    titles = {title for title, _ in EN_ITEMS.values()}
+    sections = demo_sections(out)
+    examples = {
+        h: t
+        for h, t in sections.items()
+        if h.split(":")[0].startswith(("free", "attr", "two", "known"))
+    }
+    ran = {h: t for h, t in examples.items() if "skipped" not in h}
+    assert any(h.startswith("free text (from an item's title): ") for h in ran)
+    assert any(h.startswith("two clicks: ") for h in ran)
+    for header, recommended in ran.items():
+        assert len(recommended) == 2 and set(recommended) <= titles, (header, recommended)
+    assert all("en-0" not in h and "u1 (hiker)" not in h for h in sections)  # not the sample's
+    if n_events == 0:
+        assert "known user: skipped (no user has interactions yet)" in sections
+        assert "new item's reach: skipped (no users yet)" in sections
+    else:
+        assert any(h.startswith("known user u0 (1 liked)") for h in ran)
+        reach = (
+            "new item 'New: Lightweight spring jacket' reaches existing users, best match first:"
+        )
+        assert sections[reach]  # the users' ids, best first
+    if n_events == 2:
+        assert any(h.startswith("attributes only (a stored user's): {'age': ") for h in ran)
+    else:
+        assert "attributes only: skipped (no stored user has attributes)" in sections
+
+
+@pytest.mark.parametrize("n_events", [0, 1, 2])
+def test_demo_on_your_own_catalogue_asks_with_its_own_items(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, n_events: int
+) -> None:
+    folder = demo_shop(tmp_path / "shop", n_events)
+    db = tmp_path / "demo.sqlite"
+    args = ["demo", "--data", str(folder), "--encoder", "hashing", "--db", str(db)]
+    code, out, err = run(capsys, *args, "--no-serve", "-k", "2")
+    assert code == 0, err
+    assert "shop catalogue: 6 items" in out
+    learned = "hybrid fitted on 2 positive interactions: answering with " if n_events == 2 else ""
+    assert f"       {learned or 'zeroshot'}" in out  # what the served model could learn
+    assert_demo_answers_from(out, n_events)
+
+
+@pytest.mark.parametrize("n_events", [0, 1, 2])
+def test_the_in_memory_demo_on_your_own_catalogue(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, n_events: int
+) -> None:
+    """``demo --data --no-serve`` where the [serve] extra is not installed."""
+    from coldbrew.cli.demo import memory_demo
+    from coldbrew.cli.demo_examples import catalogue_plan
+    from coldbrew.data import load_folder
+    from coldbrew.text.factory import make_encoder
+
+    dataset = load_folder(demo_shop(tmp_path / "shop", n_events))
+    memory_demo(make_encoder("hashing"), 2, dataset, catalogue_plan(dataset))
+    out = capsys.readouterr().out
+    assert "why: " in out and "model: zeroshot" in out
+    assert_demo_answers_from(out, n_events)

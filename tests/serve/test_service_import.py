@@ -239,3 +239,28 @@ def test_serve_model_warns_of_fields_the_stored_items_lack(
         pass
     assert "trained on the item fields title, desc, shelf" in caplog.text
     assert "the stored items have no desc, shelf" in caplog.text
+
+
+class _CountingEncoder(HashingEncoder):
+    """The hashing encoder, counting the texts it was asked to encode."""
+
+    def __init__(self) -> None:
+        super().__init__(256)
+        self.texts: list[str] = []
+
+    def encode(self, texts: Any, **kwargs: Any) -> Any:
+        self.texts.extend(texts)
+        return super().encode(texts, **kwargs)
+
+
+def test_a_saved_model_reads_a_query_before_the_service_is_ready(tmp_path: Path) -> None:
+    """A fine-tuned model's sentence-transformer loads lazily: without this, the first text
+    request paid for loading it (17-34 s on the shared machine)."""
+    from coldbrew.models.finetuned import FineTunedRecommender
+    from coldbrew.serve.saved import warm
+
+    encoder = _CountingEncoder()
+    model = FineTunedRecommender(encoder).fit(load_dataset(write_shop(tmp_path / "shop")))
+    encoder.texts.clear()
+    warm(model)
+    assert encoder.texts == ["warm-up"]  # once, though it is both the item and query encoder

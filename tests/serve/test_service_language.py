@@ -113,10 +113,11 @@ def test_a_mixed_catalogue_is_centred_per_script_and_keeps_its_means(
 
 @pytest.mark.slow
 def test_one_liked_chinese_item_does_not_turn_the_served_list_chinese(tmp_path: Path) -> None:
-    from coldbrew.cli.demo import sample_records
+    from coldbrew.cli.demo import catalogue_records
+    from coldbrew.data import sample_dataset
     from coldbrew.text.language import is_cjk
 
-    items, _, _ = sample_records()
+    items, _, _ = catalogue_records(sample_dataset())
     rows = [{"id": i.item_id, "title": i.title, "description": i.description} for i in items]
     db = str(tmp_path / "mixed.sqlite")
     with TestClient(create_app(make_settings(db, encoder="hashing"))) as client:

@@ -63,6 +63,13 @@ class Dataset:
     def name(self) -> str:
         return self.spec.name
 
+    @property
+    def title_column(self) -> str:
+        """The column an item's title is read from: ``title``, else the first text column."""
+        if "title" in self.items.columns or not self.spec.item_text:
+            return "title"
+        return self.spec.item_text[0]
+
     def positives(self) -> pd.DataFrame:
         """Interactions that count as positive under ``spec.positive_threshold``."""
         threshold = self.spec.positive_threshold

@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 import pandas as pd
 from tqdm.auto import tqdm
 
-from coldbrew.data.schema import ITEM_ID, TIMESTAMP, USER_ID, VALUE, Dataset, DatasetSpec
+from coldbrew.data.schema import ITEM_ID, TIMESTAMP, USER_ID, VALUE, Dataset
 from coldbrew.serve.engine import Engine
 from coldbrew.serve.records import item_text
 from coldbrew.serve.settings import Settings
@@ -57,15 +57,9 @@ def _present(value: Any) -> bool:
     return isinstance(value, list) or not pd.isna(value)
 
 
-def _title_column(spec: DatasetSpec, items: pd.DataFrame) -> str:
-    if "title" in items.columns or not spec.item_text:
-        return "title"
-    return spec.item_text[0]
-
-
 def item_records(dataset: Dataset) -> list[Item]:
     """The dataset's items: title, description, and every other column as an attribute."""
-    title = _title_column(dataset.spec, dataset.items)
+    title = dataset.title_column
     own = (ITEM_ID, title, "description")
     items = []
     for row in dataset.items.to_dict(orient="records"):

@@ -58,6 +58,18 @@ def query_encoder(model: Recommender) -> str | None:
     return None
 
 
+def warm(model: Recommender) -> None:
+    """Load the encoders that read ``model``'s queries now, while the service starts, not on the
+    first request: a fine-tuned model's sentence-transformer loads lazily, and its first text
+    query took 17-34 s (serving --model on the shared 2-core machine, load average 10-14)."""
+    for part in getattr(model, "parts", {model.kind: model}).values():
+        seen: list[object] = []
+        for encoder in (getattr(part, "query_encoder", None), getattr(part, "encoder", None)):
+            if encoder is not None and all(encoder is not e for e in seen):
+                seen.append(encoder)
+                encoder.encode(["warm-up"])
+
+
 def missing_fields(fields: Iterable[str], items: Iterable[Item]) -> list[str]:
     """Those of ``fields`` that none of ``items`` holds (as its description or an attribute)."""
     wanted = [f for f in fields if f not in _ALWAYS]
@@ -74,6 +86,7 @@ def missing_fields(fields: Iterable[str], items: Iterable[Item]) -> list[str]:
 def load_saved(path: str, items: Iterable[Item], service_encoder: str) -> SavedModel:
     """The model saved in ``path``; warns of the fields it reads that ``items`` lack."""
     model = Recommender.load(path)
+    warm(model)
     fields = model_fields(model)
     missing = missing_fields(fields, items)
     if missing:
