@@ -28,6 +28,13 @@ from coldbrew.data.schema import ITEM_ID, USER_ID, Dataset, has_timestamps, hist
 from coldbrew.eval.metrics import ndcg_at_k_scores
 from coldbrew.eval.protocols import hold_out, reveal_earliest, steps_from_latest
 from coldbrew.models.base import Recommender, UserQuery, _profiles
+from coldbrew.models.selection import (
+    Chooser,
+    always,
+    best_single,
+    keep_unless_beaten,
+    out_of_fold_gain,
+)
 
 USER_EDGES = (0, 1, 3, 5, 10, 20, 50, 100)
 REVEALED = (0, 1, 3, 5, 10, 20)
@@ -37,6 +44,9 @@ REFERENCE = 2000
 """How many sampled items stand in for the catalogue when only candidates are scored."""
 POPULARITY = "popularity"
 """The part name a hybrid falls back on for a new user who revealed nothing."""
+REPORTED = ("queries", "chosen", "best_part", "best_part_ndcg", "oof_gain", "oof_gain_se")
+"""What :meth:`HybridRecommender.blend_report` repeats from a group's validation entry
+(``queries`` there becomes ``val_queries``)."""
 TEXT_KINDS = frozenset({"zeroshot", "attribute_map", "finetuned", "tfidf"})
 """Kinds of part that read a user's own words."""
 
@@ -371,6 +381,8 @@ class HybridRecommender(Recommender):
                     )
                     self.weights[b, cell, known] = best if n >= self.min_queries else default
                     who = "known" if known else "new"
+                    chosen = zip(self.parts, self.weights[b, cell, known])
+                    table["weights"] = {p: round(float(w), 4) for p, w in chosen if w > 0}
                     report[f"cell{cell}/{who}/bucket{USER_EDGES[b]}"] = {"queries": n, **table}
             if len(seen) == 1:  # no validation queries for the other kind of user
                 (only,) = seen
@@ -474,7 +486,7 @@ class HybridRecommender(Recommender):
         bucket: int | None,
         known: int,
         default: np.ndarray | None = None,
-    ) -> tuple[np.ndarray, int, dict[str, float]]:
+    ) -> tuple[np.ndarray, int, dict[str, Any]]:
         """Best grid weights for ``cell`` (other cell's weights fixed) on the chosen users:
         known in training or not (``known``), in ``bucket`` (``None``: every bucket).
         ``default`` is kept unless another grid point beats it by more than a standard error."""
@@ -505,14 +517,31 @@ class HybridRecommender(Recommender):
         fallback = None
         if default is not None:
             fallback = int(np.argmin(np.abs(grid - default).sum(axis=1)))
-        best = one_standard_error_choice(ndcg, grid, fallback)
+        reference = best_single(grid) if fallback is None else always(fallback)
+
+        def candidate(scores: np.ndarray) -> int:
+            return one_standard_error_choice(scores, grid, fallback)
+
+        best = keep_unless_beaten(ndcg, candidate, reference, self.seed)
+        return grid[best], count, self._table(ndcg, grid, best, candidate, reference)
+
+    def _table(
+        self, ndcg: np.ndarray, grid: np.ndarray, best: int, candidate: Chooser, reference: Chooser
+    ) -> dict[str, Any]:
+        """What a search saw: each part alone, the best single part, the best blend, the chosen
+        point's mean and the out-of-fold gain of the grid's choice over the reference."""
         means = ndcg.mean(axis=1)
-        table = {
+        table: dict[str, Any] = {
             f"only_{n}": float(means[int(np.argmax(grid[:, j]))]) for j, n in enumerate(self.parts)
         }
+        single = best_single(grid)(ndcg)
+        table["best_part"] = "+".join(n for n, w in zip(self.parts, grid[single]) if w > 0)
+        table["best_part_ndcg"] = float(means[single])
         table["best_blend"] = float(means.max())
         table["chosen"] = float(means[best])
-        return grid[best], count, table
+        gain, se = out_of_fold_gain(ndcg, candidate, reference, self.seed)
+        table["oof_gain"], table["oof_gain_se"] = gain, se
+        return table
 
     # ---- scoring ------------------------------------------------------------------------
     def _score_rows(self, queries: Sequence[UserQuery]) -> np.ndarray:
@@ -558,6 +587,29 @@ class HybridRecommender(Recommender):
             user_bucket(len(query.liked)), :, int(_is_known(self, query))
         ]
         return weights
+
+    def blend_report(self, queries: Sequence[UserQuery], cell: int) -> list[dict[str, Any]]:
+        """The weights ``queries`` are blended with on item ``cell`` (0: items without training
+        interactions), one entry per group of users sharing them (bucket, returning or new),
+        largest first, beside what the inner validation saw for that group (:attr:`validation`:
+        the chosen weights' NDCG@20 and the best single part's), so a reader sees at once when
+        the blend chose something odd."""
+        groups: dict[tuple[str, int, tuple[tuple[str, float], ...]], int] = {}
+        for query in queries:
+            resolved = self.resolve(query)
+            who = "known" if _is_known(self, resolved) else "new"
+            weights = self.query_weights(resolved)[cell]
+            shares = tuple((n, round(float(w), 4)) for n, w in zip(self.parts, weights) if w > 0)
+            key = (who, USER_EDGES[user_bucket(len(resolved.liked))], shares)
+            groups[key] = groups.get(key, 0) + 1
+        out = []
+        for (who, edge, shares), count in sorted(groups.items(), key=lambda kv: -kv[1]):
+            seen = self.validation.get(f"cell{cell}/{who}/bucket{edge}", {})
+            out.append(
+                {"users": f"{who}, {edge}+ liked", "test_users": count, "weights": dict(shares)}
+                | {("val_queries" if k == "queries" else k): seen[k] for k in REPORTED if k in seen}
+            )
+        return out
 
     def reference_rows(self, size: int = REFERENCE) -> np.ndarray:
         """A fixed random sample of item rows (seeded, so the same for every query) whose scores
