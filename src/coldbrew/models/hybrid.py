@@ -8,8 +8,11 @@ data (a returning user's known items and a new user's just-revealed ones favour 
 on ml-1m the new users' popularity-leaning weights cost the warm users 0.04 NDCG@20 when both
 shared a bucket). The weights are fitted on an inner validation
 carved out of the training data only (held-out items, held-out users revealing k items, held-out
-interactions of warm users) by a grid search over the simplex that includes every single part,
-so on that validation the blend is never below its best part.
+interactions of warm users) by a grid search over blends of at most three parts. A blend
+replaces the best single part (or, for one bucket, the weights of its whole cell; for a new user
+who revealed nothing, plain popularity) only when it wins *out of fold* by more than its
+standard error (:mod:`coldbrew.models.selection`): a search over hundreds of weightings
+otherwise picks blends that led the validation by luck and lost to their own part on test.
 """
 
 from __future__ import annotations
@@ -84,11 +87,20 @@ def standardize_by(scores: np.ndarray, reference: np.ndarray) -> np.ndarray:
     return out
 
 
-def simplex_grid(n_parts: int, step: float) -> np.ndarray:
-    """Every weight vector with entries in multiples of ``step`` summing to one."""
+def simplex_grid(n_parts: int, step: float, max_parts: int | None = None) -> np.ndarray:
+    """Every weight vector with entries in multiples of ``step`` summing to one (with at most
+    ``max_parts`` non-zero entries), in lexicographic order."""
     units = round(1 / step)
-    rows = [c for c in itertools.product(range(units + 1), repeat=n_parts) if sum(c) == units]
-    return np.asarray(rows, dtype=np.float32) / units
+    rows = []
+    for size in range(1, min(n_parts, max_parts or n_parts, units) + 1):
+        shares = [c for c in itertools.product(range(1, units + 1), repeat=size) if sum(c) == units]
+        for chosen in itertools.combinations(range(n_parts), size):
+            for share in shares:
+                row = [0] * n_parts
+                for j, w in zip(chosen, share, strict=True):
+                    row[j] = w
+                rows.append(row)
+    return np.asarray(sorted(rows), dtype=np.float32) / units
 
 
 def one_standard_error_choice(
@@ -245,6 +257,10 @@ class HybridRecommender(Recommender):
         Fit the weights on an inner validation split (else: equal weights).
     min_queries
         A user bucket with fewer validation queries takes the weights tuned on all of its cell.
+    max_parts
+        At most this many parts weigh in one blend (``None``: any number). Fewer free weights
+        give the search fewer chances to fit the validation's noise, and cost less to search:
+        with nine parts at step 0.2, 657 grid points instead of 1,287.
     """
 
     kind = "hybrid"
@@ -257,6 +273,7 @@ class HybridRecommender(Recommender):
         tune: bool = True,
         val_fraction: float = 0.1,
         min_queries: int = 30,
+        max_parts: int | None = 3,
         seed: int = 42,
     ) -> None:
         super().__init__()
@@ -264,11 +281,14 @@ class HybridRecommender(Recommender):
             raise ValueError("a hybrid needs at least one part")
         if not 0 < grid_step <= 1:
             raise ValueError(f"grid_step must be in (0, 1], got {grid_step}")
+        if max_parts is not None and max_parts < 1:
+            raise ValueError(f"max_parts must be at least 1 (or None), got {max_parts}")
         self.parts = dict(parts)
         self.grid_step = grid_step
         self.tune = tune
         self.val_fraction = val_fraction
         self.min_queries = min_queries
+        self.max_parts = max_parts
         self.seed = seed
         n = len(self.parts)
         # (user bucket, item cell, user known in training?, part)
@@ -285,6 +305,7 @@ class HybridRecommender(Recommender):
             "tune": self.tune,
             "val_fraction": self.val_fraction,
             "min_queries": self.min_queries,
+            "max_parts": self.max_parts,
             "seed": self.seed,
         }
 
@@ -401,7 +422,7 @@ class HybridRecommender(Recommender):
             silent = np.all([p.get("silent", silent) for p in prepared], axis=0)
         if silent.all():
             silent[:] = False
-        inner = simplex_grid(int((~silent).sum()), self.grid_step)
+        inner = simplex_grid(int((~silent).sum()), self.grid_step, self.max_parts)
         grid = np.zeros((len(inner), n), dtype=np.float32)
         grid[:, ~silent] = inner
         return grid
