@@ -29,7 +29,7 @@ def test_a_part_that_is_clearly_best_is_kept_over_a_lucky_mixture() -> None:
         scores, lambda s: one_standard_error_choice(s, grid), best_single(grid), 1
     )
     assert gain <= se
-    chosen = keep_unless_beaten(
+    chosen, _, _ = keep_unless_beaten(
         scores, lambda s: one_standard_error_choice(s, grid), best_single(grid), seed=1
     )
     assert chosen == 0
@@ -38,11 +38,13 @@ def test_a_part_that_is_clearly_best_is_kept_over_a_lucky_mixture() -> None:
 def test_a_mixture_that_really_wins_replaces_the_reference() -> None:
     _, scores = _lucky_grid()
     scores[50] += 0.05  # one mixture is truly better on every query
-    chosen = keep_unless_beaten(scores, lambda s: int(np.argmax(s.mean(axis=1))), always(0), 1)
-    assert chosen == 50
+    chosen, gain, se = keep_unless_beaten(
+        scores, lambda s: int(np.argmax(s.mean(axis=1))), always(0), 1
+    )
+    assert chosen == 50 and gain > se
 
 
 def test_too_few_queries_keep_the_reference() -> None:
     grid, scores = _lucky_grid()
     assert out_of_fold_gain(scores[:, :3], best_single(grid), always(1), 0)[1] == np.inf
-    assert keep_unless_beaten(scores[:, :3], best_single(grid), always(1), 0) == 1
+    assert keep_unless_beaten(scores[:, :3], best_single(grid), always(1), 0)[0] == 1

@@ -32,11 +32,9 @@ from coldbrew.eval.metrics import ndcg_at_k_scores
 from coldbrew.eval.protocols import hold_out, reveal_earliest, steps_from_latest
 from coldbrew.models.base import Recommender, UserQuery, _profiles
 from coldbrew.models.selection import (
-    Chooser,
     always,
     best_single,
     keep_unless_beaten,
-    out_of_fold_gain,
 )
 
 USER_EDGES = (0, 1, 3, 5, 10, 20, 50, 100)
@@ -543,14 +541,14 @@ class HybridRecommender(Recommender):
         def candidate(scores: np.ndarray) -> int:
             return one_standard_error_choice(scores, grid, fallback)
 
-        best = keep_unless_beaten(ndcg, candidate, reference, self.seed)
-        return grid[best], count, self._table(ndcg, grid, best, candidate, reference)
+        best, gain, se = keep_unless_beaten(ndcg, candidate, reference, self.seed)
+        table = self._table(ndcg, grid, best)
+        table["oof_gain"], table["oof_gain_se"] = gain, se
+        return grid[best], count, table
 
-    def _table(
-        self, ndcg: np.ndarray, grid: np.ndarray, best: int, candidate: Chooser, reference: Chooser
-    ) -> dict[str, Any]:
+    def _table(self, ndcg: np.ndarray, grid: np.ndarray, best: int) -> dict[str, Any]:
         """What a search saw: each part alone, the best single part, the best blend, the chosen
-        point's mean and the out-of-fold gain of the grid's choice over the reference."""
+        point's mean."""
         means = ndcg.mean(axis=1)
         table: dict[str, Any] = {
             f"only_{n}": float(means[int(np.argmax(grid[:, j]))]) for j, n in enumerate(self.parts)
@@ -560,8 +558,6 @@ class HybridRecommender(Recommender):
         table["best_part_ndcg"] = float(means[single])
         table["best_blend"] = float(means.max())
         table["chosen"] = float(means[best])
-        gain, se = out_of_fold_gain(ndcg, candidate, reference, self.seed)
-        table["oof_gain"], table["oof_gain_se"] = gain, se
         return table
 
     # ---- scoring ------------------------------------------------------------------------

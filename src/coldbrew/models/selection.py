@@ -63,8 +63,9 @@ def out_of_fold_gain(
 
 def keep_unless_beaten(
     scores: np.ndarray, candidate: Chooser, reference: Chooser, seed: int
-) -> int:
+) -> tuple[int, float, float]:
     """``candidate``'s row on all queries when it beats ``reference``'s out of fold by more than
-    a standard error (:func:`out_of_fold_gain`), else ``reference``'s row."""
+    a standard error, else ``reference``'s row; with that gain and its error
+    (:func:`out_of_fold_gain`)."""
     gain, se = out_of_fold_gain(scores, candidate, reference, seed)
-    return candidate(scores) if gain > se else reference(scores)
+    return (candidate(scores) if gain > se else reference(scores)), gain, se
