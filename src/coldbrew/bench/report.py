@@ -82,10 +82,12 @@ def table(rows: Sequence[ResultRow]) -> str:
 
 def blend_table(rows: Sequence[ResultRow]) -> str:
     """The blends' weights per group of test users beside their inner validation: NDCG@20 of
-    the chosen weights against the best single part's, and the out-of-fold gain the choice had
-    to show ("" when no row is a blend)."""
+    the chosen weights against the best single part's, and the out-of-fold gain the group's own
+    search showed over the weights it keeps otherwise (its cell's, pooled over every group; plain
+    popularity for new users who revealed nothing): at most a standard error, and the group keeps
+    those ("" when no row is a blend)."""
     head = ["model", "users", "test users", "weights", "val queries", "val chosen", "best part"]
-    head.append("out-of-fold gain ± SE")
+    head.append("own search's out-of-fold gain ± SE")
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         for g in r.blend or []:
