@@ -25,9 +25,13 @@ PARTS = ("als", "als_f64", "attribute_map", "tfidf", "cf_map", "itemknn", "attri
 1, the bench's with 0.1; its transitions part has no bench model)."""
 
 
-def load(paths: list[Path]) -> dict[tuple[str, int], dict[tuple[str, str, int | None], ResultRow]]:
-    """Rows by (dataset, seed), then by (model, protocol, k); later reports replace earlier."""
-    out: dict[tuple[str, int], dict[tuple[str, str, int | None], ResultRow]] = {}
+Rows = dict[tuple[str, int], dict[tuple[str, str, int | None], ResultRow]]
+"""Rows by (dataset, seed), then by (model, protocol, k)."""
+
+
+def load(paths: list[Path]) -> Rows:
+    """:data:`Rows` of the reports; a later report's row replaces an earlier one."""
+    out: Rows = {}
     for path in paths:
         for raw in json.loads(path.read_text())["results"]:
             row = ResultRow.from_dict(raw)
@@ -40,17 +44,17 @@ def _below(hybrid: ResultRow, other: ResultRow) -> bool:
     return hybrid.metrics["ndcg@20"] < other.metrics["ndcg@20"] - (high - low) / 2
 
 
-def table(before: dict[tuple[str, int], dict], after: dict[tuple[str, int], dict]) -> str:
+def table(before: Rows, after: Rows) -> str:
     lines = [
         "| dataset | seed | protocol | hybrid before | hybrid after | best part | popularity "
         "| after below a part? |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    for (ds, seed), rows in sorted(after.items()):
-        rows = {**before.get((ds, seed), {}), **rows}
+    for (ds, seed), now in sorted(after.items()):
         old = before.get((ds, seed), {})
+        rows = {**old, **now}
         for protocol, k in CELLS:
-            new = rows.get(("hybrid", protocol, k))
+            new = now.get(("hybrid", protocol, k))
             parts = [rows[m, protocol, k] for m in PARTS if (m, protocol, k) in rows]
             if new is None or not parts:
                 continue
