@@ -104,6 +104,17 @@ def test_pipeline_metrics_are_bounded_and_reproducible(synthetic: Dataset, tmp_p
     assert by["als", "cold-user", 0].fallback_users == by["als", "cold-user", 0].users
     assert by["als", "cold-user", 3].fallback_users == 0
     assert by["zeroshot", "cold-user", 0].encode_texts_per_s is not None
+    # the hybrid shows the weights its test users get and what its validation saw
+    hybrid = by["hybrid", "cold-user", 3]
+    assert hybrid.blend and sum(g["test_users"] for g in hybrid.blend) == hybrid.users
+    assert all(abs(sum(g["weights"].values()) - 1) < 1e-3 for g in hybrid.blend)
+    assert {g["users"] for g in hybrid.blend} == {"new, 3+ liked"}
+    assert by["tfidf", "cold-user", 3].blend is None
+    meta = {
+        "dataset": "synthetic", "summary": "s", "seed": 42, "encoder": "hashing", "date": "d",
+        "machine": {"cpu_count": 2, "processor": "x"}, "command": "c",
+    }  # fmt: skip
+    assert "| hybrid | new, 3+ liked |" in markdown(meta, first.splits, first.rows)
 
 
 def test_splits_are_saved_and_reused(synthetic: Dataset, tmp_path: Path) -> None:

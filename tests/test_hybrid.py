@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 
 from coldbrew.data.schema import Dataset, DatasetSpec
 from coldbrew.models import UserQuery, ZeroShotRecommender
-from coldbrew.models.baselines import PopularityRecommender
+from coldbrew.models.baselines import AttributePopularityRecommender, PopularityRecommender
 from coldbrew.models.hybrid import (
     USER_EDGES,
     HybridRecommender,
@@ -171,3 +173,33 @@ def test_parts_without_weight_are_neither_scored_nor_proposing() -> None:
     assert not popular & set(model.propose(UserQuery(user_id="u0"), 5).tolist())
     model.weights[:] = (0.0, 1.0)
     assert popular <= set(model.propose(UserQuery(user_id="u0"), 5).tolist())
+
+
+def _with_noise_attributes(data: Dataset, fields: int = 19, seed: int = 0) -> Dataset:
+    """``data`` with users carrying ``fields`` random attributes that say nothing of their likes."""
+    rng = np.random.default_rng(seed)
+    users = sorted(data.interactions["user_id"].unique())
+    names = [f"a{f}" for f in range(fields)]
+    values = rng.choice(["x", "y", "z"], size=(len(users), fields))
+    frame = pd.DataFrame(values, columns=names).assign(user_id=users)
+    spec = replace(data.spec, user_attributes=tuple(names))
+    return Dataset(spec, data.items, data.interactions, users=frame)
+
+
+def test_new_users_with_uninformative_attributes_get_plain_popularity() -> None:
+    """Many attributes that say nothing multiply into noisy lifts; a new user who revealed
+    nothing keeps plain popularity's ranking unless the attribute part beats it out of fold."""
+    data = _with_noise_attributes(_two_worlds())
+    parts = {
+        "attribute_popularity": AttributePopularityRecommender(smoothing=1.0, tie_break=False),
+        "popularity": PopularityRecommender(tie_break=False),
+        "text": ZeroShotRecommender(HashingEncoder(64)),
+    }
+    hybrid = HybridRecommender(parts, grid_step=0.25, val_fraction=0.2, min_queries=5).fit(data)
+    np.testing.assert_array_equal(hybrid.weights[0, 1, 0], [0.0, 1.0, 0.0])
+    query = UserQuery(attributes={f"a{f}": "x" for f in range(19)})
+    assert parts["attribute_popularity"].recommend(query, 10) != parts["popularity"].recommend(
+        query, 10
+    )  # the attributes would reorder the top
+    plain = PopularityRecommender().fit(data)  # ties ordered by the same id hash as the blend's
+    assert hybrid.recommend(query, 10).ids == plain.recommend(query, 10).ids

@@ -88,6 +88,41 @@ def _interval(bounds: tuple[float, float]) -> str:
     return f"[{_fmt(bounds[0], 3)}, {_fmt(bounds[1], 3)}]"
 
 
+def blend_table(rows: Sequence[ResultRow]) -> str:
+    """The blends' weights per group of test users beside their inner validation: NDCG@20 of
+    the chosen weights against the best single part's, and the out-of-fold gain the group's own
+    search showed over the weights it keeps otherwise (its cell's, pooled over every group; plain
+    popularity for new users who revealed nothing): at most a standard error, and the group keeps
+    those ("" when no row is a blend)."""
+    head = ["model", "users", "test users", "weights", "val queries", "val chosen", "best part"]
+    head.append("own search's out-of-fold gain ± SE")
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        for g in r.blend or []:
+            weights = ", ".join(f"{n} {w:g}" for n, w in g["weights"].items())
+            best = f"{g.get('best_part', '–')} {_fmt(g.get('best_part_ndcg'))}"
+            gain = f"{_fmt(g.get('oof_gain'))} ± {_fmt(g.get('oof_gain_se'))}"
+            cells = [r.model, g["users"], str(g["test_users"]), weights]
+            cells += [str(g.get("val_queries", 0)), _fmt(g.get("chosen")), best, gain]
+            lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) if len(lines) > 2 else ""
+
+
+def _with_blend(rows: Sequence[ResultRow]) -> list[str]:
+    """:func:`table`, then :func:`blend_table` under a heading when there is one."""
+    blend = blend_table(rows)
+    if not blend:
+        return [table(rows), ""]
+    return [
+        table(rows),
+        "",
+        "The blend's weights and its inner validation (NDCG@20):",
+        "",
+        blend,
+        "",
+    ]
+
+
 def curve_table(rows: Sequence[ResultRow], metric: str = "ndcg@20") -> str:
     """Cold-user: a line per model, a column per ``k``."""
     ks = sorted({r.k for r in rows if r.k is not None})
@@ -121,9 +156,9 @@ def markdown(meta: dict[str, Any], splits: dict[str, Any], rows: Sequence[Result
         if protocol == "cold-user":
             out += ["NDCG@20 by number of revealed interactions k:", "", curve_table(chosen), ""]
             for k in sorted({r.k for r in chosen if r.k is not None}):
-                out += [f"k = {k}:", "", table([r for r in chosen if r.k == k]), ""]
+                out += [f"k = {k}:", "", *_with_blend([r for r in chosen if r.k == k])]
         else:
-            out += [table(chosen), ""]
+            out += _with_blend(chosen)
     return "\n".join(out).rstrip() + "\n"
 
 

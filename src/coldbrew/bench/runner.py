@@ -101,6 +101,8 @@ class ResultRow:
     date: str = ""
     intervals: dict[str, tuple[float, float]] = field(default_factory=dict)
     """95% intervals of the protocol's :data:`INTERVALS` metrics (none for most protocols)."""
+    blend: list[dict[str, Any]] | None = None
+    """A blend's weights for the task's users and what its validation saw (the hybrid)."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -220,6 +222,16 @@ def fallback_users(model: Recommender, task: Task) -> int | None:
     if check is None:
         return None
     return sum(bool(check(q)) for q in task.queries)
+
+
+def blend_of(model: Recommender, task: Task, protocol: str) -> list[dict[str, Any]] | None:
+    """A blending model's weights for the task's users, beside its validation (None: not a
+    blend): the new items' weights on cold-item, the others' elsewhere."""
+    report = getattr(model, "blend_report", None)
+    if report is None:
+        return None
+    blend: list[dict[str, Any]] = report(task.queries, 0 if protocol == "cold-item" else 1)
+    return blend
 
 
 def candidates_without_signal(model: Recommender, task: Task) -> int | None:
@@ -403,6 +415,7 @@ def fit_and_measure(
                 peak_rss_mb=memory.peak_mb,
                 date=now(),
                 intervals=intervals,
+                blend=blend_of(model, task, split.protocol),
             )
         )
     return rows

@@ -1,0 +1,71 @@
+"""Choosing a blend's weights on validation without fitting its noise.
+
+A grid search over hundreds of weightings finds, on a few hundred validation queries, a blend
+that looks better than any single part whether or not it is (the winner's curse: the best of
+many noisy means is biased upwards). So a blend only replaces the *reference* (the best single
+part, or weights chosen on more data) when it wins **out of fold**: the queries are split in
+halves, each half's weights are chosen on the other half, and the paired per-query gain of those
+choices over the reference's, on the queries they did not see, must exceed its standard error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+Chooser = Callable[[np.ndarray], int]
+"""Picks a grid row from ``(grid points, queries)`` validation scores."""
+
+REPEATS = 3
+"""How many random halvings the out-of-fold gain is averaged over."""
+
+
+def best_single(grid: np.ndarray) -> Chooser:
+    """The grid row of one part alone (or, when no row is, any row) with the highest mean."""
+    singles = np.flatnonzero((grid > 0).sum(axis=1) == 1)
+    rows = singles if len(singles) else np.arange(len(grid))
+
+    def choose(scores: np.ndarray) -> int:
+        return int(rows[np.argmax(scores[rows].mean(axis=1))])
+
+    return choose
+
+
+def always(row: int) -> Chooser:
+    """Always ``row`` (weights chosen elsewhere, on more data)."""
+    return lambda scores: row
+
+
+def out_of_fold_gain(
+    scores: np.ndarray, candidate: Chooser, reference: Chooser, seed: int
+) -> tuple[float, float]:
+    """Mean per-query gain of ``candidate``'s choice over ``reference``'s when both choose on
+    one half of the queries and are scored on the other, and its standard error.
+
+    ``scores`` is ``(grid points, queries)``; each query's gain is averaged over
+    :data:`REPEATS` random halvings. With fewer than four queries there is nothing to hold
+    out: the gain is 0 with an infinite error.
+    """
+    n = scores.shape[1]
+    if n < 4:
+        return 0.0, float("inf")
+    rng = np.random.default_rng(seed)
+    gain = np.zeros(n)
+    for _ in range(REPEATS):
+        half = rng.permutation(n) < n // 2
+        for fit in (half, ~half):
+            rows = (candidate(scores[:, fit]), reference(scores[:, fit]))
+            gain[~fit] += scores[rows[0], ~fit] - scores[rows[1], ~fit]
+    gain /= REPEATS
+    return float(gain.mean()), float(gain.std(ddof=1) / np.sqrt(n))
+
+
+def keep_unless_beaten(
+    scores: np.ndarray, candidate: Chooser, reference: Chooser, seed: int
+) -> tuple[int, float, float]:
+    """``candidate``'s row on all queries when it beats ``reference``'s out of fold by more than
+    a standard error, else ``reference``'s row; with that gain and its error
+    (:func:`out_of_fold_gain`)."""
+    gain, se = out_of_fold_gain(scores, candidate, reference, seed)
+    return (candidate(scores) if gain > se else reference(scores)), gain, se
