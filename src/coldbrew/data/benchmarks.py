@@ -64,7 +64,7 @@ def default_roots() -> list[Path]:
     roots = [Path.cwd().parent / "shared" / "data", user_data_dir()]
     if (_REPO_ROOT / "pyproject.toml").is_file():
         roots.insert(0, _REPO_ROOT.parent / "shared" / "data")
-    return roots
+    return list(dict.fromkeys(roots))  # run from beside the checkout, the first two are one
 
 
 def data_root(explicit: str | Path | None = None) -> Path:
