@@ -453,12 +453,11 @@ class Engine:
         ]
         if not items:
             return
-        encoder = self.encoder
-        vectors = self._stored_form(encoder.encode([item_text(i) for i in items], kind="passage"))
+        encoder, texts = self.encoder, [item_text(i) for i in items]
+        vectors = self._stored_form(encoder.encode(texts, kind="passage"))
         ids = [i.item_id for i in items]
         with self._commit:
             if self.encoder is not encoder:  # a language switch (reencode) swapped it meanwhile
-                texts = [item_text(i) for i in items]
                 vectors = self._stored_form(self.encoder.encode(texts, kind="passage"))
             with self.store.transaction() as session:
                 self.store.upsert_items(session, items)
