@@ -33,13 +33,12 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from coldbrew.serve.guard import presented_key
+from coldbrew.serve.guard import scope_key
 from coldbrew.serve.limits import ASGIApp, Receive, Scope, Send, send_json
 from coldbrew.serve.settings import Settings, hash_key
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 READ_POSTS = frozenset({"/recommend"})
-_KEY_HEADERS = (b"x-api-key", b"authorization")
 
 
 def is_write(scope: Scope) -> bool:
@@ -115,9 +114,7 @@ class WriteGate:
 
     def _caller(self, scope: Scope) -> str:
         """The write key's hash; without one, the client's address."""
-        headers = dict(scope.get("headers") or [])
-        named = [headers.get(n, b"").decode("latin-1") or None for n in _KEY_HEADERS]
-        key = presented_key(*named)
+        key = scope_key(scope)
         if key is not None and self.settings.can_write(key):
             return "key:" + hash_key(key)
         return "client:" + str((scope.get("client") or ("unknown", 0))[0])

@@ -60,6 +60,12 @@ def _header(headers: dict[bytes, bytes], name: bytes) -> str | None:
     return None if raw is None else raw.decode("latin-1")
 
 
+def scope_key(scope: Scope) -> str | None:
+    """:func:`presented_key` of an ASGI request's headers (for middleware, before routing)."""
+    headers = dict(scope.get("headers") or [])
+    return presented_key(_header(headers, b"x-api-key"), _header(headers, b"authorization"))
+
+
 class RateLimit:
     """ASGI middleware: 429 with ``Retry-After`` for clients and keys over their limits."""
 
@@ -85,9 +91,7 @@ class RateLimit:
             await self.app(scope, receive, send)
             return
         client = (scope.get("client") or ("unknown", 0))[0]
-        headers = dict(scope.get("headers") or [])
-        key = presented_key(_header(headers, b"x-api-key"), _header(headers, b"authorization"))
-        refusal = self._refusal(client, key)
+        refusal = self._refusal(client, scope_key(scope))
         if refusal is not None:
             await self._refuse(send, *refusal)
             return
