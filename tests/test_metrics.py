@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from coldbrew.eval.metrics import (
+    average_ranks,
     bootstrap_ci,
     coverage_at_k,
     f1_at_k,
@@ -144,3 +145,14 @@ def test_ndcg_of_hits_rejects_a_matrix_wider_than_k() -> None:
         ndcg_of_hits(np.zeros((1, 3), dtype=bool), np.array([1]), 2)
     with pytest.raises(ValueError, match="shape"):
         ndcg_at_k_scores(np.zeros((1, 3)), np.zeros((1, 2), dtype=bool), np.array([1]), 2)
+
+
+def test_average_ranks_share_ties_as_scipy_does() -> None:
+    from scipy.stats import rankdata  # the reference; coldbrew itself no longer imports it
+
+    assert average_ranks(np.array([10.0, 20.0, 10.0, 5.0])).tolist() == [2.5, 4.0, 2.5, 1.0]
+    assert average_ranks(np.zeros(0)).tolist() == []
+    rng = np.random.default_rng(7)
+    for n in (1, 2, 3, 50, 777):
+        values = rng.integers(0, max(n // 4, 1) + 1, n).astype(np.float64)
+        assert np.array_equal(average_ranks(values), rankdata(values, method="average")), n
