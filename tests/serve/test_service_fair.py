@@ -4,6 +4,7 @@ the encoder, and no encoding for rows that did not change."""
 from __future__ import annotations
 
 import gc
+import json
 import re
 import threading
 import time
@@ -15,9 +16,11 @@ import numpy as np
 from fastapi.testclient import TestClient
 from servicekit import CATALOGUE, USERS, WRITE, WRITE_KEY, load_catalogue, make_settings
 
+from coldbrew.courtesy import PIECE, stepping_aside
 from coldbrew.serve import create_app
-from coldbrew.serve.fair import WritePace
+from coldbrew.serve.fair import WritePace, _decoded, _validated
 from coldbrew.serve.locks import ReadWriteLock
+from coldbrew.serve.schemas import ItemBatch
 from coldbrew.serve.settings import Settings
 from coldbrew.text import HashingEncoder
 from coldbrew.text.encoder import TextKind
@@ -210,5 +213,113 @@ def test_writes_rest_only_while_reads_are_served() -> None:
     assert pace.rest_until - time.monotonic() > 29
 
 
+def test_a_write_steps_aside_while_reads_are_in_flight_but_never_for_ever() -> None:
+    pace = WritePace(share=0.5, longest_pause=30.0)
+    pace.step_aside()  # no read in flight: returns at once (else this test would hang 30 s)
+    pace.reads_in_flight = 1
+    writer = threading.Thread(target=pace.step_aside)
+    writer.start()
+    writer.join(0.3)
+    assert writer.is_alive()  # waiting for the read
+    pace.reads_in_flight = 0
+    writer.join(10)
+    assert not writer.is_alive()  # the read was answered: the write goes on
+    bounded = WritePace(share=0.5, longest_pause=0.05)
+    bounded.reads_in_flight = 1  # a read that never ends
+    stubborn = threading.Thread(target=bounded.step_aside)
+    stubborn.start()
+    stubborn.join(10)
+    assert not stubborn.is_alive()
+
+
+def test_a_batch_pauses_for_reads_between_pieces_of_its_rows() -> None:
+    rows = [{"id": f"i{n}", "title": f"lamp {n}"} for n in range(100)]
+    calls: list[int] = []
+    raw = json.dumps({"items": rows}).encode()
+    assert isinstance(_validated(ItemBatch, None, raw), ItemBatch)  # outside the service
+    with stepping_aside(lambda: calls.append(1)):
+        batch = _validated(ItemBatch, None, raw)
+    assert isinstance(batch, ItemBatch) and [i.id for i in batch.items] == [r["id"] for r in rows]
+    assert len(calls) == 2 * -(-len(rows) // PIECE)  # decoding and validating, a piece each
+
+
+def test_a_batch_write_steps_aside_in_every_layer_and_is_stored_whole(
+    db_url: str, tmp_path: Any
+) -> None:
+    """Decoding, validating, comparing with the stored rows and the ORM's flush each pause
+    once a piece; the batch is still written all at once, in one transaction."""
+    users = [{"id": f"pause{n}", "text": f"reads first {n}"} for n in range(100)]
+    with opened(db_url, tmp_path, HashingEncoder(256)) as client:
+        calls: list[int] = []
+        client.app.state.pace.step_aside = lambda: calls.append(1)  # type: ignore[attr-defined]
+        answer = client.post("/users/batch", json={"users": users}, headers=WRITE)
+        assert answer.status_code == 200 and answer.json()["written"] == len(users)
+        pieces = -(-len(users) // PIECE)
+        # decode, validate and compare: a pause each piece; the flush: between pieces
+        assert len(calls) >= 3 * pieces + (pieces - 1), len(calls)
+        for user in (users[0], users[50], users[-1]):
+            stored = client.get(f"/users/{user['id']}", headers=WRITE)
+            assert stored.status_code == 200 and stored.json()["text"] == user["text"]
+
+
 def test_start_ups_heap_is_frozen_out_of_the_collector(client: TestClient) -> None:
     assert gc.get_freeze_count() > 0  # while the service runs
+
+
+BODIES = [
+    '{"items": [{"id": "a", "title": "x"}, {"id": "b", "title": "y", "attributes": {"n": 1.5}}]}',
+    ' \n{ "items" :\t[ ] , "items" : [ {"id":"c"} ] }\r\n',  # spaces; a repeated key: last wins
+    "{}",
+    '{"users": [1, "two", [3], {"four": null}, true, NaN, -Infinity, 1e400]}',
+    '[{"id": "a"}]',
+    '"just a string"',
+    '{"text": "caf\\u00e9 \\ud83d\\ude00", "k": 10, "liked": ["a", "b"]}',
+]
+BROKEN = [
+    '{"items": [{"id": "a"},]}',
+    '{"items": [{"id": "a"}] "x": 1}',
+    '{"items": [{"id": "a"}]} extra',
+    '{"items": [{"id": "a"}]',
+    "{1: 2}",
+    '{"a" 1}',
+    "",
+]
+
+
+def test_a_body_is_decoded_row_by_row_exactly_as_json_loads_decodes_it() -> None:
+    """Write bodies are decoded a list element at a time (so the GIL is never held long), and
+    must read every JSON text exactly as ``json.loads`` does, refusing what it refuses."""
+    for body in BODIES:
+        expected = json.loads(body)
+        assert _decoded(body.encode()) == expected or (
+            body.count("NaN") and repr(_decoded(body.encode())) == repr(expected)
+        ), body
+    for body in BROKEN:
+        try:
+            json.loads(body)
+        except ValueError:
+            pass
+        else:
+            raise AssertionError(f"json.loads takes {body!r}: not a broken body")
+        try:
+            _decoded(body.encode())
+        except ValueError:
+            continue
+        raise AssertionError(f"{body!r} was decoded")
+
+
+def test_a_batch_with_a_bad_row_is_refused_with_the_rows_place(client: TestClient) -> None:
+    rows = [{"id": f"r{n}", "title": f"lamp {n}"} for n in range(5)]
+    rows[3]["colour"] = "red"
+    rows[4]["title"] = 7
+    answer = client.post("/items/batch", json={"items": rows}, headers=WRITE)
+    assert answer.status_code == 422
+    errors = {(e["index"], e["field"]) for e in answer.json()["errors"]}
+    assert errors == {(3, "items.3.colour"), (4, "items.4.title")}, answer.json()
+    assert client.get("/items/r0", headers=WRITE).status_code == 404  # all or none
+    not_json = client.post(
+        "/items/batch",
+        content=b'{"items": [',
+        headers={**WRITE, "content-type": "application/json"},
+    )
+    assert not_json.status_code == 422 and "json" in not_json.text.lower()

@@ -89,8 +89,8 @@ def create_app(settings: Settings, *, encoder: Encoder | None = None) -> FastAPI
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, timeout=settings.body_timeout)
     app.state.writes = WriteSlots(settings.key_writes, settings.write_queue)
     # outside BodyLimit: a refused write's body is never read
-    pace = WritePace(settings.write_share)
-    app.add_middleware(WriteGate, settings=settings, slots=app.state.writes, pace=pace)
+    app.state.pace = WritePace(settings.write_share)
+    app.add_middleware(WriteGate, settings=settings, slots=app.state.writes, pace=app.state.pace)
     app.add_middleware(RateLimit, settings=settings)  # outside BodyLimit: refuse before reading
     _install_middleware(app, metrics)
     _install_errors(app)

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from coldbrew.courtesy import paced
 from coldbrew.index import Index, make_index
 from coldbrew.index.exact import top_k
 from coldbrew.index.rows import empty_rows
@@ -448,9 +449,8 @@ class Engine:
         returns. Items identical to the stored ones are left alone (no encoding, no write).
         They are encoded, and then put in memory (the index, the served model), in pieces of
         ``serving.write_chunk``, so searches wait for one piece at most, never for a batch."""
-        items = [
-            i for i in {i.item_id: i for i in items}.values() if self.items.get(i.item_id) != i
-        ]
+        unique = {i.item_id: i for i in items}.values()
+        items = [i for i in paced(unique) if self.items.get(i.item_id) != i]
         if not items:
             return
         encoder, texts = self.encoder, [item_text(i) for i in items]
@@ -614,7 +614,7 @@ class Engine:
     def upsert_users(self, users: Sequence[User]) -> None:
         """Add or replace users' text and attributes; their interactions stay. Users identical
         to the stored ones are left alone (no lock, no write)."""
-        users = [u for u in {u.user_id: u for u in users}.values() if self._changed_user(u)]
+        users = [u for u in paced({u.user_id: u for u in users}.values()) if self._changed_user(u)]
         if not users:
             return
         with self._commit:

@@ -18,14 +18,17 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
-from sqlalchemy import Engine, create_engine, delete, event, insert, select, text
+from sqlalchemy import Engine, create_engine, delete, event, func, insert, select, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DataError as SQLDataError
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from coldbrew.courtesy import PIECE, pause, pausing
 from coldbrew.index.rows import empty_rows
 from coldbrew.store.codec import check_dtype, decode_rows, encode_rows
 from coldbrew.store.records import Interaction, Item, User
@@ -117,6 +120,21 @@ def _chunks(values: Sequence[str]) -> Iterator[Sequence[str]]:
         yield values[start : start + _CHUNK]
 
 
+Row = TypeVar("Row")
+
+
+def _flushed_in_pieces(session: Session, rows: Sequence[Row]) -> Iterator[Row]:
+    """``rows``; where writes step aside for reads (:mod:`coldbrew.courtesy`), the session is
+    flushed and paused every :data:`~coldbrew.courtesy.PIECE` rows, inside its transaction,
+    so the ORM's work for a 1,000-row batch is not one 100-ms piece at the commit."""
+    cut = pausing()
+    for n, row in enumerate(rows):
+        if cut and n and n % PIECE == 0:
+            session.flush()
+            pause(n)
+        yield row
+
+
 class Store:
     """Durable items, users, interactions and vectors behind one SQLAlchemy engine."""
 
@@ -193,30 +211,45 @@ class Store:
 
     # ---- writes (inside a transaction) ----------------------------------------------------
     def upsert_items(self, session: Session, items: Sequence[Item]) -> None:
-        existing = self._existing(session, ItemRow, ItemRow.item_id, [i.item_id for i in items])
-        for item in items:
-            row = existing.get(item.item_id)
-            if row is None:
-                row = ItemRow(item_id=item.item_id)
-                session.add(row)
-                existing[item.item_id] = row
-            row.title, row.description = item.title, item.description
-            row.attributes = dict(item.attributes)
+        """Insert or replace ``items`` (an id named twice keeps its last row)."""
+        rows = {
+            i.item_id: {
+                "item_id": i.item_id,
+                "title": i.title,
+                "description": i.description,
+                "attributes": dict(i.attributes),
+            }
+            for i in items
+        }
+        self._upsert(session, ItemRow, "item_id", list(rows.values()))
 
     def upsert_users(self, session: Session, users: Sequence[User]) -> None:
-        existing = self._existing(session, UserRow, UserRow.user_id, [u.user_id for u in users])
-        for user in users:
-            row = existing.get(user.user_id)
-            if row is None:
-                row = UserRow(user_id=user.user_id)
-                session.add(row)
-                existing[user.user_id] = row
-            row.text, row.attributes = user.text, dict(user.attributes)
+        """Insert or replace ``users``' text and attributes (an id named twice keeps its last)."""
+        rows = {
+            u.user_id: {"user_id": u.user_id, "text": u.text, "attributes": dict(u.attributes)}
+            for u in users
+        }
+        self._upsert(session, UserRow, "user_id", list(rows.values()))
+
+    def _upsert(self, session: Session, table: Any, key: str, rows: list[dict[str, Any]]) -> None:
+        """One ``INSERT ... ON CONFLICT (key) DO UPDATE`` a piece of rows (both databases
+        speak it): a 1,000-row batch went through the ORM's change tracking in ~150 ms of
+        Python, here in a fraction, with a pause point between pieces
+        (:mod:`coldbrew.courtesy`)."""
+        dialect_insert = sqlite_insert if self.engine.dialect.name == "sqlite" else pg_insert
+        stmt = dialect_insert(table)
+        changed = {c: stmt.excluded[c] for c in rows[0] if c != key} if rows else {}
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[key], set_={**changed, "updated_at": func.now()}
+        )
+        for start in range(0, len(rows), PIECE):
+            pause()
+            session.execute(stmt, rows[start : start + PIECE])
 
     def upsert_interactions(self, session: Session, interactions: Sequence[Interaction]) -> None:
         ids = [i.interaction_id for i in interactions]
         existing = self._existing(session, InteractionRow, InteractionRow.interaction_id, ids)
-        for inter in interactions:
+        for inter in _flushed_in_pieces(session, interactions):
             row = existing.get(inter.interaction_id)
             if row is None:
                 row = InteractionRow(interaction_id=inter.interaction_id)
@@ -240,6 +273,7 @@ class Store:
             for i, d in zip(ids, encode_rows(vectors, dtype))
         ]
         for start in range(0, len(rows), 10 * _CHUNK):
+            pause()
             session.execute(insert(VectorRow), rows[start : start + 10 * _CHUNK])
 
     def delete_vectors(
