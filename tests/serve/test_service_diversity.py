@@ -3,11 +3,13 @@ intra-list similarity, novelty its popularity, 0 changes nothing, bad values are
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
+from servicekit import load_catalogue
 
 from coldbrew.eval.metrics import intra_list_similarity
 
@@ -43,6 +45,16 @@ def test_diversity_one_lowers_intra_list_similarity(client: TestClient) -> None:
     assert len(diverse) == len(plain) == 4
     assert diverse[0] == plain[0]
     assert _similarity(client, diverse) < _similarity(client, plain) - 0.05
+
+
+def test_diversity_works_on_the_candidates_of_a_large_catalogue(
+    open_client: Callable[..., TestClient],
+) -> None:
+    large = open_client(score_all_below=0)  # every catalogue is "large": candidates only
+    load_catalogue(large)
+    plain = _ids(large, GAMING)
+    diverse = _ids(large, {**GAMING, "diversity": 1.0})
+    assert _similarity(large, diverse) < _similarity(large, plain) - 0.05
 
 
 def test_novelty_lowers_the_lists_popularity(client: TestClient) -> None:
