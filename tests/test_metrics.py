@@ -12,6 +12,7 @@ from coldbrew.eval.metrics import (
     coverage_at_k,
     f1_at_k,
     hit_rate_at_k,
+    intra_list_similarity,
     mean_metric,
     mrr_at_k,
     ndcg_at_k,
@@ -144,3 +145,13 @@ def test_ndcg_of_hits_rejects_a_matrix_wider_than_k() -> None:
         ndcg_of_hits(np.zeros((1, 3), dtype=bool), np.array([1]), 2)
     with pytest.raises(ValueError, match="shape"):
         ndcg_at_k_scores(np.zeros((1, 3)), np.zeros((1, 2), dtype=bool), np.array([1]), 2)
+
+
+def test_intra_list_similarity_by_hand() -> None:
+    same = np.asarray([[1.0, 0.0], [1.0, 0.0], [1.0, 0.0]])
+    apart = np.asarray([[1.0, 0.0], [0.0, 1.0]])
+    mixed = np.asarray([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])  # pairs: 1, 0, 0
+    assert intra_list_similarity(same) == pytest.approx(1.0)
+    assert intra_list_similarity(apart) == pytest.approx(0.0)
+    assert intra_list_similarity(mixed) == pytest.approx(1 / 3)
+    assert math.isnan(intra_list_similarity(same[:1]))
