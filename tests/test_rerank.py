@@ -56,6 +56,14 @@ def test_novelty_is_the_same_knob_at_any_score_scale() -> None:
     assert np.allclose(small, large)
 
 
+def test_an_empty_or_short_pool_gives_what_there_is() -> None:
+    empty = np.zeros(0, dtype=np.float32)
+    both = {"diversity": 0.5, "novelty": 1.0}
+    assert len(rerank(empty, 5, vectors=np.zeros((0, 3)), popularity=empty, **both)) == 0
+    short = rerank(SCORES[:2], 5, vectors=VECTORS[:2], popularity=POPULARITY[:2], **both)
+    assert sorted(short.tolist()) == [0, 1]
+
+
 def test_pool_holds_the_best_finite_scores() -> None:
     scores = np.asarray([0.1, -np.inf, 0.9, 0.5], dtype=np.float32)
     assert candidate_pool(scores, 2).tolist() == [2, 3, 0]

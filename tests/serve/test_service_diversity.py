@@ -71,6 +71,11 @@ def test_controls_at_zero_change_nothing(client: TestClient) -> None:
     assert [(i["item_id"], i["score"]) for i in off] == [(i["item_id"], i["score"]) for i in plain]
 
 
+def test_controls_on_an_empty_answer_give_an_empty_answer(client: TestClient) -> None:
+    body = {**GAMING, "filters": {"category": ["no-such-category"]}, "diversity": 1, "novelty": 1}
+    assert _ids(client, body) == []
+
+
 @pytest.mark.parametrize(
     ("field", "value"),
     [("diversity", 1.5), ("diversity", -0.1), ("diversity", "0.5"), ("novelty", -1.0)],

@@ -61,7 +61,7 @@ def candidate_pool(scores: np.ndarray, k: int) -> np.ndarray:
 def zscore(values: np.ndarray) -> np.ndarray:
     """``values`` centred and scaled to unit standard deviation (all zeros if constant)."""
     values = np.asarray(values, dtype=np.float64)
-    spread = values.std()
+    spread = values.std() if len(values) else 0.0
     if not np.isfinite(spread) or spread == 0.0:
         return np.zeros_like(values)
     centred: np.ndarray = (values - values.mean()) / spread
