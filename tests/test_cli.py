@@ -43,6 +43,24 @@ def test_recommend_free_text_on_the_sample(
     assert rows[0]["score"] >= rows[1]["score"] >= rows[2]["score"]
 
 
+def test_recommend_takes_the_diversity_and_novelty_controls(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    args = [
+        "recommend", "--data", str(SAMPLE_DIR), "--encoder", "hashing",
+        "--cache-dir", str(tmp_path), "--text", "lightweight spring jacket", "-k", "5", "--json",
+    ]  # fmt: skip
+    plain = json.loads(run(capsys, *args)[1])
+    code, out, _ = run(capsys, *args, "--diversity", "1", "--novelty", "0.3")
+    assert code == 0
+    diverse = json.loads(out)
+    assert len(diverse) == 5 and diverse[0]["item_id"] == plain[0]["item_id"]
+    assert [r["item_id"] for r in diverse] != [r["item_id"] for r in plain]
+    code, _, err = run(capsys, *args, "--diversity", "1.5")
+    assert code == 2
+    assert "diversity must be in [0, 1]" in err and "Traceback" not in err
+
+
 def test_recommend_rejects_unknown_liked_items_without_a_traceback(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:

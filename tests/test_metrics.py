@@ -13,6 +13,7 @@ from coldbrew.eval.metrics import (
     coverage_at_k,
     f1_at_k,
     hit_rate_at_k,
+    intra_list_similarity,
     mean_metric,
     mrr_at_k,
     ndcg_at_k,
@@ -156,3 +157,13 @@ def test_average_ranks_share_ties_as_scipy_does() -> None:
     for n in (1, 2, 3, 50, 777):
         values = rng.integers(0, max(n // 4, 1) + 1, n).astype(np.float64)
         assert np.array_equal(average_ranks(values), rankdata(values, method="average")), n
+
+
+def test_intra_list_similarity_by_hand() -> None:
+    same = np.asarray([[1.0, 0.0], [1.0, 0.0], [1.0, 0.0]])
+    apart = np.asarray([[1.0, 0.0], [0.0, 1.0]])
+    mixed = np.asarray([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])  # pairs: 1, 0, 0
+    assert intra_list_similarity(same) == pytest.approx(1.0)
+    assert intra_list_similarity(apart) == pytest.approx(0.0)
+    assert intra_list_similarity(mixed) == pytest.approx(1 / 3)
+    assert math.isnan(intra_list_similarity(same[:1]))

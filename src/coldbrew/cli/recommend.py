@@ -13,6 +13,7 @@ from coldbrew.cli.common import add_dataset_args, add_encoder_args, load_from_ar
 from coldbrew.data.schema import ITEM_ID
 from coldbrew.eval.calibration import score_percentiles
 from coldbrew.models.base import UserQuery
+from coldbrew.models.rerank import check_controls
 from coldbrew.text.language import script_warnings
 
 
@@ -47,6 +48,21 @@ def add_parser(sub: Any) -> None:
     )
     parser.add_argument("--user", metavar="ID", help="a known user id from the dataset")
     parser.add_argument("-k", type=int, default=10, help="how many items (default: %(default)s)")
+    parser.add_argument(
+        "--diversity",
+        type=float,
+        default=0.0,
+        metavar="0-1",
+        help="how much less alike the items may be (maximal marginal relevance over the item "
+        "text vectors); 0: off (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--novelty",
+        type=float,
+        default=0.0,
+        metavar="N",
+        help="how strongly popular items are pushed down (>= 0); 0: off (default: %(default)s)",
+    )
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.set_defaults(func=run)
 
@@ -68,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
     )
     if query.is_empty():
         raise ValueError("describe the user: give --text, --attr, --liked or --user")
+    check_controls(args.diversity, args.novelty)  # before the model loads
     dataset = load_from_args(args)
     known = set(dataset.items[ITEM_ID])
     unknown = [i for i in liked if i not in known]
@@ -77,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
     encoder = getattr(model, "encoder", None)
     for warning in script_warnings(encoder.name if encoder else "", [args.text]):
         print(f"warning: {warning}", file=sys.stderr)
-    recs = model.recommend(query, k=args.k)
+    recs = model.recommend(query, k=args.k, diversity=args.diversity, novelty=args.novelty)
     relevance = score_percentiles(model.score([query])[0], np.asarray(recs.scores))
     titles = dataset.items.set_index(ITEM_ID)
     title_col = dataset.spec.item_text[0] if dataset.spec.item_text else None

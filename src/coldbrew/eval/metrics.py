@@ -194,6 +194,17 @@ def coverage_at_k(ranked: Ranked, catalogue_size: int, k: int) -> float:
     return min(len(shown) / catalogue_size, 1.0)
 
 
+def intra_list_similarity(vectors: np.ndarray) -> float:
+    """Mean cosine between the distinct pairs of one list's unit item vectors, ``(n, dim)``
+    (lower: a more diverse list); NaN for a list of fewer than two items."""
+    vectors = np.asarray(vectors, dtype=np.float64)
+    n = len(vectors)
+    if n < 2:
+        return float("nan")
+    sims = vectors @ vectors.T
+    return float((sims.sum() - np.trace(sims)) / (n * (n - 1)))
+
+
 def popularity_percentiles(counts: Mapping[str, float]) -> dict[str, float]:
     """Each item's popularity percentile in ``[0, 1]`` (0: least popular; ties share the mean)."""
     if not counts:

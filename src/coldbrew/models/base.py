@@ -24,6 +24,7 @@ import pandas as pd
 from coldbrew.data.idmap import IdMap
 from coldbrew.data.schema import ITEM_ID, USER_ID, Dataset, history_by_user
 from coldbrew.index.exact import top_k
+from coldbrew.models.rerank import candidate_pool, check_controls, rerank
 
 FORMAT_VERSION = 1
 NO_INTERACTIONS = "no interactions"
@@ -99,6 +100,7 @@ class Recommender(ABC):
         self._history: dict[str, list[str]] = {}
         self._profiles: dict[str, dict[str, Any]] = {}
         self._fitted = False
+        self._popularity: np.ndarray | None = None  # per item row, from the histories
         self.silent_reason: str | None = None
         """Why the last fit learned nothing this model could rank by (``None``: it learned)."""
 
@@ -138,6 +140,7 @@ class Recommender(ABC):
         self._active = np.ones(len(self.item_ids), dtype=bool)
         self._history = history_by_user(dataset.positives())
         self._profiles = _profiles(dataset)
+        self._popularity = None
         self.silent_reason = None
         self._fit(dataset)
         self._fitted = True
@@ -213,10 +216,18 @@ class Recommender(ABC):
         exclude: Iterable[str] = (),
         candidates: Iterable[str] | None = None,
         exclude_seen: bool = True,
+        diversity: float = 0.0,
+        novelty: float = 0.0,
     ) -> Recommendations:
         """Top-``k`` items for one user (see :meth:`recommend_batch`)."""
         return self.recommend_batch(
-            [query], k, exclude=[exclude], candidates=candidates, exclude_seen=exclude_seen
+            [query],
+            k,
+            exclude=[exclude],
+            candidates=candidates,
+            exclude_seen=exclude_seen,
+            diversity=diversity,
+            novelty=novelty,
         )[0]
 
     def recommend_batch(
@@ -227,14 +238,21 @@ class Recommender(ABC):
         exclude: Sequence[Iterable[str]] | None = None,
         candidates: Iterable[str] | None = None,
         exclude_seen: bool = True,
+        diversity: float = 0.0,
+        novelty: float = 0.0,
     ) -> list[Recommendations]:
         """Top-``k`` items per query.
 
         ``exclude`` holds one collection of ids per query; ``candidates`` restricts ranking to a
         subset of the catalogue; ``exclude_seen`` drops the user's liked/known items.
+        ``diversity`` (``[0, 1]``) and ``novelty`` (``>= 0``) re-rank the best-scored items
+        (:mod:`coldbrew.models.rerank`) by dissimilarity of their :meth:`text_vectors` and
+        against their :meth:`item_popularity`; at 0 (the default) the ranking is the model's
+        own. Scores stay the model's, so with a control on they need not descend.
         """
         if k < 1:
             raise ValueError(f"k must be at least 1, got {k}")
+        check_controls(diversity, novelty)
         scores = self.score(queries)
         if candidates is not None:
             allowed = np.zeros(scores.shape[1], dtype=bool)
@@ -246,13 +264,47 @@ class Recommender(ABC):
                 banned |= set(self.resolve(query).liked)
             if banned:
                 scores[q, self.item_ids.rows(banned, skip_unknown=True)] = -np.inf
-        cols = top_k(scores, k)
+        if diversity or novelty:
+            cols = [self._rerank(row, k, diversity, novelty) for row in scores]
+        else:
+            cols = list(top_k(scores, k))
         out = []
         for q in range(len(queries)):
             row_scores = scores[q, cols[q]]
             keep = np.isfinite(row_scores)
             out.append(Recommendations(self.item_ids.ids(cols[q][keep]), row_scores[keep]))
         return out
+
+    def _rerank(self, scores: np.ndarray, k: int, diversity: float, novelty: float) -> np.ndarray:
+        """One query's top ``k`` columns with the controls on (:func:`~.rerank.rerank`)."""
+        pool = candidate_pool(scores, k)
+        vectors = self.text_vectors(pool) if diversity else None
+        if diversity and vectors is None:
+            raise ValueError(f"diversity needs item text vectors; a {self.kind} model has none")
+        chosen = rerank(
+            scores[pool],
+            k,
+            vectors=vectors,
+            popularity=self.item_popularity()[pool],
+            diversity=diversity,
+            novelty=novelty,
+        )
+        cols: np.ndarray = pool[chosen]
+        return cols
+
+    def text_vectors(self, rows: np.ndarray) -> np.ndarray | None:
+        """The unit text vectors of item ``rows``, float32 ``(rows, dim)``, for the diversity
+        control; ``None`` for a model that holds none (the default)."""
+        return None
+
+    def item_popularity(self) -> np.ndarray:
+        """Each item row's count of positive interactions in the known users' histories."""
+        if self._popularity is None or len(self._popularity) != len(self.item_ids):
+            flat = [i for items in self._history.values() for i in items]
+            rows = self.item_ids.rows(flat, skip_unknown=True)
+            counts = np.bincount(rows, minlength=len(self.item_ids))
+            self._popularity = counts.astype(np.float32)
+        return self._popularity
 
     def add_items(self, items: pd.DataFrame) -> None:
         """Add new items (or replace changed ones) after fitting; they are scorable at once."""
@@ -280,6 +332,7 @@ class Recommender(ABC):
         uid = str(user_id)
         self._history.pop(uid, None)
         self._profiles.pop(uid, None)
+        self._popularity = None
         self._forget_user(uid)
 
     def _forget_user(self, user_id: str) -> None:

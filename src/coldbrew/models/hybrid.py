@@ -752,6 +752,14 @@ class HybridRecommender(Recommender):
             self.item_counts = grown
         self.item_counts[rows] = 0.0
 
+    def text_vectors(self, rows: np.ndarray) -> np.ndarray | None:
+        """The text vectors of the first part that holds any (the language model's)."""
+        for part in self.parts.values():
+            vectors = part.text_vectors(rows)
+            if vectors is not None:
+                return vectors
+        return None
+
     def remove_items(self, item_ids: Any) -> None:
         ids = list(item_ids)
         super().remove_items(ids)

@@ -343,6 +343,10 @@ class ZeroShotRecommender(Recommender):
         """Item vectors as the user side sees them (liked items are averaged into a user)."""
         return self.item_vectors
 
+    def text_vectors(self, rows: np.ndarray) -> np.ndarray:
+        """The item ``rows``' unit text vectors, float32."""
+        return np.asarray(self.item_vectors[rows], dtype=np.float32)
+
     def _score_rows(self, queries: Sequence[UserQuery]) -> np.ndarray:
         return product(self.user_vectors(queries), self.item_vectors)
 

@@ -33,6 +33,7 @@ from coldbrew.index import Index, make_index
 from coldbrew.index.exact import top_k
 from coldbrew.index.rows import empty_rows
 from coldbrew.models.base import Recommendations, Recommender, UserQuery
+from coldbrew.models.rerank import pool_size, rerank
 from coldbrew.models.zeroshot import ZeroShotRecommender
 from coldbrew.serve.catalog import ItemTable, release_free_memory, short_key
 from coldbrew.serve.errors import BatchError, NotFoundError, RowError
@@ -109,7 +110,8 @@ class Serving:
 @dataclass(frozen=True)
 class Query:
     """One request: who the user is (any mix of a known id, text, attributes and liked items)
-    and how to answer (how many, which items may appear, with explanations or not)."""
+    and how to answer (how many, which items may appear, with explanations or not, how
+    diverse and how far from the most popular: :mod:`coldbrew.models.rerank`)."""
 
     user_id: str | None = None
     text: str | None = None
@@ -121,6 +123,8 @@ class Query:
     excluded_ids: tuple[str, ...] = ()
     exclude_seen: bool = True
     explain: bool = True
+    diversity: float = 0.0
+    novelty: float = 0.0
     # whether explanations may quote the stored user's text, attributes and liked items, or
     # only what this request sent (the service decides by the caller's key)
     quote_profile: bool = True
@@ -864,18 +868,37 @@ class Engine:
         exclude = set(query.excluded_ids) | (seen if query.exclude_seen else set())
         allowed = self._allowed(query)
         subset = len(model.item_ids) >= self.serving.score_all_below
+        n = pool_size(query.k) if query.diversity or query.novelty else query.k
         if subset:
-            found = self._recommend_candidates(model, uq, query.k, exclude, allowed)
+            found = self._recommend_candidates(model, uq, n, exclude, allowed)
         else:
-            found = model.recommend(
-                uq, query.k, exclude=exclude, candidates=allowed, exclude_seen=False
-            )
+            found = model.recommend(uq, n, exclude=exclude, candidates=allowed, exclude_seen=False)
+        found = self._controlled(found, query)
         recs = [Recommendation(self.items[i], float(s)) for i, s in zip(found.ids, found.scores)]
         if query.explain and recs:
             sent = UserQuery(text=query.text, attributes=query.attributes, liked=query.liked)
             quotable = None if query.quote_profile else sent
             self._explainer.explain(model, uq, recs, quotable, subset=subset)
         return Answer(recs, info.version, info.kind)
+
+    def _controlled(self, found: Recommendations, query: Query) -> Recommendations:
+        """The top ``query.k`` of the pool ``found`` with the request's diversity (over the
+        index's text vectors) and novelty (against how many users touched each item)."""
+        if not (query.diversity or query.novelty):
+            return found
+        vectors = None
+        if query.diversity:
+            vectors = self.index.row_vectors(self.index.ids.rows(found.ids))
+        popularity = np.asarray([len(self._users_of.get(i, ())) for i in found.ids], np.float32)
+        chosen = rerank(
+            np.asarray(found.scores),
+            query.k,
+            vectors=vectors,
+            popularity=popularity,
+            diversity=query.diversity,
+            novelty=query.novelty,
+        )
+        return Recommendations([found.ids[c] for c in chosen], np.asarray(found.scores)[chosen])
 
     def candidates(self, model: Recommender, query: UserQuery, exclude: set[str]) -> np.ndarray:
         """Item rows (of ``model``) worth scoring for ``query`` in a large catalogue: what the

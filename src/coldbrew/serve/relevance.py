@@ -1,8 +1,9 @@
 """Readable scores for the service: each answer's percentile among the whole catalogue's scores.
 
 Computed through the engine's public :meth:`~coldbrew.serve.engine.Engine.recommend` (a second
-ranking of every item for the same user, without filters, exclusions or explanations), so it
-costs about one more request and is only done when asked (``"relevance": true``).
+ranking of every item for the same user, without filters, exclusions, explanations or the
+diversity and novelty controls), so it costs about one more request and is only done when asked
+(``"relevance": true``).
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ def relevance(engine: Engine, query: Query, found: list[Recommendation]) -> list
         excluded_ids=(),
         exclude_seen=False,
         explain=False,
+        diversity=0.0,
+        novelty=0.0,
     )
     catalogue = np.asarray([r.score for r in engine.recommend(whole)], dtype=np.float32)
     scores = np.asarray([r.score for r in found], dtype=np.float32)

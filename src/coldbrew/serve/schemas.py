@@ -165,6 +165,16 @@ class RecommendIn(Strict):
     excluded_ids: Annotated[list[Id], Field(max_length=MAX_IDS)] = Field(default_factory=list)
     exclude_seen: bool = True
     explain: bool = True
+    diversity: Annotated[float, Field(ge=0.0, le=1.0)] = Field(
+        0.0,
+        description="0-1: how much less alike the items may be (maximal marginal relevance over "
+        "the item text vectors, lambda = 1 - diversity); 0: off.",
+    )
+    novelty: Annotated[float, Field(ge=0.0, le=10.0)] = Field(
+        0.0,
+        description="0-10: how strongly popular items are pushed down (a penalty on log "
+        "popularity, in standard deviations of the score per standard deviation); 0: off.",
+    )
     relevance: bool = Field(
         default=False,
         description="Also give each item's relevance: the percentile of its score among every "

@@ -37,6 +37,8 @@ def _query(body: s.RecommendIn, quote_profile: bool) -> EngineQuery:
         excluded_ids=tuple(body.excluded_ids),
         exclude_seen=body.exclude_seen,
         explain=body.explain,
+        diversity=body.diversity,
+        novelty=body.novelty,
         quote_profile=quote_profile,
     )
 
