@@ -34,13 +34,26 @@ from coldbrew.train.run import (
 )
 
 
+def train_threads() -> int:
+    """The torch threads ``coldbrew train`` of the source tree on ``PYTHONPATH`` uses by default
+    (so each tree is timed as its users run it): the CPUs this process may use since that
+    default was made automatic, and 1 before."""
+    try:
+        from coldbrew.cpus import usable_cpus
+    except ImportError:  # a tree from before: its `--threads` defaulted to 1
+        return 1
+    return usable_cpus()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--dataset", default="ml-100k")
     parser.add_argument("--steps", type=int, default=15)
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--threads", type=int, help="torch threads (default: what `coldbrew train` uses)"
+    )
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    torch.set_num_threads(args.threads or train_threads())
     config = TrainConfig(max_steps=args.steps)
     dataset = load_dataset(args.dataset)
     split = cold_item_split(dataset, seed=config.seed)
@@ -62,6 +75,7 @@ def main() -> None:
     figures = {
         "source": os.environ.get("PYTHONPATH", ""),
         "steps": result.steps,
+        "threads": torch.get_num_threads(),
         "seconds": round(result.seconds, 1),
         "steps_per_s": round(result.steps / result.seconds, 4),
         "cpu_s_per_step": round(cpu / result.steps, 2),  # less swayed by the other jobs

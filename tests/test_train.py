@@ -419,6 +419,40 @@ def test_train_command_merges_toml_and_flags(tmp_path: Path) -> None:
     assert (cfg.distill_loss, cfg.teacher_steps) == ("margin-mse", 50)
 
 
+def test_train_uses_every_cpu_it_may_unless_told(tmp_path: Path) -> None:
+    import os
+
+    from coldbrew.cli.main import build_parser
+    from coldbrew.cpus import usable_cpus
+
+    base = ["train", "--dataset", "ml-100k", "--out", str(tmp_path / "m")]
+    allowed = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    assert usable_cpus() == allowed
+    assert build_parser("train").parse_args(base).threads == allowed
+    assert build_parser("train").parse_args([*base, "--threads", "1"]).threads == 1
+
+
+def test_only_the_named_command_is_imported() -> None:
+    """`coldbrew train` says its first line sooner when the other commands' modules (the
+    service, the benchmark runner, scikit-learn) are not imported first."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys; from coldbrew.cli.main import build_parser; build_parser('train'); "
+        "print(sorted(m for m in ('coldbrew.cli.serve', 'coldbrew.cli.bench', 'scipy.stats', "
+        "'coldbrew.serve.app') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout
+    every = (
+        "from coldbrew.cli.main import build_parser; "
+        "print(len(build_parser()._actions[-1].choices))"
+    )
+    out = subprocess.run([sys.executable, "-c", every], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "7"  # help lists every command
+
+
 def test_catalogue_pairs_pair_each_item_text_with_itself() -> None:
     from coldbrew.train.pairs import catalogue_pairs
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from coldbrew.cli.common import add_dataset_args, load_from_args, require_extra
+from coldbrew.cpus import usable_cpus
 from coldbrew.data.schema import Dataset
 from coldbrew.eval.evaluate import evaluate
 from coldbrew.eval.protocols import (
@@ -76,7 +77,12 @@ def add_parser(sub: Any) -> None:
     for name, (kind, text) in FLAGS.items():
         parser.add_argument(f"--{name.replace('_', '-')}", type=kind, help=text)
     parser.add_argument("--augment", action="store_true", default=None, help="field dropout")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (default: 1)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=usable_cpus(),
+        help="torch threads (default: the CPUs this process may use, %(default)s here)",
+    )
     parser.add_argument("--out", type=Path, required=True, help="model directory to write")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)

@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from coldbrew.cpus import usable_cpus
 from coldbrew.text.encoder import Encoder, TextKind, l2_normalize
 from coldbrew.text.sbert import SentenceTransformerEncoder
 
@@ -158,7 +159,7 @@ class OnnxEncoder:
 
         meta = json.loads((directory / "meta.json").read_text())
         options = ort.SessionOptions()
-        options.intra_op_num_threads = self.threads or _cpus()
+        options.intra_op_num_threads = self.threads or usable_cpus()
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         # idle workers sleep instead of spinning: in a service they share the cores with the
@@ -177,11 +178,6 @@ class OnnxEncoder:
                 f"onnxruntime vectors of {self.name} differ from PyTorch's "
                 f"(cosine {agreement:.5f} < {MIN_AGREEMENT})"
             )
-
-
-def _cpus() -> int:
-    affinity = getattr(os, "sched_getaffinity", None)
-    return len(affinity(0)) if affinity else os.cpu_count() or 1
 
 
 def token_features(tokenizer: Any, texts: Sequence[str], names: Sequence[str]) -> dict[str, Any]:
