@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from coldbrew.cli.main import main
-from coldbrew.data import SAMPLE_DIR
+from coldbrew.data import SAMPLE_DIR, DataError, load_folder
+from coldbrew.data.schema import CONTEXT
 from coldbrew.models import UserQuery
 from coldbrew.models.context import context_features, describe_features, parse_context
+from test_data_loading import SPEC, write_folder
 
 
 def test_time_location_and_any_other_key_become_features() -> None:
@@ -75,3 +78,41 @@ def test_the_cli_takes_context_pairs_and_text(
     assert "context.time" in err and "Traceback" not in err
     assert main([*argv, "--context", "location"]) == 2
     assert "--context expects KEY=VALUE" in capsys.readouterr().err
+
+
+EVENTS_WITH_PLACE = """uid,sku,rating,when,country
+a,1,5,1700000000,France
+a,3,4,2024-01-02T10:00:00,
+b,2,5,1700000100,UK
+"""
+
+
+@pytest.mark.parametrize(
+    ("spec_line", "key"),
+    [
+        ('context = ["country", "when"]', "country"),
+        ('context = {location = "country", time = "when"}', "location"),
+    ],
+)
+def test_a_folder_names_its_context_columns(tmp_path: Path, spec_line: str, key: str) -> None:
+    spec = SPEC.replace('timestamp = "when"', f'timestamp = "when"\n{spec_line}')
+    files = {"dataset.toml": spec, "events.csv": EVENTS_WITH_PLACE}
+    data = load_folder(write_folder(tmp_path, **files))
+    iso = pd.Timestamp("2024-01-02T10:00:00", tz="UTC").timestamp()
+    assert list(data.interactions[CONTEXT]) == [
+        {"time": 1700000000.0, key: "France"},
+        {"time": iso},  # an empty value is left out
+        {"time": 1700000100.0, key: "UK"},
+    ]
+    pytest.importorskip("fastapi", reason="the importer is the service's")
+    from coldbrew.serve.importer import interaction_records
+
+    records = interaction_records(data)  # what `coldbrew ingest` stores
+    assert [r.context for r in records] == list(data.interactions[CONTEXT])
+
+
+def test_a_bad_context_time_is_a_bad_row_naming_its_column(tmp_path: Path) -> None:
+    spec = SPEC.replace('timestamp = "when"', 'context = {time = "at"}')
+    events = "uid,sku,rating,at\na,1,5,2011-06-04T09:30\nb,2,5,someday\n"
+    with pytest.raises(DataError, match=r"events.csv, line 3 \[at\]: not a context time"):
+        load_folder(write_folder(tmp_path, **{"dataset.toml": spec, "events.csv": events}))

@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from servicekit import WRITE, counts
+from servicekit import WRITE, counts, load_catalogue
+from sqlalchemy import text
 
-CONTEXT = {"time": "2011-06-04T09:30:00", "location": "France", "mood": "festive"}
+from coldbrew.data.schema import CONTEXT
+from coldbrew.serve.records import dataset_from_records
+from coldbrew.store import Interaction, Item
+
+SENT = {"time": "2011-06-04T09:30:00", "location": "France", "mood": "festive"}
 
 
 def test_recommend_takes_a_context(module_client: TestClient) -> None:
-    answer = module_client.post("/recommend", json={"text": "tent", "context": CONTEXT})
+    answer = module_client.post("/recommend", json={"text": "tent", "context": SENT})
     assert answer.status_code == 200, answer.text
     assert answer.json()["items"]
     alone = module_client.post("/recommend", json={"context": {"time": 1307179800}})
@@ -42,3 +50,68 @@ def test_a_bad_context_is_422_naming_the_field(
         assert response.status_code == 422, response.text
         assert message in response.text and "context" in response.json()["detail"]
         assert counts(module_client) == before
+
+
+def _engine(client: TestClient) -> Any:
+    return client.app.state.engine  # type: ignore[attr-defined]
+
+
+def _stored_contexts(client: TestClient, user_id: str) -> dict[str, Any]:
+    return {i.item_id: i.context for i in _engine(client).store.interactions(user_id)}
+
+
+def test_events_keep_their_context_and_forget_removes_it(
+    open_client: Callable[..., TestClient],
+) -> None:
+    client = open_client()
+    load_catalogue(client)
+    one = {"id": "c1", "user_id": "hiker", "item_id": "tent", "event": "like", "context": SENT}
+    assert client.post("/interactions", json=one, headers=WRITE).status_code == 200
+    like = {"user_id": "hiker", "item_id": "jacket", "event": "like", "context": {"time": 7.5}}
+    assert client.post("/feedback", json=like, headers=WRITE).status_code == 200
+    expected = {"tent": SENT, "jacket": {"time": 7.5}, "boots": None}
+    assert _stored_contexts(client, "hiker") == expected
+    client.__exit__(None, None, None)
+    client = open_client()  # a restart reads them back, into the users' histories too
+    assert _stored_contexts(client, "hiker") == expected
+    _, history = _engine(client).get_user("hiker")
+    assert {i.item_id: i.context for i in history} == expected
+    assert client.delete("/users/hiker", headers=WRITE).status_code == 200
+    assert _stored_contexts(client, "hiker") == {}
+    with _engine(client).store.engine.connect() as connection:
+        rows = connection.execute(text("SELECT context FROM interactions")).scalars().all()
+    assert not [r for r in rows if r and "France" in str(r)]
+
+
+def test_the_service_learns_from_its_events_contexts() -> None:
+    """A refit's dataset keeps each positive event's context (``None`` where it had none)."""
+    events = [
+        Interaction("a", "u", "tent", "like", 1.0, None, {"location": "France"}),
+        Interaction("b", "u", "boots", "dislike", 2.0, None, {"location": "UK"}),
+        Interaction("c", "v", "tent", "purchase", 3.0),
+    ]
+    dataset = dataset_from_records([Item("tent", "Tent"), Item("boots", "Boots")], [], events)
+    assert list(dataset.interactions[CONTEXT]) == [{"location": "France"}, None]
+    plain = dataset_from_records([Item("tent", "Tent")], [], events[2:])
+    assert CONTEXT not in plain.interactions
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+def test_a_context_written_through_one_replica_reaches_the_other(
+    open_client: Callable[..., TestClient], tmp_path: Path
+) -> None:
+    a = open_client(refit_every=0, refit_minutes=0, models_dir=str(tmp_path / "a"))
+    b = open_client(refit_every=0, refit_minutes=0, models_dir=str(tmp_path / "b"))
+    load_catalogue(a)
+    like = {"user_id": "gamer", "item_id": "mouse", "event": "like", "context": SENT}
+    assert a.post("/feedback", json=like, headers=WRITE).status_code == 200
+
+    def arrived() -> bool:
+        found = _engine(b).users.get("gamer")
+        return found is not None and SENT in [i.context for i in found.history()]
+
+    deadline = time.monotonic() + 5
+    while not arrived() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert arrived()

@@ -1,7 +1,10 @@
 """The in-memory form every dataset takes: three pandas tables and a spec naming their roles.
 
 Ids are always strings (``"42"`` and ``42`` are the same item). Interactions carry a float
-``value`` (NaN when the source has none) and a float ``timestamp`` in seconds (NaN when absent).
+``value`` (NaN when the source has none) and a float ``timestamp`` in seconds (NaN when absent),
+and, where the source names context columns, a ``context`` column: per event a dict such as
+``{"time": 1307179800.0, "location": "France"}`` (or ``None``; see
+:mod:`coldbrew.models.context`).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ ITEM_ID = "item_id"
 USER_ID = "user_id"
 VALUE = "value"
 TIMESTAMP = "timestamp"
+CONTEXT = "context"
 INTERACTION_COLUMNS = (USER_ID, ITEM_ID, VALUE, TIMESTAMP)
 
 
@@ -103,6 +107,11 @@ class Dataset:
 def has_timestamps(interactions: pd.DataFrame) -> bool:
     """Whether any interaction carries a timestamp (else their order is the file's)."""
     return TIMESTAMP in interactions and bool(interactions[TIMESTAMP].notna().any())
+
+
+def has_context(interactions: pd.DataFrame) -> bool:
+    """Whether any interaction carries a context (when, where, how it happened)."""
+    return CONTEXT in interactions and bool(interactions[CONTEXT].notna().any())
 
 
 def history_by_user(interactions: pd.DataFrame) -> dict[str, list[str]]:
