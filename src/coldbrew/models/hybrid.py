@@ -28,7 +28,15 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from coldbrew.data.idmap import IdMap
-from coldbrew.data.schema import ITEM_ID, USER_ID, Dataset, has_timestamps, history_by_user
+from coldbrew.data.schema import (
+    CONTEXT,
+    ITEM_ID,
+    USER_ID,
+    Dataset,
+    has_context,
+    has_timestamps,
+    history_by_user,
+)
 from coldbrew.eval.metrics import ndcg_at_k_scores
 from coldbrew.eval.protocols import hold_out, reveal_earliest, steps_from_latest
 from coldbrew.models.base import Recommender, UserQuery, _profiles
@@ -200,20 +208,25 @@ def inner_validation(
     # held-out items: users with a training history look for them among the held-out items
     ci = pos[is_ci & ~is_cu].groupby(USER_ID)[ITEM_ID].apply(set).to_dict()
     ci = {u: r for u, r in ci.items() if u in train_hist}
+    ci_ctx = next_contexts(pos[is_ci & ~is_cu])
     add(
         0,
-        [UserQuery(user_id=u) for u in ci],
+        [UserQuery(user_id=u, context=context_at(ci_ctx, u, 0)) for u in ci],
         [set(train_hist[u]) for u in ci],
         list(ci.values()),
         sorted(cold_items),
     )
     # held-out users reveal their k earliest items
     cu_hist = history_by_user(pos[is_cu & ~is_ci])
+    cu_ctx = next_contexts(pos[is_cu & ~is_ci])
     for k in REVEALED:
         shot = reveal_earliest(cu_hist, k)
         add(
             1,
-            [UserQuery(user_id=u, liked=shown) for u, shown in shot.revealed.items()],
+            [
+                UserQuery(user_id=u, liked=shown, context=context_at(cu_ctx, u, k))
+                for u, shown in shot.revealed.items()
+            ],
             [set(shown) for shown in shot.revealed.values()],
             list(shot.relevant.values()),
             None,
@@ -221,14 +234,31 @@ def inner_validation(
     # warm users' held-out interactions
     wh = warm[held].groupby(USER_ID)[ITEM_ID].apply(set).to_dict()
     wh = {u: r for u, r in wh.items() if u in train_hist}
+    wh_ctx = next_contexts(warm[held])
     add(
         1,
-        [UserQuery(user_id=u) for u in wh],
+        [UserQuery(user_id=u, context=context_at(wh_ctx, u, 0)) for u in wh],
         [set(train_hist[u]) for u in wh],
         list(wh.values()),
         None,
     )
     return dataset.with_interactions(train), tasks
+
+
+def next_contexts(frame: pd.DataFrame) -> dict[str, list[Any]]:
+    """Each user's event contexts, oldest first (as :func:`history_by_user` orders their items;
+    ``None`` for an event without one); empty when no event has a context. A validation query
+    asks in the context of the first event it must predict, as a served request asks now."""
+    if not has_context(frame):
+        return {}
+    return history_by_user(frame.assign(**{ITEM_ID: frame[CONTEXT]}))
+
+
+def context_at(contexts: Mapping[str, list[Any]], user: str, position: int) -> dict[str, Any]:
+    """The context of ``user``'s event at ``position`` in :func:`next_contexts` (``{}``: none)."""
+    found = contexts.get(user, [])
+    value = found[position] if position < len(found) else None
+    return value if isinstance(value, dict) else {}
 
 
 def latest_for_half(warm: pd.DataFrame, held: np.ndarray, rng: np.random.Generator) -> np.ndarray:
