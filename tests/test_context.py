@@ -63,7 +63,7 @@ def test_bad_values_raise_naming_the_field(raw: dict[str, object], field: str) -
 
 def test_features_read_as_words() -> None:
     words = describe_features(context_features({"time": "2011-06-04T09:30", "location": "france"}))
-    assert words == "on Saturday mornings in France"
+    assert words == "on Saturday mornings in summer in France"
 
 
 def test_the_cli_takes_context_pairs_and_text(

@@ -13,6 +13,7 @@ from servicekit import WRITE, counts, load_catalogue
 from sqlalchemy import text
 
 from coldbrew.data.schema import CONTEXT
+from coldbrew.models.contextual import ContextPopularityRecommender
 from coldbrew.serve.records import dataset_from_records
 from coldbrew.store import Interaction, Item
 
@@ -115,3 +116,55 @@ def test_a_context_written_through_one_replica_reaches_the_other(
     while not arrived() and time.monotonic() < deadline:
         time.sleep(0.02)
     assert arrived()
+
+
+SATURDAY_MORNING = "2011-06-04T09:30:00"
+WEEKDAY_EVENING = "2011-06-07T20:15:00"
+
+
+def _sales() -> list[dict[str, Any]]:
+    """Croissants sell in France on Saturday mornings, tea in the UK on weekday evenings; the
+    umbrella sells most of all, everywhere and at any hour."""
+    rows = []
+    for n in range(8):
+        rows.append(("fr", n, "croissant", {"time": SATURDAY_MORNING, "location": "France"}))
+        rows.append(("uk", n, "tea", {"time": WEEKDAY_EVENING, "location": "UK"}))
+    for n in range(12):
+        when = SATURDAY_MORNING if n % 2 else WEEKDAY_EVENING
+        rows.append(("any", n, "umbrella", {"time": when, "location": "France" if n % 3 else "UK"}))
+    return [
+        {"id": f"{who}{n}-{item}", "user_id": f"{who}{n}", "item_id": item, "event": "purchase",
+         "timestamp": float(i), "context": context}
+        for i, (who, n, item, context) in enumerate(rows)
+    ]  # fmt: skip
+
+
+def test_the_answer_changes_with_the_requests_context(
+    open_client: Callable[..., TestClient], tmp_path: Path
+) -> None:
+    """Events stored with their context teach a context-conditioned model; served, it answers a
+    known user in France on a Saturday morning otherwise than in the UK on a weekday evening,
+    in the direction the sales say, and names the context that decided."""
+    client = open_client(model="zeroshot")
+    items = [{"id": i, "title": i.title()} for i in ("croissant", "tea", "umbrella", "map")]
+    for path, key, rows in (("/items/batch", "items", items), ("/users/batch", "users", [
+            {"id": "shopper"}]), ("/interactions/batch", "interactions", _sales())):  # fmt: skip
+        assert client.post(path, json={key: rows}, headers=WRITE).status_code == 200
+    store = _engine(client).store
+    dataset = dataset_from_records(store.items(), store.users(), store.interactions())
+    ContextPopularityRecommender().fit(dataset).save(tmp_path / "by-context")
+    client.__exit__(None, None, None)
+    client = open_client(model=str(tmp_path / "by-context"))
+
+    def top(context: dict[str, Any]) -> dict[str, Any]:
+        body = {"user_id": "shopper", "context": context, "k": 2}
+        response = client.post("/recommend", json=body, headers=WRITE)
+        assert response.status_code == 200, response.text
+        first: dict[str, Any] = response.json()["items"][0]
+        return first
+
+    assert top({"device": "mobile"})["item_id"] == "umbrella"  # nothing learned for it
+    france = top({"time": SATURDAY_MORNING, "location": "France"})
+    assert france["item_id"] == "croissant"
+    assert france["explanation"]["text"] == "Popular on Saturday mornings in France."
+    assert top({"time": "2011-06-08T19:00:00", "location": "UK"})["item_id"] == "tea"

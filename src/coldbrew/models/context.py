@@ -133,6 +133,8 @@ def describe_features(features: Mapping[str, str]) -> str:
     day, band = features.get("weekday", "").title(), features.get("hour_band", "")
     when = f"{day} {band}s" if day and band else f"{day}s" if day else f"{band}s" if band else ""
     words = [f"on {when}"] if when else []
+    if "season" in features:
+        words.append(f"in {features['season']}")
     if LOCATION in features:
         words.append(f"in {features[LOCATION].title()}")
     if DEVICE in features:
