@@ -29,13 +29,13 @@ from tqdm.auto import tqdm
 
 from coldbrew.data.idmap import IdMap
 from coldbrew.data.schema import (
-    CONTEXT,
     ITEM_ID,
     USER_ID,
     Dataset,
-    has_context,
+    context_at,
     has_timestamps,
     history_by_user,
+    next_contexts,
 )
 from coldbrew.eval.metrics import ndcg_at_k_scores
 from coldbrew.eval.protocols import hold_out, reveal_earliest, steps_from_latest
@@ -243,22 +243,6 @@ def inner_validation(
         None,
     )
     return dataset.with_interactions(train), tasks
-
-
-def next_contexts(frame: pd.DataFrame) -> dict[str, list[Any]]:
-    """Each user's event contexts, oldest first (as :func:`history_by_user` orders their items;
-    ``None`` for an event without one); empty when no event has a context. A validation query
-    asks in the context of the first event it must predict, as a served request asks now."""
-    if not has_context(frame):
-        return {}
-    return history_by_user(frame.assign(**{ITEM_ID: frame[CONTEXT]}))
-
-
-def context_at(contexts: Mapping[str, list[Any]], user: str, position: int) -> dict[str, Any]:
-    """The context of ``user``'s event at ``position`` in :func:`next_contexts` (``{}``: none)."""
-    found = contexts.get(user, [])
-    value = found[position] if position < len(found) else None
-    return value if isinstance(value, dict) else {}
 
 
 def latest_for_half(warm: pd.DataFrame, held: np.ndarray, rng: np.random.Generator) -> np.ndarray:
