@@ -168,3 +168,16 @@ def test_the_answer_changes_with_the_requests_context(
     assert france["item_id"] == "croissant"
     assert france["explanation"]["text"] == "Popular on Saturday mornings in France."
     assert top({"time": "2011-06-08T19:00:00", "location": "UK"})["item_id"] == "tea"
+
+
+def test_a_refit_is_judged_in_each_held_out_events_context() -> None:
+    from coldbrew.serve.refit import holdout_queries
+
+    events = [
+        Interaction("a", "u", "tent", "like", 1.0),
+        Interaction("b", "u", "boots", "like", 2.0, None, {"location": "France"}),
+    ]
+    holdout = holdout_queries(events, events[1:], {})
+    assert [(q.liked, dict(q.context)) for q in holdout.queries] == [
+        (("tent",), {"location": "France"})
+    ]
