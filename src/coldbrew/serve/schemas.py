@@ -93,11 +93,6 @@ QueryAttributes = Annotated[
 Scalar = _QueryValue | int | Finite | bool
 
 
-def _context(value: dict[str, Any]) -> dict[str, Any]:
-    """The context checked as the library checks it (a readable time, short values)."""
-    return parse_context(value)
-
-
 Context = Annotated[
     dict[Key, UserText | int | Finite | bool],
     Field(
@@ -106,7 +101,7 @@ Context = Annotated[
         '"2011-06-04T09:30:00"), location, device, text, or any other key.',
         examples=[{"time": "2011-06-04T09:30:00", "location": "France", "device": "mobile"}],
     ),
-    AfterValidator(_context),
+    AfterValidator(parse_context),  # checked as the library checks it: a readable time
 ]
 Event = Literal["view", "click", "like", "purchase", "dislike"]
 # what the service answers with (stored values, unconstrained)
