@@ -5,9 +5,11 @@ Online Retail's purchases each carry a country and a minute-resolution time; loa
 carry a time only: there each event keeps ``{"time"}`` (``--dataset ml-100k``). Two protocols
 keep the test events' context: **warm-latest** (each user's latest 20% of positives held out,
 asked in the context of the earliest of them) and **cold-user** at ``k`` revealed positives
-(asked in the context of the first one not revealed). Each pair of models is fitted on the same
-split's training part and scored on the same users: NDCG@20 with 95% bootstrap intervals, and
-the paired ratio aware / blind with its own interval (users resampled together).
+(asked in the context of the first one not revealed); ``--protocols next-item`` adds
+leave-one-out by time (asked in the context of the one purchase to find). Each pair of models
+is fitted on the same split's training part and scored on the same users: NDCG@20 with 95%
+bootstrap intervals, and the paired ratio aware / blind with its own interval (users resampled
+together).
 
     OPENBLAS_NUM_THREADS=1 PYTHONPATH=src nice -n 19 .venv/bin/python benchmarks/context.py \\
         --pairs popularity:context_popularity,hybrid:hybrid_context --out /tmp/context
@@ -29,7 +31,7 @@ from coldbrew.data.benchmarks import LOADERS, data_root, load_online_retail
 from coldbrew.data.schema import CONTEXT, TIMESTAMP, Dataset
 from coldbrew.eval.evaluate import evaluate
 from coldbrew.eval.metrics import bootstrap_ci
-from coldbrew.eval.protocols import Split, cold_user_split, latest_split
+from coldbrew.eval.protocols import Split, cold_user_split, latest_split, next_item_split
 from coldbrew.text.factory import make_encoder
 
 METRIC = "ndcg@20"
@@ -44,7 +46,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--k-values", default="0,1", help="cold-user revealed purchases")
     parser.add_argument(
-        "--protocols", default="warm-latest,cold-user", help="warm-latest and/or cold-user"
+        "--protocols", default="warm-latest,cold-user", help="warm-latest, next-item, cold-user"
     )
     parser.add_argument("--encoder", default="default", help="for models that read text")
     parser.add_argument("--cache-dir", default=None, help="the embedding cache")
@@ -150,6 +152,8 @@ def main(argv: list[str] | None = None) -> None:
     splits: list[tuple[Split, list[int | None]]] = []
     if "warm-latest" in protocols:
         splits.append((latest_split(dataset, seed=args.seed), [None]))
+    if "next-item" in protocols:
+        splits.append((next_item_split(dataset, seed=args.seed), [None]))
     if "cold-user" in protocols:
         splits.append((cold_user_split(dataset, k_values=tuple(ks), seed=args.seed), list(ks)))
     rows = []

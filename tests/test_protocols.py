@@ -16,6 +16,7 @@ from coldbrew.eval.protocols import (
     hold_out,
     k_shot,
     latest_split,
+    next_item_split,
     reveal_earliest,
     warm_split,
 )
@@ -227,3 +228,12 @@ def test_queries_ask_in_the_context_of_the_first_event_to_find() -> None:
     at_three = build_queries(cold, k=3)
     assert [q.context["time"] for q in at_three.queries] == list(ordered.nth(3))
     assert all(not q.context for q in build_queries(latest_split(synthetic())).queries)
+
+
+def test_a_next_item_query_asks_in_its_targets_context() -> None:
+    ds = synthetic()
+    stamped = ds.interactions.assign(context=[{"time": t} for t in ds.interactions["timestamp"]])
+    split = next_item_split(ds.with_interactions(stamped))
+    queries = build_queries(split)
+    target_time = split.test.set_index("user_id")["timestamp"]
+    assert [q.context["time"] for q in queries.queries] == list(target_time[queries.users])

@@ -134,14 +134,18 @@ def build_queries(split: Split, *, part: str = "test", k: int | None = None) -> 
 
 def next_item_queries(split: Split, part: str) -> QuerySet:
     """Next-item: each user is asked with their whole earlier history revealed as liked items
-    (:func:`~coldbrew.eval.protocols.next_item_view`), which ranking excludes; one relevant
-    item, over the whole catalogue."""
+    (:func:`~coldbrew.eval.protocols.next_item_view`), which ranking excludes, in the target
+    event's context where events carry one; one relevant item, over the whole catalogue."""
     view = next_item_view(split, part=part)
     users = view.users
+    asked = next_contexts(getattr(split, part))  # one event per user: the target
     return QuerySet(
         None,
         users,
-        [UserQuery(user_id=u, liked=view.revealed[u]) for u in users],
+        [
+            UserQuery(user_id=u, liked=view.revealed[u], context=context_at(asked, u, 0))
+            for u in users
+        ],
         [set(view.revealed[u]) for u in users],
         [{view.target[u]} for u in users],
         None,
