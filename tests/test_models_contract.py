@@ -21,6 +21,7 @@ from coldbrew.models import (
 )
 from coldbrew.models.baselines import AttributePopularityRecommender
 from coldbrew.models.cf import ALSRecommender, BPRRecommender, ItemKNNRecommender
+from coldbrew.models.contextual import ContextPopularityRecommender
 from coldbrew.models.finetuned import FineTunedRecommender
 from coldbrew.models.heads import AttributeMapRecommender, CFMapRecommender
 from coldbrew.models.hybrid import HybridRecommender
@@ -37,6 +38,7 @@ from coldbrew.text import HashingEncoder
 FACTORIES: dict[str, tuple[Callable[[], Recommender], bool]] = {
     "popularity": (PopularityRecommender, False),
     "attribute_popularity": (AttributePopularityRecommender, False),
+    "context_popularity": (ContextPopularityRecommender, False),
     "random": (lambda: RandomRecommender(seed=7), False),
     "zeroshot": (lambda: ZeroShotRecommender(HashingEncoder(128)), True),
     "als": (lambda: ALSRecommender(factors=8, iterations=5, seed=3), False),
@@ -88,6 +90,7 @@ QUERIES = [
     UserQuery(attributes={"age": "18-24", "occupation": "student"}),
     UserQuery(liked=("keyboard",)),
     UserQuery(text="coffee", liked=("skillet",), attributes={"occupation": "chef"}),
+    UserQuery(text="camping", context={"time": "2011-06-04T09:30:00", "location": "France"}),
 ]
 
 

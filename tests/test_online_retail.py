@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from coldbrew.data import load_dataset
-from coldbrew.data.benchmarks import DatasetNotFoundError, data_root
+from coldbrew.data.benchmarks import DatasetNotFoundError, data_root, load_online_retail
 
 UK, ICELAND = "United Kingdom", "Iceland"
 HEART, PARASOL = "WHITE HANGING HEART T-LIGHT HOLDER", "EDWARDIAN PARASOL BLACK"
@@ -77,6 +77,17 @@ def test_cleaning_keeps_products_sales_and_first_purchases_only(tmp_path: Path) 
         "17850": UK,
     }
     assert data.spec.user_attributes == ("country",)
+
+
+def test_with_context_each_purchase_keeps_its_own_time_and_country(tmp_path: Path) -> None:
+    """Issue 26: the sale line's country (not the customer's most frequent one) and time."""
+    plain = load_dataset("online-retail", data_root=write_retail(tmp_path))
+    data = load_online_retail(tmp_path, context=True)
+    assert "context" not in plain.interactions
+    got = list(zip(data.interactions["item_id"], data.interactions["context"]))
+    assert got[-1] == ("90000", {"time": _seconds("12-07 10:00"), "location": "Portugal"})
+    assert got[0] == ("85123A", {"time": _seconds("12-01 08:26"), "location": UK})
+    assert data.interactions.drop(columns="context").equals(plain.interactions)
 
 
 def test_missing_file_says_where(tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ from coldbrew.eval.protocols import (
     hold_out,
     k_shot,
     latest_split,
+    next_item_split,
     reveal_earliest,
     warm_split,
 )
@@ -209,3 +210,30 @@ def test_reveal_earliest_keeps_users_with_only_repeats_left_and_k_shot_drops_the
     assert view.left_out == 2
     with pytest.raises(ValueError, match="non-negative"):
         reveal_earliest(history, -1)
+
+
+def test_queries_ask_in_the_context_of_the_first_event_to_find() -> None:
+    """Issue 26: where events carry a context, a known user's query asks in the context of
+    their earliest test event, a cold user's at k in that of their k-th (the first not
+    revealed); the event's time is its context's time here."""
+    ds = synthetic()
+    stamped = ds.interactions.assign(context=[{"time": t} for t in ds.interactions["timestamp"]])
+    ds = ds.with_interactions(stamped)
+    latest = latest_split(ds)
+    queries = build_queries(latest)
+    first = latest.test.groupby("user_id")["timestamp"].min()
+    assert [q.context["time"] for q in queries.queries] == list(first[queries.users])
+    cold = cold_user_split(ds, seed=42)
+    ordered = cold.test.sort_values(["user_id", "timestamp"]).groupby("user_id")["timestamp"]
+    at_three = build_queries(cold, k=3)
+    assert [q.context["time"] for q in at_three.queries] == list(ordered.nth(3))
+    assert all(not q.context for q in build_queries(latest_split(synthetic())).queries)
+
+
+def test_a_next_item_query_asks_in_its_targets_context() -> None:
+    ds = synthetic()
+    stamped = ds.interactions.assign(context=[{"time": t} for t in ds.interactions["timestamp"]])
+    split = next_item_split(ds.with_interactions(stamped))
+    queries = build_queries(split)
+    target_time = split.test.set_index("user_id")["timestamp"]
+    assert [q.context["time"] for q in queries.queries] == list(target_time[queries.users])

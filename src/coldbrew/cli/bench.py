@@ -13,7 +13,7 @@ from typing import Any
 from coldbrew.bench.report import markdown, plot_bars, plot_cold_to_warm, write_json
 from coldbrew.bench.runner import PROTOCOLS, TIMED, BenchConfig, ResultRow, run_benchmark
 from coldbrew.bench.system import library_versions, machine, now
-from coldbrew.bench.zoo import MODEL_NAMES, parse_models
+from coldbrew.bench.zoo import FACTORIES, OPT_IN, parse_models
 from coldbrew.cli.common import (
     add_dataset_args,
     add_encoder_args,
@@ -45,7 +45,8 @@ def add_parser(sub: Any) -> None:
     parser.add_argument(
         "--models",
         default="all",
-        help=f"comma-separated: {', '.join(MODEL_NAMES)}, or all (default: %(default)s)",
+        help=f"comma-separated: {', '.join(FACTORIES)}, or all (all but {', '.join(OPT_IN)}; "
+        "default: %(default)s)",
     )
     parser.add_argument("--seed", type=int, default=42, help="split seed (default: %(default)s)")
     parser.add_argument(
@@ -161,6 +162,6 @@ def _merge_earlier(
     rerun = {r.model for r in rows}
     kept = [ResultRow.from_dict(r) for r in earlier["results"] if r["model"] not in rerun]
     meta["commands"] = [*old_meta.get("commands", [old_meta["command"]]), meta["command"]]
-    order = {name: i for i, name in enumerate(MODEL_NAMES)}
+    order = {name: i for i, name in enumerate(FACTORIES)}
     merged = sorted(kept + rows, key=lambda r: order.get(r.model, len(order)))  # stable
     return merged, {**earlier["splits"], **splits}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from typing import Any
@@ -13,6 +14,7 @@ from coldbrew.cli.common import add_dataset_args, add_encoder_args, load_from_ar
 from coldbrew.data.schema import ITEM_ID
 from coldbrew.eval.calibration import score_percentiles
 from coldbrew.models.base import UserQuery
+from coldbrew.models.context import TEXT, TIME
 from coldbrew.models.rerank import check_controls
 from coldbrew.text.language import script_warnings
 
@@ -46,6 +48,17 @@ def add_parser(sub: Any) -> None:
     parser.add_argument(
         "--liked", default="", metavar="ID,ID", help="item ids the user liked, oldest first"
     )
+    parser.add_argument(
+        "--context",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="when, where and how the user asks, repeatable (--context time=2011-06-04T09:30:00 "
+        "--context location=France --context device=mobile; time may be seconds since 1970)",
+    )
+    parser.add_argument(
+        "--context-text", metavar="TEXT", help='the situation in words ("rainy evening, with kids")'
+    )
     parser.add_argument("--user", metavar="ID", help="a known user id from the dataset")
     parser.add_argument("-k", type=int, default=10, help="how many items (default: %(default)s)")
     parser.add_argument(
@@ -67,23 +80,38 @@ def add_parser(sub: Any) -> None:
     parser.set_defaults(func=run)
 
 
-def parse_attributes(pairs: list[str]) -> dict[str, str]:
+def parse_attributes(pairs: list[str], flag: str = "--attr") -> dict[str, str]:
     attributes = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
-            raise ValueError(f"--attr expects KEY=VALUE, got {pair!r}")
+            raise ValueError(f"{flag} expects KEY=VALUE, got {pair!r}")
         attributes[key.strip()] = value.strip()
     return attributes
+
+
+def parse_context(pairs: list[str], text: str | None) -> dict[str, Any]:
+    """``--context KEY=VALUE`` pairs and ``--context-text``; a ``time`` that is a number is
+    seconds since 1970 (anything else must be an ISO 8601 time)."""
+    context: dict[str, Any] = dict(parse_attributes(pairs, "--context"))
+    with contextlib.suppress(KeyError, ValueError):
+        context[TIME] = float(context[TIME])
+    if text is not None and text.strip():
+        context[TEXT] = text.strip()
+    return context
 
 
 def run(args: argparse.Namespace) -> int:
     liked = tuple(i.strip() for i in args.liked.split(",") if i.strip())
     query = UserQuery(
-        user_id=args.user, text=args.text, attributes=parse_attributes(args.attr), liked=liked
+        user_id=args.user,
+        text=args.text,
+        attributes=parse_attributes(args.attr),
+        liked=liked,
+        context=parse_context(args.context, args.context_text),
     )
     if query.is_empty():
-        raise ValueError("describe the user: give --text, --attr, --liked or --user")
+        raise ValueError("describe the user: give --text, --attr, --liked, --context or --user")
     check_controls(args.diversity, args.novelty)  # before the model loads
     dataset = load_from_args(args)
     known = set(dataset.items[ITEM_ID])

@@ -224,7 +224,7 @@ def load_citeulike_a(root: Path, max_tags: int = 20) -> Dataset:
     return build_dataset(spec, items, inter, inter_value=None, inter_timestamp=None)
 
 
-def load_online_retail(root: Path) -> Dataset:
+def load_online_retail(root: Path, *, context: bool = False) -> Dataset:
     """UCI Online Retail (a UK giftware shop, 2010-12 to 2011-12) as implicit purchases.
 
     Stock codes are upper-cased (``15056bl`` is ``15056BL``); service codes and gift vouchers
@@ -235,7 +235,9 @@ def load_online_retail(root: Path) -> Dataset:
     positive quantity; a customer who bought a product again keeps one interaction, the first
     (value 1.0, time in Unix seconds), as the cold-item, warm and next-item splits expect one row
     per pair (a repeat would land in test with its first purchase in train, then be masked).
-    Each customer's ``country`` is the most frequent one over their sale lines.
+    Each customer's ``country`` is the most frequent one over their sale lines. ``context``:
+    each purchase keeps its own as context (``{"time": ..., "location": country}``, issue 26;
+    off by default, so the benchmarks' data stay as they were measured).
     """
     name = "online_retail.parquet"
     raw = pd.read_parquet(_folder(root, "online-retail", (name,)) / name)
@@ -258,9 +260,11 @@ def load_online_retail(root: Path) -> Dataset:
     users = _most_frequent(sales["user_id"], sales["Country"]).rename("country")
     users = with_source(users.rename_axis("user_id").reset_index(), name)
     first = sales.sort_values(["timestamp", "_line"]).drop_duplicates(["user_id", "code"])
-    inter = first.sort_values("_line")[["user_id", "code", "value", "timestamp", "_file", "_line"]]
+    columns = ["user_id", "code", "value", "timestamp", "Country", "_file", "_line"]
+    inter = first.sort_values("_line")[columns].rename(columns={"code": "item_id"})
     spec = DatasetSpec(name="online-retail", item_text=("title",), user_attributes=("country",))
-    return build_dataset(spec, items, inter.rename(columns={"code": "item_id"}), users)
+    named = {"time": "timestamp", "location": "Country"} if context else None
+    return build_dataset(spec, items, inter, users, inter_context=named)
 
 
 def retail_titles(codes: pd.Series, descriptions: pd.Series) -> pd.Series:

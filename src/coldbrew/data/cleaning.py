@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -17,6 +18,7 @@ import pandas as pd
 
 from coldbrew.data.problems import BadRowsError, DataError, LoadReport, RowProblem
 from coldbrew.data.schema import (
+    CONTEXT,
     INTERACTION_COLUMNS,
     ITEM_ID,
     TIMESTAMP,
@@ -162,6 +164,33 @@ def _check_entities(
     return check.result()
 
 
+def _contexts(
+    inter: pd.DataFrame,
+    frame: pd.DataFrame,
+    named: Mapping[str, str],
+    inter_timestamp: str | None,
+    check: _Checker,
+) -> list[dict[str, Any] | None]:
+    """Each event's context: key -> its column's value (a ``time`` in seconds since 1970; the
+    timestamp column's as already parsed), leaving out empty values; ``None`` with none.
+    Unreadable times are bad rows."""
+    columns: dict[str, pd.Series] = {}
+    for key, column in named.items():
+        if column == inter_timestamp:
+            columns[key] = frame[TIMESTAMP]
+        elif key == "time":
+            columns[key], bad = _timestamps(inter[column])
+            check.reject(bad, column, "not a context time (seconds or an ISO date)")
+        else:
+            columns[key] = inter[column].map(normalize_text)
+    table = pd.DataFrame(columns).reset_index(drop=True)
+    rows = table.astype(object).where(table.notna() & (table.astype(str) != ""), None)
+    return [
+        {k: v for k, v in row.items() if v is not None} or None
+        for row in rows.to_dict(orient="records")
+    ]
+
+
 def build_dataset(
     spec: DatasetSpec,
     items: pd.DataFrame,
@@ -174,6 +203,7 @@ def build_dataset(
     inter_item: str = ITEM_ID,
     inter_value: str | None = VALUE,
     inter_timestamp: str | None = TIMESTAMP,
+    inter_context: Mapping[str, str] | None = None,
     on_bad_rows: OnBadRows = "raise",
     users_are_closed: bool = True,
 ) -> Dataset:
@@ -182,7 +212,10 @@ def build_dataset(
     Structural problems (missing columns) always raise :class:`DataError`. Bad rows raise too
     with ``on_bad_rows="raise"``; with ``"skip"`` they are left out and listed in
     ``dataset.report``. Unknown item ids in interactions are bad rows; unknown user ids are bad
-    rows only when a users table is given and ``users_are_closed``.
+    rows only when a users table is given and ``users_are_closed``. ``inter_context`` names
+    context keys and the interaction columns they come from (``{"location": "Country",
+    "time": "ts"}``): each event's are gathered into its ``context`` dict (see
+    :func:`_contexts`).
     """
     problems: list[RowProblem] = []
     items = _check_entities(
@@ -193,6 +226,7 @@ def build_dataset(
             users.copy(), user_id, spec.user_text, problems, role="users", need_text=False
         )
     wanted = [inter_user, inter_item] + [c for c in (inter_value, inter_timestamp) if c]
+    wanted += list((inter_context or {}).values())
     structural = [p for p in problems if p.line is None]
     structural += require_columns(interactions, wanted, "interactions")
     if structural:
@@ -220,6 +254,8 @@ def build_dataset(
         check.reject(bad, inter_timestamp, "not a timestamp (seconds or an ISO date)")
     else:
         frame[TIMESTAMP] = np.nan
+    if inter_context:
+        frame[CONTEXT] = _contexts(inter, frame, inter_context, inter_timestamp, check)
     known_items = set(items[ITEM_ID])
     check.reject(~frame[ITEM_ID].isin(known_items).to_numpy(), inter_item, "unknown item id")
     if users is not None and users_are_closed and len(users):
@@ -232,6 +268,7 @@ def build_dataset(
     report = LoadReport(skipped=problems)
     before = len(frame)
     frame = frame.drop_duplicates(subset=list(INTERACTION_COLUMNS)).reset_index(drop=True)
+    columns = [*INTERACTION_COLUMNS, *([CONTEXT] if inter_context else [])]
     report.duplicates_dropped = before - len(frame)
 
     def public(table: pd.DataFrame) -> pd.DataFrame:
@@ -240,7 +277,7 @@ def build_dataset(
     return Dataset(
         spec,
         public(items),
-        public(frame)[list(INTERACTION_COLUMNS)],
+        public(frame)[columns],
         public(users) if users is not None else empty_users(),
         report=report,
     )

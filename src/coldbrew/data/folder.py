@@ -24,6 +24,9 @@ item = "item_id"
 value = "rating"               # optional
 timestamp = "ts"               # optional: seconds since 1970 or ISO dates
 positive_threshold = 4         # optional: value >= 4 is a positive; omit for implicit data
+context = ["country", "ts"]    # optional: columns each event keeps as its context; the
+                               # timestamp column becomes "time". Or a table naming the keys:
+                               # context = { location = "country", time = "ts" }
 ```
 """
 
@@ -62,6 +65,7 @@ _KEYS = {
         "timestamp",
         "positive_threshold",
         "encoding",
+        "context",
     },
 }
 _NO_INTERACTIONS_TABLE = {"user": "user_id", "item": "item_id"}
@@ -204,6 +208,19 @@ def _strings(raw: dict[str, Any], key: str) -> tuple[str, ...]:
     return (value,) if isinstance(value, str) else tuple(value)
 
 
+def context_columns(path: Path, cfg: dict[str, Any]) -> dict[str, str]:
+    """The interactions' ``context``: key -> column (a list keeps the column names as keys,
+    the timestamp column's as ``time``)."""
+    raw = cfg.get("context", {})
+    if isinstance(raw, str | list):
+        return {("time" if c == cfg.get("timestamp") else c): c for c in _strings(cfg, "context")}
+    if not isinstance(raw, dict) or not all(isinstance(c, str) for c in raw.values()):
+        raise _spec_problem(
+            path, "interactions.context", 'a list of columns, or a table like {location = "x"}'
+        )
+    return dict(raw)
+
+
 def load_folder(path: str | Path, on_bad_rows: OnBadRows = "raise") -> Dataset:
     """Read a dataset folder described by its ``dataset.toml`` (see the module docstring)."""
     folder = Path(path)
@@ -223,11 +240,13 @@ def load_folder(path: str | Path, on_bad_rows: OnBadRows = "raise") -> Dataset:
     raw = read_spec(spec_path)
     item_cfg, user_cfg = raw["items"], raw.get("users")
     inter_cfg = raw.get("interactions", _NO_INTERACTIONS_TABLE)
+    context = context_columns(spec_path, inter_cfg)
 
     def table(cfg: dict[str, Any], role: str) -> pd.DataFrame:
         frame = read_table(folder / cfg["file"], cfg.get("encoding", "utf-8"), on_bad_rows)
         named = [cfg["id"]] if "id" in cfg else [cfg[k] for k in _INTERACTION_COLUMNS if k in cfg]
         named += [*_strings(cfg, "text"), *_strings(cfg, "attributes")]
+        named += list(context.values()) if role == "interactions" else []
         if frame.empty and not len(frame.columns.difference([FILE, LINE])):
             return frame.reindex(columns=[*named, FILE, LINE])  # an empty file: no rows
         problems = require_columns(frame, named, role, source=SPEC_FILE)
@@ -262,6 +281,7 @@ def load_folder(path: str | Path, on_bad_rows: OnBadRows = "raise") -> Dataset:
         inter_item=inter_cfg["item"],
         inter_value=inter_cfg.get("value"),
         inter_timestamp=inter_cfg.get("timestamp"),
+        inter_context=context,
         on_bad_rows=on_bad_rows,
     )
     parse_problems = [

@@ -1,12 +1,17 @@
 """The in-memory form every dataset takes: three pandas tables and a spec naming their roles.
 
 Ids are always strings (``"42"`` and ``42`` are the same item). Interactions carry a float
-``value`` (NaN when the source has none) and a float ``timestamp`` in seconds (NaN when absent).
+``value`` (NaN when the source has none) and a float ``timestamp`` in seconds (NaN when absent),
+and, where the source names context columns, a ``context`` column: per event a dict such as
+``{"time": 1307179800.0, "location": "France"}`` (or ``None``; see
+:mod:`coldbrew.models.context`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -17,6 +22,7 @@ ITEM_ID = "item_id"
 USER_ID = "user_id"
 VALUE = "value"
 TIMESTAMP = "timestamp"
+CONTEXT = "context"
 INTERACTION_COLUMNS = (USER_ID, ITEM_ID, VALUE, TIMESTAMP)
 
 
@@ -105,6 +111,11 @@ def has_timestamps(interactions: pd.DataFrame) -> bool:
     return TIMESTAMP in interactions and bool(interactions[TIMESTAMP].notna().any())
 
 
+def has_context(interactions: pd.DataFrame) -> bool:
+    """Whether any interaction carries a context (when, where, how it happened)."""
+    return CONTEXT in interactions and bool(interactions[CONTEXT].notna().any())
+
+
 def history_by_user(interactions: pd.DataFrame) -> dict[str, list[str]]:
     """Group interactions into per-user item lists, oldest first (stable for ties)."""
     if interactions.empty:
@@ -114,6 +125,22 @@ def history_by_user(interactions: pd.DataFrame) -> dict[str, list[str]]:
     ts = frame[TIMESTAMP].fillna(-np.inf) if TIMESTAMP in frame else 0
     frame = frame.assign(_ts=ts).sort_values(["_ts", "_order"], kind="stable")
     return {str(u): list(g[ITEM_ID]) for u, g in frame.groupby(USER_ID, sort=False)}
+
+
+def next_contexts(frame: pd.DataFrame) -> dict[str, list[Any]]:
+    """Each user's event contexts, oldest first (as :func:`history_by_user` orders their items;
+    ``None`` for an event without one); empty when no event has a context. A validation query
+    asks in the context of the first event it must predict, as a served request asks now."""
+    if not has_context(frame):
+        return {}
+    return history_by_user(frame.assign(**{ITEM_ID: frame[CONTEXT]}))
+
+
+def context_at(contexts: Mapping[str, list[Any]], user: str, position: int) -> dict[str, Any]:
+    """The context of ``user``'s event at ``position`` in :func:`next_contexts` (``{}``: none)."""
+    found = contexts.get(user, [])
+    value = found[position] if position < len(found) else None
+    return value if isinstance(value, dict) else {}
 
 
 def empty_interactions() -> pd.DataFrame:

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from coldbrew.data.schema import ITEM_ID, USER_ID
+from coldbrew.data.schema import ITEM_ID, USER_ID, context_at, next_contexts
 from coldbrew.eval.metrics import METRICS, mean_metric
 from coldbrew.eval.protocols import PARTS, Split, k_shot, next_item_view
 from coldbrew.models.base import Recommendations, UserQuery
@@ -82,7 +82,9 @@ def build_queries(split: Split, *, part: str = "test", k: int | None = None) -> 
     Cold-user splits need ``k``: each user reveals their ``k`` earliest positives as liked
     items (:func:`~coldbrew.eval.protocols.k_shot`), ranking excludes them and the rest are
     relevant. Cold-item and warm splits take no ``k``: users are known and queried by id, and
-    ranking excludes what they have in train and, for the test part, in val. Next-item splits
+    ranking excludes what they have in train and, for the test part, in val. Where the events
+    carry a context, each query asks in the context of the first event it must find (the
+    ``k``-th of a cold user's, the earliest of a known user's in ``part``). Next-item splits
     take no ``k`` either: see :func:`next_item_queries`. Candidates are the split's (``None``:
     every item).
     """
@@ -96,10 +98,14 @@ def build_queries(split: Split, *, part: str = "test", k: int | None = None) -> 
             )
         view = k_shot(split, k, part=part)
         users = view.users
+        asked = next_contexts(getattr(split, part))
         return QuerySet(
             k,
             users,
-            [UserQuery(user_id=u, liked=view.revealed[u]) for u in users],
+            [
+                UserQuery(user_id=u, liked=view.revealed[u], context=context_at(asked, u, k))
+                for u in users
+            ],
             [set(view.revealed[u]) for u in users],
             [view.relevant[u] for u in users],
             split.candidates,
@@ -115,10 +121,11 @@ def build_queries(split: Split, *, part: str = "test", k: int | None = None) -> 
         for user, items in relevant_by_user(split.val).items():
             known.setdefault(user, set()).update(items)
     users = sorted(relevant)
+    asked = next_contexts(getattr(split, part))
     return QuerySet(
         None,
         users,
-        [UserQuery(user_id=u) for u in users],
+        [UserQuery(user_id=u, context=context_at(asked, u, 0)) for u in users],
         [known.get(u, set()) for u in users],
         [relevant[u] for u in users],
         split.candidates,
@@ -127,14 +134,18 @@ def build_queries(split: Split, *, part: str = "test", k: int | None = None) -> 
 
 def next_item_queries(split: Split, part: str) -> QuerySet:
     """Next-item: each user is asked with their whole earlier history revealed as liked items
-    (:func:`~coldbrew.eval.protocols.next_item_view`), which ranking excludes; one relevant
-    item, over the whole catalogue."""
+    (:func:`~coldbrew.eval.protocols.next_item_view`), which ranking excludes, in the target
+    event's context where events carry one; one relevant item, over the whole catalogue."""
     view = next_item_view(split, part=part)
     users = view.users
+    asked = next_contexts(getattr(split, part))  # one event per user: the target
     return QuerySet(
         None,
         users,
-        [UserQuery(user_id=u, liked=view.revealed[u]) for u in users],
+        [
+            UserQuery(user_id=u, liked=view.revealed[u], context=context_at(asked, u, 0))
+            for u in users
+        ],
         [set(view.revealed[u]) for u in users],
         [{view.target[u]} for u in users],
         None,

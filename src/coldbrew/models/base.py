@@ -24,6 +24,7 @@ import pandas as pd
 from coldbrew.data.idmap import IdMap
 from coldbrew.data.schema import ITEM_ID, USER_ID, Dataset, history_by_user
 from coldbrew.index.exact import top_k
+from coldbrew.models.context import parse_context
 from coldbrew.models.rerank import candidate_pool, check_controls, rerank
 
 FORMAT_VERSION = 1
@@ -59,6 +60,10 @@ class UserQuery:
         Item ids the user interacted with, oldest first.
     disliked
         Item ids the user said they do not want (models that read text steer away from them).
+    context
+        When, where and how the user asks: ``{"time": "2011-06-04T09:30:00", "location":
+        "France", "device": "mobile", "text": "rainy evening"}``, any other key kept
+        (:mod:`coldbrew.models.context`). Only models that read context use it.
     """
 
     user_id: str | None = None
@@ -66,10 +71,19 @@ class UserQuery:
     attributes: Mapping[str, Any] = field(default_factory=dict)
     liked: tuple[str, ...] = ()
     disliked: tuple[str, ...] = ()
+    context: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.context:  # checked once here, so every model reads a valid context
+            object.__setattr__(self, "context", parse_context(self.context))
 
     def is_empty(self) -> bool:
         return not (
-            self.user_id or (self.text and self.text.strip()) or self.attributes or self.liked
+            self.user_id
+            or (self.text and self.text.strip())
+            or self.attributes
+            or self.liked
+            or self.context
         )
 
 

@@ -28,7 +28,15 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from coldbrew.data.idmap import IdMap
-from coldbrew.data.schema import ITEM_ID, USER_ID, Dataset, has_timestamps, history_by_user
+from coldbrew.data.schema import (
+    ITEM_ID,
+    USER_ID,
+    Dataset,
+    context_at,
+    has_timestamps,
+    history_by_user,
+    next_contexts,
+)
 from coldbrew.eval.metrics import ndcg_at_k_scores
 from coldbrew.eval.protocols import hold_out, reveal_earliest, steps_from_latest
 from coldbrew.models.base import Recommender, UserQuery, _profiles
@@ -200,20 +208,25 @@ def inner_validation(
     # held-out items: users with a training history look for them among the held-out items
     ci = pos[is_ci & ~is_cu].groupby(USER_ID)[ITEM_ID].apply(set).to_dict()
     ci = {u: r for u, r in ci.items() if u in train_hist}
+    ci_ctx = next_contexts(pos[is_ci & ~is_cu])
     add(
         0,
-        [UserQuery(user_id=u) for u in ci],
+        [UserQuery(user_id=u, context=context_at(ci_ctx, u, 0)) for u in ci],
         [set(train_hist[u]) for u in ci],
         list(ci.values()),
         sorted(cold_items),
     )
     # held-out users reveal their k earliest items
     cu_hist = history_by_user(pos[is_cu & ~is_ci])
+    cu_ctx = next_contexts(pos[is_cu & ~is_ci])
     for k in REVEALED:
         shot = reveal_earliest(cu_hist, k)
         add(
             1,
-            [UserQuery(user_id=u, liked=shown) for u, shown in shot.revealed.items()],
+            [
+                UserQuery(user_id=u, liked=shown, context=context_at(cu_ctx, u, k))
+                for u, shown in shot.revealed.items()
+            ],
             [set(shown) for shown in shot.revealed.values()],
             list(shot.relevant.values()),
             None,
@@ -221,9 +234,10 @@ def inner_validation(
     # warm users' held-out interactions
     wh = warm[held].groupby(USER_ID)[ITEM_ID].apply(set).to_dict()
     wh = {u: r for u, r in wh.items() if u in train_hist}
+    wh_ctx = next_contexts(warm[held])
     add(
         1,
-        [UserQuery(user_id=u) for u in wh],
+        [UserQuery(user_id=u, context=context_at(wh_ctx, u, 0)) for u in wh],
         [set(train_hist[u]) for u in wh],
         list(wh.values()),
         None,

@@ -15,6 +15,7 @@ def model_classes() -> dict[str, type[Recommender]]:
         RandomRecommender,
     )
     from coldbrew.models.cf import ALSRecommender, BPRRecommender, ItemKNNRecommender
+    from coldbrew.models.contextual import ContextPopularityRecommender
     from coldbrew.models.finetuned import FineTunedRecommender
     from coldbrew.models.heads import AttributeMapRecommender, CFMapRecommender
     from coldbrew.models.hybrid import HybridRecommender
@@ -26,6 +27,7 @@ def model_classes() -> dict[str, type[Recommender]]:
     classes: list[type[Recommender]] = [
         PopularityRecommender,
         AttributePopularityRecommender,
+        ContextPopularityRecommender,
         RandomRecommender,
         ZeroShotRecommender,
         ALSRecommender,

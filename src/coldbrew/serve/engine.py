@@ -117,6 +117,7 @@ class Query:
     text: str | None = None
     attributes: Mapping[str, Any] = field(default_factory=dict)
     liked: tuple[str, ...] = ()
+    context: Mapping[str, Any] = field(default_factory=dict)
     k: int = 10
     filters: Mapping[str, Sequence[Any]] = field(default_factory=dict)
     allowed_ids: tuple[str, ...] | None = None
@@ -816,7 +817,7 @@ class Engine:
         # the model's stored history is for users it was trained on; a user whose history is
         # now empty is answered from what they bring today
         user_id = query.user_id if liked else None
-        uq = UserQuery(user_id, text, attributes, tuple(liked), tuple(disliked))
+        uq = UserQuery(user_id, text, attributes, tuple(liked), tuple(disliked), query.context)
         return uq, seen
 
     def _allowed(self, query: Query) -> set[str] | None:
@@ -876,7 +877,12 @@ class Engine:
         found = self._controlled(found, query)
         recs = [Recommendation(self.items[i], float(s)) for i, s in zip(found.ids, found.scores)]
         if query.explain and recs:
-            sent = UserQuery(text=query.text, attributes=query.attributes, liked=query.liked)
+            sent = UserQuery(
+                text=query.text,
+                attributes=query.attributes,
+                liked=query.liked,
+                context=query.context,
+            )
             quotable = None if query.quote_profile else sent
             self._explainer.explain(model, uq, recs, quotable, subset=subset)
         return Answer(recs, info.version, info.kind)

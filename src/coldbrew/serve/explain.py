@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from coldbrew.models.base import Recommender, UserQuery
+from coldbrew.models.context import describe_features
 from coldbrew.models.sequence import harmonic_weights
 from coldbrew.serve.records import item_text
 from coldbrew.text.encoder import tokenize
@@ -152,6 +153,8 @@ def family(kind: str) -> str:
         return "cf_map"
     if kind == "transitions":
         return "sequence"
+    if kind == "context_popularity":
+        return "context"
     return "lm"
 
 
@@ -271,6 +274,8 @@ class Explainer:
                 self._words(out, said, rec, "Close in meaning to what you wrote.")
             else:
                 self._profile(out, said)
+        elif kind == "context":
+            self._in_context(out, part, said, row)
         else:
             self._popular(out, part, said, row)
 
@@ -370,6 +375,14 @@ class Explainer:
             out.text = f"Popular with users who share your {_short(best[0])}: {_short(best[1])}."
         else:
             out.text = "Popular with everyone right now."
+
+    def _in_context(self, out: Explanation, part: Recommender, query: UserQuery, row: int) -> None:
+        """The features of the request's context under which the item sells more than overall
+        ("Popular on Saturday mornings in France.")."""
+        lifts = getattr(part, "context_lifts", None)
+        found = lifts(query.context, row) if callable(lifts) else []
+        words = describe_features({f: v for f, v, lift in found if lift > 1.0})
+        out.text = f"Popular {words}." if words else "Popular with everyone right now."
 
     def similar(self, item_id: str, other: str) -> Explanation:
         """Why ``other`` is like ``item_id``: the words they share, else their meaning."""

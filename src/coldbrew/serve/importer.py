@@ -20,10 +20,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
+import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from coldbrew.data.schema import ITEM_ID, TIMESTAMP, USER_ID, VALUE, Dataset
+from coldbrew.data.schema import CONTEXT, ITEM_ID, TIMESTAMP, USER_ID, VALUE, Dataset
 from coldbrew.serve.engine import Engine
 from coldbrew.serve.records import item_text
 from coldbrew.serve.settings import Settings
@@ -119,9 +120,17 @@ def interaction_records(dataset: Dataset) -> list[Interaction]:
                 event_of(value, threshold),
                 timestamp,
                 value,
+                _context(row.get(CONTEXT)),
             )
         )
     return out
+
+
+def _context(value: Any) -> dict[str, Any] | None:
+    """An event's context as the store keeps it (plain JSON values), or ``None``."""
+    if not isinstance(value, dict) or not value:
+        return None
+    return {k: v.item() if isinstance(v, np.generic) else v for k, v in value.items()}
 
 
 def dataset_records(dataset: Dataset) -> Records:

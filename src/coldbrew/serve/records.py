@@ -13,7 +13,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from coldbrew.data.schema import ITEM_ID, TIMESTAMP, USER_ID, VALUE, Dataset, DatasetSpec
+from coldbrew.data.schema import (
+    CONTEXT,
+    ITEM_ID,
+    TIMESTAMP,
+    USER_ID,
+    VALUE,
+    Dataset,
+    DatasetSpec,
+)
 from coldbrew.store import Interaction, Item, User
 from coldbrew.text.templates import ItemTemplate
 
@@ -81,12 +89,14 @@ def _scalar(value: Any) -> bool:
 def positive_frame(interactions: Sequence[Interaction]) -> pd.DataFrame:
     """Positive events, oldest first (ties in arrival order)."""
     positives = [i for i in interactions if i.event in POSITIVE_EVENTS]
+    any_context = any(i.context for i in positives)
     return pd.DataFrame(
         {
             USER_ID: pd.Series([i.user_id for i in positives], dtype=str),
             ITEM_ID: pd.Series([i.item_id for i in positives], dtype=str),
             VALUE: np.full(len(positives), np.nan),
             TIMESTAMP: pd.Series([i.timestamp for i in positives], dtype="float64"),
+            **({CONTEXT: [i.context for i in positives]} if any_context else {}),
         }
     )
 

@@ -146,7 +146,8 @@ def split_recent(
 def holdout_queries(
     positives: Sequence[Interaction], held: Sequence[Interaction], users: Mapping[str, User]
 ) -> Holdout:
-    """For each held-out event, the user's profile and their items liked before it."""
+    """For each held-out event, the user's profile, their items liked before it and the
+    event's context (what a request at that moment would have sent)."""
     held_ids = {i.interaction_id for i in held}
     history: dict[str, list[str]] = {}
     queries, targets = [], []
@@ -160,6 +161,7 @@ def holdout_queries(
                     text=user.text if user and user.text else None,
                     attributes=dict(user.attributes) if user else {},
                     liked=tuple(dict.fromkeys(liked)),
+                    context=inter.context or {},
                 )
             )
             targets.append(inter.item_id)

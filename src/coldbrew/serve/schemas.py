@@ -14,6 +14,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
+from coldbrew.models.context import MAX_KEYS as MAX_CONTEXT_KEYS
+from coldbrew.models.context import parse_context
+
 MAX_TEXT_CHARS = 2000
 MAX_TITLE_CHARS = 500
 MAX_DESCRIPTION_CHARS = 10_000
@@ -88,6 +91,18 @@ QueryAttributes = Annotated[
     dict[Key, _QueryValue | int | Finite | bool | _QueryListValue], Field(max_length=20)
 ]
 Scalar = _QueryValue | int | Finite | bool
+
+
+Context = Annotated[
+    dict[Key, UserText | int | Finite | bool],
+    Field(
+        max_length=MAX_CONTEXT_KEYS,
+        description="When, where and how: time (seconds since 1970 or ISO 8601, e.g. "
+        '"2011-06-04T09:30:00"), location, device, text, or any other key.',
+        examples=[{"time": "2011-06-04T09:30:00", "location": "France", "device": "mobile"}],
+    ),
+    AfterValidator(parse_context),  # checked as the library checks it: a readable time
+]
 Event = Literal["view", "click", "like", "purchase", "dislike"]
 # what the service answers with (stored values, unconstrained)
 AttrValue = str | int | float | bool | list[str]
@@ -126,12 +141,14 @@ class InteractionIn(Strict):
     timestamp: Annotated[float, Field(ge=-MAX_TIMESTAMP, le=MAX_TIMESTAMP)] | None = Field(
         None, description="Seconds since the epoch; default: now."
     )
+    context: Context | None = None
 
 
 class FeedbackIn(Strict):
     user_id: Id
     item_id: Id
     event: Literal["click", "like", "purchase", "dislike"]
+    context: Context | None = None
 
 
 class ItemBatch(Strict):
@@ -153,6 +170,7 @@ class RecommendIn(Strict):
     text: UserText | None = None
     attributes: QueryAttributes = Field(default_factory=dict)
     liked: Annotated[list[Id], Field(max_length=MAX_LIKED)] = Field(default_factory=list)
+    context: Context = Field(default_factory=dict)
     k: Annotated[int, Field(ge=1, le=100)] = 10
     filters: Annotated[
         dict[Key, Annotated[list[Scalar], Field(max_length=100)]],

@@ -115,6 +115,14 @@ def migrate(engine: Engine) -> None:
         command.upgrade(config, "heads")
 
 
+def _interaction(row: InteractionRow) -> Interaction:
+    """The record of a stored interaction (its context, if it had one)."""
+    context = dict(row.context) if row.context else None
+    return Interaction(
+        row.interaction_id, row.user_id, row.item_id, row.event, row.timestamp, row.value, context
+    )
+
+
 def _chunks(values: Sequence[str]) -> Iterator[Sequence[str]]:
     for start in range(0, len(values), _CHUNK):
         yield values[start : start + _CHUNK]
@@ -257,6 +265,7 @@ class Store:
                 existing[inter.interaction_id] = row
             row.user_id, row.item_id, row.event = inter.user_id, inter.item_id, inter.event
             row.value, row.timestamp = inter.value, inter.timestamp
+            row.context = dict(inter.context) if inter.context else None
 
     def put_vectors(
         self, session: Session, kind: str, model: str, ids: Sequence[str], vectors: np.ndarray
@@ -334,10 +343,7 @@ class Store:
         if user_id is not None:
             stmt = stmt.where(InteractionRow.user_id == user_id)
         with self._sessions() as session:
-            return [
-                Interaction(r.interaction_id, r.user_id, r.item_id, r.event, r.timestamp, r.value)
-                for r in session.scalars(stmt)
-            ]
+            return [_interaction(r) for r in session.scalars(stmt)]
 
     def vectors(self, kind: str, model: str) -> dict[str, np.ndarray]:
         """``{owner id: float32 vector}`` for one kind and model (any stored format)."""
@@ -428,10 +434,7 @@ class Store:
         with self._sessions() as session:
             rows = self._rows(session, select(InteractionRow), InteractionRow.user_id, user_ids)
             rows.sort(key=lambda r: (r.timestamp, r.pk))
-            return [
-                Interaction(r.interaction_id, r.user_id, r.item_id, r.event, r.timestamp, r.value)
-                for r in rows
-            ]
+            return [_interaction(r) for r in rows]
 
     def vectors_of(self, kind: str, model: str, ids: Sequence[str]) -> dict[str, np.ndarray]:
         """``{owner id: float32 vector}`` of ``ids`` for one kind and model (those stored, in

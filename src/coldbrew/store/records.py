@@ -29,3 +29,5 @@ class Interaction:
     event: str
     timestamp: float
     value: float | None = None
+    context: dict[str, Any] | None = None
+    """When, where and how it happened (:mod:`coldbrew.models.context`), if the event said."""

@@ -70,6 +70,7 @@ class InteractionRow(Base):
     event: Mapped[str] = mapped_column(String(32), nullable=False)
     value: Mapped[float | None] = mapped_column(Float, nullable=True)
     timestamp: Mapped[float] = mapped_column(Float, nullable=False)
+    context: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
 
 class VectorRow(Base):

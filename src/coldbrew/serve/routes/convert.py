@@ -50,7 +50,9 @@ def interaction(body: s.InteractionIn) -> Interaction:
             f"{body.user_id}\x1f{body.item_id}\x1f{body.event}\x1f{timestamp!r}".encode()
         ).hexdigest()
     )
-    return Interaction(ident, body.user_id, body.item_id, body.event, timestamp, body.value)
+    return Interaction(
+        ident, body.user_id, body.item_id, body.event, timestamp, body.value, body.context
+    )
 
 
 def item(body: s.ItemIn) -> Item:

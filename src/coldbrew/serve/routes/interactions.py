@@ -78,6 +78,7 @@ def feedback(body: s.FeedbackIn, eng: EngineDep) -> s.Written:
                 item_id=body.item_id,
                 event=body.event,
                 timestamp=None,
+                context=body.context,
             )
         ),
     )

@@ -24,13 +24,15 @@ router = APIRouter()
 
 
 def _query(body: s.RecommendIn, quote_profile: bool) -> EngineQuery:
-    if not (body.user_id or (body.text and body.text.strip()) or body.attributes or body.liked):
-        raise ValueError("describe the user: give user_id, text, attributes or liked")
+    described = body.user_id or (body.text and body.text.strip()) or body.attributes
+    if not (described or body.liked or body.context):
+        raise ValueError("describe the user: give user_id, text, attributes, liked or context")
     return EngineQuery(
         user_id=body.user_id,
         text=body.text,
         attributes=body.attributes,
         liked=tuple(body.liked),
+        context=body.context,
         k=body.k,
         filters=body.filters,
         allowed_ids=None if body.allowed_ids is None else tuple(body.allowed_ids),
