@@ -13,6 +13,7 @@ old and the new training code have.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import time
@@ -34,27 +35,19 @@ from coldbrew.train.run import (
 )
 
 
-def train_threads() -> int:
-    """The torch threads ``coldbrew train`` of the source tree on ``PYTHONPATH`` uses by default
-    (so each tree is timed as its users run it): the CPUs this process may use since that
-    default was made automatic, and 1 before."""
-    try:
-        from coldbrew.cpus import usable_cpus
-    except ImportError:  # a tree from before: its `--threads` defaulted to 1
-        return 1
-    return usable_cpus()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--dataset", default="ml-100k")
     parser.add_argument("--steps", type=int, default=15)
     parser.add_argument(
-        "--threads", type=int, help="torch threads (default: what `coldbrew train` uses)"
+        "--threads", type=int, default=1, help="torch threads (default: 1, as `coldbrew train`)"
     )
+    parser.add_argument("--lora-dropout", type=float, help="LoRA dropout (default: TrainConfig's)")
     args = parser.parse_args()
-    torch.set_num_threads(args.threads or train_threads())
+    torch.set_num_threads(args.threads)
     config = TrainConfig(max_steps=args.steps)
+    if args.lora_dropout is not None:
+        config = dataclasses.replace(config, lora_dropout=args.lora_dropout)
     dataset = load_dataset(args.dataset)
     split = cold_item_split(dataset, seed=config.seed)
     train = split.train_dataset(dataset)
@@ -76,6 +69,7 @@ def main() -> None:
         "source": os.environ.get("PYTHONPATH", ""),
         "steps": result.steps,
         "threads": torch.get_num_threads(),
+        "lora_dropout": config.lora_dropout,
         "seconds": round(result.seconds, 1),
         "steps_per_s": round(result.steps / result.seconds, 4),
         "cpu_s_per_step": round(cpu / result.steps, 2),  # less swayed by the other jobs

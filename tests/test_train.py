@@ -419,7 +419,7 @@ def test_train_command_merges_toml_and_flags(tmp_path: Path) -> None:
     assert (cfg.distill_loss, cfg.teacher_steps) == ("margin-mse", 50)
 
 
-def test_train_uses_every_cpu_it_may_unless_told(tmp_path: Path) -> None:
+def test_train_threads_default_to_one_and_the_help_names_the_cpus(tmp_path: Path) -> None:
     import os
 
     from coldbrew.cli.main import build_parser
@@ -428,8 +428,9 @@ def test_train_uses_every_cpu_it_may_unless_told(tmp_path: Path) -> None:
     base = ["train", "--dataset", "ml-100k", "--out", str(tmp_path / "m")]
     allowed = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     assert usable_cpus() == allowed
-    assert build_parser("train").parse_args(base).threads == allowed
-    assert build_parser("train").parse_args([*base, "--threads", "1"]).threads == 1
+    parser = build_parser("train")
+    assert parser.parse_args(base).threads == 1  # a shared machine's busy core stalls them all
+    assert parser.parse_args([*base, "--threads", "2"]).threads == 2
 
 
 def test_only_the_named_command_is_imported() -> None:

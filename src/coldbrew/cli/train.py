@@ -80,8 +80,9 @@ def add_parser(sub: Any) -> None:
     parser.add_argument(
         "--threads",
         type=int,
-        default=usable_cpus(),
-        help="torch threads (default: the CPUs this process may use, %(default)s here)",
+        default=1,
+        help="torch threads (default: 1; on an idle machine up to the CPUs this process may "
+        f"use, {usable_cpus()} here, is faster, but on a shared one a busy core stalls them all)",
     )
     parser.add_argument("--out", type=Path, required=True, help="model directory to write")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
