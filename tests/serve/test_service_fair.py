@@ -24,6 +24,7 @@ from coldbrew.serve.schemas import ItemBatch
 from coldbrew.serve.settings import Settings
 from coldbrew.text import HashingEncoder
 from coldbrew.text.encoder import TextKind
+from coldbrew.text.memo import MemoEncoder
 
 OTHER_KEY = "another-write-key"
 NEW_ITEMS = [{"id": f"new{n}", "title": f"camping lamp no. {n}"} for n in range(40)]
@@ -260,6 +261,17 @@ def test_a_batch_write_steps_aside_in_every_layer_and_is_stored_whole(
         for user in (users[0], users[50], users[-1]):
             stored = client.get(f"/users/{user['id']}", headers=WRITE)
             assert stored.status_code == 200 and stored.json()["text"] == user["text"]
+
+
+def test_a_writes_encoding_steps_aside_before_each_piece_and_a_query_never_does() -> None:
+    memo = MemoEncoder(HashingEncoder(64), chunk=4)
+    calls: list[int] = []
+    with stepping_aside(lambda: calls.append(1)):
+        vectors = memo.encode([f"lamp no. {n}" for n in range(10)], kind="passage")
+        assert vectors.shape == (10, 64) and len(calls) >= 3  # pieces of at most 4 texts
+        before = len(calls)
+        memo.encode(["a user's own words"], kind="query")  # a read: it goes first, never waits
+        assert len(calls) == before
 
 
 def test_start_ups_heap_is_frozen_out_of_the_collector(client: TestClient) -> None:

@@ -626,11 +626,13 @@ class Engine:
             with self.store.transaction() as session:
                 self.store.upsert_users(session, users)
                 self._changed(session, "users", [u.user_id for u in users])
-            with self._lock.write():
-                for user in users:
-                    old = self.users.get(user.user_id)
-                    interactions = dict(old.interactions) if old else {}
-                    self.users[user.user_id] = _UserState(user, interactions)
+            step = self.serving.write_chunk  # a write lock a piece: searches go in between
+            for start in range(0, len(users), step):
+                with self._lock.write():
+                    for user in users[start : start + step]:
+                        old = self.users.get(user.user_id)
+                        interactions = dict(old.interactions) if old else {}
+                        self.users[user.user_id] = _UserState(user, interactions)
 
     def _changed_user(self, user: User) -> bool:
         """Whether ``user`` is new, or differs from the stored profile."""

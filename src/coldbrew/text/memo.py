@@ -7,7 +7,9 @@ encoded once, not at every request.
 The encoder runs one call at a time, and a request waiting for its own words (a query) goes
 before bulk work (passages: a catalogue batch), which is encoded in pieces of ``chunk`` texts
 that each queue again: a write of 1,000 new items holds a text query back by one piece, not by
-the whole batch.
+the whole batch. Before each piece a write steps aside while the service answers reads
+(:func:`coldbrew.courtesy.pause`): the encoder's threads take every core, and a by-id read
+that needs no encoder would otherwise share the CPU with them.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from coldbrew.courtesy import pause
 from coldbrew.text.encoder import Encoder, TextKind
 
 Lookup = Callable[[str], np.ndarray | None]
@@ -175,6 +178,8 @@ class MemoEncoder:
         step, start, pieces = most if chunk is None else min(most, 4), 0, []
         while start < len(texts):
             piece = texts[start : start + step]
+            if not urgent:
+                pause()  # a write's piece waits while the service answers reads
             with self._encoding.hold(urgent):
                 began = time.perf_counter()
                 pieces.append(
