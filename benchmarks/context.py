@@ -27,8 +27,8 @@ from typing import Any
 import numpy as np
 
 from coldbrew.bench.zoo import ModelContext, make_model
-from coldbrew.data.benchmarks import LOADERS, data_root, load_online_retail
-from coldbrew.data.schema import CONTEXT, TIMESTAMP, Dataset
+from coldbrew.data.benchmarks import data_root, load_with_context
+from coldbrew.data.schema import Dataset
 from coldbrew.eval.evaluate import evaluate
 from coldbrew.eval.metrics import bootstrap_ci
 from coldbrew.eval.protocols import Split, cold_user_split, latest_split, next_item_split
@@ -63,17 +63,6 @@ def paired_ratio(aware: np.ndarray, blind: np.ndarray, resamples: int, seed: int
     ratios = aware[idx].mean(axis=1) / np.maximum(blind[idx].mean(axis=1), 1e-12)
     low, high = np.quantile(ratios, [0.025, 0.975])
     return [float(aware.mean() / max(blind.mean(), 1e-12)), float(low), float(high)]
-
-
-def load_with_context(name: str, root: Path) -> Dataset:
-    """Online Retail with each purchase's time and country; any other dataset with each
-    event's time (its timestamp) as its only context."""
-    if name == "online-retail":
-        return load_online_retail(root, context=True)
-    dataset = LOADERS[name](root)
-    times = dataset.interactions[TIMESTAMP]
-    contexts = [None if np.isnan(t) else {"time": float(t)} for t in times]
-    return dataset.with_interactions(dataset.interactions.assign(**{CONTEXT: contexts}))
 
 
 def context_cells(model: Any) -> list[str]:
