@@ -75,6 +75,14 @@ def context_cells(model: Any) -> list[str]:
     ]
 
 
+def context_weights(model: Any) -> dict[str, Any]:
+    """What the hybrid's validation chose as each language-model part's context weight, with
+    each candidate's NDCG@20 there and the out-of-fold gain over 0."""
+    validation = getattr(model, "validation", {})
+    prefix = "context_weight/"
+    return {k[len(prefix) :]: v for k, v in validation.items() if k.startswith(prefix)}
+
+
 def score(
     pair: tuple[str, str],
     dataset: Dataset,
@@ -106,6 +114,7 @@ def score(
                     "ci95": [low, high],
                     "fit_s": round(fit, 1),
                     "context_weighs_in": context_cells(model),
+                    "context_weight": context_weights(model),
                 }
             )
             print(json.dumps(rows[-1]), flush=True)
