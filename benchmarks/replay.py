@@ -321,13 +321,14 @@ def write(
 
 def output_stem(dataset: str, args: argparse.Namespace) -> str:
     """``replay-<dataset>``, plus what differs from the issue's protocol (all users, N = 2000)."""
-    if args.smoke:
-        return f"replay-{dataset}-smoke"
     parts = [f"replay-{dataset}"]
-    if args.user_fraction < 1.0:
-        parts.append(f"users{round(args.user_fraction * 100)}")
-    if args.eval_events != 2000:
-        parts.append(f"n{args.eval_events}")
+    if args.smoke:
+        parts.append("smoke")
+    else:
+        if args.user_fraction < 1.0:
+            parts.append(f"users{round(args.user_fraction * 100)}")
+        if args.eval_events != 2000:
+            parts.append(f"n{args.eval_events}")
     if args.context:
         parts.append("context")
     return "-".join(parts)
