@@ -27,8 +27,8 @@ from typing import Any
 import numpy as np
 
 from coldbrew.bench.zoo import ModelContext, make_model
-from coldbrew.data.benchmarks import LOADERS, data_root, load_online_retail
-from coldbrew.data.schema import CONTEXT, TIMESTAMP, Dataset
+from coldbrew.data.benchmarks import data_root, load_with_context
+from coldbrew.data.schema import Dataset
 from coldbrew.eval.evaluate import evaluate
 from coldbrew.eval.metrics import bootstrap_ci
 from coldbrew.eval.protocols import Split, cold_user_split, latest_split, next_item_split
@@ -65,17 +65,6 @@ def paired_ratio(aware: np.ndarray, blind: np.ndarray, resamples: int, seed: int
     return [float(aware.mean() / max(blind.mean(), 1e-12)), float(low), float(high)]
 
 
-def load_with_context(name: str, root: Path) -> Dataset:
-    """Online Retail with each purchase's time and country; any other dataset with each
-    event's time (its timestamp) as its only context."""
-    if name == "online-retail":
-        return load_online_retail(root, context=True)
-    dataset = LOADERS[name](root)
-    times = dataset.interactions[TIMESTAMP]
-    contexts = [None if np.isnan(t) else {"time": float(t)} for t in times]
-    return dataset.with_interactions(dataset.interactions.assign(**{CONTEXT: contexts}))
-
-
 def context_cells(model: Any) -> list[str]:
     """The hybrid's validation cells whose chosen weights give the context part a share."""
     validation = getattr(model, "validation", {})
@@ -84,6 +73,14 @@ def context_cells(model: Any) -> list[str]:
         for cell, entry in validation.items()
         if isinstance(entry, dict) and entry.get("weights", {}).get("context_popularity")
     ]
+
+
+def context_weights(model: Any) -> dict[str, Any]:
+    """What the hybrid's validation chose as each language-model part's context weight, with
+    each candidate's NDCG@20 there and the out-of-fold gain over 0."""
+    validation = getattr(model, "validation", {})
+    prefix = "context_weight/"
+    return {k[len(prefix) :]: v for k, v in validation.items() if k.startswith(prefix)}
 
 
 def score(
@@ -117,6 +114,7 @@ def score(
                     "ci95": [low, high],
                     "fit_s": round(fit, 1),
                     "context_weighs_in": context_cells(model),
+                    "context_weight": context_weights(model),
                 }
             )
             print(json.dumps(rows[-1]), flush=True)

@@ -55,7 +55,7 @@ from replay_service import (
 )
 from replay_stream import Stream, build_stream, popularity_ranks
 
-from coldbrew.data.benchmarks import LOADERS, data_root
+from coldbrew.data.benchmarks import LOADERS, data_root, load_with_context
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -157,6 +157,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--variants", default="zeroshot,hybrid,popularity", help="which to run, comma-separated"
     )
     parser.add_argument("--encoder", default="default")
+    parser.add_argument(
+        "--context",
+        action="store_true",
+        help="send each event, and the query asked before it, in the event's context "
+        "(online-retail: time and country; MovieLens: time)",
+    )
     parser.add_argument("--batch", type=int, default=1000, help="warm-up interactions per request")
     parser.add_argument("--refit-timeout", type=float, default=900.0, help="seconds")
     parser.add_argument("--windows", type=int, default=10)
@@ -222,6 +228,11 @@ def describe(stream: Stream, args: argparse.Namespace) -> dict[str, Any]:
         + f"; {stream.n_warm:,} sent as history in batches of {args.batch}, then "
         f"{stream.n_eval:,} evaluated ({iso(first)} to {iso(last)}). Interactions that are not "
         f"positive are not sent. Catalogue: {len(stream.catalogue):,} items, the spec's item text."
+        + (
+            " Each event, and the query asked before it, carries the event's context."
+            if stream.contexts
+            else ""
+        )
     )
     return {
         "description": text,
@@ -230,6 +241,7 @@ def describe(stream: Stream, args: argparse.Namespace) -> dict[str, Any]:
         "evaluation_events": stream.n_eval,
         "positives": stream.positives,
         "ratings_below_4": "not sent",
+        "sends_context": bool(stream.contexts),
         "evaluation_from": iso(first),
         "evaluation_to": iso(last),
     }
@@ -243,7 +255,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     load_start = [round(x, 2) for x in os.getloadavg()]
     print(f"load average at start: {load_start}", flush=True)
-    data = LOADERS[args.dataset](data_root(args.data_root))
+    root = data_root(args.data_root)
+    data = load_with_context(args.dataset, root) if args.context else LOADERS[args.dataset](root)
     stream = build_stream(data, args)
     options = server_options()
     results: dict[str, Any] = {}
@@ -308,13 +321,16 @@ def write(
 
 def output_stem(dataset: str, args: argparse.Namespace) -> str:
     """``replay-<dataset>``, plus what differs from the issue's protocol (all users, N = 2000)."""
-    if args.smoke:
-        return f"replay-{dataset}-smoke"
     parts = [f"replay-{dataset}"]
-    if args.user_fraction < 1.0:
-        parts.append(f"users{round(args.user_fraction * 100)}")
-    if args.eval_events != 2000:
-        parts.append(f"n{args.eval_events}")
+    if args.smoke:
+        parts.append("smoke")
+    else:
+        if args.user_fraction < 1.0:
+            parts.append(f"users{round(args.user_fraction * 100)}")
+        if args.eval_events != 2000:
+            parts.append(f"n{args.eval_events}")
+    if args.context:
+        parts.append("context")
     return "-".join(parts)
 
 

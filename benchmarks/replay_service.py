@@ -123,7 +123,19 @@ def interaction(stream: Stream, n: int) -> dict[str, Any]:
         "item_id": item,
         "event": "like",
         "timestamp": stream.times[n],
+        **with_context(event_context(stream, n)),
     }
+
+
+def event_context(stream: Stream, n: int) -> dict[str, Any] | None:
+    """Event ``n``'s context when the stream carries one: the event is sent, and its user
+    asked just before it, in that context."""
+    return stream.contexts[n] if stream.contexts else None
+
+
+def with_context(context: dict[str, Any] | None) -> dict[str, Any]:
+    """``{"context": context}`` for a request body, or nothing without one."""
+    return {"context": context} if context else {}
 
 
 def user_body(stream: Stream, user: str) -> dict[str, Any]:
@@ -309,15 +321,14 @@ class Served:
     paced_events: int = 0
 
 
-def ask(client: httpx.Client, user: str, k: int) -> tuple[float, float, dict[str, Any]]:
-    """``POST /recommend`` for a known user; (wall start, seconds, body)."""
+def ask(
+    client: httpx.Client, user: str, k: int, context: dict[str, Any] | None = None
+) -> tuple[float, float, dict[str, Any]]:
+    """``POST /recommend`` for a known user, in ``context`` if any; (wall start, seconds,
+    body)."""
     start = time.time()
-    took, body = timed(
-        client,
-        "POST",
-        "/recommend",
-        {"user_id": user, "k": k, "exclude_seen": True, "explain": False},
-    )
+    query = {"user_id": user, "k": k, "exclude_seen": True, "explain": False}
+    took, body = timed(client, "POST", "/recommend", query | with_context(context))
     return start, took, body
 
 
@@ -374,7 +385,7 @@ def evaluate(
         if user not in known:
             served.user_s.append(timed(client, "POST", "/users", user_body(stream, user))[0])
             known.add(user)
-        start, took, body = ask(client, user, k)
+        start, took, body = ask(client, user, k, event_context(stream, n))
         served.recommend.append((start, took))
         ids = [r["item_id"] for r in body["items"]]
         served.ranks.append(ids.index(item) + 1 if item in ids else 0)

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import replay_report as report
 
-from coldbrew.data.schema import Dataset
+from coldbrew.data.schema import CONTEXT, Dataset
 from coldbrew.text.templates import ItemTemplate
 
 
@@ -28,6 +28,7 @@ class Stream:
     attributes: dict[str, dict[str, Any]]
     catalogue: list[dict[str, Any]]
     positives: str = "rating ≥ 4"  # what counts as an event, as the dataset spec says
+    contexts: list[dict[str, Any] | None] = field(default_factory=list)  # per event, if any
     history: list[int] = field(default_factory=list)  # per evaluation event
     item_age_days: list[float | None] = field(default_factory=list)
 
@@ -85,9 +86,17 @@ def build_stream(data: Dataset, args: argparse.Namespace) -> Stream:
         attributes=user_attributes(data),
         catalogue=[item_payload(r, template) for r in data.items.to_dict(orient="records")],
         positives=positive_rule(data),
+        contexts=event_contexts(frame),
     )
     add_context(stream)
     return stream
+
+
+def event_contexts(frame: pd.DataFrame) -> list[dict[str, Any] | None]:
+    """Each event's context (``None`` where it has none); empty when no event has one."""
+    if CONTEXT not in frame:
+        return []
+    return [dict(c) if isinstance(c, dict) and c else None for c in frame[CONTEXT]]
 
 
 def positive_rule(data: Dataset) -> str:

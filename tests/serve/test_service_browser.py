@@ -189,6 +189,42 @@ def test_page_clears_old_results_filters_across_languages_and_reads_choices_from
     assert httpx.get(f"{page_server}/items/lamp").status_code == 200
 
 
+# Record the body of every POST /recommend the page sends (fetch wrapped in place).
+RECORD_REQUESTS = """
+window.sent = [];
+const fetched = window.fetch;
+window.fetch = (url, init) => {
+  if (String(url).endsWith("/recommend")) window.sent.push(JSON.parse(init.body));
+  return fetched(url, init);
+};
+"""
+
+
+def test_page_sends_the_context_boxes_as_the_request_context(
+    page_server: str, browser: Any
+) -> None:
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    wait = WebDriverWait(browser, 20, ignored_exceptions=(StaleElementReferenceException,))
+    browser.get(page_server)
+    browser.execute_script(RECORD_REQUESTS)
+    browser.find_element(By.ID, "context-text").send_keys("a rainy evening, with kids")
+    browser.find_element(By.ID, "context-location").send_keys("France")
+    # a date box's typing order follows the browser's locale: set its value as a user's pick
+    browser.execute_script(
+        "const box = document.getElementById('context-time'); box.value = arguments[0];"
+        "box.dispatchEvent(new Event('input'));",
+        "2011-06-04T09:30",
+    )
+    want = {"text": "a rainy evening, with kids", "location": "France", "time": "2011-06-04T09:30"}
+    wait.until(lambda _: browser.execute_script("return window.sent.at(-1)?.context") == want)
+    # a context alone is enough to ask, and the service answers it
+    wait.until(lambda _: browser.find_elements(By.CSS_SELECTOR, "#results li.rec"))
+    assert "Type something" not in browser.find_element(By.ID, "results").text
+
+
 def latin_fonts_only(tmp_path: Path) -> dict[str, str]:
     """An environment whose fontconfig sees one Latin font file and no CJK font, as on a machine
     without CJK fonts, whatever this machine has installed."""

@@ -14,8 +14,10 @@ from sqlalchemy import text
 
 from coldbrew.data.schema import CONTEXT
 from coldbrew.models.contextual import ContextPopularityRecommender
+from coldbrew.models.zeroshot import ZeroShotRecommender
 from coldbrew.serve.records import dataset_from_records
 from coldbrew.store import Interaction, Item
+from coldbrew.text import HashingEncoder
 
 SENT = {"time": "2011-06-04T09:30:00", "location": "France", "mood": "festive"}
 
@@ -181,3 +183,28 @@ def test_a_refit_is_judged_in_each_held_out_events_context() -> None:
     assert [(q.liked, dict(q.context)) for q in holdout.queries] == [
         (("tent",), {"location": "France"})
     ]
+
+
+def test_a_language_model_reading_context_answers_and_explains_in_it(
+    open_client: Callable[..., TestClient], tmp_path: Path
+) -> None:
+    """A language model with a context weight, served, ranks what the context's words name
+    first and says so, quoting the context it was asked in."""
+    client = open_client(model="zeroshot")
+    items = [{"id": i, "title": t} for i, t in (("umbrella", "Rain umbrella"), ("hat", "Sun hat"),
+             ("coat", "Winter coat"))]  # fmt: skip
+    assert client.post("/items/batch", json={"items": items}, headers=WRITE).status_code == 200
+    store = _engine(client).store
+    dataset = dataset_from_records(store.items(), store.users(), store.interactions())
+    model = ZeroShotRecommender(HashingEncoder(256), context_weight=1.0).fit(dataset)
+    model.save(tmp_path / "reads-context")
+    client.__exit__(None, None, None)
+    client = open_client(model=str(tmp_path / "reads-context"))
+    body = {"context": {"text": "rain all day", "location": "France"}, "k": 3}
+    answer = client.post("/recommend", json=body)
+    assert answer.status_code == 200, answer.text
+    first = answer.json()["items"][0]
+    assert first["item_id"] == "umbrella"
+    assert first["explanation"]["text"] == (
+        "Close in meaning to your context: rain all day, in France."
+    )

@@ -113,7 +113,18 @@ def _hybrid_parts(ctx: ModelContext) -> dict[str, Recommender]:
     }
 
 
+CONTEXT_WEIGHTS = (0.0, 0.25, 0.5, 1.0)
+"""How much the language model may read the query's context in words (issue 26): the hybrid's
+inner validation keeps 0 unless another weight beats it (models/contextweight.py)."""
+
+
 def _hybrid(ctx: ModelContext) -> Recommender:
+    return HybridRecommender(_hybrid_parts(ctx), seed=ctx.seed, context_weights=CONTEXT_WEIGHTS)
+
+
+def _hybrid_blind(ctx: ModelContext) -> Recommender:
+    """The default hybrid whose language model never reads the context (opt-in: the
+    context-blind side of benchmarks/context.py)."""
     return HybridRecommender(_hybrid_parts(ctx), seed=ctx.seed)
 
 
@@ -123,7 +134,8 @@ def _hybrid_context(ctx: ModelContext) -> Recommender:
     weighs only where what the events carried (place, hour band, weekday) predicted better.
     Context features fewer than 5 users share are not learned (as attribute values)."""
     part = ContextPopularityRecommender(tie_break=False, min_users=PRIVATE_MIN_USERS)
-    return HybridRecommender({**_hybrid_parts(ctx), "context_popularity": part}, seed=ctx.seed)
+    parts = {**_hybrid_parts(ctx), "context_popularity": part}
+    return HybridRecommender(parts, seed=ctx.seed, context_weights=CONTEXT_WEIGHTS)
 
 
 FACTORIES: dict[str, Callable[[ModelContext], Recommender]] = {
@@ -155,8 +167,9 @@ FACTORIES: dict[str, Callable[[ModelContext], Recommender]] = {
     "cf_map": _cf_map,
     "hybrid": _hybrid,
     "hybrid_context": _hybrid_context,
+    "hybrid_blind": _hybrid_blind,
 }
-OPT_IN = ("context_popularity", "hybrid_context")
+OPT_IN = ("context_popularity", "hybrid_context", "hybrid_blind")
 """Models only a run that names them fits (they read the events' context, issue 26)."""
 MODEL_NAMES = tuple(n for n in FACTORIES if n not in OPT_IN)
 """What ``--models all`` runs."""

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from coldbrew.data.cleaning import build_dataset, with_source
-from coldbrew.data.schema import Dataset, DatasetSpec
+from coldbrew.data.schema import CONTEXT, TIMESTAMP, Dataset, DatasetSpec
 
 ENV_VAR = "COLDBREW_DATA"
 _REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -306,3 +306,15 @@ LOADERS: dict[str, Callable[[Path], Dataset]] = {
     "citeulike-a": load_citeulike_a,
     "online-retail": load_online_retail,
 }
+
+
+def load_with_context(name: str, root: Path) -> Dataset:
+    """Benchmark ``name`` with each event's context: Online Retail's time and country
+    (:func:`load_online_retail` with ``context=True``); any other dataset's time (its
+    timestamp) as its only context, none where an event has no timestamp (issue 26)."""
+    if name == "online-retail":
+        return load_online_retail(root, context=True)
+    dataset = LOADERS[name](root)
+    times = dataset.interactions[TIMESTAMP]
+    contexts = [None if np.isnan(t) else {"time": float(t)} for t in times]
+    return dataset.with_interactions(dataset.interactions.assign(**{CONTEXT: contexts}))

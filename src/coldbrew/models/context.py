@@ -140,3 +140,22 @@ def describe_features(features: Mapping[str, str]) -> str:
     if DEVICE in features:
         words.append(f"on {features[DEVICE]}")
     return " ".join(words)
+
+
+def context_sentence(context: Mapping[str, Any] | None) -> str:
+    """A (checked) context in words, for a language model to read: its free ``text``, then
+    the rest as in "Saturday morning in summer, in France, on mobile, weather: rain"; ``""``
+    for a context that carries nothing."""
+    if not context:
+        return ""
+    words = [str(context[TEXT]).strip()] if str(context.get(TEXT, "")).strip() else []
+    if TIME in context:
+        when = time_features(context_time(context[TIME]))
+        words.append(f"{when['weekday'].title()} {when['hour_band']} in {when['season']}")
+    for key, value in context.items():
+        said = str(value).strip() if value is not None else ""
+        if key in (TIME, TEXT) or not said:
+            continue
+        prefix = {LOCATION: "in ", DEVICE: "on "}.get(key, f"{key}: ")
+        words.append(prefix + said)
+    return ", ".join(words)

@@ -40,11 +40,13 @@ from coldbrew.data.schema import (
 from coldbrew.eval.metrics import ndcg_at_k_scores
 from coldbrew.eval.protocols import hold_out, reveal_earliest, steps_from_latest
 from coldbrew.models.base import Recommender, UserQuery, _profiles
+from coldbrew.models.contextweight import choose_context_weight, context_candidates
 from coldbrew.models.selection import (
     always,
     best_single,
     keep_unless_beaten,
 )
+from coldbrew.models.zeroshot import ZeroShotRecommender
 
 USER_EDGES = (0, 1, 3, 5, 10, 20, 50, 100)
 REVEALED = (0, 1, 3, 5, 10, 20)
@@ -277,6 +279,11 @@ class HybridRecommender(Recommender):
         At most this many parts weigh in one blend (``None``: any number). Fewer free weights
         give the search fewer chances to fit the validation's noise, and cost less to search:
         with nine parts at step 0.2, 657 grid points instead of 1,287.
+    context_weights
+        Candidate weights of the context in words in the language-model parts
+        (:class:`~coldbrew.models.zeroshot.ZeroShotRecommender`'s ``context_weight``), chosen
+        on the inner validation (:mod:`coldbrew.models.contextweight`); 0 is always one and is
+        kept unless another beats it. ``(0.0,)``, the default, leaves the parts as they are.
     """
 
     kind = "hybrid"
@@ -292,6 +299,7 @@ class HybridRecommender(Recommender):
         max_parts: int | None = 3,
         seed: int = 42,
         show_progress: bool = False,
+        context_weights: Sequence[float] = (0.0,),
     ) -> None:
         super().__init__()
         if not parts:
@@ -306,6 +314,7 @@ class HybridRecommender(Recommender):
         self.val_fraction = val_fraction
         self.min_queries = min_queries
         self.max_parts = max_parts
+        self.context_weights = context_candidates(context_weights)
         self.seed = seed
         self.show_progress = show_progress
         n = len(self.parts)
@@ -325,6 +334,7 @@ class HybridRecommender(Recommender):
             "min_queries": self.min_queries,
             "max_parts": self.max_parts,
             "seed": self.seed,
+            "context_weights": list(self.context_weights),
         }
 
     @classmethod
@@ -359,7 +369,9 @@ class HybridRecommender(Recommender):
                 inner, tasks = inner_validation(dataset, seed=self.seed, fraction=self.val_fraction)
                 self._fit_parts(inner, bar, "inner split")
                 bar.set_postfix_str("weights on the inner validation")
+                chosen = self._fit_context_weights(tasks)
                 self._fit_weights(tasks)
+                self.validation.update(chosen)
                 bar.update()
             self._fit_parts(dataset, bar, "full data")
         self._mute_silent()
@@ -451,6 +463,19 @@ class HybridRecommender(Recommender):
                 )
             out.append(standardize(scores))
         return out
+
+    def _fit_context_weights(self, tasks: list[ValTask]) -> dict[str, Any]:
+        """Choose each language-model part's context weight among :attr:`context_weights` on
+        the validation ``tasks`` (parts left as they are when 0 is the only candidate)."""
+        if len(self.context_weights) == 1:
+            return {}
+        return {
+            f"context_weight/{name}": choose_context_weight(
+                part, tasks, self.context_weights, self.seed
+            )
+            for name, part in self.parts.items()
+            if isinstance(part, ZeroShotRecommender)
+        }
 
     def _fit_weights(self, tasks: list[ValTask]) -> None:
         item_cell = (self.item_counts > 0).astype(int)

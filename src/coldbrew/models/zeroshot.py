@@ -1,8 +1,9 @@
 """The zero-shot language-model recommender: every cold-start mode from text vectors alone.
 
 Items are encoded from their rendered text. A user vector is the weighted sum of whatever is
-known, each part a unit vector: their own words, their attributes rendered as text, and the
-recency-weighted mean of the vectors of the items they liked. Scores are cosines.
+known, each part a unit vector: their own words, their attributes rendered as text, the
+recency-weighted mean of the vectors of the items they liked, and (with a ``context_weight``)
+the context the request carried, in words. Scores are cosines.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from coldbrew.data.idmap import IdMap
 from coldbrew.data.schema import Dataset
 from coldbrew.index.rows import as_rows, empty_rows, same_rows
 from coldbrew.models.base import Recommender, UserQuery
+from coldbrew.models.context import context_sentence
 from coldbrew.text.cache import EmbeddingCache, encode_texts
 from coldbrew.text.encoder import Encoder, l2_normalize
 from coldbrew.text.factory import load_encoder
@@ -24,7 +26,7 @@ from coldbrew.text.language import centre_by_script, group_means, script_groups
 from coldbrew.text.templates import ItemTemplate, UserTemplate
 
 ATTRIBUTE_MEMORY = 50_000
-"""How many distinct rendered attribute sentences a model remembers the vectors of."""
+"""How many distinct rendered attribute and context sentences a model remembers the vectors of."""
 
 
 def recency_weights(n: int, decay: float) -> np.ndarray:
@@ -90,6 +92,10 @@ class ZeroShotRecommender(Recommender):
         it away from them).
     recency_decay
         Per-step decay of older liked items (1.0: plain mean).
+    context_weight
+        How much the query's context in words (:func:`~coldbrew.models.context.context_sentence`:
+        its free ``text`` and "Saturday morning in summer, in France") adds to the user vector;
+        0 (the default) reads no context. The hybrid chooses it on its inner validation.
     cache_dir
         Where item vectors are cached between runs (``None``: no cache).
     center_languages
@@ -113,6 +119,7 @@ class ZeroShotRecommender(Recommender):
         liked_weight: float = 1.0,
         disliked_weight: float = 0.5,
         recency_decay: float = 0.9,
+        context_weight: float = 0.0,
         item_template: ItemTemplate | None = None,
         user_template: UserTemplate | None = None,
         cache_dir: str | None = None,
@@ -123,6 +130,8 @@ class ZeroShotRecommender(Recommender):
         super().__init__()
         if not 0.0 < recency_decay <= 1.0:
             raise ValueError(f"recency_decay must be in (0, 1], got {recency_decay}")
+        if not 0.0 <= context_weight < float("inf"):
+            raise ValueError(f"context_weight must be a finite number >= 0, got {context_weight}")
         if vector_dtype not in VECTOR_DTYPES:
             raise ValueError(
                 f"vector_dtype must be one of {', '.join(VECTOR_DTYPES)}, got {vector_dtype!r}"
@@ -134,6 +143,7 @@ class ZeroShotRecommender(Recommender):
         self.liked_weight = liked_weight
         self.disliked_weight = disliked_weight
         self.recency_decay = recency_decay
+        self.context_weight = context_weight
         self.item_template = item_template
         self.user_template = user_template or UserTemplate()
         self.cache_dir = cache_dir
@@ -153,6 +163,7 @@ class ZeroShotRecommender(Recommender):
             "liked_weight": self.liked_weight,
             "disliked_weight": self.disliked_weight,
             "recency_decay": self.recency_decay,
+            "context_weight": self.context_weight,
             "center_languages": self.center_languages,
             "vector_dtype": self.vector_dtype,
             "item_template": None
@@ -267,14 +278,29 @@ class ZeroShotRecommender(Recommender):
 
     def user_parts(self, queries: Sequence[UserQuery]) -> dict[str, np.ndarray]:
         """The weighted, unnormalised vectors of what is known per query: the user's own words
-        (``text``), their attributes and their liked minus disliked items (``liked``)."""
+        (``text``), their attributes, their liked minus disliked items (``liked``) and, with a
+        :attr:`context_weight`, the context the query carried (``context``)."""
         text = np.zeros((len(queries), self.dim), dtype=np.float32)
         pairs = [(q, x.text) for q, x in enumerate(queries) if x.text and x.text.strip()]
         if pairs:
             vectors = self._query_vectors([t for _, t in pairs])
             text[[q for q, _ in pairs]] = self.text_weight * vectors
         history = np.stack([self.history_part(q) for q in queries]) if queries else text
-        return {"text": text, "attributes": self.attribute_part(queries), "liked": history}
+        parts = {"text": text, "attributes": self.attribute_part(queries), "liked": history}
+        if self.context_weight > 0:
+            parts["context"] = self.context_part(queries)
+        return parts
+
+    def context_part(self, queries: Sequence[UserQuery]) -> np.ndarray:
+        """The weighted vectors of the queries' contexts in words (zero where a query carries
+        none), whatever :attr:`context_weight` is."""
+        out = np.zeros((len(queries), self.dim), dtype=np.float32)
+        pairs = [(q, context_sentence(query.context)) for q, query in enumerate(queries)]
+        pairs = [(q, t) for q, t in pairs if t]
+        if pairs:
+            vectors = self._sentence_vectors([t for _, t in pairs])
+            out[[q for q, _ in pairs]] = self.context_weight * vectors
+        return out
 
     def attribute_part(self, queries: Sequence[UserQuery]) -> np.ndarray:
         """The weighted vectors of the queries' attributes rendered as text."""
@@ -286,14 +312,15 @@ class ZeroShotRecommender(Recommender):
         ]
         pairs = [(q, t) for q, t in pairs if t]
         if pairs:
-            vectors = self._attribute_sentence_vectors([t for _, t in pairs])
+            vectors = self._sentence_vectors([t for _, t in pairs])
             out[[q for q, _ in pairs]] = self.attribute_weight * vectors
         return out
 
-    def _attribute_sentence_vectors(self, texts: list[str]) -> np.ndarray:
-        """:meth:`_query_vectors` of rendered attributes, each distinct sentence encoded once
-        per fit (up to :data:`ATTRIBUTE_MEMORY` of them): users share attribute combinations,
-        and a query should not wait for the encoder to re-read "age: 25-34, job: writer"."""
+    def _sentence_vectors(self, texts: list[str]) -> np.ndarray:
+        """:meth:`_query_vectors` of rendered attributes or contexts, each distinct sentence
+        encoded once per fit (up to :data:`ATTRIBUTE_MEMORY` of them): users share attribute
+        combinations and contexts, and a query should not wait for the encoder to re-read
+        "age: 25-34, job: writer" or "Saturday morning in summer, in France"."""
         missing = [t for t in dict.fromkeys(texts) if t not in self._attribute_vectors]
         if missing:
             if len(self._attribute_vectors) + len(missing) > ATTRIBUTE_MEMORY:

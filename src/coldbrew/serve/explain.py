@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from coldbrew.models.base import Recommender, UserQuery
-from coldbrew.models.context import describe_features
+from coldbrew.models.context import context_sentence, describe_features
 from coldbrew.models.sequence import harmonic_weights
 from coldbrew.serve.records import item_text
 from coldbrew.text.encoder import tokenize
@@ -28,6 +28,8 @@ from coldbrew.text.encoder import tokenize
 if TYPE_CHECKING:
     from coldbrew.serve.engine import Engine, Recommendation
 
+LM_PARTS = ("text", "attributes", "liked", "context")
+"""The parts of a language model's user vector (:meth:`ZeroShotRecommender.user_parts`)."""
 _CJK_RUN = re.compile(r"[\u4e00-\u9fff]+")
 STOPWORDS = frozenset(
     {
@@ -225,11 +227,9 @@ class Explainer:
         rec: Recommendation,
     ) -> None:
         """Put into words why ``part`` scored ``row`` for ``query``, quoting only ``said``."""
-        kind = family(part.kind) if name not in ("text", "attributes", "liked") else "lm"
+        kind = family(part.kind) if name not in LM_PARTS else "lm"
         if kind == "lm":
-            sub = (
-                name if name in ("text", "attributes", "liked") else self._lm_part(part, query, row)
-            )
+            sub = name if name in LM_PARTS else self._lm_part(part, query, row)
             if sub == "text":
                 self._words(out, said, rec, "Close in meaning to what you wrote.")
             elif sub == "liked":
@@ -241,6 +241,10 @@ class Explainer:
                     row,
                     "Close in meaning to {}, which you liked.",
                 )
+            elif sub == "context":
+                words = context_sentence(said.context)
+                said_it = f"your context: {words}" if words else "the context you asked in"
+                out.text = f"Close in meaning to {said_it}."
             else:
                 self._profile(out, said)
         elif kind == "lexical":
@@ -280,7 +284,8 @@ class Explainer:
             self._popular(out, part, said, row)
 
     def _lm_part(self, part: Recommender, query: UserQuery, row: int) -> str:
-        """Which of the user's text, attributes and history moved a language model most."""
+        """Which of the user's text, attributes, history and context moved a language model
+        most."""
         sub = part.contributions([query], np.asarray([row]))  # this item only
         return max(sub, key=lambda n: float(sub[n][0, 0])) if sub else "text"
 

@@ -8,8 +8,9 @@ const SAME_CATEGORY = [
   ["kitchen", "厨具", "厨房"], ["outdoor", "户外"], ["sports", "运动"], ["shoes", "鞋靴", "鞋"],
   ["accessories", "配饰"], ["toys", "玩具"], ["beauty", "美妆", "个护"], ["food", "食品"],
 ];
-const PLACEHOLDER = "Type something, give an attribute or like an item.";
+const PLACEHOLDER = "Type something, give an attribute or a context, or like an item.";
 const MAX_ATTRIBUTE_BOXES = 6;
+const CONTEXT_BOXES = { text: "context-text", time: "context-time", location: "context-location" };
 
 const fromHash = new URLSearchParams(location.hash.slice(1)).get("key");
 if (fromHash) { sessionStorage.setItem("coldbrew-key", fromHash); history.replaceState(null, "", location.pathname); }
@@ -17,6 +18,13 @@ $("key").value = sessionStorage.getItem("coldbrew-key") || "";
 $("key").addEventListener("change", () => sessionStorage.setItem("coldbrew-key", $("key").value));
 
 function el(tag, cls, text) { const e = document.createElement(tag); if (cls) e.className = cls; if (text !== undefined) e.textContent = text; return e; }
+
+function context() {
+  // the context boxes that hold something, as the request's context (a time as typed: local)
+  const out = {};
+  for (const [key, id] of Object.entries(CONTEXT_BOXES)) if ($(id).value.trim()) out[key] = $(id).value.trim();
+  return out;
+}
 
 function query() {
   const attributes = {};
@@ -26,6 +34,7 @@ function query() {
   const body = { k: 8, attributes, liked: state.liked, explain: true, relevance: true };
   const text = $("query").value.trim();
   if (text) body.text = text;
+  if (Object.keys(context()).length) body.context = context();
   if ($("category").value) body.filters = { category: JSON.parse($("category").value) };
   return body;
 }
@@ -38,7 +47,7 @@ function showPlaceholder() {
 
 async function refresh() {
   const body = query();
-  if (!body.text && !Object.keys(body.attributes).length && !body.liked.length) { showPlaceholder(); return; }
+  if (!body.text && !body.context && !Object.keys(body.attributes).length && !body.liked.length) { showPlaceholder(); return; }
   const seq = ++state.seq, started = performance.now();
   const response = await fetch("/recommend", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
   const data = await response.json();
@@ -137,6 +146,7 @@ function showAttributeBoxes(names) {
 }
 
 $("query").addEventListener("input", soon);
+for (const id of Object.values(CONTEXT_BOXES)) $(id).addEventListener("input", soon);
 $("category").addEventListener("change", refresh);
 $("clear-liked").addEventListener("click", () => { state.liked = []; showLiked(); refresh(); });
 $("add-item").addEventListener("click", addItem);
