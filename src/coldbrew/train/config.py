@@ -122,7 +122,7 @@ class TrainConfig:
     dapt_items: str = "train"
     lora_rank: int = 8
     lora_alpha: int = 16
-    lora_dropout: float = 0.05
+    lora_dropout: float = 0.0
     eval_every: int = 100
     patience: int = 2
     checkpoint_every: int = 50
