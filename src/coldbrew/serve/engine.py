@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -468,12 +468,17 @@ class Engine:
                 self.store.upsert_items(session, items)
                 self.store.put_vectors(session, "item", self.encoder_name, ids, vectors)
                 self._changed(session, "items", ids)
-            step = self.serving.write_chunk  # a write lock a piece: searches go in between
-            for start in range(0, len(items), step):
-                with self._lock.write():
-                    self._put_items(items[start : start + step], vectors[start : start + step])
+            self._in_locked_pieces(len(items), lambda s: self._put_items(items[s], vectors[s]))
         if self.follower is not None:
             self.follower.check([f"{i.title} {i.description}" for i in items])
+
+    def _in_locked_pieces(self, count: int, put: Callable[[slice], None]) -> None:
+        """``put`` each slice of ``count`` rows, ``serving.write_chunk`` at a time, under the
+        write lock a piece: searches go in between, never waiting for a whole batch."""
+        step = self.serving.write_chunk
+        for start in range(0, count, step):
+            with self._lock.write():
+                put(slice(start, start + step))
 
     def _put_items(self, items: Sequence[Item], vectors: np.ndarray) -> None:
         """Items (and their vectors) into memory, the index and the served model."""
@@ -626,13 +631,14 @@ class Engine:
             with self.store.transaction() as session:
                 self.store.upsert_users(session, users)
                 self._changed(session, "users", [u.user_id for u in users])
-            step = self.serving.write_chunk  # a write lock a piece: searches go in between
-            for start in range(0, len(users), step):
-                with self._lock.write():
-                    for user in users[start : start + step]:
-                        old = self.users.get(user.user_id)
-                        interactions = dict(old.interactions) if old else {}
-                        self.users[user.user_id] = _UserState(user, interactions)
+            self._in_locked_pieces(len(users), lambda s: self._put_users(users[s]))
+
+    def _put_users(self, users: Sequence[User]) -> None:
+        """Users' profiles into memory, their interactions kept."""
+        for user in users:
+            old = self.users.get(user.user_id)
+            interactions = dict(old.interactions) if old else {}
+            self.users[user.user_id] = _UserState(user, interactions)
 
     def _changed_user(self, user: User) -> bool:
         """Whether ``user`` is new, or differs from the stored profile."""
