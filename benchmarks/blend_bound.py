@@ -28,9 +28,9 @@ import numpy as np
 from part_validation import blend_ndcg, default_hybrid
 
 from coldbrew.bench.runner import BenchConfig, tasks_for
-from coldbrew.bench.zoo import ModelContext, _attribute_map, _cf_map
 from coldbrew.eval.metrics import bootstrap_ci
 from coldbrew.models.hybrid import USER_EDGES, HybridRecommender, ValTask, _ndcg20, simplex_grid
+from coldbrew.models.recipes import ModelContext, _attribute_map, _cf_map
 from coldbrew.text.factory import make_encoder
 
 

@@ -26,12 +26,12 @@ from typing import Any
 
 import numpy as np
 
-from coldbrew.bench.zoo import ModelContext, make_model
 from coldbrew.data.benchmarks import data_root, load_with_context
 from coldbrew.data.schema import Dataset
 from coldbrew.eval.evaluate import evaluate
 from coldbrew.eval.metrics import bootstrap_ci
 from coldbrew.eval.protocols import Split, cold_user_split, latest_split, next_item_split
+from coldbrew.models.recipes import ModelContext, make_model
 from coldbrew.text.factory import make_encoder
 
 METRIC = "ndcg@20"

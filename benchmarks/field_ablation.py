@@ -22,11 +22,11 @@ from pathlib import Path
 from typing import Any
 
 from coldbrew.bench.runner import BenchConfig, load_or_make_split
-from coldbrew.bench.zoo import ModelContext, make_model, parse_models
 from coldbrew.data import load_dataset
 from coldbrew.data.schema import Dataset
 from coldbrew.eval.evaluate import evaluate
 from coldbrew.eval.metrics import bootstrap_ci
+from coldbrew.models.recipes import ModelContext, make_model, parse_models
 from coldbrew.text.factory import make_encoder
 
 

@@ -24,7 +24,6 @@ from typing import Any
 import numpy as np
 
 from coldbrew.bench.runner import BenchConfig, load_or_make_split
-from coldbrew.bench.zoo import FACTORIES, ModelContext, _als, _attribute_map
 from coldbrew.data import load_dataset
 from coldbrew.models.base import Recommender
 from coldbrew.models.baselines import AttributePopularityRecommender
@@ -36,6 +35,7 @@ from coldbrew.models.hybrid import (
     one_standard_error_choice,
     simplex_grid,
 )
+from coldbrew.models.recipes import FACTORIES, ModelContext, _als, _attribute_map
 from coldbrew.models.tfidf import TfidfRecommender
 from coldbrew.text.factory import make_encoder
 

@@ -3,7 +3,7 @@ validation* only, cross-fitted.
 
 For one dataset and protocol split (the bench's split, seed 42), the hybrid's inner validation is
 carved from the split's training part exactly as ``HybridRecommender.fit`` does; the default
-parts plus the candidates (``--add``, names from the bench's model zoo; ``--drop`` tries the
+parts plus the candidates (``--add``, names from coldbrew.models.recipes; ``--drop`` tries the
 default without some of its parts) are fit on the inner
 training data and every validation query is scored once. Then, for each part set, the hybrid's
 own rule (:meth:`HybridRecommender.fit_weights_prepared`: the 1-SE grid per item cell, user
@@ -26,12 +26,12 @@ from typing import Any
 import numpy as np
 
 from coldbrew.bench.runner import BenchConfig, load_or_make_split
-from coldbrew.bench.zoo import FACTORIES, ModelContext, make_model
 from coldbrew.data import load_dataset
 from coldbrew.data.schema import Dataset
 from coldbrew.eval.metrics import bootstrap_ci
 from coldbrew.eval.protocols import Split
 from coldbrew.models.hybrid import USER_EDGES, HybridRecommender, _ndcg20
+from coldbrew.models.recipes import FACTORIES, ModelContext, make_model
 from coldbrew.text.factory import make_encoder
 
 ROW_KEYS = ("ties", "cells", "relevant", "n_relevant", "pad", "buckets", "known", "fold")
@@ -83,7 +83,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dataset", required=True)
     ap.add_argument("--protocol", default="warm")
-    ap.add_argument("--add", default="", help="comma-separated zoo models to try as parts")
+    ap.add_argument("--add", default="", help="comma-separated recipe names to try as parts")
     ap.add_argument("--drop", default="", help="comma-separated default parts to try without")
     ap.add_argument("--cache-dir", default=None)
     ap.add_argument("--split-dir", default="/tmp/part-validation-splits")

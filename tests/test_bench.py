@@ -12,10 +12,10 @@ import pytest
 
 from coldbrew.bench.report import markdown
 from coldbrew.bench.runner import PROTOCOLS, BenchConfig, run_benchmark
-from coldbrew.bench.zoo import MODEL_NAMES, parse_models
 from coldbrew.cli.main import main
 from coldbrew.data import load_dataset
 from coldbrew.data.schema import Dataset
+from coldbrew.models.recipes import MODEL_NAMES, parse_models
 
 TOPICS = ["mountain hiking outdoor trail", "kitchen cooking recipe pan"]
 HOBBIES = ["climber", "chef"]

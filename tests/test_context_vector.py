@@ -8,12 +8,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from coldbrew.bench.zoo import ModelContext, make_model
 from coldbrew.data.schema import CONTEXT, Dataset, DatasetSpec
 from coldbrew.models import Recommender, UserQuery
 from coldbrew.models.context import context_sentence
 from coldbrew.models.contextweight import context_candidates
 from coldbrew.models.hybrid import HybridRecommender
+from coldbrew.models.recipes import ModelContext, make_model
 from coldbrew.models.zeroshot import ZeroShotRecommender
 from coldbrew.text import HashingEncoder
 

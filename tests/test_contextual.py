@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from coldbrew.bench.zoo import ModelContext, make_model
 from coldbrew.data.schema import CONTEXT, Dataset, DatasetSpec
 from coldbrew.models import Recommender, UserQuery
 from coldbrew.models.contextual import NO_CONTEXT, ContextPopularityRecommender
 from coldbrew.models.hybrid import HybridRecommender
+from coldbrew.models.recipes import ModelContext, make_model
 from coldbrew.text import HashingEncoder
 
 MORNING, EVENING = "2011-06-04T09:30:00", "2011-06-04T20:00:00"  # a Saturday

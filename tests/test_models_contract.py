@@ -236,7 +236,7 @@ def test_scoring_some_items_gives_their_scores_among_all(fitted: Recommender) ->
 # ---- tiny data: a new shop's first hours (issue 24.4) ---------------------------------------
 def _default_hybrid() -> Recommender:
     """The hybrid ``coldbrew recommend`` and the service fit, with the test encoder."""
-    from coldbrew.bench.zoo import ModelContext, make_model
+    from coldbrew.models.recipes import ModelContext, make_model
 
     return make_model("hybrid", ModelContext(lambda: HashingEncoder(128), None, seed=42))
 

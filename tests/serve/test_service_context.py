@@ -55,6 +55,44 @@ def test_a_bad_context_is_422_naming_the_field(
         assert counts(module_client) == before
 
 
+def test_a_batch_answers_each_query_in_its_own_context_in_order(
+    module_client: TestClient,
+) -> None:
+    queries = [
+        {"text": "tent", "context": SENT, "k": 3},
+        {"context": {"time": 1307179800}, "k": 2},
+        {"user_id": "hiker", "text": "warm", "diversity": 1.0, "k": 3},
+    ]
+    batch = module_client.post("/recommend/batch", json={"queries": queries}, headers=WRITE)
+    assert batch.status_code == 200, batch.text
+    singles = [module_client.post("/recommend", json=q, headers=WRITE).json() for q in queries]
+    assert batch.json()["results"] == singles
+    assert [len(r["items"]) for r in batch.json()["results"]] == [3, 2, 3]
+
+
+@pytest.mark.parametrize(
+    ("queries", "headers", "status", "message"),
+    [
+        ([{"text": "tent"}, {"user_id": "nobody"}], WRITE, 404, "queries[1]: user 'nobody'"),
+        ([{"user_id": "hiker"}], {}, 401, "queries[0]: recommending for a stored user_id"),
+        ([{"text": "tent"}, {"text": "a"}, {}], {}, 422, "queries[2]: describe the user"),
+        ([{"text": "tent"}, {"context": {"time": "yesterday"}}], {}, 422, "queries.1.context"),
+        ([{"text": "tent"}] * 33, {}, 422, "at most 32"),
+        ([], {}, 422, "at least 1"),
+    ],
+)
+def test_a_batch_that_cannot_be_answered_says_which_query(
+    module_client: TestClient,
+    queries: list[dict[str, Any]],
+    headers: dict[str, str],
+    status: int,
+    message: str,
+) -> None:
+    response = module_client.post("/recommend/batch", json={"queries": queries}, headers=headers)
+    assert response.status_code == status, response.text
+    assert message in response.text
+
+
 def _engine(client: TestClient) -> Any:
     return client.app.state.engine  # type: ignore[attr-defined]
 

@@ -18,7 +18,6 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from coldbrew.bench.system import PeakMemory, now
-from coldbrew.bench.zoo import MODEL_NAMES, ModelContext, make_model
 from coldbrew.data.schema import ITEM_ID, Dataset
 from coldbrew.eval.evaluate import QuerySet, build_queries, evaluate_rankings, rank_queries
 from coldbrew.eval.metrics import (
@@ -38,6 +37,7 @@ from coldbrew.eval.protocols import (
     warm_split,
 )
 from coldbrew.models.base import Recommender
+from coldbrew.models.recipes import MODEL_NAMES, ModelContext, make_model
 from coldbrew.text.encoder import Encoder
 from coldbrew.text.factory import make_encoder
 from coldbrew.text.templates import ItemTemplate

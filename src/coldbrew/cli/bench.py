@@ -13,7 +13,6 @@ from typing import Any
 from coldbrew.bench.report import markdown, plot_bars, plot_cold_to_warm, write_json
 from coldbrew.bench.runner import PROTOCOLS, TIMED, BenchConfig, ResultRow, run_benchmark
 from coldbrew.bench.system import library_versions, machine, now
-from coldbrew.bench.zoo import FACTORIES, OPT_IN, parse_models
 from coldbrew.cli.common import (
     add_dataset_args,
     add_encoder_args,
@@ -23,6 +22,7 @@ from coldbrew.cli.common import (
     route_encoder,
 )
 from coldbrew.data.schema import has_timestamps
+from coldbrew.models.recipes import FACTORIES, OPT_IN, parse_models
 
 
 def add_parser(sub: Any) -> None:
@@ -151,7 +151,7 @@ def _merge_earlier(
     path: Path, meta: dict[str, Any], rows: list[ResultRow], splits: dict[str, Any]
 ) -> tuple[list[ResultRow], dict[str, Any]]:
     """Earlier rows of models not rerun now (same dataset and seed only) with the new rows, in
-    the zoo's model order."""
+    the recipes' model order."""
     earlier = json.loads(path.read_text())
     old_meta = earlier["meta"]
     if old_meta["dataset"] != meta["dataset"] or old_meta["seed"] != meta["seed"]:

@@ -24,10 +24,10 @@ from coldbrew.bench.runner import (
     fit_and_measure,
     item_texts,
 )
-from coldbrew.bench.zoo import ModelContext, make_model
 from coldbrew.cluster import WorkerPlan, require_ray, worker_plan
 from coldbrew.cluster.encode import RayEncoder
 from coldbrew.data.schema import Dataset
+from coldbrew.models.recipes import ModelContext, make_model
 from coldbrew.text.cache import EmbeddingCache
 from coldbrew.text.encoder import Encoder, HashingEncoder
 from coldbrew.text.factory import make_encoder

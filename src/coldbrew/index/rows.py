@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from coldbrew.store.codec import _int8_parts, round_trip
+from coldbrew.store.codec import int8_parts, round_trip
 
 
 class Int8Rows:
@@ -36,7 +36,7 @@ class Int8Rows:
     @classmethod
     def of(cls, vectors: np.ndarray) -> Int8Rows:
         """``vectors`` (float) quantised, one scale per row."""
-        scales, codes = _int8_parts(np.atleast_2d(np.asarray(vectors, dtype=np.float32)))
+        scales, codes = int8_parts(np.atleast_2d(np.asarray(vectors, dtype=np.float32)))
         return cls(codes, scales)
 
     @property

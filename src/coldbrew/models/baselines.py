@@ -83,7 +83,7 @@ class AttributePopularityRecommender(PopularityRecommender):
     ``smoothing`` times the number of training positives in pseudo-interactions (rare values
     stay close to plain popularity; 0.1 was best on the cold-user *validation* users of
     ml-100k and ml-1m, whose grids peaked at 0.09 and 0.07; the hybrid's part uses 1, chosen
-    on time-ordered streams, see ``bench/zoo.py``). Numeric
+    on time-ordered streams, see ``models/recipes.py``). Numeric
     attributes are binned by tens (age 25 and 27 share "20s"). Without attributes, or for items
     without training interactions, it ranks exactly as :class:`PopularityRecommender`: the
     attribute-only cold user's answer when no text model knows better. Attribute values shared

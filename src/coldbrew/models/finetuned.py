@@ -16,6 +16,7 @@ from typing import Any, Self
 import numpy as np
 import pandas as pd
 
+from coldbrew.models.base import ModelNotFittedError
 from coldbrew.models.zeroshot import ZeroShotRecommender, set_rows
 from coldbrew.text.cache import encode_texts
 from coldbrew.text.encoder import Encoder
@@ -73,7 +74,10 @@ class FineTunedRecommender(ZeroShotRecommender):
             self.user_item_vectors = self._encode_user_side(dataset.items)
 
     def _encode_user_side(self, items: pd.DataFrame) -> np.ndarray:
-        assert self.item_template is not None and self.user_encoder is not None
+        if self.item_template is None or self.user_encoder is None:
+            raise ModelNotFittedError(
+                f"{type(self).__name__} has no user-side encoder: fit it first"
+            )
         texts = self.item_template.render_frame(items)
         return encode_texts(self.user_encoder, texts, kind="passage")
 

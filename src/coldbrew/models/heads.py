@@ -401,10 +401,9 @@ class CFMapRecommender(Recommender):
         vectors = self.text_model.item_vectors if fit else self.text_model._encode_items(items)
         if not self.lexical_dims:
             return vectors
-        if fit:
+        if dataset is not None:
             from sklearn.decomposition import TruncatedSVD
 
-            assert dataset is not None
             self.lexical.fit(dataset)
             matrix = self.lexical.item_matrix
             dims = max(1, min(self.lexical_dims, matrix.shape[1] - 1, matrix.shape[0] - 1))

@@ -17,7 +17,7 @@ import pandas as pd
 from coldbrew.data.idmap import IdMap
 from coldbrew.data.schema import Dataset
 from coldbrew.index.rows import as_rows, empty_rows, same_rows
-from coldbrew.models.base import Recommender, UserQuery
+from coldbrew.models.base import ModelNotFittedError, Recommender, UserQuery
 from coldbrew.models.context import context_sentence
 from coldbrew.text.cache import EmbeddingCache, encode_texts
 from coldbrew.text.encoder import Encoder, l2_normalize
@@ -216,7 +216,10 @@ class ZeroShotRecommender(Recommender):
         return self.item_template
 
     def _encode_items(self, items: pd.DataFrame) -> np.ndarray:
-        assert self.item_template is not None
+        if self.item_template is None:
+            raise ModelNotFittedError(
+                f"{type(self).__name__} is not fitted: call fit(dataset) first"
+            )
         texts = self.item_template.render_frame(items)
         cache = EmbeddingCache(self.cache_dir) if self.cache_dir else None
         vectors = encode_texts(

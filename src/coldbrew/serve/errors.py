@@ -11,10 +11,14 @@ DATABASE_RETRY_AFTER = "5"
 class NotFoundError(KeyError):
     """An id the caller named does not exist (HTTP 404)."""
 
-    def __init__(self, kind: str, ident: str) -> None:
-        super().__init__(f"{kind} {ident!r} not found")
+    def __init__(self, kind: str, ident: str, where: str = "") -> None:
+        super().__init__(f"{where + ': ' if where else ''}{kind} {ident!r} not found")
         self.kind = kind
         self.ident = ident
+
+    def at(self, where: str) -> NotFoundError:
+        """The same error, saying ``where`` in the request the id was named (``queries[2]``)."""
+        return NotFoundError(self.kind, self.ident, where)
 
     def __str__(self) -> str:
         return str(self.args[0])

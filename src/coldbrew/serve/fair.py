@@ -1,11 +1,11 @@
 """Fair work per caller: a bounded number of writes in flight, per key and in all.
 
-A write (``POST``/``DELETE`` on anything but ``/recommend``) takes a slot here before its body
-is read, and keeps it until its answer is sent. One key (a caller without a valid write key:
-its address) may hold ``key_writes`` slots; past that it gets 429. All writers together hold
-at most ``write_queue``; past that every writer gets 503. Both carry ``Retry-After`` and are
-sent after ``rate_limit_delay`` seconds, like every refusal of a flood (:mod:`guard`), and no
-refused body is read or parsed.
+A write (``POST``/``DELETE`` on anything but the ``/recommend`` routes) takes a slot here
+before its body is read, and keeps it until its answer is sent. One key (a caller without a
+valid write key: its address) may hold ``key_writes`` slots; past that it gets 429. All writers
+together hold at most ``write_queue``; past that every writer gets 503. Both carry ``Retry-
+After`` and are sent after ``rate_limit_delay`` seconds, like every refusal of a flood
+(:mod:`guard`), and no refused body is read or parsed.
 
 A write's body (up to 1,000 rows, 1 MiB) is also decoded and validated in a worker thread
 (:class:`ParsedOffLoop`), not on the event loop, where each one held every other request back
@@ -42,7 +42,7 @@ from coldbrew.serve.limits import ASGIApp, Receive, Scope, Send, send_json
 from coldbrew.serve.settings import Settings, hash_key
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-READ_POSTS = frozenset({"/recommend"})
+READ_POSTS = frozenset({"/recommend", "/recommend/batch"})
 
 
 def is_write(scope: Scope) -> bool:

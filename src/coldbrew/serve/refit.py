@@ -30,6 +30,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from coldbrew.models.base import Recommender, UserQuery
+from coldbrew.models.recipes import ModelContext, make_model
 from coldbrew.serve.lifeline import Lifeline, ParentGone
 from coldbrew.serve.records import POSITIVE_EVENTS, dataset_from_records, item_frame, item_text
 from coldbrew.serve.versions import ModelVersions, VersionInfo
@@ -50,8 +51,6 @@ HOLDOUT = 500
 def build_hybrid(encoder: Encoder, seed: int = 42, cache_dir: str | None = None) -> Recommender:
     """The hybrid exactly as ``coldbrew bench`` builds and measures it (``cache_dir``: the
     embedding cache for item texts)."""
-    from coldbrew.bench.zoo import ModelContext, make_model
-
     context = ModelContext(encoder=lambda: encoder, cache_dir=cache_dir, seed=seed)
     return make_model("hybrid", context)
 

@@ -242,6 +242,20 @@ class RecommendOut(BaseModel):
     )
 
 
+MAX_BATCH_QUERIES = 32
+"""Queries one ``POST /recommend/batch`` may carry (one admission slot, one worker thread)."""
+
+
+class RecommendBatchIn(Strict):
+    queries: Annotated[list[RecommendIn], Field(min_length=1, max_length=MAX_BATCH_QUERIES)] = (
+        Field(description="Each as POST /recommend takes it (its own context included).")
+    )
+
+
+class RecommendBatchOut(BaseModel):
+    results: list[RecommendOut] = Field(description="One answer per query, in the order sent.")
+
+
 class RefitOut(BaseModel):
     """The served model and the service's refits."""
 

@@ -29,7 +29,7 @@ def check_dtype(dtype: str) -> str:
     return dtype
 
 
-def _int8_parts(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def int8_parts(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per-row scales (float32) and int8 codes of ``vectors``; all-zero rows get scale 0."""
     peak = np.abs(vectors).max(axis=1) if vectors.shape[1] else np.zeros(len(vectors))
     scales = (peak / 127.0).astype(np.float32)
@@ -45,7 +45,7 @@ def encode_rows(vectors: np.ndarray, dtype: str) -> list[bytes]:
         return [row.tobytes() for row in vectors]
     if dtype == "float16":
         return [row.tobytes() for row in vectors.astype(np.float16)]
-    scales, codes = _int8_parts(vectors)
+    scales, codes = int8_parts(vectors)
     return [s.tobytes() + c.tobytes() for s, c in zip(scales, codes)]
 
 
@@ -72,6 +72,6 @@ def round_trip(vectors: np.ndarray, dtype: str) -> np.ndarray:
         return vectors
     if dtype == "float16":
         return vectors.astype(np.float16).astype(np.float32)
-    scales, codes = _int8_parts(vectors)
+    scales, codes = int8_parts(vectors)
     out: np.ndarray = codes.astype(np.float32) * scales[:, None]
     return out

@@ -284,7 +284,11 @@ def train_teacher(
     import torch
 
     encoder = first_stage.encoder
-    assert isinstance(encoder, SentenceTransformerEncoder)
+    if not isinstance(encoder, SentenceTransformerEncoder):
+        raise TypeError(
+            "the cross-encoder teacher starts from a sentence-transformers model; "
+            f"the first stage has a {type(encoder).__name__}"
+        )
     torch.manual_seed(config.seed)  # the fresh head's weights
     limit = encoder.st_model[0].auto_model.config.max_position_embeddings
     scorer = CrossEncoder.from_sentence_transformer(

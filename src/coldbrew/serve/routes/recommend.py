@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, TypeVar
+
 from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
 
@@ -9,18 +12,23 @@ from coldbrew.serve import schemas as s
 from coldbrew.serve.deps import (
     READ,
     AdmissionDep,
+    AuthError,
     EngineDep,
     KeyDep,
     SettingsDep,
     may_quote_profile,
 )
+from coldbrew.serve.engine import Answer, Engine
 from coldbrew.serve.engine import Query as EngineQuery
+from coldbrew.serve.errors import NotFoundError
 from coldbrew.serve.problems import error_responses
 from coldbrew.serve.relevance import relevance
 from coldbrew.serve.routes import convert
+from coldbrew.serve.settings import Settings
 from coldbrew.text.language import script_warnings
 
 router = APIRouter()
+T = TypeVar("T")
 
 
 def _query(body: s.RecommendIn, quote_profile: bool) -> EngineQuery:
@@ -77,3 +85,59 @@ async def recommend(
         shares = await run_in_threadpool(relevance, eng, query, found)
         out.items = [i.model_copy(update={"relevance": p}) for i, p in zip(out.items, shares)]
     return out
+
+
+@router.post(
+    "/recommend/batch",
+    tags=["recommend"],
+    dependencies=READ,
+    response_model=s.RecommendBatchOut,
+    responses=error_responses(401, 403, 404, 422),
+)
+async def recommend_batch(
+    body: s.RecommendBatchIn,
+    eng: EngineDep,
+    settings: SettingsDep,
+    presented: KeyDep,
+    admission: AdmissionDep,
+) -> s.RecommendBatchOut:
+    """Up to 32 queries in one request, each as ``POST /recommend`` takes it (its own user,
+    text, liked items, context, filters and controls), answered in the order sent.
+
+    The batch is answered whole or not at all: a query that cannot be (an unknown user, a
+    stored ``user_id`` without a key, nothing describing the user) fails the request with the
+    status ``POST /recommend`` would give it and its place in ``detail`` (``queries[2]: ...``).
+    The queries share one admission slot and one worker thread.
+    """
+    queries = [_at(i, _checked, q, settings, presented) for i, q in enumerate(body.queries)]
+    async with admission.slot():
+        found = await run_in_threadpool(_answers, eng, queries)
+    results = []
+    for query, sent, answer in zip(queries, body.queries, found):
+        out = convert.recommend_out(answer, script_warnings(eng.query_encoder_name, [sent.text]))
+        if sent.relevance:
+            shares = await run_in_threadpool(relevance, eng, query, answer)
+            out.items = [i.model_copy(update={"relevance": p}) for i, p in zip(out.items, shares)]
+        results.append(out)
+    return s.RecommendBatchOut(results=results)
+
+
+def _checked(body: s.RecommendIn, settings: Settings, presented: str | None) -> EngineQuery:
+    return _query(body, may_quote_profile(settings, presented, body.user_id))
+
+
+def _answers(eng: Engine, queries: list[EngineQuery]) -> list[Answer]:
+    return [_at(i, eng.recommend, q) for i, q in enumerate(queries)]
+
+
+def _at(index: int, work: Callable[..., T], *args: Any) -> T:
+    """``work(*args)``, its error naming the batch's query ``index`` it came from."""
+    where = f"queries[{index}]"
+    try:
+        return work(*args)
+    except NotFoundError as exc:
+        raise exc.at(where) from exc
+    except AuthError as exc:
+        raise AuthError(exc.status, f"{where}: {exc.message}") from exc
+    except ValueError as exc:
+        raise ValueError(f"{where}: {exc}") from exc

@@ -1,4 +1,7 @@
-"""The models a benchmark run compares, by name, with the hyperparameters it uses.
+"""Every model coldbrew builds by name, with its hyperparameters: the served one (``hybrid``:
+what ``coldbrew serve``, ``coldbrew recommend`` and every refit fit) and each model the
+benchmark compares it with. Defined once here, where the models live; the bench, the service
+and the command line ask for a recipe by name (:func:`make_model`).
 
 Hyperparameters are moderate on purpose (the reference machine has two shared cores) and the
 same on every dataset. ALS and BPR settings were picked by a short look at the validation part
