@@ -26,10 +26,10 @@ import numpy as np
 import scipy.sparse as sp
 
 from coldbrew.data.schema import ITEM_ID, Dataset, has_context
-from coldbrew.models.base import UserQuery
+from coldbrew.models.base import UserQuery, check_min_users
 from coldbrew.models.baselines import AttributePopularityRecommender
 from coldbrew.models.cf import ALSRecommender
-from coldbrew.models.context import context_features
+from coldbrew.models.context import check_context_weight, context_features
 from coldbrew.models.contextual import NO_CONTEXT, learned_pairs
 
 
@@ -43,30 +43,17 @@ class ContextALSRecommender(ALSRecommender):
         factors).
     min_users
         A feature seen in the events of fewer distinct users is not learned (nor saved).
-    factors, regularization, iterations, alpha, seed, num_threads
-        As :class:`~coldbrew.models.cf.ALSRecommender`.
+    **als_params
+        ``factors``, ``regularization``, ``iterations``, ``alpha``, ``seed``, ``num_threads``:
+        as :class:`~coldbrew.models.cf.ALSRecommender`.
     """
 
     kind = "context_als"
 
-    def __init__(
-        self,
-        factors: int = 64,
-        regularization: float = 0.05,
-        iterations: int = 15,
-        alpha: float = 10.0,
-        seed: int = 42,
-        num_threads: int = 1,
-        context_weight: float = 1.0,
-        min_users: int = 1,
-    ) -> None:
-        super().__init__(factors, regularization, iterations, alpha, seed, num_threads)
-        if not 0.0 <= context_weight < float("inf"):
-            raise ValueError(f"context_weight must be a finite number >= 0, got {context_weight}")
-        if min_users < 1:
-            raise ValueError(f"min_users must be at least 1, got {min_users}")
-        self.context_weight = context_weight
-        self.min_users = min_users
+    def __init__(self, context_weight: float = 1.0, min_users: int = 1, **als_params: Any) -> None:
+        super().__init__(**als_params)
+        self.context_weight = check_context_weight(context_weight)
+        self.min_users = check_min_users(min_users)
         self.context_keys: dict[str, int] = {}
         self.context_factors = np.zeros((0, 0), dtype=np.float32)
         self._context_rows = sp.csr_matrix((0, 0), dtype=np.float32)
