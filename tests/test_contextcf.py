@@ -50,14 +50,20 @@ def side_gap(model: Recommender, query: UserQuery) -> float:
 def test_the_context_moves_the_factors_answer() -> None:
     model = ContextALSRecommender(**PARAMS).fit(shop())
     assert "location=france" in model.context_keys and model.silent_reason is None
-    # a new user who revealed nothing: the context's vector alone (plain ALS: popularity)
-    assert all(i.startswith("fr") for i in model.recommend(UserQuery(context=FRANCE), k=5).ids)
-    assert all(i.startswith("uk") for i in model.recommend(UserQuery(context=UK), k=5).ids)
-    assert model.is_fallback(UserQuery()) and not model.is_fallback(UserQuery(context=UK))
     # a returning user who bought from both sides leans to the side the context names
     assert side_gap(model, UserQuery(user_id="mix", context=FRANCE)) > 0
     assert side_gap(model, UserQuery(user_id="mix", context=UK)) < 0
     assert side_gap(model, UserQuery(user_id="mix", context={"location": "France"})) > 0
+    # so does a new one who revealed a French and a British purchase
+    both = ("fr3", "uk3")
+    france = model.recommend(UserQuery(liked=both, context=FRANCE), k=3).ids
+    assert all(i.startswith("fr") for i in france)
+    assert all(
+        i.startswith("uk") for i in model.recommend(UserQuery(liked=both, context=UK), k=3).ids
+    )
+    # one who revealed nothing gets popularity, as from ALS
+    assert model.is_fallback(UserQuery(context=UK))
+    assert model.recommend(UserQuery(context=UK), k=5).ids == model.recommend(UserQuery(), k=5).ids
 
 
 def test_without_a_context_it_is_plain_als() -> None:
@@ -105,12 +111,25 @@ def test_a_bad_weight_is_refused(weight: float) -> None:
         ContextALSRecommender(context_weight=weight)
 
 
+def travellers(n_users: int) -> Dataset:
+    """Each user shops in France in the morning (French goods) and in the UK in the evening
+    (British goods), alternately: their history is of both sides, what they buy next follows
+    where and when they are."""
+    rng = np.random.default_rng(1)
+    rows = []
+    for u in range(n_users):
+        for e in range(8):
+            side, ctx = ("fr", FRANCE) if (u + e) % 2 else ("uk", UK)
+            rows.append((f"u{u}", f"{side}{rng.integers(10)}", float(10 * u + e), ctx))
+    inter = pd.DataFrame(rows, columns=["user_id", "item_id", "timestamp", CONTEXT])
+    return market(2).with_interactions(inter.assign(value=np.nan))
+
+
 def test_the_hybrid_chooses_the_context_weight_on_its_validation() -> None:
     model = make_model("hybrid_context_cf", ModelContext(lambda: HashingEncoder(64), None, 42))
-    model.fit(market(400))
+    model.fit(travellers(300))
     assert isinstance(model, HybridRecommender)
     chosen = model.validation["context_weight/context_cf"]
-    assert chosen["context_weight"] > 0 and chosen["oof_gain"] > 0
+    assert chosen["context_weight"] > 0 and chosen["oof_gain"] > chosen["oof_gain_se"]
     assert model.parts["context_cf"].get_params()["context_weight"] == chosen["context_weight"]
-    france = model.recommend(UserQuery(context={"location": "France"}), k=3).ids
-    assert all(i.startswith("fr") for i in france)
+    assert model.validation["context_weight/lm"]["context_weight"] == 0  # the words say nothing

@@ -12,9 +12,11 @@ contexts, and each feature gets a vector in the users' space.
 A query's user vector (a trained user's factor, or the fold-in of a new user's liked items) gets
 ``context_weight`` times the mean vector of the learned features its context carried added to
 it. A query without a context, or whose features no training event had, is ranked as plain ALS
-on the same factors; a new user who revealed nothing but carries a learned context is ranked by
-the context's vector alone (plain ALS gives them popularity). The hybrid chooses the weight on
-its inner validation (:mod:`coldbrew.models.contextweight`), keeping 0 unless another wins.
+on the same factors. A new user who revealed nothing gets popularity, as from plain ALS, context
+or not: the context's vector alone ranked online-retail's new users' purchases 0.13x as well as
+popularity (benchmarks/README.md, "Context as input to a learned part"). The hybrid chooses the
+weight on its inner validation (:mod:`coldbrew.models.contextweight`), keeping 0 unless another
+wins.
 """
 
 from __future__ import annotations
@@ -118,10 +120,6 @@ class ContextALSRecommender(ALSRecommender):
         vector = super().user_vector(query)
         extra = self.context_vector(query.context)
         return vector if extra is None else vector + extra
-
-    def is_fallback(self, query: UserQuery) -> bool:
-        """As ALS, but a query whose context has a vector is answered by it."""
-        return super().is_fallback(query) and self.context_vector(query.context) is None
 
     def _memo_key(self, query: UserQuery) -> Hashable:
         features = tuple(sorted(context_features(query.context).items()))
