@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -133,3 +135,17 @@ def test_the_hybrid_chooses_the_context_weight_on_its_validation() -> None:
     assert chosen["context_weight"] > 0 and chosen["oof_gain"] > chosen["oof_gain_se"]
     assert model.parts["context_cf"].get_params()["context_weight"] == chosen["context_weight"]
     assert model.validation["context_weight/lm"]["context_weight"] == 0  # the words say nothing
+
+
+def test_the_shuffled_control_keeps_the_contexts_but_not_what_they_went_with() -> None:
+    script = Path(__file__).resolve().parents[1] / "benchmarks"
+    sys.path.insert(0, str(script))
+    bench = importlib.import_module("context")
+    data = travellers(20)
+    shuffled = bench.shuffled_context(data, seed=0).interactions
+    before, after = data.interactions, shuffled
+    assert before[["user_id", "item_id"]].equals(after[["user_id", "item_id"]])
+    tags = [sorted(map(str, frame[CONTEXT])) for frame in (before, after)]
+    assert tags[0] == tags[1]
+    side = after["item_id"].str[:2].map({"fr": "France", "uk": "UK"})
+    assert (after[CONTEXT].map(lambda c: c["location"]) != side).any()
