@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from coldbrew.data.benchmarks import data_root, load_with_context
-from coldbrew.data.schema import Dataset
+from coldbrew.data.schema import CONTEXT, Dataset
 from coldbrew.eval.evaluate import evaluate
 from coldbrew.eval.metrics import bootstrap_ci
 from coldbrew.eval.protocols import Split, cold_user_split, latest_split, next_item_split
@@ -53,7 +53,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--resamples", type=int, default=1000)
     parser.add_argument("--out", type=Path, default=None, help="folder for the JSON report")
+    parser.add_argument(
+        "--shuffle-context",
+        type=int,
+        default=None,
+        metavar="SEED",
+        help="a control: each event keeps another event's context (shuffled with this seed)",
+    )
     return parser.parse_args(argv)
+
+
+def shuffled_context(dataset: Dataset, seed: int) -> Dataset:
+    """``dataset`` with its events' contexts permuted among them: as many contexts, each as
+    often, but no longer tied to what was bought (a control for what a model gains from the
+    context itself rather than from having more rows to fit)."""
+    inter = dataset.interactions
+    contexts = inter[CONTEXT].to_numpy()[np.random.default_rng(seed).permutation(len(inter))]
+    return dataset.with_interactions(inter.assign(**{CONTEXT: contexts}))
 
 
 def paired_ratio(aware: np.ndarray, blind: np.ndarray, resamples: int, seed: int) -> list[float]:
@@ -136,6 +152,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     root = Path(args.data_root) if args.data_root else data_root()
     dataset = load_with_context(args.dataset, root)
+    if args.shuffle_context is not None:
+        dataset = shuffled_context(dataset, args.shuffle_context)
     print(dataset.summary(), flush=True)
     encoder = None
 
@@ -164,6 +182,7 @@ def main(argv: list[str] | None = None) -> None:
         report = {
             "dataset": dataset.summary(),
             "seed": args.seed,
+            "shuffle_context": args.shuffle_context,
             "at": datetime.now(UTC).isoformat(timespec="seconds"),
             "rows": rows,
         }

@@ -21,6 +21,7 @@ from coldbrew.models import (
 )
 from coldbrew.models.baselines import AttributePopularityRecommender
 from coldbrew.models.cf import ALSRecommender, BPRRecommender, ItemKNNRecommender
+from coldbrew.models.contextcf import ContextALSRecommender
 from coldbrew.models.contextual import ContextPopularityRecommender
 from coldbrew.models.finetuned import FineTunedRecommender
 from coldbrew.models.heads import AttributeMapRecommender, CFMapRecommender
@@ -42,6 +43,7 @@ FACTORIES: dict[str, tuple[Callable[[], Recommender], bool]] = {
     "random": (lambda: RandomRecommender(seed=7), False),
     "zeroshot": (lambda: ZeroShotRecommender(HashingEncoder(128)), True),
     "als": (lambda: ALSRecommender(factors=8, iterations=5, seed=3), False),
+    "context_als": (lambda: ContextALSRecommender(factors=8, iterations=5, seed=3), False),
     "bpr": (lambda: BPRRecommender(factors=8, iterations=20, seed=3), False),
     "itemknn": (lambda: ItemKNNRecommender(neighbors=5), False),
     "transitions": (lambda: TransitionRecommender(window=2), False),

@@ -18,7 +18,7 @@ ItemKNN sums the similarity rows of the liked items.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -282,11 +282,16 @@ class _FactorModel(CFRecommender):
             return self._products(queries, self._factors())
         # one user's scores of every item, remembered for the next call: a large catalogue's
         # request asks twice (its proposals, then where its signal-less items go)
-        key = (queries[0].user_id, queries[0].liked, len(self.item_factors))
+        key = self._memo_key(queries[0])
         memo = self._last
         if memo is None or memo[0] != key:
             memo = self._last = (key, self._products(queries, self._factors()))
         return memo[1].copy()
+
+    def _memo_key(self, query: UserQuery) -> Hashable:
+        """What one query's remembered scores depend on (besides the factors, whose setter
+        forgets them)."""
+        return (query.user_id, query.liked, len(self.item_factors))
 
     def _score_known_rows(self, queries: Sequence[UserQuery], rows: np.ndarray) -> np.ndarray:
         return self._products(queries, self._factors()[rows])

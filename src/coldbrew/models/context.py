@@ -76,6 +76,19 @@ def _checked(name: str, key: str, value: Any) -> Any:
     return value.strip()
 
 
+def check_context_weight(weight: float) -> float:
+    """``weight``, how much a model reads the query's context, refused unless finite and >= 0.
+
+    Raises
+    ------
+    ValueError
+        For a negative or non-finite weight.
+    """
+    if not 0.0 <= weight < float("inf"):
+        raise ValueError(f"context_weight must be a finite number >= 0, got {weight}")
+    return weight
+
+
 def context_time(value: Any, *, where: str = "context.time") -> datetime:
     """The moment ``value`` names: epoch seconds (UTC) or an ISO 8601 string (its own clock).
 

@@ -54,14 +54,10 @@ class ContextPopularityRecommender(AttributePopularityRecommender):
         if not has_context(pos):
             self.silent_reason = self.silent_reason or NO_CONTEXT
             return
-        pairs = _feature_pairs(pos)
-        users = pairs.groupby("key")[USER_ID].nunique()
-        kept = sorted(users.index[users >= self.min_users])
-        self._keys = {key: r for r, key in enumerate(kept)}
-        pairs = pairs[pairs["key"].isin(self._keys)]
+        pairs, self._keys = learned_pairs(pos, self.min_users)
         rows = pairs["key"].map(self._keys).to_numpy(dtype=np.int64)
         cols = self.item_ids.rows(pairs[ITEM_ID], skip_unknown=False)
-        counts = np.zeros((len(kept), len(self.item_ids)), dtype=np.float32)
+        counts = np.zeros((len(self._keys), len(self.item_ids)), dtype=np.float32)
         np.add.at(counts, (rows, cols), 1.0)
         self._value_counts = counts
 
@@ -78,7 +74,16 @@ class ContextPopularityRecommender(AttributePopularityRecommender):
         return self.lifts(context_features(context), row)
 
 
-def _feature_pairs(positives: pd.DataFrame) -> pd.DataFrame:
+def learned_pairs(positives: pd.DataFrame, min_users: int) -> tuple[pd.DataFrame, dict[str, int]]:
+    """:func:`feature_pairs` of the features at least ``min_users`` distinct users' events
+    carried, and those features' keys (``location=france``), sorted, each with its row."""
+    pairs = feature_pairs(positives)
+    users = pairs.groupby("key")[USER_ID].nunique()
+    keys = {key: r for r, key in enumerate(sorted(users.index[users >= min_users]))}
+    return pairs[pairs["key"].isin(keys)], keys
+
+
+def feature_pairs(positives: pd.DataFrame) -> pd.DataFrame:
     """One row per (event, feature) of the events with a context: user, item and the feature's
     key (``location=france``); each distinct context's features are derived once."""
     events = positives[positives[CONTEXT].notna()]

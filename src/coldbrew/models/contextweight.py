@@ -1,7 +1,9 @@
-"""Choosing how much a language model reads the context in words, on the hybrid's validation.
+"""Choosing how much a part reads the query's context, on the hybrid's validation.
 
 A language-model part (:class:`~coldbrew.models.zeroshot.ZeroShotRecommender`) adds the query's
-context, encoded as a sentence, to the user vector with a weight ``w``. Each candidate ``w`` ranks
+context, encoded as a sentence, to the user vector with a weight ``w``; a context-aware factor
+part (:class:`~coldbrew.models.contextcf.ContextALSRecommender`) adds the learned vectors of the
+context's features to it with a weight ``w``. Each candidate ``w`` ranks
 the inner validation's queries that carry a context with that part alone; ``w = 0`` (context-blind)
 is always a candidate and the reference: another weight replaces it only when it wins **out of
 fold** by more than its standard error (:func:`~coldbrew.models.selection.keep_unless_beaten`),
@@ -18,11 +20,16 @@ import numpy as np
 
 from coldbrew.eval.metrics import ndcg_at_k_scores
 from coldbrew.models.context import context_sentence
+from coldbrew.models.contextcf import ContextALSRecommender
 from coldbrew.models.selection import always, keep_unless_beaten
 from coldbrew.models.zeroshot import ZeroShotRecommender
 
 if TYPE_CHECKING:
     from coldbrew.models.hybrid import ValTask
+
+CONTEXT_WEIGHTED = (ZeroShotRecommender, ContextALSRecommender)
+"""The kinds of part that have a ``context_weight`` the hybrid chooses."""
+ContextWeighted = ZeroShotRecommender | ContextALSRecommender
 
 
 def context_candidates(weights: Sequence[float]) -> tuple[float, ...]:
@@ -39,7 +46,7 @@ def context_candidates(weights: Sequence[float]) -> tuple[float, ...]:
     return tuple(sorted({0.0, *(float(w) for w in weights)}))
 
 
-def task_ndcg(part: ZeroShotRecommender, task: ValTask) -> np.ndarray:
+def task_ndcg(part: ContextWeighted, task: ValTask) -> np.ndarray:
     """NDCG@20 of ``part`` alone on each of ``task``'s queries (excluded items and, when the
     task names candidates, every other item cannot rank)."""
     scores = part.score(task.queries)
@@ -70,7 +77,7 @@ def with_context(tasks: Sequence[ValTask]) -> list[ValTask]:
 
 
 def choose_context_weight(
-    part: ZeroShotRecommender, tasks: Sequence[ValTask], weights: Sequence[float], seed: int
+    part: ContextWeighted, tasks: Sequence[ValTask], weights: Sequence[float], seed: int
 ) -> dict[str, Any]:
     """Set ``part.context_weight`` to the candidate (:func:`context_candidates`) that ranks the
     validation queries carrying a context best, unless it does not beat 0 out of fold by more

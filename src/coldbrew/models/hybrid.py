@@ -40,13 +40,16 @@ from coldbrew.data.schema import (
 from coldbrew.eval.metrics import ndcg_at_k_scores
 from coldbrew.eval.protocols import hold_out, reveal_earliest, steps_from_latest
 from coldbrew.models.base import Recommender, UserQuery, _profiles
-from coldbrew.models.contextweight import choose_context_weight, context_candidates
+from coldbrew.models.contextweight import (
+    CONTEXT_WEIGHTED,
+    choose_context_weight,
+    context_candidates,
+)
 from coldbrew.models.selection import (
     always,
     best_single,
     keep_unless_beaten,
 )
-from coldbrew.models.zeroshot import ZeroShotRecommender
 
 USER_EDGES = (0, 1, 3, 5, 10, 20, 50, 100)
 REVEALED = (0, 1, 3, 5, 10, 20)
@@ -280,8 +283,10 @@ class HybridRecommender(Recommender):
         give the search fewer chances to fit the validation's noise, and cost less to search:
         with nine parts at step 0.2, 657 grid points instead of 1,287.
     context_weights
-        Candidate weights of the context in words in the language-model parts
-        (:class:`~coldbrew.models.zeroshot.ZeroShotRecommender`'s ``context_weight``), chosen
+        Candidate weights of the query's context in the parts that read it (the context in
+        words in the language-model parts, :class:`~coldbrew.models.zeroshot.ZeroShotRecommender`;
+        the context features' learned vectors in
+        :class:`~coldbrew.models.contextcf.ContextALSRecommender`), chosen
         on the inner validation (:mod:`coldbrew.models.contextweight`); 0 is always one and is
         kept unless another beats it. ``(0.0,)``, the default, leaves the parts as they are.
     """
@@ -465,8 +470,9 @@ class HybridRecommender(Recommender):
         return out
 
     def _fit_context_weights(self, tasks: list[ValTask]) -> dict[str, Any]:
-        """Choose each language-model part's context weight among :attr:`context_weights` on
-        the validation ``tasks`` (parts left as they are when 0 is the only candidate)."""
+        """Choose the context weight of each part that reads the context (language-model and
+        context-aware factor parts) among :attr:`context_weights` on the validation ``tasks``
+        (parts left as they are when 0 is the only candidate)."""
         if len(self.context_weights) == 1:
             return {}
         return {
@@ -474,7 +480,7 @@ class HybridRecommender(Recommender):
                 part, tasks, self.context_weights, self.seed
             )
             for name, part in self.parts.items()
-            if isinstance(part, ZeroShotRecommender)
+            if isinstance(part, CONTEXT_WEIGHTED)
         }
 
     def _fit_weights(self, tasks: list[ValTask]) -> None:

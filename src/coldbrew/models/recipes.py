@@ -25,6 +25,7 @@ from coldbrew.models.baselines import (
     RandomRecommender,
 )
 from coldbrew.models.cf import ALSRecommender, BPRRecommender, ItemKNNRecommender
+from coldbrew.models.contextcf import ContextALSRecommender
 from coldbrew.models.contextual import ContextPopularityRecommender
 from coldbrew.models.heads import AttributeMapRecommender, CFMapRecommender
 from coldbrew.models.hybrid import HybridRecommender
@@ -141,6 +142,28 @@ def _hybrid_context(ctx: ModelContext) -> Recommender:
     return HybridRecommender(parts, seed=ctx.seed, context_weights=CONTEXT_WEIGHTS)
 
 
+def _context_als(ctx: ModelContext, weight: float = 1.0) -> ContextALSRecommender:
+    """The bench's ``als`` fitted on users and context features together (issue 26): item
+    factors learn from both, and a query's context features add their vectors to the user's.
+    Alone it reads the context at weight 1; features fewer than 5 users share are not learned."""
+    return ContextALSRecommender(
+        factors=32,
+        regularization=1.0,
+        iterations=15,
+        seed=ctx.seed,
+        context_weight=weight,
+        min_users=PRIVATE_MIN_USERS,
+    )
+
+
+def _hybrid_context_cf(ctx: ModelContext) -> Recommender:
+    """The default hybrid plus :func:`_context_als` as a part (opt-in, issue 26): the inner
+    validation chooses its context weight among :data:`CONTEXT_WEIGHTS` (0 unless another
+    wins out of fold, models/contextweight.py), then its weight in each bucket's blend."""
+    parts = {**_hybrid_parts(ctx), "context_cf": _context_als(ctx)}
+    return HybridRecommender(parts, seed=ctx.seed, context_weights=CONTEXT_WEIGHTS)
+
+
 FACTORIES: dict[str, Callable[[ModelContext], Recommender]] = {
     "random": lambda ctx: RandomRecommender(seed=ctx.seed),
     "popularity": lambda ctx: PopularityRecommender(),
@@ -171,8 +194,16 @@ FACTORIES: dict[str, Callable[[ModelContext], Recommender]] = {
     "hybrid": _hybrid,
     "hybrid_context": _hybrid_context,
     "hybrid_blind": _hybrid_blind,
+    "context_als": _context_als,
+    "hybrid_context_cf": _hybrid_context_cf,
 }
-OPT_IN = ("context_popularity", "hybrid_context", "hybrid_blind")
+OPT_IN = (
+    "context_popularity",
+    "hybrid_context",
+    "hybrid_blind",
+    "context_als",
+    "hybrid_context_cf",
+)
 """Models only a run that names them fits (they read the events' context, issue 26)."""
 MODEL_NAMES = tuple(n for n in FACTORIES if n not in OPT_IN)
 """What ``--models all`` runs."""

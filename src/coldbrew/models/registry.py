@@ -15,6 +15,7 @@ def model_classes() -> dict[str, type[Recommender]]:
         RandomRecommender,
     )
     from coldbrew.models.cf import ALSRecommender, BPRRecommender, ItemKNNRecommender
+    from coldbrew.models.contextcf import ContextALSRecommender
     from coldbrew.models.contextual import ContextPopularityRecommender
     from coldbrew.models.finetuned import FineTunedRecommender
     from coldbrew.models.heads import AttributeMapRecommender, CFMapRecommender
@@ -31,6 +32,7 @@ def model_classes() -> dict[str, type[Recommender]]:
         RandomRecommender,
         ZeroShotRecommender,
         ALSRecommender,
+        ContextALSRecommender,
         BPRRecommender,
         ItemKNNRecommender,
         TransitionRecommender,

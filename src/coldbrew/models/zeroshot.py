@@ -18,7 +18,7 @@ from coldbrew.data.idmap import IdMap
 from coldbrew.data.schema import Dataset
 from coldbrew.index.rows import as_rows, empty_rows, same_rows
 from coldbrew.models.base import ModelNotFittedError, Recommender, UserQuery
-from coldbrew.models.context import context_sentence
+from coldbrew.models.context import check_context_weight, context_sentence
 from coldbrew.text.cache import EmbeddingCache, encode_texts
 from coldbrew.text.encoder import Encoder, l2_normalize
 from coldbrew.text.factory import load_encoder
@@ -130,8 +130,6 @@ class ZeroShotRecommender(Recommender):
         super().__init__()
         if not 0.0 < recency_decay <= 1.0:
             raise ValueError(f"recency_decay must be in (0, 1], got {recency_decay}")
-        if not 0.0 <= context_weight < float("inf"):
-            raise ValueError(f"context_weight must be a finite number >= 0, got {context_weight}")
         if vector_dtype not in VECTOR_DTYPES:
             raise ValueError(
                 f"vector_dtype must be one of {', '.join(VECTOR_DTYPES)}, got {vector_dtype!r}"
@@ -143,7 +141,7 @@ class ZeroShotRecommender(Recommender):
         self.liked_weight = liked_weight
         self.disliked_weight = disliked_weight
         self.recency_decay = recency_decay
-        self.context_weight = context_weight
+        self.context_weight = check_context_weight(context_weight)
         self.item_template = item_template
         self.user_template = user_template or UserTemplate()
         self.cache_dir = cache_dir

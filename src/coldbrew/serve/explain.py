@@ -145,7 +145,7 @@ def _short(value: Any) -> str:
 
 def family(kind: str) -> str:
     """What kind of reason a model (or a part of one) gives."""
-    if kind in ("als", "bpr", "itemknn", "lightfm"):
+    if kind in ("als", "context_als", "bpr", "itemknn", "lightfm"):
         return "cf"
     if kind in ("tfidf",):
         return "lexical"
