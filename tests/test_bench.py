@@ -15,7 +15,11 @@ from coldbrew.bench.runner import PROTOCOLS, BenchConfig, run_benchmark
 from coldbrew.cli.main import main
 from coldbrew.data import load_dataset
 from coldbrew.data.schema import Dataset
-from coldbrew.models.recipes import MODEL_NAMES, parse_models
+from coldbrew.models import UserQuery
+from coldbrew.models.hybrid import HybridRecommender
+from coldbrew.models.recipes import LM_PARTS, MODEL_NAMES, ModelContext, make_model, parse_models
+from coldbrew.models.zeroshot import ZeroShotRecommender
+from coldbrew.text import HashingEncoder
 
 TOPICS = ["mountain hiking outdoor trail", "kitchen cooking recipe pan"]
 HOBBIES = ["climber", "chef"]
@@ -239,3 +243,18 @@ def test_append_reruns_some_models_and_keeps_the_others(tmp_path: Path) -> None:
     assert report["results"][1]["metrics"] == before[1]["metrics"]  # als rerun, same seed
     assert len(report["meta"]["commands"]) == 2
     assert (out / "results.md").read_text().count("Command:") == 2
+
+
+def test_hybrid_no_lm_is_the_default_hybrid_less_its_language_model(synthetic: Dataset) -> None:
+    """Issue 24's ablation: the default's parts and settings, minus ``lm`` and ``cf_map``."""
+    ctx = ModelContext(lambda: HashingEncoder(64), None, seed=42)
+    default, ablated = make_model("hybrid", ctx), make_model("hybrid_no_lm", ctx).fit(synthetic)
+    assert isinstance(default, HybridRecommender) and isinstance(ablated, HybridRecommender)
+    assert set(LM_PARTS) <= set(default.parts)
+    assert list(ablated.parts) == [n for n in default.parts if n not in LM_PARTS]
+    assert not any(isinstance(p, ZeroShotRecommender) for p in ablated.parts.values())
+    settings = {k: v for k, v in default.get_params().items() if k != "parts"}
+    assert {k: v for k, v in ablated.get_params().items() if k != "parts"} == settings
+    recs = ablated.recommend(UserQuery(liked=("i0", "i2")), k=5)
+    assert len(recs) == 5 and not {"i0", "i2"} & set(recs.ids)
+    assert "hybrid_no_lm" not in MODEL_NAMES and parse_models("hybrid_no_lm") == ["hybrid_no_lm"]

@@ -132,6 +132,16 @@ def _hybrid_blind(ctx: ModelContext) -> Recommender:
     return HybridRecommender(_hybrid_parts(ctx), seed=ctx.seed)
 
 
+LM_PARTS = ("lm", "cf_map")
+"""The default hybrid's parts that read the language model's vectors (``lexical`` is TF-IDF)."""
+
+
+def _hybrid_no_lm(ctx: ModelContext) -> Recommender:
+    """The default hybrid without its language-model parts: issue 24's ablation (opt-in)."""
+    parts = {n: p for n, p in _hybrid_parts(ctx).items() if n not in LM_PARTS}
+    return HybridRecommender(parts, seed=ctx.seed, context_weights=CONTEXT_WEIGHTS)
+
+
 def _hybrid_context(ctx: ModelContext) -> Recommender:
     """The default hybrid plus context-conditioned popularity (opt-in, issue 26): its inner
     validation asks each query in the context of the first event it must predict, so the part
@@ -196,6 +206,7 @@ FACTORIES: dict[str, Callable[[ModelContext], Recommender]] = {
     "hybrid_blind": _hybrid_blind,
     "context_als": _context_als,
     "hybrid_context_cf": _hybrid_context_cf,
+    "hybrid_no_lm": _hybrid_no_lm,
 }
 OPT_IN = (
     "context_popularity",
@@ -203,8 +214,9 @@ OPT_IN = (
     "hybrid_blind",
     "context_als",
     "hybrid_context_cf",
+    "hybrid_no_lm",
 )
-"""Models only a run that names them fits (they read the events' context, issue 26)."""
+"""Models only a run that names them fits (the context ones of issue 26, issue 24's ablation)."""
 MODEL_NAMES = tuple(n for n in FACTORIES if n not in OPT_IN)
 """What ``--models all`` runs."""
 
