@@ -6,8 +6,8 @@
 For each dataset, every item's text as the bench renders it (:func:`coldbrew.bench.runner.
 item_texts`) is encoded by MiniLM in onnxruntime twice, with float32 and with int8 weights
 (:mod:`coldbrew.text.int8`), and the cosine of each pair is summarised: the minimum, the 1st
-percentile and the mean. The float32 onnx vectors are PyTorch's within cosine 0.9999 (checked
-at every load).
+percentile and the mean (``--sample N``: of a seeded sample of N texts). The float32 onnx
+vectors are PyTorch's within cosine 0.9999 (checked at every load).
 """
 
 from __future__ import annotations
@@ -29,12 +29,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", default="ml-100k,online-retail")
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--sample", type=int, help="a seeded sample of this many texts each")
     args = parser.parse_args()
     base = SentenceTransformerEncoder()
     float32, int8 = OnnxEncoder(base).load(), Int8OnnxEncoder(base).load()
     print(f"{'dataset':16s} {'texts':>6s} {'min':>7s} {'p1':>7s} {'mean':>7s}")
     for name in args.datasets.split(","):
         texts = sorted(set(item_texts(load_dataset(name))))
+        if args.sample and args.sample < len(texts):
+            rows = np.random.default_rng(42).choice(len(texts), args.sample, replace=False)
+            texts = [texts[i] for i in sorted(rows)]
         began = time.perf_counter()
         ours = int8.encode(texts, batch_size=args.batch_size)
         theirs = float32.encode(texts, batch_size=args.batch_size)
