@@ -52,7 +52,7 @@
                          in memory, at most this many at a time, searches and text queries
                          going first between pieces (32)
 ``COLDBREW_WRITE_SHARE``  while reads are served, writes keep the service busy at most this
-                         share of the time (0.5: a write of t seconds, then t of rest)
+                         share of the time (0.25: a write of t seconds, then 3t of rest)
 ``COLDBREW_SWITCH_INTERVAL``  seconds a busy thread keeps Python's GIL while others wait
                          (``sys.setswitchinterval``, set by ``coldbrew serve``; 0.0005, Python's
                          own 0.005 let writes' threads hold the event loop back)
@@ -160,7 +160,7 @@ class Settings:
     write_queue: int = 8
     write_chunk: int = 32
     switch_interval: float = 0.0005
-    write_share: float = 0.5
+    write_share: float = 0.25
     forwarded_allow_ips: str = ""
 
     def __post_init__(self) -> None:
@@ -225,7 +225,7 @@ class Settings:
             "key_writes": _number(env, "COLDBREW_KEY_WRITES", 2, int),
             "write_queue": _number(env, "COLDBREW_WRITE_QUEUE", 8, int),
             "write_chunk": _number(env, "COLDBREW_WRITE_CHUNK", 32, int),
-            "write_share": _number(env, "COLDBREW_WRITE_SHARE", 0.5, float),
+            "write_share": _number(env, "COLDBREW_WRITE_SHARE", 0.25, float),
             "switch_interval": _number(env, "COLDBREW_SWITCH_INTERVAL", 0.0005, float),
             "forwarded_allow_ips": env.get("COLDBREW_FORWARDED_ALLOW_IPS", ""),
             "model": env.get("COLDBREW_MODEL", "hybrid"),
