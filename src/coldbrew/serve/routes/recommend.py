@@ -72,7 +72,7 @@ async def recommend(
     Naming a stored ``user_id`` needs an API key; explanations quote the stored profile only
     for a write key, and otherwise only what the request itself sent.
     """
-    query = _query(body, may_quote_profile(settings, presented, body.user_id))
+    query = _checked(body, settings, presented)
     # From stored vectors with a quick index and a free lock: answered here on the event
     # loop, since a hop to the thread pool and back costs more than the search under load
     # (the GIL). Anything that encodes, scans, or would wait for a write: a worker thread.
@@ -80,8 +80,16 @@ async def recommend(
     if found is None:
         async with admission.slot():  # full: 503 at once, not a place at the end of a queue
             found = await run_in_threadpool(eng.recommend, query)
+    return await _answer_out(eng, body, query, found)
+
+
+async def _answer_out(
+    eng: Engine, body: s.RecommendIn, query: EngineQuery, found: Answer
+) -> s.RecommendOut:
+    """The answer to one query as sent (with its script warnings, and its items' relevance
+    when the body asked for it: one more ranking of the catalogue)."""
     out = convert.recommend_out(found, script_warnings(eng.query_encoder_name, [body.text]))
-    if body.relevance:  # readable scores, on request: one more ranking of the catalogue
+    if body.relevance:
         shares = await run_in_threadpool(relevance, eng, query, found)
         out.items = [i.model_copy(update={"relevance": p}) for i, p in zip(out.items, shares)]
     return out
@@ -112,17 +120,15 @@ async def recommend_batch(
     queries = [_at(i, _checked, q, settings, presented) for i, q in enumerate(body.queries)]
     async with admission.slot():
         found = await run_in_threadpool(_answers, eng, queries)
-    results = []
-    for query, sent, answer in zip(queries, body.queries, found):
-        out = convert.recommend_out(answer, script_warnings(eng.query_encoder_name, [sent.text]))
-        if sent.relevance:
-            shares = await run_in_threadpool(relevance, eng, query, answer)
-            out.items = [i.model_copy(update={"relevance": p}) for i, p in zip(out.items, shares)]
-        results.append(out)
+    results = [
+        await _answer_out(eng, sent, query, answer)
+        for sent, query, answer in zip(body.queries, queries, found)
+    ]
     return s.RecommendBatchOut(results=results)
 
 
 def _checked(body: s.RecommendIn, settings: Settings, presented: str | None) -> EngineQuery:
+    """The engine's query for ``body``, after the key check a stored user needs."""
     return _query(body, may_quote_profile(settings, presented, body.user_id))
 
 
