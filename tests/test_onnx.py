@@ -21,8 +21,8 @@ from coldbrew.text.onnx import (
     _layout,
     _pool,
     exported,
-    onnx_or_torch,
 )
+from coldbrew.text.runtime import onnx_or_torch
 from coldbrew.text.sbert import SentenceTransformerEncoder
 
 TEXTS = [
@@ -132,7 +132,8 @@ def test_a_model_without_a_normalize_layer_still_gives_unit_vectors(
 _FRESH_PROCESS = """
 import json, sys
 import numpy as np
-from coldbrew.text.onnx import OnnxEncoder, onnx_or_torch
+from coldbrew.text.onnx import OnnxEncoder
+from coldbrew.text.runtime import onnx_or_torch
 from coldbrew.text.sbert import SentenceTransformerEncoder
 encoder = onnx_or_torch(SentenceTransformerEncoder(), "onnx")
 np.save(sys.argv[1], encoder.encode(json.loads(sys.argv[2]), kind="query"))

@@ -13,7 +13,7 @@ from coldbrew.data.cleaning import OnBadRows
 from coldbrew.data.schema import Dataset
 from coldbrew.index import INDEX_KINDS
 from coldbrew.text.encoder import Encoder
-from coldbrew.text.onnx import RUNTIMES
+from coldbrew.text.runtime import RUNTIMES
 
 
 def add_parser(sub: Any) -> None:

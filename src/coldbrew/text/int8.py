@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from coldbrew.text.encoder import Encoder
-from coldbrew.text.onnx import OnnxEncoder, OnnxUnsupported, onnx_or_torch
+from coldbrew.text.onnx import OnnxEncoder, OnnxUnsupported, float_runtime
 from coldbrew.text.sbert import SentenceTransformerEncoder
 
 log = logging.getLogger(__name__)
@@ -128,4 +128,4 @@ def int8_or_float(encoder: Encoder) -> Encoder:
         return Int8OnnxEncoder(encoder).load()
     except OnnxUnsupported as exc:
         log.warning("encoding without int8: %s", exc)
-        return onnx_or_torch(encoder, "auto")
+        return float_runtime(encoder, "auto")

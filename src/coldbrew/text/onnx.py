@@ -15,8 +15,9 @@ directory.
 
 Only the common sentence-transformers layout is supported — a transformer, then mean, CLS or max
 pooling, then optionally normalisation. Vectors are always unit length, as the PyTorch encoder's
-are. :func:`onnx_or_torch` falls back to PyTorch for anything else, and when onnxruntime is not
-installed (``pip install coldbrew[serve]`` brings it).
+are. :func:`float_runtime` (and :func:`coldbrew.text.runtime.onnx_or_torch`, which picks the
+runtime by name) falls back to PyTorch for anything else, and when onnxruntime is not installed
+(``pip install coldbrew[serve]`` brings it).
 """
 
 from __future__ import annotations
@@ -64,8 +65,6 @@ EXPORT_TIMEOUT_S = 900
 UNSUPPORTED = 2  # the export child's exit status for a model onnxruntime cannot run
 CANNOT_LOAD = 3  # ...for a model that does not load at all (PyTorch could not run it either)
 FILES = ("model.onnx", "tokenizer.json", "meta.json")
-RUNTIMES = ("auto", "onnx", "onnx-int8", "torch")
-"""Where an encoder may run: ``onnx-int8`` is :mod:`coldbrew.text.int8`."""
 
 
 class OnnxUnsupported(ValueError):
@@ -227,7 +226,8 @@ def exported(base: SentenceTransformerEncoder, root: Path) -> Path:
     work = Path(tempfile.mkdtemp(prefix=f".{directory.name}-", dir=root))
     try:
         log.info("exporting %s to ONNX (once; kept in %s)", base.name, directory)
-        command = [sys.executable, "-m", "coldbrew.text.onnx", json.dumps(base.config()), str(work)]
+        child = "coldbrew.text.onnxchild"
+        command = [sys.executable, "-m", child, json.dumps(base.config()), str(work)]
         try:
             done = subprocess.run(
                 command, capture_output=True, text=True, timeout=EXPORT_TIMEOUT_S, check=False
@@ -368,19 +368,13 @@ def _token_embeddings(transformer: Any, names: list[str]) -> Any:
     return TokenEmbeddings().eval()
 
 
-def onnx_or_torch(encoder: Encoder, runtime: str = "auto") -> Encoder:
-    """``encoder`` on the asked runtime: ``torch`` as is; ``onnx`` or raise; ``auto`` tries onnx;
-    ``onnx-int8`` tries the int8 model, then falls back as ``auto`` does
-    (:func:`coldbrew.text.int8.int8_or_float`).
+def float_runtime(encoder: Encoder, runtime: str = "auto") -> Encoder:
+    """``encoder`` on a float runtime: ``torch`` as is; ``onnx`` or raise; ``auto`` tries onnx
+    and falls back to PyTorch, saying why. (``onnx-int8`` and the check of the runtime's name
+    are :func:`coldbrew.text.runtime.onnx_or_torch`'s.)
 
     Only sentence-transformers encoders have an onnx form; others are returned unchanged.
     """
-    if runtime not in RUNTIMES:
-        raise ValueError(f"unknown runtime {runtime!r}; expected one of {', '.join(RUNTIMES)}")
-    if runtime == "onnx-int8":
-        from coldbrew.text.int8 import int8_or_float
-
-        return int8_or_float(encoder)
     if runtime == "torch" or not isinstance(encoder, SentenceTransformerEncoder):
         if runtime == "onnx" and not isinstance(encoder, SentenceTransformerEncoder):
             raise OnnxUnsupported(f"{encoder.name} has no onnx runtime")
@@ -392,30 +386,3 @@ def onnx_or_torch(encoder: Encoder, runtime: str = "auto") -> Encoder:
             raise
         log.warning("encoding with PyTorch: %s", exc)
         return encoder
-
-
-def main(argv: Sequence[str]) -> int:
-    """``python -m coldbrew.text.onnx CONFIG_JSON DIRECTORY``: the child process of
-    :func:`exported` (PyTorch is imported here, never in the process that serves)."""
-    from coldbrew.text.factory import load_encoder
-
-    config, directory = argv
-    base = load_encoder(json.loads(config))
-    if not isinstance(base, SentenceTransformerEncoder):
-        print(f"OnnxUnsupported: {base.name} is not a sentence-transformers model", file=sys.stderr)
-        return UNSUPPORTED
-    try:
-        base.st_model  # noqa: B018 - loads it, or says why it cannot be loaded
-    except ValueError as exc:
-        print("CannotLoad: " + " ".join(str(exc).split()), file=sys.stderr)
-        return CANNOT_LOAD
-    try:
-        export(base, Path(directory))
-    except OnnxUnsupported as exc:
-        print(f"OnnxUnsupported: {exc}", file=sys.stderr)
-        return UNSUPPORTED
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
