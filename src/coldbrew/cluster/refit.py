@@ -1,18 +1,28 @@
 """The service's background refit as a Ray task (``coldbrew serve --ray``, ``COLDBREW_RAY``).
 
-The task runs :func:`coldbrew.serve.refit.run_quietly` on the job, exactly what the default
-child process runs. It reads the database and writes the new version into the models directory,
-so on a multi-node cluster both must be reachable from the node it lands on: a PostgreSQL URL and
-a shared models directory. A SQLite database is a local file: its refits stay on this node.
+The task runs the function the service gives (:func:`coldbrew.serve.refit.run_quietly`, exactly
+what the default child process runs) on the job; nothing here imports the service. It reads the
+database and writes the new version into the models directory, so on a multi-node cluster both
+must be reachable from the node it lands on: a PostgreSQL URL and a shared models directory. A
+SQLite database is a local file: its refits stay on this node.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from coldbrew.cluster import connect, require_ray
-from coldbrew.serve.refit import Launcher, RefitJob, Running, run_quietly
+
+
+class DatabaseJob(Protocol):
+    """A job that reads a database (its URL decides where it may run)."""
+
+    @property
+    def db_url(self) -> str: ...
+
+
+Job = TypeVar("Job", bound=DatabaseJob)
 
 
 class RayRefit:
@@ -41,11 +51,11 @@ class RayRefit:
         return outcome
 
 
-def _options(job: RefitJob) -> dict[str, Any]:
+def _options(db_url: str) -> dict[str, Any]:
     """One CPU, no retry (a failed refit is reported, the next one is due anyway), and on this
     node when the database is a SQLite file."""
     options: dict[str, Any] = {"num_cpus": 1, "max_retries": 0}
-    if "://" not in job.db_url or job.db_url.startswith("sqlite"):
+    if "://" not in db_url or db_url.startswith("sqlite"):
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
         here = require_ray().get_runtime_context().get_node_id()
@@ -53,13 +63,16 @@ def _options(job: RefitJob) -> dict[str, Any]:
     return options
 
 
-def ray_refits(address: str) -> Launcher:
+def ray_refits(
+    address: str, run: Callable[[Job], dict[str, Any]]
+) -> Callable[[Job], tuple[RayRefit, Callable[[], dict[str, Any]]]]:
     """A refit launcher for :class:`~coldbrew.serve.refit.Refitter` that submits each job as a
-    Ray task on the cluster ``address`` names (joined now, so a wrong address fails at start)."""
+    Ray task running ``run(job)`` on the cluster ``address`` names (joined now, so a wrong
+    address fails at start)."""
     connect(address)
 
-    def launch(job: RefitJob) -> tuple[Running, Callable[[], dict[str, Any]]]:
-        task = require_ray().remote(run_quietly).options(**_options(job))
+    def launch(job: Job) -> tuple[RayRefit, Callable[[], dict[str, Any]]]:
+        task = require_ray().remote(run).options(**_options(job.db_url))
         running = RayRefit(task.remote(job))
         return running, running.outcome
 

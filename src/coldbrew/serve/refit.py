@@ -29,6 +29,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from coldbrew.cluster.refit import ray_refits
 from coldbrew.models.base import Recommender, UserQuery
 from coldbrew.models.recipes import ModelContext, make_model
 from coldbrew.serve.lifeline import Lifeline, ParentGone
@@ -414,9 +415,7 @@ def launcher(ray: str | None) -> Launcher:
     (``auto`` or an address)."""
     if not ray:
         return spawn_refit
-    from coldbrew.cluster.refit import ray_refits
-
-    return ray_refits(ray)
+    return ray_refits(ray, run_quietly)
 
 
 # ---- the supervisor (runs in the service) ----------------------------------------------------
