@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -197,6 +198,10 @@ def test_cli_writes_json_markdown_and_plots(tmp_path: Path) -> None:
     report = json.loads((out / "results.json").read_text())
     assert report["meta"]["dataset"] == "synthetic" and report["meta"]["seed"] == 42
     assert report["meta"]["libraries"]["numpy"] == np.__version__
+    head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=False)
+    if head.returncode == 0:  # run from a checkout (CI's is one): the report names its commit
+        assert report["meta"]["source"]["commit"] == head.stdout.strip()
+        assert report["meta"]["source"]["commit"][:12] in (out / "results.md").read_text()
     assert {r["protocol"] for r in report["results"]} == set(PROTOCOLS)
     assert all(r["params"] is not None for r in report["results"])
     text = (out / "results.md").read_text()

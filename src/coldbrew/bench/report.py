@@ -138,6 +138,14 @@ def curve_table(rows: Sequence[ResultRow], metric: str = "ndcg@20") -> str:
     return "\n".join(lines)
 
 
+def _source_words(source: dict[str, Any] | None) -> str:
+    """Where the code came from, in words (older reports recorded nothing)."""
+    if not source or not source.get("commit"):
+        return "source commit not recorded"
+    changed = " with uncommitted changes" if source.get("dirty") else ""
+    return f"source commit `{source['commit'][:12]}`{changed}"
+
+
 def markdown(meta: dict[str, Any], splits: dict[str, Any], rows: Sequence[ResultRow]) -> str:
     """The whole report for one dataset."""
     out = [
@@ -145,7 +153,9 @@ def markdown(meta: dict[str, Any], splits: dict[str, Any], rows: Sequence[Result
         "",
         f"{meta['summary']}. Seed {meta['seed']}, encoder `{meta['encoder']}`, "
         f"{meta['date']}, {meta['machine']['cpu_count']} cores "
-        f"({meta['machine']['processor']}).",
+        f"({meta['machine']['processor']}), load average at the end "
+        f"{', '.join(map(str, meta['machine'].get('load_average_at_end', [])))}; "
+        f"{_source_words(meta.get('source'))}.",
         "",
     ]
     out += [f"Command: `{c}`" for c in meta.get("commands", [meta["command"]])]

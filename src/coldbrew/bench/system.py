@@ -1,14 +1,17 @@
-"""Where and with what a benchmark ran: library versions, machine, peak memory."""
+"""Where and with what a benchmark ran: the source's commit, library versions, machine, peak
+memory."""
 
 from __future__ import annotations
 
 import os
 import platform
 import resource
+import subprocess
 import threading
 import time
 from datetime import UTC, datetime
 from importlib import metadata
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -51,6 +54,32 @@ def machine() -> dict[str, Any]:
     except ImportError:  # pragma: no cover - psutil is in the bench extra
         pass
     return info
+
+
+def source(where: Path | None = None) -> dict[str, Any]:
+    """The git commit the code ran from (``where``: a folder of the checkout, by default this
+    package's) and whether tracked files differed from it (``dirty``); ``commit`` is ``None``
+    outside a git checkout (an installed package) or without git."""
+    folder = where or Path(__file__).resolve().parent
+
+    def git(*args: str) -> str | None:
+        try:
+            done = subprocess.run(
+                ["git", "-C", str(folder), *args],
+                capture_output=True,
+                text=True,
+                timeout=30,
+                check=False,
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    commit = git("rev-parse", "HEAD")
+    if commit is None:
+        return {"commit": None, "dirty": None}
+    changed = git("status", "--porcelain", "--untracked-files=no")
+    return {"commit": commit, "dirty": None if changed is None else bool(changed)}
 
 
 def now() -> str:

@@ -12,7 +12,7 @@ from typing import Any
 
 from coldbrew.bench.report import markdown, plot_bars, plot_cold_to_warm, write_json
 from coldbrew.bench.runner import PROTOCOLS, TIMED, BenchConfig, ResultRow, run_benchmark
-from coldbrew.bench.system import library_versions, machine, now
+from coldbrew.bench.system import library_versions, machine, now, source
 from coldbrew.cli.common import (
     add_dataset_args,
     add_encoder_args,
@@ -124,6 +124,7 @@ def run(args: argparse.Namespace) -> int:
         "seed": config.seed,
         "encoder": config.encoder,
         "date": now(),
+        "source": source(),
         "machine": machine(),
         "libraries": library_versions(),
         "command": "coldbrew " + shlex.join(sys.argv[1:])
