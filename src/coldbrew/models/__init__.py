@@ -2,6 +2,7 @@
 
 from coldbrew.models.base import ModelNotFittedError, Recommendations, Recommender, UserQuery
 from coldbrew.models.baselines import PopularityRecommender, RandomRecommender
+from coldbrew.models.registry import model_classes
 from coldbrew.models.zeroshot import ZeroShotRecommender
 
 __all__ = [
@@ -12,4 +13,5 @@ __all__ = [
     "Recommender",
     "UserQuery",
     "ZeroShotRecommender",
+    "model_classes",
 ]

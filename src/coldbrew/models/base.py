@@ -98,6 +98,10 @@ class Recommendations:
         return len(self.ids)
 
 
+_KINDS: dict[str, type[Recommender]] = {}
+"""Model kind -> its class, filled as each class is defined (``__init_subclass__``)."""
+
+
 class Recommender(ABC):
     """Base class: fit / score / recommend / add_items / remove_items / save / load.
 
@@ -107,6 +111,15 @@ class Recommender(ABC):
     """
 
     kind: ClassVar[str]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """A class that declares its own ``kind`` is what :meth:`load` builds for that kind
+        (every built-in one is imported with :mod:`coldbrew.models`, by
+        :mod:`coldbrew.models.registry`)."""
+        super().__init_subclass__(**kwargs)
+        kind = cls.__dict__.get("kind")
+        if isinstance(kind, str):
+            _KINDS[kind] = cls
 
     def __init__(self) -> None:
         self.item_ids = IdMap()
@@ -406,8 +419,6 @@ class Recommender(ABC):
 
         ``components`` (such as ``encoder=...``) replace the ones the config would rebuild.
         """
-        from coldbrew.models.registry import model_class
-
         path = Path(path)
         config_file = path / "config.json"
         if not config_file.exists():
@@ -430,6 +441,13 @@ class Recommender(ABC):
         model._set_state(arrays)
         model._fitted = True
         return model
+
+
+def model_class(kind: str) -> type[Recommender]:
+    """The class that saves as ``kind`` (see :meth:`Recommender.load`)."""
+    if kind not in _KINDS:
+        raise ValueError(f"unknown model kind {kind!r}; known kinds: {sorted(_KINDS)}")
+    return _KINDS[kind]
 
 
 def check_min_users(min_users: int) -> int:

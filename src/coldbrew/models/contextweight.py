@@ -14,18 +14,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from coldbrew.eval.metrics import ndcg_at_k_scores
 from coldbrew.models.context import context_sentence
 from coldbrew.models.contextcf import ContextALSRecommender
-from coldbrew.models.selection import always, keep_unless_beaten
+from coldbrew.models.selection import ValTask, always, keep_unless_beaten
 from coldbrew.models.zeroshot import ZeroShotRecommender
-
-if TYPE_CHECKING:
-    from coldbrew.models.hybrid import ValTask
 
 CONTEXT_WEIGHTED = (ZeroShotRecommender, ContextALSRecommender)
 """The kinds of part that have a ``context_weight`` the hybrid chooses."""

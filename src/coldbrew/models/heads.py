@@ -19,10 +19,17 @@ import numpy as np
 import pandas as pd
 
 from coldbrew.data.schema import ITEM_ID, Dataset
-from coldbrew.models.base import NO_INTERACTIONS, Recommender, UserQuery, check_min_users
+from coldbrew.models.base import (
+    NO_INTERACTIONS,
+    Recommender,
+    UserQuery,
+    check_min_users,
+    model_class,
+)
 from coldbrew.models.tfidf import TfidfRecommender
 from coldbrew.models.zeroshot import ZeroShotRecommender
 from coldbrew.text.encoder import Encoder, l2_normalize
+from coldbrew.text.factory import load_encoder
 
 
 def fit_ridge(x: np.ndarray, y: np.ndarray, alpha: float) -> np.ndarray:
@@ -301,9 +308,6 @@ class CFMapRecommender(Recommender):
 
     @classmethod
     def _from_params(cls, params: Mapping[str, Any], **components: Any) -> Self:
-        from coldbrew.models.registry import model_class
-        from coldbrew.text.factory import load_encoder
-
         params = dict(params)
         encoder = components.get("encoder") or load_encoder(params.pop("encoder"))
         params.pop("encoder", None)

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Self
 
@@ -46,6 +45,7 @@ from coldbrew.models.contextweight import (
     context_candidates,
 )
 from coldbrew.models.selection import (
+    ValTask,
     always,
     best_single,
     keep_unless_beaten,
@@ -148,17 +148,6 @@ def canonical_grid(grid: np.ndarray, flat: np.ndarray) -> np.ndarray:
     total = canon.sum(axis=1, keepdims=True)
     canon = np.where(total > 0, canon / np.maximum(total, 1e-12), grid)
     return np.unique(np.round(canon, 6), axis=0).astype(np.float32)
-
-
-@dataclass
-class ValTask:
-    """Validation queries of one kind: which item bucket they tune, and what they must find."""
-
-    cell: int  # 0: items without training interactions, 1: the others
-    queries: list[UserQuery]
-    exclude: list[set[str]]
-    relevant: list[set[str]]
-    candidates: list[str] | None
 
 
 def _ndcg20(scores: np.ndarray, relevant: np.ndarray, n_relevant: np.ndarray) -> np.ndarray:

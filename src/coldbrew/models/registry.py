@@ -1,53 +1,48 @@
-"""Saved model kind -> class. An explicit table: no import-by-string."""
+"""Every built-in model, by the kind it saves as: an explicit table, no import-by-string.
+
+Imported with :mod:`coldbrew.models`, so each built-in class is defined (and so known to
+:meth:`~coldbrew.models.base.Recommender.load`) before any model is loaded.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from coldbrew.models.base import Recommender
+from coldbrew.models.baselines import (
+    AttributePopularityRecommender,
+    PopularityRecommender,
+    RandomRecommender,
+)
+from coldbrew.models.cf import ALSRecommender, BPRRecommender, ItemKNNRecommender
+from coldbrew.models.contextcf import ContextALSRecommender
+from coldbrew.models.contextual import ContextPopularityRecommender
+from coldbrew.models.finetuned import FineTunedRecommender
+from coldbrew.models.heads import AttributeMapRecommender, CFMapRecommender
+from coldbrew.models.hybrid import HybridRecommender
+from coldbrew.models.lfm import LightFMRecommender
+from coldbrew.models.sequence import TransitionRecommender
+from coldbrew.models.tfidf import TfidfRecommender
+from coldbrew.models.zeroshot import ZeroShotRecommender
 
-if TYPE_CHECKING:
-    from coldbrew.models.base import Recommender
+BUILT_IN: tuple[type[Recommender], ...] = (
+    PopularityRecommender,
+    AttributePopularityRecommender,
+    ContextPopularityRecommender,
+    RandomRecommender,
+    ZeroShotRecommender,
+    ALSRecommender,
+    ContextALSRecommender,
+    BPRRecommender,
+    ItemKNNRecommender,
+    TransitionRecommender,
+    TfidfRecommender,
+    LightFMRecommender,
+    AttributeMapRecommender,
+    CFMapRecommender,
+    FineTunedRecommender,
+    HybridRecommender,
+)
 
 
 def model_classes() -> dict[str, type[Recommender]]:
-    from coldbrew.models.baselines import (
-        AttributePopularityRecommender,
-        PopularityRecommender,
-        RandomRecommender,
-    )
-    from coldbrew.models.cf import ALSRecommender, BPRRecommender, ItemKNNRecommender
-    from coldbrew.models.contextcf import ContextALSRecommender
-    from coldbrew.models.contextual import ContextPopularityRecommender
-    from coldbrew.models.finetuned import FineTunedRecommender
-    from coldbrew.models.heads import AttributeMapRecommender, CFMapRecommender
-    from coldbrew.models.hybrid import HybridRecommender
-    from coldbrew.models.lfm import LightFMRecommender
-    from coldbrew.models.sequence import TransitionRecommender
-    from coldbrew.models.tfidf import TfidfRecommender
-    from coldbrew.models.zeroshot import ZeroShotRecommender
-
-    classes: list[type[Recommender]] = [
-        PopularityRecommender,
-        AttributePopularityRecommender,
-        ContextPopularityRecommender,
-        RandomRecommender,
-        ZeroShotRecommender,
-        ALSRecommender,
-        ContextALSRecommender,
-        BPRRecommender,
-        ItemKNNRecommender,
-        TransitionRecommender,
-        TfidfRecommender,
-        LightFMRecommender,
-        AttributeMapRecommender,
-        CFMapRecommender,
-        FineTunedRecommender,
-        HybridRecommender,
-    ]
-    return {cls.kind: cls for cls in classes}
-
-
-def model_class(kind: str) -> type[Recommender]:
-    classes = model_classes()
-    if kind not in classes:
-        raise ValueError(f"unknown model kind {kind!r}; known kinds: {sorted(classes)}")
-    return classes[kind]
+    """Kind -> class of every built-in model."""
+    return {cls.kind: cls for cls in BUILT_IN}

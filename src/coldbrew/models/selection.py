@@ -11,8 +11,23 @@ choices over the reference's, on the queries they did not see, must exceed its s
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
+
+from coldbrew.models.base import UserQuery
+
+
+@dataclass
+class ValTask:
+    """Validation queries of one kind: which item bucket they tune, and what they must find."""
+
+    cell: int  # 0: items without training interactions, 1: the others
+    queries: list[UserQuery]
+    exclude: list[set[str]]
+    relevant: list[set[str]]
+    candidates: list[str] | None
+
 
 Chooser = Callable[[np.ndarray], int]
 """Picks a grid row from ``(grid points, queries)`` validation scores."""
