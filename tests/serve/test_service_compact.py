@@ -15,12 +15,12 @@ pytest.importorskip("faiss")
 from test_service_graph import same_answers
 
 from coldbrew.index.ivfpq import IVFPQIndex
-from coldbrew.index.rows import Int8Rows
 from coldbrew.models.zeroshot import ZeroShotRecommender
 from coldbrew.serve.catalog import ItemTable, short_key
 from coldbrew.serve.engine import Engine, Query, Serving
 from coldbrew.serve.records import item_text
 from coldbrew.store import Interaction, Item, Store, User
+from coldbrew.store.rows import Int8Rows
 from coldbrew.text import HashingEncoder
 from coldbrew.text.cache import text_digest, text_key
 

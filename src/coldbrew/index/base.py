@@ -41,7 +41,7 @@ class Index(Protocol):
     @property
     def vectors(self) -> np.ndarray:
         """Array of shape ``(len(ids), dim)``: every row, removed ones included; float32, or
-        float16 or :class:`~coldbrew.index.rows.Int8Rows` in a compact index (use
+        float16 or :class:`~coldbrew.store.rows.Int8Rows` in a compact index (use
         :meth:`row_vectors` for arithmetic)."""
         ...
 

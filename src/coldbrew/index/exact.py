@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from coldbrew.data.idmap import IdMap
-from coldbrew.index.rows import Int8Rows, empty_rows
+from coldbrew.store.rows import Int8Rows, empty_rows
 
 
 def top_k(scores: np.ndarray, k: int) -> np.ndarray:
@@ -38,7 +38,7 @@ class ExactIndex:
 
     storage: Any = np.float32
     """The matrix's element type (a compact index keeps float16 or int8 rows,
-    :class:`~coldbrew.index.rows.Int8Rows`; scores are float32 always)."""
+    :class:`~coldbrew.store.rows.Int8Rows`; scores are float32 always)."""
     SCAN_BLOCK = 65_536
     """Rows cast to float32 at a time when a float16 matrix is scanned."""
 
@@ -62,7 +62,7 @@ class ExactIndex:
     @property
     def vectors(self) -> np.ndarray:
         """All rows, including removed ones (check :attr:`active`); a view (int8 rows:
-        :class:`~coldbrew.index.rows.Int8Rows`)."""
+        :class:`~coldbrew.store.rows.Int8Rows`)."""
         rows: np.ndarray = self._vectors[: len(self.ids)]
         return rows
 

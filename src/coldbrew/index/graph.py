@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from coldbrew.index.exact import ExactIndex, top_k
-from coldbrew.index.rows import as_stored
+from coldbrew.store.rows import as_stored
 
 
 def faiss_module() -> Any:

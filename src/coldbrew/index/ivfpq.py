@@ -53,7 +53,7 @@ class IVFPQIndex(GraphIndex):
         At most this many rows (a seeded sample) train the clusters and codebooks.
     rows
         How the rows are held: ``float16``, or ``int8`` with one scale a row (half again;
-        :class:`~coldbrew.index.rows.Int8Rows`, the database's int8 format).
+        :class:`~coldbrew.store.rows.Int8Rows`, the database's int8 format).
     """
 
     storage: Any = np.float16

@@ -16,9 +16,9 @@ import pandas as pd
 
 from coldbrew.data.idmap import IdMap
 from coldbrew.data.schema import Dataset
-from coldbrew.index.rows import as_rows, empty_rows, same_rows
 from coldbrew.models.base import ModelNotFittedError, Recommender, UserQuery
 from coldbrew.models.context import check_context_weight, context_sentence
+from coldbrew.store.rows import as_rows, empty_rows, same_rows
 from coldbrew.text.cache import EmbeddingCache, encode_texts
 from coldbrew.text.encoder import Encoder, l2_normalize
 from coldbrew.text.factory import load_encoder
@@ -77,7 +77,7 @@ def product(users: np.ndarray, items: np.ndarray, block: int = 65_536) -> np.nda
 
 VECTOR_DTYPES = {"float32": np.float32, "float16": np.float16, "int8": np.int8}
 """How item vectors may be held: float32, float16, or int8 with one scale a row
-(:class:`~coldbrew.index.rows.Int8Rows`, as a compact index holds them to share its rows)."""
+(:class:`~coldbrew.store.rows.Int8Rows`, as a compact index holds them to share its rows)."""
 
 
 class ZeroShotRecommender(Recommender):

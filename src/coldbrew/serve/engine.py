@@ -31,7 +31,6 @@ import numpy as np
 from coldbrew.courtesy import paced
 from coldbrew.index import Index, make_index
 from coldbrew.index.exact import top_k
-from coldbrew.index.rows import empty_rows
 from coldbrew.models.base import Recommendations, Recommender, UserQuery
 from coldbrew.models.rerank import pool_size, rerank
 from coldbrew.models.zeroshot import ZeroShotRecommender
@@ -62,6 +61,7 @@ from coldbrew.serve.saved import SavedModel, load_saved
 from coldbrew.serve.versions import ModelVersions, VersionInfo
 from coldbrew.store import Interaction, Item, Store, User
 from coldbrew.store.codec import round_trip
+from coldbrew.store.rows import empty_rows
 from coldbrew.text.cache import text_digest
 from coldbrew.text.encoder import Encoder
 from coldbrew.text.memo import MemoEncoder

@@ -29,9 +29,9 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, Operation
 from sqlalchemy.orm import Session, sessionmaker
 
 from coldbrew.courtesy import PIECE, pause, pausing
-from coldbrew.index.rows import empty_rows
 from coldbrew.store.codec import check_dtype, decode_rows, encode_rows
 from coldbrew.store.records import Interaction, Item, User
+from coldbrew.store.rows import empty_rows
 from coldbrew.store.sqlitefile import SqliteFile
 from coldbrew.store.tables import InteractionRow, ItemRow, ModelVersionRow, UserRow, VectorRow
 
@@ -362,7 +362,7 @@ class Store:
         -------
         matrix : np.ndarray
             Shape ``(len(ids), dim)`` in ``dtype`` (float32, or float16 for a compact copy, or
-            int8: :class:`~coldbrew.index.rows.Int8Rows`, quantised a block at a time); rows of
+            int8: :class:`~coldbrew.store.rows.Int8Rows`, quantised a block at a time); rows of
             ids without a stored vector are zeros.
         found : np.ndarray
             Boolean, per id: whether it had a stored vector.
