@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
+from coldbrew.bench.evaluate import build_queries
 from coldbrew.bench.runner import BenchConfig, load_or_make_split
 from coldbrew.data import load_dataset
-from coldbrew.eval.evaluate import build_queries
 from coldbrew.models import recipes as zoo
 from coldbrew.text.factory import make_encoder
 

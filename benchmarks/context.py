@@ -26,9 +26,9 @@ from typing import Any
 
 import numpy as np
 
+from coldbrew.bench.evaluate import evaluate
 from coldbrew.data.benchmarks import data_root, load_with_context
 from coldbrew.data.schema import CONTEXT, Dataset
-from coldbrew.eval.evaluate import evaluate
 from coldbrew.eval.metrics import bootstrap_ci
 from coldbrew.eval.protocols import Split, cold_user_split, latest_split, next_item_split
 from coldbrew.models.recipes import ModelContext, make_model

@@ -28,8 +28,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from coldbrew.bench.evaluate import EvalResult, Ranker, evaluate
 from coldbrew.data import load_dataset
-from coldbrew.eval.evaluate import EvalResult, Ranker, evaluate
 from coldbrew.eval.metrics import bootstrap_ci
 from coldbrew.eval.protocols import Split, cold_item_split
 from coldbrew.models import ZeroShotRecommender

@@ -23,10 +23,10 @@ from typing import Any
 
 import numpy as np
 
+from coldbrew.bench.evaluate import QuerySet, evaluate_rankings
 from coldbrew.bench.runner import BenchConfig, prepare_protocol
 from coldbrew.data import load_dataset
 from coldbrew.data.schema import ITEM_ID
-from coldbrew.eval.evaluate import QuerySet, evaluate_rankings
 from coldbrew.eval.metrics import (
     bootstrap_ci,
     coverage_at_k,

@@ -21,10 +21,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from coldbrew.bench.evaluate import evaluate
 from coldbrew.bench.runner import BenchConfig, load_or_make_split
 from coldbrew.data import load_dataset
 from coldbrew.data.schema import Dataset
-from coldbrew.eval.evaluate import evaluate
 from coldbrew.eval.metrics import bootstrap_ci
 from coldbrew.models.recipes import ModelContext, make_model, parse_models
 from coldbrew.text.factory import make_encoder

@@ -19,8 +19,8 @@ import time
 
 import torch
 
+from coldbrew.bench.evaluate import EvalResult, evaluate
 from coldbrew.data import load_dataset
-from coldbrew.eval.evaluate import EvalResult, evaluate
 from coldbrew.eval.metrics import bootstrap_ci
 from coldbrew.eval.protocols import Split, cold_item_split, cold_user_split
 from coldbrew.models import Recommender, ZeroShotRecommender

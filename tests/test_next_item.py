@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from coldbrew.bench.evaluate import build_queries, rank_queries
 from coldbrew.data.schema import Dataset, DatasetSpec
-from coldbrew.eval.evaluate import build_queries, rank_queries
 from coldbrew.eval.protocols import Split, cold_item_split, next_item_split, next_item_view
 from coldbrew.models import PopularityRecommender, UserQuery
 

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from coldbrew.bench.evaluate import build_queries, evaluate
 from coldbrew.data.schema import Dataset
-from coldbrew.eval.evaluate import build_queries, evaluate
 from coldbrew.eval.metrics import recall_at_k
 from coldbrew.eval.protocols import (
     Split,

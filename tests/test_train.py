@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from coldbrew.bench.evaluate import evaluate
 from coldbrew.cli.main import main
 from coldbrew.data.schema import Dataset, DatasetSpec
-from coldbrew.eval.evaluate import evaluate
 from coldbrew.eval.protocols import Split, cold_user_split
 from coldbrew.models import RandomRecommender, Recommender, UserQuery, ZeroShotRecommender
 from coldbrew.text import HashingEncoder

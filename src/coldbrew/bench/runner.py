@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from coldbrew.bench.evaluate import QuerySet, build_queries, evaluate_rankings, rank_queries
 from coldbrew.bench.system import PeakMemory, now
 from coldbrew.data.schema import ITEM_ID, Dataset
-from coldbrew.eval.evaluate import QuerySet, build_queries, evaluate_rankings, rank_queries
 from coldbrew.eval.metrics import (
     bootstrap_ci,
     coverage_at_k,

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from coldbrew import __version__
+from coldbrew.bench.evaluate import EvalResult, evaluate
 from coldbrew.cli.common import (
     add_dataset_args,
     add_encoder_args,
@@ -19,7 +20,6 @@ from coldbrew.cli.common import (
     route_encoder,
     zero_shot_from_args,
 )
-from coldbrew.eval.evaluate import EvalResult, evaluate
 from coldbrew.eval.metrics import bootstrap_ci
 from coldbrew.eval.protocols import cold_item_split
 from coldbrew.models.base import Recommender

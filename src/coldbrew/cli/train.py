@@ -14,10 +14,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+from coldbrew.bench.evaluate import evaluate
 from coldbrew.cli.common import add_dataset_args, load_from_args, require_extra
 from coldbrew.cpus import usable_cpus
 from coldbrew.data.schema import Dataset
-from coldbrew.eval.evaluate import evaluate
 from coldbrew.eval.protocols import (
     K_VALUES,
     Split,

@@ -1,4 +1,5 @@
-"""Evaluation: metrics, protocols (splits) and the evaluation loop."""
+"""Evaluation: metrics and protocols (splits); the loop that runs a model over them is
+:mod:`coldbrew.bench.evaluate`."""
 
 from coldbrew.eval.metrics import (
     bootstrap_ci,

@@ -208,7 +208,7 @@ class CrossEncoderReranker:
     their own words and rendered attributes (the same user sides the training pairs have); an
     item's score is the mean of its logits against them. A user with nothing to read keeps the
     first stage's order. It answers :meth:`recommend_batch` like a model, so
-    :func:`coldbrew.eval.evaluate` scores it.
+    :func:`coldbrew.bench.evaluate.evaluate` scores it.
     """
 
     def __init__(

@@ -24,8 +24,8 @@ from typing import Any
 import numpy as np
 
 from coldbrew import __version__
+from coldbrew.bench.evaluate import Ranker, evaluate
 from coldbrew.data.schema import ITEM_ID, USER_ID, Dataset
-from coldbrew.eval.evaluate import Ranker, evaluate
 from coldbrew.eval.protocols import Split
 from coldbrew.models.finetuned import FineTunedRecommender
 from coldbrew.text.encoder import Encoder
