@@ -250,6 +250,19 @@ class Recommender(ABC):
         most, citing only ``quotable``; the default: no reason."""
         return Reason()
 
+    def is_fallback(self, query: UserQuery) -> bool | None:
+        """Whether ``query`` gets the model's popularity fallback (``None``: it has none)."""
+        return None
+
+    @property
+    def item_has_signal(self) -> np.ndarray | None:
+        """Per item row, whether the model learned anything of it (``None``: not told)."""
+        return None
+
+    def blend_report(self, queries: Sequence[UserQuery], cell: int) -> list[dict[str, Any]] | None:
+        """A blend's weights for ``queries`` on item ``cell`` (``None``: not a blend)."""
+        return None
+
     def named_parts(self) -> dict[str, Recommender]:
         """The models whose scores make this one's, by name: a blend's parts, else itself."""
         return {self.kind: self}
