@@ -31,6 +31,7 @@ from coldbrew.data.benchmarks import data_root, load_with_context
 from coldbrew.data.schema import CONTEXT, Dataset
 from coldbrew.eval.metrics import bootstrap_ci
 from coldbrew.eval.protocols import Split, cold_user_split, latest_split, next_item_split
+from coldbrew.models.hybrid import HybridRecommender
 from coldbrew.models.recipes import ModelContext, make_model
 from coldbrew.text.factory import make_encoder
 
@@ -83,7 +84,7 @@ def paired_ratio(aware: np.ndarray, blind: np.ndarray, resamples: int, seed: int
 
 def context_cells(model: Any) -> list[str]:
     """The hybrid's validation cells whose chosen weights give the context part a share."""
-    validation = getattr(model, "validation", {})
+    validation = model.validation if isinstance(model, HybridRecommender) else {}
     return [
         cell
         for cell, entry in validation.items()
@@ -94,7 +95,7 @@ def context_cells(model: Any) -> list[str]:
 def context_weights(model: Any) -> dict[str, Any]:
     """What the hybrid's validation chose as each language-model part's context weight, with
     each candidate's NDCG@20 there and the out-of-fold gain over 0."""
-    validation = getattr(model, "validation", {})
+    validation = model.validation if isinstance(model, HybridRecommender) else {}
     prefix = "context_weight/"
     return {k[len(prefix) :]: v for k, v in validation.items() if k.startswith(prefix)}
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import get_args
 
 import numpy as np
 import pandas as pd
@@ -27,6 +29,7 @@ from coldbrew.models.finetuned import FineTunedRecommender
 from coldbrew.models.heads import AttributeMapRecommender, CFMapRecommender
 from coldbrew.models.hybrid import HybridRecommender
 from coldbrew.models.lfm import LightFMRecommender
+from coldbrew.models.reasons import LIKED_KINDS, ReasonKind
 from coldbrew.models.registry import model_classes
 from coldbrew.models.sequence import TransitionRecommender
 from coldbrew.models.tfidf import TfidfRecommender
@@ -173,6 +176,36 @@ class TestRecommenderContract:
             assert a.ids == b.ids
             np.testing.assert_allclose(a.scores, b.scores, rtol=1e-6)
 
+    def test_explains_each_item_by_its_largest_part(self, fitted: Recommender) -> None:
+        """One reason per item, from the part with the largest share, citing only a liked item
+        of the query, and nothing at all when nothing may be quoted."""
+        for query, subset in itertools.product(QUERIES, (False, True)):
+            ids = fitted.recommend(query, k=5).ids
+            resolved = fitted.resolve(query)
+            reasons = fitted.explain(query, ids, subset=subset)
+            assert len(reasons) == len(ids)
+            for reason in reasons:
+                assert reason.kind in get_args(ReasonKind)
+                assert set(reason.shares) == set(fitted.contributions([resolved]))
+                assert reason.part == max(reason.shares, key=lambda n: reason.shares[n])
+                cited = reason.item_id
+                assert cited is None or (reason.kind in LIKED_KINDS and cited in resolved.liked)
+            quiet = fitted.explain(query, ids, quotable=UserQuery(), subset=subset)
+            assert all(r.item_id is None and not r.features for r in quiet)
+
+    def test_names_its_parts_item_fields_and_encoders(
+        self, kind: str, fitted: Recommender, tiny_dataset: Dataset
+    ) -> None:
+        hybrid = isinstance(fitted, HybridRecommender)
+        assert list(fitted.named_parts()) == (list(fitted.parts) if hybrid else [kind])
+        fields = fitted.item_fields()
+        assert set(fields) <= {*tiny_dataset.spec.item_text, *tiny_dataset.spec.item_attributes}
+        reads_text = isinstance(fitted, ZeroShotRecommender) or hybrid
+        assert bool(fields) == reads_text
+        assert bool(fitted.encoders()) == (reads_text or kind == "cf_map")
+        for encoder in fitted.encoders():
+            assert encoder.encode(["a warm jacket"]).shape == (1, encoder.dim)
+
     def test_saved_arrays_need_no_pickle(self, fitted: Recommender, tmp_path: Path) -> None:
         fitted.save(tmp_path / "model")
         with np.load(tmp_path / "model" / "arrays.npz", allow_pickle=False) as data:
@@ -194,6 +227,12 @@ class TestRecommenderContract:
         )
         recs = fitted.recommend(UserQuery(liked=("tent",)), k=3)
         assert recs.ids[0] == "tent-v2"
+
+
+def test_a_model_with_no_reason_says_so(tiny_dataset: Dataset) -> None:
+    model = RandomRecommender(seed=7).fit(tiny_dataset)
+    reasons = model.explain(UserQuery(text="a warm jacket", liked=("boots",)), ["jacket", "tent"])
+    assert [(r.kind, r.part, r.item_id) for r in reasons] == [("none", "random", None)] * 2
 
 
 def test_a_separate_user_tower_reads_liked_items_and_new_items_and_round_trips(

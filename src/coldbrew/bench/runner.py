@@ -218,25 +218,19 @@ def latency_ms(model: Recommender, task: Task, config: BenchConfig) -> tuple[flo
 
 def fallback_users(model: Recommender, task: Task) -> int | None:
     """How many task queries the model answers with its popularity fallback (None: never)."""
-    check = getattr(model, "is_fallback", None)
-    if check is None:
-        return None
-    return sum(bool(check(q)) for q in task.queries)
+    flags = [model.is_fallback(q) for q in task.queries]
+    return None if None in flags else sum(map(bool, flags))
 
 
 def blend_of(model: Recommender, task: Task, protocol: str) -> list[dict[str, Any]] | None:
     """A blending model's weights for the task's users, beside its validation (None: not a
     blend): the new items' weights on cold-item, the others' elsewhere."""
-    report = getattr(model, "blend_report", None)
-    if report is None:
-        return None
-    blend: list[dict[str, Any]] = report(task.queries, 0 if protocol == "cold-item" else 1)
-    return blend
+    return model.blend_report(task.queries, 0 if protocol == "cold-item" else 1)
 
 
 def candidates_without_signal(model: Recommender, task: Task) -> int | None:
     """Candidate items the model has no signal for (no interaction, or no known word)."""
-    has_signal = getattr(model, "item_has_signal", None)
+    has_signal = model.item_has_signal
     if has_signal is None:
         return None
     pool = task.candidates if task.candidates is not None else model.active_item_ids()
@@ -387,7 +381,7 @@ def fit_and_measure(
             label = f"{name} k={task.k}" if task.k is not None else name
             ranked = rank(model, task, config, label)
             measured.append((task, ranked, latency_ms(model, task, config)))
-    uses_encoder = hasattr(model, "encoder")
+    uses_encoder = bool(model.encoders())
     for task, ranked, (p50, p99) in measured:
         wanted = INTERVALS.get(split.protocol, ())
         metrics, ci, intervals = quality(ranked, task, config, prepared.percentiles, wanted)

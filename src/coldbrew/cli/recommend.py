@@ -119,8 +119,8 @@ def run(args: argparse.Namespace) -> int:
     if unknown:
         raise ValueError(f"--liked names items not in {dataset.name}: {', '.join(unknown[:5])}")
     model = model_from_args(args, dataset)
-    encoder = getattr(model, "encoder", None)
-    for warning in script_warnings(encoder.name if encoder else "", [args.text]):
+    encoders = model.encoders()
+    for warning in script_warnings(encoders[0].name if encoders else "", [args.text]):
         print(f"warning: {warning}", file=sys.stderr)
     recs = model.recommend(query, k=args.k, diversity=args.diversity, novelty=args.novelty)
     relevance = score_percentiles(model.score([query])[0], np.asarray(recs.scores))

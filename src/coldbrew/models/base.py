@@ -25,7 +25,9 @@ from coldbrew.data.idmap import IdMap
 from coldbrew.data.schema import ITEM_ID, USER_ID, Dataset, history_by_user
 from coldbrew.index.exact import top_k
 from coldbrew.models.context import parse_context
+from coldbrew.models.reasons import Reason, top_reasons
 from coldbrew.models.rerank import candidate_pool, check_controls, rerank
+from coldbrew.text.encoder import Encoder
 
 FORMAT_VERSION = 1
 NO_INTERACTIONS = "no interactions"
@@ -234,6 +236,58 @@ class Recommender(ABC):
         self._check_fitted()
         scores = self._score_rows(queries) if rows is None else self._score_subset(queries, rows)
         return {self.kind: np.asarray(scores, dtype=np.float32)}
+
+    def explain(
+        self,
+        query: UserQuery,
+        item_ids: Sequence[str],
+        *,
+        quotable: UserQuery | None = None,
+        subset: bool = False,
+    ) -> list[Reason]:
+        """Why the model scored each of ``item_ids`` for ``query``: one :class:`Reason` each,
+        from the part of the score that counted most (:meth:`contributions`; the first of
+        equal shares).
+
+        The reasons come from the whole (resolved) query; the evidence they cite comes only
+        from ``quotable`` (what a caller may be shown; by default all of the query).
+        ``subset``: the items were ranked by :meth:`score_rows`, so their parts are computed
+        that way too, for them alone."""
+        self._check_fitted()
+        resolved = self.resolve(query)
+        said = resolved if quotable is None else quotable
+        return top_reasons(self, resolved, said, self.item_ids.rows(item_ids), subset)
+
+    def _reason(self, part: str, query: UserQuery, quotable: UserQuery, row: int) -> Reason:
+        """Why item ``row`` scored for the resolved ``query``, ``part`` of the score counting
+        most, citing only ``quotable``; the default: no reason."""
+        return Reason()
+
+    def is_fallback(self, query: UserQuery) -> bool | None:
+        """Whether ``query`` gets the model's popularity fallback (``None``: it has none)."""
+        return None
+
+    @property
+    def item_has_signal(self) -> np.ndarray | None:
+        """Per item row, whether the model learned anything of it (``None``: not told)."""
+        return None
+
+    def blend_report(self, queries: Sequence[UserQuery], cell: int) -> list[dict[str, Any]] | None:
+        """A blend's weights for ``queries`` on item ``cell`` (``None``: not a blend)."""
+        return None
+
+    def named_parts(self) -> dict[str, Recommender]:
+        """The models whose scores make this one's, by name: a blend's parts, else itself."""
+        return {self.kind: self}
+
+    def item_fields(self) -> tuple[str, ...]:
+        """The item fields the model renders into text (none for a model that reads none)."""
+        return ()
+
+    def encoders(self) -> list[Encoder]:
+        """The encoders that read the model's queries, the one for the user's words first
+        (none for a model that reads no text)."""
+        return []
 
     def recommend(
         self,

@@ -12,6 +12,7 @@ import pandas as pd
 
 from coldbrew.data.schema import ITEM_ID, USER_ID, Dataset
 from coldbrew.models.base import NO_INTERACTIONS, Recommender, UserQuery, check_min_users
+from coldbrew.models.reasons import Reason
 
 
 class PopularityRecommender(Recommender):
@@ -73,6 +74,9 @@ class PopularityRecommender(Recommender):
 
     def _set_state(self, arrays: Mapping[str, np.ndarray]) -> None:
         self._counts = arrays["counts"].astype(np.float32)
+
+    def _reason(self, part: str, query: UserQuery, quotable: UserQuery, row: int) -> Reason:
+        return Reason("popular")
 
 
 class AttributePopularityRecommender(PopularityRecommender):
@@ -160,6 +164,13 @@ class AttributePopularityRecommender(PopularityRecommender):
         """How much more popular item ``row`` is among users with each attribute value than
         among everyone (the reason this model ranks it for them)."""
         return [(f, v, float(lift[row])) for (f, v), lift in self._lifts(attributes).items()]
+
+    def _reason(self, part: str, query: UserQuery, quotable: UserQuery, row: int) -> Reason:
+        """The quotable attribute value among whose users ``row`` is most popular, if more so
+        than among everyone."""
+        ranked = sorted(self.lifts(quotable.attributes, row), key=lambda t: -t[2])
+        best = ranked[0] if ranked and ranked[0][2] > 1.0 else None
+        return Reason("popular", features=(best,) if best is not None else ())
 
     def _add_items(self, items: pd.DataFrame, rows: np.ndarray) -> None:
         super()._add_items(items, rows)

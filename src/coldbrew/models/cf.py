@@ -29,6 +29,7 @@ from coldbrew.data.idmap import IdMap
 from coldbrew.data.schema import ITEM_ID, USER_ID, Dataset
 from coldbrew.models.base import NO_INTERACTIONS, Recommender, UserQuery
 from coldbrew.models.baselines import _id_hashes
+from coldbrew.models.reasons import Reason, closest_liked, strongest_link
 
 
 def interaction_matrix(dataset: Dataset, item_ids: IdMap) -> tuple[sp.csr_matrix, IdMap]:
@@ -331,6 +332,12 @@ class _FactorModel(CFRecommender):
         super()._set_state(arrays)
         self._set_factors(arrays["item_factors"], arrays["user_factors"])
 
+    def _reason(self, part: str, query: UserQuery, quotable: UserQuery, row: int) -> Reason:
+        """The quotable liked item nearest to ``row`` in factor space."""
+        if not query.liked:
+            return Reason()
+        return closest_liked(self, self.item_factors, quotable, row, "also_liked")
+
 
 class ALSRecommender(_FactorModel):
     """Implicit-feedback ALS (Hu, Koren & Volinsky) from ``implicit``; confidence ``alpha``.
@@ -499,6 +506,13 @@ class ItemKNNRecommender(CFRecommender):
     def _set_state(self, arrays: Mapping[str, np.ndarray]) -> None:
         super()._set_state(arrays)
         self.similarity = csr_from_arrays(arrays, "sim", len(self._counts))
+
+    def _reason(self, part: str, query: UserQuery, quotable: UserQuery, row: int) -> Reason:
+        """The quotable liked item most similar to ``row``."""
+        if not query.liked:
+            return Reason()
+        liked = self.item_ids.rows(quotable.liked, skip_unknown=True)
+        return strongest_link(self, self.similarity, liked, row, "also_liked")
 
 
 def grown_square(matrix: sp.csr_matrix, size: int) -> sp.csr_matrix:

@@ -22,6 +22,7 @@ from coldbrew.data.schema import CONTEXT, ITEM_ID, USER_ID, Dataset, has_context
 from coldbrew.models.base import UserQuery
 from coldbrew.models.baselines import AttributePopularityRecommender, PopularityRecommender
 from coldbrew.models.context import context_features
+from coldbrew.models.reasons import Reason
 
 NO_CONTEXT = "no event carries a context"
 """The :attr:`~coldbrew.models.base.Recommender.silent_reason` of a fit on events without one."""
@@ -72,6 +73,11 @@ class ContextPopularityRecommender(AttributePopularityRecommender):
         """How much more popular item ``row`` is under each feature of ``context`` than overall
         (the reason this model ranks it)."""
         return self.lifts(context_features(context), row)
+
+    def _reason(self, part: str, query: UserQuery, quotable: UserQuery, row: int) -> Reason:
+        """The features of the quotable context under which ``row`` sells more than overall."""
+        found = self.context_lifts(quotable.context, row)
+        return Reason("in_context", features=tuple(f for f in found if f[2] > 1.0))
 
 
 def learned_pairs(positives: pd.DataFrame, min_users: int) -> tuple[pd.DataFrame, dict[str, int]]:

@@ -26,6 +26,7 @@ from coldbrew.models.base import (
     check_min_users,
     model_class,
 )
+from coldbrew.models.reasons import Reason, closest_liked
 from coldbrew.models.tfidf import TfidfRecommender
 from coldbrew.models.zeroshot import ZeroShotRecommender
 from coldbrew.text.encoder import Encoder, l2_normalize
@@ -461,6 +462,16 @@ class CFMapRecommender(Recommender):
     def _score_subset(self, queries: Sequence[UserQuery], rows: np.ndarray) -> np.ndarray:
         scores: np.ndarray = self.user_factors(queries) @ self.item_factors[rows].T
         return scores
+
+    def _reason(self, part: str, query: UserQuery, quotable: UserQuery, row: int) -> Reason:
+        """The quotable liked item nearest to ``row`` in the CF space; without a history, the
+        user's words or profile (mapped into that space)."""
+        if query.liked:
+            return closest_liked(self, self.item_factors, quotable, row, "mapped")
+        return Reason("text") if query.text else Reason("profile")
+
+    def encoders(self) -> list[Encoder]:
+        return [self.encoder]
 
     def propose(self, query: UserQuery, n: int) -> np.ndarray:
         """Its exact top ``n`` (new items included, by their mapped factors)."""

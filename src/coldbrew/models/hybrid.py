@@ -44,12 +44,14 @@ from coldbrew.models.contextweight import (
     choose_context_weight,
     context_candidates,
 )
+from coldbrew.models.reasons import Reason
 from coldbrew.models.selection import (
     ValTask,
     always,
     best_single,
     keep_unless_beaten,
 )
+from coldbrew.text.encoder import Encoder
 
 USER_EDGES = (0, 1, 3, 5, 10, 20, 50, 100)
 REVEALED = (0, 1, 3, 5, 10, 20)
@@ -793,6 +795,23 @@ class HybridRecommender(Recommender):
             if vectors is not None:
                 return vectors
         return None
+
+    def _reason(self, part: str, query: UserQuery, quotable: UserQuery, row: int) -> Reason:
+        """The reason of the part that contributed most."""
+        return self.parts[part]._reason(part, query, quotable, row)
+
+    def named_parts(self) -> dict[str, Recommender]:
+        return dict(self.parts)
+
+    def item_fields(self) -> tuple[str, ...]:
+        """The item fields its parts render, in order, each once."""
+        fields = [f for part in self.parts.values() for f in part.item_fields()]
+        return tuple(dict.fromkeys(fields))
+
+    def encoders(self) -> list[Encoder]:
+        """Its parts' encoders, in order, each once."""
+        found = [e for part in self.parts.values() for e in part.encoders()]
+        return [e for i, e in enumerate(found) if all(e is not f for f in found[:i])]
 
     def remove_items(self, item_ids: Any) -> None:
         ids = list(item_ids)

@@ -25,6 +25,7 @@ from coldbrew.data.idmap import IdMap
 from coldbrew.data.schema import Dataset
 from coldbrew.models.base import NO_INTERACTIONS, Recommender, UserQuery
 from coldbrew.models.cf import interaction_matrix, popularity_scores, ridge_fold_in
+from coldbrew.models.reasons import Reason
 from coldbrew.text.encoder import tokenize
 from coldbrew.text.templates import ItemTemplate
 
@@ -311,6 +312,10 @@ class LightFMRecommender(Recommender):
                 item_emb = self.item_embeddings.astype(np.float64)
                 out[q] = user @ item_emb.T + self.item_biases
         return out
+
+    def _reason(self, part: str, query: UserQuery, quotable: UserQuery, row: int) -> Reason:
+        """What the user liked, without naming an item (its factors mix words and ids)."""
+        return Reason("also_liked") if query.liked else Reason()
 
     # ---- persistence --------------------------------------------------------------------
     @property

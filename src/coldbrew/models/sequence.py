@@ -27,6 +27,7 @@ import scipy.sparse as sp
 from coldbrew.data.schema import Dataset, has_timestamps
 from coldbrew.models.base import UserQuery
 from coldbrew.models.cf import CFRecommender, csr_arrays, csr_from_arrays, grown_square
+from coldbrew.models.reasons import Reason, strongest_link
 
 
 def harmonic_weights(n: int) -> np.ndarray:
@@ -126,3 +127,11 @@ class TransitionRecommender(CFRecommender):
     def _set_state(self, arrays: Mapping[str, np.ndarray]) -> None:
         super()._set_state(arrays)
         self.transitions = csr_from_arrays(arrays, "next", len(self._counts))
+
+    def _reason(self, part: str, query: UserQuery, quotable: UserQuery, row: int) -> Reason:
+        """The quotable recent like after which ``row`` came most (weighted as scored)."""
+        if not query.liked:
+            return Reason()
+        recent = self.recent_rows(quotable)
+        weights = harmonic_weights(len(recent))
+        return strongest_link(self, self.transitions, recent, row, "went_on", weights)

@@ -21,6 +21,7 @@ from sklearn.preprocessing import normalize
 from coldbrew.data.schema import ITEM_ID, Dataset
 from coldbrew.models.base import Recommender, UserQuery
 from coldbrew.models.cf import popularity_scores
+from coldbrew.models.reasons import Reason
 from coldbrew.models.zeroshot import recency_weights
 from coldbrew.text.encoder import tokenize
 from coldbrew.text.templates import ItemTemplate
@@ -194,6 +195,9 @@ class TfidfRecommender(Recommender):
 
     def _score_rows(self, queries: Sequence[UserQuery]) -> np.ndarray:
         return self._score_subset(queries, np.arange(len(self.item_ids)))
+
+    def _reason(self, part: str, query: UserQuery, quotable: UserQuery, row: int) -> Reason:
+        return Reason("words")
 
     def _score_subset(self, queries: Sequence[UserQuery], rows: np.ndarray) -> np.ndarray:
         users = self.user_matrix(queries)

@@ -18,6 +18,7 @@ from coldbrew.data.idmap import IdMap
 from coldbrew.data.schema import Dataset
 from coldbrew.models.base import ModelNotFittedError, Recommender, UserQuery
 from coldbrew.models.context import check_context_weight, context_sentence
+from coldbrew.models.reasons import Reason, ReasonKind, closest_liked
 from coldbrew.store.rows import as_rows, empty_rows, same_rows
 from coldbrew.text.cache import EmbeddingCache, encode_texts
 from coldbrew.text.encoder import Encoder, l2_normalize
@@ -78,6 +79,9 @@ def product(users: np.ndarray, items: np.ndarray, block: int = 65_536) -> np.nda
 VECTOR_DTYPES = {"float32": np.float32, "float16": np.float16, "int8": np.int8}
 """How item vectors may be held: float32, float16, or int8 with one scale a row
 (:class:`~coldbrew.store.rows.Int8Rows`, as a compact index holds them to share its rows)."""
+USER_PARTS = ("text", "attributes", "liked", "context")
+"""The parts of a user vector (:meth:`ZeroShotRecommender.user_parts`)."""
+PART_REASONS: dict[str, ReasonKind] = {"text": "text", "context": "context"}
 
 
 class ZeroShotRecommender(Recommender):
@@ -374,6 +378,27 @@ class ZeroShotRecommender(Recommender):
     def text_vectors(self, rows: np.ndarray) -> np.ndarray:
         """The item ``rows``' unit text vectors, float32."""
         return np.asarray(self.item_vectors[rows], dtype=np.float32)
+
+    def _reason(self, part: str, query: UserQuery, quotable: UserQuery, row: int) -> Reason:
+        """By the part of the user vector that moved ``row`` most (``part`` itself, when it
+        is one): the liked item closest in meaning, else the words, context or profile."""
+        sub = part if part in USER_PARTS else self._top_user_part(query, row)
+        if sub == "liked":
+            return closest_liked(self, self.item_vectors, quotable, row, "meaning")
+        return Reason(PART_REASONS.get(sub, "profile"))
+
+    def _top_user_part(self, query: UserQuery, row: int) -> str:
+        """Which of the user's text, attributes, history and context moved item ``row`` most."""
+        sub = self.contributions([query], np.asarray([row]))
+        return max(sub, key=lambda n: float(sub[n][0, 0])) if sub else "text"
+
+    def item_fields(self) -> tuple[str, ...]:
+        template = self.item_template
+        return () if template is None else (*template.text_fields, *template.attribute_fields)
+
+    def encoders(self) -> list[Encoder]:
+        query = self.query_encoder
+        return [query] if query is self.encoder else [query, self.encoder]
 
     def _score_rows(self, queries: Sequence[UserQuery]) -> np.ndarray:
         return product(self.user_vectors(queries), self.item_vectors)

@@ -1021,8 +1021,7 @@ class Engine:
 
 def _text_model(model: Recommender) -> ZeroShotRecommender | None:
     """The language-model part of ``model`` (itself, for a zero-shot model), if it has one."""
-    parts = getattr(model, "parts", {model.kind: model})
-    for part in parts.values():
+    for part in model.named_parts().values():
         if isinstance(part, ZeroShotRecommender):
             return part
     return None

@@ -41,33 +41,21 @@ class SavedModel:
 
 def model_fields(model: Recommender) -> tuple[str, ...]:
     """The item fields the parts of ``model`` render into text."""
-    fields: list[str] = []
-    for part in getattr(model, "parts", {model.kind: model}).values():
-        template = getattr(part, "item_template", None)
-        if template is not None:
-            fields += [*template.text_fields, *template.attribute_fields]
-    return tuple(dict.fromkeys(fields))
+    return tuple(dict.fromkeys(model.item_fields()))
 
 
 def query_encoder(model: Recommender) -> str | None:
     """The name of the encoder that reads queries for ``model`` (``None``: no text part)."""
-    for part in getattr(model, "parts", {model.kind: model}).values():
-        encoder = getattr(part, "query_encoder", None) or getattr(part, "encoder", None)
-        if encoder is not None:
-            return str(encoder.name)
-    return None
+    encoders = model.encoders()
+    return str(encoders[0].name) if encoders else None
 
 
 def warm(model: Recommender) -> None:
     """Load the encoders that read ``model``'s queries now, while the service starts, not on the
     first request: a fine-tuned model's sentence-transformer loads lazily, and its first text
     query took 17-34 s (serving --model on the shared 2-core machine, load average 10-14)."""
-    for part in getattr(model, "parts", {model.kind: model}).values():
-        seen: list[object] = []
-        for encoder in (getattr(part, "query_encoder", None), getattr(part, "encoder", None)):
-            if encoder is not None and all(encoder is not e for e in seen):
-                seen.append(encoder)
-                encoder.encode(["warm-up"])
+    for encoder in model.encoders():
+        encoder.encode(["warm-up"])
 
 
 def missing_fields(fields: Iterable[str], items: Iterable[Item]) -> list[str]:
