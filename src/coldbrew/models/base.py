@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
@@ -24,8 +24,9 @@ import pandas as pd
 from coldbrew.data.idmap import IdMap
 from coldbrew.data.schema import ITEM_ID, USER_ID, Dataset, history_by_user
 from coldbrew.index.exact import top_k
-from coldbrew.models.context import parse_context
-from coldbrew.models.reasons import Reason, top_reasons
+from coldbrew.models.query import Recommendations as Recommendations  # the protocol's types
+from coldbrew.models.query import UserQuery as UserQuery
+from coldbrew.models.reasons import Reason
 from coldbrew.models.rerank import candidate_pool, check_controls, rerank
 from coldbrew.text.encoder import Encoder
 
@@ -44,60 +45,6 @@ code can be hashed and compared)."""
 
 class ModelNotFittedError(RuntimeError):
     """Raised when a model is asked to score before :meth:`Recommender.fit`."""
-
-
-@dataclass(frozen=True)
-class UserQuery:
-    """Everything known about the user to recommend for.
-
-    Parameters
-    ----------
-    user_id
-        A user seen in training: their history and profile are used unless given here.
-    text
-        The user's own words ("I need a light jacket for a spring outing").
-    attributes
-        Attributes such as ``{"age": "25-34", "occupation": "programmer"}``.
-    liked
-        Item ids the user interacted with, oldest first.
-    disliked
-        Item ids the user said they do not want (models that read text steer away from them).
-    context
-        When, where and how the user asks: ``{"time": "2011-06-04T09:30:00", "location":
-        "France", "device": "mobile", "text": "rainy evening"}``, any other key kept
-        (:mod:`coldbrew.models.context`). Only models that read context use it.
-    """
-
-    user_id: str | None = None
-    text: str | None = None
-    attributes: Mapping[str, Any] = field(default_factory=dict)
-    liked: tuple[str, ...] = ()
-    disliked: tuple[str, ...] = ()
-    context: Mapping[str, Any] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        if self.context:  # checked once here, so every model reads a valid context
-            object.__setattr__(self, "context", parse_context(self.context))
-
-    def is_empty(self) -> bool:
-        return not (
-            self.user_id
-            or (self.text and self.text.strip())
-            or self.attributes
-            or self.liked
-            or self.context
-        )
-
-
-@dataclass
-class Recommendations:
-    """Ranked item ids, best first, with their scores."""
-
-    ids: list[str]
-    scores: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.ids)
 
 
 _KINDS: dict[str, type[Recommender]] = {}
@@ -256,7 +203,16 @@ class Recommender(ABC):
         self._check_fitted()
         resolved = self.resolve(query)
         said = resolved if quotable is None else quotable
-        return top_reasons(self, resolved, said, self.item_ids.rows(item_ids), subset)
+        rows = self.item_ids.rows(item_ids)
+        contributions = self.contributions([resolved], rows if subset else None)
+        columns = np.arange(len(rows)) if subset else rows
+        reasons = []
+        for row, column in zip(rows, columns, strict=True):
+            shares = {name: round(float(c[0, column]), 4) for name, c in contributions.items()}
+            top = max(shares, key=lambda n: shares[n])
+            reason = self._reason(top, resolved, said, int(row))
+            reasons.append(replace(reason, part=top, shares=shares))
+        return reasons
 
     def _reason(self, part: str, query: UserQuery, quotable: UserQuery, row: int) -> Reason:
         """Why item ``row`` scored for the resolved ``query``, ``part`` of the score counting

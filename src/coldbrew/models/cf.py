@@ -336,7 +336,7 @@ class _FactorModel(CFRecommender):
         """The quotable liked item nearest to ``row`` in factor space."""
         if not query.liked:
             return Reason()
-        return closest_liked(self, self.item_factors, quotable, row, "also_liked")
+        return closest_liked(self.item_ids, self.item_factors, quotable.liked, row, "also_liked")
 
 
 class ALSRecommender(_FactorModel):
@@ -512,7 +512,7 @@ class ItemKNNRecommender(CFRecommender):
         if not query.liked:
             return Reason()
         liked = self.item_ids.rows(quotable.liked, skip_unknown=True)
-        return strongest_link(self, self.similarity, liked, row, "also_liked")
+        return strongest_link(self.item_ids, self.similarity, liked, row, "also_liked")
 
 
 def grown_square(matrix: sp.csr_matrix, size: int) -> sp.csr_matrix:

@@ -467,7 +467,7 @@ class CFMapRecommender(Recommender):
         """The quotable liked item nearest to ``row`` in the CF space; without a history, the
         user's words or profile (mapped into that space)."""
         if query.liked:
-            return closest_liked(self, self.item_factors, quotable, row, "mapped")
+            return closest_liked(self.item_ids, self.item_factors, quotable.liked, row, "mapped")
         return Reason("text") if query.text else Reason("profile")
 
     def encoders(self) -> list[Encoder]:

@@ -7,15 +7,14 @@ helpers here find the liked item that counts most, in a model's own vectors or i
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Literal
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 import numpy as np
 import scipy.sparse as sp
 
-if TYPE_CHECKING:
-    from coldbrew.models.base import Recommender, UserQuery
+from coldbrew.data.idmap import IdMap
 
 ReasonKind = Literal[
     "none",
@@ -84,22 +83,22 @@ def closest(vectors: np.ndarray, row: int, rows: np.ndarray) -> tuple[int, float
 
 
 def closest_liked(
-    model: Recommender, vectors: np.ndarray, query: UserQuery, row: int, kind: ReasonKind
+    ids: IdMap, vectors: np.ndarray, liked_ids: Sequence[str], row: int, kind: ReasonKind
 ) -> Reason:
-    """The liked item of ``query`` whose row of ``vectors`` (the model's own space) is closest
-    to ``row``'s, as a reason of ``kind``."""
-    liked = model.item_ids.rows(query.liked, skip_unknown=True)
+    """The item of ``liked_ids`` whose row of ``vectors`` (the model's own space, its rows
+    numbered by ``ids``) is closest to ``row``'s, as a reason of ``kind``."""
+    liked = ids.rows(liked_ids, skip_unknown=True)
     if not len(liked) or row >= len(vectors):
         return Reason(kind)
     liked = liked[liked < len(vectors)]
     if not len(liked):
         return Reason("unlearned")
     best, similarity = closest(np.asarray(vectors), row, liked)
-    return Reason(kind, item_id=model.item_ids.id(best), value=similarity)
+    return Reason(kind, item_id=ids.id(best), value=similarity)
 
 
 def strongest_link(
-    model: Recommender,
+    ids: IdMap,
     links: sp.csr_matrix,
     liked: np.ndarray,
     row: int,
@@ -120,20 +119,4 @@ def strongest_link(
     value = float(sims[best])
     if weights is not None:
         value /= max(float(links[liked[best]].sum()), 1e-12)
-    return Reason(kind, item_id=model.item_ids.id(int(liked[best])), value=value)
-
-
-def top_reasons(
-    model: Recommender, query: UserQuery, quotable: UserQuery, rows: np.ndarray, subset: bool
-) -> list[Reason]:
-    """``model``'s reasons for item ``rows`` (:meth:`~.Recommender.explain`; ``query``
-    resolved), each from the part of the score that counted most (of equal shares, the first)."""
-    contributions = model.contributions([query], rows if subset else None)
-    columns = np.arange(len(rows)) if subset else rows
-    reasons = []
-    for row, column in zip(rows, columns):
-        shares = {name: round(float(c[0, column]), 4) for name, c in contributions.items()}
-        top = max(shares, key=lambda n: shares[n])
-        reason = model._reason(top, query, quotable, int(row))
-        reasons.append(replace(reason, part=top, shares=shares))
-    return reasons
+    return Reason(kind, item_id=ids.id(int(liked[best])), value=value)

@@ -134,4 +134,4 @@ class TransitionRecommender(CFRecommender):
             return Reason()
         recent = self.recent_rows(quotable)
         weights = harmonic_weights(len(recent))
-        return strongest_link(self, self.transitions, recent, row, "went_on", weights)
+        return strongest_link(self.item_ids, self.transitions, recent, row, "went_on", weights)

@@ -384,7 +384,7 @@ class ZeroShotRecommender(Recommender):
         is one): the liked item closest in meaning, else the words, context or profile."""
         sub = part if part in USER_PARTS else self._top_user_part(query, row)
         if sub == "liked":
-            return closest_liked(self, self.item_vectors, quotable, row, "meaning")
+            return closest_liked(self.item_ids, self.item_vectors, quotable.liked, row, "meaning")
         return Reason(PART_REASONS.get(sub, "profile"))
 
     def _top_user_part(self, query: UserQuery, row: int) -> str:
