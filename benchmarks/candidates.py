@@ -29,7 +29,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 from load import catalogue_rows, item_vectors
 
-from coldbrew.serve.engine import Engine, Query, Serving
+from coldbrew.live.engine import Engine, Query, Serving
 from coldbrew.store import Interaction, Item, Store, User
 from coldbrew.text.encoder import Encoder
 from coldbrew.text.factory import make_encoder

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from coldbrew.serve.engine import Engine, Query, Serving
+from coldbrew.live.engine import Engine, Query, Serving
 from coldbrew.store import Store
 from coldbrew.text.factory import make_encoder
 

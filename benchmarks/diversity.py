@@ -34,8 +34,8 @@ from coldbrew.eval.metrics import (
     mean_metric,
     popularity_percentile_at_k,
 )
+from coldbrew.live.refit import build_hybrid
 from coldbrew.models.base import Recommender
-from coldbrew.serve.refit import build_hybrid
 from coldbrew.text.factory import make_encoder
 from coldbrew.text.language import AUTO, catalogue_language, encoder_for
 

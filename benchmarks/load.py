@@ -38,7 +38,7 @@ import psutil
 from liveserver import KEY, percentiles, start_server, stop_server, timed
 from sqlalchemy import insert
 
-from coldbrew.serve.records import item_text
+from coldbrew.live.records import item_text
 from coldbrew.store import Item, Store
 from coldbrew.store.tables import InteractionRow, ItemRow, UserRow, VectorRow
 from coldbrew.text.cache import EmbeddingCache

@@ -20,8 +20,8 @@ import time
 import numpy as np
 import psutil
 
+from coldbrew.live.engine import Engine, Serving
 from coldbrew.models.zeroshot import ZeroShotRecommender
-from coldbrew.serve.engine import Engine, Serving
 from coldbrew.store import Store
 from coldbrew.text.factory import make_encoder
 from coldbrew.text.onnx import onnx_or_torch

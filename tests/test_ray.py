@@ -109,8 +109,8 @@ def test_encode_command_fills_the_cache_on_ray(tmp_path: Path) -> None:
 
 
 def test_a_refit_run_as_a_ray_task_is_served_and_loads(tmp_path: Path) -> None:
-    from coldbrew.serve.engine import Engine, Serving
-    from coldbrew.serve.refit import RefitJob, run_refit
+    from coldbrew.live.engine import Engine, Serving
+    from coldbrew.live.refit import RefitJob, run_refit
     from coldbrew.store import Interaction, Item, Store
 
     serving = Serving(
@@ -148,8 +148,8 @@ def test_the_service_encodes_bulk_items_on_ray(tmp_path: Path) -> None:
     the cluster's workers, into the same stored vectors as the plain engine's; a short call (a
     user's words) stays in the process."""
     from coldbrew.cluster.encode import RayEncoder
-    from coldbrew.serve.engine import RAY_BULK_TEXTS, Engine, Query, Serving
-    from coldbrew.serve.records import item_text
+    from coldbrew.live.engine import RAY_BULK_TEXTS, Engine, Query, Serving
+    from coldbrew.live.records import item_text
     from coldbrew.store import Item, Store
 
     items = [Item(f"i{n}", text) for n, text in enumerate(catalogue(RAY_BULK_TEXTS + 44))]

@@ -65,7 +65,7 @@ def test_a_second_server_on_one_sqlite_file_stops_before_announcing(
     db = str(tmp_path / "shop.sqlite")
     # another process holds the file as a server does (holds in one process are shared)
     hold = (
-        "import sys; from coldbrew.serve.fleet import single_process; "
+        "import sys; from coldbrew.live.fleet import single_process; "
         "from coldbrew.store import database_url\n"
         f"with single_process(database_url({db!r})):\n"
         "    print('held', flush=True); sys.stdin.read()"

@@ -15,10 +15,10 @@ pytest.importorskip("faiss")
 from test_service_graph import same_answers
 
 from coldbrew.index.ivfpq import IVFPQIndex
+from coldbrew.live.catalog import ItemTable, short_key
+from coldbrew.live.engine import Engine, Query, Serving
+from coldbrew.live.records import item_text
 from coldbrew.models.zeroshot import ZeroShotRecommender
-from coldbrew.serve.catalog import ItemTable, short_key
-from coldbrew.serve.engine import Engine, Query, Serving
-from coldbrew.serve.records import item_text
 from coldbrew.store import Interaction, Item, Store, User
 from coldbrew.store.rows import Int8Rows
 from coldbrew.text import HashingEncoder

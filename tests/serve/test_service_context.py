@@ -13,9 +13,9 @@ from servicekit import WRITE, counts, load_catalogue
 from sqlalchemy import text
 
 from coldbrew.data.schema import CONTEXT
+from coldbrew.live.records import dataset_from_records
 from coldbrew.models.contextual import ContextPopularityRecommender
 from coldbrew.models.zeroshot import ZeroShotRecommender
-from coldbrew.serve.records import dataset_from_records
 from coldbrew.store import Interaction, Item
 from coldbrew.text import HashingEncoder
 
@@ -211,7 +211,7 @@ def test_the_answer_changes_with_the_requests_context(
 
 
 def test_a_refit_is_judged_in_each_held_out_events_context() -> None:
-    from coldbrew.serve.refit import holdout_queries
+    from coldbrew.live.refit import holdout_queries
 
     events = [
         Interaction("a", "u", "tent", "like", 1.0),

@@ -10,8 +10,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from servicekit import WRITE
 
+from coldbrew.live.engine import Engine
 from coldbrew.serve.deps import get_engine, get_settings, require_writer
-from coldbrew.serve.engine import Engine
 from coldbrew.serve.settings import Settings
 
 

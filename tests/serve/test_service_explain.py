@@ -8,7 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 from servicekit import CATALOGUE
 
-from coldbrew.serve.explain import keywords, occurring
+from coldbrew.live.explain import keywords, occurring
 
 QUERIES = [
     "I need a light jacket for a spring outing",

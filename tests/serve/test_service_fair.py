@@ -17,9 +17,9 @@ from fastapi.testclient import TestClient
 from servicekit import CATALOGUE, USERS, WRITE, WRITE_KEY, load_catalogue, make_settings
 
 from coldbrew.courtesy import PIECE, stepping_aside
+from coldbrew.live.locks import ReadWriteLock
 from coldbrew.serve import create_app
 from coldbrew.serve.fair import WritePace, _decoded, _validated
-from coldbrew.serve.locks import ReadWriteLock
 from coldbrew.serve.schemas import ItemBatch
 from coldbrew.serve.settings import Settings
 from coldbrew.text import HashingEncoder

@@ -9,7 +9,7 @@ import pytest
 pytest.importorskip("faiss")
 
 from coldbrew.index.hnsw import HNSWIndex
-from coldbrew.serve.engine import Engine, Query
+from coldbrew.live.engine import Engine, Query
 from coldbrew.serve.settings import Settings
 from coldbrew.store import Interaction, Item, Store, User
 from coldbrew.text import HashingEncoder

@@ -256,8 +256,8 @@ class _CountingEncoder(HashingEncoder):
 def test_a_saved_model_reads_a_query_before_the_service_is_ready(tmp_path: Path) -> None:
     """A fine-tuned model's sentence-transformer loads lazily: without this, the first text
     request paid for loading it (17-34 s on the shared machine)."""
+    from coldbrew.live.saved import warm
     from coldbrew.models.finetuned import FineTunedRecommender
-    from coldbrew.serve.saved import warm
 
     encoder = _CountingEncoder()
     model = FineTunedRecommender(encoder).fit(load_dataset(write_shop(tmp_path / "shop")))

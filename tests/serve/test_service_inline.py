@@ -10,8 +10,8 @@ from fastapi.testclient import TestClient
 from servicekit import WRITE
 
 from coldbrew.index import ExactIndex
-from coldbrew.serve.engine import Query
-from coldbrew.serve.locks import ReadWriteLock
+from coldbrew.live.engine import Query
+from coldbrew.live.locks import ReadWriteLock
 
 
 def test_try_read_never_waits_for_a_writer() -> None:

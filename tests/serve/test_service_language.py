@@ -12,8 +12,8 @@ import pytest
 from fastapi.testclient import TestClient
 from servicekit import WRITE, make_settings
 
+from coldbrew.live.routing import serving_encoder
 from coldbrew.serve import create_app
-from coldbrew.serve.routing import serving_encoder
 from coldbrew.store import Store
 from coldbrew.text import HashingEncoder
 
@@ -179,8 +179,8 @@ class _GatedEncoder(HashingEncoder):
 
 def test_a_switch_keeps_answering_and_keeps_the_items_written_meanwhile(tmp_path: Path) -> None:
     """The follower's swap, with hashing encoders standing for MiniLM and the multilingual one."""
-    from coldbrew.serve.engine import Engine, Query, Serving
-    from coldbrew.serve.follow import LanguageFollower
+    from coldbrew.live.engine import Engine, Query, Serving
+    from coldbrew.live.follow import LanguageFollower
     from coldbrew.store import Item
 
     store = Store(str(tmp_path / "shop.sqlite"))

@@ -20,9 +20,9 @@ from fastapi.testclient import TestClient
 from servicekit import WRITE_KEY, free_port, make_settings
 from test_service_refit import load_shop
 
+from coldbrew.live.lifeline import Lifeline, ParentGone
+from coldbrew.live.refit import RefitJob, run_refit
 from coldbrew.serve import create_app
-from coldbrew.serve.lifeline import Lifeline, ParentGone
-from coldbrew.serve.refit import RefitJob, run_refit
 from coldbrew.text import HashingEncoder
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -10,13 +10,13 @@ import pytest
 from fastapi.testclient import TestClient
 from servicekit import CATALOGUE, load_catalogue, make_settings
 
+from coldbrew.live.engine import Engine, Recommendation
+from coldbrew.live.explain import Explainer
+from coldbrew.live.records import dataset_from_records
 from coldbrew.models import Recommender, UserQuery, ZeroShotRecommender
 from coldbrew.models.recipes import ModelContext, make_model
 from coldbrew.models.sequence import TransitionRecommender
 from coldbrew.serve import create_app
-from coldbrew.serve.engine import Engine, Recommendation
-from coldbrew.serve.explain import Explainer
-from coldbrew.serve.records import dataset_from_records
 from coldbrew.store.records import Interaction, User
 from coldbrew.text import HashingEncoder
 

@@ -21,9 +21,9 @@ import pytest
 from fastapi.testclient import TestClient
 from servicekit import WRITE, make_settings
 
+from coldbrew.live.engine import Query
+from coldbrew.live.refit import should_serve
 from coldbrew.serve import create_app
-from coldbrew.serve.engine import Query
-from coldbrew.serve.refit import should_serve
 from coldbrew.text import HashingEncoder
 
 TOPICS = {
@@ -223,7 +223,7 @@ def test_a_forget_cancels_the_refit_that_read_the_user(
     them), and the forced refit follows it."""
     client = served()
     assert client.post("/admin/refit", headers=WRITE).json()["status"] == "started"
-    with caplog.at_level("WARNING", logger="coldbrew.serve.refit"):
+    with caplog.at_level("WARNING", logger="coldbrew.live.refit"):
         assert client.delete(f"/users/{FORGET}", headers=WRITE).status_code == 200
         deadline = time.monotonic() + 180
         status = client.get("/admin/refit", headers=WRITE).json()
@@ -357,10 +357,10 @@ def test_a_candidate_worse_than_the_serving_model_is_not_served(tmp_path: Path) 
     """The kept path end to end: the serving version here has (unlike any real one) learned the
     very events the refit holds out, on likes with no pattern to learn, so the fresh candidate
     ranks those events worse and is dropped."""
-    from coldbrew.serve.engine import Engine, Serving
-    from coldbrew.serve.records import dataset_from_records
-    from coldbrew.serve.refit import RefitJob, build_hybrid, run_refit, save_catalog
-    from coldbrew.serve.versions import VersionInfo
+    from coldbrew.live.engine import Engine, Serving
+    from coldbrew.live.records import dataset_from_records
+    from coldbrew.live.refit import RefitJob, build_hybrid, run_refit, save_catalog
+    from coldbrew.live.versions import VersionInfo
     from coldbrew.store import Interaction, Item, Store
 
     rng = np.random.default_rng(3)
@@ -399,8 +399,8 @@ def test_a_candidate_worse_than_the_serving_model_is_not_served(tmp_path: Path) 
 def test_a_saved_model_is_served_as_it_is(tmp_path: Path) -> None:
     """``--model DIR``: a model saved elsewhere answers, with its directory's name as version;
     items the database has and it lacks are added to it; the service does not refit it."""
+    from coldbrew.live.records import dataset_from_records
     from coldbrew.models.zeroshot import ZeroShotRecommender
-    from coldbrew.serve.records import dataset_from_records
     from coldbrew.store import Item
 
     items = [Item(f"{t}-{n}", f"{t} thing {n}") for t in ("tent", "mouse") for n in range(5)]
@@ -422,8 +422,8 @@ def test_a_saved_model_is_served_as_it_is(tmp_path: Path) -> None:
 def test_an_item_neighbour_reason_names_the_liked_item_that_scored_it(tmp_path: Path) -> None:
     """A saved ItemKNN answers a user with history; its reason is the liked item whose learned
     similarity to the recommended one is highest, never one the user did not like."""
+    from coldbrew.live.records import dataset_from_records
     from coldbrew.models.cf import ItemKNNRecommender
-    from coldbrew.serve.records import dataset_from_records
     from coldbrew.store import Interaction, Item
 
     items = [Item(f"{t}-{n}", f"{t} thing {n}") for t in ("tent", "mouse") for n in range(4)]
@@ -451,8 +451,8 @@ def test_an_item_neighbour_reason_names_the_liked_item_that_scored_it(tmp_path: 
 def test_a_what_came_next_reason_names_the_recent_like_it_followed(tmp_path: Path) -> None:
     """A saved transitions model answers from the user's latest likes; its reason is the recent
     like the item most often followed, in words that say so."""
+    from coldbrew.live.records import dataset_from_records
     from coldbrew.models.sequence import TransitionRecommender
-    from coldbrew.serve.records import dataset_from_records
     from coldbrew.store import Interaction, Item
 
     items = [Item(f"tent-{n}", f"tent thing {n}") for n in range(4)]
@@ -478,8 +478,8 @@ def test_a_what_came_next_reason_names_the_recent_like_it_followed(tmp_path: Pat
 
 def test_a_stored_vector_is_reused_only_for_its_own_text(tmp_path: Path) -> None:
     """An item whose text changed no longer lends its vector to its old text."""
-    from coldbrew.serve.engine import Engine, Serving
-    from coldbrew.serve.records import item_text
+    from coldbrew.live.engine import Engine, Serving
+    from coldbrew.live.records import item_text
     from coldbrew.store import Item, Store
 
     encoder = HashingEncoder(64)

@@ -22,7 +22,7 @@ import pytest
 from fastapi.testclient import TestClient
 from servicekit import CATALOGUE, WRITE, WRITE_KEY, free_port, load_catalogue
 
-from coldbrew.serve.fleet import DatabaseInUse, single_process
+from coldbrew.live.fleet import DatabaseInUse, single_process
 
 BOUND = 2.0
 """Seconds a write may take to reach the other replica here (measured: well under one; the
@@ -261,7 +261,7 @@ def test_sqlite_refuses_a_second_serving_process(tmp_path: Path) -> None:
         [
             sys.executable,
             "-c",
-            "import sys, time; from coldbrew.serve.fleet import single_process\n"
+            "import sys, time; from coldbrew.live.fleet import single_process\n"
             f"with single_process('sqlite:///{db}'):\n"
             "    print('held', flush=True); time.sleep(60)",
         ],

@@ -156,7 +156,7 @@ def cached_hybrid(args: argparse.Namespace, dataset: Dataset) -> Recommender:
     saved (the fingerprint covers the dataset's spec and data (:func:`dataset_digest`), the
     encoder and coldbrew's version): editing ``dataset.toml`` or a file refits."""
     from coldbrew import __version__
-    from coldbrew.serve.refit import build_hybrid
+    from coldbrew.live.refit import build_hybrid
 
     encoder = make_encoder(args.encoder)
     cache = Path(args.cache_dir or DEFAULT_CACHE)

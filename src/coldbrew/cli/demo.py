@@ -21,16 +21,16 @@ from coldbrew.cli.demo_examples import SAMPLE_PLAN, DemoPlan, catalogue_plan, ne
 from coldbrew.cli.serve import add_server_args, serve
 from coldbrew.data import ITEM_ID, Dataset, load_folder, sample_dataset
 from coldbrew.data.cleaning import OnBadRows
+from coldbrew.live.explain import STOPWORDS, summarize_attributes
 from coldbrew.models.base import UserQuery
 from coldbrew.models.zeroshot import ZeroShotRecommender
-from coldbrew.serve.explain import STOPWORDS, summarize_attributes
 from coldbrew.store.records import Interaction, Item, User
 from coldbrew.text.encoder import Encoder, tokenize
 from coldbrew.text.factory import make_encoder
 from coldbrew.text.language import AUTO, catalogue_language, encoder_for
 
 if TYPE_CHECKING:
-    from coldbrew.serve.engine import Engine
+    from coldbrew.live.engine import Engine
 
 SERVE_EXTRA = "pip install 'coldbrew[serve]'"
 
@@ -98,8 +98,8 @@ def demo_encoder(spec: str) -> Encoder:
 
 def stored_engine(db: str, encoder: Encoder, dataset: Dataset) -> Engine:
     """The serving engine over the SQLite file ``db``, filled with ``dataset``."""
-    from coldbrew.serve.engine import Engine, Serving
-    from coldbrew.serve.records import item_text
+    from coldbrew.live.engine import Engine, Serving
+    from coldbrew.live.records import item_text
     from coldbrew.store import Store
     from coldbrew.text.centred import centred_for
 
@@ -128,7 +128,7 @@ def stored_engine(db: str, encoder: Encoder, dataset: Dataset) -> Engine:
 
 def stored_demo(engine: Engine, plan: DemoPlan, k: int) -> None:
     """Every example through the serving engine, then the new item's reach."""
-    from coldbrew.serve.engine import Query
+    from coldbrew.live.engine import Query
 
     for query in _asked(plan):
         request = Query(query.user_id, query.text, query.attributes, query.liked, k=k)

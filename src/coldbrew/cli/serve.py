@@ -147,8 +147,8 @@ def serve(
     try:
         import uvicorn
 
+        from coldbrew.live.fleet import single_process
         from coldbrew.serve import create_app
-        from coldbrew.serve.fleet import single_process
         from coldbrew.serve.importer import import_dataset
         from coldbrew.serve.keys import new_key
         from coldbrew.serve.server import server_config
@@ -195,7 +195,7 @@ def run(args: argparse.Namespace) -> int:
         raise  # the missing extra, named by serve()
     except (RuntimeError, ValueError) as exc:
         # imported here, not at the top: without the [serve] extra these modules cannot load
-        from coldbrew.serve.fleet import DatabaseInUse
+        from coldbrew.live.fleet import DatabaseInUse
         from coldbrew.store.db import UnsupportedDatabase
 
         if not isinstance(exc, DatabaseInUse | UnsupportedDatabase):

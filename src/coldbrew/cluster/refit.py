@@ -1,6 +1,6 @@
 """The service's background refit as a Ray task (``coldbrew serve --ray``, ``COLDBREW_RAY``).
 
-The task runs the function the service gives (:func:`coldbrew.serve.refit.run_quietly`, exactly
+The task runs the function the service gives (:func:`coldbrew.live.refit.run_quietly`, exactly
 what the default child process runs) on the job; nothing here imports the service. It reads the
 database and writes the new version into the models directory, so on a multi-node cluster both
 must be reachable from the node it lands on: a PostgreSQL URL and a shared models directory. A
@@ -66,7 +66,7 @@ def _options(db_url: str) -> dict[str, Any]:
 def ray_refits(
     address: str, run: Callable[[Job], dict[str, Any]]
 ) -> Callable[[Job], tuple[RayRefit, Callable[[], dict[str, Any]]]]:
-    """A refit launcher for :class:`~coldbrew.serve.refit.Refitter` that submits each job as a
+    """A refit launcher for :class:`~coldbrew.live.refit.Refitter` that submits each job as a
     Ray task running ``run(job)`` on the cluster ``address`` names (joined now, so a wrong
     address fails at start)."""
     connect(address)

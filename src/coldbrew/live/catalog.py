@@ -15,7 +15,7 @@ import ctypes.util
 import json
 from collections.abc import Iterator, Mapping, MutableMapping
 
-from coldbrew.serve.records import item_text
+from coldbrew.live.records import item_text
 from coldbrew.store import Item
 from coldbrew.text.cache import text_digest
 

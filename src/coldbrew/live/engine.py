@@ -1,7 +1,7 @@
 """The serving engine: the store, the served model and the item index kept consistent.
 
 The engine serves a :class:`~coldbrew.models.Recommender` — the hybrid the service trains itself
-(:mod:`coldbrew.serve.refit`), a saved model, or, before anything is learned, the zero-shot
+(:mod:`coldbrew.live.refit`), a saved model, or, before anything is learned, the zero-shot
 language model — and builds each request's :class:`~coldbrew.models.UserQuery` from the live
 state: the user's words, attributes and current history. So a user's new feedback moves their
 next answer in every part at once (CF parts fold the user in from that history), a new item is
@@ -13,7 +13,7 @@ so a failed write changes nothing. Writes commit one at a time; only the memory 
 searches back (the write lock), never the encoding or the commit. At start-up the whole state
 is rebuilt from the database and the latest good model version, reusing the stored vectors, so a
 restart answers as before.
-Replicas over one PostgreSQL database (:mod:`coldbrew.serve.fleet`) log each write in its
+Replicas over one PostgreSQL database (:mod:`coldbrew.live.fleet`) log each write in its
 transaction and apply the others' writes by re-reading the rows they touched (``refresh_*``).
 """
 
@@ -31,14 +31,11 @@ import numpy as np
 from coldbrew.courtesy import paced
 from coldbrew.index import Index, make_index
 from coldbrew.index.exact import top_k
-from coldbrew.models.base import Recommendations, Recommender, UserQuery
-from coldbrew.models.rerank import pool_size, rerank
-from coldbrew.models.zeroshot import ZeroShotRecommender
-from coldbrew.serve.catalog import ItemTable, release_free_memory, short_key
-from coldbrew.serve.errors import BatchError, NotFoundError, RowError
-from coldbrew.serve.explain import Explainer, Explanation
-from coldbrew.serve.locks import ReadWriteLock
-from coldbrew.serve.records import (
+from coldbrew.live.catalog import ItemTable, release_free_memory, short_key
+from coldbrew.live.errors import BatchError, NotFoundError, RowError
+from coldbrew.live.explain import Explainer, Explanation
+from coldbrew.live.locks import ReadWriteLock
+from coldbrew.live.records import (
     EVENTS,
     POSITIVE_EVENTS,
     attribute_values,
@@ -46,7 +43,7 @@ from coldbrew.serve.records import (
     item_frame,
     item_text,
 )
-from coldbrew.serve.refit import (
+from coldbrew.live.refit import (
     RefitJob,
     Refitter,
     build_zeroshot,
@@ -57,8 +54,11 @@ from coldbrew.serve.refit import (
     run_refit,
     save_catalog_keys,
 )
-from coldbrew.serve.saved import SavedModel, load_saved
-from coldbrew.serve.versions import ModelVersions, VersionInfo
+from coldbrew.live.saved import SavedModel, load_saved
+from coldbrew.live.versions import ModelVersions, VersionInfo
+from coldbrew.models.base import Recommendations, Recommender, UserQuery
+from coldbrew.models.rerank import pool_size, rerank
+from coldbrew.models.zeroshot import ZeroShotRecommender
 from coldbrew.store import Interaction, Item, Store, User
 from coldbrew.store.codec import round_trip
 from coldbrew.store.rows import empty_rows
@@ -67,8 +67,8 @@ from coldbrew.text.encoder import Encoder
 from coldbrew.text.memo import MemoEncoder
 
 if TYPE_CHECKING:
-    from coldbrew.serve.fleet import Fleet
-    from coldbrew.serve.follow import LanguageFollower
+    from coldbrew.live.fleet import Fleet
+    from coldbrew.live.follow import LanguageFollower
 
 __all__ = ["EVENTS", "POSITIVE_EVENTS", "Answer", "Engine", "Query", "Recommendation", "Serving"]
 

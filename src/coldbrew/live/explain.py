@@ -19,14 +19,14 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
+from coldbrew.live.records import item_text
 from coldbrew.models.base import Recommender, UserQuery
 from coldbrew.models.context import context_sentence, describe_features
 from coldbrew.models.reasons import Reason, ReasonKind, closest
-from coldbrew.serve.records import item_text
 from coldbrew.text.encoder import tokenize
 
 if TYPE_CHECKING:
-    from coldbrew.serve.engine import Engine, Recommendation
+    from coldbrew.live.engine import Engine, Recommendation
 
 _CJK_RUN = re.compile(r"[\u4e00-\u9fff]+")
 STOPWORDS = frozenset(

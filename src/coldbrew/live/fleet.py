@@ -35,11 +35,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from coldbrew.serve.versions import META, ModelVersions
+from coldbrew.live.versions import META, ModelVersions
 from coldbrew.store.changes import Change, ChangeLog
 
 if TYPE_CHECKING:
-    from coldbrew.serve.engine import Engine
+    from coldbrew.live.engine import Engine
     from coldbrew.store import Store
 
 POLL_SECONDS = 0.5
@@ -49,7 +49,7 @@ KEEP_LAST = 10_000
 PRUNE_EVERY = 60.0
 SHARED_SUFFIXES = (".json", ".npz")
 FORGET_PENDING = "forget_pending"
-log = logging.getLogger("coldbrew.serve.fleet")
+log = logging.getLogger("coldbrew.live.fleet")
 
 
 class DatabaseInUse(RuntimeError):

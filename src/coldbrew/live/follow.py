@@ -5,7 +5,7 @@ the multilingual encoder without a restart.
 After each item write, :class:`LanguageFollower` reads the language of (a sample of) the
 catalogue; when it wants another bundled encoder than the one serving, a background thread builds
 that encoder, re-encodes every item with it and has the engine swap index and model under its
-write lock (:meth:`~coldbrew.serve.engine.Engine.reencode`), as a refit's model is swapped in.
+write lock (:meth:`~coldbrew.live.engine.Engine.reencode`), as a refit's model is swapped in.
 Meanwhile requests are answered by the old encoder, with its warning for a script it cannot read.
 """
 
@@ -20,7 +20,7 @@ from coldbrew.text.encoder import Encoder
 from coldbrew.text.language import AUTO, detect_language, encoder_for, is_cjk
 
 if TYPE_CHECKING:
-    from coldbrew.serve.engine import Engine
+    from coldbrew.live.engine import Engine
 
 log = logging.getLogger("coldbrew.serve")
 SAMPLE = 2_000

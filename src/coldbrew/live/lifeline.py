@@ -1,6 +1,6 @@
 """A refit worker's tie to the service that started it: the worker ends when the service does.
 
-A refit runs in a spawned child process (:func:`coldbrew.serve.refit.spawn_refit`). When the
+A refit runs in a spawned child process (:func:`coldbrew.live.refit.spawn_refit`). When the
 service is killed (``kill -9``, the kernel's out-of-memory killer) none of its shutdown runs, so
 the child must notice by itself, and it must never write a model version for a service that is
 gone (such a version may hold a user forgotten meanwhile). The child reads two signs, neither of
@@ -31,7 +31,7 @@ import threading
 from dataclasses import dataclass
 from multiprocessing.connection import wait
 
-log = logging.getLogger("coldbrew.serve.lifeline")
+log = logging.getLogger("coldbrew.live.lifeline")
 GONE_EXIT = 75
 """The exit status of a refit process that stopped because its service is gone."""
 WATCH_SECONDS = 1.0

@@ -30,21 +30,21 @@ from typing import Any, Protocol
 import numpy as np
 
 from coldbrew.cluster.refit import ray_refits
+from coldbrew.live.lifeline import Lifeline, ParentGone
+from coldbrew.live.records import POSITIVE_EVENTS, dataset_from_records, item_frame, item_text
+from coldbrew.live.versions import ModelVersions, VersionInfo
 from coldbrew.models.base import Recommender, UserQuery
 from coldbrew.models.recipes import ModelContext, make_model
-from coldbrew.serve.lifeline import Lifeline, ParentGone
-from coldbrew.serve.records import POSITIVE_EVENTS, dataset_from_records, item_frame, item_text
-from coldbrew.serve.versions import ModelVersions, VersionInfo
 from coldbrew.store import Interaction, Item, User
 from coldbrew.text.cache import text_key
 from coldbrew.text.encoder import Encoder
 from coldbrew.text.memo import MemoEncoder
 
-log = logging.getLogger("coldbrew.serve.refit")
+log = logging.getLogger("coldbrew.live.refit")
 CATALOG = "catalog.npz"
 Check = Callable[[str], None]
 """Called with the next step's name before each step of a refit; raises to stop it (a refit
-process checks that its service is still there, :class:`~coldbrew.serve.lifeline.Lifeline`)."""
+process checks that its service is still there, :class:`~coldbrew.live.lifeline.Lifeline`)."""
 HOLDOUT = 500
 """At most this many of the newest unseen positive events judge a candidate."""
 
@@ -99,7 +99,7 @@ def reconcile(
     key the model read) are added, deleted ones removed; users no longer known (forgotten) are
     dropped from it when ``users`` is given. ``keys``: the items' current text keys, when the
     caller keeps them (else they are computed); ``fields``: item fields the model reads beyond
-    the rendered text (:func:`~coldbrew.serve.records.item_frame`)."""
+    the rendered text (:func:`~coldbrew.live.records.item_frame`)."""
     if keys is not None:  # read only the items whose text changed
         changed = [items[i] for i in keys if seen.get(i) != keys[i]]
     else:
@@ -228,7 +228,7 @@ def run_refit(
     """Fit, judge and (if it earns it) commit a new version; returns what happened.
 
     ``check`` is called before each step and right before and after the commit (a refit
-    process passes its :meth:`~coldbrew.serve.lifeline.Lifeline.check`: a refit whose service
+    process passes its :meth:`~coldbrew.live.lifeline.Lifeline.check`: a refit whose service
     is gone stops, and leaves no version). BLAS runs on one thread meanwhile (``implicit``'s
     ALS is slower, and warns, with more).
     """

@@ -1,6 +1,6 @@
 """Readable scores for the service: each answer's percentile among the whole catalogue's scores.
 
-Computed through the engine's public :meth:`~coldbrew.serve.engine.Engine.recommend` (a second
+Computed through the engine's public :meth:`~coldbrew.live.engine.Engine.recommend` (a second
 ranking of every item for the same user, without filters, exclusions, explanations or the
 diversity and novelty controls), so it costs about one more request and is only done when asked
 (``"relevance": true``).
@@ -13,7 +13,7 @@ from dataclasses import replace
 import numpy as np
 
 from coldbrew.eval.calibration import score_percentiles
-from coldbrew.serve.engine import Engine, Query, Recommendation
+from coldbrew.live.engine import Engine, Query, Recommendation
 
 
 def relevance(engine: Engine, query: Query, found: list[Recommendation]) -> list[float]:

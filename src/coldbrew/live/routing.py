@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from coldbrew.serve.records import item_text
+from coldbrew.live.records import item_text
 from coldbrew.store import Store
 from coldbrew.text.centred import MARK, ScriptCentredEncoder, centred_for
 from coldbrew.text.encoder import Encoder

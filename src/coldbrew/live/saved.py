@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from coldbrew.data.schema import ITEM_ID
+from coldbrew.live.records import TEXT
+from coldbrew.live.versions import VersionInfo
 from coldbrew.models.base import Recommender
-from coldbrew.serve.records import TEXT
-from coldbrew.serve.versions import VersionInfo
 from coldbrew.store import Item
 
 log = logging.getLogger("coldbrew.serve")

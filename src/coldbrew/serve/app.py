@@ -1,4 +1,4 @@
-"""The FastAPI app: thin routes over :class:`~coldbrew.serve.engine.Engine`.
+"""The FastAPI app: thin routes over :class:`~coldbrew.live.engine.Engine`.
 
 Build it with :func:`create_app`; the encoder and the index load once, in the lifespan. The routes
 live in :mod:`coldbrew.serve.routes`, their dependencies in :mod:`coldbrew.serve.deps`.
@@ -20,18 +20,18 @@ from fastapi_offline import FastAPIOffline  # /docs and /redoc without a CDN (is
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from coldbrew import __version__
+from coldbrew.live.engine import Engine, Serving
+from coldbrew.live.errors import DATABASE_RETRY_AFTER, BatchError, NotFoundError
+from coldbrew.live.fleet import Fleet, is_shared, single_process
+from coldbrew.live.follow import LanguageFollower
+from coldbrew.live.routing import centred_encoder, serving_encoder
 from coldbrew.serve.deps import AuthError
-from coldbrew.serve.engine import Engine, Serving
-from coldbrew.serve.errors import DATABASE_RETRY_AFTER, BatchError, NotFoundError
 from coldbrew.serve.fair import WriteGate, WritePace, WriteSlots
-from coldbrew.serve.fleet import Fleet, is_shared, single_process
-from coldbrew.serve.follow import LanguageFollower
 from coldbrew.serve.guard import Admission, Overloaded, RateLimit
 from coldbrew.serve.limits import BodyLimit
 from coldbrew.serve.metrics import Metrics
 from coldbrew.serve.problems import allowed_methods, error_responses, validation_body
 from coldbrew.serve.routes import ROUTERS
-from coldbrew.serve.routing import centred_encoder, serving_encoder
 from coldbrew.serve.settings import Settings
 from coldbrew.store import Store, StoreUnavailable
 from coldbrew.text.encoder import Encoder

@@ -16,7 +16,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Header, Path, Request
 from fastapi.params import Depends as DependsParam
 
-from coldbrew.serve.engine import Engine
+from coldbrew.live.engine import Engine
 from coldbrew.serve.guard import Admission, presented_key
 from coldbrew.serve.metrics import Metrics
 from coldbrew.serve.problems import error_responses

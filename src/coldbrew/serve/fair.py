@@ -15,7 +15,7 @@ So the write work waiting in the service is bounded whatever the callers do — 
 ``write_queue`` bodies of at most ``COLDBREW_MAX_BODY_BYTES`` — and reads never wait for a
 place: they take no slot here, they have the encoder first (:class:`~coldbrew.text.memo.
 MemoEncoder` encodes a write's texts in pieces and lets queries in between), and unchanged
-rows cost a write no encoding and no lock (:meth:`~coldbrew.serve.engine.Engine.upsert_items`).
+rows cost a write no encoding and no lock (:meth:`~coldbrew.live.engine.Engine.upsert_items`).
 """
 
 from __future__ import annotations

@@ -25,8 +25,8 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from coldbrew.data.schema import CONTEXT, ITEM_ID, TIMESTAMP, USER_ID, VALUE, Dataset
-from coldbrew.serve.engine import Engine
-from coldbrew.serve.records import item_text
+from coldbrew.live.engine import Engine
+from coldbrew.live.records import item_text
 from coldbrew.serve.settings import Settings
 from coldbrew.store import Store
 from coldbrew.store.records import Interaction, Item, User

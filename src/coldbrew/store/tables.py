@@ -105,7 +105,7 @@ class ModelVersionRow(Base):
 
 
 class ChangeRow(Base):
-    """One committed write, for the other replicas to apply (see :mod:`coldbrew.serve.fleet`):
+    """One committed write, for the other replicas to apply (see :mod:`coldbrew.live.fleet`):
     ``kind`` (``items``, ``users``, ``model``, ``refit``), the ids it touched and the replica
     that made it. Ids increase in commit order."""
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import hashlib
 
+from coldbrew.live.engine import Answer, Recommendation, now
 from coldbrew.serve import schemas as s
-from coldbrew.serve.engine import Answer, Recommendation, now
 from coldbrew.store import Interaction, Item, User
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from coldbrew.live.engine import Engine
+from coldbrew.live.errors import BatchError, NotFoundError
 from coldbrew.serve import schemas as s
 from coldbrew.serve.deps import WRITE, WRITE_ERRORS, WRITE_ID_ERRORS, EngineDep, PathId
-from coldbrew.serve.engine import Engine
-from coldbrew.serve.errors import BatchError, NotFoundError
 from coldbrew.serve.fair import ParsedOffLoop
 from coldbrew.serve.routes import convert
 from coldbrew.store import Interaction

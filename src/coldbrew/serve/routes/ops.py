@@ -8,10 +8,10 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 
+from coldbrew.live.engine import Engine
+from coldbrew.live.errors import DATABASE_RETRY_AFTER
 from coldbrew.serve import schemas as s
 from coldbrew.serve.deps import READ, EngineDep, MetricsDep, SettingsDep
-from coldbrew.serve.engine import Engine
-from coldbrew.serve.errors import DATABASE_RETRY_AFTER
 from coldbrew.serve.pagemeta import user_attribute_names
 from coldbrew.serve.problems import error_responses
 

@@ -8,6 +8,10 @@ from typing import Any, TypeVar
 from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
 
+from coldbrew.live.engine import Answer, Engine
+from coldbrew.live.engine import Query as EngineQuery
+from coldbrew.live.errors import NotFoundError
+from coldbrew.live.relevance import relevance
 from coldbrew.serve import schemas as s
 from coldbrew.serve.deps import (
     READ,
@@ -18,11 +22,7 @@ from coldbrew.serve.deps import (
     SettingsDep,
     may_quote_profile,
 )
-from coldbrew.serve.engine import Answer, Engine
-from coldbrew.serve.engine import Query as EngineQuery
-from coldbrew.serve.errors import NotFoundError
 from coldbrew.serve.problems import error_responses
-from coldbrew.serve.relevance import relevance
 from coldbrew.serve.routes import convert
 from coldbrew.serve.settings import Settings
 from coldbrew.text.language import script_warnings
