@@ -15,8 +15,10 @@ from coldbrew.bench.runner import PROTOCOLS, TIMED, BenchConfig, ResultRow, run_
 from coldbrew.bench.system import library_versions, machine, now
 from coldbrew.cli.common import (
     add_dataset_args,
+    add_device_arg,
     add_encoder_args,
     add_ray_args,
+    check_ray_device,
     load_from_args,
     ray_plan_from_args,
     route_encoder,
@@ -36,6 +38,7 @@ def add_parser(sub: Any) -> None:
     )
     add_dataset_args(parser)
     add_encoder_args(parser)
+    add_device_arg(parser, "a sentence-transformers encoder (bench encodes, it trains nothing)")
     parser.add_argument(
         "--protocol",
         default="all",
@@ -91,6 +94,7 @@ def config_from_args(args: argparse.Namespace) -> BenchConfig:
         protocols=PROTOCOLS if args.protocol == "all" else (args.protocol,),
         models=tuple(parse_models(args.models)),
         encoder=args.encoder,
+        device=args.device,
         cache_dir=args.cache_dir or None,
         seed=args.seed,
         k_values=_k_values(args.k_values),
@@ -101,6 +105,7 @@ def config_from_args(args: argparse.Namespace) -> BenchConfig:
 
 
 def run(args: argparse.Namespace) -> int:
+    check_ray_device(args)
     dataset = load_from_args(args)
     route_encoder(args, dataset)
     config = config_from_args(args)
