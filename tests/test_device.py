@@ -93,6 +93,21 @@ def test_the_loss_follows_its_scores_onto_their_device() -> None:
     assert loss.device.type == "meta" and loss.shape == ()
 
 
+def test_the_device_defaults_to_coldbrew_device_and_ray_workers_refuse_a_gpu(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from coldbrew.cli.main import build_parser
+
+    base = ["--dataset", "sample", "--out", "m"]
+    assert build_parser("train").parse_args(["train", *base]).device == "auto"
+    monkeypatch.setenv("COLDBREW_DEVICE", "cpu")
+    for command in ("train", "encode", "bench"):
+        assert build_parser(command).parse_args([command, *base]).device == "cpu"
+    code = main(["encode", "--dataset", "sample", "--ray", "local", "--device", "cuda"])
+    err = capsys.readouterr().err
+    assert code == 2 and "with --ray, the workers encode on their CPUs" in err
+
+
 @pytest.mark.slow
 def test_encode_on_auto_gives_the_cpu_vectors(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
