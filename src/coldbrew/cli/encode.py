@@ -23,6 +23,7 @@ from coldbrew.cli.common import (
     ray_plan_from_args,
     route_encoder,
 )
+from coldbrew.cli.device import add_device_arg, check_ray_device
 from coldbrew.data.schema import ITEM_ID
 from coldbrew.text.cache import EmbeddingCache, encode_texts
 from coldbrew.text.encoder import Encoder
@@ -40,6 +41,7 @@ def add_parser(sub: Any) -> None:
     )
     add_dataset_args(parser)
     add_encoder_args(parser)
+    add_device_arg(parser, "a sentence-transformers encoder")
     parser.add_argument(
         "--out", type=Path, help="also write the item ids and vectors to this .npz file"
     )
@@ -48,11 +50,12 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    check_ray_device(args)
     dataset = load_from_args(args)
     route_encoder(args, dataset)
     template = ItemTemplate(dataset.spec.item_text, dataset.spec.item_attributes)
     texts = template.render_frame(dataset.items)
-    encoder: Encoder = make_encoder(args.encoder)
+    encoder: Encoder = make_encoder(args.encoder, device=args.device)
     plan = ray_plan_from_args(args)
     if plan is not None:
         from coldbrew.cluster.encode import RayEncoder

@@ -16,6 +16,7 @@ from typing import Any
 
 from coldbrew.bench.evaluate import evaluate
 from coldbrew.cli.common import add_dataset_args, load_from_args, require_extra
+from coldbrew.cli.device import add_device_arg
 from coldbrew.cpus import usable_cpus
 from coldbrew.data.schema import Dataset
 from coldbrew.eval.protocols import (
@@ -84,6 +85,7 @@ def add_parser(sub: Any) -> None:
         help="torch threads (default: 1; on an idle machine up to the CPUs this process may "
         f"use, {usable_cpus()} here, is faster, but on a shared one a busy core stalls them all)",
     )
+    add_device_arg(parser, "the training and the encoding (the saved model records no device)")
     parser.add_argument("--out", type=Path, required=True, help="model directory to write")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
@@ -131,16 +133,19 @@ def run(args: argparse.Namespace) -> int:
     require_extra("train", ("peft", "accelerate", "datasets"))
     import torch
 
+    from coldbrew.text.device import resolve_device
     from coldbrew.train.run import fine_tune
 
     torch.set_num_threads(args.threads)
     config = config_from_args(args)
+    device = resolve_device(args.device)
+    say(f"training on {device} (--device {args.device})", talk)
     say(f"loading the data ({args.dataset or args.data})", talk)
     dataset = load_from_args(args)
     print(dataset.summary())
     say(f"splitting it for the {args.protocol} protocol", talk)
     split = make_split(dataset, args.protocol, config.seed)
-    model, result = fine_tune(dataset, split, config, args.out, show_progress=talk)
+    model, result = fine_tune(dataset, split, config, args.out, device=device, show_progress=talk)
     over_k = ""
     if split.protocol == "cold-user":
         over_k = ", mean over k=" + ",".join(str(k) for k in config.val_k_values)

@@ -272,11 +272,13 @@ def trainable_multilingual(cache_dir: str | Path, variant: str = "original") -> 
 
 
 def trainable_encoder(
-    cache_dir: str | Path, variant: str = "original"
+    cache_dir: str | Path, variant: str = "original", *, device: str = "cpu"
 ) -> SentenceTransformerEncoder:
-    """A sentence-transformers encoder of the converted model, with e5's prefixes."""
+    """A sentence-transformers encoder of the converted model, with e5's prefixes, on
+    ``device`` (the conversion itself runs on the CPU)."""
     return SentenceTransformerEncoder(
         str(trainable_multilingual(cache_dir, variant)),
+        device=device,
         query_prefix=QUERY_PREFIX,
         passage_prefix=PASSAGE_PREFIX,
     )

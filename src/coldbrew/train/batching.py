@@ -31,7 +31,8 @@ def embed_sides(model: Any, sides: Sequence[Sequence[str]], size: int = CHUNK_TE
 
     The distinct texts of every side are tokenised together and encoded once, in
     length-sorted chunks of ``size`` (each padded only to its own longest text); each side's
-    rows come back in its own order, a side's repeats sharing one vector.
+    rows come back in its own order, a side's repeats sharing one vector. The tokens are
+    moved to the model's device (the tokenizer makes them on the CPU), and so are the vectors.
     """
     import torch
 
@@ -46,13 +47,16 @@ def embed_sides(model: Any, sides: Sequence[Sequence[str]], size: int = CHUNK_TE
     for rows in chunks:
         width = max(lengths[r] for r in rows) if right_padded else None
         index = torch.from_numpy(rows)
-        chunk = {k: v[index][:, :width] if v.dim() == 2 else v[index] for k, v in features.items()}
+        chunk = {
+            k: (v[index][:, :width] if v.dim() == 2 else v[index]).to(model.device)
+            for k, v in features.items()
+        }
         outputs.append(model(chunk)["sentence_embedding"])
     vectors = torch.nn.functional.normalize(torch.cat(outputs), dim=-1)
     position = np.empty(len(keys), dtype=np.int64)  # row of each key in the chunks' output
     position[np.concatenate(chunks)] = np.arange(len(keys))
     row = {key: int(position[r]) for r, key in enumerate(keys)}
     return [
-        vectors[torch.tensor([row[(s, t)] for t in texts], dtype=torch.long)]
+        vectors[torch.tensor([row[(s, t)] for t in texts], dtype=torch.long, device=vectors.device)]
         for s, texts in enumerate(sides)
     ]

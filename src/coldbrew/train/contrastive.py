@@ -115,9 +115,9 @@ def in_batch_cross_entropy(
     anchors = np.asarray(anchor_ids)
     same |= (anchors[:, None] == ids[None, :]) & (anchors[:, None] != "")
     same[np.arange(rows), np.arange(rows)] = False
-    mask = torch.from_numpy(same)
+    mask = torch.from_numpy(same).to(scores.device)
     scores = scores.masked_fill(mask, float("-inf"))
-    labels = torch.arange(len(scores))
+    labels = torch.arange(len(scores), device=scores.device)
     return torch.nn.functional.cross_entropy(scores, labels)
 
 
@@ -138,7 +138,7 @@ def distill_loss(student: Any, teacher: np.ndarray, scale: float, kind: str = "k
     if kind not in DISTILL_LOSSES:
         raise ValueError(f"distillation loss must be one of {DISTILL_LOSSES}, got {kind!r}")
     torch = _require_torch()
-    target = torch.from_numpy(np.asarray(teacher, dtype=np.float32))
+    target = torch.from_numpy(np.asarray(teacher, dtype=np.float32)).to(student.device)
     scored = torch.isfinite(target)
     filled = torch.where(scored, target, torch.zeros_like(target))
     count = scored.sum(dim=1)
@@ -154,11 +154,12 @@ def distill_loss(student: Any, teacher: np.ndarray, scale: float, kind: str = "k
         log_q = torch.log_softmax(logits.masked_fill(~scored, float("-inf")), dim=1)
         log_q = torch.where(scored, log_q, 0.0)  # no -inf left for the gradient to meet
         return (p * (torch.log(p.clamp(min=1e-12)) - log_q)).sum() / len(target)
-    diag = torch.arange(len(rows))[rows]
+    diag = torch.arange(len(rows), device=rows.device)[rows]
+    span = torch.arange(len(target), device=target.device)
     negative = scored.clone()
-    negative[torch.arange(len(target)), diag] = False
-    student_margin = logits[torch.arange(len(target)), diag][:, None] - logits
-    teacher_margin = target[torch.arange(len(target)), diag][:, None] - target
+    negative[span, diag] = False
+    student_margin = logits[span, diag][:, None] - logits
+    teacher_margin = target[span, diag][:, None] - target
     error = (student_margin - teacher_margin) ** 2
     return error[negative].mean()
 
@@ -313,6 +314,7 @@ class ContrastiveTrainer:
                 [self._log_q[i] for i, _ in columns[: len(batch)]]
                 + [uniform] * (len(columns) - len(batch)),
                 dtype=torch.float32,
+                device=queries.device,
             )
         loss = in_batch_loss(
             queries,
@@ -396,7 +398,8 @@ class ContrastiveTrainer:
         if state["config"] != self.config.to_dict():
             raise ValueError(f"checkpoint in {final} was made with another config; remove it")
         self._load_trainable(load_file(str(final / "trainable.safetensors")))
-        opt = torch.load(final / "optimizer.pt", weights_only=True)
+        # saved on any device; load_state_dict moves the state onto the parameters' device
+        opt = torch.load(final / "optimizer.pt", map_location="cpu", weights_only=True)
         optimizer.load_state_dict(opt["optimizer"])
         scheduler.load_state_dict(opt["scheduler"])
         result.losses = list(state["losses"])

@@ -54,10 +54,11 @@ class CrossEncoder:
         config.num_labels = 1
         model = AutoModelForSequenceClassification.from_config(config)  # type: ignore[no-untyped-call]
         model.base_model.load_state_dict(body.state_dict())
-        return cls(model, st_model.tokenizer, max_length)
+        return cls(model.to(body.device), st_model.tokenizer, max_length)
 
     @classmethod
-    def load(cls, path: str | Path) -> CrossEncoder:
+    def load(cls, path: str | Path, device: str = "cpu") -> CrossEncoder:
+        """A cross-encoder :meth:`save` wrote, on ``device`` (a resolved PyTorch device)."""
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
         path = Path(path)
@@ -67,7 +68,7 @@ class CrossEncoder:
                 "distill_teacher='cross-encoder' writes one to its teacher/ directory"
             )
         settings = json.loads((path / CONFIG_FILE).read_text())
-        model = AutoModelForSequenceClassification.from_pretrained(str(path))
+        model = AutoModelForSequenceClassification.from_pretrained(str(path)).to(device)
         model.eval()
         return cls(model, AutoTokenizer.from_pretrained(str(path)), int(settings["max_length"]))
 
@@ -80,7 +81,8 @@ class CrossEncoder:
         return path
 
     def logits(self, queries: Sequence[str], items: Sequence[str]) -> Any:
-        """One logit per pair, with gradients when the model is in training mode."""
+        """One logit per pair (on the model's device), with gradients when the model is in
+        training mode."""
         features = self.tokenizer(
             list(queries),
             list(items),
@@ -88,7 +90,7 @@ class CrossEncoder:
             max_length=self.max_length,
             padding=True,
             return_tensors="pt",
-        )
+        ).to(self.model.device)
         return self.model(**features).logits[:, 0]
 
     def score(
@@ -104,7 +106,7 @@ class CrossEncoder:
         with torch.no_grad():
             for start in range(0, len(queries), batch_size):
                 stop = start + batch_size
-                out[start:stop] = self.logits(queries[start:stop], items[start:stop]).numpy()
+                out[start:stop] = self.logits(queries[start:stop], items[start:stop]).cpu().numpy()
         self.model.train(was_training)
         return out
 
@@ -176,11 +178,15 @@ class CrossEncoderTrainer(ContrastiveTrainer):
         torch = _require_torch()
         rows, cols = sample_entries(batch, self.config.teacher_negatives, rng)
         logits = self.scorer.logits([batch[r].query for r in rows], [batch[c].item for c in cols])
-        scores = torch.full((len(batch), len(batch)), float("-inf"))
-        scores = scores.index_put((torch.from_numpy(rows), torch.from_numpy(cols)), logits)
+        device = logits.device
+        scores = torch.full((len(batch), len(batch)), float("-inf"), device=device)
+        where = (torch.from_numpy(rows).to(device), torch.from_numpy(cols).to(device))
+        scores = scores.index_put(where, logits)
         log_q = None
         if self.config.logq_correction:
-            log_q = torch.tensor([self._log_q[p.item_id] for p in batch], dtype=torch.float32)
+            log_q = torch.tensor(
+                [self._log_q[p.item_id] for p in batch], dtype=torch.float32, device=device
+            )
         return in_batch_cross_entropy(
             scores, [p.item_id for p in batch], [p.anchor_id for p in batch], log_q
         )

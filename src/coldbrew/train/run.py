@@ -94,21 +94,23 @@ def validation_recall(
     return float(np.mean(recalls))
 
 
-def starting_encoder(spec: str) -> Encoder:
-    """The encoder training starts from: the bundled multilingual model converted into a
-    trainable PyTorch one (cached under ``$COLDBREW_CACHE``, else ``.coldbrew/cache``), or
-    :func:`make_encoder`'s."""
+def starting_encoder(spec: str, device: str = "cpu") -> Encoder:
+    """The encoder training starts from, on ``device``: the bundled multilingual model converted
+    into a trainable PyTorch one (cached under ``$COLDBREW_CACHE``, else ``.coldbrew/cache``),
+    or :func:`make_encoder`'s."""
     if spec in MULTILINGUAL:
         from coldbrew.text.e5torch import trainable_encoder
 
-        return trainable_encoder(os.environ.get("COLDBREW_CACHE", ".coldbrew/cache"))
-    return make_encoder(spec)
+        cache = os.environ.get("COLDBREW_CACHE", ".coldbrew/cache")
+        return trainable_encoder(cache, device=device)
+    return make_encoder(spec, device=device)
 
 
 def live_encoder(st_model: Any, base: SentenceTransformerEncoder) -> SentenceTransformerEncoder:
     """An encoder object around an in-memory ``SentenceTransformer`` (no reload)."""
     encoder = SentenceTransformerEncoder(
         base.model,
+        device=base.device,
         query_prefix=base.query_prefix,
         passage_prefix=base.passage_prefix,
         max_seq_length=base.max_seq_length,
@@ -158,6 +160,7 @@ def fine_tune(
     out_dir: str | Path | None = None,
     *,
     encoder: SentenceTransformerEncoder | None = None,
+    device: str = "cpu",
     show_progress: bool = False,
 ) -> tuple[FineTunedRecommender, TrainResult]:
     """Fine-tune on ``split.train`` with early stopping on ``split.val``; return the fitted model.
@@ -166,7 +169,9 @@ def fine_tune(
     score is the mean Recall@20 over ``config.val_k_values``, and the training pairs also hold
     attribute-only user sides (``config.attribute_pairs``). With ``out_dir`` the run checkpoints
     into ``out_dir/checkpoint`` (so calling again after a crash resumes) and finally writes the
-    versioned model directory there.
+    versioned model directory there. ``device`` is where the starting encoder (unless
+    ``encoder`` is given) and every training step run (:mod:`coldbrew.text.device`); the
+    saved model records none, so it loads anywhere.
     """
     cold_user = split.protocol == "cold-user"
     if cold_user and split.val.empty:
@@ -187,7 +192,7 @@ def fine_tune(
         attribute_pairs=config.attribute_pairs and cold_user,
     )
     say(f"{len(pairs):,} pairs; loading the encoder ({config.encoder})", show_progress)
-    base = encoder or starting_encoder(config.encoder)
+    base = encoder or starting_encoder(config.encoder, device)
     if not isinstance(base, SentenceTransformerEncoder):
         raise ValueError(f"fine-tuning needs a sentence-transformers encoder, got {base.name}")
     base.max_seq_length = config.max_seq_length
@@ -237,7 +242,7 @@ def fine_tune(
             )
             stages["teacher"] = taught.to_dict()
         else:
-            scorer = CrossEncoder.load(config.distill_teacher)
+            scorer = CrossEncoder.load(config.distill_teacher, device=str(st_model.device))
         teacher = cross_teacher(scorer, config.teacher_negatives)
     trainer = ContrastiveTrainer(
         config,
@@ -258,7 +263,8 @@ def fine_tune(
     model = recommender(trainer.merged_model(), trainer.merged_user_model())
     if out is not None:
         model.save(out)
-        write_report(out, config, train, split, result, n_pairs=len(pairs), stages=stages)
+        device_used = str(st_model.device)
+        write_report(out, config, train, split, result, len(pairs), stages, device_used)
         for scratch in ("checkpoint", "dapt", "teacher-run"):
             shutil.rmtree(out / scratch, ignore_errors=True)
     return model, result
@@ -383,14 +389,17 @@ def write_report(
     result: TrainResult,
     n_pairs: int,
     stages: dict[str, Any] | None = None,
+    device: str = "cpu",
 ) -> None:
     """``train.json``: config, data fingerprint, the run's curve and timings; ``stages`` holds
-    the curves of the stages before it (``dapt``, ``teacher``)."""
+    the curves of the stages before it (``dapt``, ``teacher``); ``device`` where it ran (a
+    record of the run, outside its config: the model loads on any device)."""
     report = {
         "format_version": TRAIN_FORMAT_VERSION,
         "coldbrew": __version__,
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": f"{platform.machine()} python {platform.python_version()}",
+        "device": device,
         "config": config.to_dict(),
         "data": {
             "dataset": train.name,
