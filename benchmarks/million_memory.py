@@ -24,7 +24,7 @@ from coldbrew.live.engine import Engine, Serving
 from coldbrew.models.zeroshot import ZeroShotRecommender
 from coldbrew.store import Store
 from coldbrew.text.factory import make_encoder
-from coldbrew.text.onnx import onnx_or_torch
+from coldbrew.text.runtime import onnx_or_torch
 
 
 def _raw(rows: object) -> np.ndarray:
