@@ -44,7 +44,7 @@ from coldbrew.store.tables import InteractionRow, ItemRow, UserRow, VectorRow
 from coldbrew.text.cache import EmbeddingCache
 from coldbrew.text.encoder import Encoder
 from coldbrew.text.factory import make_encoder
-from coldbrew.text.onnx import RUNTIMES
+from coldbrew.text.runtime import RUNTIMES
 
 COLOURS = ["red", "blue", "green", "black", "white", "grey", "brown", "yellow", "orange", "purple"]
 THINGS = [
