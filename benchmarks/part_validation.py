@@ -31,12 +31,12 @@ from coldbrew.data.schema import Dataset
 from coldbrew.eval.metrics import bootstrap_ci
 from coldbrew.eval.protocols import Split
 from coldbrew.models.blend import Prepared, blend_ndcg
-from coldbrew.models.hybrid import USER_EDGES, HybridRecommender, ValTask
+from coldbrew.models.hybrid import USER_EDGES, HybridRecommender
 from coldbrew.models.recipes import FACTORIES, ModelContext, make_model
 from coldbrew.text.factory import make_encoder
 
 
-def task_label(task: ValTask, prep: Prepared) -> str:
+def task_label(task: Any, prep: Prepared) -> str:
     if task.cell == 0:
         return "cold-item"
     if prep.known.all():

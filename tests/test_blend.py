@@ -1,20 +1,16 @@
 """One blend (:mod:`coldbrew.models.blend`): weights x parts -> scores -> NDCG@20 on a case
-small enough to check by hand, and the hybrid's weight choice that rests on it."""
+small enough to check by hand (the hybrid's weight choice that rests on it is pinned in
+``test_hybrid.py``)."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 
 import numpy as np
-import pandas as pd
 import pytest
 
-from coldbrew.data.schema import Dataset, DatasetSpec
-from coldbrew.models import ZeroShotRecommender
-from coldbrew.models.baselines import PopularityRecommender
 from coldbrew.models.blend import Prepared, blend_ndcg, blend_scores
-from coldbrew.models.hybrid import USER_EDGES, HybridRecommender
-from coldbrew.text import HashingEncoder
+from coldbrew.models.hybrid import USER_EDGES
 
 D2, D3 = 1 / np.log2(3), 1 / np.log2(4)
 """DCG's discounts of ranks 2 and 3 (rank 1's is 1)."""
@@ -97,52 +93,3 @@ def test_weights_of_the_wrong_shape_are_refused() -> None:
         blend_scores(hand_case(), np.ones(3))
     with pytest.raises(ValueError, match="dimensions"):
         blend_ndcg(hand_case(), np.ones((1, 1, 2)))
-
-
-def topics_and_taste(seed: int = 0) -> Dataset:
-    """Items belong to one of four topics (a topic word in their text); each user favours one
-    topic and popular items, so text and popularity each know part of what users like."""
-    rng = np.random.default_rng(seed)
-    topics = ["jazz", "chess", "hiking", "baking"]
-    colours = ["red", "blue", "green"]
-    items = [(f"i{i}", f"{topics[i % 4]} {rng.choice(colours)}") for i in range(80)]
-    pop = np.linspace(4, 0.2, 80)
-    pop /= pop.sum()
-    inter = []
-    for u in range(120):
-        mine = pop * np.where(np.arange(80) % 4 == u % 4, 6.0, 1.0)
-        for j, i in enumerate(rng.choice(80, size=10, replace=False, p=mine / mine.sum())):
-            inter.append((f"u{u}", f"i{i}", 5.0, float(j)))
-    return Dataset(
-        DatasetSpec("topics", positive_threshold=4.0),
-        pd.DataFrame(items, columns=["item_id", "title"]),
-        pd.DataFrame(inter, columns=["user_id", "item_id", "value", "timestamp"]),
-    )
-
-
-def test_the_hybrids_weight_choice_on_a_fixture_is_pinned() -> None:
-    """What the search chose (and saw) on this fixture before the blend was one function:
-    returning users the text alone, new users a quarter popularity and three quarters text."""
-    hybrid = HybridRecommender(
-        {"pop": PopularityRecommender(), "text": ZeroShotRecommender(HashingEncoder(dim=64))},
-        grid_step=0.25,
-        seed=3,
-        min_queries=5,
-    )
-    hybrid.fit(topics_and_taste())
-    expected = np.zeros((len(USER_EDGES), 2, 2, 2), dtype=np.float32)
-    expected[:, :, :] = [0.0, 1.0]
-    expected[:, 1, 0] = [0.25, 0.75]
-    np.testing.assert_array_equal(hybrid.weights, expected)
-    seen = {k: v["chosen"] for k, v in hybrid.validation.items() if v.get("queries")}
-    assert seen == pytest.approx(
-        {
-            "cell0/known/bucket5": 0.6561531881924945,
-            "cell1/known/bucket5": 0.2194792906529702,
-            "cell1/new/bucket0": 0.27265622922410787,
-            "cell1/new/bucket1": 0.2111113130247317,
-            "cell1/new/bucket3": 0.24527613543479318,
-            "cell1/new/bucket5": 0.32459175561975767,
-        },
-        rel=1e-12,
-    )

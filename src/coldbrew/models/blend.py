@@ -12,7 +12,7 @@ for one weighting or a whole grid of them.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -69,34 +69,18 @@ class Prepared:
 
     def take_queries(self, rows: np.ndarray) -> Prepared:
         """The same task cut to the queries ``rows`` (a boolean mask or indices) selects."""
-        return Prepared(
-            parts=tuple(p[rows] for p in self.parts),
-            ties=self.ties[rows],
-            cells=self.cells[rows],
-            relevant=self.relevant[rows],
-            n_relevant=self.n_relevant[rows],
-            pad=self.pad[rows],
-            buckets=self.buckets[rows],
-            known=self.known[rows],
-            flat=self.flat,
-            silent=self.silent,
-        )
+        cut = {name: getattr(self, name)[rows] for name in PER_QUERY}
+        return replace(self, parts=tuple(p[rows] for p in self.parts), **cut)
 
     def take_parts(self, cols: Sequence[int]) -> Prepared:
         """The same task with only the parts ``cols`` (indices, in the order given)."""
         picked = list(cols)
-        return Prepared(
-            parts=tuple(self.parts[j] for j in picked),
-            ties=self.ties,
-            cells=self.cells,
-            relevant=self.relevant,
-            n_relevant=self.n_relevant,
-            pad=self.pad,
-            buckets=self.buckets,
-            known=self.known,
-            flat=self.flat[picked],
-            silent=self.silent[picked],
-        )
+        parts = tuple(self.parts[j] for j in picked)
+        return replace(self, parts=parts, flat=self.flat[picked], silent=self.silent[picked])
+
+
+PER_QUERY = ("ties", "cells", "relevant", "n_relevant", "pad", "buckets", "known")
+"""The fields of :class:`Prepared` with one row per query (besides :attr:`Prepared.parts`)."""
 
 
 def blend_scores(prepared: Prepared, weights: np.ndarray) -> np.ndarray:
