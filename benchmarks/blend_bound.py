@@ -25,11 +25,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from part_validation import blend_ndcg, default_hybrid
+from part_validation import default_hybrid
 
 from coldbrew.bench.runner import BenchConfig, tasks_for
 from coldbrew.eval.metrics import bootstrap_ci
-from coldbrew.models.hybrid import USER_EDGES, HybridRecommender, ValTask, _ndcg20, simplex_grid
+from coldbrew.models.blend import Prepared, blend_ndcg
+from coldbrew.models.hybrid import USER_EDGES, HybridRecommender, ValTask, simplex_grid
 from coldbrew.models.recipes import ModelContext, _attribute_map, _cf_map
 from coldbrew.text.factory import make_encoder
 
@@ -39,23 +40,12 @@ def figure(values: np.ndarray) -> dict[str, Any]:
     return {"ndcg20": round(float(values.mean()), 4), "ci": [round(low, 4), round(high, 4)]}
 
 
-def query_rows(prep: dict[str, Any], rows: np.ndarray, cols: list[int]) -> dict[str, Any]:
-    """``prep`` (from the hybrid's ``_prepare``) cut to some of its queries and parts."""
-    out = {k: v[rows] for k, v in prep.items() if k not in ("parts", "flat", "silent")}
-    out["parts"] = [prep["parts"][j][rows] for j in cols]
-    return out
-
-
-def best_on(sub: dict[str, Any], grid: np.ndarray) -> tuple[np.ndarray, int]:
+def best_on(sub: Prepared, grid: np.ndarray) -> tuple[np.ndarray, int]:
     """Per-query NDCG@20 of the grid point (one weight per part of ``sub``, every bucket
-    alike) with the best mean over ``sub``'s queries, and its index."""
-    best, best_mean, best_values = -1, -np.inf, np.zeros(0)
-    for g, w in enumerate(grid):
-        blend = sum(float(w[j]) * p for j, p in enumerate(sub["parts"]) if w[j]) + sub["ties"]
-        values = _ndcg20(np.where(sub["pad"], -np.inf, blend), sub["relevant"], sub["n_relevant"])
-        if values.mean() > best_mean:
-            best, best_mean, best_values = g, values.mean(), values
-    return best_values, best
+    alike) with the best mean over ``sub``'s queries (the first such), and its index."""
+    values = blend_ndcg(sub, grid)
+    best = int(np.argmax(values.mean(axis=1)))
+    return values[best], best
 
 
 def main() -> None:
@@ -84,11 +74,12 @@ def main() -> None:
     print(f"fit in {time.time() - t0:.0f}s", flush=True)
     (task,) = tasks_for(split, BenchConfig(protocols=(args.protocol,)))
     cell = 0 if args.protocol == "cold-item" else 1
-    prep = hybrid._prepare(
+    prep = hybrid.prepare(
         ValTask(cell, task.queries, task.exclude, task.relevant, task.candidates),
         (hybrid.item_counts > 0).astype(int),
     )
-    rows = prep["n_relevant"] > 0
+    rows = prep.n_relevant > 0
+    asked = prep.take_queries(rows)
     names = list(hybrid.parts)
     report: dict[str, Any] = {
         "dataset": args.dataset,
@@ -99,15 +90,15 @@ def main() -> None:
     }
     n = len(names)
     for j, name in enumerate(names):
-        alone, _ = best_on(query_rows(prep, rows, [j]), np.ones((1, 1), dtype=np.float32))
+        alone = blend_ndcg(asked.take_parts([j]), np.ones(1, dtype=np.float32))
         report["parts"][name] = figure(alone)
         print(name, report["parts"][name], flush=True)
     if not args.extra_encoder:
-        values = blend_ndcg(query_rows(prep, rows, list(range(n))), hybrid.weights)
+        values = blend_ndcg(asked, hybrid.weights)
         report["hybrid_weights"] = figure(values)
         print("hybrid's own weights", report["hybrid_weights"], flush=True)
     # the bound: only parts that order this cell's candidates can move a blend
-    speaking = [j for j in range(n) if not prep["flat"][j] and not prep["silent"][j]]
+    speaking = [j for j in range(n) if not prep.flat[j] and not prep.silent[j]]
     if args.parts:
         wanted = args.parts.split(",")
         unknown = sorted(set(wanted) - set(names))
@@ -116,7 +107,7 @@ def main() -> None:
         speaking = [j for j in speaking if names[j] in wanted]
     grid = simplex_grid(len(speaking), args.step)
     print(f"searching {[names[j] for j in speaking]}: {len(grid)} weightings", flush=True)
-    bound, best = best_on(query_rows(prep, rows, speaking), grid)
+    bound, best = best_on(asked.take_parts(speaking), grid)
     report["bound_one_weighting"] = {
         **figure(bound),
         "weights": {names[j]: round(float(w), 3) for j, w in zip(speaking, grid[best])},
@@ -126,9 +117,9 @@ def main() -> None:
     per_bucket = np.zeros(len(rows))
     chosen = {}
     for b in range(len(USER_EDGES)):
-        in_b = rows & (prep["buckets"] == b)
+        in_b = rows & (prep.buckets == b)
         if in_b.any():
-            values, at = best_on(query_rows(prep, in_b, speaking), grid)
+            values, at = best_on(prep.take_queries(in_b).take_parts(speaking), grid)
             per_bucket[in_b] = values
             chosen[str(USER_EDGES[b])] = {
                 names[j]: round(float(w), 3) for j, w in zip(speaking, grid[at])

@@ -18,6 +18,7 @@ import argparse
 import json
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,13 +26,14 @@ import numpy as np
 
 from coldbrew.bench.runner import BenchConfig, load_or_make_split
 from coldbrew.data import load_dataset
+from coldbrew.eval.metrics import ndcg_at_k_scores
 from coldbrew.models.base import Recommender
 from coldbrew.models.baselines import AttributePopularityRecommender
+from coldbrew.models.blend import K, Prepared, blend_ndcg
 from coldbrew.models.heads import CFMapRecommender
 from coldbrew.models.hybrid import (
     USER_EDGES,
     HybridRecommender,
-    _ndcg20,
     one_standard_error_choice,
     simplex_grid,
 )
@@ -39,7 +41,18 @@ from coldbrew.models.recipes import FACTORIES, ModelContext, _als, _attribute_ma
 from coldbrew.models.tfidf import TfidfRecommender
 from coldbrew.text.factory import make_encoder
 
-Prepared = dict[str, Any]
+
+@dataclass(frozen=True)
+class Task:
+    """One validation task scored by the hybrid, its item cell and each query's fold."""
+
+    prep: Prepared
+    cell: int
+    fold: np.ndarray
+
+    def cut(self, rows: np.ndarray, cols: list[int]) -> Prepared:
+        """The chosen query rows and part columns."""
+        return self.prep.take_parts(cols).take_queries(rows)
 
 
 def build_parts(
@@ -63,31 +76,23 @@ def build_parts(
     return parts
 
 
-def blend_ndcg(prep: Prepared, rows: np.ndarray, cols: list[int], w: np.ndarray) -> np.ndarray:
-    """NDCG@20 of the weighted sum of part columns ``cols`` for the chosen query rows."""
-    blend = sum(float(w[i]) * prep["parts"][j][rows] for i, j in enumerate(cols))
-    blend = np.asarray(blend, dtype=np.float64) + prep["ties"][rows]
-    blend[prep["pad"][rows]] = -np.inf
-    return _ndcg20(blend, prep["relevant"][rows], prep["n_relevant"][rows])
-
-
-def rrf_ndcg(prep: Prepared, rows: np.ndarray, cols: list[int], k: float = 60.0) -> np.ndarray:
-    total = np.zeros(prep["pad"][rows].shape)
-    for j in cols:
-        s = np.where(prep["pad"][rows], -np.inf, prep["parts"][j][rows])
+def rrf_ndcg(prep: Prepared, k: float = 60.0) -> np.ndarray:
+    """NDCG@20 of reciprocal rank fusion of ``prep``'s parts (ranks, not scores, summed)."""
+    total = np.zeros(prep.pad.shape)
+    for part in prep.parts:
+        s = np.where(prep.pad, -np.inf, part)
         ranks = np.argsort(np.argsort(-s, axis=1), axis=1)
         total += 1.0 / (k + ranks + 1)
-    total = total + prep["ties"][rows]
-    total[prep["pad"][rows]] = -np.inf
-    return _ndcg20(total, prep["relevant"][rows], prep["n_relevant"][rows])
+    total = total + prep.ties
+    total[prep.pad] = -np.inf
+    return ndcg_at_k_scores(total, prep.relevant, prep.n_relevant, K)
 
 
 def grid_rule(step: float, rule: str) -> Callable[..., np.ndarray]:
-    def choose(preps: list[Prepared], rows: list[np.ndarray], cols: list[int]) -> np.ndarray:
+    def choose(tasks: list[Task], rows: list[np.ndarray], cols: list[int]) -> np.ndarray:
         grid = simplex_grid(len(cols), step)
         ndcg = np.concatenate(
-            [np.stack([blend_ndcg(p, r, cols, w) for w in grid]) for p, r in zip(preps, rows)],
-            axis=1,
+            [blend_ndcg(t.cut(r, cols), grid) for t, r in zip(tasks, rows)], axis=1
         )
         best = (
             one_standard_error_choice(ndcg, grid)
@@ -99,43 +104,44 @@ def grid_rule(step: float, rule: str) -> Callable[..., np.ndarray]:
     return choose
 
 
-def logistic_rule(preps: list[Prepared], rows: list[np.ndarray], cols: list[int]) -> np.ndarray:
+def logistic_rule(tasks: list[Task], rows: list[np.ndarray], cols: list[int]) -> np.ndarray:
     """Linear weights from a logistic regression of 'relevant' on the parts' z-scores over
     every (query, candidate) pair; weights may be negative."""
     from sklearn.linear_model import LogisticRegression
 
     xs, ys = [], []
-    for p, r in zip(preps, rows):
-        keep = ~p["pad"][r]
-        xs.append(np.stack([p["parts"][j][r][keep] for j in cols], axis=1))
-        ys.append(p["relevant"][r][keep])
+    for t, r in zip(tasks, rows):
+        p = t.cut(r, cols)
+        keep = ~p.pad
+        xs.append(np.stack([part[keep] for part in p.parts], axis=1))
+        ys.append(p.relevant[keep])
     x, y = np.concatenate(xs), np.concatenate(ys)
     model = LogisticRegression(C=1.0, max_iter=500, class_weight="balanced").fit(x, y)
     return np.asarray(model.coef_[0])
 
 
 def evaluate(
-    preps: list[Prepared], select: Callable[[Prepared], np.ndarray], cols: list[int], how: Any
+    tasks: list[Task], select: Callable[[Prepared], np.ndarray], cols: list[int], how: Any
 ) -> tuple[float, int]:
-    """Two-fold cross-fitted mean NDCG@20 over the selected queries of ``preps``."""
+    """Two-fold cross-fitted mean NDCG@20 over the selected queries of ``tasks``."""
     scores = []
     for fold in (0, 1):
         fit_rows, test_rows = [], []
-        for p in preps:
-            chosen = select(p)
-            fit_rows.append(chosen & (p["fold"] == fold))
-            test_rows.append(chosen & (p["fold"] != fold))
+        for t in tasks:
+            chosen = select(t.prep)
+            fit_rows.append(chosen & (t.fold == fold))
+            test_rows.append(chosen & (t.fold != fold))
         if how == "rrf":
-            for p, r in zip(preps, test_rows):
+            for t, r in zip(tasks, test_rows):
                 if r.any():
-                    scores.append(rrf_ndcg(p, r, cols))
+                    scores.append(rrf_ndcg(t.cut(r, cols)))
             continue
         if not any(r.any() for r in fit_rows):
             continue
-        w = how(preps, fit_rows, cols)
-        for p, r in zip(preps, test_rows):
+        w = how(tasks, fit_rows, cols)
+        for t, r in zip(tasks, test_rows):
             if r.any():
-                scores.append(blend_ndcg(p, r, cols, w))
+                scores.append(blend_ndcg(t.cut(r, cols), w))
     flat = np.concatenate(scores) if scores else np.zeros(0)
     return (float(flat.mean()) if len(flat) else float("nan")), len(flat)
 
@@ -168,18 +174,19 @@ def main() -> None:
     print(f"parts fit {time.time() - t0:.0f}s", flush=True)
     cells = (hybrid.item_counts > 0).astype(int)
     rng = np.random.default_rng(0)
-    preps = []
-    for t in tasks:
-        p = hybrid._prepare(t, cells)
-        p["fold"] = rng.integers(0, 2, len(t.queries))
-        p["cell"] = t.cell
-        p["is_warm_task"] = t.cell == 1 and all(not q.liked for q in t.queries)
-        preps.append(p)
+    scored = [
+        Task(hybrid.prepare(t, cells), t.cell, rng.integers(0, 2, len(t.queries))) for t in tasks
+    ]
     names = list(hybrid.parts)
     col = {n: i for i, n in enumerate(names)}
     report: dict[str, Any] = {"dataset": args.dataset, "protocol": args.protocol, "rows": []}
 
-    def run(label: str, sel: Callable[[Prepared], np.ndarray], sets: dict[str, list[str]]) -> None:
+    def run(
+        label: str,
+        chosen: list[Task],
+        sel: Callable[[Prepared], np.ndarray],
+        sets: dict[str, list[str]],
+    ) -> None:
         for set_name, members in sets.items():
             cols = [col[m] for m in members]
             for how_name, how in [
@@ -191,16 +198,16 @@ def main() -> None:
             ]:
                 if len(cols) == 1 and how_name != "single/1se_0.2":
                     continue
-                value, n = evaluate(preps, sel, cols, how)
+                value, n = evaluate(chosen, sel, cols, how)
                 row = {"group": label, "parts": set_name, "rule": how_name, "ndcg20": value, "n": n}
                 report["rows"].append(row)
                 print(json.dumps(row), flush=True)
 
-    cold = [p for p in preps if p["cell"] == 0]
+    cold = [t for t in scored if t.cell == 0]
     if cold:
 
         def everyone(p: Prepared) -> np.ndarray:
-            return p["n_relevant"] > 0
+            return p.n_relevant > 0
 
         maps = [n for n in names if n.startswith("cf_map")]
         sets = {n: [n] for n in ["lm", "lexical", *maps]}
@@ -208,15 +215,7 @@ def main() -> None:
             sets[f"lm+lexical+{m}"] = ["lm", "lexical", m]
         if "cf_map_a10" in names:
             sets["lexical+cf_map_a10"] = ["lexical", "cf_map_a10"]
-        report_cold = cold
-
-        def run_cold() -> None:
-            nonlocal preps
-            saved, preps = preps, report_cold
-            run("cold-item", everyone, sets)
-            preps = saved
-
-        run_cold()
+        run("cold-item", cold, everyone, sets)
     # k = 0 users (new, nothing revealed): which blend of the non-CF parts
     k0_sets = {
         "popularity": ["popularity"],
@@ -225,10 +224,9 @@ def main() -> None:
     }
 
     def k0(p: Prepared) -> np.ndarray:
-        return (p["n_relevant"] > 0) & (p["buckets"] == 0) & (p["known"] == 0)
+        return (p.n_relevant > 0) & (p.buckets == 0) & (p.known == 0)
 
-    preps = [p for p in preps if p["cell"] == 1]
-    run("k=0", k0, k0_sets)
+    run("k=0", [t for t in scored if t.cell == 1], k0, k0_sets)
     report["edges"] = list(USER_EDGES)
     report["seconds"] = time.time() - t0
     Path(args.out).write_text(json.dumps(report, indent=1))

@@ -33,12 +33,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from replay_report import K, bootstrap, hits_of_rank, ndcg_of_rank
+from replay_report import K, bootstrap, hits_of_rank
 from replay_stream import positives_in_order, user_attributes
 
 from coldbrew.data.benchmarks import LOADERS, data_root
 from coldbrew.data.schema import Dataset
-from coldbrew.eval.metrics import ndcg_of_hits
+from coldbrew.eval.metrics import ndcg_of_hits, ndcg_of_rank
 from coldbrew.models.baselines import AttributePopularityRecommender, smoothed_lift
 
 SMOOTHING = (0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
@@ -126,7 +126,7 @@ def summarise(scored: pd.DataFrame, resamples: int) -> dict[str, Any]:
     out: dict[str, Any] = {"users": len(scored)}
     for name in names:
         ranks = scored[f"{name}|rank"].to_numpy()
-        hits, ndcg = hits_of_rank(ranks), ndcg_of_rank(ranks)
+        hits, ndcg = hits_of_rank(ranks), ndcg_of_rank(ranks, K)
         later = scored[f"{name}|later"].to_numpy(dtype=float)
         out[name] = {
             "first_hits": int(hits.sum()),

@@ -30,36 +30,18 @@ from coldbrew.data import load_dataset
 from coldbrew.data.schema import Dataset
 from coldbrew.eval.metrics import bootstrap_ci
 from coldbrew.eval.protocols import Split
-from coldbrew.models.hybrid import USER_EDGES, HybridRecommender, _ndcg20
+from coldbrew.models.blend import Prepared, blend_ndcg
+from coldbrew.models.hybrid import USER_EDGES, HybridRecommender
 from coldbrew.models.recipes import FACTORIES, ModelContext, make_model
 from coldbrew.text.factory import make_encoder
 
-ROW_KEYS = ("ties", "cells", "relevant", "n_relevant", "pad", "buckets", "known", "fold")
 
-
-def task_label(task: Any, prep: dict[str, Any]) -> str:
+def task_label(task: Any, prep: Prepared) -> str:
     if task.cell == 0:
         return "cold-item"
-    if prep["known"].all():
+    if prep.known.all():
         return "warm"
     return f"k={Counter(len(q.liked) for q in task.queries).most_common(1)[0][0]}"
-
-
-def subset(prep: dict[str, Any], cols: list[int], rows: np.ndarray) -> dict[str, Any]:
-    out = {k: prep[k][rows] for k in ROW_KEYS}
-    out["parts"] = [prep["parts"][j][rows] for j in cols]
-    out["flat"] = prep["flat"][cols]
-    out["silent"] = prep["silent"][cols]
-    return out
-
-
-def blend_ndcg(prep: dict[str, Any], weights: np.ndarray) -> np.ndarray:
-    """NDCG@20 of the hybrid's blend: each candidate weighted by its query's bucket, its own
-    item cell and the query's known/new flag, as the hybrid scores."""
-    w = weights[prep["buckets"][:, None], prep["cells"], prep["known"][:, None]]  # (q, c, parts)
-    blend = sum(w[..., j] * p for j, p in enumerate(prep["parts"])) + prep["ties"]
-    blend = np.where(prep["pad"], -np.inf, blend)
-    return _ndcg20(blend, prep["relevant"], prep["n_relevant"])
 
 
 def default_hybrid(
@@ -102,11 +84,11 @@ def main() -> None:
     print(f"parts fit in {time.time() - t0:.0f}s", flush=True)
     cells = (hybrid.item_counts > 0).astype(int)
     rng = np.random.default_rng(args.fold_seed)
-    preps, labels = [], []
+    preps, folds, labels = [], [], []
     for t in tasks:
-        p = hybrid._prepare(t, cells)
-        p["fold"] = rng.integers(0, 2, len(t.queries))
+        p = hybrid.prepare(t, cells)
         preps.append(p)
+        folds.append(rng.integers(0, 2, len(t.queries)))
         labels.append(task_label(t, p))
     names = list(parts)
     dropped = [d for d in args.drop.split(",") if d]
@@ -119,7 +101,7 @@ def main() -> None:
         "dataset": args.dataset,
         "protocol": args.protocol,
         "edges": list(USER_EDGES),
-        "queries": {lab: int((p["n_relevant"] > 0).sum()) for lab, p in zip(labels, preps)},
+        "queries": {lab: int((p.n_relevant > 0).sum()) for lab, p in zip(labels, preps)},
         "sets": {},
     }
     for set_name, members in sets.items():
@@ -129,14 +111,15 @@ def main() -> None:
             chooser = HybridRecommender({m: parts[m] for m in members}, seed=42)
             chooser.item_counts = hybrid.item_counts
             fit = [
-                (t.cell, subset(p, cols, (p["fold"] == fold) & (p["n_relevant"] > 0)))
-                for t, p in zip(tasks, preps)
+                (t.cell, p.take_parts(cols).take_queries((f == fold) & (p.n_relevant > 0)))
+                for t, p, f in zip(tasks, preps, folds)
             ]
             chooser.fit_weights_prepared({c: [p for cell, p in fit if cell == c] for c in (0, 1)})
-            for lab, p in zip(labels, preps):
-                rows = (p["fold"] != fold) & (p["n_relevant"] > 0)
+            for lab, p, f in zip(labels, preps, folds):
+                rows = (f != fold) & (p.n_relevant > 0)
                 if rows.any():
-                    per_label[lab].append(blend_ndcg(subset(p, cols, rows), chooser.weights))
+                    sub = p.take_parts(cols).take_queries(rows)
+                    per_label[lab].append(blend_ndcg(sub, chooser.weights))
         summary = {}
         for lab, values in per_label.items():
             flat = np.concatenate(values)

@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from coldbrew.eval.metrics import ndcg_of_rank
+
 K = 20
 HISTORY_BUCKETS = ((0, 0, "0"), (1, 4, "1-4"), (5, 19, "5-19"), (20, 10**9, "20+"))
 DAY = 86_400.0
@@ -23,15 +25,6 @@ AGE_BUCKETS = (
     (30.0, 90.0, "1-3 months"),
     (90.0, float("inf"), "> 3 months"),
 )
-
-
-def ndcg_of_rank(ranks: np.ndarray) -> np.ndarray:
-    """NDCG@K of one held-out item per event: ``1/log2(rank+1)`` when ranked (1-based), else 0."""
-    ranks = np.asarray(ranks, dtype=float)
-    gains = np.zeros_like(ranks)
-    hit = (ranks >= 1) & (ranks <= K)
-    gains[hit] = 1.0 / np.log2(ranks[hit] + 1.0)
-    return gains
 
 
 def hits_of_rank(ranks: np.ndarray) -> np.ndarray:
@@ -66,7 +59,7 @@ def ratio_interval(
 
 def summary(ranks: np.ndarray, resamples: int) -> dict[str, Any]:
     """hit@K and NDCG@K with their bootstrap intervals."""
-    hits, gains = hits_of_rank(ranks), ndcg_of_rank(ranks)
+    hits, gains = hits_of_rank(ranks), ndcg_of_rank(ranks, K)
     return {
         "n": len(ranks),
         "hit": round(float(hits.mean()), 4) if len(ranks) else float("nan"),
@@ -101,7 +94,7 @@ def by_bucket(ranks: np.ndarray, buckets: Sequence[str], names: Sequence[str]) -
         out[name] = {
             "n": len(chosen),
             "hit": round(float(hits_of_rank(chosen).mean()), 4) if len(chosen) else None,
-            "ndcg": round(float(ndcg_of_rank(chosen).mean()), 4) if len(chosen) else None,
+            "ndcg": round(float(ndcg_of_rank(chosen, K).mean()), 4) if len(chosen) else None,
         }
     return out
 
@@ -118,7 +111,7 @@ def windows(ranks: np.ndarray, n_windows: int) -> list[dict[str, Any]]:
                 "first": int(part[0]),
                 "last": int(part[-1]),
                 "hit": round(float(hits_of_rank(chosen).mean()), 4),
-                "ndcg": round(float(ndcg_of_rank(chosen).mean()), 4),
+                "ndcg": round(float(ndcg_of_rank(chosen, K).mean()), 4),
             }
         )
     return out

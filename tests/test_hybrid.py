@@ -6,6 +6,7 @@ from dataclasses import replace
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from coldbrew.data.schema import Dataset, DatasetSpec
 from coldbrew.models import UserQuery, ZeroShotRecommender
@@ -41,16 +42,36 @@ def _two_worlds(seed: int = 0) -> Dataset:
     """Text says nothing useful (random words); popularity decides what users like."""
     rng = np.random.default_rng(seed)
     words = ["alpha", "beta", "gamma", "delta", "omega", "sigma"]
-    items = [(f"i{i}", " ".join(rng.choice(words, 3))) for i in range(60)]
+    titles = [" ".join(rng.choice(words, 3)) for _ in range(60)]
     weights = np.linspace(3, 0.1, 60)
     weights /= weights.sum()
+    return _drawn("worlds", titles, [weights] * 80, 8, rng)
+
+
+def _topics_and_taste(seed: int = 0) -> Dataset:
+    """Items belong to one of four topics (a topic word in their text); each user favours one
+    topic and popular items, so text and popularity each know part of what users like."""
+    rng = np.random.default_rng(seed)
+    topics = ["jazz", "chess", "hiking", "baking"]
+    titles = [f"{topics[i % 4]} {rng.choice(['red', 'blue', 'green'])}" for i in range(80)]
+    pop = np.linspace(4, 0.2, 80)
+    pop /= pop.sum()
+    tastes = [pop * np.where(np.arange(80) % 4 == u % 4, 6.0, 1.0) for u in range(120)]
+    return _drawn("topics", titles, [t / t.sum() for t in tastes], 10, rng)
+
+
+def _drawn(
+    name: str, titles: list[str], tastes: list[np.ndarray], likes: int, rng: np.random.Generator
+) -> Dataset:
+    """Items ``i0, i1, ...`` titled ``titles``; user ``u`` likes ``likes`` of them, drawn
+    without replacement with the chances ``tastes[u]``, one after the other."""
     inter = []
-    for u in range(80):
-        for j, i in enumerate(rng.choice(60, size=8, replace=False, p=weights)):
+    for u, taste in enumerate(tastes):
+        for j, i in enumerate(rng.choice(len(titles), size=likes, replace=False, p=taste)):
             inter.append((f"u{u}", f"i{i}", 5.0, float(j)))
     return Dataset(
-        DatasetSpec("worlds", positive_threshold=4.0),
-        pd.DataFrame(items, columns=["item_id", "title"]),
+        DatasetSpec(name, positive_threshold=4.0),
+        pd.DataFrame([(f"i{i}", t) for i, t in enumerate(titles)], columns=["item_id", "title"]),
         pd.DataFrame(inter, columns=["user_id", "item_id", "value", "timestamp"]),
     )
 
@@ -203,3 +224,31 @@ def test_new_users_with_uninformative_attributes_get_plain_popularity() -> None:
     )  # the attributes would reorder the top
     plain = PopularityRecommender().fit(data)  # ties ordered by the same id hash as the blend's
     assert hybrid.recommend(query, 10).ids == plain.recommend(query, 10).ids
+
+
+def test_the_hybrids_weight_choice_on_a_fixture_is_pinned() -> None:
+    """What the search chose (and saw) on this fixture before the blend was one function:
+    returning users the text alone, new users a quarter popularity and three quarters text."""
+    hybrid = HybridRecommender(
+        {"pop": PopularityRecommender(), "text": ZeroShotRecommender(HashingEncoder(dim=64))},
+        grid_step=0.25,
+        seed=3,
+        min_queries=5,
+    )
+    hybrid.fit(_topics_and_taste())
+    expected = np.zeros((len(USER_EDGES), 2, 2, 2), dtype=np.float32)
+    expected[:, :, :] = [0.0, 1.0]
+    expected[:, 1, 0] = [0.25, 0.75]
+    np.testing.assert_array_equal(hybrid.weights, expected)
+    seen = {k: v["chosen"] for k, v in hybrid.validation.items() if v.get("queries")}
+    assert seen == pytest.approx(
+        {
+            "cell0/known/bucket5": 0.6561531881924945,
+            "cell1/known/bucket5": 0.2194792906529702,
+            "cell1/new/bucket0": 0.27265622922410787,
+            "cell1/new/bucket1": 0.2111113130247317,
+            "cell1/new/bucket3": 0.24527613543479318,
+            "cell1/new/bucket5": 0.32459175561975767,
+        },
+        rel=1e-12,
+    )

@@ -19,6 +19,7 @@ from coldbrew.eval.metrics import (
     ndcg_at_k,
     ndcg_at_k_scores,
     ndcg_of_hits,
+    ndcg_of_rank,
     popularity_percentile_at_k,
     popularity_percentiles,
     precision_at_k,
@@ -146,6 +147,17 @@ def test_ndcg_of_hits_rejects_a_matrix_wider_than_k() -> None:
         ndcg_of_hits(np.zeros((1, 3), dtype=bool), np.array([1]), 2)
     with pytest.raises(ValueError, match="shape"):
         ndcg_at_k_scores(np.zeros((1, 3)), np.zeros((1, 2), dtype=bool), np.array([1]), 2)
+
+
+def test_ndcg_of_one_relevant_items_rank_by_hand() -> None:
+    # rank 1: 1; rank 3: 1/log2(4) = 0.5; past k, or not ranked (0): 0
+    np.testing.assert_array_equal(ndcg_of_rank(np.array([1, 3, 4, 0]), 3), [1.0, 0.5, 0.0, 0.0])
+    # the same as the per-user NDCG of a ranked list holding that one item
+    ranked = [["x", "a", "b"], ["a", "b", "x"], ["a", "b", "c"]]
+    expected = ndcg_at_k(ranked, [{"x"}] * 3, 3)
+    np.testing.assert_array_equal(ndcg_of_rank(np.array([1, 3, 0]), 3), expected)
+    with pytest.raises(ValueError, match="k must be"):
+        ndcg_of_rank(np.array([1]), 0)
 
 
 def test_average_ranks_share_ties_as_scipy_does() -> None:

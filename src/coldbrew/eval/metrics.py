@@ -1,7 +1,8 @@
 """Ranking metrics as free functions over ranked id lists and relevant-id sets.
 
 NDCG also comes vectorised over score rows (:func:`ndcg_at_k_scores`, which the hybrid's weight
-search runs thousands of times); both forms share :func:`ndcg_of_hits`.
+search runs thousands of times); both forms share :func:`ndcg_of_hits`. :func:`ndcg_of_rank` is
+NDCG from the rank of a single relevant item (the held-out next event of a replay or a refit).
 
 Every function returns one value per user. A user with no relevant items gets NaN (they carry no
 signal; :func:`mean_metric` skips them). Recall divides by the number of relevant items; NDCG's
@@ -105,10 +106,42 @@ def ndcg_of_hits(found: np.ndarray, n_relevant: np.ndarray, k: int) -> np.ndarra
     """
     if found.shape[1] > k:
         raise ValueError(f"a hit matrix for NDCG@{k} has at most {k} columns, got {found.shape}")
-    discounts = 1.0 / np.log2(np.arange(2, k + 2))
+    discounts = _discounts(k)
     counts = np.asarray(n_relevant)
     ideal = np.cumsum(discounts)[np.clip(counts, 1, k).astype(np.int64) - 1]
     return _masked((found @ discounts[: found.shape[1]]) / ideal, counts)
+
+
+def ndcg_of_rank(ranks: np.ndarray, k: int) -> np.ndarray:
+    """NDCG@``k`` of users with one relevant item each, from that item's rank.
+
+    Parameters
+    ----------
+    ranks : np.ndarray
+        Each user's 1-based rank of their relevant item; a rank past ``k``, or 0 (not ranked),
+        scores 0.
+    k : int
+        The cut-off.
+
+    Returns
+    -------
+    np.ndarray
+        One value per user: ``1 / log2(rank + 1)`` within the top ``k`` (one relevant item's
+        ideal DCG is 1), as :func:`ndcg_of_hits` gives for a single hit at that rank.
+    """
+    if k < 1:
+        raise ValueError(f"k must be at least 1, got {k}")
+    ranks = np.asarray(ranks)
+    hit = (ranks >= 1) & (ranks <= k)
+    gains = np.zeros(ranks.shape)
+    gains[hit] = _discounts(k)[ranks[hit].astype(np.int64) - 1]
+    return gains
+
+
+def _discounts(k: int) -> np.ndarray:
+    """DCG's discount of each rank 1..``k``: ``1 / log2(rank + 1)``."""
+    out: np.ndarray = 1.0 / np.log2(np.arange(2, k + 2))
+    return out
 
 
 def top_hits(scores: np.ndarray, relevant: np.ndarray, k: int) -> np.ndarray:

@@ -30,6 +30,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from coldbrew.cluster.refit import ray_refits
+from coldbrew.eval.metrics import ndcg_of_rank
 from coldbrew.live.lifeline import Lifeline, ParentGone
 from coldbrew.live.records import POSITIVE_EVENTS, dataset_from_records, item_frame, item_text
 from coldbrew.live.versions import ModelVersions, VersionInfo
@@ -170,17 +171,16 @@ def holdout_queries(
 
 
 def judge(model: Recommender, holdout: Holdout, k: int = 20) -> np.ndarray:
-    """NDCG@k of each held-out event's item (one relevant item: ``1 / log2(rank + 2)``)."""
-    gains = []
+    """NDCG@k of each held-out event's item (:func:`~coldbrew.eval.metrics.ndcg_of_rank`)."""
+    ranks = []
     for start in range(0, len(holdout.queries), 64):
         queries = holdout.queries[start : start + 64]
         found = model.recommend_batch(
             queries, k, exclude=[q.liked for q in queries], exclude_seen=False
         )
         for recs, target in zip(found, holdout.targets[start : start + 64]):
-            rank = recs.ids.index(target) if target in recs.ids else -1
-            gains.append(1.0 / math.log2(rank + 2) if rank >= 0 else 0.0)
-    return np.asarray(gains, dtype=np.float64)
+            ranks.append(recs.ids.index(target) + 1 if target in recs.ids else 0)
+    return ndcg_of_rank(np.asarray(ranks, dtype=np.int64), k)
 
 
 def summary(gains: np.ndarray) -> dict[str, float]:

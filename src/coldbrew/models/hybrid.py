@@ -36,9 +36,9 @@ from coldbrew.data.schema import (
     history_by_user,
     next_contexts,
 )
-from coldbrew.eval.metrics import ndcg_at_k_scores
 from coldbrew.eval.protocols import hold_out, reveal_earliest, steps_from_latest
 from coldbrew.models.base import Recommender, UserQuery, _profiles
+from coldbrew.models.blend import Prepared, blend_ndcg
 from coldbrew.models.contextweight import (
     CONTEXT_WEIGHTED,
     choose_context_weight,
@@ -150,11 +150,6 @@ def canonical_grid(grid: np.ndarray, flat: np.ndarray) -> np.ndarray:
     total = canon.sum(axis=1, keepdims=True)
     canon = np.where(total > 0, canon / np.maximum(total, 1e-12), grid)
     return np.unique(np.round(canon, 6), axis=0).astype(np.float32)
-
-
-def _ndcg20(scores: np.ndarray, relevant: np.ndarray, n_relevant: np.ndarray) -> np.ndarray:
-    """NDCG@20 per row: :func:`~coldbrew.eval.metrics.ndcg_at_k_scores` at ``k=20``."""
-    return ndcg_at_k_scores(scores, relevant, n_relevant, 20)
 
 
 def inner_validation(
@@ -424,7 +419,7 @@ class HybridRecommender(Recommender):
     def fit_parts_for_validation(self, dataset: Dataset) -> list[ValTask]:
         """The first half of :meth:`fit`, for benchmarks that compare weightings: take the
         catalogue and histories of ``dataset``, fit the parts on its inner training data and
-        return the inner validation tasks (for :meth:`_prepare`)."""
+        return the inner validation tasks (for :meth:`prepare`)."""
         self.item_ids = IdMap(dataset.items[ITEM_ID])
         self._active = np.ones(len(self.item_ids), dtype=bool)
         self._history = history_by_user(dataset.positives())
@@ -477,19 +472,19 @@ class HybridRecommender(Recommender):
     def _fit_weights(self, tasks: list[ValTask]) -> None:
         item_cell = (self.item_counts > 0).astype(int)
         self.fit_weights_prepared(
-            {c: [self._prepare(t, item_cell) for t in tasks if t.cell == c] for c in (0, 1)}
+            {c: [self.prepare(t, item_cell) for t in tasks if t.cell == c] for c in (0, 1)}
         )
 
-    def fit_weights_prepared(self, by_cell: Mapping[int, list[dict[str, Any]]]) -> None:
+    def fit_weights_prepared(self, by_cell: Mapping[int, Sequence[Prepared]]) -> None:
         """Set :attr:`weights` (and :attr:`validation`) from validation tasks already scored
-        by :meth:`_prepare`, per item cell (benchmarks compare part sets on the same ones)."""
+        by :meth:`prepare`, per item cell (benchmarks compare part sets on the same ones)."""
         grid = self._grid([p for c in (0, 1) for p in by_cell.get(c, [])])
         report: dict[str, Any] = {}
         for cell in (0, 1):
             prepared = list(by_cell.get(cell, []))
             if not prepared:
                 continue
-            cell_grid = canonical_grid(grid, np.all([p["flat"] for p in prepared], axis=0))
+            cell_grid = canonical_grid(grid, np.all([p.flat for p in prepared], axis=0))
             seen = set()
             for known in (1, 0):
                 pooled, count, _ = self._search(prepared, cell_grid, cell, bucket=None, known=known)
@@ -514,14 +509,14 @@ class HybridRecommender(Recommender):
                 self.weights[0, cell, 0] = self._prior(self.weights[0, cell, 0], bucket=0, known=0)
         self.validation = report
 
-    def _grid(self, prepared: Sequence[dict[str, Any]]) -> np.ndarray:
+    def _grid(self, prepared: Sequence[Prepared]) -> np.ndarray:
         """The simplex grid over the parts that had something to say in some validation task;
         the silent ones (every item alike, every query, every task: transitions on data with
         no timestamps) weigh 0, so the search is the one the other parts alone would get."""
         n = len(self.parts)
         silent = np.zeros(n, dtype=bool)
         if prepared:
-            silent = np.all([p.get("silent", silent) for p in prepared], axis=0)
+            silent = np.all([p.silent for p in prepared], axis=0)
         if silent.all():
             silent[:] = False
         inner = simplex_grid(int((~silent).sum()), self.grid_step, self.max_parts)
@@ -540,9 +535,11 @@ class HybridRecommender(Recommender):
         prior[list(self.parts).index(POPULARITY)] = 1.0
         return prior
 
-    def _prepare(self, task: ValTask, item_cell: np.ndarray, top: int = 100) -> dict[str, Any]:
-        """Each query's union of every part's top ``top`` items (the only ones a blend can rank
-        in its top 20 in practice), gathered so the grid search works on narrow matrices."""
+    def prepare(self, task: ValTask, item_cell: np.ndarray, top: int = 100) -> Prepared:
+        """``task``'s queries scored by every part over their candidates: each query's union of
+        every part's top ``top`` items (the only ones a blend can rank in its top 20 in
+        practice), gathered so the grid search works on narrow matrices. ``item_cell`` is each
+        item row's cell (1 where :attr:`item_counts` is positive, else 0)."""
         parts = self._part_scores(task.queries)
         n = len(self.item_ids)
         banned = np.zeros((len(task.queries), n), dtype=bool)
@@ -589,22 +586,22 @@ class HybridRecommender(Recommender):
             )
             for g in gathered
         ]
-        return {
-            "parts": gathered,
-            "flat": np.asarray(flat),
-            "silent": silent,
-            "ties": self._ties()[index],
-            "cells": item_cell[index],
-            "relevant": relevant,
-            "n_relevant": n_relevant,
-            "pad": pad,
-            "buckets": buckets,
-            "known": known,
-        }
+        return Prepared(
+            parts=tuple(gathered),
+            ties=self._ties()[index],
+            cells=item_cell[index],
+            relevant=relevant,
+            n_relevant=n_relevant,
+            pad=pad,
+            buckets=buckets,
+            known=known,
+            flat=np.asarray(flat),
+            silent=silent,
+        )
 
     def _search(
         self,
-        prepared: list[dict[str, Any]],
+        prepared: Sequence[Prepared],
         grid: np.ndarray,
         cell: int,
         bucket: int | None,
@@ -614,26 +611,16 @@ class HybridRecommender(Recommender):
         """Best grid weights for ``cell`` (other cell's weights fixed) on the chosen users:
         known in training or not (``known``), in ``bucket`` (``None``: every bucket).
         ``default`` is kept unless another grid point beats it by more than a standard error."""
+        # the hybrid's weights with ``cell``'s (for the chosen users) set to each grid point
+        tables = np.repeat(self.weights[None], len(grid), axis=0)
+        tables[:, :, cell, known] = grid[:, None, :]
         per_query: list[np.ndarray] = []  # (grid, rows) NDCG@20 for every task
         for prep in prepared:
-            rows = (prep["n_relevant"] > 0) & (prep["known"] == known)
+            rows = (prep.n_relevant > 0) & (prep.known == known)
             if bucket is not None:
-                rows &= prep["buckets"] == bucket
-            if not rows.any():
-                continue
-            parts = [p[rows] for p in prep["parts"]]
-            in_cell = prep["cells"][rows] == cell
-            other = self.weights[prep["buckets"][rows], 1 - cell, known]  # (rows, parts)
-            fixed = sum(other[:, j : j + 1] * p for j, p in enumerate(parts)) * ~in_cell
-            pad, relevant = prep["pad"][rows], prep["relevant"][rows]
-            n_relevant = prep["n_relevant"][rows]
-            values = np.zeros((len(grid), int(rows.sum())))
-            for g, w in enumerate(grid):
-                blend = fixed + sum(w[j] * p for j, p in enumerate(parts)) * in_cell
-                blend += prep["ties"][rows]
-                blend[pad] = -np.inf
-                values[g] = _ndcg20(blend, relevant, n_relevant)
-            per_query.append(values)
+                rows &= prep.buckets == bucket
+            if rows.any():
+                per_query.append(blend_ndcg(prep.take_queries(rows), tables))
         if not per_query:
             return self.weights[0, cell, known], 0, {}
         ndcg = np.concatenate(per_query, axis=1)
