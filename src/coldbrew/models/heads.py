@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from coldbrew.data.schema import ITEM_ID, Dataset
+from coldbrew.eval.metrics import ndcg_at_k_scores
 from coldbrew.models.base import (
     NO_INTERACTIONS,
     Recommender,
@@ -353,7 +354,6 @@ class CFMapRecommender(Recommender):
     ) -> float:
         """The penalty of :attr:`alpha_grid` whose map, taught by 90% of the warm items, lets
         warm users rank the other 10% best (mean NDCG@20; the first of equals wins)."""
-        from coldbrew.eval.metrics import ndcg_at_k_scores
 
         rng = np.random.default_rng(0)
         warm_rows = np.flatnonzero(warm)

@@ -38,6 +38,7 @@ from coldbrew.data.schema import (
 )
 from coldbrew.eval.protocols import hold_out, reveal_earliest, steps_from_latest
 from coldbrew.models.base import Recommender, UserQuery, _profiles
+from coldbrew.models.baselines import _id_hashes
 from coldbrew.models.blend import Prepared, blend_ndcg
 from coldbrew.models.contextweight import (
     CONTEXT_WEIGHTED,
@@ -759,7 +760,6 @@ class HybridRecommender(Recommender):
         """A tiny per-item offset from a hash of the id: items a blend scores exactly alike (new
         items under popularity or CF alone) are ordered by it, not by catalogue position, which
         on MovieLens follows popularity and would flatter such blends on validation."""
-        from coldbrew.models.baselines import _id_hashes
 
         # hashed once per catalogue size, not per query batch (ids only ever get appended)
         if len(self._tie_offsets) != len(self.item_ids):

@@ -35,7 +35,9 @@ from coldbrew.serve.routes import ROUTERS
 from coldbrew.serve.settings import Settings
 from coldbrew.store import Store, StoreUnavailable
 from coldbrew.text.encoder import Encoder
+from coldbrew.text.factory import make_encoder
 from coldbrew.text.language import AUTO
+from coldbrew.text.runtime import onnx_or_torch
 
 STATIC = Path(__file__).parent / "static"
 log = logging.getLogger("coldbrew.serve")
@@ -121,8 +123,6 @@ def build_engine(
 
     ``incoming``: item texts an import is about to store (they count for the script centring
     chosen now, so the service started after the import keeps its vectors)."""
-    from coldbrew.text.factory import make_encoder
-    from coldbrew.text.runtime import onnx_or_torch
 
     spec = serving_encoder(settings.encoder, store)  # issue 14: language routing
     engine = Engine(

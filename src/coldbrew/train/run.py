@@ -27,6 +27,7 @@ from coldbrew import __version__
 from coldbrew.bench.evaluate import Ranker, evaluate
 from coldbrew.data.schema import ITEM_ID, USER_ID, Dataset
 from coldbrew.eval.protocols import Split
+from coldbrew.models.cf import ALSRecommender
 from coldbrew.models.finetuned import FineTunedRecommender
 from coldbrew.text.encoder import Encoder
 from coldbrew.text.factory import MULTILINGUAL, make_encoder
@@ -125,7 +126,6 @@ def cf_teacher(train: Dataset, seed: int, scale: float) -> Teacher:
 
     Pairs with an unknown anchor (a profile, not an item) get a flat row (no signal).
     """
-    from coldbrew.models.cf import ALSRecommender
 
     als = ALSRecommender(factors=64, regularization=0.05, iterations=15, seed=seed).fit(train)
     factors = als.item_factors / np.maximum(
