@@ -29,7 +29,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 from load import catalogue_rows, item_vectors
 
-from coldbrew.live.engine import Engine, Query, Serving
+from coldbrew.live.answers import Query
+from coldbrew.live.engine import Engine, Serving
 from coldbrew.store import Interaction, Item, Store, User
 from coldbrew.text.encoder import Encoder
 from coldbrew.text.factory import make_encoder

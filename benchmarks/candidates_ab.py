@@ -24,7 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from coldbrew.live.engine import Engine, Query, Serving
+from coldbrew.live.answers import Query
+from coldbrew.live.engine import Engine, Serving
 from coldbrew.store import Store
 from coldbrew.text.factory import make_encoder
 

@@ -148,7 +148,8 @@ def test_the_service_encodes_bulk_items_on_ray(tmp_path: Path) -> None:
     the cluster's workers, into the same stored vectors as the plain engine's; a short call (a
     user's words) stays in the process."""
     from coldbrew.cluster.encode import RayEncoder
-    from coldbrew.live.engine import RAY_BULK_TEXTS, Engine, Query, Serving
+    from coldbrew.live.answers import Query
+    from coldbrew.live.engine import RAY_BULK_TEXTS, Engine, Serving
     from coldbrew.live.records import item_text
     from coldbrew.store import Item, Store
 

@@ -15,8 +15,9 @@ pytest.importorskip("faiss")
 from test_service_graph import same_answers
 
 from coldbrew.index.ivfpq import IVFPQIndex
+from coldbrew.live.answers import Query
 from coldbrew.live.catalog import ItemTable, short_key
-from coldbrew.live.engine import Engine, Query, Serving
+from coldbrew.live.engine import Engine, Serving
 from coldbrew.live.records import item_text
 from coldbrew.models.zeroshot import ZeroShotRecommender
 from coldbrew.store import Interaction, Item, Store, User

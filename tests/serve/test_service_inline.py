@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from servicekit import WRITE
 
 from coldbrew.index import ExactIndex
-from coldbrew.live.engine import Query
+from coldbrew.live.answers import Query
 from coldbrew.live.locks import ReadWriteLock
 
 

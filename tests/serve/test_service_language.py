@@ -179,7 +179,8 @@ class _GatedEncoder(HashingEncoder):
 
 def test_a_switch_keeps_answering_and_keeps_the_items_written_meanwhile(tmp_path: Path) -> None:
     """The follower's swap, with hashing encoders standing for MiniLM and the multilingual one."""
-    from coldbrew.live.engine import Engine, Query, Serving
+    from coldbrew.live.answers import Query
+    from coldbrew.live.engine import Engine, Serving
     from coldbrew.live.follow import LanguageFollower
     from coldbrew.store import Item
 

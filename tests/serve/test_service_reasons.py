@@ -10,7 +10,8 @@ import pytest
 from fastapi.testclient import TestClient
 from servicekit import CATALOGUE, load_catalogue, make_settings
 
-from coldbrew.live.engine import Engine, Recommendation
+from coldbrew.live.answers import Recommendation
+from coldbrew.live.engine import Engine
 from coldbrew.live.explain import Explainer
 from coldbrew.live.records import dataset_from_records
 from coldbrew.models import Recommender, UserQuery, ZeroShotRecommender

@@ -21,7 +21,7 @@ import pytest
 from fastapi.testclient import TestClient
 from servicekit import WRITE, make_settings
 
-from coldbrew.live.engine import Query
+from coldbrew.live.answers import Query
 from coldbrew.live.refit import should_serve
 from coldbrew.serve import create_app
 from coldbrew.text import HashingEncoder

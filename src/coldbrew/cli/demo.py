@@ -128,7 +128,7 @@ def stored_engine(db: str, encoder: Encoder, dataset: Dataset) -> Engine:
 
 def stored_demo(engine: Engine, plan: DemoPlan, k: int) -> None:
     """Every example through the serving engine, then the new item's reach."""
-    from coldbrew.live.engine import Query
+    from coldbrew.live.answers import Query
 
     for query in _asked(plan):
         request = Query(query.user_id, query.text, query.attributes, query.liked, k=k)

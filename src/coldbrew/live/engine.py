@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,9 +32,10 @@ from coldbrew.cluster.encode import RayEncoder
 from coldbrew.courtesy import paced
 from coldbrew.index import Index, make_index
 from coldbrew.index.exact import top_k
+from coldbrew.live.answers import Answer, Query, Recommendation
 from coldbrew.live.catalog import ItemTable, release_free_memory, short_key
 from coldbrew.live.errors import BatchError, NotFoundError, RowError
-from coldbrew.live.explain import Explainer, Explanation
+from coldbrew.live.explain import Explainer
 from coldbrew.live.locks import ReadWriteLock
 from coldbrew.live.records import (
     EVENTS,
@@ -106,45 +107,6 @@ class Serving:
     """Item texts are encoded this many at a time, a user's words going first between pieces
     (with ``ray``: all at once, on the cluster), and put in memory this many at a time under
     the write lock, searches going first between pieces."""
-
-
-@dataclass(frozen=True)
-class Query:
-    """One request: who the user is (any mix of a known id, text, attributes and liked items)
-    and how to answer (how many, which items may appear, with explanations or not, how
-    diverse and how far from the most popular: :mod:`coldbrew.models.rerank`)."""
-
-    user_id: str | None = None
-    text: str | None = None
-    attributes: Mapping[str, Any] = field(default_factory=dict)
-    liked: tuple[str, ...] = ()
-    context: Mapping[str, Any] = field(default_factory=dict)
-    k: int = 10
-    filters: Mapping[str, Sequence[Any]] = field(default_factory=dict)
-    allowed_ids: tuple[str, ...] | None = None
-    excluded_ids: tuple[str, ...] = ()
-    exclude_seen: bool = True
-    explain: bool = True
-    diversity: float = 0.0
-    novelty: float = 0.0
-    # whether explanations may quote the stored user's text, attributes and liked items, or
-    # only what this request sent (the service decides by the caller's key)
-    quote_profile: bool = True
-
-
-@dataclass
-class Recommendation:
-    item: Item
-    score: float
-    explanation: Explanation | None = None
-
-
-class Answer(list[Recommendation]):
-    """Ranked recommendations, and the model version that ranked them."""
-
-    def __init__(self, recs: Sequence[Recommendation], version: str, kind: str) -> None:
-        super().__init__(recs)
-        self.version, self.kind = version, kind
 
 
 @dataclass

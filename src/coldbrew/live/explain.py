@@ -15,18 +15,28 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
+from coldbrew.index import Index
+from coldbrew.live.answers import Explanation, Recommendation
+from coldbrew.live.catalog import ItemTable
 from coldbrew.live.records import item_text
 from coldbrew.models.base import Recommender, UserQuery
 from coldbrew.models.context import context_sentence, describe_features
 from coldbrew.models.reasons import Reason, ReasonKind, closest
 from coldbrew.text.encoder import tokenize
 
-if TYPE_CHECKING:
-    from coldbrew.live.engine import Engine, Recommendation
+
+class Catalogue(Protocol):
+    """What explanations read of the running recommender: its items and their index."""
+
+    @property
+    def items(self) -> ItemTable: ...
+
+    @property
+    def index(self) -> Index: ...
+
 
 _CJK_RUN = re.compile(r"[\u4e00-\u9fff]+")
 STOPWORDS = frozenset(
@@ -112,16 +122,6 @@ def occurring(words: Sequence[str], text: str) -> list[str]:
     return [w for w in words if (w in text if _CJK_RUN.fullmatch(w) else w.lower() in tokens)]
 
 
-@dataclass
-class Explanation:
-    """Why one item was recommended."""
-
-    text: str
-    parts: dict[str, float] = field(default_factory=dict)
-    words: list[tuple[str, float]] = field(default_factory=list)
-    liked: list[tuple[str, str, float]] = field(default_factory=list)
-
-
 MAX_ATTRIBUTE_QUOTE = 160
 
 
@@ -156,7 +156,7 @@ class Explainer:
     """Puts the served model's reasons (:meth:`Recommender.explain`) for an engine's
     recommendations into words."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Catalogue) -> None:
         self.engine = engine
 
     def explain(

@@ -31,16 +31,35 @@ import shutil
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
-from coldbrew.live.versions import META, ModelVersions
+from coldbrew.live.refit import Refitter
+from coldbrew.live.versions import META, ModelVersions, VersionInfo
 from coldbrew.store.changes import Change, ChangeLog
 
 if TYPE_CHECKING:
-    from coldbrew.live.engine import Engine
     from coldbrew.store import Store
+
+
+class Follows(Protocol):
+    """What a replica does to the running recommender it keeps in step with the others."""
+
+    info: VersionInfo
+    refitter: Refitter | None
+    ready: bool
+
+    def refresh_items(self, item_ids: Sequence[str]) -> None: ...
+
+    def refresh_users(self, user_ids: Sequence[str]) -> None: ...
+
+    def refit(self, *, forced: bool = False) -> str: ...
+
+    def serve_version(self, version: str) -> None: ...
+
+    def resume_refits(self) -> None: ...
+
 
 POLL_SECONDS = 0.5
 """The longest a replica waits for a notification before it reads the log anyway."""
@@ -240,7 +259,7 @@ class Fleet:
         self.applied = 0
         self.last_lag = 0.0
         self.behind = False
-        self.engine: Engine | None = None
+        self.engine: Follows | None = None
         self.shared_versions: SharedVersions | None = None
         self._conninfo = store.engine.url.set(drivername="postgresql").render_as_string(
             hide_password=False
@@ -260,7 +279,7 @@ class Fleet:
         """Note where the log stands (before the engine reads the database)."""
         self.seen = self.log.last_id()
 
-    def start(self, engine: Engine) -> None:
+    def start(self, engine: Follows) -> None:
         """Listen, apply what landed since :meth:`mark`, stand for trainer, then follow."""
         self.engine = engine
         self._connect()
@@ -360,7 +379,7 @@ class Fleet:
         if refits and self._trainer:
             engine.refit(forced=any(c.ids for c in refits))
 
-    def _serve(self, engine: Engine, version: str) -> None:
+    def _serve(self, engine: Follows, version: str) -> None:
         versions = self.shared_versions
         if versions is None or not versions.download(version):
             return  # already replaced by a newer version (its change follows)

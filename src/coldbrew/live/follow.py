@@ -14,13 +14,22 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from coldbrew.text.encoder import Encoder
 from coldbrew.text.language import AUTO, detect_language, encoder_for, is_cjk
 
-if TYPE_CHECKING:
-    from coldbrew.live.engine import Engine
+
+class Reencodes(Protocol):
+    """What the follower needs of the running recommender: a sample of its item texts, the name
+    of the encoder it serves with, and a way to switch encoders."""
+
+    encoder_name: str
+
+    def sample_texts(self, n: int) -> list[str]: ...
+
+    def reencode(self, encoder: Encoder) -> None: ...
+
 
 log = logging.getLogger("coldbrew.serve")
 SAMPLE = 2_000
@@ -33,7 +42,7 @@ class LanguageFollower:
     ``spec``: the encoder spec serving now (``default`` or ``multilingual``); ``make``: the
     service's encoder for a spec (runtime and script centring as at start)."""
 
-    def __init__(self, engine: Engine, spec: str, make: Callable[[str], Encoder]) -> None:
+    def __init__(self, engine: Reencodes, spec: str, make: Callable[[str], Encoder]) -> None:
         self.engine, self.spec, self.make = engine, spec, make
         self._thread: threading.Thread | None = None
         self._failed: set[str] = set()  # not tried again (e.g. the encoder is not installed)

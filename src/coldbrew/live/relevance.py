@@ -13,7 +13,8 @@ from dataclasses import replace
 import numpy as np
 
 from coldbrew.eval.calibration import score_percentiles
-from coldbrew.live.engine import Engine, Query, Recommendation
+from coldbrew.live.answers import Query, Recommendation
+from coldbrew.live.engine import Engine
 
 
 def relevance(engine: Engine, query: Query, found: list[Recommendation]) -> list[float]:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 
-from coldbrew.live.engine import Answer, Recommendation, now
+from coldbrew.live.answers import Answer, Recommendation
+from coldbrew.live.engine import now
 from coldbrew.serve import schemas as s
 from coldbrew.store import Interaction, Item, User
 

@@ -8,8 +8,9 @@ from typing import Any, TypeVar
 from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
 
-from coldbrew.live.engine import Answer, Engine
-from coldbrew.live.engine import Query as EngineQuery
+from coldbrew.live.answers import Answer
+from coldbrew.live.answers import Query as EngineQuery
+from coldbrew.live.engine import Engine
 from coldbrew.live.errors import NotFoundError
 from coldbrew.live.relevance import relevance
 from coldbrew.serve import schemas as s
