@@ -3,6 +3,7 @@ the encoder, and no encoding for rows that did not change."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import json
 import re
@@ -18,7 +19,7 @@ from servicekit import CATALOGUE, USERS, WRITE, WRITE_KEY, load_catalogue, make_
 
 from coldbrew.courtesy import PIECE, stepping_aside
 from coldbrew.serve import create_app
-from coldbrew.serve.fair import WritePace, _decoded, _validated
+from coldbrew.serve.fair import ReadsInFlight, WritePace, _decoded, _validated
 from coldbrew.serve.locks import ReadWriteLock
 from coldbrew.serve.schemas import ItemBatch
 from coldbrew.serve.settings import Settings
@@ -212,6 +213,22 @@ def test_writes_rest_only_while_reads_are_served() -> None:
     pace.last_read = time.monotonic()
     pace.done(30.0)  # with reads: a write of 30 s owes 30 s of rest at half the time
     assert pace.rest_until - time.monotonic() > 29
+
+
+def test_a_read_counts_as_in_flight_from_the_outermost_layer(client: TestClient) -> None:
+    app = client.app
+    assert app.user_middleware[0].cls is ReadsInFlight  # type: ignore[attr-defined]
+    pace = WritePace(share=0.5)
+    seen: list[int] = []
+
+    async def inner(scope: Any, receive: Any, send: Any) -> None:
+        seen.append(pace.reads_in_flight)
+
+    counted = ReadsInFlight(inner, pace)
+    for method, path in [("POST", "/recommend"), ("GET", "/items/x"), ("POST", "/items/batch")]:
+        asyncio.run(counted({"type": "http", "method": method, "path": path}, None, None))
+    assert seen == [1, 1, 0]  # the write is WriteGate's, never a read
+    assert pace.reads_in_flight == 0 and pace.reading()
 
 
 def test_a_write_steps_aside_while_reads_are_in_flight_but_never_for_ever() -> None:

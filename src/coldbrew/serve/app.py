@@ -23,7 +23,7 @@ from coldbrew import __version__
 from coldbrew.serve.deps import AuthError
 from coldbrew.serve.engine import Engine, Serving
 from coldbrew.serve.errors import DATABASE_RETRY_AFTER, BatchError, NotFoundError
-from coldbrew.serve.fair import WriteGate, WritePace, WriteSlots
+from coldbrew.serve.fair import ReadsInFlight, WriteGate, WritePace, WriteSlots
 from coldbrew.serve.fleet import Fleet, is_shared, single_process
 from coldbrew.serve.follow import LanguageFollower
 from coldbrew.serve.guard import Admission, Overloaded, RateLimit
@@ -93,6 +93,7 @@ def create_app(settings: Settings, *, encoder: Encoder | None = None) -> FastAPI
     app.add_middleware(WriteGate, settings=settings, slots=app.state.writes, pace=app.state.pace)
     app.add_middleware(RateLimit, settings=settings)  # outside BodyLimit: refuse before reading
     _install_middleware(app, metrics)
+    app.add_middleware(ReadsInFlight, pace=app.state.pace)  # added last: the outermost
     _install_errors(app)
     for router in ROUTERS:
         app.include_router(router)
