@@ -19,6 +19,7 @@ from servicekit import CATALOGUE, USERS, WRITE, WRITE_KEY, load_catalogue, make_
 
 from coldbrew.courtesy import PIECE, stepping_aside
 from coldbrew.serve import create_app
+from coldbrew.serve.app import FULL_COLLECTION_EVERY
 from coldbrew.serve.fair import ReadsInFlight, WritePace, _decoded, _validated
 from coldbrew.serve.locks import ReadWriteLock
 from coldbrew.serve.schemas import ItemBatch
@@ -291,8 +292,15 @@ def test_a_writes_encoding_steps_aside_before_each_piece_and_a_query_never_does(
         assert len(calls) == before
 
 
-def test_start_ups_heap_is_frozen_out_of_the_collector(client: TestClient) -> None:
+def test_start_ups_heap_is_frozen_out_of_the_collector(
+    open_client: Callable[..., TestClient],
+) -> None:
+    before = gc.get_threshold()
+    client = open_client()
     assert gc.get_freeze_count() > 0  # while the service runs
+    assert gc.get_threshold() == (*before[:2], FULL_COLLECTION_EVERY)  # full ones rarer
+    client.__exit__(None, None, None)
+    assert gc.get_threshold() == before  # given back at shutdown
 
 
 BODIES = [

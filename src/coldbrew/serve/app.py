@@ -101,17 +101,30 @@ def create_app(settings: Settings, *, encoder: Encoder | None = None) -> FastAPI
     return app
 
 
+FULL_COLLECTION_EVERY = 100
+"""Collections of the middle generation between two full ones while the service runs (Python's
+default: 10)."""
+
+
 @contextmanager
 def start_up_frozen() -> Iterator[None]:
     """Keep what start-up loaded (the libraries, the encoder, the catalogue) out of the cyclic
     garbage collector's scans (``gc.freeze``) while the service runs. Each full collection
     scanned all of it, holding the GIL: 130-590 ms pauses every few seconds while write keys
-    posted 1 MiB batches, which were the by-id and text p99 under attack; 3-50 ms frozen."""
+    posted 1 MiB batches, which were the by-id and text p99 under attack; 3-50 ms frozen.
+
+    Full collections are also made rarer (:data:`FULL_COLLECTION_EVERY`): what came after
+    start-up (a catalogue seeded through the API, the users) still made each one 50-190 ms,
+    every few seconds under two write-key abusers, and a read that met one waited for all of
+    it. Young collections, which free most cycles, run as often as before."""
     gc.collect()
     gc.freeze()
+    thresholds = gc.get_threshold()
+    gc.set_threshold(thresholds[0], thresholds[1], FULL_COLLECTION_EVERY)
     try:
         yield
     finally:
+        gc.set_threshold(*thresholds)
         gc.unfreeze()
 
 
