@@ -114,7 +114,7 @@ def start_up_frozen() -> Iterator[None]:
     posted 1 MiB batches, which were the by-id and text p99 under attack; 3-50 ms frozen.
 
     Full collections are also made rarer (:data:`FULL_COLLECTION_EVERY`): what came after
-    start-up (a catalogue seeded through the API, the users) still made each one 50-190 ms,
+    start-up (a catalogue seeded through the API, the users) still made each one 20-350 ms,
     every few seconds under two write-key abusers, and a read that met one waited for all of
     it. Young collections, which free most cycles, run as often as before."""
     gc.collect()
