@@ -3,6 +3,7 @@ the encoder, and no encoding for rows that did not change."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import json
 import re
@@ -19,7 +20,8 @@ from servicekit import CATALOGUE, USERS, WRITE, WRITE_KEY, load_catalogue, make_
 from coldbrew.courtesy import PIECE, stepping_aside
 from coldbrew.live.locks import ReadWriteLock
 from coldbrew.serve import create_app
-from coldbrew.serve.fair import WritePace, _decoded, _validated
+from coldbrew.serve.app import FULL_COLLECTION_EVERY
+from coldbrew.serve.fair import ReadsInFlight, WritePace, _decoded, _validated
 from coldbrew.serve.schemas import ItemBatch
 from coldbrew.serve.settings import Settings
 from coldbrew.text import HashingEncoder
@@ -214,6 +216,22 @@ def test_writes_rest_only_while_reads_are_served() -> None:
     assert pace.rest_until - time.monotonic() > 29
 
 
+def test_a_read_counts_as_in_flight_from_the_outermost_layer(client: TestClient) -> None:
+    app = client.app
+    assert app.user_middleware[0].cls is ReadsInFlight  # type: ignore[attr-defined]
+    pace = WritePace(share=0.5)
+    seen: list[int] = []
+
+    async def inner(scope: Any, receive: Any, send: Any) -> None:
+        seen.append(pace.reads_in_flight)
+
+    counted = ReadsInFlight(inner, pace)
+    for method, path in [("POST", "/recommend"), ("GET", "/items/x"), ("POST", "/items/batch")]:
+        asyncio.run(counted({"type": "http", "method": method, "path": path}, None, None))
+    assert seen == [1, 1, 0]  # the write is WriteGate's, never a read
+    assert pace.reads_in_flight == 0 and pace.reading()
+
+
 def test_a_write_steps_aside_while_reads_are_in_flight_but_never_for_ever() -> None:
     pace = WritePace(share=0.5, longest_pause=30.0)
     pace.step_aside()  # no read in flight: returns at once (else this test would hang 30 s)
@@ -274,8 +292,15 @@ def test_a_writes_encoding_steps_aside_before_each_piece_and_a_query_never_does(
         assert len(calls) == before
 
 
-def test_start_ups_heap_is_frozen_out_of_the_collector(client: TestClient) -> None:
+def test_start_ups_heap_is_frozen_out_of_the_collector(
+    open_client: Callable[..., TestClient],
+) -> None:
+    before = gc.get_threshold()
+    client = open_client()
     assert gc.get_freeze_count() > 0  # while the service runs
+    assert gc.get_threshold() == (*before[:2], FULL_COLLECTION_EVERY)  # full ones rarer
+    client.__exit__(None, None, None)
+    assert gc.get_threshold() == before  # given back at shutdown
 
 
 BODIES = [

@@ -11,8 +11,11 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from fastapi.testclient import TestClient
+from limits import parse
+from limits.strategies import MovingWindowRateLimiter
 from servicekit import WRITE, counts, load_catalogue
 
+from coldbrew.serve.guard import TimerlessMemory
 from coldbrew.serve.settings import Settings
 
 LAMP = {"id": "x", "title": "Lamp"}
@@ -31,6 +34,23 @@ def test_anonymous_clients_are_rate_limited(open_client: Callable[..., TestClien
     assert [r.status_code for r in keyed] == [200, 200, 200, 429]
     invented = client.post("/recommend", json={"text": "t"}, headers={"X-API-Key": "new-1"})
     assert invented.status_code == 429
+
+
+def test_the_rate_limits_start_no_thread_per_request() -> None:
+    storage = TimerlessMemory(expire_every=3600.0)
+    limiter, limit = MovingWindowRateLimiter(storage), parse("3/minute")
+    storage.timer.join(10)  # the one timer the base class starts at construction
+    threads = threading.active_count()
+    hits = [limiter.hit(limit, "client", "a") for _ in range(5)]
+    assert hits == [True] * 3 + [False] * 2  # still a moving window of 3 a minute
+    assert threading.active_count() == threads and not storage.timer.is_alive()
+    storage.expire_every = 0.0
+    gone = parse("2/second")  # entries that expire at once are swept at the next hit
+    limiter.hit(gone, "client", "b")
+    (b,) = [entries for key, entries in storage.events.items() if "/b/" in key]
+    b[0].expiry = 0.0
+    limiter.hit(limit, "client", "c")
+    assert [entries for key, entries in storage.events.items() if "/b/" in key] == [[]]
 
 
 def test_a_429_is_sent_after_a_pause(open_client: Callable[..., TestClient]) -> None:

@@ -26,7 +26,7 @@ from coldbrew.live.fleet import Fleet, is_shared, single_process
 from coldbrew.live.follow import LanguageFollower
 from coldbrew.live.routing import centred_encoder, serving_encoder
 from coldbrew.serve.deps import AuthError
-from coldbrew.serve.fair import WriteGate, WritePace, WriteSlots
+from coldbrew.serve.fair import ReadsInFlight, WriteGate, WritePace, WriteSlots
 from coldbrew.serve.guard import Admission, Overloaded, RateLimit
 from coldbrew.serve.limits import BodyLimit
 from coldbrew.serve.metrics import Metrics
@@ -95,6 +95,7 @@ def create_app(settings: Settings, *, encoder: Encoder | None = None) -> FastAPI
     app.add_middleware(WriteGate, settings=settings, slots=app.state.writes, pace=app.state.pace)
     app.add_middleware(RateLimit, settings=settings)  # outside BodyLimit: refuse before reading
     _install_middleware(app, metrics)
+    app.add_middleware(ReadsInFlight, pace=app.state.pace)  # added last: the outermost
     _install_errors(app)
     for router in ROUTERS:
         app.include_router(router)
@@ -102,17 +103,30 @@ def create_app(settings: Settings, *, encoder: Encoder | None = None) -> FastAPI
     return app
 
 
+FULL_COLLECTION_EVERY = 100
+"""Collections of the middle generation between two full ones while the service runs (Python's
+default: 10)."""
+
+
 @contextmanager
 def start_up_frozen() -> Iterator[None]:
     """Keep what start-up loaded (the libraries, the encoder, the catalogue) out of the cyclic
     garbage collector's scans (``gc.freeze``) while the service runs. Each full collection
     scanned all of it, holding the GIL: 130-590 ms pauses every few seconds while write keys
-    posted 1 MiB batches, which were the by-id and text p99 under attack; 3-50 ms frozen."""
+    posted 1 MiB batches, which were the by-id and text p99 under attack; 3-50 ms frozen.
+
+    Full collections are also made rarer (:data:`FULL_COLLECTION_EVERY`): what came after
+    start-up (a catalogue seeded through the API, the users) still made each one 20-350 ms,
+    every few seconds under two write-key abusers, and a read that met one waited for all of
+    it. Young collections, which free most cycles, run as often as before."""
     gc.collect()
     gc.freeze()
+    thresholds = gc.get_threshold()
+    gc.set_threshold(thresholds[0], thresholds[1], FULL_COLLECTION_EVERY)
     try:
         yield
     finally:
+        gc.set_threshold(*thresholds)
         gc.unfreeze()
 
 
