@@ -9,6 +9,7 @@ if TYPE_CHECKING:
 
 
 def model_classes() -> dict[str, type[Recommender]]:
+    from coldbrew.models.adapted import AdaptedZeroShotRecommender
     from coldbrew.models.baselines import (
         AttributePopularityRecommender,
         PopularityRecommender,
@@ -31,6 +32,7 @@ def model_classes() -> dict[str, type[Recommender]]:
         ContextPopularityRecommender,
         RandomRecommender,
         ZeroShotRecommender,
+        AdaptedZeroShotRecommender,
         ALSRecommender,
         ContextALSRecommender,
         BPRRecommender,
