@@ -14,6 +14,7 @@ from coldbrew.data.schema import Dataset, DatasetSpec
 from coldbrew.models import Recommender, UserQuery
 from coldbrew.models.adapted import AdaptedZeroShotRecommender
 from coldbrew.models.adaptor import MapSettings, Whitening, pooled_validation, train_map
+from coldbrew.text import HashingEncoder
 from coldbrew.text.encoder import l2_normalize
 
 DIM = 8
@@ -128,3 +129,17 @@ def test_a_map_trained_on_one_catalogue_applies_to_another() -> None:
     adapted, whitened = pooled_validation([judged], mapping), pooled_validation([judged], None)
     assert adapted is not None and whitened is not None
     assert adapted > whitened + 0.01
+
+
+def test_the_opt_in_recipes_build_the_adapted_part(tiny_dataset: Dataset) -> None:
+    from coldbrew.models.hybrid import HybridRecommender
+    from coldbrew.models.recipes import MODEL_NAMES, ModelContext, make_model
+
+    ctx = ModelContext(lambda: HashingEncoder(64), None, seed=42)
+    assert not {"adapted_zeroshot", "whitened_zeroshot", "hybrid_adapted"} & set(MODEL_NAMES)
+    whitened = make_model("whitened_zeroshot", ctx).fit(tiny_dataset)
+    assert isinstance(whitened, AdaptedZeroShotRecommender) and whitened.chosen == "whitened"
+    hybrid = make_model("hybrid_adapted", ctx).fit(tiny_dataset)
+    assert isinstance(hybrid, HybridRecommender)
+    assert isinstance(hybrid.parts["lm_adapted"], AdaptedZeroShotRecommender)
+    assert len(hybrid.recommend(UserQuery(liked=("tent",)), k=3)) == 3
