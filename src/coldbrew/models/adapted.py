@@ -125,8 +125,8 @@ class AdaptedZeroShotRecommender(ZeroShotRecommender):
         raw = np.asarray(self.item_vectors, dtype=np.float32)
         whitening = Whitening.fit(raw, self.shrinkage)
         whitened = self._corpus(l2_normalize(whitening.transform(raw)))
-        options = self._options(whitening, whitened)
         self.validation = {}
+        options = self._options(whitening, whitened)
         if len(options) > 1:
             self._validate(options, self._corpus(raw), whitened)
         self.chosen = max(options, key=lambda c: self.validation.get(c, -np.inf))
