@@ -50,12 +50,13 @@ def held_out_row(
     parts: dict[str, tuple[Dataset, Split, AdaptedZeroShotRecommender]],
     encoder: Encoder,
     cache_root: str,
+    settings: MapSettings,
 ) -> dict[str, Any]:
     """Zero-shot, whitened and transferred on ``name``, the map trained on the others."""
     train, split, whitened = parts[name]
     start = time.time()
     corpora = [model.corpus() for other, (_, _, model) in parts.items() if other != name]
-    mapping, history = train_map(corpora, MapSettings())
+    mapping, history = train_map(corpora, settings)
     transferred = AdaptedZeroShotRecommender(
         encoder, choices=("adapted",), mapping=mapping, cache_dir=f"{cache_root}/cache-{name}"
     ).fit(train)
@@ -76,8 +77,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--datasets", default=",".join(BENCHMARKS))
     ap.add_argument("--cache-root", required=True, help="holds cache-<dataset> embedding caches")
+    ap.add_argument("--learning-rate", type=float, default=MapSettings.learning_rate)
+    ap.add_argument("--penalty", type=float, default=MapSettings.penalty)
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
+    settings = MapSettings(learning_rate=args.learning_rate, penalty=args.penalty)
     encoder = make_encoder("default")
     config = BenchConfig(protocols=("cold-item",))
     parts = {}
@@ -91,10 +95,11 @@ def main() -> None:
         parts[name] = (train, split, model.fit(train))
     rows = []
     for name in parts:
-        rows.append(held_out_row(name, parts, encoder, args.cache_root))
+        rows.append(held_out_row(name, parts, encoder, args.cache_root, settings))
         print(json.dumps(rows[-1]), flush=True)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps({"protocol": "cold-item", "seed": 42, "rows": rows}))
+    report = {"protocol": "cold-item", "seed": 42, "settings": vars(args), "rows": rows}
+    Path(args.out).write_text(json.dumps(report, indent=1))
 
 
 if __name__ == "__main__":
