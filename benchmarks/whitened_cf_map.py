@@ -15,10 +15,10 @@ import argparse
 import json
 import time
 
+from transfer import scored
+
 from coldbrew.bench.runner import BenchConfig, load_or_make_split
 from coldbrew.data import load_dataset
-from coldbrew.eval.evaluate import evaluate
-from coldbrew.eval.metrics import bootstrap_ci
 from coldbrew.models.adapted import AdaptedZeroShotRecommender
 from coldbrew.models.base import Recommender
 from coldbrew.models.recipes import ModelContext, make_model
@@ -43,16 +43,9 @@ def main() -> None:
         models["cf_map over whitened"] = whitened
         for label, model in models.items():
             start = time.time()
-            result = evaluate(model.fit(split.train_dataset(dataset)), split)
-            low, high = bootstrap_ci(result.per_user["ndcg@20"])
-            row = {
-                "dataset": name,
-                "model": label,
-                "ndcg@20": round(result.metrics["ndcg@20"], 4),
-                "ci": [round(low, 3), round(high, 3)],
-                "seconds": round(time.time() - start),
-            }
-            print(json.dumps(row), flush=True)
+            row = {"dataset": name, "model": label}
+            row.update(scored(model.fit(split.train_dataset(dataset)), split))
+            print(json.dumps({**row, "seconds": round(time.time() - start)}), flush=True)
 
 
 if __name__ == "__main__":
