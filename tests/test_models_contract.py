@@ -21,6 +21,7 @@ from coldbrew.models import (
     UserQuery,
     ZeroShotRecommender,
 )
+from coldbrew.models.adapted import AdaptedZeroShotRecommender
 from coldbrew.models.baselines import AttributePopularityRecommender
 from coldbrew.models.cf import ALSRecommender, BPRRecommender, ItemKNNRecommender
 from coldbrew.models.contextcf import ContextALSRecommender
@@ -45,6 +46,7 @@ FACTORIES: dict[str, tuple[Callable[[], Recommender], bool]] = {
     "context_popularity": (ContextPopularityRecommender, False),
     "random": (lambda: RandomRecommender(seed=7), False),
     "zeroshot": (lambda: ZeroShotRecommender(HashingEncoder(128)), True),
+    "adapted_zeroshot": (lambda: AdaptedZeroShotRecommender(HashingEncoder(128), epochs=2), True),
     "als": (lambda: ALSRecommender(factors=8, iterations=5, seed=3), False),
     "context_als": (lambda: ContextALSRecommender(factors=8, iterations=5, seed=3), False),
     "bpr": (lambda: BPRRecommender(factors=8, iterations=20, seed=3), False),

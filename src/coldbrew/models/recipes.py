@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from coldbrew.models.adapted import AdaptedZeroShotRecommender
 from coldbrew.models.base import PRIVATE_MIN_USERS, Recommender
 from coldbrew.models.baselines import (
     AttributePopularityRecommender,
@@ -47,6 +48,16 @@ class ModelContext:
 
 def _zeroshot(ctx: ModelContext) -> Recommender:
     return ZeroShotRecommender(ctx.encoder(), cache_dir=ctx.cache_dir)
+
+
+def _adapted(
+    ctx: ModelContext, choices: tuple[str, ...] = ("raw", "whitened", "adapted")
+) -> Recommender:
+    """Zero-shot over whitened, interaction-adapted vectors (opt-in, issue 24 item 5): the fit
+    keeps the raw, whitened or adapted vectors, whichever ranks held-out warm items best."""
+    return AdaptedZeroShotRecommender(
+        ctx.encoder(), choices=choices, cache_dir=ctx.cache_dir, seed=ctx.seed
+    )
 
 
 def _als(ctx: ModelContext) -> ALSRecommender:
@@ -142,6 +153,13 @@ def _hybrid_no_lm(ctx: ModelContext) -> Recommender:
     return HybridRecommender(parts, seed=ctx.seed, context_weights=CONTEXT_WEIGHTS)
 
 
+def _hybrid_adapted(ctx: ModelContext) -> Recommender:
+    """The default hybrid plus :func:`_adapted` as a part, ``lm_adapted`` (opt-in, issue 24
+    item 5): the inner validation weighs it beside ``lm`` and the rest."""
+    parts = {**_hybrid_parts(ctx), "lm_adapted": _adapted(ctx)}
+    return HybridRecommender(parts, seed=ctx.seed, context_weights=CONTEXT_WEIGHTS)
+
+
 def _hybrid_context(ctx: ModelContext) -> Recommender:
     """The default hybrid plus context-conditioned popularity (opt-in, issue 26): its inner
     validation asks each query in the context of the first event it must predict, so the part
@@ -207,6 +225,9 @@ FACTORIES: dict[str, Callable[[ModelContext], Recommender]] = {
     "context_als": _context_als,
     "hybrid_context_cf": _hybrid_context_cf,
     "hybrid_no_lm": _hybrid_no_lm,
+    "adapted_zeroshot": _adapted,
+    "whitened_zeroshot": lambda ctx: _adapted(ctx, ("whitened",)),
+    "hybrid_adapted": _hybrid_adapted,
 }
 OPT_IN = (
     "context_popularity",
@@ -215,8 +236,12 @@ OPT_IN = (
     "context_als",
     "hybrid_context_cf",
     "hybrid_no_lm",
+    "adapted_zeroshot",
+    "whitened_zeroshot",
+    "hybrid_adapted",
 )
-"""Models only a run that names them fits (the context ones of issue 26, issue 24's ablation)."""
+"""Models only a run that names them fits (the context ones of issue 26, issue 24's ablation and
+its adaptor)."""
 MODEL_NAMES = tuple(n for n in FACTORIES if n not in OPT_IN)
 """What ``--models all`` runs."""
 

@@ -6,6 +6,7 @@ Imported with :mod:`coldbrew.models`, so each built-in class is defined (and so 
 
 from __future__ import annotations
 
+from coldbrew.models.adapted import AdaptedZeroShotRecommender
 from coldbrew.models.base import Recommender
 from coldbrew.models.baselines import (
     AttributePopularityRecommender,
@@ -29,6 +30,7 @@ BUILT_IN: tuple[type[Recommender], ...] = (
     ContextPopularityRecommender,
     RandomRecommender,
     ZeroShotRecommender,
+    AdaptedZeroShotRecommender,
     ALSRecommender,
     ContextALSRecommender,
     BPRRecommender,
