@@ -50,6 +50,7 @@ from coldbrew.models.selection import (
     best_single,
     keep_unless_beaten,
 )
+from coldbrew.stopwatch import Stopwatch
 
 USER_EDGES = (0, 1, 3, 5, 10, 20, 50, 100)
 REVEALED = (0, 1, 3, 5, 10, 20)
@@ -329,6 +330,9 @@ class HybridRecommender(Recommender):
         self.validation: dict[str, Any] = {}
         self._tie_offsets = np.zeros(0, dtype=np.float32)
         self._reference = np.zeros(0, dtype=np.int64)
+        self.fit_times = Stopwatch()
+        """Seconds of the last fit's steps (each part on each split, the validation, the
+        weights); not saved with the model."""
 
     def get_params(self) -> dict[str, Any]:
         return {
@@ -370,12 +374,18 @@ class HybridRecommender(Recommender):
         with tqdm(
             total=steps, desc="fitting the hybrid", unit="step", disable=not self.show_progress
         ) as bar:
+            self.fit_times = watch = Stopwatch()
             if tune:
-                inner, tasks = inner_validation(dataset, seed=self.seed, fraction=self.val_fraction)
+                with watch.time("inner validation"):
+                    inner, tasks = inner_validation(
+                        dataset, seed=self.seed, fraction=self.val_fraction
+                    )
                 self._fit_parts(inner, bar, "inner split")
                 bar.set_postfix_str("weights on the inner validation")
-                chosen = self._fit_context_weights(tasks)
-                self._fit_weights(tasks)
+                with watch.time("context weights"):
+                    chosen = self._fit_context_weights(tasks)
+                with watch.time("weights"):
+                    self._fit_weights(tasks)
                 self.validation.update(chosen)
                 bar.update()
             self._fit_parts(dataset, bar, "full data")
@@ -446,7 +456,8 @@ class HybridRecommender(Recommender):
         for name, part in self.parts.items():
             if bar is not None:
                 bar.set_postfix_str(f"{name} on the {on}")
-            part.fit(dataset)
+            with self.fit_times.time(f"{name} on the {on or 'data'}"):
+                part.fit(dataset)
             if bar is not None:
                 bar.update()
         counts = dataset.positives()[ITEM_ID].astype(str).value_counts()

@@ -30,10 +30,12 @@ from typing import Any, Protocol
 import numpy as np
 
 from coldbrew.models.base import Recommender, UserQuery
+from coldbrew.models.hybrid import HybridRecommender
 from coldbrew.models.recipes import ModelContext, make_model
 from coldbrew.serve.lifeline import Lifeline, ParentGone
 from coldbrew.serve.records import POSITIVE_EVENTS, dataset_from_records, item_frame, item_text
 from coldbrew.serve.versions import ModelVersions, VersionInfo
+from coldbrew.stopwatch import Stopwatch
 from coldbrew.store import Interaction, Item, User
 from coldbrew.text.cache import text_key
 from coldbrew.text.encoder import Encoder
@@ -229,12 +231,22 @@ def run_refit(
     ``check`` is called before each step and right before and after the commit (a refit
     process passes its :meth:`~coldbrew.serve.lifeline.Lifeline.check`: a refit whose service
     is gone stops, and leaves no version). BLAS runs on one thread meanwhile (``implicit``'s
-    ALS is slower, and warns, with more).
+    ALS is slower, and warns, with more). The outcome's ``steps`` holds each step's wall and
+    CPU seconds, and ``parts`` those of each hybrid fit's parts and weight search.
     """
     from threadpoolctl import threadpool_limits
 
+    clock = Stopwatch()
+    checked = check or _go_on
+
+    def step(name: str) -> None:
+        checked(name)
+        clock.lap(name)
+
     with threadpool_limits(1, "blas"):
-        return _refit(job, encoder, check or _go_on)
+        outcome = _refit(job, encoder, step)
+    clock.lap(None)
+    return {**outcome, "steps": clock.report()}
 
 
 def _go_on(step: str) -> None:
@@ -282,6 +294,7 @@ def _refit(job: RefitJob, encoder: Encoder | None, check: Check) -> dict[str, An
         "validation": {"holdout": len(holdout.queries), **scores},
         "interactions": len(positives),
     }
+    final: Recommender | None = None
     if swap:
         # judged without the newest events, served with them: the same recipe fitted again
         # on every event, so the served model learns from the freshest interactions too
@@ -298,6 +311,11 @@ def _refit(job: RefitJob, encoder: Encoder | None, check: Check) -> dict[str, An
         )
         outcome["version"] = _write_version(versions, final, items, info, check)
     outcome["seconds"] = time.perf_counter() - start
+    outcome["parts"] = {
+        name: model.fit_times.report()
+        for name, model in (("candidate", candidate), ("served", final))
+        if isinstance(model, HybridRecommender)
+    }
     return outcome
 
 
