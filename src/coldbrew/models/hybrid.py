@@ -21,7 +21,7 @@ import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Self, TypeGuard
 
 import numpy as np
 import pandas as pd
@@ -390,6 +390,38 @@ class HybridRecommender(Recommender):
                 bar.update()
             self._fit_parts(dataset, bar, "full data")
         self._mute_silent()
+
+    def same_blend(self, other: Recommender) -> TypeGuard[HybridRecommender]:
+        """Whether ``other`` is a hybrid of the same parts (names and kinds, in order), whose
+        weights therefore mean the same here."""
+        return isinstance(other, HybridRecommender) and [
+            (n, p.kind) for n, p in self.parts.items()
+        ] == [(n, p.kind) for n, p in other.parts.items()]
+
+    def fit_reusing(self, dataset: Dataset, previous: HybridRecommender) -> Self:
+        """Fit every part once on ``dataset`` and blend them with ``previous``'s weights and
+        context weights (no inner validation, no weight search): a refit on data that has not
+        changed enough to move the weights (:func:`coldbrew.serve.refit.reusable`).
+
+        Raises
+        ------
+        ValueError
+            When ``previous`` is not a hybrid of the same parts (:meth:`same_blend`).
+        """
+        if not self.same_blend(previous):
+            raise ValueError(f"cannot reuse the weights of a different blend: {previous.kind}")
+        for name, part in self.parts.items():
+            if isinstance(part, CONTEXT_WEIGHTED):
+                part.context_weight = getattr(previous.parts[name], "context_weight", 0.0)
+        tune, self.tune = self.tune, False
+        try:
+            self.fit(dataset)
+        finally:
+            self.tune = tune
+        self.weights = previous.weights.copy()
+        self.validation = dict(previous.validation)
+        self._mute_silent()
+        return self
 
     def _silent(self) -> np.ndarray:
         """Which parts learned nothing in their last fit (:attr:`Recommender.silent_reason`)."""

@@ -1,0 +1,148 @@
+"""Cheaper refits (issue 29): a refit with a serving hybrid reuses its blend weights, fitting each
+part once, until the data has grown enough to search them again; a forced refit never reuses.
+
+Each test runs the refit job in this process (:func:`~coldbrew.serve.refit.run_refit`, the job
+the service's refit process runs) on a real SQLite store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from coldbrew.models.base import Recommender, UserQuery
+from coldbrew.models.hybrid import HybridRecommender
+from coldbrew.serve.engine import Engine, Serving
+from coldbrew.serve.records import dataset_from_records
+from coldbrew.serve.refit import REUSE_GROWTH, RefitJob, build_hybrid, reusable, run_refit
+from coldbrew.store import Interaction, Item, Store
+from coldbrew.text import HashingEncoder
+
+TOPICS = ("hiking boots trail", "gaming console mouse", "cooking skillet knife", "novel poetry")
+
+
+def likes(users: range, per_user: int, start: int) -> list[Interaction]:
+    """Each user likes ``per_user`` items of their topic (``u % 4``), timestamps from ``start``."""
+    rng = np.random.default_rng(users.start)
+    out = []
+    for u in users:
+        for n in rng.choice(12, per_user, replace=False):
+            out.append(Interaction(f"e{start + len(out)}", f"u{u}", f"i{u % 4}-{n}", "like", 0.0))
+    return [replace(e, timestamp=float(start + t)) for t, e in enumerate(out)]
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Iterator[Engine]:
+    """A shop of 48 items in 4 topics, 40 users with 8 likes each, and no model yet."""
+    serving = Serving(models_dir=str(tmp_path / "models"), refit_every=0, refit_minutes=0)
+    engine = Engine(Store(str(tmp_path / "shop.sqlite")), HashingEncoder(64), serving=serving)
+    engine.load()
+    engine.upsert_items(
+        [Item(f"i{t}-{n}", f"{TOPICS[t]} {n}") for t in range(4) for n in range(12)]
+    )
+    engine.add_interactions(likes(range(40), 8, 0))
+    yield engine
+    engine.close()
+    engine.store.close()
+
+
+def job_for(engine: Engine, **changes: object) -> RefitJob:
+    job = RefitJob(
+        engine.store.url, str(engine.versions.root), engine.encoder.config(), serving=None
+    )
+    return replace(job, serving=engine.versions.current(), **changes)
+
+
+def load(engine: Engine, version: str) -> Recommender:
+    return Recommender.load(engine.versions.path(version), encoder=engine.encoder.inner)
+
+
+def first_refit(engine: Engine) -> tuple[str, HybridRecommender]:
+    outcome = engine.refit_now()
+    assert outcome["swapped"] and outcome["weights"] == "searched", outcome
+    version = outcome["version"]
+    assert engine.versions.info(version).searched_on == 320  # every positive event
+    model = load(engine, version)
+    assert isinstance(model, HybridRecommender)
+    return version, model
+
+
+def test_a_refit_on_a_little_more_data_keeps_the_serving_weights(engine: Engine) -> None:
+    """Ten more users later, the refit fits each part once and serves the same weights (no
+    held-out events here, so the candidate is served as fitted); its version remembers what
+    the weights were searched on."""
+    version, serving = first_refit(engine)
+    engine.add_interactions(likes(range(40, 50), 8, 1000))
+    outcome = run_refit(job_for(engine, holdout=0), engine.encoder.inner)
+    assert outcome["weights"] == "reused" and outcome["swapped"], outcome
+    assert "weights" not in outcome["parts"]["candidate"]  # no search ran
+    refitted = load(engine, outcome["version"])
+    assert isinstance(refitted, HybridRecommender)
+    assert np.array_equal(refitted.weights, serving.weights)
+    for name, part in refitted.parts.items():  # the chosen context weights came along too
+        assert getattr(part, "context_weight", 0.0) == getattr(
+            serving.parts[name], "context_weight", 0.0
+        )
+    assert engine.versions.info(outcome["version"]).searched_on == 320
+    assert "u45" in refitted.known_users() and version != outcome["version"]
+    found = refitted.recommend(UserQuery(user_id="u45"), 5)
+    liked = {e.item_id for e in engine.store.interactions("u45")}
+    assert len(found.ids) == 5 and not liked & set(found.ids)
+
+
+def test_with_reused_weights_the_judged_candidate_is_served(engine: Engine) -> None:
+    """No second fit: the candidate that passed is served, and its version says it learned
+    only the events it was fitted on, so the next refit holds out the rest again."""
+    first_refit(engine)
+    engine.add_interactions(likes(range(40, 50), 8, 1000))
+    outcome = run_refit(job_for(engine), engine.encoder.inner)
+    held = outcome["validation"]["holdout"]
+    assert outcome["weights"] == "reused" and outcome["swapped"] and held == 80, outcome
+    assert list(outcome["parts"]) == ["candidate"]  # nothing fitted after the judge
+    info = engine.versions.info(outcome["version"])
+    assert (info.interactions, info.trained_through) == (320, 319.0)  # the new 80 were held
+    engine.add_interactions(likes(range(50, 52), 8, 2000))
+    again = run_refit(job_for(engine), engine.encoder.inner)
+    assert again["validation"]["holdout"] == 416 // 5, again  # not just the 16 newest
+
+
+def test_a_refit_searches_again_once_the_data_has_grown(engine: Engine) -> None:
+    first_refit(engine)
+    engine.add_interactions(likes(range(40, 70), 8, 1000))  # 560 events: 1.75x
+    outcome = run_refit(job_for(engine, holdout=0), engine.encoder.inner)
+    assert outcome["weights"] == "searched" and "weights" in outcome["parts"]["candidate"]
+    assert engine.versions.info(outcome["version"]).searched_on == 560
+
+
+def test_a_forced_refit_searches_afresh_and_drops_the_forgotten_user(engine: Engine) -> None:
+    """The serving weights were chosen on the forgotten user's events: a forced refit reuses
+    nothing, and its model does not know them."""
+    first_refit(engine)
+    with engine.store.transaction() as session:  # what forget-user does to the database
+        engine.store.forget_user(session, "u3")
+    outcome = run_refit(job_for(engine, forced=True), engine.encoder.inner)
+    assert outcome["swapped"] and outcome["weights"] == "searched", outcome
+    assert "u3" not in load(engine, outcome["version"]).known_users()
+
+
+def test_the_reuse_rule() -> None:
+    job = RefitJob("sqlite://", "models", {}, serving="v000001")
+    assert reusable(job, 100, int(100 * REUSE_GROWTH))
+    assert not reusable(job, 100, int(100 * REUSE_GROWTH) + 1)
+    assert not reusable(job, 0, 10)  # never searched (or not recorded)
+    assert not reusable(replace(job, forced=True), 100, 100)
+    assert not reusable(replace(job, reuse=False), 100, 100)
+
+
+def test_reusing_weights_needs_the_same_parts(engine: Engine) -> None:
+    items, users, events = engine.store.items(), engine.store.users(), engine.store.interactions()
+    dataset = dataset_from_records(items, users, events)
+    fitted = build_hybrid(engine.encoder.inner).fit(dataset)
+    assert isinstance(fitted, HybridRecommender)
+    fewer = HybridRecommender({n: p for n, p in fitted.parts.items() if n != "lexical"})
+    with pytest.raises(ValueError, match="different blend"):
+        fewer.fit_reusing(dataset, fitted)
