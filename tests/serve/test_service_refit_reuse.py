@@ -7,9 +7,11 @@ the service's refit process runs) on a real SQLite store.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -18,7 +20,7 @@ from coldbrew.models.base import Recommender, UserQuery
 from coldbrew.models.hybrid import HybridRecommender
 from coldbrew.serve.engine import Engine, Serving
 from coldbrew.serve.records import dataset_from_records
-from coldbrew.serve.refit import REUSE_GROWTH, RefitJob, build_hybrid, reusable, run_refit
+from coldbrew.serve.refit import REUSE_GROWTH, RefitJob, reusable, run_refit
 from coldbrew.store import Interaction, Item, Store
 from coldbrew.text import HashingEncoder
 
@@ -35,47 +37,62 @@ def likes(users: range, per_user: int, start: int) -> list[Interaction]:
     return [replace(e, timestamp=float(start + t)) for t, e in enumerate(out)]
 
 
-@pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Engine]:
-    """A shop of 48 items in 4 topics, 40 users with 8 likes each, and no model yet."""
-    serving = Serving(models_dir=str(tmp_path / "models"), refit_every=0, refit_minutes=0)
-    engine = Engine(Store(str(tmp_path / "shop.sqlite")), HashingEncoder(64), serving=serving)
-    engine.load()
-    engine.upsert_items(
-        [Item(f"i{t}-{n}", f"{TOPICS[t]} {n}") for t in range(4) for n in range(12)]
-    )
-    engine.add_interactions(likes(range(40), 8, 0))
-    yield engine
+FIRST = "v000001"
+"""The version the module's first refit wrote (weights searched on all 320 events)."""
+
+
+def open_engine(folder: Path) -> Engine:
+    serving = Serving(models_dir=str(folder / "models"), refit_every=0, refit_minutes=0)
+    return Engine(Store(str(folder / "shop.sqlite")), HashingEncoder(64), serving=serving).load()
+
+
+def close(engine: Engine) -> None:
     engine.close()
     engine.store.close()
 
 
-def job_for(engine: Engine, **changes: object) -> RefitJob:
-    job = RefitJob(
-        engine.store.url, str(engine.versions.root), engine.encoder.config(), serving=None
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """48 items in 4 topics, 40 users with 8 likes each, and a first refit (no held-out events:
+    fitted and searched once) that wrote :data:`FIRST`."""
+    folder = tmp_path_factory.mktemp("shop")
+    engine = open_engine(folder)
+    engine.upsert_items(
+        [Item(f"i{t}-{n}", f"{TOPICS[t]} {n}") for t in range(4) for n in range(12)]
     )
-    return replace(job, serving=engine.versions.current(), **changes)
+    engine.add_interactions(likes(range(40), 8, 0))
+    outcome = run_refit(job_for(engine, serving=None, holdout=0), engine.encoder.inner)
+    assert outcome["swapped"] and outcome["weights"] == "searched", outcome
+    assert outcome["version"] == FIRST and engine.versions.info(FIRST).searched_on == 320
+    close(engine)
+    return folder
+
+
+@pytest.fixture
+def engine(shop: Path, tmp_path: Path) -> Iterator[Engine]:
+    """The shop on a private copy of its database and versions."""
+    shutil.copytree(shop, tmp_path, dirs_exist_ok=True)
+    engine = open_engine(tmp_path)
+    yield engine
+    close(engine)
+
+
+def job_for(engine: Engine, **changes: Any) -> RefitJob:
+    """A refit of ``engine``'s database with :data:`FIRST` serving (unless ``changes`` say)."""
+    job = RefitJob(engine.store.url, str(engine.versions.root), engine.encoder.config(), FIRST)
+    return replace(job, **changes)
 
 
 def load(engine: Engine, version: str) -> Recommender:
     return Recommender.load(engine.versions.path(version), encoder=engine.encoder.inner)
 
 
-def first_refit(engine: Engine) -> tuple[str, HybridRecommender]:
-    outcome = engine.refit_now()
-    assert outcome["swapped"] and outcome["weights"] == "searched", outcome
-    version = outcome["version"]
-    assert engine.versions.info(version).searched_on == 320  # every positive event
-    model = load(engine, version)
-    assert isinstance(model, HybridRecommender)
-    return version, model
-
-
 def test_a_refit_on_a_little_more_data_keeps_the_serving_weights(engine: Engine) -> None:
     """Ten more users later, the refit fits each part once and serves the same weights (no
     held-out events here, so the candidate is served as fitted); its version remembers what
     the weights were searched on."""
-    version, serving = first_refit(engine)
+    serving = load(engine, FIRST)
+    assert isinstance(serving, HybridRecommender)
     engine.add_interactions(likes(range(40, 50), 8, 1000))
     outcome = run_refit(job_for(engine, holdout=0), engine.encoder.inner)
     assert outcome["weights"] == "reused" and outcome["swapped"], outcome
@@ -88,7 +105,7 @@ def test_a_refit_on_a_little_more_data_keeps_the_serving_weights(engine: Engine)
             serving.parts[name], "context_weight", 0.0
         )
     assert engine.versions.info(outcome["version"]).searched_on == 320
-    assert "u45" in refitted.known_users() and version != outcome["version"]
+    assert "u45" in refitted.known_users() and outcome["version"] != FIRST
     found = refitted.recommend(UserQuery(user_id="u45"), 5)
     liked = {e.item_id for e in engine.store.interactions("u45")}
     assert len(found.ids) == 5 and not liked & set(found.ids)
@@ -97,7 +114,6 @@ def test_a_refit_on_a_little_more_data_keeps_the_serving_weights(engine: Engine)
 def test_with_reused_weights_the_judged_candidate_is_served(engine: Engine) -> None:
     """No second fit: the candidate that passed is served, and its version says it learned
     only the events it was fitted on, so the next refit holds out the rest again."""
-    first_refit(engine)
     engine.add_interactions(likes(range(40, 50), 8, 1000))
     outcome = run_refit(job_for(engine), engine.encoder.inner)
     held = outcome["validation"]["holdout"]
@@ -111,7 +127,6 @@ def test_with_reused_weights_the_judged_candidate_is_served(engine: Engine) -> N
 
 
 def test_a_refit_searches_again_once_the_data_has_grown(engine: Engine) -> None:
-    first_refit(engine)
     engine.add_interactions(likes(range(40, 70), 8, 1000))  # 560 events: 1.75x
     outcome = run_refit(job_for(engine, holdout=0), engine.encoder.inner)
     assert outcome["weights"] == "searched" and "weights" in outcome["parts"]["candidate"]
@@ -121,10 +136,9 @@ def test_a_refit_searches_again_once_the_data_has_grown(engine: Engine) -> None:
 def test_a_forced_refit_searches_afresh_and_drops_the_forgotten_user(engine: Engine) -> None:
     """The serving weights were chosen on the forgotten user's events: a forced refit reuses
     nothing, and its model does not know them."""
-    first_refit(engine)
     with engine.store.transaction() as session:  # what forget-user does to the database
         engine.store.forget_user(session, "u3")
-    outcome = run_refit(job_for(engine, forced=True), engine.encoder.inner)
+    outcome = run_refit(job_for(engine, forced=True, holdout=0), engine.encoder.inner)
     assert outcome["swapped"] and outcome["weights"] == "searched", outcome
     assert "u3" not in load(engine, outcome["version"]).known_users()
 
@@ -139,10 +153,11 @@ def test_the_reuse_rule() -> None:
 
 
 def test_reusing_weights_needs_the_same_parts(engine: Engine) -> None:
-    items, users, events = engine.store.items(), engine.store.users(), engine.store.interactions()
-    dataset = dataset_from_records(items, users, events)
-    fitted = build_hybrid(engine.encoder.inner).fit(dataset)
+    fitted = load(engine, FIRST)
     assert isinstance(fitted, HybridRecommender)
     fewer = HybridRecommender({n: p for n, p in fitted.parts.items() if n != "lexical"})
+    assert not fewer.same_blend(fitted) and fitted.same_blend(load(engine, FIRST))
+    events = engine.store.interactions()
+    dataset = dataset_from_records(engine.store.items(), engine.store.users(), events)
     with pytest.raises(ValueError, match="different blend"):
         fewer.fit_reusing(dataset, fitted)

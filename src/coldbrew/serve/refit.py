@@ -9,6 +9,11 @@ the event's item are recorded. When the candidate passes (:func:`should_serve`, 
 docs/service.md) the same recipe is fitted again on every event, the held-out ones included,
 and that model is written as the new version; a refit forced by forget-user is served
 regardless, since the serving model learned from the forgotten user.
+
+While the data has not grown much since the serving hybrid's weights were searched
+(:func:`reusable`), the candidate keeps those weights and fits each part once
+(:meth:`~coldbrew.models.hybrid.HybridRecommender.fit_reusing`), and a candidate that passes is
+served as judged (:func:`_served`): no inner validation, no weight search, no second fit.
 """
 
 from __future__ import annotations
