@@ -20,7 +20,7 @@ from coldbrew.models.base import Recommender, UserQuery
 from coldbrew.models.hybrid import HybridRecommender
 from coldbrew.serve.engine import Engine, Serving
 from coldbrew.serve.records import dataset_from_records
-from coldbrew.serve.refit import REUSE_GROWTH, RefitJob, reusable, run_refit
+from coldbrew.serve.refit import REUSE_GROWTH, RefitJob, reusable, run_refit, split_recent
 from coldbrew.store import Interaction, Item, Store
 from coldbrew.text import HashingEncoder
 
@@ -161,3 +161,16 @@ def test_reusing_weights_needs_the_same_parts(engine: Engine) -> None:
     dataset = dataset_from_records(engine.store.items(), engine.store.users(), events)
     with pytest.raises(ValueError, match="different blend"):
         fewer.fit_reusing(dataset, fitted)
+
+
+def test_every_unseen_event_is_held_out_up_to_the_limit() -> None:
+    """298 events newer than the serving model, a limit of 500: all 298 judge the candidate
+    (a negative slice start once held out only the newest 202)."""
+    events = [
+        Interaction(f"e{t}", f"u{t % 7}", f"i{t % 11}", "like", float(t)) for t in range(3000)
+    ]
+    train, held = split_recent(events, after=2701.0, limit=500)
+    assert [e.timestamp for e in held] == [float(t) for t in range(2702, 3000)]
+    assert len(train) == 2702
+    _, few = split_recent(events, after=2701.0, limit=100)
+    assert [e.timestamp for e in few] == [float(t) for t in range(2900, 3000)]

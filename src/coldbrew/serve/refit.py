@@ -148,7 +148,7 @@ def split_recent(
     ``limit`` of them and at most a fifth of all (the candidate learns from the rest)."""
     fresh = [n for n, i in enumerate(positives) if i.timestamp > after]
     keep = min(limit, len(positives) // 5)
-    held = set(fresh[len(fresh) - keep :]) if keep else set()
+    held = set(fresh[max(0, len(fresh) - keep) :]) if keep else set()
     train = [i for n, i in enumerate(positives) if n not in held]
     return train, [positives[n] for n in sorted(held)]
 
