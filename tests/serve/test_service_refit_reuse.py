@@ -17,6 +17,8 @@ import numpy as np
 import pytest
 
 from coldbrew.models.base import Recommender, UserQuery
+from coldbrew.models.cf import ALSRecommender
+from coldbrew.models.heads import AttributeMapRecommender, CFMapRecommender
 from coldbrew.models.hybrid import HybridRecommender
 from coldbrew.serve.engine import Engine, Serving
 from coldbrew.serve.records import dataset_from_records
@@ -64,6 +66,7 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Path:
     outcome = run_refit(job_for(engine, serving=None, holdout=0), engine.encoder.inner)
     assert outcome["swapped"] and outcome["weights"] == "searched", outcome
     assert outcome["version"] == FIRST and engine.versions.info(FIRST).searched_on == 320
+    engine.versions.publish(FIRST)  # served from here on: no start-up refit in the copies
     close(engine)
     return folder
 
@@ -105,6 +108,10 @@ def test_a_refit_on_a_little_more_data_keeps_the_serving_weights(engine: Engine)
             serving.parts[name], "context_weight", 0.0
         )
     assert engine.versions.info(outcome["version"]).searched_on == 320
+    lm, cf_map = refitted.parts["lm"], refitted.parts["cf_map"]  # kept, not learned again
+    assert isinstance(lm, AttributeMapRecommender) and isinstance(cf_map, CFMapRecommender)
+    assert np.array_equal(lm.weights, serving.parts["lm"].weights)  # type: ignore[attr-defined]
+    assert cf_map.alpha == serving.parts["cf_map"].alpha  # type: ignore[attr-defined]
     assert "u45" in refitted.known_users() and outcome["version"] != FIRST
     found = refitted.recommend(UserQuery(user_id="u45"), 5)
     liked = {e.item_id for e in engine.store.interactions("u45")}
@@ -174,3 +181,25 @@ def test_every_unseen_event_is_held_out_up_to_the_limit() -> None:
     assert len(train) == 2702
     _, few = split_recent(events, after=2701.0, limit=100)
     assert [e.timestamp for e in few] == [float(t) for t in range(2900, 3000)]
+
+
+def test_an_als_started_from_a_previous_fit_stays_near_it(engine: Engine) -> None:
+    """Started from its own factors on the same data plus ten users, a few sweeps leave the
+    known items' factors where they were (cosine near 1) and give the new users rows."""
+    previous = load(engine, FIRST)
+    assert isinstance(previous, HybridRecommender)
+    old = previous.parts["cf_f64"]
+    assert isinstance(old, ALSRecommender)
+    engine.add_interactions(likes(range(40, 50), 8, 1000))
+    events = engine.store.interactions()
+    dataset = dataset_from_records(engine.store.items(), engine.store.users(), events)
+    started = ALSRecommender(factors=old.factors, regularization=old.regularization)
+    started.start_from(old)
+    started.fit(dataset)
+    rows = old.item_ids.rows(list(started.item_ids))
+    a, b = started.item_factors, old.item_factors[rows]
+    cosine = (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+    assert cosine.mean() > 0.95, cosine
+    assert started.user_factors.shape == (50, old.factors) and "u45" in started.user_ids
+    found = started.recommend(UserQuery(user_id="u45"), 5)
+    assert len(found.ids) == 5 and found.ids[0].startswith("i1-")  # their topic

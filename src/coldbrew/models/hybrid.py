@@ -401,7 +401,9 @@ class HybridRecommender(Recommender):
     def fit_reusing(self, dataset: Dataset, previous: HybridRecommender) -> Self:
         """Fit every part once on ``dataset`` and blend them with ``previous``'s weights and
         context weights (no inner validation, no weight search): a refit on data that has not
-        changed enough to move the weights (:func:`coldbrew.serve.refit.reusable`).
+        changed enough to move the weights (:func:`coldbrew.serve.refit.reusable`). Each part
+        starts from ``previous``'s part where it can (:meth:`Recommender.start_from`: ALS from
+        its factors, the attribute map and the text-to-CF penalty kept).
 
         Raises
         ------
@@ -413,6 +415,7 @@ class HybridRecommender(Recommender):
         for name, part in self.parts.items():
             if isinstance(part, CONTEXT_WEIGHTED):
                 part.context_weight = getattr(previous.parts[name], "context_weight", 0.0)
+            part.start_from(previous.parts[name])
         tune, self.tune = self.tune, False
         try:
             self.fit(dataset)
