@@ -9,6 +9,11 @@ the event's item are recorded. When the candidate passes (:func:`should_serve`, 
 docs/service.md) the same recipe is fitted again on every event, the held-out ones included,
 and that model is written as the new version; a refit forced by forget-user is served
 regardless, since the serving model learned from the forgotten user.
+
+While the data has not grown much since the serving hybrid's weights were searched
+(:func:`reusable`), the candidate keeps those weights and fits each part once
+(:meth:`~coldbrew.models.hybrid.HybridRecommender.fit_reusing`), and a candidate that passes is
+served as judged (:func:`_served`): no inner validation, no weight search, no second fit.
 """
 
 from __future__ import annotations
@@ -35,8 +40,10 @@ from coldbrew.live.lifeline import Lifeline, ParentGone
 from coldbrew.live.records import POSITIVE_EVENTS, dataset_from_records, item_frame, item_text
 from coldbrew.live.versions import ModelVersions, VersionInfo
 from coldbrew.models.base import Recommender, UserQuery
+from coldbrew.models.hybrid import HybridRecommender
 from coldbrew.models.recipes import ModelContext, make_model
 from coldbrew.models.zeroshot import ZeroShotRecommender
+from coldbrew.stopwatch import Stopwatch
 from coldbrew.store import Interaction, Item, User
 from coldbrew.text.cache import text_key
 from coldbrew.text.encoder import Encoder
@@ -50,6 +57,10 @@ Check = Callable[[str], None]
 process checks that its service is still there, :class:`~coldbrew.live.lifeline.Lifeline`)."""
 HOLDOUT = 500
 """At most this many of the newest unseen positive events judge a candidate."""
+REUSE_GROWTH = 1.5
+"""A refit searches the blend's weights afresh once the positive events number more than this
+many times those the serving weights were searched on; until then it reuses them
+(:func:`reusable`)."""
 
 
 def build_hybrid(encoder: Encoder, seed: int = 42, cache_dir: str | None = None) -> Recommender:
@@ -140,7 +151,7 @@ def split_recent(
     ``limit`` of them and at most a fifth of all (the candidate learns from the rest)."""
     fresh = [n for n, i in enumerate(positives) if i.timestamp > after]
     keep = min(limit, len(positives) // 5)
-    held = set(fresh[len(fresh) - keep :]) if keep else set()
+    held = set(fresh[max(0, len(fresh) - keep) :]) if keep else set()
     train = [i for n, i in enumerate(positives) if n not in held]
     return train, [positives[n] for n in sorted(held)]
 
@@ -221,6 +232,9 @@ class RefitJob:
     epoch: int = 0
     holdout: int = HOLDOUT
     seed: int = 42
+    reuse: bool = True
+    """Reuse the serving version's blend weights when :func:`reusable` allows (``False``: fit
+    and search everything afresh, as every refit did before issue 29)."""
 
 
 def run_refit(
@@ -231,12 +245,22 @@ def run_refit(
     ``check`` is called before each step and right before and after the commit (a refit
     process passes its :meth:`~coldbrew.live.lifeline.Lifeline.check`: a refit whose service
     is gone stops, and leaves no version). BLAS runs on one thread meanwhile (``implicit``'s
-    ALS is slower, and warns, with more).
+    ALS is slower, and warns, with more). The outcome's ``steps`` holds each step's wall and
+    CPU seconds, and ``parts`` those of each hybrid fit's parts and weight search.
     """
     from threadpoolctl import threadpool_limits
 
+    clock = Stopwatch()
+    checked = check or _go_on
+
+    def step(name: str) -> None:
+        checked(name)
+        clock.lap(name)
+
     with threadpool_limits(1, "blas"):
-        return _refit(job, encoder, check or _go_on)
+        outcome = _refit(job, encoder, step)
+    clock.lap(None)
+    return {**outcome, "steps": clock.report()}
 
 
 def _go_on(step: str) -> None:
@@ -266,14 +290,17 @@ def _refit(job: RefitJob, encoder: Encoder | None, check: Check) -> dict[str, An
     train, held = split_recent(positives, after, job.holdout)
     by_user = {u.user_id: u for u in users}
     holdout = holdout_queries(positives, held, by_user)
-    check("fitting the candidate")
-    candidate = _fit(memo, job.seed, items, users, train)
-    check("judging the candidate")
+    check("loading the serving model")
     if job.serving:
         serving, seen, _ = load_version(versions, job.serving, memo)
         reconcile(serving, live, seen)
     else:
         serving = build_zeroshot(memo).fit(dataset_from_records(items, users, train))
+    searched_before = serving_info.searched_on if serving_info else 0
+    blend = serving if reusable(job, searched_before, len(positives)) else None
+    check("fitting the candidate")
+    candidate = _fit(memo, job.seed, items, users, train, blend)
+    check("judging the candidate")
     gains = {"candidate": judge(candidate, holdout), "serving": judge(serving, holdout)}
     scores = {name: summary(g) for name, g in gains.items()}
     swap = should_serve(gains["candidate"], gains["serving"], forced=job.forced)
@@ -282,24 +309,59 @@ def _refit(job: RefitJob, encoder: Encoder | None, check: Check) -> dict[str, An
         "forced": job.forced,
         "validation": {"holdout": len(holdout.queries), **scores},
         "interactions": len(positives),
+        "weights": "searched" if blend is None else "reused",
     }
+    final: Recommender | None = None
     if swap:
-        # judged without the newest events, served with them: the same recipe fitted again
-        # on every event, so the served model learns from the freshest interactions too
         check("fitting the served model")
-        final = _fit(memo, job.seed, items, users, positives) if held else candidate
+        final, learned = _served(candidate, held, memo, job.seed, items, users, positives, blend)
         info = VersionInfo(
             version="",
             kind=final.kind,
-            interactions=len(positives),
-            trained_through=max((i.timestamp for i in positives), default=float("-inf")),
+            interactions=len(learned),
+            trained_through=max((i.timestamp for i in learned), default=float("-inf")),
             seconds=time.perf_counter() - start,
             validation=outcome["validation"],
             forced=job.forced,
+            searched_on=(len(positives) if blend is None else searched_before)
+            if isinstance(final, HybridRecommender)
+            else 0,
         )
         outcome["version"] = _write_version(versions, final, items, info, check)
     outcome["seconds"] = time.perf_counter() - start
+    outcome["parts"] = {
+        name: model.fit_times.report()
+        for name, model in (("candidate", candidate), ("served", final))
+        if isinstance(model, HybridRecommender) and (name == "candidate" or model is not candidate)
+    }
     return outcome
+
+
+def _served(
+    candidate: Recommender,
+    held: Sequence[Interaction],
+    encoder: Encoder,
+    seed: int,
+    items: Sequence[Item],
+    users: Sequence[User],
+    positives: Sequence[Interaction],
+    blend: Recommender | None,
+) -> tuple[Recommender, Sequence[Interaction]]:
+    """The model to serve once the candidate has passed, and the events it learned from.
+
+    With searched weights, the same recipe is fitted again on every event, the held-out ones
+    included, so the served model learns from the freshest interactions too. With reused
+    weights (``blend``) the candidate itself is served: its users' held-out likes reach it at
+    query time (the service asks with each user's whole history: CF parts fold it in, item-item
+    parts read it), and its version is trained only through the events it learned, so the next
+    refit holds them out and learns them.
+    """
+    if not held:
+        return candidate, positives
+    if blend is not None:
+        ids = {i.interaction_id for i in held}
+        return candidate, [i for i in positives if i.interaction_id not in ids]
+    return _fit(encoder, seed, items, users, positives), positives
 
 
 def _write_version(
@@ -333,12 +395,29 @@ def _fit(
     items: Sequence[Item],
     users: Sequence[User],
     events: Sequence[Interaction],
+    blend: Recommender | None = None,
 ) -> Recommender:
     """The hybrid fitted on ``events`` (the language model alone while there is too little to
-    learn from: fewer than two users or two items)."""
+    learn from: fewer than two users or two items); with ``blend`` (a hybrid of the same parts),
+    its parts fitted once and blended with ``blend``'s weights
+    (:meth:`~coldbrew.models.hybrid.HybridRecommender.fit_reusing`)."""
     learnable = len({i.user_id for i in events}) >= 2 and len({i.item_id for i in events}) >= 2
     model = build_hybrid(encoder, seed) if learnable else build_zeroshot(encoder)
-    return model.fit(dataset_from_records(items, users, events))
+    dataset = dataset_from_records(items, users, events)
+    if isinstance(model, HybridRecommender) and blend is not None and model.same_blend(blend):
+        return model.fit_reusing(dataset, blend)
+    return model.fit(dataset)
+
+
+def reusable(job: RefitJob, searched_on: int, positives: int) -> bool:
+    """Whether a refit may keep the serving version's blend weights (fitting each part once,
+    searching nothing): asked to (``job.reuse``), not forced by a forget-user (the weights were
+    chosen on the forgotten user's events), and the ``positives`` number at most
+    :data:`REUSE_GROWTH` times the ``searched_on`` events the serving weights were searched on
+    (0: not searched, or not recorded)."""
+    if not job.reuse or job.forced or searched_on <= 0:
+        return False
+    return positives <= REUSE_GROWTH * searched_on
 
 
 def run_quietly(job: RefitJob, check: Check | None = None) -> dict[str, Any]:

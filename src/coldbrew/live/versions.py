@@ -38,6 +38,8 @@ class VersionInfo:
     seconds: float = 0.0
     validation: dict[str, Any] = field(default_factory=dict)
     forced: bool = False
+    searched_on: int = 0
+    """Positive events the blend's weights were searched on (0: none, or not recorded)."""
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)

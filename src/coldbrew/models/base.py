@@ -103,6 +103,13 @@ class Recommender(ABC):
         """Make new (or changed) items scorable; the default leaves their scores to the model."""
         return None
 
+    def start_from(self, previous: Recommender) -> None:
+        """Let the next :meth:`fit` start from what ``previous`` (the same kind of model,
+        fitted on a little less of the same data) learned, where that is cheaper than learning
+        it again: a refit's parts (:meth:`~coldbrew.models.hybrid.HybridRecommender.fit_reusing`).
+        The default learns everything afresh."""
+        return None
+
     # ---- shared behaviour ---------------------------------------------------------------
     @property
     def is_fitted(self) -> bool:

@@ -365,6 +365,7 @@ class ALSRecommender(_FactorModel):
         self.alpha = alpha
         self.seed = seed
         self.num_threads = num_threads
+        self._start: ALSRecommender | None = None
 
     def get_params(self) -> dict[str, Any]:
         return {
@@ -376,20 +377,48 @@ class ALSRecommender(_FactorModel):
             "num_threads": self.num_threads,
         }
 
+    def start_from(self, previous: Recommender) -> None:
+        """Start the next fit from ``previous``'s factors (rows matched by id; new users and
+        items drawn as ``implicit`` draws them) and run :data:`WARM_ITERATIONS` sweeps."""
+        self._start = None
+        if isinstance(previous, ALSRecommender) and previous.factors == self.factors:
+            self._start = previous if previous.item_factors.size else None
+
     def _fit_cf(self, matrix: sp.csr_matrix) -> None:
         _import_implicit()  # the friendly message first, if implicit is missing
         from implicit.cpu.als import AlternatingLeastSquares
 
+        start, self._start = self._start, None
         model = AlternatingLeastSquares(
             factors=self.factors,
             regularization=self.regularization,
             alpha=self.alpha,
-            iterations=self.iterations,
+            iterations=self.iterations if start is None else min(WARM_ITERATIONS, self.iterations),
             random_state=self.seed,
             num_threads=self.num_threads,
         )
+        if start is not None:
+            rng = np.random.default_rng(self.seed)
+            model.user_factors = _started(start.user_factors, start.user_ids, self.user_ids, rng)
+            model.item_factors = _started(start.item_factors, start.item_ids, self.item_ids, rng)
         model.fit(matrix, show_progress=False)
         self._set_factors(model.item_factors, model.user_factors)
+
+
+WARM_ITERATIONS = 5
+"""ALS sweeps of a fit that starts from a previous fit's factors
+(:meth:`~ALSRecommender.start_from`)."""
+
+
+def _started(factors: np.ndarray, old: IdMap, new: IdMap, rng: np.random.Generator) -> np.ndarray:
+    """Initial factors for ``new``'s rows: ``factors``' row of the same id where ``old`` has
+    one, else small random values (as ``implicit`` starts)."""
+    out = (rng.random((len(new), factors.shape[1]), dtype=np.float32) * 0.01).astype(np.float32)
+    ids = list(new)
+    known = np.asarray([i in old for i in ids], dtype=bool)
+    if known.any():
+        out[known] = factors[old.rows([i for i, k in zip(ids, known) if k])]
+    return np.ascontiguousarray(out)
 
 
 class BPRRecommender(_FactorModel):

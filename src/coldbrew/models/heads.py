@@ -140,6 +140,7 @@ class AttributeMapRecommender(ZeroShotRecommender):
         self.vocabulary: list[str] = []
         self.weights = np.zeros((0, 0), dtype=np.float32)
         self._mapped: dict[str, np.ndarray] = {}
+        self._kept: tuple[list[str], np.ndarray] | None = None
 
     def get_params(self) -> dict[str, Any]:
         return {
@@ -165,9 +166,19 @@ class AttributeMapRecommender(ZeroShotRecommender):
         where = {t: i for i, t in enumerate(unique)}
         return np.hstack([onehot, vectors[[where[t] for t in texts]]])
 
+    def start_from(self, previous: Recommender) -> None:
+        """Keep ``previous``'s attribute map at the next fit (its vocabulary and ridge
+        weights: no user's attributes encoded at fit time); the item side is fitted afresh."""
+        if isinstance(previous, AttributeMapRecommender) and previous.weights.size:
+            self._kept = (list(previous.vocabulary), previous.weights.copy())
+
     def _fit(self, dataset: Dataset) -> None:
         super()._fit(dataset)
         self._mapped = {}
+        kept, self._kept = self._kept, None
+        if kept is not None:
+            self.vocabulary, self.weights = kept
+            return
         fields = self.user_template.attribute_fields
         users = [u for u, p in self._profiles.items() if p["attributes"] and self._history.get(u)]
         tokens = Counter(
@@ -293,6 +304,7 @@ class CFMapRecommender(Recommender):
         self.item_factors = np.zeros((0, 0), dtype=np.float32)
         self._gram: tuple[np.ndarray, np.ndarray] | None = None
         self.mapped = np.zeros(0, dtype=bool)
+        self._kept_alpha: float | None = None
 
     def get_params(self) -> dict[str, Any]:
         return {
@@ -321,7 +333,15 @@ class CFMapRecommender(Recommender):
         lexical = TfidfRecommender(**params.pop("lexical"))
         return cls(encoder, teacher, text_model=text_model, lexical=lexical, **params)
 
+    def start_from(self, previous: Recommender) -> None:
+        """The teacher starts from ``previous``'s teacher, and ``previous``'s chosen penalty
+        is kept (no :attr:`alpha_grid` search at the next fit)."""
+        if isinstance(previous, CFMapRecommender):
+            self.teacher.start_from(previous.teacher)
+            self._kept_alpha = previous.alpha
+
     def _fit(self, dataset: Dataset) -> None:
+        kept_alpha, self._kept_alpha = self._kept_alpha, None
         self.teacher.fit(dataset)
         if not isinstance(self.teacher, FactorModel):
             raise ValueError(f"teacher {self.teacher.kind!r} has no item_factors")
@@ -342,7 +362,9 @@ class CFMapRecommender(Recommender):
             self.item_factors = np.zeros_like(factors)
             self.mapped = ~warm
             return
-        if self.alpha_grid:
+        if kept_alpha is not None:
+            self.alpha = kept_alpha
+        elif self.alpha_grid:
             self.alpha = self._choose_alpha(vectors, factors, warm)
         self.weights = fit_ridge(vectors[warm], factors[warm], self.alpha)
         self.item_factors = factors.copy()

@@ -20,7 +20,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Self, TypeGuard
 
 import numpy as np
 import pandas as pd
@@ -52,6 +52,7 @@ from coldbrew.models.selection import (
     best_single,
     keep_unless_beaten,
 )
+from coldbrew.stopwatch import Stopwatch
 from coldbrew.text.encoder import Encoder
 
 USER_EDGES = (0, 1, 3, 5, 10, 20, 50, 100)
@@ -316,6 +317,9 @@ class HybridRecommender(Recommender):
         self.validation: dict[str, Any] = {}
         self._tie_offsets = np.zeros(0, dtype=np.float32)
         self._reference = np.zeros(0, dtype=np.int64)
+        self.fit_times = Stopwatch()
+        """Seconds of the last fit's steps (each part on each split, the validation, the
+        weights); not saved with the model."""
 
     def get_params(self) -> dict[str, Any]:
         return {
@@ -357,16 +361,57 @@ class HybridRecommender(Recommender):
         with tqdm(
             total=steps, desc="fitting the hybrid", unit="step", disable=not self.show_progress
         ) as bar:
+            self.fit_times = watch = Stopwatch()
             if tune:
-                inner, tasks = inner_validation(dataset, seed=self.seed, fraction=self.val_fraction)
+                with watch.time("inner validation"):
+                    inner, tasks = inner_validation(
+                        dataset, seed=self.seed, fraction=self.val_fraction
+                    )
                 self._fit_parts(inner, bar, "inner split")
                 bar.set_postfix_str("weights on the inner validation")
-                chosen = self._fit_context_weights(tasks)
-                self._fit_weights(tasks)
+                with watch.time("context weights"):
+                    chosen = self._fit_context_weights(tasks)
+                with watch.time("weights"):
+                    self._fit_weights(tasks)
                 self.validation.update(chosen)
                 bar.update()
             self._fit_parts(dataset, bar, "full data")
         self._mute_silent()
+
+    def same_blend(self, other: Recommender) -> TypeGuard[HybridRecommender]:
+        """Whether ``other`` is a hybrid of the same parts (names and kinds, in order), whose
+        weights therefore mean the same here."""
+        return isinstance(other, HybridRecommender) and [
+            (n, p.kind) for n, p in self.parts.items()
+        ] == [(n, p.kind) for n, p in other.parts.items()]
+
+    def fit_reusing(self, dataset: Dataset, previous: HybridRecommender) -> Self:
+        """Fit every part once on ``dataset`` and blend them with ``previous``'s weights and
+        context weights (no inner validation, no weight search): a refit on data that has not
+        changed enough to move the weights (:func:`coldbrew.live.refit.reusable`). Each part
+        starts from ``previous``'s part where it can (:meth:`Recommender.start_from`: ALS from
+        its factors, the attribute map and the text-to-CF penalty kept).
+
+        Raises
+        ------
+        ValueError
+            When ``previous`` is not a hybrid of the same parts (:meth:`same_blend`).
+        """
+        if not self.same_blend(previous):
+            raise ValueError(f"cannot reuse the weights of a different blend: {previous.kind}")
+        for name, part in self.parts.items():
+            if isinstance(part, CONTEXT_WEIGHTED):
+                part.context_weight = getattr(previous.parts[name], "context_weight", 0.0)
+            part.start_from(previous.parts[name])
+        tune, self.tune = self.tune, False
+        try:
+            self.fit(dataset)
+        finally:
+            self.tune = tune
+        self.weights = previous.weights.copy()
+        self.validation = dict(previous.validation)
+        self._mute_silent()
+        return self
 
     def _silent(self) -> np.ndarray:
         """Which parts learned nothing in their last fit (:attr:`Recommender.silent_reason`)."""
@@ -433,7 +478,8 @@ class HybridRecommender(Recommender):
         for name, part in self.parts.items():
             if bar is not None:
                 bar.set_postfix_str(f"{name} on the {on}")
-            part.fit(dataset)
+            with self.fit_times.time(f"{name} on the {on or 'data'}"):
+                part.fit(dataset)
             if bar is not None:
                 bar.update()
         counts = dataset.positives()[ITEM_ID].astype(str).value_counts()

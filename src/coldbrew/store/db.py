@@ -123,6 +123,18 @@ def _interaction(row: InteractionRow) -> Interaction:
     )
 
 
+_INTERACTION_COLUMNS = (
+    InteractionRow.interaction_id,
+    InteractionRow.user_id,
+    InteractionRow.item_id,
+    InteractionRow.event,
+    InteractionRow.timestamp,
+    InteractionRow.value,
+    InteractionRow.context,
+)
+"""An interaction's columns in :class:`~coldbrew.store.records.Interaction`'s order."""
+
+
 def _chunks(values: Sequence[str]) -> Iterator[Sequence[str]]:
     for start in range(0, len(values), _CHUNK):
         yield values[start : start + _CHUNK]
@@ -339,11 +351,14 @@ class Store:
 
     def interactions(self, user_id: str | None = None) -> list[Interaction]:
         """Interactions oldest first (by timestamp, then insertion order)."""
-        stmt = select(InteractionRow).order_by(InteractionRow.timestamp, InteractionRow.pk)
+        stmt = select(*_INTERACTION_COLUMNS).order_by(InteractionRow.timestamp, InteractionRow.pk)
         if user_id is not None:
             stmt = stmt.where(InteractionRow.user_id == user_id)
-        with self._sessions() as session:
-            return [_interaction(r) for r in session.scalars(stmt)]
+        with self._sessions() as session:  # plain rows: no ORM object per interaction
+            return [
+                Interaction(i, u, item, event, ts, value, dict(context) if context else None)
+                for i, u, item, event, ts, value, context in session.execute(stmt)
+            ]
 
     def vectors(self, kind: str, model: str) -> dict[str, np.ndarray]:
         """``{owner id: float32 vector}`` for one kind and model (any stored format)."""

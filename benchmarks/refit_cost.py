@@ -1,0 +1,218 @@
+"""What a refit costs, step by step and part by part, against one plain ALS fit (issue 29).
+
+Builds a service's state in a temporary SQLite store (every item of the dataset with its stored
+vector, every user, and the positive events but the newest ``--new``), then, in this one
+process: times one plain ``implicit`` ALS fit of the same users x items matrix (the recipe's
+64-factor ALS, one thread, as a refit runs it), runs :func:`~coldbrew.live.refit.run_refit`
+(the job the service's refit process runs) with no serving version, adds the ``--new`` events,
+and runs it again with that version serving (for each ``--modes``: ``full`` fits everything
+afresh as before issue 29, ``reuse`` lets the refit reuse the serving version). Prints a table
+of wall and CPU seconds per step and per part, with each refit's ratio to the ALS fit, and
+writes the JSON to ``--out``. ``--spawn`` runs each refit in a child process as the service does
+(process start, imports and the encoder's load included).
+
+    OPENBLAS_NUM_THREADS=1 python benchmarks/refit_cost.py --dataset ml-100k
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import inspect
+import json
+import os
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+from replay import git_head
+
+from coldbrew.data.benchmarks import LOADERS, data_root
+from coldbrew.data.idmap import IdMap
+from coldbrew.live.records import POSITIVE_EVENTS, dataset_from_records, item_text
+from coldbrew.live.refit import RefitJob, run_refit, spawn_refit
+from coldbrew.models.cf import interaction_matrix
+from coldbrew.serve.importer import dataset_records
+from coldbrew.store import Interaction, Store
+from coldbrew.text.cache import EmbeddingCache
+from coldbrew.text.encoder import Encoder
+from coldbrew.text.factory import make_encoder
+
+ALS = {"factors": 64, "regularization": 0.05, "alpha": 10.0, "iterations": 15}
+"""The recipe's ALS (``models/recipes.py`` ``_als``), fitted plainly."""
+
+
+def seed_store(url: str, records: Any, encoder: Encoder, cache_dir: Path) -> None:
+    """Items with their stored vectors, users and ``records.interactions`` into ``url``."""
+    texts = [item_text(i) for i in records.items]
+    vectors = EmbeddingCache(cache_dir).encode(encoder, texts, show_progress=False)
+    store = Store(url)
+    try:
+        with store.transaction() as session:
+            store.register_model(session, encoder.name, encoder.config(), encoder.dim)
+            store.upsert_items(session, records.items)
+            store.put_vectors(
+                session, "item", encoder.name, [i.item_id for i in records.items], vectors
+            )
+            store.upsert_users(session, records.users)
+        add_events(store, records.interactions)
+    finally:
+        store.close()
+
+
+def add_events(store: Store, events: list[Interaction]) -> None:
+    with store.transaction() as session:
+        store.upsert_interactions(session, events)
+
+
+def plain_als(records: Any, events: list[Interaction], seed: int, repeats: int) -> dict[str, Any]:
+    """Wall and CPU seconds of ``repeats`` plain ALS fits of the positive events' matrix."""
+    from implicit.cpu.als import AlternatingLeastSquares
+    from threadpoolctl import threadpool_limits
+
+    dataset = dataset_from_records(records.items, records.users, events)
+    matrix, _ = interaction_matrix(dataset, IdMap([i.item_id for i in records.items]))
+    walls, cpus = [], []
+    with threadpool_limits(1, "blas"):
+        for _ in range(repeats):
+            model = AlternatingLeastSquares(**ALS, random_state=seed, num_threads=1)
+            wall, cpu = time.perf_counter(), time.process_time()
+            model.fit(matrix, show_progress=False)
+            walls.append(time.perf_counter() - wall)
+            cpus.append(time.process_time() - cpu)
+    return {
+        "matrix": list(matrix.shape),
+        "nnz": int(matrix.nnz),
+        "wall_s": round(statistics.median(walls), 3),
+        "cpu_s": round(statistics.median(cpus), 3),
+        "wall_s_each": [round(w, 3) for w in walls],
+    }
+
+
+def refit(job: RefitJob, encoder: Encoder, mode: str, spawn: bool) -> dict[str, Any]:
+    """One refit, timed: in this process, or (``spawn``) in a child process as the service
+    runs it (its start, imports and encoder load included; CPU of the child). ``mode`` is
+    passed on where this checkout's job knows it."""
+    if "reuse" in {f.name for f in dataclasses.fields(RefitJob)}:
+        job = dataclasses.replace(job, reuse=mode == "reuse")  # type: ignore[call-arg]
+    elif mode != "full":
+        raise SystemExit(f"this checkout's refit has only the full mode, not {mode!r}")
+    wall, cpu = time.perf_counter(), cpu_seconds(spawn)
+    if spawn:
+        outcome = spawn_refit(job)[1]()
+        if "error" in outcome:
+            raise SystemExit(f"the refit failed: {outcome['error']}")
+    else:
+        outcome = run_refit(job, encoder)
+    outcome["wall_s"] = round(time.perf_counter() - wall, 3)
+    outcome["cpu_s"] = round(cpu_seconds(spawn) - cpu, 3)
+    return outcome
+
+
+def cpu_seconds(children: bool) -> float:
+    """CPU seconds of this process, or of its ended children."""
+    if not children:
+        return time.process_time()
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def table(results: dict[str, Any]) -> str:
+    """Markdown: each refit's total, steps and part fits, and its ratio to the plain ALS fit."""
+    als = results["plain_als"]["wall_s"]
+    lines = [
+        f"plain ALS fit: {als:.3f} s wall (median of {len(results['plain_als']['wall_s_each'])})"
+    ]
+    for name, out in results["refits"].items():
+        ratio = out["wall_s"] / als
+        lines.append(
+            f"\n{name}: {out['wall_s']:.2f} s wall, {out['cpu_s']:.2f} s CPU, {ratio:.0f}x ALS; "
+            f"swapped {out.get('swapped')}, holdout {out['validation']}"
+        )
+        lines.append("| step | wall s | CPU s |\n|---|---:|---:|")
+        for step, t in out.get("steps", {}).items():
+            lines.append(f"| {step} | {t['wall_s']:.2f} | {t['cpu_s']:.2f} |")
+        for model, parts in out.get("parts", {}).items():
+            for part, t in parts.items():
+                lines.append(f"| {model}: {part} | {t['wall_s']:.2f} | {t['cpu_s']:.2f} |")
+    return "\n".join(lines)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", default="ml-100k", choices=sorted(LOADERS))
+    parser.add_argument("--new", type=int, default=300, help="events added before the 2nd refit")
+    parser.add_argument("--modes", default="full", help="comma-separated: full, reuse")
+    parser.add_argument("--encoder", default="default")
+    parser.add_argument(
+        "--spawn", action="store_true", help="each refit in a child process, as the service runs it"
+    )
+    parser.add_argument("--als-repeats", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--cache-dir", type=Path, default=Path(".coldbrew/cache"))
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "refit")
+    parser.add_argument("--label", default="", help="added to the output file's name")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    load_start = [round(x, 2) for x in os.getloadavg()]
+    records = dataset_records(LOADERS[args.dataset](data_root()))
+    events = sorted(
+        (i for i in records.interactions if i.event in POSITIVE_EVENTS), key=lambda i: i.timestamp
+    )
+    new = events[len(events) - args.new :]
+    later = {i.interaction_id for i in new}
+    old = [i for i in records.interactions if i.interaction_id not in later]
+    encoder = make_encoder(args.encoder)
+    results: dict[str, Any] = {"refits": {}}
+    with tempfile.TemporaryDirectory() as scratch:
+        url = str(Path(scratch) / "refit.sqlite")
+        seed_store(url, dataclasses.replace(records, interactions=old), encoder, args.cache_dir)
+        results["plain_als"] = plain_als(records, events, args.seed, args.als_repeats)
+        job = RefitJob(url, str(Path(scratch) / "models"), encoder.config(), serving=None)
+        first = refit(job, encoder, "full", args.spawn)
+        results["refits"]["first (no serving version)"] = first
+        store = Store(url)
+        add_events(store, new)
+        store.close()
+        for mode in args.modes.split(","):
+            job = dataclasses.replace(job, serving=first["version"])
+            results["refits"][f"second, {mode} (+{len(new)} events)"] = refit(
+                job, encoder, mode, args.spawn
+            )
+    results["plain_als_after"] = plain_als(records, events, args.seed, args.als_repeats)
+    body = {
+        "dataset": args.dataset,
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "git": git_head(),
+        "refit_job_fields": [f.name for f in dataclasses.fields(RefitJob)],
+        "run_refit": inspect.getsourcefile(run_refit),
+        "positives": len(events),
+        "spawned": args.spawn,
+        "load_average": {"start": load_start, "end": [round(x, 2) for x in os.getloadavg()]},
+        **results,
+    }
+    text = table(results)
+    print(text)
+    print(f"load average: start {load_start}, end {body['load_average']['end']}")
+    args.out.mkdir(parents=True, exist_ok=True)
+    stem = f"refit-cost-{args.dataset}{'-' + args.label if args.label else ''}"
+    (args.out / f"{stem}.json").write_text(json.dumps(body, indent=1, default=str) + "\n")
+    (args.out / f"{stem}.md").write_text(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    np.seterr(all="ignore")
+    raise SystemExit(main())
