@@ -18,14 +18,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from sklearn.feature_extraction.text import CountVectorizer
-from sklearn.preprocessing import normalize
 
 from coldbrew.data.idmap import IdMap
 from coldbrew.data.schema import Dataset
 from coldbrew.models.base import NO_INTERACTIONS, Recommender, UserQuery
 from coldbrew.models.cf import interaction_matrix, popularity_scores, ridge_fold_in
 from coldbrew.models.reasons import Reason
+from coldbrew.models.tfidf import normalize
 from coldbrew.text.encoder import tokenize
 from coldbrew.text.templates import ItemTemplate
 
@@ -136,6 +135,8 @@ class LightFMRecommender(Recommender):
         return template.render_frame(items)
 
     def _bag_of_words(self, texts: Sequence[str]) -> sp.csr_matrix:
+        from sklearn.feature_extraction.text import CountVectorizer  # on first use
+
         vectorizer = CountVectorizer(
             tokenizer=tokenize,
             lowercase=False,
@@ -150,6 +151,8 @@ class LightFMRecommender(Recommender):
         return _rarest_per_row(words, self._term_df, self.max_words_per_item)
 
     def _fit_vocabulary(self, texts: Sequence[str]) -> None:
+        from sklearn.feature_extraction.text import CountVectorizer  # on first use
+
         vectorizer = CountVectorizer(
             tokenizer=tokenize,
             lowercase=False,

@@ -10,13 +10,11 @@ the recency-weighted mean of their liked items' rows; scores are cosines. A user
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.preprocessing import normalize
 
 from coldbrew.data.schema import ITEM_ID, Dataset
 from coldbrew.models.base import Recommender, UserQuery
@@ -25,6 +23,18 @@ from coldbrew.models.reasons import Reason
 from coldbrew.models.zeroshot import recency_weights
 from coldbrew.text.encoder import tokenize
 from coldbrew.text.templates import ItemTemplate
+
+if TYPE_CHECKING:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+
+def normalize(matrix: Any, norm: str = "l2") -> Any:
+    """scikit-learn's row normalisation, imported on first use: scikit-learn takes a second or
+    more to import, and importing any model (every one is, with :mod:`coldbrew.models`) must not
+    wait for it."""
+    from sklearn.preprocessing import normalize as normalize_rows
+
+    return normalize_rows(matrix, norm=norm)
 
 
 class TfidfRecommender(Recommender):
@@ -94,6 +104,8 @@ class TfidfRecommender(Recommender):
         return ItemTemplate(self.text_fields or ("title",), self.attribute_fields or ())
 
     def _new_vectorizer(self, **extra: Any) -> TfidfVectorizer:
+        from sklearn.feature_extraction.text import TfidfVectorizer  # see normalize
+
         return TfidfVectorizer(
             tokenizer=tokenize,
             lowercase=False,
