@@ -18,7 +18,14 @@ import pytest
 
 from coldbrew.live.engine import Engine, Serving
 from coldbrew.live.records import dataset_from_records
-from coldbrew.live.refit import REUSE_GROWTH, RefitJob, reusable, run_refit, split_recent
+from coldbrew.live.refit import (
+    REUSE_GROWTH,
+    RefitJob,
+    build_zeroshot,
+    reusable,
+    run_refit,
+    split_recent,
+)
 from coldbrew.models.base import Recommender, UserQuery
 from coldbrew.models.cf import ALSRecommender
 from coldbrew.models.heads import AttributeMapRecommender, CFMapRecommender
@@ -168,6 +175,25 @@ def test_reusing_weights_needs_the_same_parts(engine: Engine) -> None:
     dataset = dataset_from_records(engine.store.items(), engine.store.users(), events)
     with pytest.raises(ValueError, match="different blend"):
         fewer.fit_reusing(dataset, fitted)
+
+
+def test_a_serving_model_of_other_parts_is_not_reused(engine: Engine) -> None:
+    """When the serving version's weights were searched but its model is not a hybrid of the
+    recipe's parts (an older recipe), the refit searches afresh, and says so: its version
+    records the events it searched on now."""
+    folder = engine.versions.path(FIRST)
+    kept = {f.name: f.read_bytes() for f in folder.iterdir() if f.is_file()}
+    events = engine.store.interactions()
+    dataset = dataset_from_records(engine.store.items(), engine.store.users(), events)
+    shutil.rmtree(folder)
+    build_zeroshot(engine.encoder.inner).fit(dataset).save(folder, profiles=False)
+    for name in ("served.json", "catalog.npz"):
+        (folder / name).write_bytes(kept[name])
+    engine.add_interactions(likes(range(40, 50), 8, 1000))
+    outcome = run_refit(job_for(engine, holdout=0), engine.encoder.inner)
+    assert outcome["swapped"] and outcome["weights"] == "searched", outcome
+    assert "weights" in outcome["parts"]["candidate"]  # the search ran
+    assert engine.versions.info(outcome["version"]).searched_on == 400
 
 
 def test_every_unseen_event_is_held_out_up_to_the_limit() -> None:

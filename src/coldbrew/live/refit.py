@@ -299,7 +299,8 @@ def _refit(job: RefitJob, encoder: Encoder | None, check: Check) -> dict[str, An
     searched_before = serving_info.searched_on if serving_info else 0
     blend = serving if reusable(job, searched_before, len(positives)) else None
     check("fitting the candidate")
-    candidate = _fit(memo, job.seed, items, users, train, blend)
+    candidate, reused = _fit(memo, job.seed, items, users, train, blend)
+    blend = blend if reused else None  # a serving model of other parts: searched afresh
     check("judging the candidate")
     gains = {"candidate": judge(candidate, holdout), "serving": judge(serving, holdout)}
     scores = {name: summary(g) for name, g in gains.items()}
@@ -361,7 +362,7 @@ def _served(
     if blend is not None:
         ids = {i.interaction_id for i in held}
         return candidate, [i for i in positives if i.interaction_id not in ids]
-    return _fit(encoder, seed, items, users, positives), positives
+    return _fit(encoder, seed, items, users, positives)[0], positives
 
 
 def _write_version(
@@ -396,17 +397,18 @@ def _fit(
     users: Sequence[User],
     events: Sequence[Interaction],
     blend: Recommender | None = None,
-) -> Recommender:
+) -> tuple[Recommender, bool]:
     """The hybrid fitted on ``events`` (the language model alone while there is too little to
-    learn from: fewer than two users or two items); with ``blend`` (a hybrid of the same parts),
-    its parts fitted once and blended with ``blend``'s weights
-    (:meth:`~coldbrew.models.hybrid.HybridRecommender.fit_reusing`)."""
+    learn from: fewer than two users or two items), and whether it reused ``blend``'s weights:
+    with ``blend`` a hybrid of the same parts, its parts are fitted once and blended with
+    ``blend``'s weights (:meth:`~coldbrew.models.hybrid.HybridRecommender.fit_reusing`);
+    otherwise everything is fitted and searched."""
     learnable = len({i.user_id for i in events}) >= 2 and len({i.item_id for i in events}) >= 2
     model = build_hybrid(encoder, seed) if learnable else build_zeroshot(encoder)
     dataset = dataset_from_records(items, users, events)
     if isinstance(model, HybridRecommender) and blend is not None and model.same_blend(blend):
-        return model.fit_reusing(dataset, blend)
-    return model.fit(dataset)
+        return model.fit_reusing(dataset, blend), True
+    return model.fit(dataset), False
 
 
 def reusable(job: RefitJob, searched_on: int, positives: int) -> bool:
