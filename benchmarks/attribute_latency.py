@@ -3,11 +3,13 @@ same 100 users of ml-100k's cold-user split: the first pass encodes each new att
 the second finds it remembered.
 
     PYTHONPATH=src python benchmarks/attribute_latency.py SPLITS_DIR CACHE_DIR
+
+``SPLITS_DIR`` holds (or receives) the seed-42 cold-user split; ``CACHE_DIR`` the text vectors.
 """
 
 from __future__ import annotations
 
-import sys
+import argparse
 import time
 from pathlib import Path
 
@@ -16,17 +18,21 @@ import numpy as np
 from coldbrew.bench.evaluate import build_queries
 from coldbrew.bench.runner import BenchConfig, load_or_make_split
 from coldbrew.data import load_dataset
-from coldbrew.models import recipes as zoo
+from coldbrew.models.recipes import ModelContext, make_model
 from coldbrew.text.factory import make_encoder
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("splits_dir", type=Path, help="where the cold-user split is kept")
+    parser.add_argument("cache_dir", help="where text vectors are cached")
+    args = parser.parse_args()
     dataset = load_dataset("ml-100k")
     config = BenchConfig(protocols=("cold-user",))
-    split = load_or_make_split(dataset, "cold-user", config, Path(sys.argv[1]) / "cold-user-seed42")
+    split = load_or_make_split(dataset, "cold-user", config, args.splits_dir / "cold-user-seed42")
     encoder = make_encoder("default")
-    context = zoo.ModelContext(lambda: encoder, sys.argv[2], 42)
-    hybrid = zoo._hybrid(context).fit(split.train_dataset(dataset))
+    context = ModelContext(lambda: encoder, args.cache_dir, 42)
+    hybrid = make_model("hybrid", context).fit(split.train_dataset(dataset))
     queries = build_queries(split, k=0).queries[:100]
     combos = {tuple(sorted(hybrid.resolve(q).attributes.items())) for q in queries}
     for label in ("first pass", "second pass"):

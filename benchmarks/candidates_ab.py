@@ -15,6 +15,7 @@ the figure to read when the absolute ones are inflated by other work:
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
 import os
@@ -35,7 +36,11 @@ def percentiles(ms: np.ndarray) -> list[float]:
 
 
 def main() -> int:
-    work, seconds = Path(sys.argv[1]), float(sys.argv[2])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("work", type=Path, help="a copy of candidates.py --keep WORK")
+    parser.add_argument("seconds", type=float, help="at most this long beside the refit")
+    args = parser.parse_args()
+    work, seconds = args.work, args.seconds
     store = Store(str(work / "big.sqlite"))
     serving = Serving(
         models_dir=str(work / "models"), refit_every=0, refit_minutes=0, score_all_below=0

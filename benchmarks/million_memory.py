@@ -11,6 +11,7 @@ whether PyTorch or sentence-transformers were imported (they should not be).
 
 from __future__ import annotations
 
+import argparse
 import gc
 import json
 import sys
@@ -33,8 +34,13 @@ def _raw(rows: object) -> np.ndarray:
 
 
 def main() -> int:
-    db = sys.argv[1]
-    rows = sys.argv[2] if len(sys.argv) > 2 else "float16"  # int8: the index's rows as int8
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("db", help="a million.py database (SQLite file)")
+    parser.add_argument(
+        "rows", nargs="?", default="float16", choices=["float16", "int8"], help="the index's rows"
+    )
+    args = parser.parse_args()
+    db, rows = args.db, args.rows
     process, start = psutil.Process(), time.perf_counter()
     steps: list[tuple[str, int, float]] = []
 

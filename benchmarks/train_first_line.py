@@ -16,6 +16,7 @@ and to its first step, and the phase lines seen until then.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -24,9 +25,14 @@ import time
 
 
 def main() -> None:
-    ours = sys.argv[1 : sys.argv.index("--")] if "--" in sys.argv else []
-    argv = sys.argv[sys.argv.index("--") + 1 :] if "--" in sys.argv else sys.argv[1:]
-    until = "first_output" if "--first-output" in ours else "first_step"
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--first-output", action="store_true", help="stop at the first output, not the first step"
+    )
+    parser.add_argument("train", nargs=argparse.REMAINDER, help="-- then coldbrew train's options")
+    args = parser.parse_args()
+    argv = args.train[1:] if args.train[:1] == ["--"] else args.train
+    until = "first_output" if args.first_output else "first_step"
     command = [sys.executable, "-m", "coldbrew", "train", *argv]
     began = time.perf_counter()
     child = subprocess.Popen(command, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)

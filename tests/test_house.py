@@ -199,3 +199,38 @@ def test_every_benchmark_script_imports_names_that_exist() -> None:
                     )
                 ]
     assert not missing, f"benchmark scripts import names that do not exist: {missing}"
+
+
+def test_every_benchmark_script_reads_its_command_line_with_argparse() -> None:
+    """A script that indexes ``sys.argv`` itself fails on ``--help`` (or takes it for a path and
+    writes a folder named ``--help``): every script with a command line declares it."""
+    raw = []
+    for path in sorted((SOURCE.parent.parent / "benchmarks").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Subscript | ast.Compare | ast.Call) and _reads_argv(node):
+                raw.append(f"{path.name}:{node.lineno}")
+    assert not raw, f"benchmark scripts read sys.argv by hand (use argparse): {raw}"
+
+
+def _is_argv(node: ast.AST) -> bool:
+    return (
+        isinstance(node, ast.Attribute)
+        and node.attr == "argv"
+        and isinstance(node.value, ast.Name)
+        and node.value.id == "sys"
+    )
+
+
+def _reads_argv(node: ast.AST) -> bool:
+    """``sys.argv[...]``, ``... in sys.argv``, ``len(sys.argv)``, ``sys.argv.index(...)``
+    (recording the whole command line, ``" ".join(sys.argv)``, is not reading it)."""
+    if isinstance(node, ast.Subscript):
+        return _is_argv(node.value)
+    if isinstance(node, ast.Compare):
+        return any(_is_argv(c) for c in node.comparators)
+    if isinstance(node, ast.Call):
+        func = node.func
+        on_argv = isinstance(func, ast.Attribute) and _is_argv(func.value)
+        counted = isinstance(func, ast.Name) and func.id == "len" and any(map(_is_argv, node.args))
+        return on_argv or counted
+    return False
