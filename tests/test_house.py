@@ -234,3 +234,20 @@ def _reads_argv(node: ast.AST) -> bool:
         counted = isinstance(func, ast.Name) and func.id == "len" and any(map(_is_argv, node.args))
         return on_argv or counted
     return False
+
+
+CROSS_CUTTING = {"test_house.py", "test_readme.py", "test_base_install.py"}
+"""Tests of the whole tree, not of one package: they stay at the top of tests/."""
+
+
+def test_tests_mirror_the_packages() -> None:
+    """A package's tests live in the folder of its name (``tests/models/`` for
+    ``coldbrew.models``; ``tests/benchmarks/`` for the scripts in benchmarks/), so a reader
+    finds them where the code is."""
+    tests = Path(__file__).resolve().parent
+    packages = {p.name for p in SOURCE.iterdir() if (p / "__init__.py").exists()}
+    folders = {p.name for p in tests.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))}
+    strays = sorted(folders - packages - {"benchmarks"})
+    loose = sorted(p.name for p in tests.glob("test_*.py") if p.name not in CROSS_CUTTING)
+    assert not strays, f"test folders named after no package: {strays}"
+    assert not loose, f"tests outside their package's folder: {loose}"

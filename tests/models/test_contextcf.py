@@ -138,7 +138,7 @@ def test_the_hybrid_chooses_the_context_weight_on_its_validation() -> None:
 
 
 def test_the_shuffled_control_keeps_the_contexts_but_not_what_they_went_with() -> None:
-    script = Path(__file__).resolve().parents[1] / "benchmarks"
+    script = Path(__file__).resolve().parents[2] / "benchmarks"
     sys.path.insert(0, str(script))
     bench = importlib.import_module("context")
     data = travellers(20)

@@ -31,7 +31,7 @@ from coldbrew.text.language import (
     script_warnings,
 )
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 
 ZH = ["轻薄春季夹克", "加厚羽绒服 冬天穿", "机械键盘 青轴", "三体（科幻小说）"]
 EN = ["Lightweight spring jacket", "Insulated winter parka", "Mechanical keyboard", "Dune"]

@@ -23,7 +23,7 @@ import pytest
 from coldbrew.data.schema import Dataset
 from coldbrew.text.templates import ItemTemplate
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "benchmarks" / "replay.py"
 SECTIONS = ("overall", "windows", "history", "item_age", "per_event")
 SERVED = ("latency", "phases", "refit", "peak_rss_mb", "versions_served")

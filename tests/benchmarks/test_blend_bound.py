@@ -15,7 +15,7 @@ from coldbrew.eval.metrics import ndcg_at_k_scores
 from coldbrew.models.blend import Prepared
 from coldbrew.models.hybrid import simplex_grid
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "blend_bound.py"
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "blend_bound.py"
 
 
 @pytest.fixture(scope="module")

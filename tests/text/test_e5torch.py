@@ -18,7 +18,7 @@ from coldbrew.text.e5torch import (
     trainable_multilingual,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_dequantise_reads_q4_blocks_low_nibbles_first() -> None:

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "new_user_answers.py"
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "new_user_answers.py"
 
 
 @pytest.fixture(scope="module")
