@@ -4,9 +4,9 @@
 encoder (multilingual for Chinese or mixed items, MiniLM for English or an empty database).
 
 :func:`centred_encoder`: one liked Chinese item must not turn a mixed catalogue's whole list
-Chinese (measured in benchmarks/README.md, "One liked Chinese item"). At start, a multilingual
-encoder over a catalogue that holds both scripts (five items each at least) is wrapped in
-:class:`~coldbrew.text.centred.ScriptCentredEncoder`. The means are
+Chinese (measured in benchmarks/notes/2026-11-30-chinese.md, "One liked Chinese item"). At
+start, a multilingual encoder over a catalogue that holds both scripts (five items each at
+least) is wrapped in :class:`~coldbrew.text.centred.ScriptCentredEncoder`. The means are
 computed once, from the items stored then, and kept in the store's model registry with the
 wrapper's config, so later starts reuse them (and the vectors stored under that name) instead of
 re-encoding the catalogue whenever it changes.

@@ -14,9 +14,9 @@ A query's user vector (a trained user's factor, or the fold-in of a new user's l
 it. A query without a context, or whose features no training event had, is ranked as plain ALS
 on the same factors. A new user who revealed nothing gets popularity, as from plain ALS, context
 or not: the context's vector alone ranked online-retail's new users' purchases 0.13x as well as
-popularity (benchmarks/README.md, "Context as input to a learned part"). The hybrid chooses the
-weight on its inner validation (:mod:`coldbrew.models.contextweight`), keeping 0 unless another
-wins.
+popularity (benchmarks/notes/2026-12-06-context.md, "Context as input to a learned part").
+The hybrid chooses the weight on its inner validation (:mod:`coldbrew.models.contextweight`),
+keeping 0 unless another wins.
 """
 
 from __future__ import annotations

@@ -62,7 +62,8 @@ def _adapted(
 
 def _als(ctx: ModelContext) -> ALSRecommender:
     """The CF teacher/part inside ``cf_map`` and ``hybrid``: the settings they were measured with
-    (benchmarks/README.md, "Learning from interactions"); the bench's own ``als`` may differ."""
+    (benchmarks/notes/2026-11-23-learning-from-interactions.md); the bench's own ``als`` may
+    differ."""
     return ALSRecommender(factors=64, regularization=0.05, iterations=15, seed=ctx.seed)
 
 

@@ -1,0 +1,236 @@
+"""benchmarks/README.md, generated: the current figures read from the committed raw reports that
+``current.toml`` names, the scripts by topic, and the index of the lab notes in ``notes/``.
+
+    python benchmarks/readme.py            # rewrite benchmarks/README.md
+    python benchmarks/readme.py --check    # exit 1 if it is not what the reports say
+
+Every figure on the page is read from its report here, with the commit, command, date and load
+average the report records (or, for reports older than that record, the commit its lab note
+gives, in ``current.toml``), and links to it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import sys
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+
+TOPICS: dict[str, list[str]] = {
+    "Quality (coldbrew bench and what reads its reports)": [
+        "aim_table.py", "blend_bound.py", "blend_parts.py", "field_ablation.py",
+        "fusion_validation.py", "part_validation.py", "summarize.py", "transfer.py",
+        "whitened_cf_map.py", "diversity.py", "context.py", "new_user_answers.py",
+    ],
+    "Replay (a time-ordered stream through a live service)": [
+        "replay.py", "replay_report.py", "replay_service.py", "replay_stream.py",
+    ],
+    "Service load, abuse and replicas": [
+        "load.py", "load_hybrid.py", "liveserver.py", "abuse.py", "abuse_writes.py",
+        "replicas.py", "pgvector_probe.py",
+    ],
+    "Scale (candidates, a million items)": [
+        "candidates.py", "candidates_ab.py", "million.py", "million_memory.py", "ivfpq_real.py",
+        "attribute_latency.py",
+    ],
+    "Training, encoding and refits": [
+        "train_speed.py", "train_first_line.py", "finetune_options.py", "distill.py",
+        "encode_throughput.py", "int8_agreement.py", "ray_encode.py", "refit_cost.py",
+    ],
+    "Languages": ["zh_wishes.py", "mixed_language.py"],
+    "This page": ["readme.py"],
+}  # fmt: skip
+
+INTRO = """\
+# Benchmarks
+
+What coldbrew measures, on real data and live services, with the command, commit, machine and
+date of every figure. **This page is generated** by `python benchmarks/readme.py` from
+[`current.toml`](current.toml) (which figures are current, and where each comes from), the
+committed raw reports in [`results/`](results/) and the lab notes in [`notes/`](notes/); edit
+those, not this page. The lab notes hold how each figure was reached, what was tried and what
+did not work, dated; the protocols, metrics and baselines are described in
+[the first of them](notes/2026-11-23-every-model-every-protocol.md#what-is-measured).
+
+Machine: the project's shared 2-core, 24 GiB x86_64 box, no GPU; other jobs often ran beside,
+so each report records its load average. Quality figures come from `coldbrew bench` on saved
+seed-42 splits (`coldbrew bench --dataset NAME --protocol all --models all --out DIR` runs
+every model on every protocol); the models and settings are those `coldbrew serve` and
+`coldbrew recommend` use by default.
+"""
+
+
+@dataclass
+class Source:
+    """Where a figure comes from: its report and what the report records of its making."""
+
+    report: str
+    commit: str
+    command: str
+    date: str
+    load: str
+
+
+def read(path: str) -> Any:
+    return json.loads((HERE / path).read_text())
+
+
+def source(path: str, report: Any, entry: dict[str, Any]) -> Source:
+    """The commit, command, date and load average ``report`` records (``entry`` fills gaps)."""
+    meta = report.get("meta", report)
+    src = meta.get("source")
+    commit = (src or {}).get("commit") if isinstance(src, dict) else None
+    commit = commit or meta.get("git") or entry.get("commit", "not recorded")
+    machine = meta.get("machine") if isinstance(meta.get("machine"), dict) else {}
+    load = machine.get("load_average_at_end") or meta.get("load_average")
+    if isinstance(load, dict):
+        load = load.get("end")
+    load_text = f"{load[0]:.1f}" if isinstance(load, list) else (f"{load}" if load else "-")
+    date = str(meta.get("date") or meta.get("when") or "-")[:10]
+    command = str(meta.get("command") or entry.get("command", "not recorded"))
+    commit = str(commit)
+    short = f"`{commit[:7]}`" if all(c in "0123456789abcdef" for c in commit) else commit
+    return Source(path, short, command, date, load_text)
+
+
+def bench_row(
+    report: Any, model: str, k: int | None, protocol: str | None, path: str
+) -> dict[str, Any]:
+    rows = [
+        r
+        for r in report["results"]
+        if r["model"] == model and r.get("k") == k and protocol in (None, r["protocol"])
+    ]
+    if len(rows) != 1:
+        raise ValueError(f"{path}: {len(rows)} rows for {model!r}, k={k}, protocol {protocol}")
+    return rows[0]
+
+
+def interval(row: dict[str, Any], metric: str) -> tuple[float, float]:
+    low, high = row["ndcg20_ci95"] if metric == "ndcg@20" else row["intervals"][metric]
+    return float(low), float(high)
+
+
+def quality_line(entry: dict[str, Any]) -> tuple[str, Source]:
+    """One row of the quality table: coldbrew's model against the best of ``against``."""
+    metric, k = entry.get("metric", "ndcg@20"), entry.get("k")
+    report = read(entry["report"])
+    ours = bench_row(report, entry["model"], k, entry.get("protocol"), entry["report"])
+    other_path, protocol = entry.get("against_report", entry["report"]), ours["protocol"]
+    others = [bench_row(read(other_path), m, k, protocol, other_path) for m in entry["against"]]
+    best = max(others, key=lambda r: r["metrics"][metric])
+    a, b = ours["metrics"][metric], best["metrics"][metric]
+    (a_lo, a_hi), (b_lo, b_hi) = interval(ours, metric), interval(best, metric)
+    apart = "apart" if a_lo > b_hi or a_hi < b_lo else "overlapping"
+    src = source(entry["report"], report, entry)
+    cells = [
+        entry["what"],
+        f"{entry['model']} {a:.4f} [{a_lo:.3f}, {a_hi:.3f}]",
+        f"{best['model']} {b:.4f} [{b_lo:.3f}, {b_hi:.3f}]",
+        f"**{a / b:.2f}×**, {apart}",
+    ]
+    return " | ".join(cells), src
+
+
+def dotted(data: Any, path: str) -> Any:
+    for key in path.split("."):
+        data = data[int(key)] if isinstance(data, list) else data[key]
+    return data
+
+
+def service_line(entry: dict[str, Any]) -> tuple[str, Source]:
+    report = read(entry["report"])
+    value = float(dotted(report, entry["value"]))
+    if "per" in entry:
+        value /= float(dotted(report, entry["per"]))
+    text = f"{value:.4g}{entry.get('unit', '')}"
+    return f"{entry['what']} | **{text}**", source(entry["report"], report, entry)
+
+
+def table(header: str, entries: list[dict[str, Any]], line: Any, commands: list[str]) -> list[str]:
+    out = [header, "|" + "---|" * (header.count("|") - 1)]
+    for entry in entries:
+        cells, src = line(entry)
+        if src.command not in commands:
+            commands.append(src.command)
+        number = commands.index(src.command) + 1
+        link = f"[{Path(src.report).parent.name}/{Path(src.report).name}]({src.report})"
+        notes = f"[note]({entry['notes']})" if "notes" in entry else ""
+        out.append(
+            f"| {cells} | {link} {notes} | {src.commit}, {src.date}, load {src.load}, "
+            f"command {number} |"
+        )
+    return out
+
+
+def script_topics() -> list[str]:
+    out = ["## Scripts by topic", ""]
+    for topic, scripts in TOPICS.items():
+        out += [f"**{topic}**", ""]
+        for name in scripts:
+            tree = ast.parse((HERE / name).read_text())
+            doc = (ast.get_docstring(tree) or "").split("\n\n")[0].replace("\n", " ")
+            out.append(f"- [`{name}`]({name}): {doc}")
+        out.append("")
+    return out
+
+
+def notes_index() -> list[str]:
+    out = ["## Lab notes", "", "| begun | note |", "|---|---|"]
+    for path in sorted((HERE / "notes").glob("*.md")):
+        title = path.read_text().splitlines()[0].lstrip("# ").strip()
+        out.append(f"| {path.name[:10]} | [{title}](notes/{path.name}) |")
+    return out
+
+
+def render() -> str:
+    manifest = tomllib.loads((HERE / "current.toml").read_text())
+    commands: list[str] = []
+    lines = [INTRO, "## Current figures", ""]
+    lines += [
+        "### Quality",
+        "",
+        "coldbrew's default hybrid against the best other model named for the row, on the same "
+        "split and seed, NDCG@20 unless the row names the metric, with 95% bootstrap intervals "
+        "over test users.",
+        "",
+    ]
+    lines += table(
+        "| figure | coldbrew | best other | ratio | raw report | made at |",
+        manifest["quality"],
+        quality_line,
+        commands,
+    )
+    lines += ["", "### The service, the replay and refits", ""]
+    lines += table(
+        "| figure | value | raw report | made at |", manifest["service"], service_line, commands
+    )
+    lines += ["", "Commands, as each report records them (run from the repository root):", ""]
+    lines += [f"{n}. `{command}`" for n, command in enumerate(commands, 1)]
+    lines += ["", *script_topics(), *notes_index()]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--check", action="store_true", help="exit 1 if the page is stale")
+    args = parser.parse_args()
+    page, target = render(), HERE / "README.md"
+    if args.check:
+        if target.read_text() != page:
+            print("benchmarks/README.md is stale: run python benchmarks/readme.py", file=sys.stderr)
+            return 1
+        return 0
+    target.write_text(page)
+    print(f"wrote {target} ({page.count(chr(10))} lines)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
