@@ -252,6 +252,7 @@ def main() -> int:
     parser.add_argument(
         "--db", action="append", choices=["sqlite", "postgres"], help="--writes: repeatable"
     )
+    parser.add_argument("--out", help="--writes: also write the figures to this JSON file")
     args = parser.parse_args()
     if args.writes:
         args.db = args.db or ["sqlite"]

@@ -16,6 +16,7 @@ import json
 import multiprocessing
 import os
 import random
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -25,6 +26,8 @@ from typing import Any
 
 import httpx
 import numpy as np
+
+from coldbrew.bench.system import now, source
 
 ABUSER_KEYS = ("abuse-writer-one-5c2e81", "abuse-writer-two-9b4a37")
 WORDS = ["tent", "jacket", "boots", "lamp", "kettle", "novel", "keyboard", "camera", "scarf"]
@@ -158,12 +161,47 @@ def p(values: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(values) * 1e3, q)) if values else float("nan")
 
 
-def report(database: str, phases: list[tuple[str, dict[str, Any]]]) -> None:
+def quiet_of(phases: list[tuple[str, dict[str, Any]]]) -> dict[str, list[float]]:
+    """Every quiet phase's latencies together, by kind."""
     quiet: dict[str, list[float]] = {"by-id": [], "text": []}
     for name, result in phases:
         if name == "quiet":
             for kind in quiet:
                 quiet[kind] += result["took"][kind]
+    return quiet
+
+
+def summary(phases: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
+    """The tables' figures as data: per phase the normal client's p50/p99 by kind and the p99
+    ratios to all quiet phases', and the worst ratio of the attack phases by kind."""
+    quiet = quiet_of(phases)
+    rows = []
+    for name, result in phases:
+        took = result["took"]
+        rows.append(
+            {
+                "phase": name,
+                "load_average": result["load"],
+                "failed": result["failed"],
+                "codes": {str(c): n for c, n in result["codes"].items()},
+                **{
+                    kind: {
+                        "n": len(took[kind]),
+                        "p50_ms": round(p(took[kind], 50), 2),
+                        "p99_ms": round(p(took[kind], 99), 2),
+                        "p99_ratio": round(p(took[kind], 99) / p(quiet[kind], 99), 3),
+                    }
+                    for kind in ("by-id", "text")
+                },
+            }
+        )
+    attacked = [row for row in rows if row["phase"] != "quiet"]
+    worst = {kind: max(row[kind]["p99_ratio"] for row in attacked) for kind in ("by-id", "text")}
+    return {"phases": rows, "worst_p99_ratio": worst}
+
+
+def report(database: str, phases: list[tuple[str, dict[str, Any]]]) -> None:
+    quiet = quiet_of(phases)
     print(f"\n{database}: normal client, p50 / p99 ms (ratio of p99 to all quiet phases')")
     print(
         "| phase | load avg | by-id n | by-id p50 / p99 | text n | text p50 / p99 | "
@@ -205,6 +243,14 @@ def run_writes(args: argparse.Namespace, start: Callable[..., Any], key: str) ->
         "COLDBREW_REFIT_MINUTES": "0",
     }
     base = f"http://127.0.0.1:{args.port}"
+    record: dict[str, Any] = {
+        "date": now(),
+        "command": "python " + " ".join(sys.argv),
+        "source": source(),
+        "seconds": args.seconds,
+        "items": args.items,
+        "databases": {},
+    }
     for kind in args.db:
         tmp = tempfile.TemporaryDirectory(prefix="coldbrew-abuse-")
         with tmp, database(kind, Path(tmp.name)) as url:
@@ -216,6 +262,10 @@ def run_writes(args: argparse.Namespace, start: Callable[..., Any], key: str) ->
                 server.terminate()
                 server.wait(timeout=60)
         report(kind, phases)
+        record["databases"][kind] = summary(phases)
+    if args.out:
+        Path(args.out).write_text(json.dumps(record, indent=1) + "\n")
+        print(f"\nwrote {args.out}")
 
 
 def alternate(base: str, key: str, seconds: float) -> list[tuple[str, dict[str, Any]]]:
