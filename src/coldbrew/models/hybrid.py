@@ -165,9 +165,13 @@ def inner_validation(
     the cold-user protocol (:func:`~coldbrew.eval.protocols.reveal_earliest`). Warm interactions
     are held out one by one with probability ``fraction`` (a user may lose all of theirs), unlike
     the warm protocol's exact per-user share. When the interactions have timestamps, half of the
-    warm users lose as many as that draw gave them but their latest ones (:func:`latest_for_half`):
-    a served model meets returning users' next likes, not random ones, and only that kind of
-    query rewards a part that reads the order of likes.
+    warm users lose as many as that draw gave them but their latest ones (:func:`latest_for_half`)
+    and are asked for their very latest with everything before it revealed, as the next-item
+    protocol asks and a served returning user (whose likes the service records at once) asks:
+    only that kind of query rewards a part that reads the order of likes, and asking for a whole
+    run of latest likes from a history that ends before it (often a whole basket) rewards it less
+    than the service does. Training keeps the same rows either way, so the held-out items' and
+    users' tasks do not move.
     """
     rng = np.random.default_rng(seed)
     pos = dataset.positives().reset_index(drop=True)
@@ -178,9 +182,11 @@ def inner_validation(
     is_ci = pos[ITEM_ID].isin(cold_items).to_numpy()
     warm = pos[~is_cu & ~is_ci]
     held = rng.random(len(warm)) < fraction
+    next_users: set[str] = set()
     if has_timestamps(pos):
         # its own draws: the rest of the validation is the same queries with or without time
-        held = latest_for_half(warm, held, np.random.default_rng([seed, 1]))
+        held, moved = latest_for_half(warm, held, np.random.default_rng([seed, 1]))
+        next_users = set(warm[USER_ID][moved])
     train = warm[~held]
     train_hist = history_by_user(train)
     tasks: list[ValTask] = []
@@ -224,28 +230,53 @@ def inner_validation(
             list(shot.relevant.values()),
             None,
         )
-    # warm users' held-out interactions
-    wh = warm[held].groupby(USER_ID)[ITEM_ID].apply(set).to_dict()
-    wh = {u: r for u, r in wh.items() if u in train_hist}
+    # warm users' held-out interactions: all of a random draw, or the latest after the rest
+    wh = history_by_user(warm[held])
     wh_ctx = next_contexts(warm[held])
-    add(
-        1,
-        [UserQuery(user_id=u, context=context_at(wh_ctx, u, 0)) for u in wh],
-        [set(train_hist[u]) for u in wh],
-        list(wh.values()),
-        None,
-    )
+    asked = [
+        warm_query(u, train_hist[u], wh[u], wh_ctx, u in next_users)
+        for u in sorted(wh)
+        if u in train_hist
+    ]
+    asked = [a for a in asked if not a[2] <= a[1]]  # a target already revealed cannot be found
+    add(1, [a[0] for a in asked], [a[1] for a in asked], [a[2] for a in asked], None)
     return dataset.with_interactions(train), tasks
 
 
-def latest_for_half(warm: pd.DataFrame, held: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def warm_query(
+    user: str,
+    history: list[str],
+    held: list[str],
+    contexts: Mapping[str, list[Any]],
+    next_item: bool,
+) -> tuple[UserQuery, set[str], set[str]]:
+    """A returning ``user``'s validation query, what it excludes and what it must find: every
+    ``held`` item (oldest first) from the training ``history``, or with ``next_item`` only the
+    latest, the earlier held ones revealed after the history (as the next-item protocol's
+    test query reveals the validation item)."""
+    if not next_item:
+        return (
+            UserQuery(user_id=user, context=context_at(contexts, user, 0)),
+            set(history),
+            set(held),
+        )
+    liked = (*history, *held[:-1])
+    context = context_at(contexts, user, len(held) - 1)
+    return UserQuery(user_id=user, liked=liked, context=context), set(liked), {held[-1]}
+
+
+def latest_for_half(
+    warm: pd.DataFrame, held: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """``held`` (a mask over ``warm``'s rows) with a random half of the users' held-out rows
-    moved to their latest ones, by timestamp then file order, as many as they had."""
+    moved to their latest ones, by timestamp then file order, as many as they had; and the mask
+    of that half's rows."""
     codes, names = pd.factorize(warm[USER_ID], sort=True)
     latest_users = rng.random(len(names)) < 0.5
     n_held = np.bincount(codes, weights=held, minlength=len(names))
     latest = steps_from_latest(warm) < n_held[codes]
-    return np.where(latest_users[codes], latest, held)
+    moved = latest_users[codes]
+    return np.where(moved, latest, held), moved
 
 
 class HybridRecommender(Recommender):
