@@ -106,7 +106,7 @@ def _hybrid_parts(ctx: ModelContext) -> dict[str, Recommender]:
         # what followed the user's latest likes in others' time-ordered histories (flat on data
         # without timestamps); its weight comes from the inner validation, where half of the
         # returning users hold out their latest likes (models/hybrid.py)
-        "transitions": TransitionRecommender(window=5),
+        "transitions": FACTORIES["transitions"](ctx),
         # popularity among users who share the query's attributes (plain popularity without);
         # new items tie exactly (no hash tie-break: noise the weight search could fit).
         # Smoothing 1, not the baseline's 0.1: the service meets a new user with counts from
@@ -216,6 +216,8 @@ FACTORIES: dict[str, Callable[[ModelContext], Recommender]] = {
         seed=ctx.seed,
     ),
     "tfidf": lambda ctx: TfidfRecommender(),
+    # the hybrid's order-reading part alone, so the bench can set the blend beside it
+    "transitions": lambda ctx: TransitionRecommender(window=5),
     "zeroshot": _zeroshot,
     "attribute_map": _attribute_map,
     "cf_map": _cf_map,
@@ -230,6 +232,7 @@ FACTORIES: dict[str, Callable[[ModelContext], Recommender]] = {
     "hybrid_adapted": _hybrid_adapted,
 }
 OPT_IN = (
+    "transitions",
     "context_popularity",
     "hybrid_context",
     "hybrid_blind",
@@ -240,8 +243,8 @@ OPT_IN = (
     "whitened_zeroshot",
     "hybrid_adapted",
 )
-"""Models only a run that names them fits (the context ones of issue 26, issue 24's ablation and
-its adaptor)."""
+"""Models only a run that names them fits (the hybrid's transitions part, the context ones of
+issue 26, issue 24's ablation and its adaptor)."""
 MODEL_NAMES = tuple(n for n in FACTORIES if n not in OPT_IN)
 """What ``--models all`` runs."""
 
