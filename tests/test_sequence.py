@@ -117,8 +117,9 @@ def test_inner_validation_holds_out_latest_likes_only_when_there_is_time() -> No
 
 
 def test_next_item_validation_asks_for_the_latest_with_the_rest_revealed() -> None:
-    """Half of the returning users are asked as the next-item protocol asks: find their latest
-    like (by time, file order breaking ties) with every earlier one revealed, oldest first."""
+    """The time-ordered half of the returning users are also asked as the next-item protocol
+    asks: find their latest like (by time, file order breaking ties) with every earlier one
+    revealed, oldest first."""
     data = chains()
     frame = data.interactions.assign(timestamp=data.interactions["timestamp"] // 2)  # ties
     data = Dataset(data.spec, data.items, frame, data.users)
@@ -147,8 +148,13 @@ def test_next_item_validation_asks_for_the_latest_with_the_rest_revealed() -> No
         assert trained[query.user_id] <= exclude and history[-1] not in trained[query.user_id]
         revealed_more += len(query.liked) > len(trained[query.user_id])
     assert revealed_more  # held-out likes before the latest are revealed, not asked for
-    # the other returning users still look for a random draw from their training history alone
-    assert any(q.user_id in trained and not q.liked for t in tasks for q in t.queries)
+    # ...and are asked too for the whole run of latest likes from their training history alone,
+    # as are the other returning users for a random draw
+    from_history = {q.user_id for t in tasks for q in t.queries if q.user_id in trained}
+    assert {q.user_id for q, _, _ in asked} <= {
+        q.user_id for t in tasks for q in t.queries if not q.liked
+    }
+    assert len(from_history) > len(asked)
 
 
 def test_a_part_with_nothing_to_say_changes_no_weight() -> None:

@@ -165,13 +165,14 @@ def inner_validation(
     the cold-user protocol (:func:`~coldbrew.eval.protocols.reveal_earliest`). Warm interactions
     are held out one by one with probability ``fraction`` (a user may lose all of theirs), unlike
     the warm protocol's exact per-user share. When the interactions have timestamps, half of the
-    warm users lose as many as that draw gave them but their latest ones (:func:`latest_for_half`)
-    and are asked for their very latest with everything before it revealed, as the next-item
-    protocol asks and a served returning user (whose likes the service records at once) asks:
-    only that kind of query rewards a part that reads the order of likes, and asking for a whole
-    run of latest likes from a history that ends before it (often a whole basket) rewards it less
-    than the service does. Training keeps the same rows either way, so the held-out items' and
-    users' tasks do not move.
+    warm users lose as many as that draw gave them but their latest ones (:func:`latest_for_half`),
+    and those users are asked twice: for that run of latest likes from the history before it (as
+    the warm-latest protocol asks), and, in a task of their own, for their very latest like with
+    everything before it revealed (:func:`next_item_query`; as the next-item protocol asks, and
+    a served returning user, whose likes the service records at once). So each protocol the
+    returning users' weights serve has its own kind of query, in equal numbers; only the
+    time-ordered ones reward a part that reads the order of likes. The training rows are the
+    same with or without the next-item task, so the other tasks do not move.
     """
     rng = np.random.default_rng(seed)
     pos = dataset.positives().reset_index(drop=True)
@@ -197,12 +198,13 @@ def inner_validation(
         ex: list[set[str]],
         rel: list[set[str]],
         cand: list[str] | None,
-    ) -> None:
+    ) -> bool:
         if len(qs) > max_queries:
             keep = np.sort(rng.choice(len(qs), max_queries, replace=False))
             qs, ex, rel = [qs[i] for i in keep], [ex[i] for i in keep], [rel[i] for i in keep]
         if qs:
             tasks.append(ValTask(cell, qs, ex, rel, cand))
+        return bool(qs)
 
     # held-out items: users with a training history look for them among the held-out items
     ci = pos[is_ci & ~is_cu].groupby(USER_ID)[ITEM_ID].apply(set).to_dict()
@@ -230,39 +232,33 @@ def inner_validation(
             list(shot.relevant.values()),
             None,
         )
-    # warm users' held-out interactions: all of a random draw, or the latest after the rest
-    wh = history_by_user(warm[held])
+    # warm users' held-out interactions
+    wh = warm[held].groupby(USER_ID)[ITEM_ID].apply(set).to_dict()
+    wh = {u: r for u, r in wh.items() if u in train_hist}
     wh_ctx = next_contexts(warm[held])
-    asked = [
-        warm_query(u, train_hist[u], wh[u], wh_ctx, u in next_users)
-        for u in sorted(wh)
-        if u in train_hist
-    ]
-    asked = [a for a in asked if not a[2] <= a[1]]  # a target already revealed cannot be found
-    add(1, [a[0] for a in asked], [a[1] for a in asked], [a[2] for a in asked], None)
+    asked = [UserQuery(user_id=u, context=context_at(wh_ctx, u, 0)) for u in wh]
+    if add(1, asked, [set(train_hist[u]) for u in wh], list(wh.values()), None):
+        # the time-ordered half of those users again, asked for their very latest like
+        runs = history_by_user(warm[held])
+        users = [str(q.user_id) for q in tasks[-1].queries if q.user_id in next_users]
+        nexts = [next_item_query(u, train_hist[u], runs[u], wh_ctx) for u in users]
+        nexts = [n for n in nexts if not n[2] <= n[1]]  # a target already revealed is lost
+        if nexts:
+            qs, ex, rel = (list(column) for column in zip(*nexts, strict=True))
+            tasks.append(ValTask(1, qs, ex, rel, None))
     return dataset.with_interactions(train), tasks
 
 
-def warm_query(
-    user: str,
-    history: list[str],
-    held: list[str],
-    contexts: Mapping[str, list[Any]],
-    next_item: bool,
+def next_item_query(
+    user: str, history: list[str], run: list[str], contexts: Mapping[str, list[Any]]
 ) -> tuple[UserQuery, set[str], set[str]]:
-    """A returning ``user``'s validation query, what it excludes and what it must find: every
-    ``held`` item (oldest first) from the training ``history``, or with ``next_item`` only the
-    latest, the earlier held ones revealed after the history (as the next-item protocol's
-    test query reveals the validation item)."""
-    if not next_item:
-        return (
-            UserQuery(user_id=user, context=context_at(contexts, user, 0)),
-            set(history),
-            set(held),
-        )
-    liked = (*history, *held[:-1])
-    context = context_at(contexts, user, len(held) - 1)
-    return UserQuery(user_id=user, liked=liked, context=context), set(liked), {held[-1]}
+    """A returning ``user``'s next-item validation query, what it excludes and what it must
+    find: the latest of the held-out ``run`` (oldest first), with the training ``history`` and
+    the rest of the run revealed, as the next-item protocol's test query reveals the validation
+    item."""
+    liked = (*history, *run[:-1])
+    context = context_at(contexts, user, len(run) - 1)
+    return UserQuery(user_id=user, liked=liked, context=context), set(liked), {run[-1]}
 
 
 def latest_for_half(
