@@ -2,8 +2,8 @@
 inner validation only: a random draw of their likes (as the warm protocol asks), a run of their
 latest likes from the history before it (as the warm-latest protocol asks), and their very
 latest like with every earlier one revealed (as the next-item protocol and a served returning
-user ask). Before issue 24's next-item change the validation asked the first two kinds; the
-change adds the third for the same users.
+user ask). The default hybrid's validation asks the first two kinds; the opt-in
+``hybrid_next_item`` (``next_item_queries=True``) adds the third for the same users.
 
 For the bench's seed-42 split of one dataset and protocol, the default hybrid's parts are fit on
 its inner training data (``HybridRecommender.fit_parts_for_validation``) and every query scored
@@ -104,6 +104,7 @@ def main() -> None:
     _, train, _, hybrid = default_hybrid(
         args.dataset, args.protocol, args.cache_dir, args.split_dir
     )
+    hybrid.next_item_queries = True  # the opt-in hybrid_next_item's validation
     tasks = hybrid.fit_parts_for_validation(train)
     cells = (hybrid.item_counts > 0).astype(int)
     first = next(iter(hybrid.parts.values()))  # holds the inner training histories

@@ -117,13 +117,13 @@ def test_inner_validation_holds_out_latest_likes_only_when_there_is_time() -> No
 
 
 def test_next_item_validation_asks_for_the_latest_with_the_rest_revealed() -> None:
-    """The time-ordered half of the returning users are also asked as the next-item protocol
-    asks: find their latest like (by time, file order breaking ties) with every earlier one
-    revealed, oldest first."""
+    """With ``next_item``, the time-ordered half of the returning users are also asked as the
+    next-item protocol asks: find their latest like (by time, file order breaking ties) with
+    every earlier one revealed, oldest first."""
     data = chains()
     frame = data.interactions.assign(timestamp=data.interactions["timestamp"] // 2)  # ties
     data = Dataset(data.spec, data.items, frame, data.users)
-    inner, tasks = inner_validation(data, seed=3, fraction=0.3)
+    inner, tasks = inner_validation(data, seed=3, fraction=0.3, next_item=True)
     trained = inner.interactions.groupby("user_id")["item_id"].apply(set).to_dict()
     held_items = {i for t in tasks if t.candidates for i in t.candidates}  # their own task
     order: dict[str, list[str]] = {}
@@ -155,6 +155,11 @@ def test_next_item_validation_asks_for_the_latest_with_the_rest_revealed() -> No
         q.user_id for t in tasks for q in t.queries if not q.liked
     }
     assert len(from_history) > len(asked)
+    # by default (the default hybrid's) the same training rows, and no one is asked again
+    default_inner, default_tasks = inner_validation(data, seed=3, fraction=0.3)
+    pd.testing.assert_frame_equal(default_inner.interactions, inner.interactions)
+    assert len(default_tasks) == len(tasks) - 1
+    assert not any(q.user_id in trained and q.liked for t in default_tasks for q in t.queries)
 
 
 def test_a_part_with_nothing_to_say_changes_no_weight() -> None:
