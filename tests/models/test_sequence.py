@@ -86,12 +86,14 @@ def test_latest_for_half_moves_a_users_share_to_their_latest() -> None:
     warm = data.positives().reset_index(drop=True)
     rng = np.random.default_rng(0)
     held = rng.random(len(warm)) < 0.3
-    moved = latest_for_half(warm, held, np.random.default_rng(1))
-    per_user = warm.assign(held=held, moved=moved).groupby("user_id")
+    moved, half = latest_for_half(warm, held, np.random.default_rng(1))
+    per_user = warm.assign(held=held, moved=moved, half=half).groupby("user_id")
     changed = 0
     for _, g in per_user:
         assert g["held"].sum() == g["moved"].sum()  # as many as the draw gave them
+        assert g["half"].all() or not g["half"].any()  # the half is a set of users
         if not (g["held"] == g["moved"]).all():
+            assert g["half"].all()
             changed += 1
             latest = g.sort_values("timestamp")["moved"].to_numpy()
             n = int(latest.sum())
@@ -112,6 +114,52 @@ def test_inner_validation_holds_out_latest_likes_only_when_there_is_time() -> No
     timed, untimed = held_positions(chains()), held_positions(chains(with_time=False))
     # with timestamps, more of what is held out sits at the end of the users' runs
     assert np.mean(timed) > np.mean(untimed)
+
+
+def test_next_item_validation_asks_for_the_latest_with_the_rest_revealed() -> None:
+    """With ``next_item``, the time-ordered half of the returning users are also asked as the
+    next-item protocol asks: find their latest like (by time, file order breaking ties) with
+    every earlier one revealed, oldest first."""
+    data = chains()
+    frame = data.interactions.assign(timestamp=data.interactions["timestamp"] // 2)  # ties
+    data = Dataset(data.spec, data.items, frame, data.users)
+    inner, tasks = inner_validation(data, seed=3, fraction=0.3, next_item=True)
+    trained = inner.interactions.groupby("user_id")["item_id"].apply(set).to_dict()
+    held_items = {i for t in tasks if t.candidates for i in t.candidates}  # their own task
+    order: dict[str, list[str]] = {}
+    for _, _, user, item in sorted(
+        (t, n, u, i)
+        for n, (u, i, t) in enumerate(frame[["user_id", "item_id", "timestamp"]].values)
+    ):
+        if item not in held_items:
+            order.setdefault(user, []).append(item)
+    asked = [
+        (q, ex, rel)
+        for task in tasks
+        for q, ex, rel in zip(task.queries, task.exclude, task.relevant, strict=True)
+        if q.user_id in trained and q.liked
+    ]
+    assert len(asked) >= 5
+    revealed_more = 0
+    for query, exclude, relevant in asked:
+        history = order[str(query.user_id)]
+        assert relevant == {history[-1]}  # exactly the latest
+        assert query.liked == tuple(history[:-1]) and exclude == set(history[:-1])
+        assert trained[query.user_id] <= exclude and history[-1] not in trained[query.user_id]
+        revealed_more += len(query.liked) > len(trained[query.user_id])
+    assert revealed_more  # held-out likes before the latest are revealed, not asked for
+    # ...and are asked too for the whole run of latest likes from their training history alone,
+    # as are the other returning users for a random draw
+    from_history = {q.user_id for t in tasks for q in t.queries if q.user_id in trained}
+    assert {q.user_id for q, _, _ in asked} <= {
+        q.user_id for t in tasks for q in t.queries if not q.liked
+    }
+    assert len(from_history) > len(asked)
+    # by default (the default hybrid's) the same training rows, and no one is asked again
+    default_inner, default_tasks = inner_validation(data, seed=3, fraction=0.3)
+    pd.testing.assert_frame_equal(default_inner.interactions, inner.interactions)
+    assert len(default_tasks) == len(tasks) - 1
+    assert not any(q.user_id in trained and q.liked for t in default_tasks for q in t.queries)
 
 
 def test_a_part_with_nothing_to_say_changes_no_weight() -> None:

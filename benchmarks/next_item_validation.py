@@ -1,0 +1,123 @@
+"""What the hybrid's inner validation says about its returning users' kinds of query, on the
+inner validation only: a random draw of their likes (as the warm protocol asks), a run of their
+latest likes from the history before it (as the warm-latest protocol asks), and their very
+latest like with every earlier one revealed (as the next-item protocol and a served returning
+user ask). The default hybrid's validation asks the first two kinds; the opt-in
+``hybrid_next_item`` (``next_item_queries=True``) adds the third for the same users.
+
+For the bench's seed-42 split of one dataset and protocol, the default hybrid's parts are fit on
+its inner training data (``HybridRecommender.fit_parts_for_validation``) and every query scored
+once. Then the hybrid's own rule chooses weights on each mix of kinds (with the held-out items'
+and new users' tasks), on one half of the queries, and is scored (NDCG@20) on the other half of
+each kind, and the other way round. No test interaction is read.
+
+    PYTHONPATH=src:benchmarks python benchmarks/next_item_validation.py --dataset online-retail \
+        --protocol next-item --cache-dir /tmp/cache --out nextval-online-retail.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from part_validation import default_hybrid
+
+from coldbrew.eval.metrics import bootstrap_ci
+from coldbrew.models.blend import Prepared, blend_ndcg
+from coldbrew.models.hybrid import HybridRecommender
+from coldbrew.models.selection import ValTask
+
+MIXES = {
+    "random+run": ("random", "run"),
+    "random+next": ("random", "next"),
+    "random+run+next": ("random", "run", "next"),
+}
+"""The kinds each candidate validation chooses on: before, the third replacing the second, all."""
+
+
+def returning_kinds(warm: ValTask, nexts: ValTask) -> dict[str, ValTask]:
+    """The returning users' tasks by kind of query: the random draws, the runs of latest likes
+    (``warm``'s queries of the users ``nexts`` asks again) and the next-item queries."""
+    again = {q.user_id for q in nexts.queries}
+    kinds = {}
+    for kind, keep in (("random", False), ("run", True)):
+        rows = [i for i, q in enumerate(warm.queries) if (q.user_id in again) == keep]
+        kinds[kind] = ValTask(
+            1,
+            [warm.queries[i] for i in rows],
+            [warm.exclude[i] for i in rows],
+            [warm.relevant[i] for i in rows],
+            None,
+        )
+    return {**kinds, "next": nexts}
+
+
+def cross_fitted(
+    hybrid: HybridRecommender, others: list[tuple[int, Prepared]], kinds: dict[str, Prepared]
+) -> dict[str, dict[str, Any]]:
+    """Per mix: weights chosen on half the queries of every task (the held-out items' and new
+    users' tasks always, the mix's returning kinds), NDCG@20 on the other half of each kind."""
+    rng = np.random.default_rng(0)
+    folds = {k: rng.integers(0, 2, len(p.n_relevant)) for k, p in kinds.items()}
+    other_folds = [rng.integers(0, 2, len(p.n_relevant)) for _, p in others]
+    report = {}
+    for mix, members in MIXES.items():
+        scored: dict[str, list[np.ndarray]] = {k: [] for k in kinds}
+        chosen = []
+        for fold in (0, 1):
+            fit = [(c, p.take_queries(f == fold)) for (c, p), f in zip(others, other_folds)]
+            fit += [(1, kinds[k].take_queries(folds[k] == fold)) for k in members]
+            hybrid.fit_weights_prepared({c: [p for cell, p in fit if cell == c] for c in (0, 1)})
+            chosen.append(known_weights(hybrid))
+            for k, p in kinds.items():
+                scored[k].append(blend_ndcg(p.take_queries(folds[k] != fold), hybrid.weights))
+        report[mix] = {"weights": chosen}
+        for k, values in scored.items():
+            flat = np.concatenate(values)
+            low, high = bootstrap_ci(flat)
+            report[mix][k] = {"ndcg20": float(flat.mean()), "ci": [low, high], "n": len(flat)}
+        print(mix, {k: round(report[mix][k]["ndcg20"], 4) for k in kinds}, flush=True)
+    return report
+
+
+def known_weights(hybrid: HybridRecommender) -> dict[str, dict[str, float]]:
+    """The returning users' weights on items with interactions, per bucket that has any."""
+    out = {}
+    for b, row in enumerate(hybrid.weights[:, 1, 1]):
+        out[f"bucket{b}"] = {p: round(float(w), 2) for p, w in zip(hybrid.parts, row) if w > 0}
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--dataset", required=True)
+    ap.add_argument("--protocol", default="next-item")
+    ap.add_argument("--cache-dir", default=None)
+    ap.add_argument("--split-dir", default="/tmp/part-validation-splits")
+    ap.add_argument("--out", required=True)
+    args = ap.parse_args()
+    t0 = time.time()
+    _, train, _, hybrid = default_hybrid(
+        args.dataset, args.protocol, args.cache_dir, args.split_dir
+    )
+    hybrid.next_item_queries = True  # the opt-in hybrid_next_item's validation
+    tasks = hybrid.fit_parts_for_validation(train)
+    cells = (hybrid.item_counts > 0).astype(int)
+    first = next(iter(hybrid.parts.values()))  # holds the inner training histories
+    returning = [t for t in tasks if t.cell == 1 and t.queries[0].user_id in first._history]
+    assert len(returning) == 2, "the returning users' draws and runs, then their next items"
+    others = [(t.cell, hybrid.prepare(t, cells)) for t in tasks if t not in returning]
+    kinds = {k: hybrid.prepare(t, cells) for k, t in returning_kinds(*returning).items()}
+    kinds = {k: p.take_queries(p.n_relevant > 0) for k, p in kinds.items()}
+    report = {"dataset": args.dataset, "protocol": args.protocol}
+    report["mixes"] = cross_fitted(hybrid, others, kinds)
+    report["seconds"] = time.time() - t0
+    Path(args.out).write_text(json.dumps(report, indent=1))
+
+
+if __name__ == "__main__":
+    main()
