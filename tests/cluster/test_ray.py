@@ -23,7 +23,7 @@ from coldbrew.cluster.encode import RayEncoder, encode_on_ray  # noqa: E402
 from coldbrew.models.base import Recommender, UserQuery  # noqa: E402
 from coldbrew.text.cache import EmbeddingCache  # noqa: E402
 from coldbrew.text.encoder import HashingEncoder  # noqa: E402
-from test_bench import write_synthetic  # noqa: E402
+from synthetic import write_synthetic  # noqa: E402
 
 TIMING = {"fit_seconds", "latency_ms_p50", "latency_ms_p99", "peak_rss_mb", "date"}
 TIMING |= {"encode_texts_per_s"}

@@ -13,7 +13,7 @@ from coldbrew.data import SAMPLE_DIR, DataError, load_folder
 from coldbrew.data.schema import CONTEXT
 from coldbrew.models import UserQuery
 from coldbrew.models.context import context_features, describe_features, parse_context
-from test_data_loading import SPEC, write_folder
+from folders import SPEC, write_folder
 
 
 def test_time_location_and_any_other_key_become_features() -> None:

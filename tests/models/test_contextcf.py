@@ -18,7 +18,7 @@ from coldbrew.models.contextual import NO_CONTEXT
 from coldbrew.models.hybrid import HybridRecommender
 from coldbrew.models.recipes import ModelContext, make_model
 from coldbrew.text import HashingEncoder
-from test_contextual import EVENING, MORNING, market
+from markets import EVENING, MORNING, market
 
 FRANCE = {"time": MORNING, "location": "France"}
 UK = {"time": EVENING, "location": "UK"}

@@ -13,8 +13,7 @@ from coldbrew.models.contextual import NO_CONTEXT, ContextPopularityRecommender
 from coldbrew.models.hybrid import HybridRecommender
 from coldbrew.models.recipes import ModelContext, make_model
 from coldbrew.text import HashingEncoder
-
-MORNING, EVENING = "2011-06-04T09:30:00", "2011-06-04T20:00:00"  # a Saturday
+from markets import EVENING, MORNING, market
 
 
 def shop(*extra: tuple[str, str, dict[str, str] | None]) -> Dataset:
@@ -80,22 +79,6 @@ def test_without_context_it_is_silent_and_ranks_by_popularity() -> None:
     model = ContextPopularityRecommender().fit(plain)
     assert model.silent_reason == NO_CONTEXT
     assert top(model, {"location": "France"})[0] == "umbrella"
-
-
-def market(n_users: int) -> Dataset:
-    """Half the users shop in France in the morning and buy French goods, half in the UK in the
-    evening and buy British ones; ten of each, bought at random within a user's side."""
-    rng = np.random.default_rng(0)
-    rows = []
-    for u in range(n_users):
-        side, ctx = ("fr", {"time": MORNING, "location": "France"}) if u % 2 else ("uk", {
-            "time": EVENING, "location": "UK"})  # fmt: skip
-        for e in range(4):
-            rows.append((f"u{u}", f"{side}{rng.integers(10)}", float(10 * u + e), ctx))
-    inter = pd.DataFrame(rows, columns=["user_id", "item_id", "timestamp", CONTEXT])
-    ids = [f"{side}{n}" for side in ("fr", "uk") for n in range(10)]
-    items = pd.DataFrame({"item_id": ids, "title": [f"thing {n}" for n in range(20)]})
-    return Dataset(DatasetSpec("market"), items, inter.assign(value=np.nan))
 
 
 def _hybrid(name: str) -> Recommender:

@@ -39,7 +39,8 @@ from coldbrew.text import HashingEncoder
 # kind -> (factory, reads item text?). Interaction-only models (popularity, random, ALS, BPR,
 # ItemKNN, transitions) cannot see a brand-new item's text: a new item has no interactions, so
 # they have no signal for it and rank it below every item they know. The planted near-duplicate
-# test is for content models only; the CF models' own behaviour is tested in tests/models/test_cf.py.
+# test is for content models only; the CF models' own behaviour is tested in
+# tests/models/test_cf.py.
 FACTORIES: dict[str, tuple[Callable[[], Recommender], bool]] = {
     "popularity": (PopularityRecommender, False),
     "attribute_popularity": (AttributePopularityRecommender, False),

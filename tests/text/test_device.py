@@ -159,7 +159,7 @@ def test_a_model_trained_on_cuda_loads_and_answers_alike_on_a_machine_without_on
     pytest.importorskip("peft", reason="fine-tuning needs: pip install 'coldbrew[train]'")
     from coldbrew.models import UserQuery
     from coldbrew.train.run import fine_tune
-    from test_train import planted, planted_split, tiny_config
+    from planted import planted, planted_split, tiny_config
 
     data, out = planted(), tmp_path / "m"
     config = tiny_config(

@@ -15,7 +15,7 @@ from coldbrew.text import HashingEncoder
 from coldbrew.text.templates import ItemTemplate
 from coldbrew.train.cross import CrossEncoderReranker, sample_entries
 from coldbrew.train.pairs import TrainingPair, build_pairs, item_texts
-from test_train import GROUPS, group_precision, planted, planted_split, tiny_config
+from planted import GROUPS, group_precision, planted, planted_split, tiny_config
 
 
 def test_sampled_entries_hold_every_positive_and_only_true_negatives() -> None:
