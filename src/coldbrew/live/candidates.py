@@ -40,7 +40,7 @@ def recommend_candidates(
     exclude: set[str],
     allowed: set[str] | None,
 ) -> Recommendations:
-    """The top ``k`` of the candidates only (:meth:`candidates`; an allowed subset smaller
+    """The top ``k`` of the candidates only (:func:`candidates`; an allowed subset smaller
     than the candidates is scored whole)."""
     if allowed is not None and len(allowed) <= 4 * live.serving.candidates:
         rows = model.item_ids.rows(sorted(allowed), skip_unknown=True)

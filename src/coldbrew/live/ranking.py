@@ -24,7 +24,7 @@ def recommend(live: Live, query: Query) -> Answer:
 
 
 def recommend_now(live: Live, query: Query) -> Answer | None:
-    """:meth:`recommend`, if it can be answered at once without blocking; else ``None``.
+    """:func:`recommend`, if it can be answered at once without blocking; else ``None``.
 
     At once means: without the encoder (a user known only by their history, or liked items;
     no text or attributes, no explanations), with no filters or allowed ids, on a catalogue
@@ -46,7 +46,7 @@ def recommend_now(live: Live, query: Query) -> Answer | None:
 
 
 def ranked(live: Live, query: Query) -> Answer:
-    """The body of :meth:`recommend`; the caller holds the read lock."""
+    """The body of :func:`recommend`; the caller holds the read lock."""
     uq, seen = queries.user_query(live, query)
     model, info = live.model, live.info
     if model is None:  # no items yet: nothing to recommend

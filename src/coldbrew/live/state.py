@@ -115,9 +115,10 @@ class Live:
         fleet: Fleet | None = None,
     ) -> None:
         """``index``: ``auto``, ``exact``, ``hnsw`` or an index object (item text vectors, for
-        similar items); ``graph_path``: where an HNSW graph is saved on :meth:`close` and reused
-        at the next start if still current; ``serving``: the model to serve; ``fleet``: the
-        other replicas over the same PostgreSQL database (none: this process is alone)."""
+        similar items); ``graph_path``: where an HNSW graph is saved at close
+        (:meth:`~coldbrew.live.engine.Engine.close`) and reused at the next start if still
+        current; ``serving``: the model to serve; ``fleet``: the other replicas over the same
+        PostgreSQL database (none: this process is alone)."""
         self.store = store
         self.serving = serving or Serving()
         if self.serving.ray:  # a catalogue batch, start-up's missing vectors: on the cluster

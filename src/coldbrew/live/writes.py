@@ -204,7 +204,7 @@ def forget_here(live: Live, user_id: str) -> None:
 def refresh_users(live: Live, user_ids: Sequence[str]) -> None:
     """Bring these users (profile and interactions) up to the database, where another
     replica wrote them; a user gone from it was forgotten there, and is forgotten here.
-    The rows are read while local writes wait (see :meth:`refresh_items`)."""
+    The rows are read while local writes wait (see :func:`refresh_items`)."""
     forgot, added = False, [0, 0]  # new positive events, new events
     with live.commit:
         found = {u.user_id: u for u in live.store.users_of(user_ids)}
