@@ -37,10 +37,10 @@ from replay import git_head
 
 from coldbrew.data.benchmarks import LOADERS, data_root
 from coldbrew.data.idmap import IdMap
+from coldbrew.live.importer import dataset_records
 from coldbrew.live.records import POSITIVE_EVENTS, dataset_from_records, item_text
 from coldbrew.live.refit import RefitJob, run_refit, spawn_refit
 from coldbrew.models.cf import interaction_matrix
-from coldbrew.serve.importer import dataset_records
 from coldbrew.store import Interaction, Store
 from coldbrew.text.cache import EmbeddingCache
 from coldbrew.text.encoder import Encoder

@@ -195,7 +195,7 @@ def test_minilm_on_ray_gives_the_plain_vectors() -> None:
 
 
 def test_the_service_reads_coldbrew_ray() -> None:
-    from coldbrew.serve.settings import Settings
+    from coldbrew.config.settings import Settings
 
     assert Settings.from_env({}).ray is None  # the default: a child process
     assert Settings.from_env({"COLDBREW_RAY": "auto"}).ray == "auto"

@@ -105,7 +105,7 @@ def test_a_folder_names_its_context_columns(tmp_path: Path, spec_line: str, key:
         {"time": 1700000100.0, key: "UK"},
     ]
     pytest.importorskip("fastapi", reason="the importer is the service's")
-    from coldbrew.serve.importer import interaction_records
+    from coldbrew.live.importer import interaction_records
 
     records = interaction_records(data)  # what `coldbrew ingest` stores
     assert [r.context for r in records] == list(data.interactions[CONTEXT])

@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from coldbrew.serve.settings import Settings
+from coldbrew.config.settings import Settings
 
 WRITE_KEY = "test-write-key-4d9c"
 WRITE = {"X-API-Key": WRITE_KEY}

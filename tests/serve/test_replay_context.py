@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 from fastapi.testclient import TestClient
 
+from coldbrew.config.settings import Settings
 from coldbrew.data.schema import CONTEXT, Dataset, DatasetSpec
-from coldbrew.serve.settings import Settings
 
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 FRANCE = {"time": 1307179800.0, "location": "France"}  # a Saturday morning

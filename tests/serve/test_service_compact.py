@@ -148,8 +148,8 @@ def test_the_catalogue_is_held_as_compact_records_and_read_back_whole(db: Path) 
     assert table.text_keys["odd"] == text_key(item_text(odd))  # the key the store's vectors use
     assert list(table)[-1] == "odd" and "odd" in table.text_keys
     engine.upsert_items([Item("odd", "a new title")])  # the old text no longer finds its vector
-    assert engine._stored_passage(item_text(odd)) is None
-    assert engine._stored_passage("a new title") is not None
+    assert engine.stored_passage(item_text(odd)) is None
+    assert engine.stored_passage("a new title") is not None
     engine.delete_item("odd")
     assert "odd" not in table and "odd" not in table.text_keys
     engine.store.close()
@@ -158,11 +158,11 @@ def test_the_catalogue_is_held_as_compact_records_and_read_back_whole(db: Path) 
 def test_a_stored_vector_is_reused_only_for_exactly_the_same_text(db: Path) -> None:
     engine = open_engine(db, HashingEncoder(DIM))
     text = item_text(engine.items["i4"])
-    assert engine._stored_passage(text) is not None
+    assert engine.stored_passage(text) is not None
     # a different text whose short key collides with i4's finds nothing (the full digest differs)
     other = "a text nobody stored"
-    engine._text_ids[short_key(text_digest(other))] = "i4"
-    assert engine._stored_passage(other) is None
+    engine.text_ids[short_key(text_digest(other))] = "i4"
+    assert engine.stored_passage(other) is None
     engine.store.close()
 
 

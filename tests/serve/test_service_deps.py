@@ -10,9 +10,9 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from servicekit import WRITE
 
+from coldbrew.config.settings import Settings
 from coldbrew.live.engine import Engine
 from coldbrew.serve.deps import get_engine, get_settings, require_writer
-from coldbrew.serve.settings import Settings
 
 
 def test_dependency_overrides_replace_settings_auth_and_engine(

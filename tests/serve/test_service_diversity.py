@@ -35,7 +35,7 @@ def _similarity(client: TestClient, ids: list[str]) -> float:
 
 
 def _popularity(client: TestClient, ids: list[str]) -> float:
-    users_of = client.app.state.engine._users_of  # type: ignore[attr-defined]
+    users_of = client.app.state.engine.users_of  # type: ignore[attr-defined]
     return float(np.mean([len(users_of.get(i, ())) for i in ids]))
 
 

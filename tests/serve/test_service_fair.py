@@ -17,13 +17,13 @@ import numpy as np
 from fastapi.testclient import TestClient
 from servicekit import CATALOGUE, USERS, WRITE, WRITE_KEY, load_catalogue, make_settings
 
+from coldbrew.config.settings import Settings
 from coldbrew.courtesy import PIECE, stepping_aside
 from coldbrew.live.locks import ReadWriteLock
 from coldbrew.serve import create_app
 from coldbrew.serve.app import FULL_COLLECTION_EVERY
 from coldbrew.serve.fair import ReadsInFlight, WritePace, _decoded, _validated
 from coldbrew.serve.schemas import ItemBatch
-from coldbrew.serve.settings import Settings
 from coldbrew.text import HashingEncoder
 from coldbrew.text.encoder import TextKind
 from coldbrew.text.memo import MemoEncoder

@@ -8,10 +8,10 @@ import pytest
 
 pytest.importorskip("faiss")
 
+from coldbrew.config.settings import Settings
 from coldbrew.index.hnsw import HNSWIndex
 from coldbrew.live.answers import Query
 from coldbrew.live.engine import Engine
-from coldbrew.serve.settings import Settings
 from coldbrew.store import Interaction, Item, Store, User
 from coldbrew.text import HashingEncoder
 

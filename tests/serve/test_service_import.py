@@ -14,9 +14,10 @@ from typing import Any
 import pytest
 from servicekit import WRITE, WRITE_KEY, free_port, make_settings
 
+from coldbrew.cli.serve import import_dataset
 from coldbrew.data import load_dataset
 from coldbrew.data.schema import Dataset
-from coldbrew.serve.importer import event_of, import_dataset
+from coldbrew.live.importer import event_of
 from coldbrew.store import Store
 from coldbrew.text import HashingEncoder
 

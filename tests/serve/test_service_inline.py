@@ -73,7 +73,7 @@ def test_health_answers_while_a_write_holds_the_lock_and_by_id_waits(client: Tes
     held, release = threading.Event(), threading.Event()
 
     def write() -> None:
-        with engine._lock.write():
+        with engine.lock.write():
             held.set()
             release.wait(10)
 

@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 from servicekit import WRITE, WRITE_KEY, counts, load_catalogue
 
-from coldbrew.serve.settings import Settings
+from coldbrew.config.settings import Settings
 
 GOOD_ITEM = {"id": "new", "title": "New lamp"}
 WRITES: list[tuple[str, str, dict[str, Any]]] = [

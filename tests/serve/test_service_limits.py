@@ -15,8 +15,8 @@ from limits import parse
 from limits.strategies import MovingWindowRateLimiter
 from servicekit import WRITE, counts, load_catalogue
 
+from coldbrew.config.settings import Settings
 from coldbrew.serve.guard import TimerlessMemory
-from coldbrew.serve.settings import Settings
 
 LAMP = {"id": "x", "title": "Lamp"}
 

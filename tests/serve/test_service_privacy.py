@@ -11,7 +11,7 @@ from collections.abc import Callable
 from fastapi.testclient import TestClient
 from servicekit import WRITE, load_catalogue
 
-from coldbrew.serve.settings import Settings
+from coldbrew.config.settings import Settings
 
 READER = {"X-API-Key": "reader-key-1-8c3f"}
 ALICE = {

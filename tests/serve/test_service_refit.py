@@ -492,6 +492,6 @@ def test_a_stored_vector_is_reused_only_for_its_own_text(tmp_path: Path) -> None
     tent = encoder.encode([item_text(Item("y", "red camping tent"))], kind="passage")[0]
     np.testing.assert_allclose(stored["y"], tent, atol=1e-6)
     engine.delete_item("y")
-    assert engine._stored_passage(item_text(Item("y", "red camping tent"))) is None
+    assert engine.stored_passage(item_text(Item("y", "red camping tent"))) is None
     engine.close()
     engine.store.close()

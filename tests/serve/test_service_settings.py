@@ -10,8 +10,8 @@ import pytest
 from uvicorn.config import STARTUP_FAILURE
 
 from coldbrew.cli.main import main
-from coldbrew.serve.keys import key_problem, new_key
-from coldbrew.serve.settings import Settings, hash_key
+from coldbrew.config.keys import key_problem, new_key
+from coldbrew.config.settings import Settings, hash_key
 
 GOOD = "good-key-1234567x"
 

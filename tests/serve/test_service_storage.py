@@ -13,8 +13,8 @@ from fastapi.testclient import TestClient
 from servicekit import WRITE, load_catalogue, make_settings
 from sqlalchemy import text
 
+from coldbrew.config.settings import Settings
 from coldbrew.serve import create_app
-from coldbrew.serve.settings import Settings
 from coldbrew.store import Interaction, Store, User
 from coldbrew.text import HashingEncoder
 

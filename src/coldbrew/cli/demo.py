@@ -37,7 +37,7 @@ SERVE_EXTRA = "pip install 'coldbrew[serve]'"
 
 def catalogue_records(dataset: Dataset) -> tuple[list[Item], list[User], list[Interaction]]:
     """``dataset`` as store records: a rating at its threshold or above is a like."""
-    from coldbrew.serve.importer import dataset_records  # needs the [serve] extra
+    from coldbrew.live.importer import dataset_records  # needs the [serve] extra
 
     records = dataset_records(dataset)
     return records.items, records.users, records.interactions

@@ -6,7 +6,7 @@ import argparse
 import dataclasses
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from coldbrew.data import load_dataset
 from coldbrew.data.cleaning import OnBadRows
@@ -14,6 +14,9 @@ from coldbrew.data.schema import Dataset
 from coldbrew.index import INDEX_KINDS
 from coldbrew.text.encoder import Encoder
 from coldbrew.text.runtime import RUNTIMES
+
+if TYPE_CHECKING:
+    from coldbrew.config.settings import Settings
 
 
 def add_parser(sub: Any) -> None:
@@ -141,18 +144,17 @@ def serve(
 ) -> None:
     """Start the service; without COLDBREW_API_KEYS a one-off write key is made and printed.
 
-    ``data``: a dataset loaded into the database first (:mod:`coldbrew.serve.importer`);
+    ``data``: a dataset loaded into the database first (:func:`import_dataset`);
     ``serving``: settings of the served model (``model``, ``models_dir``, ``refit_every``,
     ``refit_minutes``, ``ray``); ``None`` values leave the environment's."""
     try:
         import uvicorn
 
+        from coldbrew.config.keys import new_key
+        from coldbrew.config.settings import Settings
         from coldbrew.live.fleet import single_process
         from coldbrew.serve import create_app
-        from coldbrew.serve.importer import import_dataset
-        from coldbrew.serve.keys import new_key
         from coldbrew.serve.server import server_config
-        from coldbrew.serve.settings import Settings
         from coldbrew.store import database_url
     except ImportError as exc:
         raise ImportError(f"serving needs: pip install 'coldbrew[serve]' ({exc})") from exc
@@ -227,3 +229,32 @@ def _serve(args: argparse.Namespace) -> None:
         ray=args.ray,
         data=data,
     )
+
+
+def import_dataset(
+    settings: Settings, dataset: Dataset, encoder: Encoder | None = None
+) -> dict[str, int]:
+    """Load ``dataset`` into ``settings.db_url`` with the encoder the service will run on it
+    (for ``auto``, the one that reads the dataset's language); see
+    :func:`~coldbrew.live.importer.import_records`."""
+    # the database stack and the app module need the [serve] extra
+    from coldbrew.live.importer import dataset_records, import_records
+    from coldbrew.live.records import item_text
+    from coldbrew.serve.app import build_engine
+    from coldbrew.store import Store
+    from coldbrew.text.language import catalogue_language, encoder_for
+
+    records = dataset_records(dataset)
+    spec = encoder_for(settings.encoder, catalogue_language(dataset))
+    plan = dataclasses.replace(settings, encoder=spec, model="zeroshot", index="exact")
+    store = Store(
+        settings.db_url, durability=settings.durability, vector_dtype=settings.vector_dtype
+    )
+    try:
+        engine = build_engine(plan, store, encoder, [item_text(i) for i in records.items])
+        try:
+            return import_records(engine, records)
+        finally:
+            engine.close()
+    finally:
+        store.close()

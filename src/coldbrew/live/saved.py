@@ -3,7 +3,7 @@ directory or any saved :class:`~coldbrew.models.Recommender`.
 
 Such a model was trained on a dataset's own item fields (``title``, ``desc``, ``genres``...), not
 on the service's rendered ``text``: the engine hands its parts those fields under their own names
-(an import keeps every column under its name, :mod:`coldbrew.serve.importer`), and a field that
+(an import keeps every column under its name, :mod:`coldbrew.live.importer`), and a field that
 no stored item has is named in a warning instead of being read as empty in silence. It is named
 by its kind and directory (``finetuned:run-7``), with the encoder that reads its queries.
 """

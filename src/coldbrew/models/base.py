@@ -11,7 +11,6 @@ state that is naturally JSON) and ``arrays.npz`` (numbers, loaded with ``allow_p
 
 from __future__ import annotations
 
-import json
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
@@ -28,9 +27,15 @@ from coldbrew.models.query import Recommendations as Recommendations  # the prot
 from coldbrew.models.query import UserQuery as UserQuery
 from coldbrew.models.reasons import Reason
 from coldbrew.models.rerank import candidate_pool, check_controls, rerank
+from coldbrew.models.saving import (
+    history_arrays,
+    pop_history,
+    read_arrays,
+    read_config,
+    write_model_files,
+)
 from coldbrew.text.encoder import Encoder
 
-FORMAT_VERSION = 1
 NO_INTERACTIONS = "no interactions"
 """The :attr:`Recommender.silent_reason` of a model that learns from interactions only, fit
 on none (a new catalogue)."""
@@ -400,31 +405,19 @@ class Recommender(ABC):
         stays is learned from the population: vectors, counts, and user and item ids.
         """
         self._check_fitted()
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        users = sorted(self._history)
         config = {
-            "format_version": FORMAT_VERSION,
             "kind": self.kind,
             "params": self.get_params(),
             "profiles": self._profiles if profiles else {},
             "silent_reason": self.silent_reason,
         }
-        (path / "config.json").write_text(
-            json.dumps(config, indent=2, ensure_ascii=False, default=_json_default)
-        )
-        lengths = np.asarray([len(self._history[u]) for u in users], dtype=np.int64)
-        flat = [i for u in users for i in self._history[u]]
         arrays = {
             "_item_ids": self.item_ids.to_array(),
             "_active": self._active,
-            "_history_users": np.asarray(users, dtype=str),
-            "_history_lengths": lengths,
-            "_history_items": np.asarray(flat, dtype=str),
+            **history_arrays(self._history),
             **self._get_state(),
         }
-        np.savez(path / "arrays.npz", **arrays)  # type: ignore[arg-type]
-        return path
+        return write_model_files(Path(path), config, arrays)
 
     @classmethod
     def _from_params(cls, params: Mapping[str, Any], **components: Any) -> Self:
@@ -437,22 +430,14 @@ class Recommender(ABC):
         ``components`` (such as ``encoder=...``) replace the ones the config would rebuild.
         """
         path = Path(path)
-        config_file = path / "config.json"
-        if not config_file.exists():
-            raise FileNotFoundError(f"no saved model at {path} (missing config.json)")
-        config = json.loads(config_file.read_text())
+        config = read_config(path)
         model_cls = model_class(config["kind"])
         # model_dir lets a model find files it saved next to config.json (an encoder)
         model = model_cls._from_params(config["params"], **{"model_dir": path, **components})
-        with np.load(path / "arrays.npz", allow_pickle=False) as data:
-            arrays = {key: data[key] for key in data.files}
+        arrays = read_arrays(path)
         model.item_ids = IdMap(arrays.pop("_item_ids").tolist())
         model._active = arrays.pop("_active").astype(bool)
-        users = arrays.pop("_history_users").tolist()
-        lengths = arrays.pop("_history_lengths")
-        flat = arrays.pop("_history_items").tolist()
-        bounds = np.concatenate([[0], np.cumsum(lengths)])
-        model._history = {u: flat[bounds[i] : bounds[i + 1]] for i, u in enumerate(users)}
+        model._history = pop_history(arrays)
         model._profiles = config.get("profiles", {})
         model.silent_reason = config.get("silent_reason")
         model._set_state(arrays)
@@ -472,14 +457,6 @@ def check_min_users(min_users: int) -> int:
     if min_users < 1:
         raise ValueError(f"min_users must be at least 1, got {min_users}")
     return min_users
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, (set, tuple)):
-        return list(value)
-    raise TypeError(f"cannot save {type(value).__name__} in config.json")
 
 
 def _profiles(dataset: Dataset) -> dict[str, dict[str, Any]]:

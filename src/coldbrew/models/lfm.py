@@ -22,7 +22,7 @@ import scipy.sparse as sp
 from coldbrew.data.idmap import IdMap
 from coldbrew.data.schema import Dataset
 from coldbrew.models.base import NO_INTERACTIONS, Recommender, UserQuery
-from coldbrew.models.cf import interaction_matrix, popularity_scores, ridge_fold_in
+from coldbrew.models.cfbase import interaction_matrix, popularity_scores, ridge_fold_in
 from coldbrew.models.reasons import Reason
 from coldbrew.models.tfidf import normalize
 from coldbrew.text.encoder import tokenize

@@ -26,7 +26,7 @@ import scipy.sparse as sp
 
 from coldbrew.data.schema import Dataset, has_timestamps
 from coldbrew.models.base import UserQuery
-from coldbrew.models.cf import CFRecommender, csr_arrays, csr_from_arrays, grown_square
+from coldbrew.models.cfbase import CFRecommender, csr_arrays, csr_from_arrays, grown_square
 from coldbrew.models.reasons import Reason, strongest_link
 
 

@@ -18,7 +18,7 @@ import scipy.sparse as sp
 
 from coldbrew.data.schema import ITEM_ID, Dataset
 from coldbrew.models.base import Recommender, UserQuery
-from coldbrew.models.cf import popularity_scores
+from coldbrew.models.cfbase import popularity_scores
 from coldbrew.models.reasons import Reason
 from coldbrew.models.zeroshot import recency_weights
 from coldbrew.text.encoder import tokenize

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
-    from coldbrew.serve.settings import Settings
+    from coldbrew.config.settings import Settings
 
 
 def create_app(settings: Settings, **kwargs: Any) -> FastAPI:

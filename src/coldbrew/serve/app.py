@@ -6,11 +6,9 @@ live in :mod:`coldbrew.serve.routes`, their dependencies in :mod:`coldbrew.serve
 
 import gc
 import logging
-import time
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
-from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -20,6 +18,7 @@ from fastapi_offline import FastAPIOffline  # /docs and /redoc without a CDN (is
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from coldbrew import __version__
+from coldbrew.config.settings import Settings
 from coldbrew.live.engine import Engine, Serving
 from coldbrew.live.errors import DATABASE_RETRY_AFTER, BatchError, NotFoundError
 from coldbrew.live.fleet import Fleet, is_shared, single_process
@@ -29,10 +28,9 @@ from coldbrew.serve.deps import AuthError
 from coldbrew.serve.fair import ReadsInFlight, WriteGate, WritePace, WriteSlots
 from coldbrew.serve.guard import Admission, Overloaded, RateLimit
 from coldbrew.serve.limits import BodyLimit
-from coldbrew.serve.metrics import Metrics
+from coldbrew.serve.metrics import Metrics, Observe
 from coldbrew.serve.problems import allowed_methods, error_responses, validation_body
 from coldbrew.serve.routes import ROUTERS
-from coldbrew.serve.settings import Settings
 from coldbrew.store import Store, StoreUnavailable
 from coldbrew.text.encoder import Encoder
 from coldbrew.text.factory import make_encoder
@@ -173,37 +171,6 @@ def build_engine(
 
 def _install_middleware(app: FastAPI, metrics: Metrics) -> None:
     app.add_middleware(Observe, metrics=metrics)
-
-
-class Observe:
-    """Count and time every request by route template, as plain ASGI (no per-request task).
-
-    Only the method, route template and status are recorded: bodies (user text) never are.
-    """
-
-    def __init__(self, app: Any, metrics: Metrics) -> None:
-        self.app, self.metrics = app, metrics
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        start = time.perf_counter()
-        status = 500
-
-        async def observed_send(message: Any) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, observed_send)
-        finally:
-            path = getattr(scope.get("route"), "path", "unmatched")
-            seconds = time.perf_counter() - start
-            self.metrics.observe(scope["method"], path, status, seconds)
-            log.debug("%s %s %s %.1fms", scope["method"], path, status, seconds * 1e3)
 
 
 def _install_errors(app: FastAPI) -> None:

@@ -16,12 +16,12 @@ from typing import Annotated, Any
 from fastapi import Depends, Header, Path, Request
 from fastapi.params import Depends as DependsParam
 
+from coldbrew.config.settings import Settings
 from coldbrew.live.engine import Engine
 from coldbrew.serve.guard import Admission, presented_key
 from coldbrew.serve.metrics import Metrics
 from coldbrew.serve.problems import error_responses
 from coldbrew.serve.schemas import ID_NFC, ID_PATTERN, MAX_ID_CHARS
-from coldbrew.serve.settings import Settings
 
 
 class AuthError(Exception):

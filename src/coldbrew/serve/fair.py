@@ -36,11 +36,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from coldbrew.config.settings import Settings, hash_key
 from coldbrew.courtesy import paced, pause, stepping_aside
 from coldbrew.serve.guard import scope_key
-from coldbrew.serve.limits import ASGIApp, Receive, Scope, Send, send_json
-from coldbrew.serve.settings import Settings, hash_key
+from coldbrew.serve.limits import send_json
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 READ_POSTS = frozenset({"/recommend", "/recommend/batch"})

@@ -20,7 +20,7 @@ would need its own expiry of idle clients and could never be shared.
   coroutine per refused request.
 
 A right key is let in whatever its address did before, so no lockout keeps a guesser from seeing
-a right guess succeed; guessing is held back by the keys' strength (:mod:`coldbrew.serve.keys`; a
+a right guess succeed; guessing is held back by the keys' strength (:mod:`coldbrew.config.keys`; a
 generated key has 144 random bits) and by the address's budget, which every guess spends.
 """
 
@@ -35,9 +35,10 @@ from contextlib import asynccontextmanager
 from limits import RateLimitItem, parse
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from coldbrew.serve.limits import ASGIApp, Receive, Scope, Send, send_json
-from coldbrew.serve.settings import Settings, hash_key
+from coldbrew.config.settings import Settings, hash_key
+from coldbrew.serve.limits import send_json
 
 UNLIMITED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 

@@ -1,7 +1,11 @@
-"""Prometheus metrics, on a registry of the app's own (so several apps can live in a process)."""
+"""Prometheus metrics, on a registry of the app's own (so several apps can live in a process):
+every request counted and timed by route template (:class:`Observe`, plain ASGI middleware), and
+the engine's state read at each scrape of ``/metrics``."""
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -9,10 +13,12 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 if TYPE_CHECKING:
     from coldbrew.live.engine import Engine
 
+log = logging.getLogger("coldbrew.serve")
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56)
 
 
@@ -53,6 +59,37 @@ class Metrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class Observe:
+    """Count and time every request by route template, as plain ASGI (no per-request task).
+
+    Only the method, route template and status are recorded: bodies (user text) never are.
+    """
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app, self.metrics = app, metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500
+
+        async def observed_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, observed_send)
+        finally:
+            path = getattr(scope.get("route"), "path", "unmatched")
+            seconds = time.perf_counter() - start
+            self.metrics.observe(scope["method"], path, status, seconds)
+            log.debug("%s %s %s %.1fms", scope["method"], path, status, seconds * 1e3)
 
 
 class ModelCollector(Collector):

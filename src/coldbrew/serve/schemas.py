@@ -5,17 +5,23 @@ belongs (``"k": true``) is refused, as are NaN and ±Infinity, NUL characters an
 (neither database can store them). Ids are compared in Unicode NFC and hold no bidi control or
 zero-width character (:data:`ID_PATTERN`), in paths as in bodies. Every string, list and mapping
 has a cap, so no request can make the service encode, store or echo an unbounded amount of text.
+At the end, the conversions between these bodies and the running system's records, in one place
+for every route.
 """
 
 from __future__ import annotations
 
+import hashlib
 import unicodedata
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
+from coldbrew.live.answers import Answer, Recommendation
+from coldbrew.live.engine import now
 from coldbrew.models.context import MAX_KEYS as MAX_CONTEXT_KEYS
 from coldbrew.models.context import parse_context
+from coldbrew.store import Interaction, Item, User
 
 MAX_TEXT_CHARS = 2000
 MAX_TITLE_CHARS = 500
@@ -309,3 +315,70 @@ class RowErrorOut(BaseModel):
 class ErrorOut(BaseModel):
     detail: str
     errors: list[RowErrorOut] = []
+
+
+# ---- to and from the running system's records ------------------------------------------
+def recommendation_out(rec: Recommendation) -> RecommendationOut:
+    """One recommended item with its score (rounded to 6 places) and explanation."""
+    exp = rec.explanation
+    return RecommendationOut(
+        item_id=rec.item.item_id,
+        score=round(rec.score, 6),
+        title=rec.item.title,
+        description=rec.item.description,
+        attributes=rec.item.attributes,
+        explanation=None
+        if exp is None
+        else ExplanationOut(
+            text=exp.text,
+            parts=exp.parts,
+            words=[WordOut(word=w, similarity=v) for w, v in exp.words],
+            liked=[LikedOut(item_id=i, title=t, similarity=v) for i, t, v in exp.liked],
+        ),
+    )
+
+
+def recommend_out(found: Answer, warnings: list[str] | None = None) -> RecommendOut:
+    """A ranked answer, with the model version that ranked it (and what the request could not
+    get right, such as a script the encoder cannot read)."""
+    return RecommendOut(
+        items=[recommendation_out(r) for r in found],
+        model_version=found.version,
+        model_kind=found.kind,
+        warnings=warnings or [],
+    )
+
+
+def interaction(body: InteractionIn) -> Interaction:
+    """The interaction, stamped now when it has no time, with an id derived from its fields
+    when it has none (so a retried request writes the same row)."""
+    timestamp = body.timestamp if body.timestamp is not None else now()
+    ident = (
+        body.id
+        or hashlib.sha1(
+            f"{body.user_id}\x1f{body.item_id}\x1f{body.event}\x1f{timestamp!r}".encode()
+        ).hexdigest()
+    )
+    return Interaction(
+        ident, body.user_id, body.item_id, body.event, timestamp, body.value, body.context
+    )
+
+
+def item(body: ItemIn) -> Item:
+    """The item to store."""
+    return Item(body.id, body.title, body.description, dict(body.attributes))
+
+
+def item_out(found: Item) -> ItemOut:
+    """A stored item as the API shows it."""
+    return ItemOut(
+        id=found.item_id,
+        title=found.title,
+        description=found.description,
+        attributes=found.attributes,
+    )
+
+
+def user(body: UserIn) -> User:
+    """The user to store."""
+    return User(body.id, body.text, dict(body.attributes))

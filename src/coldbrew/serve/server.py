@@ -15,7 +15,7 @@ from typing import Any
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from coldbrew.serve.settings import Settings
+from coldbrew.config.settings import Settings
 
 MAX_HEADER_BYTES = 64 * 1024
 KEEP_ALIVE_SECONDS = 5

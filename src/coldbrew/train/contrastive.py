@@ -19,10 +19,30 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from coldbrew.train.adversarial import FGM
 from coldbrew.train.batching import CHUNK_TEXTS, embed_sides
 from coldbrew.train.config import TrainConfig
+from coldbrew.train.losses import (
+    DISTILL_LOSSES,
+    _require_torch,
+    distill_loss,
+    in_batch_cross_entropy,
+    in_batch_loss,
+)
 from coldbrew.train.pairs import TrainingPair, augment_parts
 from coldbrew.train.progress import say
+
+__all__ = [
+    "DISTILL_LOSSES",
+    "ContrastiveTrainer",
+    "Teacher",
+    "TrainResult",
+    "Validator",
+    "add_lora",
+    "distill_loss",
+    "in_batch_cross_entropy",
+    "in_batch_loss",
+]
 
 Validator = Callable[[Any], float]
 """Called with the live model; returns the validation metric (Recall@20 unless the trainer's
@@ -56,14 +76,6 @@ class TrainResult:
         }
 
 
-def _require_torch() -> Any:
-    try:
-        import torch
-    except ImportError as exc:  # pragma: no cover - torch is a core dependency
-        raise ImportError("training needs: pip install coldbrew[train]") from exc
-    return torch
-
-
 def add_lora(st_model: Any, config: TrainConfig) -> Any:
     """Inject LoRA adapters into the transformer of ``st_model`` in place; return the PeftModel."""
     try:
@@ -79,131 +91,8 @@ def add_lora(st_model: Any, config: TrainConfig) -> Any:
     return get_peft_model(st_model[0].auto_model, lora)
 
 
-def in_batch_loss(
-    queries: Any,
-    items: Any,
-    item_ids: Sequence[str],
-    anchor_ids: Sequence[str],
-    scale: float,
-    log_q: Any = None,
-) -> Any:
-    """Cross-entropy of each query against every item in the batch (diagonal = positive).
-
-    ``log_q`` (log sampling probability of each batch item) applies the logQ correction: popular
-    items are in-batch negatives more often, and without it the model learns to demote them.
-    """
-    return in_batch_cross_entropy(scale * queries @ items.T, item_ids, anchor_ids, log_q)
-
-
-def in_batch_cross_entropy(
-    scores: Any, item_ids: Sequence[str], anchor_ids: Sequence[str], log_q: Any = None
-) -> Any:
-    """:func:`in_batch_loss` on a ready score matrix (queries x items, logits).
-
-    Row ``i``'s positive is column ``i``; columns past the number of rows are extra negatives
-    (mined hard negatives). Entries that are ``-inf`` (not scored, e.g. by a cross-encoder that
-    scores a few negatives per row) simply take no part; so do repeats of the positive item and
-    of the anchor item.
-    """
-    torch = _require_torch()
-    if log_q is not None:
-        scores = scores - log_q[None, :]
-    ids = np.asarray(item_ids)
-    rows = len(anchor_ids)
-    same = ids[:rows, None] == ids[None, :]
-    # an item equal to the anchor itself is not a useful negative either
-    anchors = np.asarray(anchor_ids)
-    same |= (anchors[:, None] == ids[None, :]) & (anchors[:, None] != "")
-    same[np.arange(rows), np.arange(rows)] = False
-    mask = torch.from_numpy(same).to(scores.device)
-    scores = scores.masked_fill(mask, float("-inf"))
-    labels = torch.arange(len(scores), device=scores.device)
-    return torch.nn.functional.cross_entropy(scores, labels)
-
-
 Teacher = Callable[[Sequence[TrainingPair], np.random.Generator], np.ndarray]
 """(batch, rng) -> the teacher's logits for (query i, item j) of one batch; NaN: not scored."""
-
-
-def distill_loss(student: Any, teacher: np.ndarray, scale: float, kind: str = "kl") -> Any:
-    """How far the student's in-batch scores are from the teacher's, row by row.
-
-    ``student`` holds cosines (scaled by ``scale`` into logits); ``teacher`` holds logits, NaN
-    where the teacher did not score. ``kl``: KL(teacher || student) between the softmax
-    distributions over each row's scored entries. ``margin-mse``: squared error between the
-    margins positive - negative (diagonal minus every other scored entry) of both.
-    Rows with fewer than two scored entries or all-equal teacher scores (the teacher knows
-    nothing there) are skipped.
-    """
-    if kind not in DISTILL_LOSSES:
-        raise ValueError(f"distillation loss must be one of {DISTILL_LOSSES}, got {kind!r}")
-    torch = _require_torch()
-    target = torch.from_numpy(np.asarray(teacher, dtype=np.float32)).to(student.device)
-    scored = torch.isfinite(target)
-    filled = torch.where(scored, target, torch.zeros_like(target))
-    count = scored.sum(dim=1)
-    mean = filled.sum(dim=1) / count.clamp(min=1)
-    spread = torch.where(scored, (filled - mean[:, None]) ** 2, torch.zeros_like(filled)).sum(1)
-    rows = (count >= 2) & (spread > 1e-10) & scored.diagonal()
-    if not bool(rows.any()):
-        return student.sum() * 0.0
-    logits = scale * student[rows]
-    target, scored = filled[rows], scored[rows]
-    if kind == "kl":
-        p = torch.softmax(target.masked_fill(~scored, float("-inf")), dim=1)
-        log_q = torch.log_softmax(logits.masked_fill(~scored, float("-inf")), dim=1)
-        log_q = torch.where(scored, log_q, 0.0)  # no -inf left for the gradient to meet
-        return (p * (torch.log(p.clamp(min=1e-12)) - log_q)).sum() / len(target)
-    diag = torch.arange(len(rows), device=rows.device)[rows]
-    span = torch.arange(len(target), device=target.device)
-    negative = scored.clone()
-    negative[span, diag] = False
-    student_margin = logits[span, diag][:, None] - logits
-    teacher_margin = target[span, diag][:, None] - target
-    error = (student_margin - teacher_margin) ** 2
-    return error[negative].mean()
-
-
-DISTILL_LOSSES = ("kl", "margin-mse")
-
-
-class _FGM:
-    """Fast Gradient Method on the token-embedding output: a second pass at ``x + eps g/|g|``."""
-
-    def __init__(self, embeddings: Any, epsilon: float) -> None:
-        self.epsilon = epsilon
-        self.outputs: list[Any] = []
-        self.deltas: list[Any] = []
-        self.mode = "record"
-        self.handle = embeddings.register_forward_hook(self._hook)
-
-    def _hook(self, module: Any, inputs: Any, output: Any) -> Any:
-        if self.mode == "record":
-            torch = _require_torch()
-            if not torch.is_grad_enabled():  # validation passes: nothing to perturb later
-                return output
-            if not output.requires_grad:  # frozen embeddings (LoRA): make the output a leaf
-                output = output.detach().requires_grad_(True)
-            output.retain_grad()
-            self.outputs.append(output)
-            return output
-        if self.mode == "perturb":
-            return output + self.deltas.pop(0)
-        return output
-
-    def prepare(self) -> None:
-        torch = _require_torch()
-        self.deltas = []
-        for out in self.outputs:
-            grad = out.grad if out.grad is not None else torch.zeros_like(out)
-            norm = grad.norm()
-            delta = self.epsilon * grad / norm if norm > 0 else torch.zeros_like(grad)
-            self.deltas.append(delta.detach())
-        self.outputs = []
-        self.mode = "perturb"
-
-    def reset(self) -> None:
-        self.outputs, self.deltas, self.mode = [], [], "record"
 
 
 class ContrastiveTrainer:
@@ -440,7 +329,7 @@ class ContrastiveTrainer:
             best = self._trainable_state()
         fgm = None
         if cfg.fgm_epsilon > 0:
-            fgm = _FGM(self.st_model[0].auto_model.embeddings, cfg.fgm_epsilon)
+            fgm = FGM(self.st_model[0].auto_model.embeddings, cfg.fgm_epsilon)
         began = time.perf_counter()
         say(f"{self.progress_label}: {cfg.max_steps - start_step} steps", self.show_progress)
         bar = tqdm(

@@ -24,13 +24,8 @@ import numpy as np
 from coldbrew.models.base import Recommendations, UserQuery
 from coldbrew.models.zeroshot import ZeroShotRecommender
 from coldbrew.train.config import TrainConfig
-from coldbrew.train.contrastive import (
-    ContrastiveTrainer,
-    Teacher,
-    Validator,
-    _require_torch,
-    in_batch_cross_entropy,
-)
+from coldbrew.train.contrastive import ContrastiveTrainer, Teacher, Validator
+from coldbrew.train.losses import _require_torch, in_batch_cross_entropy
 from coldbrew.train.pairs import TrainingPair
 
 CONFIG_FILE = "cross_encoder.json"

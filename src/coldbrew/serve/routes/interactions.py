@@ -9,7 +9,6 @@ from coldbrew.live.errors import BatchError, NotFoundError
 from coldbrew.serve import schemas as s
 from coldbrew.serve.deps import WRITE, WRITE_ERRORS, WRITE_ID_ERRORS, EngineDep, PathId
 from coldbrew.serve.fair import ParsedOffLoop
-from coldbrew.serve.routes import convert
 from coldbrew.store import Interaction
 
 router = APIRouter(route_class=ParsedOffLoop)  # big bodies: validated off the event loop
@@ -31,7 +30,7 @@ def _one_interaction(eng: Engine, inter: Interaction) -> None:
     responses=WRITE_ID_ERRORS,
 )
 def add_interaction(body: s.InteractionIn, eng: EngineDep) -> s.Written:
-    _one_interaction(eng, convert.interaction(body))
+    _one_interaction(eng, s.interaction(body))
     return s.Written(written=1)
 
 
@@ -44,7 +43,7 @@ def add_interaction(body: s.InteractionIn, eng: EngineDep) -> s.Written:
 )
 def add_interactions(body: s.InteractionBatch, eng: EngineDep) -> s.Written:
     """Record up to 1,000 interactions, all or none; an id named twice keeps its last row."""
-    interactions = [convert.interaction(i) for i in body.interactions]
+    interactions = [s.interaction(i) for i in body.interactions]
     eng.add_interactions(interactions)
     return s.Written(written=len({i.interaction_id for i in interactions}))
 
@@ -71,7 +70,7 @@ def feedback(body: s.FeedbackIn, eng: EngineDep) -> s.Written:
     """Record a click/like/purchase/dislike; the user's next recommendations reflect it."""
     _one_interaction(
         eng,
-        convert.interaction(
+        s.interaction(
             s.InteractionIn(
                 id=None,
                 user_id=body.user_id,

@@ -17,7 +17,6 @@ from coldbrew.serve.deps import (
     PathId,
 )
 from coldbrew.serve.fair import ParsedOffLoop
-from coldbrew.serve.routes import convert
 
 router = APIRouter(route_class=ParsedOffLoop)  # big bodies: validated off the event loop
 
@@ -26,7 +25,7 @@ router = APIRouter(route_class=ParsedOffLoop)  # big bodies: validated off the e
     "/items", tags=["items"], dependencies=WRITE, response_model=s.Written, responses=WRITE_ERRORS
 )
 def upsert_item(body: s.ItemIn, eng: EngineDep) -> s.Written:
-    eng.upsert_items([convert.item(body)])
+    eng.upsert_items([s.item(body)])
     return s.Written(written=1)
 
 
@@ -39,7 +38,7 @@ def upsert_item(body: s.ItemIn, eng: EngineDep) -> s.Written:
 )
 def upsert_items(body: s.ItemBatch, eng: EngineDep) -> s.Written:
     """Upsert up to 1,000 items, all or none; an id named twice keeps its last row."""
-    items = [convert.item(i) for i in body.items]
+    items = [s.item(i) for i in body.items]
     eng.upsert_items(items)
     return s.Written(written=len({i.item_id for i in items}))
 
@@ -52,7 +51,7 @@ def upsert_items(body: s.ItemBatch, eng: EngineDep) -> s.Written:
     responses=READ_ID_ERRORS,
 )
 def get_item(item_id: PathId, eng: EngineDep) -> s.ItemOut:
-    return convert.item_out(eng.get_item(item_id))
+    return s.item_out(eng.get_item(item_id))
 
 
 @router.delete("/items/{item_id}", tags=["items"], dependencies=WRITE, responses=WRITE_ID_ERRORS)
@@ -72,4 +71,4 @@ def delete_item(item_id: PathId, eng: EngineDep) -> dict[str, str]:
 def similar(
     item_id: PathId, eng: EngineDep, k: Annotated[int, Query(ge=1, le=100)] = 10
 ) -> s.RecommendOut:
-    return convert.recommend_out(eng.similar_items(item_id, k))
+    return s.recommend_out(eng.similar_items(item_id, k))

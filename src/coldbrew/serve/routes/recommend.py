@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
 
+from coldbrew.config.settings import Settings
 from coldbrew.live.answers import Answer
 from coldbrew.live.answers import Query as EngineQuery
 from coldbrew.live.engine import Engine
@@ -24,8 +25,6 @@ from coldbrew.serve.deps import (
     may_quote_profile,
 )
 from coldbrew.serve.problems import error_responses
-from coldbrew.serve.routes import convert
-from coldbrew.serve.settings import Settings
 from coldbrew.text.language import script_warnings
 
 router = APIRouter()
@@ -89,7 +88,7 @@ async def _answer_out(
 ) -> s.RecommendOut:
     """The answer to one query as sent (with its script warnings, and its items' relevance
     when the body asked for it: one more ranking of the catalogue)."""
-    out = convert.recommend_out(found, script_warnings(eng.query_encoder_name, [body.text]))
+    out = s.recommend_out(found, script_warnings(eng.query_encoder_name, [body.text]))
     if body.relevance:
         shares = await run_in_threadpool(relevance, eng, query, found)
         out.items = [i.model_copy(update={"relevance": p}) for i, p in zip(out.items, shares)]

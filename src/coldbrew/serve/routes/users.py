@@ -7,7 +7,6 @@ from fastapi import APIRouter
 from coldbrew.serve import schemas as s
 from coldbrew.serve.deps import WRITE, WRITE_ERRORS, WRITE_ID_ERRORS, EngineDep, PathId
 from coldbrew.serve.fair import ParsedOffLoop
-from coldbrew.serve.routes import convert
 
 router = APIRouter(route_class=ParsedOffLoop)  # big bodies: validated off the event loop
 
@@ -16,7 +15,7 @@ router = APIRouter(route_class=ParsedOffLoop)  # big bodies: validated off the e
     "/users", tags=["users"], dependencies=WRITE, response_model=s.Written, responses=WRITE_ERRORS
 )
 def upsert_user(body: s.UserIn, eng: EngineDep) -> s.Written:
-    eng.upsert_users([convert.user(body)])
+    eng.upsert_users([s.user(body)])
     return s.Written(written=1)
 
 
@@ -29,7 +28,7 @@ def upsert_user(body: s.UserIn, eng: EngineDep) -> s.Written:
 )
 def upsert_users(body: s.UserBatch, eng: EngineDep) -> s.Written:
     """Upsert up to 1,000 users, all or none; an id named twice keeps its last row."""
-    users = [convert.user(u) for u in body.users]
+    users = [s.user(u) for u in body.users]
     eng.upsert_users(users)
     return s.Written(written=len({u.user_id for u in users}))
 

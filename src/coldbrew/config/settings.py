@@ -5,7 +5,7 @@
                          (default) picks one for the language of the items stored at start
 ``COLDBREW_API_KEYS``    comma-separated keys allowed to write; an entry ``sha256:<hex>`` gives a
                          key by its hash, so the plain key need not sit in the environment; a
-                         plain key must pass :mod:`coldbrew.serve.keys` (16+ visible ASCII
+                         plain key must pass :mod:`coldbrew.config.keys` (16+ visible ASCII
                          characters, ...), and a set but empty value is refused
 ``COLDBREW_READ_KEYS``   if set, reads need one of these keys (or a write key) too
 ``COLDBREW_MAX_BODY_BYTES``  largest request body accepted (default 1 MiB; larger: 413)
@@ -69,7 +69,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from coldbrew.serve.keys import MAKE_ONE, check_key
+from coldbrew.config.keys import MAKE_ONE, check_key
 from coldbrew.store.codec import VECTOR_DTYPES
 
 DEFAULT_MAX_BODY = 1 << 20
@@ -274,7 +274,7 @@ class Settings:
     @staticmethod
     def keys(*keys: str) -> frozenset[str]:
         """Hashes of plain keys (for building settings in code), checked as the environment's
-        are (:mod:`coldbrew.serve.keys`)."""
+        are (:mod:`coldbrew.config.keys`)."""
         return _hashes(keys)
 
     def knows(self, key: str | None) -> bool:

@@ -1,4 +1,4 @@
-"""A dataset folder (or a benchmark) into the service's database: ``coldbrew serve --data``.
+"""A dataset folder (or a benchmark) into the running recommender: ``coldbrew serve --data``.
 
 Rows become the service's records (:func:`dataset_records`): an item's ``title`` (else its first
 text column) and ``description`` are its title and description, and every other column is kept
@@ -10,6 +10,8 @@ dataset's ``positive_threshold`` or above, a ``dislike`` two or more below it, e
 written), with a progress bar per table on stderr. It is idempotent: items and users are upserted
 by id (unchanged items are not encoded again), and an interaction's id is a digest of its user,
 item, time and value, so a second run finds every interaction already stored and adds none.
+``coldbrew serve --data`` builds the service's engine for it
+(:func:`coldbrew.cli.serve.import_dataset`).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import numpy as np
@@ -26,12 +28,7 @@ from tqdm.auto import tqdm
 
 from coldbrew.data.schema import CONTEXT, ITEM_ID, TIMESTAMP, USER_ID, VALUE, Dataset
 from coldbrew.live.engine import Engine
-from coldbrew.live.records import item_text
-from coldbrew.serve.settings import Settings
-from coldbrew.store import Store
 from coldbrew.store.records import Interaction, Item, User
-from coldbrew.text.encoder import Encoder
-from coldbrew.text.language import catalogue_language, encoder_for
 
 ITEM_BATCH = 512
 """Items encoded and written per transaction."""
@@ -174,26 +171,3 @@ def import_records(engine: Engine, records: Records) -> dict[str, int]:
 
 def _changed(engine: Engine, user: User) -> bool:
     return engine.users[user.user_id].user != user
-
-
-def import_dataset(
-    settings: Settings, dataset: Dataset, encoder: Encoder | None = None
-) -> dict[str, int]:
-    """Load ``dataset`` into ``settings.db_url`` with the encoder the service will run on it
-    (for ``auto``, the one that reads the dataset's language); see :func:`import_records`."""
-    from coldbrew.serve.app import build_engine  # the app module needs the [serve] extra
-
-    records = dataset_records(dataset)
-    spec = encoder_for(settings.encoder, catalogue_language(dataset))
-    plan = replace(settings, encoder=spec, model="zeroshot", index="exact")
-    store = Store(
-        settings.db_url, durability=settings.durability, vector_dtype=settings.vector_dtype
-    )
-    try:
-        engine = build_engine(plan, store, encoder, [item_text(i) for i in records.items])
-        try:
-            return import_records(engine, records)
-        finally:
-            engine.close()
-    finally:
-        store.close()

@@ -1,0 +1,234 @@
+"""What the collaborative-filtering models share: the interaction matrix, the popularity
+fallback, the ridge fold-in of a new user, and :class:`CFRecommender`, their base class.
+
+The models themselves are in :mod:`coldbrew.models.factors` (ALS, BPR) and
+:mod:`coldbrew.models.itemknn`; :mod:`coldbrew.models.cf` names them all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from coldbrew.data.idmap import IdMap
+from coldbrew.data.schema import ITEM_ID, USER_ID, Dataset
+from coldbrew.models.base import NO_INTERACTIONS, Recommender, UserQuery
+from coldbrew.models.baselines import _id_hashes
+
+
+def interaction_matrix(dataset: Dataset, item_ids: IdMap) -> tuple[sp.csr_matrix, IdMap]:
+    """Binary users x items CSR of the positive interactions, and the map of its user rows."""
+    positives = dataset.positives()
+    positives = positives[positives[ITEM_ID].isin(set(item_ids))]
+    users = IdMap(sorted(positives[USER_ID].astype(str).unique()))
+    rows = users.rows(positives[USER_ID].astype(str))
+    cols = item_ids.rows(positives[ITEM_ID].astype(str))
+    data = np.ones(len(rows), dtype=np.float32)
+    matrix = sp.csr_matrix((data, (rows, cols)), shape=(len(users), len(item_ids)))
+    matrix.data[:] = 1.0  # duplicates count once
+    return matrix, users
+
+
+def popularity_scores(counts: np.ndarray, item_ids: Sequence[str]) -> np.ndarray:
+    """Training counts with ties broken by a hash of the item id (as most-popular does), so the
+    fallback never leaks catalogue order."""
+    return np.asarray(counts, dtype=np.float32) + (0.5 * _id_hashes(item_ids)).astype(np.float32)
+
+
+def rank_below(scores: np.ndarray, mask: np.ndarray, fallback: np.ndarray) -> np.ndarray:
+    """Move the ``mask`` columns of every row below its other columns, ordered by ``fallback``."""
+    if not mask.any():
+        return scores
+    order = np.argsort(np.argsort(fallback[mask], kind="stable"), kind="stable")
+    fraction = (order + 1) / (len(order) + 1)  # in (0, 1), higher for more popular
+    known = scores[:, ~mask]
+    floor = known.min(axis=1, keepdims=True) if known.shape[1] else np.zeros((len(scores), 1))
+    scores[:, mask] = floor - 2.0 + fraction[None, :]
+    return scores
+
+
+def ridge_fold_in(
+    item_factors: np.ndarray,
+    liked_rows: np.ndarray,
+    alpha: float,
+    regularization: float,
+    prior: np.ndarray | None = None,
+    gram: np.ndarray | None = None,
+) -> np.ndarray:
+    """The user vector ``u`` minimising ``sum_i c_i (p_i - u.y_i)^2 + reg |u - prior|^2``.
+
+    ``p_i = 1`` with confidence ``c_i = alpha`` for the liked rows, ``p_i = 0, c_i = 1`` for every
+    other item (ALS's implicit-feedback loss, one user at a time). No liked rows: the prior (or
+    zero). ``gram`` is ``Y^T Y`` when the caller has it already (it is the same for every user).
+    """
+    width = item_factors.shape[1]
+    start = np.zeros(width) if prior is None else np.asarray(prior, dtype=np.float64)
+    if len(liked_rows) == 0:
+        return start.astype(np.float32)
+    # only the liked rows are needed in float64 when the Gram matrix is given: no full copy
+    liked = np.asarray(item_factors[liked_rows], dtype=np.float64)
+    if gram is None:
+        y = np.asarray(item_factors, dtype=np.float64)
+        gram = y.T @ y
+    gram = gram + (alpha - 1.0) * liked.T @ liked
+    target = alpha * liked.sum(axis=0) + regularization * start
+    gram += regularization * np.eye(width)
+    return np.linalg.solve(gram, target).astype(np.float32)
+
+
+class CFRecommender(Recommender):
+    """Shared behaviour of the interaction-only models: popularity fallback and growth.
+
+    Subclasses implement :meth:`_fit_cf` and :meth:`_score_known` (scores for queries that the
+    model can answer, given their known liked rows).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.user_ids = IdMap()
+        self._counts = np.zeros(0, dtype=np.float32)
+        self._pop_cache = np.zeros(0, dtype=np.float32)
+        self._below: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+
+    # ---- fallback -----------------------------------------------------------------------
+    @property
+    def item_has_signal(self) -> np.ndarray:
+        """Boolean per item row: did the item have a training interaction?"""
+        return self._counts > 0
+
+    def _liked_rows(self, query: UserQuery) -> np.ndarray:
+        rows = self.item_ids.rows(query.liked, skip_unknown=True)
+        known: np.ndarray = rows[self.item_has_signal[rows]]
+        return known
+
+    def is_fallback(self, query: UserQuery) -> bool:
+        """True when ``query`` gets the popularity ranking (no trained vector, nothing liked)."""
+        resolved = self.resolve(query)
+        if resolved.user_id is not None and str(resolved.user_id) in self.user_ids:
+            return False
+        return len(self._liked_rows(resolved)) == 0
+
+    def _popularity_row(self) -> np.ndarray:
+        if len(self._pop_cache) != len(self._counts):
+            self._pop_cache = popularity_scores(self._counts, self.item_ids.ids())
+        return self._pop_cache
+
+    # ---- Recommender hooks --------------------------------------------------------------
+    def _fit(self, dataset: Dataset) -> None:
+        matrix, self.user_ids = interaction_matrix(dataset, self.item_ids)
+        self._counts = np.asarray(matrix.sum(axis=0), dtype=np.float32).ravel()
+        self._pop_cache = np.zeros(0, dtype=np.float32)  # a refit must not keep the old ranking
+        self._below = None
+        if not matrix.nnz:
+            self.silent_reason = NO_INTERACTIONS
+        self._fit_cf(matrix)
+
+    def _fit_cf(self, matrix: sp.csr_matrix) -> None:
+        raise NotImplementedError
+
+    def _score_known(self, queries: Sequence[UserQuery]) -> np.ndarray:
+        raise NotImplementedError
+
+    def _score_rows(self, queries: Sequence[UserQuery]) -> np.ndarray:
+        return self._score_subset(queries, np.arange(len(self.item_ids)))
+
+    def _score_subset(self, queries: Sequence[UserQuery], rows: np.ndarray) -> np.ndarray:
+        out = np.tile(self._popularity_row()[rows], (len(queries), 1))
+        answerable = [q for q, query in enumerate(queries) if not self.is_fallback(query)]
+        if answerable:
+            # every item's score: where the signal-less ones go depends on the lowest of them
+            scores = self._score_known([queries[q] for q in answerable])
+            out[answerable] = self._rank_below(scores)[:, rows]
+        return out
+
+    def _rank_below(self, scores: np.ndarray) -> np.ndarray:
+        """:func:`rank_below` with the items without signal and their order computed once per
+        model state, not at every request."""
+        if self._below is None or len(self._below[0]) + len(self._below[2]) != len(self._counts):
+            mask = ~self.item_has_signal
+            order = np.argsort(
+                np.argsort(self._popularity_row()[mask], kind="stable"), kind="stable"
+            )
+            self._below = (
+                np.flatnonzero(mask),
+                (order + 1) / (len(order) + 1),
+                np.flatnonzero(~mask),
+            )
+        cold, fraction, known = self._below
+        if not len(cold):
+            return scores
+        floor = (
+            scores[:, known].min(axis=1, keepdims=True)
+            if len(known)
+            else np.zeros((len(scores), 1))
+        )
+        scores[:, cold] = floor - 2.0 + fraction[None, :]
+        return scores
+
+    def _score_known_rows(self, queries: Sequence[UserQuery], rows: np.ndarray) -> np.ndarray:
+        return self._score_known(queries)[:, rows]
+
+    def propose(self, query: UserQuery, n: int) -> np.ndarray:
+        """The ``n`` most popular items for a user CF cannot place, else its exact top ``n``."""
+        resolved = self.resolve(query)
+        scores = (
+            self._popularity_row()
+            if self.is_fallback(resolved)
+            else self._score_known([resolved])[0]
+        )
+        return _top(np.where(self._active & self.item_has_signal, scores, -np.inf), n)
+
+    def _add_items(self, items: pd.DataFrame, rows: np.ndarray) -> None:
+        grow = len(self.item_ids) - len(self._counts)
+        if grow > 0:
+            self._counts = np.concatenate([self._counts, np.zeros(grow, dtype=np.float32)])
+            self._grow_items(grow)
+
+    def _grow_items(self, n: int) -> None:
+        return None
+
+    def _forget_user(self, user_id: str) -> None:
+        if user_id in self.user_ids:
+            self.user_ids = IdMap([u for u in self.user_ids if u != user_id])
+
+    def _get_state(self) -> dict[str, np.ndarray]:
+        return {"counts": self._counts, "user_ids": self.user_ids.to_array()}
+
+    def _set_state(self, arrays: Mapping[str, np.ndarray]) -> None:
+        self._counts = arrays["counts"].astype(np.float32)
+        self.user_ids = IdMap(arrays["user_ids"].tolist())
+        self._below = None
+
+
+def grown_square(matrix: sp.csr_matrix, size: int) -> sp.csr_matrix:
+    """An item × item ``matrix`` with empty rows and columns for new items, up to ``size``."""
+    coo = matrix.tocoo()
+    return sp.csr_matrix((coo.data, (coo.row, coo.col)), shape=(size, size), dtype=np.float32)
+
+
+def csr_arrays(prefix: str, matrix: sp.csr_matrix) -> dict[str, np.ndarray]:
+    """A CSR matrix as the arrays a saved model keeps (``<prefix>_data``, ``_indices``,
+    ``_indptr``)."""
+    return {
+        f"{prefix}_data": matrix.data,
+        f"{prefix}_indices": matrix.indices,
+        f"{prefix}_indptr": matrix.indptr,
+    }
+
+
+def csr_from_arrays(arrays: Mapping[str, np.ndarray], prefix: str, n: int) -> sp.csr_matrix:
+    """The ``n`` × ``n`` matrix :func:`csr_arrays` saved under ``prefix``."""
+    parts = (arrays[f"{prefix}_data"], arrays[f"{prefix}_indices"], arrays[f"{prefix}_indptr"])
+    return sp.csr_matrix(parts, shape=(n, n))
+
+
+def _top(scores: np.ndarray, n: int) -> np.ndarray:
+    """Rows of the ``n`` largest finite scores (unordered)."""
+    finite = np.flatnonzero(np.isfinite(scores))
+    if len(finite) <= n:
+        return finite
+    picked: np.ndarray = finite[np.argpartition(-scores[finite], n - 1)[:n]]
+    return picked
