@@ -30,8 +30,10 @@ from part_validation import default_hybrid
 from coldbrew.bench.runner import BenchConfig, tasks_for
 from coldbrew.eval.metrics import bootstrap_ci
 from coldbrew.models.blend import Prepared, blend_ndcg
-from coldbrew.models.hybrid import USER_EDGES, HybridRecommender, ValTask, simplex_grid
+from coldbrew.models.hybrid import HybridRecommender
 from coldbrew.models.recipes import ModelContext, _attribute_map, _cf_map
+from coldbrew.models.selection import ValTask
+from coldbrew.models.weights import USER_EDGES, simplex_grid
 from coldbrew.text.factory import make_encoder
 
 

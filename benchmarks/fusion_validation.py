@@ -31,14 +31,10 @@ from coldbrew.models.base import Recommender
 from coldbrew.models.baselines import AttributePopularityRecommender
 from coldbrew.models.blend import K, Prepared, blend_ndcg
 from coldbrew.models.heads import CFMapRecommender
-from coldbrew.models.hybrid import (
-    USER_EDGES,
-    HybridRecommender,
-    one_standard_error_choice,
-    simplex_grid,
-)
+from coldbrew.models.hybrid import HybridRecommender
 from coldbrew.models.recipes import FACTORIES, ModelContext, _als, _attribute_map
 from coldbrew.models.tfidf import TfidfRecommender
+from coldbrew.models.weights import USER_EDGES, one_standard_error_choice, simplex_grid
 from coldbrew.text.factory import make_encoder
 
 

@@ -31,8 +31,9 @@ from coldbrew.data.schema import Dataset
 from coldbrew.eval.metrics import bootstrap_ci
 from coldbrew.eval.protocols import Split
 from coldbrew.models.blend import Prepared, blend_ndcg
-from coldbrew.models.hybrid import USER_EDGES, HybridRecommender
+from coldbrew.models.hybrid import HybridRecommender
 from coldbrew.models.recipes import FACTORIES, ModelContext, make_model
+from coldbrew.models.weights import USER_EDGES
 from coldbrew.text.factory import make_encoder
 
 

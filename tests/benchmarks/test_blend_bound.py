@@ -13,7 +13,7 @@ import pytest
 
 from coldbrew.eval.metrics import ndcg_at_k_scores
 from coldbrew.models.blend import Prepared
-from coldbrew.models.hybrid import simplex_grid
+from coldbrew.models.weights import simplex_grid
 
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "blend_bound.py"
 

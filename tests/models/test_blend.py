@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from coldbrew.models.blend import Prepared, blend_ndcg, blend_scores
-from coldbrew.models.hybrid import USER_EDGES
+from coldbrew.models.weights import USER_EDGES
 
 D2, D3 = 1 / np.log2(3), 1 / np.log2(4)
 """DCG's discounts of ranks 2 and 3 (rank 1's is 1)."""

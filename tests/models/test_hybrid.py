@@ -11,14 +11,9 @@ import pytest
 from coldbrew.data.schema import Dataset, DatasetSpec
 from coldbrew.models import UserQuery, ZeroShotRecommender
 from coldbrew.models.baselines import AttributePopularityRecommender, PopularityRecommender
-from coldbrew.models.hybrid import (
-    USER_EDGES,
-    HybridRecommender,
-    inner_validation,
-    simplex_grid,
-    standardize,
-    user_bucket,
-)
+from coldbrew.models.hybrid import HybridRecommender
+from coldbrew.models.innerval import inner_validation
+from coldbrew.models.weights import USER_EDGES, simplex_grid, standardize, user_bucket
 from coldbrew.text import HashingEncoder
 
 
@@ -105,7 +100,7 @@ def test_the_blend_learns_to_trust_the_part_that_works() -> None:
 
 
 def test_one_standard_error_rule_prefers_fewer_parts_when_tied() -> None:
-    from coldbrew.models.hybrid import one_standard_error_choice
+    from coldbrew.models.weights import one_standard_error_choice
 
     grid = np.array([[1.0, 0.0], [0.5, 0.5], [0.0, 1.0]])
     rng = np.random.default_rng(0)
@@ -135,7 +130,7 @@ def test_returning_and_new_users_get_their_own_weights() -> None:
 
 
 def test_parts_that_cannot_reorder_a_cell_lose_their_weight_in_its_grid() -> None:
-    from coldbrew.models.hybrid import canonical_grid
+    from coldbrew.models.weights import canonical_grid
 
     grid = simplex_grid(3, 0.5)
     canon = canonical_grid(grid, np.array([False, True, False]))

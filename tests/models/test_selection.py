@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from coldbrew.models.hybrid import one_standard_error_choice
 from coldbrew.models.selection import always, best_single, keep_unless_beaten, out_of_fold_gain
+from coldbrew.models.weights import one_standard_error_choice
 
 
 def _lucky_grid(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -11,7 +11,7 @@ import pytest
 from coldbrew.data.schema import Dataset, DatasetSpec
 from coldbrew.models import Recommender, UserQuery
 from coldbrew.models.cf import ItemKNNRecommender
-from coldbrew.models.hybrid import inner_validation, latest_for_half
+from coldbrew.models.innerval import inner_validation, latest_for_half
 from coldbrew.models.sequence import TransitionRecommender
 
 N_ITEMS = 12

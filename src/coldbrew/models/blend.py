@@ -46,7 +46,7 @@ class Prepared:
         Boolean ``(queries, candidates)``: padding and excluded items, which never rank.
     buckets : np.ndarray
         Each query's user bucket (an index into
-        :data:`~coldbrew.models.hybrid.USER_EDGES`), ``(queries,)``.
+        :data:`~coldbrew.models.weights.USER_EDGES`), ``(queries,)``.
     known : np.ndarray
         1 where the query's user has a training history (a returning user), else 0.
     flat : np.ndarray

@@ -17,7 +17,6 @@ otherwise picks blends that led the validation by luck and lost to their own par
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Self, TypeGuard
@@ -29,254 +28,40 @@ from tqdm.auto import tqdm
 from coldbrew.data.idmap import IdMap
 from coldbrew.data.schema import (
     ITEM_ID,
-    USER_ID,
     Dataset,
-    context_at,
-    has_timestamps,
     history_by_user,
-    next_contexts,
 )
-from coldbrew.eval.protocols import hold_out, reveal_earliest, steps_from_latest
 from coldbrew.models.base import Recommender, UserQuery, _profiles
 from coldbrew.models.baselines import _id_hashes
-from coldbrew.models.blend import Prepared, blend_ndcg
+from coldbrew.models.blend import Prepared
 from coldbrew.models.contextweight import (
     CONTEXT_WEIGHTED,
     choose_context_weight,
     context_candidates,
 )
+from coldbrew.models.innerval import inner_validation
 from coldbrew.models.reasons import Reason
 from coldbrew.models.selection import (
     ValTask,
-    always,
-    best_single,
-    keep_unless_beaten,
+)
+from coldbrew.models.weights import (
+    USER_EDGES,
+    WeightSearch,
+    standardize,
+    standardize_by,
+    user_bucket,
 )
 from coldbrew.stopwatch import Stopwatch
 from coldbrew.text.encoder import Encoder
 
-USER_EDGES = (0, 1, 3, 5, 10, 20, 50, 100)
-REVEALED = (0, 1, 3, 5, 10, 20)
-"""How many items the inner validation's held-out users reveal (the cold-user protocol's k)."""
 PARTS_DIR = "parts"
 REFERENCE = 2000
 """How many sampled items stand in for the catalogue when only candidates are scored."""
-POPULARITY = "popularity"
-"""The part name a hybrid falls back on for a new user who revealed nothing."""
 REPORTED = ("queries", "chosen", "best_part", "best_part_ndcg", "oof_gain", "oof_gain_se")
 """What :meth:`HybridRecommender.blend_report` repeats from a group's validation entry
 (``queries`` there becomes ``val_queries``)."""
 TEXT_KINDS = frozenset({"zeroshot", "attribute_map", "finetuned", "tfidf"})
 """Kinds of part that read a user's own words."""
-
-
-def user_bucket(n_liked: int) -> int:
-    """Index of the largest edge in :data:`USER_EDGES` not above ``n_liked``."""
-    return int(np.searchsorted(USER_EDGES, n_liked, side="right") - 1)
-
-
-def standardize(scores: np.ndarray) -> np.ndarray:
-    """Per-row z-scores over the finite entries; non-finite entries go one below the row's
-    lowest finite score (a row with none becomes all zeros)."""
-    out = np.asarray(scores, dtype=np.float32)
-    return standardize_by(out, out)
-
-
-def standardize_by(scores: np.ndarray, reference: np.ndarray) -> np.ndarray:
-    """``scores`` as z-scores by the mean and spread of each row's finite ``reference`` scores
-    (the row itself, or a sample of the catalogue); non-finite entries go one below every finite
-    one (a row with none becomes all zeros; with no finite reference, finite entries are 0)."""
-    out = np.array(scores, dtype=np.float32, copy=True)
-    for r in range(len(out)):
-        ref = reference[r][np.isfinite(reference[r])]
-        finite = np.isfinite(out[r])
-        if not finite.any():
-            out[r] = 0.0
-            continue
-        if not len(ref):
-            out[r] = np.where(finite, 0.0, -1.0)
-            continue
-        std = ref.std()
-        out[r, finite] = (out[r, finite] - ref.mean()) / (std if std > 1e-12 else 1.0)
-        low = min(out[r, finite].min(), (ref.min() - ref.mean()) / (std if std > 1e-12 else 1.0))
-        out[r, ~finite] = low - 1.0
-    return out
-
-
-def simplex_grid(n_parts: int, step: float, max_parts: int | None = None) -> np.ndarray:
-    """Every weight vector with entries in multiples of ``step`` summing to one (with at most
-    ``max_parts`` non-zero entries), in lexicographic order."""
-    units = round(1 / step)
-    rows = []
-    for size in range(1, min(n_parts, max_parts or n_parts, units) + 1):
-        shares = [c for c in itertools.product(range(1, units + 1), repeat=size) if sum(c) == units]
-        for chosen in itertools.combinations(range(n_parts), size):
-            for share in shares:
-                row = [0] * n_parts
-                for j, w in zip(chosen, share, strict=True):
-                    row[j] = w
-                rows.append(row)
-    return np.asarray(sorted(rows), dtype=np.float32) / units
-
-
-def one_standard_error_choice(
-    ndcg: np.ndarray, grid: np.ndarray, default: int | None = None
-) -> int:
-    """The simplest weights (fewest parts) statistically tied with the best on validation.
-
-    ``ndcg`` is (grid points, queries). A point is tied when its paired mean loss against the
-    best point is within one standard error; among tied points the one with the fewest non-zero
-    weights wins, then the higher mean. This guards against blends that win the validation by
-    noise (seen on ml-100k: a 0.2 TF-IDF share won the inner validation and lost on test).
-    ``default`` (a grid row: the weights chosen on more data, e.g. the whole cell for one
-    bucket) wins whenever it is tied: a small bucket has to beat it clearly to differ.
-    """
-    means = ndcg.mean(axis=1)
-    best = int(np.argmax(means))
-    diff = ndcg[best][None, :] - ndcg
-    n = ndcg.shape[1]
-    se = diff.std(axis=1, ddof=1) / np.sqrt(n) if n > 1 else np.zeros(len(grid))
-    tied = diff.mean(axis=1) <= se
-    if default is not None and tied[default]:
-        return default
-    sizes = (grid > 0).sum(axis=1)
-    order = sorted(np.flatnonzero(tied), key=lambda g: (sizes[g], -means[g]))
-    return int(order[0])
-
-
-def canonical_grid(grid: np.ndarray, flat: np.ndarray) -> np.ndarray:
-    """``grid`` with the weight of ``flat`` parts (constant over the cell: they cannot reorder
-    it) moved onto the others, duplicates dropped; all-flat points stay as they are. Blends that
-    rank alike become one point, so the one-standard-error rule sees them as the same size."""
-    canon = np.where(flat[None, :], 0.0, grid)
-    total = canon.sum(axis=1, keepdims=True)
-    canon = np.where(total > 0, canon / np.maximum(total, 1e-12), grid)
-    return np.unique(np.round(canon, 6), axis=0).astype(np.float32)
-
-
-def inner_validation(
-    dataset: Dataset,
-    *,
-    seed: int,
-    fraction: float = 0.1,
-    max_queries: int = 300,
-    next_item: bool = False,
-) -> tuple[Dataset, list[ValTask]]:
-    """Carve held-out items, held-out users (k-shot) and held-out warm interactions from
-    ``dataset``'s positives; return the remaining training data and the validation tasks.
-
-    Items and users are held out as the evaluation protocols do
-    (:func:`~coldbrew.eval.protocols.hold_out`); held-out users reveal their earliest items as in
-    the cold-user protocol (:func:`~coldbrew.eval.protocols.reveal_earliest`). Warm interactions
-    are held out one by one with probability ``fraction`` (a user may lose all of theirs), unlike
-    the warm protocol's exact per-user share. When the interactions have timestamps, half of the
-    warm users lose as many as that draw gave them but their latest ones (:func:`latest_for_half`):
-    a served model meets returning users' next likes, not random ones, and only that kind of
-    query rewards a part that reads the order of likes. With ``next_item``, those users are asked
-    again, in a task of their own, for their very latest like with everything before it
-    revealed (:func:`next_item_query`), as the next-item protocol asks (and a served returning
-    user, whose likes the service records at once); the training rows are the same, so the
-    other tasks do not move.
-    """
-    rng = np.random.default_rng(seed)
-    pos = dataset.positives().reset_index(drop=True)
-    pos = pos.assign(**{USER_ID: pos[USER_ID].astype(str), ITEM_ID: pos[ITEM_ID].astype(str)})
-    cold_users = hold_out(pos[USER_ID], fraction, rng)
-    cold_items = hold_out(pos[ITEM_ID], fraction, rng)
-    is_cu = pos[USER_ID].isin(cold_users).to_numpy()
-    is_ci = pos[ITEM_ID].isin(cold_items).to_numpy()
-    warm = pos[~is_cu & ~is_ci]
-    held = rng.random(len(warm)) < fraction
-    asked_again: set[str] = set()
-    if has_timestamps(pos):
-        # its own draws: the rest of the validation is the same queries with or without time
-        held, moved = latest_for_half(warm, held, np.random.default_rng([seed, 1]))
-        asked_again = set(warm[USER_ID][moved]) if next_item else set()
-    train = warm[~held]
-    train_hist = history_by_user(train)
-    tasks: list[ValTask] = []
-
-    def add(
-        cell: int,
-        qs: list[UserQuery],
-        ex: list[set[str]],
-        rel: list[set[str]],
-        cand: list[str] | None,
-    ) -> bool:
-        if len(qs) > max_queries:
-            keep = np.sort(rng.choice(len(qs), max_queries, replace=False))
-            qs, ex, rel = [qs[i] for i in keep], [ex[i] for i in keep], [rel[i] for i in keep]
-        if qs:
-            tasks.append(ValTask(cell, qs, ex, rel, cand))
-        return bool(qs)
-
-    # held-out items: users with a training history look for them among the held-out items
-    ci = pos[is_ci & ~is_cu].groupby(USER_ID)[ITEM_ID].apply(set).to_dict()
-    ci = {u: r for u, r in ci.items() if u in train_hist}
-    ci_ctx = next_contexts(pos[is_ci & ~is_cu])
-    add(
-        0,
-        [UserQuery(user_id=u, context=context_at(ci_ctx, u, 0)) for u in ci],
-        [set(train_hist[u]) for u in ci],
-        list(ci.values()),
-        sorted(cold_items),
-    )
-    # held-out users reveal their k earliest items
-    cu_hist = history_by_user(pos[is_cu & ~is_ci])
-    cu_ctx = next_contexts(pos[is_cu & ~is_ci])
-    for k in REVEALED:
-        shot = reveal_earliest(cu_hist, k)
-        add(
-            1,
-            [
-                UserQuery(user_id=u, liked=shown, context=context_at(cu_ctx, u, k))
-                for u, shown in shot.revealed.items()
-            ],
-            [set(shown) for shown in shot.revealed.values()],
-            list(shot.relevant.values()),
-            None,
-        )
-    # warm users' held-out interactions
-    wh = warm[held].groupby(USER_ID)[ITEM_ID].apply(set).to_dict()
-    wh = {u: r for u, r in wh.items() if u in train_hist}
-    wh_ctx = next_contexts(warm[held])
-    asked = [UserQuery(user_id=u, context=context_at(wh_ctx, u, 0)) for u in wh]
-    if add(1, asked, [set(train_hist[u]) for u in wh], list(wh.values()), None) and asked_again:
-        # the time-ordered half of those users again, asked for their very latest like
-        runs = history_by_user(warm[held])
-        users = [str(q.user_id) for q in tasks[-1].queries if q.user_id in asked_again]
-        nexts = [next_item_query(u, train_hist[u], runs[u], wh_ctx) for u in users]
-        nexts = [n for n in nexts if not n[2] <= n[1]]  # a target already revealed is lost
-        if nexts:
-            qs, ex, rel = (list(column) for column in zip(*nexts, strict=True))
-            tasks.append(ValTask(1, qs, ex, rel, None))
-    return dataset.with_interactions(train), tasks
-
-
-def next_item_query(
-    user: str, history: list[str], run: list[str], contexts: Mapping[str, list[Any]]
-) -> tuple[UserQuery, set[str], set[str]]:
-    """A returning ``user``'s next-item validation query, what it excludes and what it must
-    find: the latest of the held-out ``run`` (oldest first), with the training ``history`` and
-    the rest of the run revealed, as the next-item protocol's test query reveals the validation
-    item."""
-    liked = (*history, *run[:-1])
-    context = context_at(contexts, user, len(run) - 1)
-    return UserQuery(user_id=user, liked=liked, context=context), set(liked), {run[-1]}
-
-
-def latest_for_half(
-    warm: pd.DataFrame, held: np.ndarray, rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray]:
-    """``held`` (a mask over ``warm``'s rows) with a random half of the users' held-out rows
-    moved to their latest ones, by timestamp then file order, as many as they had; and the mask
-    of that half's rows."""
-    codes, names = pd.factorize(warm[USER_ID], sort=True)
-    latest_users = rng.random(len(names)) < 0.5
-    n_held = np.bincount(codes, weights=held, minlength=len(names))
-    latest = steps_from_latest(warm) < n_held[codes]
-    moved = latest_users[codes]
-    return np.where(moved, latest, held), moved
 
 
 class HybridRecommender(Recommender):
@@ -310,10 +95,11 @@ class HybridRecommender(Recommender):
         kept unless another beats it. ``(0.0,)``, the default, leaves the parts as they are.
     next_item_queries
         Ask the inner validation's time-ordered returning users again for their very latest like
-        with the rest revealed (:func:`inner_validation`'s ``next_item``). Off by default: on
-        online-retail's next item it lifted the blend to its own transitions part, but the
-        weights are shared with the warm protocol's returning users, and on ml-100k's warm
-        split it cost them 0.04 NDCG@20 (benchmarks/README.md, issue 24 item 3).
+        with the rest revealed (``next_item`` of
+        :func:`~coldbrew.models.innerval.inner_validation`). Off by default: on online-retail's
+        next item it lifted the blend to its own transitions part, but the weights are shared
+        with the warm protocol's returning users, and on ml-100k's warm split it cost them 0.04
+        NDCG@20 (benchmarks/notes/2026-12-06-blend-never-below-its-parts.md).
     """
 
     kind = "hybrid"
@@ -570,62 +356,15 @@ class HybridRecommender(Recommender):
     def fit_weights_prepared(self, by_cell: Mapping[int, Sequence[Prepared]]) -> None:
         """Set :attr:`weights` (and :attr:`validation`) from validation tasks already scored
         by :meth:`prepare`, per item cell (benchmarks compare part sets on the same ones)."""
-        grid = self._grid([p for c in (0, 1) for p in by_cell.get(c, [])])
-        report: dict[str, Any] = {}
-        for cell in (0, 1):
-            prepared = list(by_cell.get(cell, []))
-            if not prepared:
-                continue
-            cell_grid = canonical_grid(grid, np.all([p.flat for p in prepared], axis=0))
-            seen = set()
-            for known in (1, 0):
-                pooled, count, _ = self._search(prepared, cell_grid, cell, bucket=None, known=known)
-                if not count:
-                    continue
-                seen.add(known)
-                self.weights[:, cell, known] = pooled
-                for b in range(len(USER_EDGES)):
-                    default = self._prior(pooled, bucket=b, known=known)
-                    best, n, table = self._search(
-                        prepared, cell_grid, cell, bucket=b, known=known, default=default
-                    )
-                    self.weights[b, cell, known] = best if n >= self.min_queries else default
-                    who = "known" if known else "new"
-                    chosen = zip(self.parts, self.weights[b, cell, known])
-                    table["weights"] = {p: round(float(w), 4) for p, w in chosen if w > 0}
-                    report[f"cell{cell}/{who}/bucket{USER_EDGES[b]}"] = {"queries": n, **table}
-            if len(seen) == 1:  # no validation queries for the other kind of user
-                (only,) = seen
-                self.weights[:, cell, 1 - only] = self.weights[:, cell, only]
-                # ...but a new user who revealed nothing was never judged by these weights
-                self.weights[0, cell, 0] = self._prior(self.weights[0, cell, 0], bucket=0, known=0)
-        self.validation = report
-
-    def _grid(self, prepared: Sequence[Prepared]) -> np.ndarray:
-        """The simplex grid over the parts that had something to say in some validation task;
-        the silent ones (every item alike, every query, every task: transitions on data with
-        no timestamps) weigh 0, so the search is the one the other parts alone would get."""
-        n = len(self.parts)
-        silent = np.zeros(n, dtype=bool)
-        if prepared:
-            silent = np.all([p.silent for p in prepared], axis=0)
-        if silent.all():
-            silent[:] = False
-        inner = simplex_grid(int((~silent).sum()), self.grid_step, self.max_parts)
-        grid = np.zeros((len(inner), n), dtype=np.float32)
-        grid[:, ~silent] = inner
-        return grid
-
-    def _prior(self, pooled: np.ndarray, *, bucket: int, known: int) -> np.ndarray:
-        """The weights a bucket keeps unless its own validation beats them by more than a
-        standard error: the whole cell's, except for new users who revealed nothing, who keep
-        pure popularity (when it is a part): with nothing known, "most popular" is the answer
-        to beat, and the cell's weights were tuned on users who revealed items."""
-        if bucket or known or POPULARITY not in self.parts:
-            return pooled
-        prior = np.zeros(len(self.parts), dtype=np.float32)
-        prior[list(self.parts).index(POPULARITY)] = 1.0
-        return prior
+        search = WeightSearch(
+            tuple(self.parts),
+            self.weights,
+            self.grid_step,
+            self.max_parts,
+            self.min_queries,
+            self.seed,
+        )
+        self.validation = search.fit(by_cell)
 
     def prepare(self, task: ValTask, item_cell: np.ndarray, top: int = 100) -> Prepared:
         """``task``'s queries scored by every part over their candidates: each query's union of
@@ -690,59 +429,6 @@ class HybridRecommender(Recommender):
             flat=np.asarray(flat),
             silent=silent,
         )
-
-    def _search(
-        self,
-        prepared: Sequence[Prepared],
-        grid: np.ndarray,
-        cell: int,
-        bucket: int | None,
-        known: int,
-        default: np.ndarray | None = None,
-    ) -> tuple[np.ndarray, int, dict[str, Any]]:
-        """Best grid weights for ``cell`` (other cell's weights fixed) on the chosen users:
-        known in training or not (``known``), in ``bucket`` (``None``: every bucket).
-        ``default`` is kept unless another grid point beats it by more than a standard error."""
-        # the hybrid's weights with ``cell``'s (for the chosen users) set to each grid point
-        tables = np.repeat(self.weights[None], len(grid), axis=0)
-        tables[:, :, cell, known] = grid[:, None, :]
-        per_query: list[np.ndarray] = []  # (grid, rows) NDCG@20 for every task
-        for prep in prepared:
-            rows = (prep.n_relevant > 0) & (prep.known == known)
-            if bucket is not None:
-                rows &= prep.buckets == bucket
-            if rows.any():
-                per_query.append(blend_ndcg(prep.take_queries(rows), tables))
-        if not per_query:
-            return self.weights[0, cell, known], 0, {}
-        ndcg = np.concatenate(per_query, axis=1)
-        count = ndcg.shape[1]
-        fallback = None
-        if default is not None:
-            fallback = int(np.argmin(np.abs(grid - default).sum(axis=1)))
-        reference = best_single(grid) if fallback is None else always(fallback)
-
-        def candidate(scores: np.ndarray) -> int:
-            return one_standard_error_choice(scores, grid, fallback)
-
-        best, gain, se = keep_unless_beaten(ndcg, candidate, reference, self.seed)
-        table = self._table(ndcg, grid, best)
-        table["oof_gain"], table["oof_gain_se"] = gain, se
-        return grid[best], count, table
-
-    def _table(self, ndcg: np.ndarray, grid: np.ndarray, best: int) -> dict[str, Any]:
-        """What a search saw: each part alone, the best single part, the best blend, the chosen
-        point's mean."""
-        means = ndcg.mean(axis=1)
-        table: dict[str, Any] = {
-            f"only_{n}": float(means[int(np.argmax(grid[:, j]))]) for j, n in enumerate(self.parts)
-        }
-        single = best_single(grid)(ndcg)
-        table["best_part"] = "+".join(n for n, w in zip(self.parts, grid[single]) if w > 0)
-        table["best_part_ndcg"] = float(means[single])
-        table["best_blend"] = float(means.max())
-        table["chosen"] = float(means[best])
-        return table
 
     # ---- scoring ------------------------------------------------------------------------
     def _score_rows(self, queries: Sequence[UserQuery]) -> np.ndarray:
