@@ -95,7 +95,7 @@ def versions(models: Path) -> list[str]:
     return sorted(p.name for p in models.rglob("v0*") if p.is_dir()) if models.exists() else []
 
 
-@pytest.mark.slow  # `coldbrew serve`, its refit server's imports and a refit (10-20 s, 2 busy cores)
+@pytest.mark.slow  # `coldbrew serve`, its refit server's imports, a refit (10-20 s, 2 busy cores)
 def test_a_refit_worker_dies_with_its_killed_server(
     serve: subprocess.Popen[bytes], tmp_path: Path
 ) -> None:

@@ -282,7 +282,8 @@ def _refit(job: RefitJob, encoder: Encoder | None, check: Check) -> dict[str, An
     finally:
         store.close()
     by_text = {item_text(i): stored[i.item_id] for i in items if i.item_id in stored}
-    memo = MemoEncoder(encoder, by_text.get)
+    size = len(next(iter(by_text.values()))) if by_text else None
+    memo = MemoEncoder(encoder, by_text.get, dim=size)  # no model loaded unless it must encode
     versions = ModelVersions(job.models_dir)
     serving_info = versions.info(job.serving) if job.serving else None
     after = serving_info.trained_through if serving_info else float("-inf")
@@ -331,6 +332,7 @@ def _refit(job: RefitJob, encoder: Encoder | None, check: Check) -> dict[str, An
         )
         outcome["version"] = _write_version(versions, final, items, info, check)
     outcome["seconds"] = time.perf_counter() - start
+    outcome["encoded"] = dict(memo.encoded)  # none: the encoder's model was never loaded
     outcome["parts"] = {
         name: model.fit_times.report()
         for name, model in (("candidate", candidate), ("served", final))
