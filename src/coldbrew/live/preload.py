@@ -7,12 +7,16 @@ pool on numpy's import and pyarrow's jemalloc a background thread, so both are t
 :data:`WATCH_SECONDS` that the service that started it is still its parent, and ends the server
 at once when not (a service killed while its server imports; once the server serves forks, it
 ends when its "alive" pipe closes); the watcher is stopped and joined before the first fork.
+The server's exit skips the interpreter's teardown (it freed the thousands of modules it imported
+one by one: 8 s of a busy machine after its service was killed); a refit forked from it never
+runs it (a forked child ends with ``os._exit``).
 
 Nothing else should import this module: it changes the process's environment.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import importlib
 import os
@@ -34,6 +38,7 @@ def _watch() -> None:
             os._exit(0)
 
 
+atexit.register(os._exit, 0)
 _watcher = threading.Thread(target=_watch, name="coldbrew-preload", daemon=True)
 _watcher.start()
 try:
