@@ -330,8 +330,7 @@ class Engine:
             every=plan.refit_every,
             minutes=plan.refit_minutes,
             min_interactions=plan.refit_min_interactions,
-            # the refit server imports now on the replica that trains, not in its first refit
-            launch=launcher(plan.ray, warm=self.fleet is None or self.fleet.is_trainer()),
+            launch=launcher(plan.ray),
         )
         if self.fleet is not None:  # one replica trains for the fleet
             self.refitter.leader = self.fleet.is_trainer
