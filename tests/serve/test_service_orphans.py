@@ -1,8 +1,9 @@
 """A refit worker dies with its service (issue 28, finding 4): after ``kill -9`` of a real
-``coldbrew serve`` process its refit child is gone within seconds and never writes a version.
+``coldbrew serve`` process its refit child, and the refit server it was forked from (issue 29),
+are gone within seconds, and no version is written.
 
 The service starts a refit at start-up (stored events, no model yet); the test kills the server
-while that child is inside the job, then watches the child's pid and the models directory.
+while that child is inside the job, then watches both pids and the models directory.
 """
 
 from __future__ import annotations
@@ -57,13 +58,16 @@ def serve(shop: Path, tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
     server.wait()
 
 
-def refit_child(pid: int, seconds: float = 60) -> int:
-    """The pid of ``pid``'s refit child (a multiprocessing spawn, not its resource tracker)."""
+def refit_child(pid: int, seconds: float = 60) -> tuple[int, int]:
+    """The pids of ``pid``'s refit server (multiprocessing's fork server, not its resource
+    tracker) and of the refit child forked from it."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        for child in _children(pid):
-            if b"spawn_main" in _read(f"/proc/{child}/cmdline"):
-                return child
+        for server in _children(pid):
+            if b"forkserver" in _read(f"/proc/{server}/cmdline"):
+                forked = _children(server)
+                if forked:
+                    return server, forked[0]
         time.sleep(0.05)
     raise AssertionError(f"process {pid} started no refit child in {seconds} s")
 
@@ -91,19 +95,20 @@ def versions(models: Path) -> list[str]:
     return sorted(p.name for p in models.rglob("v0*") if p.is_dir()) if models.exists() else []
 
 
-@pytest.mark.slow  # a `coldbrew serve` process and its refit child start (10-20 s, 2 busy cores)
+@pytest.mark.slow  # `coldbrew serve`, its refit server's imports, a refit (10-20 s, 2 busy cores)
 def test_a_refit_worker_dies_with_its_killed_server(
     serve: subprocess.Popen[bytes], tmp_path: Path
 ) -> None:
-    worker = refit_child(serve.pid)
-    time.sleep(1.0)  # importing and reading: inside the job
+    server, worker = refit_child(serve.pid)
+    time.sleep(1.0)  # reading the database: inside the job
     assert running(worker) and not versions(tmp_path / "models")  # still refitting
     serve.send_signal(signal.SIGKILL)
     serve.wait()
     deadline = time.monotonic() + GONE_WITHIN
-    while running(worker) and time.monotonic() < deadline:
+    while (running(worker) or running(server)) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not running(worker), f"refit worker {worker} outlived its server"
+    assert not running(server), f"refit server {server} outlived its service"
     time.sleep(1.0)  # a worker that escaped would be writing now
     assert versions(tmp_path / "models") == []
 

@@ -21,6 +21,7 @@ import pytest
 from fastapi.testclient import TestClient
 from servicekit import WRITE, make_settings
 
+from coldbrew.live import worker
 from coldbrew.live.answers import Query
 from coldbrew.live.refit import should_serve
 from coldbrew.serve import create_app
@@ -93,11 +94,12 @@ def open_app(db: Path, **kwargs: Any) -> TestClient:
     return client
 
 
-def wait_for_refit(client: TestClient, seconds: float = 180) -> dict[str, Any]:
+def wait_for_refit(client: TestClient, seconds: float = 180, refits: int = 1) -> dict[str, Any]:
+    """The refit status once ``refits`` refits have ended and none runs."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         status: dict[str, Any] = client.get("/admin/refit", headers=WRITE).json()
-        if not status["running"] and status["refits"]:
+        if not status["running"] and status["refits"] >= refits:
             return status
         time.sleep(0.2)
     raise AssertionError("the refit did not finish in time")
@@ -190,6 +192,25 @@ def test_a_refit_killed_midway_leaves_the_serving_model(
     client.__exit__(None, None, None)
     assert recommend(served(), user_id="u2", k=5, explain=False) == before  # restart: same
     assert not [p for p in (tmp_path / "models").iterdir() if p.name.startswith(".tmp-")]
+
+
+def test_refits_fork_from_one_server_that_imported_their_libraries(
+    served: Callable[..., TestClient],
+) -> None:
+    """Issue 29: a refit pays for no import. Each is a fresh process forked from the refit
+    server, the same for every refit, and starts its job with every library it uses imported;
+    each publishes its version."""
+    client = served()
+    workers = []
+    for refits in (1, 2):
+        assert client.post("/admin/refit", headers=WRITE).json()["status"] == "started"
+        status = wait_for_refit(client, refits=refits)
+        assert status["last"]["swapped"] and status["version"] == f"v00000{refits + 1}", status
+        workers.append(status["last"]["worker"])
+    first, second = workers
+    assert first["pid"] != second["pid"]
+    assert first["parent"] == second["parent"] == worker.server_pid()
+    assert first["preloaded"] == second["preloaded"] == list(worker.MODULES)
 
 
 def test_forget_user_reaches_the_model_files_at_once(

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from servicekit import free_port
 
 from coldbrew.live.engine import Engine, Serving
 from coldbrew.live.records import dataset_from_records
@@ -32,6 +33,7 @@ from coldbrew.models.heads import AttributeMapRecommender, CFMapRecommender
 from coldbrew.models.hybrid import HybridRecommender
 from coldbrew.store import Interaction, Item, Store
 from coldbrew.text import HashingEncoder
+from coldbrew.text.remote import OpenAIEncoder, RemoteEncoderError
 
 TOPICS = ("hiking boots trail", "gaming console mouse", "cooking skillet knife", "novel poetry")
 
@@ -229,3 +231,24 @@ def test_an_als_started_from_a_previous_fit_stays_near_it(engine: Engine) -> Non
     assert started.user_factors.shape == (50, old.factors) and "u45" in started.user_ids
     found = started.recommend(UserQuery(user_id="u45"), 5)
     assert len(found.ids) == 5 and found.ids[0].startswith("i1-")  # their topic
+
+
+def test_a_refit_with_nothing_new_to_encode_never_loads_the_encoder(engine: Engine) -> None:
+    """Every item's vector is stored and no held-out user brings words or attributes: the refit
+    never asks its encoder for a vector, its size included. That encoder is an embeddings
+    server that is not there (every use of it fails); once an item has no stored vector, the
+    refit must use it, and fails."""
+    remote = OpenAIEncoder(f"http://127.0.0.1:{free_port()}/v1", "absent", retries=0)
+    stored = engine.store.vectors("item", engine.encoder.name)
+    with engine.store.transaction() as session:
+        engine.store.register_model(session, remote.name, remote.config(), 64)
+        vectors = np.stack(list(stored.values()))
+        engine.store.put_vectors(session, "item", remote.name, list(stored), vectors)
+    engine.add_interactions(likes(range(40, 50), 8, 1000))
+    for serving in (FIRST, None):  # the serving version loaded, reused; a fresh search
+        outcome = run_refit(job_for(engine, encoder=remote.config(), serving=serving))
+        assert outcome["swapped"] and outcome["encoded"] == {"passage": 0, "query": 0}, outcome
+    assert outcome["weights"] == "searched" and outcome["validation"]["holdout"] == 80
+    engine.upsert_items([Item("i-new", "a tent for the trail")])  # its vector: hashing-64's only
+    with pytest.raises(RemoteEncoderError, match=r"127\.0\.0\.1"):
+        run_refit(job_for(engine, encoder=remote.config()))

@@ -1,15 +1,17 @@
 """A refit worker's tie to the service that started it: the worker ends when the service does.
 
-A refit runs in a spawned child process (:func:`coldbrew.live.refit.spawn_refit`). When the
-service is killed (``kill -9``, the kernel's out-of-memory killer) none of its shutdown runs, so
-the child must notice by itself, and it must never write a model version for a service that is
-gone (such a version may hold a user forgotten meanwhile). The child reads two signs, neither of
+A refit runs in a process forked from the refit server (:func:`coldbrew.live.refit.fork_refit`,
+:mod:`coldbrew.live.worker`), which the service started. When the service is killed (``kill
+-9``, the kernel's out-of-memory killer) none of its shutdown runs, so the child must notice by
+itself, and it must never write a model version for a service that is gone (such a version may
+hold a user forgotten meanwhile). The child reads two signs, neither of
 which needs the parent's help:
 
-- multiprocessing's parent sentinel: the read end of a pipe whose write end only the parent
-  holds; the kernel closes that end when the parent dies, whatever killed it;
-- the parent's pid: an orphan is re-parented (to PID 1 or a subreaper), so ``os.getppid()``
-  changes.
+- multiprocessing's parent sentinel: the read end of a pipe whose write end only the service
+  holds (also in a child forked from the refit server); the kernel closes that end when the
+  service dies, whatever killed it;
+- the parent's pid (the refit server's, or the service's for a spawned child): an orphan is
+  re-parented (to PID 1 or a subreaper), so ``os.getppid()`` changes.
 
 A watcher thread waits on the sentinel and ends the process at once (``os._exit``) when it
 closes, so a refit inside a long step (a fit, an encoding) stops within a moment; the refit also
@@ -44,7 +46,8 @@ class ParentGone(RuntimeError):
 
 @dataclass(frozen=True)
 class Lifeline:
-    """The parent this process was started by: its pid and, in a spawned child, its sentinel."""
+    """The parent this process was started by: its pid and, in a multiprocessing child, the
+    sentinel of the process that asked for it (the service)."""
 
     parent_pid: int
     sentinel: int | None = None

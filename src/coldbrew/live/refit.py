@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-import multiprocessing as mp
 import os
 import shutil
 import threading
@@ -29,6 +28,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -36,6 +36,7 @@ import numpy as np
 
 from coldbrew.cluster.refit import ray_refits
 from coldbrew.eval.metrics import ndcg_of_rank
+from coldbrew.live import worker
 from coldbrew.live.lifeline import Lifeline, ParentGone
 from coldbrew.live.records import POSITIVE_EVENTS, dataset_from_records, item_frame, item_text
 from coldbrew.live.versions import ModelVersions, VersionInfo
@@ -281,7 +282,8 @@ def _refit(job: RefitJob, encoder: Encoder | None, check: Check) -> dict[str, An
     finally:
         store.close()
     by_text = {item_text(i): stored[i.item_id] for i in items if i.item_id in stored}
-    memo = MemoEncoder(encoder, by_text.get)
+    size = len(next(iter(by_text.values()))) if by_text else None
+    memo = MemoEncoder(encoder, by_text.get, dim=size)  # no model loaded unless it must encode
     versions = ModelVersions(job.models_dir)
     serving_info = versions.info(job.serving) if job.serving else None
     after = serving_info.trained_through if serving_info else float("-inf")
@@ -330,6 +332,7 @@ def _refit(job: RefitJob, encoder: Encoder | None, check: Check) -> dict[str, An
         )
         outcome["version"] = _write_version(versions, final, items, info, check)
     outcome["seconds"] = time.perf_counter() - start
+    outcome["encoded"] = dict(memo.encoded)  # none: the encoder's model was never loaded
     outcome["parts"] = {
         name: model.fit_times.report()
         for name, model in (("candidate", candidate), ("served", final))
@@ -437,11 +440,17 @@ def run_quietly(job: RefitJob, check: Check | None = None) -> dict[str, Any]:
 
 def _child(job: RefitJob, conn: Connection) -> None:
     """Entry point of the refit process: the result (or the error) goes through ``conn``. The
-    process ends as soon as the service that started it is gone (:mod:`~.lifeline`)."""
+    process ends as soon as the service that started it is gone (:mod:`~.lifeline`). The
+    outcome's ``worker`` says which process ran it, the refit libraries it started with
+    (:func:`~coldbrew.live.worker.preloaded`: all of them when forked from the refit server) and
+    its CPU seconds from its start."""
     lifeline = Lifeline.here()
     lifeline.watch()
+    ready = worker.preloaded()
     try:
-        conn.send(run_quietly(job, lifeline.check))
+        outcome = run_quietly(job, lifeline.check)
+        process = {"pid": os.getpid(), "parent": os.getppid(), "cpu_s": time.process_time()}
+        conn.send({**outcome, "worker": {**process, "preloaded": ready}})
     except ParentGone as exc:  # nobody to tell
         log.warning("%s", exc)
     except BaseException as exc:  # reported to the parent, which keeps serving
@@ -452,7 +461,7 @@ def _child(job: RefitJob, conn: Connection) -> None:
 
 
 class Running(Protocol):
-    """A refit under way elsewhere: a child process (:func:`spawn_refit`) or a Ray task."""
+    """A refit under way elsewhere: a child process (:func:`fork_refit`) or a Ray task."""
 
     def is_alive(self) -> bool: ...
 
@@ -466,20 +475,17 @@ Launcher = Callable[[RefitJob], tuple[Running, Callable[[], dict[str, Any]]]]
 when it failed)."""
 
 
-def spawn_refit(job: RefitJob) -> tuple[Running, Callable[[], dict[str, Any]]]:
-    """The default launcher: the job in a spawned child process."""
-    context = mp.get_context("spawn")
-    receive, send = context.Pipe(duplex=False)
-    process = context.Process(target=_child, args=(job, send), name="coldbrew-refit")
-    process.daemon = True
-    process.start()
-    send.close()
-    return process, lambda: _receive(process, receive, ModelVersions(job.models_dir))
+def fork_refit(job: RefitJob) -> tuple[Running, Callable[[], dict[str, Any]]]:
+    """The default launcher: the job in a process forked from the refit server (it imported the
+    refit's libraries once, :mod:`~coldbrew.live.worker`), started by the waiting thread."""
+    receive, send = worker.CONTEXT.Pipe(duplex=False)
+    child = worker.process(_child, (job, send))
+    forked = worker.Forked(child, send)
+    versions = ModelVersions(job.models_dir)
+    return forked, lambda: forked.wait(lambda: _receive(child, receive, versions))
 
 
-def _receive(
-    process: mp.process.BaseProcess, conn: Connection, versions: ModelVersions
-) -> dict[str, Any]:
+def _receive(process: BaseProcess, conn: Connection, versions: ModelVersions) -> dict[str, Any]:
     outcome: dict[str, Any] = {}
     try:
         outcome = conn.recv()
@@ -491,11 +497,14 @@ def _receive(
     return outcome or {"error": f"refit process ended with exit code {process.exitcode}"}
 
 
-def launcher(ray: str | None) -> Launcher:
-    """Where refits run: a spawned child process, or Ray tasks on the cluster ``ray`` names
+def launcher(ray: str | None, *, warm: bool = True) -> Launcher:
+    """Where refits run: processes forked from the refit server (``warm``: started now, in the
+    background, :func:`~coldbrew.live.worker.warm`), or Ray tasks on the cluster ``ray`` names
     (``auto`` or an address)."""
     if not ray:
-        return spawn_refit
+        if warm:
+            worker.warm()
+        return fork_refit
     return ray_refits(ray, run_quietly)
 
 
@@ -524,7 +533,7 @@ class Refitter:
         arrived since (0 turns either off); never with fewer positive events than
         ``min_interactions``.
     launch
-        Where a job runs (default :func:`spawn_refit`; :func:`coldbrew.cluster.refit.ray_refits`
+        Where a job runs (default :func:`fork_refit`; :func:`coldbrew.cluster.refit.ray_refits`
         runs it as a Ray task).
     """
 
@@ -536,7 +545,7 @@ class Refitter:
         every: int = 1000,
         minutes: float = 60.0,
         min_interactions: int = 50,
-        launch: Launcher = spawn_refit,
+        launch: Launcher = fork_refit,
     ) -> None:
         self.make_job = make_job
         self.launch = launch

@@ -86,6 +86,10 @@ class MemoEncoder:
         Passages are encoded at most this many at a time (fewer where that would hold the
         encoder over :data:`PIECE_SECONDS`), queries going first between pieces (none: all at
         once, for an encoder that batches work elsewhere, such as a Ray cluster).
+    dim
+        The vectors' size when the caller knows it (from the stored passages' vectors), so that
+        asking for it loads no model: an encoder that loads on first use (PyTorch's) then loads
+        only when a text must really be encoded.
 
     Attributes
     ----------
@@ -101,10 +105,12 @@ class MemoEncoder:
         *,
         capacity: int = 20_000,
         chunk: int | None = None,
+        dim: int | None = None,
     ) -> None:
         if chunk is not None and chunk < 1:
             raise ValueError(f"chunk={chunk!r}: must be at least 1 (or None: all at once)")
         self.inner = encoder
+        self._dim = dim
         self.passages = passages
         self.capacity = capacity
         self.chunk = chunk
@@ -119,7 +125,7 @@ class MemoEncoder:
 
     @property
     def dim(self) -> int:
-        return self.inner.dim
+        return self.inner.dim if self._dim is None else self._dim
 
     def config(self) -> dict[str, Any]:
         return self.inner.config()

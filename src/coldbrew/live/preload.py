@@ -1,0 +1,50 @@
+"""Imported once by the refit server (:mod:`coldbrew.live.worker`), before it forks any refit.
+
+It imports the refit's libraries (:data:`~coldbrew.live.worker.MODULES`) so that no refit pays
+for them, and leaves nothing running that a fork would break: OpenBLAS would start its thread
+pool on numpy's import and pyarrow's jemalloc a background thread, so both are told not to first
+(a refit runs BLAS on one thread anyway). While it imports, a watcher thread checks every
+:data:`WATCH_SECONDS` that the service that started it is still its parent, and ends the server
+at once when not (a service killed while its server imports; once the server serves forks, it
+ends when its "alive" pipe closes); the watcher is stopped and joined before the first fork.
+The server's exit skips the interpreter's teardown (it freed the thousands of modules it imported
+one by one: 8 s of a busy machine after its service was killed); a refit forked from it never
+runs it (a forked child ends with ``os._exit``).
+
+Nothing else should import this module: it changes the process's environment.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import importlib
+import os
+import threading
+
+from coldbrew.live.worker import MODULES
+
+WATCH_SECONDS = 0.2
+
+os.environ["OPENBLAS_NUM_THREADS"] = "1"
+os.environ["JE_ARROW_MALLOC_CONF"] = "background_thread:false"
+_service = os.getppid()
+_imported = threading.Event()
+
+
+def _watch() -> None:
+    while not _imported.wait(WATCH_SECONDS):
+        if os.getppid() != _service:
+            os._exit(0)
+
+
+atexit.register(os._exit, 0)
+_watcher = threading.Thread(target=_watch, name="coldbrew-preload", daemon=True)
+_watcher.start()
+try:
+    for _name in MODULES:
+        with contextlib.suppress(ImportError):  # an optional library missing: imported on use
+            importlib.import_module(_name)
+finally:
+    _imported.set()
+    _watcher.join()
