@@ -91,7 +91,8 @@ def start_refitter(live: Live) -> None:
         every=plan.refit_every,
         minutes=plan.refit_minutes,
         min_interactions=plan.refit_min_interactions,
-        launch=launcher(plan.ray),
+        # the refit server imports now on the replica that trains, not in its first refit
+        launch=launcher(plan.ray, warm=live.fleet is None or live.fleet.is_trainer()),
     )
     if live.fleet is not None:  # one replica trains for the fleet
         live.refitter.leader = live.fleet.is_trainer
