@@ -41,7 +41,8 @@ from coldbrew.data.benchmarks import LOADERS, data_root
 from coldbrew.data.idmap import IdMap
 from coldbrew.live.importer import dataset_records
 from coldbrew.live.records import POSITIVE_EVENTS, dataset_from_records, item_text
-from coldbrew.live.refit import Launcher, RefitJob, launcher, run_refit
+from coldbrew.live.refit import RefitJob, run_refit
+from coldbrew.live.refitter import Launcher, launcher
 from coldbrew.models.cf import interaction_matrix
 from coldbrew.store import Interaction, Store
 from coldbrew.text.cache import EmbeddingCache

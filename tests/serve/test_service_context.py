@@ -211,7 +211,7 @@ def test_the_answer_changes_with_the_requests_context(
 
 
 def test_a_refit_is_judged_in_each_held_out_events_context() -> None:
-    from coldbrew.live.refit import holdout_queries
+    from coldbrew.live.judge import holdout_queries
 
     events = [
         Interaction("a", "u", "tent", "like", 1.0),

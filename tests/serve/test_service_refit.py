@@ -23,7 +23,7 @@ from servicekit import WRITE, make_settings
 
 from coldbrew.live import worker
 from coldbrew.live.answers import Query
-from coldbrew.live.refit import should_serve
+from coldbrew.live.judge import should_serve
 from coldbrew.serve import create_app
 from coldbrew.text import HashingEncoder
 
@@ -180,7 +180,11 @@ def test_a_refit_killed_midway_leaves_the_serving_model(
     before = recommend(client, user_id="u2", k=5, explain=False)
     assert client.post("/admin/refit", headers=WRITE).json()["status"] == "started"
     process = engine.refitter.process
-    time.sleep(1.0)  # importing and reading: well inside the job
+    deadline = time.monotonic() + 60
+    while process.pid is None and time.monotonic() < deadline:  # forked by the supervisor
+        time.sleep(0.002)
+    # killed within milliseconds of its fork: well inside the job (a forked refit of this tiny
+    # catalogue ends in well under a second, so a fixed wait could outlive it)
     os.kill(process.pid, signal.SIGKILL)
     status = wait_for_refit(client)
     assert status["outcomes"]["failed"] == 1 and "-9" in status["last"]["error"]

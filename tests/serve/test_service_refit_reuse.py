@@ -18,6 +18,7 @@ import pytest
 from servicekit import free_port
 
 from coldbrew.live.engine import Engine, Serving
+from coldbrew.live.judge import split_recent
 from coldbrew.live.records import dataset_from_records
 from coldbrew.live.refit import (
     REUSE_GROWTH,
@@ -25,7 +26,6 @@ from coldbrew.live.refit import (
     build_zeroshot,
     reusable,
     run_refit,
-    split_recent,
 )
 from coldbrew.models.base import Recommender, UserQuery
 from coldbrew.models.cf import ALSRecommender

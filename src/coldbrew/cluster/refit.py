@@ -66,7 +66,7 @@ def _options(db_url: str) -> dict[str, Any]:
 def ray_refits(
     address: str, run: Callable[[Job], dict[str, Any]]
 ) -> Callable[[Job], tuple[RayRefit, Callable[[], dict[str, Any]]]]:
-    """A refit launcher for :class:`~coldbrew.live.refit.Refitter` that submits each job as a
+    """A refit launcher for :class:`~coldbrew.live.refitter.Refitter` that submits each job as a
     Ray task running ``run(job)`` on the cluster ``address`` names (joined now, so a wrong
     address fails at start)."""
     connect(address)

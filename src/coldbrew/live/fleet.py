@@ -35,7 +35,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Protocol
 
-from coldbrew.live.refit import Refitter
+from coldbrew.live.refitter import Refitter
 from coldbrew.live.versions import META, ModelVersions, VersionInfo
 from coldbrew.store.changes import Change, ChangeLog
 

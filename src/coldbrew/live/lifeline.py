@@ -1,6 +1,6 @@
 """A refit worker's tie to the service that started it: the worker ends when the service does.
 
-A refit runs in a process forked from the refit server (:func:`coldbrew.live.refit.fork_refit`,
+A refit runs in a process forked from the refit server (:func:`coldbrew.live.refitter.fork_refit`,
 :mod:`coldbrew.live.worker`), which the service started. When the service is killed (``kill
 -9``, the kernel's out-of-memory killer) none of its shutdown runs, so the child must notice by
 itself, and it must never write a model version for a service that is gone (such a version may

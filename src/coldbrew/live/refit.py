@@ -1,11 +1,13 @@
-"""The service trains its own hybrid: a refit job run in another process, and its supervisor.
+"""The service trains its own hybrid: the refit job, run in another process (its supervisor is
+:mod:`~coldbrew.live.refitter`, its judge :mod:`~coldbrew.live.judge`).
 
 A refit reads the database (catalogue, users, positive events and the stored item vectors, so it
 encodes nothing the database already has), holds out the most recent positive events that the
 serving model has not seen, fits a fresh hybrid (the benchmark's, :func:`build_hybrid`) on the
 rest, and scores both models on the held-out events as the live service would have: for each
 event, the user's history up to that moment ranks the whole catalogue, and NDCG@20 and hit@20 of
-the event's item are recorded. When the candidate passes (:func:`should_serve`, the rule in
+the event's item are recorded. When the candidate passes
+(:func:`~coldbrew.live.judge.should_serve`, the rule in
 docs/service.md) the same recipe is fitted again on every event, the held-out ones included,
 and that model is written as the new version; a refit forced by forget-user is served
 regardless, since the serving model learned from the forgotten user.
@@ -20,27 +22,30 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import os
 import shutil
-import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from multiprocessing.process import BaseProcess
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
-from coldbrew.cluster.refit import ray_refits
-from coldbrew.eval.metrics import ndcg_of_rank
 from coldbrew.live import worker
+from coldbrew.live.judge import (
+    HOLDOUT,
+    holdout_queries,
+    judge,
+    should_serve,
+    split_recent,
+    summary,
+)
 from coldbrew.live.lifeline import Lifeline, ParentGone
 from coldbrew.live.records import POSITIVE_EVENTS, dataset_from_records, item_frame, item_text
 from coldbrew.live.versions import ModelVersions, VersionInfo
-from coldbrew.models.base import Recommender, UserQuery
+from coldbrew.models.base import Recommender
 from coldbrew.models.hybrid import HybridRecommender
 from coldbrew.models.recipes import ModelContext, make_model
 from coldbrew.models.zeroshot import ZeroShotRecommender
@@ -56,8 +61,6 @@ CATALOG = "catalog.npz"
 Check = Callable[[str], None]
 """Called with the next step's name before each step of a refit; raises to stop it (a refit
 process checks that its service is still there, :class:`~coldbrew.live.lifeline.Lifeline`)."""
-HOLDOUT = 500
-"""At most this many of the newest unseen positive events judge a candidate."""
 REUSE_GROWTH = 1.5
 """A refit searches the blend's weights afresh once the positive events number more than this
 many times those the serving weights were searched on; until then it reuses them
@@ -134,90 +137,6 @@ def load_version(
     path = versions.path(version)
     model = Recommender.load(path, encoder=encoder)
     return model, load_catalog(path), versions.info(version)
-
-
-# ---- judging a candidate ---------------------------------------------------------------------
-@dataclass
-class Holdout:
-    """Held-out events with the query the live service would have answered before each."""
-
-    queries: list[UserQuery]
-    targets: list[str]
-
-
-def split_recent(
-    positives: Sequence[Interaction], after: float, limit: int = HOLDOUT
-) -> tuple[list[Interaction], list[Interaction]]:
-    """(training events, held-out events): the newest events later than ``after``, at most
-    ``limit`` of them and at most a fifth of all (the candidate learns from the rest)."""
-    fresh = [n for n, i in enumerate(positives) if i.timestamp > after]
-    keep = min(limit, len(positives) // 5)
-    held = set(fresh[max(0, len(fresh) - keep) :]) if keep else set()
-    train = [i for n, i in enumerate(positives) if n not in held]
-    return train, [positives[n] for n in sorted(held)]
-
-
-def holdout_queries(
-    positives: Sequence[Interaction], held: Sequence[Interaction], users: Mapping[str, User]
-) -> Holdout:
-    """For each held-out event, the user's profile, their items liked before it and the
-    event's context (what a request at that moment would have sent)."""
-    held_ids = {i.interaction_id for i in held}
-    history: dict[str, list[str]] = {}
-    queries, targets = [], []
-    for inter in positives:
-        liked = history.setdefault(inter.user_id, [])
-        if inter.interaction_id in held_ids:
-            user = users.get(inter.user_id)
-            queries.append(
-                UserQuery(
-                    user_id=inter.user_id,
-                    text=user.text if user and user.text else None,
-                    attributes=dict(user.attributes) if user else {},
-                    liked=tuple(dict.fromkeys(liked)),
-                    context=inter.context or {},
-                )
-            )
-            targets.append(inter.item_id)
-        liked.append(inter.item_id)
-    return Holdout(queries, targets)
-
-
-def judge(model: Recommender, holdout: Holdout, k: int = 20) -> np.ndarray:
-    """NDCG@k of each held-out event's item (:func:`~coldbrew.eval.metrics.ndcg_of_rank`)."""
-    ranks = []
-    for start in range(0, len(holdout.queries), 64):
-        queries = holdout.queries[start : start + 64]
-        found = model.recommend_batch(
-            queries, k, exclude=[q.liked for q in queries], exclude_seen=False
-        )
-        for recs, target in zip(found, holdout.targets[start : start + 64]):
-            ranks.append(recs.ids.index(target) + 1 if target in recs.ids else 0)
-    return ndcg_of_rank(np.asarray(ranks, dtype=np.int64), k)
-
-
-def summary(gains: np.ndarray) -> dict[str, float]:
-    """Events, mean NDCG@20 and hit@20 of a model's gains (NaN without events)."""
-    if not len(gains):
-        return {"events": 0, "ndcg20": math.nan, "hit20": math.nan}
-    return {
-        "events": len(gains),
-        "ndcg20": float(gains.mean()),
-        "hit20": float((gains > 0).mean()),
-    }
-
-
-def should_serve(candidate: np.ndarray, serving: np.ndarray, *, forced: bool) -> bool:
-    """The rule: serve the candidate unless it ranks the held-out events worse than the
-    serving model by more than one standard error of the paired difference of their NDCG@20
-    (on a few dozen events a lower mean is as often noise as not, and the candidate has read
-    the newer data). With no held-out events it is served; a refit forced by forget-user is
-    always served."""
-    if forced or not len(candidate):
-        return True
-    diff = candidate - serving
-    se = diff.std(ddof=1) / math.sqrt(len(diff)) if len(diff) > 1 else 0.0
-    return bool(diff.mean() >= -se)
 
 
 # ---- the job (runs in a child process) -------------------------------------------------------
@@ -438,7 +357,7 @@ def run_quietly(job: RefitJob, check: Check | None = None) -> dict[str, Any]:
     return run_refit(job, check=check)
 
 
-def _child(job: RefitJob, conn: Connection) -> None:
+def refit_process(job: RefitJob, conn: Connection) -> None:
     """Entry point of the refit process: the result (or the error) goes through ``conn``. The
     process ends as soon as the service that started it is gone (:mod:`~.lifeline`). The
     outcome's ``worker`` says which process ran it, the refit libraries it started with
@@ -458,213 +377,3 @@ def _child(job: RefitJob, conn: Connection) -> None:
             conn.send({"error": f"{type(exc).__name__}: {exc}"})
     finally:
         conn.close()
-
-
-class Running(Protocol):
-    """A refit under way elsewhere: a child process (:func:`fork_refit`) or a Ray task."""
-
-    def is_alive(self) -> bool: ...
-
-    def terminate(self) -> None: ...
-
-    def join(self, timeout: float | None = None) -> None: ...
-
-
-Launcher = Callable[[RefitJob], tuple[Running, Callable[[], dict[str, Any]]]]
-"""Starts a job; returns it running and a call that waits for its outcome (``{"error": ...}``
-when it failed)."""
-
-
-def fork_refit(job: RefitJob) -> tuple[Running, Callable[[], dict[str, Any]]]:
-    """The default launcher: the job in a process forked from the refit server (it imported the
-    refit's libraries once, :mod:`~coldbrew.live.worker`), started by the waiting thread."""
-    receive, send = worker.CONTEXT.Pipe(duplex=False)
-    child = worker.process(_child, (job, send))
-    forked = worker.Forked(child, send)
-    versions = ModelVersions(job.models_dir)
-    return forked, lambda: forked.wait(lambda: _receive(child, receive, versions))
-
-
-def _receive(process: BaseProcess, conn: Connection, versions: ModelVersions) -> dict[str, Any]:
-    outcome: dict[str, Any] = {}
-    try:
-        outcome = conn.recv()
-    except (EOFError, OSError):
-        outcome = {}
-    process.join()
-    if process.exitcode:  # killed or cancelled: what it was writing goes now
-        versions.clean(process.pid)
-    return outcome or {"error": f"refit process ended with exit code {process.exitcode}"}
-
-
-def launcher(ray: str | None, *, warm: bool = True) -> Launcher:
-    """Where refits run: processes forked from the refit server (``warm``: started now, in the
-    background, :func:`~coldbrew.live.worker.warm`), or Ray tasks on the cluster ``ray`` names
-    (``auto`` or an address)."""
-    if not ray:
-        if warm:
-            worker.warm()
-        return fork_refit
-    return ray_refits(ray, run_quietly)
-
-
-# ---- the supervisor (runs in the service) ----------------------------------------------------
-@dataclass
-class RefitStats:
-    """What /metrics and GET /admin/refit report."""
-
-    counts: dict[str, int] = field(default_factory=lambda: {"swapped": 0, "kept": 0, "failed": 0})
-    last: dict[str, Any] = field(default_factory=dict)
-    running_since: float | None = None
-
-
-class Refitter:
-    """Starts refits in a child process (or wherever ``launch`` puts them), one at a time, and
-    hands good results to ``on_result``.
-
-    Parameters
-    ----------
-    make_job
-        Builds the job from the current state (``forced``: after forget-user).
-    on_result
-        Called (in a supervisor thread) with the child's outcome; it swaps the model.
-    every, minutes, min_interactions
-        Refit after ``every`` new interactions, or ``minutes`` after the last refit if any
-        arrived since (0 turns either off); never with fewer positive events than
-        ``min_interactions``.
-    launch
-        Where a job runs (default :func:`fork_refit`; :func:`coldbrew.cluster.refit.ray_refits`
-        runs it as a Ray task).
-    """
-
-    def __init__(
-        self,
-        make_job: Callable[[bool], RefitJob],
-        on_result: Callable[[dict[str, Any], RefitJob], None],
-        *,
-        every: int = 1000,
-        minutes: float = 60.0,
-        min_interactions: int = 50,
-        launch: Launcher = fork_refit,
-    ) -> None:
-        self.make_job = make_job
-        self.launch = launch
-        self.on_result = on_result
-        self.every = every
-        self.minutes = minutes
-        self.min_interactions = min_interactions
-        self.stats = RefitStats()
-        self.process: Running | None = None
-        self.new_interactions = 0
-        self.positives = 0
-        self._pending_forced = False
-        self._pending = False
-        self._cancelled: str | None = None
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._last = time.monotonic()
-        self._timer: threading.Thread | None = None
-        # whether this process may train (replicas: only the elected trainer of the fleet)
-        self.leader: Callable[[], bool] = lambda: True
-
-    # ---- triggers --------------------------------------------------------------------------
-    def start_timer(self) -> None:
-        if self.minutes > 0 and self._timer is None:
-            self._timer = threading.Thread(target=self._tick, name="refit-timer", daemon=True)
-            self._timer.start()
-
-    def _tick(self) -> None:
-        while not self._stop.wait(min(30.0, self.minutes * 60)):
-            due = time.monotonic() - self._last >= self.minutes * 60
-            if due and self.new_interactions > 0:
-                self.request(reason="timer")
-
-    def added(self, positives: int, total: int) -> None:
-        """Count new interactions (``positives`` of them positive) and refit when due."""
-        with self._lock:
-            self.new_interactions += total
-            self.positives += positives
-            due = self.every > 0 and self.new_interactions >= self.every
-        if due:
-            self.request(reason="interactions")
-
-    def request(self, *, forced: bool = False, reason: str = "admin") -> str:
-        """Start a refit now (or right after the running one); returns the state
-        (``elsewhere``: another replica trains for the fleet)."""
-        with self._lock:
-            if not self.leader():
-                return "elsewhere"
-            if not forced and self.positives < self.min_interactions:
-                return "waiting"
-            if self.running:
-                self._pending = True
-                self._pending_forced |= forced
-                return "queued"
-            self._launch(forced, reason)
-            return "started"
-
-    # ---- the child -------------------------------------------------------------------------
-    @property
-    def running(self) -> bool:
-        """From the launch until the outcome is recorded: the child's exit alone is not the
-        end (its model is then still being loaded and swapped in)."""
-        return self.process is not None
-
-    def _launch(self, forced: bool, reason: str) -> None:
-        job = self.make_job(forced)
-        process, wait = self.launch(job)
-        self.process = process
-        self.new_interactions = 0
-        self._last = time.monotonic()
-        self.stats.running_since = time.time()
-        log.info("refit started (%s%s)", reason, ", forced" if forced else "")
-        threading.Thread(target=self._supervise, args=(wait, job), daemon=True).start()
-
-    def _supervise(self, wait: Callable[[], dict[str, Any]], job: RefitJob) -> None:
-        outcome = wait()
-        with self._lock:
-            cancelled, self._cancelled = self._cancelled, None
-        if cancelled is not None:
-            outcome = {"error": f"cancelled: {cancelled}"}
-        if "error" not in outcome:
-            try:
-                self.on_result(outcome, job)
-            except Exception as exc:
-                log.exception("a refit's model could not be served")
-                outcome = {**outcome, "error": f"{type(exc).__name__}: {exc}", "swapped": False}
-        self._finish(outcome)
-
-    def _finish(self, outcome: dict[str, Any]) -> None:
-        with self._lock:
-            if "error" in outcome:
-                self.stats.counts["failed"] += 1
-                log.warning("refit failed: %s (the serving model is unchanged)", outcome["error"])
-            else:
-                self.stats.counts["swapped" if outcome["swapped"] else "kept"] += 1
-            self.stats.last = {**outcome, "finished": time.time()}
-            self.stats.running_since = None
-            self.process = None
-            pending, forced = self._pending, self._pending_forced
-            self._pending = self._pending_forced = False
-            if pending and not self._stop.is_set() and self.leader():
-                self._launch(forced, "queued")
-
-    def cancel(self, reason: str) -> None:
-        """End the running refit, if any, without a result (a forget-user: it read the user, so
-        its model would be discarded, and its files must not hold them); it counts as failed,
-        and a refit queued meanwhile starts after it."""
-        with self._lock:
-            process = self.process
-            if process is None or not process.is_alive():
-                return
-            self._cancelled = reason
-        log.info("refit cancelled (%s)", reason)
-        process.terminate()
-
-    def stop(self) -> None:
-        """Stop the timer and any running refit (its result is discarded)."""
-        self._stop.set()
-        process = self.process
-        if process is not None and process.is_alive():
-            process.terminate()
-            process.join(10)

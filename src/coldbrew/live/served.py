@@ -3,7 +3,7 @@
 At start the engine serves a saved model (``Serving.model`` is its directory), the latest good
 version of the hybrid the service trains itself, or the language model alone over the current
 catalogue (:data:`~coldbrew.live.state.BOOTSTRAP`). Refits run in the background
-(:class:`~coldbrew.live.refit.Refitter`); a committed version is swapped in under the write lock,
+(:class:`~coldbrew.live.refitter.Refitter`); a committed version is swapped in under the write lock,
 and replicas serve what another replica's refit published. A forget rewrites the served
 version's files at once and forces a refit without the user.
 """
@@ -20,15 +20,14 @@ import numpy as np
 from coldbrew.live.records import POSITIVE_EVENTS, dataset_from_records
 from coldbrew.live.refit import (
     RefitJob,
-    Refitter,
     build_zeroshot,
-    launcher,
     load_catalog,
     load_version,
     reconcile,
     run_refit,
     save_catalog_keys,
 )
+from coldbrew.live.refitter import Refitter, launcher
 from coldbrew.live.saved import load_saved
 from coldbrew.live.state import BOOTSTRAP, Live
 from coldbrew.models.base import Recommender

@@ -26,7 +26,7 @@ from coldbrew.live.errors import NotFoundError
 from coldbrew.live.explain import Explainer
 from coldbrew.live.locks import ReadWriteLock
 from coldbrew.live.records import POSITIVE_EVENTS, attribute_values
-from coldbrew.live.refit import Refitter
+from coldbrew.live.refitter import Refitter
 from coldbrew.live.saved import SavedModel
 from coldbrew.live.versions import ModelVersions, VersionInfo
 from coldbrew.models.base import Recommender

@@ -45,8 +45,11 @@ from coldbrew.models.selection import (
     ValTask,
 )
 from coldbrew.models.weights import (
+    TEXT_KINDS,
     USER_EDGES,
     WeightSearch,
+    describe_blend,
+    gather,
     standardize,
     standardize_by,
     user_bucket,
@@ -60,8 +63,6 @@ REFERENCE = 2000
 REPORTED = ("queries", "chosen", "best_part", "best_part_ndcg", "oof_gain", "oof_gain_se")
 """What :meth:`HybridRecommender.blend_report` repeats from a group's validation entry
 (``queries`` there becomes ``val_queries``)."""
-TEXT_KINDS = frozenset({"zeroshot", "attribute_map", "finetuned", "tfidf"})
-"""Kinds of part that read a user's own words."""
 
 
 class HybridRecommender(Recommender):
@@ -265,31 +266,10 @@ class HybridRecommender(Recommender):
         parts that answer (weigh something for some user), the silent ones with their reasons,
         and those the validation gave no weight, e.g. ``hybrid fitted on 0 positive
         interactions: language model only (lm, lexical); silent: cf (no interactions)``."""
-        silent: dict[str, list[str]] = {}
-        for name, part in self.parts.items():
-            if part.silent_reason is not None:
-                silent.setdefault(part.silent_reason, []).append(name)
-        text = self._text_weights()
         weighs = np.any(self.weights.reshape(-1, len(self.parts)) > 0, axis=0)
-        if text is not None:
+        if (text := self._text_weights()) is not None:
             weighs |= text > 0
-        learned = [(n, w) for (n, p), w in zip(self.parts.items(), weighs) if not p.silent_reason]
-        answering = [n for n, w in learned if w]
-        n = int(self.item_counts.sum())
-        out = f"{self.kind} fitted on {n} positive interaction{'' if n == 1 else 's'}: "
-        if not answering:
-            out += "no part answers"
-        elif all(self.parts[a].kind in TEXT_KINDS for a in answering):
-            out += f"language model only ({', '.join(answering)})"
-        else:
-            out += f"answering with {', '.join(answering)}"
-        if silent:
-            quiet = "; ".join(f"{', '.join(names)} ({why})" for why, names in silent.items())
-            out += f"; silent: {quiet}"
-        unchosen = [name for name, w in learned if not w]
-        if unchosen:
-            out += f"; weighed 0 on validation: {', '.join(unchosen)}"
-        return out
+        return describe_blend(self.kind, self.parts, weighs, int(self.item_counts.sum()))
 
     def fit_parts_for_validation(self, dataset: Dataset) -> list[ValTask]:
         """The first half of :meth:`fit`, for benchmarks that compare weightings: take the
@@ -371,63 +351,14 @@ class HybridRecommender(Recommender):
         every part's top ``top`` items (the only ones a blend can rank in its top 20 in
         practice), gathered so the grid search works on narrow matrices. ``item_cell`` is each
         item row's cell (1 where :attr:`item_counts` is positive, else 0)."""
-        parts = self._part_scores(task.queries)
-        n = len(self.item_ids)
-        banned = np.zeros((len(task.queries), n), dtype=bool)
-        if task.candidates is not None:
-            banned[:] = True
-            banned[:, self.item_ids.rows(task.candidates, skip_unknown=True)] = False
-        for q, ex in enumerate(task.exclude):
-            banned[q, self.item_ids.rows(ex, skip_unknown=True)] = True
-        top = min(top, n)
-        # a part that scores every item alike for every query has nothing to say here, nor
-        # one that learned nothing from the inner training data
-        silent = np.asarray([not np.ptp(p, axis=1).any() for p in parts]) | self._silent()
-        picks = []
-        for p, quiet in zip(parts, silent, strict=True):
-            if quiet and not silent.all():
-                continue
-            masked = np.where(banned, -np.inf, p)
-            picks.append(np.argpartition(-masked, top - 1, axis=1)[:, :top])
-        rows = [np.unique(np.concatenate([pk[q] for pk in picks])) for q in range(len(parts[0]))]
-        width = max(len(r) for r in rows)
-        index = np.zeros((len(rows), width), dtype=np.int64)
-        pad = np.ones((len(rows), width), dtype=bool)
-        for q, r in enumerate(rows):
-            index[q, : len(r)], pad[q, : len(r)] = r, False
-        pad |= np.take_along_axis(banned, index, axis=1)
-        relevant = np.zeros((len(rows), width), dtype=bool)
-        n_relevant = np.zeros(len(rows), dtype=np.int64)
-        for q, rel in enumerate(task.relevant):
-            rel_rows = self.item_ids.rows(rel, skip_unknown=True)
-            rel_rows = rel_rows[~banned[q, rel_rows]]
-            n_relevant[q] = len(rel_rows)
-            relevant[q] = np.isin(index[q], rel_rows) & ~pad[q]
         # the parts hold the (inner) training histories; the hybrid's own are the full ones
         first = next(iter(self.parts.values()))
         buckets = np.asarray([user_bucket(len(first.resolve(q).liked)) for q in task.queries])
         known = np.asarray([_is_known(first, q) for q in task.queries], dtype=int)
-        gathered = [np.take_along_axis(p, index, axis=1) for p in parts]
-        # a part that scores every candidate of the task's cell alike, for every query, can
-        # only add a constant there (popularity and CF on new items)
-        mask = (item_cell[index] == task.cell) & ~pad
-        flat = [
-            bool(
-                np.all(np.where(mask, g, -np.inf).max(1) - np.where(mask, g, np.inf).min(1) < 1e-6)
-            )
-            for g in gathered
-        ]
-        return Prepared(
-            parts=tuple(gathered),
-            ties=self._ties()[index],
-            cells=item_cell[index],
-            relevant=relevant,
-            n_relevant=n_relevant,
-            pad=pad,
-            buckets=buckets,
-            known=known,
-            flat=np.asarray(flat),
-            silent=silent,
+        scores = self._part_scores(task.queries)
+        quiet = self._silent()
+        return gather(
+            task, scores, self.item_ids, quiet, self._ties(), buckets, known, item_cell, top
         )
 
     # ---- scoring ------------------------------------------------------------------------

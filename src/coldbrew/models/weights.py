@@ -12,13 +12,17 @@ from typing import Any
 
 import numpy as np
 
+from coldbrew.data.idmap import IdMap
+from coldbrew.models.base import Recommender
 from coldbrew.models.blend import Prepared, blend_ndcg
-from coldbrew.models.selection import always, best_single, keep_unless_beaten
+from coldbrew.models.selection import ValTask, always, best_single, keep_unless_beaten
 
 USER_EDGES = (0, 1, 3, 5, 10, 20, 50, 100)
 """The user buckets' lower edges, by how many items a user liked (or revealed)."""
 POPULARITY = "popularity"
 """The part name a hybrid falls back on for a new user who revealed nothing."""
+TEXT_KINDS = frozenset({"zeroshot", "attribute_map", "finetuned", "tfidf"})
+"""Kinds of part that read a user's own words."""
 
 
 def user_bucket(n_liked: int) -> int:
@@ -231,3 +235,101 @@ class WeightSearch:
         table["best_blend"] = float(means.max())
         table["chosen"] = float(means[best])
         return table
+
+
+def gather(
+    task: ValTask,
+    parts: Sequence[np.ndarray],
+    item_ids: IdMap,
+    learned_nothing: np.ndarray,
+    ties: np.ndarray,
+    buckets: np.ndarray,
+    known: np.ndarray,
+    item_cell: np.ndarray,
+    top: int = 100,
+) -> Prepared:
+    """``task``'s queries as ``parts`` scored them (one ``(queries, items)`` array a part) over
+    their candidates: each query's union of every part's top ``top`` items, gathered so the grid
+    search works on narrow matrices. ``learned_nothing`` marks the parts that learned nothing,
+    ``ties`` breaks ties per item, ``buckets`` and ``known`` are each query's user bucket and
+    whether its user was trained on, ``item_cell`` each item row's cell."""
+    n = len(item_ids)
+    banned = np.zeros((len(task.queries), n), dtype=bool)
+    if task.candidates is not None:
+        banned[:] = True
+        banned[:, item_ids.rows(task.candidates, skip_unknown=True)] = False
+    for q, ex in enumerate(task.exclude):
+        banned[q, item_ids.rows(ex, skip_unknown=True)] = True
+    top = min(top, n)
+    # a part that scores every item alike for every query has nothing to say here, nor
+    # one that learned nothing from the inner training data
+    silent = np.asarray([not np.ptp(p, axis=1).any() for p in parts]) | learned_nothing
+    picks = []
+    for p, quiet in zip(parts, silent, strict=True):
+        if quiet and not silent.all():
+            continue
+        masked = np.where(banned, -np.inf, p)
+        picks.append(np.argpartition(-masked, top - 1, axis=1)[:, :top])
+    rows = [np.unique(np.concatenate([pk[q] for pk in picks])) for q in range(len(parts[0]))]
+    width = max(len(r) for r in rows)
+    index = np.zeros((len(rows), width), dtype=np.int64)
+    pad = np.ones((len(rows), width), dtype=bool)
+    for q, r in enumerate(rows):
+        index[q, : len(r)], pad[q, : len(r)] = r, False
+    pad |= np.take_along_axis(banned, index, axis=1)
+    relevant = np.zeros((len(rows), width), dtype=bool)
+    n_relevant = np.zeros(len(rows), dtype=np.int64)
+    for q, rel in enumerate(task.relevant):
+        rel_rows = item_ids.rows(rel, skip_unknown=True)
+        rel_rows = rel_rows[~banned[q, rel_rows]]
+        n_relevant[q] = len(rel_rows)
+        relevant[q] = np.isin(index[q], rel_rows) & ~pad[q]
+    gathered = [np.take_along_axis(p, index, axis=1) for p in parts]
+    # a part that scores every candidate of the task's cell alike, for every query, can
+    # only add a constant there (popularity and CF on new items)
+    mask = (item_cell[index] == task.cell) & ~pad
+    flat = [
+        bool(np.all(np.where(mask, g, -np.inf).max(1) - np.where(mask, g, np.inf).min(1) < 1e-6))
+        for g in gathered
+    ]
+    return Prepared(
+        parts=tuple(gathered),
+        ties=ties[index],
+        cells=item_cell[index],
+        relevant=relevant,
+        n_relevant=n_relevant,
+        pad=pad,
+        buckets=buckets,
+        known=known,
+        flat=np.asarray(flat),
+        silent=silent,
+    )
+
+
+def describe_blend(
+    kind: str, parts: Mapping[str, Recommender], weighs: np.ndarray, item_count: int
+) -> str:
+    """What a blend of ``parts`` fitted on ``item_count`` positive interactions could learn
+    (``weighs``: whether each part weighs something for some user): the parts that answer, the
+    silent ones with their reasons, and those the validation gave no weight."""
+    silent: dict[str, list[str]] = {}
+    for name, part in parts.items():
+        if part.silent_reason is not None:
+            silent.setdefault(part.silent_reason, []).append(name)
+    learned = [(n, w) for (n, p), w in zip(parts.items(), weighs) if not p.silent_reason]
+    answering = [n for n, w in learned if w]
+    n = item_count
+    out = f"{kind} fitted on {n} positive interaction{'' if n == 1 else 's'}: "
+    if not answering:
+        out += "no part answers"
+    elif all(parts[a].kind in TEXT_KINDS for a in answering):
+        out += f"language model only ({', '.join(answering)})"
+    else:
+        out += f"answering with {', '.join(answering)}"
+    if silent:
+        quiet = "; ".join(f"{', '.join(names)} ({why})" for why, names in silent.items())
+        out += f"; silent: {quiet}"
+    unchosen = [name for name, w in learned if not w]
+    if unchosen:
+        out += f"; weighed 0 on validation: {', '.join(unchosen)}"
+    return out
