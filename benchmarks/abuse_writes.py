@@ -187,9 +187,9 @@ def summary(phases: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
                 **{
                     kind: {
                         "n": len(took[kind]),
-                        "p50_ms": round(p(took[kind], 50), 2),
-                        "p99_ms": round(p(took[kind], 99), 2),
-                        "p99_ratio": round(p(took[kind], 99) / p(quiet[kind], 99), 3),
+                        "p50_ms": p(took[kind], 50),
+                        "p99_ms": p(took[kind], 99),
+                        "p99_ratio": p(took[kind], 99) / p(quiet[kind], 99),
                     }
                     for kind in ("by-id", "text")
                 },
@@ -200,23 +200,24 @@ def summary(phases: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
     return {"phases": rows, "worst_p99_ratio": worst}
 
 
-def report(database: str, phases: list[tuple[str, dict[str, Any]]]) -> None:
-    quiet = quiet_of(phases)
+def report(database: str, figures: dict[str, Any]) -> None:
+    """The table of :func:`summary`'s ``figures`` for one database."""
     print(f"\n{database}: normal client, p50 / p99 ms (ratio of p99 to all quiet phases')")
     print(
         "| phase | load avg | by-id n | by-id p50 / p99 | text n | text p50 / p99 | "
         "p99 ratio by-id / text | failed | abusers' status codes |"
     )
     print("|---|---:|---:|---:|---:|---:|---:|---:|---|")
-    for name, result in phases:
-        took = result["took"]
-        ratios = [p(took[k], 99) / p(quiet[k], 99) for k in ("by-id", "text")]
-        codes = ", ".join(f"{c or 'cut'}: {n}" for c, n in sorted(result["codes"].items()))
+    for row in figures["phases"]:
+        by_id, text, load = row["by-id"], row["text"], row["load_average"]
+        codes = sorted(row["codes"].items(), key=lambda kv: int(kv[0]))
+        answers = ", ".join(f"{'cut' if c == '0' else c}: {n}" for c, n in codes)
         print(
-            f"| {name} | {result['load'][0]:.1f}–{result['load'][1]:.1f} "
-            f"| {len(took['by-id'])} | {p(took['by-id'], 50):.1f} / {p(took['by-id'], 99):.1f} "
-            f"| {len(took['text'])} | {p(took['text'], 50):.1f} / {p(took['text'], 99):.1f} "
-            f"| {ratios[0]:.2f}x / {ratios[1]:.2f}x | {result['failed']} | {codes or '-'} |"
+            f"| {row['phase']} | {load[0]:.1f}–{load[1]:.1f} "
+            f"| {by_id['n']} | {by_id['p50_ms']:.1f} / {by_id['p99_ms']:.1f} "
+            f"| {text['n']} | {text['p50_ms']:.1f} / {text['p99_ms']:.1f} "
+            f"| {by_id['p99_ratio']:.2f}x / {text['p99_ratio']:.2f}x | {row['failed']} "
+            f"| {answers or '-'} |"
         )
 
 
@@ -261,8 +262,8 @@ def run_writes(args: argparse.Namespace, start: Callable[..., Any], key: str) ->
             finally:
                 server.terminate()
                 server.wait(timeout=60)
-        report(kind, phases)
-        record["databases"][kind] = summary(phases)
+        record["databases"][kind] = figures = summary(phases)
+        report(kind, figures)
     if args.out:
         Path(args.out).write_text(json.dumps(record, indent=1) + "\n")
         print(f"\nwrote {args.out}")
