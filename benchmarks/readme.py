@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import functools
 import json
 import sys
 import tomllib
@@ -78,7 +79,9 @@ class Source:
     load: str
 
 
+@functools.cache
 def read(path: str) -> Any:
+    """A committed report, parsed once however many figures come from it."""
     return json.loads((HERE / path).read_text())
 
 
@@ -124,7 +127,8 @@ def quality_line(entry: dict[str, Any]) -> tuple[str, Source]:
     report = read(entry["report"])
     ours = bench_row(report, entry["model"], k, entry.get("protocol"), entry["report"])
     other_path, protocol = entry.get("against_report", entry["report"]), ours["protocol"]
-    others = [bench_row(read(other_path), m, k, protocol, other_path) for m in entry["against"]]
+    other = read(other_path)
+    others = [bench_row(other, m, k, protocol, other_path) for m in entry["against"]]
     best = max(others, key=lambda r: r["metrics"][metric])
     a, b = ours["metrics"][metric], best["metrics"][metric]
     (a_lo, a_hi), (b_lo, b_hi) = interval(ours, metric), interval(best, metric)

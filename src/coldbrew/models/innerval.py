@@ -122,7 +122,7 @@ def inner_validation(
         nexts = [n for n in nexts if not n[2] <= n[1]]  # a target already revealed is lost
         if nexts:
             qs, ex, rel = (list(column) for column in zip(*nexts, strict=True))
-            tasks.append(ValTask(1, qs, ex, rel, None))
+            add(1, qs, ex, rel, None)  # a subset of the task above: never over max_queries
     return dataset.with_interactions(train), tasks
 
 
