@@ -174,6 +174,24 @@ def test_one_trainer_and_every_replica_serves_its_versions(
 
 @pytest.mark.postgres
 @ON_POSTGRES
+def test_a_replica_takes_its_own_changes_as_seen_and_yields_to_reads(
+    replicas: Callable[..., TestClient],
+) -> None:
+    """Its own writes' notifications move it past them without applying anything (nor, while
+    they come right after the last change seen, reading the log back); the other replica
+    applies them; and its catching up steps aside for the service's reads, as writes do."""
+    a, b = replicas(), replicas()
+    for n in range(3):
+        assert a.post("/items", json={"id": f"o{n}", "title": f"own {n}"}, headers=WRITE).is_success
+    last = engine(a).fleet.log.last_id()
+    within(lambda: engine(a).fleet.seen == last)
+    within(lambda: b.get("/items/o2").status_code == 200)
+    assert engine(a).fleet.applied == 0 and engine(b).fleet.applied >= 3
+    assert engine(a).fleet.step_aside == a.app.state.pace.step_aside  # type: ignore[attr-defined]
+
+
+@pytest.mark.postgres
+@ON_POSTGRES
 def test_the_trainer_role_moves_when_the_trainer_stops(
     replicas: Callable[..., TestClient],
 ) -> None:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import logging
+import math
 import os
 import secrets
 import shutil
@@ -35,9 +36,10 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Protocol
 
+from coldbrew.courtesy import pause, stepping_aside
 from coldbrew.live.refitter import Refitter
 from coldbrew.live.versions import META, ModelVersions, VersionInfo
-from coldbrew.store.changes import Change, ChangeLog
+from coldbrew.store.changes import Change, ChangeLog, own_changes_through
 
 if TYPE_CHECKING:
     from coldbrew.store import Store
@@ -243,6 +245,10 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _no_pause() -> None:
+    """No reads to wait for (outside the service)."""
+
+
 # ---- following the fleet ---------------------------------------------------------------------
 class Fleet:
     """This replica's link to the others: the change log it writes and follows, the trainer
@@ -270,6 +276,11 @@ class Fleet:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._pruned = 0.0
+        self._read_at = self._elected = -math.inf  # when the log was last read, the lock asked
+        self.step_aside: Callable[[], None] = _no_pause
+        """Called between this replica's pieces of background work while the service runs:
+        the service's :meth:`~coldbrew.serve.fair.WritePace.step_aside`, so that catching up
+        waits for the reads in flight, as writes do (:mod:`coldbrew.courtesy`)."""
 
     def versions(self, root: str) -> SharedVersions:
         self.shared_versions = SharedVersions(_replica_dir(Path(root), self.name), self.log)
@@ -314,13 +325,18 @@ class Fleet:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                if self._listen is None:
+                connected = self._listen is not None
+                if not connected:
                     self._connect()
                     self._check_retention()
-                self._wait()
-                self.catch_up()
-                self._elect()
-                self._prune()
+                notified = self._wait()
+                with stepping_aside(self.step_aside):
+                    pause()  # reads in flight first: this thread's work waits for them
+                    if not (connected and self._only_own(notified)):
+                        self.catch_up()
+                    if time.monotonic() - self._elected >= self.poll:
+                        self._elect()
+                    self._prune()
             except Exception as exc:  # the database went away: reconnect and catch up
                 log.warning("replica sync paused (%s); retrying", type(exc).__name__)
                 self._disconnect()
@@ -341,14 +357,25 @@ class Fleet:
         self._listen = self._lock_conn = None
         self._trainer = False
 
-    def _wait(self) -> None:
-        """Until a notification arrives or one poll interval passes."""
-        for _ in self._listen.notifies(timeout=self.poll, stop_after=1):
-            pass
+    def _wait(self) -> list[str]:
+        """Until a notification arrives or one poll interval passes; the payloads."""
+        return [n.payload for n in self._listen.notifies(timeout=self.poll, stop_after=1)]
+
+    def _only_own(self, notified: list[str]) -> bool:
+        """Whether ``notified`` shows only this replica's own changes right after the last
+        one seen (:func:`~coldbrew.store.changes.own_changes_through`), so there is nothing to
+        apply and the log need not be read: then they count as seen. The log is read anyway
+        once a poll interval, as when nothing is notified."""
+        through = own_changes_through(notified, self.seen, self.name)
+        if through is None or time.monotonic() - self._read_at >= self.poll:
+            return False
+        self.seen = through
+        return True
 
     def catch_up(self) -> int:
         """Apply every change other replicas logged since the last one seen; return how many."""
         started = time.perf_counter()
+        self._read_at = time.monotonic()
         changes = self.log.since(self.seen)
         if not changes:
             return 0
@@ -391,6 +418,7 @@ class Fleet:
     # ---- the trainer ------------------------------------------------------------------------
     def _elect(self) -> None:
         """Take the trainer's lock if it is free (only where the engine refits)."""
+        self._elected = time.monotonic()
         engine = self.engine
         if engine is None or engine.refitter is None:
             return

@@ -58,6 +58,8 @@ def create_app(settings: Settings, *, encoder: Encoder | None = None) -> FastAPI
             with single_process(store.url):  # SQLite: one serving process per file
                 engine = build_engine(settings, store, encoder)
                 app.state.engine = engine
+                if engine.fleet is not None:  # catching up with the fleet waits for reads too
+                    engine.fleet.step_aside = app.state.pace.step_aside
                 metrics.bind(engine)
                 log.info(
                     "ready: %s items, %s users, encoder %s, model %s (%s)",

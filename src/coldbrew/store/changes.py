@@ -4,8 +4,9 @@ Every write a replica commits adds one row to ``changes`` (its kind, the ids it 
 replica it came from) in the same transaction, under a transaction-level advisory lock taken
 just before that row, so change ids increase in commit order: a reader that sees change ``n``
 has every change below ``n`` that will ever commit. The row's commit also sends ``NOTIFY`` on the
-fleet's channel. Locks and the channel are named after the database and schema, so fleets in
-other schemas of the same server do not meet.
+fleet's channel with the change's id and origin (a replica need not read its own changes back).
+Locks and the channel are named after the database and schema, so fleets in other schemas of the
+same server do not meet.
 """
 
 from __future__ import annotations
@@ -33,6 +34,25 @@ class Change:
     ids: tuple[str, ...]
     origin: str
     age: float = 0.0  # seconds from its transaction's start to its reading (the database clock)
+
+
+def own_changes_through(payloads: Sequence[str], seen: int, origin: str) -> int | None:
+    """The last change id that notifications ``payloads`` (``"<id> <origin>"`` each, as
+    :meth:`ChangeLog.record` sends them) show, where they show only ``origin``'s own changes,
+    right after ``seen`` and with no gap (``seen + 1``, ``seen + 2``, ...): a replica has
+    nothing to apply from them, so need not read the log. ``None``: read it (another
+    replica's change, a gap, a payload of another form, or no notification at all)."""
+    ids = []
+    for payload in payloads:
+        number, _, sender = payload.partition(" ")
+        if not number.isdigit() or sender != origin:
+            return None
+        if int(number) > seen:
+            ids.append(int(number))
+    if not ids:
+        return None
+    ids.sort()
+    return ids[-1] if ids == list(range(seen + 1, seen + 1 + len(ids))) else None
 
 
 def lock_key(name: str) -> int:
@@ -63,7 +83,8 @@ class ChangeLog:
         row = insert(ChangeRow).values(kind=kind, ids=list(ids), origin=self.origin)
         change_id = session.execute(row.returning(ChangeRow.id)).scalar_one()
         session.execute(
-            text("SELECT pg_notify(:channel, :id)"), {"channel": self.channel, "id": str(change_id)}
+            text("SELECT pg_notify(:channel, :payload)"),
+            {"channel": self.channel, "payload": f"{change_id} {self.origin}"},
         )
 
     def last_id(self) -> int:
@@ -73,11 +94,12 @@ class ChangeLog:
     def since(self, after: int, limit: int = 5000) -> list[Change]:
         """Changes after id ``after``, oldest first (at most ``limit``)."""
         age = func.extract("epoch", func.clock_timestamp() - ChangeRow.at)
-        stmt = select(ChangeRow, age).where(ChangeRow.id > after).order_by(ChangeRow.id)
-        with self.store.transaction() as session:
+        columns = (ChangeRow.id, ChangeRow.kind, ChangeRow.ids, ChangeRow.origin, age)
+        stmt = select(*columns).where(ChangeRow.id > after).order_by(ChangeRow.id)
+        with self.store.engine.connect() as connection:  # plain rows: no ORM objects to build
             return [
-                Change(r.id, r.kind, tuple(r.ids), r.origin, float(seconds))
-                for r, seconds in session.execute(stmt.limit(limit))
+                Change(id_, kind, tuple(ids), origin, float(seconds))
+                for id_, kind, ids, origin, seconds in connection.execute(stmt.limit(limit))
             ]
 
     def prune(self, keep_seconds: float, keep_last: int) -> int:
