@@ -10,6 +10,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
+from coldbrew.bench.provenance import provenance
 from coldbrew.bench.report import markdown, plot_bars, plot_cold_to_warm, write_json
 from coldbrew.bench.runner import PROTOCOLS, TIMED, BenchConfig, ResultRow, run_benchmark
 from coldbrew.bench.system import library_versions, machine, now, source
@@ -136,6 +137,7 @@ def run(args: argparse.Namespace) -> int:
         else "coldbrew bench (called from Python)",
         "config": asdict(config),
         "ray": None if plan is None else {"address": args.ray, **asdict(plan)},
+        "provenance": provenance(),
     }
     meta["commands"] = [meta["command"]]
     rows, splits = result.rows, result.splits
