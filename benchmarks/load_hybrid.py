@@ -18,7 +18,7 @@ Two steps, so the slow one can run while the machine is busy and the timed one w
 
     OPENBLAS_NUM_THREADS=1 python benchmarks/load_hybrid.py --dir /tmp/lh --build
     OPENBLAS_NUM_THREADS=1 python benchmarks/load_hybrid.py --dir /tmp/lh --measure \
-        --out benchmarks/results/load-hybrid-100k.json
+        --out benchmarks/results/service-load/load-hybrid-100k.json
 """
 
 from __future__ import annotations
