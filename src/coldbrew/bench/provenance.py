@@ -50,13 +50,15 @@ def command_line(argv: list[str] | None = None) -> str:
     return shlex.join(args)
 
 
-def provenance(started: dict[str, Any] | None = None) -> dict[str, Any]:
+def provenance(started: dict[str, Any] | None = None, command: str | None = None) -> dict[str, Any]:
     """The provenance block of a report finished now.
 
     Parameters
     ----------
     started
         What :func:`begin` returned at the run's start (by default, this module's import).
+    command
+        The command as the caller knows it (by default :func:`command_line`).
 
     Returns
     -------
@@ -70,7 +72,7 @@ def provenance(started: dict[str, Any] | None = None) -> dict[str, Any]:
     return {
         "commit": code["commit"],
         "dirty": code["dirty"],
-        "command": command_line(),
+        "command": command or command_line(),
         "machine": {
             "cpu_count": os.cpu_count(),
             "platform": platform.platform(),

@@ -137,9 +137,9 @@ def run(args: argparse.Namespace) -> int:
         else "coldbrew bench (called from Python)",
         "config": asdict(config),
         "ray": None if plan is None else {"address": args.ray, **asdict(plan)},
-        "provenance": provenance(),
     }
     meta["commands"] = [meta["command"]]
+    meta["provenance"] = provenance(command=meta["command"])
     rows, splits = result.rows, result.splits
     if args.append and (out / "results.json").exists():
         rows, splits = _merge_earlier(out / "results.json", meta, rows, splits)
