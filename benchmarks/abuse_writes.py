@@ -27,6 +27,7 @@ from typing import Any
 import httpx
 import numpy as np
 
+from coldbrew.bench.provenance import stamped
 from coldbrew.bench.system import now, source
 
 ABUSER_KEYS = ("abuse-writer-one-5c2e81", "abuse-writer-two-9b4a37")
@@ -265,7 +266,7 @@ def run_writes(args: argparse.Namespace, start: Callable[..., Any], key: str) ->
         record["databases"][kind] = figures = summary(phases)
         report(kind, figures)
     if args.out:
-        Path(args.out).write_text(json.dumps(record, indent=1) + "\n")
+        Path(args.out).write_text(json.dumps(stamped(record), indent=1) + "\n")
         print(f"\nwrote {args.out}")
 
 

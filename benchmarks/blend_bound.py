@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 from part_validation import default_hybrid
 
+from coldbrew.bench.provenance import stamped
 from coldbrew.bench.runner import BenchConfig, tasks_for
 from coldbrew.eval.metrics import bootstrap_ci
 from coldbrew.models.blend import Prepared, blend_ndcg
@@ -130,7 +131,7 @@ def main() -> None:
     print("best weighting per user bucket on test", figure(per_bucket[rows]), flush=True)
     report["seconds"] = round(time.time() - t0)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(report, indent=1))
+    Path(args.out).write_text(json.dumps(stamped(report), indent=1))
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 from load import catalogue_rows, item_vectors
 
+from coldbrew.bench.provenance import stamped
 from coldbrew.live.answers import Query
 from coldbrew.live.engine import Engine, Serving
 from coldbrew.store import Interaction, Item, Store, User
@@ -169,6 +170,7 @@ def main() -> int:
         "queries": args.queries,
         "load_average": {"start": load_start, "end": os.getloadavg()},
     }
+    figures = stamped(figures)
     print(json.dumps(figures, indent=2))
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from coldbrew.bench.provenance import stamped
 from coldbrew.live.answers import Query
 from coldbrew.live.engine import Engine, Serving
 from coldbrew.store import Store
@@ -80,7 +81,7 @@ def main() -> int:
         out["during_refit_n"] = len(during)
         engine.refitter.stop()
     out["load_end"] = os.getloadavg()
-    print(json.dumps(out), flush=True)
+    print(json.dumps(stamped(out)), flush=True)
     store.close()
     return 0
 

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from coldbrew.bench.evaluate import evaluate
+from coldbrew.bench.provenance import stamped
 from coldbrew.data.benchmarks import data_root, load_with_context
 from coldbrew.data.schema import CONTEXT, Dataset
 from coldbrew.eval.metrics import bootstrap_ci
@@ -187,7 +188,7 @@ def main(argv: list[str] | None = None) -> None:
             "at": datetime.now(UTC).isoformat(timespec="seconds"),
             "rows": rows,
         }
-        (args.out / "context.json").write_text(json.dumps(report, indent=2))
+        (args.out / "context.json").write_text(json.dumps(stamped(report), indent=2))
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from coldbrew.bench.evaluate import EvalResult, Ranker, evaluate
+from coldbrew.bench.provenance import stamped
 from coldbrew.data import load_dataset
 from coldbrew.eval.metrics import bootstrap_ci
 from coldbrew.eval.protocols import Split, cold_item_split
@@ -92,12 +93,14 @@ def main() -> None:
     report = json.loads((args.out / "train.json").read_text())
     print(
         json.dumps(
-            {
-                "config": json.loads(args.config),
-                "train_seconds": round(seconds, 1),
-                "teacher": report["stages"].get("teacher"),
-                "student": result.to_dict(),
-            }
+            stamped(
+                {
+                    "config": json.loads(args.config),
+                    "train_seconds": round(seconds, 1),
+                    "teacher": report["stages"].get("teacher"),
+                    "student": result.to_dict(),
+                }
+            )
         )
     )
 

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from coldbrew.bench.evaluate import QuerySet, evaluate_rankings
+from coldbrew.bench.provenance import stamped
 from coldbrew.bench.runner import BenchConfig, prepare_protocol
 from coldbrew.data import load_dataset
 from coldbrew.data.schema import ITEM_ID
@@ -130,7 +131,7 @@ def main() -> None:
                 flush=True,
             )
     if args.out:
-        args.out.write_text(json.dumps(rows, indent=2))
+        args.out.write_text(json.dumps(stamped({"rows": rows}), indent=2))
 
 
 if __name__ == "__main__":

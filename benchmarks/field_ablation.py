@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from coldbrew.bench.evaluate import evaluate
+from coldbrew.bench.provenance import stamped
 from coldbrew.bench.runner import BenchConfig, load_or_make_split
 from coldbrew.data import load_dataset
 from coldbrew.data.schema import Dataset
@@ -79,7 +80,7 @@ def main() -> None:
             report["rows"].append(row)
             print(json.dumps(row), flush=True)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(report, indent=1))
+    Path(args.out).write_text(json.dumps(stamped(report), indent=1))
 
 
 if __name__ == "__main__":

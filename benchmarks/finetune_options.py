@@ -20,6 +20,7 @@ import time
 import torch
 
 from coldbrew.bench.evaluate import EvalResult, evaluate
+from coldbrew.bench.provenance import stamped
 from coldbrew.data import load_dataset
 from coldbrew.eval.metrics import bootstrap_ci
 from coldbrew.eval.protocols import Split, cold_item_split, cold_user_split
@@ -77,12 +78,14 @@ def main() -> None:
     seconds = time.perf_counter() - start
     print(
         json.dumps(
-            {
-                "protocol": args.protocol,
-                "config": json.loads(args.config),
-                "train_seconds": round(seconds, 1),
-                "result": result.to_dict(),
-            }
+            stamped(
+                {
+                    "protocol": args.protocol,
+                    "config": json.loads(args.config),
+                    "train_seconds": round(seconds, 1),
+                    "result": result.to_dict(),
+                }
+            )
         )
     )
     report(f"{label} fine-tuned", model, split, k_values)

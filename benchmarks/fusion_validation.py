@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from coldbrew.bench.provenance import stamped
 from coldbrew.bench.runner import BenchConfig, load_or_make_split
 from coldbrew.data import load_dataset
 from coldbrew.eval.metrics import ndcg_at_k_scores
@@ -225,7 +226,7 @@ def main() -> None:
     run("k=0", [t for t in scored if t.cell == 1], k0, k0_sets)
     report["edges"] = list(USER_EDGES)
     report["seconds"] = time.time() - t0
-    Path(args.out).write_text(json.dumps(report, indent=1))
+    Path(args.out).write_text(json.dumps(stamped(report), indent=1))
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 from load import text_queries
 
+from coldbrew.bench.provenance import stamped
 from coldbrew.index.exact import ExactIndex
 from coldbrew.index.ivfpq import IVFPQIndex
 from coldbrew.text.factory import make_encoder
@@ -50,7 +51,7 @@ def main() -> int:
             got, want = index.search(batch, 10)[0], exact.search(batch, 10)[0]
             hits = [len(set(a) & set(b)) / 10 for a, b in zip(got, want)]
             out[f"nprobe{nprobe}_{name}_recall_at_10"] = round(float(np.mean(hits)), 3)
-    print(json.dumps(out))
+    print(json.dumps(stamped(out)))
     return 0
 
 

@@ -17,6 +17,8 @@ import httpx
 import numpy as np
 import psutil
 
+from coldbrew.bench.provenance import stamped
+
 KEY = "bench-key-3b8f1e72"
 
 
@@ -107,6 +109,7 @@ def save_report(out: str, name: str, report: dict[str, Any]) -> Path:
     """Write ``report`` as ``<out>/<name>.json`` (folders made), print it, return the path."""
     path = Path(out) / f"{name}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
+    report = stamped(report)
     path.write_text(json.dumps(report, indent=2))
     print(json.dumps(report, indent=2))
     print(f"wrote {path}")

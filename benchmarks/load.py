@@ -38,6 +38,7 @@ import psutil
 from liveserver import KEY, percentiles, start_server, stop_server, timed
 from sqlalchemy import insert
 
+from coldbrew.bench.provenance import stamped
 from coldbrew.live.records import item_text
 from coldbrew.store import Item, Store
 from coldbrew.store.tables import InteractionRow, ItemRow, UserRow, VectorRow
@@ -310,6 +311,7 @@ def main() -> int:
             "command": " ".join(sys.argv),
         }
     )
+    results = stamped(results)
     print(json.dumps(results, indent=2))
     if args.out:
         args.out.write_text(json.dumps(results, indent=2) + "\n")

@@ -18,7 +18,7 @@ Two steps, so the slow one can run while the machine is busy and the timed one w
 
     OPENBLAS_NUM_THREADS=1 python benchmarks/load_hybrid.py --dir /tmp/lh --build
     OPENBLAS_NUM_THREADS=1 python benchmarks/load_hybrid.py --dir /tmp/lh --measure \
-        --out benchmarks/results/load-hybrid-100k.json
+        --out benchmarks/results/service-load/load-hybrid-100k.json
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ from candidates import DB, MODELS, seeded_engine
 from liveserver import KEY, free_port, percentiles, start_server, stop_server, timed, tree_rss_mb
 from load import catalogue_rows, item_vectors, throughput
 
+from coldbrew.bench.provenance import stamped
 from coldbrew.text.factory import make_encoder
 
 
@@ -66,7 +67,7 @@ def build(args: argparse.Namespace) -> dict[str, Any]:
     }
     engine.close()
     engine.store.close()
-    (args.dir / "built.json").write_text(json.dumps(built, indent=2))
+    (args.dir / "built.json").write_text(json.dumps(stamped(built), indent=2))
     return built
 
 
@@ -169,7 +170,7 @@ def main() -> int:
         report["built"] = build(args)
         print(json.dumps(report["built"], indent=2), flush=True)
     if args.measure:
-        report = measure(args)
+        report = stamped(measure(args))
         print(json.dumps(report, indent=2))
         if args.out:
             args.out.parent.mkdir(parents=True, exist_ok=True)

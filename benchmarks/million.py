@@ -43,6 +43,7 @@ from liveserver import KEY, percentiles, start_server, stop_server, timed, tree_
 from load import USES, catalogue_rows, item_vectors, text_queries
 from sqlalchemy import insert
 
+from coldbrew.bench.provenance import stamped
 from coldbrew.models.zeroshot import liked_vector
 from coldbrew.store import Store
 from coldbrew.store.tables import InteractionRow, ItemRow, UserRow
@@ -276,6 +277,7 @@ def main() -> int:
             "command": " ".join(sys.argv),
         }
     )
+    results = stamped(results)
     print(json.dumps(results, indent=2))
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -21,6 +21,7 @@ import time
 import numpy as np
 import psutil
 
+from coldbrew.bench.provenance import stamped
 from coldbrew.live.engine import Engine, Serving
 from coldbrew.models.zeroshot import ZeroShotRecommender
 from coldbrew.store import Store
@@ -66,7 +67,7 @@ def main() -> int:
         items = len(engine.items)
     heavy = [m for m in ("torch", "sentence_transformers") if m in sys.modules]
     report = {"items": items, "rows": rows, "index_mb": index_mb, "model_shares_index_rows": shared}
-    print(json.dumps({**report, "imported": heavy, "steps": steps}))
+    print(json.dumps(stamped({**report, "imported": heavy, "steps": steps})))
     return 0
 
 

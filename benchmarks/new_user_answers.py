@@ -36,6 +36,7 @@ import pandas as pd
 from replay_report import K, bootstrap, hits_of_rank
 from replay_stream import positives_in_order, user_attributes
 
+from coldbrew.bench.provenance import stamped
 from coldbrew.data.benchmarks import LOADERS, data_root
 from coldbrew.data.schema import Dataset
 from coldbrew.eval.metrics import ndcg_of_hits, ndcg_of_rank
@@ -205,7 +206,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)
         stem = args.out / f"new-user-answers-{args.dataset}"
-        stem.with_suffix(".json").write_text(json.dumps(report, indent=1) + "\n")
+        stem.with_suffix(".json").write_text(json.dumps(stamped(report), indent=1) + "\n")
         stem.with_suffix(".md").write_text(text)
 
 

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 from part_validation import default_hybrid
 
+from coldbrew.bench.provenance import stamped
 from coldbrew.eval.metrics import bootstrap_ci
 from coldbrew.models.blend import Prepared, blend_ndcg
 from coldbrew.models.hybrid import HybridRecommender
@@ -116,7 +117,7 @@ def main() -> None:
     report = {"dataset": args.dataset, "protocol": args.protocol}
     report["mixes"] = cross_fitted(hybrid, others, kinds)
     report["seconds"] = time.time() - t0
-    Path(args.out).write_text(json.dumps(report, indent=1))
+    Path(args.out).write_text(json.dumps(stamped(report), indent=1))
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from coldbrew.bench.provenance import stamped
 from coldbrew.bench.runner import BenchConfig, load_or_make_split
 from coldbrew.data import load_dataset
 from coldbrew.data.schema import Dataset
@@ -130,7 +131,7 @@ def main() -> None:
         print(set_name, json.dumps({k: round(v["ndcg20"], 4) for k, v in summary.items()}))
     report["seconds"] = time.time() - t0
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(report, indent=1))
+    Path(args.out).write_text(json.dumps(stamped(report), indent=1))
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from coldbrew.bench.provenance import stamped
 from coldbrew.cluster import WorkerPlan, connect
 from coldbrew.cluster.encode import encode_on_ray
 from coldbrew.data import load_dataset
@@ -135,7 +136,7 @@ def main() -> None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         meta = {"dataset": args.dataset, "n": len(texts), "encoder": encoder.name, "cores": cores}
         meta |= {"date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "probe": args.probe}
-        args.out.write_text(json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")
+        args.out.write_text(json.dumps(stamped({"meta": meta, "rows": rows}), indent=2) + "\n")
         print(f"wrote {args.out}")
 
 

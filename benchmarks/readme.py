@@ -5,8 +5,10 @@
     python benchmarks/readme.py --check    # exit 1 if it is not what the reports say
 
 Every figure on the page is read from its report here, with the commit, command, date and load
-average the report records (or, for reports older than that record, the commit its lab note
-gives, in ``current.toml``), and links to it.
+average the report records (its ``provenance`` block, or older fields); for reports older than
+that record, the commit its lab note gives (in ``current.toml``) or else the commit that
+committed the report and the command its note gives (``results/MANIFEST.toml``), labelled
+"committed in"; and links to it.
 """
 
 from __future__ import annotations
@@ -60,6 +62,13 @@ those, not this page. The lab notes hold how each figure was reached, what was t
 did not work, dated; the protocols, metrics and baselines are described in
 [the first of them](notes/2026-11-23-every-model-every-protocol.md#what-is-measured).
 
+Every report a script writes now carries a `provenance` block (commit, whether the tree was
+dirty, the exact command, machine, load average at start and end, dates:
+`coldbrew.bench.provenance`). For the older reports that lack it,
+[`results/MANIFEST.toml`](results/MANIFEST.toml) gives the commit that *committed* each one
+(shown below as "committed in", not the commit it ran at) and the command its lab note gives,
+or "not recorded".
+
 Machine: the project's shared 2-core, 24 GiB x86_64 box, no GPU; other jobs often ran beside,
 so each report records its load average. Quality figures come from `coldbrew bench` on saved
 seed-42 splits (`coldbrew bench --dataset NAME --protocol all --models all --out DIR` runs
@@ -85,22 +94,51 @@ def read(path: str) -> Any:
     return json.loads((HERE / path).read_text())
 
 
+@functools.cache
+def manifest() -> dict[str, dict[str, Any]]:
+    """``results/MANIFEST.toml`` by path: the commit that committed each older report and the
+    command its lab note gives."""
+    entries = tomllib.loads((HERE / "results" / "MANIFEST.toml").read_text())["report"]
+    return {path: entry for entry in entries for path in entry["paths"]}
+
+
+def committed(path: str) -> dict[str, Any]:
+    """The manifest's entry for the report at ``path`` (its own, or its bench folder's)."""
+    inside = path.removeprefix("results/")
+    entries = manifest()
+    if inside in entries:
+        return entries[inside]
+    folders = [p for p in entries if p.endswith("/") and inside.startswith(p)]
+    if not folders:
+        raise ValueError(f"{path}: no provenance in the report and no line in MANIFEST.toml")
+    return entries[max(folders, key=len)]
+
+
 def source(path: str, report: Any, entry: dict[str, Any]) -> Source:
-    """The commit, command, date and load average ``report`` records (``entry`` fills gaps)."""
+    """The commit, command, date and load average ``report`` records (``entry`` fills gaps,
+    then the manifest: the commit that committed the report, labelled so)."""
     meta = report.get("meta", report)
+    block = meta.get("provenance") or report.get("provenance") or {}
     src = meta.get("source")
-    commit = (src or {}).get("commit") if isinstance(src, dict) else None
-    commit = commit or meta.get("git") or entry.get("commit", "not recorded")
+    commit = block.get("commit") or ((src or {}).get("commit") if isinstance(src, dict) else None)
+    commit = commit or meta.get("git") or entry.get("commit")
     machine = meta.get("machine") if isinstance(meta.get("machine"), dict) else {}
-    load = machine.get("load_average_at_end") or meta.get("load_average")
+    load = (block.get("load_average") or {}).get("end") or machine.get("load_average_at_end")
+    load = load or meta.get("load_average")
     if isinstance(load, dict):
         load = load.get("end")
     load_text = f"{load[0]:.1f}" if isinstance(load, list) else (f"{load}" if load else "-")
-    date = str(meta.get("date") or meta.get("when") or "-")[:10]
-    command = str(meta.get("command") or entry.get("command", "not recorded"))
-    commit = str(commit)
-    short = f"`{commit[:7]}`" if all(c in "0123456789abcdef" for c in commit) else commit
-    return Source(path, short, command, date, load_text)
+    date = str(block.get("started") or meta.get("date") or meta.get("when") or "-")[:10]
+    command = block.get("command") or meta.get("command") or entry.get("command")
+    if not commit or not command:
+        found = committed(path)
+        command = command or found["command"]
+    if commit:
+        commit = str(commit)
+        short = f"`{commit[:7]}`" if all(c in "0123456789abcdef" for c in commit) else commit
+    else:
+        short = "committed in " + ", ".join(f"`{c}`" for c in found["committed_in"])
+    return Source(path, short, str(command), date, load_text)
 
 
 def bench_row(

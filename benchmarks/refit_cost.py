@@ -37,6 +37,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 from replay import git_head
 
+from coldbrew.bench.provenance import stamped
 from coldbrew.data.benchmarks import LOADERS, data_root
 from coldbrew.data.idmap import IdMap
 from coldbrew.live.importer import dataset_records
@@ -233,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"load average: start {load_start}, end {body['load_average']['end']}")
     args.out.mkdir(parents=True, exist_ok=True)
     stem = f"refit-cost-{args.dataset}{'-' + args.label if args.label else ''}"
-    (args.out / f"{stem}.json").write_text(json.dumps(body, indent=1, default=str) + "\n")
+    (args.out / f"{stem}.json").write_text(json.dumps(stamped(body), indent=1, default=str) + "\n")
     (args.out / f"{stem}.md").write_text(text + "\n")
     return 0
 

@@ -55,6 +55,7 @@ from replay_service import (
 )
 from replay_stream import Stream, build_stream, popularity_ranks
 
+from coldbrew.bench.provenance import stamped
 from coldbrew.data.benchmarks import LOADERS, data_root, load_with_context
 
 REPO = Path(__file__).resolve().parents[1]
@@ -309,7 +310,7 @@ def write(
         "results": results,
         "context": {"history": stream.history, "item_age_days": stream.item_age_days},
     }
-    (args.out / f"{stem}.json").write_text(json.dumps(body, indent=1) + "\n")
+    (args.out / f"{stem}.json").write_text(json.dumps(stamped(body), indent=1) + "\n")
     markdown = report.markdown(body)
     (args.out / f"{stem}.md").write_text(markdown)
     report.plot(

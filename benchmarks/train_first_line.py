@@ -23,6 +23,8 @@ import subprocess
 import sys
 import time
 
+from coldbrew.bench.provenance import stamped
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -57,7 +59,7 @@ def main() -> None:
     first = seen.strip().splitlines()[0][:100] if seen.strip() else ""
     phases = [line for line in seen.replace("\r", "\n").splitlines() if line.startswith("[")]
     source = os.environ.get("PYTHONPATH", "")
-    print(json.dumps({"source": source, **marks, "first": first, "phases": phases}))
+    print(json.dumps(stamped({"source": source, **marks, "first": first, "phases": phases})))
 
 
 if __name__ == "__main__":

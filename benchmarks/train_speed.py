@@ -21,6 +21,7 @@ import time
 
 import torch
 
+from coldbrew.bench.provenance import stamped
 from coldbrew.data import load_dataset
 from coldbrew.eval.protocols import cold_item_split
 from coldbrew.models.finetuned import FineTunedRecommender
@@ -83,7 +84,7 @@ def main() -> None:
         "load_average": round(os.getloadavg()[0], 2),
         "at": time.strftime("%H:%M:%S", time.gmtime()),
     }
-    print(json.dumps(figures))
+    print(json.dumps(stamped(figures)))
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from coldbrew.bench.evaluate import evaluate
+from coldbrew.bench.provenance import stamped
 from coldbrew.bench.runner import BenchConfig, load_or_make_split
 from coldbrew.data import BENCHMARKS, load_dataset
 from coldbrew.data.schema import Dataset
@@ -99,7 +100,7 @@ def main() -> None:
         print(json.dumps(rows[-1]), flush=True)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     report = {"protocol": "cold-item", "seed": 42, "settings": vars(args), "rows": rows}
-    Path(args.out).write_text(json.dumps(report, indent=1))
+    Path(args.out).write_text(json.dumps(stamped(report), indent=1))
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ import time
 
 from transfer import scored
 
+from coldbrew.bench.provenance import stamped
 from coldbrew.bench.runner import BenchConfig, load_or_make_split
 from coldbrew.data import load_dataset
 from coldbrew.models.adapted import AdaptedZeroShotRecommender
@@ -45,7 +46,7 @@ def main() -> None:
             start = time.time()
             row = {"dataset": name, "model": label}
             row.update(scored(model.fit(split.train_dataset(dataset)), split))
-            print(json.dumps({**row, "seconds": round(time.time() - start)}), flush=True)
+            print(json.dumps(stamped({**row, "seconds": round(time.time() - start)})), flush=True)
 
 
 if __name__ == "__main__":

@@ -165,6 +165,10 @@ def test_cli_writes_json_markdown_and_plots(tmp_path: Path) -> None:
     if head.returncode == 0:  # run from a checkout (CI's is one): the report names its commit
         assert report["meta"]["source"]["commit"] == head.stdout.strip()
         assert report["meta"]["source"]["commit"][:12] in (out / "results.md").read_text()
+    block = report["meta"]["provenance"]
+    assert (
+        block["command"] == report["meta"]["command"] and len(block["load_average"]["start"]) == 3
+    )
     assert {r["protocol"] for r in report["results"]} == set(PROTOCOLS)
     assert all(r["params"] is not None for r in report["results"])
     text = (out / "results.md").read_text()

@@ -4,6 +4,7 @@ must be what they say now, short, and list every script under a topic."""
 from __future__ import annotations
 
 import importlib.util
+import re
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -41,3 +42,21 @@ def test_every_lab_note_is_dated_and_indexed() -> None:
     for note in (BENCHMARKS / "notes").glob("*.md"):
         assert note.name[:4].isdigit() and note.name[10] == "-", note.name
         assert f"(notes/{note.name})" in page
+
+
+def _relative_links(page: Path) -> list[str]:
+    """The targets of ``[text](target)`` links that are not web addresses or anchors alone."""
+    targets = re.findall(r"\]\(([^)\s]+)\)", page.read_text())
+    return [t.split("#", 1)[0] for t in targets if not t.startswith(("http:", "https:", "#"))]
+
+
+def test_every_relative_link_in_the_notes_and_the_page_resolves() -> None:
+    pages = [BENCHMARKS / "README.md", *sorted((BENCHMARKS / "notes").glob("*.md"))]
+    broken = [
+        f"{page.relative_to(BENCHMARKS)}: {target}"
+        for page in pages
+        for target in _relative_links(page)
+        if not (page.parent / target).exists()
+    ]
+    assert sum(len(_relative_links(p)) for p in pages) > 50
+    assert not broken, f"links to nothing: {broken}"

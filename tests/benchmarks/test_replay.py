@@ -111,6 +111,9 @@ def test_smoke_report_has_every_section(smoke: dict[str, Any]) -> None:
     assert zeroshot["latency"]["recommend"]["n"] == 200
     assert zeroshot["peak_rss_mb"] > 50
     assert len(smoke["load_average"]["start"]) == 3
+    block = smoke["provenance"]  # the script's run recorded where it came from
+    assert block["command"].startswith("python ") and "replay.py --smoke" in block["command"]
+    assert block["commit"] and len(block["load_average"]["start"]) == 3
     out: Path = smoke["_out"]
     assert (out / "replay-ml-100k-smoke.png").read_bytes()[:4] == b"\x89PNG"
     assert "| popularity |" in (out / "replay-ml-100k-smoke.md").read_text()

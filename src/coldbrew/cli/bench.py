@@ -10,6 +10,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
+from coldbrew.bench.provenance import provenance
 from coldbrew.bench.report import markdown, plot_bars, plot_cold_to_warm, write_json
 from coldbrew.bench.runner import PROTOCOLS, TIMED, BenchConfig, ResultRow, run_benchmark
 from coldbrew.bench.system import library_versions, machine, now, source
@@ -122,6 +123,11 @@ def run(args: argparse.Namespace) -> int:
 
         fits = ray_fits(plan)
     result = run_benchmark(dataset, config, out, fits=fits)
+    command = (
+        "coldbrew " + shlex.join(sys.argv[1:])
+        if sys.argv[1:2] == ["bench"]
+        else "coldbrew bench (called from Python)"
+    )
     meta = {
         "dataset": dataset.name,
         "summary": dataset.summary(),
@@ -131,13 +137,12 @@ def run(args: argparse.Namespace) -> int:
         "source": source(),
         "machine": machine(),
         "libraries": library_versions(),
-        "command": "coldbrew " + shlex.join(sys.argv[1:])
-        if sys.argv[1:2] == ["bench"]
-        else "coldbrew bench (called from Python)",
+        "command": command,
         "config": asdict(config),
         "ray": None if plan is None else {"address": args.ray, **asdict(plan)},
     }
-    meta["commands"] = [meta["command"]]
+    meta["commands"] = [command]
+    meta["provenance"] = provenance(command=command)
     rows, splits = result.rows, result.splits
     if args.append and (out / "results.json").exists():
         rows, splits = _merge_earlier(out / "results.json", meta, rows, splits)
