@@ -104,6 +104,7 @@ class HybridRecommender(Recommender):
     """
 
     kind = "hybrid"
+    runtime_arguments = ("show_progress",)
 
     def __init__(
         self,
@@ -121,7 +122,7 @@ class HybridRecommender(Recommender):
     ) -> None:
         super().__init__()
         if not parts:
-            raise ValueError("a hybrid needs at least one part")
+            raise ValueError("parts must hold at least one model, got none")
         if not 0 < grid_step <= 1:
             raise ValueError(f"grid_step must be in (0, 1], got {grid_step}")
         if max_parts is not None and max_parts < 1:
@@ -146,19 +147,6 @@ class HybridRecommender(Recommender):
         self.fit_times = Stopwatch()
         """Seconds of the last fit's steps (each part on each split, the validation, the
         weights); not saved with the model."""
-
-    def get_params(self) -> dict[str, Any]:
-        return {
-            "parts": {n: {"kind": p.kind, "params": p.get_params()} for n, p in self.parts.items()},
-            "grid_step": self.grid_step,
-            "tune": self.tune,
-            "val_fraction": self.val_fraction,
-            "min_queries": self.min_queries,
-            "max_parts": self.max_parts,
-            "seed": self.seed,
-            "context_weights": list(self.context_weights),
-            "next_item_queries": self.next_item_queries,
-        }
 
     @classmethod
     def _from_params(cls, params: Mapping[str, Any], **components: Any) -> Self:
