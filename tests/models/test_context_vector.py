@@ -75,7 +75,7 @@ def test_a_context_that_carries_nothing_changes_nothing(context: dict[str, str])
 
 def test_candidate_weights_always_hold_zero_and_refuse_negatives() -> None:
     assert context_candidates((1.0, 0.5)) == (0.0, 0.5, 1.0)
-    with pytest.raises(ValueError, match="context weights"):
+    with pytest.raises(ValueError, match="context_weights"):
         context_candidates((-0.5,))
     with pytest.raises(ValueError, match="context_weight"):
         ZeroShotRecommender(HashingEncoder(64), context_weight=float("nan"))

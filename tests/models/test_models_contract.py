@@ -156,6 +156,7 @@ class TestRecommenderContract:
         fitted.save(tmp_path / "model")
         loaded = Recommender.load(tmp_path / "model")
         assert type(loaded) is type(fitted)
+        assert loaded.get_params() == fitted.get_params()
         for query in QUERIES:
             a, b = fitted.recommend(query, k=6), loaded.recommend(query, k=6)
             assert a.ids == b.ids

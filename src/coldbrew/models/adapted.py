@@ -4,6 +4,7 @@ teach (:mod:`coldbrew.models.adaptor`), the encoder itself frozen."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import fields
 from typing import Any, Self
 
 import numpy as np
@@ -56,6 +57,8 @@ class AdaptedZeroShotRecommender(ZeroShotRecommender):
     """
 
     kind = "adapted_zeroshot"
+    # a given mapping is a start, not a setting: what the fit ends with is saved as an array
+    runtime_arguments = (*ZeroShotRecommender.runtime_arguments, "mapping")
 
     def __init__(
         self,
@@ -82,30 +85,24 @@ class AdaptedZeroShotRecommender(ZeroShotRecommender):
         self.choices = tuple(choices)
         self.shrinkage = shrinkage
         self.holdout = holdout
-        self.settings = MapSettings(
-            epochs, penalty, temperature, learning_rate, batch_size, pairs_per_epoch, patience, seed
-        )
+        self.epochs, self.penalty, self.temperature = epochs, penalty, temperature
+        self.learning_rate, self.batch_size = learning_rate, batch_size
+        self.pairs_per_epoch, self.patience, self.seed = pairs_per_epoch, patience, seed
         self.given_mapping = mapping
         self.whitening: Whitening | None = None
         self.mapping = np.zeros((0, 0), dtype=np.float32)
         self.chosen = ""
         self.validation: dict[str, float] = {}
 
+    @property
+    def settings(self) -> MapSettings:
+        """The map's training, from the hyperparameters of the same names."""
+        return MapSettings(**{f.name: getattr(self, f.name) for f in fields(MapSettings)})
+
     def get_params(self) -> dict[str, Any]:
-        s = self.settings
+        # what the fit chose travels with the params (read back by _from_params)
         return {
             **super().get_params(),
-            "choices": list(self.choices),
-            "shrinkage": self.shrinkage,
-            "holdout": self.holdout,
-            "epochs": s.epochs,
-            "penalty": s.penalty,
-            "temperature": s.temperature,
-            "learning_rate": s.learning_rate,
-            "batch_size": s.batch_size,
-            "pairs_per_epoch": s.pairs_per_epoch,
-            "patience": s.patience,
-            "seed": s.seed,
             "fitted": {"chosen": self.chosen, "validation": self.validation},
         }
 

@@ -76,6 +76,8 @@ class AttributeMapRecommender(ZeroShotRecommender):
         Attribute values shared by fewer users get no one-hot feature (the map reads them
         through their text only) and are not saved
         (:data:`~coldbrew.models.base.PRIVATE_MIN_USERS`).
+    attribute_weight
+        As for :class:`~coldbrew.models.zeroshot.ZeroShotRecommender`, where it is 0.5.
     **kwargs
         As for :class:`~coldbrew.models.zeroshot.ZeroShotRecommender`.
     """
@@ -89,12 +91,12 @@ class AttributeMapRecommender(ZeroShotRecommender):
         alpha: float = 10.0,
         use_attribute_text: bool = True,
         min_users: int = 1,
-        **kwargs: Any,
-    ) -> None:
         # picked on ml-100k validation: 0.1 keeps warm users' liked items in charge (cold-item
         # val NDCG@20 0.098 vs 0.083 at 1.0) and k=0 users are unaffected (only attributes)
-        kwargs.setdefault("attribute_weight", 0.1)
-        super().__init__(encoder, **kwargs)
+        attribute_weight: float = 0.1,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(encoder, attribute_weight=attribute_weight, **kwargs)
         self.alpha = alpha
         self.use_attribute_text = use_attribute_text
         self.min_users = check_min_users(min_users)
@@ -102,14 +104,6 @@ class AttributeMapRecommender(ZeroShotRecommender):
         self.weights = np.zeros((0, 0), dtype=np.float32)
         self._mapped: dict[str, np.ndarray] = {}
         self._kept: tuple[list[str], np.ndarray] | None = None
-
-    def get_params(self) -> dict[str, Any]:
-        return {
-            **super().get_params(),
-            "alpha": self.alpha,
-            "use_attribute_text": self.use_attribute_text,
-            "min_users": self.min_users,
-        }
 
     def _features(self, attributes: Sequence[Mapping[str, Any]]) -> np.ndarray:
         fields = self.user_template.attribute_fields

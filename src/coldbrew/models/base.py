@@ -23,6 +23,7 @@ import pandas as pd
 from coldbrew.data.idmap import IdMap
 from coldbrew.data.schema import ITEM_ID, USER_ID, Dataset, history_by_user
 from coldbrew.index.exact import top_k
+from coldbrew.models.params import params_of
 from coldbrew.models.query import Recommendations as Recommendations  # the protocol's types
 from coldbrew.models.query import UserQuery as UserQuery
 from coldbrew.models.reasons import Reason
@@ -59,12 +60,16 @@ _KINDS: dict[str, type[Recommender]] = {}
 class Recommender(ABC):
     """Base class: fit / score / recommend / add_items / remove_items / save / load.
 
-    Subclasses implement :meth:`_fit`, :meth:`_score_rows`, :meth:`get_params` and, when they hold
-    arrays, :meth:`_get_state` / :meth:`_set_state`. Constructors take hyperparameters and
-    injected components only; nothing is learned or loaded in ``__init__``.
+    Subclasses implement :meth:`_fit`, :meth:`_score_rows` and, when they hold arrays,
+    :meth:`_get_state` / :meth:`_set_state`. Constructors take hyperparameters and injected
+    components only, each kept in the attribute of its name (so :meth:`get_params` follows from
+    the signature); nothing is learned or loaded in ``__init__``.
     """
 
     kind: ClassVar[str]
+    runtime_arguments: ClassVar[tuple[str, ...]] = ()
+    """Constructor arguments that say how a run goes (a cache folder, a progress bar), not
+    what the model is: left out of :meth:`get_params` and the saved files."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         """A class that declares its own ``kind`` is what :meth:`load` builds for that kind
@@ -86,10 +91,6 @@ class Recommender(ABC):
         """Why the last fit learned nothing this model could rank by (``None``: it learned)."""
 
     # ---- to implement -------------------------------------------------------------------
-    @abstractmethod
-    def get_params(self) -> dict[str, Any]:
-        """Hyperparameters as JSON-able values (components as their config dicts)."""
-
     @abstractmethod
     def _fit(self, dataset: Dataset) -> None:
         """Learn from ``dataset``; :attr:`item_ids` already holds its items in order."""
@@ -116,6 +117,12 @@ class Recommender(ABC):
         return None
 
     # ---- shared behaviour ---------------------------------------------------------------
+    def get_params(self) -> dict[str, Any]:
+        """Hyperparameters as JSON-able values (components as their config dicts): the
+        constructor's arguments less :attr:`runtime_arguments`, each read from the attribute
+        of the same name (:mod:`coldbrew.models.params`)."""
+        return params_of(self, self.runtime_arguments)
+
     @property
     def is_fitted(self) -> bool:
         return self._fitted

@@ -31,9 +31,6 @@ class PopularityRecommender(Recommender):
         self._counts = np.zeros(0, dtype=np.float32)
         self._ties: np.ndarray = np.zeros(0, dtype=np.float32)
 
-    def get_params(self) -> dict[str, Any]:
-        return {"tie_break": self.tie_break}
-
     def _fit(self, dataset: Dataset) -> None:
         counts = dataset.positives()[ITEM_ID].value_counts()
         self._counts = np.zeros(len(self.item_ids), dtype=np.float32)
@@ -105,13 +102,6 @@ class AttributePopularityRecommender(PopularityRecommender):
         self.min_users = check_min_users(min_users)
         self._keys: dict[str, int] = {}
         self._value_counts = np.zeros((0, 0), dtype=np.float32)
-
-    def get_params(self) -> dict[str, Any]:
-        return {
-            "smoothing": self.smoothing,
-            "tie_break": self.tie_break,
-            "min_users": self.min_users,
-        }
 
     @staticmethod
     def attribute_key(field: str, value: Any) -> str:
@@ -220,9 +210,6 @@ class RandomRecommender(Recommender):
     def __init__(self, seed: int = 42) -> None:
         super().__init__()
         self.seed = seed
-
-    def get_params(self) -> dict[str, Any]:
-        return {"seed": self.seed}
 
     def _fit(self, dataset: Dataset) -> None:
         return None

@@ -45,6 +45,8 @@ class CFMapRecommender(Recommender):
     teacher
         A collaborative :class:`~coldbrew.models.base.Recommender` with ``item_factors`` after
         fitting (ALS); it is fit on the same dataset and only its item factors are kept.
+    text_model
+        The zero-shot model that encodes items and queries (``None``: one over ``encoder``).
     alpha
         Ridge penalty of the text -> factor map (the one used when ``alpha_grid`` is empty).
     alpha_grid
@@ -61,24 +63,29 @@ class CFMapRecommender(Recommender):
         Also feed the item's TF-IDF row, reduced to this many dimensions by truncated SVD, into
         the map (0: text vectors only). On MovieLens and CiteULike the words carry signal the
         small encoder misses.
+    lexical
+        The TF-IDF model behind ``lexical_dims`` (``None``: its defaults).
+    cache_dir
+        Where the default text model caches item vectors; not saved.
     """
 
     kind = "cf_map"
+    runtime_arguments = ("cache_dir",)
 
     def __init__(
         self,
         encoder: Encoder,
         teacher: Recommender,
         *,
+        text_model: ZeroShotRecommender | None = None,
         alpha: float = 10.0,
         alpha_grid: Sequence[float] = (),
         regularization: float = 0.05,
         confidence: float = 1.0,
         min_interactions: int = 1,
         lexical_dims: int = 0,
-        cache_dir: str | None = None,
-        text_model: ZeroShotRecommender | None = None,
         lexical: TfidfRecommender | None = None,
+        cache_dir: str | None = None,
     ) -> None:
         super().__init__()
         if lexical_dims < 0:
@@ -104,18 +111,12 @@ class CFMapRecommender(Recommender):
         self._kept_alpha: float | None = None
 
     def get_params(self) -> dict[str, Any]:
-        return {
-            "encoder": self.encoder.config(),
-            "teacher": {"kind": self.teacher.kind, "params": self.teacher.get_params()},
-            "text_model": self.text_model.get_params(),
-            "alpha": self.alpha,
-            "alpha_grid": list(self.alpha_grid),
-            "regularization": self.regularization,
-            "confidence": self.confidence,
-            "min_interactions": self.min_interactions,
-            "lexical_dims": self.lexical_dims,
-            "lexical": self.lexical.get_params(),
-        }
+        # the text model and the lexical part are always of these two classes, so the saved
+        # files keep their params only, not their kind as for the teacher (any kind)
+        params = super().get_params()
+        params["text_model"] = self.text_model.get_params()
+        params["lexical"] = self.lexical.get_params()
+        return params
 
     @classmethod
     def _from_params(cls, params: Mapping[str, Any], **components: Any) -> Self:

@@ -60,13 +60,6 @@ class ContextALSRecommender(ALSRecommender):
         self.context_factors = np.zeros((0, 0), dtype=np.float32)
         self._context_rows = sp.csr_matrix((0, 0), dtype=np.float32)
 
-    def get_params(self) -> dict[str, Any]:
-        return {
-            **super().get_params(),
-            "context_weight": self.context_weight,
-            "min_users": self.min_users,
-        }
-
     # ---- fitting ------------------------------------------------------------------------
     def _fit(self, dataset: Dataset) -> None:
         self._context_rows = self._context_matrix(dataset)

@@ -39,7 +39,7 @@ def context_candidates(weights: Sequence[float]) -> tuple[float, ...]:
     """
     for w in weights:
         if not 0.0 <= float(w) < float("inf"):
-            raise ValueError(f"context weights must be finite numbers >= 0, got {w!r}")
+            raise ValueError(f"context_weights must be finite numbers >= 0, got {w!r}")
     return tuple(sorted({0.0, *(float(w) for w in weights)}))
 
 

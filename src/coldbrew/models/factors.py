@@ -171,16 +171,6 @@ class ALSRecommender(_FactorModel):
         self.num_threads = num_threads
         self._start: ALSRecommender | None = None
 
-    def get_params(self) -> dict[str, Any]:
-        return {
-            "factors": self.factors,
-            "regularization": self.regularization,
-            "iterations": self.iterations,
-            "alpha": self.alpha,
-            "seed": self.seed,
-            "num_threads": self.num_threads,
-        }
-
     def start_from(self, previous: Recommender) -> None:
         """Start the next fit from ``previous``'s factors (rows matched by id; new users and
         items drawn as ``implicit`` draws them) and run :data:`WARM_ITERATIONS` sweeps."""
@@ -252,17 +242,6 @@ class BPRRecommender(_FactorModel):
         self.regularization = regularization
         self.iterations = iterations
         self.seed = seed
-
-    def get_params(self) -> dict[str, Any]:
-        return {
-            "factors": self.factors,
-            "learning_rate": self.learning_rate,
-            "regularization": self.regularization,
-            "iterations": self.iterations,
-            "seed": self.seed,
-            "fold_in_alpha": self.fold_in_alpha,
-            "fold_in_regularization": self.fold_in_regularization,
-        }
 
     def _fit_cf(self, matrix: sp.csr_matrix) -> None:
         _import_implicit()  # the friendly message first, if implicit is missing

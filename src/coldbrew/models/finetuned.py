@@ -41,7 +41,7 @@ class FineTunedRecommender(ZeroShotRecommender):
         self, encoder: Encoder, *, user_encoder: Encoder | None = None, **kwargs: Any
     ) -> None:
         if kwargs.get("cache_dir"):
-            raise ValueError("a fine-tuned encoder must not share the embedding cache")
+            raise ValueError("cache_dir must be None: a fine-tuned encoder shares no cache")
         super().__init__(encoder, **kwargs)
         self.user_encoder = user_encoder
         self.user_item_vectors = np.zeros((0, 0), dtype=np.float32)
@@ -55,16 +55,11 @@ class FineTunedRecommender(ZeroShotRecommender):
         return self.user_item_vectors if self.user_encoder is not None else self.item_vectors
 
     def get_params(self) -> dict[str, Any]:
+        # a sentence-transformers encoder is saved in a folder beside config.json: its config
+        # names that folder, not the model it was loaded from
         params = super().get_params()
-        params["user_encoder"] = None
-        for key, encoder, folder in (
-            ("encoder", self.encoder, ENCODER_DIR),
-            ("user_encoder", self.user_encoder, USER_ENCODER_DIR),
-        ):
-            if encoder is None:
-                continue
-            params[key] = encoder.config()
-            if isinstance(encoder, SentenceTransformerEncoder):
+        for key, folder in (("encoder", ENCODER_DIR), ("user_encoder", USER_ENCODER_DIR)):
+            if isinstance(getattr(self, key), SentenceTransformerEncoder):
                 params[key] = {**params[key], "model": folder}
         return params
 

@@ -34,35 +34,32 @@ from coldbrew.data.schema import (
 from coldbrew.models.base import Recommender, UserQuery, _profiles
 from coldbrew.models.baselines import _id_hashes
 from coldbrew.models.blend import Prepared
+from coldbrew.models.blendreport import blend_groups
 from coldbrew.models.contextweight import (
     CONTEXT_WEIGHTED,
     choose_context_weight,
     context_candidates,
 )
 from coldbrew.models.innerval import inner_validation
+from coldbrew.models.partscores import REFERENCE, part_scores, part_scores_of, reference_sample
 from coldbrew.models.reasons import Reason
 from coldbrew.models.selection import (
     ValTask,
 )
 from coldbrew.models.weights import (
-    TEXT_KINDS,
     USER_EDGES,
     WeightSearch,
     describe_blend,
     gather,
-    standardize,
-    standardize_by,
+    mute_silent,
+    saved_weights,
+    text_weights,
     user_bucket,
 )
 from coldbrew.stopwatch import Stopwatch
 from coldbrew.text.encoder import Encoder
 
 PARTS_DIR = "parts"
-REFERENCE = 2000
-"""How many sampled items stand in for the catalogue when only candidates are scored."""
-REPORTED = ("queries", "chosen", "best_part", "best_part_ndcg", "oof_gain", "oof_gain_se")
-"""What :meth:`HybridRecommender.blend_report` repeats from a group's validation entry
-(``queries`` there becomes ``val_queries``)."""
 
 
 class HybridRecommender(Recommender):
@@ -104,6 +101,7 @@ class HybridRecommender(Recommender):
     """
 
     kind = "hybrid"
+    runtime_arguments = ("show_progress",)
 
     def __init__(
         self,
@@ -121,7 +119,7 @@ class HybridRecommender(Recommender):
     ) -> None:
         super().__init__()
         if not parts:
-            raise ValueError("a hybrid needs at least one part")
+            raise ValueError("parts must hold at least one model, got none")
         if not 0 < grid_step <= 1:
             raise ValueError(f"grid_step must be in (0, 1], got {grid_step}")
         if max_parts is not None and max_parts < 1:
@@ -146,19 +144,6 @@ class HybridRecommender(Recommender):
         self.fit_times = Stopwatch()
         """Seconds of the last fit's steps (each part on each split, the validation, the
         weights); not saved with the model."""
-
-    def get_params(self) -> dict[str, Any]:
-        return {
-            "parts": {n: {"kind": p.kind, "params": p.get_params()} for n, p in self.parts.items()},
-            "grid_step": self.grid_step,
-            "tune": self.tune,
-            "val_fraction": self.val_fraction,
-            "min_queries": self.min_queries,
-            "max_parts": self.max_parts,
-            "seed": self.seed,
-            "context_weights": list(self.context_weights),
-            "next_item_queries": self.next_item_queries,
-        }
 
     @classmethod
     def _from_params(cls, params: Mapping[str, Any], **components: Any) -> Self:
@@ -248,18 +233,8 @@ class HybridRecommender(Recommender):
         return np.asarray([p.silent_reason is not None for p in self.parts.values()])
 
     def _mute_silent(self) -> None:
-        """No weight on the parts that learned nothing from the data (without interactions ALS
-        ranks by popularity's hash of the ids: noise); where that leaves no weight, equal weights
-        on the parts that learned (unless none did)."""
-        silent = self._silent()
-        if silent.all() or not silent.any():
-            return
-        kept = np.where(silent, 0.0, self.weights)
-        total = kept.sum(axis=-1, keepdims=True)
-        equal = np.where(silent, 0.0, 1.0 / (~silent).sum())
-        self.weights = np.where(total > 0, kept / np.maximum(total, 1e-12), equal).astype(
-            np.float32
-        )
+        """No weight on the parts that learned nothing (:func:`~.weights.mute_silent`)."""
+        self.weights = mute_silent(self.weights, self._silent())
 
     def describe(self) -> str:
         """What the blend could learn: how many positive interactions it was fitted on, the
@@ -300,18 +275,7 @@ class HybridRecommender(Recommender):
         self, queries: Sequence[UserQuery], needed: np.ndarray | None = None
     ) -> list[np.ndarray]:
         """Each part's standardised scores over every item; zeros for parts not ``needed``."""
-        out = []
-        for j, (name, part) in enumerate(self.parts.items()):
-            if needed is not None and not needed[j]:
-                out.append(np.zeros((len(queries), len(self.item_ids)), dtype=np.float32))
-                continue
-            scores = part.score(queries)
-            if scores.shape[1] != len(self.item_ids):
-                raise ValueError(
-                    f"part {name!r} scores {scores.shape[1]} items, expected {len(self.item_ids)}"
-                )
-            out.append(standardize(scores))
-        return out
+        return part_scores(self.parts, queries, len(self.item_ids), needed)
 
     def _fit_context_weights(self, tasks: list[ValTask]) -> dict[str, Any]:
         """Choose the context weight of each part that reads the context (language-model and
@@ -386,7 +350,7 @@ class HybridRecommender(Recommender):
             parts = self._part_scores(queries, needed)
             cells = (self.item_counts > 0).astype(int)
         else:
-            parts = self._part_scores_of(queries, rows, needed)
+            parts = part_scores_of(self.parts, queries, rows, self.reference_rows(), needed)
             cells = (self.item_counts[rows] > 0).astype(int)
         out = {}
         for j, (name, p) in enumerate(zip(self.parts, parts)):
@@ -412,22 +376,9 @@ class HybridRecommender(Recommender):
         largest first, beside what the inner validation saw for that group (:attr:`validation`:
         the chosen weights' NDCG@20 and the best single part's), so a reader sees at once when
         the blend chose something odd."""
-        groups: dict[tuple[str, int, tuple[tuple[str, float], ...]], int] = {}
-        for query in queries:
-            resolved = self.resolve(query)
-            who = "known" if _is_known(self, resolved) else "new"
-            weights = self.query_weights(resolved)[cell]
-            shares = tuple((n, round(float(w), 4)) for n, w in zip(self.parts, weights) if w > 0)
-            key = (who, USER_EDGES[user_bucket(len(resolved.liked))], shares)
-            groups[key] = groups.get(key, 0) + 1
-        out = []
-        for (who, edge, shares), count in sorted(groups.items(), key=lambda kv: -kv[1]):
-            seen = self.validation.get(f"cell{cell}/{who}/bucket{edge}", {})
-            out.append(
-                {"users": f"{who}, {edge}+ liked", "test_users": count, "weights": dict(shares)}
-                | {("val_queries" if k == "queries" else k): seen[k] for k in REPORTED if k in seen}
-            )
-        return out
+        resolved = [self.resolve(q) for q in queries]
+        seen = [(_is_known(self, r), len(r.liked), self.query_weights(r)[cell]) for r in resolved]
+        return blend_groups(seen, tuple(self.parts), self.validation, cell)
 
     def reference_rows(self, size: int = REFERENCE) -> np.ndarray:
         """A fixed random sample of item rows (seeded, so the same for every query) whose scores
@@ -436,33 +387,12 @@ class HybridRecommender(Recommender):
         if len(self._reference) != min(size, n) or (
             len(self._reference) and self._reference.max() >= n
         ):
-            rng = np.random.default_rng(self.seed)
-            self._reference = np.sort(rng.choice(n, min(size, n), replace=False))
+            self._reference = reference_sample(n, size, self.seed)
         return self._reference
 
-    def _part_scores_of(
-        self, queries: Sequence[UserQuery], rows: np.ndarray, needed: np.ndarray
-    ) -> list[np.ndarray]:
-        reference = self.reference_rows()
-        both = np.concatenate([rows, reference])
-        out = []
-        for j, part in enumerate(self.parts.values()):
-            if not needed[j]:  # weighs nothing for these queries: not scored at all
-                out.append(np.zeros((len(queries), len(rows)), dtype=np.float32))
-                continue
-            scores = part.score_rows(queries, both)
-            out.append(standardize_by(scores[:, : len(rows)], scores[:, len(rows) :]))
-        return out
-
     def _text_weights(self) -> np.ndarray | None:
-        """Equal weights on the parts that read text, for a user who brings their own words and
-        no history: no benchmark has such users, so no validation can tune their blend, and the
-        words are what they said they want (``None`` when no part reads text)."""
-        reads = np.asarray(
-            [p.kind in TEXT_KINDS and p.silent_reason is None for p in self.parts.values()],
-            dtype=np.float32,
-        )
-        return reads / reads.sum() if reads.any() else None
+        """Equal weights on the parts that read text (:func:`~.weights.text_weights`)."""
+        return text_weights(self.parts)
 
     def _ties(self) -> np.ndarray:
         """A tiny per-item offset from a hash of the id: items a blend scores exactly alike (new
@@ -541,13 +471,7 @@ class HybridRecommender(Recommender):
         return {"weights": self.weights, "item_counts": self.item_counts}
 
     def _set_state(self, arrays: Mapping[str, np.ndarray]) -> None:
-        weights = arrays["weights"].astype(np.float32)
-        if weights.ndim == 3:  # saved before weights depended on the user being known
-            weights = np.repeat(weights[:, :, None, :], 2, axis=2)
-        if len(weights) < len(USER_EDGES):  # saved with fewer buckets: the last one covers more
-            extra = np.repeat(weights[-1:], len(USER_EDGES) - len(weights), axis=0)
-            weights = np.concatenate([weights, extra])
-        self.weights = weights
+        self.weights = saved_weights(arrays["weights"])
         self.item_counts = arrays["item_counts"].astype(np.float32)
 
 

@@ -4,7 +4,6 @@ similarities to the items they liked (a few-shot user needs no fitting)."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -33,9 +32,6 @@ class ItemKNNRecommender(CFRecommender):
 
     BLOCK = 2048
     """Items whose neighbours are found at a time in :meth:`_fit_cf`."""
-
-    def get_params(self) -> dict[str, Any]:
-        return {"neighbors": self.neighbors, "shrinkage": self.shrinkage}
 
     def _fit_cf(self, matrix: sp.csr_matrix) -> None:
         users_items = matrix.tocsr().astype(np.float32)

@@ -108,27 +108,6 @@ class LightFMRecommender(Recommender):
         self._counts = np.zeros(0, dtype=np.float32)
         self._gram: np.ndarray | None = None  # item embeddings' Gram matrix, for fold-ins
 
-    def get_params(self) -> dict[str, Any]:
-        return {
-            "no_components": self.no_components,
-            "loss": self.loss,
-            "epochs": self.epochs,
-            "learning_rate": self.learning_rate,
-            "item_alpha": self.item_alpha,
-            "user_alpha": self.user_alpha,
-            "max_features": self.max_features,
-            "min_df": self.min_df,
-            "max_words_per_item": self.max_words_per_item,
-            "fold_in_alpha": self.fold_in_alpha,
-            "fold_in_regularization": self.fold_in_regularization,
-            "seed": self.seed,
-            "num_threads": self.num_threads,
-            "text_fields": None if self.text_fields is None else list(self.text_fields),
-            "attribute_fields": None
-            if self.attribute_fields is None
-            else list(self.attribute_fields),
-        }
-
     # ---- features -----------------------------------------------------------------------
     def _texts(self, items: pd.DataFrame) -> list[str]:
         template = ItemTemplate(self.text_fields or ("title",), self.attribute_fields or ())

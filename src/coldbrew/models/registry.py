@@ -20,6 +20,7 @@ from coldbrew.models.finetuned import FineTunedRecommender
 from coldbrew.models.heads import AttributeMapRecommender, CFMapRecommender
 from coldbrew.models.hybrid import HybridRecommender
 from coldbrew.models.lfm import LightFMRecommender
+from coldbrew.models.params import argument_rows
 from coldbrew.models.sequence import TransitionRecommender
 from coldbrew.models.tfidf import TfidfRecommender
 from coldbrew.models.zeroshot import ZeroShotRecommender
@@ -48,3 +49,13 @@ BUILT_IN: tuple[type[Recommender], ...] = (
 def model_classes() -> dict[str, type[Recommender]]:
     """Kind -> class of every built-in model."""
     return {cls.kind: cls for cls in BUILT_IN}
+
+
+def parameter_table() -> str:
+    """Markdown, one table per built-in model: its constructor arguments, their defaults and
+    whether they are saved; what ``docs/models.md`` lists (a test holds it to this)."""
+    sections = []
+    for cls in BUILT_IN:
+        head = f"### `{cls.kind}` ({cls.__name__})\n\n| argument | default | saved |\n|---|---|---|"
+        sections.append("\n".join([head, *argument_rows(cls, cls.runtime_arguments)]))
+    return "\n\n".join(sections) + "\n"

@@ -19,7 +19,6 @@ collaborative model here.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -54,9 +53,6 @@ class TransitionRecommender(CFRecommender):
             raise ValueError(f"window must be at least 1, got {window}")
         self.window = window
         self.transitions = sp.csr_matrix((0, 0), dtype=np.float32)
-
-    def get_params(self) -> dict[str, Any]:
-        return {"window": self.window}
 
     def _fit_cf(self, matrix: sp.csr_matrix) -> None:
         n = len(self.item_ids)

@@ -85,20 +85,6 @@ class TfidfRecommender(Recommender):
         self.item_matrix = sp.csr_matrix((0, 0), dtype=np.float32)
         self._counts = np.zeros(0, dtype=np.float32)
 
-    def get_params(self) -> dict[str, Any]:
-        return {
-            "max_features": self.max_features,
-            "min_df": self.min_df,
-            "sublinear_tf": self.sublinear_tf,
-            "text_weight": self.text_weight,
-            "liked_weight": self.liked_weight,
-            "recency_decay": self.recency_decay,
-            "text_fields": None if self.text_fields is None else list(self.text_fields),
-            "attribute_fields": None
-            if self.attribute_fields is None
-            else list(self.attribute_fields),
-        }
-
     # ---- text ---------------------------------------------------------------------------
     def _template(self) -> ItemTemplate:
         return ItemTemplate(self.text_fields or ("title",), self.attribute_fields or ())

@@ -333,3 +333,40 @@ def describe_blend(
     if unchosen:
         out += f"; weighed 0 on validation: {', '.join(unchosen)}"
     return out
+
+
+def mute_silent(weights: np.ndarray, silent: np.ndarray) -> np.ndarray:
+    """``weights`` (parts last) with no weight on the ``silent`` parts, which learned nothing
+    from the data (without interactions ALS ranks by popularity's hash of the ids: noise);
+    where that leaves no weight, equal weights on the parts that learned. ``weights`` as they
+    are when every part or none is silent."""
+    if silent.all() or not silent.any():
+        return weights
+    kept = np.where(silent, 0.0, weights)
+    total = kept.sum(axis=-1, keepdims=True)
+    equal = np.where(silent, 0.0, 1.0 / (~silent).sum())
+    return np.where(total > 0, kept / np.maximum(total, 1e-12), equal).astype(np.float32)
+
+
+def text_weights(parts: Mapping[str, Recommender]) -> np.ndarray | None:
+    """Equal weights on the parts that read text, for a user who brings their own words and
+    no history: no benchmark has such users, so no validation can tune their blend, and the
+    words are what they said they want (``None`` when no part reads text)."""
+    reads = np.asarray(
+        [p.kind in TEXT_KINDS and p.silent_reason is None for p in parts.values()],
+        dtype=np.float32,
+    )
+    return reads / reads.sum() if reads.any() else None
+
+
+def saved_weights(weights: np.ndarray) -> np.ndarray:
+    """Weights a hybrid saved, in today's shape ``(buckets, cells, known, parts)``: those
+    saved before they depended on the user being known serve both; with fewer buckets, the
+    last one covers the rest."""
+    weights = weights.astype(np.float32)
+    if weights.ndim == 3:
+        weights = np.repeat(weights[:, :, None, :], 2, axis=2)
+    if len(weights) < len(USER_EDGES):
+        extra = np.repeat(weights[-1:], len(USER_EDGES) - len(weights), axis=0)
+        weights = np.concatenate([weights, extra])
+    return weights

@@ -9,7 +9,7 @@ the context the request carried, in words. Scores are cosines.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Self
+from typing import Any, ClassVar, Self
 
 import numpy as np
 import pandas as pd
@@ -100,8 +100,6 @@ class ZeroShotRecommender(Recommender):
         How much the query's context in words (:func:`~coldbrew.models.context.context_sentence`:
         its free ``text`` and "Saturday morning in summer, in France") adds to the user vector;
         0 (the default) reads no context. The hybrid chooses it on its inner validation.
-    cache_dir
-        Where item vectors are cached between runs (``None``: no cache).
     center_languages
         In a catalogue that mixes CJK and other texts (at least five items each), subtract
         each script's mean item vector from item and query vectors, so one liked Chinese item
@@ -110,9 +108,17 @@ class ZeroShotRecommender(Recommender):
         ``float32``, or ``float16`` to hold item vectors in half the memory (a million 384-d
         items: 0.77 GB instead of 1.5 GB), or ``int8`` with one scale a row (0.39 GB); scores
         are computed in float32 either way.
+    item_template, user_template
+        How items and users are written as text (``None``: the item's text fields as the
+        dataset names them; :class:`~coldbrew.text.templates.UserTemplate`'s defaults).
+    cache_dir
+        Where item vectors are cached between runs (``None``: no cache); not saved.
+    show_progress
+        Show a progress bar while encoding; not saved.
     """
 
     kind = "zeroshot"
+    runtime_arguments: ClassVar[tuple[str, ...]] = ("cache_dir", "show_progress")
 
     def __init__(
         self,
@@ -124,12 +130,12 @@ class ZeroShotRecommender(Recommender):
         disliked_weight: float = 0.5,
         recency_decay: float = 0.9,
         context_weight: float = 0.0,
+        center_languages: bool = True,
+        vector_dtype: str = "float32",
         item_template: ItemTemplate | None = None,
         user_template: UserTemplate | None = None,
         cache_dir: str | None = None,
         show_progress: bool = False,
-        center_languages: bool = True,
-        vector_dtype: str = "float32",
     ) -> None:
         super().__init__()
         if not 0.0 < recency_decay <= 1.0:
@@ -154,35 +160,6 @@ class ZeroShotRecommender(Recommender):
         self.item_vectors = np.zeros((0, 0), dtype=np.float32)
         self.language_means = np.zeros((0, 0), dtype=np.float32)
         self._attribute_vectors: dict[str, np.ndarray] = {}
-
-    def get_params(self) -> dict[str, Any]:
-        tpl = self.item_template
-        utpl = self.user_template
-        return {
-            "encoder": self.encoder.config(),
-            "text_weight": self.text_weight,
-            "attribute_weight": self.attribute_weight,
-            "liked_weight": self.liked_weight,
-            "disliked_weight": self.disliked_weight,
-            "recency_decay": self.recency_decay,
-            "context_weight": self.context_weight,
-            "center_languages": self.center_languages,
-            "vector_dtype": self.vector_dtype,
-            "item_template": None
-            if tpl is None
-            else {
-                "text_fields": list(tpl.text_fields),
-                "attribute_fields": list(tpl.attribute_fields),
-                "labels": dict(tpl.labels),
-                "max_chars": tpl.max_chars,
-            },
-            "user_template": {
-                "text_fields": list(utpl.text_fields),
-                "attribute_fields": list(utpl.attribute_fields),
-                "phrases": {k: dict(v) for k, v in utpl.phrases.items()},
-                "prefix": utpl.prefix,
-            },
-        }
 
     @classmethod
     def _from_params(cls, params: Mapping[str, Any], **components: Any) -> Self:
