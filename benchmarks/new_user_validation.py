@@ -28,7 +28,7 @@ from coldbrew.eval.metrics import ndcg_at_k_scores
 from coldbrew.models.base import Recommender
 from coldbrew.models.baselines import AttributePopularityRecommender, PopularityRecommender
 from coldbrew.models.innerval import inner_validation
-from coldbrew.models.selection import ValTask
+from coldbrew.models.selection import ValTask, always, keep_unless_beaten
 
 SMOOTHING = (0.03, 0.1, 0.3, 1.0, 3.0)
 HYBRID_SMOOTHING = 1.0
@@ -68,6 +68,23 @@ def paired(values: np.ndarray, reference: np.ndarray) -> tuple[float, float]:
     return float(gain.mean()), float(gain.std(ddof=1) / np.sqrt(len(gain)))
 
 
+def smoothing_out_of_fold(
+    values: dict[str, np.ndarray], part: np.ndarray, seed: int
+) -> dict[str, Any]:
+    """What a smoothing chosen per fit on these queries would be: the best mean among
+    :data:`SMOOTHING`, kept over the part's only when it wins out of fold by more than its
+    standard error (:func:`~coldbrew.models.selection.keep_unless_beaten`, the hybrid's rule)."""
+    names = [f"attribute_popularity s={s:g}" for s in SMOOTHING]
+    scores = np.vstack([values[n] for n in names])
+    reference = SMOOTHING.index(HYBRID_SMOOTHING)
+
+    def best(rows: np.ndarray) -> int:
+        return int(np.argmax(rows.mean(axis=1)))
+
+    row, gain, se = keep_unless_beaten(scores, best, always(reference), seed)
+    return {"smoothing": SMOOTHING[row], "gain": gain, "gain_se": se}
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     dataset = load_dataset(args.dataset)
@@ -91,6 +108,8 @@ def main(argv: list[str] | None = None) -> None:
             f"  {name:28s} NDCG@20 {v.mean():.4f}  over popularity {gain[0]:+.4f} ± {gain[1]:.4f}"
             f"  over the hybrid's part {over_part[0]:+.4f} ± {over_part[1]:.4f}"
         )
+    report["chosen_out_of_fold"] = smoothing_out_of_fold(values, part, args.seed)
+    print(f"  a smoothing chosen per fit, out of fold against 1: {report['chosen_out_of_fold']}")
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / f"{args.dataset}.json").write_text(json.dumps(report, indent=2) + "\n")
