@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from coldbrew.models.blend import Prepared, blend_ndcg
 from coldbrew.models.selection import always, best_single, keep_unless_beaten, out_of_fold_gain
-from coldbrew.models.weights import one_standard_error_choice
+from coldbrew.models.weights import USER_EDGES, WeightSearch, one_standard_error_choice
 
 
 def _lucky_grid(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -48,3 +49,60 @@ def test_too_few_queries_keep_the_reference() -> None:
     grid, scores = _lucky_grid()
     assert out_of_fold_gain(scores[:, :3], best_single(grid), always(1), 0)[1] == np.inf
     assert keep_unless_beaten(scores[:, :3], best_single(grid), always(1), 0)[0] == 1
+
+
+PRIOR_PARTS = ("popularity", "attribute_popularity")
+
+
+def _new_users(better: float, worse: float, seed: int = 0) -> Prepared:
+    """300 new users who revealed nothing, each wanting one of 40 candidates: popularity ranks
+    it uniformly among the first 29; attribute popularity moves it up three places with
+    probability ``better`` and down three with probability ``worse``."""
+    rng = np.random.default_rng(seed)
+    n, c = 300, 40
+    r_pop = rng.integers(1, c - 10, n)
+    u = rng.random(n)
+    r_attr = np.clip(r_pop - 3 * (u < better) + 3 * (u > 1 - worse), 1, c - 1)
+    others = np.tile(-np.arange(1, c, dtype=np.float32), (n, 1))
+
+    def part(rank: np.ndarray) -> np.ndarray:
+        return np.column_stack([-(rank - 0.5), others]).astype(np.float32)
+
+    relevant = np.zeros((n, c), dtype=bool)
+    relevant[:, 0] = True
+    return Prepared(
+        parts=(part(r_pop), part(r_attr)),
+        ties=np.zeros((n, c), dtype=np.float32),
+        cells=np.ones((n, c), dtype=np.int64),
+        relevant=relevant,
+        n_relevant=np.ones(n, dtype=np.int64),
+        pad=np.zeros((n, c), dtype=bool),
+        buckets=np.zeros(n, dtype=np.int64),
+        known=np.zeros(n, dtype=np.int64),
+        flat=np.zeros(2, dtype=bool),
+        silent=np.zeros(2, dtype=bool),
+    )
+
+
+def _new_user_weights(prep: Prepared) -> dict[str, float]:
+    weights = np.zeros((len(USER_EDGES), 2, 2, len(PRIOR_PARTS)), dtype=np.float32)
+    search = WeightSearch(PRIOR_PARTS, weights, 0.5, None, 30, seed=0)
+    search.fit({1: [prep]})
+    return dict(zip(PRIOR_PARTS, search.weights[0, 1, 0].tolist(), strict=True))
+
+
+def test_a_steady_small_lift_over_popularity_reaches_new_users() -> None:
+    prep = _new_users(better=0.15, worse=0.05)
+    grid = np.asarray([[1.0, 0.0], [0.5, 0.5], [0.0, 1.0]], dtype=np.float32)
+    ndcg = blend_ndcg(prep, grid)
+    # with popularity also the candidate's tie default, the halves rarely leave it: no pass
+    gain, se = out_of_fold_gain(ndcg, lambda s: one_standard_error_choice(s, grid, 0), always(0), 0)
+    assert gain <= se
+    # judged once, out of fold, the lift passes
+    assert _new_user_weights(prep) == {"popularity": 0.0, "attribute_popularity": 1.0}
+
+
+def test_new_users_keep_popularity_without_a_lift() -> None:
+    for better, worse in ((0.1, 0.1), (0.05, 0.15)):
+        weights = _new_user_weights(_new_users(better, worse))
+        assert weights == {"popularity": 1.0, "attribute_popularity": 0.0}

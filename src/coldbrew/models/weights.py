@@ -153,8 +153,9 @@ class WeightSearch:
             if len(seen) == 1:  # no validation queries for the other kind of user
                 (only,) = seen
                 self.weights[:, cell, 1 - only] = self.weights[:, cell, only]
-                # ...but a new user who revealed nothing was never judged by these weights
-                self.weights[0, cell, 0] = self.prior(self.weights[0, cell, 0], bucket=0, known=0)
+                if only:  # ...but a new user who revealed nothing was never judged by them
+                    pooled = self.weights[0, cell, 0]
+                    self.weights[0, cell, 0] = self.prior(pooled, bucket=0, known=0)
         return report
 
     def grid(self, prepared: Sequence[Prepared]) -> np.ndarray:
@@ -177,11 +178,16 @@ class WeightSearch:
         standard error: the whole cell's, except for new users who revealed nothing, who keep
         pure popularity (when it is a part): with nothing known, "most popular" is the answer
         to beat, and the cell's weights were tuned on users who revealed items."""
-        if bucket or known or POPULARITY not in self.parts:
+        if not self.popularity_prior(bucket, known):
             return pooled
         prior = np.zeros(len(self.parts), dtype=np.float32)
         prior[list(self.parts).index(POPULARITY)] = 1.0
         return prior
+
+    def popularity_prior(self, bucket: int | None, known: int) -> bool:
+        """Whether the users searched keep plain popularity unless beaten: new users who
+        revealed nothing, when popularity is a part."""
+        return bucket == 0 and not known and POPULARITY in self.parts
 
     def search(
         self,
@@ -213,9 +219,12 @@ class WeightSearch:
         if default is not None:
             fallback = int(np.argmin(np.abs(grid - default).sum(axis=1)))
         reference = best_single(grid) if fallback is None else always(fallback)
+        # popularity is judged once, out of fold: were it also the candidate's tie default, a
+        # half would rarely pick anything else, and a steady small lift would never pass
+        tie_to = None if self.popularity_prior(bucket, known) else fallback
 
         def candidate(scores: np.ndarray) -> int:
-            return one_standard_error_choice(scores, grid, fallback)
+            return one_standard_error_choice(scores, grid, tie_to)
 
         best, gain, se = keep_unless_beaten(ndcg, candidate, reference, self.seed)
         table = self.table(ndcg, grid, best)
