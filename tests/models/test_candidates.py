@@ -23,7 +23,7 @@ def test_only_the_nearest_items_are_ranked_by_the_wrapped_models_scores(
     query = UserQuery(text="a warm jacket for winter")
     rows = model.candidates(query, 3, set())
     assert len(rows) == 3  # a zero-shot model proposes nothing: the index's 3 nearest
-    whole = model.model.recommend(query, k=3)
+    whole = model.wrapped.recommend(query, k=3)
     assert sorted(model.item_ids.ids(rows)) == sorted(whole.ids)  # the same vectors, exact
     recs = model.recommend(query, k=5)
     assert recs.ids == whole.ids  # three candidates: only three answers
@@ -51,7 +51,7 @@ def test_a_model_without_a_language_model_ranks_what_it_proposes(
     model = CandidateRecommender(PopularityRecommender(), n=2).fit(tiny_dataset)
     assert model.index is None
     recs = model.recommend(UserQuery(text="anything"), k=5)
-    assert recs.ids == model.model.recommend(UserQuery(text="anything"), k=2).ids
+    assert recs.ids == model.wrapped.recommend(UserQuery(text="anything"), k=2).ids
 
 
 def test_n_must_be_positive() -> None:

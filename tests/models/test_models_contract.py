@@ -57,7 +57,7 @@ def _hybrid() -> HybridRecommender:
 
 def _inner(model: Recommender) -> Recommender:
     """The model a :class:`CandidateRecommender` wraps; any other model itself."""
-    return model.model if isinstance(model, CandidateRecommender) else model
+    return model.wrapped if isinstance(model, CandidateRecommender) else model
 
 
 FACTORIES: dict[str, tuple[Callable[[], Recommender], bool]] = {

@@ -33,9 +33,9 @@ WHOLE_SUBSET = 4
 
 
 class CandidateRecommender(Recommender):
-    """``model``'s ranking over its candidates only: up to ``n`` items from each part that
-    proposes (:meth:`Recommender.propose`) and the ``n`` nearest items in ``index`` to the
-    query's vector from ``model``'s language-model part.
+    """``model``'s ranking (held as :attr:`wrapped`) over its candidates only: up to ``n``
+    items from each part that proposes (:meth:`Recommender.propose`) and the ``n`` nearest
+    items in ``index`` to the query's vector from ``model``'s language-model part.
 
     ``score``, ``score_rows``, ``explain`` and everything else but :meth:`recommend_batch`
     are ``model``'s. ``index`` holds the item vectors under their ids (the live engine passes
@@ -50,20 +50,20 @@ class CandidateRecommender(Recommender):
         super().__init__()
         if n < 1:
             raise ValueError(f"n must be at least 1, got {n}")
-        self.model, self.index, self.n = model, index, n
+        self.wrapped, self.index, self.n = model, index, n
         if model.is_fitted:
             self._share()
 
     def _share(self) -> None:
         """Read the wrapped model's ids, histories and profiles as this one's (the same
         objects: nothing is copied)."""
-        m = self.model
+        m = self.wrapped
         self.item_ids, self._active, self._fitted = m.item_ids, m._active, m.is_fitted
         self._history, self._profiles, self.silent_reason = m._history, m._profiles, m.silent_reason
 
     # ---- what the protocol asks ---------------------------------------------------------
     def get_params(self) -> dict[str, Any]:
-        return {"n": self.n, "model": {"kind": self.model.kind}}
+        return {"n": self.n, "model": {"kind": self.wrapped.kind}}
 
     @classmethod
     def _from_params(cls, params: Mapping[str, Any], **components: Any) -> Self:
@@ -75,7 +75,7 @@ class CandidateRecommender(Recommender):
 
     def save(self, path: str | Path, *, profiles: bool = True) -> Path:
         path = super().save(path, profiles=profiles)
-        self.model.save(path / MODEL_DIR, profiles=profiles)
+        self.wrapped.save(path / MODEL_DIR, profiles=profiles)
         return path
 
     def _set_state(self, arrays: Mapping[str, np.ndarray]) -> None:
@@ -83,38 +83,38 @@ class CandidateRecommender(Recommender):
         self.index = self._own_index()
 
     def fit(self, dataset: Dataset) -> Self:
-        self.model.fit(dataset)
+        self.wrapped.fit(dataset)
         self._share()
         self.index = self._own_index() if self.index is None else self.index
         return self
 
     def _fit(self, dataset: Dataset) -> None:
-        self.model.fit(dataset)
+        self.wrapped.fit(dataset)
 
     def _score_rows(self, queries: Sequence[UserQuery]) -> np.ndarray:
-        return self.model.score(queries)
+        return self.wrapped.score(queries)
 
     def start_from(self, previous: Recommender) -> None:
-        inner = previous.model if isinstance(previous, CandidateRecommender) else previous
-        self.model.start_from(inner)
+        inner = previous.wrapped if isinstance(previous, CandidateRecommender) else previous
+        self.wrapped.start_from(inner)
 
     # ---- the wrapped model's answers ----------------------------------------------------
     def describe(self) -> str:
-        return f"{self.model.describe()}, over {self.n} candidates a part"
+        return f"{self.wrapped.describe()}, over {self.n} candidates a part"
 
     def resolve(self, query: UserQuery) -> UserQuery:
-        return self.model.resolve(query)
+        return self.wrapped.resolve(query)
 
     def score(self, queries: Sequence[UserQuery]) -> np.ndarray:
-        return self.model.score(queries)
+        return self.wrapped.score(queries)
 
     def score_rows(self, queries: Sequence[UserQuery], rows: np.ndarray) -> np.ndarray:
-        return self.model.score_rows(queries, rows)
+        return self.wrapped.score_rows(queries, rows)
 
     def contributions(
         self, queries: Sequence[UserQuery], rows: np.ndarray | None = None
     ) -> dict[str, np.ndarray]:
-        return self.model.contributions(queries, rows)
+        return self.wrapped.contributions(queries, rows)
 
     def explain(
         self,
@@ -124,36 +124,36 @@ class CandidateRecommender(Recommender):
         quotable: UserQuery | None = None,
         subset: bool = False,
     ) -> list[Reason]:
-        return self.model.explain(query, item_ids, quotable=quotable, subset=subset)
+        return self.wrapped.explain(query, item_ids, quotable=quotable, subset=subset)
 
     def is_fallback(self, query: UserQuery) -> bool | None:
-        return self.model.is_fallback(query)
+        return self.wrapped.is_fallback(query)
 
     @property
     def item_has_signal(self) -> np.ndarray | None:
-        return self.model.item_has_signal
+        return self.wrapped.item_has_signal
 
     def blend_report(self, queries: Sequence[UserQuery], cell: int) -> list[dict[str, Any]] | None:
-        return self.model.blend_report(queries, cell)
+        return self.wrapped.blend_report(queries, cell)
 
     def named_parts(self) -> dict[str, Recommender]:
-        return self.model.named_parts()
+        return self.wrapped.named_parts()
 
     def item_fields(self) -> tuple[str, ...]:
-        return self.model.item_fields()
+        return self.wrapped.item_fields()
 
     def encoders(self) -> list[Encoder]:
-        return self.model.encoders()
+        return self.wrapped.encoders()
 
     def text_vectors(self, rows: np.ndarray) -> np.ndarray | None:
-        return self.model.text_vectors(rows)
+        return self.wrapped.text_vectors(rows)
 
     def item_popularity(self) -> np.ndarray:
-        return self.model.item_popularity()
+        return self.wrapped.item_popularity()
 
     # ---- changes, kept in the wrapped model and the index -------------------------------
     def add_items(self, items: pd.DataFrame) -> None:
-        self.model.add_items(items)
+        self.wrapped.add_items(items)
         self._share()
         text = self.text_model()
         if self.index is not None and text is not None:
@@ -162,17 +162,17 @@ class CandidateRecommender(Recommender):
 
     def remove_items(self, item_ids: Iterable[str]) -> None:
         item_ids = list(item_ids)
-        self.model.remove_items(item_ids)
+        self.wrapped.remove_items(item_ids)
         if self.index is not None:
             self.index.remove(item_ids)
 
     def forget_user(self, user_id: str) -> None:
-        self.model.forget_user(user_id)
+        self.wrapped.forget_user(user_id)
 
     # ---- ranking the candidates ---------------------------------------------------------
     def text_model(self) -> ZeroShotRecommender | None:
         """The language-model part of the wrapped model (itself, for a zero-shot model)."""
-        for part in self.model.named_parts().values():
+        for part in self.wrapped.named_parts().values():
             if isinstance(part, ZeroShotRecommender):
                 return part
         return None
@@ -187,7 +187,7 @@ class CandidateRecommender(Recommender):
         index's ``n`` nearest items to the language model's vector (``exclude`` not among
         them), sorted, each once."""
         self._check_fitted()
-        rows = [self.model.propose(query, n)]
+        rows = [self.wrapped.propose(query, n)]
         text = self.text_model()
         if text is not None and self.index is not None:
             vector = text.user_vectors([text.resolve(query)])[0]
@@ -263,7 +263,7 @@ class CandidateRecommender(Recommender):
         pool = candidate_pool(scores, k)
         vectors = self.text_vectors(rows[pool]) if diversity else None
         if diversity and vectors is None:
-            raise ValueError(f"diversity needs item text vectors; a {self.model.kind} has none")
+            raise ValueError(f"diversity needs item text vectors; a {self.wrapped.kind} has none")
         chosen = rerank(
             scores[pool],
             k,
