@@ -20,9 +20,9 @@ import pandas as pd
 from coldbrew.data.schema import Dataset
 from coldbrew.index.base import Index
 from coldbrew.index.exact import ExactIndex, top_k
-from coldbrew.models.base import Recommendations, Recommender, UserQuery
+from coldbrew.models.base import Recommendations, Recommender, UserQuery, check_asked
 from coldbrew.models.reasons import Reason
-from coldbrew.models.rerank import candidate_pool, check_controls, rerank
+from coldbrew.models.rerank import candidate_pool, rerank
 from coldbrew.models.zeroshot import ZeroShotRecommender
 from coldbrew.text.encoder import Encoder
 
@@ -211,17 +211,18 @@ class CandidateRecommender(Recommender):
         """Top-``k`` of each query's candidates (:meth:`candidates`; an allowed subset
         ``candidates`` of at most :data:`WHOLE_SUBSET` times ``n`` items is scored whole);
         the arguments are :meth:`Recommender.recommend_batch`'s."""
-        if k < 1:
-            raise ValueError(f"k must be at least 1, got {k}")
-        check_controls(diversity, novelty)
+        check_asked(k, diversity, novelty)
         allowed = None if candidates is None else set(candidates)
-        out = []
-        for q, query in enumerate(queries):
-            banned = set(exclude[q]) if exclude is not None else set()
-            if exclude_seen:
-                banned |= set(self.resolve(query).liked)
-            out.append(self._top(query, k, banned, allowed, (diversity, novelty)))
-        return out
+        return [
+            self._top(
+                query,
+                k,
+                self.banned(query, exclude[q] if exclude is not None else (), exclude_seen),
+                allowed,
+                (diversity, novelty),
+            )
+            for q, query in enumerate(queries)
+        ]
 
     def _top(
         self,
