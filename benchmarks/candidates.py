@@ -32,6 +32,7 @@ from load import catalogue_rows, item_vectors
 from coldbrew.bench.provenance import stamped
 from coldbrew.live.answers import Query
 from coldbrew.live.engine import Engine, Serving
+from coldbrew.models.query import UserQuery
 from coldbrew.store import Interaction, Item, Store, User
 from coldbrew.text.encoder import Encoder
 from coldbrew.text.factory import make_encoder
@@ -138,7 +139,7 @@ def main() -> int:
         fit_seconds = time.perf_counter() - start
         rng = np.random.default_rng(2)
         users = rng.choice(args.users, args.queries, replace=False)
-        queries = [Query(user_id=f"u{u}", k=20, explain=False) for u in users]
+        queries = [Query(UserQuery(user_id=f"u{u}"), k=20, explain=False) for u in users]
         engine.serving = dataclasses.replace(serving, score_all_below=10**9)
         timed(engine, queries[:10])  # warm caches
         full, full_s = timed(engine, queries)
@@ -147,7 +148,9 @@ def main() -> int:
         cand, cand_s = timed(engine, queries)
         during, refit_ran = during_refit(engine, queries)
         recall = np.mean([len(set(a) & set(b)) / max(1, len(a)) for a, b in zip(full, cand)])
-        sizes = [len(engine.candidates(engine.model, *engine.user_query(q))) for q in queries[:50]]
+        sizes = [
+            len(engine.candidates(engine.model, *engine.user_query(q.user))) for q in queries[:50]
+        ]
         store.close()
     figures = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),

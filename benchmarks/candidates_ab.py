@@ -28,6 +28,7 @@ import numpy as np
 from coldbrew.bench.provenance import stamped
 from coldbrew.live.answers import Query
 from coldbrew.live.engine import Engine, Serving
+from coldbrew.models.query import UserQuery
 from coldbrew.store import Store
 from coldbrew.text.factory import make_encoder
 
@@ -49,7 +50,7 @@ def main() -> int:
     encoder = make_encoder("hashing:384")
     engine = Engine(store, encoder, serving=serving, graph_path=str(work / "graph.faiss")).load()
     users = np.random.default_rng(2).choice(3000, 300, replace=False)
-    queries = [Query(user_id=f"u{u}", k=20, explain=False) for u in users]
+    queries = [Query(UserQuery(user_id=f"u{u}"), k=20, explain=False) for u in users]
 
     def timed(qs: list[Query]) -> tuple[list[list[str]], np.ndarray]:
         found, ms = [], []
@@ -69,7 +70,7 @@ def main() -> int:
     out["full_ms"] = percentiles(ms)
     pairs = zip(full, cand[:100])
     out["recall_at_20"] = round(float(np.mean([len(set(a) & set(b)) / 20 for a, b in pairs])), 4)
-    sizes = [len(engine.candidates(engine.model, *engine.user_query(q))) for q in queries[:50]]
+    sizes = [len(engine.candidates(engine.model, *engine.user_query(q.user))) for q in queries[:50]]
     out["sizes"] = int(np.mean(sizes))
     engine.serving = dataclasses.replace(serving, score_all_below=0)
     if seconds > 0 and engine.refit() == "started" and engine.refitter is not None:

@@ -166,7 +166,7 @@ def test_the_service_encodes_bulk_items_on_ray(tmp_path: Path) -> None:
     plain = engines["plain"].store.vectors("item", "hashing-64")
     stored = engines["ray"].store.vectors("item", "hashing-64")
     assert stored.keys() == plain.keys() and all(np.array_equal(stored[k], plain[k]) for k in plain)
-    engines["ray"].recommend(Query(text="a tent for the trail", k=3))
+    engines["ray"].recommend(Query(UserQuery(text="a tent for the trail"), k=3))
     assert on_ray.bulk_calls == 1  # the query's words were encoded here
     for engine in engines.values():
         engine.close()

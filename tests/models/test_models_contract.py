@@ -23,6 +23,7 @@ from coldbrew.models import (
 )
 from coldbrew.models.adapted import AdaptedZeroShotRecommender
 from coldbrew.models.baselines import AttributePopularityRecommender
+from coldbrew.models.candidates import CandidateRecommender
 from coldbrew.models.cf import ALSRecommender, BPRRecommender, ItemKNNRecommender
 from coldbrew.models.contextcf import ContextALSRecommender
 from coldbrew.models.contextual import ContextPopularityRecommender
@@ -36,11 +37,29 @@ from coldbrew.models.sequence import TransitionRecommender
 from coldbrew.models.tfidf import TfidfRecommender
 from coldbrew.text import HashingEncoder
 
+
 # kind -> (factory, reads item text?). Interaction-only models (popularity, random, ALS, BPR,
 # ItemKNN, transitions) cannot see a brand-new item's text: a new item has no interactions, so
 # they have no signal for it and rank it below every item they know. The planted near-duplicate
 # test is for content models only; the CF models' own behaviour is tested in
 # tests/models/test_cf.py.
+def _hybrid() -> HybridRecommender:
+    return HybridRecommender(
+        {
+            "cf": ALSRecommender(factors=8, iterations=5, seed=3),
+            "lm": AttributeMapRecommender(HashingEncoder(128), alpha=1.0),
+            "lexical": TfidfRecommender(),
+        },
+        grid_step=0.5,
+        min_queries=1,
+    )
+
+
+def _inner(model: Recommender) -> Recommender:
+    """The model a :class:`CandidateRecommender` wraps; any other model itself."""
+    return model.wrapped if isinstance(model, CandidateRecommender) else model
+
+
 FACTORIES: dict[str, tuple[Callable[[], Recommender], bool]] = {
     "popularity": (PopularityRecommender, False),
     "attribute_popularity": (AttributePopularityRecommender, False),
@@ -56,18 +75,10 @@ FACTORIES: dict[str, tuple[Callable[[], Recommender], bool]] = {
     "tfidf": (TfidfRecommender, True),
     "lightfm": (lambda: LightFMRecommender(no_components=8, epochs=10, min_df=1, seed=3), True),
     "finetuned": (lambda: FineTunedRecommender(HashingEncoder(128)), True),
-    "hybrid": (
-        lambda: HybridRecommender(
-            {
-                "cf": ALSRecommender(factors=8, iterations=5, seed=3),
-                "lm": AttributeMapRecommender(HashingEncoder(128), alpha=1.0),
-                "lexical": TfidfRecommender(),
-            },
-            grid_step=0.5,
-            min_queries=1,
-        ),
-        True,
-    ),
+    "hybrid": (lambda: _hybrid(), True),
+    # n as large as the catalogue: the whole contract holds (every item may be asked for);
+    # scoring fewer is tests/models/test_candidates.py's
+    "candidates": (lambda: CandidateRecommender(_hybrid(), n=12), True),
     "attribute_map": (lambda: AttributeMapRecommender(HashingEncoder(128), alpha=1.0), True),
     "cf_map": (
         lambda: CFMapRecommender(
@@ -200,8 +211,9 @@ class TestRecommenderContract:
     def test_names_its_parts_item_fields_and_encoders(
         self, kind: str, fitted: Recommender, tiny_dataset: Dataset
     ) -> None:
-        hybrid = isinstance(fitted, HybridRecommender)
-        assert list(fitted.named_parts()) == (list(fitted.parts) if hybrid else [kind])
+        inner = _inner(fitted)
+        hybrid = isinstance(inner, HybridRecommender)
+        assert list(fitted.named_parts()) == (list(inner.parts) if hybrid else [kind])
         fields = fitted.item_fields()
         assert set(fields) <= {*tiny_dataset.spec.item_text, *tiny_dataset.spec.item_attributes}
         reads_text = isinstance(fitted, ZeroShotRecommender) or hybrid
@@ -272,8 +284,9 @@ def test_scoring_some_items_gives_their_scores_among_all(fitted: Recommender) ->
     finite = np.isfinite(full)
     np.testing.assert_allclose(some[finite], full[finite], rtol=1e-5, atol=1e-5)
     proposed = fitted.propose(queries[0], 3)
+    wrapped = isinstance(fitted, CandidateRecommender)  # the index's 3 nearest too
     assert proposed.dtype.kind == "i" and len(proposed) <= 3 * (
-        1 + len(getattr(fitted, "parts", {}))
+        1 + len(getattr(_inner(fitted), "parts", {})) + wrapped
     )
     assert all(0 <= r < len(fitted.item_ids) for r in proposed)
 

@@ -19,6 +19,7 @@ from coldbrew.live.answers import Query
 from coldbrew.live.catalog import ItemTable, short_key
 from coldbrew.live.engine import Engine, Serving
 from coldbrew.live.records import item_text
+from coldbrew.models.query import UserQuery
 from coldbrew.models.zeroshot import ZeroShotRecommender
 from coldbrew.store import Interaction, Item, Store, User
 from coldbrew.store.rows import Int8Rows
@@ -60,9 +61,9 @@ def open_engine(db: Path, encoder: HashingEncoder) -> Engine:
 
 
 QUERIES = [
-    Query(user_id="u1", k=8, explain=False),
-    Query(text="a warm jacket for winter hiking", k=8, explain=False),
-    Query(liked=("i3", "i11"), k=8),
+    Query(UserQuery(user_id="u1"), k=8, explain=False),
+    Query(UserQuery(text="a warm jacket for winter hiking"), k=8, explain=False),
+    Query(UserQuery(liked=("i3", "i11")), k=8),
 ]
 
 
@@ -207,7 +208,8 @@ def test_an_int8_store_is_served_from_int8_rows_the_model_shares(tmp_path: Path)
     before = answers(first)
     assert all(len(a) == 8 for a in before)
     assert "new" in [
-        r.item.item_id for r in first.recommend(Query(text="a winter tent for hiking", k=3))
+        r.item.item_id
+        for r in first.recommend(Query(UserQuery(text="a winter tent for hiking"), k=3))
     ]
     first.close()
     first.store.close()

@@ -12,6 +12,7 @@ from coldbrew.config.settings import Settings
 from coldbrew.index.hnsw import HNSWIndex
 from coldbrew.live.answers import Query
 from coldbrew.live.engine import Engine
+from coldbrew.models.query import UserQuery
 from coldbrew.store import Interaction, Item, Store, User
 from coldbrew.text import HashingEncoder
 
@@ -33,9 +34,9 @@ def open_engine(db: Path, graph: Path) -> Engine:
 
 
 QUERIES = [
-    Query(user_id="u1", k=8),
-    Query(text="a warm jacket for winter hiking", k=8, explain=False),
-    Query(liked=("i3", "i11"), k=8),
+    Query(UserQuery(user_id="u1"), k=8),
+    Query(UserQuery(text="a warm jacket for winter hiking"), k=8, explain=False),
+    Query(UserQuery(liked=("i3", "i11")), k=8),
 ]
 
 
@@ -80,7 +81,9 @@ def test_a_stale_graph_file_is_rebuilt_not_trusted(tmp_path: Path) -> None:
     first.store.close()  # killed: no close(), the file describes the catalogue before the delete
     second = open_engine(db, graph)
     assert second.index.graph_size == 399
-    found = [r.item.item_id for r in second.recommend(Query(text="jacket for travel", k=50))]
+    found = [
+        r.item.item_id for r in second.recommend(Query(UserQuery(text="jacket for travel"), k=50))
+    ]
     assert "i2" not in found and len(found) == 50
     second.store.close()
 

@@ -12,6 +12,7 @@ from servicekit import WRITE
 from coldbrew.index import ExactIndex
 from coldbrew.live.answers import Query
 from coldbrew.live.locks import ReadWriteLock
+from coldbrew.models.query import UserQuery
 
 
 def test_try_read_never_waits_for_a_writer() -> None:
@@ -44,18 +45,20 @@ def test_only_stored_vector_queries_on_a_quick_index_are_answered_at_once(
     engine = client.app.state.engine  # type: ignore[attr-defined]
     lurker = {"user_id": "lurker", "item_id": "tent", "event": "click"}
     assert client.post("/feedback", json=lurker, headers=WRITE).status_code == 200
-    by_id = Query(user_id="lurker", k=3, explain=False)  # known by their history alone
+    by_id = Query(UserQuery(user_id="lurker"), k=3, explain=False)  # known by their history alone
     now = engine.recommend_now(by_id)
     assert now is not None
     assert [r.item.item_id for r in now] == [r.item.item_id for r in engine.recommend(by_id)]
-    assert engine.recommend_now(Query(liked=("keyboard",), k=2, explain=False)) is not None
+    assert (
+        engine.recommend_now(Query(UserQuery(liked=("keyboard",)), k=2, explain=False)) is not None
+    )
     for slow in (
-        Query(text="a tent", explain=False),  # runs the encoder
-        Query(attributes={"age": "25-34"}, explain=False),
-        Query(user_id="hiker", explain=False),  # their own words and attributes: encoded
-        Query(user_id="lurker"),  # explanations (the default) read every part
-        Query(user_id="hiker", explain=False, filters={"category": ["books"]}),
-        Query(user_id="hiker", explain=False, allowed_ids=("tent",)),
+        Query(UserQuery(text="a tent"), explain=False),  # runs the encoder
+        Query(UserQuery(attributes={"age": "25-34"}), explain=False),
+        Query(UserQuery(user_id="hiker"), explain=False),  # their own words and attributes: encoded
+        Query(UserQuery(user_id="lurker")),  # explanations (the default) read every part
+        Query(UserQuery(user_id="hiker"), explain=False, filters={"category": ["books"]}),
+        Query(UserQuery(user_id="hiker"), explain=False, allowed_ids=("tent",)),
     ):
         assert engine.recommend_now(slow) is None
 

@@ -182,6 +182,7 @@ def test_a_switch_keeps_answering_and_keeps_the_items_written_meanwhile(tmp_path
     from coldbrew.live.answers import Query
     from coldbrew.live.engine import Engine, Serving
     from coldbrew.live.follow import LanguageFollower
+    from coldbrew.models.query import UserQuery
     from coldbrew.store import Item
 
     store = Store(str(tmp_path / "shop.sqlite"))
@@ -191,12 +192,15 @@ def test_a_switch_keeps_answering_and_keeps_the_items_written_meanwhile(tmp_path
     engine.follower = LanguageFollower(engine, "default", lambda spec: wider)
     engine.upsert_items([Item(i["id"], i["title"], i["description"]) for i in CHINESE])
     assert wider.started.wait(30)  # re-encoding; the old encoder answers meanwhile
-    assert engine.recommend(Query(text="三体", k=1, explain=False))[0].item.item_id == "zh-3"
+    assert (
+        engine.recommend(Query(UserQuery(text="三体"), k=1, explain=False))[0].item.item_id
+        == "zh-3"
+    )
     engine.upsert_items([Item("zh-8", "铸铁平底锅", "在家煎牛排")])  # written meanwhile
     wider.release.set()
     engine.follower.wait(30)
     assert engine.encoder_name == "hashing-128" and engine.index.vectors.shape[1] == 128
-    found = engine.recommend(Query(text="铸铁平底锅", k=1, explain=False))
+    found = engine.recommend(Query(UserQuery(text="铸铁平底锅"), k=1, explain=False))
     assert found[0].item.item_id == "zh-8"
     assert len(store.vectors("item", "hashing-128")) == 5
     engine.close()

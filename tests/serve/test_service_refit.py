@@ -22,8 +22,8 @@ from fastapi.testclient import TestClient
 from servicekit import WRITE, make_settings
 
 from coldbrew.live import worker
-from coldbrew.live.answers import Query
 from coldbrew.live.judge import should_serve
+from coldbrew.models.query import UserQuery
 from coldbrew.serve import create_app
 from coldbrew.text import HashingEncoder
 
@@ -289,7 +289,7 @@ def test_a_new_item_is_live_in_every_part(served: Callable[..., TestClient]) -> 
     engine = client.app.state.engine  # type: ignore[attr-defined]
     item = {"id": "lantern", "title": "Solar camping lantern", "description": "lantern for tents"}
     assert client.post("/items", json=item, headers=WRITE).status_code == 200
-    query, _ = engine.user_query(Query(text="solar camping lantern"))
+    query, _ = engine.user_query(UserQuery(text="solar camping lantern"))
     for name, part in engine.model.parts.items():
         row = part.item_ids.row("lantern")
         scores = part.score([part.resolve(query)])[0]
@@ -310,7 +310,7 @@ def test_feedback_moves_a_user_in_the_cf_part_before_any_refit(
     cf = engine.model.parts["cf"]
 
     def cf_scores() -> np.ndarray:
-        query, _ = engine.user_query(Query(user_id="u1"))  # a gaming user
+        query, _ = engine.user_query(UserQuery(user_id="u1"))  # a gaming user
         return cf.score([engine.model.resolve(query)])[0]
 
     cooking = cf.item_ids.rows([f"cooking-{n}" for n in range(10)])
@@ -359,7 +359,7 @@ def test_a_large_catalogue_scores_candidates_with_the_same_top(
     client = served(score_all_below=0)  # every catalogue is "large": candidates only
     engine = client.app.state.engine  # type: ignore[attr-defined]
     engine.serving = replace(engine.serving, candidates=8)  # few, so not every item is one
-    query, seen = engine.user_query(Query(user_id="u1"))
+    query, seen = engine.user_query(UserQuery(user_id="u1"))
     rows = engine.candidates(engine.model, query, seen)
     assert 8 <= len(rows) < len(engine.model.item_ids)
     hits = 0

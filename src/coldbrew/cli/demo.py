@@ -131,7 +131,7 @@ def stored_demo(engine: Engine, plan: DemoPlan, k: int) -> None:
     from coldbrew.live.answers import Query
 
     for query in _asked(plan):
-        request = Query(query.user_id, query.text, query.attributes, query.liked, k=k)
+        request = Query(query, k=k)
         for rec in engine.recommend(request):
             print(f"  {rec.score:.3f}  {rec.item.title}")
             if rec.explanation is not None:

@@ -8,20 +8,19 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from coldbrew.models.query import UserQuery
 from coldbrew.store import Item
 
 
 @dataclass(frozen=True)
 class Query:
-    """One request: who the user is (any mix of a known id, text, attributes and liked items)
-    and how to answer (how many, which items may appear, with explanations or not, how
-    diverse and how far from the most popular: :mod:`coldbrew.models.rerank`)."""
+    """One request: who the user is, as the request says (``user``: any mix of a known id,
+    text, attributes, liked items and context; the model's own query type, joined with the
+    stored profile by :func:`coldbrew.live.queries.user_query`), and how to answer (how many,
+    which items may appear, with explanations or not, how diverse and how far from the most
+    popular: :mod:`coldbrew.models.rerank`)."""
 
-    user_id: str | None = None
-    text: str | None = None
-    attributes: Mapping[str, Any] = field(default_factory=dict)
-    liked: tuple[str, ...] = ()
-    context: Mapping[str, Any] = field(default_factory=dict)
+    user: UserQuery = field(default_factory=UserQuery)
     k: int = 10
     filters: Mapping[str, Sequence[Any]] = field(default_factory=dict)
     allowed_ids: tuple[str, ...] | None = None

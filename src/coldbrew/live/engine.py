@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from coldbrew.index import make_index
-from coldbrew.live import candidates, ranking, served, similar, status, writes
+from coldbrew.live import ranking, served, similar, status, writes
 from coldbrew.live.answers import Answer, Query, Recommendation
 from coldbrew.live.catalog import release_free_memory
 from coldbrew.live.errors import NotFoundError
@@ -35,6 +35,7 @@ from coldbrew.live.queries import user_query
 from coldbrew.live.records import EVENTS, POSITIVE_EVENTS, item_text
 from coldbrew.live.state import INLINE_ITEMS, RAY_BULK_TEXTS, Live, Serving
 from coldbrew.models.base import Recommender, UserQuery
+from coldbrew.models.candidates import CandidateRecommender
 from coldbrew.store import Interaction, Item, User
 from coldbrew.store.rows import empty_rows
 from coldbrew.text.encoder import Encoder
@@ -175,9 +176,10 @@ class Engine(Live):
         writes.delete_interaction(self, interaction_id)
 
     # ---- recommending (coldbrew.live.queries, ranking, candidates, similar) --------------
-    def user_query(self, query: Query) -> tuple[UserQuery, set[str]]:
-        """The model's query for this request (:func:`~coldbrew.live.queries.user_query`)."""
-        return user_query(self, query)
+    def user_query(self, user: UserQuery) -> tuple[UserQuery, set[str]]:
+        """The model's query for a request's ``user``, and the items the user has seen
+        (:func:`~coldbrew.live.queries.user_query`)."""
+        return user_query(self, user)
 
     def recommend(self, query: Query) -> Answer:
         """Top-``k`` items for any mix of user id, text, attributes and liked items."""
@@ -188,8 +190,10 @@ class Engine(Live):
         return ranking.recommend_now(self, query)
 
     def candidates(self, model: Recommender, query: UserQuery, exclude: set[str]) -> np.ndarray:
-        """Item rows worth scoring for ``query`` in a large catalogue (:mod:`.candidates`)."""
-        return candidates.candidates(self, model, query, exclude)
+        """Item rows worth scoring for ``query`` in a large catalogue
+        (:meth:`~coldbrew.models.candidates.CandidateRecommender.candidates`)."""
+        wrapped = CandidateRecommender(model, self.index, self.serving.candidates)
+        return wrapped.candidates(query, self.serving.candidates, exclude)
 
     def similar_items(self, item_id: str, k: int = 10) -> Answer:
         """Items whose text vectors are closest to ``item_id``'s."""

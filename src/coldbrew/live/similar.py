@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from coldbrew.live.answers import Answer, Query, Recommendation
+from coldbrew.live.answers import Answer, Recommendation
 from coldbrew.live.errors import NotFoundError
 from coldbrew.live.queries import user_query
 from coldbrew.live.state import Live
+from coldbrew.models.query import UserQuery
 
 
 def similar_items(live: Live, item_id: str, k: int = 10) -> Answer:
@@ -30,7 +31,7 @@ def users_for_item(live: Live, item_id: str, k: int = 10) -> list[tuple[str, flo
         if model is None:
             return []
         pairs: list[tuple[str, float]] = []
-        queries = [(u, user_query(live, Query(user_id=u))[0]) for u in sorted(live.users)]
+        queries = [(u, user_query(live, UserQuery(user_id=u))[0]) for u in sorted(live.users)]
         queries = [(u, q) for u, q in queries if not q.is_empty()]
         row = model.item_ids.row(item_id)
         for start in range(0, len(queries), 256):

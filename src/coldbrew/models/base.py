@@ -306,18 +306,14 @@ class Recommender(ABC):
         against their :meth:`item_popularity`; at 0 (the default) the ranking is the model's
         own. Scores stay the model's, so with a control on they need not descend.
         """
-        if k < 1:
-            raise ValueError(f"k must be at least 1, got {k}")
-        check_controls(diversity, novelty)
+        check_asked(k, diversity, novelty)
         scores = self.score(queries)
         if candidates is not None:
             allowed = np.zeros(scores.shape[1], dtype=bool)
             allowed[self.item_ids.rows(candidates, skip_unknown=True)] = True
             scores[:, ~allowed] = -np.inf
         for q, query in enumerate(queries):
-            banned = set(exclude[q]) if exclude is not None else set()
-            if exclude_seen:
-                banned |= set(self.resolve(query).liked)
+            banned = self.banned(query, exclude[q] if exclude is not None else (), exclude_seen)
             if banned:
                 scores[q, self.item_ids.rows(banned, skip_unknown=True)] = -np.inf
         if diversity or novelty:
@@ -330,6 +326,14 @@ class Recommender(ABC):
             keep = np.isfinite(row_scores)
             out.append(Recommendations(self.item_ids.ids(cols[q][keep]), row_scores[keep]))
         return out
+
+    def banned(self, query: UserQuery, exclude: Iterable[str], exclude_seen: bool) -> set[str]:
+        """The items ``query`` must not get: ``exclude``, and with ``exclude_seen`` the ones
+        the (resolved) user liked."""
+        banned = set(exclude)
+        if exclude_seen:
+            banned |= set(self.resolve(query).liked)
+        return banned
 
     def _rerank(self, scores: np.ndarray, k: int, diversity: float, novelty: float) -> np.ndarray:
         """One query's top ``k`` columns with the controls on (:func:`~.rerank.rerank`)."""
@@ -457,6 +461,13 @@ def model_class(kind: str) -> type[Recommender]:
     if kind not in _KINDS:
         raise ValueError(f"unknown model kind {kind!r}; known kinds: {sorted(_KINDS)}")
     return _KINDS[kind]
+
+
+def check_asked(k: int, diversity: float, novelty: float) -> None:
+    """Refuse a ``k`` below 1 and controls out of range (:func:`~.rerank.check_controls`)."""
+    if k < 1:
+        raise ValueError(f"k must be at least 1, got {k}")
+    check_controls(diversity, novelty)
 
 
 def check_min_users(min_users: int) -> int:

@@ -25,6 +25,7 @@ from coldbrew.models.baselines import (
     PopularityRecommender,
     RandomRecommender,
 )
+from coldbrew.models.candidates import CandidateRecommender
 from coldbrew.models.cf import ALSRecommender, BPRRecommender, ItemKNNRecommender
 from coldbrew.models.contextcf import ContextALSRecommender
 from coldbrew.models.contextual import ContextPopularityRecommender
@@ -138,6 +139,13 @@ def _hybrid(ctx: ModelContext) -> Recommender:
     return HybridRecommender(_hybrid_parts(ctx), seed=ctx.seed, context_weights=CONTEXT_WEIGHTS)
 
 
+def _hybrid_candidates(ctx: ModelContext) -> Recommender:
+    """The default hybrid as the service ranks a catalogue of ``Serving.score_all_below``
+    items or more: only its candidates scored, 200 a part (``Serving.candidates``), the
+    language model's from an exact index over its item vectors (opt-in)."""
+    return CandidateRecommender(_hybrid(ctx), n=200)
+
+
 def _hybrid_blind(ctx: ModelContext) -> Recommender:
     """The default hybrid whose language model never reads the context (opt-in: the
     context-blind side of benchmarks/context.py)."""
@@ -234,6 +242,7 @@ FACTORIES: dict[str, Callable[[ModelContext], Recommender]] = {
     "hybrid": _hybrid,
     "hybrid_context": _hybrid_context,
     "hybrid_blind": _hybrid_blind,
+    "hybrid_candidates": _hybrid_candidates,
     "context_als": _context_als,
     "hybrid_context_cf": _hybrid_context_cf,
     "hybrid_no_lm": _hybrid_no_lm,
@@ -247,6 +256,7 @@ OPT_IN = (
     "context_popularity",
     "hybrid_context",
     "hybrid_blind",
+    "hybrid_candidates",
     "context_als",
     "hybrid_context_cf",
     "hybrid_no_lm",
@@ -256,7 +266,8 @@ OPT_IN = (
     "hybrid_adapted",
 )
 """Models only a run that names them fits (the hybrid's transitions part, the context ones of
-issue 26, issue 24's ablation, its next-item validation and its adaptor)."""
+issue 26, issue 24's ablation, its next-item validation, its adaptor, and the hybrid scoring
+only its candidates)."""
 MODEL_NAMES = tuple(n for n in FACTORIES if n not in OPT_IN)
 """What ``--models all`` runs."""
 

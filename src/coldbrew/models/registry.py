@@ -13,6 +13,7 @@ from coldbrew.models.baselines import (
     PopularityRecommender,
     RandomRecommender,
 )
+from coldbrew.models.candidates import CandidateRecommender
 from coldbrew.models.cf import ALSRecommender, BPRRecommender, ItemKNNRecommender
 from coldbrew.models.contextcf import ContextALSRecommender
 from coldbrew.models.contextual import ContextPopularityRecommender
@@ -43,6 +44,7 @@ BUILT_IN: tuple[type[Recommender], ...] = (
     CFMapRecommender,
     FineTunedRecommender,
     HybridRecommender,
+    CandidateRecommender,
 )
 
 

@@ -14,6 +14,7 @@ from coldbrew.live.answers import Query as EngineQuery
 from coldbrew.live.engine import Engine
 from coldbrew.live.errors import NotFoundError
 from coldbrew.live.relevance import relevance
+from coldbrew.models.query import UserQuery
 from coldbrew.serve import schemas as s
 from coldbrew.serve.deps import (
     READ,
@@ -35,12 +36,15 @@ def _query(body: s.RecommendIn, quote_profile: bool) -> EngineQuery:
     described = body.user_id or (body.text and body.text.strip()) or body.attributes
     if not (described or body.liked or body.context):
         raise ValueError("describe the user: give user_id, text, attributes, liked or context")
-    return EngineQuery(
+    user = UserQuery(
         user_id=body.user_id,
         text=body.text,
         attributes=body.attributes,
         liked=tuple(body.liked),
         context=body.context,
+    )
+    return EngineQuery(
+        user,
         k=body.k,
         filters=body.filters,
         allowed_ids=None if body.allowed_ids is None else tuple(body.allowed_ids),
