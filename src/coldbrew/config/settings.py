@@ -103,9 +103,9 @@ class Settings:
         "comma-separated keys allowed to write; an entry sha256:HEX gives a key by its hash, "
         "so the plain key need not sit in the environment; a plain key must pass "
         "coldbrew.config.keys (16+ visible ASCII characters, ...), and a set but empty value "
-        "is refused (unset: coldbrew serve makes and prints a key for the run)",
+        "is refused",
         env="COLDBREW_API_KEYS",
-        doc_default="none",
+        doc_default="none: coldbrew serve makes and prints a key for the run",
     )
     read_key_hashes: frozenset[str] = knob(
         frozenset(),
@@ -128,9 +128,8 @@ class Settings:
     )
     index_path: str | None = knob(
         None,
-        "where the HNSW graph is saved for a fast restart (unset: beside a SQLite file, "
-        "DB.hnsw; none for other databases)",
-        doc_default="beside the database",
+        "where the HNSW graph is saved for a fast restart",
+        doc_default="beside a SQLite file, DB.hnsw; none for other databases",
     )
     encoder_runtime: str = knob(
         "auto",

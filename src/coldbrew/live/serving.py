@@ -98,11 +98,11 @@ class Serving:
     )
     models_dir: str | None = knob(
         None,
-        "where model versions are kept (default: beside a SQLite file, DB.models; else "
-        ".coldbrew/models/ and a hash of the database URL)",
+        "where model versions are kept",
         flag="--models-dir",
         metavar="DIR",
-        doc_default="beside the database",
+        doc_default="beside a SQLite file, DB.models; else .coldbrew/models/ and a hash of the "
+        "database URL",
     )
     refit_every: int = knob(
         1000,
@@ -146,10 +146,10 @@ class Serving:
         "run the background refits as Ray tasks, and encode bulk item batches (256 texts or "
         "more) with Ray Data, on this cluster: auto (the cluster in RAY_ADDRESS or started "
         "with `ray start` here, else a new local one), local (a new local one) or HOST:PORT / "
-        "ray://HOST:PORT; needs the [ray] extra (unset: a child process of the service)",
+        "ray://HOST:PORT; needs the [ray] extra",
         flag="--ray",
         metavar="auto|local|ADDRESS",
-        doc_default="none",
+        doc_default="none: a child process of the service",
     )
     write_chunk: int = knob(
         32,
