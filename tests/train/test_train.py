@@ -348,7 +348,9 @@ def test_train_command_merges_toml_and_flags(tmp_path: Path) -> None:
     from coldbrew.cli.main import build_parser
     from coldbrew.cli.train import config_from_args
 
-    (tmp_path / "t.toml").write_text("[train]\nmax_steps = 7\nlearning_rate = 0.001\n")
+    (tmp_path / "t.toml").write_text(
+        "[train]\nmax_steps = 7\n\n[train.optimisation]\nlearning_rate = 0.001\nwarmup_steps = 3\n"
+    )
     args = build_parser().parse_args(
         ["train", "--dataset", "ml-100k", "--config", str(tmp_path / "t.toml"),
          "--max-steps", "9", "--augment", "--out", str(tmp_path / "m"),
@@ -356,10 +358,15 @@ def test_train_command_merges_toml_and_flags(tmp_path: Path) -> None:
          "--distill-loss", "margin-mse", "--teacher-steps", "50"]
     )  # fmt: skip
     cfg = config_from_args(args)
-    assert (cfg.max_steps, cfg.learning_rate, cfg.augment) == (9, 0.001, True)
-    assert cfg.method == "lora"  # the default where neither says otherwise
-    assert (cfg.distill_weight, cfg.distill_teacher) == (1.0, "cross-encoder")
-    assert (cfg.distill_loss, cfg.teacher_steps) == ("margin-mse", 50)
+    optimisation, distillation = cfg.optimisation, cfg.distillation
+    assert (optimisation.max_steps, optimisation.learning_rate, optimisation.warmup_steps) == (
+        9,
+        0.001,
+        3,
+    )
+    assert cfg.augmentation.augment and cfg.method == "lora"  # lora: neither says otherwise
+    assert (distillation.distill_weight, distillation.distill_teacher) == (1.0, "cross-encoder")
+    assert (distillation.distill_loss, distillation.teacher_steps) == ("margin-mse", 50)
 
 
 def test_train_threads_default_to_one_and_the_help_names_the_cpus(tmp_path: Path) -> None:
