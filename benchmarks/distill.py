@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -75,8 +74,8 @@ def main() -> None:
     dataset = load_dataset(args.dataset)
     split = cold_item_split(dataset, seed=42)
     train = split.train_dataset(dataset)
-    config = TrainConfig(**json.loads(args.config))
-    if config.distill_weight <= 0 or config.distill_teacher == "cf":
+    config = TrainConfig.from_dict(json.loads(args.config))
+    if config.distillation.distill_weight <= 0 or config.distillation.distill_teacher == "cf":
         parser.error("the config must distil from a cross-encoder (distill_weight > 0)")
 
     encoder = make_encoder(config.encoder)
@@ -104,11 +103,17 @@ def main() -> None:
         )
     )
 
-    teacher_dir = args.out / "teacher" if config.distill_teacher == "cross-encoder" else None
-    scorer = CrossEncoder.load(teacher_dir or config.distill_teacher)
+    teacher_dir = (
+        args.out / "teacher" if config.distillation.distill_teacher == "cross-encoder" else None
+    )
+    scorer = CrossEncoder.load(teacher_dir or config.distillation.distill_teacher)
     texts = item_texts(train, ItemTemplate(dataset.spec.item_text, dataset.spec.item_attributes))
     teacher = CrossEncoderReranker(
-        zero_shot, scorer, texts, depth=config.rerank_depth, history=config.rerank_history
+        zero_shot,
+        scorer,
+        texts,
+        depth=config.distillation.rerank_depth,
+        history=config.distillation.rerank_history,
     )
     label = f"{args.dataset} cold-item"
     measure(f"{label} zero-shot, all users", zero_shot, split, None)
@@ -128,7 +133,7 @@ def main() -> None:
     )
 
     if args.baseline:
-        base_config = replace(config, distill_weight=0.0)
+        base_config = config.with_values(distill_weight=0.0)
         base, base_result = fine_tune(
             dataset, split, base_config, args.out.with_name(args.out.name + "-baseline")
         )

@@ -64,7 +64,7 @@ def main() -> None:
     else:
         split = cold_item_split(dataset, seed=42)
     k_values = [int(k) for k in args.k_values.split(",")]
-    config = TrainConfig(**json.loads(args.config))
+    config = TrainConfig.from_dict(json.loads(args.config))
     label = f"{args.dataset} {args.protocol}"
 
     encoder = make_encoder(config.encoder)

@@ -14,7 +14,6 @@ old and the new training code have (``--device`` needs a tree that has it).
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import time
@@ -48,9 +47,9 @@ def main() -> None:
     parser.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps (default: the CPU)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    config = TrainConfig(max_steps=args.steps)
+    config = TrainConfig().with_values(max_steps=args.steps)
     if args.lora_dropout is not None:
-        config = dataclasses.replace(config, lora_dropout=args.lora_dropout)
+        config = config.with_values(lora_dropout=args.lora_dropout)
     dataset = load_dataset(args.dataset)
     split = cold_item_split(dataset, seed=config.seed)
     train = split.train_dataset(dataset)
@@ -70,13 +69,13 @@ def main() -> None:
         item_template=item_template,
         user_template=user_template,
     ).fit(train)
-    recall = validation_recall(model, validation_split(split), config.val_k_values)
+    recall = validation_recall(model, validation_split(split), config.validation.val_k_values)
     figures = {
         "source": os.environ.get("PYTHONPATH", ""),
         "steps": result.steps,
         "device": str(base.st_model.device),
         "threads": torch.get_num_threads(),
-        "lora_dropout": config.lora_dropout,
+        "lora_dropout": config.lora.lora_dropout,
         "seconds": round(result.seconds, 1),
         "steps_per_s": round(result.steps / result.seconds, 4),
         "cpu_s_per_step": round(cpu / result.steps, 2),  # less swayed by the other jobs

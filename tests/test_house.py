@@ -118,7 +118,7 @@ MAY_IMPORT: dict[str, set[str]] = {
         "store",
         "text",
     },
-    "config": {"store"},
+    "config": {"index", "live", "store", "text"},
     "serve": {"config", "courtesy", "cpus", "data", "live", "models", "store", "text"},
     "__init__": {"data", "models", "text"},
 }

@@ -197,6 +197,8 @@ def test_minilm_on_ray_gives_the_plain_vectors() -> None:
 def test_the_service_reads_coldbrew_ray() -> None:
     from coldbrew.config.settings import Settings
 
-    assert Settings.from_env({}).ray is None  # the default: a child process
-    assert Settings.from_env({"COLDBREW_RAY": "auto"}).ray == "auto"
-    assert Settings.from_env({"COLDBREW_RAY": ""}, ray="10.0.0.5:6379").ray == "10.0.0.5:6379"
+    assert Settings.from_env({}).serving.ray is None  # the default: a child process
+    assert Settings.from_env({"COLDBREW_RAY": "auto"}).serving.ray == "auto"
+    assert (
+        Settings.from_env({"COLDBREW_RAY": ""}, ray="10.0.0.5:6379").serving.ray == "10.0.0.5:6379"
+    )

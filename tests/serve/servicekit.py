@@ -84,7 +84,8 @@ def make_settings(db_url: str, **kwargs: Any) -> Settings:
     kwargs.setdefault("rate_limit", "100000/second")
     kwargs.setdefault("key_rate_limit", "100000/second")
     kwargs.setdefault("rate_limit_delay", 0.0)
-    return Settings(db_url=db_url, **kwargs)
+    # the environment of the test run is not read: only the defaults and these
+    return Settings.from_env({}, db_url=db_url, **kwargs)
 
 
 def load_catalogue(client: TestClient) -> None:

@@ -39,8 +39,9 @@ def test_demo_prints_every_mode_and_the_new_item(
 
 def test_serve_command_is_registered() -> None:
     args = build_parser().parse_args(["serve", "--db", "x.sqlite", "--port", "9001"])
-    assert (args.db, args.port, args.host) == ("x.sqlite", 9001, "127.0.0.1")
-    assert args.durability == "normal"
+    assert (args.db_url, args.port, args.host) == ("x.sqlite", 9001, "127.0.0.1")
+    # a flag not given leaves the setting to COLDBREW_DURABILITY, else its default (normal)
+    assert args.durability is None
     full = build_parser().parse_args(["serve", "--durability", "full"])
     assert full.durability == "full"
 

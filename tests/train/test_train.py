@@ -17,6 +17,7 @@ from coldbrew.models import RandomRecommender, Recommender, UserQuery, ZeroShotR
 from coldbrew.text import HashingEncoder
 from coldbrew.text.templates import ItemTemplate
 from coldbrew.train import TrainConfig, build_pairs
+from coldbrew.train.options import DaptOptions, Distillation, Validation
 from coldbrew.train.pairs import augment_parts
 from planted import GROUPS, group_precision, planted, planted_split, tiny_config
 from topics import two_topics
@@ -68,27 +69,27 @@ def test_config_checks_values_and_reads_toml(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="unknown training options"):
         TrainConfig.from_dict({"max_stepz": 3})
     with pytest.raises(ValueError, match="rerank_depth must be at least 1"):
-        TrainConfig(rerank_depth=0)
+        Distillation(rerank_depth=0)
     with pytest.raises(ValueError, match="kl or margin-mse"):
-        TrainConfig(distill_loss="mse")
+        TrainConfig.from_dict({"distill_loss": "mse"})
     with pytest.raises(ValueError, match="teacher_batch_size"):
-        TrainConfig(teacher_batch_size=1)
+        Distillation(teacher_batch_size=1)
     (tmp_path / "t.toml").write_text("[train]\nmax_steps = 7\nmethod = 'full'\n")
     cfg = TrainConfig.from_toml(tmp_path / "t.toml")
-    assert (cfg.max_steps, cfg.method) == (7, "full")
+    assert (cfg.optimisation.max_steps, cfg.method) == (7, "full")
 
 
 def test_config_round_trips_the_cold_user_options(tmp_path: Path) -> None:
     default = TrainConfig()
-    assert default.val_k_values == (0, 1, 3, 5) and default.attribute_pairs
-    cfg = TrainConfig(val_k_values=(0, 2), attribute_pairs=False)
+    assert default.validation.val_k_values == (0, 1, 3, 5) and default.data.attribute_pairs
+    cfg = TrainConfig().with_values(val_k_values=(0, 2), attribute_pairs=False)
     assert TrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
     (tmp_path / "t.toml").write_text("[train]\nval_k_values = [1, 3]\nattribute_pairs = false\n")
     read = TrainConfig.from_toml(tmp_path / "t.toml")
-    assert (read.val_k_values, read.attribute_pairs) == ((1, 3), False)
+    assert (read.validation.val_k_values, read.data.attribute_pairs) == ((1, 3), False)
     for bad in ((), (1, -1)):
         with pytest.raises(ValueError, match="val_k_values"):
-            TrainConfig(val_k_values=bad)
+            Validation(val_k_values=bad)
 
 
 def test_attribute_pairs_hold_the_text_of_a_k0_query(tiny_dataset: Dataset) -> None:
@@ -231,7 +232,7 @@ def test_tiny_run_lowers_loss_and_learns_the_planted_groups(tmp_path: Path) -> N
     assert (out / "lora" / "adapter_model.safetensors").exists()
     report = json.loads((out / "train.json").read_text())
     assert len(report["data"]["fingerprint"]) == 64
-    assert report["config"]["max_steps"] == 20
+    assert report["config"]["optimisation"]["max_steps"] == 20
     assert report["metrics"]["best_step"] > 0
     loaded = Recommender.load(out)
     for g in range(len(GROUPS)):
@@ -347,7 +348,9 @@ def test_train_command_merges_toml_and_flags(tmp_path: Path) -> None:
     from coldbrew.cli.main import build_parser
     from coldbrew.cli.train import config_from_args
 
-    (tmp_path / "t.toml").write_text("[train]\nmax_steps = 7\nlearning_rate = 0.001\n")
+    (tmp_path / "t.toml").write_text(
+        "[train]\nmax_steps = 7\n\n[train.optimisation]\nlearning_rate = 0.001\nwarmup_steps = 3\n"
+    )
     args = build_parser().parse_args(
         ["train", "--dataset", "ml-100k", "--config", str(tmp_path / "t.toml"),
          "--max-steps", "9", "--augment", "--out", str(tmp_path / "m"),
@@ -355,10 +358,15 @@ def test_train_command_merges_toml_and_flags(tmp_path: Path) -> None:
          "--distill-loss", "margin-mse", "--teacher-steps", "50"]
     )  # fmt: skip
     cfg = config_from_args(args)
-    assert (cfg.max_steps, cfg.learning_rate, cfg.augment) == (9, 0.001, True)
-    assert cfg.method == "lora"  # the default where neither says otherwise
-    assert (cfg.distill_weight, cfg.distill_teacher) == (1.0, "cross-encoder")
-    assert (cfg.distill_loss, cfg.teacher_steps) == ("margin-mse", 50)
+    optimisation, distillation = cfg.optimisation, cfg.distillation
+    assert (optimisation.max_steps, optimisation.learning_rate, optimisation.warmup_steps) == (
+        9,
+        0.001,
+        3,
+    )
+    assert cfg.augmentation.augment and cfg.method == "lora"  # lora: neither says otherwise
+    assert (distillation.distill_weight, distillation.distill_teacher) == (1.0, "cross-encoder")
+    assert (distillation.distill_loss, distillation.teacher_steps) == ("margin-mse", 50)
 
 
 def test_train_threads_default_to_one_and_the_help_names_the_cpus(tmp_path: Path) -> None:
@@ -412,7 +420,7 @@ def test_catalogue_pairs_pair_each_item_text_with_itself() -> None:
     assert len(warm) == sum(len(g) for g in GROUPS)
     assert all(p.item_id.startswith("g") for p in warm)
     with pytest.raises(ValueError, match="train or catalogue"):
-        TrainConfig(dapt_items="test")
+        DaptOptions(dapt_items="test")
 
 
 @pytest.mark.slow
@@ -441,7 +449,7 @@ def test_domain_adaptation_stage_trains_on_item_text_then_hands_over(tmp_path: P
     assert (tmp_path / "m" / "lora-dapt" / "adapter_model.safetensors").exists()
     assert (tmp_path / "m" / "lora" / "adapter_model.safetensors").exists()
     report = json.loads((tmp_path / "m" / "train.json").read_text())
-    assert report["config"]["dapt_steps"] == 6
+    assert report["config"]["dapt"]["dapt_steps"] == 6
     assert model.recommend(UserQuery(liked=("g0i0",)), k=3).ids
 
 
@@ -460,7 +468,7 @@ def test_cold_user_run_validates_on_revealed_items_and_trains_on_attributes(
     report = json.loads((tmp_path / "m" / "train.json").read_text())
     # each training positive gives a history pair and an attribute pair
     assert report["data"]["pairs"] == 2 * len(split.train)
-    assert report["config"]["val_k_values"] == [0, 1, 3, 5]
+    assert report["config"]["validation"]["val_k_values"] == [0, 1, 3, 5]
 
 
 @pytest.mark.slow

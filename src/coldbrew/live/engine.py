@@ -33,7 +33,8 @@ from coldbrew.live.catalog import release_free_memory
 from coldbrew.live.errors import NotFoundError
 from coldbrew.live.queries import user_query
 from coldbrew.live.records import EVENTS, POSITIVE_EVENTS, item_text
-from coldbrew.live.state import INLINE_ITEMS, RAY_BULK_TEXTS, Live, Serving
+from coldbrew.live.serving import Serving
+from coldbrew.live.state import INLINE_ITEMS, RAY_BULK_TEXTS, Live
 from coldbrew.models.base import Recommender, UserQuery
 from coldbrew.models.candidates import CandidateRecommender
 from coldbrew.store import Interaction, Item, User

@@ -28,6 +28,7 @@ from coldbrew.live.locks import ReadWriteLock
 from coldbrew.live.records import POSITIVE_EVENTS, attribute_values
 from coldbrew.live.refitter import Refitter
 from coldbrew.live.saved import SavedModel
+from coldbrew.live.serving import Serving
 from coldbrew.live.versions import ModelVersions, VersionInfo
 from coldbrew.models.base import Recommender
 from coldbrew.store import Interaction, Item, Store, User
@@ -47,32 +48,6 @@ BOOTSTRAP = "v000000"
 RAY_BULK_TEXTS = 256
 """With ``Serving.ray``, encode calls of this many texts or more (a catalogue batch, the vectors
 missing at start-up) run on the cluster; a user's words stay in this process."""
-
-
-@dataclass(frozen=True)
-class Serving:
-    """What the engine serves and how it keeps it fresh.
-
-    ``model``: ``hybrid`` (the service trains its own, refitting in the background), ``zeroshot``
-    (the language model alone, never refitted) or the directory of a saved model (served as is).
-    Catalogues of ``score_all_below`` items or more are not scored whole: each part proposes
-    ``candidates`` items (the language model through the item index), and only those are scored.
-    """
-
-    model: str = "hybrid"
-    models_dir: str | None = None
-    refit_every: int = 1000
-    refit_minutes: float = 60.0
-    refit_min_interactions: int = 50
-    score_all_below: int = 50_000
-    candidates: int = 200
-    ray: str | None = None
-    """Run refits as tasks on this Ray cluster (``auto`` or an address) instead of a child
-    process, and encode bulk item texts there (:data:`RAY_BULK_TEXTS` or more at once)."""
-    write_chunk: int = 32
-    """Item texts are encoded this many at a time, a user's words going first between pieces
-    (with ``ray``: all at once, on the cluster), and put in memory this many at a time under
-    the write lock, searches going first between pieces."""
 
 
 @dataclass

@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from coldbrew import __version__
 from coldbrew.config.settings import Settings
-from coldbrew.live.engine import Engine, Serving
+from coldbrew.live.engine import Engine
 from coldbrew.live.errors import DATABASE_RETRY_AFTER, BatchError, NotFoundError
 from coldbrew.live.fleet import Fleet, is_shared, single_process
 from coldbrew.live.follow import LanguageFollower
@@ -148,19 +148,11 @@ def build_engine(
         ),
         index=settings.index,
         graph_path=settings.graph_path(),
-        serving=Serving(
-            model=settings.model,
-            models_dir=settings.models_path(),
-            refit_every=settings.refit_every,
-            refit_minutes=settings.refit_minutes,
-            refit_min_interactions=settings.refit_min_interactions,
-            ray=settings.ray,
-            score_all_below=settings.score_all_below,
-            write_chunk=settings.write_chunk,
-        ),
+        serving=settings.engine_serving(),
         fleet=Fleet(store) if is_shared(store) else None,
     )
-    if settings.encoder == AUTO and encoder is None and engine.fleet is None and not settings.ray:
+    alone = engine.fleet is None and not settings.serving.ray
+    if settings.encoder == AUTO and encoder is None and alone:
 
         def make(spec: str) -> Encoder:
             return centred_encoder(

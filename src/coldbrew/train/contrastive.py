@@ -83,9 +83,9 @@ def add_lora(st_model: Any, config: TrainConfig) -> Any:
     except ImportError as exc:
         raise ImportError("LoRA needs: pip install coldbrew[train]") from exc
     lora = LoraConfig(
-        r=config.lora_rank,
-        lora_alpha=config.lora_alpha,
-        lora_dropout=config.lora_dropout,
+        r=config.lora.lora_rank,
+        lora_alpha=config.lora.lora_alpha,
+        lora_dropout=config.lora.lora_dropout,
         target_modules=["query", "key", "value", "dense"],
     )
     return get_peft_model(st_model[0].auto_model, lora)
@@ -167,7 +167,7 @@ class ContrastiveTrainer:
             model.train(training)
 
     def _batch(self, step: int) -> list[TrainingPair]:
-        size = min(self.config.batch_size, len(self.pairs))
+        size = min(self.config.optimisation.batch_size, len(self.pairs))
         per_epoch = max(1, len(self.pairs) // size)
         epoch, offset = divmod(step, per_epoch)
         order = np.random.default_rng([self.config.seed, epoch]).permutation(len(self.pairs))
@@ -184,7 +184,7 @@ class ContrastiveTrainer:
 
     def _loss(self, batch: list[TrainingPair], rng: np.random.Generator) -> Any:
         parts = [
-            augment_parts(p.query_parts, rng) if self.config.augment else p.query_parts
+            augment_parts(p.query_parts, rng) if self.config.augmentation.augment else p.query_parts
             for p in batch
         ]
         # the batch's items, then every pair's mined hard negatives (extra columns)
@@ -194,7 +194,7 @@ class ContrastiveTrainer:
             [". ".join(p) for p in parts], [text for _, text in columns]
         )
         log_q = None
-        if self.config.logq_correction:
+        if self.config.loss.logq_correction:
             torch = _require_torch()
             # in-batch items were drawn by popularity; mined ones were not: they get the
             # uniform sampling probability (as in mixed negative sampling, Yang et al. 2020)
@@ -210,13 +210,16 @@ class ContrastiveTrainer:
             items,
             [i for i, _ in columns],
             [p.anchor_id for p in batch],
-            self.config.scale,
+            self.config.loss.scale,
             log_q,
         )
-        if self.teacher is not None and self.config.distill_weight > 0:
+        if self.teacher is not None and self.config.distillation.distill_weight > 0:
             target = self.teacher(batch, rng)
-            loss = loss + self.config.distill_weight * distill_loss(
-                queries @ items[: len(batch)].T, target, self.config.scale, self.config.distill_loss
+            loss = loss + self.config.distillation.distill_weight * distill_loss(
+                queries @ items[: len(batch)].T,
+                target,
+                self.config.loss.scale,
+                self.config.distillation.distill_loss,
             )
         return loss
 
@@ -284,7 +287,7 @@ class ContrastiveTrainer:
 
         torch = _require_torch()
         state = json.loads((final / "state.json").read_text())
-        if state["config"] != self.config.to_dict():
+        if TrainConfig.from_dict(state["config"]) != self.config:
             raise ValueError(f"checkpoint in {final} was made with another config; remove it")
         self._load_trainable(load_file(str(final / "trainable.safetensors")))
         # saved on any device; load_state_dict moves the state onto the parameters' device
@@ -307,7 +310,9 @@ class ContrastiveTrainer:
     def train(self, stop_after: int | None = None) -> TrainResult:
         """Run to ``max_steps`` or early stop; ``stop_after`` simulates a crash (tests)."""
         torch = _require_torch()
-        cfg = self.config
+        cfg = self.config.optimisation
+        checks = self.config.validation
+        seed = self.config.seed
         params = self._prepare_model()
         optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=0.01)
 
@@ -328,8 +333,8 @@ class ContrastiveTrainer:
             result.best_metric = self._validate(0, result)
             best = self._trainable_state()
         fgm = None
-        if cfg.fgm_epsilon > 0:
-            fgm = FGM(self.st_model[0].auto_model.embeddings, cfg.fgm_epsilon)
+        if self.config.augmentation.fgm_epsilon > 0:
+            fgm = FGM(self.st_model[0].auto_model.embeddings, self.config.augmentation.fgm_epsilon)
         began = time.perf_counter()
         say(f"{self.progress_label}: {cfg.max_steps - start_step} steps", self.show_progress)
         bar = tqdm(
@@ -345,16 +350,16 @@ class ContrastiveTrainer:
             if stop_after is not None and step >= stop_after:
                 break
             self._set_training(True)
-            torch.manual_seed(cfg.seed * 1_000_003 + step)
-            rng = np.random.default_rng([cfg.seed, step, 7])
+            torch.manual_seed(seed * 1_000_003 + step)
+            rng = np.random.default_rng([seed, step, 7])
             batch = self._batch(step)
             optimizer.zero_grad()
             loss = self._loss(batch, rng)
             loss.backward()
             if fgm is not None:
                 fgm.prepare()
-                torch.manual_seed(cfg.seed * 1_000_003 + step)
-                adv = self._loss(batch, np.random.default_rng([cfg.seed, step, 7]))
+                torch.manual_seed(seed * 1_000_003 + step)
+                adv = self._loss(batch, np.random.default_rng([seed, step, 7]))
                 adv.backward()
                 fgm.reset()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -363,7 +368,9 @@ class ContrastiveTrainer:
             result.losses.append(float(loss.detach()))
             bar.set_postfix(loss=f"{np.mean(result.losses[-20:]):.3f}")
             done = step + 1
-            if self.validate is not None and (done % cfg.eval_every == 0 or done == cfg.max_steps):
+            if self.validate is not None and (
+                done % checks.eval_every == 0 or done == cfg.max_steps
+            ):
                 metric = self._validate(done, result)
                 if metric > result.best_metric:
                     result.best_metric, result.best_step, best = (
@@ -376,7 +383,7 @@ class ContrastiveTrainer:
                     bad_checks += 1
             if done % cfg.checkpoint_every == 0 or done == cfg.max_steps:
                 self._save_checkpoint(done, optimizer, scheduler, result, best)
-            if self.validate is not None and bad_checks >= cfg.patience:
+            if self.validate is not None and bad_checks >= checks.patience:
                 result.stopped_early = True
                 step = done
                 break

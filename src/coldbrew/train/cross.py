@@ -133,7 +133,7 @@ class CrossEncoderTrainer(ContrastiveTrainer):
 
     Same batches, checkpoints, resume, early stopping (on validation NDCG@20, from the first
     check on) and logQ correction; the loss is the
-    in-batch cross-entropy over the positive and ``config.teacher_negatives`` sampled in-batch
+    in-batch cross-entropy over the positive and ``teacher_negatives`` sampled in-batch
     negatives per query (scoring the full batch matrix would take batch² passes).
     """
 
@@ -171,14 +171,14 @@ class CrossEncoderTrainer(ContrastiveTrainer):
 
     def _loss(self, batch: list[TrainingPair], rng: np.random.Generator) -> Any:
         torch = _require_torch()
-        rows, cols = sample_entries(batch, self.config.teacher_negatives, rng)
+        rows, cols = sample_entries(batch, self.config.distillation.teacher_negatives, rng)
         logits = self.scorer.logits([batch[r].query for r in rows], [batch[c].item for c in cols])
         device = logits.device
         scores = torch.full((len(batch), len(batch)), float("-inf"), device=device)
         where = (torch.from_numpy(rows).to(device), torch.from_numpy(cols).to(device))
         scores = scores.index_put(where, logits)
         log_q = None
-        if self.config.logq_correction:
+        if self.config.loss.logq_correction:
             log_q = torch.tensor(
                 [self._log_q[p.item_id] for p in batch], dtype=torch.float32, device=device
             )

@@ -166,8 +166,8 @@ def fine_tune(
     """Fine-tune on ``split.train`` with early stopping on ``split.val``; return the fitted model.
 
     Cold-user splits need validation users (``cold_user_split(..., val_fraction > 0)``); their
-    score is the mean Recall@20 over ``config.val_k_values``, and the training pairs also hold
-    attribute-only user sides (``config.attribute_pairs``). With ``out_dir`` the run checkpoints
+    score is the mean Recall@20 over ``val_k_values``, and the training pairs also hold
+    attribute-only user sides (``attribute_pairs``). With ``out_dir`` the run checkpoints
     into ``out_dir/checkpoint`` (so calling again after a crash resumes) and finally writes the
     versioned model directory there. ``device`` is where the starting encoder (unless
     ``encoder`` is given) and every training step run (:mod:`coldbrew.text.device`); the
@@ -186,10 +186,10 @@ def fine_tune(
         train,
         item_template=item_template,
         user_template=user_template,
-        history=config.history,
-        max_pairs=config.max_pairs,
+        history=config.data.history,
+        max_pairs=config.data.max_pairs,
         seed=config.seed,
-        attribute_pairs=config.attribute_pairs and cold_user,
+        attribute_pairs=config.data.attribute_pairs and cold_user,
     )
     say(f"{len(pairs):,} pairs; loading the encoder ({config.encoder})", show_progress)
     base = encoder or starting_encoder(config.encoder, device)
@@ -199,19 +199,19 @@ def fine_tune(
     st_model = base.st_model
     out = Path(out_dir) if out_dir is not None else None
     stages: dict[str, Any] = {}
-    if config.dapt_steps:
+    if config.dapt.dapt_steps:
         st_model, dapt = adapt_to_domain(st_model, train, item_template, config, out, show_progress)
         stages["dapt"] = dapt.to_dict()
-    if config.hard_negatives:
-        say(f"mining {config.hard_negatives} hard negatives per pair", show_progress)
+    if config.data.hard_negatives:
+        say(f"mining {config.data.hard_negatives} hard negatives per pair", show_progress)
         pairs = mine_hard_negatives(
             pairs,
             train,
             item_template,
             lambda texts: st_model.encode(texts, batch_size=64, normalize_embeddings=True),
-            count=config.hard_negatives,
-            skip=config.hard_negative_skip,
-            depth=config.hard_negative_depth,
+            count=config.data.hard_negatives,
+            skip=config.data.hard_negative_skip,
+            depth=config.data.hard_negative_depth,
             seed=config.seed,
         )
     val = validation_split(split)
@@ -229,21 +229,23 @@ def fine_tune(
 
     def validate(model: Any) -> float:
         ranker = recommender(model, user_model, show_progress)
-        return validation_recall(ranker, val, config.val_k_values)
+        return validation_recall(ranker, val, config.validation.val_k_values)
 
     teacher: Teacher | None = None
-    if config.distill_weight > 0 and config.distill_teacher == "cf":
-        teacher = cf_teacher(train, config.seed, config.scale)
-    elif config.distill_weight > 0:
-        if config.distill_teacher == "cross-encoder":
+    if config.distillation.distill_weight > 0 and config.distillation.distill_teacher == "cf":
+        teacher = cf_teacher(train, config.seed, config.loss.scale)
+    elif config.distillation.distill_weight > 0:
+        if config.distillation.distill_teacher == "cross-encoder":
             first_stage = recommender(st_model, None)
             scorer, taught = train_teacher(
                 first_stage, train, val, pairs, config, out, show_progress=show_progress
             )
             stages["teacher"] = taught.to_dict()
         else:
-            scorer = CrossEncoder.load(config.distill_teacher, device=str(st_model.device))
-        teacher = cross_teacher(scorer, config.teacher_negatives)
+            scorer = CrossEncoder.load(
+                config.distillation.distill_teacher, device=str(st_model.device)
+            )
+        teacher = cross_teacher(scorer, config.distillation.teacher_negatives)
     trainer = ContrastiveTrainer(
         config,
         st_model,
@@ -283,7 +285,7 @@ def train_teacher(
     """Train the cross-encoder teacher on ``pairs``, from ``first_stage``'s encoder weights.
 
     Early stopping on validation NDCG@20 of the teacher reranking ``first_stage``'s top
-    ``config.rerank_depth`` for a seeded sample of ``config.teacher_val_users`` validation users.
+    ``rerank_depth`` for a seeded sample of ``teacher_val_users`` validation users.
     Checkpoints in ``out/teacher-run`` (a crash resumes) and saves the teacher in
     ``out/teacher``, which a later run can name as its ``distill_teacher``.
     """
@@ -301,24 +303,31 @@ def train_teacher(
         encoder.st_model, max_length=min(2 * config.max_seq_length, limit)
     )
     val_users = sorted(set(val.val[USER_ID].astype(str)))
-    if len(val_users) > config.teacher_val_users:
+    if len(val_users) > config.distillation.teacher_val_users:
         rng = np.random.default_rng(config.seed)
-        val_users = sorted(rng.choice(val_users, size=config.teacher_val_users, replace=False))
+        val_users = sorted(
+            rng.choice(val_users, size=config.distillation.teacher_val_users, replace=False)
+        )
     texts = item_texts(train, first_stage.item_template or _templates(train)[0])
     reranker = CrossEncoderReranker(
-        first_stage, scorer, texts, depth=config.rerank_depth, history=config.rerank_history
+        first_stage,
+        scorer,
+        texts,
+        depth=config.distillation.rerank_depth,
+        history=config.distillation.rerank_history,
     )
 
     def validate(model: Any) -> float:
-        return validation_recall(reranker, val, config.val_k_values, val_users, "ndcg@20")
+        return validation_recall(
+            reranker, val, config.validation.val_k_values, val_users, "ndcg@20"
+        )
 
-    stage = replace(
-        config,
+    stage = config.with_values(
         method="full",
-        max_steps=config.teacher_steps,
-        batch_size=config.teacher_batch_size,
-        learning_rate=config.teacher_learning_rate,
-        eval_every=config.teacher_eval_every,
+        max_steps=config.distillation.teacher_steps,
+        batch_size=config.distillation.teacher_batch_size,
+        learning_rate=config.distillation.teacher_learning_rate,
+        eval_every=config.distillation.teacher_eval_every,
         augment=False,
         fgm_epsilon=0.0,
         distill_weight=0.0,
@@ -347,9 +356,9 @@ def adapt_to_domain(
     out: Path | None = None,
     show_progress: bool = False,
 ) -> tuple[Any, TrainResult]:
-    """Continued pre-training on item text alone (``config.dapt_steps`` SimCSE steps).
+    """Continued pre-training on item text alone (``dapt_steps`` SimCSE steps).
 
-    ``config.dapt_items`` picks the texts: those of items with interactions in ``train``, or the
+    ``dapt_items`` picks the texts: those of items with interactions in ``train``, or the
     whole catalogue of ``train`` (new items included).
 
     Field dropout makes the two views differ beyond dropout noise; in-batch negatives are the
@@ -358,19 +367,18 @@ def adapt_to_domain(
     crash resumes. Its adapter is kept in ``out/lora-dapt``: the interaction stage's ``out/lora``
     applies on top of the base model with ``lora-dapt`` merged, not on the base model alone.
     """
-    stage = replace(
-        config,
-        max_steps=config.dapt_steps,
+    stage = config.with_values(
+        max_steps=config.dapt.dapt_steps,
         augment=True,
         logq_correction=False,
         distill_weight=0.0,
         fgm_epsilon=0.0,
-        warmup_steps=min(config.warmup_steps, config.dapt_steps),
+        warmup_steps=min(config.optimisation.warmup_steps, config.dapt.dapt_steps),
     )
     trainer = ContrastiveTrainer(
         stage,
         st_model,
-        catalogue_pairs(train, item_template, items=config.dapt_items),
+        catalogue_pairs(train, item_template, items=config.dapt.dapt_items),
         checkpoint_dir=out / "dapt" if out is not None else None,
         show_progress=show_progress,
     )
