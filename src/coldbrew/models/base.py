@@ -11,6 +11,7 @@ state that is naturally JSON) and ``arrays.npz`` (numbers, loaded with ``allow_p
 
 from __future__ import annotations
 
+import weakref
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
@@ -81,6 +82,7 @@ class Recommender(ABC):
         self._history: dict[str, list[str]] = {}
         self._profiles: dict[str, dict[str, Any]] = {}
         self._fitted = False
+        self._fitted_on: weakref.ref[Dataset] | None = None
         self._popularity: np.ndarray | None = None  # per item row, from the histories
         self.silent_reason: str | None = None
         """Why the last fit learned nothing this model could rank by (``None``: it learned)."""
@@ -132,7 +134,13 @@ class Recommender(ABC):
         self.silent_reason = None
         self._fit(dataset)
         self._fitted = True
+        self._fitted_on = weakref.ref(dataset)
         return self
+
+    def fitted_on(self, dataset: Dataset) -> bool:
+        """Whether the last :meth:`fit` learned from this very ``dataset`` object (a part two
+        models share is fitted once: the hybrid's ``cf_f64`` is ``cf_map``'s teacher)."""
+        return self._fitted_on is not None and self._fitted_on() is dataset
 
     def describe(self) -> str:
         """One line on what the fitted model learned from: its kind, and why it is silent
