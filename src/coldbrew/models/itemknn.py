@@ -4,7 +4,7 @@ similarities to the items they liked (a few-shot user needs no fitting)."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -35,12 +35,6 @@ class ItemKNNRecommender(CFRecommender):
         """The :func:`matrix_key` of the interactions :attr:`similarity` was learned from."""
         self._kept: tuple[str, sp.csr_matrix] | None = None
 
-    BLOCK = 2048
-    """Items whose neighbours are found at a time in :meth:`_fit_cf`."""
-
-    def get_params(self) -> dict[str, Any]:
-        return {"neighbors": self.neighbors, "shrinkage": self.shrinkage}
-
     def start_from(self, previous: Recommender) -> None:
         """Keep ``previous``'s similarities for the next fit if that fit's interactions are the
         very ones they were learned from (:func:`matrix_key`: the same users, items and
@@ -49,9 +43,15 @@ class ItemKNNRecommender(CFRecommender):
         if isinstance(previous, ItemKNNRecommender) and previous.learned_from:
             self._kept = (previous.learned_from, previous.similarity)
 
+    BLOCK = 2048
+    """Items whose neighbours are found at a time in :meth:`_fit_cf`."""
+
+    def get_params(self) -> dict[str, Any]:
+        return {"neighbors": self.neighbors, "shrinkage": self.shrinkage}
+
     def _fit_cf(self, matrix: sp.csr_matrix) -> None:
         kept, self._kept = self._kept, None
-        self.learned_from = matrix_key(matrix, self.user_ids, self.item_ids)
+        self.learned_from = matrix_key(matrix, list(self.user_ids), list(self.item_ids))
         n = len(self.item_ids)
         if kept is not None and kept[0] == self.learned_from and kept[1].shape == (n, n):
             self.similarity = kept[1]
@@ -116,7 +116,7 @@ def _top_entries(
     return rows[keep], cols[keep], values[keep]
 
 
-def matrix_key(matrix: sp.csr_matrix, users: Iterable[str], items: Iterable[str]) -> str:
+def matrix_key(matrix: sp.csr_matrix, users: Sequence[str], items: Sequence[str]) -> str:
     """A digest of a users x items interaction matrix with its row and column ids."""
     csr = matrix.tocsr()
     digest = hashlib.sha256()
