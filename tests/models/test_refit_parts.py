@@ -3,7 +3,8 @@
 The hybrid's ``cf_map`` shares its ALS teacher with ``cf_f64`` and its TF-IDF with ``lexical``
 (fitted once); started from a previous ``cf_map`` it keeps the SVD of an unchanged catalogue's
 TF-IDF rows; started from a previous ``itemknn`` it keeps the similarities of the very same
-interactions. Each is checked against a fresh fit on the same data.
+interactions; and every part reads the dataset's users once between them. Each is checked
+against a fresh read or fit on the same data.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from coldbrew.data.schema import Dataset
+from coldbrew.data.schema import Dataset, history_by_user
 from coldbrew.models import Recommender, UserQuery
+from coldbrew.models.base import _profiles, users_of
 from coldbrew.models.cf import ItemKNNRecommender
 from coldbrew.models.heads import CFMapRecommender
 from coldbrew.models.recipes import ModelContext, _cf_map, _hybrid_parts
@@ -105,3 +107,19 @@ def test_itemknn_keeps_the_similarities_of_the_same_interactions(
         assert (started.similarity != fresh.similarity).nnz == 0
         assert started.learned_from == fresh.learned_from
     assert started.learned_from != previous.learned_from
+
+
+def test_parts_fitted_on_one_dataset_read_its_users_once_each_their_own(
+    tiny_dataset: Dataset,
+) -> None:
+    """Two parts fitted on the same dataset hold the histories and profiles a plain read
+    gives (read once, :func:`users_of`), in dicts of their own: one forgets a user, the
+    other still knows them."""
+    first, second = ItemKNNRecommender(), ItemKNNRecommender()
+    first.fit(tiny_dataset)
+    second.fit(tiny_dataset)
+    assert first._history == history_by_user(tiny_dataset.positives()) == second._history
+    assert first._profiles == _profiles(tiny_dataset) == second._profiles
+    first.forget_user("alice")
+    assert "alice" not in first.known_users() and "alice" in second.known_users()
+    assert users_of(tiny_dataset)[0]["alice"] == ["boots", "tent", "bottle"]

@@ -128,8 +128,7 @@ class Recommender(ABC):
             raise ValueError(f"dataset {dataset.name!r} has no items to recommend")
         self.item_ids = IdMap(dataset.items[ITEM_ID])
         self._active = np.ones(len(self.item_ids), dtype=bool)
-        self._history = history_by_user(dataset.positives())
-        self._profiles = _profiles(dataset)
+        self._history, self._profiles = users_of(dataset)
         self._popularity = None
         self.silent_reason = None
         self._fit(dataset)
@@ -465,6 +464,24 @@ def check_min_users(min_users: int) -> int:
     if min_users < 1:
         raise ValueError(f"min_users must be at least 1, got {min_users}")
     return min_users
+
+
+_USERS_READ: dict[
+    str, tuple[weakref.ref[Dataset], dict[str, list[str]], dict[str, dict[str, Any]]]
+] = {}
+"""The last dataset :func:`users_of` read (under ``"last"``), and what it read there."""
+
+
+def users_of(dataset: Dataset) -> tuple[dict[str, list[str]], dict[str, dict[str, Any]]]:
+    """Each user's liked items and profile in ``dataset`` (:func:`history_by_user`,
+    :func:`_profiles`), read once per dataset object: the hybrid's parts fit one after another
+    on the same dataset (on ml-1m each read took 1.1 CPU s). Every caller gets its own dicts
+    (a part forgets a user by popping it), sharing the lists and profiles nobody changes."""
+    last = _USERS_READ.get("last")
+    if last is None or last[0]() is not dataset:
+        last = (weakref.ref(dataset), history_by_user(dataset.positives()), _profiles(dataset))
+        _USERS_READ["last"] = last
+    return dict(last[1]), dict(last[2])
 
 
 def _profiles(dataset: Dataset) -> dict[str, dict[str, Any]]:
