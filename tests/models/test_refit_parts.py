@@ -17,10 +17,10 @@ import pandas as pd
 
 from coldbrew.data.schema import Dataset, history_by_user
 from coldbrew.models import Recommender, UserQuery
-from coldbrew.models.base import _profiles, users_of
 from coldbrew.models.cf import ItemKNNRecommender
 from coldbrew.models.heads import CFMapRecommender
 from coldbrew.models.recipes import ModelContext, _cf_map, _hybrid_parts
+from coldbrew.models.users import _profiles, users_of
 from coldbrew.text import HashingEncoder
 
 QUERIES = (UserQuery(user_id="alice"), UserQuery(liked=("mouse",)), UserQuery(text="wool"))

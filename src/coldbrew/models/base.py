@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from coldbrew.data.idmap import IdMap
-from coldbrew.data.schema import ITEM_ID, USER_ID, Dataset, history_by_user
+from coldbrew.data.schema import ITEM_ID, Dataset
 from coldbrew.index.exact import top_k
 from coldbrew.models.query import Recommendations as Recommendations  # the protocol's types
 from coldbrew.models.query import UserQuery as UserQuery
@@ -35,6 +35,8 @@ from coldbrew.models.saving import (
     read_config,
     write_model_files,
 )
+from coldbrew.models.users import _profiles as _profiles  # hybrid.py reads it here
+from coldbrew.models.users import users_of
 from coldbrew.text.encoder import Encoder
 
 NO_INTERACTIONS = "no interactions"
@@ -464,41 +466,3 @@ def check_min_users(min_users: int) -> int:
     if min_users < 1:
         raise ValueError(f"min_users must be at least 1, got {min_users}")
     return min_users
-
-
-_USERS_READ: dict[
-    str, tuple[weakref.ref[Dataset], dict[str, list[str]], dict[str, dict[str, Any]]]
-] = {}
-"""The last dataset :func:`users_of` read (under ``"last"``), and what it read there."""
-
-
-def users_of(dataset: Dataset) -> tuple[dict[str, list[str]], dict[str, dict[str, Any]]]:
-    """Each user's liked items and profile in ``dataset`` (:func:`history_by_user`,
-    :func:`_profiles`), read once per dataset object: the hybrid's parts fit one after another
-    on the same dataset (on ml-1m each read took 1.1 CPU s). Every caller gets its own dicts
-    (a part forgets a user by popping it), sharing the lists and profiles nobody changes."""
-    last = _USERS_READ.get("last")
-    if last is None or last[0]() is not dataset:
-        last = (weakref.ref(dataset), history_by_user(dataset.positives()), _profiles(dataset))
-        _USERS_READ["last"] = last
-    return dict(last[1]), dict(last[2])
-
-
-def _profiles(dataset: Dataset) -> dict[str, dict[str, Any]]:
-    """Each known user's free text and attributes, as plain JSON-able values."""
-    spec = dataset.spec
-    users = dataset.users
-    if users.empty or USER_ID not in users:
-        return {}
-    profiles: dict[str, dict[str, Any]] = {}
-    for row in users.to_dict(orient="records"):
-        text = " ".join(
-            str(row[f]) for f in spec.user_text if f in row and isinstance(row[f], str) and row[f]
-        )
-        attrs = {
-            f: (row[f].item() if isinstance(row[f], np.generic) else row[f])
-            for f in spec.user_attributes
-            if f in row and not pd.isna(row[f])
-        }
-        profiles[str(row[USER_ID])] = {"text": text or None, "attributes": attrs}
-    return profiles
