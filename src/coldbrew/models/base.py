@@ -11,6 +11,7 @@ state that is naturally JSON) and ``arrays.npz`` (numbers, loaded with ``allow_p
 
 from __future__ import annotations
 
+import weakref
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
@@ -21,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from coldbrew.data.idmap import IdMap
-from coldbrew.data.schema import ITEM_ID, USER_ID, Dataset, history_by_user
+from coldbrew.data.schema import ITEM_ID, Dataset
 from coldbrew.index.exact import top_k
 from coldbrew.models.params import params_of
 from coldbrew.models.query import Recommendations as Recommendations  # the protocol's types
@@ -35,6 +36,8 @@ from coldbrew.models.saving import (
     read_config,
     write_model_files,
 )
+from coldbrew.models.users import _profiles as _profiles  # hybrid.py reads it here
+from coldbrew.models.users import users_of
 from coldbrew.text.encoder import Encoder
 
 NO_INTERACTIONS = "no interactions"
@@ -86,6 +89,7 @@ class Recommender(ABC):
         self._history: dict[str, list[str]] = {}
         self._profiles: dict[str, dict[str, Any]] = {}
         self._fitted = False
+        self._fitted_on: weakref.ref[Dataset] | None = None
         self._popularity: np.ndarray | None = None  # per item row, from the histories
         self.silent_reason: str | None = None
         """Why the last fit learned nothing this model could rank by (``None``: it learned)."""
@@ -133,13 +137,18 @@ class Recommender(ABC):
             raise ValueError(f"dataset {dataset.name!r} has no items to recommend")
         self.item_ids = IdMap(dataset.items[ITEM_ID])
         self._active = np.ones(len(self.item_ids), dtype=bool)
-        self._history = history_by_user(dataset.positives())
-        self._profiles = _profiles(dataset)
+        self._history, self._profiles = users_of(dataset)
         self._popularity = None
         self.silent_reason = None
         self._fit(dataset)
         self._fitted = True
+        self._fitted_on = weakref.ref(dataset)
         return self
+
+    def fitted_on(self, dataset: Dataset) -> bool:
+        """Whether the last :meth:`fit` learned from this very ``dataset`` object (a part two
+        models share is fitted once: the hybrid's ``cf_f64`` is ``cf_map``'s teacher)."""
+        return self._fitted_on is not None and self._fitted_on() is dataset
 
     def describe(self) -> str:
         """One line on what the fitted model learned from: its kind, and why it is silent
@@ -475,23 +484,3 @@ def check_min_users(min_users: int) -> int:
     if min_users < 1:
         raise ValueError(f"min_users must be at least 1, got {min_users}")
     return min_users
-
-
-def _profiles(dataset: Dataset) -> dict[str, dict[str, Any]]:
-    """Each known user's free text and attributes, as plain JSON-able values."""
-    spec = dataset.spec
-    users = dataset.users
-    if users.empty or USER_ID not in users:
-        return {}
-    profiles: dict[str, dict[str, Any]] = {}
-    for row in users.to_dict(orient="records"):
-        text = " ".join(
-            str(row[f]) for f in spec.user_text if f in row and isinstance(row[f], str) and row[f]
-        )
-        attrs = {
-            f: (row[f].item() if isinstance(row[f], np.generic) else row[f])
-            for f in spec.user_attributes
-            if f in row and not pd.isna(row[f])
-        }
-        profiles[str(row[USER_ID])] = {"text": text or None, "attributes": attrs}
-    return profiles

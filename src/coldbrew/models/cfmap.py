@@ -5,6 +5,7 @@ get mapped factors, and users are scored with their CF vectors (:class:`CFMapRec
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, Self, runtime_checkable
 
@@ -109,6 +110,9 @@ class CFMapRecommender(Recommender):
         self._gram: tuple[np.ndarray, np.ndarray] | None = None
         self.mapped = np.zeros(0, dtype=bool)
         self._kept_alpha: float | None = None
+        self.catalogue = ""
+        """The :func:`catalogue_key` of the texts :attr:`components` were learned from."""
+        self._kept_svd: tuple[str, np.ndarray] | None = None
 
     def get_params(self) -> dict[str, Any]:
         # the text model and the lexical part are always of these two classes, so the saved
@@ -132,15 +136,19 @@ class CFMapRecommender(Recommender):
         return cls(encoder, teacher, text_model=text_model, lexical=lexical, **params)
 
     def start_from(self, previous: Recommender) -> None:
-        """The teacher starts from ``previous``'s teacher, and ``previous``'s chosen penalty
-        is kept (no :attr:`alpha_grid` search at the next fit)."""
+        """The teacher starts from ``previous``'s fitted teacher (a loaded version has none: its
+        teacher is the hybrid's ``cf_f64``, started there), ``previous``'s chosen penalty is
+        kept (no :attr:`alpha_grid` search at the next fit), and so is its SVD of the TF-IDF
+        rows while the catalogue's texts are the same (:func:`catalogue_key`)."""
         if isinstance(previous, CFMapRecommender):
-            self.teacher.start_from(previous.teacher)
+            if previous.teacher.is_fitted:
+                self.teacher.start_from(previous.teacher)
             self._kept_alpha = previous.alpha
+            self._kept_svd = (previous.catalogue, previous.components)
 
     def _fit(self, dataset: Dataset) -> None:
         kept_alpha, self._kept_alpha = self._kept_alpha, None
-        self.teacher.fit(dataset)
+        fit_once(self.teacher, dataset)
         if not isinstance(self.teacher, FactorModel):
             raise ValueError(f"teacher {self.teacher.kind!r} has no item_factors")
         self.text_model.fit(dataset)
@@ -227,18 +235,32 @@ class CFMapRecommender(Recommender):
         if not self.lexical_dims:
             return vectors
         if dataset is not None:
-            from sklearn.decomposition import TruncatedSVD
-
-            self.lexical.fit(dataset)
+            fit_once(self.lexical, dataset)
             matrix = self.lexical.item_matrix
-            dims = max(1, min(self.lexical_dims, matrix.shape[1] - 1, matrix.shape[0] - 1))
-            svd = TruncatedSVD(n_components=dims, random_state=0).fit(matrix)
-            self.components = svd.components_.astype(np.float32)
+            self.components = self._reduction(matrix, catalogue_key(self.lexical, dataset))
         else:
-            texts = self.lexical._template().render_frame(items)
-            matrix = self.lexical.transform(texts)
+            matrix = self._lexical_rows(self.lexical._template().render_frame(items))
         reduced = l2_normalize(np.asarray(matrix @ self.components.T, dtype=np.float32))
         return np.hstack([vectors, reduced])
+
+    def _lexical_rows(self, texts: Sequence[str]) -> Any:
+        """TF-IDF rows of ``texts`` over the words the SVD was learned on: a shared TF-IDF
+        part grows its vocabulary when new items come (new words get the last columns); the
+        rows' scale is lost to the normalisation after the SVD."""
+        return self.lexical.transform(texts)[:, : self.components.shape[1]]
+
+    def _reduction(self, matrix: Any, catalogue: str) -> np.ndarray:
+        """The SVD components of the TF-IDF item rows: the kept ones when they were learned
+        from the same catalogue texts (the same rows, so the same SVD), else learned now."""
+        kept, self._kept_svd = self._kept_svd, None
+        self.catalogue = catalogue
+        if kept is not None and kept[0] == catalogue and kept[1].shape[1] == matrix.shape[1]:
+            return kept[1]
+        from sklearn.decomposition import TruncatedSVD
+
+        dims = max(1, min(self.lexical_dims, matrix.shape[1] - 1, matrix.shape[0] - 1))
+        svd = TruncatedSVD(n_components=dims, random_state=0).fit(matrix)
+        return np.asarray(svd.components_, dtype=np.float32)
 
     def _add_items(self, items: pd.DataFrame, rows: np.ndarray) -> None:
         vectors = self._item_features(items)
@@ -272,7 +294,7 @@ class CFMapRecommender(Recommender):
         vectors = self.text_model.user_vectors(queries)
         if not self.lexical_dims:
             return vectors
-        matrix = self.lexical.transform([q.text or "" for q in queries])
+        matrix = self._lexical_rows([q.text or "" for q in queries])
         reduced = l2_normalize(np.asarray(matrix @ self.components.T, dtype=np.float32))
         return np.hstack([vectors, reduced])
 
@@ -306,6 +328,7 @@ class CFMapRecommender(Recommender):
             "item_factors": self.item_factors,
             "mapped": self.mapped,
             "lexical_components": self.components,
+            "catalogue_key": np.asarray(self.catalogue, dtype=str),
             **{f"lexical_{k}": v for k, v in lexical.items()},
         }
 
@@ -314,6 +337,7 @@ class CFMapRecommender(Recommender):
         self.item_factors = arrays["item_factors"].astype(np.float32)
         self.mapped = arrays["mapped"].astype(bool)
         self.components = arrays["lexical_components"].astype(np.float32)
+        self.catalogue = str(arrays["catalogue_key"]) if "catalogue_key" in arrays else ""
         if self.lexical_dims:
             prefix = "lexical_"
             self.lexical._set_state(
@@ -321,3 +345,21 @@ class CFMapRecommender(Recommender):
             )
         dim = self.encoder.dim
         self.text_model.item_vectors = np.zeros((0, dim), dtype=np.float32)
+
+
+def fit_once(part: Recommender, dataset: Dataset) -> None:
+    """Fit ``part`` on ``dataset`` unless it was fitted on that very dataset already: a part
+    the hybrid shares (its ``cf_f64`` is this map's teacher, its ``lexical`` this map's TF-IDF,
+    the same settings: :func:`~coldbrew.models.recipes._hybrid_parts`) is fitted once."""
+    if not part.fitted_on(dataset):
+        part.fit(dataset)
+
+
+def catalogue_key(lexical: TfidfRecommender, dataset: Dataset) -> str:
+    """A digest of the catalogue as ``lexical`` reads it (each item's id and rendered text, in
+    order): two fits with the same key learn the same TF-IDF rows."""
+    digest = hashlib.sha256()
+    texts = lexical._template().render_frame(dataset.items)
+    for item_id, text in zip(dataset.items[ITEM_ID].astype(str), texts, strict=True):
+        digest.update(f"{item_id}\x00{text}\x00".encode())
+    return digest.hexdigest()

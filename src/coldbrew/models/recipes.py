@@ -72,15 +72,21 @@ def _attribute_map(ctx: ModelContext, min_users: int = 1) -> AttributeMapRecomme
     return AttributeMapRecommender(ctx.encoder(), cache_dir=ctx.cache_dir, min_users=min_users)
 
 
-def _cf_map(ctx: ModelContext) -> Recommender:
+def _cf_map(
+    ctx: ModelContext,
+    teacher: ALSRecommender | None = None,
+    lexical: TfidfRecommender | None = None,
+) -> Recommender:
     """The text -> ALS map, reading the words too (128 SVD dimensions of TF-IDF beside the
     MiniLM vector: on the hybrid's inner validation of ml-100k's cold-item split, held-out
     items' NDCG@20 0.289 against 0.257 for MiniLM alone, benchmarks/fusion_validation.py), with
     its ridge penalty chosen at fit time on held-out warm items (the vectors it is given decide,
-    a fine-tuned encoder's too)."""
+    a fine-tuned encoder's too). ``teacher`` and ``lexical``: parts of the same settings that
+    a hybrid fits anyway, shared (fitted once, :func:`~coldbrew.models.cfmap.fit_once`)."""
     return CFMapRecommender(
         ctx.encoder(),
-        _als(ctx),
+        teacher or _als(ctx),
+        lexical=lexical,
         alpha=10.0,
         alpha_grid=(3.0, 10.0, 30.0),
         lexical_dims=128,
@@ -89,17 +95,19 @@ def _cf_map(ctx: ModelContext) -> Recommender:
 
 
 def _hybrid_parts(ctx: ModelContext) -> dict[str, Recommender]:
-    """The default hybrid's parts (see :func:`_hybrid`)."""
+    """The default hybrid's parts (see :func:`_hybrid`). ``cf_map``'s ALS teacher is the
+    ``cf_f64`` part and its TF-IDF the ``lexical`` part (the same settings: fitted once)."""
+    cf_f64, lexical = _als(ctx), TfidfRecommender()
     return {
         # both ALS settings the bench reports: 32 factors / strong regularisation is the better
         # one on ml-100k, 64 / weak on citeulike-a; the weight search picks per bucket
         "cf": FACTORIES["als"](ctx),
-        "cf_f64": _als(ctx),
+        "cf_f64": cf_f64,
         # the service saves this model: attribute values fewer than 5 users share are not
         # learned, so its files name no one's rare value (models/base.py, PRIVATE_MIN_USERS)
         "lm": _attribute_map(ctx, PRIVATE_MIN_USERS),
-        "lexical": TfidfRecommender(),
-        "cf_map": _cf_map(ctx),
+        "lexical": lexical,
+        "cf_map": _cf_map(ctx, cf_f64, lexical),
         # item-item neighbours of what the user liked: on the hybrid's inner validation
         # (benchmarks/part_validation.py, warm split, cross-fitted) it lifted users with 3-20
         # revealed items and returning users on ml-100k (+15% warm) and citeulike-a (+15%

@@ -28,6 +28,13 @@ def _format_value(value: Any) -> str:
     return str(value)
 
 
+def _trimmed(text: str) -> str:
+    """``text`` without its trailing dots and spaces (each part ends where its sentence's full
+    stop goes): a rendered text renders again to itself, so a model that re-renders a stored
+    text (one ``text`` field) meets the very text its stored vector was encoded from."""
+    return text.rstrip(". \t\n\r")
+
+
 @dataclass(frozen=True)
 class ItemTemplate:
     """Item text: the text fields joined as sentences, then ``label: value`` for attributes.
@@ -50,8 +57,8 @@ class ItemTemplate:
         for f in self.attribute_fields:
             if f in row and not _is_missing(row[f]):
                 parts.append(f"{self.labels.get(f, f.replace('_', ' '))}: {_format_value(row[f])}")
-        text = ". ".join(p.rstrip(".") for p in parts if p)
-        return text[: self.max_chars]
+        text = ". ".join(_trimmed(p) for p in parts if _trimmed(p))
+        return _trimmed(text[: self.max_chars])
 
     def render_frame(self, items: pd.DataFrame) -> list[str]:
         return [self.render(row) for row in items.to_dict(orient="records")]
