@@ -39,6 +39,7 @@ from typing import Any
 import httpx
 import numpy as np
 import psutil
+from abuse_writes import attacks as attacks_of_writes
 from abuse_writes import run_writes
 from liveserver import start_server
 
@@ -253,6 +254,12 @@ def main() -> int:
         "--db", action="append", choices=["sqlite", "postgres"], help="--writes: repeatable"
     )
     parser.add_argument("--out", help="--writes: also write the figures to this JSON file")
+    parser.add_argument(
+        "--attack",
+        action="append",
+        choices=list(attacks_of_writes()),
+        help="--writes: only this attack (repeatable; default: every one)",
+    )
     args = parser.parse_args()
     if args.writes:
         args.db = args.db or ["sqlite"]

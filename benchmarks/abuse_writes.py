@@ -250,6 +250,9 @@ def run_writes(args: argparse.Namespace, start: Callable[..., Any], key: str) ->
         "command": "python " + " ".join(sys.argv),
         "source": source(),
         "seconds": args.seconds,
+        "attacks": args.attack or list(attacks()),
+        # the service's settings given through this process's environment (COLDBREW_WRITE_SHARE...)
+        "environment": {k: v for k, v in os.environ.items() if k.startswith("COLDBREW_")},
         "items": args.items,
         "databases": {},
     }
@@ -259,7 +262,7 @@ def run_writes(args: argparse.Namespace, start: Callable[..., Any], key: str) ->
             server = start(url, args.port, args.encoder, env)
             try:
                 seed(base, key, args.items)
-                phases = alternate(base, key, args.seconds)
+                phases = alternate(base, key, args.seconds, args.attack)
             finally:
                 server.terminate()
                 server.wait(timeout=60)
@@ -270,11 +273,16 @@ def run_writes(args: argparse.Namespace, start: Callable[..., Any], key: str) ->
         print(f"\nwrote {args.out}")
 
 
-def alternate(base: str, key: str, seconds: float) -> list[tuple[str, dict[str, Any]]]:
-    """A warm-up, then each attack after a quiet phase of its own."""
+def alternate(
+    base: str, key: str, seconds: float, only: list[str] | None = None
+) -> list[tuple[str, dict[str, Any]]]:
+    """A warm-up, then each attack (those named in ``only``, else all) after a quiet phase of
+    its own."""
     phase(base, key, None, 10, seed=0)
     phases = []
     for number, attack in enumerate(attacks()):
+        if only and attack not in only:
+            continue
         phases.append(("quiet", phase(base, key, None, seconds, number)))
         phases.append((attack, phase(base, key, attack, seconds, number)))
     return phases
