@@ -344,17 +344,27 @@ class Recommender(ABC):
             banned |= set(self.resolve(query).liked)
         return banned
 
-    def _rerank(self, scores: np.ndarray, k: int, diversity: float, novelty: float) -> np.ndarray:
-        """One query's top ``k`` columns with the controls on (:func:`~.rerank.rerank`)."""
+    def _rerank(
+        self,
+        scores: np.ndarray,
+        k: int,
+        diversity: float,
+        novelty: float,
+        rows: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """One query's top ``k`` positions in ``scores`` with the controls on
+        (:func:`~.rerank.rerank`); ``rows``: the item row of each score (``None``: position
+        ``i`` is row ``i``, the whole catalogue scored)."""
         pool = candidate_pool(scores, k)
-        vectors = self.text_vectors(pool) if diversity else None
+        items = pool if rows is None else rows[pool]
+        vectors = self.text_vectors(items) if diversity else None
         if diversity and vectors is None:
             raise ValueError(f"diversity needs item text vectors; a {self.kind} model has none")
         chosen = rerank(
             scores[pool],
             k,
             vectors=vectors,
-            popularity=self.item_popularity()[pool],
+            popularity=self.item_popularity()[items],
             diversity=diversity,
             novelty=novelty,
         )

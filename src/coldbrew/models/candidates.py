@@ -22,7 +22,6 @@ from coldbrew.index.base import Index
 from coldbrew.index.exact import ExactIndex, top_k
 from coldbrew.models.base import Recommendations, Recommender, UserQuery, check_asked
 from coldbrew.models.reasons import Reason
-from coldbrew.models.rerank import candidate_pool, rerank
 from coldbrew.models.zeroshot import ZeroShotRecommender
 from coldbrew.text.encoder import Encoder
 
@@ -256,25 +255,12 @@ class CandidateRecommender(Recommender):
         self, scores: np.ndarray, rows: np.ndarray, k: int, controls: tuple[float, float]
     ) -> np.ndarray:
         """The top ``k`` positions of ``scores`` (of item ``rows``), with the diversity and
-        novelty controls where either is on (:func:`~coldbrew.models.rerank.rerank`)."""
+        novelty controls where either is on (the wrapped model's, over these rows)."""
         diversity, novelty = controls
         if not (diversity or novelty):
             top: np.ndarray = top_k(scores, k)[0]
             return top
-        pool = candidate_pool(scores, k)
-        vectors = self.text_vectors(rows[pool]) if diversity else None
-        if diversity and vectors is None:
-            raise ValueError(f"diversity needs item text vectors; a {self.wrapped.kind} has none")
-        chosen = rerank(
-            scores[pool],
-            k,
-            vectors=vectors,
-            popularity=self.item_popularity()[rows[pool]],
-            diversity=diversity,
-            novelty=novelty,
-        )
-        picked: np.ndarray = pool[chosen]
-        return picked
+        return self.wrapped._rerank(scores, k, diversity, novelty, rows)
 
     def _own_index(self) -> Index | None:
         """An exact index over the language-model part's item vectors (active items only)."""
