@@ -41,15 +41,16 @@ def recommend_now(live: Live, query: Query) -> Answer | None:
     with live.lock.try_read() as free:
         if not free:
             return None
-        uq, _ = queries.user_query(live, query.user)
-        if uq.text or uq.attributes:
+        asked = queries.asked(live, query)
+        if asked.user.text or asked.user.attributes:
             return None
-        return ranked(live, query)
+        return ranked(live, query, asked)
 
 
-def ranked(live: Live, query: Query) -> Answer:
-    """The body of :func:`recommend`; the caller holds the read lock."""
-    asked = queries.asked(live, query)
+def ranked(live: Live, query: Query, asked: queries.Asked | None = None) -> Answer:
+    """The body of :func:`recommend`; the caller holds the read lock (and may have joined
+    the request with the live state already: ``asked``)."""
+    asked = asked or queries.asked(live, query)
     model, info = live.model, live.info
     if model is None:  # no items yet: nothing to recommend
         return Answer([], info.version, info.kind)
