@@ -36,7 +36,6 @@ from coldbrew.models.saving import (
     read_config,
     write_model_files,
 )
-from coldbrew.models.users import _profiles as _profiles  # hybrid.py reads it here
 from coldbrew.models.users import users_of
 from coldbrew.text.encoder import Encoder
 

@@ -29,9 +29,8 @@ from coldbrew.data.idmap import IdMap
 from coldbrew.data.schema import (
     ITEM_ID,
     Dataset,
-    history_by_user,
 )
-from coldbrew.models.base import Recommender, UserQuery, _profiles
+from coldbrew.models.base import Recommender, UserQuery
 from coldbrew.models.baselines import _id_hashes
 from coldbrew.models.blend import Prepared
 from coldbrew.models.blendreport import blend_groups
@@ -46,6 +45,7 @@ from coldbrew.models.reasons import Reason
 from coldbrew.models.selection import (
     ValTask,
 )
+from coldbrew.models.users import users_of
 from coldbrew.models.weights import (
     USER_EDGES,
     WeightSearch,
@@ -252,8 +252,7 @@ class HybridRecommender(Recommender):
         return the inner validation tasks (for :meth:`prepare`)."""
         self.item_ids = IdMap(dataset.items[ITEM_ID])
         self._active = np.ones(len(self.item_ids), dtype=bool)
-        self._history = history_by_user(dataset.positives())
-        self._profiles = _profiles(dataset)
+        self._history, self._profiles = users_of(dataset)
         inner, tasks = inner_validation(
             dataset, seed=self.seed, fraction=self.val_fraction, next_item=self.next_item_queries
         )
