@@ -7,7 +7,7 @@
 Every figure on the page is read from its report here, with the commit, command, date and load
 average the report records (its ``provenance`` block, or older fields); for reports older than
 that record, the commit its lab note gives (in ``current.toml``) or else the commit that
-committed the report and the command its note gives (``results/MANIFEST.toml``), labelled
+committed the report and the command that made it (``results/MANIFEST.toml``), labelled
 "committed in"; and links to it.
 """
 
@@ -66,8 +66,9 @@ Every report a script writes now carries a `provenance` block (commit, whether t
 dirty, the exact command, machine, load average at start and end, dates:
 `coldbrew.bench.provenance`). For the older reports that lack it,
 [`results/MANIFEST.toml`](results/MANIFEST.toml) gives the commit that *committed* each one
-(shown below as "committed in", not the commit it ran at) and the command its lab note gives,
-or "not recorded".
+(shown below as "committed in", not the commit it ran at) and the command that made it, with
+the kind of evidence it rests on: quoted from the report or a lab note, inferred from the
+report's recorded arguments and the script at that commit, or unknown (and why).
 
 Machine: the project's shared 2-core, 24 GiB x86_64 box, no GPU; other jobs often ran beside,
 so each report records its load average. Quality figures come from `coldbrew bench` on saved
@@ -97,7 +98,7 @@ def read(path: str) -> Any:
 @functools.cache
 def manifest() -> dict[str, dict[str, Any]]:
     """``results/MANIFEST.toml`` by path: the commit that committed each older report and the
-    command its lab note gives."""
+    command that made it."""
     entries = tomllib.loads((HERE / "results" / "MANIFEST.toml").read_text())["report"]
     return {path: entry for entry in entries for path in entry["paths"]}
 

@@ -1,6 +1,6 @@
 """Every committed result says where it came from (issue 25): the report itself records its
-commit and command, or ``benchmarks/results/MANIFEST.toml`` gives the commit that committed it
-and the command its lab note gives (or says "not recorded")."""
+commit and command, or ``benchmarks/results/MANIFEST.toml`` gives the commit that committed it,
+the command that made it and the kind of evidence that command rests on."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from typing import Any
 
 RESULTS = Path(__file__).resolve().parents[2] / "benchmarks" / "results"
 MANIFEST = RESULTS / "MANIFEST.toml"
+KINDS = ("the report", "notes/", "inferred: ", "unknown: ")
 
 
 def _entries() -> list[dict[str, Any]]:
@@ -64,15 +65,34 @@ def test_every_manifest_entry_names_existing_files_a_commit_and_a_command() -> N
         assert entry["committed_in"], entry["paths"]
         assert all(re.fullmatch(r"[0-9a-f]{7,40}", c) for c in entry["committed_in"]), entry
         assert entry["command"].strip(), entry["paths"]
-        if entry["command"] != "not recorded":
-            assert entry["command_from"] == "the report" or entry["command_from"].startswith(
-                "notes/"
-            ), entry
+        assert entry["command"] != "not recorded", entry["paths"]
+
+
+def test_every_command_names_the_kind_of_its_evidence() -> None:
+    """Quoted (the report, a note), inferred or unknown, and inferred or unknown say from what."""
+    for entry in _entries():
+        source = entry.get("command_from", "")
+        assert source.startswith(KINDS), entry["paths"]
+        if source.startswith(("inferred: ", "unknown: ")):
+            reason = source.split(": ", 1)[1]
+            assert re.search(r"notes/|report|\.py", reason), entry["paths"]
+
+
+def _in_note(command: str, words: str) -> bool:
+    """The command's script and its arguments up to ``--out`` are in the note, together or (where
+    the note quotes only the options) apart."""
+    found = re.search(r"(\S+\.py)\b(.*)", command)
+    if found is None:
+        return command.split(" --out ")[0] in words
+    script = found.group(1).rsplit("/", 1)[-1]
+    arguments = re.split(r" --out |;| #", found.group(2))[0].strip()
+    return f"{script} {arguments}".strip() in words or (script in words and arguments in words)
 
 
 def test_a_command_said_to_come_from_a_note_is_in_that_note() -> None:
-    for entry in _entries():
-        source = entry.get("command_from", "")
-        if source.startswith("notes/"):
-            words = " ".join((RESULTS.parent / source).read_text().replace("\\\n", " ").split())
-            assert entry["command"].split(" --out ")[0] in words, entry["paths"]
+    quoted = [e for e in _entries() if e.get("command_from", "").startswith("notes/")]
+    assert quoted
+    for entry in quoted:
+        note = RESULTS.parent / entry["command_from"]
+        words = " ".join(note.read_text().replace("\\\n", " ").split())
+        assert _in_note(" ".join(entry["command"].split()), words), entry["paths"]

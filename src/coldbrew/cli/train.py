@@ -28,35 +28,34 @@ from coldbrew.eval.protocols import (
 )
 from coldbrew.models.base import Recommender
 from coldbrew.train.config import TrainConfig
+from coldbrew.train.optiondocs import option_help, option_type
 from coldbrew.train.progress import say
 
-FLAGS: dict[str, tuple[type, str]] = {
-    "encoder": (
-        str,
-        "starting model: default (bundled MiniLM), multilingual (bundled e5-small, converted to "
-        "PyTorch once and cached) or a sentence-transformers path",
-    ),
-    "method": (str, "lora or full"),
-    "towers": (str, "shared (one encoder for users and items) or separate (a user tower too)"),
-    "seed": (int, "seed of everything random (split, pairs, batches, dropout)"),
-    "max_steps": (int, "optimisation steps"),
-    "batch_size": (int, "pairs per step (the other pairs are the negatives)"),
-    "learning_rate": (float, "AdamW learning rate"),
-    "max_seq_length": (int, "tokens per text"),
-    "max_pairs": (int, "few-shot: use only this many training pairs (0: all)"),
-    "history": (str, "user side of a pair: item, profile or both"),
-    "hard_negatives": (int, "mined hard negatives per pair (0: in-batch negatives only)"),
-    "fgm_epsilon": (float, "FGM adversarial step size on token embeddings (0: off)"),
-    "dapt_steps": (int, "domain adaptation first: SimCSE steps on the catalogue text (0: off)"),
-    "dapt_items": (str, "texts of that stage: train (items with interactions) or catalogue"),
-    "distill_weight": (float, "weight of the distillation term (0: off)"),
-    "distill_teacher": (str, "teacher: cf, cross-encoder (trained first) or a saved teacher dir"),
-    "distill_loss": (str, "kl or margin-mse"),
-    "teacher_steps": (int, "training steps of the cross-encoder teacher"),
-    "eval_every": (int, "validate every N steps"),
-    "patience": (int, "stop after N validations without gain"),
-    "lora_rank": (int, "LoRA rank"),
-}
+FLAGS = (
+    "encoder",
+    "method",
+    "towers",
+    "seed",
+    "max_steps",
+    "batch_size",
+    "learning_rate",
+    "max_seq_length",
+    "max_pairs",
+    "history",
+    "hard_negatives",
+    "fgm_epsilon",
+    "dapt_steps",
+    "dapt_items",
+    "distill_weight",
+    "distill_teacher",
+    "distill_loss",
+    "teacher_steps",
+    "eval_every",
+    "patience",
+    "lora_rank",
+)
+"""The :class:`TrainConfig` fields ``coldbrew train`` takes as valued flags (``--max-steps``),
+each with the type and the text its declaration gives; ``--augment`` is a switch."""
 
 
 def add_parser(sub: Any) -> None:
@@ -75,9 +74,10 @@ def add_parser(sub: Any) -> None:
         choices=["cold-item", "cold-user", "warm"],
         help="split to train and validate on (default: %(default)s)",
     )
-    for name, (kind, text) in FLAGS.items():
-        parser.add_argument(f"--{name.replace('_', '-')}", type=kind, help=text)
-    parser.add_argument("--augment", action="store_true", default=None, help="field dropout")
+    for name in FLAGS:
+        flag = f"--{name.replace('_', '-')}"
+        parser.add_argument(flag, type=option_type(name), help=option_help(name))
+    parser.add_argument("--augment", action="store_true", default=None, help=option_help("augment"))
     parser.add_argument(
         "--threads",
         type=int,

@@ -47,7 +47,8 @@ class TrainConfig:
     Parameters
     ----------
     encoder
-        The starting model (``default`` is the bundled MiniLM; or a path).
+        The starting model: ``default`` (the bundled MiniLM), ``multilingual`` (the bundled
+        e5-small, converted to PyTorch once and cached) or a sentence-transformers path.
     method
         ``lora`` (adapters on attention, via ``peft``) or ``full`` (every weight).
     towers

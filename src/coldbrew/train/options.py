@@ -39,11 +39,14 @@ class DataOptions:
         query is at recommendation time) with every item they liked: at k=0 the attributes are
         all that is known about a cold user. Other protocols ignore it (their users always come
         with a history), so their runs are unchanged.
-    hard_negatives, hard_negative_skip, hard_negative_depth
+    hard_negatives
         Mined hard negatives per pair (0: in-batch negatives only): items the starting encoder
-        ranks high for the pair's user side that the user never liked, drawn from ranks
-        ``hard_negative_skip`` to ``hard_negative_depth`` (the closest few are passed over: they
-        are the likeliest unlabelled positives). They join every query's negatives.
+        ranks high for the pair's user side that the user never liked. They join every query's
+        negatives.
+    hard_negative_skip, hard_negative_depth
+        The ranks the hard negatives are drawn from, ``hard_negative_skip`` to
+        ``hard_negative_depth`` (the closest few are passed over: they are the likeliest
+        unlabelled positives).
     """
 
     max_pairs: int = 0
@@ -72,9 +75,14 @@ class Optimisation:
 
     Parameters
     ----------
-    max_steps, batch_size, learning_rate, warmup_steps
-        Optimisation steps, pairs per step (the other pairs are the negatives), the learning
-        rate and the warm-up steps.
+    max_steps
+        Optimisation steps.
+    batch_size
+        Pairs per step (the other pairs are the negatives).
+    learning_rate
+        The AdamW learning rate.
+    warmup_steps
+        Steps of linear warm-up before the linear decay.
     checkpoint_every
         Steps between checkpoints (a crashed run resumes from the last one).
     """
@@ -165,9 +173,11 @@ class Distillation:
     distill_loss
         ``kl`` (KL between the in-batch softmax distributions) or ``margin-mse`` (squared error
         between the positive-minus-negative score margins, as in Hofstätter et al. 2020).
-    teacher_steps, teacher_batch_size, teacher_learning_rate, teacher_eval_every
-        Training of the cross-encoder teacher (full fine-tuning, a fresh scoring head;
-        validated every ``teacher_eval_every`` steps, with the student's ``patience``).
+    teacher_steps
+        Training steps of the cross-encoder teacher (full fine-tuning, a fresh scoring head).
+    teacher_batch_size, teacher_learning_rate, teacher_eval_every
+        The teacher's batch size, learning rate and validation interval (it stops with the
+        student's ``patience``).
     teacher_negatives
         In-batch negatives per query the cross-encoder scores, in its own training and when it
         teaches (it reads every pair, so a full batch x batch matrix would cost batch² passes).
@@ -216,8 +226,10 @@ class LoraOptions:
 
     Parameters
     ----------
-    lora_rank, lora_alpha, lora_dropout
-        Rank, scaling numerator and dropout of each adapter.
+    lora_rank
+        Rank of each adapter.
+    lora_alpha, lora_dropout
+        Scaling numerator and dropout of each adapter.
     """
 
     lora_rank: int = 8
@@ -231,9 +243,10 @@ class Validation:
 
     Parameters
     ----------
-    eval_every, patience
-        Validation Recall@20 every ``eval_every`` steps; stop after ``patience`` checks with no
-        gain and keep the best weights.
+    eval_every
+        Validate (Recall@20 on the validation split) every this many steps.
+    patience
+        Stop after this many validations with no gain (the best weights are kept).
     val_k_values
         Cold-user only: validation Recall@20 is the mean over these ``k`` (each validation user
         reveals their ``k`` earliest positives).
