@@ -68,7 +68,8 @@ dirty, the exact command, machine, load average at start and end, dates:
 [`results/MANIFEST.toml`](results/MANIFEST.toml) gives the commit that *committed* each one
 (shown below as "committed in", not the commit it ran at) and the command that made it, with
 the kind of evidence it rests on: quoted from the report or a lab note, inferred from the
-report's recorded arguments and the script at that commit, or unknown (and why).
+report's recorded arguments and the script at that commit. Three reports made by code never
+committed were retired from `results/` (the manifest's header names them; git keeps them).
 
 Machine: the project's shared 2-core, 24 GiB x86_64 box, no GPU; other jobs often ran beside,
 so each report records its load average. Quality figures come from `coldbrew bench` on saved
