@@ -26,14 +26,18 @@ from coldbrew.bench.provenance import stamped
 from coldbrew.bench.runner import BenchConfig, load_or_make_split
 from coldbrew.data import load_dataset
 from coldbrew.eval.metrics import ndcg_at_k_scores
+from coldbrew.models.attrsmoothing import revealed_nothing
 from coldbrew.models.base import Recommender
 from coldbrew.models.baselines import AttributePopularityRecommender, PopularityRecommender
 from coldbrew.models.innerval import inner_validation
+from coldbrew.models.recipes import ATTRIBUTE_SMOOTHINGS
 from coldbrew.models.selection import ValTask, always, keep_unless_beaten
 
-SMOOTHING = (0.03, 0.1, 0.3, 1.0, 3.0)
+SMOOTHING = ATTRIBUTE_SMOOTHINGS
 HYBRID_SMOOTHING = 1.0
-"""The hybrid's part's (``models/recipes.py``)."""
+"""The hybrid's part's as built (``models/recipes.py``): since issue 24's k = 0 work the hybrid
+chooses among :data:`SMOOTHING` per fit, out of fold against this one, as
+:func:`smoothing_out_of_fold` does here."""
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -45,12 +49,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def new_user_task(tasks: list[ValTask]) -> ValTask:
-    """The inner validation's task of held-out users who revealed nothing."""
-    for task in tasks:
-        revealed = any(q.liked for q in task.queries) or any(task.exclude)
-        if task.cell == 1 and task.queries and not revealed:
-            return task
-    raise ValueError("the inner validation has no users who revealed nothing")
+    """The inner validation's task of held-out users who revealed nothing (the one the hybrid
+    chooses its part's smoothing on: :func:`~coldbrew.models.attrsmoothing.revealed_nothing`)."""
+    found = revealed_nothing(tasks)
+    if not found:
+        raise ValueError("the inner validation has no users who revealed nothing")
+    return found[0]
 
 
 def ndcg20(model: Recommender, task: ValTask) -> np.ndarray:
