@@ -65,3 +65,42 @@ def smoothed_parts(parts: Mapping[str, Any]) -> dict[str, AttributePopularityRec
     """The parts whose smoothing the hybrid chooses: attribute popularity proper (not its
     context-conditioned subclass, whose features come with events, not users)."""
     return {n: p for n, p in parts.items() if type(p) is AttributePopularityRecommender}
+
+
+def references(parts: Mapping[str, Any], smoothings: Sequence[float]) -> dict[str, float]:
+    """Each attribute-popularity part's own smoothing (:func:`smoothed_parts`), the reference
+    another candidate must beat on every fit.
+
+    Raises
+    ------
+    ValueError
+        When a candidate in ``smoothings`` is not a finite positive number.
+    """
+    found = {name: part.smoothing for name, part in smoothed_parts(parts).items()}
+    for reference in found.values():
+        smoothing_candidates(smoothings, reference)
+    return found
+
+
+def choose_smoothings(
+    parts: Mapping[str, Any],
+    reference: Mapping[str, float],
+    tasks: Sequence[ValTask],
+    smoothings: Sequence[float],
+    seed: int,
+) -> dict[str, Any]:
+    """:func:`choose_smoothing` for each attribute-popularity part in ``parts`` against its
+    ``reference``, keyed ``smoothing/<name>`` (nothing without candidates)."""
+    if not smoothings:
+        return {}
+    return {
+        f"smoothing/{name}": choose_smoothing(part, tasks, smoothings, reference[name], seed)
+        for name, part in smoothed_parts(parts).items()
+    }
+
+
+def keep_smoothings(parts: Mapping[str, Any], previous: Mapping[str, Any]) -> None:
+    """Give each attribute-popularity part in ``parts`` the smoothing of ``previous``'s part of
+    the same name (a refit that reuses an earlier fit's choices)."""
+    for name, part in smoothed_parts(parts).items():
+        part.smoothing = getattr(previous.get(name), "smoothing", part.smoothing)

@@ -30,7 +30,7 @@ from coldbrew.data.schema import (
     ITEM_ID,
     Dataset,
 )
-from coldbrew.models.attrsmoothing import choose_smoothing, smoothed_parts, smoothing_candidates
+from coldbrew.models.attrsmoothing import choose_smoothings, keep_smoothings, references
 from coldbrew.models.base import Recommender, UserQuery
 from coldbrew.models.baselines import _id_hashes
 from coldbrew.models.blend import Prepared
@@ -141,11 +141,8 @@ class HybridRecommender(Recommender):
         self.seed = seed
         self.show_progress = show_progress
         self.next_item_queries = next_item_queries
-        # each part's own smoothing: the reference another must beat on every fit
-        self._smoothing = {n: p.smoothing for n, p in smoothed_parts(self.parts).items()}
-        for reference in self._smoothing.values():
-            smoothing_candidates(attribute_smoothings, reference)  # raises on a bad value
         self.attribute_smoothings = tuple(float(s) for s in attribute_smoothings)
+        self._smoothing = references(self.parts, self.attribute_smoothings)
         n = len(self.parts)
         # (user bucket, item cell, user known in training?, part)
         self.weights = np.full((len(USER_EDGES), 2, 2, n), 1.0 / n, dtype=np.float32)
@@ -199,7 +196,11 @@ class HybridRecommender(Recommender):
                 with watch.time("context weights"):
                     chosen = self._fit_context_weights(tasks)
                 with watch.time("attribute smoothing"):
-                    chosen.update(self._fit_smoothings(tasks))
+                    chosen.update(
+                        choose_smoothings(
+                            self.parts, self._smoothing, tasks, self.attribute_smoothings, self.seed
+                        )
+                    )
                 with watch.time("weights"):
                     self._fit_weights(tasks)
                 self.validation.update(chosen)
@@ -232,8 +233,7 @@ class HybridRecommender(Recommender):
             if isinstance(part, CONTEXT_WEIGHTED):
                 part.context_weight = getattr(previous.parts[name], "context_weight", 0.0)
             part.start_from(previous.parts[name])
-        for name, smoothed in smoothed_parts(self.parts).items():
-            smoothed.smoothing = getattr(previous.parts[name], "smoothing", smoothed.smoothing)
+        keep_smoothings(self.parts, previous.parts)
         tune, self.tune = self.tune, False
         try:
             self.fit(dataset)
@@ -304,19 +304,6 @@ class HybridRecommender(Recommender):
             )
             for name, part in self.parts.items()
             if isinstance(part, CONTEXT_WEIGHTED)
-        }
-
-    def _fit_smoothings(self, tasks: list[ValTask]) -> dict[str, Any]:
-        """Choose each attribute-popularity part's smoothing among :attr:`attribute_smoothings`
-        on the validation ``tasks``' users who revealed nothing (parts left as they are
-        without candidates)."""
-        if not self.attribute_smoothings:
-            return {}
-        return {
-            f"smoothing/{name}": choose_smoothing(
-                part, tasks, self.attribute_smoothings, self._smoothing[name], self.seed
-            )
-            for name, part in smoothed_parts(self.parts).items()
         }
 
     def _fit_weights(self, tasks: list[ValTask]) -> None:
