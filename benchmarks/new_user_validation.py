@@ -21,19 +21,25 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from replay_stream import positives_in_order
 
 from coldbrew.bench.provenance import stamped
 from coldbrew.bench.runner import BenchConfig, load_or_make_split
 from coldbrew.data import load_dataset
+from coldbrew.data.schema import Dataset
 from coldbrew.eval.metrics import ndcg_at_k_scores
+from coldbrew.models.attrsmoothing import revealed_nothing
 from coldbrew.models.base import Recommender
 from coldbrew.models.baselines import AttributePopularityRecommender, PopularityRecommender
 from coldbrew.models.innerval import inner_validation
+from coldbrew.models.recipes import ATTRIBUTE_SMOOTHINGS
 from coldbrew.models.selection import ValTask, always, keep_unless_beaten
 
-SMOOTHING = (0.03, 0.1, 0.3, 1.0, 3.0)
+SMOOTHING = ATTRIBUTE_SMOOTHINGS
 HYBRID_SMOOTHING = 1.0
-"""The hybrid's part's (``models/recipes.py``)."""
+"""The hybrid's part's as built (``models/recipes.py``): since issue 24's k = 0 work the hybrid
+chooses among :data:`SMOOTHING` per fit, out of fold against this one, as
+:func:`smoothing_out_of_fold` does here."""
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -41,16 +47,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--dataset", required=True)
     parser.add_argument("--seed", type=int, default=42, help="the split's and the validation's")
     parser.add_argument("--out", type=Path, default=None, help="folder for the JSON report")
+    parser.add_argument(
+        "--replay-history",
+        action="store_true",
+        help="carve the validation from the replay's history half (the first half of the "
+        "positives in time order, what the replay's served hybrid is first fitted on) instead "
+        "of the bench's cold-user training part",
+    )
     return parser.parse_args(argv)
 
 
 def new_user_task(tasks: list[ValTask]) -> ValTask:
-    """The inner validation's task of held-out users who revealed nothing."""
-    for task in tasks:
-        revealed = any(q.liked for q in task.queries) or any(task.exclude)
-        if task.cell == 1 and task.queries and not revealed:
-            return task
-    raise ValueError("the inner validation has no users who revealed nothing")
+    """The inner validation's task of held-out users who revealed nothing (the one the hybrid
+    chooses its part's smoothing on: :func:`~coldbrew.models.attrsmoothing.revealed_nothing`)."""
+    found = revealed_nothing(tasks)
+    if not found:
+        raise ValueError("the inner validation has no users who revealed nothing")
+    return found[0]
 
 
 def ndcg20(model: Recommender, task: ValTask) -> np.ndarray:
@@ -86,11 +99,20 @@ def smoothing_out_of_fold(
     return {"smoothing": SMOOTHING[row], "gain": gain, "gain_se": se}
 
 
+def training_data(dataset: Dataset, args: argparse.Namespace) -> Dataset:
+    """What the hybrid would be fitted on: the bench's cold-user training part, or with
+    ``--replay-history`` the first half of the positives in time order."""
+    if args.replay_history:
+        frame = positives_in_order(dataset).drop(columns=["_order"])
+        return dataset.with_interactions(frame.iloc[: len(frame) // 2])
+    config = BenchConfig(protocols=("cold-user",), seed=args.seed)
+    return load_or_make_split(dataset, "cold-user", config, None).train_dataset(dataset)
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     dataset = load_dataset(args.dataset)
-    config = BenchConfig(protocols=("cold-user",), seed=args.seed)
-    train = load_or_make_split(dataset, "cold-user", config, None).train_dataset(dataset)
+    train = training_data(dataset, args)
     inner, tasks = inner_validation(train, seed=args.seed)
     task = new_user_task(tasks)
     models: dict[str, Recommender] = {"popularity": PopularityRecommender(tie_break=False)}
@@ -101,6 +123,7 @@ def main(argv: list[str] | None = None) -> None:
     values = {name: ndcg20(model.fit(inner), task) for name, model in models.items()}
     base, part = values["popularity"], values[f"attribute_popularity s={HYBRID_SMOOTHING:g}"]
     report: dict[str, Any] = {"dataset": args.dataset, "seed": args.seed, "queries": len(base)}
+    report["fitted_on"] = "replay history half" if args.replay_history else "cold-user training"
     print(f"{args.dataset}: {len(base)} inner-validation users who revealed nothing")
     for name, v in values.items():
         gain, over_part = paired(v, base), paired(v, part)
@@ -113,7 +136,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"  a smoothing chosen per fit, out of fold against 1: {report['chosen_out_of_fold']}")
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / f"{args.dataset}.json").write_text(json.dumps(stamped(report), indent=2) + "\n")
+        name = f"{args.dataset}-replay-history" if args.replay_history else args.dataset
+        (args.out / f"{name}.json").write_text(json.dumps(stamped(report), indent=2) + "\n")
 
 
 if __name__ == "__main__":

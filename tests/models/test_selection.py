@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
+import pytest
 
 from coldbrew.models.blend import Prepared, blend_ndcg
 from coldbrew.models.selection import always, best_single, keep_unless_beaten, out_of_fold_gain
-from coldbrew.models.weights import USER_EDGES, WeightSearch, one_standard_error_choice
+from coldbrew.models.weights import (
+    USER_EDGES,
+    WeightSearch,
+    one_standard_error_choice,
+    simplex_grid,
+)
 
 
 def _lucky_grid(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -106,3 +114,26 @@ def test_new_users_keep_popularity_without_a_lift() -> None:
     for better, worse in ((0.1, 0.1), (0.05, 0.15)):
         weights = _new_user_weights(_new_users(better, worse))
         assert weights == {"popularity": 1.0, "attribute_popularity": 0.0}
+
+
+@pytest.mark.parametrize("seed, scale", [(3, 0.3), (15, 3.0), (20, 0.3), (36, 0.3)])
+def test_new_users_get_no_blend_with_a_part_that_only_adds_noise(seed: int, scale: float) -> None:
+    """A steady lift over popularity, and a third part of pure noise that a blend with the
+    lift led by chance on these draws: a blend must beat the best single part out of fold
+    before it replaces it for new users who revealed nothing, as everywhere else."""
+    prep = _new_users(better=0.3, worse=0.05, seed=seed)
+    noise = scale * np.random.default_rng(100 + seed).standard_normal(prep.parts[0].shape)
+    prep = replace(
+        prep,
+        parts=(*prep.parts, noise.astype(np.float32)),
+        flat=np.zeros(3, dtype=bool),
+        silent=np.zeros(3, dtype=bool),
+    )
+    parts = (*PRIOR_PARTS, "noise")
+    grid = simplex_grid(3, 0.5)
+    lucky = one_standard_error_choice(blend_ndcg(prep, grid), grid)  # the old candidate
+    assert grid[lucky][2] > 0  # took the noise in
+    weights = np.zeros((len(USER_EDGES), 2, 2, 3), dtype=np.float32)
+    search = WeightSearch(parts, weights, 0.5, None, 30, seed=0)
+    search.fit({1: [prep]})
+    np.testing.assert_array_equal(search.weights[0, 1, 0], [0.0, 1.0, 0.0])

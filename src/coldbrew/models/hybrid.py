@@ -30,6 +30,7 @@ from coldbrew.data.schema import (
     ITEM_ID,
     Dataset,
 )
+from coldbrew.models.attrsmoothing import choose_smoothings, keep_smoothings, references
 from coldbrew.models.base import Recommender, UserQuery
 from coldbrew.models.baselines import _id_hashes
 from coldbrew.models.blend import Prepared
@@ -98,6 +99,11 @@ class HybridRecommender(Recommender):
         next item it lifted the blend to its own transitions part, but the weights are shared
         with the warm protocol's returning users, and on ml-100k's warm split it cost them 0.04
         NDCG@20 (benchmarks/notes/2026-12-06-blend-never-below-its-parts.md).
+    attribute_smoothings
+        Candidate smoothings of the attribute-popularity parts, chosen on the inner
+        validation's held-out users who revealed nothing (:mod:`coldbrew.models.attrsmoothing`);
+        each part's smoothing when the hybrid was built is always one and is kept unless
+        another beats it. ``()``, the default, leaves the parts as they are.
     """
 
     kind = "hybrid"
@@ -116,6 +122,7 @@ class HybridRecommender(Recommender):
         show_progress: bool = False,
         context_weights: Sequence[float] = (0.0,),
         next_item_queries: bool = False,
+        attribute_smoothings: Sequence[float] = (),
     ) -> None:
         super().__init__()
         if not parts:
@@ -134,6 +141,8 @@ class HybridRecommender(Recommender):
         self.seed = seed
         self.show_progress = show_progress
         self.next_item_queries = next_item_queries
+        self.attribute_smoothings = tuple(float(s) for s in attribute_smoothings)
+        self._smoothing = references(self.parts, self.attribute_smoothings)
         n = len(self.parts)
         # (user bucket, item cell, user known in training?, part)
         self.weights = np.full((len(USER_EDGES), 2, 2, n), 1.0 / n, dtype=np.float32)
@@ -186,6 +195,12 @@ class HybridRecommender(Recommender):
                 bar.set_postfix_str("weights on the inner validation")
                 with watch.time("context weights"):
                     chosen = self._fit_context_weights(tasks)
+                with watch.time("attribute smoothing"):
+                    chosen.update(
+                        choose_smoothings(
+                            self.parts, self._smoothing, tasks, self.attribute_smoothings, self.seed
+                        )
+                    )
                 with watch.time("weights"):
                     self._fit_weights(tasks)
                 self.validation.update(chosen)
@@ -218,6 +233,7 @@ class HybridRecommender(Recommender):
             if isinstance(part, CONTEXT_WEIGHTED):
                 part.context_weight = getattr(previous.parts[name], "context_weight", 0.0)
             part.start_from(previous.parts[name])
+        keep_smoothings(self.parts, previous.parts)
         tune, self.tune = self.tune, False
         try:
             self.fit(dataset)

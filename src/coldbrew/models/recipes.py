@@ -141,10 +141,21 @@ def _hybrid_parts(ctx: ModelContext) -> dict[str, Recommender]:
 CONTEXT_WEIGHTS = (0.0, 0.25, 0.5, 1.0)
 """How much the language model may read the query's context in words (issue 26): the hybrid's
 inner validation keeps 0 unless another weight beats it (models/contextweight.py)."""
+ATTRIBUTE_SMOOTHINGS = (0.03, 0.1, 0.3, 1.0, 3.0)
+"""The attribute-popularity part's candidate smoothings (the grid of
+benchmarks/new_user_validation.py): the hybrid's inner validation keeps the part's 1 for new
+users who revealed nothing unless another beats it out of fold (models/attrsmoothing.py); on
+issue 24's validations that took 0.03 on online-retail (one attribute, a country, most users in
+one) and 0.1 on ml-1m, and kept 1 on ml-100k."""
 
 
 def _hybrid(ctx: ModelContext) -> Recommender:
-    return HybridRecommender(_hybrid_parts(ctx), seed=ctx.seed, context_weights=CONTEXT_WEIGHTS)
+    return HybridRecommender(
+        _hybrid_parts(ctx),
+        seed=ctx.seed,
+        context_weights=CONTEXT_WEIGHTS,
+        attribute_smoothings=ATTRIBUTE_SMOOTHINGS,
+    )
 
 
 def _hybrid_candidates(ctx: ModelContext) -> Recommender:
@@ -157,7 +168,9 @@ def _hybrid_candidates(ctx: ModelContext) -> Recommender:
 def _hybrid_blind(ctx: ModelContext) -> Recommender:
     """The default hybrid whose language model never reads the context (opt-in: the
     context-blind side of benchmarks/context.py)."""
-    return HybridRecommender(_hybrid_parts(ctx), seed=ctx.seed)
+    return HybridRecommender(
+        _hybrid_parts(ctx), seed=ctx.seed, attribute_smoothings=ATTRIBUTE_SMOOTHINGS
+    )
 
 
 LM_PARTS = ("lm", "cf_map")
@@ -167,7 +180,12 @@ LM_PARTS = ("lm", "cf_map")
 def _hybrid_no_lm(ctx: ModelContext) -> Recommender:
     """The default hybrid without its language-model parts: issue 24's ablation (opt-in)."""
     parts = {n: p for n, p in _hybrid_parts(ctx).items() if n not in LM_PARTS}
-    return HybridRecommender(parts, seed=ctx.seed, context_weights=CONTEXT_WEIGHTS)
+    return HybridRecommender(
+        parts,
+        seed=ctx.seed,
+        context_weights=CONTEXT_WEIGHTS,
+        attribute_smoothings=ATTRIBUTE_SMOOTHINGS,
+    )
 
 
 def _hybrid_next_item(ctx: ModelContext) -> Recommender:
@@ -175,7 +193,11 @@ def _hybrid_next_item(ctx: ModelContext) -> Recommender:
     latest like with the rest revealed, as the next-item protocol does (opt-in, issue 24 item 3:
     it lifts online-retail's next item and costs ml-100k's warm split; benchmarks/README.md)."""
     return HybridRecommender(
-        _hybrid_parts(ctx), seed=ctx.seed, context_weights=CONTEXT_WEIGHTS, next_item_queries=True
+        _hybrid_parts(ctx),
+        seed=ctx.seed,
+        context_weights=CONTEXT_WEIGHTS,
+        attribute_smoothings=ATTRIBUTE_SMOOTHINGS,
+        next_item_queries=True,
     )
 
 
@@ -183,7 +205,12 @@ def _hybrid_adapted(ctx: ModelContext) -> Recommender:
     """The default hybrid plus :func:`_adapted` as a part, ``lm_adapted`` (opt-in, issue 24
     item 5): the inner validation weighs it beside ``lm`` and the rest."""
     parts = {**_hybrid_parts(ctx), "lm_adapted": _adapted(ctx)}
-    return HybridRecommender(parts, seed=ctx.seed, context_weights=CONTEXT_WEIGHTS)
+    return HybridRecommender(
+        parts,
+        seed=ctx.seed,
+        context_weights=CONTEXT_WEIGHTS,
+        attribute_smoothings=ATTRIBUTE_SMOOTHINGS,
+    )
 
 
 def _hybrid_context(ctx: ModelContext) -> Recommender:
@@ -193,7 +220,12 @@ def _hybrid_context(ctx: ModelContext) -> Recommender:
     Context features fewer than 5 users share are not learned (as attribute values)."""
     part = ContextPopularityRecommender(tie_break=False, min_users=PRIVATE_MIN_USERS)
     parts = {**_hybrid_parts(ctx), "context_popularity": part}
-    return HybridRecommender(parts, seed=ctx.seed, context_weights=CONTEXT_WEIGHTS)
+    return HybridRecommender(
+        parts,
+        seed=ctx.seed,
+        context_weights=CONTEXT_WEIGHTS,
+        attribute_smoothings=ATTRIBUTE_SMOOTHINGS,
+    )
 
 
 def _context_als(ctx: ModelContext, weight: float = 1.0) -> ContextALSRecommender:
@@ -215,7 +247,12 @@ def _hybrid_context_cf(ctx: ModelContext) -> Recommender:
     validation chooses its context weight among :data:`CONTEXT_WEIGHTS` (0 unless another
     wins out of fold, models/contextweight.py), then its weight in each bucket's blend."""
     parts = {**_hybrid_parts(ctx), "context_cf": _context_als(ctx)}
-    return HybridRecommender(parts, seed=ctx.seed, context_weights=CONTEXT_WEIGHTS)
+    return HybridRecommender(
+        parts,
+        seed=ctx.seed,
+        context_weights=CONTEXT_WEIGHTS,
+        attribute_smoothings=ATTRIBUTE_SMOOTHINGS,
+    )
 
 
 FACTORIES: dict[str, Callable[[ModelContext], Recommender]] = {

@@ -8,6 +8,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -15,7 +16,13 @@ import numpy as np
 from coldbrew.data.idmap import IdMap
 from coldbrew.models.base import Recommender
 from coldbrew.models.blend import Prepared, blend_ndcg
-from coldbrew.models.selection import ValTask, always, best_single, keep_unless_beaten
+from coldbrew.models.selection import (
+    Chooser,
+    ValTask,
+    always,
+    best_single,
+    keep_unless_beaten,
+)
 
 USER_EDGES = (0, 1, 3, 5, 10, 20, 50, 100)
 """The user buckets' lower edges, by how many items a user liked (or revealed)."""
@@ -219,17 +226,23 @@ class WeightSearch:
         if default is not None:
             fallback = int(np.argmin(np.abs(grid - default).sum(axis=1)))
         reference = best_single(grid) if fallback is None else always(fallback)
-        # popularity is judged once, out of fold: were it also the candidate's tie default, a
-        # half would rarely pick anything else, and a steady small lift would never pass
-        tie_to = None if self.popularity_prior(bucket, known) else fallback
-
-        def candidate(scores: np.ndarray) -> int:
-            return one_standard_error_choice(scores, grid, tie_to)
-
+        candidate = self.candidate(grid, fallback, self.popularity_prior(bucket, known))
         best, gain, se = keep_unless_beaten(ndcg, candidate, reference, self.seed)
         table = self.table(ndcg, grid, best)
         table["oof_gain"], table["oof_gain_se"] = gain, se
         return grid[best], count, table
+
+    def candidate(self, grid: np.ndarray, fallback: int | None, first_popularity: bool) -> Chooser:
+        """What a search puts up against its reference: the simplest grid point tied with the
+        best (``fallback`` kept when tied). Where plain popularity is the reference
+        (``first_popularity``), it is judged once, out of fold, not also kept as the tie default
+        (a half would rarely pick anything else, and a steady small lift would never pass); and
+        the candidate is then the best single part unless a blend beats it out of fold, as
+        everywhere else (there the best single part is the reference)."""
+        if not first_popularity:
+            return lambda scores: one_standard_error_choice(scores, grid, fallback)
+        blend = partial(one_standard_error_choice, grid=grid)
+        return lambda scores: keep_unless_beaten(scores, blend, best_single(grid), self.seed)[0]
 
     def table(self, ndcg: np.ndarray, grid: np.ndarray, best: int) -> dict[str, Any]:
         """What a search saw: each part alone, the best single part, the best blend, the chosen
