@@ -207,6 +207,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     load_start = [round(x, 2) for x in os.getloadavg()]
+    head = git_head()  # the code measured: the run imports it now and takes long
     records = dataset_records(LOADERS[args.dataset](data_root()))
     events = sorted(
         (i for i in records.interactions if i.event in POSITIVE_EVENTS), key=lambda i: i.timestamp
@@ -238,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
         "dataset": args.dataset,
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "git": git_head(),
+        "git": head,
         "refit_job_fields": [f.name for f in dataclasses.fields(RefitJob)],
         "run_refit": inspect.getsourcefile(run_refit),
         "positives": len(events),
