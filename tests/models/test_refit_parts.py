@@ -20,6 +20,7 @@ from coldbrew.models import Recommender, UserQuery
 from coldbrew.models.cf import ItemKNNRecommender
 from coldbrew.models.heads import CFMapRecommender
 from coldbrew.models.recipes import ModelContext, _cf_map, _hybrid_parts
+from coldbrew.models.sequence import TransitionRecommender
 from coldbrew.models.users import _profiles, users_of
 from coldbrew.text import HashingEncoder
 
@@ -123,3 +124,29 @@ def test_parts_fitted_on_one_dataset_read_its_users_once_each_their_own(
     first.forget_user("alice")
     assert "alice" not in first.known_users() and "alice" in second.known_users()
     assert users_of(tiny_dataset)[0]["alice"] == ["boots", "tent", "bottle"]
+
+
+def test_transitions_keep_the_counts_of_the_same_histories(
+    tiny_dataset: Dataset, tmp_path: Path
+) -> None:
+    """Started from a saved transitions part, a fit on the same histories keeps its counts;
+    one more like, or another window, and they are counted again: each equals a fresh fit's."""
+    previous = Recommender.load(TransitionRecommender(window=2).fit(tiny_dataset).save(tmp_path))
+    assert isinstance(previous, TransitionRecommender) and previous.learned_from
+    more = pd.DataFrame([{"user_id": "alice", "item_id": "coffee", "value": 5.0, "timestamp": 9.0}])
+    grown = replace(
+        tiny_dataset, interactions=pd.concat([tiny_dataset.interactions, more], ignore_index=True)
+    )
+    for dataset, window, kept in (
+        (tiny_dataset, 2, True),
+        (grown, 2, False),
+        (tiny_dataset, 3, False),
+    ):
+        started = TransitionRecommender(window=window)
+        started.start_from(previous)
+        started.fit(dataset)
+        fresh = TransitionRecommender(window=window).fit(dataset)
+        assert (started.transitions is previous.transitions) is kept
+        assert started.transitions.nnz and (started.transitions != fresh.transitions).nnz == 0
+        assert started.learned_from == fresh.learned_from
+    assert started.learned_from == previous.learned_from  # the key reads histories, not window

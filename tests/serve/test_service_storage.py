@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import math
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -121,3 +122,27 @@ def test_nan_never_reaches_the_store(client: TestClient) -> None:
         assert response.status_code == 422, (raw, response.text)
     history = [i.timestamp for i in client.app.state.engine.store.interactions()]  # type: ignore[attr-defined]
     assert all(math.isfinite(t) for t in history)
+
+
+def test_interactions_read_back_their_contexts_as_written(db_url: str) -> None:
+    """The bulk read decodes each context's JSON text itself (issue 29): nested values, words
+    that spell ``null``, and no context (SQL NULL, JSON null or ``{}``) all come back as the
+    record held them, oldest first."""
+    nested = {"device": "mobile", "where": {"lat": 48.8, "tags": ["café", "null"]}, "n": 2}
+    contexts: list[dict[str, Any] | None] = [nested, None, {}, {"text": "null"}]
+    events = [
+        Interaction(f"e{n}", "u", f"i{n}", "click", 10.0 - n, None, context)
+        for n, context in enumerate(contexts)
+    ]
+    store = Store(db_url)
+    with store.transaction() as session:
+        store.upsert_interactions(session, events)
+    with store.engine.begin() as connection:  # a row another writer left as SQL NULL
+        connection.execute(
+            text("UPDATE interactions SET context = NULL WHERE interaction_id = 'e1'")
+        )
+    read = store.interactions()
+    assert [i.interaction_id for i in read] == ["e3", "e2", "e1", "e0"]
+    assert [i.context for i in read] == [{"text": "null"}, None, None, nested]
+    assert store.interactions("u") == read and store.interactions("nobody") == []
+    store.close()

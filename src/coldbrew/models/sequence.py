@@ -18,13 +18,14 @@ collaborative model here.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 import scipy.sparse as sp
 
 from coldbrew.data.schema import Dataset, has_timestamps
-from coldbrew.models.base import UserQuery
+from coldbrew.models.base import Recommender, UserQuery
 from coldbrew.models.cfbase import CFRecommender, csr_arrays, csr_from_arrays, grown_square
 from coldbrew.models.reasons import Reason, strongest_link
 
@@ -53,6 +54,18 @@ class TransitionRecommender(CFRecommender):
             raise ValueError(f"window must be at least 1, got {window}")
         self.window = window
         self.transitions = sp.csr_matrix((0, 0), dtype=np.float32)
+        self.learned_from = ""
+        """The :func:`history_key` of the histories :attr:`transitions` were counted from."""
+        self._kept: tuple[str, sp.csr_matrix] | None = None
+
+    def start_from(self, previous: Recommender) -> None:
+        """Keep ``previous``'s counts for the next fit if that fit's histories are the very
+        ones they were counted from (:func:`history_key`: the same items, users and likes in
+        the same order) with the same window; otherwise they are counted again."""
+        if isinstance(previous, TransitionRecommender) and previous.window == self.window:
+            self._kept = (
+                (previous.learned_from, previous.transitions) if previous.learned_from else None
+            )
 
     def _fit_cf(self, matrix: sp.csr_matrix) -> None:
         n = len(self.item_ids)
@@ -68,9 +81,14 @@ class TransitionRecommender(CFRecommender):
             )
 
     def _learn_transitions(self, dataset: Dataset) -> None:
+        kept, self._kept, self.learned_from = self._kept, None, ""
         if not has_timestamps(dataset.positives()):
             return
         n = len(self.item_ids)
+        self.learned_from = history_key(self._history, list(self.item_ids))
+        if kept is not None and kept[0] == self.learned_from and kept[1].shape == (n, n):
+            self.transitions = kept[1]
+            return
         weights = harmonic_weights(self.window)
         sources, targets, values = [], [], []
         for items in self._history.values():  # oldest first
@@ -118,11 +136,13 @@ class TransitionRecommender(CFRecommender):
         self.transitions = grown_square(self.transitions, len(self.item_ids))
 
     def _get_state(self) -> dict[str, np.ndarray]:
-        return {**super()._get_state(), **csr_arrays("next", self.transitions)}
+        learned = {"learned_from": np.asarray(self.learned_from, dtype=str)}
+        return {**super()._get_state(), **csr_arrays("next", self.transitions), **learned}
 
     def _set_state(self, arrays: Mapping[str, np.ndarray]) -> None:
         super()._set_state(arrays)
         self.transitions = csr_from_arrays(arrays, "next", len(self._counts))
+        self.learned_from = str(arrays["learned_from"]) if "learned_from" in arrays else ""
 
     def _reason(self, part: str, query: UserQuery, quotable: UserQuery, row: int) -> Reason:
         """The quotable recent like after which ``row`` came most (weighted as scored)."""
@@ -131,3 +151,11 @@ class TransitionRecommender(CFRecommender):
         recent = self.recent_rows(quotable)
         weights = harmonic_weights(len(recent))
         return strongest_link(self.item_ids, self.transitions, recent, row, "went_on", weights)
+
+
+def history_key(history: Mapping[str, Sequence[str]], items: Sequence[str]) -> str:
+    """A digest of the item ids and of each user's likes in order (what the counts read)."""
+    digest = hashlib.sha256("\x00".join(items).encode() + b"\x01")
+    for user, liked in history.items():
+        digest.update(user.encode() + b"\x02" + "\x00".join(liked).encode() + b"\x01")
+    return digest.hexdigest()

@@ -13,6 +13,7 @@ checkpoints the write-ahead log, so the forgotten text is in neither file afterw
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -21,7 +22,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
-from sqlalchemy import Engine, create_engine, delete, event, func, insert, select, text
+from sqlalchemy import Engine, Text, cast, create_engine, delete, event, func, insert, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DataError as SQLDataError
@@ -130,9 +131,17 @@ _INTERACTION_COLUMNS = (
     InteractionRow.event,
     InteractionRow.timestamp,
     InteractionRow.value,
-    InteractionRow.context,
+    cast(InteractionRow.context, Text),
 )
-"""An interaction's columns in :class:`~coldbrew.store.records.Interaction`'s order."""
+"""An interaction's columns in :class:`~coldbrew.store.records.Interaction`'s order, the context
+as its JSON text: decoded by :func:`_context`, not per row by the column type."""
+
+
+def _context(raw: str | None) -> dict[str, Any] | None:
+    """A stored context from its JSON text (SQL or JSON null, and ``{}``: none)."""
+    if raw is None or raw == "null":  # most events say nothing: nothing to parse
+        return None
+    return json.loads(raw) or None
 
 
 def _chunks(values: Sequence[str]) -> Iterator[Sequence[str]]:
@@ -354,10 +363,10 @@ class Store:
         stmt = select(*_INTERACTION_COLUMNS).order_by(InteractionRow.timestamp, InteractionRow.pk)
         if user_id is not None:
             stmt = stmt.where(InteractionRow.user_id == user_id)
-        with self._sessions() as session:  # plain rows: no ORM object per interaction
+        with database_errors(), self.engine.connect() as connection:  # plain rows, no ORM
             return [
-                Interaction(i, u, item, event, ts, value, dict(context) if context else None)
-                for i, u, item, event, ts, value, context in session.execute(stmt)
+                Interaction(i, u, item, event, ts, value, _context(context))
+                for i, u, item, event, ts, value, context in connection.execute(stmt)
             ]
 
     def vectors(self, kind: str, model: str) -> dict[str, np.ndarray]:

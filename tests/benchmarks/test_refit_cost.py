@@ -1,0 +1,49 @@
+"""``benchmarks/refit_cost.py``: the events it adds before the second refit are all later than
+every event the first refit learned, so the refit holds out each of them (issue 29)."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from coldbrew.live.judge import split_recent
+from coldbrew.store import Interaction
+
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "refit_cost.py"
+
+
+@pytest.fixture(scope="module")
+def refit_cost() -> ModuleType:
+    sys.path.insert(0, str(SCRIPT.parent))
+    return importlib.import_module("refit_cost")
+
+
+def _events(stamps: list[float]) -> list[Interaction]:
+    return [Interaction(f"e{n}", f"u{n % 3}", f"i{n}", "like", t) for n, t in enumerate(stamps)]
+
+
+def test_the_new_events_are_later_than_every_old_one(refit_cost: ModuleType) -> None:
+    events = _events([1, 2, 3, 3, 3, 4, 5])
+    new = refit_cost.newest(events, 3)
+    assert [i.interaction_id for i in new] == ["e5", "e6"]  # e4 shares its second with e2, e3
+    assert [i.interaction_id for i in refit_cost.newest(events, 2)] == ["e5", "e6"]
+    assert refit_cost.newest(events, 9) == events
+
+
+def test_the_refit_holds_out_every_new_event(refit_cost: ModuleType) -> None:
+    """What the benchmark relies on: with the old events learned, each new one is held out,
+    where the newest three by position would leave one, tied with an old event, learned."""
+    events = _events([*range(1, 16), 16, 16, 16, 17, 18])
+    for count in (1, 2, 3, 4):
+        new = refit_cost.newest(events, count)
+        old = events[: len(events) - len(new)]
+        train, held = split_recent(events, max(i.timestamp for i in old))
+        assert held == new and train == old
+    assert len(refit_cost.newest(events, 3)) == 2
+    by_position = events[-3:]
+    learned = max(i.timestamp for i in events[:-3])
+    assert split_recent(events, learned)[1] == by_position[1:]  # the tied one is not held out
