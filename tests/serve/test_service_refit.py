@@ -203,7 +203,7 @@ def test_refits_fork_from_one_server_that_imported_their_libraries(
 ) -> None:
     """Issue 29: a refit pays for no import. Each is a fresh process forked from the refit
     server, the same for every refit, and starts its job with every library it uses imported;
-    each publishes its version."""
+    each publishes its version, with the imported objects frozen out of the collector's walks."""
     client = served()
     workers = []
     for refits in (1, 2):
@@ -215,6 +215,8 @@ def test_refits_fork_from_one_server_that_imported_their_libraries(
     assert first["pid"] != second["pid"]
     assert first["parent"] == second["parent"] == worker.server_pid()
     assert first["preloaded"] == second["preloaded"] == list(worker.MODULES)
+    # the server's imports are out of the collector's walks (hundreds of thousands of objects)
+    assert first["frozen"] > 100_000 and second["frozen"] > 100_000
 
 
 def test_forget_user_reaches_the_model_files_at_once(

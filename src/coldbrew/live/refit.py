@@ -21,6 +21,7 @@ served as judged (:func:`_served`): no inner validation, no weight search, no se
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import os
 import shutil
@@ -361,14 +362,20 @@ def refit_process(job: RefitJob, conn: Connection) -> None:
     """Entry point of the refit process: the result (or the error) goes through ``conn``. The
     process ends as soon as the service that started it is gone (:mod:`~.lifeline`). The
     outcome's ``worker`` says which process ran it, the refit libraries it started with
-    (:func:`~coldbrew.live.worker.preloaded`: all of them when forked from the refit server) and
-    its CPU seconds from its start."""
+    (:func:`~coldbrew.live.worker.preloaded`: all of them when forked from the refit server),
+    how many objects it holds outside the garbage collector's walks (the server's imports,
+    :mod:`~coldbrew.live.preload`) and its CPU seconds from its start."""
     lifeline = Lifeline.here()
     lifeline.watch()
     ready = worker.preloaded()
     try:
         outcome = run_quietly(job, lifeline.check)
-        process = {"pid": os.getpid(), "parent": os.getppid(), "cpu_s": time.process_time()}
+        process = {
+            "pid": os.getpid(),
+            "parent": os.getppid(),
+            "cpu_s": time.process_time(),
+            "frozen": gc.get_freeze_count(),
+        }
         conn.send({**outcome, "worker": {**process, "preloaded": ready}})
     except ParentGone as exc:  # nobody to tell
         log.warning("%s", exc)
