@@ -7,7 +7,7 @@ The models themselves are in :mod:`coldbrew.models.factors` (ALS, BPR) and
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -91,7 +91,8 @@ class CFRecommender(Recommender):
         self.user_ids = IdMap()
         self._counts = np.zeros(0, dtype=np.float32)
         self._pop_cache = np.zeros(0, dtype=np.float32)
-        self._below: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._below: tuple[np.ndarray, np.ndarray] | None = None
+        self._last: tuple[Hashable, np.ndarray] | None = None
 
     # ---- fallback -----------------------------------------------------------------------
     @property
@@ -121,7 +122,7 @@ class CFRecommender(Recommender):
         matrix, self.user_ids = interaction_matrix(dataset, self.item_ids)
         self._counts = np.asarray(matrix.sum(axis=0), dtype=np.float32).ravel()
         self._pop_cache = np.zeros(0, dtype=np.float32)  # a refit must not keep the old ranking
-        self._below = None
+        self._below, self._last = None, None
         if not matrix.nnz:
             self.silent_reason = NO_INTERACTIONS
         self._fit_cf(matrix)
@@ -140,36 +141,57 @@ class CFRecommender(Recommender):
         answerable = [q for q, query in enumerate(queries) if not self.is_fallback(query)]
         if answerable:
             # every item's score: where the signal-less ones go depends on the lowest of them
-            scores = self._score_known([queries[q] for q in answerable])
-            out[answerable] = self._rank_below(scores)[:, rows]
+            scores = self._known_scores([queries[q] for q in answerable])
+            out[answerable] = self._ranked_below(scores, rows)
         return out
 
-    def _rank_below(self, scores: np.ndarray) -> np.ndarray:
-        """:func:`rank_below` with the items without signal and their order computed once per
-        model state, not at every request."""
-        if self._below is None or len(self._below[0]) + len(self._below[2]) != len(self._counts):
-            mask = ~self.item_has_signal
-            order = np.argsort(
-                np.argsort(self._popularity_row()[mask], kind="stable"), kind="stable"
-            )
-            self._below = (
-                np.flatnonzero(mask),
-                (order + 1) / (len(order) + 1),
-                np.flatnonzero(~mask),
-            )
-        cold, fraction, known = self._below
-        if not len(cold):
-            return scores
+    def _known_scores(self, queries: Sequence[UserQuery]) -> np.ndarray:
+        """:meth:`_score_known` (read only); one query's remembered for the next call, since a
+        large catalogue's request asks twice (its proposals, then its candidates' scores)."""
+        if len(queries) != 1:
+            return self._score_known(queries)
+        key = self._memo_key(queries[0])
+        memo = self._last
+        if memo is None or memo[0] != key:
+            scores = self._score_known(queries)
+            scores.flags.writeable = False
+            memo = self._last = (key, scores)
+        return memo[1]
+
+    def _memo_key(self, query: UserQuery) -> Hashable:
+        """What one query's remembered scores depend on, besides the model's state (whose
+        changes forget them: a fit, new items, a load)."""
+        return (query.user_id, query.liked, len(self._counts))
+
+    def _ranked_below(self, scores: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Columns ``rows`` of :func:`rank_below` over every item's ``scores``, with the items
+        without signal and their order computed once per model state, and only the ``rows``
+        written (``scores`` is left as it is)."""
+        fraction, known = self._below_order()
+        picked = scores[:, rows]
+        cold = ~known[rows]
+        if not cold.any():
+            return picked
         floor = (
-            scores[:, known].min(axis=1, keepdims=True)
-            if len(known)
+            np.min(scores, axis=1, keepdims=True, where=known[None, :], initial=np.inf)
+            if known.any()
             else np.zeros((len(scores), 1))
         )
-        scores[:, cold] = floor - 2.0 + fraction[None, :]
-        return scores
+        picked[:, cold] = floor - 2.0 + fraction[None, rows[cold]]
+        return picked
 
-    def _score_known_rows(self, queries: Sequence[UserQuery], rows: np.ndarray) -> np.ndarray:
-        return self._score_known(queries)[:, rows]
+    def _below_order(self) -> tuple[np.ndarray, np.ndarray]:
+        """Each signal-less item's place below the others (:func:`rank_below`'s fraction, by
+        popularity; 0 for items with signal), and which items have signal."""
+        if self._below is None or len(self._below[1]) != len(self._counts):
+            known = self.item_has_signal
+            order = np.argsort(
+                np.argsort(self._popularity_row()[~known], kind="stable"), kind="stable"
+            )
+            fraction = np.zeros(len(known))
+            fraction[~known] = (order + 1) / (len(order) + 1)
+            self._below = (fraction, known)
+        return self._below
 
     def propose(self, query: UserQuery, n: int) -> np.ndarray:
         """The ``n`` most popular items for a user CF cannot place, else its exact top ``n``."""
@@ -177,13 +199,14 @@ class CFRecommender(Recommender):
         scores = (
             self._popularity_row()
             if self.is_fallback(resolved)
-            else self._score_known([resolved])[0]
+            else self._known_scores([resolved])[0]
         )
         return _top(np.where(self._active & self.item_has_signal, scores, -np.inf), n)
 
     def _add_items(self, items: pd.DataFrame, rows: np.ndarray) -> None:
         grow = len(self.item_ids) - len(self._counts)
         if grow > 0:
+            self._last = None
             self._counts = np.concatenate([self._counts, np.zeros(grow, dtype=np.float32)])
             self._grow_items(grow)
 
@@ -200,7 +223,7 @@ class CFRecommender(Recommender):
     def _set_state(self, arrays: Mapping[str, np.ndarray]) -> None:
         self._counts = arrays["counts"].astype(np.float32)
         self.user_ids = IdMap(arrays["user_ids"].tolist())
-        self._below = None
+        self._below, self._last = None, None
 
 
 def grown_square(matrix: sp.csr_matrix, size: int) -> sp.csr_matrix:
