@@ -8,6 +8,7 @@ The models themselves are in :mod:`coldbrew.models.factors` (ALS, BPR) and
 from __future__ import annotations
 
 from collections.abc import Hashable, Mapping, Sequence
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -83,7 +84,8 @@ class CFRecommender(Recommender):
     """Shared behaviour of the interaction-only models: popularity fallback and growth.
 
     Subclasses implement :meth:`_fit_cf` and :meth:`_score_known` (scores for queries that the
-    model can answer, given their known liked rows).
+    model can answer, given their known liked rows, of the items with signal only: the others
+    are placed below them by popularity, whatever the model would say of them).
     """
 
     def __init__(self) -> None:
@@ -91,7 +93,7 @@ class CFRecommender(Recommender):
         self.user_ids = IdMap()
         self._counts = np.zeros(0, dtype=np.float32)
         self._pop_cache = np.zeros(0, dtype=np.float32)
-        self._below: tuple[np.ndarray, np.ndarray] | None = None
+        self._below: Signal | None = None
         self._last: tuple[Hashable, np.ndarray] | None = None
 
     # ---- fallback -----------------------------------------------------------------------
@@ -102,7 +104,7 @@ class CFRecommender(Recommender):
 
     def _liked_rows(self, query: UserQuery) -> np.ndarray:
         rows = self.item_ids.rows(query.liked, skip_unknown=True)
-        known: np.ndarray = rows[self.item_has_signal[rows]]
+        known: np.ndarray = rows[self._signal().position[rows] >= 0]
         return known
 
     def is_fallback(self, query: UserQuery) -> bool:
@@ -131,6 +133,7 @@ class CFRecommender(Recommender):
         raise NotImplementedError
 
     def _score_known(self, queries: Sequence[UserQuery]) -> np.ndarray:
+        """Scores of the items with signal (:meth:`_signal`'s rows), ``(queries, rows)``."""
         raise NotImplementedError
 
     def _score_rows(self, queries: Sequence[UserQuery]) -> np.ndarray:
@@ -140,7 +143,6 @@ class CFRecommender(Recommender):
         out = np.tile(self._popularity_row()[rows], (len(queries), 1))
         answerable = [q for q, query in enumerate(queries) if not self.is_fallback(query)]
         if answerable:
-            # every item's score: where the signal-less ones go depends on the lowest of them
             scores = self._known_scores([queries[q] for q in answerable])
             out[answerable] = self._ranked_below(scores, rows)
         return out
@@ -163,45 +165,49 @@ class CFRecommender(Recommender):
         changes forget them: a fit, new items, a load)."""
         return (query.user_id, query.liked, len(self._counts))
 
-    def _ranked_below(self, scores: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        """Columns ``rows`` of :func:`rank_below` over every item's ``scores``, with the items
-        without signal and their order computed once per model state, and only the ``rows``
-        written (``scores`` is left as it is)."""
-        fraction, known = self._below_order()
-        picked = scores[:, rows]
-        cold = ~known[rows]
-        if not cold.any():
-            return picked
-        floor = (
-            np.min(scores, axis=1, keepdims=True, where=known[None, :], initial=np.inf)
-            if known.any()
-            else np.zeros((len(scores), 1))
-        )
-        picked[:, cold] = floor - 2.0 + fraction[None, rows[cold]]
+    def _ranked_below(self, known: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Columns ``rows`` of :func:`rank_below` over every item, given the ``known`` scores
+        of the items with signal: those rows' own, the signal-less ones' below the lowest of
+        them by popularity."""
+        signal = self._signal()
+        at = signal.position[rows]
+        cold = at < 0
+        picked = np.empty((len(known), len(rows)), dtype=np.float32)
+        picked[:, ~cold] = known[:, at[~cold]]
+        if cold.any():
+            floor = (
+                known.min(axis=1, keepdims=True) if known.shape[1] else np.zeros((len(known), 1))
+            )
+            picked[:, cold] = floor - 2.0 + signal.fraction[None, rows[cold]]
         return picked
 
-    def _below_order(self) -> tuple[np.ndarray, np.ndarray]:
-        """Each signal-less item's place below the others (:func:`rank_below`'s fraction, by
-        popularity; 0 for items with signal), and which items have signal."""
-        if self._below is None or len(self._below[1]) != len(self._counts):
-            known = self.item_has_signal
-            order = np.argsort(
-                np.argsort(self._popularity_row()[~known], kind="stable"), kind="stable"
-            )
-            fraction = np.zeros(len(known))
-            fraction[~known] = (order + 1) / (len(order) + 1)
-            self._below = (fraction, known)
+    def _on_signal(self, scores: sp.spmatrix) -> np.ndarray:
+        """Sparse ``(queries, items)`` scores as :meth:`_score_known` gives them: dense, over
+        the items with signal only (an entry of another item is dropped)."""
+        coo = sp.coo_matrix(scores)
+        at = self._signal().position[coo.col]
+        kept = at >= 0
+        out = np.zeros((scores.shape[0], len(self._signal().rows)), dtype=np.float32)
+        out[coo.row[kept], at[kept]] = coo.data[kept]
+        return out
+
+    def _signal(self) -> Signal:
+        """The items with signal and each signal-less item's place below them, computed once
+        per model state, not at every request."""
+        if self._below is None or len(self._below.position) != len(self._counts):
+            self._below = Signal.of(self.item_has_signal, self._popularity_row())
         return self._below
 
     def propose(self, query: UserQuery, n: int) -> np.ndarray:
         """The ``n`` most popular items for a user CF cannot place, else its exact top ``n``."""
         resolved = self.resolve(query)
-        scores = (
-            self._popularity_row()
-            if self.is_fallback(resolved)
-            else self._known_scores([resolved])[0]
-        )
-        return _top(np.where(self._active & self.item_has_signal, scores, -np.inf), n)
+        if self.is_fallback(resolved):
+            scores = self._popularity_row()
+            return _top(np.where(self._active & self.item_has_signal, scores, -np.inf), n)
+        rows = self._signal().rows
+        scores = self._known_scores([resolved])[0]
+        found: np.ndarray = rows[_top(np.where(self._active[rows], scores, -np.inf), n)]
+        return found
 
     def _add_items(self, items: pd.DataFrame, rows: np.ndarray) -> None:
         grow = len(self.item_ids) - len(self._counts)
@@ -224,6 +230,29 @@ class CFRecommender(Recommender):
         self._counts = arrays["counts"].astype(np.float32)
         self.user_ids = IdMap(arrays["user_ids"].tolist())
         self._below, self._last = None, None
+
+
+class Signal(NamedTuple):
+    """Which items a CF model has signal for (training interactions), and where it puts the
+    others (:func:`rank_below`)."""
+
+    rows: np.ndarray
+    """The item rows with signal, ascending."""
+    position: np.ndarray
+    """Each item row's position in :attr:`rows`; -1 for items without signal."""
+    fraction: np.ndarray
+    """Each signal-less item's place below the others, in (0, 1), higher for more popular."""
+
+    @classmethod
+    def of(cls, known: np.ndarray, popularity: np.ndarray) -> Signal:
+        """From each item's ``known`` flag and its ``popularity`` (the fallback order)."""
+        order = np.argsort(np.argsort(popularity[~known], kind="stable"), kind="stable")
+        fraction = np.zeros(len(known))
+        fraction[~known] = (order + 1) / (len(order) + 1)
+        rows = np.flatnonzero(known)
+        position = np.full(len(known), -1, dtype=np.int64)
+        position[rows] = np.arange(len(rows))
+        return cls(rows, position, fraction)
 
 
 def grown_square(matrix: sp.csr_matrix, size: int) -> sp.csr_matrix:

@@ -40,7 +40,7 @@ class _FactorModel(CFRecommender):
         self.item_factors = np.zeros((0, 0), dtype=np.float32)
         self.user_factors = np.zeros((0, 0), dtype=np.float32)
         self._gram: np.ndarray | None = None  # item_factors' Gram matrix, shared by fold-ins
-        self._factors64: np.ndarray | None = None
+        self._factors64: tuple[np.ndarray, np.ndarray] | None = None
 
     def fold_in(self, item_ids: Iterable[str]) -> np.ndarray:
         """A user vector for someone who liked ``item_ids``, against the fixed item factors.
@@ -85,10 +85,12 @@ class _FactorModel(CFRecommender):
         return self._products(queries, self._factors())
 
     def _factors(self) -> np.ndarray:
-        """The item factors in float64, converted once per set of factors, not per request."""
-        if self._factors64 is None:
-            self._factors64 = self.item_factors.astype(np.float64)
-        return self._factors64
+        """The factors of the items with signal in float64, converted once per set of factors
+        and items, not per request (the others' scores are never read)."""
+        rows = self._signal().rows
+        if self._factors64 is None or self._factors64[0] is not rows:
+            self._factors64 = (rows, self.item_factors[rows].astype(np.float64))
+        return self._factors64[1]
 
     def _products(self, queries: Sequence[UserQuery], factors: np.ndarray) -> np.ndarray:
         # float64 products: a batch scores exactly as the same queries one by one

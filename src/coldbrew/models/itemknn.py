@@ -78,7 +78,7 @@ class ItemKNNRecommender(CFRecommender):
             (np.ones(len(columns), dtype=np.float32), columns, indptr),
             shape=(len(queries), len(self.item_ids)),
         )
-        return np.asarray((indicator @ self.similarity).toarray(), dtype=np.float32)
+        return self._on_signal(indicator @ self.similarity)
 
     def _grow_items(self, n: int) -> None:
         self.similarity = grown_square(self.similarity, len(self.item_ids))
