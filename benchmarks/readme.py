@@ -40,8 +40,8 @@ TOPICS: dict[str, list[str]] = {
         "replicas.py", "pgvector_probe.py",
     ],
     "Scale (candidates, a million items)": [
-        "candidates.py", "candidates_ab.py", "million.py", "million_memory.py", "ivfpq_real.py",
-        "attribute_latency.py",
+        "candidates.py", "candidates_ab.py", "candidates_profile.py", "million.py",
+        "million_memory.py", "ivfpq_real.py", "attribute_latency.py",
     ],
     "Training, encoding and refits": [
         "train_speed.py", "train_first_line.py", "finetune_options.py", "distill.py",

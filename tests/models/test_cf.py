@@ -16,6 +16,8 @@ from coldbrew.models.cf import (
     CFRecommender,
     ItemKNNRecommender,
     interaction_matrix,
+    popularity_scores,
+    rank_below,
 )
 from coldbrew.models.lfm import LightFMRecommender
 from coldbrew.models.tfidf import TfidfRecommender
@@ -66,6 +68,43 @@ def test_items_without_interactions_rank_below_known_ones(cf_model: CFRecommende
     assert not cf_model.item_has_signal[cf_model.item_ids.row("fresh")]
     recs = cf_model.recommend(UserQuery(liked=("i0", "i2")), k=100)
     assert recs.ids[-1] == "fresh"
+
+
+def _every_item_scored(model: CFRecommender, query: UserQuery, counts: np.ndarray) -> np.ndarray:
+    """``query``'s scores the long way: every item scored (factors or summed neighbours), then
+    the items without signal moved below the others by popularity (popularity alone for a
+    user the model cannot place)."""
+    fallback = popularity_scores(counts, model.item_ids.ids())
+    if model.is_fallback(query):
+        return fallback
+    resolved = model.resolve(query)
+    liked = np.unique(model.item_ids.rows(resolved.liked))
+    liked = liked[model.item_has_signal[liked]]
+    if isinstance(model, ItemKNNRecommender):
+        scores = np.asarray(model.similarity[liked].sum(axis=0), dtype=np.float32)
+    else:
+        user = model.user_vector(resolved).astype(np.float64)  # type: ignore[attr-defined]
+        factors = model.item_factors.astype(np.float64)  # type: ignore[attr-defined]
+        scores = (user @ factors.T)[None, :].astype(np.float32)
+    return rank_below(scores, ~model.item_has_signal, fallback)[0]
+
+
+@pytest.mark.parametrize("kind", sorted(CF_FACTORIES))
+def test_scores_and_proposals_skip_no_item_the_long_way_would_rank(kind: str) -> None:
+    """Only the items with signal are scored (the service's 100k-item requests); the rest are
+    placed where scoring every item and moving them below would put them."""
+    data = two_topics(n_users=6, per_user=4)  # at most 24 of the 60 items have signal
+    model = CF_FACTORIES[kind]().fit(data)
+    counts = np.asarray(interaction_matrix(data, model.item_ids)[0].sum(axis=0)).ravel()
+    assert 0 < model.item_has_signal.sum() < len(model.item_ids) / 2
+    rows = np.arange(len(model.item_ids))[::-1].copy()  # any order, signal or not
+    for query in (UserQuery(user_id="u1"), UserQuery(liked=("i0", "i2", "i7")), UserQuery()):
+        long_way = _every_item_scored(model, query, counts)
+        some = model.score_rows([query], rows)[0]
+        np.testing.assert_allclose(some, long_way[rows], rtol=1e-6, atol=1e-6)
+        proposed = model.propose(query, 5)
+        best = np.sort(np.where(model.item_has_signal, long_way, -np.inf))[-5:]
+        np.testing.assert_allclose(np.sort(long_way[proposed]), best, rtol=1e-6, atol=1e-6)
 
 
 def test_als_fold_in_matches_implicit_recalculate_user() -> None:

@@ -7,7 +7,8 @@ The models themselves are in :mod:`coldbrew.models.factors` (ALS, BPR) and
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -83,7 +84,8 @@ class CFRecommender(Recommender):
     """Shared behaviour of the interaction-only models: popularity fallback and growth.
 
     Subclasses implement :meth:`_fit_cf` and :meth:`_score_known` (scores for queries that the
-    model can answer, given their known liked rows).
+    model can answer, given their known liked rows, of the items with signal only: the others
+    are placed below them by popularity, whatever the model would say of them).
     """
 
     def __init__(self) -> None:
@@ -91,7 +93,8 @@ class CFRecommender(Recommender):
         self.user_ids = IdMap()
         self._counts = np.zeros(0, dtype=np.float32)
         self._pop_cache = np.zeros(0, dtype=np.float32)
-        self._below: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._below: Signal | None = None
+        self._last: tuple[Hashable, np.ndarray] | None = None
 
     # ---- fallback -----------------------------------------------------------------------
     @property
@@ -101,7 +104,7 @@ class CFRecommender(Recommender):
 
     def _liked_rows(self, query: UserQuery) -> np.ndarray:
         rows = self.item_ids.rows(query.liked, skip_unknown=True)
-        known: np.ndarray = rows[self.item_has_signal[rows]]
+        known: np.ndarray = rows[self._signal().position[rows] >= 0]
         return known
 
     def is_fallback(self, query: UserQuery) -> bool:
@@ -121,7 +124,7 @@ class CFRecommender(Recommender):
         matrix, self.user_ids = interaction_matrix(dataset, self.item_ids)
         self._counts = np.asarray(matrix.sum(axis=0), dtype=np.float32).ravel()
         self._pop_cache = np.zeros(0, dtype=np.float32)  # a refit must not keep the old ranking
-        self._below = None
+        self._below, self._last = None, None
         if not matrix.nnz:
             self.silent_reason = NO_INTERACTIONS
         self._fit_cf(matrix)
@@ -130,6 +133,7 @@ class CFRecommender(Recommender):
         raise NotImplementedError
 
     def _score_known(self, queries: Sequence[UserQuery]) -> np.ndarray:
+        """Scores of the items with signal (:meth:`_signal`'s rows), ``(queries, rows)``."""
         raise NotImplementedError
 
     def _score_rows(self, queries: Sequence[UserQuery]) -> np.ndarray:
@@ -139,51 +143,76 @@ class CFRecommender(Recommender):
         out = np.tile(self._popularity_row()[rows], (len(queries), 1))
         answerable = [q for q, query in enumerate(queries) if not self.is_fallback(query)]
         if answerable:
-            # every item's score: where the signal-less ones go depends on the lowest of them
-            scores = self._score_known([queries[q] for q in answerable])
-            out[answerable] = self._rank_below(scores)[:, rows]
+            scores = self._known_scores([queries[q] for q in answerable])
+            out[answerable] = self._ranked_below(scores, rows)
         return out
 
-    def _rank_below(self, scores: np.ndarray) -> np.ndarray:
-        """:func:`rank_below` with the items without signal and their order computed once per
-        model state, not at every request."""
-        if self._below is None or len(self._below[0]) + len(self._below[2]) != len(self._counts):
-            mask = ~self.item_has_signal
-            order = np.argsort(
-                np.argsort(self._popularity_row()[mask], kind="stable"), kind="stable"
-            )
-            self._below = (
-                np.flatnonzero(mask),
-                (order + 1) / (len(order) + 1),
-                np.flatnonzero(~mask),
-            )
-        cold, fraction, known = self._below
-        if not len(cold):
-            return scores
-        floor = (
-            scores[:, known].min(axis=1, keepdims=True)
-            if len(known)
-            else np.zeros((len(scores), 1))
-        )
-        scores[:, cold] = floor - 2.0 + fraction[None, :]
-        return scores
+    def _known_scores(self, queries: Sequence[UserQuery]) -> np.ndarray:
+        """:meth:`_score_known` (read only); one query's remembered for the next call, since a
+        large catalogue's request asks twice (its proposals, then its candidates' scores)."""
+        if len(queries) != 1:
+            return self._score_known(queries)
+        key = self._memo_key(queries[0])
+        memo = self._last
+        if memo is None or memo[0] != key:
+            scores = self._score_known(queries)
+            scores.flags.writeable = False
+            memo = self._last = (key, scores)
+        return memo[1]
 
-    def _score_known_rows(self, queries: Sequence[UserQuery], rows: np.ndarray) -> np.ndarray:
-        return self._score_known(queries)[:, rows]
+    def _memo_key(self, query: UserQuery) -> Hashable:
+        """What one query's remembered scores depend on, besides the model's state (whose
+        changes forget them: a fit, new items, a load)."""
+        return (query.user_id, query.liked, len(self._counts))
+
+    def _ranked_below(self, known: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Columns ``rows`` of :func:`rank_below` over every item, given the ``known`` scores
+        of the items with signal: those rows' own, the signal-less ones' below the lowest of
+        them by popularity."""
+        signal = self._signal()
+        at = signal.position[rows]
+        cold = at < 0
+        picked = np.empty((len(known), len(rows)), dtype=np.float32)
+        picked[:, ~cold] = known[:, at[~cold]]
+        if cold.any():
+            floor = (
+                known.min(axis=1, keepdims=True) if known.shape[1] else np.zeros((len(known), 1))
+            )
+            picked[:, cold] = floor - 2.0 + signal.fraction[None, rows[cold]]
+        return picked
+
+    def _on_signal(self, scores: sp.spmatrix) -> np.ndarray:
+        """Sparse ``(queries, items)`` scores as :meth:`_score_known` gives them: dense, over
+        the items with signal only (an entry of another item is dropped)."""
+        coo = sp.coo_matrix(scores)
+        at = self._signal().position[coo.col]
+        kept = at >= 0
+        out = np.zeros((scores.shape[0], len(self._signal().rows)), dtype=np.float32)
+        out[coo.row[kept], at[kept]] = coo.data[kept]
+        return out
+
+    def _signal(self) -> Signal:
+        """The items with signal and each signal-less item's place below them, computed once
+        per model state, not at every request."""
+        if self._below is None or len(self._below.position) != len(self._counts):
+            self._below = Signal.of(self.item_has_signal, self._popularity_row())
+        return self._below
 
     def propose(self, query: UserQuery, n: int) -> np.ndarray:
         """The ``n`` most popular items for a user CF cannot place, else its exact top ``n``."""
         resolved = self.resolve(query)
-        scores = (
-            self._popularity_row()
-            if self.is_fallback(resolved)
-            else self._score_known([resolved])[0]
-        )
-        return _top(np.where(self._active & self.item_has_signal, scores, -np.inf), n)
+        if self.is_fallback(resolved):
+            scores = self._popularity_row()
+            return _top(np.where(self._active & self.item_has_signal, scores, -np.inf), n)
+        rows = self._signal().rows
+        scores = self._known_scores([resolved])[0]
+        found: np.ndarray = rows[_top(np.where(self._active[rows], scores, -np.inf), n)]
+        return found
 
     def _add_items(self, items: pd.DataFrame, rows: np.ndarray) -> None:
         grow = len(self.item_ids) - len(self._counts)
         if grow > 0:
+            self._last = None
             self._counts = np.concatenate([self._counts, np.zeros(grow, dtype=np.float32)])
             self._grow_items(grow)
 
@@ -200,7 +229,30 @@ class CFRecommender(Recommender):
     def _set_state(self, arrays: Mapping[str, np.ndarray]) -> None:
         self._counts = arrays["counts"].astype(np.float32)
         self.user_ids = IdMap(arrays["user_ids"].tolist())
-        self._below = None
+        self._below, self._last = None, None
+
+
+class Signal(NamedTuple):
+    """Which items a CF model has signal for (training interactions), and where it puts the
+    others (:func:`rank_below`)."""
+
+    rows: np.ndarray
+    """The item rows with signal, ascending."""
+    position: np.ndarray
+    """Each item row's position in :attr:`rows`; -1 for items without signal."""
+    fraction: np.ndarray
+    """Each signal-less item's place below the others, in (0, 1), higher for more popular."""
+
+    @classmethod
+    def of(cls, known: np.ndarray, popularity: np.ndarray) -> Signal:
+        """From each item's ``known`` flag and its ``popularity`` (the fallback order)."""
+        order = np.argsort(np.argsort(popularity[~known], kind="stable"), kind="stable")
+        fraction = np.zeros(len(known))
+        fraction[~known] = (order + 1) / (len(order) + 1)
+        rows = np.flatnonzero(known)
+        position = np.full(len(known), -1, dtype=np.int64)
+        position[rows] = np.arange(len(rows))
+        return cls(rows, position, fraction)
 
 
 def grown_square(matrix: sp.csr_matrix, size: int) -> sp.csr_matrix:

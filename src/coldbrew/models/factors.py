@@ -8,7 +8,7 @@ ridge problem against the fixed item factors (for ALS the same weighted least sq
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -40,8 +40,7 @@ class _FactorModel(CFRecommender):
         self.item_factors = np.zeros((0, 0), dtype=np.float32)
         self.user_factors = np.zeros((0, 0), dtype=np.float32)
         self._gram: np.ndarray | None = None  # item_factors' Gram matrix, shared by fold-ins
-        self._factors64: np.ndarray | None = None
-        self._last: tuple[Any, np.ndarray] | None = None
+        self._factors64: tuple[np.ndarray, np.ndarray] | None = None
 
     def fold_in(self, item_ids: Iterable[str]) -> np.ndarray:
         """A user vector for someone who liked ``item_ids``, against the fixed item factors.
@@ -83,29 +82,15 @@ class _FactorModel(CFRecommender):
         self.user_ids = IdMap(keep)
 
     def _score_known(self, queries: Sequence[UserQuery]) -> np.ndarray:
-        if len(queries) != 1:
-            return self._products(queries, self._factors())
-        # one user's scores of every item, remembered for the next call: a large catalogue's
-        # request asks twice (its proposals, then where its signal-less items go)
-        key = self._memo_key(queries[0])
-        memo = self._last
-        if memo is None or memo[0] != key:
-            memo = self._last = (key, self._products(queries, self._factors()))
-        return memo[1].copy()
-
-    def _memo_key(self, query: UserQuery) -> Hashable:
-        """What one query's remembered scores depend on (besides the factors, whose setter
-        forgets them)."""
-        return (query.user_id, query.liked, len(self.item_factors))
-
-    def _score_known_rows(self, queries: Sequence[UserQuery], rows: np.ndarray) -> np.ndarray:
-        return self._products(queries, self._factors()[rows])
+        return self._products(queries, self._factors())
 
     def _factors(self) -> np.ndarray:
-        """The item factors in float64, converted once per set of factors, not per request."""
-        if self._factors64 is None:
-            self._factors64 = self.item_factors.astype(np.float64)
-        return self._factors64
+        """The factors of the items with signal in float64, converted once per set of factors
+        and items, not per request (the others' scores are never read)."""
+        rows = self._signal().rows
+        if self._factors64 is None or self._factors64[0] is not rows:
+            self._factors64 = (rows, self.item_factors[rows].astype(np.float64))
+        return self._factors64[1]
 
     def _products(self, queries: Sequence[UserQuery], factors: np.ndarray) -> np.ndarray:
         # float64 products: a batch scores exactly as the same queries one by one

@@ -474,9 +474,22 @@ class HybridRecommender(Recommender):
             for part, weighs in zip(self.parts.values(), needed)
             if weighs
         ]
-        cold = np.flatnonzero((self.item_counts == 0) & self._active[: len(self.item_counts)])
-        proposals.append(cold[-n:])
+        proposals.append(self._newest_cold(n))
         return np.unique(np.concatenate(proposals)).astype(np.int64)
+
+    def _newest_cold(self, n: int) -> np.ndarray:
+        """The last ``n`` active item rows no one has interacted with (new items are appended),
+        found from the end of the catalogue, not over all of it at every request."""
+        size = len(self.item_counts)
+        found: list[np.ndarray] = []
+        end, step = size, 4 * max(n, 1)
+        while end > 0 and sum(map(len, found)) < n:
+            start = max(end - step, 0)
+            cold = (self.item_counts[start:end] == 0) & self._active[start:end]
+            found.insert(0, start + np.flatnonzero(cold))
+            end, step = start, 2 * step
+        rows: np.ndarray = np.concatenate([np.zeros(0, dtype=np.int64), *found])[-n:]
+        return rows
 
     def _forget_user(self, user_id: str) -> None:
         for part in self.parts.values():

@@ -71,12 +71,14 @@ class ItemKNNRecommender(CFRecommender):
         self.similarity = sp.csr_matrix((sims, (rows, cols)), shape=(n, n), dtype=np.float32)
 
     def _score_known(self, queries: Sequence[UserQuery]) -> np.ndarray:
-        n = len(self.item_ids)
-        indicator = sp.lil_matrix((len(queries), n), dtype=np.float32)
-        for q, query in enumerate(queries):
-            for row in self._liked_rows(query):
-                indicator[q, row] = 1.0
-        return np.asarray((indicator.tocsr() @ self.similarity).toarray(), dtype=np.float32)
+        liked = [np.unique(self._liked_rows(query)) for query in queries]  # each counts once
+        indptr = np.concatenate([[0], np.cumsum([len(rows) for rows in liked])])
+        columns = np.concatenate(liked) if liked else np.zeros(0, dtype=np.int64)
+        indicator = sp.csr_matrix(
+            (np.ones(len(columns), dtype=np.float32), columns, indptr),
+            shape=(len(queries), len(self.item_ids)),
+        )
+        return self._on_signal(indicator @ self.similarity)
 
     def _grow_items(self, n: int) -> None:
         self.similarity = grown_square(self.similarity, len(self.item_ids))

@@ -130,7 +130,7 @@ class TransitionRecommender(CFRecommender):
             cols.extend(recent.tolist())
             vals.extend(harmonic_weights(len(recent)).tolist())
         weights = sp.csr_matrix((vals, (rows, cols)), shape=(len(queries), n), dtype=np.float32)
-        return np.asarray((weights @ self.transitions).toarray(), dtype=np.float32)
+        return self._on_signal(weights @ self.transitions)
 
     def _grow_items(self, n: int) -> None:
         self.transitions = grown_square(self.transitions, len(self.item_ids))

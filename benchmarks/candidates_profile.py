@@ -1,0 +1,97 @@
+"""Where one by-id candidate request's time goes, on a kept database and model.
+
+Loads the engine over ``WORK`` (kept by ``candidates.py --keep WORK``; the same load as
+``candidates_ab.py``), answers ``--requests`` recommend-by-user-id requests (k = 20, no
+explanations) scoring candidates only, and reports the mean time per request spent in each
+part's proposals and scoring and in the item index's search (wrapped with ``perf_counter``),
+then a cProfile of the same requests. ``--answers FILE`` writes the 300 users' top 20 (ids and
+scores) as JSON, to check that two code trees give the same answers:
+
+    OPENBLAS_NUM_THREADS=1 PYTHONPATH=TREE/src python benchmarks/candidates_profile.py WORK \\
+        --requests 60 --answers answers.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import json
+import pstats
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from coldbrew.live.answers import Query
+from coldbrew.live.engine import Engine, Serving
+from coldbrew.models.query import UserQuery
+from coldbrew.store import Store
+from coldbrew.text.factory import make_encoder
+
+
+def timed_calls(obj: Any, method: str, label: str, spent: dict[str, float]) -> None:
+    """Add the seconds each call of ``obj.method`` takes to ``spent[label]``."""
+    inner: Callable[..., Any] = getattr(obj, method)
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        start = time.perf_counter()
+        try:
+            return inner(*args, **kwargs)
+        finally:
+            spent[label] += time.perf_counter() - start
+
+    setattr(obj, method, wrapper)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("work", type=Path, help="a copy of candidates.py --keep WORK")
+    parser.add_argument("--requests", type=int, default=60)
+    parser.add_argument("--answers", type=Path, default=None, help="write the top 20s here")
+    args = parser.parse_args()
+    store = Store(str(args.work / "big.sqlite"))
+    serving = Serving(
+        models_dir=str(args.work / "models"), refit_every=0, refit_minutes=0, score_all_below=0
+    )
+    graph = str(args.work / "graph.faiss")
+    engine = Engine(store, make_encoder("hashing:384"), serving=serving, graph_path=graph).load()
+    users = np.random.default_rng(2).choice(3000, 300, replace=False)
+    queries = [Query(UserQuery(user_id=f"u{u}"), k=20, explain=False) for u in users]
+    asked = queries[: args.requests]
+    for query in queries[:20]:
+        engine.recommend(query)
+    spent: dict[str, float] = defaultdict(float)
+    for name, part in engine.model.named_parts().items() if engine.model else ():
+        timed_calls(part, "score_rows", f"score_rows {name}", spent)
+        timed_calls(part, "propose", f"propose {name}", spent)
+    timed_calls(engine.index, "search", "index search", spent)
+    ms = []
+    for query in asked:
+        start = time.perf_counter()
+        engine.recommend(query)
+        ms.append((time.perf_counter() - start) * 1e3)
+    print(f"{len(asked)} requests: mean {np.mean(ms):.2f} ms, p50 {np.median(ms):.2f} ms")
+    for label, seconds in sorted(spent.items(), key=lambda kv: -kv[1]):
+        print(f"  {label:28s} {seconds / len(asked) * 1e3:8.3f} ms a request")
+    profile = cProfile.Profile()
+    profile.enable()
+    for query in asked:
+        engine.recommend(query)
+    profile.disable()
+    out = io.StringIO()
+    pstats.Stats(profile, stream=out).sort_stats("tottime").print_stats(25)
+    print(out.getvalue())
+    if args.answers:
+        found = [[[r.item.item_id, r.score] for r in engine.recommend(q)] for q in queries]
+        args.answers.write_text(json.dumps(found))
+    store.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
