@@ -41,7 +41,13 @@ from coldbrew.models.contextweight import (
     context_candidates,
 )
 from coldbrew.models.innerval import inner_validation
-from coldbrew.models.partscores import REFERENCE, part_scores, part_scores_of, reference_sample
+from coldbrew.models.partscores import (
+    REFERENCE,
+    newest_cold,
+    part_scores,
+    part_scores_of,
+    reference_sample,
+)
 from coldbrew.models.reasons import Reason
 from coldbrew.models.selection import (
     ValTask,
@@ -474,22 +480,8 @@ class HybridRecommender(Recommender):
             for part, weighs in zip(self.parts.values(), needed)
             if weighs
         ]
-        proposals.append(self._newest_cold(n))
+        proposals.append(newest_cold(self.item_counts, self._active, n))
         return np.unique(np.concatenate(proposals)).astype(np.int64)
-
-    def _newest_cold(self, n: int) -> np.ndarray:
-        """The last ``n`` active item rows no one has interacted with (new items are appended),
-        found from the end of the catalogue, not over all of it at every request."""
-        size = len(self.item_counts)
-        found: list[np.ndarray] = []
-        end, step = size, 4 * max(n, 1)
-        while end > 0 and sum(map(len, found)) < n:
-            start = max(end - step, 0)
-            cold = (self.item_counts[start:end] == 0) & self._active[start:end]
-            found.insert(0, start + np.flatnonzero(cold))
-            end, step = start, 2 * step
-        rows: np.ndarray = np.concatenate([np.zeros(0, dtype=np.int64), *found])[-n:]
-        return rows
 
     def _forget_user(self, user_id: str) -> None:
         for part in self.parts.values():

@@ -1,6 +1,8 @@
 """Each part's scores as a hybrid blends them: z-scored per query over every item
 (:func:`part_scores`), or over some item rows only, z-scored by the part's mean and spread over
-a fixed sample of the catalogue (:func:`part_scores_of`, :func:`reference_sample`)."""
+a fixed sample of the catalogue (:func:`part_scores_of`, :func:`reference_sample`); and the
+newest items no one has touched, which a large catalogue's request always scores
+(:func:`newest_cold`)."""
 
 from __future__ import annotations
 
@@ -65,3 +67,18 @@ def reference_sample(n_items: int, size: int, seed: int) -> np.ndarray:
     """``size`` item rows of ``n_items`` (all where fewer), drawn with ``seed``, sorted."""
     rng = np.random.default_rng(seed)
     return np.sort(rng.choice(n_items, min(size, n_items), replace=False))
+
+
+def newest_cold(counts: np.ndarray, active: np.ndarray, n: int) -> np.ndarray:
+    """The last ``n`` active item rows no one has interacted with (``counts`` 0; new items are
+    appended), found from the end of the catalogue, not over all of it at every request."""
+    size = len(counts)
+    found: list[np.ndarray] = []
+    end, step = size, 4 * max(n, 1)
+    while end > 0 and sum(map(len, found)) < n:
+        start = max(end - step, 0)
+        cold = (counts[start:end] == 0) & active[start:end]
+        found.insert(0, start + np.flatnonzero(cold))
+        end, step = start, 2 * step
+    rows: np.ndarray = np.concatenate([np.zeros(0, dtype=np.int64), *found])[-n:]
+    return rows
