@@ -16,7 +16,7 @@ from test_service_graph import same_answers
 
 from coldbrew.index.ivfpq import IVFPQIndex
 from coldbrew.live.answers import Query
-from coldbrew.live.catalog import ItemTable, TextIds, short_key
+from coldbrew.live.catalog import ItemTable, TextIds, release_free_memory, short_key
 from coldbrew.live.engine import Engine, Serving
 from coldbrew.live.records import item_text
 from coldbrew.models.query import UserQuery
@@ -195,6 +195,18 @@ def test_an_item_loaded_at_start_up_that_changes_or_goes_no_longer_finds_its_vec
     engine.delete_item("i6")
     assert engine.stored_passage(gone) is None
     engine.store.close()
+
+
+def test_released_memory_includes_what_a_frame_of_strings_left_in_pyarrows_pool() -> None:
+    """pandas 3 holds a frame's strings in pyarrow's pool, which keeps them once freed."""
+    psutil = pytest.importorskip("psutil")
+    pd = pytest.importorskip("pandas")
+    process = psutil.Process()
+    frame = pd.DataFrame({"text": [f"a plain item text number {n}" for n in range(200_000)]})
+    del frame
+    before = process.memory_info().rss
+    release_free_memory()
+    assert before - process.memory_info().rss > 5 * 2**20  # ~20 MB of strings handed back
 
 
 def test_an_item_table_refuses_a_record_under_another_id() -> None:
