@@ -40,7 +40,8 @@ TOPICS: dict[str, list[str]] = {
         "replicas.py", "pgvector_probe.py",
     ],
     "Scale (candidates, a million items)": [
-        "candidates.py", "candidates_ab.py", "million.py", "million_memory.py", "ivfpq_real.py",
+        "candidates.py", "candidates_ab.py", "million.py", "million_memory.py", "million_start.py",
+        "ivfpq_real.py",
         "attribute_latency.py",
     ],
     "Training, encoding and refits": [
