@@ -16,7 +16,7 @@ from test_service_graph import same_answers
 
 from coldbrew.index.ivfpq import IVFPQIndex
 from coldbrew.live.answers import Query
-from coldbrew.live.catalog import ItemTable, short_key
+from coldbrew.live.catalog import ItemTable, TextIds, release_free_memory, short_key
 from coldbrew.live.engine import Engine, Serving
 from coldbrew.live.records import item_text
 from coldbrew.models.query import UserQuery
@@ -165,6 +165,48 @@ def test_a_stored_vector_is_reused_only_for_exactly_the_same_text(db: Path) -> N
     engine.text_ids[short_key(text_digest(other))] = "i4"
     assert engine.stored_passage(other) is None
     engine.store.close()
+
+
+def test_text_ids_read_at_start_up_are_one_sorted_array_and_writes_a_dict() -> None:
+    table = ItemTable()
+    for item in catalogue()[:50]:
+        table[item.item_id] = item
+    ids = TextIds()
+    ids.rebuild(table)
+    assert not ids._recent and len(ids._keys) == 50  # no dict entry per start-up item
+    assert all(ids.get(short_key(table.digest(i))) == i for i in table)
+    assert ids.get(short_key(text_digest("no such text"))) is None
+    ids[short_key(table.digest("i3"))] = "i7"  # a write since start-up is asked first
+    assert ids.get(short_key(table.digest("i3"))) == "i7"
+    ids.discard(short_key(table.digest("i3")), "i7")
+    assert ids.get(short_key(table.digest("i3"))) == "i3"  # back to the array's entry
+
+
+def test_an_item_loaded_at_start_up_that_changes_or_goes_no_longer_finds_its_vector(
+    db: Path,
+) -> None:
+    engine = open_engine(db, HashingEncoder(DIM))
+    old = item_text(engine.items["i5"])
+    assert engine.stored_passage(old) is not None
+    engine.upsert_items([Item("i5", "a brand new lamp")])
+    assert engine.stored_passage(old) is None  # its key stays in the array; the digest differs
+    assert engine.stored_passage("a brand new lamp") is not None
+    gone = item_text(engine.items["i6"])
+    engine.delete_item("i6")
+    assert engine.stored_passage(gone) is None
+    engine.store.close()
+
+
+def test_released_memory_includes_what_a_frame_of_strings_left_in_pyarrows_pool() -> None:
+    """pandas 3 holds a frame's strings in pyarrow's pool, which keeps them once freed."""
+    psutil = pytest.importorskip("psutil")
+    pd = pytest.importorskip("pandas")
+    process = psutil.Process()
+    frame = pd.DataFrame({"text": [f"a plain item text number {n}" for n in range(200_000)]})
+    del frame
+    before = process.memory_info().rss
+    release_free_memory()
+    assert before - process.memory_info().rss > 5 * 2**20  # ~20 MB of strings handed back
 
 
 def test_an_item_table_refuses_a_record_under_another_id() -> None:

@@ -13,7 +13,10 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import json
+import sys
 from collections.abc import Iterator, Mapping, MutableMapping
+
+import numpy as np
 
 from coldbrew.live.records import item_text
 from coldbrew.store import Item
@@ -28,9 +31,15 @@ def short_key(digest: bytes) -> int:
 
 
 def release_free_memory() -> None:
-    """Hand the C heap's free pages back to the system (glibc's ``malloc_trim``; elsewhere
-    nothing): after start-up has read a large catalogue through transient rows and frames, the
-    freed memory otherwise stays counted in the process's resident size."""
+    """Hand freed memory back to the system: pyarrow's pool (where pandas 3 keeps a frame's
+    strings; its mimalloc keeps what they freed: the zero-shot model's start-up frame of a
+    million item texts left ~190 MB there) when pyarrow is loaded, then the C heap's free pages
+    (glibc's ``malloc_trim``; elsewhere nothing): after start-up has read a large catalogue
+    through transient rows and frames, the freed memory otherwise stays counted in the
+    process's resident size."""
+    arrow = sys.modules.get("pyarrow")
+    if arrow is not None:
+        arrow.default_memory_pool().release_unused()
     try:
         trim = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
     except (OSError, AttributeError):
@@ -86,3 +95,43 @@ class _TextKeys(_OverRecords, Mapping[str, str]):
 
     def __getitem__(self, item_id: str) -> str:
         return self._rows[item_id][:DIGEST].hex()
+
+
+class TextIds:
+    """``{short text key: an item id with that text}`` (:func:`short_key`), the memo's lookup.
+
+    The catalogue read at start-up is held as one sorted ``uint64`` array of keys and a list of
+    the ids (about 16 bytes an item, where a dict of a million int keys took ~115 MB); the keys
+    of items written since sit in a small dict that is asked first. A key is never removed from
+    the array: an id it finds may since have changed its text or gone, which the caller checks
+    (it compares the item's full digest), exactly as it checks a colliding short key.
+    """
+
+    def __init__(self) -> None:
+        self._keys = np.zeros(0, dtype=np.uint64)
+        self._ids: list[str] = []
+        self._recent: dict[int, str] = {}
+
+    def rebuild(self, table: ItemTable) -> None:
+        """Hold every item of ``table`` in the sorted array (the written-since dict empties)."""
+        ids = list(table)
+        keys = np.fromiter((short_key(table.digest(i)) for i in ids), np.uint64, len(ids))
+        order = np.argsort(keys, kind="stable")
+        self._keys, self._ids = keys[order], [ids[n] for n in order]
+        self._recent = {}
+
+    def get(self, key: int) -> str | None:
+        """An item id that had this key's text (``None``: no item had it)."""
+        found = self._recent.get(key)
+        if found is not None:
+            return found
+        n = int(np.searchsorted(self._keys, np.uint64(key)))
+        return self._ids[n] if n < len(self._keys) and int(self._keys[n]) == key else None
+
+    def __setitem__(self, key: int, item_id: str) -> None:
+        self._recent[key] = item_id
+
+    def discard(self, key: int, item_id: str) -> None:
+        """Forget that ``item_id`` has this key's text, where it was written since start-up."""
+        if self._recent.get(key) == item_id:
+            del self._recent[key]

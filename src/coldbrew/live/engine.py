@@ -71,7 +71,8 @@ class Engine(Live):
                 session, self.encoder_name, self.encoder.config(), self.encoder.dim
             )
         for item in self.store.iter_items():  # one at a time into compact records
-            self.remember_item(item)
+            self.remember_item(item, keyed=False)
+        self.text_ids.rebuild(self.items)  # the text keys as one sorted array
         ids = list(self.items)
         if self.index_kind is not None and not len(self.index):  # now the size is known
             self.index = make_index(self.index_kind, self.encoder.dim, len(ids))

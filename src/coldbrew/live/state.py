@@ -21,7 +21,7 @@ import numpy as np
 
 from coldbrew.cluster.encode import RayEncoder
 from coldbrew.index import Index, make_index
-from coldbrew.live.catalog import ItemTable, short_key
+from coldbrew.live.catalog import ItemTable, TextIds, short_key
 from coldbrew.live.errors import NotFoundError
 from coldbrew.live.explain import Explainer
 from coldbrew.live.locks import ReadWriteLock
@@ -116,7 +116,7 @@ class Live:
         root = self.serving.models_dir or ".coldbrew/models"
         self.versions = fleet.versions(root) if fleet else ModelVersions(root)
         self.by_attribute: dict[str, dict[str, set[str]]] = {}
-        self.text_ids: dict[int, str] = {}  # short key of an item's text -> an item with it
+        self.text_ids = TextIds()  # short key of an item's text -> an item that had it
         self.users_of: dict[str, set[str]] = {}  # item id -> users with an interaction on it
         self.seq = 0
         self.forgets = 0
@@ -132,7 +132,7 @@ class Live:
         """The stored vector of an item with exactly this text, if any (the memo's lookup)."""
         digest = text_digest(text)
         item_id = self.text_ids.get(short_key(digest))
-        if item_id is None or not self.index.contains(item_id):
+        if item_id is None or item_id not in self.items or not self.index.contains(item_id):
             return None
         if self.items.digest(item_id) != digest:  # another text with the same 8-byte prefix
             return None
@@ -170,10 +170,13 @@ class Live:
         except KeyError:
             raise NotFoundError("item", item_id) from None
 
-    def remember_item(self, item: Item) -> None:
+    def remember_item(self, item: Item, *, keyed: bool = True) -> None:
+        """Hold ``item`` (``keyed=False``: its text key is left to a
+        :meth:`~coldbrew.live.catalog.TextIds.rebuild` after a bulk read)."""
         self.forget_text(item.item_id)
         self.items[item.item_id] = item
-        self.text_ids[short_key(self.items.digest(item.item_id))] = item.item_id
+        if keyed:
+            self.text_ids[short_key(self.items.digest(item.item_id))] = item.item_id
         for key, value in item.attributes.items():
             values = self.by_attribute.setdefault(key, {})
             for v in attribute_values(value):
@@ -183,9 +186,7 @@ class Live:
         """Its old text no longer finds its vector (which now belongs to its new text, if any)."""
         if item_id not in self.items:
             return
-        key = short_key(self.items.digest(item_id))
-        if self.text_ids.get(key) == item_id:
-            del self.text_ids[key]
+        self.text_ids.discard(short_key(self.items.digest(item_id)), item_id)
 
     def forget_item_attributes(self, item_id: str) -> None:
         old = self.items.get(item_id)

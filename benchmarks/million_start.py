@@ -1,0 +1,56 @@
+"""One start of a `coldbrew serve` replica over a ``million.py`` database: resident memory at ready.
+
+The service as ``million.py`` starts it (``--model zeroshot --index auto``, int8 rows), its tree
+RSS at ``/readyz`` and after 20 by-id requests (``u0``..``u19``, k = 10, whose top-10 lists are
+kept to compare two checkouts' answers). A saved index next to the database is reused; without
+one, the start builds and saves it. For memory side by side when a full ``million.py`` run (two
+starts, latency, recall) does not fit the time a busy machine leaves.
+
+    cd CHECKOUT && PYTHONPATH=$PWD/src:$PWD/benchmarks OPENBLAS_NUM_THREADS=1 nice -n 19 \\
+        python benchmarks/million_start.py /tmp/mil/million-1000000-1.0-int8.sqlite --out x.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+import httpx
+from liveserver import KEY, start_server, stop_server, tree_rss_mb
+
+from coldbrew.bench.provenance import stamped
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("db", help="a million.py database (SQLite file)")
+    parser.add_argument("--port", type=int, default=8798)
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    env = {**os.environ, "COLDBREW_API_KEYS": KEY, "OPENBLAS_NUM_THREADS": "1"}
+    env.update({"COLDBREW_KEY_RATE_LIMIT": "100000/second", "COLDBREW_VECTOR_DTYPE": "int8"})
+    command = [sys.executable, "-m", "coldbrew", "serve", "--db", args.db, "--model", "zeroshot"]
+    command += ["--encoder", "default", "--index", "auto", "--port", str(args.port)]
+    base = f"http://127.0.0.1:{args.port}"
+    server, ready_s = start_server(command, env, base, timeout_s=1080)
+    out = {"startup_s": round(ready_s, 1), "rss_mb_ready": round(tree_rss_mb(server.pid), 1)}
+    try:
+        with httpx.Client(base_url=base, timeout=120, headers={"x-api-key": KEY}) as client:
+            bodies = [{"user_id": f"u{u}", "k": 10, "explain": False} for u in range(20)]
+            answers = [client.post("/recommend", json=body).json() for body in bodies]
+        out["answers_by_id"] = [[r["item_id"] for r in a["items"]] for a in answers]
+        out["rss_mb_after"] = round(tree_rss_mb(server.pid), 1)
+    finally:
+        stop_server(server)
+    report = stamped(out)
+    print(json.dumps({k: v for k, v in report.items() if k != "answers_by_id"}))
+    if args.out:
+        args.out.write_text(json.dumps(report, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
