@@ -5,7 +5,8 @@ Loads the engine over ``WORK`` (kept by ``candidates.py --keep WORK``; the same 
 explanations) scoring candidates only, and reports the mean time per request spent in each
 part's proposals and scoring and in the item index's search (wrapped with ``perf_counter``),
 then a cProfile of the same requests. ``--answers FILE`` writes the 300 users' top 20 (ids and
-scores) as JSON, to check that two code trees give the same answers:
+scores) as JSON under ``answers``, with the run's provenance beside it, to check that two code
+trees give the same answers (compare the ``answers`` of the two files):
 
     OPENBLAS_NUM_THREADS=1 PYTHONPATH=TREE/src python benchmarks/candidates_profile.py WORK \\
         --requests 60 --answers answers.json
@@ -27,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from coldbrew.bench.provenance import stamped
 from coldbrew.live.answers import Query
 from coldbrew.live.engine import Engine, Serving
 from coldbrew.models.query import UserQuery
@@ -88,7 +90,7 @@ def main() -> int:
     print(out.getvalue())
     if args.answers:
         found = [[[r.item.item_id, r.score] for r in engine.recommend(q)] for q in queries]
-        args.answers.write_text(json.dumps(found))
+        args.answers.write_text(json.dumps(stamped({"answers": found})))
     store.close()
     return 0
 
