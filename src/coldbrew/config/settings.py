@@ -201,6 +201,13 @@ class Settings:
         "seconds later (waiting in its slot, its body unread); with no reads, writes run back "
         "to back; 1: never rest",
     )
+    write_niceness: int = knob(
+        10,
+        "how much lower than the service's the OS priority (nice value) of the threads doing "
+        "writes' work is (Linux): while reads want a core, writes get about a tenth of it; "
+        "0: the same priority",
+        at_least=0,
+    )
     forwarded_allow_ips: str = knob(
         "",
         "proxies whose X-Forwarded-For names the client; by default no header is trusted, so "
@@ -223,6 +230,8 @@ class Settings:
             )
         if not 0 < self.write_share <= 1:
             raise ValueError(f"COLDBREW_WRITE_SHARE={self.write_share!r}: above 0, at most 1")
+        if self.write_niceness > 19:
+            raise ValueError(f"COLDBREW_WRITE_NICENESS={self.write_niceness!r}: 0 to 19")
         if not 0 < self.switch_interval <= 1:
             raise ValueError(
                 f"COLDBREW_SWITCH_INTERVAL={self.switch_interval!r}: between 0 and 1 second"

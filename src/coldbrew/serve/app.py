@@ -31,6 +31,7 @@ from coldbrew.serve.limits import BodyLimit
 from coldbrew.serve.metrics import Metrics, Observe
 from coldbrew.serve.problems import allowed_methods, error_responses, validation_body
 from coldbrew.serve.routes import ROUTERS
+from coldbrew.serve.writethreads import WriteThreads
 from coldbrew.store import Store, StoreUnavailable
 from coldbrew.text.encoder import Encoder
 from coldbrew.text.factory import make_encoder
@@ -72,6 +73,7 @@ def create_app(settings: Settings, *, encoder: Encoder | None = None) -> FastAPI
                     with start_up_frozen():
                         yield
                 finally:
+                    app.state.write_threads.close()
                     engine.close()
         finally:
             store.close()
@@ -92,7 +94,14 @@ def create_app(settings: Settings, *, encoder: Encoder | None = None) -> FastAPI
     app.state.writes = WriteSlots(settings.key_writes, settings.write_queue)
     # outside BodyLimit: a refused write's body is never read
     app.state.pace = WritePace(settings.write_share)
-    app.add_middleware(WriteGate, settings=settings, slots=app.state.writes, pace=app.state.pace)
+    app.state.write_threads = WriteThreads(settings.write_queue, settings.write_niceness)
+    app.add_middleware(
+        WriteGate,
+        settings=settings,
+        slots=app.state.writes,
+        pace=app.state.pace,
+        threads=app.state.write_threads,
+    )
     app.add_middleware(RateLimit, settings=settings)  # outside BodyLimit: refuse before reading
     _install_middleware(app, metrics)
     app.add_middleware(ReadsInFlight, pace=app.state.pace)  # added last: the outermost

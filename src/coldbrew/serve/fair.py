@@ -21,6 +21,7 @@ rows cost a write no encoding and no lock (:meth:`~coldbrew.live.engine.Engine.u
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import math
 import re
@@ -28,20 +29,25 @@ import threading
 import time
 import typing
 from collections import Counter
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterable
 from typing import Any
 
 from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ValidationError
-from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from coldbrew.config.settings import Settings, hash_key
 from coldbrew.courtesy import paced, pause, stepping_aside
 from coldbrew.serve.guard import scope_key
 from coldbrew.serve.limits import send_json
+from coldbrew.serve.writethreads import (
+    WriteThreads,
+    in_write_threads,
+    run_as_write,
+    writing_in,
+)
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 READ_POSTS = frozenset({"/recommend", "/recommend/batch"})
@@ -49,7 +55,12 @@ READ_POSTS = frozenset({"/recommend", "/recommend/batch"})
 
 def is_write(scope: Scope) -> bool:
     """Whether a request changes what the service stores (or starts a refit)."""
-    return scope.get("method") in WRITE_METHODS and scope.get("path") not in READ_POSTS
+    return writes_at((scope.get("method", ""),), scope.get("path", ""))
+
+
+def writes_at(methods: Iterable[str], path: str) -> bool:
+    """Whether a route with these methods at ``path`` is a write."""
+    return bool(WRITE_METHODS.intersection(methods)) and path not in READ_POSTS
 
 
 class WriteSlots:
@@ -166,9 +177,15 @@ class WriteGate:
     refused (429: its key has ``key_writes`` in flight; 503: all keys have ``write_queue``)."""
 
     def __init__(
-        self, app: ASGIApp, settings: Settings, slots: WriteSlots, pace: WritePace
+        self,
+        app: ASGIApp,
+        settings: Settings,
+        slots: WriteSlots,
+        pace: WritePace,
+        threads: WriteThreads | None = None,
     ) -> None:
         self.app, self.settings, self.slots, self.pace = app, settings, slots, pace
+        self.threads = threads
 
     def _caller(self, scope: Scope) -> str:
         """The write key's hash; without one, the client's address."""
@@ -195,7 +212,8 @@ class WriteGate:
             await self.pace.turn()
             began = time.monotonic()
             try:
-                await self.app(scope, receive, send)
+                with writing_in(self.threads):  # its work in the write threads
+                    await self.app(scope, receive, send)
             finally:
                 self.pace.done(time.monotonic() - began)
         finally:
@@ -206,7 +224,16 @@ class ParsedOffLoop(APIRoute):
     """A route whose JSON body is decoded and validated in a worker thread, then handed to
     FastAPI already validated (it takes a model instance as it is). A body that is valid JSON
     but not a valid model is refused from there too, with FastAPI's own errors; one that is not
-    JSON is left to FastAPI, which says why."""
+    JSON is left to FastAPI, which says why.
+
+    A write's decoding and its endpoint (a plain function) run in the service's
+    :class:`~coldbrew.serve.writethreads.WriteThreads`, scheduled after the reads."""
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        plain = not inspect.iscoroutinefunction(endpoint)
+        if plain and writes_at(kwargs.get("methods") or (), path):
+            endpoint = in_write_threads(endpoint)
+        super().__init__(path, endpoint, **kwargs)
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
@@ -221,7 +248,7 @@ class ParsedOffLoop(APIRoute):
             raw = await request.body()
             pace: WritePace | None = getattr(request.app.state, "pace", None)
             with stepping_aside(_never if pace is None else pace.step_aside):
-                parsed = await run_in_threadpool(_validated, body_model, body_field, raw)
+                parsed = await run_as_write(_validated, body_model, body_field, raw)
                 if parsed is not None:
                     request._json = parsed  # what Request.json() returns from now on
                 return await handler(request)  # its worker thread steps aside too
