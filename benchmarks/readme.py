@@ -45,7 +45,8 @@ TOPICS: dict[str, list[str]] = {
     ],
     "Training, encoding and refits": [
         "train_speed.py", "train_first_line.py", "finetune_options.py", "distill.py",
-        "encode_throughput.py", "int8_agreement.py", "ray_encode.py", "refit_cost.py",
+        "encode_throughput.py", "encode_ab.py", "int8_agreement.py", "ray_encode.py",
+        "refit_cost.py",
     ],
     "Languages": ["zh_wishes.py", "mixed_language.py"],
     "This page": ["readme.py"],

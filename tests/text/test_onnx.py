@@ -21,6 +21,8 @@ from coldbrew.text.onnx import (
     _layout,
     _pool,
     exported,
+    padded_features,
+    token_features,
 )
 from coldbrew.text.runtime import onnx_or_torch
 from coldbrew.text.sbert import SentenceTransformerEncoder
@@ -51,6 +53,39 @@ def test_onnx_vectors_match_pytorch_in_order_across_batches(
     assert mine.shape == theirs.shape and mine.dtype == np.float32
     np.testing.assert_allclose(mine, theirs, atol=2e-5)
     np.testing.assert_allclose(np.linalg.norm(mine, axis=1), 1.0, rtol=1e-5)
+
+
+# Character and token counts disagree: 10 CJK characters are 12 tokens, 50 characters of
+# repeated English 8; the batches are cut by tokens, so these are sorted differently.
+UNEVEN = ["keyboard " * 5 + "mouse", "一二三四五六七八九十", "ok", "a b c d e f", "keyboard"]
+
+
+@pytest.mark.slow
+def test_batches_cut_by_token_count_put_every_vector_back_in_its_place(
+    minilm: SentenceTransformerEncoder,
+) -> None:
+    onnx = OnnxEncoder(minilm).load()
+    tokens = [len(e.ids) for e in onnx._tokenizer.encode_batch(UNEVEN)]
+    by_tokens = np.argsort([-t for t in tokens], kind="stable")
+    assert list(by_tokens) != list(np.argsort([-len(t) for t in UNEVEN], kind="stable"))
+    theirs = minilm.encode(UNEVEN, kind="passage")
+    for batch_size in (1, 2, 64):
+        mine = onnx.encode(UNEVEN, kind="passage", batch_size=batch_size)
+        np.testing.assert_allclose(mine, theirs, atol=2e-5)
+
+
+@pytest.mark.slow
+def test_padding_each_batch_by_hand_gives_the_padding_tokenizers_arrays(
+    minilm: SentenceTransformerEncoder,
+) -> None:
+    padding = _fast_tokenizer(minilm.st_model)
+    names = ["input_ids", "attention_mask", "token_type_ids"]
+    theirs = token_features(padding, [*UNEVEN, *TEXTS], names)
+    padding.no_padding()
+    mine = padded_features(padding.encode_batch([*UNEVEN, *TEXTS]), names, pad_id=0)
+    assert mine["input_ids"].shape[1] > min(len(e.ids) for e in padding.encode_batch(UNEVEN))
+    for name in names:
+        np.testing.assert_array_equal(mine[name], theirs[name])
 
 
 @pytest.mark.slow

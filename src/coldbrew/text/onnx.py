@@ -65,6 +65,8 @@ EXPORT_TIMEOUT_S = 900
 UNSUPPORTED = 2  # the export child's exit status for a model onnxruntime cannot run
 CANNOT_LOAD = 3  # ...for a model that does not load at all (PyTorch could not run it either)
 FILES = ("model.onnx", "tokenizer.json", "meta.json")
+# the model's inputs and the fields of a ``tokenizers`` encoding that hold them
+_FIELDS = {"input_ids": "ids", "attention_mask": "attention_mask", "token_type_ids": "type_ids"}
 
 
 class OnnxUnsupported(ValueError):
@@ -101,6 +103,7 @@ class OnnxEncoder:
         self._session: Any = None
         self._tokenizer: Any = None
         self._meta: dict[str, Any] = {}
+        self._pad_id = 0
 
     @property
     def name(self) -> str:
@@ -140,19 +143,22 @@ class OnnxEncoder:
         show_progress: bool = False,
     ) -> np.ndarray:
         self.load()
-        inputs = self.base.prefixed(texts, kind)
-        out = np.zeros((len(inputs), self.dim), dtype=np.float32)
-        # Longest first, as sentence-transformers does, so each batch pads little.
-        order = np.argsort([-len(t) for t in inputs], kind="stable")
-        starts = range(0, len(inputs), batch_size)
+        # Tokenized once, unpadded; batched by token count, longest first, so each batch pads
+        # to a length its texts nearly share (sorting by characters padded online-retail's
+        # titles to 1.4x their tokens, by tokens 1.05x) and the vectors put back in order.
+        encodings = self._tokenizer.encode_batch(self.base.prefixed(texts, kind))
+        lengths = np.array([len(e.ids) for e in encodings], dtype=np.int64)
+        order = np.argsort(-lengths, kind="stable")
+        out = np.zeros((len(encodings), self.dim), dtype=np.float32)
+        starts = range(0, len(encodings), batch_size)
         for start in tqdm(starts, desc="encode (onnx)", disable=not show_progress):
             rows = order[start : start + batch_size]
-            out[rows] = self._forward([inputs[i] for i in rows])
+            out[rows] = self._forward([encodings[i] for i in rows])
         return l2_normalize(out)
 
     # ---- internals ---------------------------------------------------------------------------
-    def _forward(self, texts: list[str]) -> np.ndarray:
-        feed = token_features(self._tokenizer, texts, self._meta["inputs"])
+    def _forward(self, encodings: list[Any]) -> np.ndarray:
+        feed = padded_features(encodings, self._meta["inputs"], self._pad_id)
         (tokens,) = self._session.run(None, feed)
         return _pool(tokens, feed["attention_mask"], self._meta["pooling"])
 
@@ -182,7 +188,10 @@ class OnnxEncoder:
             session = ort.InferenceSession(str(file), options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime's own errors (a truncated or corrupted file)
             raise self._unreadable(file, exc) from exc
-        self._tokenizer = Tokenizer.from_file(str(directory / "tokenizer.json"))
+        tokenizer = Tokenizer.from_file(str(directory / "tokenizer.json"))
+        self._pad_id = int((tokenizer.padding or {}).get("pad_id", 0))
+        tokenizer.no_padding()  # each batch is padded to its own longest (padded_features)
+        self._tokenizer = tokenizer
         self._session, self._meta = session, meta
         mine = self.encode(list(_PROBES), kind="passage")
         agreement = float(np.min(np.sum(mine * np.asarray(meta["probes"]), axis=1)))
@@ -197,11 +206,25 @@ class OnnxEncoder:
 def token_features(tokenizer: Any, texts: Sequence[str], names: Sequence[str]) -> dict[str, Any]:
     """The model's input arrays for ``texts``: token ids, attention mask (and token types)."""
     encodings = tokenizer.encode_batch(list(texts))
-    fields = {"input_ids": "ids", "attention_mask": "attention_mask", "token_type_ids": "type_ids"}
     return {
-        name: np.array([getattr(e, fields[name]) for e in encodings], dtype=np.int64)
+        name: np.array([getattr(e, _FIELDS[name]) for e in encodings], dtype=np.int64)
         for name in names
     }
+
+
+def padded_features(encodings: Sequence[Any], names: Sequence[str], pad_id: int) -> dict[str, Any]:
+    """The model's input arrays for unpadded ``tokenizers`` encodings, each padded with
+    ``pad_id`` (mask 0, token type 0) to the longest of them: what a padding tokenizer gives
+    for the same texts."""
+    width = max((len(e.ids) for e in encodings), default=0)
+    arrays = {name: np.zeros((len(encodings), width), dtype=np.int64) for name in names}
+    if "input_ids" in arrays:
+        arrays["input_ids"].fill(pad_id)
+    for row, encoding in enumerate(encodings):
+        for name in names:
+            values = getattr(encoding, _FIELDS[name])
+            arrays[name][row, : len(values)] = values
+    return arrays
 
 
 def exported(base: SentenceTransformerEncoder, root: Path) -> Path:
