@@ -255,6 +255,43 @@ class Signal(NamedTuple):
         return cls(rows, position, fraction)
 
 
+class KeptMatrix:
+    """Which data an item × item matrix was learned from, and the previous version's matrix
+    kept for the next fit when that fit reads the very same data (ItemKNN's similarities,
+    the transitions' counts): a refit on unchanged data learns nothing again.
+
+    The owner names its data with a digest (``key``), offers the previous version's matrix
+    with :meth:`offer` (from ``start_from``) and asks :meth:`take` in its fit: the matrix
+    comes back only if it was learned from that key at the catalogue's size, once.
+    """
+
+    def __init__(self) -> None:
+        self.key = ""
+        """The digest of the data the owner's matrix was learned from ("" when unknown)."""
+        self._kept: tuple[str, sp.csr_matrix] | None = None
+
+    def offer(self, previous: KeptMatrix, matrix: sp.csr_matrix) -> None:
+        """Keep ``matrix``, learned from ``previous.key``, for the next :meth:`take`."""
+        self._kept = (previous.key, matrix) if previous.key else None
+
+    def take(self, key: str, n: int) -> sp.csr_matrix | None:
+        """Record ``key`` as what the owner learns from now; the kept ``n`` × ``n`` matrix if
+        it was learned from ``key``, else None (learn it again). Forgets the kept one."""
+        kept, self._kept, self.key = self._kept, None, key
+        if kept is not None and key and kept[0] == key and kept[1].shape == (n, n):
+            return kept[1]
+        return None
+
+    def state(self) -> dict[str, np.ndarray]:
+        """The key as a saved model keeps it (``learned_from``)."""
+        return {"learned_from": np.asarray(self.key, dtype=str)}
+
+    def set_state(self, arrays: Mapping[str, np.ndarray]) -> None:
+        """The key :meth:`state` saved ("" for a model saved without one); nothing kept."""
+        self.key = str(arrays["learned_from"]) if "learned_from" in arrays else ""
+        self._kept = None
+
+
 def grown_square(matrix: sp.csr_matrix, size: int) -> sp.csr_matrix:
     """An item × item ``matrix`` with empty rows and columns for new items, up to ``size``."""
     coo = matrix.tocoo()
