@@ -24,6 +24,7 @@ import pandas as pd
 from coldbrew.data.idmap import IdMap
 from coldbrew.data.schema import ITEM_ID, Dataset
 from coldbrew.index.exact import top_k
+from coldbrew.models.memo import LastQuery
 from coldbrew.models.params import params_of
 from coldbrew.models.query import Recommendations as Recommendations  # the protocol's types
 from coldbrew.models.query import UserQuery as UserQuery
@@ -92,6 +93,9 @@ class Recommender(ABC):
         self._popularity: np.ndarray | None = None  # per item row, from the histories
         self.silent_reason: str | None = None
         """Why the last fit learned nothing this model could rank by (``None``: it learned)."""
+        self._remembered = LastQuery()
+        """One query's scores or vector, for a model that asks twice per request (forgotten
+        at every fit, change of items and forgotten user)."""
 
     # ---- to implement -------------------------------------------------------------------
     @abstractmethod
@@ -139,6 +143,7 @@ class Recommender(ABC):
         self._history, self._profiles = users_of(dataset)
         self._popularity = None
         self.silent_reason = None
+        self._remembered.forget()
         self._fit(dataset)
         self._fitted = True
         self._fitted_on = weakref.ref(dataset)
@@ -395,11 +400,14 @@ class Recommender(ABC):
                 [self._active, np.ones(len(self.item_ids) - len(self._active), bool)]
             )
         self._active[rows] = True
+        self._remembered.forget()
         self._add_items(items.reset_index(drop=True), rows)
+        self._remembered.forget()
 
     def remove_items(self, item_ids: Iterable[str]) -> None:
         """Never recommend these items again (unknown ids are ignored)."""
         self._active[self.item_ids.rows(item_ids, skip_unknown=True)] = False
+        self._remembered.forget()
 
     def forget_user(self, user_id: str) -> None:
         """Drop everything this model keeps of ``user_id`` (history, profile, trained vectors).
@@ -411,6 +419,7 @@ class Recommender(ABC):
         self._history.pop(uid, None)
         self._profiles.pop(uid, None)
         self._popularity = None
+        self._remembered.forget()
         self._forget_user(uid)
 
     def _forget_user(self, user_id: str) -> None:

@@ -94,7 +94,6 @@ class CFRecommender(Recommender):
         self._counts = np.zeros(0, dtype=np.float32)
         self._pop_cache = np.zeros(0, dtype=np.float32)
         self._below: Signal | None = None
-        self._last: tuple[Hashable, np.ndarray] | None = None
 
     # ---- fallback -----------------------------------------------------------------------
     @property
@@ -124,7 +123,7 @@ class CFRecommender(Recommender):
         matrix, self.user_ids = interaction_matrix(dataset, self.item_ids)
         self._counts = np.asarray(matrix.sum(axis=0), dtype=np.float32).ravel()
         self._pop_cache = np.zeros(0, dtype=np.float32)  # a refit must not keep the old ranking
-        self._below, self._last = None, None
+        self._below = None
         if not matrix.nnz:
             self.silent_reason = NO_INTERACTIONS
         self._fit_cf(matrix)
@@ -152,13 +151,7 @@ class CFRecommender(Recommender):
         large catalogue's request asks twice (its proposals, then its candidates' scores)."""
         if len(queries) != 1:
             return self._score_known(queries)
-        key = self._memo_key(queries[0])
-        memo = self._last
-        if memo is None or memo[0] != key:
-            scores = self._score_known(queries)
-            scores.flags.writeable = False
-            memo = self._last = (key, scores)
-        return memo[1]
+        return self._remembered.get(self._memo_key(queries[0]), lambda: self._score_known(queries))
 
     def _memo_key(self, query: UserQuery) -> Hashable:
         """What one query's remembered scores depend on, besides the model's state (whose
@@ -212,7 +205,6 @@ class CFRecommender(Recommender):
     def _add_items(self, items: pd.DataFrame, rows: np.ndarray) -> None:
         grow = len(self.item_ids) - len(self._counts)
         if grow > 0:
-            self._last = None
             self._counts = np.concatenate([self._counts, np.zeros(grow, dtype=np.float32)])
             self._grow_items(grow)
 
@@ -229,7 +221,8 @@ class CFRecommender(Recommender):
     def _set_state(self, arrays: Mapping[str, np.ndarray]) -> None:
         self._counts = arrays["counts"].astype(np.float32)
         self.user_ids = IdMap(arrays["user_ids"].tolist())
-        self._below, self._last = None, None
+        self._below = None
+        self._remembered.forget()
 
 
 class Signal(NamedTuple):
