@@ -174,6 +174,43 @@ class CFRecommender(Recommender):
             picked[:, cold] = floor - 2.0 + signal.fraction[None, rows[cold]]
         return picked
 
+    def _weighted_rows(
+        self, matrix: sp.csr_matrix, picked: Sequence[tuple[np.ndarray, np.ndarray]]
+    ) -> np.ndarray:
+        """Per query, the sum of ``matrix``'s item rows ``rows`` times ``weights`` (``picked``:
+        one pair a query), as :meth:`_score_known` gives it: over the items with signal only.
+
+        A query whose rows are distinct (the usual case) adds its rows' stored entries
+        straight into its dense row, rows ascending, in float32: what scipy's sparse product
+        does, to the bit, without building two sparse matrices a request. Others go through
+        that product (repeated rows: scipy sums their weights first)."""
+        out = np.zeros((len(picked), len(self._signal().rows)), dtype=np.float32)
+        for q, (rows, weights) in enumerate(picked):
+            order = np.argsort(rows, kind="stable")
+            rows, weights = rows[order], np.asarray(weights, dtype=np.float32)[order]
+            if len(np.unique(rows)) == len(rows):
+                self._add_rows(out[q], matrix, rows, weights)
+            else:
+                one = sp.csr_matrix(
+                    (weights, (np.zeros(len(rows), dtype=np.int64), rows)),
+                    shape=(1, matrix.shape[0]),
+                    dtype=np.float32,
+                )
+                out[q] = self._on_signal(one @ matrix)[0]
+        return out
+
+    def _add_rows(
+        self, out: np.ndarray, matrix: sp.csr_matrix, rows: np.ndarray, weights: np.ndarray
+    ) -> None:
+        """Add ``weights[i]`` times ``matrix``'s row ``rows[i]`` into ``out`` (the items with
+        signal), in the order given."""
+        position = self._signal().position
+        for row, weight in zip(rows, weights, strict=True):
+            start, end = matrix.indptr[row], matrix.indptr[row + 1]
+            at = position[matrix.indices[start:end]]
+            kept = at >= 0
+            out[at[kept]] += weight * matrix.data[start:end][kept]
+
     def _on_signal(self, scores: sp.spmatrix) -> np.ndarray:
         """Sparse ``(queries, items)`` scores as :meth:`_score_known` gives them: dense, over
         the items with signal only (an entry of another item is dropped)."""

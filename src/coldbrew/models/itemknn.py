@@ -80,13 +80,8 @@ class ItemKNNRecommender(CFRecommender):
 
     def _score_known(self, queries: Sequence[UserQuery]) -> np.ndarray:
         liked = [np.unique(self._liked_rows(query)) for query in queries]  # each counts once
-        indptr = np.concatenate([[0], np.cumsum([len(rows) for rows in liked])])
-        columns = np.concatenate(liked) if liked else np.zeros(0, dtype=np.int64)
-        indicator = sp.csr_matrix(
-            (np.ones(len(columns), dtype=np.float32), columns, indptr),
-            shape=(len(queries), len(self.item_ids)),
-        )
-        return self._on_signal(indicator @ self.similarity)
+        picked = [(rows, np.ones(len(rows), dtype=np.float32)) for rows in liked]
+        return self._weighted_rows(self.similarity, picked)
 
     def _grow_items(self, n: int) -> None:
         self.similarity = grown_square(self.similarity, len(self.item_ids))

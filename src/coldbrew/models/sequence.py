@@ -129,15 +129,9 @@ class TransitionRecommender(CFRecommender):
         return self._liked_rows(query)[::-1][: self.window]
 
     def _score_known(self, queries: Sequence[UserQuery]) -> np.ndarray:
-        n = len(self.item_ids)
-        rows, cols, vals = [], [], []
-        for q, query in enumerate(queries):
-            recent = self.recent_rows(query)
-            rows.extend([q] * len(recent))
-            cols.extend(recent.tolist())
-            vals.extend(harmonic_weights(len(recent)).tolist())
-        weights = sp.csr_matrix((vals, (rows, cols)), shape=(len(queries), n), dtype=np.float32)
-        return self._on_signal(weights @ self.transitions)
+        recent = [self.recent_rows(query) for query in queries]
+        picked = [(rows, harmonic_weights(len(rows))) for rows in recent]
+        return self._weighted_rows(self.transitions, picked)
 
     def _grow_items(self, n: int) -> None:
         self.transitions = grown_square(self.transitions, len(self.item_ids))
