@@ -78,7 +78,7 @@ def main() -> int:
         engine.recommend(query)
     spent: dict[str, float] = defaultdict(float)
     for name, part in engine.model.named_parts().items() if engine.model else ():
-        timed_calls(part, "score_rows", f"score_rows {name}", spent)
+        timed_calls(part, "score_with_reference", f"score_rows {name}", spent)
         timed_calls(part, "propose", f"propose {name}", spent)
     timed_calls(engine.index, "search", "index search", spent)
     ms, cpu = [], []

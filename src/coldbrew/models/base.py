@@ -188,16 +188,41 @@ class Recommender(ABC):
     def score_rows(self, queries: Sequence[UserQuery], rows: np.ndarray) -> np.ndarray:
         """Scores of the item ``rows`` only, ``(queries, rows)`` (removed items ``-inf``): what
         :meth:`score` gives there, for less work on a large catalogue where a model can."""
-        self._check_fitted()
+        return self._scored(queries, np.asarray(rows, dtype=np.int64), None)
+
+    def score_with_reference(
+        self, queries: Sequence[UserQuery], rows: np.ndarray, reference: np.ndarray
+    ) -> np.ndarray:
+        """:meth:`score_rows` of ``rows`` followed by ``reference``: a fixed sample of the
+        catalogue, the same at every request, that a hybrid standardises its parts by. A model
+        may keep what it reads of the ``reference`` rows between calls."""
         rows = np.asarray(rows, dtype=np.int64)
+        return self._scored(queries, rows, np.asarray(reference, dtype=np.int64))
+
+    def _scored(
+        self, queries: Sequence[UserQuery], rows: np.ndarray, reference: np.ndarray | None
+    ) -> np.ndarray:
+        self._check_fitted()
         resolved = [self.resolve(q) for q in queries]
-        scores = np.asarray(self._score_subset(resolved, rows), dtype=np.float32)
-        scores[:, ~self._active[rows]] = -np.inf
+        if reference is None:
+            both, found = rows, self._score_subset(resolved, rows)
+        else:
+            both = np.concatenate([rows, reference])
+            found = self._score_beside(resolved, rows, reference)
+        scores = np.asarray(found, dtype=np.float32)
+        scores[:, ~self._active[both]] = -np.inf
         return scores
 
     def _score_subset(self, queries: Sequence[UserQuery], rows: np.ndarray) -> np.ndarray:
         """Scores of ``rows`` for resolved queries; the default scores every item."""
         return self._score_rows(queries)[:, rows]
+
+    def _score_beside(
+        self, queries: Sequence[UserQuery], rows: np.ndarray, reference: np.ndarray
+    ) -> np.ndarray:
+        """Scores of ``rows`` then ``reference`` for resolved queries; the default scores
+        both as one subset."""
+        return self._score_subset(queries, np.concatenate([rows, reference]))
 
     def propose(self, query: UserQuery, n: int) -> np.ndarray:
         """Up to ``n`` item rows this model would rank high for ``query``, found cheaply (an

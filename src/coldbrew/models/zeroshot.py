@@ -390,6 +390,17 @@ class ZeroShotRecommender(Recommender):
     def _score_subset(self, queries: Sequence[UserQuery], rows: np.ndarray) -> np.ndarray:
         return product(self.user_vectors(queries), self.item_vectors[rows])
 
+    def _score_beside(
+        self, queries: Sequence[UserQuery], rows: np.ndarray, reference: np.ndarray
+    ) -> np.ndarray:
+        """The ``reference`` rows' vectors are gathered once per model state, not at every
+        request (at 100k items, gathering 2,000 scattered rows cost more than scoring them)."""
+        users = self.user_vectors(queries)
+        block = self._remembered.get(
+            reference.tobytes(), lambda: self.item_vectors[reference], slot="reference"
+        )
+        return np.hstack([product(users, self.item_vectors[rows]), product(users, block)])
+
     def _get_state(self) -> dict[str, np.ndarray]:
         vectors = np.asarray(self.item_vectors)  # int8 rows are saved decoded
         return {"item_vectors": vectors, "language_means": self.language_means}
