@@ -78,7 +78,8 @@ def main() -> int:
         engine.recommend(query)
     spent: dict[str, float] = defaultdict(float)
     for name, part in engine.model.named_parts().items() if engine.model else ():
-        timed_calls(part, "score_with_reference", f"score_rows {name}", spent)
+        scoring = "score_with_reference" if hasattr(part, "score_with_reference") else "score_rows"
+        timed_calls(part, scoring, f"score_rows {name}", spent)  # the former before 928fe77
         timed_calls(part, "propose", f"propose {name}", spent)
     timed_calls(engine.index, "search", "index search", spent)
     ms, cpu = [], []
