@@ -111,6 +111,11 @@ class CandidateRecommender(Recommender):
     def score_rows(self, queries: Sequence[UserQuery], rows: np.ndarray) -> np.ndarray:
         return self.wrapped.score_rows(queries, rows)
 
+    def score_with_reference(
+        self, queries: Sequence[UserQuery], rows: np.ndarray, reference: np.ndarray
+    ) -> np.ndarray:
+        return self.wrapped.score_with_reference(queries, rows, reference)
+
     def contributions(
         self, queries: Sequence[UserQuery], rows: np.ndarray | None = None
     ) -> dict[str, np.ndarray]:
