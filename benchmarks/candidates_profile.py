@@ -2,14 +2,16 @@
 
 Loads the engine over ``WORK`` (kept by ``candidates.py --keep WORK``; the same load as
 ``candidates_ab.py``), answers ``--requests`` recommend-by-user-id requests (k = 20, no
-explanations) scoring candidates only, and reports the mean time per request spent in each
-part's proposals and scoring and in the item index's search (wrapped with ``perf_counter``),
-then a cProfile of the same requests. ``--answers FILE`` writes the 300 users' top 20 (ids and
-scores) as JSON under ``answers``, with the run's provenance beside it, to check that two code
-trees give the same answers (compare the ``answers`` of the two files):
+explanations) scoring candidates only, and reports each request's wall and CPU time
+(``process_time``: on a loaded machine the CPU a request takes is the honest figure, its wall
+time measures the scheduler too), the mean CPU time per request spent in each part's proposals
+and scoring and in the item index's search, then a cProfile (in CPU seconds) of the same
+requests. ``--out FILE`` writes the figures as stamped JSON. ``--answers FILE`` writes the 300
+users' top 20 (ids and scores) as JSON under ``answers``, with the run's provenance beside it,
+to check that two code trees give the same answers (compare their ``answers``):
 
     OPENBLAS_NUM_THREADS=1 PYTHONPATH=TREE/src python benchmarks/candidates_profile.py WORK \\
-        --requests 60 --answers answers.json
+        --requests 60 --answers answers.json --out profile.json
 """
 
 from __future__ import annotations
@@ -37,17 +39,23 @@ from coldbrew.text.factory import make_encoder
 
 
 def timed_calls(obj: Any, method: str, label: str, spent: dict[str, float]) -> None:
-    """Add the seconds each call of ``obj.method`` takes to ``spent[label]``."""
+    """Add the CPU seconds each call of ``obj.method`` takes to ``spent[label]``."""
     inner: Callable[..., Any] = getattr(obj, method)
 
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        start = time.perf_counter()
+        start = time.process_time()
         try:
             return inner(*args, **kwargs)
         finally:
-            spent[label] += time.perf_counter() - start
+            spent[label] += time.process_time() - start
 
     setattr(obj, method, wrapper)
+
+
+def summary(ms: list[float]) -> dict[str, float]:
+    """Mean, p50 and p99 of per-request milliseconds, rounded to 0.01 ms."""
+    found = {"mean": np.mean(ms), "p50": np.percentile(ms, 50), "p99": np.percentile(ms, 99)}
+    return {k: round(float(v), 2) for k, v in found.items()}
 
 
 def main() -> int:
@@ -55,6 +63,7 @@ def main() -> int:
     parser.add_argument("work", type=Path, help="a copy of candidates.py --keep WORK")
     parser.add_argument("--requests", type=int, default=60)
     parser.add_argument("--answers", type=Path, default=None, help="write the top 20s here")
+    parser.add_argument("--out", type=Path, default=None, help="write the figures here (JSON)")
     args = parser.parse_args()
     store = Store(str(args.work / "big.sqlite"))
     serving = Serving(
@@ -69,18 +78,24 @@ def main() -> int:
         engine.recommend(query)
     spent: dict[str, float] = defaultdict(float)
     for name, part in engine.model.named_parts().items() if engine.model else ():
-        timed_calls(part, "score_rows", f"score_rows {name}", spent)
+        scoring = "score_with_reference" if hasattr(part, "score_with_reference") else "score_rows"
+        timed_calls(part, scoring, f"score_rows {name}", spent)  # the former before 928fe77
         timed_calls(part, "propose", f"propose {name}", spent)
     timed_calls(engine.index, "search", "index search", spent)
-    ms = []
+    ms, cpu = [], []
     for query in asked:
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         engine.recommend(query)
+        cpu.append((time.process_time() - start_cpu) * 1e3)
         ms.append((time.perf_counter() - start) * 1e3)
-    print(f"{len(asked)} requests: mean {np.mean(ms):.2f} ms, p50 {np.median(ms):.2f} ms")
+    figures = {"requests": len(asked), "wall_ms": summary(ms), "cpu_ms": summary(cpu)}
+    figures["parts_cpu_ms"] = {k: round(v / len(asked) * 1e3, 3) for k, v in spent.items()}
+    print(f"{len(asked)} requests, wall ms {figures['wall_ms']}, CPU ms {figures['cpu_ms']}")
     for label, seconds in sorted(spent.items(), key=lambda kv: -kv[1]):
-        print(f"  {label:28s} {seconds / len(asked) * 1e3:8.3f} ms a request")
-    profile = cProfile.Profile()
+        print(f"  {label:28s} {seconds / len(asked) * 1e3:8.3f} CPU ms a request")
+    if args.out:
+        args.out.write_text(json.dumps(stamped({"figures": figures}), indent=2))
+    profile = cProfile.Profile(time.process_time)
     profile.enable()
     for query in asked:
         engine.recommend(query)

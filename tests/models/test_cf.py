@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 
 from coldbrew.data.schema import Dataset, DatasetSpec
 from coldbrew.models import PopularityRecommender, UserQuery
@@ -300,3 +301,27 @@ def test_popularity_without_tie_break_leaves_new_items_tied() -> None:
         assert model.get_params()["tie_break"] is False
     hashed = PopularityRecommender().fit(data).score([UserQuery()])[0]
     assert len(set(hashed[PopularityRecommender().fit(data).item_ids.rows(unseen)].tolist())) > 1
+
+
+@pytest.mark.parametrize("repeated", [False, True])
+def test_weighted_rows_add_as_the_sparse_product_does_to_the_bit(repeated: bool) -> None:
+    """ItemKNN's and transitions' scores add a few sparse item rows straight into a dense row
+    (no sparse matrices built per request): the same float32 numbers, to the last bit, as the
+    sparse product they replace, dropped onto the items with signal; repeated rows go through
+    that product itself."""
+    data = two_topics(n_users=6, per_user=4)
+    model = ItemKNNRecommender(neighbors=20).fit(data)
+    n = len(model.item_ids)
+    rng = np.random.default_rng(5)
+    matrix = sp.random(n, n, density=0.3, format="csr", dtype=np.float32, random_state=rng)
+    matrix.data = rng.random(len(matrix.data), dtype=np.float32) / 7
+    picked = []
+    for size in (1, 3, 5):
+        rows = rng.choice(n, size, replace=False)
+        rows = np.concatenate([rows, rows[:1]]) if repeated else rows
+        picked.append((rows, (1.0 / np.arange(1, len(rows) + 1)).astype(np.float32)))
+    fast = model._weighted_rows(matrix, picked)
+    for q, (rows, weights) in enumerate(picked):
+        one = sp.csr_matrix((weights, (np.zeros(len(rows), int), rows)), shape=(1, n))
+        expected = model._on_signal(one.astype(np.float32) @ matrix)[0]
+        assert np.any(expected) and np.array_equal(fast[q], expected)

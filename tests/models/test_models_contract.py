@@ -291,6 +291,27 @@ def test_scoring_some_items_gives_their_scores_among_all(fitted: Recommender) ->
     assert all(0 <= r < len(fitted.item_ids) for r in proposed)
 
 
+def test_scores_beside_a_reference_are_the_rows_scores_and_follow_changed_items(
+    fitted: Recommender,
+) -> None:
+    """``score_with_reference`` (how a hybrid scores a part's candidates beside its fixed
+    sample of the catalogue) gives ``score_rows`` of both, to the bit, when asked again (what
+    a model kept of the reference rows) and after one of them changed its text and another
+    was removed (nothing kept from before)."""
+    query = [UserQuery(text="camping tent boots")]
+    rows, reference = np.asarray([5, 0]), np.asarray([1, 2, 3, 4])
+    for _ in range(2):
+        beside = fitted.score_with_reference(query, rows, reference)
+        assert np.array_equal(beside, fitted.score_rows(query, np.r_[rows, reference]))
+    fitted.add_items(
+        pd.DataFrame({"item_id": [fitted.item_ids.id(2)], "title": ["Camping tent boots"]})
+    )
+    fitted.remove_items([fitted.item_ids.id(3)])
+    beside = fitted.score_with_reference(query, rows, reference)
+    assert np.array_equal(beside, fitted.score_rows(query, np.r_[rows, reference]))
+    assert np.isneginf(beside[0, 4]) and np.isfinite(beside[0, 3])
+
+
 # ---- tiny data: a new shop's first hours (issue 24.4) ---------------------------------------
 def _default_hybrid() -> Recommender:
     """The hybrid ``coldbrew recommend`` and the service fit, with the test encoder."""

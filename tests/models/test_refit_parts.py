@@ -3,7 +3,8 @@
 The hybrid's ``cf_map`` shares its ALS teacher with ``cf_f64`` and its TF-IDF with ``lexical``
 (fitted once); started from a previous ``cf_map`` it keeps the SVD of an unchanged catalogue's
 TF-IDF rows; started from a previous ``itemknn`` it keeps the similarities of the very same
-interactions; and every part reads the dataset's users once between them. Each is checked
+interactions (and the transitions part its counts of the very same histories, both through
+:class:`KeptMatrix`); and every part reads the dataset's users once between them. Each is checked
 against a fresh read or fit on the same data.
 """
 
@@ -14,10 +15,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from coldbrew.data.schema import Dataset, history_by_user
 from coldbrew.models import Recommender, UserQuery
 from coldbrew.models.cf import ItemKNNRecommender
+from coldbrew.models.cfbase import KeptMatrix
 from coldbrew.models.heads import CFMapRecommender
 from coldbrew.models.recipes import ModelContext, _cf_map, _hybrid_parts
 from coldbrew.models.sequence import TransitionRecommender
@@ -150,3 +153,39 @@ def test_transitions_keep_the_counts_of_the_same_histories(
         assert started.transitions.nnz and (started.transitions != fresh.transitions).nnz == 0
         assert started.learned_from == fresh.learned_from
     assert started.learned_from == previous.learned_from  # the key reads histories, not window
+
+
+def learned(key: str) -> KeptMatrix:
+    kept = KeptMatrix()
+    kept.take(key, 0)
+    return kept
+
+
+def test_a_kept_matrix_comes_back_once_for_its_own_key_and_size() -> None:
+    """:class:`KeptMatrix` hands back the offered matrix only to a fit that reads the data it
+    was learned from (same key) at the same catalogue size, and only once; the key taken is
+    the one recorded, whatever came back."""
+    matrix = sp.identity(3, dtype=np.float32, format="csr")
+    for key, n, back in (("a", 3, True), ("b", 3, False), ("a", 4, False), ("", 3, False)):
+        kept = KeptMatrix()
+        kept.offer(learned("a"), matrix)
+        assert (kept.take(key, n) is matrix) is back
+        assert kept.key == key
+        assert kept.take(key, n) is None  # taken (or dropped) once
+    unknown = KeptMatrix()
+    unknown.offer(learned(""), matrix)  # learned from unknown data: nothing to keep
+    assert unknown.take("", 3) is None
+
+
+def test_a_kept_matrix_key_survives_saving_but_not_what_was_kept() -> None:
+    """The key round-trips through :meth:`KeptMatrix.state`; a model saved without one loads
+    with "" (learn again); loading forgets a matrix offered before."""
+    saved = learned("abc").state()
+    loaded = KeptMatrix()
+    loaded.offer(learned("abc"), sp.identity(2, dtype=np.float32, format="csr"))
+    loaded.set_state(saved)
+    assert loaded.key == "abc"
+    assert loaded.take("abc", 2) is None
+    old = KeptMatrix()
+    old.set_state({})
+    assert old.key == ""

@@ -2,12 +2,14 @@
 ``coldbrew serve`` process its refit child, and the refit server it was forked from (issue 29),
 are gone within seconds, and no version is written.
 
-The service starts a refit at start-up (stored events, no model yet); the test kills the server
-while that child is inside the job, then watches both pids and the models directory.
+The service starts a refit at start-up (stored events, no model yet); the test freezes that child
+as soon as it appears (so it cannot finish first, whatever the load), kills the server, lets the
+child go on, then watches both pids and the models directory.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -99,11 +101,14 @@ def versions(models: Path) -> list[str]:
 def test_a_refit_worker_dies_with_its_killed_server(
     serve: subprocess.Popen[bytes], tmp_path: Path
 ) -> None:
+    """The worker is frozen (``SIGSTOP``) the moment it is found, so it is provably still
+    refitting, with nothing written, when its server is killed, however loaded the machine;
+    let go (``SIGCONT``) once the server is gone, it must end by itself."""
     server, worker = refit_child(serve.pid)
-    time.sleep(1.0)  # reading the database: inside the job
-    assert running(worker) and not versions(tmp_path / "models")  # still refitting
-    serve.send_signal(signal.SIGKILL)
-    serve.wait()
+    with frozen(worker):
+        assert running(worker) and not versions(tmp_path / "models")  # still refitting
+        serve.send_signal(signal.SIGKILL)
+        serve.wait()
     deadline = time.monotonic() + GONE_WITHIN
     while (running(worker) or running(server)) and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -111,6 +116,18 @@ def test_a_refit_worker_dies_with_its_killed_server(
     assert not running(server), f"refit server {server} outlived its service"
     time.sleep(1.0)  # a worker that escaped would be writing now
     assert versions(tmp_path / "models") == []
+
+
+@contextlib.contextmanager
+def frozen(pid: int) -> Iterator[None]:
+    """``pid`` stopped for the block, continued after it whatever happened (a stopped process
+    never ends by itself)."""
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGCONT)
 
 
 def test_a_lifeline_sees_its_parent_and_a_changed_parent() -> None:

@@ -13,11 +13,8 @@ from typing import Any
 import numpy as np
 
 from coldbrew.data.schema import Dataset
-from coldbrew.models.base import (
-    Recommender,
-    UserQuery,
-    check_min_users,
-)
+from coldbrew.models.base import Recommender, UserQuery
+from coldbrew.models.privacy import check_min_users
 from coldbrew.models.ridge import apply_ridge, fit_ridge
 from coldbrew.models.zeroshot import ZeroShotRecommender
 from coldbrew.text.encoder import Encoder, l2_normalize
@@ -75,7 +72,7 @@ class AttributeMapRecommender(ZeroShotRecommender):
     min_users
         Attribute values shared by fewer users get no one-hot feature (the map reads them
         through their text only) and are not saved
-        (:data:`~coldbrew.models.base.PRIVATE_MIN_USERS`).
+        (:data:`~coldbrew.models.privacy.PRIVATE_MIN_USERS`).
     attribute_weight
         As for :class:`~coldbrew.models.zeroshot.ZeroShotRecommender`, where it is 0.5.
     **kwargs

@@ -24,11 +24,12 @@ import pandas as pd
 from coldbrew.data.idmap import IdMap
 from coldbrew.data.schema import ITEM_ID, Dataset
 from coldbrew.index.exact import top_k
+from coldbrew.models.memo import LastQuery
 from coldbrew.models.params import params_of
 from coldbrew.models.query import Recommendations as Recommendations  # the protocol's types
 from coldbrew.models.query import UserQuery as UserQuery
 from coldbrew.models.reasons import Reason
-from coldbrew.models.rerank import candidate_pool, check_controls, rerank
+from coldbrew.models.rerank import candidate_pool, check_asked, rerank
 from coldbrew.models.saving import (
     history_arrays,
     pop_history,
@@ -42,13 +43,6 @@ from coldbrew.text.encoder import Encoder
 NO_INTERACTIONS = "no interactions"
 """The :attr:`Recommender.silent_reason` of a model that learns from interactions only, fit
 on none (a new catalogue)."""
-PRIVATE_MIN_USERS = 5
-"""The fewest users an attribute value must be shared by before a model that learns per value
-(attribute popularity, the attribute map) keeps it, where its files must name no one (the
-service's hybrid). A value only one or a few users hold (a zip code, a rare diagnosis) would
-otherwise sit in the files and point at them; 5 is the usual small-cell threshold for published
-counts. Hashing the values instead would not hide them: they are few and guessable (every zip
-code can be hashed and compared)."""
 
 
 class ModelNotFittedError(RuntimeError):
@@ -92,6 +86,7 @@ class Recommender(ABC):
         self._popularity: np.ndarray | None = None  # per item row, from the histories
         self.silent_reason: str | None = None
         """Why the last fit learned nothing this model could rank by (``None``: it learned)."""
+        self._remembered = LastQuery()  # forgotten at every fit, item change, forgotten user
 
     # ---- to implement -------------------------------------------------------------------
     @abstractmethod
@@ -139,6 +134,7 @@ class Recommender(ABC):
         self._history, self._profiles = users_of(dataset)
         self._popularity = None
         self.silent_reason = None
+        self._remembered.forget()
         self._fit(dataset)
         self._fitted = True
         self._fitted_on = weakref.ref(dataset)
@@ -183,16 +179,34 @@ class Recommender(ABC):
     def score_rows(self, queries: Sequence[UserQuery], rows: np.ndarray) -> np.ndarray:
         """Scores of the item ``rows`` only, ``(queries, rows)`` (removed items ``-inf``): what
         :meth:`score` gives there, for less work on a large catalogue where a model can."""
+        return self.score_with_reference(queries, rows, np.zeros(0, dtype=np.int64))
+
+    def score_with_reference(
+        self, queries: Sequence[UserQuery], rows: np.ndarray, reference: np.ndarray
+    ) -> np.ndarray:
+        """:meth:`score_rows` of ``rows`` followed by ``reference``: a fixed sample of the
+        catalogue, the same at every request, that a hybrid standardises its parts by (a model
+        may keep what it reads of those rows between calls)."""
         self._check_fitted()
-        rows = np.asarray(rows, dtype=np.int64)
+        rows, reference = np.asarray(rows, dtype=np.int64), np.asarray(reference, dtype=np.int64)
         resolved = [self.resolve(q) for q in queries]
-        scores = np.asarray(self._score_subset(resolved, rows), dtype=np.float32)
-        scores[:, ~self._active[rows]] = -np.inf
+        if len(reference):
+            found = self._score_beside(resolved, rows, reference)
+        else:
+            found = self._score_subset(resolved, rows)
+        scores = np.asarray(found, dtype=np.float32)
+        scores[:, ~self._active[np.concatenate([rows, reference])]] = -np.inf
         return scores
 
     def _score_subset(self, queries: Sequence[UserQuery], rows: np.ndarray) -> np.ndarray:
         """Scores of ``rows`` for resolved queries; the default scores every item."""
         return self._score_rows(queries)[:, rows]
+
+    def _score_beside(
+        self, queries: Sequence[UserQuery], rows: np.ndarray, reference: np.ndarray
+    ) -> np.ndarray:
+        """Scores of ``rows`` then ``reference`` for resolved queries, as one subset here."""
+        return self._score_subset(queries, np.concatenate([rows, reference]))
 
     def propose(self, query: UserQuery, n: int) -> np.ndarray:
         """Up to ``n`` item rows this model would rank high for ``query``, found cheaply (an
@@ -396,10 +410,12 @@ class Recommender(ABC):
             )
         self._active[rows] = True
         self._add_items(items.reset_index(drop=True), rows)
+        self._remembered.forget()
 
     def remove_items(self, item_ids: Iterable[str]) -> None:
         """Never recommend these items again (unknown ids are ignored)."""
         self._active[self.item_ids.rows(item_ids, skip_unknown=True)] = False
+        self._remembered.forget()
 
     def forget_user(self, user_id: str) -> None:
         """Drop everything this model keeps of ``user_id`` (history, profile, trained vectors).
@@ -411,6 +427,7 @@ class Recommender(ABC):
         self._history.pop(uid, None)
         self._profiles.pop(uid, None)
         self._popularity = None
+        self._remembered.forget()
         self._forget_user(uid)
 
     def _forget_user(self, user_id: str) -> None:
@@ -479,17 +496,3 @@ def model_class(kind: str) -> type[Recommender]:
     if kind not in _KINDS:
         raise ValueError(f"unknown model kind {kind!r}; known kinds: {sorted(_KINDS)}")
     return _KINDS[kind]
-
-
-def check_asked(k: int, diversity: float, novelty: float) -> None:
-    """Refuse a ``k`` below 1 and controls out of range (:func:`~.rerank.check_controls`)."""
-    if k < 1:
-        raise ValueError(f"k must be at least 1, got {k}")
-    check_controls(diversity, novelty)
-
-
-def check_min_users(min_users: int) -> int:
-    """``min_users`` (see :data:`PRIVATE_MIN_USERS`), refused below 1."""
-    if min_users < 1:
-        raise ValueError(f"min_users must be at least 1, got {min_users}")
-    return min_users

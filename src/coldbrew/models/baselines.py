@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 
 from coldbrew.data.schema import ITEM_ID, USER_ID, Dataset
-from coldbrew.models.base import NO_INTERACTIONS, Recommender, UserQuery, check_min_users
+from coldbrew.models.base import NO_INTERACTIONS, Recommender, UserQuery
+from coldbrew.models.privacy import check_min_users
 from coldbrew.models.reasons import Reason
 
 
@@ -89,7 +90,7 @@ class AttributePopularityRecommender(PopularityRecommender):
     without training interactions, it ranks exactly as :class:`PopularityRecommender`: the
     attribute-only cold user's answer when no text model knows better. Attribute values shared
     by fewer than ``min_users`` users are not learned (they give no lift, and are not saved:
-    :data:`~coldbrew.models.base.PRIVATE_MIN_USERS`).
+    :data:`~coldbrew.models.privacy.PRIVATE_MIN_USERS`).
     """
 
     kind = "attribute_popularity"

@@ -20,8 +20,9 @@ import pandas as pd
 from coldbrew.data.schema import Dataset
 from coldbrew.index.base import Index
 from coldbrew.index.exact import ExactIndex, top_k
-from coldbrew.models.base import Recommendations, Recommender, UserQuery, check_asked
+from coldbrew.models.base import Recommendations, Recommender, UserQuery
 from coldbrew.models.reasons import Reason
+from coldbrew.models.rerank import check_asked
 from coldbrew.models.zeroshot import ZeroShotRecommender
 from coldbrew.text.encoder import Encoder
 
@@ -109,6 +110,11 @@ class CandidateRecommender(Recommender):
 
     def score_rows(self, queries: Sequence[UserQuery], rows: np.ndarray) -> np.ndarray:
         return self.wrapped.score_rows(queries, rows)
+
+    def score_with_reference(
+        self, queries: Sequence[UserQuery], rows: np.ndarray, reference: np.ndarray
+    ) -> np.ndarray:
+        return self.wrapped.score_with_reference(queries, rows, reference)
 
     def contributions(
         self, queries: Sequence[UserQuery], rows: np.ndarray | None = None

@@ -94,7 +94,6 @@ class CFRecommender(Recommender):
         self._counts = np.zeros(0, dtype=np.float32)
         self._pop_cache = np.zeros(0, dtype=np.float32)
         self._below: Signal | None = None
-        self._last: tuple[Hashable, np.ndarray] | None = None
 
     # ---- fallback -----------------------------------------------------------------------
     @property
@@ -124,7 +123,7 @@ class CFRecommender(Recommender):
         matrix, self.user_ids = interaction_matrix(dataset, self.item_ids)
         self._counts = np.asarray(matrix.sum(axis=0), dtype=np.float32).ravel()
         self._pop_cache = np.zeros(0, dtype=np.float32)  # a refit must not keep the old ranking
-        self._below, self._last = None, None
+        self._below = None
         if not matrix.nnz:
             self.silent_reason = NO_INTERACTIONS
         self._fit_cf(matrix)
@@ -152,13 +151,7 @@ class CFRecommender(Recommender):
         large catalogue's request asks twice (its proposals, then its candidates' scores)."""
         if len(queries) != 1:
             return self._score_known(queries)
-        key = self._memo_key(queries[0])
-        memo = self._last
-        if memo is None or memo[0] != key:
-            scores = self._score_known(queries)
-            scores.flags.writeable = False
-            memo = self._last = (key, scores)
-        return memo[1]
+        return self._remembered.get(self._memo_key(queries[0]), lambda: self._score_known(queries))
 
     def _memo_key(self, query: UserQuery) -> Hashable:
         """What one query's remembered scores depend on, besides the model's state (whose
@@ -180,6 +173,43 @@ class CFRecommender(Recommender):
             )
             picked[:, cold] = floor - 2.0 + signal.fraction[None, rows[cold]]
         return picked
+
+    def _weighted_rows(
+        self, matrix: sp.csr_matrix, picked: Sequence[tuple[np.ndarray, np.ndarray]]
+    ) -> np.ndarray:
+        """Per query, the sum of ``matrix``'s item rows ``rows`` times ``weights`` (``picked``:
+        one pair a query), as :meth:`_score_known` gives it: over the items with signal only.
+
+        A query whose rows are distinct (the usual case) adds its rows' stored entries
+        straight into its dense row, rows ascending, in float32: what scipy's sparse product
+        does, to the bit, without building two sparse matrices a request. Others go through
+        that product (repeated rows: scipy sums their weights first)."""
+        out = np.zeros((len(picked), len(self._signal().rows)), dtype=np.float32)
+        for q, (rows, weights) in enumerate(picked):
+            order = np.argsort(rows, kind="stable")
+            rows, weights = rows[order], np.asarray(weights, dtype=np.float32)[order]
+            if len(np.unique(rows)) == len(rows):
+                self._add_rows(out[q], matrix, rows, weights)
+            else:
+                one = sp.csr_matrix(
+                    (weights, (np.zeros(len(rows), dtype=np.int64), rows)),
+                    shape=(1, matrix.shape[0]),
+                    dtype=np.float32,
+                )
+                out[q] = self._on_signal(one @ matrix)[0]
+        return out
+
+    def _add_rows(
+        self, out: np.ndarray, matrix: sp.csr_matrix, rows: np.ndarray, weights: np.ndarray
+    ) -> None:
+        """Add ``weights[i]`` times ``matrix``'s row ``rows[i]`` into ``out`` (the items with
+        signal), in the order given."""
+        position = self._signal().position
+        for row, weight in zip(rows, weights, strict=True):
+            start, end = matrix.indptr[row], matrix.indptr[row + 1]
+            at = position[matrix.indices[start:end]]
+            kept = at >= 0
+            out[at[kept]] += weight * matrix.data[start:end][kept]
 
     def _on_signal(self, scores: sp.spmatrix) -> np.ndarray:
         """Sparse ``(queries, items)`` scores as :meth:`_score_known` gives them: dense, over
@@ -212,7 +242,6 @@ class CFRecommender(Recommender):
     def _add_items(self, items: pd.DataFrame, rows: np.ndarray) -> None:
         grow = len(self.item_ids) - len(self._counts)
         if grow > 0:
-            self._last = None
             self._counts = np.concatenate([self._counts, np.zeros(grow, dtype=np.float32)])
             self._grow_items(grow)
 
@@ -229,7 +258,8 @@ class CFRecommender(Recommender):
     def _set_state(self, arrays: Mapping[str, np.ndarray]) -> None:
         self._counts = arrays["counts"].astype(np.float32)
         self.user_ids = IdMap(arrays["user_ids"].tolist())
-        self._below, self._last = None, None
+        self._below = None
+        self._remembered.forget()
 
 
 class Signal(NamedTuple):
@@ -253,6 +283,43 @@ class Signal(NamedTuple):
         position = np.full(len(known), -1, dtype=np.int64)
         position[rows] = np.arange(len(rows))
         return cls(rows, position, fraction)
+
+
+class KeptMatrix:
+    """Which data an item × item matrix was learned from, and the previous version's matrix
+    kept for the next fit when that fit reads the very same data (ItemKNN's similarities,
+    the transitions' counts): a refit on unchanged data learns nothing again.
+
+    The owner names its data with a digest (``key``), offers the previous version's matrix
+    with :meth:`offer` (from ``start_from``) and asks :meth:`take` in its fit: the matrix
+    comes back only if it was learned from that key at the catalogue's size, once.
+    """
+
+    def __init__(self) -> None:
+        self.key = ""
+        """The digest of the data the owner's matrix was learned from ("" when unknown)."""
+        self._kept: tuple[str, sp.csr_matrix] | None = None
+
+    def offer(self, previous: KeptMatrix, matrix: sp.csr_matrix) -> None:
+        """Keep ``matrix``, learned from ``previous.key``, for the next :meth:`take`."""
+        self._kept = (previous.key, matrix) if previous.key else None
+
+    def take(self, key: str, n: int) -> sp.csr_matrix | None:
+        """Record ``key`` as what the owner learns from now; the kept ``n`` × ``n`` matrix if
+        it was learned from ``key``, else None (learn it again). Forgets the kept one."""
+        kept, self._kept, self.key = self._kept, None, key
+        if kept is not None and key and kept[0] == key and kept[1].shape == (n, n):
+            return kept[1]
+        return None
+
+    def state(self) -> dict[str, np.ndarray]:
+        """The key as a saved model keeps it (``learned_from``)."""
+        return {"learned_from": np.asarray(self.key, dtype=str)}
+
+    def set_state(self, arrays: Mapping[str, np.ndarray]) -> None:
+        """The key :meth:`state` saved ("" for a model saved without one); nothing kept."""
+        self.key = str(arrays["learned_from"]) if "learned_from" in arrays else ""
+        self._kept = None
 
 
 def grown_square(matrix: sp.csr_matrix, size: int) -> sp.csr_matrix:

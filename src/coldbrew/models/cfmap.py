@@ -302,6 +302,9 @@ class CFMapRecommender(Recommender):
         return self.user_factors(queries) @ self.item_factors.T
 
     def _score_subset(self, queries: Sequence[UserQuery], rows: np.ndarray) -> np.ndarray:
+        every = self._remembered.peek(_query_key(queries[0])) if len(queries) == 1 else None
+        if every is not None:  # its proposals scored every item for this query already
+            return every[None, rows]
         scores: np.ndarray = self.user_factors(queries) @ self.item_factors[rows].T
         return scores
 
@@ -317,8 +320,11 @@ class CFMapRecommender(Recommender):
 
     def propose(self, query: UserQuery, n: int) -> np.ndarray:
         """Its exact top ``n`` (new items included, by their mapped factors)."""
-        scores = self.user_factors([self.resolve(query)])[0] @ self.item_factors.T
-        scores = np.where(self._active, scores, -np.inf)
+        resolved = self.resolve(query)
+        every = self._remembered.get(
+            _query_key(resolved), lambda: self.user_factors([resolved])[0] @ self.item_factors.T
+        )  # remembered for the candidates' scores that follow
+        scores = np.where(self._active, every, -np.inf)
         return np.argpartition(-scores, min(n, len(scores)) - 1)[:n]
 
     def _get_state(self) -> dict[str, np.ndarray]:
@@ -333,6 +339,7 @@ class CFMapRecommender(Recommender):
         }
 
     def _set_state(self, arrays: Mapping[str, np.ndarray]) -> None:
+        self._remembered.forget()
         self.weights = arrays["map_weights"].astype(np.float32)
         self.item_factors = arrays["item_factors"].astype(np.float32)
         self.mapped = arrays["mapped"].astype(bool)
@@ -345,6 +352,11 @@ class CFMapRecommender(Recommender):
             )
         dim = self.encoder.dim
         self.text_model.item_vectors = np.zeros((0, dim), dtype=np.float32)
+
+
+def _query_key(query: UserQuery) -> str:
+    """What a resolved query's CF vector is solved from: its likes, words and attributes."""
+    return repr((query.liked, query.text, sorted(query.attributes.items())))
 
 
 def fit_once(part: Recommender, dataset: Dataset) -> None:

@@ -28,11 +28,12 @@ import numpy as np
 import scipy.sparse as sp
 
 from coldbrew.data.schema import ITEM_ID, Dataset, has_context
-from coldbrew.models.base import UserQuery, check_min_users
+from coldbrew.models.base import UserQuery
 from coldbrew.models.baselines import AttributePopularityRecommender
 from coldbrew.models.context import check_context_weight, context_features
 from coldbrew.models.contextual import NO_CONTEXT, learned_pairs
 from coldbrew.models.factors import ALSRecommender
+from coldbrew.models.privacy import check_min_users
 
 
 class ContextALSRecommender(ALSRecommender):

@@ -101,7 +101,7 @@ class _FactorModel(CFRecommender):
         """Replace the factors; the fold-in Gram matrix is recomputed from them when next needed."""
         self._gram = None
         self._factors64 = None
-        self._last = None
+        self._remembered.forget()
         self.item_factors = np.asarray(item_factors, dtype=np.float32)
         self.user_factors = np.asarray(user_factors, dtype=np.float32)
 

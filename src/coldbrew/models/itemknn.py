@@ -10,7 +10,13 @@ import numpy as np
 import scipy.sparse as sp
 
 from coldbrew.models.base import Recommender, UserQuery
-from coldbrew.models.cfbase import CFRecommender, csr_arrays, csr_from_arrays, grown_square
+from coldbrew.models.cfbase import (
+    CFRecommender,
+    KeptMatrix,
+    csr_arrays,
+    csr_from_arrays,
+    grown_square,
+)
 from coldbrew.models.reasons import Reason, strongest_link
 
 
@@ -30,27 +36,29 @@ class ItemKNNRecommender(CFRecommender):
         self.neighbors = neighbors
         self.shrinkage = shrinkage
         self.similarity = sp.csr_matrix((0, 0), dtype=np.float32)
-        self.learned_from = ""
+        self._learned = KeptMatrix()
+
+    @property
+    def learned_from(self) -> str:
         """The :func:`matrix_key` of the interactions :attr:`similarity` was learned from."""
-        self._kept: tuple[str, sp.csr_matrix] | None = None
+        return self._learned.key
 
     def start_from(self, previous: Recommender) -> None:
         """Keep ``previous``'s similarities for the next fit if that fit's interactions are the
         very ones they were learned from (:func:`matrix_key`: the same users, items and
         events, so the same rows); otherwise every row is learned again (a new like changes
         its items' norms, and with them nearly every row they co-occur in)."""
-        if isinstance(previous, ItemKNNRecommender) and previous.learned_from:
-            self._kept = (previous.learned_from, previous.similarity)
+        if isinstance(previous, ItemKNNRecommender):
+            self._learned.offer(previous._learned, previous.similarity)
 
     BLOCK = 2048
     """Items whose neighbours are found at a time in :meth:`_fit_cf`."""
 
     def _fit_cf(self, matrix: sp.csr_matrix) -> None:
-        kept, self._kept = self._kept, None
-        self.learned_from = matrix_key(matrix, list(self.user_ids), list(self.item_ids))
-        n = len(self.item_ids)
-        if kept is not None and kept[0] == self.learned_from and kept[1].shape == (n, n):
-            self.similarity = kept[1]
+        key = matrix_key(matrix, list(self.user_ids), list(self.item_ids))
+        kept = self._learned.take(key, len(self.item_ids))
+        if kept is not None:
+            self.similarity = kept
             return
         users_items = matrix.tocsr().astype(np.float32)
         item_users = users_items.T.tocsr()
@@ -72,25 +80,20 @@ class ItemKNNRecommender(CFRecommender):
 
     def _score_known(self, queries: Sequence[UserQuery]) -> np.ndarray:
         liked = [np.unique(self._liked_rows(query)) for query in queries]  # each counts once
-        indptr = np.concatenate([[0], np.cumsum([len(rows) for rows in liked])])
-        columns = np.concatenate(liked) if liked else np.zeros(0, dtype=np.int64)
-        indicator = sp.csr_matrix(
-            (np.ones(len(columns), dtype=np.float32), columns, indptr),
-            shape=(len(queries), len(self.item_ids)),
-        )
-        return self._on_signal(indicator @ self.similarity)
+        picked = [(rows, np.ones(len(rows), dtype=np.float32)) for rows in liked]
+        return self._weighted_rows(self.similarity, picked)
 
     def _grow_items(self, n: int) -> None:
         self.similarity = grown_square(self.similarity, len(self.item_ids))
 
     def _get_state(self) -> dict[str, np.ndarray]:
-        learned = {"learned_from": np.asarray(self.learned_from, dtype=str)}
+        learned = self._learned.state()
         return {**super()._get_state(), **csr_arrays("sim", self.similarity), **learned}
 
     def _set_state(self, arrays: Mapping[str, np.ndarray]) -> None:
         super()._set_state(arrays)
         self.similarity = csr_from_arrays(arrays, "sim", len(self._counts))
-        self.learned_from = str(arrays["learned_from"]) if "learned_from" in arrays else ""
+        self._learned.set_state(arrays)
 
     def _reason(self, part: str, query: UserQuery, quotable: UserQuery, row: int) -> Reason:
         """The quotable liked item most similar to ``row``."""

@@ -52,13 +52,12 @@ def part_scores_of(
 ) -> list[np.ndarray]:
     """Each part's scores of item ``rows``, standardised by its scores of the ``reference``
     rows; zeros for parts not ``needed`` (they weigh nothing for these queries: not scored)."""
-    both = np.concatenate([rows, reference])
     out = []
     for j, part in enumerate(parts.values()):
         if not needed[j]:
             out.append(np.zeros((len(queries), len(rows)), dtype=np.float32))
             continue
-        scores = part.score_rows(queries, both)
+        scores = part.score_with_reference(queries, rows, reference)
         out.append(standardize_by(scores[:, : len(rows)], scores[:, len(rows) :]))
     return out
 

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from coldbrew.models.adapted import AdaptedZeroShotRecommender
-from coldbrew.models.base import PRIVATE_MIN_USERS, Recommender
+from coldbrew.models.base import Recommender
 from coldbrew.models.baselines import (
     AttributePopularityRecommender,
     PopularityRecommender,
@@ -32,6 +32,7 @@ from coldbrew.models.contextual import ContextPopularityRecommender
 from coldbrew.models.heads import AttributeMapRecommender, CFMapRecommender
 from coldbrew.models.hybrid import HybridRecommender
 from coldbrew.models.lfm import LightFMRecommender
+from coldbrew.models.privacy import PRIVATE_MIN_USERS
 from coldbrew.models.sequence import TransitionRecommender
 from coldbrew.models.tfidf import TfidfRecommender
 from coldbrew.models.zeroshot import ZeroShotRecommender
@@ -104,7 +105,7 @@ def _hybrid_parts(ctx: ModelContext) -> dict[str, Recommender]:
         "cf": FACTORIES["als"](ctx),
         "cf_f64": cf_f64,
         # the service saves this model: attribute values fewer than 5 users share are not
-        # learned, so its files name no one's rare value (models/base.py, PRIVATE_MIN_USERS)
+        # learned, so its files name no one's rare value (models/privacy.py, PRIVATE_MIN_USERS)
         "lm": _attribute_map(ctx, PRIVATE_MIN_USERS),
         "lexical": lexical,
         "cf_map": _cf_map(ctx, cf_f64, lexical),

@@ -178,3 +178,10 @@ def rerank(
     if vectors is None or len(vectors) != len(relevance):
         raise ValueError("diversity needs one item vector per scored item")
     return mmr(relevance, vectors, k, diversity)
+
+
+def check_asked(k: int, diversity: float, novelty: float) -> None:
+    """Refuse a ``k`` below 1 and controls out of range (:func:`check_controls`)."""
+    if k < 1:
+        raise ValueError(f"k must be at least 1, got {k}")
+    check_controls(diversity, novelty)

@@ -26,7 +26,13 @@ import scipy.sparse as sp
 
 from coldbrew.data.schema import Dataset, has_timestamps
 from coldbrew.models.base import Recommender, UserQuery
-from coldbrew.models.cfbase import CFRecommender, csr_arrays, csr_from_arrays, grown_square
+from coldbrew.models.cfbase import (
+    CFRecommender,
+    KeptMatrix,
+    csr_arrays,
+    csr_from_arrays,
+    grown_square,
+)
 from coldbrew.models.reasons import Reason, strongest_link
 
 
@@ -54,18 +60,19 @@ class TransitionRecommender(CFRecommender):
             raise ValueError(f"window must be at least 1, got {window}")
         self.window = window
         self.transitions = sp.csr_matrix((0, 0), dtype=np.float32)
-        self.learned_from = ""
+        self._learned = KeptMatrix()
+
+    @property
+    def learned_from(self) -> str:
         """The :func:`history_key` of the histories :attr:`transitions` were counted from."""
-        self._kept: tuple[str, sp.csr_matrix] | None = None
+        return self._learned.key
 
     def start_from(self, previous: Recommender) -> None:
         """Keep ``previous``'s counts for the next fit if that fit's histories are the very
         ones they were counted from (:func:`history_key`: the same items, users and likes in
         the same order) with the same window; otherwise they are counted again."""
         if isinstance(previous, TransitionRecommender) and previous.window == self.window:
-            self._kept = (
-                (previous.learned_from, previous.transitions) if previous.learned_from else None
-            )
+            self._learned.offer(previous._learned, previous.transitions)
 
     def _fit_cf(self, matrix: sp.csr_matrix) -> None:
         n = len(self.item_ids)
@@ -81,13 +88,13 @@ class TransitionRecommender(CFRecommender):
             )
 
     def _learn_transitions(self, dataset: Dataset) -> None:
-        kept, self._kept, self.learned_from = self._kept, None, ""
-        if not has_timestamps(dataset.positives()):
-            return
         n = len(self.item_ids)
-        self.learned_from = history_key(self._history, list(self.item_ids))
-        if kept is not None and kept[0] == self.learned_from and kept[1].shape == (n, n):
-            self.transitions = kept[1]
+        if not has_timestamps(dataset.positives()):
+            self._learned.take("", n)
+            return
+        kept = self._learned.take(history_key(self._history, list(self.item_ids)), n)
+        if kept is not None:
+            self.transitions = kept
             return
         weights = harmonic_weights(self.window)
         sources, targets, values = [], [], []
@@ -122,27 +129,21 @@ class TransitionRecommender(CFRecommender):
         return self._liked_rows(query)[::-1][: self.window]
 
     def _score_known(self, queries: Sequence[UserQuery]) -> np.ndarray:
-        n = len(self.item_ids)
-        rows, cols, vals = [], [], []
-        for q, query in enumerate(queries):
-            recent = self.recent_rows(query)
-            rows.extend([q] * len(recent))
-            cols.extend(recent.tolist())
-            vals.extend(harmonic_weights(len(recent)).tolist())
-        weights = sp.csr_matrix((vals, (rows, cols)), shape=(len(queries), n), dtype=np.float32)
-        return self._on_signal(weights @ self.transitions)
+        recent = [self.recent_rows(query) for query in queries]
+        picked = [(rows, harmonic_weights(len(rows))) for rows in recent]
+        return self._weighted_rows(self.transitions, picked)
 
     def _grow_items(self, n: int) -> None:
         self.transitions = grown_square(self.transitions, len(self.item_ids))
 
     def _get_state(self) -> dict[str, np.ndarray]:
-        learned = {"learned_from": np.asarray(self.learned_from, dtype=str)}
+        learned = self._learned.state()
         return {**super()._get_state(), **csr_arrays("next", self.transitions), **learned}
 
     def _set_state(self, arrays: Mapping[str, np.ndarray]) -> None:
         super()._set_state(arrays)
         self.transitions = csr_from_arrays(arrays, "next", len(self._counts))
-        self.learned_from = str(arrays["learned_from"]) if "learned_from" in arrays else ""
+        self._learned.set_state(arrays)
 
     def _reason(self, part: str, query: UserQuery, quotable: UserQuery, row: int) -> Reason:
         """The quotable recent like after which ``row`` came most (weighted as scored)."""

@@ -249,7 +249,14 @@ class ZeroShotRecommender(Recommender):
 
     # ---- scoring ------------------------------------------------------------------------
     def user_vectors(self, queries: Sequence[UserQuery]) -> np.ndarray:
-        """One unit vector per (resolved) query; all-zero when nothing is known."""
+        """One unit vector per (resolved) query; all-zero when nothing is known. One query's
+        is remembered: a large catalogue's request asks for it twice (the item index's search,
+        then the candidates' scores)."""
+        if len(queries) == 1:
+            return self._remembered.get(repr(queries[0]), lambda: self._user_vectors(queries))
+        return self._user_vectors(queries)
+
+    def _user_vectors(self, queries: Sequence[UserQuery]) -> np.ndarray:
         parts = self.user_parts(queries)
         total = sum(parts.values(), np.zeros((len(queries), self.dim), dtype=np.float32))
         return l2_normalize(total)
@@ -383,11 +390,23 @@ class ZeroShotRecommender(Recommender):
     def _score_subset(self, queries: Sequence[UserQuery], rows: np.ndarray) -> np.ndarray:
         return product(self.user_vectors(queries), self.item_vectors[rows])
 
+    def _score_beside(
+        self, queries: Sequence[UserQuery], rows: np.ndarray, reference: np.ndarray
+    ) -> np.ndarray:
+        """The ``reference`` rows' vectors are gathered once per model state, not at every
+        request (at 100k items, gathering 2,000 scattered rows cost more than scoring them)."""
+        users = self.user_vectors(queries)
+        block = self._remembered.get(
+            reference.tobytes(), lambda: self.item_vectors[reference], slot="reference"
+        )
+        return np.hstack([product(users, self.item_vectors[rows]), product(users, block)])
+
     def _get_state(self) -> dict[str, np.ndarray]:
         vectors = np.asarray(self.item_vectors)  # int8 rows are saved decoded
         return {"item_vectors": vectors, "language_means": self.language_means}
 
     def _set_state(self, arrays: Mapping[str, np.ndarray]) -> None:
+        self._remembered.forget()
         self.item_vectors = as_rows(arrays["item_vectors"], VECTOR_DTYPES[self.vector_dtype])
         empty = np.zeros((0, self.item_vectors.shape[1]), dtype=np.float32)
         self.language_means = arrays.get("language_means", empty).astype(np.float32)
