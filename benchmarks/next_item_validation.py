@@ -36,8 +36,10 @@ MIXES = {
     "random+run": ("random", "run"),
     "random+next": ("random", "next"),
     "random+run+next": ("random", "run", "next"),
+    "next": ("next",),
 }
-"""The kinds each candidate validation chooses on: before, the third replacing the second, all."""
+"""The kinds each candidate validation chooses on: before, the third replacing the second, all,
+and the next-item queries alone (weights of their own for the users who ask them)."""
 
 
 def returning_kinds(warm: ValTask, nexts: ValTask) -> dict[str, ValTask]:
