@@ -139,15 +139,15 @@ def test_next_item_validation_asks_for_the_latest_with_the_rest_revealed() -> No
         for q, ex, rel in zip(task.queries, task.exclude, task.relevant, strict=True)
         if q.user_id in trained and q.liked
     ]
-    assert len(asked) >= 5
-    revealed_more = 0
+    assert len(asked) >= 2
     for query, exclude, relevant in asked:
         history = order[str(query.user_id)]
         assert relevant == {history[-1]}  # exactly the latest
         assert query.liked == tuple(history[:-1]) and exclude == set(history[:-1])
         assert trained[query.user_id] <= exclude and history[-1] not in trained[query.user_id]
-        revealed_more += len(query.liked) > len(trained[query.user_id])
-    assert revealed_more  # held-out likes before the latest are revealed, not asked for
+        # held-out likes before the latest are revealed, not asked for: each query reveals
+        # likes beyond the training history, as the protocol's do (a run of one is not asked)
+        assert len(query.liked) > len(trained[query.user_id])
     # ...and are asked too for the whole run of latest likes from their training history alone,
     # as are the other returning users for a random draw
     from_history = {q.user_id for t in tasks for q in t.queries if q.user_id in trained}

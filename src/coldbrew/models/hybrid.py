@@ -6,9 +6,12 @@ that depend on the user's bucket (how many liked items: 0, 1-2, 3-4, 5-9, 10-19,
 item's bucket (no training interaction, or some), and on whether the user was in the training
 data (a returning user's known items and a new user's just-revealed ones favour different parts:
 on ml-1m the new users' popularity-leaning weights cost the warm users 0.04 NDCG@20 when both
-shared a bucket). The weights are fitted on an inner validation
-carved out of the training data only (held-out items, held-out users revealing k items, held-out
-interactions of warm users) by a grid search over blends of at most three parts. A blend
+shared a bucket), and, for a returning user, on whether the query reveals likes beyond that
+history (the next like follows the latest ones: on online-retail the sequential part wins those
+queries, while random held-out likes favour the collaborative parts). The weights are fitted on
+an inner validation carved out of the training data only (held-out items, held-out users
+revealing k items, held-out interactions of warm users, their latest like with the rest
+revealed) by a grid search over blends of at most three parts. A blend
 replaces the best single part (or, for one bucket, the weights of its whole cell; for a new user
 who revealed nothing, plain popularity) only when it wins *out of fold* by more than its
 standard error (:mod:`coldbrew.models.selection`): a search over hundreds of weightings
@@ -54,7 +57,11 @@ from coldbrew.models.selection import (
 )
 from coldbrew.models.users import users_of
 from coldbrew.models.weights import (
+    KNOWN,
+    NEW,
+    REVEALING,
     USER_EDGES,
+    USER_KINDS,
     WeightSearch,
     describe_blend,
     gather,
@@ -101,10 +108,12 @@ class HybridRecommender(Recommender):
     next_item_queries
         Ask the inner validation's time-ordered returning users again for their very latest like
         with the rest revealed (``next_item`` of
-        :func:`~coldbrew.models.innerval.inner_validation`). Off by default: on online-retail's
-        next item it lifted the blend to its own transitions part, but the weights are shared
-        with the warm protocol's returning users, and on ml-100k's warm split it cost them 0.04
-        NDCG@20 (benchmarks/notes/2026-12-06-blend-never-below-its-parts.md).
+        :func:`~coldbrew.models.innerval.inner_validation`), and choose on those queries the
+        weights of returning users who reveal likes beyond their training history (as the
+        next-item protocol's queries and a served user's since the refit do;
+        :data:`~coldbrew.models.weights.USER_KINDS`). Returning users asking from their
+        training history alone (the warm protocol's) keep the weights chosen on theirs. On by
+        default; without timestamps there are no such queries and both kinds share weights.
     attribute_smoothings
         Candidate smoothings of the attribute-popularity parts, chosen on the inner
         validation's held-out users who revealed nothing (:mod:`coldbrew.models.attrsmoothing`);
@@ -127,7 +136,7 @@ class HybridRecommender(Recommender):
         seed: int = 42,
         show_progress: bool = False,
         context_weights: Sequence[float] = (0.0,),
-        next_item_queries: bool = False,
+        next_item_queries: bool = True,
         attribute_smoothings: Sequence[float] = (),
     ) -> None:
         super().__init__()
@@ -150,8 +159,8 @@ class HybridRecommender(Recommender):
         self.attribute_smoothings = tuple(float(s) for s in attribute_smoothings)
         self._smoothing = references(self.parts, self.attribute_smoothings)
         n = len(self.parts)
-        # (user bucket, item cell, user known in training?, part)
-        self.weights = np.full((len(USER_EDGES), 2, 2, n), 1.0 / n, dtype=np.float32)
+        # (user bucket, item cell, kind of user, part)
+        self.weights = np.full((len(USER_EDGES), 2, len(USER_KINDS), n), 1.0 / n, np.float32)
         self.item_counts = np.zeros(0, dtype=np.float32)
         self.validation: dict[str, Any] = {}
         self._tie_offsets = np.zeros(0, dtype=np.float32)
@@ -339,7 +348,7 @@ class HybridRecommender(Recommender):
         # the parts hold the (inner) training histories; the hybrid's own are the full ones
         first = next(iter(self.parts.values()))
         buckets = np.asarray([user_bucket(len(first.resolve(q).liked)) for q in task.queries])
-        known = np.asarray([_is_known(first, q) for q in task.queries], dtype=int)
+        known = np.asarray([_user_kind(first, first.resolve(q)) for q in task.queries])
         scores = self._part_scores(task.queries)
         quiet = self._silent()
         return gather(
@@ -381,13 +390,13 @@ class HybridRecommender(Recommender):
 
     def query_weights(self, query: UserQuery) -> np.ndarray:
         """The blend's weights for a resolved ``query``: ``(item cells, parts)``, by the user's
-        bucket and whether they were trained on, or equal on the text-reading parts for a user
+        bucket and kind (:func:`_user_kind`), or equal on the text-reading parts for a user
         who brings words and no history (:meth:`_text_weights`)."""
         reading = self._text_weights()
         if reading is not None and query.text and not query.liked:
             return np.tile(reading, (2, 1))
         weights: np.ndarray = self.weights[
-            user_bucket(len(query.liked)), :, int(_is_known(self, query))
+            user_bucket(len(query.liked)), :, _user_kind(self, query)
         ]
         return weights
 
@@ -398,7 +407,7 @@ class HybridRecommender(Recommender):
         the chosen weights' NDCG@20 and the best single part's), so a reader sees at once when
         the blend chose something odd."""
         resolved = [self.resolve(q) for q in queries]
-        seen = [(_is_known(self, r), len(r.liked), self.query_weights(r)[cell]) for r in resolved]
+        seen = [(_user_kind(self, r), len(r.liked), self.query_weights(r)[cell]) for r in resolved]
         return blend_groups(seen, tuple(self.parts), self.validation, cell)
 
     def reference_rows(self, size: int = REFERENCE) -> np.ndarray:
@@ -495,6 +504,10 @@ class HybridRecommender(Recommender):
         self.item_counts = arrays["item_counts"].astype(np.float32)
 
 
-def _is_known(model: Recommender, query: UserQuery) -> bool:
-    """Whether ``query``'s user has a training history in ``model`` (a returning user)."""
-    return query.user_id is not None and str(query.user_id) in model._history
+def _user_kind(model: Recommender, query: UserQuery) -> int:
+    """The kind of user a resolved ``query`` asks for, an index into
+    :data:`~coldbrew.models.weights.USER_KINDS`: new (no training history in ``model``),
+    known (asking from that history), or revealing likes beyond it."""
+    if query.user_id is None or str(query.user_id) not in model._history:
+        return NEW
+    return REVEALING if set(query.liked) - set(model._history[str(query.user_id)]) else KNOWN
