@@ -168,6 +168,7 @@ def test_next_item_validation_asks_for_the_latest_with_the_rest_revealed() -> No
 def test_a_part_with_nothing_to_say_changes_no_weight() -> None:
     """Without timestamps the transitions part is silent: the hybrid's weight search is the one
     the other parts alone get, to the bit, and gives it nothing."""
+
     def hybrid(with_part: bool) -> HybridRecommender:
         parts: dict[str, Recommender] = {
             "knn": ItemKNNRecommender(neighbors=5),
