@@ -6,16 +6,14 @@ that depend on the user's bucket (how many liked items: 0, 1-2, 3-4, 5-9, 10-19,
 item's bucket (no training interaction, or some), and on whether the user was in the training
 data (a returning user's known items and a new user's just-revealed ones favour different parts:
 on ml-1m the new users' popularity-leaning weights cost the warm users 0.04 NDCG@20 when both
-shared a bucket), and, for a returning user, on whether the query reveals likes beyond that
-history (the next like follows the latest ones: on online-retail the sequential part wins those
-queries, while random held-out likes favour the collaborative parts). The weights are fitted on
-an inner validation carved out of the training data only (held-out items, held-out users
-revealing k items, held-out interactions of warm users, their latest like with the rest
-revealed) by a grid search over blends of at most three parts. A blend
-replaces the best single part (or, for one bucket, the weights of its whole cell; for a new user
-who revealed nothing, plain popularity) only when it wins *out of fold* by more than its
-standard error (:mod:`coldbrew.models.selection`): a search over hundreds of weightings
-otherwise picks blends that led the validation by luck and lost to their own part on test.
+shared a bucket), and on whether a returning user reveals likes beyond that history (their next
+like follows the latest ones). The weights are fitted on an inner validation carved out of the
+training data only (held-out items, held-out users revealing k items, held-out interactions of
+warm users, their latest like with the rest revealed) by a grid search over blends of at most
+three parts. A blend replaces the best single part (or, for one bucket, the weights of its whole
+cell; for a new user who revealed nothing, plain popularity) only when it wins *out of fold* by
+more than its standard error (:mod:`coldbrew.models.selection`): a search over hundreds of
+weightings otherwise picks blends that led the validation by luck and lost to their own part.
 """
 
 from __future__ import annotations
@@ -57,9 +55,6 @@ from coldbrew.models.selection import (
 )
 from coldbrew.models.users import users_of
 from coldbrew.models.weights import (
-    KNOWN,
-    NEW,
-    REVEALING,
     USER_EDGES,
     USER_KINDS,
     WeightSearch,
@@ -69,6 +64,7 @@ from coldbrew.models.weights import (
     saved_weights,
     text_weights,
     user_bucket,
+    user_kind,
 )
 from coldbrew.stopwatch import Stopwatch
 from coldbrew.text.encoder import Encoder
@@ -107,13 +103,10 @@ class HybridRecommender(Recommender):
         kept unless another beats it. ``(0.0,)``, the default, leaves the parts as they are.
     next_item_queries
         Ask the inner validation's time-ordered returning users again for their very latest like
-        with the rest revealed (``next_item`` of
-        :func:`~coldbrew.models.innerval.inner_validation`), and choose on those queries the
-        weights of returning users who reveal likes beyond their training history (as the
-        next-item protocol's queries and a served user's since the refit do;
-        :data:`~coldbrew.models.weights.USER_KINDS`). Returning users asking from their
-        training history alone (the warm protocol's) keep the weights chosen on theirs. On by
-        default; without timestamps there are no such queries and both kinds share weights.
+        with the rest revealed (``next_item`` of :func:`~.innerval.inner_validation`), and choose
+        on those queries alone the weights of returning users who reveal likes beyond their
+        training history (:data:`~.weights.USER_KINDS`). Without timestamps there are none, and
+        those users share the weights of the others.
     attribute_smoothings
         Candidate smoothings of the attribute-popularity parts, chosen on the inner
         validation's held-out users who revealed nothing (:mod:`coldbrew.models.attrsmoothing`);
@@ -348,7 +341,7 @@ class HybridRecommender(Recommender):
         # the parts hold the (inner) training histories; the hybrid's own are the full ones
         first = next(iter(self.parts.values()))
         buckets = np.asarray([user_bucket(len(first.resolve(q).liked)) for q in task.queries])
-        known = np.asarray([_user_kind(first, first.resolve(q)) for q in task.queries])
+        known = np.asarray([user_kind(first._history, first.resolve(q)) for q in task.queries])
         scores = self._part_scores(task.queries)
         quiet = self._silent()
         return gather(
@@ -390,13 +383,13 @@ class HybridRecommender(Recommender):
 
     def query_weights(self, query: UserQuery) -> np.ndarray:
         """The blend's weights for a resolved ``query``: ``(item cells, parts)``, by the user's
-        bucket and kind (:func:`_user_kind`), or equal on the text-reading parts for a user
+        bucket and kind (:func:`~.weights.user_kind`), or equal on the text-reading parts for a user
         who brings words and no history (:meth:`_text_weights`)."""
         reading = self._text_weights()
         if reading is not None and query.text and not query.liked:
             return np.tile(reading, (2, 1))
         weights: np.ndarray = self.weights[
-            user_bucket(len(query.liked)), :, _user_kind(self, query)
+            user_bucket(len(query.liked)), :, user_kind(self._history, query)
         ]
         return weights
 
@@ -407,7 +400,10 @@ class HybridRecommender(Recommender):
         the chosen weights' NDCG@20 and the best single part's), so a reader sees at once when
         the blend chose something odd."""
         resolved = [self.resolve(q) for q in queries]
-        seen = [(_user_kind(self, r), len(r.liked), self.query_weights(r)[cell]) for r in resolved]
+        seen = [
+            (user_kind(self._history, r), len(r.liked), self.query_weights(r)[cell])
+            for r in resolved
+        ]
         return blend_groups(seen, tuple(self.parts), self.validation, cell)
 
     def reference_rows(self, size: int = REFERENCE) -> np.ndarray:
@@ -502,12 +498,3 @@ class HybridRecommender(Recommender):
     def _set_state(self, arrays: Mapping[str, np.ndarray]) -> None:
         self.weights = saved_weights(arrays["weights"])
         self.item_counts = arrays["item_counts"].astype(np.float32)
-
-
-def _user_kind(model: Recommender, query: UserQuery) -> int:
-    """The kind of user a resolved ``query`` asks for, an index into
-    :data:`~coldbrew.models.weights.USER_KINDS`: new (no training history in ``model``),
-    known (asking from that history), or revealing likes beyond it."""
-    if query.user_id is None or str(query.user_id) not in model._history:
-        return NEW
-    return REVEALING if set(query.liked) - set(model._history[str(query.user_id)]) else KNOWN

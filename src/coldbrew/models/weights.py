@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from coldbrew.data.idmap import IdMap
-from coldbrew.models.base import Recommender
+from coldbrew.models.base import Recommender, UserQuery
 from coldbrew.models.blend import Prepared, blend_ndcg
 from coldbrew.models.selection import (
     Chooser,
@@ -41,6 +41,14 @@ NEW, KNOWN, REVEALING = range(len(USER_KINDS))
 def user_bucket(n_liked: int) -> int:
     """Index of the largest edge in :data:`USER_EDGES` not above ``n_liked``."""
     return int(np.searchsorted(USER_EDGES, n_liked, side="right") - 1)
+
+
+def user_kind(histories: Mapping[str, Sequence[str]], query: UserQuery) -> int:
+    """The kind of user a resolved ``query`` asks for, an index into :data:`USER_KINDS`: new
+    (no training history in ``histories``), known (asking from it) or revealing likes beyond it."""
+    if query.user_id is None or str(query.user_id) not in histories:
+        return NEW
+    return REVEALING if set(query.liked) - set(histories[str(query.user_id)]) else KNOWN
 
 
 def standardize(scores: np.ndarray) -> np.ndarray:
