@@ -2,8 +2,9 @@
 inner validation only: a random draw of their likes (as the warm protocol asks), a run of their
 latest likes from the history before it (as the warm-latest protocol asks), and their very
 latest like with every earlier one revealed (as the next-item protocol and a served returning
-user ask). The default hybrid's validation asks the first two kinds; the opt-in
-``hybrid_next_item`` (``next_item_queries=True``) adds the third for the same users.
+user ask). The hybrid's validation asked the first two kinds until issue 24 item 3 (the opt-in
+``hybrid_without_next_item`` still does); it now asks the third too, for the same users, and
+chooses on those alone the weights of returning users who reveal likes (the mix ``next``).
 
 For the bench's seed-42 split of one dataset and protocol, the default hybrid's parts are fit on
 its inner training data (``HybridRecommender.fit_parts_for_validation``) and every query scored
@@ -31,13 +32,16 @@ from coldbrew.eval.metrics import bootstrap_ci
 from coldbrew.models.blend import Prepared, blend_ndcg
 from coldbrew.models.hybrid import HybridRecommender
 from coldbrew.models.selection import ValTask
+from coldbrew.models.weights import KNOWN, REVEALING, USER_KINDS
 
 MIXES = {
     "random+run": ("random", "run"),
     "random+next": ("random", "next"),
     "random+run+next": ("random", "run", "next"),
+    "next": ("next",),
 }
-"""The kinds each candidate validation chooses on: before, the third replacing the second, all."""
+"""The kinds each candidate validation chooses on: before, the third replacing the second, all,
+and the next-item queries alone (weights of their own for the users who ask them)."""
 
 
 def returning_kinds(warm: ValTask, nexts: ValTask) -> dict[str, ValTask]:
@@ -86,10 +90,13 @@ def cross_fitted(
 
 
 def known_weights(hybrid: HybridRecommender) -> dict[str, dict[str, float]]:
-    """The returning users' weights on items with interactions, per bucket that has any."""
+    """The returning users' weights on items with interactions, per bucket and kind (asking
+    from their training history, revealing likes beyond it)."""
     out = {}
-    for b, row in enumerate(hybrid.weights[:, 1, 1]):
-        out[f"bucket{b}"] = {p: round(float(w), 2) for p, w in zip(hybrid.parts, row) if w > 0}
+    for kind in (KNOWN, REVEALING):
+        for b, row in enumerate(hybrid.weights[:, 1, kind]):
+            shares = {p: round(float(w), 2) for p, w in zip(hybrid.parts, row) if w > 0}
+            out[f"{USER_KINDS[kind]}/bucket{b}"] = shares
     return out
 
 
@@ -105,7 +112,7 @@ def main() -> None:
     _, train, _, hybrid = default_hybrid(
         args.dataset, args.protocol, args.cache_dir, args.split_dir
     )
-    hybrid.next_item_queries = True  # the opt-in hybrid_next_item's validation
+    hybrid.next_item_queries = True  # the default's validation since issue 24 item 3
     tasks = hybrid.fit_parts_for_validation(train)
     cells = (hybrid.item_counts > 0).astype(int)
     first = next(iter(hybrid.parts.values()))  # holds the inner training histories

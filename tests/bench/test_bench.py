@@ -232,18 +232,19 @@ def test_hybrid_no_lm_is_the_default_hybrid_less_its_language_model(synthetic: D
     assert "hybrid_no_lm" not in MODEL_NAMES and parse_models("hybrid_no_lm") == ["hybrid_no_lm"]
 
 
-def test_hybrid_next_item_is_the_default_hybrid_asking_for_next_items() -> None:
-    """Issue 24 item 3's opt-in: the default's parts and settings, its inner validation asking
-    for next items too (a saved setting: it is among the parameters)."""
+def test_hybrid_without_next_item_is_the_default_hybrid_asking_for_none() -> None:
+    """Issue 24 item 3: the default's inner validation asks for next items; the opt-in
+    ``hybrid_without_next_item`` (the default before) has the same parts and settings but that
+    one (a saved setting: it is among the parameters)."""
     ctx = ModelContext(lambda: HashingEncoder(64), None, seed=42)
-    default, asking = make_model("hybrid", ctx), make_model("hybrid_next_item", ctx)
-    assert isinstance(default, HybridRecommender) and isinstance(asking, HybridRecommender)
-    assert list(asking.parts) == list(default.parts)
+    default, pooled = make_model("hybrid", ctx), make_model("hybrid_without_next_item", ctx)
+    assert isinstance(default, HybridRecommender) and isinstance(pooled, HybridRecommender)
+    assert list(pooled.parts) == list(default.parts)
     settings = {k: v for k, v in default.get_params().items() if k != "parts"}
-    assert settings["next_item_queries"] is False
-    assert {k: v for k, v in asking.get_params().items() if k != "parts"} == {
+    assert settings["next_item_queries"] is True
+    assert {k: v for k, v in pooled.get_params().items() if k != "parts"} == {
         **settings,
-        "next_item_queries": True,
+        "next_item_queries": False,
     }
-    assert "hybrid_next_item" not in MODEL_NAMES
+    assert "hybrid_without_next_item" not in MODEL_NAMES
     assert "transitions" not in MODEL_NAMES and parse_models("transitions") == ["transitions"]

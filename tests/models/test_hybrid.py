@@ -13,7 +13,13 @@ from coldbrew.models import UserQuery, ZeroShotRecommender
 from coldbrew.models.baselines import AttributePopularityRecommender, PopularityRecommender
 from coldbrew.models.hybrid import HybridRecommender
 from coldbrew.models.innerval import inner_validation
-from coldbrew.models.weights import USER_EDGES, simplex_grid, standardize, user_bucket
+from coldbrew.models.weights import (
+    USER_EDGES,
+    USER_KINDS,
+    simplex_grid,
+    standardize,
+    user_bucket,
+)
 from coldbrew.text import HashingEncoder
 
 
@@ -150,7 +156,7 @@ def test_a_hybrid_saved_with_the_older_weight_layout_still_scores() -> None:
     old = np.zeros((6, 2, 2), dtype=np.float32)  # six buckets, no returning/new axis
     old[..., 0] = 1.0
     hybrid._set_state({"weights": old, "item_counts": hybrid.item_counts})
-    assert hybrid.weights.shape == (len(USER_EDGES), 2, 2, 2)
+    assert hybrid.weights.shape == (len(USER_EDGES), 2, len(USER_KINDS), 2)
     many = tuple(hybrid.item_ids.ids()[:55])  # a user in the 50+ bucket the old layout lacked
     scores = hybrid.score([UserQuery(liked=many)])
     assert np.isfinite(scores[0][hybrid._active]).all()
@@ -221,29 +227,58 @@ def test_new_users_with_uninformative_attributes_get_plain_popularity() -> None:
     assert hybrid.recommend(query, 10).ids == plain.recommend(query, 10).ids
 
 
-def test_the_hybrids_weight_choice_on_a_fixture_is_pinned() -> None:
-    """What the search chose (and saw) on this fixture before the blend was one function:
-    returning users the text alone, new users a quarter popularity and three quarters text."""
+def _pinned_hybrid(next_item_queries: bool) -> HybridRecommender:
     hybrid = HybridRecommender(
         {"pop": PopularityRecommender(), "text": ZeroShotRecommender(HashingEncoder(dim=64))},
         grid_step=0.25,
         seed=3,
         min_queries=5,
+        next_item_queries=next_item_queries,
     )
-    hybrid.fit(_topics_and_taste())
-    expected = np.zeros((len(USER_EDGES), 2, 2, 2), dtype=np.float32)
+    return hybrid.fit(_topics_and_taste())
+
+
+PINNED_CHOICES = {
+    "cell0/known/bucket5": 0.6561531881924945,
+    "cell1/known/bucket5": 0.2194792906529702,
+    "cell1/new/bucket0": 0.27265622922410787,
+    "cell1/new/bucket1": 0.2111113130247317,
+    "cell1/new/bucket3": 0.24527613543479318,
+    "cell1/new/bucket5": 0.32459175561975767,
+}
+
+
+def test_the_hybrids_weight_choice_on_a_fixture_is_pinned() -> None:
+    """What the search chose (and saw) on this fixture before the blend was one function:
+    returning users the text alone, new users a quarter popularity and three quarters text
+    (without next-item queries returning users who reveal likes share the returning users')."""
+    hybrid = _pinned_hybrid(next_item_queries=False)
+    expected = np.zeros((len(USER_EDGES), 2, len(USER_KINDS), 2), dtype=np.float32)
     expected[:, :, :] = [0.0, 1.0]
     expected[:, 1, 0] = [0.25, 0.75]
     np.testing.assert_array_equal(hybrid.weights, expected)
     seen = {k: v["chosen"] for k, v in hybrid.validation.items() if v.get("queries")}
-    assert seen == pytest.approx(
-        {
-            "cell0/known/bucket5": 0.6561531881924945,
-            "cell1/known/bucket5": 0.2194792906529702,
-            "cell1/new/bucket0": 0.27265622922410787,
-            "cell1/new/bucket1": 0.2111113130247317,
-            "cell1/new/bucket3": 0.24527613543479318,
-            "cell1/new/bucket5": 0.32459175561975767,
-        },
-        rel=1e-12,
+    assert seen == pytest.approx(PINNED_CHOICES, rel=1e-12)
+
+
+def test_next_item_queries_choose_their_own_users_weights_and_move_no_others() -> None:
+    """The default's next-item queries (the fixture has timestamps) are searched as a group of
+    their own, returning users who reveal likes, on items with interactions; every other
+    group's weights and validation are those pinned above, bit for bit."""
+    pooled, default = _pinned_hybrid(False), _pinned_hybrid(True)
+    np.testing.assert_array_equal(default.weights[:, :, :2], pooled.weights[:, :, :2])
+    searched = {k: v for k, v in default.validation.items() if "/revealing/" in k}
+    assert {k for k, v in searched.items() if v["queries"]} and all(
+        k.startswith("cell1/") for k in searched
     )
+    others = {k: v for k, v in default.validation.items() if k not in searched}
+    assert others == pooled.validation
+    # those users are served the weights chosen on their own queries, the others theirs
+    user, history = next(iter(default._history.items()))
+    fresh = next(i for i in default.item_ids.ids() if i not in history)
+    asking = default.resolve(UserQuery(user_id=user))
+    revealing = default.resolve(UserQuery(user_id=user, liked=(*history, fresh)))
+    bucket = user_bucket(len(revealing.liked))
+    assert not np.array_equal(default.weights[bucket, 1, 2], default.weights[bucket, 1, 1])
+    np.testing.assert_array_equal(default.query_weights(revealing), default.weights[bucket, :, 2])
+    np.testing.assert_array_equal(default.query_weights(asking), default.weights[bucket, :, 1])

@@ -11,6 +11,7 @@ from coldbrew.models.blend import Prepared, blend_ndcg
 from coldbrew.models.selection import always, best_single, keep_unless_beaten, out_of_fold_gain
 from coldbrew.models.weights import (
     USER_EDGES,
+    USER_KINDS,
     WeightSearch,
     one_standard_error_choice,
     simplex_grid,
@@ -93,7 +94,7 @@ def _new_users(better: float, worse: float, seed: int = 0) -> Prepared:
 
 
 def _new_user_weights(prep: Prepared) -> dict[str, float]:
-    weights = np.zeros((len(USER_EDGES), 2, 2, len(PRIOR_PARTS)), dtype=np.float32)
+    weights = np.zeros((len(USER_EDGES), 2, len(USER_KINDS), len(PRIOR_PARTS)), dtype=np.float32)
     search = WeightSearch(PRIOR_PARTS, weights, 0.5, None, 30, seed=0)
     search.fit({1: [prep]})
     return dict(zip(PRIOR_PARTS, search.weights[0, 1, 0].tolist(), strict=True))
@@ -133,7 +134,7 @@ def test_new_users_get_no_blend_with_a_part_that_only_adds_noise(seed: int, scal
     grid = simplex_grid(3, 0.5)
     lucky = one_standard_error_choice(blend_ndcg(prep, grid), grid)  # the old candidate
     assert grid[lucky][2] > 0  # took the noise in
-    weights = np.zeros((len(USER_EDGES), 2, 2, 3), dtype=np.float32)
+    weights = np.zeros((len(USER_EDGES), 2, len(USER_KINDS), 3), dtype=np.float32)
     search = WeightSearch(parts, weights, 0.5, None, 30, seed=0)
     search.fit({1: [prep]})
     np.testing.assert_array_equal(search.weights[0, 1, 0], [0.0, 1.0, 0.0])

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from coldbrew.models.weights import USER_EDGES, user_bucket
+from coldbrew.models.weights import USER_EDGES, USER_KINDS, user_bucket
 
 REPORTED = ("queries", "chosen", "best_part", "best_part_ndcg", "oof_gain", "oof_gain_se")
 """What a group's report repeats from its validation entry (``queries`` there becomes
@@ -17,20 +17,21 @@ REPORTED = ("queries", "chosen", "best_part", "best_part_ndcg", "oof_gain", "oof
 
 
 def blend_groups(
-    seen: Iterable[tuple[bool, int, np.ndarray]],
+    seen: Iterable[tuple[int, int, np.ndarray]],
     names: Sequence[str],
     validation: Mapping[str, Any],
     cell: int,
 ) -> list[dict[str, Any]]:
     """One entry per group of users blended alike on item ``cell``, largest first.
 
-    ``seen`` holds, per user, whether they are known (trained on), how many items they liked
-    and their weights on ``cell``, one per part of ``names``; ``validation`` is the hybrid's
-    (the chosen weights' NDCG@20 and the best single part's, per cell, group and bucket).
+    ``seen`` holds, per user, their kind (an index into :data:`USER_KINDS`), how many items
+    they liked and their weights on ``cell``, one per part of ``names``; ``validation`` is the
+    hybrid's (the chosen weights' NDCG@20 and the best single part's, per cell, group and
+    bucket).
     """
     groups: dict[tuple[str, int, tuple[tuple[str, float], ...]], int] = {}
     for known, liked, weights in seen:
-        who = "known" if known else "new"
+        who = USER_KINDS[known]
         shares = tuple((n, round(float(w), 4)) for n, w in zip(names, weights) if w > 0)
         key = (who, USER_EDGES[user_bucket(liked)], shares)
         groups[key] = groups.get(key, 0) + 1

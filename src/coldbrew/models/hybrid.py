@@ -6,13 +6,14 @@ that depend on the user's bucket (how many liked items: 0, 1-2, 3-4, 5-9, 10-19,
 item's bucket (no training interaction, or some), and on whether the user was in the training
 data (a returning user's known items and a new user's just-revealed ones favour different parts:
 on ml-1m the new users' popularity-leaning weights cost the warm users 0.04 NDCG@20 when both
-shared a bucket). The weights are fitted on an inner validation
-carved out of the training data only (held-out items, held-out users revealing k items, held-out
-interactions of warm users) by a grid search over blends of at most three parts. A blend
-replaces the best single part (or, for one bucket, the weights of its whole cell; for a new user
-who revealed nothing, plain popularity) only when it wins *out of fold* by more than its
-standard error (:mod:`coldbrew.models.selection`): a search over hundreds of weightings
-otherwise picks blends that led the validation by luck and lost to their own part on test.
+shared a bucket), and on whether a returning user reveals likes beyond that history (their next
+like follows the latest ones). The weights are fitted on an inner validation carved out of the
+training data only (held-out items, held-out users revealing k items, held-out interactions of
+warm users, their latest like with the rest revealed) by a grid search over blends of at most
+three parts. A blend replaces the best single part (or, for one bucket, the weights of its whole
+cell; for a new user who revealed nothing, plain popularity) only when it wins *out of fold* by
+more than its standard error (:mod:`coldbrew.models.selection`): a search over hundreds of
+weightings otherwise picks blends that led the validation by luck and lost to their own part.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ from coldbrew.models.selection import (
 from coldbrew.models.users import users_of
 from coldbrew.models.weights import (
     USER_EDGES,
+    USER_KINDS,
     WeightSearch,
     describe_blend,
     gather,
@@ -62,6 +64,7 @@ from coldbrew.models.weights import (
     saved_weights,
     text_weights,
     user_bucket,
+    user_kind,
 )
 from coldbrew.stopwatch import Stopwatch
 from coldbrew.text.encoder import Encoder
@@ -100,11 +103,10 @@ class HybridRecommender(Recommender):
         kept unless another beats it. ``(0.0,)``, the default, leaves the parts as they are.
     next_item_queries
         Ask the inner validation's time-ordered returning users again for their very latest like
-        with the rest revealed (``next_item`` of
-        :func:`~coldbrew.models.innerval.inner_validation`). Off by default: on online-retail's
-        next item it lifted the blend to its own transitions part, but the weights are shared
-        with the warm protocol's returning users, and on ml-100k's warm split it cost them 0.04
-        NDCG@20 (benchmarks/notes/2026-12-06-blend-never-below-its-parts.md).
+        with the rest revealed (``next_item`` of :func:`~.innerval.inner_validation`), and choose
+        on those queries alone the weights of returning users who reveal likes beyond their
+        training history (:data:`~.weights.USER_KINDS`). Without timestamps there are none, and
+        those users share the weights of the others.
     attribute_smoothings
         Candidate smoothings of the attribute-popularity parts, chosen on the inner
         validation's held-out users who revealed nothing (:mod:`coldbrew.models.attrsmoothing`);
@@ -127,7 +129,7 @@ class HybridRecommender(Recommender):
         seed: int = 42,
         show_progress: bool = False,
         context_weights: Sequence[float] = (0.0,),
-        next_item_queries: bool = False,
+        next_item_queries: bool = True,
         attribute_smoothings: Sequence[float] = (),
     ) -> None:
         super().__init__()
@@ -150,8 +152,8 @@ class HybridRecommender(Recommender):
         self.attribute_smoothings = tuple(float(s) for s in attribute_smoothings)
         self._smoothing = references(self.parts, self.attribute_smoothings)
         n = len(self.parts)
-        # (user bucket, item cell, user known in training?, part)
-        self.weights = np.full((len(USER_EDGES), 2, 2, n), 1.0 / n, dtype=np.float32)
+        # (user bucket, item cell, kind of user, part)
+        self.weights = np.full((len(USER_EDGES), 2, len(USER_KINDS), n), 1.0 / n, np.float32)
         self.item_counts = np.zeros(0, dtype=np.float32)
         self.validation: dict[str, Any] = {}
         self._tie_offsets = np.zeros(0, dtype=np.float32)
@@ -339,7 +341,7 @@ class HybridRecommender(Recommender):
         # the parts hold the (inner) training histories; the hybrid's own are the full ones
         first = next(iter(self.parts.values()))
         buckets = np.asarray([user_bucket(len(first.resolve(q).liked)) for q in task.queries])
-        known = np.asarray([_is_known(first, q) for q in task.queries], dtype=int)
+        known = np.asarray([user_kind(first._history, first.resolve(q)) for q in task.queries])
         scores = self._part_scores(task.queries)
         quiet = self._silent()
         return gather(
@@ -381,13 +383,13 @@ class HybridRecommender(Recommender):
 
     def query_weights(self, query: UserQuery) -> np.ndarray:
         """The blend's weights for a resolved ``query``: ``(item cells, parts)``, by the user's
-        bucket and whether they were trained on, or equal on the text-reading parts for a user
+        bucket and kind (:func:`~.weights.user_kind`), or equal on the text-reading parts for a user
         who brings words and no history (:meth:`_text_weights`)."""
         reading = self._text_weights()
         if reading is not None and query.text and not query.liked:
             return np.tile(reading, (2, 1))
         weights: np.ndarray = self.weights[
-            user_bucket(len(query.liked)), :, int(_is_known(self, query))
+            user_bucket(len(query.liked)), :, user_kind(self._history, query)
         ]
         return weights
 
@@ -398,7 +400,10 @@ class HybridRecommender(Recommender):
         the chosen weights' NDCG@20 and the best single part's), so a reader sees at once when
         the blend chose something odd."""
         resolved = [self.resolve(q) for q in queries]
-        seen = [(_is_known(self, r), len(r.liked), self.query_weights(r)[cell]) for r in resolved]
+        seen = [
+            (user_kind(self._history, r), len(r.liked), self.query_weights(r)[cell])
+            for r in resolved
+        ]
         return blend_groups(seen, tuple(self.parts), self.validation, cell)
 
     def reference_rows(self, size: int = REFERENCE) -> np.ndarray:
@@ -493,8 +498,3 @@ class HybridRecommender(Recommender):
     def _set_state(self, arrays: Mapping[str, np.ndarray]) -> None:
         self.weights = saved_weights(arrays["weights"])
         self.item_counts = arrays["item_counts"].astype(np.float32)
-
-
-def _is_known(model: Recommender, query: UserQuery) -> bool:
-    """Whether ``query``'s user has a training history in ``model`` (a returning user)."""
-    return query.user_id is not None and str(query.user_id) in model._history

@@ -45,10 +45,11 @@ def inner_validation(
     the warm protocol's exact per-user share. When the interactions have timestamps, half of the
     warm users lose as many as that draw gave them but their latest ones (:func:`latest_for_half`):
     a served model meets returning users' next likes, not random ones, and only that kind of
-    query rewards a part that reads the order of likes. With ``next_item``, those users are asked
-    again, in a task of their own, for their very latest like with everything before it
-    revealed (:func:`next_item_query`), as the next-item protocol asks (and a served returning
-    user, whose likes the service records at once); the training rows are the same, so the
+    query rewards a part that reads the order of likes. With ``next_item``, those of them who
+    lost more than one are asked again, in a task of their own, for their very latest like with
+    everything before it revealed (:func:`next_item_query`), as the next-item protocol asks
+    (and a served returning user, whose likes the service records at once): each reveals likes
+    beyond their training history, as those queries do; the training rows are the same, so the
     other tasks do not move.
     """
     rng = np.random.default_rng(seed)
@@ -117,7 +118,12 @@ def inner_validation(
     if add(1, asked, [set(train_hist[u]) for u in wh], list(wh.values()), None) and asked_again:
         # the time-ordered half of those users again, asked for their very latest like
         runs = history_by_user(warm[held])
-        users = [str(q.user_id) for q in tasks[-1].queries if q.user_id in asked_again]
+        # a run of one asks what the run's own query asks, and reveals nothing beyond training
+        users = [
+            str(q.user_id)
+            for q in tasks[-1].queries
+            if q.user_id in asked_again and len(runs[str(q.user_id)]) > 1
+        ]
         nexts = [next_item_query(u, train_hist[u], runs[u], wh_ctx) for u in users]
         nexts = [n for n in nexts if not n[2] <= n[1]]  # a target already revealed is lost
         if nexts:

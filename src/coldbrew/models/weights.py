@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from coldbrew.data.idmap import IdMap
-from coldbrew.models.base import Recommender
+from coldbrew.models.base import Recommender, UserQuery
 from coldbrew.models.blend import Prepared, blend_ndcg
 from coldbrew.models.selection import (
     Chooser,
@@ -30,11 +30,25 @@ POPULARITY = "popularity"
 """The part name a hybrid falls back on for a new user who revealed nothing."""
 TEXT_KINDS = frozenset({"zeroshot", "attribute_map", "finetuned", "tfidf"})
 """Kinds of part that read a user's own words."""
+USER_KINDS = ("new", "known", "revealing")
+"""The weight table's kinds of user, by index: not in the training data; trained on and asking
+from that history (the warm protocol's queries); trained on and revealing likes beyond it (the
+next-item protocol's queries, and a served returning user who liked something since the
+refit), whose next like follows their latest ones."""
+NEW, KNOWN, REVEALING = range(len(USER_KINDS))
 
 
 def user_bucket(n_liked: int) -> int:
     """Index of the largest edge in :data:`USER_EDGES` not above ``n_liked``."""
     return int(np.searchsorted(USER_EDGES, n_liked, side="right") - 1)
+
+
+def user_kind(histories: Mapping[str, Sequence[str]], query: UserQuery) -> int:
+    """The kind of user a resolved ``query`` asks for, an index into :data:`USER_KINDS`: new
+    (no training history in ``histories``), known (asking from it) or revealing likes beyond it."""
+    if query.user_id is None or str(query.user_id) not in histories:
+        return NEW
+    return REVEALING if set(query.liked) - set(histories[str(query.user_id)]) else KNOWN
 
 
 def standardize(scores: np.ndarray) -> np.ndarray:
@@ -118,7 +132,8 @@ def canonical_grid(grid: np.ndarray, flat: np.ndarray) -> np.ndarray:
 
 @dataclass
 class WeightSearch:
-    """The search of a hybrid's weights (``weights``: buckets x item cells x known x parts,
+    """The search of a hybrid's weights (``weights``: buckets x item cells x
+    :data:`USER_KINDS` x parts,
     set in place) over blends of its ``parts`` at ``grid_step``, at most ``max_parts`` at once;
     a bucket with fewer than ``min_queries`` validation queries keeps its cell's weights."""
 
@@ -141,7 +156,7 @@ class WeightSearch:
                 continue
             cell_grid = canonical_grid(grid, np.all([p.flat for p in prepared], axis=0))
             seen = set()
-            for known in (1, 0):
+            for known in (KNOWN, REVEALING, NEW):
                 pooled, count, _ = self.search(prepared, cell_grid, cell, bucket=None, known=known)
                 if not count:
                     continue
@@ -153,17 +168,27 @@ class WeightSearch:
                         prepared, cell_grid, cell, bucket=b, known=known, default=default
                     )
                     self.weights[b, cell, known] = best if n >= self.min_queries else default
-                    who = "known" if known else "new"
+                    who = USER_KINDS[known]
                     chosen = zip(self.parts, self.weights[b, cell, known])
                     table["weights"] = {p: round(float(w), 4) for p, w in chosen if w > 0}
                     report[f"cell{cell}/{who}/bucket{USER_EDGES[b]}"] = {"queries": n, **table}
-            if len(seen) == 1:  # no validation queries for the other kind of user
-                (only,) = seen
-                self.weights[:, cell, 1 - only] = self.weights[:, cell, only]
-                if only:  # ...but a new user who revealed nothing was never judged by them
-                    pooled = self.weights[0, cell, 0]
-                    self.weights[0, cell, 0] = self.prior(pooled, bucket=0, known=0)
+            self.fill_unseen(cell, seen)
         return report
+
+    def fill_unseen(self, cell: int, seen: set[int]) -> None:
+        """Weights for the kinds of user ``cell``'s validation had no queries of: returning
+        users who reveal likes take those of returning users (data without timestamps, and
+        items without interactions, have no such queries); new and returning users take each
+        other's, except a new user who revealed nothing, who keeps the popularity prior."""
+        one = seen & {NEW, KNOWN}
+        if len(one) == 1:  # no validation queries for the other kind of user
+            (only,) = one
+            self.weights[:, cell, KNOWN - only] = self.weights[:, cell, only]
+            if only:  # ...but a new user who revealed nothing was never judged by them
+                pooled = self.weights[0, cell, NEW]
+                self.weights[0, cell, NEW] = self.prior(pooled, bucket=0, known=NEW)
+        if REVEALING not in seen:
+            self.weights[:, cell, REVEALING] = self.weights[:, cell, KNOWN]
 
     def grid(self, prepared: Sequence[Prepared]) -> np.ndarray:
         """The simplex grid over the parts that had something to say in some validation task;
@@ -205,8 +230,8 @@ class WeightSearch:
         known: int,
         default: np.ndarray | None = None,
     ) -> tuple[np.ndarray, int, dict[str, Any]]:
-        """Best grid weights for ``cell`` (other cell's weights fixed) on the chosen users:
-        known in training or not (``known``), in ``bucket`` (``None``: every bucket).
+        """Best grid weights for ``cell`` (other cell's weights fixed) on the chosen users: of
+        kind ``known`` (an index into :data:`USER_KINDS`), in ``bucket`` (``None``: every one).
         ``default`` is kept unless another grid point beats it by more than a standard error."""
         # the hybrid's weights with ``cell``'s (for the chosen users) set to each grid point
         tables = np.repeat(self.weights[None], len(grid), axis=0)
@@ -274,7 +299,7 @@ def gather(
     their candidates: each query's union of every part's top ``top`` items, gathered so the grid
     search works on narrow matrices. ``learned_nothing`` marks the parts that learned nothing,
     ``ties`` breaks ties per item, ``buckets`` and ``known`` are each query's user bucket and
-    whether its user was trained on, ``item_cell`` each item row's cell."""
+    kind (:data:`USER_KINDS`), ``item_cell`` each item row's cell."""
     n = len(item_ids)
     banned = np.zeros((len(task.queries), n), dtype=bool)
     if task.candidates is not None:
@@ -382,12 +407,15 @@ def text_weights(parts: Mapping[str, Recommender]) -> np.ndarray | None:
 
 
 def saved_weights(weights: np.ndarray) -> np.ndarray:
-    """Weights a hybrid saved, in today's shape ``(buckets, cells, known, parts)``: those
-    saved before they depended on the user being known serve both; with fewer buckets, the
-    last one covers the rest."""
+    """Weights a hybrid saved, in today's shape ``(buckets, cells, kinds of user, parts)``:
+    those saved before they depended on the user being known serve both, and returning users'
+    serve those who reveal likes where saved before they had their own; with fewer buckets,
+    the last one covers the rest."""
     weights = weights.astype(np.float32)
     if weights.ndim == 3:
         weights = np.repeat(weights[:, :, None, :], 2, axis=2)
+    if weights.shape[2] < len(USER_KINDS):
+        weights = np.concatenate([weights, weights[:, :, KNOWN : KNOWN + 1]], axis=2)
     if len(weights) < len(USER_EDGES):
         extra = np.repeat(weights[-1:], len(USER_EDGES) - len(weights), axis=0)
         weights = np.concatenate([weights, extra])
