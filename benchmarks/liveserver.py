@@ -67,6 +67,24 @@ def stop_server(server: subprocess.Popen[bytes], timeout_s: float = 120.0) -> No
         server.wait(timeout=30)
 
 
+def tree_peak_mb(pid: int) -> float:
+    """The largest resident size each process of the tree has had so far (``VmHWM``, Linux),
+    summed, in MiB (0 where ``/proc`` does not say): a start's transient peak."""
+    try:
+        root = psutil.Process(pid)
+        pids = [pid, *(p.pid for p in root.children(recursive=True))]
+    except psutil.NoSuchProcess:
+        return 0.0
+    total = 0
+    for each in pids:
+        try:
+            lines = Path(f"/proc/{each}/status").read_text().splitlines()
+        except OSError:
+            continue
+        total += sum(int(line.split()[1]) for line in lines if line.startswith("VmHWM:"))
+    return total / 2**10
+
+
 def tree_rss_mb(pid: int) -> float:
     """Resident memory of a process and all its descendants, in MiB (0 once it has gone)."""
     try:
