@@ -67,9 +67,11 @@ def stop_server(server: subprocess.Popen[bytes], timeout_s: float = 120.0) -> No
         server.wait(timeout=30)
 
 
-def tree_peak_mb(pid: int) -> float:
-    """The largest resident size each process of the tree has had so far (``VmHWM``, Linux),
-    summed, in MiB (0 where ``/proc`` does not say): a start's transient peak."""
+def tree_status_mb(pid: int, field: str = "VmHWM") -> float:
+    """A ``/proc/PID/status`` size summed over the process tree, in MiB (Linux; 0 where it
+    does not say): ``VmHWM``, the largest resident size each process has had (a start's
+    transient peak), or ``RssFile``, the resident pages of mapped files (rows in the page
+    cache)."""
     try:
         root = psutil.Process(pid)
         pids = [pid, *(p.pid for p in root.children(recursive=True))]
@@ -81,7 +83,7 @@ def tree_peak_mb(pid: int) -> float:
             lines = Path(f"/proc/{each}/status").read_text().splitlines()
         except OSError:
             continue
-        total += sum(int(line.split()[1]) for line in lines if line.startswith("VmHWM:"))
+        total += sum(int(line.split()[1]) for line in lines if line.startswith(f"{field}:"))
     return total / 2**10
 
 

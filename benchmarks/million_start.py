@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 import httpx
-from liveserver import KEY, start_server, stop_server, tree_peak_mb, tree_rss_mb
+from liveserver import KEY, start_server, stop_server, tree_rss_mb, tree_status_mb
 
 from coldbrew.bench.provenance import stamped
 
@@ -37,7 +37,8 @@ def main() -> int:
     base = f"http://127.0.0.1:{args.port}"
     server, ready_s = start_server(command, env, base, timeout_s=1080)
     out = {"startup_s": round(ready_s, 1), "rss_mb_ready": round(tree_rss_mb(server.pid), 1)}
-    out["peak_mb_ready"] = round(tree_peak_mb(server.pid), 1)  # the start's transient peak
+    out["peak_mb_ready"] = round(tree_status_mb(server.pid), 1)  # the start's transient peak
+    out["rss_file_mb_ready"] = round(tree_status_mb(server.pid, "RssFile"), 1)
     out["load_average_at_ready"] = list(os.getloadavg())
     try:
         with httpx.Client(base_url=base, timeout=120, headers={"x-api-key": KEY}) as client:
@@ -45,6 +46,7 @@ def main() -> int:
             answers = [client.post("/recommend", json=body).json() for body in bodies]
         out["answers_by_id"] = [[r["item_id"] for r in a["items"]] for a in answers]
         out["rss_mb_after"] = round(tree_rss_mb(server.pid), 1)
+        out["rss_file_mb_after"] = round(tree_status_mb(server.pid, "RssFile"), 1)
     finally:
         stop_server(server)
     report = stamped(out)
