@@ -69,3 +69,10 @@ def test_float_rows_stay_in_memory(tmp_path: Path) -> None:
     assert not isinstance(index.vectors, np.memmap)
     with pytest.raises(AttributeError):
         _ = index.vectors.codes  # type: ignore[attr-defined]
+
+
+def test_rows_stay_in_memory_where_the_folder_cannot_be_written(tmp_path: Path) -> None:
+    index = Int8Exact(DIM)
+    index.add(["a", "b"], unit_rows(2))
+    assert not index.map_rows(tmp_path / "no such folder")
+    assert isinstance(index.vectors, Int8Rows) and not isinstance(index.vectors.codes, np.memmap)

@@ -106,11 +106,15 @@ class ExactIndex:
     def map_rows(self, directory: str | Path) -> bool:
         """Hold int8 rows' codes in a file-backed mapping in ``directory``
         (:func:`~coldbrew.store.rows.mapped`), now and as they grow; returns whether they are
-        mapped (other row types stay in memory)."""
+        mapped (other row types stay in memory, as they do where ``directory`` cannot be
+        written)."""
         if not isinstance(self._vectors, Int8Rows):
             return False
+        try:
+            self._vectors = mapped(self._vectors, directory)
+        except OSError:
+            return False
         self._rows_dir = Path(directory)
-        self._vectors = mapped(self._vectors, self._rows_dir)
         return True
 
     def wants_graph(self, n_items: int) -> bool:
