@@ -101,11 +101,6 @@ class Index(Protocol):
         """Save the search graph at ``path`` for a fast restart; nothing without a graph."""
         ...
 
-    def map_rows(self, directory: str | Path) -> bool:
-        """Hold the rows in a file-backed mapping in ``directory`` where their type allows
-        (int8 rows); returns whether they are mapped."""
-        ...
-
     def wants_graph(self, n_items: int) -> bool:
         """Whether, at ``n_items`` items, this index searches through a graph worth saving."""
         ...

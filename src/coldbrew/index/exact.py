@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from coldbrew.data.idmap import IdMap
-from coldbrew.store.rows import Int8Rows, empty_rows, mapped
+from coldbrew.store.rows import Int8Rows, empty_rows
 
 
 def top_k(scores: np.ndarray, k: int) -> np.ndarray:
@@ -47,7 +47,6 @@ class ExactIndex:
         self.ids = IdMap()
         self._vectors = empty_rows(0, dim, self.storage)
         self._active = np.zeros(0, dtype=bool)
-        self._rows_dir: Path | None = None
 
     # a scan of this many rows takes a few milliseconds at most (384 dimensions, one core)
     QUICK_SCAN_ROWS = 20_000
@@ -88,8 +87,6 @@ class ExactIndex:
             grown[: len(self._vectors)] = self._vectors
             active = np.zeros(capacity, dtype=bool)
             active[: len(self._active)] = self._active
-            if self._rows_dir is not None:  # mapped rows stay mapped as they grow
-                grown = mapped(grown, self._rows_dir)
             self._vectors, self._active = grown, active
         self._vectors[rows] = vectors
         self._active[rows] = True
@@ -102,20 +99,6 @@ class ExactIndex:
 
     def save_graph(self, path: str | Path) -> None:
         return None
-
-    def map_rows(self, directory: str | Path) -> bool:
-        """Hold int8 rows' codes in a file-backed mapping in ``directory``
-        (:func:`~coldbrew.store.rows.mapped`), now and as they grow; returns whether they are
-        mapped (other row types stay in memory, as they do where ``directory`` cannot be
-        written)."""
-        if not isinstance(self._vectors, Int8Rows):
-            return False
-        try:
-            self._vectors = mapped(self._vectors, directory)
-        except OSError:
-            return False
-        self._rows_dir = Path(directory)
-        return True
 
     def wants_graph(self, n_items: int) -> bool:
         return False

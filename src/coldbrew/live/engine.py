@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -99,9 +98,6 @@ class Engine(Live):
             else:
                 self.index.add(ids, vectors)
         del vectors
-        graph = self.graph_file(len(ids))
-        if ids and graph:  # a catalogue searched by graph: its int8 rows in the page cache
-            self.index.map_rows(Path(graph).parent)
         self.load_users()
         self.versions.clean()
         served.load_model(self)

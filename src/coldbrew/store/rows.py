@@ -10,9 +10,6 @@ decodes. Nothing decodes the whole matrix unless asked to.
 
 from __future__ import annotations
 
-import os
-import tempfile
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -85,7 +82,7 @@ class Int8Rows:
 
     def same(self, other: Any, rows: Any = slice(None)) -> bool:
         """Whether ``other`` holds the very same codes and scales in ``rows`` (views of the
-        very same memory are, without reading it: mapped rows stay out of resident memory)."""
+        very same memory are, without reading it: the start's share check of a million rows)."""
         if not isinstance(other, Int8Rows) or other.shape != self.shape:
             return False
         if _same_view(self.codes, other.codes) and _same_view(self.scales, other.scales):
@@ -134,21 +131,3 @@ def same_rows(a: Any, b: Any, rows: Any = slice(None)) -> bool:
     if isinstance(b, Int8Rows):
         return False
     return a.shape == b.shape and a.dtype == b.dtype and bool(np.array_equal(a[rows], b[rows]))
-
-
-def mapped(rows: Int8Rows, directory: str | Path) -> Int8Rows:
-    """``rows`` with their codes in a shared mapping of a file of their own in ``directory``
-    (written, mapped, and unlinked at once: no other process opens it, and it goes when the
-    mapping does). The codes then sit in the page cache, not in this process's anonymous
-    memory: a page counts in its resident size only once read (a rescored candidate), and the
-    kernel may drop it again and read it back from the file. Writes go to the file's pages."""
-    if not rows.codes.size:
-        return rows
-    handle, name = tempfile.mkstemp(prefix=".coldbrew-rows-", dir=directory)
-    try:
-        with os.fdopen(handle, "wb") as file:
-            rows.codes.tofile(file)
-        codes = np.memmap(name, dtype=np.int8, mode="r+", shape=rows.codes.shape)
-    finally:
-        os.unlink(name)
-    return Int8Rows(codes, rows.scales)
