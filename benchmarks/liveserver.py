@@ -67,6 +67,26 @@ def stop_server(server: subprocess.Popen[bytes], timeout_s: float = 120.0) -> No
         server.wait(timeout=30)
 
 
+def tree_status_mb(pid: int, field: str = "VmHWM") -> float:
+    """A ``/proc/PID/status`` size summed over the process tree, in MiB (Linux; 0 where it
+    does not say): ``VmHWM``, the largest resident size each process has had (a start's
+    transient peak), or ``RssFile``, the resident pages of mapped files (rows in the page
+    cache)."""
+    try:
+        root = psutil.Process(pid)
+        pids = [pid, *(p.pid for p in root.children(recursive=True))]
+    except psutil.NoSuchProcess:
+        return 0.0
+    total = 0
+    for each in pids:
+        try:
+            lines = Path(f"/proc/{each}/status").read_text().splitlines()
+        except OSError:
+            continue
+        total += sum(int(line.split()[1]) for line in lines if line.startswith(f"{field}:"))
+    return total / 2**10
+
+
 def tree_rss_mb(pid: int) -> float:
     """Resident memory of a process and all its descendants, in MiB (0 once it has gone)."""
     try:

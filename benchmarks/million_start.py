@@ -1,10 +1,11 @@
 """One start of a `coldbrew serve` replica over a ``million.py`` database: resident memory at ready.
 
 The service as ``million.py`` starts it (``--model zeroshot --index auto``, int8 rows), its tree
-RSS at ``/readyz`` and after 20 by-id requests (``u0``..``u19``, k = 10, whose top-10 lists are
-kept to compare two checkouts' answers). A saved index next to the database is reused; without
-one, the start builds and saves it. For memory side by side when a full ``million.py`` run (two
-starts, latency, recall) does not fit the time a busy machine leaves.
+RSS at ``/readyz`` (and the peak the start reached) and after 20 by-id requests (``u0``..``u19``,
+k = 10; ``--requests`` for more, the first 20 top-10 lists kept to compare two checkouts'
+answers). A saved index next to the database is reused; without one, the start builds and saves
+it. For memory side by side when a full ``million.py`` run (two starts, latency, recall) does
+not fit the time a busy machine leaves.
 
     cd CHECKOUT && PYTHONPATH=$PWD/src:$PWD/benchmarks OPENBLAS_NUM_THREADS=1 nice -n 19 \\
         python benchmarks/million_start.py /tmp/mil/million-1000000-1.0-int8.sqlite --out x.json
@@ -19,7 +20,7 @@ import sys
 from pathlib import Path
 
 import httpx
-from liveserver import KEY, start_server, stop_server, tree_rss_mb
+from liveserver import KEY, start_server, stop_server, tree_rss_mb, tree_status_mb
 
 from coldbrew.bench.provenance import stamped
 
@@ -29,6 +30,9 @@ def main() -> int:
     parser.add_argument("db", help="a million.py database (SQLite file)")
     parser.add_argument("--port", type=int, default=8798)
     parser.add_argument("--out", type=Path)
+    parser.add_argument(
+        "--requests", type=int, default=20, help="by-id requests after ready (users u0, u1...)"
+    )
     args = parser.parse_args()
     env = {**os.environ, "COLDBREW_API_KEYS": KEY, "OPENBLAS_NUM_THREADS": "1"}
     env.update({"COLDBREW_KEY_RATE_LIMIT": "100000/second", "COLDBREW_VECTOR_DTYPE": "int8"})
@@ -37,12 +41,17 @@ def main() -> int:
     base = f"http://127.0.0.1:{args.port}"
     server, ready_s = start_server(command, env, base, timeout_s=1080)
     out = {"startup_s": round(ready_s, 1), "rss_mb_ready": round(tree_rss_mb(server.pid), 1)}
+    out["peak_mb_ready"] = round(tree_status_mb(server.pid), 1)  # the start's transient peak
+    out["rss_file_mb_ready"] = round(tree_status_mb(server.pid, "RssFile"), 1)
+    out["load_average_at_ready"] = list(os.getloadavg())
     try:
         with httpx.Client(base_url=base, timeout=120, headers={"x-api-key": KEY}) as client:
-            bodies = [{"user_id": f"u{u}", "k": 10, "explain": False} for u in range(20)]
+            bodies = [{"user_id": f"u{u}", "k": 10, "explain": False} for u in range(args.requests)]
             answers = [client.post("/recommend", json=body).json() for body in bodies]
-        out["answers_by_id"] = [[r["item_id"] for r in a["items"]] for a in answers]
+        out["answers_by_id"] = [[r["item_id"] for r in a["items"]] for a in answers[:20]]
+        out["requests"] = len(answers)
         out["rss_mb_after"] = round(tree_rss_mb(server.pid), 1)
+        out["rss_file_mb_after"] = round(tree_status_mb(server.pid, "RssFile"), 1)
     finally:
         stop_server(server)
     report = stamped(out)

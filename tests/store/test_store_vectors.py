@@ -14,6 +14,7 @@ from sqlalchemy import create_engine, text
 
 from coldbrew.store import Store
 from coldbrew.store.codec import decode_rows, encode_rows, round_trip
+from coldbrew.store.rows import Int8Rows
 
 DIM = 24
 
@@ -97,3 +98,12 @@ def test_codec_rejects_an_unknown_format() -> None:
     with pytest.raises(ValueError, match="vector dtype"):
         Store("sqlite://", vector_dtype="float64")
     assert decode_rows([], "int8", DIM).shape == (0, DIM)
+
+
+def test_int8_views_of_the_same_memory_are_the_same_rows_and_copies_are_compared() -> None:
+    rows = Int8Rows.of(np.eye(4, dtype=np.float32))
+    assert rows.same(rows[:]) and rows[:2].same(rows[:2])
+    other = Int8Rows(rows.codes.copy(), rows.scales.copy())
+    assert rows.same(other)
+    other.codes[3, 3] = 0
+    assert not rows.same(other) and rows.same(other, slice(0, 3))

@@ -84,6 +84,11 @@ class ItemTable(_OverRecords, MutableMapping[str, Item]):
     def __delitem__(self, item_id: str) -> None:
         del self._rows[item_id]
 
+    def non_ascii(self) -> Iterator[str]:
+        """The ids of the items whose record holds a character beyond ASCII (the only items
+        whose text can be CJK), found without decoding any record."""
+        return (i for i, record in self._rows.items() if not record[DIGEST:].isascii())
+
     def digest(self, item_id: str) -> bytes:
         """The SHA-1 of the item's text (raises ``KeyError`` for an unknown item)."""
         return self._rows[item_id][:DIGEST]

@@ -111,6 +111,20 @@ def dataset_from_records(
     exist: a deleted item's events stay in the database but teach nothing)."""
     known = {i.item_id for i in items}
     interactions = [i for i in interactions if i.item_id in known]
+    return _service_dataset(item_frame(items), users, positive_frame(interactions), name)
+
+
+def ids_dataset(item_ids: Sequence[str], users: Sequence[User]) -> Dataset:
+    """:func:`dataset_from_records` of no events, its items as ids alone (no text): for a model
+    handed its items' vectors rather than encoding them
+    (:meth:`~coldbrew.models.zeroshot.ZeroShotRecommender.fit_rows`)."""
+    items = pd.DataFrame({ITEM_ID: pd.Series(item_ids, dtype=str)})
+    return _service_dataset(items, users, positive_frame([]), "service")
+
+
+def _service_dataset(
+    items: pd.DataFrame, users: Sequence[User], positives: pd.DataFrame, name: str
+) -> Dataset:
     user_frame, attribute_keys = _user_frame(users)
     spec = DatasetSpec(
         name=name,
@@ -119,4 +133,4 @@ def dataset_from_records(
         user_attributes=attribute_keys,
         positive_threshold=None,
     )
-    return Dataset(spec, item_frame(items), positive_frame(interactions), user_frame)
+    return Dataset(spec, items, positives, user_frame)

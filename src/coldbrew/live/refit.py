@@ -75,7 +75,7 @@ def build_hybrid(encoder: Encoder, seed: int = 42, cache_dir: str | None = None)
     return make_model("hybrid", context)
 
 
-def build_zeroshot(encoder: Encoder, vector_dtype: str = "float32") -> Recommender:
+def build_zeroshot(encoder: Encoder, vector_dtype: str = "float32") -> ZeroShotRecommender:
     """The language model alone: what the service answers with before it has learned
     (``vector_dtype``: ``float16`` holds its item vectors in half the memory)."""
 

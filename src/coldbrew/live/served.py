@@ -17,7 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from coldbrew.live.records import POSITIVE_EVENTS, dataset_from_records
+from coldbrew.live.catalog import ItemTable
+from coldbrew.live.records import POSITIVE_EVENTS, dataset_from_records, ids_dataset, item_text
 from coldbrew.live.refit import (
     RefitJob,
     build_zeroshot,
@@ -32,6 +33,7 @@ from coldbrew.live.saved import load_saved
 from coldbrew.live.state import BOOTSTRAP, Live
 from coldbrew.models.base import Recommender
 from coldbrew.models.zeroshot import ZeroShotRecommender
+from coldbrew.text.language import MIN_GROUP, is_cjk
 
 
 def load_model(live: Live) -> None:
@@ -62,13 +64,35 @@ def bootstrap(live: Live) -> Recommender | None:
     """The language model alone, over the current catalogue (none without items)."""
     if not live.items:
         return None
-    dataset = dataset_from_records(
-        list(live.items.values()), [s.user for s in live.users.values()], []
-    )
+    users = [s.user for s in live.users.values()]
     held = np.dtype(live.index.vectors.dtype).name  # as compact as the index's rows
-    model = build_zeroshot(live.encoder, held).fit(dataset)
+    model = build_zeroshot(live.encoder, held)
+    rows = index_rows(live)
+    if rows is not None:  # the rows the fit would hold: no million texts rendered and looked up
+        model.fit_rows(ids_dataset(list(live.items), users), rows)
+    else:
+        model.fit(dataset_from_records(list(live.items.values()), users, []))
     share_vectors(live, model)
     return model
+
+
+def index_rows(live: Live) -> Any | None:
+    """The index's rows, where they are what a zero-shot fit over the catalogue would hold:
+    the stored vectors of the items' texts (which the fit's encoder would look up one text at a
+    time), in the catalogue's order, with nothing to centre by script; else ``None``. At a
+    million items the fit's look-ups and frame took most of a replica's start and its
+    transient peak."""
+    if not one_script(live.items) or live.index.ids.ids() != list(live.items):
+        return None
+    return live.index.vectors
+
+
+def one_script(items: ItemTable) -> bool:
+    """Whether the items' texts hold fewer than :data:`~coldbrew.text.language.MIN_GROUP` CJK
+    texts or fewer than that many others (a fit centres nothing by script then); only the
+    records beyond ASCII are decoded."""
+    cjk = sum(is_cjk(item_text(items[i])) for i in items.non_ascii())
+    return min(cjk, len(items) - cjk) < MIN_GROUP
 
 
 def share_vectors(live: Live, model: Recommender, item_ids: Sequence[str] | None = None) -> None:

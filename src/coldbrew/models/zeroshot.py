@@ -160,6 +160,7 @@ class ZeroShotRecommender(Recommender):
         self.item_vectors = np.zeros((0, 0), dtype=np.float32)
         self.language_means = np.zeros((0, 0), dtype=np.float32)
         self._attribute_vectors: dict[str, np.ndarray] = {}
+        self._given_rows: Any = None
 
     @classmethod
     def _from_params(cls, params: Mapping[str, Any], **components: Any) -> Self:
@@ -217,12 +218,37 @@ class ZeroShotRecommender(Recommender):
             )
         self.language_means = np.zeros((0, 0), dtype=np.float32)
         self._attribute_vectors = {}
+        if self._given_rows is not None:  # fit_rows: the vectors are handed in, not encoded
+            self.item_vectors = as_rows(self._given_rows, VECTOR_DTYPES[self.vector_dtype])
+            return
         vectors = self._encode_items(dataset.items)
         if self.center_languages:
             texts = self._template_for(dataset).render_frame(dataset.items)
             self.language_means = group_means(vectors, script_groups(texts))
             vectors = centre_by_script(vectors, texts, self.language_means)
         self.item_vectors = as_rows(vectors, VECTOR_DTYPES[self.vector_dtype])
+
+    def fit_rows(self, dataset: Dataset, rows: Any) -> Self:
+        """:meth:`fit` with the items' vectors handed in rather than encoded: ``rows`` holds one
+        row per item of ``dataset.items``, in its order (a numpy matrix or
+        :class:`~coldbrew.store.rows.Int8Rows`, held as they are where they already have
+        :attr:`vector_dtype`), the very vectors the encoder gives their rendered texts — a
+        service's index rows of its stored vectors. Nothing is centred by script: the caller
+        hands rows only for a catalogue in which :func:`~coldbrew.text.language.group_means`
+        would find one script (its items' texts are not read at all).
+
+        Raises
+        ------
+        ValueError
+            If ``rows`` has not one row per item.
+        """
+        if len(rows) != len(dataset.items):
+            raise ValueError(f"{len(rows)} rows given for {len(dataset.items)} items")
+        self._given_rows = rows
+        try:
+            return self.fit(dataset)
+        finally:
+            self._given_rows = None
 
     def _add_items(self, items: pd.DataFrame, rows: np.ndarray) -> None:
         self.item_vectors = set_rows(
