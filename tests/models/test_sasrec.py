@@ -112,7 +112,7 @@ def test_long_histories_train_as_windows_that_cover_every_step() -> None:
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"hidden": 0}, {"hidden": 10, "heads": 3}, {"max_length": 1}, {"dropout": 1.0}],
+    [{"hidden": 0}, {"hidden": 10, "heads": 3}, {"history_length": 1}, {"dropout": 1.0}],
 )
 def test_bad_settings_are_refused(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError):

@@ -2,7 +2,7 @@
 of everything they liked before, not only their latest few likes (:mod:`.sequence`).
 
 :class:`SASRecRecommender` embeds each item and its position from the end of the user's history,
-runs ``blocks`` causal self-attention blocks over the last ``max_length`` likes and scores every
+runs ``blocks`` causal self-attention blocks over the last ``history_length`` likes and scores every
 item by the dot product of the last position's state with the item's embedding
 (:mod:`.sasrecnet`). It trains on next-item prediction with a full softmax over the catalogue,
 Adam, and early stopping on an inner validation: each user with three or more training likes
@@ -49,7 +49,7 @@ class SASRecRecommender(CFRecommender):
         Self-attention blocks (each: one attention layer and a feed-forward layer).
     heads
         Attention heads per block (``hidden`` must divide by it).
-    max_length
+    history_length
         How many of a user's latest likes are read; longer histories train as several windows.
     dropout
         Dropout on the embeddings and inside each block while training.
@@ -60,6 +60,14 @@ class SASRecRecommender(CFRecommender):
         validation Recall@10; the best epoch's weights are kept.
     seed
         Seeds the weights, dropout and batch order (one seed, one model).
+
+    Notes
+    -----
+    The defaults were chosen on ml-100k's inner validation (the bench's seed-42 next-item
+    split's training part, benchmarks/sasrec_validation.py; never its test): best Recall@10
+    0.0501 with two blocks and batches of 128, 0.0586 with one block, 0.0800 with one block
+    and batches of 32, 0.0757 with one block at learning rate 0.005, 0.0064 with dropout 0.5
+    (benchmarks/notes/2026-12-07-sequential.md).
     """
 
     kind = "sasrec"
@@ -67,12 +75,12 @@ class SASRecRecommender(CFRecommender):
     def __init__(
         self,
         hidden: int = 64,
-        blocks: int = 2,
+        blocks: int = 1,
         heads: int = 1,
-        max_length: int = 50,
+        history_length: int = 50,
         dropout: float = 0.2,
         learning_rate: float = 1e-3,
-        batch_size: int = 128,
+        batch_size: int = 32,
         max_epochs: int = 30,
         patience: int = 3,
         seed: int = 0,
@@ -83,17 +91,17 @@ class SASRecRecommender(CFRecommender):
                 raise ValueError(f"{name} must be at least 1, got {value}")
         if hidden % heads:
             raise ValueError(f"hidden ({hidden}) must divide by heads ({heads})")
-        if max_length < 2 or max_epochs < 1 or patience < 1 or batch_size < 1:
+        if history_length < 2 or max_epochs < 1 or patience < 1 or batch_size < 1:
             raise ValueError(
-                "need max_length >= 2, max_epochs >= 1, patience >= 1 and batch_size >= 1, got "
-                f"{max_length}, {max_epochs}, {patience} and {batch_size}"
+                "need history_length >= 2, max_epochs >= 1, patience >= 1 and batch_size >= 1, got "
+                f"{history_length}, {max_epochs}, {patience} and {batch_size}"
             )
         if not 0.0 <= dropout < 1.0 or learning_rate <= 0:
             raise ValueError(
                 f"need 0 <= dropout < 1 and learning_rate > 0, got {dropout}, {learning_rate}"
             )
         self.hidden, self.blocks, self.heads = hidden, blocks, heads
-        self.max_length, self.dropout = max_length, dropout
+        self.history_length, self.dropout = history_length, dropout
         self.learning_rate, self.batch_size = learning_rate, batch_size
         self.max_epochs, self.patience, self.seed = max_epochs, patience, seed
         self.net: SASRecNet | None = None
@@ -102,7 +110,7 @@ class SASRecRecommender(CFRecommender):
 
     def _shape(self, n_items: int) -> NetShape:
         return NetShape(
-            n_items, self.hidden, self.blocks, self.heads, self.max_length, self.dropout
+            n_items, self.hidden, self.blocks, self.heads, self.history_length, self.dropout
         )
 
     def _fit_cf(self, matrix: sp.csr_matrix) -> None:
@@ -141,7 +149,7 @@ class SASRecRecommender(CFRecommender):
         rows = self._signal().rows
         if self.net is None:  # not reached: _score_subset answers for a silent model
             return np.zeros((len(queries), len(rows)), dtype=np.float32)
-        seqs = left_padded([self._liked_rows(q) for q in queries], self.max_length)
+        seqs = left_padded([self._liked_rows(q) for q in queries], self.history_length)
         scores: np.ndarray = last_states(self.net, seqs) @ item_vectors(self.net)[rows].T
         return scores
 

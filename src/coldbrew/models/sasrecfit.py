@@ -84,7 +84,7 @@ def _fit(
     shape: NetShape, sequences: Sequence[np.ndarray], settings: TrainSettings
 ) -> Fitted | None:
     train, held = Held.split(sequences)
-    windows = training_windows([s for s in train if len(s) >= 2], shape.max_length)
+    windows = training_windows([s for s in train if len(s) >= 2], shape.history_length)
     if not len(windows):
         return None
     torch.manual_seed(settings.seed)
@@ -101,7 +101,7 @@ def _fit(
         if not checkable:
             best = net.state_dict()
             continue
-        validation.append(held.recall(net, trained, shape.max_length))
+        validation.append(held.recall(net, trained, shape.history_length))
         if validation[-1] >= max(validation):  # a tie keeps the later, longer-trained epoch
             best, since = copy.deepcopy(net.state_dict()), 0
         else:

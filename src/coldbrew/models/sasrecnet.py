@@ -32,7 +32,7 @@ class NetShape:
     hidden: int
     blocks: int
     heads: int
-    max_length: int
+    history_length: int
     dropout: float
 
 
@@ -41,9 +41,9 @@ class SASRecNet(nn.Module):
 
     def __init__(self, shape: NetShape) -> None:
         super().__init__()
-        self.shape = shape
+        self.dims = shape
         self.items = nn.Embedding(shape.n_items + 1, shape.hidden, padding_idx=PAD)
-        self.positions = nn.Embedding(shape.max_length, shape.hidden)
+        self.positions = nn.Embedding(shape.history_length, shape.hidden)
         layer = nn.TransformerEncoderLayer(
             shape.hidden,
             shape.heads,
@@ -59,7 +59,7 @@ class SASRecNet(nn.Module):
     def forward(self, seqs: torch.Tensor) -> torch.Tensor:
         """Hidden states ``(batch, length, hidden)``; position ``t`` has read items ``<= t``."""
         at = ((seqs != PAD).cumsum(dim=1) - 1).clamp(min=0)  # from the first real item
-        x = self.items(seqs) * math.sqrt(self.shape.hidden) + self.positions(at)
+        x = self.items(seqs) * math.sqrt(self.dims.hidden) + self.positions(at)
         x = self.blocks(self.drop(x), mask=self._mask(seqs))
         out: torch.Tensor = self.norm(x)
         return out
@@ -71,7 +71,7 @@ class SASRecNet(nn.Module):
         future = torch.ones(length, length, dtype=torch.bool).triu(1)
         padded = (seqs == PAD)[:, None, :] & ~torch.eye(length, dtype=torch.bool)[None]
         mask = future[None] | padded
-        return mask.repeat_interleave(self.shape.heads, dim=0)
+        return mask.repeat_interleave(self.dims.heads, dim=0)
 
     def logits(self, hidden: torch.Tensor) -> torch.Tensor:
         """Scores of every item row (no padding column) for each hidden state."""
@@ -148,7 +148,7 @@ def last_states(net: SASRecNet, seqs: np.ndarray, chunk: int = 512) -> np.ndarra
         for start in range(0, len(seqs), chunk):
             out.append(net(torch.from_numpy(seqs[start : start + chunk]))[:, -1].numpy())
     if not out:
-        return np.zeros((0, net.shape.hidden), dtype=np.float32)
+        return np.zeros((0, net.dims.hidden), dtype=np.float32)
     return np.concatenate(out).astype(np.float32)
 
 
