@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from coldbrew.data.schema import Dataset, DatasetSpec
+from chains import chains as chain_data
+from coldbrew.data.schema import Dataset
 from coldbrew.models import Recommender, UserQuery
 from coldbrew.models.sasrec import SASRecRecommender
 from coldbrew.models.sasrecnet import training_windows
@@ -17,20 +18,8 @@ N_ITEMS = 30
 
 
 def chains(with_time: bool = True) -> Dataset:
-    """Users who like runs of five along the chain i0 → i1 → … → i29, from every start."""
-    rows = []
-    for u in range(150):
-        start = u % (N_ITEMS - 5)
-        for step in range(5):
-            # later steps come first in the file: only the timestamps give the order
-            rows.append((f"u{u}", f"i{start + step}", 5.0, 1000.0 * u + step))
-    rows.reverse()
-    frame = pd.DataFrame(rows, columns=["user_id", "item_id", "value", "timestamp"])
-    if not with_time:
-        frame["timestamp"] = np.nan
-    items = pd.DataFrame({"item_id": [f"i{n}" for n in range(N_ITEMS)], "title": "x"})
-    spec = DatasetSpec(name="chains", item_text=("title",), positive_threshold=4.0)
-    return Dataset(spec, items, frame, pd.DataFrame({"user_id": []}))
+    """Users who like runs of 5 along the chain i0 → i1 → … (:func:`chains.chains`)."""
+    return chain_data(N_ITEMS, 150, 5, with_time)
 
 
 def small(seed: int = 1) -> SASRecRecommender:
