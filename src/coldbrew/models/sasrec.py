@@ -79,9 +79,9 @@ class SASRecRecommender(CFRecommender):
         heads: int = 1,
         history_length: int = 50,
         dropout: float = 0.2,
-        learning_rate: float = 1e-3,
+        learning_rate: float = 5e-3,
         batch_size: int = 32,
-        max_epochs: int = 30,
+        max_epochs: int = 60,
         patience: int = 3,
         seed: int = 0,
     ) -> None:
