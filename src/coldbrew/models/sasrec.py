@@ -65,9 +65,9 @@ class SASRecRecommender(CFRecommender):
     -----
     The defaults were chosen on ml-100k's inner validation (the bench's seed-42 next-item
     split's training part, benchmarks/sasrec_validation.py; never its test): best Recall@10
-    0.0501 with two blocks and batches of 128, 0.0586 with one block, 0.0800 with one block
-    and batches of 32, 0.0757 with one block at learning rate 0.005, 0.0064 with dropout 0.5
-    (benchmarks/notes/2026-12-07-sequential.md).
+    0.0501 with two blocks and batches of 128 at learning rate 0.001 for up to 30 epochs, 0.0800
+    with one block and batches of 32, 0.1301 at learning rate 0.003, 0.1535 at 0.003 for up to
+    60 epochs and 0.1546 at 0.005 (the defaults; benchmarks/notes/2026-12-07-sequential.md).
     """
 
     kind = "sasrec"
