@@ -30,7 +30,7 @@ TOPICS: dict[str, list[str]] = {
         "aim_table.py", "blend_bound.py", "blend_parts.py", "field_ablation.py",
         "fusion_validation.py", "part_validation.py", "summarize.py", "transfer.py",
         "whitened_cf_map.py", "diversity.py", "context.py", "new_user_answers.py",
-        "next_item_validation.py", "new_user_validation.py",
+        "next_item_validation.py", "new_user_validation.py", "sasrec_validation.py",
     ],
     "Replay (a time-ordered stream through a live service)": [
         "replay.py", "replay_report.py", "replay_service.py", "replay_stream.py",

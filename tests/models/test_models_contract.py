@@ -33,6 +33,7 @@ from coldbrew.models.hybrid import HybridRecommender
 from coldbrew.models.lfm import LightFMRecommender
 from coldbrew.models.reasons import LIKED_KINDS, ReasonKind
 from coldbrew.models.registry import model_classes
+from coldbrew.models.sasrec import SASRecRecommender
 from coldbrew.models.sequence import TransitionRecommender
 from coldbrew.models.tfidf import TfidfRecommender
 from coldbrew.text import HashingEncoder
@@ -72,6 +73,7 @@ FACTORIES: dict[str, tuple[Callable[[], Recommender], bool]] = {
     "bpr": (lambda: BPRRecommender(factors=8, iterations=20, seed=3), False),
     "itemknn": (lambda: ItemKNNRecommender(neighbors=5), False),
     "transitions": (lambda: TransitionRecommender(window=2), False),
+    "sasrec": (lambda: SASRecRecommender(hidden=8, blocks=1, max_epochs=2, seed=3), False),
     "tfidf": (TfidfRecommender, True),
     "lightfm": (lambda: LightFMRecommender(no_components=8, epochs=10, min_df=1, seed=3), True),
     "finetuned": (lambda: FineTunedRecommender(HashingEncoder(128)), True),

@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from coldbrew.data.schema import Dataset, DatasetSpec
+from chains import chains as chain_data
+from coldbrew.data.schema import Dataset
 from coldbrew.models import Recommender, UserQuery
 from coldbrew.models.baselines import PopularityRecommender
 from coldbrew.models.cf import ItemKNNRecommender
@@ -21,20 +22,8 @@ N_ITEMS = 12
 
 
 def chains(with_time: bool = True) -> Dataset:
-    """Users who like runs of the chain i0 → i1 → … → i11, in that order, from several starts."""
-    rows = []
-    for u in range(40):
-        start = u % (N_ITEMS - 4)
-        for step in range(4):
-            # later steps come first in the file: only the timestamps give the order
-            rows.append((f"u{u}", f"i{start + step}", 5.0, 1000.0 * u + step))
-    rows.reverse()
-    frame = pd.DataFrame(rows, columns=["user_id", "item_id", "value", "timestamp"])
-    if not with_time:
-        frame["timestamp"] = np.nan
-    items = pd.DataFrame({"item_id": [f"i{n}" for n in range(N_ITEMS)], "title": "x"})
-    spec = DatasetSpec(name="chains", item_text=("title",), positive_threshold=4.0)
-    return Dataset(spec, items, frame, pd.DataFrame({"user_id": []}))
+    """Users who like runs of 4 along the chain i0 → i1 → … (:func:`chains.chains`)."""
+    return chain_data(N_ITEMS, 40, 4, with_time)
 
 
 def test_what_came_next_ranks_first_and_what_came_before_does_not() -> None:

@@ -33,6 +33,7 @@ from coldbrew.models.heads import AttributeMapRecommender, CFMapRecommender
 from coldbrew.models.hybrid import HybridRecommender
 from coldbrew.models.lfm import LightFMRecommender
 from coldbrew.models.privacy import PRIVATE_MIN_USERS
+from coldbrew.models.sasrec import SASRecRecommender
 from coldbrew.models.sequence import TransitionRecommender
 from coldbrew.models.tfidf import TfidfRecommender
 from coldbrew.models.zeroshot import ZeroShotRecommender
@@ -282,6 +283,9 @@ FACTORIES: dict[str, Callable[[ModelContext], Recommender]] = {
     "tfidf": lambda ctx: TfidfRecommender(),
     # the hybrid's order-reading part alone, so the bench can set the blend beside it
     "transitions": lambda ctx: TransitionRecommender(window=5),
+    # self-attention over the order of a user's likes (issue 24, next item); opt-in: not a part
+    # of the hybrid (benchmarks/notes/2026-12-07-sequential.md)
+    "sasrec": lambda ctx: SASRecRecommender(seed=ctx.seed),
     "zeroshot": _zeroshot,
     "attribute_map": _attribute_map,
     "cf_map": _cf_map,
@@ -299,6 +303,7 @@ FACTORIES: dict[str, Callable[[ModelContext], Recommender]] = {
 }
 OPT_IN = (
     "transitions",
+    "sasrec",
     "context_popularity",
     "hybrid_context",
     "hybrid_blind",

@@ -22,6 +22,7 @@ from coldbrew.models.heads import AttributeMapRecommender, CFMapRecommender
 from coldbrew.models.hybrid import HybridRecommender
 from coldbrew.models.lfm import LightFMRecommender
 from coldbrew.models.params import argument_rows
+from coldbrew.models.sasrec import SASRecRecommender
 from coldbrew.models.sequence import TransitionRecommender
 from coldbrew.models.tfidf import TfidfRecommender
 from coldbrew.models.zeroshot import ZeroShotRecommender
@@ -38,6 +39,7 @@ BUILT_IN: tuple[type[Recommender], ...] = (
     BPRRecommender,
     ItemKNNRecommender,
     TransitionRecommender,
+    SASRecRecommender,
     TfidfRecommender,
     LightFMRecommender,
     AttributeMapRecommender,
