@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from chains import chains as chain_data
-from coldbrew.data.schema import Dataset
+from coldbrew.data.schema import Dataset, DatasetSpec
 from coldbrew.models import Recommender, UserQuery
 from coldbrew.models.baselines import PopularityRecommender
 from coldbrew.models.cf import ItemKNNRecommender
