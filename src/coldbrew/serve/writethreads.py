@@ -1,8 +1,8 @@
 """Write threads: a write's work runs in threads that the OS schedules after the reads.
 
 Python lets one thread run at a time, but which *runnable* thread gets a core is the OS's
-choice. With two cores, two writers' worker threads, their clients and the service's event
-loop (which answers by-id reads inline) all wanting one, the event loop waited for a core
+choice. When writers' worker threads, their clients and the service's event loop (which
+answers by-id reads inline) all want one of few cores, the event loop can wait for a core
 behind a write's thread: the pause points (:mod:`coldbrew.courtesy`) hand the interpreter to a
 read only once the read's thread is on a core. So the work of a write (decoding and validating
 its body, then its endpoint) runs here, in threads whose nice value is ``niceness`` above the
@@ -10,6 +10,11 @@ service's (``COLDBREW_WRITE_NICENESS``, 10 by default, as the refit worker's): w
 wants a core a write's thread gets about a tenth of the share it would, and all of a core the
 reads leave idle. On Linux a nice value belongs to a thread; elsewhere it would lower the
 whole process, so there the threads keep the service's priority.
+
+Measured under two write-key abusers on an idle machine, it changed nothing (by-id p99 under
+the changed-users attack 2.00x of quiet without it, 2.01x with it, on SQLite); on a loaded
+machine its effect was not separable from the load (benchmarks/notes/2026-11-30-abuse.md,
+"Writes' threads at a lower OS priority").
 
 A write whose caller went away still runs to its end (as in Starlette's own worker threads),
 so its slot (:class:`~coldbrew.serve.fair.WriteGate`) is held until its work is done.
