@@ -199,6 +199,47 @@ def service_line(entry: dict[str, Any]) -> tuple[str, Source]:
     return f"{entry['what']} | **{text}**", source(entry["report"], report, entry)
 
 
+ABLATION_INTRO = (
+    "The default hybrid against the same hybrid without its language-model parts (`hybrid_no_lm`:"
+    " its zero-shot `lm` and `cf_map` parts dropped, every other part and the weight search"
+    " unchanged), on the same split and seed (issue 24's ablation). A ratio near 1.00× means the"
+    " language model adds nothing there."
+)
+
+
+def transfer_table(entry: dict[str, Any], commands: list[str]) -> list[str]:
+    """A ``transfer.py`` report as a table: per held-out catalogue, zero-shot text against the
+    text model trained on the other catalogues (NDCG@20 on its cold items)."""
+    report = read(entry["report"])
+    src = source(entry["report"], report, entry)
+    if src.command not in commands:
+        commands.append(src.command)
+    number = commands.index(src.command) + 1
+
+    def cell(block: dict[str, Any]) -> str:
+        low, high = block["ci"]
+        return f"{block['ndcg@20']:.4f} [{low:.3f}, {high:.3f}]"
+
+    out = [
+        "| held out | zero-shot | own text, whitened | transferred from the other four "
+        "| transferred ÷ zero-shot |",
+        "|---|---|---|---|---|",
+    ]
+    for row in report["rows"]:
+        ratio = row["transferred"]["ndcg@20"] / row["zeroshot"]["ndcg@20"]
+        out.append(
+            f"| {row['held_out']} | {cell(row['zeroshot'])} | {cell(row['whitened'])} "
+            f"| {cell(row['transferred'])} | {ratio:.2f}× |"
+        )
+    link = f"[{Path(src.report).name}]({src.report})"
+    notes = f", [note]({entry['notes']})" if "notes" in entry else ""
+    out += [
+        "",
+        f"Raw report {link}{notes}: {src.commit}, {src.date}, load {src.load}, command {number}.",
+    ]
+    return out
+
+
 def table(header: str, entries: list[dict[str, Any]], line: Any, commands: list[str]) -> list[str]:
     out = [header, "|" + "---|" * (header.count("|") - 1)]
     for entry in entries:
@@ -253,6 +294,16 @@ def render() -> str:
         quality_line,
         commands,
     )
+    lines += ["", "### The language model's share", "", ABLATION_INTRO, ""]
+    lines += table(
+        "| figure | coldbrew | without its language model | ratio | raw report | made at |",
+        manifest["ablation"],
+        quality_line,
+        commands,
+    )
+    for entry in manifest.get("transfer", []):
+        lines += ["", f"### {entry['what']}", "", entry["intro"], ""]
+        lines += transfer_table(entry, commands)
     lines += ["", "### The service, the replay and refits", ""]
     lines += table(
         "| figure | value | raw report | made at |", manifest["service"], service_line, commands
