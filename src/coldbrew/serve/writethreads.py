@@ -54,6 +54,7 @@ class WriteThreads:
             raise ValueError(f"threads {threads} (at least 1), niceness {niceness} (0 to 19)")
         self.niceness = niceness
         self.lowered = 0  # threads whose priority was lowered
+        self._count = threading.Lock()  # new threads run _lower side by side
         self._pool = ThreadPoolExecutor(
             threads, thread_name_prefix="coldbrew-write", initializer=self._lower
         )
@@ -69,7 +70,8 @@ class WriteThreads:
         except OSError as err:  # a sandbox may forbid it: writes then share the reads' priority
             log.warning("write threads keep the service's priority: %s", err)
             return
-        self.lowered += 1
+        with self._count:
+            self.lowered += 1
 
     async def run(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """``fn(*args, **kwargs)`` in a write thread, in the caller's context (its
