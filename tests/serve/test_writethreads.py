@@ -155,3 +155,34 @@ def test_the_service_runs_its_writes_in_its_write_threads(tmp_path: Any) -> None
         assert client.post("/users/batch", json={"users": USERS}, headers=WRITE).status_code == 200
         assert client.get(f"/users/{USERS[0]['id']}", headers=WRITE).status_code == 200
         assert app.state.write_threads.lowered >= 1
+
+
+def test_one_thread_runs_writes_one_after_another_in_their_order() -> None:
+    threads, spans = WriteThreads(1, niceness=0), []
+
+    def work(n: int) -> str:
+        start = time.monotonic()
+        time.sleep(0.02)
+        spans.append((n, start, time.monotonic()))
+        return threading.current_thread().name
+
+    async def both() -> list[str]:
+        return await asyncio.gather(threads.run(work, 0), threads.run(work, 1))
+
+    try:
+        names = asyncio.run(both())
+    finally:
+        threads.close()
+    assert names[0] == names[1]  # the same thread
+    (first, _, first_end), (second, second_start, _) = spans
+    assert (first, second) == (0, 1) and second_start >= first_end  # never side by side
+
+
+def test_the_service_has_as_many_write_threads_as_its_setting(tmp_path: Any) -> None:
+    settings = make_settings(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    assert settings.write_threads == 1  # the default: writes' work one at a time
+    two = make_settings(f"sqlite:///{tmp_path / 'db2.sqlite'}", write_threads=2)
+    for chosen, expected in ((settings, 1), (two, 2)):
+        app = create_app(chosen, encoder=HashingEncoder(64))
+        with TestClient(app):
+            assert app.state.write_threads.threads == expected

@@ -201,6 +201,13 @@ class Settings:
         "seconds later (waiting in its slot, its body unread); with no reads, writes run back "
         "to back; 1: never rest",
     )
+    write_threads: int = knob(
+        1,
+        "threads doing writes' work (decoding, validating, storing), all keys together: the "
+        "interpreter runs one at a time anyway, and each more is one more thread the event "
+        "loop queues behind for it (writes wait in line for one, up to COLDBREW_WRITE_QUEUE)",
+        above=0,
+    )
     write_niceness: int = knob(
         10,
         "how much lower than the service's the OS priority (nice value) of the threads doing "

@@ -94,7 +94,7 @@ def create_app(settings: Settings, *, encoder: Encoder | None = None) -> FastAPI
     app.state.writes = WriteSlots(settings.key_writes, settings.write_queue)
     # outside BodyLimit: a refused write's body is never read
     app.state.pace = WritePace(settings.write_share)
-    app.state.write_threads = WriteThreads(settings.write_queue, settings.write_niceness)
+    app.state.write_threads = WriteThreads(settings.write_threads, settings.write_niceness)
     app.add_middleware(
         WriteGate,
         settings=settings,

@@ -16,6 +16,12 @@ the changed-users attack 2.00x of quiet without it, 2.01x with it, on SQLite); o
 machine its effect was not separable from the load (benchmarks/notes/2026-11-30-abuse.md,
 "Writes' threads at a lower OS priority").
 
+The pool has ``COLDBREW_WRITE_THREADS`` threads, one by default: Python runs one thread at a
+time, so a second write decoding beside the first gains nothing but is one more thread the event
+loop queues behind for the interpreter when a read comes in (benchmarks/notes/2026-11-30-abuse.md,
+"One write thread"). Writes wait their turn for it in the order they came, up to
+``COLDBREW_WRITE_QUEUE`` in all.
+
 A write whose caller went away still runs to its end (as in Starlette's own worker threads),
 so its slot (:class:`~coldbrew.serve.fair.WriteGate`) is held until its work is done.
 """
@@ -52,7 +58,7 @@ class WriteThreads:
     def __init__(self, threads: int, niceness: int) -> None:
         if threads < 1 or not 0 <= niceness <= 19:
             raise ValueError(f"threads {threads} (at least 1), niceness {niceness} (0 to 19)")
-        self.niceness = niceness
+        self.threads, self.niceness = threads, niceness
         self.lowered = 0  # threads whose priority was lowered
         self._count = threading.Lock()  # new threads run _lower side by side
         self._pool = ThreadPoolExecutor(
