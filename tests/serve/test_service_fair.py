@@ -135,14 +135,33 @@ def test_a_full_write_queue_answers_503_with_retry_after(db_url: str, tmp_path: 
 def test_writes_in_flight_per_key_are_bounded(db_url: str, tmp_path: Any) -> None:
     keys = Settings.keys(WRITE_KEY, OTHER_KEY)
     encoder = HashingEncoder(256)
+    other = {"X-API-Key": OTHER_KEY}
+    with opened(db_url, tmp_path, encoder, key_writes=1, write_key_hashes=keys) as client:
+        with a_write_in_flight(client):
+            refused = client.post("/users", json={"id": "u9", "text": "tea"}, headers=WRITE)
+            assert refused.status_code == 429 and refused.headers["retry-after"] == "1"
+            assert "1 writes in progress" in refused.json()["detail"]
+            # another key is not refused: its write takes a slot and waits for the one write
+            # thread (COLDBREW_WRITE_THREADS=1), in the order the writes came
+            waiting, answered = in_thread(
+                lambda: client.post("/users", json={"id": "u9"}, headers=other)
+            )
+            wait_for(lambda: client.app.state.writes.total == 2)  # type: ignore[attr-defined]
+            assert "response" not in answered
+        waiting.join(30)
+    assert answered["response"].status_code == 200
+
+
+def test_a_second_write_thread_lets_another_key_write_beside_a_held_one(
+    db_url: str, tmp_path: Any
+) -> None:
+    keys = Settings.keys(WRITE_KEY, OTHER_KEY)
+    settings = {"key_writes": 1, "write_key_hashes": keys, "write_threads": 2}
     with (
-        opened(db_url, tmp_path, encoder, key_writes=1, write_key_hashes=keys) as client,
+        opened(db_url, tmp_path, HashingEncoder(256), **settings) as client,
         a_write_in_flight(client),
     ):
-        refused = client.post("/users", json={"id": "u9", "text": "tea"}, headers=WRITE)
-        assert refused.status_code == 429 and refused.headers["retry-after"] == "1"
-        assert "1 writes in progress" in refused.json()["detail"]
-        other = {"X-API-Key": OTHER_KEY}  # another key still writes
+        other = {"X-API-Key": OTHER_KEY}
         assert client.post("/users", json={"id": "u9"}, headers=other).status_code == 200
 
 
