@@ -11,7 +11,9 @@ of wall and CPU seconds per step and per part, with each refit's ratio to the AL
 writes the JSON to ``--out``. ``--spawn`` runs each refit where the service runs it, through its
 launcher (a process forked from the refit server, or in checkouts before it a spawned child: the
 process start, imports and the encoder's load included); the refit server's one-off imports are
-reported apart (``refit_server``).
+reported apart (``refit_server``). ``--state DIR`` keeps the store and the first refit's
+version in ``DIR`` and later runs start from a copy of them, timing only the second refit (the
+first one's figures are those of the run that kept them).
 
     OPENBLAS_NUM_THREADS=1 python benchmarks/refit_cost.py --dataset ml-100k
 """
@@ -24,6 +26,7 @@ import inspect
 import json
 import os
 import resource
+import shutil
 import statistics
 import sys
 import tempfile
@@ -87,6 +90,26 @@ def newest(events: list[Interaction], count: int) -> list[Interaction]:
         return list(events)
     before = events[len(events) - count - 1].timestamp
     return [i for i in events[len(events) - count :] if i.timestamp > before]
+
+
+FIRST = "first.json"
+"""In a ``--state`` folder: the first refit's outcome, written last (the state is complete)."""
+
+
+def keep_state(scratch: Path, state: Path, first: dict[str, Any]) -> None:
+    """Copy the store (the new events added) and the first refit's versions from ``scratch``
+    into ``state``, the first refit's outcome last."""
+    shutil.rmtree(state, ignore_errors=True)
+    shutil.copytree(scratch, state)
+    (state / FIRST).write_text(json.dumps(first, default=str) + "\n")
+
+
+def kept_state(state: Path, scratch: Path) -> dict[str, Any]:
+    """The first refit's outcome, with the store and versions :func:`keep_state` kept copied
+    into ``scratch`` (each run refits a copy: a refit commits its version there)."""
+    shutil.copytree(state, scratch, dirs_exist_ok=True)
+    (scratch / FIRST).unlink()
+    return dict(json.loads((state / FIRST).read_text()))
 
 
 def plain_als(records: Any, events: list[Interaction], seed: int, repeats: int) -> dict[str, Any]:
@@ -201,6 +224,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--cache-dir", type=Path, default=Path(".coldbrew/cache"))
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "refit")
     parser.add_argument("--label", default="", help="added to the output file's name")
+    parser.add_argument(
+        "--state",
+        type=Path,
+        help="a folder keeping the store and the first refit's version: filled on the first "
+        "run, read on the next ones (which skip the first refit and run only the second)",
+    )
     return parser.parse_args(argv)
 
 
@@ -220,14 +249,20 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, Any] = {"refits": {}}
     with tempfile.TemporaryDirectory() as scratch:
         url = str(Path(scratch) / "refit.sqlite")
-        seed_store(url, dataclasses.replace(records, interactions=old), encoder, args.cache_dir)
+        if args.state is None or not (args.state / FIRST).exists():
+            seed_store(url, dataclasses.replace(records, interactions=old), encoder, args.cache_dir)
         results["plain_als"] = plain_als(records, events, args.seed, args.als_repeats)
         job = RefitJob(url, str(Path(scratch) / "models"), encoder.config(), serving=None)
-        first = refit(job, encoder, "full", launch)
+        if args.state is not None and (args.state / FIRST).exists():
+            first = kept_state(args.state, Path(scratch))
+        else:
+            first = refit(job, encoder, "full", launch)
+            store = Store(url)
+            add_events(store, new)
+            store.close()
+            if args.state is not None:
+                keep_state(Path(scratch), args.state, first)
         results["refits"]["first (no serving version)"] = first
-        store = Store(url)
-        add_events(store, new)
-        store.close()
         for mode in args.modes.split(","):
             job = dataclasses.replace(job, serving=first["version"])
             results["refits"][f"second, {mode} (+{len(new)} events)"] = refit(

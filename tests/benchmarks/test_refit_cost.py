@@ -47,3 +47,22 @@ def test_the_refit_holds_out_every_new_event(refit_cost: ModuleType) -> None:
     by_position = events[-3:]
     learned = max(i.timestamp for i in events[:-3])
     assert split_recent(events, learned)[1] == by_position[1:]  # the tied one is not held out
+
+
+def test_a_kept_state_comes_back_as_the_first_refit_left_it(
+    refit_cost: ModuleType, tmp_path: Path
+) -> None:
+    """``--state``: the store and versions are copied back for each later run (each commits
+    its own version into the copy), with the first refit's outcome."""
+    scratch, state, again = tmp_path / "scratch", tmp_path / "state", tmp_path / "again"
+    (scratch / "models" / "v1").mkdir(parents=True)
+    (scratch / "refit.sqlite").write_bytes(b"the store")
+    (scratch / "models" / "v1" / "model.json").write_text("{}")
+    refit_cost.keep_state(scratch, state, {"version": "v1", "wall_s": 1.5})
+    again.mkdir()
+    assert refit_cost.kept_state(state, again) == {"version": "v1", "wall_s": 1.5}
+    assert (again / "refit.sqlite").read_bytes() == b"the store"
+    assert (again / "models" / "v1" / "model.json").read_text() == "{}"
+    assert not (again / refit_cost.FIRST).exists()
+    (again / "models" / "v2").mkdir()  # a later refit's version stays in its copy
+    assert not (state / "models" / "v2").exists()

@@ -124,7 +124,14 @@ def history_by_user(interactions: pd.DataFrame) -> dict[str, list[str]]:
     frame = interactions.assign(_order=order)
     ts = frame[TIMESTAMP].fillna(-np.inf) if TIMESTAMP in frame else 0
     frame = frame.assign(_ts=ts).sort_values(["_ts", "_order"], kind="stable")
-    return {str(u): list(g[ITEM_ID]) for u, g in frame.groupby(USER_ID, sort=False)}
+    # grouped in NumPy: a pandas group per user cost 0.5 CPU s on ml-1m (issue 29); users in
+    # the order they first appear, events without a user left out, as ``groupby`` did
+    users, names = pd.factorize(frame[USER_ID].to_numpy(dtype=object))
+    known = users >= 0
+    users = users[known]
+    items = frame[ITEM_ID].to_numpy(dtype=object)[known][np.argsort(users, kind="stable")]
+    groups = np.split(items, np.cumsum(np.bincount(users, minlength=len(names)))[:-1])
+    return {str(u): g.tolist() for u, g in zip(names, groups)}
 
 
 def next_contexts(frame: pd.DataFrame) -> dict[str, list[Any]]:

@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from coldbrew.live import worker
+from coldbrew.live.collector import settled
 from coldbrew.live.judge import (
     HOLDOUT,
     holdout_queries,
@@ -159,7 +160,11 @@ class RefitJob:
 
 
 def run_refit(
-    job: RefitJob, encoder: Encoder | None = None, check: Check | None = None
+    job: RefitJob,
+    encoder: Encoder | None = None,
+    check: Check | None = None,
+    *,
+    frozen: bool = False,
 ) -> dict[str, Any]:
     """Fit, judge and (if it earns it) commit a new version; returns what happened.
 
@@ -167,7 +172,10 @@ def run_refit(
     process passes its :meth:`~coldbrew.live.lifeline.Lifeline.check`: a refit whose service
     is gone stops, and leaves no version). BLAS runs on one thread meanwhile (``implicit``'s
     ALS is slower, and warns, with more). The outcome's ``steps`` holds each step's wall and
-    CPU seconds, and ``parts`` those of each hybrid fit's parts and weight search.
+    CPU seconds, and ``parts`` those of each hybrid fit's parts and weight search. The
+    database is read with the garbage collector paused; ``frozen`` (only in a process of its
+    own that ends with the refit) then leaves what it read out of later collections
+    (:func:`~coldbrew.live.collector.settled`).
     """
     from threadpoolctl import threadpool_limits
 
@@ -179,7 +187,7 @@ def run_refit(
         clock.lap(name)
 
     with threadpool_limits(1, "blas"):
-        outcome = _refit(job, encoder, step)
+        outcome = _refit(job, encoder, step, frozen)
     clock.lap(None)
     return {**outcome, "steps": clock.report()}
 
@@ -188,30 +196,33 @@ def _go_on(step: str) -> None:
     """The check of a refit that nothing can orphan (in the service's own process)."""
 
 
-def _refit(job: RefitJob, encoder: Encoder | None, check: Check) -> dict[str, Any]:
+def _refit(
+    job: RefitJob, encoder: Encoder | None, check: Check, frozen: bool = False
+) -> dict[str, Any]:
     from coldbrew.store import Store
 
     start = time.perf_counter()
     check("reading the database")
     encoder = encoder or load_encoder(job.encoder)
     store = Store(job.db_url)
-    try:
-        items, users = store.items(), store.users()
-        interactions = store.interactions()
-        stored = store.vectors("item", encoder.name)
-    finally:
-        store.close()
-    by_text = {item_text(i): stored[i.item_id] for i in items if i.item_id in stored}
+    with settled(freeze=frozen):  # records without cycles: nothing for the collector to free
+        try:
+            items, users = store.items(), store.users()
+            interactions = store.interactions()
+            stored = store.vectors("item", encoder.name)
+        finally:
+            store.close()
+        by_text = {item_text(i): stored[i.item_id] for i in items if i.item_id in stored}
+        versions = ModelVersions(job.models_dir)
+        serving_info = versions.info(job.serving) if job.serving else None
+        after = serving_info.trained_through if serving_info else float("-inf")
+        live = {i.item_id: i for i in items}
+        positives = [i for i in interactions if i.event in POSITIVE_EVENTS and i.item_id in live]
+        train, held = split_recent(positives, after, job.holdout)
+        by_user = {u.user_id: u for u in users}
+        holdout = holdout_queries(positives, held, by_user)
     size = len(next(iter(by_text.values()))) if by_text else None
     memo = MemoEncoder(encoder, by_text.get, dim=size)  # no model loaded unless it must encode
-    versions = ModelVersions(job.models_dir)
-    serving_info = versions.info(job.serving) if job.serving else None
-    after = serving_info.trained_through if serving_info else float("-inf")
-    live = {i.item_id: i for i in items}
-    positives = [i for i in interactions if i.event in POSITIVE_EVENTS and i.item_id in live]
-    train, held = split_recent(positives, after, job.holdout)
-    by_user = {u.user_id: u for u in users}
-    holdout = holdout_queries(positives, held, by_user)
     check("loading the serving model")
     if job.serving:
         serving, seen, _ = load_version(versions, job.serving, memo)
@@ -345,9 +356,12 @@ def reusable(job: RefitJob, searched_on: int, positives: int) -> bool:
     return positives <= REUSE_GROWTH * searched_on
 
 
-def run_quietly(job: RefitJob, check: Check | None = None) -> dict[str, Any]:
+def run_quietly(
+    job: RefitJob, check: Check | None = None, *, frozen: bool = False
+) -> dict[str, Any]:
     """:func:`run_refit` at low priority on one torch thread (in a child process or a Ray
-    task: the refit must not slow the process that serves)."""
+    task: the refit must not slow the process that serves); ``frozen``: the process ends with
+    the refit (:func:`run_refit`)."""
     with contextlib.suppress(OSError):
         os.nice(10)
     if check is not None:
@@ -355,7 +369,7 @@ def run_quietly(job: RefitJob, check: Check | None = None) -> dict[str, Any]:
     import torch
 
     torch.set_num_threads(1)
-    return run_refit(job, check=check)
+    return run_refit(job, check=check, frozen=frozen)
 
 
 def refit_process(job: RefitJob, conn: Connection) -> None:
@@ -369,7 +383,7 @@ def refit_process(job: RefitJob, conn: Connection) -> None:
     lifeline.watch()
     ready = worker.preloaded()
     try:
-        outcome = run_quietly(job, lifeline.check)
+        outcome = run_quietly(job, lifeline.check, frozen=True)  # this process ends with it
         process = {
             "pid": os.getpid(),
             "parent": os.getppid(),
