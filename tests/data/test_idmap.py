@@ -12,11 +12,11 @@ from coldbrew.data.idmap import IdMap
 
 
 class Colliding(IdMap):
-    """Every id of one length shares a hash: rows are told apart by comparing ids."""
+    """Ids share 4,096 hashes: rows are told apart by comparing ids."""
 
     @staticmethod
     def _hash(key: object) -> int:
-        return len(str(key))
+        return hash(key) % 4096
 
 
 def reference(batches: list[list[str]]) -> tuple[dict[str, int], list[list[int]]]:
@@ -60,6 +60,17 @@ def test_a_million_ids_in_one_add_are_merged_and_found() -> None:
     assert ids.add(["i999999", "fresh"]).tolist() == [999_999, 1_000_000]
     assert ids._recent == {"fresh": 1_000_000}  # below the merge size: asked first
     assert ids.row("fresh") == 1_000_000
+
+
+@pytest.mark.parametrize("kind", [IdMap, Colliding])
+def test_a_large_batch_of_new_ids_goes_straight_to_the_arrays(kind: type[IdMap]) -> None:
+    ids = kind(["a", "b"])
+    batch = ["b", *(f"n{n}" for n in range(idmap.MERGE_AT)), "a"]
+    rows = ids.add(batch)
+    assert rows.tolist() == [1, *range(2, idmap.MERGE_AT + 2), 0]
+    assert not ids._recent and len(ids._hashes) == len(ids) == idmap.MERGE_AT + 2
+    assert ids.rows(batch).tolist() == rows.tolist()
+    assert ids.ids(rows[:3]) == ["b", "n0", "n1"]
 
 
 def test_merge_size_grows_with_the_map() -> None:

@@ -90,19 +90,31 @@ class IdMap:
     def _merge(self) -> None:
         """Move the ids of the small dict into the sorted arrays."""
         rows = np.fromiter(self._recent.values(), np.int64, len(self._recent))
-        hashed = np.fromiter(map(self._hash, self._recent), np.int64, len(self._recent))
+        self._insert(list(self._recent), rows)
+        self._recent = {}
+
+    def _insert(self, keys: list[str], rows: np.ndarray) -> None:
+        """Put ``keys`` (not in the arrays yet) and their rows into the sorted arrays."""
+        hashed = np.fromiter(map(self._hash, keys), np.int64, len(keys))
         order = np.argsort(hashed, kind="stable")
         hashed, rows = hashed[order], rows[order]
         at = np.searchsorted(self._hashes, hashed, side="right")
         self._hashes = np.insert(self._hashes, at, hashed)
         self._order = np.insert(self._order, at, rows)
-        self._recent = {}
 
     def add(self, ids: Iterable[str]) -> np.ndarray:
         """Add ids not yet known; return the rows of all given ids, in order."""
         keys = [str(raw) for raw in ids]
         rows = self._lookup(keys)
-        for n in np.flatnonzero(rows < 0).tolist():
+        new = np.flatnonzero(rows < 0)
+        if len(new) >= MERGE_AT and not self._recent:
+            fresh = keys if len(new) == len(keys) else [keys[n] for n in new.tolist()]
+            if len(dict.fromkeys(fresh)) == len(fresh):  # no id twice: straight to the arrays
+                rows[new] = np.arange(len(self._ids), len(self._ids) + len(fresh))
+                self._ids.extend(fresh)
+                self._insert(fresh, rows[new])
+                return rows
+        for n in new.tolist():
             key = keys[n]
             row = self._recent.get(key)  # the same new id twice in ``ids``
             if row is None:
