@@ -58,9 +58,12 @@ class IdMap:
         row = self._recent.get(key)  # type: ignore[call-overload]
         if row is not None:
             return row
+        hashes = self._hashes
+        if not len(hashes):
+            return None
         hashed = self._hash(key)
-        n = int(np.searchsorted(self._hashes, hashed))
-        while n < len(self._hashes) and self._hashes[n] == hashed:
+        n, end = int(hashes.searchsorted(hashed)), len(hashes)
+        while n < end and hashes[n] == hashed:
             row = int(self._order[n])
             if self._ids[row] == key:
                 return row
@@ -125,6 +128,19 @@ class IdMap:
         if len(self._recent) >= max(MERGE_AT, len(self._hashes) // 8):
             self._merge()
         return rows
+
+    def append(self, external_id: str) -> int:
+        """Add one id known to be new (the caller checked); return its row."""
+        row = len(self._ids)
+        self._ids.append(external_id)
+        self._recent[external_id] = row
+        if len(self._recent) >= max(MERGE_AT, len(self._hashes) // 8):
+            self._merge()
+        return row
+
+    def get(self, external_id: object) -> int | None:
+        """The row of ``external_id`` (``None``: unknown; no conversion to ``str``)."""
+        return self._find(external_id)
 
     def row(self, external_id: str) -> int:
         found = self._find(str(external_id))

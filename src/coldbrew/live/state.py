@@ -174,8 +174,9 @@ class Live:
     def remember_item(self, item: Item, *, keyed: bool = True) -> None:
         """Hold ``item`` (``keyed=False``: its text key is left to a
         :meth:`~coldbrew.live.catalog.TextIds.rebuild` after a bulk read)."""
-        self.forget_text(item.item_id)
-        self.items[item.item_id] = item
+        old = self.items.put(item)  # one look-up of the id: a million at start-up
+        if old is not None:  # its old text no longer finds its vector
+            self.text_ids.discard(short_key(old), item.item_id)
         if keyed:
             self.text_ids[short_key(self.items.digest(item.item_id))] = item.item_id
         for key, value in item.attributes.items():
