@@ -54,8 +54,10 @@ class IdMap:
         self.__init__(state["ids"])  # type: ignore[misc]
 
     def _find(self, key: object) -> int | None:
-        """The row of ``key``, or ``None``."""
-        row = self._recent.get(key)  # type: ignore[call-overload]
+        """The row of ``key``, or ``None`` (always for a key that is no ``str``)."""
+        if not isinstance(key, str):
+            return None
+        row = self._recent.get(key)
         if row is not None:
             return row
         hashes = self._hashes

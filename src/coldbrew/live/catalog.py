@@ -76,8 +76,8 @@ class ItemTable(MutableMapping[str, Item]):
         row = self._keys.get(item_id)
         return row if row is not None and self._alive[row] else None
 
-    def _record(self, item_id: object) -> bytes:
-        record = self._rewritten.get(item_id)  # type: ignore[call-overload]
+    def _record(self, item_id: str) -> bytes:
+        record = self._rewritten.get(item_id)
         if record is not None:
             return record
         row = self._row(item_id)
