@@ -237,6 +237,9 @@ def main() -> int:
     )
     parser.add_argument("--cache-dir", type=Path, help="embedding cache for --catalogue shop")
     parser.add_argument("--out", type=Path)
+    parser.add_argument(
+        "--build-only", action="store_true", help="build the database, start no service"
+    )
     args = parser.parse_args()
     start = time.perf_counter()
     if args.catalogue == "shop":
@@ -259,6 +262,9 @@ def main() -> int:
         results["db_build_s"] = round(time.perf_counter() - start, 1)
         print(f"database built in {results['db_build_s']}s", flush=True)
     results["db_mb"] = round(db.stat().st_size / 2**20, 1)
+    if args.build_only:
+        print(json.dumps(results))
+        return 0
     for index_file in db.parent.glob(db.name + ".hnsw*"):
         index_file.unlink()  # the first start builds the index; the restart reuses it
     results["first_start"] = serve(args, db, vectors, likes)

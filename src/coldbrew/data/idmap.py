@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
+
+MERGE_AT = 4096
+"""Ids written since the last merge that the small dict holds before they join the arrays
+(or an eighth of the arrays' size, whichever is more: merges stay rare as the map grows)."""
 
 
 class IdMap:
@@ -12,48 +17,149 @@ class IdMap:
 
     New ids may be added at any time; removed ids keep their row (so arrays indexed by row stay
     valid) and are reported by :meth:`is_active`.
+
+    Compact at a million ids: the ids sit in a list (row -> id), and id -> row is one sorted
+    ``int64`` array of the ids' hashes beside the ``int32`` row of each, searched by bisection,
+    the found row's id compared to tell colliding hashes apart (a dict of a million ids to as
+    many int objects held 43 MB more). Ids added since the last merge sit in a small dict that
+    is asked first. The hashes are Python's ``hash`` (salted per process), so a pickled map
+    recomputes them when it is read back.
     """
+
+    @staticmethod
+    def _hash(key: object) -> int:
+        """The key's hash in the sorted array (a subclass may choose another)."""
+        return hash(key)
 
     def __init__(self, ids: Iterable[str] = ()) -> None:
         self._ids: list[str] = []
-        self._rows: dict[str, int] = {}
+        self._hashes = np.zeros(0, dtype=np.int64)  # sorted
+        self._order = np.zeros(0, dtype=np.int32)  # the row of each hash
+        self._recent: dict[str, int] = {}
         self.add(ids)
 
     def __len__(self) -> int:
         return len(self._ids)
 
     def __contains__(self, external_id: object) -> bool:
-        return external_id in self._rows
+        return self._find(external_id) is not None
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[str]:
         return iter(self._ids)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"ids": self._ids}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["ids"])  # type: ignore[misc]
+
+    def _find(self, key: object) -> int | None:
+        """The row of ``key``, or ``None`` (always for a key that is no ``str``)."""
+        if not isinstance(key, str):
+            return None
+        row = self._recent.get(key)
+        if row is not None:
+            return row
+        hashes = self._hashes
+        if not len(hashes):
+            return None
+        hashed = self._hash(key)
+        n, end = int(hashes.searchsorted(hashed)), len(hashes)
+        while n < end and hashes[n] == hashed:
+            row = int(self._order[n])
+            if self._ids[row] == key:
+                return row
+            n += 1
+        return None
+
+    def _lookup(self, keys: list[str]) -> np.ndarray:
+        """The rows of ``keys`` (``-1``: unknown), the sorted arrays searched in one go."""
+        out = np.full(len(keys), -1, dtype=np.int64)
+        if len(self._hashes) and keys:
+            hashed = np.fromiter(map(self._hash, keys), np.int64, len(keys))
+            at = np.minimum(np.searchsorted(self._hashes, hashed), len(self._hashes) - 1)
+            candidates = np.where(self._hashes[at] == hashed, self._order[at], -1).tolist()
+            for n, (key, row) in enumerate(zip(keys, candidates)):
+                if row >= 0 and self._ids[row] == key:
+                    out[n] = row
+                elif row >= 0:  # a hash shared with another id: the slow way
+                    found = self._find(key)
+                    out[n] = -1 if found is None else found
+        if self._recent:
+            for n, key in enumerate(keys):
+                row = self._recent.get(key)
+                if row is not None:
+                    out[n] = row
+        return out
+
+    def _merge(self) -> None:
+        """Move the ids of the small dict into the sorted arrays."""
+        rows = np.fromiter(self._recent.values(), np.int64, len(self._recent))
+        self._insert(list(self._recent), rows)
+        self._recent = {}
+
+    def _insert(self, keys: list[str], rows: np.ndarray) -> None:
+        """Put ``keys`` (not in the arrays yet) and their rows into the sorted arrays."""
+        hashed = np.fromiter(map(self._hash, keys), np.int64, len(keys))
+        order = np.argsort(hashed, kind="stable")
+        hashed, rows = hashed[order], rows[order]
+        at = np.searchsorted(self._hashes, hashed, side="right")
+        self._hashes = np.insert(self._hashes, at, hashed)
+        self._order = np.insert(self._order, at, rows)
 
     def add(self, ids: Iterable[str]) -> np.ndarray:
         """Add ids not yet known; return the rows of all given ids, in order."""
-        rows = []
-        for raw in ids:
-            key = str(raw)
-            row = self._rows.get(key)
+        keys = [str(raw) for raw in ids]
+        rows = self._lookup(keys)
+        new = np.flatnonzero(rows < 0)
+        if len(new) >= MERGE_AT and not self._recent:
+            fresh = keys if len(new) == len(keys) else [keys[n] for n in new.tolist()]
+            if len(dict.fromkeys(fresh)) == len(fresh):  # no id twice: straight to the arrays
+                rows[new] = np.arange(len(self._ids), len(self._ids) + len(fresh))
+                self._ids.extend(fresh)
+                self._insert(fresh, rows[new])
+                return rows
+        for n in new.tolist():
+            key = keys[n]
+            row = self._recent.get(key)  # the same new id twice in ``ids``
             if row is None:
                 row = len(self._ids)
                 self._ids.append(key)
-                self._rows[key] = row
-            rows.append(row)
-        return np.asarray(rows, dtype=np.int64)
+                self._recent[key] = row
+            rows[n] = row
+        if len(self._recent) >= max(MERGE_AT, len(self._hashes) // 8):
+            self._merge()
+        return rows
+
+    def append(self, external_id: str) -> int:
+        """Add one id known to be new (the caller checked); return its row."""
+        row = len(self._ids)
+        self._ids.append(external_id)
+        self._recent[external_id] = row
+        if len(self._recent) >= max(MERGE_AT, len(self._hashes) // 8):
+            self._merge()
+        return row
+
+    def get(self, external_id: object) -> int | None:
+        """The row of ``external_id`` (``None``: unknown; no conversion to ``str``)."""
+        return self._find(external_id)
 
     def row(self, external_id: str) -> int:
-        try:
-            return self._rows[str(external_id)]
-        except KeyError:
-            raise KeyError(f"unknown id {external_id!r}") from None
+        found = self._find(str(external_id))
+        if found is None:
+            raise KeyError(f"unknown id {external_id!r}")
+        return found
 
     def rows(self, ids: Iterable[str], *, skip_unknown: bool = False) -> np.ndarray:
         """Rows of ``ids``; unknown ids raise ``KeyError`` unless ``skip_unknown``."""
+        keys = [str(i) for i in ids]
+        rows = self._lookup(keys)
+        unknown = rows < 0
+        if not unknown.any():
+            return rows
         if skip_unknown:
-            return np.asarray(
-                [self._rows[i] for i in map(str, ids) if i in self._rows], dtype=np.int64
-            )
-        return np.asarray([self.row(i) for i in ids], dtype=np.int64)
+            return rows[~unknown]
+        raise KeyError(f"unknown id {keys[int(np.argmax(unknown))]!r}")
 
     def id(self, row: int) -> str:
         return self._ids[row]

@@ -1,11 +1,12 @@
-"""The live catalogue in memory, compact: one ``bytes`` record an item instead of Python objects.
+"""The live catalogue in memory, compact: packed records in columns instead of Python objects.
 
 A million :class:`~coldbrew.store.Item` objects (a frozen dataclass, its ``__dict__``, title and
 attribute dict) take ~460 MB beside their ids; the same items as one record each — the SHA-1 of
 the text the item is encoded from, then ``[title, description, attributes]`` as compact UTF-8
-JSON — take about a third of that, and the text key that used to sit in a dict of its own comes
-with the record. An :class:`Item` is rebuilt on access (a few microseconds: only the items a
-request returns or explains are read); membership, length and iteration never decode.
+JSON — appended to one buffer take about a sixth of that, and the text key that used to sit in a
+dict of its own comes with the record. An :class:`Item` is rebuilt on access (a few
+microseconds: only the items a request returns or explains are read); membership, length and
+iteration never decode.
 """
 
 from __future__ import annotations
@@ -14,10 +15,12 @@ import ctypes
 import ctypes.util
 import json
 import sys
+from array import array
 from collections.abc import Iterator, Mapping, MutableMapping
 
 import numpy as np
 
+from coldbrew.data.idmap import IdMap
 from coldbrew.live.records import item_text
 from coldbrew.store import Item
 from coldbrew.text.cache import text_digest
@@ -47,59 +50,151 @@ def release_free_memory() -> None:
     trim(0)
 
 
-class _OverRecords:
-    """Membership, iteration and length of a ``{item id: record}`` dict, never decoding."""
+class ItemTable(MutableMapping[str, Item]):
+    """``{item id: Item}`` stored as packed records in columns, in insertion order.
 
-    _rows: dict[str, bytes]
-
-    def __contains__(self, item_id: object) -> bool:
-        return item_id in self._rows
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._rows)
-
-    def __len__(self) -> int:
-        return len(self._rows)
-
-
-class ItemTable(_OverRecords, MutableMapping[str, Item]):
-    """``{item id: Item}`` stored as packed records, in insertion order."""
+    Each record is the item's text digest then its fields as compact JSON. An item first
+    written is appended to one ``bytearray`` (its end in an ``int64`` array of offsets) under
+    the next row of a compact :class:`~coldbrew.data.idmap.IdMap`, so a million items are one
+    buffer and two arrays, not a million ``bytes`` objects (33 bytes of header each) under a
+    dict. An item written again keeps its row and place; its new record sits in a small dict
+    asked first. A deleted item's row is marked dead (its bytes stay until the process ends);
+    written again, it comes back at its old place.
+    """
 
     def __init__(self) -> None:
-        self._rows: dict[str, bytes] = {}
-        self.text_keys = _TextKeys(self._rows)
+        self._keys = IdMap()  # item id -> row, every id ever appended
+        self._buffer = bytearray()
+        self._ends = array("q")  # row n: buffer[ends[n - 1]:ends[n]] (0 before row 0)
+        self._alive = bytearray()  # row n still an item
+        self._rewritten: dict[str, bytes] = {}  # records of items written again
+        self._count = 0
+        self.text_keys = _TextKeys(self)
         """``{item id: text key}`` (hex SHA-1 of :func:`item_text`), read from the records."""
 
+    def _row(self, item_id: object) -> int | None:
+        """The row of a current item (``None``: not an item)."""
+        row = self._keys.get(item_id)
+        return row if row is not None and self._alive[row] else None
+
+    def _record(self, item_id: str) -> bytes:
+        record = self._rewritten.get(item_id)
+        if record is not None:
+            return record
+        row = self._row(item_id)
+        if row is None:
+            raise KeyError(item_id)
+        return bytes(self._buffer[self._ends[row - 1] if row else 0 : self._ends[row]])
+
+    def __contains__(self, item_id: object) -> bool:
+        return self._row(item_id) is not None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._keys.ids(self._live_rows()))
+
+    def _live_rows(self) -> np.ndarray:
+        return np.flatnonzero(np.frombuffer(bytes(self._alive), dtype=np.uint8))
+
+    def _starts(self) -> np.ndarray:
+        """Where each row's record starts in the buffer."""
+        ends = np.frombuffer(bytes(self._ends), dtype=np.int64)
+        return np.concatenate([np.zeros(1, dtype=np.int64), ends[:-1]])
+
+    def __len__(self) -> int:
+        return self._count
+
     def __getitem__(self, item_id: str) -> Item:
-        title, description, attributes = json.loads(self._rows[item_id][DIGEST:])
+        title, description, attributes = json.loads(self._record(item_id)[DIGEST:])
         return Item(item_id, title, description, attributes)
 
     def __setitem__(self, item_id: str, item: Item) -> None:
         if item.item_id != item_id:
             raise ValueError(f"item {item.item_id!r} stored under id {item_id!r}")
+        self.put(item)
+
+    def put(self, item: Item) -> bytes | None:
+        """Hold ``item``; return the text digest of the item it replaces (``None``: new)."""
         fields = [item.title, item.description, item.attributes]
         packed = json.dumps(fields, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-        self._rows[item_id] = text_digest(item_text(item)) + packed
+        record = text_digest(item_text(item)) + packed
+        row = self._keys.get(item.item_id)
+        if row is None:  # a new id: appended to the columns
+            self._keys.append(item.item_id)
+            self._buffer += record
+            self._ends.append(len(self._buffer))
+            self._alive.append(1)
+            self._count += 1
+            return None
+        old = self.digest(item.item_id) if self._alive[row] else None
+        if old is None:
+            self._alive[row] = 1
+            self._count += 1
+        self._rewritten[item.item_id] = record
+        return old
 
     def __delitem__(self, item_id: str) -> None:
-        del self._rows[item_id]
+        row = self._row(item_id)
+        if row is None:
+            raise KeyError(item_id)
+        self._alive[row] = 0
+        self._rewritten.pop(item_id, None)
+        self._count -= 1
+
+    def trim(self) -> None:
+        """Give back the columns' spare capacity (after a bulk read)."""
+        self._buffer = bytearray(self._buffer)
+        self._ends = array("q", self._ends)
+
+    def short_keys(self) -> tuple[list[str], np.ndarray]:
+        """Every item's id and :func:`short_key`, read from the columns in one go."""
+        rows = self._live_rows()
+        ids = self._keys.ids(rows)
+        raw = np.frombuffer(bytes(self._buffer), dtype=np.uint8)
+        at = self._starts()[rows][:, None] + np.arange(8)
+        keys = np.ascontiguousarray(raw[at]).view("<u8").ravel().astype(np.uint64)
+        if self._rewritten:
+            for n, item_id in enumerate(ids):
+                record = self._rewritten.get(item_id)
+                if record is not None:
+                    keys[n] = short_key(record)
+        return ids, keys
 
     def non_ascii(self) -> Iterator[str]:
         """The ids of the items whose record holds a character beyond ASCII (the only items
         whose text can be CJK), found without decoding any record."""
-        return (i for i, record in self._rows.items() if not record[DIGEST:].isascii())
+        raw = np.frombuffer(bytes(self._buffer), dtype=np.uint8)
+        rows = np.zeros(0, dtype=np.int64)
+        if len(raw):
+            # the largest byte of each record's JSON: [start + DIGEST, end), the digest skipped
+            bounds = np.empty(2 * len(self._ends), dtype=np.int64)
+            bounds[0::2] = self._starts() + DIGEST
+            bounds[1::2] = np.frombuffer(bytes(self._ends), dtype=np.int64)
+            rows = np.flatnonzero(np.maximum.reduceat(raw, bounds[:-1])[0::2] >= 0x80)
+        alive = np.frombuffer(bytes(self._alive), dtype=np.uint8)
+        found = [i for i in self._keys.ids(rows[alive[rows] > 0]) if i not in self._rewritten]
+        again = [i for i, record in self._rewritten.items() if not record[DIGEST:].isascii()]
+        return iter(found + again)
 
     def digest(self, item_id: str) -> bytes:
         """The SHA-1 of the item's text (raises ``KeyError`` for an unknown item)."""
-        return self._rows[item_id][:DIGEST]
+        return self._record(item_id)[:DIGEST]
 
 
-class _TextKeys(_OverRecords, Mapping[str, str]):
-    def __init__(self, rows: dict[str, bytes]) -> None:
-        self._rows = rows
+class _TextKeys(Mapping[str, str]):
+    def __init__(self, table: ItemTable) -> None:
+        self._table = table
 
     def __getitem__(self, item_id: str) -> str:
-        return self._rows[item_id][:DIGEST].hex()
+        return self._table.digest(item_id).hex()
+
+    def __contains__(self, item_id: object) -> bool:
+        return item_id in self._table
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._table)
+
+    def __len__(self) -> int:
+        return len(self._table)
 
 
 class TextIds:
@@ -119,8 +214,7 @@ class TextIds:
 
     def rebuild(self, table: ItemTable) -> None:
         """Hold every item of ``table`` in the sorted array (the written-since dict empties)."""
-        ids = list(table)
-        keys = np.fromiter((short_key(table.digest(i)) for i in ids), np.uint64, len(ids))
+        ids, keys = table.short_keys()
         order = np.argsort(keys, kind="stable")
         self._keys, self._ids = keys[order], [ids[n] for n in order]
         self._recent = {}

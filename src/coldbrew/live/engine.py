@@ -72,7 +72,9 @@ class Engine(Live):
             )
         for item in self.store.iter_items():  # one at a time into compact records
             self.remember_item(item, keyed=False)
+        self.items.trim()  # the records' columns without spare capacity
         self.text_ids.rebuild(self.items)  # the text keys as one sorted array
+        self.freeze_attributes()  # the items by attribute value as sorted tuples
         ids = list(self.items)
         if self.index_kind is not None and not len(self.index):  # now the size is known
             self.index = make_index(self.index_kind, self.encoder.dim, len(ids))

@@ -73,6 +73,6 @@ def allowed(live: Live, query: Query) -> set[str] | None:
         index = live.by_attribute.get(key, {})
         matching: set[str] = set()
         for value in values:
-            matching |= index.get(str(value), set())
+            matching.update(index.get(str(value), ()))
         allowed = matching if allowed is None else allowed & matching
     return allowed

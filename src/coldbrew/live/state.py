@@ -24,6 +24,7 @@ from coldbrew.index import Index, make_index
 from coldbrew.live.catalog import ItemTable, TextIds, short_key
 from coldbrew.live.errors import NotFoundError
 from coldbrew.live.explain import Explainer
+from coldbrew.live.idsets import IdSet
 from coldbrew.live.locks import ReadWriteLock
 from coldbrew.live.records import POSITIVE_EVENTS, attribute_values
 from coldbrew.live.refitter import Refitter
@@ -115,7 +116,7 @@ class Live:
         self.fleet = fleet
         root = self.serving.models_dir or ".coldbrew/models"
         self.versions = fleet.versions(root) if fleet else ModelVersions(root)
-        self.by_attribute: dict[str, dict[str, set[str]]] = {}
+        self.by_attribute: dict[str, dict[str, IdSet]] = {}
         self.text_ids = TextIds()  # short key of an item's text -> an item that had it
         self.users_of: dict[str, set[str]] = {}  # item id -> users with an interaction on it
         self.seq = 0
@@ -173,14 +174,15 @@ class Live:
     def remember_item(self, item: Item, *, keyed: bool = True) -> None:
         """Hold ``item`` (``keyed=False``: its text key is left to a
         :meth:`~coldbrew.live.catalog.TextIds.rebuild` after a bulk read)."""
-        self.forget_text(item.item_id)
-        self.items[item.item_id] = item
+        old = self.items.put(item)  # one look-up of the id: a million at start-up
+        if old is not None:  # its old text no longer finds its vector
+            self.text_ids.discard(short_key(old), item.item_id)
         if keyed:
             self.text_ids[short_key(self.items.digest(item.item_id))] = item.item_id
         for key, value in item.attributes.items():
             values = self.by_attribute.setdefault(key, {})
             for v in attribute_values(value):
-                values.setdefault(v, set()).add(item.item_id)
+                values.setdefault(v, IdSet()).add(item.item_id)
 
     def forget_text(self, item_id: str) -> None:
         """Its old text no longer finds its vector (which now belongs to its new text, if any)."""
@@ -194,7 +196,13 @@ class Live:
             return
         for key, value in old.attributes.items():
             for v in attribute_values(value):
-                self.by_attribute.get(key, {}).get(v, set()).discard(item_id)
+                self.by_attribute.get(key, {}).get(v, IdSet()).discard(item_id)
+
+    def freeze_attributes(self) -> None:
+        """The items by attribute value as they stand, compact (after a bulk read)."""
+        for values in self.by_attribute.values():
+            for members in values.values():
+                members.freeze()
 
     def attribute_values(self, limit: int = 50) -> dict[str, list[str]]:
         """Item attributes and their most common values (for filters in the page)."""

@@ -18,6 +18,7 @@ silent and scores every item 0 for everyone, as the transitions part does.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.sparse as sp
@@ -25,17 +26,10 @@ import scipy.sparse as sp
 from coldbrew.data.schema import Dataset, has_timestamps
 from coldbrew.models.base import UserQuery
 from coldbrew.models.cfbase import CFRecommender
-from coldbrew.models.sasrecfit import Fitted, fit_network
-from coldbrew.models.sasrecnet import (
-    NetShape,
-    SASRecNet,
-    TrainSettings,
-    from_arrays,
-    item_vectors,
-    last_states,
-    left_padded,
-    state_arrays,
-)
+
+if TYPE_CHECKING:  # torch is imported by the methods that use the network, not with the model
+    from coldbrew.models.sasrecfit import Fitted
+    from coldbrew.models.sasrecnet import NetShape, SASRecNet
 
 
 class SASRecRecommender(CFRecommender):
@@ -109,6 +103,8 @@ class SASRecRecommender(CFRecommender):
         """Inner validation Recall@10 after each epoch of the last fit (empty: none asked)."""
 
     def _shape(self, n_items: int) -> NetShape:
+        from coldbrew.models.sasrecnet import NetShape
+
         return NetShape(
             n_items, self.hidden, self.blocks, self.heads, self.history_length, self.dropout
         )
@@ -123,6 +119,9 @@ class SASRecRecommender(CFRecommender):
         if not has_timestamps(dataset.positives()):
             self.silent_reason = "no timestamps"
             return
+        from coldbrew.models.sasrecfit import fit_network
+        from coldbrew.models.sasrecnet import TrainSettings
+
         sequences = [
             self.item_ids.rows(items, skip_unknown=True) for items in self._history.values()
         ]
@@ -149,15 +148,21 @@ class SASRecRecommender(CFRecommender):
         rows = self._signal().rows
         if self.net is None:  # not reached: _score_subset answers for a silent model
             return np.zeros((len(queries), len(rows)), dtype=np.float32)
+        from coldbrew.models.sasrecnet import item_vectors, last_states, left_padded
+
         seqs = left_padded([self._liked_rows(q) for q in queries], self.history_length)
         scores: np.ndarray = last_states(self.net, seqs) @ item_vectors(self.net)[rows].T
         return scores
 
     def _get_state(self) -> dict[str, np.ndarray]:
+        from coldbrew.models.sasrecnet import state_arrays
+
         state = {**super()._get_state(), "validation": np.asarray(self.validation, np.float64)}
         return {**state, **(state_arrays(self.net) if self.net is not None else {})}
 
     def _set_state(self, arrays: Mapping[str, np.ndarray]) -> None:
+        from coldbrew.models.sasrecnet import from_arrays
+
         super()._set_state(arrays)
         self.validation = [float(v) for v in arrays["validation"]]
         weights = {k: v for k, v in arrays.items() if k.startswith("net:")}
