@@ -75,13 +75,18 @@ def _commit(report: dict[str, Any]) -> str:
     return str(commit)[:7] if commit else "not recorded"
 
 
-def load(paths: list[Path]) -> Rows:
-    """:data:`Rows` of the reports; a later report's row replaces an earlier one."""
+def load(paths: list[Path], parts_from: list[Path] | None = None) -> Rows:
+    """:data:`Rows` of the reports; a later report's row replaces an earlier one. The reports
+    in ``parts_from`` come first and give only rows of models other than the hybrid (parts
+    measured on the same split by an earlier run whose hybrid is not today's)."""
     out: Rows = {}
-    for path in paths:
+    older = list(parts_from or [])
+    for path in older + paths:
         report = json.loads(path.read_text())
         commit = _commit(report)
         for raw in report["results"]:
+            if path in older and raw["model"] == "hybrid":
+                continue
             row = ResultRow.from_dict(raw)
             cell = (row.model, row.protocol, row.k)
             out.setdefault((row.dataset, row.seed), {})[cell] = Sourced(row, str(path), commit)
@@ -233,6 +238,9 @@ def main() -> None:
     sub = parser.add_subparsers(dest="command", required=True)
     grid = sub.add_parser("grid", help="every cell of the reports: the hybrid against its parts")
     grid.add_argument("reports", type=Path, nargs="+")
+    grid.add_argument(
+        "--parts-from", type=Path, nargs="+", help="reports read for the parts only (no hybrid)"
+    )
     grid.add_argument("--out", type=Path, help="write the grid and its count here (JSON)")
     grid.add_argument("--links-from", type=Path, help="make report links relative to this folder")
     compare = sub.add_parser("compare", help="before and after a change to the selection")
@@ -242,7 +250,7 @@ def main() -> None:
     if args.command == "compare":
         print(table(load(args.before), load(args.after)))
         return
-    cells = grid_cells(load(args.reports))
+    cells = grid_cells(load(args.reports, args.parts_from))
     below = [c for c in cells if c["below"]]
     print(grid_table(cells, args.links_from))
     print(f"\ncells below a part or popularity beyond the interval: {len(below)} of {len(cells)}")

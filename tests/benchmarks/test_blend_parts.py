@@ -123,3 +123,7 @@ def test_a_later_report_replaces_an_earlier_row_of_the_same_cell(
     assert cell["below"] == {}
     assert cell["hybrid_commit"] == "2222222" and cell["part_commits"] == ["1111111"]
     assert parts.grid_cells(parts.load([new])) == []  # a hybrid with no part is no cell
+    # an older report read for its parts only: its hybrid never stands for today's
+    assert parts.grid_cells(parts.load([], parts_from=[old])) == []
+    (mixed,) = parts.grid_cells(parts.load([new], parts_from=[old]))
+    assert mixed["hybrid_report"] == str(new) and mixed["best_part"] == "cf_map"
