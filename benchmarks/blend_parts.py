@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -60,6 +61,8 @@ class Sourced:
     row: ResultRow
     report: str
     commit: str
+    stale: bool = False
+    """From a report whose hybrid predates a change that moves it (``--stale``)."""
 
 
 Cell = tuple[str, str, int | None]
@@ -75,13 +78,16 @@ def _commit(report: dict[str, Any]) -> str:
     return str(commit)[:7] if commit else "not recorded"
 
 
-def load(paths: list[Path], parts_from: list[Path] | None = None) -> Rows:
+def load(
+    paths: list[Path], parts_from: list[Path] | None = None, stale: list[Path] | None = None
+) -> Rows:
     """:data:`Rows` of the reports; a later report's row replaces an earlier one. The reports
     in ``parts_from`` come first and give only rows of models other than the hybrid (parts
-    measured on the same split by an earlier run whose hybrid is not today's)."""
+    measured on the same split by an earlier run whose hybrid is not today's); those in
+    ``stale`` come next, their rows marked stale (the best there is, but not today's code)."""
     out: Rows = {}
-    older = list(parts_from or [])
-    for path in older + paths:
+    older, marked = list(parts_from or []), list(stale or [])
+    for path in older + marked + paths:
         report = json.loads(path.read_text())
         commit = _commit(report)
         for raw in report["results"]:
@@ -89,7 +95,8 @@ def load(paths: list[Path], parts_from: list[Path] | None = None) -> Rows:
                 continue
             row = ResultRow.from_dict(raw)
             cell = (row.model, row.protocol, row.k)
-            out.setdefault((row.dataset, row.seed), {})[cell] = Sourced(row, str(path), commit)
+            sourced = Sourced(row, str(path), commit, path in marked)
+            out.setdefault((row.dataset, row.seed), {})[cell] = sourced
     return out
 
 
@@ -158,6 +165,7 @@ def grid_cells(rows: Rows) -> list[dict[str, Any]]:
                     "weights": weights_text(hybrid.row),
                     "hybrid_report": hybrid.report,
                     "hybrid_commit": hybrid.commit,
+                    "hybrid_stale": hybrid.stale,
                     "part_reports": sorted({s.report for s in parts}),
                     "part_commits": sorted({s.commit for s in parts}),
                 }
@@ -195,8 +203,11 @@ def grid_table(cells: list[dict[str, Any]], link_from: Path | None = None) -> st
         verdict = "; ".join(f"**yes**: {m} ({', '.join(v)})" for m, v in c["below"].items())
         report = Path(c["hybrid_report"])
         if link_from is not None:
-            report = Path(*[".."] * len(link_from.parts), report)
-        commits = {c["hybrid_commit"], *c["part_commits"]}
+            report = Path(os.path.relpath(report, link_from))
+        commits = {
+            c["hybrid_commit"] + (" (stale)" if c["hybrid_stale"] else ""),
+            *c["part_commits"],
+        }
         lines.append(
             f"| {c['dataset']} | {name} | {hybrid} | {best} | {pop} | {verdict or 'no'} "
             f"| {c['weights']} | [{report.parent.name}]({report.parent}/) "
@@ -241,6 +252,9 @@ def main() -> None:
     grid.add_argument(
         "--parts-from", type=Path, nargs="+", help="reports read for the parts only (no hybrid)"
     )
+    grid.add_argument(
+        "--stale", type=Path, nargs="+", help="reports whose hybrid predates a change moving it"
+    )
     grid.add_argument("--out", type=Path, help="write the grid and its count here (JSON)")
     grid.add_argument("--links-from", type=Path, help="make report links relative to this folder")
     compare = sub.add_parser("compare", help="before and after a change to the selection")
@@ -250,12 +264,21 @@ def main() -> None:
     if args.command == "compare":
         print(table(load(args.before), load(args.after)))
         return
-    cells = grid_cells(load(args.reports, args.parts_from))
+    cells = grid_cells(load(args.reports, args.parts_from, args.stale))
     below = [c for c in cells if c["below"]]
+    stale = [c for c in cells if c["hybrid_stale"]]
     print(grid_table(cells, args.links_from))
     print(f"\ncells below a part or popularity beyond the interval: {len(below)} of {len(cells)}")
+    print(f"cells whose hybrid is from a stale report: {len(stale)}")
     if args.out:
-        summary = {"cells": len(cells), "below": len(below), "parts": list(PARTS)}
+        summary = {
+            "cells": len(cells),
+            "below": len(below),
+            "stale": len(stale),
+            "current": len(cells) - len(stale),
+            "below_current": sum(1 for c in below if not c["hybrid_stale"]),
+            "parts": list(PARTS),
+        }
         report = stamped({"summary": summary, "grid": cells})
         args.out.write_text(json.dumps(report, indent=1) + "\n")
 

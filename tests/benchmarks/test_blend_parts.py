@@ -127,3 +127,6 @@ def test_a_later_report_replaces_an_earlier_row_of_the_same_cell(
     assert parts.grid_cells(parts.load([], parts_from=[old])) == []
     (mixed,) = parts.grid_cells(parts.load([new], parts_from=[old]))
     assert mixed["hybrid_report"] == str(new) and mixed["best_part"] == "cf_map"
+    assert not mixed["hybrid_stale"]
+    (marked,) = parts.grid_cells(parts.load([], stale=[old]))
+    assert marked["hybrid_stale"] and "1111111 (stale)" in parts.grid_table([marked])
