@@ -74,12 +74,47 @@ def candidates() -> list[Candidate]:
     return out
 
 
-def search_for(cand: Candidate, parts: Sequence[str], seed: int) -> WeightSearch:
+class Remembered:
+    """:func:`~coldbrew.models.blend.blend_ndcg` for the searches of one task of item cell
+    ``cell``: each query's NDCG@20 under each weighting of that cell, computed once over all
+    the task's queries and looked up after (a query is found by its scores; with every
+    candidate in one cell, a query's blend reads only its bucket's and kind's weights there)."""
+
+    def __init__(self, prep: Prepared, cell: int) -> None:
+        self.prep, self.cell = prep, cell
+        self.row = {self.key(prep, q): q for q in range(len(prep.n_relevant))}
+        self.points: dict[bytes, np.ndarray] = {}
+
+    @staticmethod
+    def key(prep: Prepared, q: int) -> bytes:
+        rows = [*(p[q] for p in prep.parts), prep.relevant[q], prep.pad[q], prep.ties[q]]
+        return b"".join(r.tobytes() for r in rows)
+
+    def __call__(self, sub: Prepared, tables: np.ndarray) -> np.ndarray:
+        tables = np.asarray(tables, dtype=np.float32)
+        if tables.ndim != 5 or not np.all(sub.cells == self.cell):
+            return blend_ndcg(sub, tables)
+        rows = np.asarray([self.row[self.key(sub, q)] for q in range(len(sub.n_relevant))])
+        out = np.zeros((len(tables), len(rows)))
+        for b, kind in set(zip(sub.buckets.tolist(), sub.known.tolist())):
+            mine = (sub.buckets == b) & (sub.known == kind)
+            points = tables[:, b, self.cell, kind]
+            missing = [p for p in np.unique(points, axis=0) if p.tobytes() not in self.points]
+            if missing:
+                for p, values in zip(missing, blend_ndcg(self.prep, np.asarray(missing))):
+                    self.points[p.tobytes()] = values
+            out[:, mine] = np.stack([self.points[p.tobytes()][rows[mine]] for p in points])
+        return out
+
+
+def search_for(
+    cand: Candidate, parts: Sequence[str], seed: int, ndcg: Any = blend_ndcg
+) -> WeightSearch:
     """A fresh weight search of ``parts`` under ``cand``, equal weights to start, as a hybrid's."""
     n = len(parts)
     weights = np.full((len(USER_EDGES), 2, len(USER_KINDS), n), 1.0 / n, np.float32)
     return WeightSearch(
-        tuple(parts), weights, cand.grid_step, cand.max_parts, 30, seed, cand.out_of_fold
+        tuple(parts), weights, cand.grid_step, cand.max_parts, 30, seed, cand.out_of_fold, ndcg
     )
 
 
@@ -91,11 +126,13 @@ def cross_fitted(
     cell: int,
     repeats: int,
     seed: int = 42,
+    ndcg: Any = blend_ndcg,
 ) -> np.ndarray:
     """Each query of ``prep`` (one task of item cell ``cell``, every query with something to
     find) scored by the weights ``cand``'s search chose on the other half of the queries,
     averaged over ``repeats`` random halvings. The search's grid is the one a hybrid builds
-    from all its validation tasks (``every_task``)."""
+    from all its validation tasks (``every_task``); ``ndcg``: the searches' measure
+    (:class:`Remembered` saves recomputing it)."""
     search = search_for(cand, parts, seed)
     grid = search.grid(every_task)
     n = len(prep.n_relevant)
@@ -104,7 +141,7 @@ def cross_fitted(
     for _ in range(repeats):
         half = rng.permutation(n) < n // 2
         for fit in (half, ~half):
-            search = search_for(cand, parts, seed)
+            search = search_for(cand, parts, seed, ndcg)
             search.fit({cell: [prep.take_queries(fit)]}, grid=grid)
             total[~fit] += blend_ndcg(prep.take_queries(~fit), search.weights)
     return total / repeats
@@ -180,9 +217,10 @@ def score(args: argparse.Namespace) -> None:
         "candidates": [],
         "parts_fit_s": fitted,
     }
+    remembered = Remembered(prep, cell)
     for cand in candidates():
         c0 = time.process_time()
-        values = cross_fitted(cand, prep, preps, parts, cell, args.repeats)
+        values = cross_fitted(cand, prep, preps, parts, cell, args.repeats, ndcg=remembered)
         row = {
             "candidate": cand.name,
             **asdict(cand),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import sys
+from dataclasses import replace
 from pathlib import Path
 from types import ModuleType
 
@@ -116,3 +117,21 @@ def test_the_candidates_hold_the_shipped_default_once(lodo: ModuleType) -> None:
     assert lodo.SHIPPED.grid_step == params["grid_step"].default
     assert lodo.SHIPPED.max_parts == params["max_parts"].default
     assert lodo.SHIPPED.out_of_fold
+
+
+@pytest.mark.parametrize("cand", [(0.2, 3, True), (0.25, 2, False), (0.1, 3, True)])
+def test_remembered_scores_are_the_searches_own(
+    lodo: ModuleType, cand: tuple[float, int, bool]
+) -> None:
+    """Each query's NDCG looked up, not recomputed, changes no choice: the same per-query
+    figures as the hybrid's search measuring every grid point itself, users in two buckets."""
+    prep = prepared(2)
+    n = len(prep.n_relevant)
+    prep = replace(prep, buckets=np.where(np.arange(n) < n // 3, 2, 4))
+    parts = ["knows", "half", "noise"]
+    c = lodo.Candidate(*cand)
+    plain = lodo.cross_fitted(c, prep, [prep], parts, cell=0, repeats=2)
+    memo = lodo.Remembered(prep, 0)
+    remembered = lodo.cross_fitted(c, prep, [prep], parts, cell=0, repeats=2, ndcg=memo)
+    np.testing.assert_array_equal(plain, remembered)
+    assert memo.points  # it was asked, and remembered

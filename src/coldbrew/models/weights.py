@@ -6,7 +6,7 @@ fold (:mod:`coldbrew.models.selection`)."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -137,7 +137,9 @@ class WeightSearch:
     set in place) over blends of its ``parts`` at ``grid_step``, at most ``max_parts`` at once;
     a bucket with fewer than ``min_queries`` validation queries keeps its cell's weights.
     ``out_of_fold=False`` takes each search's candidate without judging it against its
-    reference out of fold (the rule before issue 24; benchmarks/lodo_defaults.py scores both)."""
+    reference out of fold (the rule before issue 24; benchmarks/lodo_defaults.py scores both).
+    ``ndcg`` measures a grid of weight tables on a task (:func:`~.blend.blend_ndcg`; a benchmark
+    that runs many searches on the same queries may pass one that remembers)."""
 
     parts: Sequence[str]
     weights: np.ndarray
@@ -146,6 +148,7 @@ class WeightSearch:
     min_queries: int
     seed: int
     out_of_fold: bool = True
+    ndcg: Callable[[Prepared, np.ndarray], np.ndarray] = blend_ndcg
 
     def fit(
         self, by_cell: Mapping[int, Sequence[Prepared]], grid: np.ndarray | None = None
@@ -249,7 +252,7 @@ class WeightSearch:
             if bucket is not None:
                 rows &= prep.buckets == bucket
             if rows.any():
-                per_query.append(blend_ndcg(prep.take_queries(rows), tables))
+                per_query.append(self.ndcg(prep.take_queries(rows), tables))
         if not per_query:
             return self.weights[0, cell, known], 0, {}
         ndcg = np.concatenate(per_query, axis=1)
