@@ -242,11 +242,16 @@ def rotate_reports(args: argparse.Namespace) -> None:
     # the candidates every dataset scored (a run stopped early scored the first ones)
     order = [c.name for c in candidates() if all(c.name in r for r in ratios.values())]
     rotations = rotate(ratios, order, SHIPPED.name)
+    print(
+        "| held out | chosen on the others | the shipped default? | its geometric mean there "
+        "| held-out ratio, chosen | held-out ratio, shipped |"
+    )
+    print("|---|---|---|---|---|---|")
     for held, row in rotations.items():
         print(
-            f"{held}: chosen {row['chosen']!r} ({row['chosen_on_the_others']:.4f} on the others); "
-            f"held out {row['held_out_ratio_chosen']:.4f} vs shipped "
-            f"{row['held_out_ratio_shipped']:.4f}"
+            f"| {held} | {row['chosen']} | {'yes' if row['is_shipped'] else 'no'} "
+            f"| {row['chosen_on_the_others']:.4f} | {row['held_out_ratio_chosen']:.4f} "
+            f"| {row['held_out_ratio_shipped']:.4f} |"
         )
     report = {
         "protocol": reports[0]["protocol"],
