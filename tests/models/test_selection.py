@@ -138,3 +138,35 @@ def test_new_users_get_no_blend_with_a_part_that_only_adds_noise(seed: int, scal
     search = WeightSearch(parts, weights, 0.5, None, 30, seed=0)
     search.fit({1: [prep]})
     np.testing.assert_array_equal(search.weights[0, 1, 0], [0.0, 1.0, 0.0])
+
+
+def test_without_the_out_of_fold_rule_the_lucky_blend_is_taken() -> None:
+    """The same draws asked by returning users: the rule keeps the lift alone; without it
+    (``out_of_fold=False``, the rule before issue 24) the search takes the lucky blend with the
+    noise; a grid given to the search is the one it searches."""
+    prep = _new_users(better=0.3, worse=0.05, seed=3)
+    noise = 0.3 * np.random.default_rng(103).standard_normal(prep.parts[0].shape)
+    n = len(prep.n_relevant)
+    prep = replace(
+        prep,
+        parts=(*prep.parts, noise.astype(np.float32)),
+        flat=np.zeros(3, dtype=bool),
+        silent=np.zeros(3, dtype=bool),
+        buckets=np.full(n, 3, dtype=np.int64),
+        known=np.ones(n, dtype=np.int64),
+    )
+    parts = (*PRIOR_PARTS, "noise")
+    grid = simplex_grid(3, 0.5)
+    lucky = grid[one_standard_error_choice(blend_ndcg(prep, grid), grid)]
+    assert lucky[2] > 0
+
+    def chosen(out_of_fold: bool, given: np.ndarray | None = None) -> np.ndarray:
+        weights = np.zeros((len(USER_EDGES), 2, len(USER_KINDS), 3), dtype=np.float32)
+        search = WeightSearch(parts, weights, 0.5, None, 30, 0, out_of_fold)
+        search.fit({1: [prep]}, grid=given)
+        return search.weights[3, 1, 1]
+
+    np.testing.assert_array_equal(chosen(True), [0.0, 1.0, 0.0])
+    np.testing.assert_array_equal(chosen(False), lucky)
+    only = np.asarray([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]], dtype=np.float32)
+    assert chosen(False, only).tolist() in only.tolist()

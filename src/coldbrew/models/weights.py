@@ -6,7 +6,7 @@ fold (:mod:`coldbrew.models.selection`)."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -135,7 +135,11 @@ class WeightSearch:
     """The search of a hybrid's weights (``weights``: buckets x item cells x
     :data:`USER_KINDS` x parts,
     set in place) over blends of its ``parts`` at ``grid_step``, at most ``max_parts`` at once;
-    a bucket with fewer than ``min_queries`` validation queries keeps its cell's weights."""
+    a bucket with fewer than ``min_queries`` validation queries keeps its cell's weights.
+    ``out_of_fold=False`` takes each search's candidate without judging it against its
+    reference out of fold (the rule before issue 24; benchmarks/lodo_defaults.py scores both).
+    ``ndcg`` measures a grid of weight tables on a task (:func:`~.blend.blend_ndcg`; a benchmark
+    that runs many searches on the same queries may pass one that remembers)."""
 
     parts: Sequence[str]
     weights: np.ndarray
@@ -143,12 +147,18 @@ class WeightSearch:
     max_parts: int | None
     min_queries: int
     seed: int
+    out_of_fold: bool = True
+    ndcg: Callable[[Prepared, np.ndarray], np.ndarray] = blend_ndcg
 
-    def fit(self, by_cell: Mapping[int, Sequence[Prepared]]) -> dict[str, Any]:
+    def fit(
+        self, by_cell: Mapping[int, Sequence[Prepared]], grid: np.ndarray | None = None
+    ) -> dict[str, Any]:
         """Set :attr:`weights` from validation tasks already scored by
         :meth:`~coldbrew.models.hybrid.HybridRecommender.prepare`, per item cell; return what
-        each user group's search saw (the hybrid's ``validation``)."""
-        grid = self.grid([p for c in (0, 1) for p in by_cell.get(c, [])])
+        each user group's search saw (the hybrid's ``validation``). ``grid``: the one
+        :meth:`grid` gives every cell's tasks, when ``by_cell`` holds only some of them."""
+        if grid is None:
+            grid = self.grid([p for c in (0, 1) for p in by_cell.get(c, [])])
         report: dict[str, Any] = {}
         for cell in (0, 1):
             prepared = list(by_cell.get(cell, []))
@@ -242,7 +252,7 @@ class WeightSearch:
             if bucket is not None:
                 rows &= prep.buckets == bucket
             if rows.any():
-                per_query.append(blend_ndcg(prep.take_queries(rows), tables))
+                per_query.append(self.ndcg(prep.take_queries(rows), tables))
         if not per_query:
             return self.weights[0, cell, known], 0, {}
         ndcg = np.concatenate(per_query, axis=1)
@@ -252,7 +262,10 @@ class WeightSearch:
             fallback = int(np.argmin(np.abs(grid - default).sum(axis=1)))
         reference = best_single(grid) if fallback is None else always(fallback)
         candidate = self.candidate(grid, fallback, self.popularity_prior(bucket, known))
-        best, gain, se = keep_unless_beaten(ndcg, candidate, reference, self.seed)
+        if self.out_of_fold:
+            best, gain, se = keep_unless_beaten(ndcg, candidate, reference, self.seed)
+        else:
+            best, gain, se = candidate(ndcg), float("nan"), float("nan")
         table = self.table(ndcg, grid, best)
         table["oof_gain"], table["oof_gain_se"] = gain, se
         return grid[best], count, table
@@ -264,7 +277,7 @@ class WeightSearch:
         (a half would rarely pick anything else, and a steady small lift would never pass); and
         the candidate is then the best single part unless a blend beats it out of fold, as
         everywhere else (there the best single part is the reference)."""
-        if not first_popularity:
+        if not first_popularity or not self.out_of_fold:
             return lambda scores: one_standard_error_choice(scores, grid, fallback)
         blend = partial(one_standard_error_choice, grid=grid)
         return lambda scores: keep_unless_beaten(scores, blend, best_single(grid), self.seed)[0]
