@@ -8,12 +8,18 @@ over the grid (``--step``), and one per user bucket. No weighting of these parts
 it were chosen, beats that best one on this test set, so if it falls short of a target the
 shortfall is not the fault of the weight search.
 
+The measure is the protocol's headline: NDCG@20, or Recall@10 on the next-item protocol (its
+test queries reveal the validation item, so they get the hybrid's revealing users' weights);
+``--metric`` picks another.
+
 ``--extra-encoder`` adds the language-model parts (``lm``, ``cf_map``) a second time over another
 encoder (a fine-tuned one) and takes the bound over both sets; the hybrid's own weights are then
 not fit (their figure is the default hybrid's, in a run without the option).
 
     PYTHONPATH=src python benchmarks/blend_bound.py --dataset citeulike-a --cache-dir /work/cache \
         --out bound-citeulike-a.json
+    PYTHONPATH=src:benchmarks python benchmarks/blend_bound.py --dataset ml-100k \
+        --protocol next-item --step 0.1 --out bound-ml-100k-next-item.json
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,23 +37,34 @@ from part_validation import default_hybrid
 from coldbrew.bench.provenance import stamped
 from coldbrew.bench.runner import BenchConfig, tasks_for
 from coldbrew.eval.metrics import bootstrap_ci
-from coldbrew.models.blend import Prepared, blend_ndcg
+from coldbrew.models.blend import Prepared, blend_ndcg, blend_recall
 from coldbrew.models.hybrid import HybridRecommender
 from coldbrew.models.recipes import ModelContext, _attribute_map, _cf_map
 from coldbrew.models.selection import ValTask
 from coldbrew.models.weights import USER_EDGES, simplex_grid
 from coldbrew.text.factory import make_encoder
 
+Measure = Callable[[Prepared, np.ndarray], np.ndarray]
+MEASURES: dict[str, Measure] = {
+    "ndcg@20": lambda prep, weights: blend_ndcg(prep, weights, 20),
+    "ndcg@10": lambda prep, weights: blend_ndcg(prep, weights, 10),
+    "recall@10": lambda prep, weights: blend_recall(prep, weights, 10),
+}
+HEADLINE = {"next-item": "recall@10"}
+"""Each protocol's headline measure where it is not NDCG@20 (``coldbrew bench``'s tables)."""
 
-def figure(values: np.ndarray) -> dict[str, Any]:
+
+def figure(values: np.ndarray, metric: str = "ndcg@20") -> dict[str, Any]:
+    """The mean and 95% interval, keyed by the measure's name without its ``@``."""
     low, high = bootstrap_ci(values)
-    return {"ndcg20": round(float(values.mean()), 4), "ci": [round(low, 4), round(high, 4)]}
+    key = metric.replace("@", "")
+    return {key: round(float(values.mean()), 4), "ci": [round(low, 4), round(high, 4)]}
 
 
-def best_on(sub: Prepared, grid: np.ndarray) -> tuple[np.ndarray, int]:
-    """Per-query NDCG@20 of the grid point (one weight per part of ``sub``, every bucket
+def best_on(sub: Prepared, grid: np.ndarray, metric: str = "ndcg@20") -> tuple[np.ndarray, int]:
+    """Per-query ``metric`` of the grid point (one weight per part of ``sub``, every bucket
     alike) with the best mean over ``sub``'s queries (the first such), and its index."""
-    values = blend_ndcg(sub, grid)
+    values = MEASURES[metric](sub, grid)
     best = int(np.argmax(values.mean(axis=1)))
     return values[best], best
 
@@ -54,7 +72,10 @@ def best_on(sub: Prepared, grid: np.ndarray) -> tuple[np.ndarray, int]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dataset", required=True)
-    ap.add_argument("--protocol", default="cold-item", choices=["cold-item", "warm", "warm-latest"])
+    ap.add_argument(
+        "--protocol", default="cold-item", choices=["cold-item", "warm", "warm-latest", "next-item"]
+    )
+    ap.add_argument("--metric", default=None, choices=sorted(MEASURES), help="default: headline")
     ap.add_argument("--cache-dir", default=None, help="embedding cache of the default encoder")
     ap.add_argument("--split-dir", default="/tmp/part-validation-splits")
     ap.add_argument("--extra-encoder", default=None, help="a second encoder's lm and cf_map parts")
@@ -62,6 +83,7 @@ def main() -> None:
     ap.add_argument("--parts", default="", help="search only these parts (default: all that speak)")
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
+    metric = args.metric or HEADLINE.get(args.protocol, "ndcg@20")
     t0 = time.time()
     split, train, _, default = default_hybrid(
         args.dataset, args.protocol, args.cache_dir, args.split_dir
@@ -87,18 +109,19 @@ def main() -> None:
     report: dict[str, Any] = {
         "dataset": args.dataset,
         "protocol": args.protocol,
+        "metric": metric,
         "extra_encoder": args.extra_encoder,
         "queries": int(rows.sum()),
         "parts": {},
     }
     n = len(names)
     for j, name in enumerate(names):
-        alone = blend_ndcg(asked.take_parts([j]), np.ones(1, dtype=np.float32))
-        report["parts"][name] = figure(alone)
+        alone = MEASURES[metric](asked.take_parts([j]), np.ones(1, dtype=np.float32))
+        report["parts"][name] = figure(alone, metric)
         print(name, report["parts"][name], flush=True)
     if not args.extra_encoder:
-        values = blend_ndcg(asked, hybrid.weights)
-        report["hybrid_weights"] = figure(values)
+        values = MEASURES[metric](asked, hybrid.weights)
+        report["hybrid_weights"] = figure(values, metric)
         print("hybrid's own weights", report["hybrid_weights"], flush=True)
     # the bound: only parts that order this cell's candidates can move a blend
     speaking = [j for j in range(n) if not prep.flat[j] and not prep.silent[j]]
@@ -110,9 +133,9 @@ def main() -> None:
         speaking = [j for j in speaking if names[j] in wanted]
     grid = simplex_grid(len(speaking), args.step)
     print(f"searching {[names[j] for j in speaking]}: {len(grid)} weightings", flush=True)
-    bound, best = best_on(asked.take_parts(speaking), grid)
+    bound, best = best_on(asked.take_parts(speaking), grid, metric)
     report["bound_one_weighting"] = {
-        **figure(bound),
+        **figure(bound, metric),
         "weights": {names[j]: round(float(w), 3) for j, w in zip(speaking, grid[best])},
         "grid_points": len(grid),
     }
@@ -122,13 +145,13 @@ def main() -> None:
     for b in range(len(USER_EDGES)):
         in_b = rows & (prep.buckets == b)
         if in_b.any():
-            values, at = best_on(prep.take_queries(in_b).take_parts(speaking), grid)
+            values, at = best_on(prep.take_queries(in_b).take_parts(speaking), grid, metric)
             per_bucket[in_b] = values
             chosen[str(USER_EDGES[b])] = {
                 names[j]: round(float(w), 3) for j, w in zip(speaking, grid[at])
             }
-    report["bound_per_bucket"] = {**figure(per_bucket[rows]), "weights": chosen}
-    print("best weighting per user bucket on test", figure(per_bucket[rows]), flush=True)
+    report["bound_per_bucket"] = {**figure(per_bucket[rows], metric), "weights": chosen}
+    print("best weighting per user bucket on test", report["bound_per_bucket"], flush=True)
     report["seconds"] = round(time.time() - t0)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(stamped(report), indent=1))

@@ -185,6 +185,37 @@ def quality_line(entry: dict[str, Any]) -> tuple[str, Source]:
     return " | ".join(cells), src
 
 
+def bound_line(entry: dict[str, Any]) -> tuple[str, Source]:
+    """One row of the shortfall table: a ``blend_bound.py`` report's default hybrid (its own
+    weights), its best part and the best weightings on the test queries, against the best of
+    ``against`` in the bench report ``against_report`` (the same split and seed)."""
+    report = read(entry["report"])
+    metric = report.get("metric", "ndcg@20")
+    key = metric.replace("@", "")
+    other = read(entry["against_report"])
+    rows = [
+        bench_row(other, m, None, report["protocol"], entry["against_report"])
+        for m in entry["against"]
+    ]
+    best = max(rows, key=lambda r: r["metrics"][metric])
+    base = best["metrics"][metric]
+
+    def shown(fig: dict[str, Any]) -> str:
+        low, high = fig["ci"]
+        return f"{fig[key]:.4f} [{low:.3f}, {high:.3f}], {fig[key] / base:.2f}×"
+
+    part = max(report["parts"], key=lambda name: report["parts"][name][key])
+    cells = [
+        f"{entry['what']} ({metric}, {report['queries']:,} queries)",
+        shown(report["hybrid_weights"]),
+        f"{part} {shown(report['parts'][part])}",
+        shown(report["bound_one_weighting"]),
+        shown(report["bound_per_bucket"]),
+        f"{best['model']} {base:.4f}",
+    ]
+    return " | ".join(cells), source(entry["report"], report, entry)
+
+
 def dotted(data: Any, path: str) -> Any:
     for key in path.split("."):
         data = data[int(key)] if isinstance(data, list) else data[key]
@@ -305,6 +336,25 @@ def render() -> str:
     for entry in manifest.get("transfer", []):
         lines += ["", f"### {entry['what']}", "", entry["intro"], ""]
         lines += transfer_table(entry, commands)
+    if manifest.get("bound"):
+        lines += [
+            "",
+            "### Where a dataset stays short of 1.2×",
+            "",
+            "The best any weighting of the default hybrid's parts could do, chosen **on the "
+            "test queries themselves** (`blend_bound.py`: evidence for a shortfall, never a way "
+            "to choose): the hybrid with its own weights, its best part alone, the best single "
+            "weighting and the best one per user bucket, each with its 95% interval and its "
+            "ratio to the best baseline (the bench's figure on the same split).",
+            "",
+        ]
+        lines += table(
+            "| figure | hybrid, its weights | best part | best weighting on test | one per bucket "
+            "| best baseline | raw report | made at |",
+            manifest["bound"],
+            bound_line,
+            commands,
+        )
     lines += ["", "### The service, the replay and refits", ""]
     lines += table(
         "| figure | value | raw report | made at |", manifest["service"], service_line, commands

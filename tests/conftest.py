@@ -73,12 +73,23 @@ def tiny_dataset() -> Dataset:
     return Dataset(spec, items, inter, users)
 
 
-@pytest.fixture(scope="session")
-def ml100k() -> Dataset:
-    """The real ml-100k (``$COLDBREW_DATA`` or ../shared/data); the test is skipped without it."""
+def _benchmark(name: str) -> Dataset:
+    """A real benchmark dataset (``$COLDBREW_DATA`` or ../shared/data); skipped without it."""
     from coldbrew.data.benchmarks import LOADERS, DatasetNotFoundError, data_root
 
     try:
-        return LOADERS["ml-100k"](data_root())
+        return LOADERS[name](data_root())
     except DatasetNotFoundError as exc:
         pytest.skip(str(exc))
+
+
+@pytest.fixture(scope="session")
+def ml100k() -> Dataset:
+    """The real ml-100k; the test is skipped without it."""
+    return _benchmark("ml-100k")
+
+
+@pytest.fixture(scope="session")
+def retail() -> Dataset:
+    """The real online-retail (UCI Online Retail); the test is skipped without it."""
+    return _benchmark("online-retail")

@@ -16,10 +16,8 @@ from __future__ import annotations
 
 import pytest
 
-from coldbrew.bench.runner import BenchConfig, ResultRow, run_benchmark
-from coldbrew.data import load_dataset
-from coldbrew.data.benchmarks import DatasetNotFoundError, data_root
 from coldbrew.data.schema import Dataset
+from floors import Rows, bench_rows, floors_config, interval
 
 SAMPLE = 1000
 """Test users per protocol (the bench's seeded ``max_users`` sample)."""
@@ -29,29 +27,13 @@ TFIDF_NEXT_NDCG10 = 0.07
 
 
 @pytest.fixture(scope="module")
-def retail() -> Dataset:
-    try:
-        return load_dataset("online-retail", data_root=data_root())
-    except DatasetNotFoundError as exc:
-        pytest.skip(str(exc))
-
-
-@pytest.fixture(scope="module")
-def rows(retail: Dataset) -> dict[tuple[str, str], ResultRow]:
-    config = BenchConfig(
-        protocols=("cold-item", "next-item"),
-        models=("popularity", "tfidf"),
-        max_users=SAMPLE,
-        latency_users=2,
-        bootstrap_resamples=200,
-        show_progress=False,
-    )
-    run = run_benchmark(retail, config)
-    return {(row.protocol, row.model): row for row in run.rows}
+def rows(retail: Dataset) -> Rows:
+    config = floors_config(("cold-item", "next-item"), ("popularity", "tfidf"), SAMPLE)
+    return bench_rows(retail, config)
 
 
 @pytest.mark.slow
-def test_new_products_are_found_by_their_titles(rows: dict[tuple[str, str], ResultRow]) -> None:
+def test_new_products_are_found_by_their_titles(rows: Rows) -> None:
     tfidf, popularity = rows["cold-item", "tfidf"], rows["cold-item", "popularity"]
     assert tfidf.users == SAMPLE
     assert tfidf.metrics["ndcg@20"] >= TFIDF_COLD_NDCG20
@@ -60,10 +42,10 @@ def test_new_products_are_found_by_their_titles(rows: dict[tuple[str, str], Resu
 
 @pytest.mark.slow
 def test_next_purchase_is_found_over_the_whole_catalogue(
-    rows: dict[tuple[str, str], ResultRow],
+    rows: Rows,
 ) -> None:
     tfidf, popularity = rows["next-item", "tfidf"], rows["next-item", "popularity"]
     assert tfidf.users == SAMPLE and tfidf.candidates == 3806
     assert tfidf.metrics["recall@10"] >= TFIDF_NEXT_RECALL10
     assert tfidf.metrics["ndcg@10"] >= TFIDF_NEXT_NDCG10
-    assert tfidf.intervals["recall@10"][0] > popularity.intervals["recall@10"][1]
+    assert interval(tfidf, "recall@10")[0] > interval(popularity, "recall@10")[1]

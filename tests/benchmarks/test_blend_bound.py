@@ -11,7 +11,7 @@ from types import ModuleType
 import numpy as np
 import pytest
 
-from coldbrew.eval.metrics import ndcg_at_k_scores
+from coldbrew.eval.metrics import ndcg_at_k_scores, top_hits
 from coldbrew.models.blend import Prepared
 from coldbrew.models.weights import simplex_grid
 
@@ -71,3 +71,18 @@ def test_the_bound_over_a_part_subset_searches_only_those_parts(bound: ModuleTyp
     assert values.shape == (10,)
     # the half-knowing part beats noise: the best point gives it at least half the weight
     assert simplex_grid(2, 0.5)[best][0] >= 0.5
+
+
+def test_the_next_item_bound_searches_recall_at_ten(bound: ModuleType) -> None:
+    prep = prepared(np.random.default_rng(2))
+    grid = simplex_grid(3, 0.25)
+    values, best = bound.best_on(prep, grid, "recall@10")
+    means = []
+    for w in grid:
+        blend = sum(float(w[j]) * p for j, p in enumerate(prep.parts))
+        top = top_hits(blend, prep.relevant, 10)
+        means.append((top.sum(axis=1) / prep.n_relevant).mean())
+    assert values.mean() == pytest.approx(max(means))
+    assert means[best] == pytest.approx(max(means))
+    assert bound.HEADLINE["next-item"] == "recall@10"
+    assert set(bound.figure(values, "recall@10")) == {"recall10", "ci"}

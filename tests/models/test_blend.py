@@ -9,7 +9,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from coldbrew.models.blend import Prepared, blend_ndcg, blend_scores
+from coldbrew.models.blend import Prepared, blend_ndcg, blend_recall, blend_scores
 from coldbrew.models.weights import USER_EDGES
 
 D2, D3 = 1 / np.log2(3), 1 / np.log2(4)
@@ -51,6 +51,21 @@ def test_ndcg_of_each_part_alone_by_hand() -> None:
     assert values.shape == (3, 2)
     # 0.25a + 0.75b puts query 0's item first (2.5 > 2 > 1.5); 0.75a + 0.25b last
     assert values[1, 0] == 1.0 and values[2, 0] == pytest.approx(D3)
+
+
+def test_recall_of_each_part_alone_by_hand() -> None:
+    prep = hand_case()
+    # a at k=2: query 0's item third (missed); query 1's second of three relevant found
+    np.testing.assert_allclose(blend_recall(prep, np.asarray([1.0, 0.0]), k=2), [0.0, 1 / 3])
+    # b at k=2: query 0's item first; query 1's two candidates first and second, of three
+    np.testing.assert_allclose(blend_recall(prep, np.asarray([0.0, 1.0]), k=2), [1.0, 2 / 3])
+    # padding never counts, even at a cut-off past the real candidates
+    np.testing.assert_allclose(blend_recall(prep, np.asarray([1.0, 0.0]), k=4), [1.0, 2 / 3])
+    grid = np.asarray([[1.0, 0.0], [0.25, 0.75]], dtype=np.float32)
+    np.testing.assert_allclose(blend_recall(prep, grid, k=1), [[0.0, 0.0], [1.0, 1 / 3]])
+    # a query with nothing to find has no value
+    empty = replace(prep, relevant=np.zeros_like(prep.relevant), n_relevant=np.asarray([0, 0]))
+    assert np.isnan(blend_recall(empty, np.asarray([1.0, 0.0]))).all()
 
 
 def test_scores_are_the_weighted_sum_with_padding_never_ranked() -> None:

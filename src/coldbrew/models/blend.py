@@ -6,17 +6,18 @@ candidates (:meth:`~coldbrew.models.hybrid.HybridRecommender.prepare` builds it)
 :func:`blend_scores` sums the parts' scores, each weighted, per candidate, as the hybrid scores
 (weights by the query's user bucket, the candidate's item cell and whether the user is known);
 :func:`blend_ndcg` measures that blend by NDCG (:func:`~coldbrew.eval.metrics.ndcg_at_k_scores`)
-for one weighting or a whole grid of them.
+for one weighting or a whole grid of them; :func:`blend_recall` by recall (the next-item
+protocol's headline).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
 
-from coldbrew.eval.metrics import ndcg_at_k_scores
+from coldbrew.eval.metrics import ndcg_of_hits, top_hits
 
 K = 20
 """The cut-off the weights are chosen by."""
@@ -124,15 +125,39 @@ def blend_ndcg(prepared: Prepared, weights: np.ndarray, k: int = K) -> np.ndarra
         ``(queries,)`` for one weighting, ``(points, queries)`` for a grid; NaN for a query
         with no relevant item.
     """
+    return _measure(prepared, weights, lambda found, n: ndcg_of_hits(found, n, k), k)
+
+
+def blend_recall(prepared: Prepared, weights: np.ndarray, k: int = 10) -> np.ndarray:
+    """Recall@``k`` of each query under the blend :func:`blend_scores` makes: the share of its
+    relevant items (those outside its candidates too) in its top ``k``. ``weights`` as
+    :func:`blend_ndcg` takes them; the result is shaped as there, NaN for a query with no
+    relevant item."""
+
+    def recall(found: np.ndarray, n_relevant: np.ndarray) -> np.ndarray:
+        shares: np.ndarray = found.sum(axis=1) / np.maximum(n_relevant, 1)
+        return np.where(n_relevant > 0, shares, np.nan)
+
+    return _measure(prepared, weights, recall, k)
+
+
+def _measure(
+    prepared: Prepared,
+    weights: np.ndarray,
+    of_hits: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    k: int,
+) -> np.ndarray:
+    """``of_hits`` (each query's value from its top-``k`` hit matrix and its number of
+    relevant items) under one weighting, or under each point of a grid."""
     table = np.asarray(weights, dtype=np.float32)
     blender = _Blender(prepared)
     if table.ndim in (1, 4):
-        return blender.ndcg(_per_query(prepared, table), k)
+        return blender.measure(_per_query(prepared, table), of_hits, k)
     if table.ndim not in (2, 5):
         raise ValueError(f"weights must have 1, 2, 4 or 5 dimensions, got shape {table.shape}")
     out = np.zeros((len(table), len(prepared.n_relevant)))
     for g, point in enumerate(table):
-        out[g] = blender.ndcg(_per_query(prepared, point), k)
+        out[g] = blender.measure(_per_query(prepared, point), of_hits, k)
         blender.next_point()
     return out
 
@@ -164,9 +189,14 @@ class _Blender:
         self.last: dict[bytes, np.ndarray] = {}
         self.now: dict[bytes, np.ndarray] = {}
 
-    def ndcg(self, per_query: np.ndarray, k: int) -> np.ndarray:
+    def measure(
+        self,
+        per_query: np.ndarray,
+        of_hits: Callable[[np.ndarray, np.ndarray], np.ndarray],
+        k: int,
+    ) -> np.ndarray:
         prep = self.prepared
-        return ndcg_at_k_scores(self.scores(per_query), prep.relevant, prep.n_relevant, k)
+        return of_hits(top_hits(self.scores(per_query), prep.relevant, k), prep.n_relevant)
 
     def scores(self, per_query: np.ndarray) -> np.ndarray:
         """The blend, each candidate weighted by its query's ``(cells, parts)`` weights."""

@@ -85,7 +85,13 @@ def simplex_grid(n_parts: int, step: float, max_parts: int | None = None) -> np.
     units = round(1 / step)
     rows = []
     for size in range(1, min(n_parts, max_parts or n_parts, units) + 1):
-        shares = [c for c in itertools.product(range(1, units + 1), repeat=size) if sum(c) == units]
+        # each way to cut ``units`` into ``size`` positive shares: ``size - 1`` cuts among the
+        # ``units - 1`` gaps (not every tuple of shares filtered by its sum: 10^9 of them at
+        # step 0.1 over nine parts)
+        shares = [
+            tuple(b - a for a, b in zip((0, *cuts), (*cuts, units)))
+            for cuts in itertools.combinations(range(1, units), size - 1)
+        ]
         for chosen in itertools.combinations(range(n_parts), size):
             for share in shares:
                 row = [0] * n_parts
