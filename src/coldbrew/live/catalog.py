@@ -72,6 +72,11 @@ class ItemTable(MutableMapping[str, Item]):
         self.text_keys = _TextKeys(self)
         """``{item id: text key}`` (hex SHA-1 of :func:`item_text`), read from the records."""
 
+    def share_keys(self, ids: IdMap) -> bool:
+        """Hold ``ids`` (an index's map of the same ids in the same order) as the rows of the
+        items instead of an own map; see :meth:`~coldbrew.data.idmap.IdMap.adopt`."""
+        return self._keys.adopt(ids)
+
     def _row(self, item_id: object) -> int | None:
         """The row of a current item (``None``: not an item)."""
         row = self._keys.get(item_id)
