@@ -88,3 +88,26 @@ def test_pickle_and_same_order() -> None:
     assert back.same_order(ids) and back.rows(["z", "x"]).tolist() == [2, 0]
     assert not IdMap(["y", "x", "z"]).same_order(ids)
     assert ids.to_array().tolist() == ["x", "y", "z"]
+
+
+@pytest.mark.parametrize("grown", [3, idmap.MERGE_AT + 5])  # the small dict, and a merge
+def test_an_adopted_map_shares_until_either_side_writes_then_both_stay_right(grown: int) -> None:
+    ids = [f"i{n}" for n in range(5000)]
+    first, second = IdMap(ids), IdMap(ids)
+    assert second.adopt(first) and second._ids is first._ids and second._hashes is first._hashes
+    new = [f"n{n}" for n in range(grown)]
+    rows = second.add(new)  # the adopter grows: the other keeps its own ids
+    assert second._ids is not first._ids and len(first) == 5000 and "n0" not in first
+    assert rows.tolist() == list(range(5000, 5000 + grown)) and second.rows(ids).tolist() == list(
+        range(5000)
+    )
+    assert first.append("only-first") == 5000 and "only-first" not in second  # the other grows
+    assert second.id(5000) == "n0" and first.id(5000) == "only-first"
+    assert first.rows(ids).tolist() == second.rows(ids).tolist() == list(range(5000))
+    assert pickle.loads(pickle.dumps(second)).same_order(second)
+
+
+def test_a_map_adopts_only_the_same_ids_in_the_same_order() -> None:
+    first = IdMap(["a", "b", "c"])
+    assert not IdMap(["a", "c", "b"]).adopt(first) and not IdMap(["a", "b"]).adopt(first)
+    assert not first.adopt(first) and not Colliding(["a", "b", "c"]).adopt(first)

@@ -83,6 +83,25 @@ def test_records_sit_in_one_buffer_and_text_ids_read_them_in_one_go() -> None:
     assert ItemTable().short_keys()[1].tolist() == [] and list(ItemTable().non_ascii()) == []
 
 
+def test_text_ids_hold_table_rows_that_still_name_their_items_after_writes() -> None:
+    table = ItemTable()
+    items = [an_item(f"i{n}", 1 + n % 2) for n in range(50)]
+    for item in items:
+        table[item.item_id] = item
+    text_ids = TextIds()
+    text_ids.rebuild(table)
+    assert text_ids._rows.dtype == np.int32 and len(text_ids._rows) == 50
+    table["new"] = an_item("new", 3)  # the table grows and changes after the rebuild
+    del table["i7"]
+    table["i8"] = an_item("i8", 3)
+    for item in items:  # the key still finds the id that had the text; the caller checks it
+        assert text_ids.get(short_key(text_digest(item_text(item)))) == item.item_id
+    assert text_ids.get(short_key(text_digest(item_text(an_item("new", 3))))) is None
+    text_ids.rebuild(table)
+    assert text_ids.get(short_key(table.digest("new"))) == "new"
+    assert text_ids.get(short_key(text_digest(item_text(items[7])))) is None
+
+
 def _packed(item: Item) -> bytes:
     fields = [item.title, item.description, item.attributes]
     return json.dumps(fields, ensure_ascii=False, separators=(",", ":")).encode("utf-8")

@@ -72,6 +72,11 @@ class ItemTable(MutableMapping[str, Item]):
         self.text_keys = _TextKeys(self)
         """``{item id: text key}`` (hex SHA-1 of :func:`item_text`), read from the records."""
 
+    def share_keys(self, ids: IdMap) -> bool:
+        """Hold ``ids`` (an index's map of the same ids in the same order) as the rows of the
+        items instead of an own map; see :meth:`~coldbrew.data.idmap.IdMap.adopt`."""
+        return self._keys.adopt(ids)
+
     def _row(self, item_id: object) -> int | None:
         """The row of a current item (``None``: not an item)."""
         row = self._keys.get(item_id)
@@ -147,17 +152,25 @@ class ItemTable(MutableMapping[str, Item]):
 
     def short_keys(self) -> tuple[list[str], np.ndarray]:
         """Every item's id and :func:`short_key`, read from the columns in one go."""
+        rows, keys = self.short_key_rows()
+        return self._keys.ids(rows), keys
+
+    def short_key_rows(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every item's row (see :meth:`id_at`) and :func:`short_key`, in one go."""
         rows = self._live_rows()
-        ids = self._keys.ids(rows)
         raw = np.frombuffer(bytes(self._buffer), dtype=np.uint8)
         at = self._starts()[rows][:, None] + np.arange(8)
         keys = np.ascontiguousarray(raw[at]).view("<u8").ravel().astype(np.uint64)
         if self._rewritten:
-            for n, item_id in enumerate(ids):
+            for n, item_id in enumerate(self._keys.ids(rows)):
                 record = self._rewritten.get(item_id)
                 if record is not None:
                     keys[n] = short_key(record)
-        return ids, keys
+        return rows, keys
+
+    def id_at(self, row: int) -> str:
+        """The id ever appended at ``row`` (a row never changes its id, gone or not)."""
+        return self._keys.id(row)
 
     def non_ascii(self) -> Iterator[str]:
         """The ids of the items whose record holds a character beyond ASCII (the only items
@@ -200,8 +213,9 @@ class _TextKeys(Mapping[str, str]):
 class TextIds:
     """``{short text key: an item id with that text}`` (:func:`short_key`), the memo's lookup.
 
-    The catalogue read at start-up is held as one sorted ``uint64`` array of keys and a list of
-    the ids (about 16 bytes an item, where a dict of a million int keys took ~115 MB); the keys
+    The catalogue read at start-up is held as one sorted ``uint64`` array of keys and the
+    ``int32`` table row of each, read back to its id on a hit (12 bytes an item, where a dict of
+    a million int keys took ~115 MB and a list of the ids 8 MB more than the rows); the keys
     of items written since sit in a small dict that is asked first. A key is never removed from
     the array: an id it finds may since have changed its text or gone, which the caller checks
     (it compares the item's full digest), exactly as it checks a colliding short key.
@@ -209,15 +223,16 @@ class TextIds:
 
     def __init__(self) -> None:
         self._keys = np.zeros(0, dtype=np.uint64)
-        self._ids: list[str] = []
+        self._rows = np.zeros(0, dtype=np.int32)  # the table's row of each key
+        self._table = ItemTable()
         self._recent: dict[int, str] = {}
 
     def rebuild(self, table: ItemTable) -> None:
         """Hold every item of ``table`` in the sorted array (the written-since dict empties)."""
-        ids, keys = table.short_keys()
+        rows, keys = table.short_key_rows()
         order = np.argsort(keys, kind="stable")
-        self._keys, self._ids = keys[order], [ids[n] for n in order]
-        self._recent = {}
+        self._keys, self._rows = keys[order], rows[order].astype(np.int32)
+        self._table, self._recent = table, {}
 
     def get(self, key: int) -> str | None:
         """An item id that had this key's text (``None``: no item had it)."""
@@ -225,7 +240,9 @@ class TextIds:
         if found is not None:
             return found
         n = int(np.searchsorted(self._keys, np.uint64(key)))
-        return self._ids[n] if n < len(self._keys) and int(self._keys[n]) == key else None
+        if n < len(self._keys) and int(self._keys[n]) == key:
+            return self._table.id_at(int(self._rows[n]))
+        return None
 
     def __setitem__(self, key: int, item_id: str) -> None:
         self._recent[key] = item_id

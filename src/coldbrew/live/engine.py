@@ -99,6 +99,7 @@ class Engine(Live):
                     self.index.save_graph(graph)  # built now: a crash before close keeps it
             else:
                 self.index.add(ids, vectors)
+            self.items.share_keys(self.index.ids)  # one id map for both, if in the same order
         del vectors
         self.load_users()
         self.versions.clean()
