@@ -136,10 +136,17 @@ def test_the_opt_in_recipes_build_the_adapted_part(tiny_dataset: Dataset) -> Non
     from coldbrew.models.recipes import MODEL_NAMES, ModelContext, make_model
 
     ctx = ModelContext(lambda: HashingEncoder(64), None, seed=42)
-    assert not {"adapted_zeroshot", "whitened_zeroshot", "hybrid_adapted"} & set(MODEL_NAMES)
+    opt_in = {"adapted_zeroshot", "whitened_zeroshot", "hybrid_adapted", "hybrid_whitened"}
+    assert not opt_in & set(MODEL_NAMES)
     whitened = make_model("whitened_zeroshot", ctx).fit(tiny_dataset)
     assert isinstance(whitened, AdaptedZeroShotRecommender) and whitened.chosen == "whitened"
     hybrid = make_model("hybrid_adapted", ctx).fit(tiny_dataset)
     assert isinstance(hybrid, HybridRecommender)
     assert isinstance(hybrid.parts["lm_adapted"], AdaptedZeroShotRecommender)
     assert len(hybrid.recommend(UserQuery(liked=("tent",)), k=3)) == 3
+    plain = make_model("hybrid_whitened", ctx).fit(tiny_dataset)
+    assert isinstance(plain, HybridRecommender)
+    part = plain.parts["lm_whitened"]
+    assert isinstance(part, AdaptedZeroShotRecommender) and part.chosen == "whitened"
+    assert set(plain.parts) == set(make_model("hybrid", ctx).parts) | {"lm_whitened"}
+    assert len(plain.recommend(UserQuery(liked=("tent",)), k=3)) == 3

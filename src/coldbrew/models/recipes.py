@@ -215,6 +215,19 @@ def _hybrid_adapted(ctx: ModelContext) -> Recommender:
     )
 
 
+def _hybrid_whitened(ctx: ModelContext) -> Recommender:
+    """The default hybrid plus zero-shot over its catalogue's whitened MiniLM vectors as a part,
+    ``lm_whitened`` (opt-in, issue 24 item 5): whitening alone, no map trained, so it costs one
+    covariance of the item vectors; the inner validation weighs it beside the rest."""
+    parts = {**_hybrid_parts(ctx), "lm_whitened": _adapted(ctx, ("whitened",))}
+    return HybridRecommender(
+        parts,
+        seed=ctx.seed,
+        context_weights=CONTEXT_WEIGHTS,
+        attribute_smoothings=ATTRIBUTE_SMOOTHINGS,
+    )
+
+
 def _hybrid_context(ctx: ModelContext) -> Recommender:
     """The default hybrid plus context-conditioned popularity (opt-in, issue 26): its inner
     validation asks each query in the context of the first event it must predict, so the part
@@ -300,6 +313,7 @@ FACTORIES: dict[str, Callable[[ModelContext], Recommender]] = {
     "adapted_zeroshot": _adapted,
     "whitened_zeroshot": lambda ctx: _adapted(ctx, ("whitened",)),
     "hybrid_adapted": _hybrid_adapted,
+    "hybrid_whitened": _hybrid_whitened,
 }
 OPT_IN = (
     "transitions",
@@ -315,6 +329,7 @@ OPT_IN = (
     "adapted_zeroshot",
     "whitened_zeroshot",
     "hybrid_adapted",
+    "hybrid_whitened",
 )
 """Models only a run that names them fits (the hybrid's transitions part, the context ones of
 issue 26, issue 24's ablation, the default without its next-item validation, its adaptor, and
