@@ -24,6 +24,7 @@ from coldbrew.eval.metrics import (
     popularity_percentiles,
     precision_at_k,
     recall_at_k,
+    top_hits,
 )
 from coldbrew.index.exact import top_k
 
@@ -179,3 +180,18 @@ def test_intra_list_similarity_by_hand() -> None:
     assert intra_list_similarity(apart) == pytest.approx(0.0)
     assert intra_list_similarity(mixed) == pytest.approx(1 / 3)
     assert math.isnan(intra_list_similarity(same[:1]))
+
+
+def test_top_hits_break_ties_by_column_whatever_the_sort_kernel() -> None:
+    """Equal scores at the k-th place: the lowest columns win, as a stable full sort ranks them
+    (argpartition's choice among them differs between CPUs' sort kernels)."""
+    rng = np.random.default_rng(7)
+    scores = rng.integers(0, 4, size=(50, 40)).astype(np.float32)  # ties everywhere
+    scores[0, :] = 1.0  # a row of one value
+    scores[1, 5] = np.nan  # NaN ranks as -inf
+    relevant = rng.random((50, 40)) < 0.3
+    for k in (1, 5, 20, 40):
+        reference = np.argsort(-np.nan_to_num(scores, nan=-np.inf), axis=1, kind="stable")[:, :k]
+        expected = np.take_along_axis(relevant, reference, axis=1)
+        expected &= np.isfinite(np.take_along_axis(scores, reference, axis=1))
+        np.testing.assert_array_equal(top_hits(scores, relevant, k), expected)

@@ -144,12 +144,27 @@ def _discounts(k: int) -> np.ndarray:
     return out
 
 
+def _top_columns(scores: np.ndarray, k: int) -> np.ndarray:
+    """Each row's ``k`` highest columns, in column order; among scores equal to the k-th
+    highest, the lowest columns (the k-th value itself is the same whatever the sort kernel)."""
+    if np.isnan(scores).any():
+        scores = np.where(np.isnan(scores), -np.inf, scores)
+    n = scores.shape[1]
+    kth = np.partition(scores, n - k, axis=1)[:, n - k : n - k + 1]
+    above, ties = scores > kth, scores == kth
+    need = k - above.sum(axis=1, keepdims=True)
+    chosen = above | (ties & (np.cumsum(ties, axis=1) <= need))
+    columns: np.ndarray = np.nonzero(chosen)[1].reshape(len(scores), k)
+    return columns
+
+
 def top_hits(scores: np.ndarray, relevant: np.ndarray, k: int) -> np.ndarray:
     """The hit matrix of each row's top ``k`` columns by score, best first.
 
     ``scores`` and the boolean ``relevant`` have the same shape ``(n_users, n_items)``; the result
     has ``min(k, n_items)`` columns, and a column is a hit only where its score is finite. Equal
-    scores rank in no promised order: break ties in ``scores`` beforehand where it matters.
+    scores rank by column, lowest first (NaN as -inf): the same hits on every machine, where
+    ``argpartition``'s choice among ties at the k-th place depends on the CPU's sort kernels.
     """
     if scores.shape != relevant.shape:
         raise ValueError(f"scores {scores.shape} and relevant {relevant.shape} differ in shape")
@@ -158,7 +173,7 @@ def top_hits(scores: np.ndarray, relevant: np.ndarray, k: int) -> np.ndarray:
     k = min(k, scores.shape[1])
     if k == 0:
         return np.zeros((len(scores), 0), dtype=bool)
-    top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    top = _top_columns(scores, k)
     top_scores = np.take_along_axis(scores, top, axis=1)
     order = np.argsort(-top_scores, axis=1, kind="stable")
     top = np.take_along_axis(top, order, axis=1)
