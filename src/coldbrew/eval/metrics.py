@@ -164,7 +164,8 @@ def top_hits(scores: np.ndarray, relevant: np.ndarray, k: int) -> np.ndarray:
     ``scores`` and the boolean ``relevant`` have the same shape ``(n_users, n_items)``; the result
     has ``min(k, n_items)`` columns, and a column is a hit only where its score is finite. Equal
     scores rank by column, lowest first (NaN as -inf): the same hits on every machine, where
-    ``argpartition``'s choice among ties at the k-th place depends on the CPU's sort kernels.
+    which tied columns ``argpartition`` keeps at the k-th place is not promised (it moved with
+    numpy's version or the CPU's sort kernels).
     """
     if scores.shape != relevant.shape:
         raise ValueError(f"scores {scores.shape} and relevant {relevant.shape} differ in shape")
