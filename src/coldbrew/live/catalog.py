@@ -150,11 +150,6 @@ class ItemTable(MutableMapping[str, Item]):
         self._buffer = bytearray(self._buffer)
         self._ends = array("q", self._ends)
 
-    def short_keys(self) -> tuple[list[str], np.ndarray]:
-        """Every item's id and :func:`short_key`, read from the columns in one go."""
-        rows, keys = self.short_key_rows()
-        return self._keys.ids(rows), keys
-
     def short_key_rows(self) -> tuple[np.ndarray, np.ndarray]:
         """Every item's row (see :meth:`id_at`) and :func:`short_key`, in one go."""
         rows = self._live_rows()
