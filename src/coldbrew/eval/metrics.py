@@ -59,9 +59,13 @@ def _masked(values: object, sizes: np.ndarray) -> np.ndarray:
 
 
 def recall_at_k(ranked: Ranked, relevant: Relevant, k: int) -> np.ndarray:
-    sizes = _sizes(relevant)
-    found = hits(ranked, relevant, k).sum(axis=1)
-    return _masked(found / np.maximum(sizes, 1), sizes)
+    return recall_of_hits(hits(ranked, relevant, k), _sizes(relevant))
+
+
+def recall_of_hits(found: np.ndarray, n_relevant: np.ndarray) -> np.ndarray:
+    """Recall per row of a boolean hit matrix: its hits over the row's number of relevant
+    items (also those outside ``found``); NaN for a row with none."""
+    return _masked(found.sum(axis=1) / np.maximum(n_relevant, 1), n_relevant)
 
 
 def precision_at_k(ranked: Ranked, relevant: Relevant, k: int) -> np.ndarray:

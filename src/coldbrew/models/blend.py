@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from coldbrew.eval.metrics import ndcg_of_hits, top_hits
+from coldbrew.eval.metrics import ndcg_of_hits, recall_of_hits, top_hits
 
 K = 20
 """The cut-off the weights are chosen by."""
@@ -133,12 +133,7 @@ def blend_recall(prepared: Prepared, weights: np.ndarray, k: int = 10) -> np.nda
     relevant items (those outside its candidates too) in its top ``k``. ``weights`` as
     :func:`blend_ndcg` takes them; the result is shaped as there, NaN for a query with no
     relevant item."""
-
-    def recall(found: np.ndarray, n_relevant: np.ndarray) -> np.ndarray:
-        shares: np.ndarray = found.sum(axis=1) / np.maximum(n_relevant, 1)
-        return np.where(n_relevant > 0, shares, np.nan)
-
-    return _measure(prepared, weights, recall, k)
+    return _measure(prepared, weights, recall_of_hits, k)
 
 
 def _measure(
