@@ -93,6 +93,11 @@ class IdMap:
                     out[n] = row
         return out
 
+    def _merge_when_full(self) -> None:
+        """Merge once the small dict holds :data:`MERGE_AT` ids, or an eighth of the arrays'."""
+        if len(self._recent) >= max(MERGE_AT, len(self._hashes) // 8):
+            self._merge()
+
     def _merge(self) -> None:
         """Move the ids of the small dict into the sorted arrays."""
         rows = np.fromiter(self._recent.values(), np.int64, len(self._recent))
@@ -130,8 +135,7 @@ class IdMap:
                 self._ids.append(key)
                 self._recent[key] = row
             rows[n] = row
-        if len(self._recent) >= max(MERGE_AT, len(self._hashes) // 8):
-            self._merge()
+        self._merge_when_full()
         return rows
 
     def append(self, external_id: str) -> int:
@@ -140,8 +144,7 @@ class IdMap:
         row = len(self._ids)
         self._ids.append(external_id)
         self._recent[external_id] = row
-        if len(self._recent) >= max(MERGE_AT, len(self._hashes) // 8):
-            self._merge()
+        self._merge_when_full()
         return row
 
     def _own_ids(self) -> None:
