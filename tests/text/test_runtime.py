@@ -35,6 +35,9 @@ def test_encoders_without_an_onnx_form_run_as_they_are_on_every_runtime_but_onnx
 
 
 def test_torch_is_the_pytorch_encoder_and_loads_nothing_yet() -> None:
+    import coldbrew
+
+    assert coldbrew.runtime_encoder is runtime_encoder  # the Python API's name for it
     encoder = runtime_encoder("default", runtime="torch")
     assert isinstance(encoder, SentenceTransformerEncoder)
     assert encoder.name == "st:all-MiniLM-L6-v2" and encoder._st is None
