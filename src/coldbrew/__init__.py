@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from coldbrew.data.schema import Dataset, DatasetSpec
     from coldbrew.models.base import Recommendations, Recommender, UserQuery
     from coldbrew.models.zeroshot import ZeroShotRecommender
-    from coldbrew.text.factory import make_encoder
+    from coldbrew.text.factory import make_encoder, runtime_encoder
 
 _HOMES = {
     "Dataset": "coldbrew.data.schema",
@@ -25,6 +25,7 @@ _HOMES = {
     "ZeroShotRecommender": "coldbrew.models.zeroshot",
     "load_dataset": "coldbrew.data",
     "make_encoder": "coldbrew.text.factory",
+    "runtime_encoder": "coldbrew.text.factory",
     "sample_dataset": "coldbrew.data",
 }
 __all__ = [
@@ -36,6 +37,7 @@ __all__ = [
     "ZeroShotRecommender",
     "load_dataset",
     "make_encoder",
+    "runtime_encoder",
     "sample_dataset",
 ]
 __version__ = "0.1.0"

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from coldbrew.bench.report import markdown
-from coldbrew.bench.runner import PROTOCOLS, BenchConfig, run_benchmark
+from coldbrew.bench.runner import PROTOCOLS, BenchConfig, EncoderHolder, run_benchmark
 from coldbrew.cli.main import main
 from coldbrew.data import load_dataset
 from coldbrew.data.schema import Dataset
@@ -20,6 +20,8 @@ from coldbrew.models.hybrid import HybridRecommender
 from coldbrew.models.recipes import LM_PARTS, MODEL_NAMES, ModelContext, make_model, parse_models
 from coldbrew.models.zeroshot import ZeroShotRecommender
 from coldbrew.text import HashingEncoder
+from coldbrew.text.onnx import OnnxEncoder
+from coldbrew.text.sbert import SentenceTransformerEncoder
 from synthetic import write_synthetic
 
 
@@ -248,3 +250,20 @@ def test_hybrid_without_next_item_is_the_default_hybrid_asking_for_none() -> Non
     }
     assert "hybrid_without_next_item" not in MODEL_NAMES
     assert "transitions" not in MODEL_NAMES and parse_models("transitions") == ["transitions"]
+
+
+def test_the_bench_encoder_holder_keeps_the_hashing_encoder_on_every_runtime() -> None:
+    assert BenchConfig().runtime == "auto"  # as serve and recommend run it
+    for runtime in ("auto", "torch", "onnx-int8"):
+        holder = EncoderHolder("hashing:16", ["a jacket", "boots"], runtime=runtime)
+        assert isinstance(holder.get(), HashingEncoder) and holder.texts_per_s
+
+
+@pytest.mark.slow
+def test_the_bench_encodes_in_onnxruntime_by_default_and_in_pytorch_when_asked() -> None:
+    texts = ["a light jacket", "waterproof hiking boots"]
+    onnx = EncoderHolder("default", texts, device="cpu").get()
+    torch = EncoderHolder("default", texts, device="cpu", runtime="torch").get()
+    assert isinstance(onnx, OnnxEncoder) and isinstance(torch, SentenceTransformerEncoder)
+    assert onnx.name == torch.name  # one embedding cache for both
+    np.testing.assert_allclose(onnx.encode(texts), torch.encode(texts), atol=2e-5)

@@ -39,7 +39,8 @@ from coldbrew.eval.protocols import (
 from coldbrew.models.base import Recommender
 from coldbrew.models.recipes import MODEL_NAMES, ModelContext, make_model
 from coldbrew.text.encoder import Encoder
-from coldbrew.text.factory import make_encoder
+from coldbrew.text.factory import runtime_encoder
+from coldbrew.text.runtime import DEFAULT_RUNTIME
 from coldbrew.text.templates import ItemTemplate
 
 PROTOCOLS = ("cold-item", "cold-user", "warm", "warm-latest", "next-item")
@@ -58,6 +59,9 @@ class BenchConfig:
     protocols: tuple[str, ...] = PROTOCOLS
     models: tuple[str, ...] = MODEL_NAMES
     encoder: str = "default"
+    runtime: str = DEFAULT_RUNTIME
+    """Where the encoder runs (:data:`~coldbrew.text.runtime.RUNTIMES`): as ``coldbrew serve``
+    and ``recommend`` run it, by default."""
     device: str = "cpu"
     cache_dir: str | None = None
     seed: int = 42
@@ -275,18 +279,27 @@ def encode_throughput(encoder: Encoder, texts: Sequence[str]) -> float:
 
 # ---- the run -----------------------------------------------------------------------------
 class EncoderHolder:
-    """Builds the encoder once, on first use, and measures its throughput once."""
+    """Builds the encoder once, on first use (``spec`` on ``device`` and ``runtime``, as
+    :func:`~coldbrew.text.factory.runtime_encoder` builds every command's), and measures its
+    throughput once."""
 
-    def __init__(self, spec: str, texts: Sequence[str], device: str = "cpu") -> None:
+    def __init__(
+        self,
+        spec: str,
+        texts: Sequence[str],
+        device: str = "cpu",
+        runtime: str = DEFAULT_RUNTIME,
+    ) -> None:
         self.spec = spec
         self.device = device
+        self.runtime = runtime
         self.texts = texts
         self._encoder: Encoder | None = None
         self.texts_per_s: float | None = None
 
     def get(self) -> Encoder:
         if self._encoder is None:
-            self._encoder = make_encoder(self.spec, device=self.device)
+            self._encoder = runtime_encoder(self.spec, runtime=self.runtime, device=self.device)
             self.texts_per_s = encode_throughput(self._encoder, self.texts)
         return self._encoder
 
@@ -357,7 +370,7 @@ def run_benchmark(
 
 def local_fits(dataset: Dataset, work: Work, config: BenchConfig) -> list[list[ResultRow]]:
     """The work fitted and measured here, one model after another, with one shared encoder."""
-    holder = EncoderHolder(config.encoder, item_texts(dataset, 256), config.device)
+    holder = EncoderHolder(config.encoder, item_texts(dataset, 256), config.device, config.runtime)
     ctx = ModelContext(holder.get, config.cache_dir, config.seed)
     pairs = tqdm(work, desc=dataset.name, disable=not config.show_progress)
     return [fit_and_measure(name, ctx, holder, prepared, config) for name, prepared in pairs]

@@ -19,8 +19,10 @@ from coldbrew.data.schema import Dataset
 from coldbrew.models.base import Recommender
 from coldbrew.models.hybrid import HybridRecommender
 from coldbrew.models.zeroshot import ZeroShotRecommender
-from coldbrew.text.factory import make_encoder
+from coldbrew.text.encoder import Encoder
+from coldbrew.text.factory import runtime_encoder
 from coldbrew.text.language import AUTO, catalogue_language, encoder_for
+from coldbrew.text.runtime import DEFAULT_RUNTIME, RUNTIME_HELP, RUNTIME_VARIABLE, RUNTIMES
 
 DEFAULT_CACHE = ".coldbrew/cache"
 
@@ -86,6 +88,13 @@ def add_encoder_args(parser: argparse.ArgumentParser) -> None:
         "onnxruntime with int8 weights, e.g. default+int8 (default: %(default)s)",
     )
     parser.add_argument(
+        "--runtime",
+        choices=RUNTIMES,
+        help=f"{RUNTIME_HELP}; the same setting as coldbrew serve's. auto keeps PyTorch for a "
+        "model on a GPU (--device, where the command takes one) (default: "
+        f"${RUNTIME_VARIABLE}, else {DEFAULT_RUNTIME})",
+    )
+    parser.add_argument(
         "--cache-dir",
         default=DEFAULT_CACHE,
         metavar="DIR",
@@ -104,11 +113,19 @@ def route_encoder(args: argparse.Namespace, dataset: Dataset) -> str:
     return spec
 
 
+def encoder_from_args(args: argparse.Namespace) -> Encoder:
+    """The encoder ``--encoder`` names, on ``--runtime`` (unset: ``$COLDBREW_ENCODER_RUNTIME``,
+    else auto) and ``--device`` where the command has one (else the CPU): resolved as
+    ``coldbrew serve`` resolves its own (:func:`~coldbrew.text.factory.runtime_encoder`)."""
+    device: str = getattr(args, "device", "cpu")
+    return runtime_encoder(args.encoder, runtime=args.runtime, device=device)
+
+
 def zero_shot_from_args(
     args: argparse.Namespace, *, show_progress: bool = True
 ) -> ZeroShotRecommender:
     return ZeroShotRecommender(
-        make_encoder(args.encoder), cache_dir=args.cache_dir or None, show_progress=show_progress
+        encoder_from_args(args), cache_dir=args.cache_dir or None, show_progress=show_progress
     )
 
 
@@ -158,7 +175,7 @@ def cached_hybrid(args: argparse.Namespace, dataset: Dataset) -> Recommender:
     from coldbrew import __version__
     from coldbrew.live.refit import build_hybrid
 
-    encoder = make_encoder(args.encoder)
+    encoder = encoder_from_args(args)
     cache = Path(args.cache_dir or DEFAULT_CACHE)
     key = f"{__version__}|{encoder.name}|{dataset_digest(dataset)}"
     path = cache / "models" / f"{dataset.name}-{hashlib.sha256(key.encode()).hexdigest()[:16]}"

@@ -26,7 +26,7 @@ from coldbrew.models.base import UserQuery
 from coldbrew.models.zeroshot import ZeroShotRecommender
 from coldbrew.store.records import Interaction, Item, User
 from coldbrew.text.encoder import Encoder, tokenize
-from coldbrew.text.factory import make_encoder
+from coldbrew.text.factory import runtime_encoder
 from coldbrew.text.language import AUTO, catalogue_language, encoder_for
 
 if TYPE_CHECKING:
@@ -85,15 +85,17 @@ def add_parser(sub: Any) -> None:
 
 
 def demo_encoder(spec: str) -> Encoder:
-    """``spec``'s encoder; the multilingual one falls back to MiniLM where it is not installed."""
+    """``spec``'s encoder on the runtime the service will run it on
+    (``$COLDBREW_ENCODER_RUNTIME``, else auto); the multilingual one falls back to MiniLM where
+    it is not installed."""
     try:
-        return make_encoder(spec)
+        return runtime_encoder(spec)
     except ImportError as exc:
         if spec != "multilingual":
             raise
         print(f"note: the multilingual encoder is not available here ({exc});")
         print("      falling back to the default MiniLM, which reads English only")
-        return make_encoder("default")
+        return runtime_encoder("default")
 
 
 def stored_engine(db: str, encoder: Encoder, dataset: Dataset) -> Engine:

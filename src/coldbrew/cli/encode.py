@@ -19,6 +19,7 @@ from coldbrew.cli.common import (
     add_dataset_args,
     add_encoder_args,
     add_ray_args,
+    encoder_from_args,
     load_from_args,
     ray_plan_from_args,
     route_encoder,
@@ -26,8 +27,6 @@ from coldbrew.cli.common import (
 from coldbrew.cli.device import add_device_arg, check_ray_device
 from coldbrew.data.schema import ITEM_ID
 from coldbrew.text.cache import EmbeddingCache, encode_texts
-from coldbrew.text.encoder import Encoder
-from coldbrew.text.factory import make_encoder
 from coldbrew.text.templates import ItemTemplate
 
 
@@ -55,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     route_encoder(args, dataset)
     template = ItemTemplate(dataset.spec.item_text, dataset.spec.item_attributes)
     texts = template.render_frame(dataset.items)
-    encoder: Encoder = make_encoder(args.encoder, device=args.device)
+    encoder = encoder_from_args(args)
     plan = ray_plan_from_args(args)
     if plan is not None:
         from coldbrew.cluster.encode import RayEncoder

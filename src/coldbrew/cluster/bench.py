@@ -75,8 +75,8 @@ def fit_task(
     import torch
 
     torch.set_num_threads(threads)
-    key = f"{config.encoder}|{hash(tuple(sample))}"
-    holder = _HOLDERS.setdefault(key, EncoderHolder(config.encoder, sample))
+    key = f"{config.encoder}|{config.runtime}|{hash(tuple(sample))}"
+    holder = _HOLDERS.setdefault(key, EncoderHolder(config.encoder, sample, runtime=config.runtime))
     memo: list[Encoder] = []
 
     def encoder() -> Encoder:

