@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any, ClassVar, Self
 
 import numpy as np
-import pandas as pd
 
+from coldbrew.data.frames import pd
 from coldbrew.data.idmap import IdMap
 from coldbrew.data.schema import ITEM_ID, Dataset
 from coldbrew.index.exact import top_k
