@@ -111,3 +111,16 @@ def test_a_map_adopts_only_the_same_ids_in_the_same_order() -> None:
     first = IdMap(["a", "b", "c"])
     assert not IdMap(["a", "c", "b"]).adopt(first) and not IdMap(["a", "b"]).adopt(first)
     assert not first.adopt(first) and not Colliding(["a", "b", "c"]).adopt(first)
+
+
+def test_rows_stay_below_the_int32_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rows are int32 here and in the faiss indexes' labels: an id past the bound is refused
+    (one at a time and in a batch), and the map is left as it was."""
+    monkeypatch.setattr(idmap, "MAX_ROWS", 3)
+    ids = IdMap(["a", "b"])
+    assert ids.append("c") == 2
+    with pytest.raises(OverflowError, match="at most 3 rows"):
+        ids.append("d")
+    with pytest.raises(OverflowError, match="at most 3 rows"):
+        ids.add(["a", "e"])
+    assert list(ids) == ["a", "b", "c"] and ids.add(["c", "a"]).tolist() == [2, 0]

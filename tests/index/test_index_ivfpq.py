@@ -9,7 +9,7 @@ from coldbrew.index.exact import ExactIndex
 
 pytest.importorskip("faiss")
 
-from coldbrew.index import make_index
+from coldbrew.index import graph, make_index
 from coldbrew.index.ivfpq import IVFPQIndex, sub_quantizers
 
 DIM = 32
@@ -101,3 +101,32 @@ def test_memory_and_choice_by_size() -> None:
     assert type(make_index("auto", DIM, 10_000)).__name__ == "HNSWIndex"
     with pytest.raises(ValueError, match="divide"):
         IVFPQIndex(DIM, m=5)
+
+
+def test_int32_labels_keep_removal_selection_and_search_exact(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The node <-> row labels are int32 (8 MB less at a million items): after replacements
+    (new nodes) and removals, the answers read through faiss's int64 results with an
+    ``allowed`` subset and exclusions still name the right items; nodes past int32 are refused."""
+    compact, exact, ids = both()
+    assert compact._label_row.dtype == np.int32 and compact._row_label.dtype == np.int32
+    moved = clustered(50, seed=6)
+    for index in (compact, exact):
+        index.remove(ids[100:200])
+        index.add(ids[:50], moved)  # replaced: 50 new nodes, their old ones dead
+    assert compact._label_row.dtype == np.int32 and compact._row_label.dtype == np.int32
+    assert compact.graph_size == 4050
+    queries = clustered(50, seed=7)
+    allowed = ids[:2000]
+    excluded = [ids[n : n + 3] for n in range(0, 150, 3)]
+    got, _ = compact.search(queries, 10, exclude=excluded, allowed=allowed)
+    want, _ = exact.search(queries, 10, exclude=excluded, allowed=allowed)
+    assert recall(got, want) >= 0.9
+    for found, gone in zip(got, excluded):
+        assert set(found) <= set(allowed) - set(ids[100:200]) - set(gone)
+    # a replaced item is found at its new place, through its new node's label
+    assert compact.search(moved[:1], 1)[0][0] == [ids[0]]
+    monkeypatch.setattr(graph, "MAX_NODES", compact.graph_size + 1)
+    with pytest.raises(OverflowError, match="int32"):
+        compact.add(ids[60:62], clustered(2, seed=8))  # two more nodes than int32 would hold

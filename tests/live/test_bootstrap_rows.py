@@ -3,6 +3,8 @@ over the catalogue's texts gives, unless the catalogue mixes scripts (then it is
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -10,9 +12,10 @@ import pytest
 
 from coldbrew.live.catalog import ItemTable
 from coldbrew.live.engine import Engine, Serving
-from coldbrew.live.records import dataset_from_records, ids_dataset
+from coldbrew.live.records import dataset_from_records, ids_dataset, service_profiles
 from coldbrew.live.served import index_rows, one_script
 from coldbrew.models.query import UserQuery
+from coldbrew.models.users import users_of
 from coldbrew.models.zeroshot import ZeroShotRecommender
 from coldbrew.store import Item, Store, User
 from coldbrew.store.rows import same_rows
@@ -94,6 +97,73 @@ def test_only_records_beyond_ascii_are_named_as_possibly_cjk() -> None:
 
 def test_fit_rows_wants_one_row_per_item() -> None:
     model = ZeroShotRecommender(HashingEncoder(DIM))
-    dataset = ids_dataset(["a", "b"], [])
+    spec, profiles = service_profiles([])
     with pytest.raises(ValueError, match="1 rows given for 2 items"):
-        model.fit_rows(dataset, np.zeros((1, DIM), dtype=np.float32))
+        model.fit_rows(spec, ["a", "b"], profiles, np.zeros((1, DIM), dtype=np.float32))
+    with pytest.raises(ValueError, match="no items"):
+        model.fit_rows(spec, [], profiles, np.zeros((0, DIM), dtype=np.float32))
+
+
+@pytest.mark.parametrize(
+    "attributes",
+    [
+        [{"city": "Oslo", "age": 30, "score": 0.5}, {"city": "Bergen", "age": 41}, {"age": 7}],
+        [{"age": 30}, {}],  # integers one user lacks: floats in a frame's column
+        [{"size": 3}, {"size": "M"}],  # numbers beside text
+        [{"score": float("nan"), "vip": True}, {"score": 2.0, "tags": ["a"]}],
+        [{}, {}],
+    ],
+)
+def test_profiles_read_without_a_frame_are_those_a_fit_on_the_frames_reads(
+    attributes: list[dict[str, object]],
+) -> None:
+    texts = ["I hike in winter", None, ""]
+    users = [User(f"u{n}", texts[n % 3], a) for n, a in enumerate(attributes)]
+    spec, profiles = service_profiles(users)
+    dataset = ids_dataset(["i1"], users)
+    assert spec == dataset.spec
+    want = users_of(dataset)[1]
+    assert profiles == want
+    assert [type(v) for p in profiles.values() for v in p["attributes"].values()] == [
+        type(v) for p in want.values() for v in p["attributes"].values()
+    ]
+
+
+_RESTART = """
+import sys
+from coldbrew.live.answers import Query
+from coldbrew.live.engine import Engine, Serving
+from coldbrew.models.query import UserQuery
+from coldbrew.store import Store
+from coldbrew.text import HashingEncoder
+import coldbrew.serve.app
+store = Store(sys.argv[1], vector_dtype="int8")
+serving = Serving(model="zeroshot", models_dir=sys.argv[2])
+encoder = HashingEncoder(int(sys.argv[3]))
+graph = sys.argv[1] + ".ivfpq"
+engine = Engine(store, encoder, index="ivfpq", serving=serving, graph_path=graph).load()
+answer = engine.recommend(Query(UserQuery(user_id="u1"), k=3, explain=False))
+engine.close()
+print(len(answer), engine.shared, [m for m in ("pandas", "pyarrow") if m in sys.modules])
+"""
+
+
+def test_a_restarted_service_builds_no_frame_and_imports_neither_pandas_nor_pyarrow(
+    tmp_path: Path,
+) -> None:
+    """Started over its stored vectors (building and saving the IVF-PQ index), then again
+    over the saved index, the service and a request by a known user's id import neither
+    (pyarrow's libraries: ~26 MB resident at a million items)."""
+    pytest.importorskip("faiss")
+    db = tmp_path / "shop.sqlite"
+    items = [
+        Item(f"i{n}", f"tent no {n}", f"tent {n % 7}", {"colour": f"c{n % 3}"})
+        for n in range(20_000)
+    ]
+    start(db, items, "int8", "ivfpq").store.close()
+    for _ in range(2):  # the start that saves the index, and the restart that reads it
+        argv = [sys.executable, "-c", _RESTART, str(db), str(tmp_path / "models"), str(DIM)]
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert done.stdout.split() == ["3", "True", "[]"]
+    assert (tmp_path / "shop.sqlite.ivfpq").exists()

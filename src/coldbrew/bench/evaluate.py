@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
-import pandas as pd
 from tqdm.auto import tqdm
 
+from coldbrew.data.frames import pd
 from coldbrew.data.schema import ITEM_ID, USER_ID, context_at, next_contexts
 from coldbrew.eval.metrics import METRICS, mean_metric
 from coldbrew.eval.protocols import PARTS, Split, k_shot, next_item_view

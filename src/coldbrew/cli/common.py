@@ -9,11 +9,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-import pandas as pd
-
 from coldbrew.cluster import WorkerPlan, connect, worker_plan
 from coldbrew.data import load_dataset
 from coldbrew.data.cleaning import OnBadRows
+from coldbrew.data.frames import pd
 from coldbrew.data.problems import BadRowsError
 from coldbrew.data.schema import Dataset
 from coldbrew.models.base import Recommender

@@ -15,12 +15,12 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from coldbrew.cli.demo_examples import SAMPLE_PLAN, DemoPlan, catalogue_plan, new_item_row
 from coldbrew.cli.serve import add_server_args, serve
 from coldbrew.data import ITEM_ID, Dataset, load_folder, sample_dataset
 from coldbrew.data.cleaning import OnBadRows
+from coldbrew.data.frames import pd
 from coldbrew.live.explain import STOPWORDS, summarize_attributes
 from coldbrew.models.base import UserQuery
 from coldbrew.models.zeroshot import ZeroShotRecommender

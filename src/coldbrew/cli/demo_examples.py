@@ -11,9 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import pandas as pd
-
 from coldbrew.data import ITEM_ID, USER_ID, Dataset
+from coldbrew.data.frames import pd
 from coldbrew.models.base import UserQuery
 from coldbrew.store.records import Item
 

@@ -14,9 +14,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from coldbrew.cluster import WorkerPlan, connect, require_ray, worker_plan
+from coldbrew.data.frames import pd
 from coldbrew.text.encoder import Encoder, TextKind
 from coldbrew.text.factory import load_encoder
 

@@ -13,9 +13,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from coldbrew.data.cleaning import build_dataset, with_source
+from coldbrew.data.frames import pd
 from coldbrew.data.schema import CONTEXT, TIMESTAMP, Dataset, DatasetSpec
 
 ENV_VAR = "COLDBREW_DATA"

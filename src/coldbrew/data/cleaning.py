@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
-import pandas as pd
 
+from coldbrew.data.frames import pd
 from coldbrew.data.problems import BadRowsError, DataError, LoadReport, RowProblem
 from coldbrew.data.schema import (
     CONTEXT,

@@ -39,8 +39,6 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from coldbrew.data.cleaning import (
     FILE,
     LINE,
@@ -49,6 +47,7 @@ from coldbrew.data.cleaning import (
     require_columns,
     with_source,
 )
+from coldbrew.data.frames import pd
 from coldbrew.data.problems import BadRowsError, DataError, RowProblem
 from coldbrew.data.schema import Dataset, DatasetSpec
 

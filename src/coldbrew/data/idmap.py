@@ -10,6 +10,8 @@ import numpy as np
 MERGE_AT = 4096
 """Ids written since the last merge that the small dict holds before they join the arrays
 (or an eighth of the arrays' size, whichever is more: merges stay rare as the map grows)."""
+MAX_ROWS = 2**31 - 1
+"""Rows are ``int32`` (the sorted arrays', and the faiss indexes' labels): at most this many ids."""
 
 
 class IdMap:
@@ -119,7 +121,7 @@ class IdMap:
         rows = self._lookup(keys)
         new = np.flatnonzero(rows < 0)
         if len(new):
-            self._own_ids()
+            self._own_ids(len(new))
         if len(new) >= MERGE_AT and not self._recent:
             fresh = keys if len(new) == len(keys) else [keys[n] for n in new.tolist()]
             if len(dict.fromkeys(fresh)) == len(fresh):  # no id twice: straight to the arrays
@@ -140,15 +142,18 @@ class IdMap:
 
     def append(self, external_id: str) -> int:
         """Add one id known to be new (the caller checked); return its row."""
-        self._own_ids()
+        self._own_ids(1)
         row = len(self._ids)
         self._ids.append(external_id)
         self._recent[external_id] = row
         self._merge_when_full()
         return row
 
-    def _own_ids(self) -> None:
-        """Take an own copy of the ids' list before the first write after :meth:`adopt`."""
+    def _own_ids(self, new: int) -> None:
+        """Before ``new`` ids are written: take an own copy of the ids' list if it is still
+        :meth:`adopt`'s, after checking the rows stay below :data:`MAX_ROWS`."""
+        if len(self._ids) + new > MAX_ROWS:
+            raise OverflowError(f"{len(self._ids) + new:,} ids: at most {MAX_ROWS:,} rows")
         if self._shared:
             self._ids = list(self._ids)
             self._shared = False

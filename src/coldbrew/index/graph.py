@@ -26,6 +26,13 @@ import numpy as np
 from coldbrew.index.exact import ExactIndex, top_k
 from coldbrew.store.rows import as_stored
 
+LABELS = np.int32
+"""The node <-> row label arrays' type (4 bytes a node and a row, 8 MB less at a million items
+than ``int64``): faiss never reads them (its own ids are the nodes ``0..n-1``, the searches'
+selector a bitmap); its ``int64`` search results index them as they are. Rows are below
+:data:`~coldbrew.data.idmap.MAX_ROWS` by construction, nodes checked as they are appended."""
+MAX_NODES = int(np.iinfo(LABELS).max)
+
 
 def faiss_module() -> Any:
     """The ``faiss`` module, or an ``ImportError`` naming the extra that installs it."""
@@ -49,8 +56,8 @@ class GraphIndex(ExactIndex):
         self.exact_below = exact_below
         self.narrow_fraction = narrow_fraction
         self._graph = self._new_graph()
-        self._label_row = np.zeros(0, dtype=np.int64)  # graph node -> row
-        self._row_label = np.full(0, -1, dtype=np.int64)  # row -> its current node (or -1)
+        self._label_row = np.zeros(0, dtype=LABELS)  # graph node -> row
+        self._row_label = np.full(0, -1, dtype=LABELS)  # row -> its current node (or -1)
         self._live = np.zeros(0, dtype=bool)  # graph node -> may be returned
 
     # ---- what a subclass decides ------------------------------------------------------------
@@ -144,7 +151,7 @@ class GraphIndex(ExactIndex):
     def _grow_rows(self) -> None:
         n = len(self.ids)
         if n > len(self._row_label):
-            grown = np.full(max(n, 2 * len(self._row_label), 16), -1, dtype=np.int64)
+            grown = np.full(max(n, 2 * len(self._row_label), 16), -1, dtype=LABELS)
             grown[: len(self._row_label)] = self._row_label
             self._row_label = grown
 
@@ -157,11 +164,15 @@ class GraphIndex(ExactIndex):
     def _append_nodes(self, rows: np.ndarray) -> None:
         self._kill(rows)
         start = self.graph_size
+        if start + len(rows) > MAX_NODES:
+            raise OverflowError(
+                f"{start + len(rows):,} nodes: at most {MAX_NODES:,} (int32 labels)"
+            )
         for first in range(0, len(rows), 100_000):  # bounded float32 copies of a compact matrix
             chunk = rows[first : first + 100_000]
             self._graph.add(np.ascontiguousarray(self._vectors[chunk], dtype=np.float32))
-        labels = np.arange(start, start + len(rows), dtype=np.int64)
-        self._label_row = np.concatenate([self._label_row, rows])
+        labels = np.arange(start, start + len(rows), dtype=LABELS)
+        self._label_row = np.concatenate([self._label_row, rows.astype(LABELS)])
         self._live = np.concatenate([self._live, np.ones(len(rows), dtype=bool)])
         self._row_label[rows] = labels
 
@@ -175,7 +186,7 @@ class GraphIndex(ExactIndex):
         """Rebuild the structure from the active rows, dropping dead nodes (training it first
         when it needs training and there are enough rows)."""
         self._graph = self._empty_graph()
-        self._label_row = np.zeros(0, dtype=np.int64)
+        self._label_row = np.zeros(0, dtype=LABELS)
         self._live = np.zeros(0, dtype=bool)
         self._row_label[:] = -1
         rows = np.flatnonzero(self.active)
@@ -287,7 +298,7 @@ class GraphIndex(ExactIndex):
         self._loaded(graph)
         self._live = np.asarray([i is not None for i in labels], dtype=bool)
         self._label_row = np.asarray(
-            [self.ids.row(i) if i is not None else 0 for i in labels], dtype=np.int64
+            [self.ids.row(i) if i is not None else 0 for i in labels], dtype=LABELS
         )
         self._row_label[:] = -1
         live = np.flatnonzero(self._live)

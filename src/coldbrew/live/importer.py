@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import numpy as np
-import pandas as pd
 from tqdm.auto import tqdm
 
+from coldbrew.data.frames import pd
 from coldbrew.data.schema import CONTEXT, ITEM_ID, TIMESTAMP, USER_ID, VALUE, Dataset
 from coldbrew.live.engine import Engine
 from coldbrew.store.records import Interaction, Item, User

@@ -8,11 +8,12 @@ database re-encodes nothing. Positive events are the interactions; dislikes are 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from math import isnan
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
+from coldbrew.data.frames import pd
 from coldbrew.data.schema import (
     CONTEXT,
     ITEM_ID,
@@ -22,6 +23,7 @@ from coldbrew.data.schema import (
     Dataset,
     DatasetSpec,
 )
+from coldbrew.models.users import users_of
 from coldbrew.store import Interaction, Item, User
 from coldbrew.text.templates import ItemTemplate
 
@@ -74,12 +76,47 @@ def _field(item: Item, name: str) -> Any:
 
 def _user_frame(users: Sequence[User]) -> tuple[pd.DataFrame, tuple[str, ...]]:
     """Users with their words and scalar attributes (lists and nested values are left out)."""
-    keys = sorted({k for u in users for k, v in u.attributes.items() if _scalar(v)})
+    keys = _attribute_keys(users)
     rows = [
         {USER_ID: u.user_id, TEXT: u.text, **{k: u.attributes.get(k) for k in keys}} for u in users
     ]
     frame = pd.DataFrame(rows, columns=[USER_ID, TEXT, *keys])
-    return frame, tuple(keys)
+    return frame, keys
+
+
+def _attribute_keys(users: Sequence[User]) -> tuple[str, ...]:
+    return tuple(sorted({k for u in users for k, v in u.attributes.items() if _scalar(v)}))
+
+
+def service_profiles(users: Sequence[User]) -> tuple[DatasetSpec, dict[str, dict[str, Any]]]:
+    """The spec of :func:`dataset_from_records` over ``users``, and each user's profile as a
+    fit on it reads them (:func:`~coldbrew.models.users.users_of`), read from the records
+    without a frame (a restart builds none) where a frame's column would not convert a value:
+    an attribute held as text, as floats, or as integers by every user. Else (integers some
+    users lack become floats in a column, mixed kinds stay as they are) through the frame."""
+    keys = _attribute_keys(users)
+    for key in keys:
+        given = [v for u in users if (v := u.attributes.get(key)) is not None]
+        kinds = {type(v) for v in given}
+        if (
+            len(kinds) > 1
+            or kinds - {str, float, int}
+            or (int in kinds and len(given) < len(users))
+        ):
+            return _service_spec(keys), users_of(ids_dataset([], users))[1]
+    profiles = {
+        u.user_id: {
+            "text": u.text if isinstance(u.text, str) and u.text else None,
+            "attributes": {
+                k: v
+                for k in keys
+                if (v := u.attributes.get(k)) is not None
+                and not (isinstance(v, float) and isnan(v))
+            },
+        }
+        for u in users
+    }
+    return _service_spec(keys), profiles
 
 
 def _scalar(value: Any) -> bool:
@@ -115,9 +152,7 @@ def dataset_from_records(
 
 
 def ids_dataset(item_ids: Sequence[str], users: Sequence[User]) -> Dataset:
-    """:func:`dataset_from_records` of no events, its items as ids alone (no text): for a model
-    handed its items' vectors rather than encoding them
-    (:meth:`~coldbrew.models.zeroshot.ZeroShotRecommender.fit_rows`)."""
+    """:func:`dataset_from_records` of no events, its items as ids alone (no text)."""
     items = pd.DataFrame({ITEM_ID: pd.Series(item_ids, dtype=str)})
     return _service_dataset(items, users, positive_frame([]), "service")
 
@@ -126,11 +161,14 @@ def _service_dataset(
     items: pd.DataFrame, users: Sequence[User], positives: pd.DataFrame, name: str
 ) -> Dataset:
     user_frame, attribute_keys = _user_frame(users)
-    spec = DatasetSpec(
+    return Dataset(_service_spec(attribute_keys, name), items, positives, user_frame)
+
+
+def _service_spec(attribute_keys: tuple[str, ...], name: str = "service") -> DatasetSpec:
+    return DatasetSpec(
         name=name,
         item_text=(TEXT,),
         user_text=(TEXT,),
         user_attributes=attribute_keys,
         positive_threshold=None,
     )
-    return Dataset(spec, items, positives, user_frame)

@@ -18,7 +18,12 @@ from typing import Any
 import numpy as np
 
 from coldbrew.live.catalog import ItemTable
-from coldbrew.live.records import POSITIVE_EVENTS, dataset_from_records, ids_dataset, item_text
+from coldbrew.live.records import (
+    POSITIVE_EVENTS,
+    dataset_from_records,
+    item_text,
+    service_profiles,
+)
 from coldbrew.live.refit import (
     RefitJob,
     build_zeroshot,
@@ -69,7 +74,8 @@ def bootstrap(live: Live) -> Recommender | None:
     model = build_zeroshot(live.encoder, held)
     rows = index_rows(live)
     if rows is not None:  # the rows the fit would hold: no million texts rendered and looked up
-        model.fit_rows(ids_dataset(list(live.items), users), rows)
+        spec, profiles = service_profiles(users)  # no frame: a restart imports no pandas
+        model.fit_rows(spec, list(live.items), profiles, rows)
     else:
         model.fit(dataset_from_records(list(live.items.values()), users, []))
     share_vectors(live, model)

@@ -36,6 +36,7 @@ PRELOAD = "coldbrew.live.preload"
 :data:`MODULES`."""
 MODULES = (
     "coldbrew.live.refit",
+    "pandas",  # coldbrew imports it at a first frame (coldbrew.data.frames): every refit builds one
     "coldbrew.store.db",
     "coldbrew.models.recipes",
     "threadpoolctl",

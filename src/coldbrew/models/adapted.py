@@ -8,8 +8,8 @@ from dataclasses import fields
 from typing import Any, Self
 
 import numpy as np
-import pandas as pd
 
+from coldbrew.data.frames import pd
 from coldbrew.data.schema import Dataset
 from coldbrew.models.adaptor import (
     Corpus,

@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any, ClassVar, Self
 
 import numpy as np
-import pandas as pd
 
+from coldbrew.data.frames import pd
 from coldbrew.data.idmap import IdMap
 from coldbrew.data.schema import ITEM_ID, Dataset
 from coldbrew.index.exact import top_k
@@ -129,16 +129,18 @@ class Recommender(ABC):
         """Learn from the catalogue, users and positive interactions of ``dataset``."""
         if dataset.items.empty:
             raise ValueError(f"dataset {dataset.name!r} has no items to recommend")
-        self.item_ids = IdMap(dataset.items[ITEM_ID])
-        self._active = np.ones(len(self.item_ids), dtype=bool)
-        self._history, self._profiles = users_of(dataset)
-        self._popularity = None
-        self.silent_reason = None
-        self._remembered.forget()
+        self._start_fit(IdMap(dataset.items[ITEM_ID]), *users_of(dataset))
         self._fit(dataset)
-        self._fitted = True
-        self._fitted_on = weakref.ref(dataset)
+        self._fitted, self._fitted_on = True, weakref.ref(dataset)
         return self
+
+    def _start_fit(
+        self, ids: IdMap, history: dict[str, list[str]], profiles: dict[str, dict[str, Any]]
+    ) -> None:
+        """What every fit starts from: the items in order, the users' histories and profiles."""
+        self.item_ids, self._active, self._popularity = ids, np.ones(len(ids), bool), None
+        self._history, self._profiles, self.silent_reason = history, profiles, None
+        self._remembered.forget()
 
     def fitted_on(self, dataset: Dataset) -> bool:
         """Whether the last :meth:`fit` learned from this very ``dataset`` object (a part two

@@ -8,8 +8,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
+from coldbrew.data.frames import pd
 from coldbrew.data.schema import ITEM_ID, USER_ID, Dataset
 from coldbrew.models.base import NO_INTERACTIONS, Recommender, UserQuery
 from coldbrew.models.privacy import check_min_users

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any, Self
 
 import numpy as np
-import pandas as pd
 
+from coldbrew.data.frames import pd
 from coldbrew.data.schema import Dataset
 from coldbrew.index.base import Index
 from coldbrew.index.exact import ExactIndex, top_k

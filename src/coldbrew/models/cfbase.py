@@ -11,9 +11,9 @@ from collections.abc import Hashable, Mapping, Sequence
 from typing import NamedTuple
 
 import numpy as np
-import pandas as pd
 import scipy.sparse as sp
 
+from coldbrew.data.frames import pd
 from coldbrew.data.idmap import IdMap
 from coldbrew.data.schema import ITEM_ID, USER_ID, Dataset
 from coldbrew.models.base import NO_INTERACTIONS, Recommender, UserQuery

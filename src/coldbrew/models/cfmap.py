@@ -10,8 +10,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, Self, runtime_checkable
 
 import numpy as np
-import pandas as pd
 
+from coldbrew.data.frames import pd
 from coldbrew.data.schema import ITEM_ID, Dataset
 from coldbrew.eval.metrics import ndcg_at_k_scores
 from coldbrew.models.base import (

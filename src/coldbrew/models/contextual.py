@@ -16,8 +16,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
+from coldbrew.data.frames import pd
 from coldbrew.data.schema import CONTEXT, ITEM_ID, USER_ID, Dataset, has_context
 from coldbrew.models.base import UserQuery
 from coldbrew.models.baselines import AttributePopularityRecommender, PopularityRecommender

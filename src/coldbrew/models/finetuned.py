@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any, Self
 
 import numpy as np
-import pandas as pd
 
+from coldbrew.data.frames import pd
 from coldbrew.models.base import ModelNotFittedError
 from coldbrew.models.zeroshot import ZeroShotRecommender, set_rows
 from coldbrew.text.cache import encode_texts

@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import Any, Self, TypeGuard
 
 import numpy as np
-import pandas as pd
 from tqdm.auto import tqdm
 
+from coldbrew.data.frames import pd
 from coldbrew.data.idmap import IdMap
 from coldbrew.data.schema import (
     ITEM_ID,

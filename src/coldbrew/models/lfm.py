@@ -16,9 +16,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import scipy.sparse as sp
 
+from coldbrew.data.frames import pd
 from coldbrew.data.idmap import IdMap
 from coldbrew.data.schema import Dataset
 from coldbrew.models.base import NO_INTERACTIONS, Recommender, UserQuery

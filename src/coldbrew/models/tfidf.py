@@ -13,9 +13,9 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 import scipy.sparse as sp
 
+from coldbrew.data.frames import pd
 from coldbrew.data.schema import ITEM_ID, Dataset
 from coldbrew.models.base import Recommender, UserQuery
 from coldbrew.models.cfbase import popularity_scores

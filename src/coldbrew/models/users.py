@@ -7,8 +7,8 @@ import weakref
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
+from coldbrew.data.frames import pd
 from coldbrew.data.schema import USER_ID, Dataset, history_by_user
 
 _USERS_READ: dict[

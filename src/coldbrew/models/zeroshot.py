@@ -12,10 +12,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Self
 
 import numpy as np
-import pandas as pd
 
+from coldbrew.data.frames import pd
 from coldbrew.data.idmap import IdMap
-from coldbrew.data.schema import Dataset
+from coldbrew.data.schema import Dataset, DatasetSpec
 from coldbrew.models.base import ModelNotFittedError, Recommender, UserQuery
 from coldbrew.models.context import check_context_weight, context_sentence
 from coldbrew.models.reasons import Reason, ReasonKind, closest_liked
@@ -160,7 +160,6 @@ class ZeroShotRecommender(Recommender):
         self.item_vectors = np.zeros((0, 0), dtype=np.float32)
         self.language_means = np.zeros((0, 0), dtype=np.float32)
         self._attribute_vectors: dict[str, np.ndarray] = {}
-        self._given_rows: Any = None
 
     @classmethod
     def _from_params(cls, params: Mapping[str, Any], **components: Any) -> Self:
@@ -190,9 +189,9 @@ class ZeroShotRecommender(Recommender):
         )
 
     # ---- fitting ------------------------------------------------------------------------
-    def _template_for(self, dataset: Dataset) -> ItemTemplate:
+    def _template_for(self, spec: DatasetSpec) -> ItemTemplate:
         if self.item_template is None:
-            self.item_template = ItemTemplate(dataset.spec.item_text, dataset.spec.item_attributes)
+            self.item_template = ItemTemplate(spec.item_text, spec.item_attributes)
         return self.item_template
 
     def _encode_items(self, items: pd.DataFrame) -> np.ndarray:
@@ -207,48 +206,59 @@ class ZeroShotRecommender(Recommender):
         )
         return centre_by_script(vectors, texts, self.language_means)
 
-    def _fit(self, dataset: Dataset) -> None:
-        self._template_for(dataset)
-        if not self.user_template.attribute_fields and dataset.spec.user_attributes:
+    def _read_spec(self, spec: DatasetSpec) -> None:
+        """The templates a fit on a dataset of ``spec`` reads items and users with."""
+        self._template_for(spec)
+        if not self.user_template.attribute_fields and spec.user_attributes:
             self.user_template = UserTemplate(
-                text_fields=dataset.spec.user_text or ("text",),
-                attribute_fields=dataset.spec.user_attributes,
+                text_fields=spec.user_text or ("text",),
+                attribute_fields=spec.user_attributes,
                 phrases=self.user_template.phrases,
                 prefix=self.user_template.prefix,
             )
         self.language_means = np.zeros((0, 0), dtype=np.float32)
         self._attribute_vectors = {}
-        if self._given_rows is not None:  # fit_rows: the vectors are handed in, not encoded
-            self.item_vectors = as_rows(self._given_rows, VECTOR_DTYPES[self.vector_dtype])
-            return
+
+    def _fit(self, dataset: Dataset) -> None:
+        self._read_spec(dataset.spec)
         vectors = self._encode_items(dataset.items)
         if self.center_languages:
-            texts = self._template_for(dataset).render_frame(dataset.items)
+            texts = self._template_for(dataset.spec).render_frame(dataset.items)
             self.language_means = group_means(vectors, script_groups(texts))
             vectors = centre_by_script(vectors, texts, self.language_means)
         self.item_vectors = as_rows(vectors, VECTOR_DTYPES[self.vector_dtype])
 
-    def fit_rows(self, dataset: Dataset, rows: Any) -> Self:
-        """:meth:`fit` with the items' vectors handed in rather than encoded: ``rows`` holds one
-        row per item of ``dataset.items``, in its order (a numpy matrix or
-        :class:`~coldbrew.store.rows.Int8Rows`, held as they are where they already have
-        :attr:`vector_dtype`), the very vectors the encoder gives their rendered texts — a
-        service's index rows of its stored vectors. Nothing is centred by script: the caller
-        hands rows only for a catalogue in which :func:`~coldbrew.text.language.group_means`
-        would find one script (its items' texts are not read at all).
+    def fit_rows(
+        self,
+        spec: DatasetSpec,
+        item_ids: Sequence[str],
+        profiles: dict[str, dict[str, Any]],
+        rows: Any,
+    ) -> Self:
+        """:meth:`fit` on a dataset of ``spec`` without its frames: its items named by
+        ``item_ids`` with their vectors handed in rather than encoded, its users' ``profiles``
+        (as :func:`~coldbrew.models.users.users_of` reads them), no events. ``rows`` holds one
+        row per item, in order (a numpy matrix or :class:`~coldbrew.store.rows.Int8Rows`, held
+        as they are where they already have :attr:`vector_dtype`), the very vectors the
+        encoder gives their rendered texts — a service's index rows of its stored vectors: a
+        restarted service builds no frame (and imports no pandas). Nothing is centred by
+        script: the caller hands rows only for a catalogue in which
+        :func:`~coldbrew.text.language.group_means` would find one script.
 
         Raises
         ------
         ValueError
-            If ``rows`` has not one row per item.
+            If there are no items, or ``rows`` has not one row per item.
         """
-        if len(rows) != len(dataset.items):
-            raise ValueError(f"{len(rows)} rows given for {len(dataset.items)} items")
-        self._given_rows = rows
-        try:
-            return self.fit(dataset)
-        finally:
-            self._given_rows = None
+        if not len(item_ids):
+            raise ValueError(f"dataset {spec.name!r} has no items to recommend")
+        if len(rows) != len(item_ids):
+            raise ValueError(f"{len(rows)} rows given for {len(item_ids)} items")
+        self._start_fit(IdMap(item_ids), {}, profiles)
+        self._read_spec(spec)
+        self.item_vectors = as_rows(rows, VECTOR_DTYPES[self.vector_dtype])
+        self._fitted, self._fitted_on = True, None
+        return self
 
     def _add_items(self, items: pd.DataFrame, rows: np.ndarray) -> None:
         self.item_vectors = set_rows(

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import pandas as pd
+from coldbrew.data.frames import pd
 
 
 def _is_missing(value: Any) -> bool:
