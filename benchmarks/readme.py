@@ -239,14 +239,22 @@ ABLATION_INTRO = (
 )
 
 
-def transfer_table(entry: dict[str, Any], commands: list[str]) -> list[str]:
-    """A ``transfer.py`` report as a table: per held-out catalogue, zero-shot text against the
-    text model trained on the other catalogues (NDCG@20 on its cold items)."""
-    report = read(entry["report"])
+def raw_line(entry: dict[str, Any], report: Any, commands: list[str]) -> str:
+    """The line under a table drawn from one report: its link, note, commit, date, load and the
+    number of its command (added to ``commands`` when new)."""
     src = source(entry["report"], report, entry)
     if src.command not in commands:
         commands.append(src.command)
     number = commands.index(src.command) + 1
+    link = f"[{Path(src.report).name}]({src.report})"
+    notes = f", [note]({entry['notes']})" if "notes" in entry else ""
+    return f"Raw report {link}{notes}: {src.commit}, {src.date}, load {src.load}, command {number}."
+
+
+def transfer_table(entry: dict[str, Any], commands: list[str]) -> list[str]:
+    """A ``transfer.py`` report as a table: per held-out catalogue, zero-shot text against the
+    text model trained on the other catalogues (NDCG@20 on its cold items)."""
+    report = read(entry["report"])
 
     def cell(block: dict[str, Any]) -> str:
         low, high = block["ci"]
@@ -263,13 +271,25 @@ def transfer_table(entry: dict[str, Any], commands: list[str]) -> list[str]:
             f"| {row['held_out']} | {cell(row['zeroshot'])} | {cell(row['whitened'])} "
             f"| {cell(row['transferred'])} | {ratio:.2f}× |"
         )
-    link = f"[{Path(src.report).name}]({src.report})"
-    notes = f", [note]({entry['notes']})" if "notes" in entry else ""
-    out += [
-        "",
-        f"Raw report {link}{notes}: {src.commit}, {src.date}, load {src.load}, command {number}.",
+    return [*out, "", raw_line(entry, report, commands)]
+
+
+def lodo_table(entry: dict[str, Any], commands: list[str]) -> list[str]:
+    """A ``lodo_defaults.py rotate`` report as a table: per held-out dataset, the setting chosen
+    on the others and the held-out dataset's validation ratio for it and for the shipped one."""
+    report = read(entry["report"])
+    out = [
+        "| held out | chosen on the other four | the shipped default? | its geometric mean "
+        "there | held out: chosen | held out: shipped |",
+        "|---|---|---|---|---|---|",
     ]
-    return out
+    for held, row in report["rotations"].items():
+        out.append(
+            f"| {held} | {row['chosen']} | {'yes' if row['is_shipped'] else 'no'} "
+            f"| {row['chosen_on_the_others']:.4f} | {row['held_out_ratio_chosen']:.4f} "
+            f"| **{row['held_out_ratio_shipped']:.4f}** |"
+        )
+    return [*out, "", raw_line(entry, report, commands)]
 
 
 def table(header: str, entries: list[dict[str, Any]], line: Any, commands: list[str]) -> list[str]:
@@ -336,6 +356,9 @@ def render() -> str:
     for entry in manifest.get("transfer", []):
         lines += ["", f"### {entry['what']}", "", entry["intro"], ""]
         lines += transfer_table(entry, commands)
+    for entry in manifest.get("lodo", []):
+        lines += ["", f"### {entry['what']}", "", entry["intro"], ""]
+        lines += lodo_table(entry, commands)
     if manifest.get("bound"):
         lines += [
             "",
