@@ -47,7 +47,7 @@ TOPICS: dict[str, list[str]] = {
     "Training, encoding and refits": [
         "train_speed.py", "train_first_line.py", "finetune_options.py", "distill.py",
         "encode_throughput.py", "encode_ab.py", "int8_agreement.py", "ray_encode.py",
-        "refit_cost.py", "bench_runtimes.py",
+        "refit_cost.py", "bench_runtimes.py", "ci_time.py",
     ],
     "Languages": ["zh_wishes.py", "mixed_language.py"],
     "This page": ["readme.py"],
