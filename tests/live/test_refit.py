@@ -11,12 +11,42 @@ from pathlib import Path
 
 import pytest
 
+from coldbrew.live.engine import Engine, Serving
+from coldbrew.live.served import refit_job
 from coldbrew.live.worker import ENCODER_LIBRARIES, MODULES, encoder_libraries
+from coldbrew.store import Store
 from coldbrew.text.centred import ScriptCentredEncoder
 from coldbrew.text.encoder import HashingEncoder
 from coldbrew.text.factory import make_encoder
+from coldbrew.text.runtime import RUNTIME_VARIABLE
 
 ONNX, TORCH = ENCODER_LIBRARIES["onnx"], ENCODER_LIBRARIES["torch"]
+
+
+def test_the_refit_job_carries_the_runtime_the_service_runs_its_encoder_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Given (as ``coldbrew serve`` gives its setting), else ``$COLDBREW_ENCODER_RUNTIME``,
+    else auto: the engine's runtime is the job's."""
+    serving = Serving(models_dir=str(tmp_path / "models"), refit_every=0, refit_minutes=0)
+    runtimes = []
+    for name, given, variable in (
+        ("a", "torch", "onnx"),
+        ("b", None, "onnx-int8"),
+        ("c", None, None),
+    ):
+        if variable is None:
+            monkeypatch.delenv(RUNTIME_VARIABLE, raising=False)
+        else:
+            monkeypatch.setenv(RUNTIME_VARIABLE, variable)
+        store = Store(str(tmp_path / f"{name}.sqlite"))
+        engine = Engine(store, HashingEncoder(8), serving=serving, runtime=given).load()
+        job = refit_job(engine, False)
+        assert job.encoder == {"type": "hashing", "dim": 8}
+        runtimes.append(job.runtime)
+        engine.close()
+        store.close()
+    assert runtimes == ["torch", "onnx-int8", "auto"]
 
 
 def test_the_refit_server_imports_the_libraries_of_the_runtime_the_encoder_runs_on() -> None:
