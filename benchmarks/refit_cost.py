@@ -21,6 +21,7 @@ first one's figures are those of the run that kept them).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import inspect
 import json
@@ -30,6 +31,7 @@ import shutil
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -52,6 +54,7 @@ from coldbrew.store import Interaction, Store
 from coldbrew.text.cache import EmbeddingCache
 from coldbrew.text.encoder import Encoder
 from coldbrew.text.factory import make_encoder
+from coldbrew.text.runtime import RUNTIMES
 
 ALS = {"factors": 64, "regularization": 0.05, "alpha": 10.0, "iterations": 15}
 """The recipe's ALS (``models/recipes.py`` ``_als``), fitted plainly."""
@@ -90,6 +93,30 @@ def newest(events: list[Interaction], count: int) -> list[Interaction]:
         return list(events)
     before = events[len(events) - count - 1].timestamp
     return [i for i in events[len(events) - count :] if i.timestamp > before]
+
+
+JOB_FIELDS = {f.name for f in dataclasses.fields(RefitJob)}
+
+
+def runtime_job(job: RefitJob, runtime: str | None) -> RefitJob:
+    """``job`` on ``runtime`` (the service's ``--runtime``) where this checkout's job carries
+    one (issue 29; before, a refit rebuilt its encoder on PyTorch); ``None``: the job's default."""
+    if runtime is None:
+        return job
+    if "runtime" not in JOB_FIELDS:
+        raise SystemExit("this checkout's refit job carries no runtime (it encodes on PyTorch)")
+    return dataclasses.replace(job, runtime=runtime)  # type: ignore[call-arg]
+
+
+def service_launcher(job: RefitJob) -> Launcher:
+    """The service's launcher for ``job``, its refit server importing the libraries of the job's
+    encoder on its runtime where this checkout chooses them (else its fixed list)."""
+    if "libraries" not in inspect.signature(launcher).parameters:
+        return launcher(None)
+    from coldbrew.live.worker import encoder_libraries
+
+    libraries = encoder_libraries(job.encoder, job.runtime)  # type: ignore[attr-defined]
+    return launcher(None, libraries=libraries)  # type: ignore[call-arg]
 
 
 FIRST = "first.json"
@@ -140,13 +167,16 @@ def refit(job: RefitJob, encoder: Encoder, mode: str, launch: Launcher | None) -
     """One refit, timed: in this process, or through ``launch`` (the service's launcher: its
     process start, imports and encoder load included; CPU of that process). ``mode`` is passed
     on where this checkout's job knows it."""
-    if "reuse" in {f.name for f in dataclasses.fields(RefitJob)}:
+    if "reuse" in JOB_FIELDS:
         job = dataclasses.replace(job, reuse=mode == "reuse")  # type: ignore[call-arg]
     elif mode != "full":
         raise SystemExit(f"this checkout's refit has only the full mode, not {mode!r}")
     wall, cpu = time.perf_counter(), cpu_seconds(launch is not None)
     if launch is not None:
-        outcome = launch(job)[1]()
+        running, wait = launch(job)
+        with PeakWatch(running) as peak:
+            outcome = wait()
+        outcome["peak_rss_mb_polled"] = peak.mb
         if "error" in outcome:
             raise SystemExit(f"the refit failed: {outcome['error']}")
     else:
@@ -156,6 +186,33 @@ def refit(job: RefitJob, encoder: Encoder, mode: str, launch: Launcher | None) -
     if "worker" in outcome:  # forked from the refit server: not this process's child
         outcome["cpu_s"] = round(outcome["worker"]["cpu_s"], 3)
     return outcome
+
+
+class PeakWatch(threading.Thread):
+    """Reads the refit process's peak resident memory (``VmHWM``) every 0.05 s while it runs,
+    from outside (any checkout: a forked refit is the server's child, not this process's); the
+    last reading is the peak but for its last 0.05 s."""
+
+    def __init__(self, running: Any) -> None:
+        super().__init__(daemon=True)
+        self.running = running
+        self.mb: float | None = None
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(0.05):
+            pid = getattr(self.running, "pid", None)
+            with contextlib.suppress(OSError, StopIteration, ValueError, TypeError):
+                lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+                self.mb = int(next(x for x in lines if x.startswith("VmHWM")).split()[1]) / 1024
+
+    def __enter__(self) -> PeakWatch:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.done.set()
+        self.join()
 
 
 def cpu_seconds(children: bool) -> float:
@@ -196,6 +253,13 @@ def table(results: dict[str, Any]) -> str:
             f"\n{name}: {out['wall_s']:.2f} s wall, {out['cpu_s']:.2f} s CPU, {ratio:.0f}x ALS; "
             f"swapped {out.get('swapped')}, holdout {out['validation']}"
         )
+        process = out.get("worker", {})
+        lines.append(
+            f"encoded {out.get('encoded')} with {out.get('encoder', '?')}; refit process peak "
+            f"RSS {process.get('peak_rss_mb', '?')} MB (polled {out.get('peak_rss_mb_polled')}), "
+            "encoder libraries "
+            f"{process.get('imported', '?')}"
+        )
         lines.append("| step | wall s | CPU s |\n|---|---:|---:|")
         for step, t in out.get("steps", {}).items():
             lines.append(f"| {step} | {t['wall_s']:.2f} | {t['cpu_s']:.2f} |")
@@ -218,6 +282,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--encoder", default="default")
     parser.add_argument(
         "--spawn", action="store_true", help="each refit where the service runs it (its launcher)"
+    )
+    parser.add_argument(
+        "--runtime",
+        choices=RUNTIMES,
+        help="the service's encoder runtime, which the refit encodes on (default: the job's, "
+        "auto; checkouts before issue 29's refit runtime encode on PyTorch and refuse it)",
     )
     parser.add_argument("--als-repeats", type=int, default=3)
     parser.add_argument("--seed", type=int, default=42)
@@ -245,14 +315,16 @@ def main(argv: list[str] | None = None) -> int:
     later = {i.interaction_id for i in new}
     old = [i for i in records.interactions if i.interaction_id not in later]
     encoder = make_encoder(args.encoder)
-    launch = launcher(None) if args.spawn else None  # the service's: its server starts now
     results: dict[str, Any] = {"refits": {}}
     with tempfile.TemporaryDirectory() as scratch:
         url = str(Path(scratch) / "refit.sqlite")
+        job = RefitJob(url, str(Path(scratch) / "models"), encoder.config(), serving=None)
+        job = runtime_job(job, args.runtime)
+        # the service's: its server starts now
+        launch = service_launcher(job) if args.spawn else None
         if args.state is None or not (args.state / FIRST).exists():
             seed_store(url, dataclasses.replace(records, interactions=old), encoder, args.cache_dir)
         results["plain_als"] = plain_als(records, events, args.seed, args.als_repeats)
-        job = RefitJob(url, str(Path(scratch) / "models"), encoder.config(), serving=None)
         if args.state is not None and (args.state / FIRST).exists():
             first = kept_state(args.state, Path(scratch))
         else:
@@ -275,7 +347,8 @@ def main(argv: list[str] | None = None) -> int:
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "git": head,
-        "refit_job_fields": [f.name for f in dataclasses.fields(RefitJob)],
+        "refit_job_fields": sorted(JOB_FIELDS),
+        "runtime": getattr(job, "runtime", "torch (the job carries none)"),
         "run_refit": inspect.getsourcefile(run_refit),
         "positives": len(events),
         "spawned": args.spawn,

@@ -4,6 +4,7 @@ every event the first refit learned, so the refit holds out each of them (issue 
 from __future__ import annotations
 
 import importlib
+import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -66,3 +67,21 @@ def test_a_kept_state_comes_back_as_the_first_refit_left_it(
     assert not (again / refit_cost.FIRST).exists()
     (again / "models" / "v2").mkdir()  # a later refit's version stays in its copy
     assert not (state / "models" / "v2").exists()
+
+
+def test_the_job_runs_on_the_runtime_asked_else_its_default(refit_cost: ModuleType) -> None:
+    job = refit_cost.RefitJob("sqlite://", "models", {"type": "hashing", "dim": 8}, None)
+    assert refit_cost.runtime_job(job, None).runtime == "auto"
+    assert refit_cost.runtime_job(job, "torch").runtime == "torch"
+
+
+def test_the_peak_memory_of_a_running_process_is_read_from_outside(
+    refit_cost: ModuleType,
+) -> None:
+    """What the benchmark reads of a refit process it did not start (any checkout's): here a
+    child that holds 80 MB for a moment."""
+    hold = "x = bytearray(80_000_000); import time; time.sleep(1.0)"
+    child = subprocess.Popen([sys.executable, "-c", hold])
+    with refit_cost.PeakWatch(child) as peak:
+        child.wait()
+    assert peak.mb is not None and peak.mb >= 80

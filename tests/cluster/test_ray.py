@@ -194,6 +194,28 @@ def test_minilm_on_ray_gives_the_plain_vectors() -> None:
     assert np.abs(on_ray.encode(texts) - encoder.encode(texts)).max() <= 1e-6
 
 
+@pytest.mark.slow
+def test_an_encoding_actor_runs_the_model_on_the_runtime_it_is_given() -> None:
+    """A float onnx encoder's config is PyTorch's: an actor built with runtime ``auto`` runs
+    onnxruntime (one thread per CPU it has), with the vectors of the same encoder here."""
+    from coldbrew.cluster.encode import EncodeBatches
+    from coldbrew.text.factory import runtime_encoder
+
+    local = runtime_encoder("default", runtime="auto")  # exported here first, if need be
+    config, texts = local.config(), catalogue(20)
+
+    @ray.remote(num_cpus=1)
+    def actor_encoder(runtime: str) -> tuple[str, int | None, np.ndarray]:
+        actor = EncodeBatches(config, 1, runtime)
+        batch = {"row": np.arange(len(texts)), "text": np.asarray(texts)}
+        vectors = actor(batch, "passage", 64)["vector"]
+        return type(actor.encoder).__name__, getattr(actor.encoder, "threads", None), vectors
+
+    name, threads, vectors = ray.get(actor_encoder.remote("auto"))
+    assert (name, threads) == ("OnnxEncoder", 1)
+    assert np.abs(vectors - local.encode(texts)).max() <= 1e-6
+
+
 def test_the_service_reads_coldbrew_ray() -> None:
     from coldbrew.config.settings import Settings
 

@@ -214,7 +214,7 @@ def add_ray_args(parser: argparse.ArgumentParser, work: str) -> None:
         type=int,
         default=1,
         metavar="C",
-        help="CPUs (and torch threads) per Ray worker (default: %(default)s)",
+        help="CPUs (and encoder threads) per Ray worker (default: %(default)s)",
     )
 
 

@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     if plan is not None:
         from coldbrew.cluster.encode import RayEncoder
 
-        encoder = RayEncoder(encoder, plan=plan, min_texts=0)
+        encoder = RayEncoder(encoder, plan=plan, min_texts=0, runtime=args.runtime)
     cache = EmbeddingCache(args.cache_dir) if args.cache_dir else None
     start = time.perf_counter()
     vectors = encode_texts(encoder, texts, kind="passage", cache=cache, show_progress=True)

@@ -59,7 +59,7 @@ def connect(address: str, *, num_cpus: int | None = None) -> None:
 
 @dataclass(frozen=True)
 class WorkerPlan:
-    """How many workers a batch job starts and how many CPUs (torch threads) each one gets."""
+    """How many workers a batch job starts and how many CPUs (encoder threads) each one gets."""
 
     workers: int
     cpus_per_worker: int

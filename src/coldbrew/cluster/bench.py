@@ -30,7 +30,7 @@ from coldbrew.data.schema import Dataset
 from coldbrew.models.recipes import ModelContext, make_model
 from coldbrew.text.cache import EmbeddingCache
 from coldbrew.text.encoder import Encoder, HashingEncoder
-from coldbrew.text.factory import make_encoder
+from coldbrew.text.factory import runtime_encoder
 from coldbrew.text.memo import MemoEncoder
 
 _HOLDERS: dict[str, EncoderHolder] = {}
@@ -55,7 +55,8 @@ def item_vectors(dataset: Dataset, config: BenchConfig, plan: WorkerPlan) -> dic
     """Every item text of the catalogue with its vector, encoded on the cluster (and cached in
     ``config.cache_dir`` like the plain path caches them)."""
     texts = list(dict.fromkeys(item_texts(dataset)))
-    encoder = RayEncoder(make_encoder(config.encoder), plan=plan, min_texts=0)
+    local = runtime_encoder(config.encoder, runtime=config.runtime)  # the workers' runtime
+    encoder = RayEncoder(local, plan=plan, min_texts=0, runtime=config.runtime)
     if config.cache_dir:
         vectors = EmbeddingCache(config.cache_dir).encode(encoder, texts, kind="passage")
     else:

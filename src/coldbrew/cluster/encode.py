@@ -1,10 +1,12 @@
 """Encoding a catalogue with Ray Data: ``map_batches`` over a pool of encoder actors.
 
-Each actor rebuilds the encoder from its config (:func:`coldbrew.text.factory.load_encoder`) once,
-with as many torch threads as it has CPUs, and encodes the blocks it is handed. Rows come back
-tagged with their position, so the output is in input order whatever order the blocks finish.
-:class:`RayEncoder` is an :class:`~coldbrew.text.encoder.Encoder` (same name, same vectors), so the
-embedding cache, the models and the benchmark take it where they take the plain encoder.
+Each actor rebuilds the encoder from its config once (:func:`coldbrew.text.factory.load_encoder`),
+on the runtime the caller encodes on (a float onnx encoder's config is PyTorch's: the runtime
+travels beside it), with as many threads as it has CPUs, and encodes the blocks it is handed.
+Rows come back tagged with their position, so the output is in input order whatever order the
+blocks finish. :class:`RayEncoder` is an :class:`~coldbrew.text.encoder.Encoder` (same name, same
+vectors), so the embedding cache, the models and the benchmark take it where they take the plain
+encoder.
 """
 
 from __future__ import annotations
@@ -19,17 +21,18 @@ from coldbrew.cluster import WorkerPlan, connect, require_ray, worker_plan
 from coldbrew.data.frames import pd
 from coldbrew.text.encoder import Encoder, TextKind
 from coldbrew.text.factory import load_encoder
+from coldbrew.text.runtime import default_runtime
 
 BLOCK_ROWS = 512
 """Texts per Ray Data block: the unit of work one actor takes at a time."""
 
 
 class EncodeBatches:
-    """The Ray Data callable class: one encoder per actor, built once."""
+    """The Ray Data callable class: one encoder per actor, built once on ``runtime`` (with
+    ``threads`` threads, the actor's CPUs)."""
 
-    def __init__(self, config: Mapping[str, Any], threads: int) -> None:
-
-        self.encoder = load_encoder(config)
+    def __init__(self, config: Mapping[str, Any], threads: int, runtime: str) -> None:
+        self.encoder = load_encoder(config, runtime=runtime, threads=threads)
         if "torch" in sys.modules:  # a torch encoder: as many threads as this actor's CPUs
             sys.modules["torch"].set_num_threads(threads)
 
@@ -51,6 +54,7 @@ def encode_on_ray(
     plan: WorkerPlan | None = None,
     block_rows: int = BLOCK_ROWS,
     show_progress: bool = False,
+    runtime: str | None = None,
 ) -> np.ndarray:
     """``texts`` encoded on the cluster by the encoder ``config`` describes, in input order.
 
@@ -58,6 +62,9 @@ def encode_on_ray(
     ----------
     config
         The encoder's :meth:`~coldbrew.text.encoder.Encoder.config`.
+    runtime
+        Where the workers run it (:func:`~coldbrew.text.runtime.onnx_or_torch`; ``None``:
+        ``$COLDBREW_ENCODER_RUNTIME`` here, else auto).
     dim
         Its vector size (the shape of an empty answer).
     plan
@@ -77,7 +84,11 @@ def encode_on_ray(
     blocks = [frame.iloc[s : s + block_rows] for s in range(0, len(frame), block_rows)]
     encoded = ray.data.from_pandas(blocks).map_batches(
         EncodeBatches,
-        fn_constructor_kwargs={"config": dict(config), "threads": plan.cpus_per_worker},
+        fn_constructor_kwargs={
+            "config": dict(config),
+            "threads": plan.cpus_per_worker,
+            "runtime": default_runtime() if runtime is None else runtime,
+        },
         fn_kwargs={"kind": kind, "batch_size": batch_size},
         batch_size=block_rows,
         batch_format="numpy",
@@ -99,7 +110,7 @@ class RayEncoder:
     Parameters
     ----------
     local
-        The encoder to mirror; the workers rebuild it from ``local.config()``.
+        The encoder to mirror; the workers rebuild it from ``local.config()`` on ``runtime``.
     plan
         Workers and CPUs per worker (default: from the cluster's CPUs, at the first bulk call).
     min_texts
@@ -109,6 +120,9 @@ class RayEncoder:
     address
         The cluster to join (:func:`~coldbrew.cluster.connect`) at the first bulk call; ``None``:
         this process has joined one already.
+    runtime
+        The one ``local`` runs on (:func:`~coldbrew.text.runtime.onnx_or_torch`; ``None``:
+        ``$COLDBREW_ENCODER_RUNTIME``, else auto), on which the workers run it too.
     """
 
     def __init__(
@@ -119,6 +133,7 @@ class RayEncoder:
         min_texts: int = 256,
         block_rows: int = BLOCK_ROWS,
         address: str | None = None,
+        runtime: str | None = None,
     ) -> None:
         if min_texts < 0:
             raise ValueError(f"min_texts must be >= 0, got {min_texts}")
@@ -127,6 +142,7 @@ class RayEncoder:
         self.min_texts = min_texts
         self.block_rows = block_rows
         self.address = address
+        self.runtime = default_runtime() if runtime is None else runtime
         self.bulk_calls = 0
         """How many calls went to the cluster."""
 
@@ -165,4 +181,5 @@ class RayEncoder:
             plan=self.plan,
             block_rows=self.block_rows,
             show_progress=show_progress,
+            runtime=self.runtime,
         )

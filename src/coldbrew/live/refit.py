@@ -55,8 +55,9 @@ from coldbrew.stopwatch import Stopwatch
 from coldbrew.store import Interaction, Item, User
 from coldbrew.text.cache import text_key
 from coldbrew.text.encoder import Encoder
-from coldbrew.text.factory import load_encoder
+from coldbrew.text.factory import OnFirstUse, rebuilt_on_use
 from coldbrew.text.memo import MemoEncoder
+from coldbrew.text.runtime import DEFAULT_RUNTIME
 
 log = logging.getLogger("coldbrew.live.refit")
 CATALOG = "catalog.npz"
@@ -157,6 +158,11 @@ class RefitJob:
     reuse: bool = True
     """Reuse the serving version's blend weights when :func:`reusable` allows (``False``: fit
     and search everything afresh, as every refit did before issue 29)."""
+    runtime: str = DEFAULT_RUNTIME
+    """Where the refit's encoder runs: the service's runtime (``COLDBREW_ENCODER_RUNTIME``,
+    :func:`~coldbrew.text.runtime.onnx_or_torch`). ``encoder`` alone would rebuild a float onnx
+    encoder on PyTorch, since their configs are the same. Jobs are never stored: each is made
+    for one refit and handed to its process (pickled) by the same code."""
 
 
 def run_refit(
@@ -203,7 +209,8 @@ def _refit(
 
     start = time.perf_counter()
     check("reading the database")
-    encoder = encoder or load_encoder(job.encoder)
+    # on the service's runtime, one thread, loaded only if something must be encoded
+    encoder = encoder or rebuilt_on_use(job.encoder, runtime=job.runtime, threads=1)
     store = Store(job.db_url)
     with settled(freeze=frozen):  # records without cycles: nothing for the collector to free
         try:
@@ -264,6 +271,7 @@ def _refit(
         outcome["version"] = _write_version(versions, final, items, info, check)
     outcome["seconds"] = time.perf_counter() - start
     outcome["encoded"] = dict(memo.encoded)  # none: the encoder's model was never loaded
+    outcome["encoder"] = encoded_with(encoder)
     outcome["parts"] = {
         name: model.fit_times.report()
         for name, model in (("candidate", candidate), ("served", final))
@@ -345,6 +353,21 @@ def _fit(
     return model.fit(dataset), False
 
 
+def encoded_with(encoder: Encoder) -> str | None:
+    """The class of the encoder a refit encoded with (``OnnxEncoder``,
+    ``SentenceTransformerEncoder``...; a script-centred one's base), ``None`` when it was
+    rebuilt on use and never used."""
+    if isinstance(encoder, OnFirstUse):
+        if encoder.made is None:
+            return None
+        encoder = encoder.made
+    return type(getattr(encoder, "base", encoder) if _centred(encoder) else encoder).__name__
+
+
+def _centred(encoder: Encoder) -> bool:
+    return encoder.config().get("type") == "script-centred"
+
+
 def reusable(job: RefitJob, searched_on: int, positives: int) -> bool:
     """Whether a refit may keep the serving version's blend weights (fitting each part once,
     searching nothing): asked to (``job.reuse``), not forced by a forget-user (the weights were
@@ -359,17 +382,27 @@ def reusable(job: RefitJob, searched_on: int, positives: int) -> bool:
 def run_quietly(
     job: RefitJob, check: Check | None = None, *, frozen: bool = False
 ) -> dict[str, Any]:
-    """:func:`run_refit` at low priority on one torch thread (in a child process or a Ray
-    task: the refit must not slow the process that serves); ``frozen``: the process ends with
-    the refit (:func:`run_refit`)."""
+    """:func:`run_refit` at low priority with its encoder on one thread (in a child process or
+    a Ray task: the refit must not slow the process that serves); ``frozen``: the process ends
+    with the refit (:func:`run_refit`). PyTorch is imported only for an encoder on ``torch``."""
     with contextlib.suppress(OSError):
         os.nice(10)
     if check is not None:
         check("loading the libraries")
-    import torch
+    if "torch" in worker.encoder_libraries(job.encoder, job.runtime):
+        import torch
 
-    torch.set_num_threads(1)
+        torch.set_num_threads(1)
     return run_refit(job, check=check, frozen=frozen)
+
+
+def peak_rss_mb() -> float | None:
+    """This process's peak resident memory (``VmHWM``; pages shared with the server it was
+    forked from included), ``None`` where ``/proc`` does not say."""
+    with contextlib.suppress(OSError, StopIteration, ValueError):
+        status = Path("/proc/self/status").read_text().splitlines()
+        return int(next(s for s in status if s.startswith("VmHWM")).split()[1]) / 1024
+    return None
 
 
 def refit_process(job: RefitJob, conn: Connection) -> None:
@@ -378,7 +411,8 @@ def refit_process(job: RefitJob, conn: Connection) -> None:
     outcome's ``worker`` says which process ran it, the refit libraries it started with
     (:func:`~coldbrew.live.worker.preloaded`: all of them when forked from the refit server),
     how many objects it holds outside the garbage collector's walks (the server's imports,
-    :mod:`~coldbrew.live.preload`) and its CPU seconds from its start."""
+    :mod:`~coldbrew.live.preload`), its CPU seconds from its start, its peak resident memory
+    and the encoders' libraries it held at its end (``imported``)."""
     lifeline = Lifeline.here()
     lifeline.watch()
     ready = worker.preloaded()
@@ -389,6 +423,8 @@ def refit_process(job: RefitJob, conn: Connection) -> None:
             "parent": os.getppid(),
             "cpu_s": time.process_time(),
             "frozen": gc.get_freeze_count(),
+            "peak_rss_mb": peak_rss_mb(),
+            "imported": [m for m in worker.preloaded() if m not in worker.MODULES],
         }
         conn.send({**outcome, "worker": {**process, "preloaded": ready}})
     except ParentGone as exc:  # nobody to tell

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
@@ -40,7 +40,8 @@ def fork_refit(job: RefitJob) -> tuple[Running, Callable[[], dict[str, Any]]]:
     """The default launcher: the job in a process forked from the refit server (it imported the
     refit's libraries once, :mod:`~coldbrew.live.worker`), started by the waiting thread."""
     receive, send = worker.CONTEXT.Pipe(duplex=False)
-    child = worker.process(refit_process, (job, send))
+    libraries = worker.encoder_libraries(job.encoder, job.runtime)
+    child = worker.process(refit_process, (job, send), libraries)
     forked = worker.Forked(child, send)
     versions = ModelVersions(job.models_dir)
     return forked, lambda: forked.wait(lambda: _receive(child, receive, versions))
@@ -58,13 +59,14 @@ def _receive(process: BaseProcess, conn: Connection, versions: ModelVersions) ->
     return outcome or {"error": f"refit process ended with exit code {process.exitcode}"}
 
 
-def launcher(ray: str | None, *, warm: bool = True) -> Launcher:
+def launcher(ray: str | None, *, warm: bool = True, libraries: Sequence[str] = ()) -> Launcher:
     """Where refits run: processes forked from the refit server (``warm``: started now, in the
-    background, :func:`~coldbrew.live.worker.warm`), or Ray tasks on the cluster ``ray`` names
+    background, :func:`~coldbrew.live.worker.warm`, importing ``libraries`` too: the encoder's,
+    :func:`~coldbrew.live.worker.encoder_libraries`), or Ray tasks on the cluster ``ray`` names
     (``auto`` or an address)."""
     if not ray:
         if warm:
-            worker.warm()
+            worker.warm(libraries)
         return fork_refit
     return ray_refits(ray, run_quietly)
 

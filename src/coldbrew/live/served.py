@@ -36,6 +36,7 @@ from coldbrew.live.refit import (
 from coldbrew.live.refitter import Refitter, launcher
 from coldbrew.live.saved import load_saved
 from coldbrew.live.state import BOOTSTRAP, Live
+from coldbrew.live.worker import encoder_libraries
 from coldbrew.models.base import Recommender
 from coldbrew.models.zeroshot import ZeroShotRecommender
 from coldbrew.text.language import MIN_GROUP, is_cjk
@@ -121,7 +122,11 @@ def start_refitter(live: Live) -> None:
         minutes=plan.refit_minutes,
         min_interactions=plan.refit_min_interactions,
         # the refit server imports now on the replica that trains, not in its first refit
-        launch=launcher(plan.ray, warm=live.fleet is None or live.fleet.is_trainer()),
+        launch=launcher(
+            plan.ray,
+            warm=live.fleet is None or live.fleet.is_trainer(),
+            libraries=encoder_libraries(live.encoder.config(), live.runtime),
+        ),
     )
     if live.fleet is not None:  # one replica trains for the fleet
         live.refitter.leader = live.fleet.is_trainer
@@ -159,6 +164,7 @@ def refit_job(live: Live, forced: bool) -> RefitJob:
         serving=serving,
         forced=forced,
         epoch=live.forgets,
+        runtime=live.runtime,
     )
 
 

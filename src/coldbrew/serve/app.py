@@ -161,6 +161,7 @@ def build_engine(
         graph_path=settings.graph_path(),
         serving=settings.engine_serving(),
         fleet=Fleet(store) if is_shared(store) else None,
+        runtime=settings.encoder_runtime,  # refits and Ray workers rebuild the encoder on it
     )
     alone = engine.fleet is None and not settings.serving.ray
     if settings.encoder == AUTO and encoder is None and alone:

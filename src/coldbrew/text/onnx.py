@@ -391,10 +391,13 @@ def _token_embeddings(transformer: Any, names: list[str]) -> Any:
     return TokenEmbeddings().eval()
 
 
-def float_runtime(encoder: Encoder, runtime: str = "auto") -> Encoder:
+def float_runtime(
+    encoder: Encoder, runtime: str = "auto", *, threads: int | None = None
+) -> Encoder:
     """``encoder`` on a float runtime: ``torch`` as is; ``onnx`` or raise; ``auto`` tries onnx
-    and falls back to PyTorch, saying why. (``onnx-int8`` and the check of the runtime's name
-    are :func:`coldbrew.text.runtime.onnx_or_torch`'s.)
+    and falls back to PyTorch, saying why (``threads``: onnxruntime's, as
+    :class:`OnnxEncoder` takes them). (``onnx-int8`` and the check of the runtime's name are
+    :func:`coldbrew.text.runtime.onnx_or_torch`'s.)
 
     Only sentence-transformers encoders have an onnx form; others are returned unchanged.
     """
@@ -403,7 +406,7 @@ def float_runtime(encoder: Encoder, runtime: str = "auto") -> Encoder:
             raise OnnxUnsupported(f"{encoder.name} has no onnx runtime")
         return encoder
     try:
-        return OnnxEncoder(encoder).load()
+        return OnnxEncoder(encoder, threads=threads).load()
     except OnnxUnsupported as exc:
         if runtime == "onnx":
             raise

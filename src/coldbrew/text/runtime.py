@@ -46,10 +46,13 @@ def default_runtime(env: Mapping[str, str] | None = None) -> str:
     return value
 
 
-def onnx_or_torch(encoder: Encoder, runtime: str = DEFAULT_RUNTIME) -> Encoder:
+def onnx_or_torch(
+    encoder: Encoder, runtime: str = DEFAULT_RUNTIME, *, threads: int | None = None
+) -> Encoder:
     """``encoder`` on the asked runtime (one of :data:`RUNTIMES`): ``torch`` as is; ``onnx`` or
     raise; ``auto`` tries onnx; ``onnx-int8`` tries the int8 model, then falls back as ``auto``
-    does (:func:`coldbrew.text.int8.int8_or_float`).
+    does (:func:`coldbrew.text.int8.int8_or_float`). ``threads``: onnxruntime's (default: the
+    CPUs this process may run on; a refit or a Ray worker gives its own share).
 
     Only sentence-transformers encoders have an onnx form; others are returned unchanged.
     onnxruntime runs on the CPU here: ``auto`` keeps PyTorch for a model whose device is an
@@ -66,8 +69,8 @@ def onnx_or_torch(encoder: Encoder, runtime: str = DEFAULT_RUNTIME) -> Encoder:
             return encoder
         cpu_only(encoder.device, f"the {runtime} runtime (onnxruntime) runs on the CPU only here")
     if runtime == "onnx-int8":
-        return int8_or_float(encoder)
-    return float_runtime(encoder, runtime)
+        return int8_or_float(encoder, threads=threads)
+    return float_runtime(encoder, runtime, threads=threads)
 
 
 def on_accelerator(encoder: SentenceTransformerEncoder) -> bool:
