@@ -228,6 +228,20 @@ def _hybrid_whitened(ctx: ModelContext) -> Recommender:
     )
 
 
+def _hybrid_shapes(ctx: ModelContext) -> Recommender:
+    """The default hybrid whose returning users' blends must lose to their reference on
+    neither shape of validation query, random likes held out or the latest ones (opt-in,
+    issue 24: on the pooled queries ``transitions`` won blends that lost the random-shaped
+    ones; benchmarks/notes/2026-12-07-query-shapes.md)."""
+    return HybridRecommender(
+        _hybrid_parts(ctx),
+        seed=ctx.seed,
+        context_weights=CONTEXT_WEIGHTS,
+        attribute_smoothings=ATTRIBUTE_SMOOTHINGS,
+        every_shape=True,
+    )
+
+
 def _hybrid_context(ctx: ModelContext) -> Recommender:
     """The default hybrid plus context-conditioned popularity (opt-in, issue 26): its inner
     validation asks each query in the context of the first event it must predict, so the part
@@ -314,6 +328,7 @@ FACTORIES: dict[str, Callable[[ModelContext], Recommender]] = {
     "whitened_zeroshot": lambda ctx: _adapted(ctx, ("whitened",)),
     "hybrid_adapted": _hybrid_adapted,
     "hybrid_whitened": _hybrid_whitened,
+    "hybrid_shapes": _hybrid_shapes,
 }
 OPT_IN = (
     "transitions",
@@ -330,6 +345,7 @@ OPT_IN = (
     "whitened_zeroshot",
     "hybrid_adapted",
     "hybrid_whitened",
+    "hybrid_shapes",
 )
 """Models only a run that names them fits (the hybrid's transitions part, the context ones of
 issue 26, issue 24's ablation, the default without its next-item validation, its adaptor, and

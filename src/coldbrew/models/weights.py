@@ -22,6 +22,7 @@ from coldbrew.models.selection import (
     always,
     best_single,
     keep_unless_beaten,
+    keep_unless_beaten_on_every_shape,
 )
 
 USER_EDGES = (0, 1, 3, 5, 10, 20, 50, 100)
@@ -145,7 +146,11 @@ class WeightSearch:
     ``out_of_fold=False`` takes each search's candidate without judging it against its
     reference out of fold (the rule before issue 24; benchmarks/lodo_defaults.py scores both).
     ``ndcg`` measures a grid of weight tables on a task (:func:`~.blend.blend_ndcg`; a benchmark
-    that runs many searches on the same queries may pass one that remembers)."""
+    that runs many searches on the same queries may pass one that remembers).
+    ``every_shape``: a returning users' blend (:data:`KNOWN`) replaces its reference only if it
+    also loses to it, out of fold, by no more than a standard error on either shape of query,
+    random likes held out or the latest ones (:attr:`~.blend.Prepared.latest`;
+    :func:`~.selection.keep_unless_beaten_on_every_shape`); opt-in, issue 24."""
 
     parts: Sequence[str]
     weights: np.ndarray
@@ -155,6 +160,21 @@ class WeightSearch:
     seed: int
     out_of_fold: bool = True
     ndcg: Callable[[Prepared, np.ndarray], np.ndarray] = blend_ndcg
+    every_shape: bool = False
+
+    @classmethod
+    def of(cls, hybrid: Any) -> WeightSearch:
+        """The search of ``hybrid``'s weights (a :class:`~.hybrid.HybridRecommender`, set in
+        place), with its parts, grid, limits, seed and :attr:`every_shape`."""
+        return cls(
+            tuple(hybrid.parts),
+            hybrid.weights,
+            hybrid.grid_step,
+            hybrid.max_parts,
+            hybrid.min_queries,
+            hybrid.seed,
+            every_shape=hybrid.every_shape,
+        )
 
     def fit(
         self, by_cell: Mapping[int, Sequence[Prepared]], grid: np.ndarray | None = None
@@ -253,12 +273,14 @@ class WeightSearch:
         tables = np.repeat(self.weights[None], len(grid), axis=0)
         tables[:, :, cell, known] = grid[:, None, :]
         per_query: list[np.ndarray] = []  # (grid, rows) NDCG@20 for every task
+        latest: list[np.ndarray] = []  # each query's shape
         for prep in prepared:
             rows = (prep.n_relevant > 0) & (prep.known == known)
             if bucket is not None:
                 rows &= prep.buckets == bucket
             if rows.any():
                 per_query.append(self.ndcg(prep.take_queries(rows), tables))
+                latest.append(prep.latest[rows])
         if not per_query:
             return self.weights[0, cell, known], 0, {}
         ndcg = np.concatenate(per_query, axis=1)
@@ -268,12 +290,18 @@ class WeightSearch:
             fallback = int(np.argmin(np.abs(grid - default).sum(axis=1)))
         reference = best_single(grid) if fallback is None else always(fallback)
         candidate = self.candidate(grid, fallback, self.popularity_prior(bucket, known))
-        if self.out_of_fold:
+        shapes: dict[str, float] = {}
+        if self.out_of_fold and self.every_shape and known == KNOWN:
+            best, gain, se, shapes = keep_unless_beaten_on_every_shape(
+                ndcg, candidate, reference, self.seed, np.concatenate(latest)
+            )
+        elif self.out_of_fold:
             best, gain, se = keep_unless_beaten(ndcg, candidate, reference, self.seed)
         else:
             best, gain, se = candidate(ndcg), float("nan"), float("nan")
         table = self.table(ndcg, grid, best)
         table["oof_gain"], table["oof_gain_se"] = gain, se
+        table.update({f"oof_{k}": v for k, v in shapes.items()})
         return grid[best], count, table
 
     def candidate(self, grid: np.ndarray, fallback: int | None, first_popularity: bool) -> Chooser:
@@ -369,6 +397,7 @@ def gather(
         known=known,
         flat=np.asarray(flat),
         silent=silent,
+        latest=np.asarray(task.latest or [False] * len(task.queries), dtype=bool),
     )
 
 
