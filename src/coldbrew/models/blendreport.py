@@ -11,9 +11,18 @@ import numpy as np
 
 from coldbrew.models.weights import USER_EDGES, USER_KINDS, user_bucket
 
-REPORTED = ("queries", "chosen", "best_part", "best_part_ndcg", "oof_gain", "oof_gain_se")
+REPORTED = (
+    "queries",
+    "chosen",
+    "best_part",
+    "best_part_ndcg",
+    "oof_gain",
+    "oof_gain_se",
+    *(f"oof_{g}_{s}" for s in ("random", "latest") for g in ("gain", "se")),
+)
 """What a group's report repeats from its validation entry (``queries`` there becomes
-``val_queries``)."""
+``val_queries``); the gains on each shape of query only where the search judged them
+(:class:`~coldbrew.models.weights.WeightSearch`'s ``every_shape``)."""
 
 
 def blend_groups(
