@@ -151,12 +151,14 @@ issue 24's validations that took 0.03 on online-retail (one attribute, a country
 one) and 0.1 on ml-1m, and kept 1 on ml-100k."""
 
 
-def _hybrid(ctx: ModelContext) -> Recommender:
+def _hybrid(ctx: ModelContext, **options: bool) -> Recommender:
+    """The default hybrid; ``options``: other values of its search's switches (opt-in)."""
     return HybridRecommender(
         _hybrid_parts(ctx),
         seed=ctx.seed,
         context_weights=CONTEXT_WEIGHTS,
         attribute_smoothings=ATTRIBUTE_SMOOTHINGS,
+        **options,
     )
 
 
@@ -194,13 +196,7 @@ def _hybrid_without_next_item(ctx: ModelContext) -> Recommender:
     """The default hybrid whose inner validation asks no next-item queries, so returning users
     who reveal likes share the weights of those who do not (opt-in, issue 24 item 3: the
     default before they had their own; benchmarks/notes/2026-12-07-next-item-selection.md)."""
-    return HybridRecommender(
-        _hybrid_parts(ctx),
-        seed=ctx.seed,
-        context_weights=CONTEXT_WEIGHTS,
-        attribute_smoothings=ATTRIBUTE_SMOOTHINGS,
-        next_item_queries=False,
-    )
+    return _hybrid(ctx, next_item_queries=False)
 
 
 def _hybrid_adapted(ctx: ModelContext) -> Recommender:
@@ -233,13 +229,7 @@ def _hybrid_shapes(ctx: ModelContext) -> Recommender:
     neither shape of validation query, random likes held out or the latest ones (opt-in,
     issue 24: on the pooled queries ``transitions`` won blends that lost the random-shaped
     ones; benchmarks/notes/2026-12-07-query-shapes.md)."""
-    return HybridRecommender(
-        _hybrid_parts(ctx),
-        seed=ctx.seed,
-        context_weights=CONTEXT_WEIGHTS,
-        attribute_smoothings=ATTRIBUTE_SMOOTHINGS,
-        every_shape=True,
-    )
+    return _hybrid(ctx, every_shape=True)
 
 
 def _hybrid_context(ctx: ModelContext) -> Recommender:
