@@ -78,11 +78,13 @@ def _returning_users(p_lose: float, n: int = 100, candidates: int = 30) -> Prepa
     )
 
 
-def _chosen(prep: Prepared, every_shape: bool, kind: int = KNOWN) -> tuple[np.ndarray, dict]:
+def _chosen(
+    prep: Prepared, every_shape: bool, kind: int = KNOWN, group: str = "bucket10"
+) -> tuple[np.ndarray, dict]:
     weights = np.zeros((len(USER_EDGES), 2, len(USER_KINDS), 2), dtype=np.float32)
     search = WeightSearch(SHAPE_PARTS, weights, 0.5, None, 30, seed=0, every_shape=every_shape)
     report = search.fit({1: [prep]})
-    return search.weights[4, 1, kind], report[f"cell1/{USER_KINDS[kind]}/bucket10"]
+    return search.weights[4, 1, kind], report.get(f"cell1/{USER_KINDS[kind]}/{group}", {})
 
 
 def test_returning_users_keep_the_best_part_when_the_blend_loses_one_shape() -> None:
@@ -98,6 +100,14 @@ def test_returning_users_keep_the_best_part_when_the_blend_loses_one_shape() -> 
     assert report["oof_gain"] > report["oof_gain_se"]
     assert report["oof_gain_random"] < -report["oof_se_random"]
     assert report["oof_gain_latest"] > report["oof_se_latest"]
+    # the search over every bucket reports itself, and what each pick scored on each shape
+    _, whole = _chosen(prep, every_shape=True, group="all")
+    assert whole["queries"] == 200 and whole["best_part"] == "cf"
+    random, latest = whole["by_shape"]["random"], whole["by_shape"]["latest"]
+    assert random["queries"] == latest["queries"] == 100
+    assert random["candidate"] < random["reference"] == random["chosen"] == 1.0
+    assert latest["candidate"] > latest["reference"]
+    assert _chosen(prep, every_shape=False, group="all")[1] == {}
 
 
 def test_a_blend_that_loses_no_shape_is_taken_with_the_option() -> None:

@@ -193,11 +193,15 @@ class WeightSearch:
             cell_grid = canonical_grid(grid, np.all([p.flat for p in prepared], axis=0))
             seen = set()
             for known in (KNOWN, REVEALING, NEW):
-                pooled, count, _ = self.search(prepared, cell_grid, cell, bucket=None, known=known)
+                pooled, count, whole = self.search(
+                    prepared, cell_grid, cell, bucket=None, known=known
+                )
                 if not count:
                     continue
                 seen.add(known)
                 self.weights[:, cell, known] = pooled
+                if self.every_shape and known == KNOWN:  # the cell-wide search, judged by shape
+                    report[f"cell{cell}/{USER_KINDS[known]}/all"] = {"queries": count, **whole}
                 for b in range(len(USER_EDGES)):
                     default = self.prior(pooled, bucket=b, known=known)
                     best, n, table = self.search(
@@ -302,6 +306,15 @@ class WeightSearch:
         table = self.table(ndcg, grid, best)
         table["oof_gain"], table["oof_gain_se"] = gain, se
         table.update({f"oof_{k}": v for k, v in shapes.items()})
+        if shapes:  # in sample, on each shape: the reference, the candidate and the choice
+            rows = {"random": ~np.concatenate(latest), "latest": np.concatenate(latest)}
+            picks = {"reference": reference(ndcg), "candidate": candidate(ndcg), "chosen": best}
+            table["by_shape"] = {
+                shape: {"queries": int(r.sum())}
+                | {what: float(ndcg[row, r].mean()) for what, row in picks.items()}
+                for shape, r in rows.items()
+                if r.any()
+            }
         return grid[best], count, table
 
     def candidate(self, grid: np.ndarray, fallback: int | None, first_popularity: bool) -> Chooser:
