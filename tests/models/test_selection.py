@@ -205,8 +205,9 @@ def test_a_blend_that_loses_one_shape_beyond_its_error_keeps_the_reference() -> 
     best, gain, se, shapes = keep_unless_beaten_on_every_shape(
         scores, blend, best_single(grid), 0, latest
     )
-    assert gain > se  # the pool alone would pass it...
+    assert gain > se  # the pool alone passes it...
     assert shapes["gain_random"] < -shapes["se_random"]  # ...but it loses the random shape
+    assert shapes["gain_random"] == pytest.approx((scores[2] - scores[0])[~latest].mean())
     assert shapes["gain_latest"] > shapes["se_latest"]
     assert best == 0
 

@@ -92,14 +92,14 @@ def test_returning_users_keep_the_best_part_when_the_blend_loses_one_shape() -> 
     # the pool: cf 0.5 * 1 + 0.5 * 0.63 = 0.82 is the best part; the blend 0.5 * 0.9 + 0.5 * 1
     blend, report = _chosen(prep, every_shape=False)
     np.testing.assert_array_equal(blend, [0.5, 0.5])  # today's rule takes it
-    assert "oof_gain_random" not in report
+    assert "shape_gain_random" not in report
     kept, report = _chosen(prep, every_shape=True)
     np.testing.assert_array_equal(kept, [1.0, 0.0])
     # the bucket's own search, against the cell's weights (cf alone), wins the pool but not
     # the random shape
     assert report["oof_gain"] > report["oof_gain_se"]
-    assert report["oof_gain_random"] < -report["oof_se_random"]
-    assert report["oof_gain_latest"] > report["oof_se_latest"]
+    assert report["shape_gain_random"] < -report["shape_se_random"]
+    assert report["shape_gain_latest"] > report["shape_se_latest"]
     # the search over every bucket reports itself, and what each pick scored on each shape
     _, whole = _chosen(prep, every_shape=True, group="all")
     assert whole["queries"] == 200 and whole["best_part"] == "cf"
@@ -111,9 +111,11 @@ def test_returning_users_keep_the_best_part_when_the_blend_loses_one_shape() -> 
 
 
 def test_a_blend_that_loses_no_shape_is_taken_with_the_option() -> None:
-    blend, report = _chosen(_returning_users(p_lose=0.0), every_shape=True)
+    prep = _returning_users(p_lose=0.0)
+    blend, _ = _chosen(prep, every_shape=True)
     np.testing.assert_array_equal(blend, [0.5, 0.5])
-    assert {"oof_gain_random", "oof_gain_latest"} <= set(report)  # judged, and kept
+    _, whole = _chosen(prep, every_shape=True, group="all")  # judged there, and kept
+    assert whole["shape_gain_random"] == 0.0 and whole["shape_gain_latest"] > 0.3
 
 
 def test_only_returning_users_searches_are_judged_by_shape() -> None:
@@ -121,4 +123,4 @@ def test_only_returning_users_searches_are_judged_by_shape() -> None:
     new = Prepared(**{**prep.__dict__, "known": np.full(len(prep.known), NEW, dtype=np.int64)})
     blend, report = _chosen(new, every_shape=True, kind=NEW)
     np.testing.assert_array_equal(blend, [0.5, 0.5])
-    assert "oof_gain_random" not in report
+    assert "shape_gain_random" not in report

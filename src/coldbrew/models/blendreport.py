@@ -18,7 +18,7 @@ REPORTED = (
     "best_part_ndcg",
     "oof_gain",
     "oof_gain_se",
-    *(f"oof_{g}_{s}" for s in ("random", "latest") for g in ("gain", "se")),
+    *(f"shape_{g}_{s}" for s in ("random", "latest") for g in ("gain", "se")),
     "by_shape",
 )
 """What a group's report repeats from its validation entry (``queries`` there becomes

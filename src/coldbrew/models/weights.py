@@ -147,10 +147,11 @@ class WeightSearch:
     reference out of fold (the rule before issue 24; benchmarks/lodo_defaults.py scores both).
     ``ndcg`` measures a grid of weight tables on a task (:func:`~.blend.blend_ndcg`; a benchmark
     that runs many searches on the same queries may pass one that remembers).
-    ``every_shape``: a returning users' blend (:data:`KNOWN`) replaces its reference only if it
-    also loses to it, out of fold, by no more than a standard error on either shape of query,
-    random likes held out or the latest ones (:attr:`~.blend.Prepared.latest`;
-    :func:`~.selection.keep_unless_beaten_on_every_shape`); opt-in, issue 24."""
+    ``every_shape``: a returning users' blend (:data:`KNOWN`) that wins out of fold replaces its
+    reference only if it also loses to it by no more than a standard error, paired per query,
+    on either shape of query, random likes held out or the latest ones
+    (:attr:`~.blend.Prepared.latest`; :func:`~.selection.keep_unless_beaten_on_every_shape`);
+    opt-in, issue 24."""
 
     parts: Sequence[str]
     weights: np.ndarray
@@ -305,8 +306,8 @@ class WeightSearch:
             best, gain, se = candidate(ndcg), float("nan"), float("nan")
         table = self.table(ndcg, grid, best)
         table["oof_gain"], table["oof_gain_se"] = gain, se
-        table.update({f"oof_{k}": v for k, v in shapes.items()})
-        if shapes:  # in sample, on each shape: the reference, the candidate and the choice
+        table.update({f"shape_{k}": v for k, v in shapes.items()})
+        if self.every_shape and known == KNOWN:  # each shape: reference, candidate, choice
             rows = {"random": ~np.concatenate(latest), "latest": np.concatenate(latest)}
             picks = {"reference": reference(ndcg), "candidate": candidate(ndcg), "chosen": best}
             table["by_shape"] = {
