@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 
 from coldbrew.models.blend import Prepared, blend_ndcg
-from coldbrew.models.selection import always, best_single, keep_unless_beaten, out_of_fold_gain
+from coldbrew.models.selection import (
+    always,
+    best_single,
+    keep_unless_beaten,
+    keep_unless_beaten_on_every_shape,
+    out_of_fold_gain,
+)
 from coldbrew.models.weights import (
     USER_EDGES,
     USER_KINDS,
@@ -170,3 +176,54 @@ def test_without_the_out_of_fold_rule_the_lucky_blend_is_taken() -> None:
     np.testing.assert_array_equal(chosen(False), lucky)
     only = np.asarray([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]], dtype=np.float32)
     assert chosen(False, only).tolist() in only.tolist()
+
+
+def _two_shapes(loss: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Grid rows: part 0 alone, part 1 alone, half of each. 150 random-shaped queries, where
+    the blend trails part 0 by ``loss`` on average, and 150 latest-shaped ones, where it leads
+    it by 0.3; part 0 is the best single part on the pool."""
+    rng = np.random.default_rng(seed)
+    grid = np.asarray([[1.0, 0.0], [0.0, 1.0], [0.5, 0.5]])
+    n = 150
+    base = rng.uniform(0.3, 0.7, 2 * n)
+    noise = rng.normal(0.0, 0.05, 2 * n)
+    part0 = base
+    part1 = np.concatenate([base[:n] - 0.3, base[n:] + 0.1])
+    blend = base + noise + np.concatenate([np.full(n, -loss), np.full(n, 0.3)])
+    latest = np.arange(2 * n) >= n
+    return grid, np.vstack([part0, part1, blend]), latest
+
+
+def test_a_blend_that_loses_one_shape_beyond_its_error_keeps_the_reference() -> None:
+    grid, scores, latest = _two_shapes(loss=0.1)
+
+    def blend(s: np.ndarray) -> int:
+        return int(np.argmax(s.mean(axis=1)))
+
+    # it wins the pool out of fold: today's rule takes it
+    assert keep_unless_beaten(scores, blend, best_single(grid), 0)[0] == 2
+    best, gain, se, shapes = keep_unless_beaten_on_every_shape(
+        scores, blend, best_single(grid), 0, latest
+    )
+    assert gain > se  # the pool alone passes it...
+    assert shapes["gain_random"] < -shapes["se_random"]  # ...but it loses the random shape
+    assert shapes["gain_random"] == pytest.approx((scores[2] - scores[0])[~latest].mean())
+    assert shapes["gain_latest"] > shapes["se_latest"]
+    assert best == 0
+
+
+def test_a_blend_that_wins_or_ties_on_each_shape_is_taken() -> None:
+    grid, scores, latest = _two_shapes(loss=0.0)
+
+    def blend(s: np.ndarray) -> int:
+        return int(np.argmax(s.mean(axis=1)))
+
+    best, gain, se, shapes = keep_unless_beaten_on_every_shape(
+        scores, blend, best_single(grid), 0, latest
+    )
+    assert best == 2 and gain > se
+    assert abs(shapes["gain_random"]) < 3 * shapes["se_random"]
+    # a shape with fewer than four queries is not judged
+    few = np.arange(scores.shape[1]) < 3
+    _, _, _, judged = keep_unless_beaten_on_every_shape(scores, blend, best_single(grid), 0, few)
+    assert set(judged) == {"gain_random", "se_random"}

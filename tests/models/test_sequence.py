@@ -228,3 +228,28 @@ def test_without_timestamps_no_next_item_queries_are_asked() -> None:
     model = _sequence_hybrid(long_chains(with_time=False))
     assert not any("/revealing/" in k for k in model.validation)
     np.testing.assert_array_equal(model.weights[:, :, REVEALING], model.weights[:, :, KNOWN])
+
+
+def test_each_returning_users_query_carries_its_shape() -> None:
+    """The warm task's queries say whether they hold out the user's latest likes (a random half
+    of the users, when there is time) or random ones; without timestamps none is latest."""
+    data = chains()
+    inner, tasks = inner_validation(data, seed=3, fraction=0.3, next_item=True)
+    trained = inner.interactions.groupby("user_id")["item_id"].apply(set).to_dict()
+    (warm,) = [t for t in tasks if t.latest is not None]
+    assert all(q.user_id in trained and not q.liked for q in warm.queries)
+    flags = dict(zip((q.user_id for q in warm.queries), warm.latest or [], strict=True))
+    assert 0 < sum(flags.values()) < len(flags)  # both shapes
+    # the users asked again for their very latest like are the latest-shaped ones
+    asked_again = {q.user_id for t in tasks for q in t.queries if q.user_id in trained and q.liked}
+    assert asked_again and all(flags[u] for u in asked_again)
+    # a latest-shaped query's relevant items come after every trained like of its user
+    frame = data.interactions.assign(user_id=data.interactions["user_id"].astype(str))
+    when = {(u, i): t for u, i, t in frame[["user_id", "item_id", "timestamp"]].to_numpy()}
+    for query, relevant, latest in zip(warm.queries, warm.relevant, warm.latest or [], strict=True):
+        if latest:
+            user = str(query.user_id)
+            last_trained = max(when[user, i] for i in trained[user])
+            assert min(when[user, i] for i in relevant) >= last_trained
+    _, untimed = inner_validation(chains(with_time=False), seed=3, fraction=0.3)
+    assert not any(flag for t in untimed for flag in t.latest or [])

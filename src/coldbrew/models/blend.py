@@ -13,7 +13,7 @@ protocol's headline).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -55,6 +55,10 @@ class Prepared:
         query (it can only add a constant there).
     silent : np.ndarray
         Boolean per part: it scores every item alike for every query, or learned nothing.
+    latest : np.ndarray
+        Boolean ``(queries,)``: the query holds out its user's latest likes (the warm-latest
+        protocol's shape), else random ones or it is no returning user's query; all False
+        when not given.
     """
 
     parts: tuple[np.ndarray, ...]
@@ -67,6 +71,14 @@ class Prepared:
     known: np.ndarray
     flat: np.ndarray
     silent: np.ndarray
+    latest: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+
+    def __post_init__(self) -> None:
+        n = len(self.n_relevant)
+        if not len(self.latest):
+            object.__setattr__(self, "latest", np.zeros(n, dtype=bool))
+        elif len(self.latest) != n:
+            raise ValueError(f"latest must hold one flag per query ({n}), got {len(self.latest)}")
 
     def take_queries(self, rows: np.ndarray) -> Prepared:
         """The same task cut to the queries ``rows`` (a boolean mask or indices) selects."""
@@ -80,7 +92,7 @@ class Prepared:
         return replace(self, parts=parts, flat=self.flat[picked], silent=self.silent[picked])
 
 
-PER_QUERY = ("ties", "cells", "relevant", "n_relevant", "pad", "buckets", "known")
+PER_QUERY = ("ties", "cells", "relevant", "n_relevant", "pad", "buckets", "known", "latest")
 """The fields of :class:`Prepared` with one row per query (besides :attr:`Prepared.parts`)."""
 
 

@@ -11,9 +11,20 @@ import numpy as np
 
 from coldbrew.models.weights import USER_EDGES, USER_KINDS, user_bucket
 
-REPORTED = ("queries", "chosen", "best_part", "best_part_ndcg", "oof_gain", "oof_gain_se")
+REPORTED = (
+    "queries",
+    "chosen",
+    "best_part",
+    "best_part_ndcg",
+    "oof_gain",
+    "oof_gain_se",
+    *(f"shape_{g}_{s}" for s in ("random", "latest") for g in ("gain", "se")),
+    "by_shape",
+)
 """What a group's report repeats from its validation entry (``queries`` there becomes
-``val_queries``)."""
+``val_queries``); the gains on each shape of query only where the search judged them
+(:class:`~coldbrew.models.weights.WeightSearch`'s ``every_shape``, which also reports its
+search over every bucket of the cell, repeated as ``cell_wide``)."""
 
 
 def blend_groups(
@@ -42,4 +53,6 @@ def blend_groups(
             {"users": f"{who}, {edge}+ liked", "test_users": count, "weights": dict(shares)}
             | {("val_queries" if k == "queries" else k): entry[k] for k in REPORTED if k in entry}
         )
+        if whole := validation.get(f"cell{cell}/{who}/all"):  # the search over every bucket
+            out[-1]["cell_wide"] = {k: v for k, v in whole.items() if k != "weights"}
     return out

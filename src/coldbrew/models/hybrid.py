@@ -112,6 +112,9 @@ class HybridRecommender(Recommender):
         validation's held-out users who revealed nothing (:mod:`coldbrew.models.attrsmoothing`);
         each part's smoothing when the hybrid was built is always one and is kept unless
         another beats it. ``()``, the default, leaves the parts as they are.
+    every_shape
+        Keep a returning users' blend only where it loses to its reference on neither shape of
+        validation query, random or latest likes held out (:class:`~.weights.WeightSearch`).
     """
 
     kind = "hybrid"
@@ -131,6 +134,7 @@ class HybridRecommender(Recommender):
         context_weights: Sequence[float] = (0.0,),
         next_item_queries: bool = True,
         attribute_smoothings: Sequence[float] = (),
+        every_shape: bool = False,
     ) -> None:
         super().__init__()
         if not parts:
@@ -149,6 +153,7 @@ class HybridRecommender(Recommender):
         self.seed = seed
         self.show_progress = show_progress
         self.next_item_queries = next_item_queries
+        self.every_shape = every_shape
         self.attribute_smoothings = tuple(float(s) for s in attribute_smoothings)
         self._smoothing = references(self.parts, self.attribute_smoothings)
         n = len(self.parts)
@@ -323,15 +328,7 @@ class HybridRecommender(Recommender):
     def fit_weights_prepared(self, by_cell: Mapping[int, Sequence[Prepared]]) -> None:
         """Set :attr:`weights` (and :attr:`validation`) from validation tasks already scored
         by :meth:`prepare`, per item cell (benchmarks compare part sets on the same ones)."""
-        search = WeightSearch(
-            tuple(self.parts),
-            self.weights,
-            self.grid_step,
-            self.max_parts,
-            self.min_queries,
-            self.seed,
-        )
-        self.validation = search.fit(by_cell)
+        self.validation = WeightSearch.of(self).fit(by_cell)
 
     def prepare(self, task: ValTask, item_cell: np.ndarray, top: int = 100) -> Prepared:
         """``task``'s queries scored by every part over their candidates: each query's union of

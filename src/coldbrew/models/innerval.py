@@ -61,11 +61,12 @@ def inner_validation(
     is_ci = pos[ITEM_ID].isin(cold_items).to_numpy()
     warm = pos[~is_cu & ~is_ci]
     held = rng.random(len(warm)) < fraction
-    asked_again: set[str] = set()
+    latest_users: set[str] = set()
     if has_timestamps(pos):
         # its own draws: the rest of the validation is the same queries with or without time
         held, moved = latest_for_half(warm, held, np.random.default_rng([seed, 1]))
-        asked_again = set(warm[USER_ID][moved]) if next_item else set()
+        latest_users = set(warm[USER_ID][moved])
+    asked_again = latest_users if next_item else set()
     train = warm[~held]
     train_hist = history_by_user(train)
     tasks: list[ValTask] = []
@@ -115,7 +116,10 @@ def inner_validation(
     wh = {u: r for u, r in wh.items() if u in train_hist}
     wh_ctx = next_contexts(warm[held])
     asked = [UserQuery(user_id=u, context=context_at(wh_ctx, u, 0)) for u in wh]
-    if add(1, asked, [set(train_hist[u]) for u in wh], list(wh.values()), None) and asked_again:
+    warm_asked = add(1, asked, [set(train_hist[u]) for u in wh], list(wh.values()), None)
+    if warm_asked:  # each query's shape: the user's latest likes held out, or random ones
+        tasks[-1].latest = [q.user_id in latest_users for q in tasks[-1].queries]
+    if warm_asked and asked_again:
         # the time-ordered half of those users again, asked for their very latest like
         runs = history_by_user(warm[held])
         # a run of one asks what the run's own query asks, and reveals nothing beyond training

@@ -151,12 +151,14 @@ issue 24's validations that took 0.03 on online-retail (one attribute, a country
 one) and 0.1 on ml-1m, and kept 1 on ml-100k."""
 
 
-def _hybrid(ctx: ModelContext) -> Recommender:
+def _hybrid(ctx: ModelContext, **options: bool) -> Recommender:
+    """The default hybrid; ``options``: other values of its search's switches (opt-in)."""
     return HybridRecommender(
         _hybrid_parts(ctx),
         seed=ctx.seed,
         context_weights=CONTEXT_WEIGHTS,
         attribute_smoothings=ATTRIBUTE_SMOOTHINGS,
+        **options,
     )
 
 
@@ -194,13 +196,7 @@ def _hybrid_without_next_item(ctx: ModelContext) -> Recommender:
     """The default hybrid whose inner validation asks no next-item queries, so returning users
     who reveal likes share the weights of those who do not (opt-in, issue 24 item 3: the
     default before they had their own; benchmarks/notes/2026-12-07-next-item-selection.md)."""
-    return HybridRecommender(
-        _hybrid_parts(ctx),
-        seed=ctx.seed,
-        context_weights=CONTEXT_WEIGHTS,
-        attribute_smoothings=ATTRIBUTE_SMOOTHINGS,
-        next_item_queries=False,
-    )
+    return _hybrid(ctx, next_item_queries=False)
 
 
 def _hybrid_adapted(ctx: ModelContext) -> Recommender:
@@ -226,6 +222,14 @@ def _hybrid_whitened(ctx: ModelContext) -> Recommender:
         context_weights=CONTEXT_WEIGHTS,
         attribute_smoothings=ATTRIBUTE_SMOOTHINGS,
     )
+
+
+def _hybrid_shapes(ctx: ModelContext) -> Recommender:
+    """The default hybrid whose returning users' blends must lose to their reference on
+    neither shape of validation query, random likes held out or the latest ones (opt-in,
+    issue 24: on the pooled queries ``transitions`` won blends that lost the random-shaped
+    ones; benchmarks/notes/2026-12-07-query-shapes.md)."""
+    return _hybrid(ctx, every_shape=True)
 
 
 def _hybrid_context(ctx: ModelContext) -> Recommender:
@@ -314,6 +318,7 @@ FACTORIES: dict[str, Callable[[ModelContext], Recommender]] = {
     "whitened_zeroshot": lambda ctx: _adapted(ctx, ("whitened",)),
     "hybrid_adapted": _hybrid_adapted,
     "hybrid_whitened": _hybrid_whitened,
+    "hybrid_shapes": _hybrid_shapes,
 }
 OPT_IN = (
     "transitions",
@@ -330,6 +335,7 @@ OPT_IN = (
     "whitened_zeroshot",
     "hybrid_adapted",
     "hybrid_whitened",
+    "hybrid_shapes",
 )
 """Models only a run that names them fits (the hybrid's transitions part, the context ones of
 issue 26, issue 24's ablation, the default without its next-item validation, its adaptor, and

@@ -22,6 +22,7 @@ from coldbrew.models.selection import (
     always,
     best_single,
     keep_unless_beaten,
+    keep_unless_beaten_on_every_shape,
 )
 
 USER_EDGES = (0, 1, 3, 5, 10, 20, 50, 100)
@@ -145,7 +146,12 @@ class WeightSearch:
     ``out_of_fold=False`` takes each search's candidate without judging it against its
     reference out of fold (the rule before issue 24; benchmarks/lodo_defaults.py scores both).
     ``ndcg`` measures a grid of weight tables on a task (:func:`~.blend.blend_ndcg`; a benchmark
-    that runs many searches on the same queries may pass one that remembers)."""
+    that runs many searches on the same queries may pass one that remembers).
+    ``every_shape``: a returning users' blend (:data:`KNOWN`) that wins out of fold replaces its
+    reference only if it also loses to it by no more than a standard error, paired per query,
+    on either shape of query, random likes held out or the latest ones
+    (:attr:`~.blend.Prepared.latest`; :func:`~.selection.keep_unless_beaten_on_every_shape`);
+    opt-in, issue 24."""
 
     parts: Sequence[str]
     weights: np.ndarray
@@ -155,6 +161,21 @@ class WeightSearch:
     seed: int
     out_of_fold: bool = True
     ndcg: Callable[[Prepared, np.ndarray], np.ndarray] = blend_ndcg
+    every_shape: bool = False
+
+    @classmethod
+    def of(cls, hybrid: Any) -> WeightSearch:
+        """The search of ``hybrid``'s weights (a :class:`~.hybrid.HybridRecommender`, set in
+        place), with its parts, grid, limits, seed and :attr:`every_shape`."""
+        return cls(
+            tuple(hybrid.parts),
+            hybrid.weights,
+            hybrid.grid_step,
+            hybrid.max_parts,
+            hybrid.min_queries,
+            hybrid.seed,
+            every_shape=hybrid.every_shape,
+        )
 
     def fit(
         self, by_cell: Mapping[int, Sequence[Prepared]], grid: np.ndarray | None = None
@@ -173,11 +194,15 @@ class WeightSearch:
             cell_grid = canonical_grid(grid, np.all([p.flat for p in prepared], axis=0))
             seen = set()
             for known in (KNOWN, REVEALING, NEW):
-                pooled, count, _ = self.search(prepared, cell_grid, cell, bucket=None, known=known)
+                pooled, count, whole = self.search(
+                    prepared, cell_grid, cell, bucket=None, known=known
+                )
                 if not count:
                     continue
                 seen.add(known)
                 self.weights[:, cell, known] = pooled
+                if self.every_shape and known == KNOWN:  # the cell-wide search, judged by shape
+                    report[f"cell{cell}/{USER_KINDS[known]}/all"] = {"queries": count, **whole}
                 for b in range(len(USER_EDGES)):
                     default = self.prior(pooled, bucket=b, known=known)
                     best, n, table = self.search(
@@ -253,12 +278,14 @@ class WeightSearch:
         tables = np.repeat(self.weights[None], len(grid), axis=0)
         tables[:, :, cell, known] = grid[:, None, :]
         per_query: list[np.ndarray] = []  # (grid, rows) NDCG@20 for every task
+        latest: list[np.ndarray] = []  # each query's shape
         for prep in prepared:
             rows = (prep.n_relevant > 0) & (prep.known == known)
             if bucket is not None:
                 rows &= prep.buckets == bucket
             if rows.any():
                 per_query.append(self.ndcg(prep.take_queries(rows), tables))
+                latest.append(prep.latest[rows])
         if not per_query:
             return self.weights[0, cell, known], 0, {}
         ndcg = np.concatenate(per_query, axis=1)
@@ -268,12 +295,27 @@ class WeightSearch:
             fallback = int(np.argmin(np.abs(grid - default).sum(axis=1)))
         reference = best_single(grid) if fallback is None else always(fallback)
         candidate = self.candidate(grid, fallback, self.popularity_prior(bucket, known))
-        if self.out_of_fold:
+        shapes: dict[str, float] = {}
+        if self.out_of_fold and self.every_shape and known == KNOWN:
+            best, gain, se, shapes = keep_unless_beaten_on_every_shape(
+                ndcg, candidate, reference, self.seed, np.concatenate(latest)
+            )
+        elif self.out_of_fold:
             best, gain, se = keep_unless_beaten(ndcg, candidate, reference, self.seed)
         else:
             best, gain, se = candidate(ndcg), float("nan"), float("nan")
         table = self.table(ndcg, grid, best)
         table["oof_gain"], table["oof_gain_se"] = gain, se
+        table.update({f"shape_{k}": v for k, v in shapes.items()})
+        if self.every_shape and known == KNOWN:  # each shape: reference, candidate, choice
+            rows = {"random": ~np.concatenate(latest), "latest": np.concatenate(latest)}
+            picks = {"reference": reference(ndcg), "candidate": candidate(ndcg), "chosen": best}
+            table["by_shape"] = {
+                shape: {"queries": int(r.sum())}
+                | {what: float(ndcg[row, r].mean()) for what, row in picks.items()}
+                for shape, r in rows.items()
+                if r.any()
+            }
         return grid[best], count, table
 
     def candidate(self, grid: np.ndarray, fallback: int | None, first_popularity: bool) -> Chooser:
@@ -369,6 +411,7 @@ def gather(
         known=known,
         flat=np.asarray(flat),
         silent=silent,
+        latest=np.asarray(task.latest or [False] * len(task.queries), dtype=bool),
     )
 
 
