@@ -83,8 +83,14 @@ def base_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
         check=True,
     )  # fmt: skip
     wheel = next((tmp / "dist").glob("coldbrew-*.whl"))
-    subprocess.run([*pip, "install", "-q", "--no-deps", "--no-index", str(wheel)], check=True)
-    check = subprocess.run([*pip, "check"], capture_output=True, text=True)
+    install = subprocess.run(
+        [*pip, "install", "--no-deps", "--no-index", str(wheel)],
+        capture_output=True, text=True, cwd=tmp,
+    )  # fmt: skip
+    said = install.stdout + install.stderr
+    # pip answered 0 once under pytest-xdist and installed nothing (no bin/coldbrew): say what
+    assert install.returncode == 0 and (venv / "bin" / "coldbrew").is_file(), said
+    check = subprocess.run([*pip, "check"], capture_output=True, text=True, cwd=tmp)
     assert check.returncode == 0, check.stdout + check.stderr
     return venv
 
