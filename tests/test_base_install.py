@@ -83,14 +83,17 @@ def base_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
         check=True,
     )  # fmt: skip
     wheel = next((tmp / "dist").glob("coldbrew-*.whl"))
+    # pip answered 0 once under pytest-xdist and installed nothing (no bin/coldbrew): the base
+    # venv never holds coldbrew before this, so nothing found "already installed" may skip it,
+    # and pip is never told it already runs inside --python (it would install here instead)
+    env = {k: v for k, v in os.environ.items() if k != "_PIP_RUNNING_IN_SUBPROCESS"}
     install = subprocess.run(
-        [*pip, "install", "--no-deps", "--no-index", str(wheel)],
-        capture_output=True, text=True, cwd=tmp,
+        [*pip, "install", "--no-deps", "--no-index", "--ignore-installed", str(wheel)],
+        capture_output=True, text=True, cwd=tmp, env=env,
     )  # fmt: skip
     said = install.stdout + install.stderr
-    # pip answered 0 once under pytest-xdist and installed nothing (no bin/coldbrew): say what
     assert install.returncode == 0 and (venv / "bin" / "coldbrew").is_file(), said
-    check = subprocess.run([*pip, "check"], capture_output=True, text=True, cwd=tmp)
+    check = subprocess.run([*pip, "check"], capture_output=True, text=True, cwd=tmp, env=env)
     assert check.returncode == 0, check.stdout + check.stderr
     return venv
 
