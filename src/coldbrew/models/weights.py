@@ -288,7 +288,7 @@ class WeightSearch:
                 latest.append(prep.latest[rows])
         if not per_query:
             return self.weights[0, cell, known], 0, {}
-        ndcg = np.concatenate(per_query, axis=1)
+        ndcg, shape = np.concatenate(per_query, axis=1), np.concatenate(latest)
         count = ndcg.shape[1]
         fallback = None
         if default is not None:
@@ -296,9 +296,10 @@ class WeightSearch:
         reference = best_single(grid) if fallback is None else always(fallback)
         candidate = self.candidate(grid, fallback, self.popularity_prior(bucket, known))
         shapes: dict[str, float] = {}
-        if self.out_of_fold and self.every_shape and known == KNOWN:
+        by_shape = self.every_shape and known == KNOWN  # judged, and reported, by shape
+        if self.out_of_fold and by_shape:
             best, gain, se, shapes = keep_unless_beaten_on_every_shape(
-                ndcg, candidate, reference, self.seed, np.concatenate(latest)
+                ndcg, candidate, reference, self.seed, shape
             )
         elif self.out_of_fold:
             best, gain, se = keep_unless_beaten(ndcg, candidate, reference, self.seed)
@@ -307,8 +308,8 @@ class WeightSearch:
         table = self.table(ndcg, grid, best)
         table["oof_gain"], table["oof_gain_se"] = gain, se
         table.update({f"shape_{k}": v for k, v in shapes.items()})
-        if self.every_shape and known == KNOWN:  # each shape: reference, candidate, choice
-            rows = {"random": ~np.concatenate(latest), "latest": np.concatenate(latest)}
+        if by_shape:  # each shape: reference, candidate, choice
+            rows = {"random": ~shape, "latest": shape}
             picks = {"reference": reference(ndcg), "candidate": candidate(ndcg), "chosen": best}
             table["by_shape"] = {
                 shape: {"queries": int(r.sum())}
