@@ -23,7 +23,7 @@ from coldbrew.data.schema import (
     Dataset,
     DatasetSpec,
 )
-from coldbrew.models.users import users_of
+from coldbrew.models.users import profile, users_of
 from coldbrew.store import Interaction, Item, User
 from coldbrew.text.templates import ItemTemplate
 
@@ -77,11 +77,15 @@ def _field(item: Item, name: str) -> Any:
 def _user_frame(users: Sequence[User]) -> tuple[pd.DataFrame, tuple[str, ...]]:
     """Users with their words and scalar attributes (lists and nested values are left out)."""
     keys = _attribute_keys(users)
-    rows = [
+    frame = pd.DataFrame(_user_rows(users, keys), columns=[USER_ID, TEXT, *keys])
+    return frame, keys
+
+
+def _user_rows(users: Sequence[User], keys: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Each user as a row: id, words and the attributes ``keys`` names (missing ones ``None``)."""
+    return [
         {USER_ID: u.user_id, TEXT: u.text, **{k: u.attributes.get(k) for k in keys}} for u in users
     ]
-    frame = pd.DataFrame(rows, columns=[USER_ID, TEXT, *keys])
-    return frame, keys
 
 
 def _attribute_keys(users: Sequence[User]) -> tuple[str, ...]:
@@ -95,6 +99,7 @@ def service_profiles(users: Sequence[User]) -> tuple[DatasetSpec, dict[str, dict
     an attribute held as text, as floats, or as integers by every user. Else (integers some
     users lack become floats in a column, mixed kinds stay as they are) through the frame."""
     keys = _attribute_keys(users)
+    spec = _service_spec(keys)
     for key in keys:
         given = [v for u in users if (v := u.attributes.get(key)) is not None]
         kinds = {type(v) for v in given}
@@ -103,20 +108,13 @@ def service_profiles(users: Sequence[User]) -> tuple[DatasetSpec, dict[str, dict
             or kinds - {str, float, int}
             or (int in kinds and len(given) < len(users))
         ):
-            return _service_spec(keys), users_of(ids_dataset([], users))[1]
-    profiles = {
-        u.user_id: {
-            "text": u.text if isinstance(u.text, str) and u.text else None,
-            "attributes": {
-                k: v
-                for k in keys
-                if (v := u.attributes.get(k)) is not None
-                and not (isinstance(v, float) and isnan(v))
-            },
-        }
-        for u in users
-    }
-    return _service_spec(keys), profiles
+            return spec, users_of(ids_dataset([], users))[1]
+    return spec, {row[USER_ID]: profile(row, spec, _missing) for row in _user_rows(users, keys)}
+
+
+def _missing(value: Any) -> bool:
+    """What a frame's column holds as missing, for a record's plain values: none or NaN."""
+    return value is None or (isinstance(value, float) and isnan(value))
 
 
 def _scalar(value: Any) -> bool:

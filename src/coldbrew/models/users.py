@@ -4,12 +4,13 @@ per dataset object however many models fit on it (:func:`users_of`)."""
 from __future__ import annotations
 
 import weakref
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 
 from coldbrew.data.frames import pd
-from coldbrew.data.schema import USER_ID, Dataset, history_by_user
+from coldbrew.data.schema import USER_ID, Dataset, DatasetSpec, history_by_user
 
 _USERS_READ: dict[
     str, tuple[weakref.ref[Dataset], dict[str, list[str]], dict[str, dict[str, Any]]]
@@ -35,15 +36,23 @@ def _profiles(dataset: Dataset) -> dict[str, dict[str, Any]]:
     users = dataset.users
     if users.empty or USER_ID not in users:
         return {}
-    profiles: dict[str, dict[str, Any]] = {}
-    for row in users.to_dict(orient="records"):
-        text = " ".join(
-            str(row[f]) for f in spec.user_text if f in row and isinstance(row[f], str) and row[f]
-        )
-        attrs = {
-            f: (row[f].item() if isinstance(row[f], np.generic) else row[f])
-            for f in spec.user_attributes
-            if f in row and not pd.isna(row[f])
-        }
-        profiles[str(row[USER_ID])] = {"text": text or None, "attributes": attrs}
-    return profiles
+    return {
+        str(row[USER_ID]): profile(row, spec, pd.isna) for row in users.to_dict(orient="records")
+    }
+
+
+def profile(
+    row: Mapping[str, Any], spec: DatasetSpec, missing: Callable[[Any], bool]
+) -> dict[str, Any]:
+    """One user's profile from ``row`` (their fields by name): the non-empty strings of
+    ``spec.user_text`` joined (``None`` without any), and the attributes of
+    ``spec.user_attributes`` that are not ``missing``, as plain values."""
+    text = " ".join(
+        str(row[f]) for f in spec.user_text if f in row and isinstance(row[f], str) and row[f]
+    )
+    attrs = {
+        f: (row[f].item() if isinstance(row[f], np.generic) else row[f])
+        for f in spec.user_attributes
+        if f in row and not missing(row[f])
+    }
+    return {"text": text or None, "attributes": attrs}
