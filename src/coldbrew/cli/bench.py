@@ -25,7 +25,7 @@ from coldbrew.cli.common import (
 from coldbrew.cli.device import add_device_arg, check_ray_device
 from coldbrew.data.schema import has_timestamps
 from coldbrew.models.recipes import FACTORIES, OPT_IN, parse_models
-from coldbrew.text.runtime import default_runtime
+from coldbrew.text.runtime import runtime_or_default
 
 
 def add_parser(sub: Any) -> None:
@@ -95,7 +95,7 @@ def config_from_args(args: argparse.Namespace) -> BenchConfig:
         protocols=PROTOCOLS if args.protocol == "all" else (args.protocol,),
         models=tuple(parse_models(args.models)),
         encoder=args.encoder,
-        runtime=args.runtime or default_runtime(),
+        runtime=runtime_or_default(args.runtime),
         device=args.device,
         cache_dir=args.cache_dir or None,
         seed=args.seed,

@@ -21,7 +21,7 @@ from coldbrew.cluster import WorkerPlan, connect, require_ray, worker_plan
 from coldbrew.data.frames import pd
 from coldbrew.text.encoder import Encoder, TextKind
 from coldbrew.text.factory import load_encoder
-from coldbrew.text.runtime import default_runtime
+from coldbrew.text.runtime import runtime_or_default
 
 BLOCK_ROWS = 512
 """Texts per Ray Data block: the unit of work one actor takes at a time."""
@@ -87,7 +87,7 @@ def encode_on_ray(
         fn_constructor_kwargs={
             "config": dict(config),
             "threads": plan.cpus_per_worker,
-            "runtime": default_runtime() if runtime is None else runtime,
+            "runtime": runtime_or_default(runtime),
         },
         fn_kwargs={"kind": kind, "batch_size": batch_size},
         batch_size=block_rows,
@@ -142,7 +142,7 @@ class RayEncoder:
         self.min_texts = min_texts
         self.block_rows = block_rows
         self.address = address
-        self.runtime = default_runtime() if runtime is None else runtime
+        self.runtime = runtime_or_default(runtime)
         self.bulk_calls = 0
         """How many calls went to the cluster."""
 

@@ -37,7 +37,7 @@ from coldbrew.store.codec import round_trip
 from coldbrew.text.cache import text_digest
 from coldbrew.text.encoder import Encoder
 from coldbrew.text.memo import MemoEncoder
-from coldbrew.text.runtime import default_runtime
+from coldbrew.text.runtime import runtime_or_default
 
 if TYPE_CHECKING:
     from coldbrew.live.fleet import Fleet
@@ -102,7 +102,7 @@ class Live:
         from its config (a float onnx encoder's is PyTorch's)."""
         self.store = store
         self.serving = serving or Serving()
-        self.runtime = default_runtime() if runtime is None else runtime
+        self.runtime = runtime_or_default(runtime)
         if self.serving.ray:  # a catalogue batch, start-up's missing vectors: on the cluster
             encoder = RayEncoder(
                 encoder, min_texts=RAY_BULK_TEXTS, address=self.serving.ray, runtime=self.runtime

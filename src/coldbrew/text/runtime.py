@@ -46,6 +46,12 @@ def default_runtime(env: Mapping[str, str] | None = None) -> str:
     return value
 
 
+def runtime_or_default(runtime: str | None) -> str:
+    """``runtime`` as given, else :func:`default_runtime`'s (what every command's ``--runtime``
+    and every rebuilt encoder take when none is named)."""
+    return default_runtime() if runtime is None else runtime
+
+
 def onnx_or_torch(
     encoder: Encoder, runtime: str = DEFAULT_RUNTIME, *, threads: int | None = None
 ) -> Encoder:
