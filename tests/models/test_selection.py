@@ -11,6 +11,7 @@ from coldbrew.models.blend import Prepared, blend_ndcg
 from coldbrew.models.selection import (
     always,
     best_single,
+    each_shape_at_its_best,
     keep_unless_beaten,
     keep_unless_beaten_on_every_shape,
     out_of_fold_gain,
@@ -227,3 +228,40 @@ def test_a_blend_that_wins_or_ties_on_each_shape_is_taken() -> None:
     few = np.arange(scores.shape[1]) < 3
     _, _, _, judged = keep_unless_beaten_on_every_shape(scores, blend, best_single(grid), 0, few)
     assert set(judged) == {"gain_random", "se_random"}
+
+
+def _split_parts(n: int = 120, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Part 0 finds the random-shaped queries' items, part 1 the latest-shaped ones; row 2, a
+    blend, finds 95% of what each finds; row 3 is part 0 plus noise."""
+    rng = np.random.default_rng(seed)
+    latest = np.arange(2 * n) >= n
+    base = rng.random(2 * n)
+    part0 = np.where(latest, 0.5 * base, base)
+    part1 = np.where(latest, base, 0.5 * base)
+    blend = 0.95 * base
+    grid = np.array([[1.0, 0.0], [0.0, 1.0], [0.5, 0.5], [0.9, 0.1]])
+    return grid, np.vstack([part0, part1, blend, part0 + rng.normal(0, 0.01, 2 * n)]), latest
+
+
+def test_each_shape_takes_the_row_whose_worse_shape_is_best() -> None:
+    grid, scores, latest = _split_parts()
+    # pooled, the parts tie and the blend is 0.95 of either: each part alone loses a shape by half
+    row, report = each_shape_at_its_best(scores, grid, latest)
+    assert row == 2
+    assert report["ratio_random"] == pytest.approx(0.95, abs=1e-9)
+    assert report["ratio_latest"] == pytest.approx(0.95, abs=1e-9)
+    assert report["best_part_random"] == pytest.approx(scores[0, ~latest].mean())
+    assert report["best_part_latest"] == pytest.approx(scores[1, latest].mean())
+
+
+def test_each_shape_prefers_the_simplest_row_tied_with_the_top_on_every_shape() -> None:
+    grid, scores, latest = _split_parts()
+    # make part 0 the best on both shapes: row 3 (part 0, each query moved up or down by 0.001
+    # in turn) ties with it on each shape, and the single part is simpler
+    scores[0, latest] = scores[1, latest] + 0.001
+    scores[3] = scores[0] + np.where(np.arange(scores.shape[1]) % 2, 0.001, -0.001)
+    row, report = each_shape_at_its_best(scores, grid, latest)
+    assert row == 0 and report["ratio_random"] == report["ratio_latest"] == 1.0
+    # a default tied on every shape is kept; one clearly worse on a shape is not
+    assert each_shape_at_its_best(scores, grid, latest, default=3)[0] == 3
+    assert each_shape_at_its_best(scores, grid, latest, default=1)[0] == 0

@@ -79,10 +79,16 @@ def _returning_users(p_lose: float, n: int = 100, candidates: int = 30) -> Prepa
 
 
 def _chosen(
-    prep: Prepared, every_shape: bool, kind: int = KNOWN, group: str = "bucket10"
+    prep: Prepared,
+    every_shape: bool,
+    kind: int = KNOWN,
+    group: str = "bucket10",
+    each_shape: bool = False,
 ) -> tuple[np.ndarray, dict]:
     weights = np.zeros((len(USER_EDGES), 2, len(USER_KINDS), 2), dtype=np.float32)
-    search = WeightSearch(SHAPE_PARTS, weights, 0.5, None, 30, seed=0, every_shape=every_shape)
+    search = WeightSearch(
+        SHAPE_PARTS, weights, 0.5, None, 30, 0, every_shape=every_shape, each_shape=each_shape
+    )
     report = search.fit({1: [prep]})
     return search.weights[4, 1, kind], report.get(f"cell1/{USER_KINDS[kind]}/{group}", {})
 
@@ -124,3 +130,34 @@ def test_only_returning_users_searches_are_judged_by_shape() -> None:
     blend, report = _chosen(new, every_shape=True, kind=NEW)
     np.testing.assert_array_equal(blend, [0.5, 0.5])
     assert "shape_gain_random" not in report
+
+
+def test_each_shape_weighs_each_shape_against_its_own_best_part() -> None:
+    # cf is the best single part on both shapes (on the latest shape tied with transitions):
+    # a blend that loses cf's random-shaped queries (0.9 of cf) is not taken...
+    kept, whole = _chosen(_returning_users(p_lose=0.2), False, group="all", each_shape=True)
+    np.testing.assert_array_equal(kept, [1.0, 0.0])
+    assert whole["shape_ratio_random"] == whole["shape_ratio_latest"] == 1.0
+    assert whole["shape_best_part_latest"] == pytest.approx(1 / np.log2(3))
+    # ...one that ties it there and wins the latest shape is
+    blend, whole = _chosen(_returning_users(p_lose=0.0), False, group="all", each_shape=True)
+    np.testing.assert_array_equal(blend, [0.5, 0.5])
+    assert whole["shape_ratio_latest"] == pytest.approx(np.log2(3))
+    # new users are searched as before
+    prep = _returning_users(p_lose=0.2)
+    new = Prepared(**{**prep.__dict__, "known": np.full(len(prep.known), NEW, dtype=np.int64)})
+    taken, report = _chosen(new, every_shape=False, kind=NEW, each_shape=True)
+    np.testing.assert_array_equal(taken, [0.5, 0.5])
+    assert "shape_ratio_random" not in report
+
+
+def test_each_shape_searches_queries_of_one_shape_as_today() -> None:
+    # data without timestamps (or items without interactions) ask no latest-shaped queries:
+    # the search, and every bucket's, is the pooled one
+    for p_lose in (0.0, 0.2):
+        prep = _returning_users(p_lose=p_lose)
+        one = Prepared(**{**prep.__dict__, "latest": np.zeros(len(prep.known), dtype=bool)})
+        today, _ = _chosen(one, every_shape=False)
+        each, report = _chosen(one, every_shape=False, each_shape=True)
+        np.testing.assert_array_equal(each, today)
+        assert "shape_ratio_random" not in report

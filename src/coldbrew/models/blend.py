@@ -234,3 +234,10 @@ class _Blender:
     def next_point(self) -> None:
         """Forget the sums no longer needed: those the last weighting did not use."""
         self.last, self.now = self.now, {}
+
+
+def both_shapes(prepared: Sequence[Prepared], known: int) -> bool:
+    """Whether ``prepared``'s queries of users of kind ``known`` hold four or more of each
+    shape (random likes held out, the latest ones)."""
+    latest = np.concatenate([p.latest[(p.n_relevant > 0) & (p.known == known)] for p in prepared])
+    return bool(min(latest.sum(), (~latest).sum()) >= 4)

@@ -112,9 +112,9 @@ class HybridRecommender(Recommender):
         validation's held-out users who revealed nothing (:mod:`coldbrew.models.attrsmoothing`);
         each part's smoothing when the hybrid was built is always one and is kept unless
         another beats it. ``()``, the default, leaves the parts as they are.
-    every_shape
-        Keep a returning users' blend only where it loses to its reference on neither shape of
-        validation query, random or latest likes held out (:class:`~.weights.WeightSearch`).
+    every_shape, each_shape
+        How returning users' weights are judged on both shapes of validation query, random or
+        latest likes held out (:class:`~.weights.WeightSearch`'s switches of those names).
     """
 
     kind = "hybrid"
@@ -135,6 +135,7 @@ class HybridRecommender(Recommender):
         next_item_queries: bool = True,
         attribute_smoothings: Sequence[float] = (),
         every_shape: bool = False,
+        each_shape: bool = False,
     ) -> None:
         super().__init__()
         if not parts:
@@ -154,6 +155,7 @@ class HybridRecommender(Recommender):
         self.show_progress = show_progress
         self.next_item_queries = next_item_queries
         self.every_shape = every_shape
+        self.each_shape = each_shape
         self.attribute_smoothings = tuple(float(s) for s in attribute_smoothings)
         self._smoothing = references(self.parts, self.attribute_smoothings)
         n = len(self.parts)

@@ -232,6 +232,13 @@ def _hybrid_shapes(ctx: ModelContext) -> Recommender:
     return _hybrid(ctx, every_shape=True)
 
 
+def _hybrid_each_shape(ctx: ModelContext) -> Recommender:
+    """The default hybrid whose returning users take the weights whose worse shape of
+    validation query (random likes held out, or the latest) is best against that shape's own
+    best part (opt-in, issue 24; :func:`~.selection.each_shape_at_its_best`)."""
+    return _hybrid(ctx, each_shape=True)
+
+
 def _hybrid_context(ctx: ModelContext) -> Recommender:
     """The default hybrid plus context-conditioned popularity (opt-in, issue 26): its inner
     validation asks each query in the context of the first event it must predict, so the part
@@ -319,6 +326,7 @@ FACTORIES: dict[str, Callable[[ModelContext], Recommender]] = {
     "hybrid_adapted": _hybrid_adapted,
     "hybrid_whitened": _hybrid_whitened,
     "hybrid_shapes": _hybrid_shapes,
+    "hybrid_each_shape": _hybrid_each_shape,
 }
 OPT_IN = (
     "transitions",
@@ -336,6 +344,7 @@ OPT_IN = (
     "hybrid_adapted",
     "hybrid_whitened",
     "hybrid_shapes",
+    "hybrid_each_shape",
 )
 """Models only a run that names them fits (the hybrid's transitions part, the context ones of
 issue 26, issue 24's ablation, the default without its next-item validation, its adaptor, and

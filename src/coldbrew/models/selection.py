@@ -131,3 +131,45 @@ def keep_unless_beaten_on_every_shape(
         if shapes[f"gain_{name}"] < -shapes[f"se_{name}"]:
             best = ref
     return best, gain, se, shapes
+
+
+def each_shape_at_its_best(
+    scores: np.ndarray, grid: np.ndarray, latest: np.ndarray, default: int | None = None
+) -> tuple[int, dict[str, float]]:
+    """The grid row whose worse shape of query is best against that shape's own best single
+    part (maximin over shapes), or the simplest row tied with it on every shape.
+
+    ``scores`` is ``(grid points, queries)`` and ``latest`` each query's shape (asked for the
+    user's latest likes, else random ones); both shapes need at least four queries. A row's
+    *ratio* on a shape is its mean there over the best single part's mean there; the top row
+    has the highest smaller ratio (of those, the highest mean ratio). A row is tied with the
+    top when, on each shape, its paired mean deficit against the top is within one standard
+    error; among tied rows ``default`` wins when it is one, else the fewest parts, then the
+    higher smaller ratio, then the higher mean ratio. The pooled search lets one shape's best
+    part win blends that lose the other shape's (issue 24: ``cf_map`` + ``transitions`` on
+    ml-1m, 0.83x ``cf_map`` on the random-shaped queries); this one keeps neither shape far
+    from its best part when a row can. Returns the row and, per shape, the best part's mean
+    and the chosen row's ratio."""
+    shapes = {"random": ~latest, "latest": latest}
+    singles = np.flatnonzero((grid > 0).sum(axis=1) == 1)
+    rows = singles if len(singles) else np.arange(len(grid))
+    means = np.stack([scores[:, on].mean(axis=1) for on in shapes.values()])
+    best = means[:, rows].max(axis=1)
+    ratios = means / np.maximum(best, 1e-12)[:, None]
+    worst, mean = ratios.min(axis=0), ratios.mean(axis=0)
+    top = int(np.lexsort((-mean, -worst))[0])  # the best worse shape, then the best mean
+    tied = np.ones(len(grid), dtype=bool)
+    for on in shapes.values():
+        deficit = scores[top, on][None, :] - scores[:, on]
+        se = deficit.std(axis=1, ddof=1) / np.sqrt(on.sum())
+        tied &= deficit.mean(axis=1) <= se
+    if default is not None and tied[default]:
+        chosen = default
+    else:
+        sizes = (grid > 0).sum(axis=1)
+        chosen = int(min(np.flatnonzero(tied), key=lambda g: (sizes[g], -worst[g], -mean[g])))
+    report: dict[str, float] = {}
+    for s, name in enumerate(shapes):
+        report[f"best_part_{name}"] = float(best[s])
+        report[f"ratio_{name}"] = float(ratios[s, chosen])
+    return chosen, report

@@ -15,12 +15,13 @@ import numpy as np
 
 from coldbrew.data.idmap import IdMap
 from coldbrew.models.base import Recommender, UserQuery
-from coldbrew.models.blend import Prepared, blend_ndcg
+from coldbrew.models.blend import Prepared, blend_ndcg, both_shapes
 from coldbrew.models.selection import (
     Chooser,
     ValTask,
     always,
     best_single,
+    each_shape_at_its_best,
     keep_unless_beaten,
     keep_unless_beaten_on_every_shape,
 )
@@ -151,7 +152,10 @@ class WeightSearch:
     reference only if it also loses to it by no more than a standard error, paired per query,
     on either shape of query, random likes held out or the latest ones
     (:attr:`~.blend.Prepared.latest`; :func:`~.selection.keep_unless_beaten_on_every_shape`);
-    opt-in, issue 24."""
+    opt-in, issue 24. ``each_shape``: a returning users' search whose queries hold both shapes
+    (four or more each) takes the row whose worse shape is best against that shape's own best
+    single part (:func:`~.selection.each_shape_at_its_best`), and a bucket with fewer of a shape
+    keeps its cell's weights; issue 24's never-below-a-part rule, for both warm protocols."""
 
     parts: Sequence[str]
     weights: np.ndarray
@@ -162,6 +166,7 @@ class WeightSearch:
     out_of_fold: bool = True
     ndcg: Callable[[Prepared, np.ndarray], np.ndarray] = blend_ndcg
     every_shape: bool = False
+    each_shape: bool = False
 
     @classmethod
     def of(cls, hybrid: Any) -> WeightSearch:
@@ -175,6 +180,7 @@ class WeightSearch:
             hybrid.min_queries,
             hybrid.seed,
             every_shape=hybrid.every_shape,
+            each_shape=hybrid.each_shape,
         )
 
     def fit(
@@ -201,7 +207,7 @@ class WeightSearch:
                     continue
                 seen.add(known)
                 self.weights[:, cell, known] = pooled
-                if self.every_shape and known == KNOWN:  # the cell-wide search, judged by shape
+                if (self.every_shape or self.each_shape) and known == KNOWN:  # judged by shape
                     report[f"cell{cell}/{USER_KINDS[known]}/all"] = {"queries": count, **whole}
                 for b in range(len(USER_EDGES)):
                     default = self.prior(pooled, bucket=b, known=known)
@@ -296,8 +302,14 @@ class WeightSearch:
         reference = best_single(grid) if fallback is None else always(fallback)
         candidate = self.candidate(grid, fallback, self.popularity_prior(bucket, known))
         shapes: dict[str, float] = {}
-        by_shape = self.every_shape and known == KNOWN  # judged, and reported, by shape
-        if self.out_of_fold and by_shape:
+        each = self.each_shape and known == KNOWN
+        by_shape = (self.every_shape or each) and known == KNOWN  # judged, and reported, by shape
+        if each and min(shape.sum(), (~shape).sum()) >= 4:
+            best, shapes = each_shape_at_its_best(ndcg, grid, shape, fallback)
+            gain = se = float("nan")
+        elif each and fallback is not None and both_shapes(prepared, known):
+            best, gain, se = fallback, float("nan"), float("nan")  # the cell's, judged by shape
+        elif self.out_of_fold and by_shape:
             best, gain, se, shapes = keep_unless_beaten_on_every_shape(
                 ndcg, candidate, reference, self.seed, shape
             )
