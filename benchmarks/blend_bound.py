@@ -81,6 +81,7 @@ def main() -> None:
     ap.add_argument("--extra-encoder", default=None, help="a second encoder's lm and cf_map parts")
     ap.add_argument("--step", type=float, default=0.05)
     ap.add_argument("--parts", default="", help="search only these parts (default: all that speak)")
+    ap.add_argument("--grid-out", default=None, help="also save every weighting's mean (.npz)")
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
     metric = args.metric or HEADLINE.get(args.protocol, "ndcg@20")
@@ -134,6 +135,17 @@ def main() -> None:
     grid = simplex_grid(len(speaking), args.step)
     print(f"searching {[names[j] for j in speaking]}: {len(grid)} weightings", flush=True)
     bound, best = best_on(asked.take_parts(speaking), grid, metric)
+    if args.grid_out:  # every weighting's test mean, all and per user bucket (shape_bound.py)
+        values = MEASURES[metric](asked.take_parts(speaking), grid)
+        buckets, n_buckets = prep.buckets[rows], len(USER_EDGES)
+        np.savez(
+            args.grid_out,
+            grid=grid,
+            parts=np.array([names[j] for j in speaking]),
+            means=values.mean(axis=1),
+            bucket_sums=np.stack([values[:, buckets == b].sum(axis=1) for b in range(n_buckets)]),
+            queries=len(buckets),
+        )
     report["bound_one_weighting"] = {
         **figure(bound, metric),
         "weights": {names[j]: round(float(w), 3) for j, w in zip(speaking, grid[best])},

@@ -14,11 +14,19 @@ each kind, and the other way round. No test interaction is read.
 
     PYTHONPATH=src:benchmarks python benchmarks/next_item_validation.py --dataset online-retail \
         --protocol next-item --cache-dir /tmp/cache --out nextval-online-retail.json
+
+``--rules pooled,every_shape,each_shape --mixes random+run --fold-seeds 5`` compares, on the
+same cross-fittings, the returning users' search on the pooled queries (the default) with the
+one that weighs each shape of query against its own best part
+(``HybridRecommender(each_shape=True)``) and the one that vetoes a blend losing a shape
+(``every_shape``), over five cross-fittings; ``parts`` in the report holds each part alone on
+each kind of query, all its queries.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -61,16 +69,30 @@ def returning_kinds(warm: ValTask, nexts: ValTask) -> dict[str, ValTask]:
     return {**kinds, "next": nexts}
 
 
+def parts_alone(hybrid: HybridRecommender, kinds: dict[str, Prepared]) -> dict[str, Any]:
+    """Each part alone on each kind of query (NDCG@20 over all its queries)."""
+    out: dict[str, Any] = {}
+    for j, name in enumerate(hybrid.parts):
+        one = np.zeros_like(hybrid.weights)
+        one[..., j] = 1.0
+        out[name] = {k: float(blend_ndcg(p, one).mean()) for k, p in kinds.items()}
+    return out
+
+
 def cross_fitted(
-    hybrid: HybridRecommender, others: list[tuple[int, Prepared]], kinds: dict[str, Prepared]
+    hybrid: HybridRecommender,
+    others: list[tuple[int, Prepared]],
+    kinds: dict[str, Prepared],
+    mixes: dict[str, tuple[str, ...]] = MIXES,
+    seed: int = 0,
 ) -> dict[str, dict[str, Any]]:
     """Per mix: weights chosen on half the queries of every task (the held-out items' and new
     users' tasks always, the mix's returning kinds), NDCG@20 on the other half of each kind."""
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(seed)
     folds = {k: rng.integers(0, 2, len(p.n_relevant)) for k, p in kinds.items()}
     other_folds = [rng.integers(0, 2, len(p.n_relevant)) for _, p in others]
     report = {}
-    for mix, members in MIXES.items():
+    for mix, members in mixes.items():
         scored: dict[str, list[np.ndarray]] = {k: [] for k in kinds}
         chosen = []
         for fold in (0, 1):
@@ -100,14 +122,41 @@ def known_weights(hybrid: HybridRecommender) -> dict[str, dict[str, float]]:
     return out
 
 
+def summary(report: dict[str, Any], mix: str = "random+run") -> dict[str, Any]:
+    """Per rule, over its cross-fittings: each kind's mean NDCG@20 and its ratio to the best
+    part alone on that kind (all its queries), and the smaller of the random and run ratios."""
+    parts = report["parts"]
+    best = {k: max(parts, key=lambda p: parts[p][k]) for k in ("random", "run")}
+    out: dict[str, Any] = {"best_part": {k: [p, parts[p][k]] for k, p in best.items()}}
+    for key, mixes in report.items():
+        if not key.startswith("mixes") or mix not in mixes:
+            continue
+        rule = key.split("_seed")[0].removeprefix("mixes").removeprefix("_") or "pooled"
+        row = out.setdefault(rule, {"random": [], "run": []})
+        for kind in ("random", "run"):
+            row[kind].append(mixes[mix][kind]["ndcg20"] / parts[best[kind]][kind])
+    for rule, row in out.items():
+        if rule != "best_part":
+            ratios = {k: float(np.mean(v)) for k, v in row.items()}
+            out[rule] = {**ratios, "worse": min(ratios.values()), "fittings": len(row["run"])}
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dataset", required=True)
     ap.add_argument("--protocol", default="next-item")
     ap.add_argument("--cache-dir", default=None)
     ap.add_argument("--split-dir", default="/tmp/part-validation-splits")
+    ap.add_argument("--rules", default="pooled", help="pooled and/or each_shape, comma-separated")
+    ap.add_argument("--mixes", default=",".join(MIXES), help="which mixes to choose on")
+    ap.add_argument("--fold-seeds", type=int, default=1, help="cross-fit with seeds 0..N-1")
+    ap.add_argument("--summarize", action="store_true", help="print --out's rules' summary")
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
+    if args.summarize:
+        print(json.dumps(summary(json.loads(Path(args.out).read_text())), indent=1))
+        return
     t0 = time.time()
     _, train, _, hybrid = default_hybrid(
         args.dataset, args.protocol, args.cache_dir, args.split_dir
@@ -121,8 +170,17 @@ def main() -> None:
     others = [(t.cell, hybrid.prepare(t, cells)) for t in tasks if t not in returning]
     kinds = {k: hybrid.prepare(t, cells) for k, t in returning_kinds(*returning).items()}
     kinds = {k: p.take_queries(p.n_relevant > 0) for k, p in kinds.items()}
-    report = {"dataset": args.dataset, "protocol": args.protocol}
-    report["mixes"] = cross_fitted(hybrid, others, kinds)
+    # each query's shape, as the hybrid's own validation marks it: runs of latest likes
+    kinds["run"] = dataclasses.replace(kinds["run"], latest=np.ones(len(kinds["run"].latest), bool))
+    report: dict[str, Any] = {"dataset": args.dataset, "protocol": args.protocol}
+    report["parts"] = parts_alone(hybrid, kinds)
+    mixes = {m: MIXES[m] for m in args.mixes.split(",")}
+    for seed in range(args.fold_seeds):
+        for rule in args.rules.split(","):
+            hybrid.each_shape, hybrid.every_shape = rule == "each_shape", rule == "every_shape"
+            key = "mixes" if rule == "pooled" else f"mixes_{rule}"
+            key += f"_seed{seed}" if seed else ""
+            report[key] = cross_fitted(hybrid, others, kinds, mixes, seed)
     report["seconds"] = time.time() - t0
     Path(args.out).write_text(json.dumps(stamped(report), indent=1))
 

@@ -27,7 +27,7 @@ HERE = Path(__file__).resolve().parent
 
 TOPICS: dict[str, list[str]] = {
     "Quality (coldbrew bench and what reads its reports)": [
-        "aim_table.py", "blend_bound.py", "blend_parts.py", "field_ablation.py",
+        "aim_table.py", "blend_bound.py", "shape_bound.py", "blend_parts.py", "field_ablation.py",
         "fusion_validation.py", "part_validation.py", "summarize.py", "transfer.py",
         "whitened_cf_map.py", "diversity.py", "context.py", "new_user_answers.py",
         "next_item_validation.py", "new_user_validation.py", "sasrec_validation.py",
