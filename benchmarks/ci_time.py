@@ -3,10 +3,11 @@
     OPENBLAS_NUM_THREADS=1 COLDBREW_DATA=/work/shared/data python benchmarks/ci_time.py \
         --repo . --commit HEAD --clone /tmp/ci-clone --out benchmarks/results/ci/ci-COMMIT.json
 
-The clone is made afresh (``git clone``, then the commit checked out); ``--keep-venv DIR``
-moves an existing ``.venv`` into it first, so ``scripts/setup.sh`` only checks what is there
-(a fresh machine also downloads every package: that time is not in this figure, and the
-report says which it was). ``CI=true`` is set, as on CI. The report holds the wall seconds of
+The clone is made afresh (``git clone``, then the commit checked out) and ``.ci/run`` builds
+its virtual environment itself, from pip's local wheel cache where it has one (a fresh machine
+also downloads every package: that time is not in this figure). A ``.venv`` is never moved in
+from elsewhere: its console scripts name the old interpreter's path, and the schemathesis
+tests failed on such a run. ``CI=true`` is set, as on CI. The report holds the wall seconds of
 the whole ``.ci/run`` (setup and tests), the seconds pytest reports for itself, its passed /
 failed / skipped counts, the exit status and the last lines of the log; the load average at
 the start and end is in its provenance block, so a figure from a loaded machine says so.
@@ -41,14 +42,12 @@ def pytest_summary(log: str) -> dict[str, Any]:
     return {"counts": counts, "pytest_seconds": float(last["seconds"])}
 
 
-def fresh_clone(repo: str, commit: str, clone: Path, keep_venv: str | None) -> str:
+def fresh_clone(repo: str, commit: str, clone: Path) -> str:
     """``clone`` made anew from ``repo`` at ``commit``; returns the full commit hash."""
     if clone.exists():
         shutil.rmtree(clone)
     subprocess.run(["git", "clone", "-q", repo, str(clone)], check=True)
     subprocess.run(["git", "-C", str(clone), "checkout", "-q", commit], check=True)
-    if keep_venv:
-        shutil.move(keep_venv, clone / ".venv")
     head = subprocess.run(["git", "-C", str(clone), "rev-parse", "HEAD"], check=True,
                           capture_output=True, text=True)  # fmt: skip
     return head.stdout.strip()
@@ -59,13 +58,12 @@ def main() -> None:
     ap.add_argument("--repo", default=".", help="the repository to clone")
     ap.add_argument("--commit", default="HEAD")
     ap.add_argument("--clone", required=True, help="where the fresh clone goes (replaced)")
-    ap.add_argument("--keep-venv", default=None, help="an existing .venv moved into the clone")
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
 
     started = begin()
     clone = Path(args.clone)
-    commit = fresh_clone(args.repo, args.commit, clone, args.keep_venv)
+    commit = fresh_clone(args.repo, args.commit, clone)
     start = time.perf_counter()
     done = subprocess.run(["bash", ".ci/run"], cwd=clone, env={**os.environ, "CI": "true"},
                           capture_output=True, text=True)  # fmt: skip
@@ -74,7 +72,7 @@ def main() -> None:
     (clone / "ci.log").write_text(log)
     report = {
         "commit": commit,
-        "venv": "kept" if args.keep_venv else "fresh",
+        "venv": "fresh",
         "returncode": done.returncode,
         "wall_seconds": wall,
         **pytest_summary(log),
