@@ -135,7 +135,7 @@ class HybridRecommender(Recommender):
         next_item_queries: bool = True,
         attribute_smoothings: Sequence[float] = (),
         every_shape: bool = False,
-        each_shape: bool = True,
+        each_shape: bool = False,
     ) -> None:
         super().__init__()
         if not parts:

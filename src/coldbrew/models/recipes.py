@@ -229,14 +229,14 @@ def _hybrid_shapes(ctx: ModelContext) -> Recommender:
     neither shape of validation query, random likes held out or the latest ones (opt-in,
     issue 24: on the pooled queries ``transitions`` won blends that lost the random-shaped
     ones; benchmarks/notes/2026-12-07-query-shapes.md)."""
-    return _hybrid(ctx, every_shape=True, each_shape=False)
+    return _hybrid(ctx, every_shape=True)
 
 
-def _hybrid_pooled_shapes(ctx: ModelContext) -> Recommender:
-    """The default hybrid whose returning users' weights are searched on both shapes of
-    validation query pooled (opt-in, the default before issue 24's ``each_shape``:
-    benchmarks/notes/2026-12-07-both-warm-shapes.md)."""
-    return _hybrid(ctx, each_shape=False)
+def _hybrid_each_shape(ctx: ModelContext) -> Recommender:
+    """The default hybrid whose returning users take the weights whose worse shape of
+    validation query (random likes held out, or the latest) is best against that shape's own
+    best part (opt-in, issue 24; :func:`~.selection.each_shape_at_its_best`)."""
+    return _hybrid(ctx, each_shape=True)
 
 
 def _hybrid_context(ctx: ModelContext) -> Recommender:
@@ -326,7 +326,7 @@ FACTORIES: dict[str, Callable[[ModelContext], Recommender]] = {
     "hybrid_adapted": _hybrid_adapted,
     "hybrid_whitened": _hybrid_whitened,
     "hybrid_shapes": _hybrid_shapes,
-    "hybrid_pooled_shapes": _hybrid_pooled_shapes,
+    "hybrid_each_shape": _hybrid_each_shape,
 }
 OPT_IN = (
     "transitions",
@@ -344,7 +344,7 @@ OPT_IN = (
     "hybrid_adapted",
     "hybrid_whitened",
     "hybrid_shapes",
-    "hybrid_pooled_shapes",
+    "hybrid_each_shape",
 )
 """Models only a run that names them fits (the hybrid's transitions part, the context ones of
 issue 26, issue 24's ablation, the default without its next-item validation, its adaptor, and
