@@ -9,7 +9,9 @@ from coldbrew.index.exact import ExactIndex
 
 pytest.importorskip("faiss")
 
-from coldbrew.index import graph, make_index
+import faiss
+
+from coldbrew.index import graph, ivfpq, make_index
 from coldbrew.index.ivfpq import IVFPQIndex, sub_quantizers
 
 DIM = 32
@@ -130,3 +132,31 @@ def test_int32_labels_keep_removal_selection_and_search_exact(
     monkeypatch.setattr(graph, "MAX_NODES", compact.graph_size + 1)
     with pytest.raises(OverflowError, match="int32"):
         compact.add(ids[60:62], clustered(2, seed=8))  # two more nodes than int32 would hold
+
+
+def test_lists_held_at_their_sizes_are_the_very_index_built(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A build copies each inverted list into a buffer of its size (``exact_lists``): the same
+    codes and ids in the same order as the lists faiss grew, so the same saved bytes and the
+    same answers, after the first build and after a rebuild that reuses the training."""
+    vectors, ids = clustered(6000), [f"i{j}" for j in range(6000)]
+    queries = clustered(100, seed=9)
+    built = {}
+    for copied in (True, False):
+        if not copied:
+            monkeypatch.setattr(ivfpq, "exact_lists", lambda graph: None)  # the grown lists
+        index = IVFPQIndex(DIM, exact_below=0, nprobe=8)
+        index.add_all(ids, vectors, None)
+        first = faiss.serialize_index(index._graph), index.search(queries, 10)[0]
+        index.remove(ids[:4000])
+        index.add(ids[:500], clustered(500, seed=10))  # dead nodes outnumber live: rebuilt
+        assert index.graph_size == len(index) == 2500
+        second = faiss.serialize_index(index._graph), index.search(queries, 10)[0]
+        index.save_graph(tmp_path / f"{copied}.ivfpq")
+        built[copied] = first, second
+    for step in (0, 1):
+        (copy_bytes, copy_found), (grown_bytes, grown_found) = built[True][step], built[False][step]
+        assert np.array_equal(copy_bytes, grown_bytes) and copy_found == grown_found
+    saved = [(tmp_path / f"{c}.ivfpq").read_bytes() for c in (True, False)]
+    assert saved[0] == saved[1]
