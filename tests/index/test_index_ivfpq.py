@@ -11,7 +11,7 @@ pytest.importorskip("faiss")
 
 import faiss
 
-from coldbrew.index import graph, ivfpq, make_index
+from coldbrew.index import graph, make_index
 from coldbrew.index.ivfpq import IVFPQIndex, sub_quantizers
 
 DIM = 32
@@ -134,29 +134,35 @@ def test_int32_labels_keep_removal_selection_and_search_exact(
         compact.add(ids[60:62], clustered(2, seed=8))  # two more nodes than int32 would hold
 
 
-def test_lists_held_at_their_sizes_are_the_very_index_built(
+def test_lists_sized_before_the_codes_are_added_give_the_very_index_faiss_add_builds(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    """A build copies each inverted list into a buffer of its size (``exact_lists``): the same
-    codes and ids in the same order as the lists faiss grew, so the same saved bytes and the
-    same answers, after the first build and after a rebuild that reuses the training."""
+    """A build assigns the rows to their lists, sizes each empty list, then adds the codes with
+    those assignments (``_add_nodes``): the same codes and ids in the same order as faiss's own
+    ``add`` in batches, so the same saved bytes and the same answers, after the first build
+    (three batches) and after a rebuild that reuses the training; later items still append."""
+    monkeypatch.setattr(graph, "CHUNK", 2500)
     vectors, ids = clustered(6000), [f"i{j}" for j in range(6000)]
     queries = clustered(100, seed=9)
     built = {}
-    for copied in (True, False):
-        if not copied:
-            monkeypatch.setattr(ivfpq, "exact_lists", lambda graph: None)  # the grown lists
+    for sized in (True, False):
+        if not sized:  # faiss's add, batch by batch, as before
+            monkeypatch.setattr(IVFPQIndex, "_add_nodes", graph.GraphIndex._add_nodes)
         index = IVFPQIndex(DIM, exact_below=0, nprobe=8)
         index.add_all(ids, vectors, None)
         first = faiss.serialize_index(index._graph), index.search(queries, 10)[0]
         index.remove(ids[:4000])
         index.add(ids[:500], clustered(500, seed=10))  # dead nodes outnumber live: rebuilt
         assert index.graph_size == len(index) == 2500
+        index.add(ids[4000:4010], clustered(10, seed=11))  # appended to the sized lists
         second = faiss.serialize_index(index._graph), index.search(queries, 10)[0]
-        index.save_graph(tmp_path / f"{copied}.ivfpq")
-        built[copied] = first, second
+        index.save_graph(tmp_path / f"{sized}.ivfpq")
+        built[sized] = first, second
     for step in (0, 1):
-        (copy_bytes, copy_found), (grown_bytes, grown_found) = built[True][step], built[False][step]
-        assert np.array_equal(copy_bytes, grown_bytes) and copy_found == grown_found
-    saved = [(tmp_path / f"{c}.ivfpq").read_bytes() for c in (True, False)]
+        (sized_bytes, sized_found), (added_bytes, added_found) = (
+            built[True][step],
+            built[False][step],
+        )
+        assert np.array_equal(sized_bytes, added_bytes) and sized_found == added_found
+    saved = [(tmp_path / f"{s}.ivfpq").read_bytes() for s in (True, False)]
     assert saved[0] == saved[1]
