@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from coldbrew.index.graph import GraphIndex, faiss_module
+from coldbrew.index.graph import GraphIndex, chunks, faiss_module
 
 ROW_FORMATS = ("float16", "int8")
 
@@ -129,16 +129,22 @@ class IVFPQIndex(GraphIndex):
         this thread, and the codes are added with those assignments (``add_core``: the same
         encoding, ids and order as ``add``); the assignments cost 8 bytes a row meanwhile."""
         faiss = faiss_module()
-        lists = [self._graph.quantizer.assign(x, 1).ravel() for x in self._float_chunks(rows)]
+        quantizer = self._graph.quantizer
+        lists = [quantizer.assign(self._floats(chunk), 1).ravel() for chunk in chunks(rows)]
         invlists = faiss.downcast_InvertedLists(self._graph.invlists)
         sizes = np.bincount(np.concatenate(lists), minlength=invlists.nlist)
         for n in np.flatnonzero(sizes):
             if invlists.list_size(int(n)) == 0:  # from empty, std::vector sizes exactly
                 invlists.resize(int(n), int(sizes[n]))
                 invlists.resize(int(n), 0)  # the capacity stays
-        for x, assigned in zip(self._float_chunks(rows), lists):
-            assigned = np.ascontiguousarray(assigned, dtype=np.int64)
-            self._graph.add_core(len(x), faiss.swig_ptr(x), None, faiss.swig_ptr(assigned))
+        for chunk, assigned in zip(chunks(rows), lists):
+            self._add_assigned(self._floats(chunk), assigned)  # one float32 copy at a time
+
+    def _add_assigned(self, x: np.ndarray, assigned: np.ndarray) -> None:
+        """Add ``x``'s codes to the lists ``assigned`` (faiss's ``add`` after its ``assign``)."""
+        faiss = faiss_module()
+        assigned = np.ascontiguousarray(assigned, dtype=np.int64)
+        self._graph.add_core(len(x), faiss.swig_ptr(x), None, faiss.swig_ptr(assigned))
 
     def _search_params(self, selector: Any, k: int) -> Any:
         return faiss_module().SearchParametersIVF(sel=selector, nprobe=self.nprobe)
