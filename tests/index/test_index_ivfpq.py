@@ -90,6 +90,8 @@ def test_saved_index_is_reused_only_for_the_same_rows(tmp_path: Path) -> None:
     same = IVFPQIndex(DIM, exact_below=0, nprobe=8)
     assert same.add_all(ids, vectors, path) is True
     assert same.search(queries, 10)[0] == want
+    same.add(["new"], queries[:1])  # appended to the lists read from the file
+    assert same.search(queries[:1], 1)[0] == [["new"]] and same.graph_size == 2001
     changed = IVFPQIndex(DIM, exact_below=0, nprobe=8)
     assert changed.add_all(ids, -vectors, path) is False  # other vectors: built afresh
 
