@@ -9,6 +9,8 @@ from coldbrew.index.exact import ExactIndex
 
 pytest.importorskip("faiss")
 
+import faiss
+
 from coldbrew.index import graph, make_index
 from coldbrew.index.ivfpq import IVFPQIndex, sub_quantizers
 
@@ -88,6 +90,8 @@ def test_saved_index_is_reused_only_for_the_same_rows(tmp_path: Path) -> None:
     same = IVFPQIndex(DIM, exact_below=0, nprobe=8)
     assert same.add_all(ids, vectors, path) is True
     assert same.search(queries, 10)[0] == want
+    same.add(["new"], queries[:1])  # appended to the lists read from the file
+    assert same.search(queries[:1], 1)[0] == [["new"]] and same.graph_size == 2001
     changed = IVFPQIndex(DIM, exact_below=0, nprobe=8)
     assert changed.add_all(ids, -vectors, path) is False  # other vectors: built afresh
 
@@ -130,3 +134,37 @@ def test_int32_labels_keep_removal_selection_and_search_exact(
     monkeypatch.setattr(graph, "MAX_NODES", compact.graph_size + 1)
     with pytest.raises(OverflowError, match="int32"):
         compact.add(ids[60:62], clustered(2, seed=8))  # two more nodes than int32 would hold
+
+
+def test_lists_sized_before_the_codes_are_added_give_the_very_index_faiss_add_builds(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A build assigns the rows to their lists, sizes each empty list, then adds the codes with
+    those assignments (``_add_nodes``): the same codes and ids in the same order as faiss's own
+    ``add`` in batches, so the same saved bytes and the same answers, after the first build
+    (three batches) and after a rebuild that reuses the training; later items still append."""
+    monkeypatch.setattr(graph, "CHUNK", 2500)
+    vectors, ids = clustered(6000), [f"i{j}" for j in range(6000)]
+    queries = clustered(100, seed=9)
+    built = {}
+    for sized in (True, False):
+        if not sized:  # faiss's add, batch by batch, as before
+            monkeypatch.setattr(IVFPQIndex, "_add_nodes", graph.GraphIndex._add_nodes)
+        index = IVFPQIndex(DIM, exact_below=0, nprobe=8)
+        index.add_all(ids, vectors, None)
+        first = faiss.serialize_index(index._graph), index.search(queries, 10)[0]
+        index.remove(ids[:4000])
+        index.add(ids[:500], clustered(500, seed=10))  # dead nodes outnumber live: rebuilt
+        assert index.graph_size == len(index) == 2500
+        index.add(ids[4000:4010], clustered(10, seed=11))  # appended to the sized lists
+        second = faiss.serialize_index(index._graph), index.search(queries, 10)[0]
+        index.save_graph(tmp_path / f"{sized}.ivfpq")
+        built[sized] = first, second
+    for step in (0, 1):
+        (sized_bytes, sized_found), (added_bytes, added_found) = (
+            built[True][step],
+            built[False][step],
+        )
+        assert np.array_equal(sized_bytes, added_bytes) and sized_found == added_found
+    saved = [(tmp_path / f"{s}.ivfpq").read_bytes() for s in (True, False)]
+    assert saved[0] == saved[1]

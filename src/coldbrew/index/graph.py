@@ -32,6 +32,13 @@ than ``int64``): faiss never reads them (its own ids are the nodes ``0..n-1``, t
 selector a bitmap); its ``int64`` search results index them as they are. Rows are below
 :data:`~coldbrew.data.idmap.MAX_ROWS` by construction, nodes checked as they are appended."""
 MAX_NODES = int(np.iinfo(LABELS).max)
+CHUNK = 100_000
+"""Rows converted to float32 at a time (a bounded copy of a compact matrix)."""
+
+
+def chunks(rows: np.ndarray) -> list[np.ndarray]:
+    """``rows`` in slices of :data:`CHUNK`."""
+    return [rows[first : first + CHUNK] for first in range(0, len(rows), CHUNK)]
 
 
 def faiss_module() -> Any:
@@ -168,13 +175,21 @@ class GraphIndex(ExactIndex):
             raise OverflowError(
                 f"{start + len(rows):,} nodes: at most {MAX_NODES:,} (int32 labels)"
             )
-        for first in range(0, len(rows), 100_000):  # bounded float32 copies of a compact matrix
-            chunk = rows[first : first + 100_000]
-            self._graph.add(np.ascontiguousarray(self._vectors[chunk], dtype=np.float32))
+        self._add_nodes(rows)
         labels = np.arange(start, start + len(rows), dtype=LABELS)
         self._label_row = np.concatenate([self._label_row, rows.astype(LABELS)])
         self._live = np.concatenate([self._live, np.ones(len(rows), dtype=bool)])
         self._row_label[rows] = labels
+
+    def _add_nodes(self, rows: np.ndarray) -> None:
+        """Append the vectors of ``rows`` to the structure, in order (a subclass may prepare
+        it for them first)."""
+        for chunk in chunks(rows):
+            self._graph.add(self._floats(chunk))  # one float32 copy alive at a time
+
+    def _floats(self, rows: np.ndarray) -> np.ndarray:
+        """The vectors of ``rows`` as a float32 copy (of a compact matrix)."""
+        return np.ascontiguousarray(self._vectors[rows], dtype=np.float32)
 
     def remove(self, ids: Iterable[str]) -> None:
         rows = self.ids.rows(ids, skip_unknown=True)
@@ -255,8 +270,8 @@ class GraphIndex(ExactIndex):
         digest = hashlib.sha256()
         rows = np.flatnonzero(self.active)
         digest.update("\n".join(self.ids.ids(rows)).encode())
-        for start in range(0, len(rows), 100_000):
-            digest.update(self._vectors[rows[start : start + 100_000]].tobytes())
+        for chunk in chunks(rows):
+            digest.update(self._vectors[chunk].tobytes())
         digest.update(json.dumps([type(self).__name__, *self._config()]).encode())
         return digest.hexdigest()
 

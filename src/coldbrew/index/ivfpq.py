@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from coldbrew.index.graph import GraphIndex, faiss_module
+from coldbrew.index.graph import GraphIndex, chunks, faiss_module
 
 ROW_FORMATS = ("float16", "int8")
 
@@ -115,6 +115,36 @@ class IVFPQIndex(GraphIndex):
         self._graph.cp.seed = self._graph.pq.cp.seed = self.seed
         self._graph.train(sample)
         return True
+
+    def _add_nodes(self, rows: np.ndarray) -> None:
+        """Append the vectors of ``rows``, each empty inverted list first sized for exactly
+        what it gets.
+
+        faiss's ``add`` appends a batch's codes and ids to each list's ``std::vector``, which
+        grows by doubling, in the heaps of the OpenMP threads that append them: at a million
+        items (1,000 lists, 10 batches) each list's buffers ended up to 1.6 times what they
+        hold, and what the growth freed stayed resident in those threads' heaps (``malloc_trim``
+        does not shrink them). So the rows are assigned to their lists first (the coarse
+        quantiser's ``assign``, as ``add`` does it), each list that starts empty is sized from
+        this thread, and the codes are added with those assignments (``add_core``: the same
+        encoding, ids and order as ``add``); the assignments cost 8 bytes a row meanwhile."""
+        faiss = faiss_module()
+        quantizer = self._graph.quantizer
+        lists = [quantizer.assign(self._floats(chunk), 1).ravel() for chunk in chunks(rows)]
+        invlists = faiss.downcast_InvertedLists(self._graph.invlists)
+        sizes = np.bincount(np.concatenate(lists), minlength=invlists.nlist)
+        for n in np.flatnonzero(sizes):
+            if invlists.list_size(int(n)) == 0:  # from empty, std::vector sizes exactly
+                invlists.resize(int(n), int(sizes[n]))
+                invlists.resize(int(n), 0)  # the capacity stays
+        for chunk, assigned in zip(chunks(rows), lists):
+            self._add_assigned(self._floats(chunk), assigned)  # one float32 copy at a time
+
+    def _add_assigned(self, x: np.ndarray, assigned: np.ndarray) -> None:
+        """Add ``x``'s codes to the lists ``assigned`` (faiss's ``add`` after its ``assign``)."""
+        faiss = faiss_module()
+        assigned = np.ascontiguousarray(assigned, dtype=np.int64)
+        self._graph.add_core(len(x), faiss.swig_ptr(x), None, faiss.swig_ptr(assigned))
 
     def _search_params(self, selector: Any, k: int) -> Any:
         return faiss_module().SearchParametersIVF(sel=selector, nprobe=self.nprobe)
