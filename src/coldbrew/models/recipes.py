@@ -235,7 +235,10 @@ def _hybrid_shapes(ctx: ModelContext) -> Recommender:
 def _hybrid_each_shape(ctx: ModelContext) -> Recommender:
     """The default hybrid whose returning users take the weights whose worse shape of
     validation query (random likes held out, or the latest) is best against that shape's own
-    best part (opt-in, issue 24; :func:`~.selection.each_shape_at_its_best`)."""
+    best part (opt-in, issue 24; :func:`~.selection.each_shape_at_its_best`): better than the
+    pooled search on the inner validation of the four datasets with timestamps, worse on their
+    test splits (ml-100k warm 0.2582 against 0.2797;
+    benchmarks/notes/2026-12-07-both-warm-shapes.md)."""
     return _hybrid(ctx, each_shape=True)
 
 

@@ -155,7 +155,7 @@ class WeightSearch:
     opt-in, issue 24. ``each_shape``: a returning users' search whose queries hold both shapes
     (four or more each) takes the row whose worse shape is best against that shape's own best
     single part (:func:`~.selection.each_shape_at_its_best`), and a bucket with fewer of a shape
-    keeps its cell's weights; issue 24's never-below-a-part rule, for both warm protocols."""
+    keeps its cell's weights; opt-in, issue 24's never-below-a-part rule for both warm protocols."""
 
     parts: Sequence[str]
     weights: np.ndarray
