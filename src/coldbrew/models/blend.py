@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from coldbrew.eval.metrics import ndcg_of_hits, recall_of_hits, top_hits
+from coldbrew.models.selection import holds_both_shapes
 
 K = 20
 """The cut-off the weights are chosen by."""
@@ -237,7 +238,7 @@ class _Blender:
 
 
 def both_shapes(prepared: Sequence[Prepared], known: int) -> bool:
-    """Whether ``prepared``'s queries of users of kind ``known`` hold four or more of each
-    shape (random likes held out, the latest ones)."""
+    """Whether ``prepared``'s queries of users of kind ``known`` hold enough of each shape
+    (random likes held out, the latest ones) to be judged by shape."""
     latest = np.concatenate([p.latest[(p.n_relevant > 0) & (p.known == known)] for p in prepared])
-    return bool(min(latest.sum(), (~latest).sum()) >= 4)
+    return holds_both_shapes(latest)

@@ -23,8 +23,8 @@ REPORTED = (
 )
 """What a group's report repeats from its validation entry (``queries`` there becomes
 ``val_queries``); the gains on each shape of query only where the search judged them
-(:class:`~coldbrew.models.weights.WeightSearch`'s ``every_shape``, which also reports its
-search over every bucket of the cell, repeated as ``cell_wide``)."""
+(:class:`~coldbrew.models.weights.WeightSearch`'s ``every_shape`` or ``each_shape``, which
+also report their search over every bucket of the cell, repeated as ``cell_wide``)."""
 
 
 def blend_groups(

@@ -37,6 +37,15 @@ Chooser = Callable[[np.ndarray], int]
 REPEATS = 3
 """How many random halvings the out-of-fold gain is averaged over."""
 
+SHAPE_MIN = 4
+"""The fewest queries of a shape (random or latest likes held out) a shape is judged on."""
+
+
+def holds_both_shapes(latest: np.ndarray) -> bool:
+    """Whether the queries' shapes (``latest``, per query) hold :data:`SHAPE_MIN` or more of
+    each."""
+    return bool(min(latest.sum(), (~latest).sum()) >= SHAPE_MIN)
+
 
 def best_single(grid: np.ndarray) -> Chooser:
     """The grid row of one part alone (or, when no row is, any row) with the highest mean."""
@@ -125,7 +134,7 @@ def keep_unless_beaten_on_every_shape(
     diff = scores[best] - scores[ref]
     shapes: dict[str, float] = {}
     for name, rows in (("random", ~latest), ("latest", latest)):
-        if rows.sum() < 4:
+        if rows.sum() < SHAPE_MIN:
             continue
         shapes[f"gain_{name}"], shapes[f"se_{name}"] = mean_and_error(diff[rows])
         if shapes[f"gain_{name}"] < -shapes[f"se_{name}"]:
@@ -140,7 +149,7 @@ def each_shape_at_its_best(
     part (maximin over shapes), or the simplest row tied with it on every shape.
 
     ``scores`` is ``(grid points, queries)`` and ``latest`` each query's shape (asked for the
-    user's latest likes, else random ones); both shapes need at least four queries. A row's
+    user's latest likes, else random ones); both shapes need :data:`SHAPE_MIN` queries. A row's
     *ratio* on a shape is its mean there over the best single part's mean there; the top row
     has the highest smaller ratio (of those, the highest mean ratio). A row is tied with the
     top when, on each shape, its paired mean deficit against the top is within one standard

@@ -22,6 +22,7 @@ from coldbrew.models.selection import (
     always,
     best_single,
     each_shape_at_its_best,
+    holds_both_shapes,
     keep_unless_beaten,
     keep_unless_beaten_on_every_shape,
 )
@@ -152,10 +153,11 @@ class WeightSearch:
     reference only if it also loses to it by no more than a standard error, paired per query,
     on either shape of query, random likes held out or the latest ones
     (:attr:`~.blend.Prepared.latest`; :func:`~.selection.keep_unless_beaten_on_every_shape`);
-    opt-in, issue 24. ``each_shape``: a returning users' search whose queries hold both shapes
-    (four or more each) takes the row whose worse shape is best against that shape's own best
-    single part (:func:`~.selection.each_shape_at_its_best`), and a bucket with fewer of a shape
-    keeps its cell's weights; opt-in, issue 24's never-below-a-part rule for both warm protocols."""
+    opt-in, issue 24. ``each_shape``: a returning users' search whose queries hold enough of
+    both shapes (:func:`~.selection.holds_both_shapes`) takes the row whose worse shape is best
+    against that shape's own best single part (:func:`~.selection.each_shape_at_its_best`), and
+    a bucket with fewer of a shape keeps its cell's weights; opt-in, issue 24's never-below-a-part
+    rule for both warm protocols."""
 
     parts: Sequence[str]
     weights: np.ndarray
@@ -171,7 +173,7 @@ class WeightSearch:
     @classmethod
     def of(cls, hybrid: Any) -> WeightSearch:
         """The search of ``hybrid``'s weights (a :class:`~.hybrid.HybridRecommender`, set in
-        place), with its parts, grid, limits, seed and :attr:`every_shape`."""
+        place), with its parts, grid, limits, seed, :attr:`every_shape` and :attr:`each_shape`."""
         return cls(
             tuple(hybrid.parts),
             hybrid.weights,
@@ -304,7 +306,7 @@ class WeightSearch:
         shapes: dict[str, float] = {}
         each = self.each_shape and known == KNOWN
         by_shape = (self.every_shape or each) and known == KNOWN  # judged, and reported, by shape
-        if each and min(shape.sum(), (~shape).sum()) >= 4:
+        if each and holds_both_shapes(shape):
             best, shapes = each_shape_at_its_best(ndcg, grid, shape, fallback)
             gain = se = float("nan")
         elif each and fallback is not None and both_shapes(prepared, known):
@@ -324,9 +326,9 @@ class WeightSearch:
             rows = {"random": ~shape, "latest": shape}
             picks = {"reference": reference(ndcg), "candidate": candidate(ndcg), "chosen": best}
             table["by_shape"] = {
-                shape: {"queries": int(r.sum())}
+                name: {"queries": int(r.sum())}
                 | {what: float(ndcg[row, r].mean()) for what, row in picks.items()}
-                for shape, r in rows.items()
+                for name, r in rows.items()
                 if r.any()
             }
         return grid[best], count, table
