@@ -64,7 +64,12 @@ def figure(values: np.ndarray, metric: str = "ndcg@20") -> dict[str, Any]:
 def best_on(sub: Prepared, grid: np.ndarray, metric: str = "ndcg@20") -> tuple[np.ndarray, int]:
     """Per-query ``metric`` of the grid point (one weight per part of ``sub``, every bucket
     alike) with the best mean over ``sub``'s queries (the first such), and its index."""
-    values = MEASURES[metric](sub, grid)
+    return best_of(MEASURES[metric](sub, grid))
+
+
+def best_of(values: np.ndarray) -> tuple[np.ndarray, int]:
+    """The row of ``(grid points, queries)`` ``values`` with the best mean (the first such),
+    and its index."""
     best = int(np.argmax(values.mean(axis=1)))
     return values[best], best
 
@@ -134,9 +139,9 @@ def main() -> None:
         speaking = [j for j in speaking if names[j] in wanted]
     grid = simplex_grid(len(speaking), args.step)
     print(f"searching {[names[j] for j in speaking]}: {len(grid)} weightings", flush=True)
-    bound, best = best_on(asked.take_parts(speaking), grid, metric)
+    values = MEASURES[metric](asked.take_parts(speaking), grid)
+    bound, best = best_of(values)
     if args.grid_out:  # every weighting's test mean, all and per user bucket (shape_bound.py)
-        values = MEASURES[metric](asked.take_parts(speaking), grid)
         buckets, n_buckets = prep.buckets[rows], len(USER_EDGES)
         np.savez(
             args.grid_out,

@@ -109,13 +109,19 @@ def metrics_of(row: ResultRow) -> dict[str, tuple[float, float, float]]:
     return out
 
 
+def floor(mean: float, low: float, high: float) -> float:
+    """The least a hybrid may score beside a row of ``mean`` and 95% interval ``[low, high]``:
+    the mean less the interval's half-width (the never-below-a-part rule)."""
+    return mean - (high - low) / 2
+
+
 def below_on(hybrid: ResultRow, other: ResultRow) -> list[str]:
     """The metrics on which ``hybrid`` is under ``other``'s mean less its half-width."""
     mine = hybrid.metrics
     return [
         name
         for name, (mean, low, high) in metrics_of(other).items()
-        if name in mine and mine[name] < mean - (high - low) / 2
+        if name in mine and mine[name] < floor(mean, low, high)
     ]
 
 

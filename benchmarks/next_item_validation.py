@@ -148,7 +148,7 @@ def main() -> None:
     ap.add_argument("--protocol", default="next-item")
     ap.add_argument("--cache-dir", default=None)
     ap.add_argument("--split-dir", default="/tmp/part-validation-splits")
-    ap.add_argument("--rules", default="pooled", help="pooled and/or each_shape, comma-separated")
+    ap.add_argument("--rules", default="pooled", help="of pooled,every_shape,each_shape")
     ap.add_argument("--mixes", default=",".join(MIXES), help="which mixes to choose on")
     ap.add_argument("--fold-seeds", type=int, default=1, help="cross-fit with seeds 0..N-1")
     ap.add_argument("--summarize", action="store_true", help="print --out's rules' summary")

@@ -13,7 +13,7 @@ on its test queries, all and per user bucket; this script asks, for a dataset's 
   maximise a weighted sum of the two ratios, scanned over the weight, keeping the best smaller
   ratio (a lower bound of what per-bucket weights can do).
 
-    PYTHONPATH=src python benchmarks/shape_bound.py --warm w.npz w.json \\
+    PYTHONPATH=src:benchmarks python benchmarks/shape_bound.py --warm w.npz w.json \\
         --latest l.npz l.json --out shape-bound.json
 """
 
@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from blend_parts import floor
 
 from coldbrew.bench.provenance import stamped
 
@@ -34,7 +35,6 @@ def load(npz: str, report: str) -> dict[str, Any]:
     data = np.load(npz)
     parts = json.loads(Path(report).read_text())["parts"]
     best = max(parts, key=lambda p: parts[p]["ndcg20"])
-    low, high = parts[best]["ci"]
     return {
         "grid": data["grid"],
         "names": [str(p) for p in data["parts"]],
@@ -43,7 +43,7 @@ def load(npz: str, report: str) -> dict[str, Any]:
         "queries": int(data["queries"]),
         "best_part": best,
         "best_mean": float(parts[best]["ndcg20"]),
-        "floor": float(parts[best]["ndcg20"]) - (high - low) / 2,
+        "floor": floor(parts[best]["ndcg20"], *parts[best]["ci"]),
     }
 
 
