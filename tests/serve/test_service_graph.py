@@ -56,7 +56,9 @@ def same_answers(a: list[tuple[str, float]], b: list[tuple[str, float]]) -> bool
 def test_restart_reuses_the_saved_graph_and_answers_identically(tmp_path: Path) -> None:
     db, graph = tmp_path / "shop.sqlite", tmp_path / "shop.sqlite.hnsw"
     first = open_engine(db, graph)
-    assert graph.exists()  # saved once built, before any close
+    assert first.saver is not None
+    first.saver.join(timeout=60)  # saved from a thread once ready, before any close
+    assert graph.exists()
     first.upsert_items(catalogue()[:380])  # unchanged items keep their graph nodes
     first.upsert_items([Item("i5", "a brand new camera for travel"), Item("new", "winter tent")])
     first.upsert_users([User("u1", "I like cooking and reading")])
@@ -77,6 +79,8 @@ def test_restart_reuses_the_saved_graph_and_answers_identically(tmp_path: Path) 
 def test_a_stale_graph_file_is_rebuilt_not_trusted(tmp_path: Path) -> None:
     db, graph = tmp_path / "shop.sqlite", tmp_path / "shop.sqlite.hnsw"
     first = open_engine(db, graph)
+    assert first.saver is not None
+    first.saver.join(timeout=60)  # the file saved after the start, then the catalogue moves on
     first.delete_item("i2")
     first.store.close()  # killed: no close(), the file describes the catalogue before the delete
     second = open_engine(db, graph)

@@ -107,3 +107,27 @@ def test_int8_views_of_the_same_memory_are_the_same_rows_and_copies_are_compared
     assert rows.same(other)
     other.codes[3, 3] = 0
     assert not rows.same(other) and rows.same(other, slice(0, 3))
+
+
+def test_int8_matrix_holds_the_stored_codes_byte_for_byte_and_quantises_other_formats(
+    tmp_path: Path,
+) -> None:
+    """Int8 rows are copied as stored (a restart serves exactly what was written), never
+    decoded and quantised again; rows stored in another format are quantised on the way in."""
+    store = Store(str(tmp_path / "v.sqlite"), vector_dtype="int8")
+    vectors = unit(20)
+    with store.transaction() as session:
+        store.put_vectors(session, "item", "m", [f"i{n}" for n in range(20)], vectors)
+    half = Store(store.url, vector_dtype="float16")  # the same file, another writer's format
+    with half.transaction() as session:
+        half.put_vectors(session, "item", "m", ["f0"], unit(1))
+    matrix, found = store.vector_matrix("item", "m", ["i3", "nope", "f0", "i0"], dtype=np.int8)
+    assert isinstance(matrix, Int8Rows) and found.tolist() == [True, False, True, True]
+    stored = Int8Rows.of(vectors)  # the codes and scales put_vectors wrote
+    for n, row in ((0, 3), (3, 0)):
+        assert matrix.codes[n].tobytes() == stored.codes[row].tobytes()
+        assert matrix.scales[n] == stored.scales[row]
+    assert not matrix.codes[1].any() and matrix.scales[1] == 0
+    expected = Int8Rows.of(unit(1).astype(np.float16).astype(np.float32))
+    np.testing.assert_array_equal(matrix.codes[2], expected.codes[0])
+    assert matrix.take([0, 3]).tobytes() == stored.take([3, 0]).tobytes()

@@ -20,6 +20,7 @@ as before.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -92,11 +93,12 @@ class Engine(Live):
                     session, "item", self.encoder_name, [ids[n] for n in missing], fresh
                 )
             vectors[missing] = fresh
+        built = None
         if ids:
             if not len(self.index):
                 graph = self.graph_file(len(ids))
                 if not self.index.add_all(ids, vectors, graph) and graph:
-                    self.index.save_graph(graph)  # built now: a crash before close keeps it
+                    built = graph  # built now: saved once the service answers
             else:
                 self.index.add(ids, vectors)
             self.items.share_keys(self.index.ids)  # one id map for both, if in the same order
@@ -106,11 +108,27 @@ class Engine(Live):
         served.load_model(self)
         release_free_memory()  # start-up's transient rows and frames, back to the system
         self.ready = True
+        if built:
+            self.save_built(built)
         if self.refitter is not None:
             self.refitter.start_timer()
         if self.fleet is not None:
             self.fleet.start(self)
         return self
+
+    def save_built(self, graph: str) -> None:
+        """Save the structure start-up built, from a thread, once the service answers (a crash
+        before :meth:`close` keeps it; a million items' save is seconds the start need not
+        wait for). Searches go on meanwhile; writes wait for it."""
+
+        def save() -> None:
+            with self.lock.read():
+                if self.ready:  # a close that came first saves it itself
+                    self.index.save_graph(graph)
+            release_free_memory()  # the save's labels and buffers, back to the system
+
+        self.saver = threading.Thread(target=save, name="coldbrew-save-index", daemon=True)
+        self.saver.start()
 
     def graph_file(self, n_items: int) -> str | None:
         """Where to keep the graph: only catalogues big enough to be searched by graph."""
@@ -123,6 +141,8 @@ class Engine(Live):
             self.refitter.stop()
         if self.fleet is not None:
             self.fleet.stop()
+        if self.saver is not None:
+            self.saver.join()
         with self.lock.write():
             graph = self.graph_file(len(self.index))
             if graph:

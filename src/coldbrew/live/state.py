@@ -121,6 +121,7 @@ class Live:
         self.saved: SavedModel | None = None  # ``serving.model`` is a saved model's directory
         self.fields: tuple[str, ...] = ()  # item fields the served model reads by name
         self.refitter: Refitter | None = None
+        self.saver: threading.Thread | None = None  # saves the index start-up built
         self.fleet = fleet
         root = self.serving.models_dir or ".coldbrew/models"
         self.versions = fleet.versions(root) if fleet else ModelVersions(root)

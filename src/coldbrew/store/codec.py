@@ -58,11 +58,16 @@ def decode_rows(data: Sequence[bytes], dtype: str, dim: int) -> np.ndarray:
         return np.frombuffer(raw, dtype=np.float32).reshape(len(data), dim).copy()
     if dtype == "float16":
         return np.frombuffer(raw, dtype=np.float16).reshape(len(data), dim).astype(np.float32)
-    packed = np.frombuffer(raw, dtype=np.uint8).reshape(len(data), 4 + dim)
-    scales = packed[:, :4].copy().view(np.float32)
-    codes = packed[:, 4:].view(np.int8).astype(np.float32)
-    decoded: np.ndarray = codes * scales
+    scales, codes = int8_rows(data, dim)
+    decoded: np.ndarray = codes.astype(np.float32) * scales[:, None]
     return decoded
+
+
+def int8_rows(data: Sequence[bytes], dim: int) -> tuple[np.ndarray, np.ndarray]:
+    """The scales (float32, ``(n,)``) and codes (int8, ``(n, dim)``) of rows stored as ``int8``,
+    undecoded."""
+    packed = np.frombuffer(b"".join(data), dtype=np.uint8).reshape(len(data), 4 + dim)
+    return packed[:, :4].copy().view(np.float32).ravel(), packed[:, 4:].view(np.int8).copy()
 
 
 def round_trip(vectors: np.ndarray, dtype: str) -> np.ndarray:

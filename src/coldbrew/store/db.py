@@ -30,9 +30,9 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, Operation
 from sqlalchemy.orm import Session, sessionmaker
 
 from coldbrew.courtesy import PIECE, pause, pausing
-from coldbrew.store.codec import check_dtype, decode_rows, encode_rows
+from coldbrew.store.codec import check_dtype, decode_rows, encode_rows, int8_rows
 from coldbrew.store.records import Interaction, Item, User
-from coldbrew.store.rows import empty_rows
+from coldbrew.store.rows import Int8Rows, empty_rows
 from coldbrew.store.sqlitefile import SqliteFile
 from coldbrew.store.tables import InteractionRow, ItemRow, ModelVersionRow, UserRow, VectorRow
 
@@ -394,22 +394,25 @@ class Store:
         position = {owner: n for n, owner in enumerate(ids)}
         found = np.zeros(len(ids), dtype=bool)
         matrix = empty_rows(len(ids), 0, dtype)
-        decoded = np.float32 if np.dtype(dtype) == np.int8 else np.dtype(dtype)
-        for owners, block in self._vector_blocks(kind, model, np.dtype(decoded)):
+        int8 = np.dtype(dtype) == np.int8  # int8 rows stored as int8 are copied, not decoded
+        decoded = np.dtype(np.int8 if int8 else dtype)
+        for owners, block in self._vector_blocks(kind, model, decoded):
             if matrix.shape[1] != block.shape[1]:
                 if found.any():
                     raise ValueError(f"{kind} vectors of {model!r} have several lengths")
                 matrix = empty_rows(len(ids), block.shape[1], dtype)
             where = np.fromiter((position.get(o, -1) for o in owners), np.int64, len(owners))
             keep = where >= 0
-            matrix[where[keep]] = block[keep]
+            matrix[where[keep]] = block.take(keep) if isinstance(block, Int8Rows) else block[keep]
             found[where[keep]] = True
         return matrix, found
 
     def _vector_blocks(
         self, kind: str, model: str, dtype: np.dtype[Any], size: int = 50_000
-    ) -> Iterator[tuple[list[str], np.ndarray]]:
-        """Owners and their vectors in ``dtype``, ``size`` rows of one format at a time."""
+    ) -> Iterator[tuple[list[str], Any]]:
+        """Owners and their vectors in ``dtype``, ``size`` rows of one format at a time
+        (``dtype`` int8: rows stored as int8 come as :class:`~coldbrew.store.rows.Int8Rows`,
+        other formats as float32)."""
         stmt = select(VectorRow.owner_id, VectorRow.dtype, VectorRow.dim, VectorRow.data).where(
             VectorRow.kind == kind, VectorRow.model == model
         )
@@ -422,7 +425,12 @@ class Store:
                     owners.append(owner)
                     blobs.append(data)
                 for (fmt, dim), (owners, blobs) in groups.items():
-                    yield owners, decode_rows(blobs, fmt, dim).astype(dtype, copy=False)
+                    if dtype == np.int8 and fmt == "int8":
+                        yield owners, Int8Rows(*int8_rows(blobs, dim)[::-1])
+                    elif dtype == np.int8:
+                        yield owners, decode_rows(blobs, fmt, dim)
+                    else:
+                        yield owners, decode_rows(blobs, fmt, dim).astype(dtype, copy=False)
 
     def model_versions(self) -> list[dict[str, Any]]:
         with self._sessions() as session:

@@ -76,6 +76,14 @@ class Int8Rows:
         decoded: np.ndarray = self[np.arange(len(self))]
         return decoded if dtype is None else decoded.astype(dtype, copy=False)
 
+    def take(self, rows: Any) -> Int8Rows:
+        """The codes and scales of ``rows`` (any numpy index) as more int8 rows, undecoded."""
+        return Int8Rows(self.codes[rows], self.scales[rows])
+
+    def tobytes(self) -> bytes:
+        """The codes, then the scales: what the rows hold, byte for byte."""
+        return self.codes.tobytes() + self.scales.tobytes()
+
     def astype(self, dtype: Any, copy: bool = True) -> np.ndarray:
         """The rows decoded (float32), then cast to ``dtype``."""
         return np.asarray(self, dtype=dtype)
