@@ -8,6 +8,7 @@ database re-encodes nothing. Positive events are the interactions; dislikes are 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from functools import lru_cache
 from math import isnan
 from typing import Any
 
@@ -43,10 +44,16 @@ def text_attributes(attributes: Mapping[str, Any]) -> tuple[str, ...]:
 
 def item_text(item: Item) -> str:
     """The text an item is encoded from: title, description, then its textual attributes."""
-    template = ItemTemplate(("title", "description"), text_attributes(item.attributes))
-    return template.render(
+    return _item_template(text_attributes(item.attributes)).render(
         {**item.attributes, "title": item.title, "description": item.description}
     )
+
+
+@lru_cache(maxsize=1024)
+def _item_template(attributes: tuple[str, ...]) -> ItemTemplate:
+    """One template per set of textual attributes (a catalogue has a few; a million items
+    rendered at start-up each built their own)."""
+    return ItemTemplate(("title", "description"), attributes)
 
 
 def attribute_values(value: Any) -> list[str]:
