@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -179,3 +180,19 @@ def test_the_int8_runtime_serves_and_stores_its_vectors_under_its_own_name(
         stored = engine.store.vectors("item", "st:all-MiniLM-L6-v2+int8")
         assert len(stored) == counts(client)["items"]
         assert not engine.store.vectors("item", "st:all-MiniLM-L6-v2")  # never the float name
+
+
+def test_a_graph_that_cannot_be_saved_is_logged_and_the_engine_answers_on(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The save after start-up runs in a thread: its failure is a warning, not a lost error."""
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the graph's folder should be")
+    engine = open_engine(tmp_path / "shop.sqlite", blocker / "shop.hnsw")
+    assert engine.saver is not None
+    with caplog.at_level(logging.WARNING, logger="coldbrew.live.engine"):
+        engine.saver.join(timeout=60)
+    assert not engine.saver.is_alive()
+    assert any("could not save the index" in r.getMessage() for r in caplog.records)
+    assert len(engine.recommend(QUERIES[1])) == 8
+    engine.store.close()

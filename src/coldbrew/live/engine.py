@@ -20,6 +20,7 @@ as before.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Sequence
@@ -41,6 +42,8 @@ from coldbrew.models.candidates import CandidateRecommender
 from coldbrew.store import Interaction, Item, User
 from coldbrew.store.rows import empty_rows
 from coldbrew.text.encoder import Encoder
+
+log = logging.getLogger("coldbrew.live.engine")
 
 __all__ = [
     "EVENTS",
@@ -122,9 +125,12 @@ class Engine(Live):
         wait for). Searches go on meanwhile; writes wait for it."""
 
         def save() -> None:
-            with self.lock.read():
-                if self.ready:  # a close that came first saves it itself
-                    self.index.save_graph(graph)
+            try:
+                with self.lock.read():
+                    if self.ready:  # a close that came first saves it itself
+                        self.index.save_graph(graph)
+            except OSError as exc:  # the service answers on; the next start builds it again
+                log.warning("could not save the index built at start-up to %s: %s", graph, exc)
             release_free_memory()  # the save's labels and buffers, back to the system
 
         self.saver = threading.Thread(target=save, name="coldbrew-save-index", daemon=True)
