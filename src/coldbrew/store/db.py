@@ -426,7 +426,8 @@ class Store:
                     blobs.append(data)
                 for (fmt, dim), (owners, blobs) in groups.items():
                     if dtype == np.int8 and fmt == "int8":
-                        yield owners, Int8Rows(*int8_rows(blobs, dim)[::-1])
+                        scales, codes = int8_rows(blobs, dim)
+                        yield owners, Int8Rows(codes, scales)
                     elif dtype == np.int8:
                         yield owners, decode_rows(blobs, fmt, dim)
                     else:
