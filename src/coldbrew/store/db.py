@@ -30,9 +30,9 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, Operation
 from sqlalchemy.orm import Session, sessionmaker
 
 from coldbrew.courtesy import PIECE, pause, pausing
-from coldbrew.store.codec import check_dtype, decode_rows, encode_rows, int8_rows
+from coldbrew.store.codec import check_dtype, decode_rows, encode_rows
 from coldbrew.store.records import Interaction, Item, User
-from coldbrew.store.rows import Int8Rows, empty_rows
+from coldbrew.store.rows import Int8Rows, empty_rows, read_rows
 from coldbrew.store.sqlitefile import SqliteFile
 from coldbrew.store.tables import InteractionRow, ItemRow, ModelVersionRow, UserRow, VectorRow
 
@@ -425,13 +425,7 @@ class Store:
                     owners.append(owner)
                     blobs.append(data)
                 for (fmt, dim), (owners, blobs) in groups.items():
-                    if dtype == np.int8 and fmt == "int8":
-                        scales, codes = int8_rows(blobs, dim)
-                        yield owners, Int8Rows(codes, scales)
-                    elif dtype == np.int8:
-                        yield owners, decode_rows(blobs, fmt, dim)
-                    else:
-                        yield owners, decode_rows(blobs, fmt, dim).astype(dtype, copy=False)
+                    yield owners, read_rows(blobs, fmt, dim, dtype)
 
     def model_versions(self) -> list[dict[str, Any]]:
         with self._sessions() as session:

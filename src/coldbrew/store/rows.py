@@ -10,11 +10,12 @@ decodes. Nothing decodes the whole matrix unless asked to.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from coldbrew.store.codec import int8_parts, round_trip
+from coldbrew.store.codec import decode_rows, int8_parts, int8_rows, round_trip
 
 
 class Int8Rows:
@@ -115,6 +116,18 @@ def empty_rows(n: int, dim: int, dtype: Any) -> Any:
     if np.dtype(dtype) == np.int8:
         return Int8Rows.zeros(n, dim)
     return np.zeros((n, dim), dtype=dtype)
+
+
+def read_rows(data: Sequence[bytes], fmt: str, dim: int, dtype: Any) -> Any:
+    """Rows stored in format ``fmt`` as ``dtype`` asks: int8 rows, for ``dtype`` int8, as
+    :class:`Int8Rows` with their stored codes and scales (not decoded and quantised again);
+    other formats, for int8, as float32 (quantised where they are put); else in ``dtype``."""
+    if np.dtype(dtype) != np.int8:
+        return decode_rows(data, fmt, dim).astype(dtype, copy=False)
+    if fmt != "int8":
+        return decode_rows(data, fmt, dim)
+    scales, codes = int8_rows(data, dim)
+    return Int8Rows(codes, scales)
 
 
 def as_rows(vectors: np.ndarray, dtype: Any) -> Any:
