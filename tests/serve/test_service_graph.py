@@ -182,13 +182,20 @@ def test_the_int8_runtime_serves_and_stores_its_vectors_under_its_own_name(
         assert not engine.store.vectors("item", "st:all-MiniLM-L6-v2")  # never the float name
 
 
+@pytest.mark.parametrize("blocked", ["folder", "file"])
 def test_a_graph_that_cannot_be_saved_is_logged_and_the_engine_answers_on(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, blocked: str
 ) -> None:
-    """The save after start-up runs in a thread: its failure is a warning, not a lost error."""
-    blocker = tmp_path / "not-a-folder"
-    blocker.write_text("a file where the graph's folder should be")
-    engine = open_engine(tmp_path / "shop.sqlite", blocker / "shop.hnsw")
+    """The save after start-up runs in a thread: its failure (the folder cannot be made, or
+    faiss cannot write the file) is a warning, not a lost error."""
+    if blocked == "folder":
+        blocker = tmp_path / "not-a-folder"
+        blocker.write_text("a file where the graph's folder should be")
+        graph = blocker / "shop.hnsw"
+    else:
+        graph = tmp_path / "shop.hnsw"
+        (tmp_path / "shop.hnsw.tmp").mkdir()  # a folder where faiss writes the file
+    engine = open_engine(tmp_path / "shop.sqlite", graph)
     assert engine.saver is not None
     with caplog.at_level(logging.WARNING, logger="coldbrew.live.engine"):
         engine.saver.join(timeout=60)

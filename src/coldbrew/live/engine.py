@@ -129,7 +129,8 @@ class Engine(Live):
                 with self.lock.read():
                     if self.ready:  # a close that came first saves it itself
                         self.index.save_graph(graph)
-            except OSError as exc:  # the service answers on; the next start builds it again
+            except (OSError, RuntimeError) as exc:  # faiss's write errors are RuntimeErrors;
+                # the service answers on, and the next start builds the index again
                 log.warning("could not save the index built at start-up to %s: %s", graph, exc)
             release_free_memory()  # the save's labels and buffers, back to the system
 
