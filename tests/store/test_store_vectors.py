@@ -131,3 +131,5 @@ def test_int8_matrix_holds_the_stored_codes_byte_for_byte_and_quantises_other_fo
     expected = Int8Rows.of(unit(1).astype(np.float16).astype(np.float32))
     np.testing.assert_array_equal(matrix.codes[2], expected.codes[0])
     assert matrix.take([0, 3]).tobytes() == stored.take([3, 0]).tobytes()
+    with pytest.raises(ValueError, match="rows only"):
+        matrix.take([0], axis=1)

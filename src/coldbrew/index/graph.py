@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from coldbrew.index.exact import ExactIndex, top_k
-from coldbrew.store.rows import Int8Rows, as_stored
+from coldbrew.store.rows import as_stored
 
 LABELS = np.int32
 """The node <-> row label arrays' type (4 bytes a node and a row, 8 MB less at a million items
@@ -270,9 +270,8 @@ class GraphIndex(ExactIndex):
         digest = hashlib.sha256()
         rows = np.flatnonzero(self.active)
         digest.update("\n".join(self.ids.ids(rows)).encode())
-        int8 = isinstance(self._vectors, Int8Rows)  # their codes and scales, undecoded
-        for chunk in chunks(rows):
-            digest.update((self._vectors.take(chunk) if int8 else self._vectors[chunk]).tobytes())
+        for chunk in chunks(rows):  # the rows as held (int8: codes and scales, undecoded)
+            digest.update(self._vectors.take(chunk, axis=0).tobytes())
         digest.update(json.dumps([type(self).__name__, *self._config()]).encode())
         return digest.hexdigest()
 

@@ -64,10 +64,10 @@ def decode_rows(data: Sequence[bytes], dtype: str, dim: int) -> np.ndarray:
 
 
 def int8_rows(data: Sequence[bytes], dim: int) -> tuple[np.ndarray, np.ndarray]:
-    """The scales (float32, ``(n,)``) and codes (int8, ``(n, dim)``) of rows stored as ``int8``,
-    undecoded."""
+    """The scales (float32, ``(n,)``) and codes (int8, ``(n, dim)``: a read-only view of the
+    joined bytes) of rows stored as ``int8``, undecoded."""
     packed = np.frombuffer(b"".join(data), dtype=np.uint8).reshape(len(data), 4 + dim)
-    return packed[:, :4].copy().view(np.float32).ravel(), packed[:, 4:].view(np.int8).copy()
+    return packed[:, :4].copy().view(np.float32).ravel(), packed[:, 4:].view(np.int8)
 
 
 def round_trip(vectors: np.ndarray, dtype: str) -> np.ndarray:

@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from coldbrew.courtesy import PIECE, pause, pausing
 from coldbrew.store.codec import check_dtype, decode_rows, encode_rows
 from coldbrew.store.records import Interaction, Item, User
-from coldbrew.store.rows import Int8Rows, empty_rows, read_rows
+from coldbrew.store.rows import empty_rows, read_rows
 from coldbrew.store.sqlitefile import SqliteFile
 from coldbrew.store.tables import InteractionRow, ItemRow, ModelVersionRow, UserRow, VectorRow
 
@@ -386,24 +386,23 @@ class Store:
         -------
         matrix : np.ndarray
             Shape ``(len(ids), dim)`` in ``dtype`` (float32, or float16 for a compact copy, or
-            int8: :class:`~coldbrew.store.rows.Int8Rows`, quantised a block at a time); rows of
-            ids without a stored vector are zeros.
+            int8: :class:`~coldbrew.store.rows.Int8Rows`, its stored codes as they are, rows
+            stored in another format quantised a block at a time); rows of ids without a
+            stored vector are zeros.
         found : np.ndarray
             Boolean, per id: whether it had a stored vector.
         """
         position = {owner: n for n, owner in enumerate(ids)}
         found = np.zeros(len(ids), dtype=bool)
         matrix = empty_rows(len(ids), 0, dtype)
-        int8 = np.dtype(dtype) == np.int8  # int8 rows stored as int8 are copied, not decoded
-        decoded = np.dtype(np.int8 if int8 else dtype)
-        for owners, block in self._vector_blocks(kind, model, decoded):
+        for owners, block in self._vector_blocks(kind, model, np.dtype(dtype)):
             if matrix.shape[1] != block.shape[1]:
                 if found.any():
                     raise ValueError(f"{kind} vectors of {model!r} have several lengths")
                 matrix = empty_rows(len(ids), block.shape[1], dtype)
             where = np.fromiter((position.get(o, -1) for o in owners), np.int64, len(owners))
             keep = where >= 0
-            matrix[where[keep]] = block.take(keep) if isinstance(block, Int8Rows) else block[keep]
+            matrix[where[keep]] = block.take(np.flatnonzero(keep), axis=0)
             found[where[keep]] = True
         return matrix, found
 

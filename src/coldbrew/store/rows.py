@@ -77,8 +77,11 @@ class Int8Rows:
         decoded: np.ndarray = self[np.arange(len(self))]
         return decoded if dtype is None else decoded.astype(dtype, copy=False)
 
-    def take(self, rows: Any) -> Int8Rows:
-        """The codes and scales of ``rows`` (any numpy index) as more int8 rows, undecoded."""
+    def take(self, rows: Any, axis: int = 0) -> Int8Rows:
+        """The codes and scales of ``rows`` (integer positions) as more int8 rows, undecoded:
+        ``ndarray.take(rows, axis=0)``, so a caller takes rows alike from either kind."""
+        if axis != 0:
+            raise ValueError("Int8Rows.take takes rows only (axis=0)")
         return Int8Rows(self.codes[rows], self.scales[rows])
 
     def tobytes(self) -> bytes:
@@ -127,7 +130,7 @@ def read_rows(data: Sequence[bytes], fmt: str, dim: int, dtype: Any) -> Any:
     if fmt != "int8":
         return decode_rows(data, fmt, dim)
     scales, codes = int8_rows(data, dim)
-    return Int8Rows(codes, scales)
+    return Int8Rows(codes, scales)  # codes are a read-only view of ``data``: take rows to keep
 
 
 def as_rows(vectors: np.ndarray, dtype: Any) -> Any:
