@@ -223,7 +223,7 @@ def source_tree() -> str:
 def copy_database(source: Path, target: Path) -> None:
     """The SQLite file and its journal files; no model versions or graphs kept beside them."""
     for file in source.iterdir():
-        if file.is_file() and file.name.startswith(DB_NAME) and not file.name.endswith(".hnsw"):
+        if file.is_file() and file.name.startswith(DB_NAME) and ".hnsw" not in file.name:
             shutil.copy2(file, target / file.name)
 
 

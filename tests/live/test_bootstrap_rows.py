@@ -166,4 +166,4 @@ def test_a_restarted_service_builds_no_frame_and_imports_neither_pandas_nor_pyar
         done = subprocess.run(argv, capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stderr[-2000:]
         assert done.stdout.split() == ["3", "True", "[]"]
-    assert (tmp_path / "shop.sqlite.ivfpq").exists()
+    assert (tmp_path / "shop.sqlite.ivfpq.json").exists()  # the saved index's record

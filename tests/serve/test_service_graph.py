@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -41,6 +44,11 @@ QUERIES = [
 ]
 
 
+def saved_structures(graph: Path) -> int:
+    """How many structure files a save left at ``graph`` (one: earlier ones are swept)."""
+    return len([p for p in graph.parent.glob(graph.name + ".*") if p.suffix != ".json"])
+
+
 def answers(engine: Engine) -> list[list[tuple[str, float]]]:
     return [[(r.item.item_id, r.score) for r in engine.recommend(q)] for q in QUERIES]
 
@@ -59,7 +67,7 @@ def test_restart_reuses_the_saved_graph_and_answers_identically(tmp_path: Path) 
     first = open_engine(db, graph)
     assert first.saver is not None
     first.saver.join(timeout=60)  # saved from a thread once ready, before any close
-    assert graph.exists()
+    assert saved_structures(graph) == 1 and Path(f"{graph}.json").exists()
     first.upsert_items(catalogue()[:380])  # unchanged items keep their graph nodes
     first.upsert_items([Item("i5", "a brand new camera for travel"), Item("new", "winter tent")])
     first.upsert_users([User("u1", "I like cooking and reading")])
@@ -101,10 +109,16 @@ def _catalogue_in_store(tmp_path: Path) -> None:
     store.close()
 
 
-def test_graph_file_goes_beside_a_sqlite_file_only() -> None:
+def test_the_index_file_goes_beside_a_sqlite_file_else_under_coldbrew_by_url() -> None:
     assert Settings(db_url="data/shop.sqlite").graph_path() == "data/shop.sqlite.hnsw"
     assert Settings(db_url="sqlite:////srv/shop.db").graph_path() == "/srv/shop.db.hnsw"
-    assert Settings(db_url="postgresql://db/shop").graph_path() is None
+    assert Settings(db_url="sqlite:///:memory:").graph_path() is None
+    pg, other = "postgresql://app:secret@db/shop", "postgresql://app:secret@db/other"
+    path = Settings(db_url=pg).graph_path()
+    assert path is not None and path.startswith(os.path.join(".coldbrew", "index", ""))
+    assert path.endswith(".hnsw") and "secret" not in path and "db" not in Path(path).name
+    assert Settings(db_url=other).graph_path() != path  # one file a database
+    assert Settings(db_url=pg).models_path() == os.path.join(".coldbrew", "models", path[-17:-5])
     assert Settings(db_url="postgresql://db/x", index_path="/g.hnsw").graph_path() == "/g.hnsw"
     assert Settings.from_env({"COLDBREW_INDEX": "exact"}).index == "exact"
 
@@ -194,7 +208,7 @@ def test_a_graph_that_cannot_be_saved_is_logged_and_the_engine_answers_on(
         graph = blocker / "shop.hnsw"
     else:
         graph = tmp_path / "shop.hnsw"
-        (tmp_path / "shop.hnsw.tmp").mkdir()  # a folder where faiss writes the file
+        (tmp_path / "shop.hnsw.json").mkdir()  # a folder where the record is renamed to
     engine = open_engine(tmp_path / "shop.sqlite", graph)
     assert engine.saver is not None
     with caplog.at_level(logging.WARNING, logger="coldbrew.live.engine"):
@@ -202,4 +216,64 @@ def test_a_graph_that_cannot_be_saved_is_logged_and_the_engine_answers_on(
     assert not engine.saver.is_alive()
     assert any("could not save the index" in r.getMessage() for r in caplog.records)
     assert len(engine.recommend(QUERIES[1])) == 8
+    assert not list(tmp_path.glob("*.tmp"))  # the failed write's temporary file is gone
     engine.store.close()
+
+
+def test_a_process_that_exits_without_close_still_saves_the_index(tmp_path: Path) -> None:
+    """The save after start-up is not a daemon: leaving the interpreter waits for it."""
+    graph = tmp_path / "shop.sqlite.hnsw"
+    script = (
+        "from coldbrew.index.hnsw import HNSWIndex\n"
+        "from coldbrew.live.engine import Engine\n"
+        "from coldbrew.store import Store\n"
+        "from coldbrew.text import HashingEncoder\n"
+        f"Engine(Store({str(tmp_path / 'shop.sqlite')!r}), HashingEncoder(256),\n"
+        f"       index=HNSWIndex(256, exact_below=0), graph_path={str(graph)!r}).load()\n"
+        "print('loaded', flush=True)\n"  # and out, with no close() and no join
+    )
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(root / "src")}
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0 and done.stdout.strip() == "loaded", done.stderr
+    assert saved_structures(graph) == 1
+    second = open_engine(tmp_path / "shop.sqlite", graph)
+    assert second.saver is None  # the saved index was reused: nothing built, nothing to save
+    assert len(second.recommend(QUERIES[1])) == 8
+    second.store.close()
+
+
+@pytest.mark.parametrize("db_url", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_the_default_index_path_is_reused_on_either_database(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> None:
+    """Without COLDBREW_INDEX_PATH, PostgreSQL's index is saved under .coldbrew/index in the
+    working directory, as SQLite's is beside its file, and a restart reuses it."""
+    monkeypatch.chdir(tmp_path)
+    if db_url == "postgres":
+        server = request.getfixturevalue("pg_server")
+        server.psql("CREATE SCHEMA graph_default;")
+        url = f"{server.get_uri()}&options=-csearch_path%3Dgraph_default"
+        store = Store(url)
+        with store.transaction() as session:
+            store.upsert_items(session, catalogue())
+        store.close()
+    else:
+        url = str(tmp_path / "shop.sqlite")
+    path = Settings(db_url=url).graph_path()
+    assert path is not None
+    first = Engine(Store(url), HashingEncoder(256), index=HNSWIndex(256, exact_below=0),
+                   graph_path=path).load()  # fmt: skip
+    assert first.saver is not None
+    first.upsert_users([User("u1", "I like cooking and reading")])  # a write: the index stays
+    before = answers(first)
+    first.close()
+    first.store.close()
+    assert saved_structures(Path(path).resolve()) == 1
+    second = Engine(Store(url), HashingEncoder(256), index=HNSWIndex(256, exact_below=0),
+                    graph_path=path).load()  # fmt: skip
+    assert second.saver is None  # reused, not built again
+    assert all(same_answers(x, y) for x, y in zip(answers(second), before, strict=True))
+    second.store.close()

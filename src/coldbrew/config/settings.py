@@ -128,8 +128,10 @@ class Settings:
     )
     index_path: str | None = knob(
         None,
-        "where the HNSW graph is saved for a fast restart",
-        doc_default="beside a SQLite file, DB.hnsw; none for other databases",
+        "where the item index (HNSW graph, IVF-PQ) is saved for a fast restart; replicas may "
+        "share one path",
+        doc_default="beside a SQLite file, DB.hnsw; else .coldbrew/index/HASH.hnsw by the "
+        "database URL",
     )
     encoder_runtime: str = knob(
         DEFAULT_RUNTIME,
@@ -266,26 +268,27 @@ class Settings:
         return replace(self.serving, models_dir=self.models_path())
 
     def graph_path(self) -> str | None:
-        """The HNSW graph's file: as configured, else beside a SQLite database file."""
+        """The saved index's path: as configured, else beside a SQLite file (``DB.hnsw``), else
+        under ``.coldbrew/index`` by a hash of the database URL, as :meth:`models_path`; none for
+        a database in memory."""
         if self.index_path:
             return self.index_path
-        url = self.db_url
-        if url.startswith("sqlite:///"):
-            url = url[len("sqlite:///") :]
-        if "://" in url or not url or ":memory:" in url:
+        file = sqlite_file(self.db_url)
+        if file is not None:
+            return file + ".hnsw"
+        if self.db_url.startswith("sqlite:") or ":memory:" in self.db_url:
             return None
-        return url + ".hnsw"
+        return os.path.join(".coldbrew", "index", url_digest(self.db_url) + ".hnsw")
 
     def models_path(self) -> str:
         """Where model versions live: as configured, else beside a SQLite file, else under
         ``.coldbrew/models`` by a hash of the database URL."""
         if self.serving.models_dir:
             return self.serving.models_dir
-        graph = Settings(db_url=self.db_url).graph_path()
-        if graph is not None:
-            return graph[: -len(".hnsw")] + ".models"
-        digest = hashlib.sha256(self.db_url.encode()).hexdigest()[:12]
-        return os.path.join(".coldbrew", "models", digest)
+        file = sqlite_file(self.db_url)
+        if file is not None:
+            return file + ".models"
+        return os.path.join(".coldbrew", "models", url_digest(self.db_url))
 
     def check_models_dir(self) -> None:
         """Raise ``ValueError`` (one line naming the setting) unless :meth:`models_path` is a
@@ -332,6 +335,20 @@ def _read(env: Mapping[str, str], setting: Declared) -> Any:
     if setting.default is None:
         return env.get(setting.env) or None
     return env.get(setting.env, setting.default)
+
+
+def sqlite_file(db_url: str) -> str | None:
+    """The file of a SQLite database URL or plain path; ``None`` for other databases and for
+    SQLite in memory."""
+    url = db_url[len("sqlite:///") :] if db_url.startswith("sqlite:///") else db_url
+    if "://" in url or not url or ":memory:" in url:
+        return None
+    return url
+
+
+def url_digest(db_url: str) -> str:
+    """A short hash of a database URL: a folder name that names no host nor password."""
+    return hashlib.sha256(db_url.encode()).hexdigest()[:12]
 
 
 def _directory_problem(path: str) -> str | None:

@@ -19,10 +19,11 @@ import hashlib
 import json
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
+from coldbrew.index import persist
 from coldbrew.index.exact import ExactIndex, top_k
 from coldbrew.store.rows import as_stored
 
@@ -276,35 +277,26 @@ class GraphIndex(ExactIndex):
         return digest.hexdigest()
 
     def save_graph(self, path: str | Path) -> None:
-        """Write the structure and its labels (as ids) next to each other, for a fast restart."""
+        """Write the structure and its labels (as ids) for a fast restart, each file whole and
+        the structure's named by its content (:mod:`coldbrew.index.persist`)."""
         faiss = faiss_module()
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         # dead nodes may belong to items deleted since: only live nodes keep their id
         labels = [
             self.ids.id(int(r)) if live else None for r, live in zip(self._label_row, self._live)
         ]
-        meta = {"fingerprint": self.fingerprint(), "labels": labels}
-        tmp = path.with_name(path.name + ".tmp")
-        faiss.write_index(self._graph, str(tmp))
-        tmp.replace(path)
-        path.with_name(path.name + ".json").write_text(json.dumps(meta))
+
+        def write(handle: IO[bytes]) -> None:
+            faiss.write_index(self._graph, faiss.PyCallbackIOWriter(handle.write))
+
+        persist.save(Path(path), self.fingerprint(), labels, write)
 
     def load_graph(self, path: str | Path) -> bool:
         """Use a saved structure if it was saved for exactly these ids, vectors and settings;
         else build one. Returns whether the saved one was used."""
-        path = Path(path)
-        meta_path = path.with_name(path.name + ".json")
-        if path.exists() and meta_path.exists():
-            try:
-                meta = json.loads(meta_path.read_text())
-                same = meta.get("fingerprint") == self.fingerprint()
-                graph = faiss_module().read_index(str(path)) if same else None
-            except (OSError, ValueError, RuntimeError):
-                graph = None
-            if graph is not None and graph.ntotal == len(meta["labels"]):
-                self._adopt(graph, meta["labels"])
-                return True
+        found = persist.load(Path(path), self.fingerprint, faiss_module().read_index)
+        if found is not None:
+            self._adopt(*found)
+            return True
         self.compact()
         return False
 

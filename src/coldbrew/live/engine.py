@@ -122,7 +122,8 @@ class Engine(Live):
     def save_built(self, graph: str) -> None:
         """Save the structure start-up built, from a thread, once the service answers (a crash
         before :meth:`close` keeps it; a million items' save is seconds the start need not
-        wait for). Searches go on meanwhile; writes wait for it."""
+        wait for). Searches go on meanwhile; writes wait for it. Not a daemon: a process that
+        exits without :meth:`close` waits for the save rather than losing it."""
 
         def save() -> None:
             try:
@@ -134,7 +135,7 @@ class Engine(Live):
                 log.warning("could not save the index built at start-up to %s: %s", graph, exc)
             release_free_memory()  # the save's labels and buffers, back to the system
 
-        self.saver = threading.Thread(target=save, name="coldbrew-save-index", daemon=True)
+        self.saver = threading.Thread(target=save, name="coldbrew-save-index")
         self.saver.start()
 
     def graph_file(self, n_items: int) -> str | None:
