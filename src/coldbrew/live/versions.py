@@ -21,6 +21,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from coldbrew.index.persist import write_whole
+
 CURRENT = "CURRENT"
 META = "served.json"
 _VERSION = re.compile(r"^v(\d{6})$")
@@ -148,9 +150,6 @@ class ModelVersions:
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    """``path`` written whole through a temporary file of this writer's own (replicas sharing
+    one models folder may publish at once)."""
+    write_whole(path, lambda handle: handle.write(text.encode("utf-8")))
