@@ -50,9 +50,9 @@ def save(
     labels_json = json.dumps(labels)
     digest = hashlib.sha256(f"{fingerprint}\n{labels_json}".encode()).hexdigest()[:16]
     data = path.with_name(f"{path.name}.{digest}")
-    if data.exists():  # the same structure, saved before (by this process or another)
-        os.utime(data)  # fresh: no other writer's clean-up takes it before the record names it
-    else:
+    try:  # the same structure, saved before (by this process or another): keep it, made fresh
+        os.utime(data)  # so that no other writer's clean-up takes it before the record names it
+    except FileNotFoundError:
         write_whole(data, write)
     record = (
         f'{{"fingerprint": {json.dumps(fingerprint)}, "file": {json.dumps(data.name)}, '
