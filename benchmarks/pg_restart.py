@@ -21,8 +21,9 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from coldbrew.bench.provenance import begin, stamped
 
 START = """
 import json, os, sys, time
@@ -39,9 +40,10 @@ ready = time.perf_counter() - t
 built = engine.saver is not None
 t = time.perf_counter()
 engine.close()
-print(json.dumps({"ready_s": round(ready, 2), "built_index": built,
-                  "close_s": round(time.perf_counter() - t, 2), "index": type(engine.index).__name__,
-                  "items": len(engine.index), "graph_path": path, "load1": os.getloadavg()[0]}))
+closed = round(time.perf_counter() - t, 2)
+print(json.dumps({"ready_s": round(ready, 2), "built_index": built, "close_s": closed,
+                  "index": type(engine.index).__name__, "items": len(engine.index),
+                  "graph_path": path, "load1": os.getloadavg()[0]}))
 """
 WORDS = ["tent", "jacket", "lamp", "stove", "boots", "map", "rope", "mug"]
 
@@ -84,7 +86,7 @@ def main() -> int:
     args = parser.parse_args()
     import pgserver
 
-    started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    started = begin()
 
     with tempfile.TemporaryDirectory(prefix="pg-restart-") as scratch:
         root = Path(scratch)
@@ -102,14 +104,9 @@ def main() -> int:
         server.cleanup()
     report = {
         "meta": {
-            "provenance": {
-                "commit": commit(args.after),
-                "command": "python " + " ".join(sys.argv),
-                "started": started,
-                "load_average": {"end": list(os.getloadavg())},
-            },
             "items": args.items,
             "before": commit(args.before),
+            "after": commit(args.after),
             "cpu_count": os.cpu_count(),
         },
         "warm_up": warm,
@@ -123,7 +120,7 @@ def main() -> int:
         },
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=1) + "\n")
+    args.out.write_text(json.dumps(stamped(report, started), indent=1) + "\n")
     print(json.dumps(report["summary"]))
     return 0
 

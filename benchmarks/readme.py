@@ -42,7 +42,8 @@ TOPICS: dict[str, list[str]] = {
     ],
     "Scale (candidates, a million items)": [
         "candidates.py", "candidates_ab.py", "candidates_profile.py", "million.py",
-        "million_memory.py", "million_start.py", "ivfpq_real.py", "attribute_latency.py",
+        "million_memory.py", "million_start.py", "pg_restart.py", "ivfpq_real.py",
+        "attribute_latency.py",
     ],
     "Training, encoding and refits": [
         "train_speed.py", "train_first_line.py", "finetune_options.py", "distill.py",
