@@ -118,6 +118,7 @@ def test_a_save_sweeps_old_structures_and_dead_writers_files_but_not_fresh_ones(
     index.save_graph(path)
     (last,) = structures(path)  # both earlier ones swept
     assert json.loads(Path(f"{path}.json").read_text())["file"] == last.name
+    assert {oct(p.stat().st_mode & 0o777) for p in (last, Path(f"{path}.json"))} == {"0o644"}
     assert not orphan.exists() and writing.exists()
 
 

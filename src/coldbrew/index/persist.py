@@ -91,6 +91,7 @@ def write_whole(target: Path, write: Callable[[IO[bytes]], object]) -> None:
     place: readers and other writers see the old file or the new one, whole."""
     handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f"{target.name}.", suffix=".tmp")
     try:
+        os.fchmod(handle, 0o644)  # as open() makes it under the usual umask (mkstemp: 0600)
         with os.fdopen(handle, "wb") as out:
             write(out)
             out.flush()
