@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -152,6 +153,33 @@ def test_next_item_validation_asks_for_the_latest_with_the_rest_revealed() -> No
     pd.testing.assert_frame_equal(default_inner.interactions, inner.interactions)
     assert len(default_tasks) == len(tasks) - 1
     assert not any(q.user_id in trained and q.liked for t in default_tasks for q in t.queries)
+
+
+def test_next_item_validation_asks_as_many_latest_likes_as_counted() -> None:
+    """``next_item=3`` asks each time-ordered returning user for their latest three held-out
+    likes (of runs of two or more), each with everything before it revealed: the latest's query
+    is the one ``next_item=True`` asks, and the training rows are the same."""
+    data = chain_data(30, 60, 12, True)  # runs of 12: several held-out likes a user
+    one_inner, one = inner_validation(data, seed=3, fraction=0.3, next_item=True)
+    three_inner, three = inner_validation(data, seed=3, fraction=0.3, next_item=3)
+    pd.testing.assert_frame_equal(one_inner.interactions, three_inner.interactions)
+    asked_once, asked_thrice = one[-1], three[-1]
+    assert len(asked_once.queries) < len(asked_thrice.queries) <= 3 * len(asked_once.queries)
+    by_user: dict[str, list[tuple[tuple[str, ...], set[str]]]] = {}
+    for q, ex, rel in zip(
+        asked_thrice.queries, asked_thrice.exclude, asked_thrice.relevant, strict=True
+    ):
+        assert ex == set(q.liked) and not rel & ex
+        by_user.setdefault(str(q.user_id), []).append((q.liked, rel))
+    trained = three_inner.interactions.groupby("user_id")["item_id"].apply(set).to_dict()
+    for q, rel in zip(asked_once.queries, asked_once.relevant, strict=True):
+        steps = sorted(by_user[str(q.user_id)], key=lambda s: len(s[0]))
+        assert steps[-1] == (q.liked, rel)  # the latest, as asked once
+        assert 1 <= len(steps) <= 3
+        for (liked, target), (later, _) in pairwise(steps):
+            assert later == (*liked, *target)  # each step reveals the one before it
+        # every query reveals likes beyond the training history
+        assert len(steps[0][0]) > len(trained[q.user_id])
 
 
 def test_a_part_with_nothing_to_say_changes_no_weight() -> None:

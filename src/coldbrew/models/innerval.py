@@ -33,7 +33,7 @@ def inner_validation(
     seed: int,
     fraction: float = 0.1,
     max_queries: int = 300,
-    next_item: bool = False,
+    next_item: int = 0,
 ) -> tuple[Dataset, list[ValTask]]:
     """Carve held-out items, held-out users (k-shot) and held-out warm interactions from
     ``dataset``'s positives; return the remaining training data and the validation tasks.
@@ -45,9 +45,11 @@ def inner_validation(
     the warm protocol's exact per-user share. When the interactions have timestamps, half of the
     warm users lose as many as that draw gave them but their latest ones (:func:`latest_for_half`):
     a served model meets returning users' next likes, not random ones, and only that kind of
-    query rewards a part that reads the order of likes. With ``next_item``, those of them who
-    lost more than one are asked again, in a task of their own, for their very latest like with
-    everything before it revealed (:func:`next_item_query`), as the next-item protocol asks
+    query rewards a part that reads the order of likes. With ``next_item`` (a count; ``True``
+    is one), those of them who lost more than one are asked again, in a task of their own, for
+    their very latest like with everything before it revealed (:func:`next_item_query`), and
+    for as many of the likes before it as ``next_item`` says, each with everything before it
+    revealed (at most ``max_queries`` in all), as the next-item protocol asks
     (and a served returning user, whose likes the service records at once): each reveals likes
     beyond their training history, as those queries do; the training rows are the same, so the
     other tasks do not move.
@@ -128,11 +130,16 @@ def inner_validation(
             for q in tasks[-1].queries
             if q.user_id in asked_again and len(runs[str(q.user_id)]) > 1
         ]
-        nexts = [next_item_query(u, train_hist[u], runs[u], wh_ctx) for u in users]
+        steps = int(next_item)
+        nexts = [
+            next_item_query(u, train_hist[u], runs[u][:end], wh_ctx)
+            for u in users
+            for end in range(len(runs[u]), max(1, len(runs[u]) - steps), -1)  # 2+ likes a run
+        ]
         nexts = [n for n in nexts if not n[2] <= n[1]]  # a target already revealed is lost
         if nexts:
             qs, ex, rel = (list(column) for column in zip(*nexts, strict=True))
-            add(1, qs, ex, rel, None)  # a subset of the task above: never over max_queries
+            add(1, qs, ex, rel, None)  # one a user: a subset of the task above
     return dataset.with_interactions(train), tasks
 
 
