@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from coldbrew.models.adapted import AdaptedZeroShotRecommender
 from coldbrew.models.base import Recommender
@@ -151,7 +152,7 @@ issue 24's validations that took 0.03 on online-retail (one attribute, a country
 one) and 0.1 on ml-1m, and kept 1 on ml-100k."""
 
 
-def _hybrid(ctx: ModelContext, **options: bool | int) -> Recommender:
+def _hybrid(ctx: ModelContext, **options: Any) -> Recommender:
     """The default hybrid; ``options``: other values of its search's switches (opt-in)."""
     return HybridRecommender(
         _hybrid_parts(ctx),
