@@ -30,8 +30,8 @@ TOPICS: dict[str, list[str]] = {
         "aim_table.py", "blend_bound.py", "shape_bound.py", "blend_parts.py", "field_ablation.py",
         "fusion_validation.py", "part_validation.py", "summarize.py", "transfer.py",
         "whitened_cf_map.py", "diversity.py", "context.py", "new_user_answers.py",
-        "next_item_validation.py", "new_user_validation.py", "sasrec_validation.py",
-        "lodo_defaults.py",
+        "next_item_validation.py", "next_steps_validation.py", "new_user_validation.py",
+        "sasrec_validation.py", "lodo_defaults.py",
     ],
     "Replay (a time-ordered stream through a live service)": [
         "replay.py", "replay_report.py", "replay_service.py", "replay_stream.py",
