@@ -36,6 +36,7 @@ import numpy as np
 from part_validation import default_hybrid
 
 from coldbrew.bench.provenance import stamped
+from coldbrew.data.schema import Dataset
 from coldbrew.eval.metrics import bootstrap_ci
 from coldbrew.models.blend import Prepared, blend_ndcg
 from coldbrew.models.hybrid import HybridRecommender
@@ -50,6 +51,21 @@ MIXES = {
 }
 """The kinds each candidate validation chooses on: before, the third replacing the second, all,
 and the next-item queries alone (weights of their own for the users who ask them)."""
+
+
+def fitted_tasks(
+    hybrid: HybridRecommender, train: Dataset
+) -> tuple[np.ndarray, list[ValTask], list[tuple[int, Prepared]]]:
+    """Fit ``hybrid``'s parts on its inner training data and return the item cells, the
+    returning users' two tasks (their draws and runs, then their next items) and every other
+    task, prepared."""
+    tasks = hybrid.fit_parts_for_validation(train)
+    cells = (hybrid.item_counts > 0).astype(int)
+    first = next(iter(hybrid.parts.values()))  # holds the inner training histories
+    returning = [t for t in tasks if t.cell == 1 and t.queries[0].user_id in first._history]
+    assert len(returning) == 2, "the returning users' draws and runs, then their next items"
+    others = [(t.cell, hybrid.prepare(t, cells)) for t in tasks if t not in returning]
+    return cells, returning, others
 
 
 def returning_kinds(warm: ValTask, nexts: ValTask) -> dict[str, ValTask]:
@@ -162,12 +178,7 @@ def main() -> None:
         args.dataset, args.protocol, args.cache_dir, args.split_dir
     )
     hybrid.next_item_queries = True  # the default's validation since issue 24 item 3
-    tasks = hybrid.fit_parts_for_validation(train)
-    cells = (hybrid.item_counts > 0).astype(int)
-    first = next(iter(hybrid.parts.values()))  # holds the inner training histories
-    returning = [t for t in tasks if t.cell == 1 and t.queries[0].user_id in first._history]
-    assert len(returning) == 2, "the returning users' draws and runs, then their next items"
-    others = [(t.cell, hybrid.prepare(t, cells)) for t in tasks if t not in returning]
+    cells, returning, others = fitted_tasks(hybrid, train)
     kinds = {k: hybrid.prepare(t, cells) for k, t in returning_kinds(*returning).items()}
     kinds = {k: p.take_queries(p.n_relevant > 0) for k, p in kinds.items()}
     # each query's shape, as the hybrid's own validation marks it: runs of latest likes

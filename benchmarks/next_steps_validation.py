@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from next_item_validation import known_weights
+from next_item_validation import fitted_tasks, known_weights
 from part_validation import default_hybrid
 
 from coldbrew.bench.provenance import begin, stamped
@@ -84,12 +84,7 @@ def main() -> None:
     started, t0 = begin(), time.time()
     _, train, _, hybrid = default_hybrid(args.dataset, "next-item", args.cache_dir, args.split_dir)
     hybrid.next_item_queries = args.steps
-    tasks = hybrid.fit_parts_for_validation(train)
-    cells = (hybrid.item_counts > 0).astype(int)
-    first = next(iter(hybrid.parts.values()))  # holds the inner training histories
-    returning = [t for t in tasks if t.cell == 1 and t.queries[0].user_id in first._history]
-    assert len(returning) == 2, "the returning users' draws and runs, then their next items"
-    others = [(t.cell, hybrid.prepare(t, cells)) for t in tasks if t not in returning]
+    cells, returning, others = fitted_tasks(hybrid, train)
     nexts = returning[1]
     steps = hybrid.prepare(nexts, cells)
     users = [str(q.user_id) for q in nexts.queries]
