@@ -82,3 +82,44 @@ def test_a_second_server_on_one_sqlite_file_stops_before_announcing(
     out, err = capsys.readouterr()
     assert code == 2 and out == ""
     assert "served by another process" in err and err.count("\n") == 1
+
+
+def test_ctrl_c_stops_the_service_with_code_130_and_no_traceback(tmp_path: Path) -> None:
+    """Ctrl-C (SIGINT) shuts the real ``coldbrew serve`` down and exits as the shell expects:
+    uvicorn raises the interrupt again after its shutdown, which used to end in a traceback."""
+    import os
+    import signal
+    import time
+
+    import httpx
+    from servicekit import free_port
+
+    port = free_port()
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(root / "src")}
+    env["COLDBREW_API_KEYS"] = "ctrl-c-test-key-5d1e2f"
+    command = [sys.executable, "-m", "coldbrew", "serve", "--db", str(tmp_path / "shop.sqlite")]
+    server = subprocess.Popen(
+        [*command, "--encoder", "hashing", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and server.poll() is None:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        else:
+            raise AssertionError(f"coldbrew serve did not get ready: {server.stderr.read()}")
+        server.send_signal(signal.SIGINT)
+        out, err = server.communicate(timeout=60)
+    finally:
+        server.kill()
+    assert server.returncode == 130, err[-2000:]
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err
+    assert "serving on" in out

@@ -99,7 +99,10 @@ def serve(
             print(f"open {url}#key={key} to try it (the page keeps the key for saving items)")
         # the event loop gets the GIL back within this while writes' threads parse and encode
         sys.setswitchinterval(settings.switch_interval)
-        uvicorn.Server(server_config(app, settings, host, port)).run()
+        try:
+            uvicorn.Server(server_config(app, settings, host, port)).run()
+        except KeyboardInterrupt:  # Ctrl-C: uvicorn stopped the service, then raised it again
+            raise SystemExit(130) from None  # the shell's code for SIGINT, without a traceback
 
 
 def run(args: argparse.Namespace) -> int:
