@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import socket
+import subprocess
+import sys
+import time
+import urllib.request
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -109,3 +114,30 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def get_json(url: str, **headers: str) -> Any:
+    """GET ``url`` and parse its JSON body (HTTP errors raise)."""
+    request = urllib.request.Request(url, headers=headers)
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def serve_process(args: list[str], env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:
+    """``coldbrew serve ARGS`` as a process on a free port, once it answers /readyz (bounded
+    wait; a process that exits or never gets ready fails with its output)."""
+    port = free_port()
+    command = [sys.executable, "-m", "coldbrew", "serve", *args, "--port", str(port)]
+    server = subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and server.poll() is None:
+        try:
+            if get_json(f"{url}/readyz")["status"] == "ready":
+                return server, url
+        except OSError:
+            time.sleep(0.2)
+    server.kill()
+    raise AssertionError(f"no service: {server.communicate()}")

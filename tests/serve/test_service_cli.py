@@ -89,33 +89,15 @@ def test_ctrl_c_stops_the_service_with_code_130_and_no_traceback(tmp_path: Path)
     uvicorn raises the interrupt again after its shutdown, which used to end in a traceback."""
     import os
     import signal
-    import time
 
-    import httpx
-    from servicekit import free_port
+    from servicekit import serve_process
 
-    port = free_port()
     root = Path(__file__).resolve().parents[2]
     env = {**os.environ, "PYTHONPATH": str(root / "src")}
     env["COLDBREW_API_KEYS"] = "ctrl-c-test-key-5d1e2f"
-    command = [sys.executable, "-m", "coldbrew", "serve", "--db", str(tmp_path / "shop.sqlite")]
-    server = subprocess.Popen(
-        [*command, "--encoder", "hashing", "--port", str(port)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    args = ["--db", str(tmp_path / "shop.sqlite"), "--encoder", "hashing"]
+    server, _ = serve_process(args, env)
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and server.poll() is None:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
-        else:
-            raise AssertionError(f"coldbrew serve did not get ready: {server.stderr.read()}")
         server.send_signal(signal.SIGINT)
         out, err = server.communicate(timeout=60)
     finally:

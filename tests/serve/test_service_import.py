@@ -5,14 +5,12 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
-import time
 import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
-from servicekit import WRITE, WRITE_KEY, free_port, make_settings
+from servicekit import WRITE, WRITE_KEY, get_json, make_settings, serve_process
 
 from coldbrew.cli.serve import import_dataset
 from coldbrew.data import load_dataset
@@ -94,31 +92,6 @@ def test_rating_events_follow_the_threshold() -> None:
     assert event_of(None, 4.0) == event_of(1.0, None) == "like"
 
 
-def _get(url: str, **headers: str) -> Any:
-    request = urllib.request.Request(url, headers=headers)
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.loads(response.read())
-
-
-def _serve(args: list[str], env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:
-    """``coldbrew serve ARGS`` on a free port, once it answers /readyz (bounded wait)."""
-    port = free_port()
-    command = [sys.executable, "-m", "coldbrew", "serve", *args, "--port", str(port)]
-    server = subprocess.Popen(
-        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and server.poll() is None:
-        try:
-            if _get(f"{url}/readyz")["status"] == "ready":
-                return server, url
-        except OSError:
-            time.sleep(0.2)
-    server.kill()
-    raise AssertionError(f"no service: {server.communicate()}")
-
-
 def _stop(server: subprocess.Popen[str]) -> tuple[str, str]:
     server.terminate()
     out, err = server.communicate(timeout=30)
@@ -132,9 +105,9 @@ def test_serve_data_loads_the_folder_then_answers_and_a_rerun_adds_nothing(
     db = str(tmp_path / "shop.sqlite")
     env = {**os.environ, "COLDBREW_API_KEYS": WRITE_KEY}
     args = ["--data", str(folder), "--db", db, "--encoder", "hashing", "--model", "zeroshot"]
-    server, url = _serve(args, env)
+    server, url = serve_process(args, env)
     try:
-        meta = _get(f"{url}/meta", **{"X-API-Key": WRITE_KEY})
+        meta = get_json(f"{url}/meta", **{"X-API-Key": WRITE_KEY})
         body = json.dumps({"text": "camping shelter", "k": 1}).encode()
         request = urllib.request.Request(
             f"{url}/recommend", body, {"Content-Type": "application/json"}
@@ -147,7 +120,7 @@ def test_serve_data_loads_the_folder_then_answers_and_a_rerun_adds_nothing(
     assert answer["items"][0]["item_id"] == "tent"
     assert "new or changed: 5 items, 2 users, 5 interactions" in out
     assert "interactions: 100%" in err  # the progress bar, on stderr
-    server, url = _serve(args, env)
+    server, url = serve_process(args, env)
     out, _ = _stop(server)
     assert "new or changed: 0 items, 0 users, 0 interactions" in out
     store = Store(db)
