@@ -139,7 +139,7 @@ def inner_validation(
         nexts = [n for n in nexts if not n[2] <= n[1]]  # a target already revealed is lost
         if nexts:
             qs, ex, rel = (list(column) for column in zip(*nexts, strict=True))
-            add(1, qs, ex, rel, None)  # one a user: a subset of the task above
+            add(1, qs, ex, rel, None)  # add() samples more than max_queries down
     return dataset.with_interactions(train), tasks
 
 
