@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import threading
 import time
 from functools import partial
@@ -40,12 +39,6 @@ def restart(prefix: str, path: Path, n: int = 300, seed: int = 0) -> bool:
     """Start an index over ``built(prefix, n, seed)``'s items from ``path``: whether the saved
     structure was reused."""
     return HNSWIndex(DIM, exact_below=0).add_all(*catalogue(prefix, n, seed), path)
-
-
-def structures(path: Path) -> list[Path]:
-    """The structure files at ``path``: ``PATH.<16 hex digits>``."""
-    named = re.compile(re.escape(path.name) + r"\.[0-9a-f]{16}")
-    return sorted(p for p in path.parent.iterdir() if named.fullmatch(p.name))
 
 
 def test_writers_sharing_a_path_never_leave_one_labels_beside_another_structure(
@@ -87,7 +80,7 @@ def test_writers_sharing_a_path_never_leave_one_labels_beside_another_structure(
     reader.join(timeout=60)
     assert not mismatches
     assert not list(tmp_path.glob("*.tmp"))  # every temporary file was renamed or removed
-    assert len(structures(path)) <= 2  # one a catalogue: an unchanged save reuses its file
+    assert len(persist.structures(path)) <= 2  # one a catalogue: an unchanged save reuses its file
     b.save_graph(path)  # the last save wins; the other catalogue builds its own at its start
     assert restart("b", path, seed=2) is True
     assert restart("a", path, seed=1) is False
@@ -99,9 +92,9 @@ def test_a_save_sweeps_old_structures_and_dead_writers_files_but_not_fresh_ones(
     path = tmp_path / "items.hnsw"
     index = built("i")
     index.save_graph(path)
-    (first,) = structures(path)
+    (first,) = persist.structures(path)
     index.save_graph(path)  # nothing changed: the same file, only the record rewritten
-    assert structures(path) == [first]
+    assert persist.structures(path) == [first]
     orphan, writing = tmp_path / "items.hnsw.json.x1.tmp", tmp_path / "items.hnsw.abc.tmp"
     orphan.write_text("a writer that died")
     writing.write_text("a writer at work")
@@ -110,13 +103,13 @@ def test_a_save_sweeps_old_structures_and_dead_writers_files_but_not_fresh_ones(
 
     index.remove(["i7"])  # a new structure; the old one is young: another writer may name it
     index.save_graph(path)
-    assert len(structures(path)) == 2
+    assert len(persist.structures(path)) == 2
     minute_ago = time.time() - persist.STALE_SECONDS - 5
-    for old in structures(path):
+    for old in persist.structures(path):
         os.utime(old, (minute_ago, minute_ago))
     index.remove(["i8"])
     index.save_graph(path)
-    (last,) = structures(path)  # both earlier ones swept
+    (last,) = persist.structures(path)  # both earlier ones swept
     assert json.loads(Path(f"{path}.json").read_text())["file"] == last.name
     assert {oct(p.stat().st_mode & 0o777) for p in (last, Path(f"{path}.json"))} == {"0o644"}
     assert not orphan.exists() and writing.exists()
@@ -133,7 +126,7 @@ def test_the_single_file_layout_before_this_one_is_read_then_replaced(tmp_path: 
     restarted = HNSWIndex(DIM, exact_below=0)
     assert restarted.add_all(*catalogue("i", 300, 0), path) is True
     restarted.save_graph(path)
-    assert not path.exists() and len(structures(path)) == 1
+    assert not path.exists() and len(persist.structures(path)) == 1
     assert restart("i", path) is True
 
 
@@ -141,7 +134,7 @@ def test_a_record_naming_a_missing_or_broken_structure_means_a_build(tmp_path: P
     path = tmp_path / "items.hnsw"
     index = built("i")
     index.save_graph(path)
-    (structure,) = structures(path)
+    (structure,) = persist.structures(path)
     structure.write_bytes(b"not an index")
     assert restart("i", path) is False
     structure.unlink()

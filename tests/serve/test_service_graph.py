@@ -13,6 +13,7 @@ import pytest
 pytest.importorskip("faiss")
 
 from coldbrew.config.settings import Settings
+from coldbrew.index import persist
 from coldbrew.index.hnsw import HNSWIndex
 from coldbrew.live.answers import Query
 from coldbrew.live.engine import Engine
@@ -45,8 +46,10 @@ QUERIES = [
 
 
 def saved_structures(graph: Path) -> int:
-    """How many structure files a save left at ``graph`` (one: earlier ones are swept)."""
-    return len([p for p in graph.parent.glob(graph.name + ".*") if p.suffix != ".json"])
+    """How many structure files a save left at ``graph`` (one: earlier ones are swept), with
+    no temporary file beside them."""
+    assert not list(graph.parent.glob(graph.name + ".*.tmp"))
+    return len(persist.structures(graph))
 
 
 def answers(engine: Engine) -> list[list[tuple[str, float]]]:

@@ -41,6 +41,17 @@ def record_path(path: Path) -> Path:
     return path.with_name(path.name + ".json")
 
 
+def structures(path: Path) -> list[Path]:
+    """The structure files saved at ``path`` (``PATH.<16 hex digits>``), sorted."""
+    named = _structure_name(path)
+    return sorted(p for p in path.parent.glob(glob.escape(path.name) + ".*") if named(p.name))
+
+
+def _structure_name(path: Path) -> Callable[[str], object]:
+    """Whether a file name is one of ``path``'s structures."""
+    return re.compile(re.escape(path.name) + r"\.[0-9a-f]{16}").fullmatch
+
+
 def save(
     path: Path, fingerprint: str, labels: list[str | None], write: Callable[[IO[bytes]], object]
 ) -> Path:
@@ -106,12 +117,12 @@ def write_whole(target: Path, write: Callable[[IO[bytes]], object]) -> None:
 def _sweep(path: Path, keep: Path) -> None:
     """Remove what no record will name again (best effort: a file already gone is fine)."""
     now = time.time()
-    structure = re.compile(re.escape(path.name) + r"\.[0-9a-f]{16}")
+    structure = _structure_name(path)
     for candidate in path.parent.glob(glob.escape(path.name) + ".*"):
         name = candidate.name
         if candidate == keep:
             continue
-        if structure.fullmatch(name):
+        if structure(name):
             too_old = STALE_SECONDS
         elif name.endswith(".tmp"):
             too_old = ORPHAN_SECONDS
