@@ -23,6 +23,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from encode_ab import commit
+
 from coldbrew.bench.provenance import begin, stamped
 
 START = """
@@ -71,11 +73,6 @@ def start(tree: Path, url: str, work: Path) -> dict[str, object]:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def commit(tree: Path) -> str:
-    head = ["git", "-C", str(tree), "rev-parse", "--short", "HEAD"]
-    return subprocess.run(head, capture_output=True, text=True).stdout.strip()
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--before", type=Path, required=True, help="the tree measured against")
@@ -105,8 +102,8 @@ def main() -> int:
     report = {
         "meta": {
             "items": args.items,
-            "before": commit(args.before),
-            "after": commit(args.after),
+            "before": commit(str(args.before)),
+            "after": commit(str(args.after)),
             "cpu_count": os.cpu_count(),
         },
         "warm_up": warm,
