@@ -80,11 +80,8 @@ def load(
     """The structure saved at ``path`` and its labels, if the record there was saved for
     ``fingerprint()`` (called only when a record exists) and its structure reads whole (as many
     nodes as labels); else ``None``."""
-    record = record_path(path)
-    if not record.exists():
-        return None
-    try:
-        meta = json.loads(record.read_text())
+    try:  # no record (FileNotFoundError) is no saved structure
+        meta = json.loads(record_path(path).read_text())
         if meta.get("fingerprint") != fingerprint():
             return None
         name = Path(meta.get("file", path.name)).name  # no "file": the layout before this one
