@@ -128,6 +128,8 @@ def serve_process(args: list[str], env: dict[str, str]) -> tuple[subprocess.Pope
     wait; a process that exits or never gets ready fails with its output)."""
     port = free_port()
     command = [sys.executable, "-m", "coldbrew", "serve", *args, "--port", str(port)]
+    # its output buffered as a pipe's is, whatever the runner's environment says
+    env = {k: v for k, v in env.items() if k != "PYTHONUNBUFFERED"}
     server = subprocess.Popen(
         command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )

@@ -99,6 +99,9 @@ def serve(
             print(f"open {url}#key={key} to try it (the page keeps the key for saving items)")
         # the event loop gets the GIL back within this while writes' threads parse and encode
         sys.setswitchinterval(settings.switch_interval)
+        # the lines above reach a pipe (a container's log) now, not when a buffer fills: a
+        # SIGTERM ends the process after uvicorn's shutdown without flushing it
+        sys.stdout.flush()
         try:
             uvicorn.Server(server_config(app, settings, host, port)).run()
         except KeyboardInterrupt:  # Ctrl-C: uvicorn stopped the service, then raised it again
