@@ -17,6 +17,7 @@ from coldbrew.data import load_dataset
 from coldbrew.data.schema import Dataset
 from coldbrew.models import UserQuery
 from coldbrew.models.hybrid import HybridRecommender
+from coldbrew.models.innerval import NEXT_ITEM_STEPS
 from coldbrew.models.recipes import LM_PARTS, MODEL_NAMES, ModelContext, make_model, parse_models
 from coldbrew.models.zeroshot import ZeroShotRecommender
 from coldbrew.text import HashingEncoder
@@ -234,21 +235,25 @@ def test_hybrid_no_lm_is_the_default_hybrid_less_its_language_model(synthetic: D
     assert "hybrid_no_lm" not in MODEL_NAMES and parse_models("hybrid_no_lm") == ["hybrid_no_lm"]
 
 
-def test_hybrid_without_next_item_is_the_default_hybrid_asking_for_none() -> None:
-    """Issue 24 item 3: the default's inner validation asks for next items; the opt-in
-    ``hybrid_without_next_item`` (the default before) has the same parts and settings but that
-    one (a saved setting: it is among the parameters)."""
+def test_the_opt_in_next_item_hybrids_are_the_default_asking_fewer_queries() -> None:
+    """Issue 24: the default's inner validation asks each time-ordered returning user for their
+    latest NEXT_ITEM_STEPS likes as next-item queries; the opt-in ``hybrid_next_latest`` (the
+    default until 2026-12-08) asks for the latest alone, ``hybrid_without_next_item`` (the
+    default before issue 24 item 3) for none. Same parts and settings but that one (a saved
+    setting: it is among the parameters)."""
     ctx = ModelContext(lambda: HashingEncoder(64), None, seed=42)
-    default, pooled = make_model("hybrid", ctx), make_model("hybrid_without_next_item", ctx)
-    assert isinstance(default, HybridRecommender) and isinstance(pooled, HybridRecommender)
-    assert list(pooled.parts) == list(default.parts)
+    default = make_model("hybrid", ctx)
+    assert isinstance(default, HybridRecommender)
     settings = {k: v for k, v in default.get_params().items() if k != "parts"}
-    assert settings["next_item_queries"] is True
-    assert {k: v for k, v in pooled.get_params().items() if k != "parts"} == {
-        **settings,
-        "next_item_queries": False,
-    }
-    assert "hybrid_without_next_item" not in MODEL_NAMES
+    assert settings["next_item_queries"] == NEXT_ITEM_STEPS == 3
+    for name, asked in (("hybrid_next_latest", 1), ("hybrid_without_next_item", False)):
+        other = make_model(name, ctx)
+        assert isinstance(other, HybridRecommender) and list(other.parts) == list(default.parts)
+        assert {k: v for k, v in other.get_params().items() if k != "parts"} == {
+            **settings,
+            "next_item_queries": asked,
+        }, name
+        assert name not in MODEL_NAMES and parse_models(name) == [name]
     assert "transitions" not in MODEL_NAMES and parse_models("transitions") == ["transitions"]
 
 

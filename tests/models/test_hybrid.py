@@ -12,7 +12,7 @@ from coldbrew.data.schema import Dataset, DatasetSpec
 from coldbrew.models import UserQuery, ZeroShotRecommender
 from coldbrew.models.baselines import AttributePopularityRecommender, PopularityRecommender
 from coldbrew.models.hybrid import HybridRecommender
-from coldbrew.models.innerval import inner_validation
+from coldbrew.models.innerval import NEXT_ITEM_STEPS, inner_validation
 from coldbrew.models.weights import (
     USER_EDGES,
     USER_KINDS,
@@ -227,7 +227,7 @@ def test_new_users_with_uninformative_attributes_get_plain_popularity() -> None:
     assert hybrid.recommend(query, 10).ids == plain.recommend(query, 10).ids
 
 
-def _pinned_hybrid(next_item_queries: bool) -> HybridRecommender:
+def _pinned_hybrid(next_item_queries: int) -> HybridRecommender:
     hybrid = HybridRecommender(
         {"pop": PopularityRecommender(), "text": ZeroShotRecommender(HashingEncoder(dim=64))},
         grid_step=0.25,
@@ -261,11 +261,13 @@ def test_the_hybrids_weight_choice_on_a_fixture_is_pinned() -> None:
     assert seen == pytest.approx(PINNED_CHOICES, rel=1e-12)
 
 
-def test_next_item_queries_choose_their_own_users_weights_and_move_no_others() -> None:
-    """The default's next-item queries (the fixture has timestamps) are searched as a group of
-    their own, returning users who reveal likes, on items with interactions; every other
-    group's weights and validation are those pinned above, bit for bit."""
-    pooled, default = _pinned_hybrid(False), _pinned_hybrid(True)
+@pytest.mark.parametrize("steps", [1, NEXT_ITEM_STEPS])
+def test_next_item_queries_choose_their_own_users_weights_and_move_no_others(steps: int) -> None:
+    """Next-item queries (the fixture has timestamps; the latest like alone, or the default's
+    latest few) are searched as a group of their own, returning users who reveal likes, on
+    items with interactions; every other group's weights and validation are those pinned
+    above, bit for bit; more steps ask more queries of that group alone."""
+    pooled, default = _pinned_hybrid(False), _pinned_hybrid(steps)
     np.testing.assert_array_equal(default.weights[:, :, :2], pooled.weights[:, :, :2])
     searched = {k: v for k, v in default.validation.items() if "/revealing/" in k}
     assert {k for k, v in searched.items() if v["queries"]} and all(
@@ -273,6 +275,11 @@ def test_next_item_queries_choose_their_own_users_weights_and_move_no_others() -
     )
     others = {k: v for k, v in default.validation.items() if k not in searched}
     assert others == pooled.validation
+    if steps > 1:
+        latest = _pinned_hybrid(1).validation
+        asked = sum(v["queries"] for v in searched.values())
+        assert asked > sum(v["queries"] for k, v in latest.items() if "/revealing/" in k)
+        return
     # those users are served the weights chosen on their own queries, the others theirs
     user, history = next(iter(default._history.items()))
     fresh = next(i for i in default.item_ids.ids() if i not in history)

@@ -41,7 +41,7 @@ from coldbrew.models.contextweight import (
     choose_context_weight,
     context_candidates,
 )
-from coldbrew.models.innerval import inner_validation
+from coldbrew.models.innerval import NEXT_ITEM_STEPS, inner_validation
 from coldbrew.models.partscores import (
     REFERENCE,
     newest_cold,
@@ -102,11 +102,12 @@ class HybridRecommender(Recommender):
         on the inner validation (:mod:`coldbrew.models.contextweight`); 0 is always one and is
         kept unless another beats it. ``(0.0,)``, the default, leaves the parts as they are.
     next_item_queries
-        Ask the inner validation's time-ordered returning users again for their latest like (a
-        count: likes) with the rest revealed (``next_item`` of :func:`~.innerval.inner_validation`)
-        and choose on those queries alone the weights of returning users who reveal likes beyond
-        their training history (:data:`~.weights.USER_KINDS`). Without timestamps there are none,
-        and those users share the weights of the others.
+        Ask the inner validation's time-ordered returning users again for their latest likes (a
+        count, :data:`~.innerval.NEXT_ITEM_STEPS` by default), each with the likes before it
+        revealed (``next_item`` of :func:`~.innerval.inner_validation`), and choose on those
+        queries alone the weights of returning users who reveal likes beyond their training
+        history (:data:`~.weights.USER_KINDS`); ``False``: none. Without timestamps there are
+        none, and those users share the weights of the others.
     attribute_smoothings
         Candidate smoothings of the attribute-popularity parts, chosen on the inner
         validation's held-out users who revealed nothing (:mod:`coldbrew.models.attrsmoothing`);
@@ -132,7 +133,7 @@ class HybridRecommender(Recommender):
         seed: int = 42,
         show_progress: bool = False,
         context_weights: Sequence[float] = (0.0,),
-        next_item_queries: int = True,
+        next_item_queries: int = NEXT_ITEM_STEPS,
         attribute_smoothings: Sequence[float] = (),
         every_shape: bool = False,
         each_shape: bool = False,

@@ -26,6 +26,12 @@ from coldbrew.models.selection import ValTask
 REVEALED = (0, 1, 3, 5, 10, 20)
 """How many items the inner validation's held-out users reveal (the cold-user protocol's k)."""
 
+NEXT_ITEM_STEPS = 3
+"""The hybrid's default ``next_item``: each time-ordered returning user's latest three held-out
+likes, not the latest alone, about three times the queries behind the weights of users who
+reveal likes; chosen on validation only, leave one dataset out (issue 24,
+benchmarks/notes/2026-12-07-next-item-selection.md)."""
+
 
 def inner_validation(
     dataset: Dataset,

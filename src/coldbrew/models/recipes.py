@@ -200,17 +200,12 @@ def _hybrid_without_next_item(ctx: ModelContext) -> Recommender:
     return _hybrid(ctx, next_item_queries=False)
 
 
-NEXT_STEPS = 3
-"""Likes of each time-ordered validation run that ``hybrid_next_steps`` asks as next-item
-queries (the default asks one, the latest)."""
-
-
-def _hybrid_next_steps(ctx: ModelContext) -> Recommender:
+def _hybrid_next_latest(ctx: ModelContext) -> Recommender:
     """The default hybrid whose inner validation asks each time-ordered returning user for their
-    :data:`NEXT_STEPS` latest likes as next-item queries, not the latest alone: about three
-    times the queries (up to 300) behind the weights of users who reveal likes (opt-in, issue
-    24: ml-100k's next item stays near its best part on ~110 queries)."""
-    return _hybrid(ctx, next_item_queries=NEXT_STEPS)
+    latest like alone as a next-item query, not their :data:`~.innerval.NEXT_ITEM_STEPS` latest
+    (opt-in: the default until 2026-12-08, issue 24; about a third of the queries behind the
+    weights of users who reveal likes)."""
+    return _hybrid(ctx, next_item_queries=1)
 
 
 def _hybrid_adapted(ctx: ModelContext) -> Recommender:
@@ -338,7 +333,7 @@ FACTORIES: dict[str, Callable[[ModelContext], Recommender]] = {
     "hybrid_context_cf": _hybrid_context_cf,
     "hybrid_no_lm": _hybrid_no_lm,
     "hybrid_without_next_item": _hybrid_without_next_item,
-    "hybrid_next_steps": _hybrid_next_steps,
+    "hybrid_next_latest": _hybrid_next_latest,
     "adapted_zeroshot": _adapted,
     "whitened_zeroshot": lambda ctx: _adapted(ctx, ("whitened",)),
     "hybrid_adapted": _hybrid_adapted,
@@ -357,7 +352,7 @@ OPT_IN = (
     "hybrid_context_cf",
     "hybrid_no_lm",
     "hybrid_without_next_item",
-    "hybrid_next_steps",
+    "hybrid_next_latest",
     "adapted_zeroshot",
     "whitened_zeroshot",
     "hybrid_adapted",
