@@ -177,7 +177,9 @@ def main() -> None:
     _, train, _, hybrid = default_hybrid(
         args.dataset, args.protocol, args.cache_dir, args.split_dir
     )
-    hybrid.next_item_queries = True  # the default's validation since issue 24 item 3
+    # the latest like alone, one next-item query a user: the default's validation from issue 24
+    # item 3 until NEXT_ITEM_STEPS (this script's kinds read one such query a user)
+    hybrid.next_item_queries = True
     cells, returning, others = fitted_tasks(hybrid, train)
     kinds = {k: hybrid.prepare(t, cells) for k, t in returning_kinds(*returning).items()}
     kinds = {k: p.take_queries(p.n_relevant > 0) for k, p in kinds.items()}
