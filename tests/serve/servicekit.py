@@ -123,11 +123,24 @@ def get_json(url: str, **headers: str) -> Any:
         return json.loads(response.read())
 
 
-def serve_process(args: list[str], env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:
+IGNORING_SIGINT = (
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_IGN); "
+    "os.execv(sys.executable, [sys.executable, *sys.argv[1:]])"
+)
+"""A Python that ignores SIGINT, then runs its arguments as a command line: the ignoring
+survives the exec, as in a background job that a non-interactive shell started."""
+
+
+def serve_process(
+    args: list[str], env: dict[str, str], *, ignoring_sigint: bool = False
+) -> tuple[subprocess.Popen[str], str]:
     """``coldbrew serve ARGS`` as a process on a free port, once it answers /readyz (bounded
-    wait; a process that exits or never gets ready fails with its output)."""
+    wait; a process that exits or never gets ready fails with its output); ``ignoring_sigint``:
+    started with SIGINT ignored (:data:`IGNORING_SIGINT`)."""
     port = free_port()
     command = [sys.executable, "-m", "coldbrew", "serve", *args, "--port", str(port)]
+    if ignoring_sigint:
+        command = [sys.executable, "-c", IGNORING_SIGINT, *command[1:]]
     # its output buffered as a pipe's is, whatever the runner's environment says
     env = {k: v for k, v in env.items() if k != "PYTHONUNBUFFERED"}
     server = subprocess.Popen(

@@ -84,9 +84,14 @@ def test_a_second_server_on_one_sqlite_file_stops_before_announcing(
     assert "served by another process" in err and err.count("\n") == 1
 
 
-def test_ctrl_c_stops_the_service_with_code_130_and_no_traceback(tmp_path: Path) -> None:
+@pytest.mark.parametrize("ignoring", [False, True], ids=["foreground", "sigint-ignored"])
+def test_ctrl_c_stops_the_service_with_code_130_and_no_traceback(
+    tmp_path: Path, ignoring: bool
+) -> None:
     """Ctrl-C (SIGINT) shuts the real ``coldbrew serve`` down and exits as the shell expects:
-    uvicorn raises the interrupt again after its shutdown, which used to end in a traceback."""
+    uvicorn raises the interrupt again after its shutdown, which used to end in a traceback;
+    started with SIGINT ignored (a script's background job, as the test runner may be), uvicorn
+    still stops on it but cannot raise it again, which used to end in code 0."""
     import os
     import signal
 
@@ -96,7 +101,7 @@ def test_ctrl_c_stops_the_service_with_code_130_and_no_traceback(tmp_path: Path)
     env = {**os.environ, "PYTHONPATH": str(root / "src")}
     env["COLDBREW_API_KEYS"] = "ctrl-c-test-key-5d1e2f"
     args = ["--db", str(tmp_path / "shop.sqlite"), "--encoder", "hashing"]
-    server, _ = serve_process(args, env)
+    server, _ = serve_process(args, env, ignoring_sigint=ignoring)
     try:
         server.send_signal(signal.SIGINT)
         out, err = server.communicate(timeout=60)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import signal
 import sys
 from typing import Any
 
@@ -102,10 +103,28 @@ def serve(
         # the lines above reach a pipe (a container's log) now, not when a buffer fills: a
         # SIGTERM ends the process after uvicorn's shutdown without flushing it
         sys.stdout.flush()
+        server = uvicorn.Server(server_config(app, settings, host, port))
+        stopped_by = _noting_signals(server)
         try:
-            uvicorn.Server(server_config(app, settings, host, port)).run()
+            server.run()
         except KeyboardInterrupt:  # Ctrl-C: uvicorn stopped the service, then raised it again
             raise SystemExit(130) from None  # the shell's code for SIGINT, without a traceback
+        if signal.SIGINT in stopped_by:  # ...which it cannot where SIGINT was ignored before
+            raise SystemExit(130)  # (a script's background job): uvicorn catches it all the same
+
+
+def _noting_signals(server: Any) -> list[int]:
+    """The signals that stop ``server`` (a ``uvicorn.Server``), noted as they come: its handler,
+    installed while it runs, is wrapped before it starts."""
+    noted: list[int] = []
+    handle = server.handle_exit
+
+    def noting(sig: int, frame: Any) -> None:
+        noted.append(sig)
+        handle(sig, frame)
+
+    server.handle_exit = noting
+    return noted
 
 
 def run(args: argparse.Namespace) -> int:
