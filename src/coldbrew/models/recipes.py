@@ -15,7 +15,7 @@ retraining hurts it on MovieLens.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -152,10 +152,13 @@ issue 24's validations that took 0.03 on online-retail (one attribute, a country
 one) and 0.1 on ml-1m, and kept 1 on ml-100k."""
 
 
-def _hybrid(ctx: ModelContext, **options: Any) -> Recommender:
-    """The default hybrid; ``options``: other values of its search's switches (opt-in)."""
+def _hybrid(
+    ctx: ModelContext, parts: Mapping[str, Recommender] | None = None, **options: Any
+) -> Recommender:
+    """The default hybrid; ``parts``: other parts than the default's (opt-in variants: a part
+    added or some dropped); ``options``: other values of its search's switches (opt-in)."""
     return HybridRecommender(
-        _hybrid_parts(ctx),
+        _hybrid_parts(ctx) if parts is None else parts,
         seed=ctx.seed,
         context_weights=CONTEXT_WEIGHTS,
         attribute_smoothings=ATTRIBUTE_SMOOTHINGS,
@@ -185,12 +188,7 @@ LM_PARTS = ("lm", "cf_map")
 def _hybrid_no_lm(ctx: ModelContext) -> Recommender:
     """The default hybrid without its language-model parts: issue 24's ablation (opt-in)."""
     parts = {n: p for n, p in _hybrid_parts(ctx).items() if n not in LM_PARTS}
-    return HybridRecommender(
-        parts,
-        seed=ctx.seed,
-        context_weights=CONTEXT_WEIGHTS,
-        attribute_smoothings=ATTRIBUTE_SMOOTHINGS,
-    )
+    return _hybrid(ctx, parts)
 
 
 def _hybrid_without_next_item(ctx: ModelContext) -> Recommender:
@@ -212,12 +210,7 @@ def _hybrid_adapted(ctx: ModelContext) -> Recommender:
     """The default hybrid plus :func:`_adapted` as a part, ``lm_adapted`` (opt-in, issue 24
     item 5): the inner validation weighs it beside ``lm`` and the rest."""
     parts = {**_hybrid_parts(ctx), "lm_adapted": _adapted(ctx)}
-    return HybridRecommender(
-        parts,
-        seed=ctx.seed,
-        context_weights=CONTEXT_WEIGHTS,
-        attribute_smoothings=ATTRIBUTE_SMOOTHINGS,
-    )
+    return _hybrid(ctx, parts)
 
 
 def _hybrid_whitened(ctx: ModelContext) -> Recommender:
@@ -225,12 +218,15 @@ def _hybrid_whitened(ctx: ModelContext) -> Recommender:
     ``lm_whitened`` (opt-in, issue 24 item 5): whitening alone, no map trained, so it costs one
     covariance of the item vectors; the inner validation weighs it beside the rest."""
     parts = {**_hybrid_parts(ctx), "lm_whitened": _adapted(ctx, ("whitened",))}
-    return HybridRecommender(
-        parts,
-        seed=ctx.seed,
-        context_weights=CONTEXT_WEIGHTS,
-        attribute_smoothings=ATTRIBUTE_SMOOTHINGS,
-    )
+    return _hybrid(ctx, parts)
+
+
+def _hybrid_sasrec(ctx: ModelContext) -> Recommender:
+    """The default hybrid plus :class:`~.sasrec.SASRecRecommender` as a part, ``sasrec``
+    (opt-in, issue 24: alone it is level with the hybrid on the shop's next item); the inner
+    validation weighs it beside the rest. It fits a network twice (the inner split, then all
+    the data): minutes where the other parts take seconds."""
+    return _hybrid(ctx, {**_hybrid_parts(ctx), "sasrec": SASRecRecommender(seed=ctx.seed)})
 
 
 def _hybrid_shapes(ctx: ModelContext) -> Recommender:
@@ -258,12 +254,7 @@ def _hybrid_context(ctx: ModelContext) -> Recommender:
     Context features fewer than 5 users share are not learned (as attribute values)."""
     part = ContextPopularityRecommender(tie_break=False, min_users=PRIVATE_MIN_USERS)
     parts = {**_hybrid_parts(ctx), "context_popularity": part}
-    return HybridRecommender(
-        parts,
-        seed=ctx.seed,
-        context_weights=CONTEXT_WEIGHTS,
-        attribute_smoothings=ATTRIBUTE_SMOOTHINGS,
-    )
+    return _hybrid(ctx, parts)
 
 
 def _context_als(ctx: ModelContext, weight: float = 1.0) -> ContextALSRecommender:
@@ -285,12 +276,7 @@ def _hybrid_context_cf(ctx: ModelContext) -> Recommender:
     validation chooses its context weight among :data:`CONTEXT_WEIGHTS` (0 unless another
     wins out of fold, models/contextweight.py), then its weight in each bucket's blend."""
     parts = {**_hybrid_parts(ctx), "context_cf": _context_als(ctx)}
-    return HybridRecommender(
-        parts,
-        seed=ctx.seed,
-        context_weights=CONTEXT_WEIGHTS,
-        attribute_smoothings=ATTRIBUTE_SMOOTHINGS,
-    )
+    return _hybrid(ctx, parts)
 
 
 FACTORIES: dict[str, Callable[[ModelContext], Recommender]] = {
@@ -338,6 +324,7 @@ FACTORIES: dict[str, Callable[[ModelContext], Recommender]] = {
     "whitened_zeroshot": lambda ctx: _adapted(ctx, ("whitened",)),
     "hybrid_adapted": _hybrid_adapted,
     "hybrid_whitened": _hybrid_whitened,
+    "hybrid_sasrec": _hybrid_sasrec,
     "hybrid_shapes": _hybrid_shapes,
     "hybrid_each_shape": _hybrid_each_shape,
 }
@@ -357,6 +344,7 @@ OPT_IN = (
     "whitened_zeroshot",
     "hybrid_adapted",
     "hybrid_whitened",
+    "hybrid_sasrec",
     "hybrid_shapes",
     "hybrid_each_shape",
 )
