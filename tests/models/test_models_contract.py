@@ -315,14 +315,19 @@ def test_scores_beside_a_reference_are_the_rows_scores_and_follow_changed_items(
 
 
 # ---- tiny data: a new shop's first hours (issue 24.4) ---------------------------------------
-def _default_hybrid() -> Recommender:
-    """The hybrid ``coldbrew recommend`` and the service fit, with the test encoder."""
+def _recipe(name: str) -> Callable[[], Recommender]:
+    """The bench's recipe ``name`` with the test encoder: ``hybrid`` is the one ``coldbrew
+    recommend`` and the service fit; ``hybrid_sasrec`` adds a network that trains in epochs."""
     from coldbrew.models.recipes import ModelContext, make_model
 
-    return make_model("hybrid", ModelContext(lambda: HashingEncoder(128), None, seed=42))
+    return lambda: make_model(name, ModelContext(lambda: HashingEncoder(128), None, seed=42))
 
 
-TINY_FACTORIES = {**{k: f for k, (f, _) in FACTORIES.items()}, "default_hybrid": _default_hybrid}
+TINY_FACTORIES = {
+    **{k: f for k, (f, _) in FACTORIES.items()},
+    "default_hybrid": _recipe("hybrid"),
+    "hybrid_sasrec": _recipe("hybrid_sasrec"),
+}
 
 
 def tiny_shape(base: Dataset, shape: str) -> Dataset:
@@ -379,7 +384,7 @@ def test_tiny_data_fits_answers_and_round_trips(
 def test_parts_that_cannot_learn_stay_silent(tiny_dataset: Dataset) -> None:
     """Without interactions the default hybrid answers from the item text alone and says so; the
     collaborative parts weigh nothing, for every kind of user."""
-    model = _default_hybrid().fit(tiny_shape(tiny_dataset, "0 interactions"))
+    model = _recipe("hybrid")().fit(tiny_shape(tiny_dataset, "0 interactions"))
     assert isinstance(model, HybridRecommender)
     silent = [n for n, p in model.parts.items() if p.silent_reason is not None]
     learn_from_interactions = {"cf", "cf_f64", "cf_map", "itemknn", "transitions"}
@@ -396,7 +401,7 @@ def test_parts_that_cannot_learn_stay_silent(tiny_dataset: Dataset) -> None:
 
 
 def test_a_part_silent_for_lack_of_order_names_why(tiny_dataset: Dataset) -> None:
-    model = _default_hybrid().fit(tiny_shape(tiny_dataset, "no timestamps"))
+    model = _recipe("hybrid")().fit(tiny_shape(tiny_dataset, "no timestamps"))
     assert isinstance(model, HybridRecommender)
     assert "; silent: transitions (no timestamps)" in model.describe()
     assert [n for n, p in model.parts.items() if p.silent_reason] == ["transitions"]
