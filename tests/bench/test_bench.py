@@ -238,7 +238,7 @@ def test_hybrid_no_lm_is_the_default_hybrid_less_its_language_model(synthetic: D
 def test_the_opt_in_next_item_hybrids_are_the_default_asking_fewer_queries() -> None:
     """Issue 24: the default's inner validation asks each time-ordered returning user for their
     latest NEXT_ITEM_STEPS likes as next-item queries; the opt-in ``hybrid_next_latest`` (the
-    default until 2026-12-08) asks for the latest alone, ``hybrid_without_next_item`` (the
+    default until b68220e) asks for the latest alone, ``hybrid_without_next_item`` (the
     default before issue 24 item 3) for none. Same parts and settings but that one (a saved
     setting: it is among the parameters)."""
     ctx = ModelContext(lambda: HashingEncoder(64), None, seed=42)

@@ -201,7 +201,7 @@ def _hybrid_without_next_item(ctx: ModelContext) -> Recommender:
 def _hybrid_next_latest(ctx: ModelContext) -> Recommender:
     """The default hybrid whose inner validation asks each time-ordered returning user for their
     latest like alone as a next-item query, not their :data:`~.innerval.NEXT_ITEM_STEPS` latest
-    (opt-in: the default until 2026-12-08, issue 24; about a third of the queries behind the
+    (opt-in: the default until b68220e, issue 24; about a third of the queries behind the
     weights of users who reveal likes)."""
     return _hybrid(ctx, next_item_queries=1)
 
@@ -223,9 +223,10 @@ def _hybrid_whitened(ctx: ModelContext) -> Recommender:
 
 def _hybrid_sasrec(ctx: ModelContext) -> Recommender:
     """The default hybrid plus :class:`~.sasrec.SASRecRecommender` as a part, ``sasrec``
-    (opt-in, issue 24: alone it is level with the hybrid on the shop's next item); the inner
-    validation weighs it beside the rest. It fits a network twice (the inner split, then all
-    the data): minutes where the other parts take seconds."""
+    (opt-in, issue 24: alone it is level with the hybrid on the shop's next item and above it
+    on ml-1m's); the inner validation weighs it beside the rest, and on those splits never
+    took it (benchmarks/notes/2026-12-07-sequential.md). It fits a network twice (the inner
+    split, then all the data): minutes where the other parts take seconds."""
     return _hybrid(ctx, {**_hybrid_parts(ctx), "sasrec": SASRecRecommender(seed=ctx.seed)})
 
 
