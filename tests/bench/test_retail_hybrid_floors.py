@@ -12,8 +12,8 @@ cold items (704 new products) the hybrid NDCG@20 0.2390 [0.226, 0.252], ``cf_map
 next-item steps a user), TF-IDF 0.1660 [0.142, 0.192], ``als_f64`` 0.1410, popularity 0.0300.
 Cost at 0d2c672, each protocol in its own process: 157 s and 163 s of CPU (user + sys), 37
 minutes of wall time each on the shared 2 cores at load average 26 -> 17; the hybrid's two fits
-are nearly all of it (at b68220e the module took 4 minutes beside ml-100k's next-item floors,
-load 2-3).
+are nearly all of it (at b68220e this module and ml-100k's next-item floors took 243 s
+together in one process, load 2-3).
 
 The splits and models are seeded and deterministic; each floor sits below the lower end of its
 interval, so only a real regression fails it. Skipped when the dataset is not there
