@@ -34,7 +34,7 @@ from coldbrew.models.lfm import LightFMRecommender
 from coldbrew.models.reasons import LIKED_KINDS, ReasonKind
 from coldbrew.models.registry import model_classes
 from coldbrew.models.sasrec import SASRecRecommender
-from coldbrew.models.sequence import TransitionRecommender
+from coldbrew.models.sequence import LinearTransitionRecommender, TransitionRecommender
 from coldbrew.models.tfidf import TfidfRecommender
 from coldbrew.text import HashingEncoder
 
@@ -73,6 +73,7 @@ FACTORIES: dict[str, tuple[Callable[[], Recommender], bool]] = {
     "bpr": (lambda: BPRRecommender(factors=8, iterations=20, seed=3), False),
     "itemknn": (lambda: ItemKNNRecommender(neighbors=5), False),
     "transitions": (lambda: TransitionRecommender(window=2), False),
+    "linear_transitions": (lambda: LinearTransitionRecommender(window=2, l2=1.0), False),
     "sasrec": (lambda: SASRecRecommender(hidden=8, blocks=1, max_epochs=2, seed=3), False),
     "tfidf": (TfidfRecommender, True),
     "lightfm": (lambda: LightFMRecommender(no_components=8, epochs=10, min_df=1, seed=3), True),
@@ -327,6 +328,7 @@ TINY_FACTORIES = {
     **{k: f for k, (f, _) in FACTORIES.items()},
     "default_hybrid": _recipe("hybrid"),
     "hybrid_sasrec": _recipe("hybrid_sasrec"),
+    "hybrid_linear_transitions": _recipe("hybrid_linear_transitions"),
 }
 
 

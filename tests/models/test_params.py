@@ -21,7 +21,7 @@ from coldbrew.models.lfm import LightFMRecommender
 from coldbrew.models.params import constructor_arguments
 from coldbrew.models.recipes import FACTORIES, ModelContext, make_model
 from coldbrew.models.registry import parameter_table
-from coldbrew.models.sequence import TransitionRecommender
+from coldbrew.models.sequence import LinearTransitionRecommender, TransitionRecommender
 from coldbrew.models.tfidf import TfidfRecommender
 from coldbrew.text import HashingEncoder
 
@@ -96,6 +96,10 @@ BAD: list[tuple[type[Recommender], dict[str, Any], str]] = [
     (AttributePopularityRecommender, {"min_users": 0}, "min_users"),
     (ItemKNNRecommender, {"neighbors": 0}, "neighbors"),
     (TransitionRecommender, {"window": 0}, "window"),
+    (LinearTransitionRecommender, {"window": 0}, "window"),
+    (LinearTransitionRecommender, {"l2": 0.0}, "l2"),
+    (LinearTransitionRecommender, {"keep": 0}, "keep"),
+    (LinearTransitionRecommender, {"max_items": 0}, "max_items"),
     (TfidfRecommender, {"recency_decay": 0.0}, "recency_decay"),
     (LightFMRecommender, {"loss": "hinge"}, "loss"),
     (ALSRecommender, {"alpha": 0.5}, "fold_in_alpha"),

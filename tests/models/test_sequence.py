@@ -16,7 +16,7 @@ from coldbrew.models.baselines import PopularityRecommender
 from coldbrew.models.cf import ItemKNNRecommender
 from coldbrew.models.hybrid import HybridRecommender
 from coldbrew.models.innerval import inner_validation, latest_for_half
-from coldbrew.models.sequence import TransitionRecommender
+from coldbrew.models.sequence import LinearTransitionRecommender, TransitionRecommender
 from coldbrew.models.weights import KNOWN, REVEALING
 
 N_ITEMS = 12
@@ -72,6 +72,98 @@ def test_save_load_and_new_items(tmp_path: Path) -> None:
     scores = loaded.score([query])[0]
     assert scores.shape == (N_ITEMS + 1,)
     assert scores[-1] < scores[:-1].min()  # no one has liked it: below every known item
+
+
+def runs(*patterns: tuple[str, int]) -> Dataset:
+    """One user a run: each pattern (items joined by spaces, oldest first) liked by as many
+    users as its count says, in time order."""
+    rows, user = [], 0
+    for pattern, count in patterns:
+        for _ in range(count):
+            rows += [(f"u{user}", item, 5.0, float(t)) for t, item in enumerate(pattern.split())]
+            user += 1
+    frame = pd.DataFrame(rows, columns=["user_id", "item_id", "value", "timestamp"])
+    items = pd.DataFrame({"item_id": sorted(set(frame["item_id"])), "title": "x"})
+    spec = DatasetSpec(name="runs", item_text=("title",), positive_threshold=4.0)
+    return Dataset(spec, items, frame, pd.DataFrame({"user_id": []}))
+
+
+def test_linear_transitions_solve_the_ridge_regression_of_each_like_on_the_ones_before() -> None:
+    """``B = (SᵀS + l2·I)⁻¹ SᵀT`` over every like after a user's first, its source the
+    ``window`` likes before it weighted ``1/d``, written out here the slow way."""
+    data = chains()
+    model = LinearTransitionRecommender(window=3, l2=2.0, keep=N_ITEMS).fit(data)
+    order = data.interactions.sort_values(["user_id", "timestamp"])
+    rows, targets = [], []
+    for _, run in order.groupby("user_id"):
+        liked = [model.item_ids.row(i) for i in run["item_id"]]
+        for t in range(1, len(liked)):
+            source = np.zeros(N_ITEMS)
+            for d in range(1, min(3, t) + 1):
+                source[liked[t - d]] += 1.0 / d
+            rows.append(source)
+            targets.append(np.eye(N_ITEMS)[liked[t]])
+    s, t = np.array(rows), np.array(targets)
+    expected = np.linalg.solve(s.T @ s + 2.0 * np.eye(N_ITEMS), s.T @ t)
+    np.fill_diagonal(expected, 0.0)
+    assert model.learned_as == "ridge"
+    np.testing.assert_allclose(model.transitions.toarray(), expected, atol=1e-5)
+    # each row keeps its largest entries by magnitude, negative ones included
+    few = LinearTransitionRecommender(window=3, l2=2.0, keep=2).fit(data).transitions
+    assert (np.diff(few.indptr) <= 2).all() and (np.diff(few.indptr) == 2).any()
+    for row in range(N_ITEMS):
+        kept = np.sort(np.abs(few[row].toarray().ravel()))[-2:]
+        np.testing.assert_allclose(kept, np.sort(np.abs(expected[row]))[-2:], atol=1e-5)
+
+
+def test_linear_transitions_learn_what_the_item_before_the_latest_says() -> None:
+    """After ``a h`` came ``x``, after ``b h`` came ``y``, a third more often. The counts
+    score ``y`` first for a user who liked ``a`` then ``h`` (most of what followed ``h`` was
+    ``y``); the regression learns that ``a`` before ``h`` means ``x``, and cites a liked item
+    as its reason."""
+    data = runs(("a h x", 30), ("b h y", 40))
+    query = UserQuery(liked=("a", "h"))
+    counts = TransitionRecommender(window=2).fit(data)
+    linear = LinearTransitionRecommender(window=2, l2=1.0).fit(data)
+    assert counts.recommend(query, k=1).ids == ["y"]
+    assert linear.recommend(query, k=1).ids == ["x"]
+    assert linear.recommend(UserQuery(liked=("b", "h")), k=1).ids == ["y"]
+    (reason,) = linear.explain(query, ["x"])
+    assert reason.kind == "went_on" and reason.item_id in {"a", "h"} and 0 < reason.value <= 1
+
+
+def test_linear_transitions_count_above_their_catalogue_limit_and_say_so(tmp_path: Path) -> None:
+    data = chains()
+    counted = LinearTransitionRecommender(window=3, max_items=N_ITEMS - 1).fit(data)
+    assert counted.learned_as == "counts"
+    fresh = TransitionRecommender(window=3).fit(data)
+    assert (counted.transitions != fresh.transitions).nnz == 0
+    loaded = Recommender.load(counted.save(tmp_path / "counted"))
+    assert isinstance(loaded, LinearTransitionRecommender) and loaded.learned_as == "counts"
+    ridge = LinearTransitionRecommender(window=3).fit(data)
+    query = UserQuery(user_id="u3")
+    again = Recommender.load(ridge.save(tmp_path / "ridge"))
+    assert isinstance(again, LinearTransitionRecommender) and again.learned_as == "ridge"
+    np.testing.assert_array_equal(again.score([query]), ridge.score([query]))
+
+
+def test_a_refit_keeps_only_a_matrix_learned_the_same_way() -> None:
+    """A counted part does not take a regression's matrix for its counts, nor the other way
+    round, nor a regression with another ``l2``; the same settings on the same histories do."""
+    data = chains()
+    linear = LinearTransitionRecommender(window=2, l2=5.0).fit(data)
+    for started, kept in (
+        (TransitionRecommender(window=2), False),
+        (LinearTransitionRecommender(window=2, l2=1.0), False),
+        (LinearTransitionRecommender(window=2, l2=5.0), True),
+    ):
+        started.start_from(linear)
+        started.fit(data)
+        assert (started.transitions is linear.transitions) is kept
+    counted = TransitionRecommender(window=2).fit(data)
+    started = LinearTransitionRecommender(window=2, l2=5.0)
+    started.start_from(counted)
+    assert (started.fit(data).transitions != linear.transitions).nnz == 0
 
 
 def test_latest_for_half_moves_a_users_share_to_their_latest() -> None:

@@ -35,7 +35,7 @@ from coldbrew.models.hybrid import HybridRecommender
 from coldbrew.models.lfm import LightFMRecommender
 from coldbrew.models.privacy import PRIVATE_MIN_USERS
 from coldbrew.models.sasrec import SASRecRecommender
-from coldbrew.models.sequence import TransitionRecommender
+from coldbrew.models.sequence import LinearTransitionRecommender, TransitionRecommender
 from coldbrew.models.tfidf import TfidfRecommender
 from coldbrew.models.zeroshot import ZeroShotRecommender
 from coldbrew.text.encoder import Encoder
@@ -230,6 +230,15 @@ def _hybrid_sasrec(ctx: ModelContext) -> Recommender:
     return _hybrid(ctx, {**_hybrid_parts(ctx), "sasrec": SASRecRecommender(seed=ctx.seed)})
 
 
+def _hybrid_linear_transitions(ctx: ModelContext) -> Recommender:
+    """The default hybrid with its ``transitions`` part learned as a ridge regression
+    (:class:`~.sequence.LinearTransitionRecommender`, part ``linear_transitions``) instead of
+    counted (opt-in, issue 24: 3-11% more next items than the counts on the next-item
+    validation targets; benchmarks/notes/2026-12-08-linear-transitions.md)."""
+    swap = {"transitions": ("linear_transitions", LinearTransitionRecommender())}
+    return _hybrid(ctx, dict(swap.get(name, (name, p)) for name, p in _hybrid_parts(ctx).items()))
+
+
 def _hybrid_shapes(ctx: ModelContext) -> Recommender:
     """The default hybrid whose returning users' blends must lose to their reference on
     neither shape of validation query, random likes held out or the latest ones (opt-in,
@@ -309,6 +318,9 @@ FACTORIES: dict[str, Callable[[ModelContext], Recommender]] = {
     # self-attention over the order of a user's likes (issue 24, next item); opt-in: not a part
     # of the hybrid (benchmarks/notes/2026-12-07-sequential.md)
     "sasrec": lambda ctx: SASRecRecommender(seed=ctx.seed),
+    # what comes next as one ridge regression over the latest likes, not counts (issue 24,
+    # next item; benchmarks/notes/2026-12-08-linear-transitions.md); opt-in
+    "linear_transitions": lambda ctx: LinearTransitionRecommender(),
     "zeroshot": _zeroshot,
     "attribute_map": _attribute_map,
     "cf_map": _cf_map,
@@ -326,12 +338,14 @@ FACTORIES: dict[str, Callable[[ModelContext], Recommender]] = {
     "hybrid_adapted": _hybrid_adapted,
     "hybrid_whitened": _hybrid_whitened,
     "hybrid_sasrec": _hybrid_sasrec,
+    "hybrid_linear_transitions": _hybrid_linear_transitions,
     "hybrid_shapes": _hybrid_shapes,
     "hybrid_each_shape": _hybrid_each_shape,
 }
 OPT_IN = (
     "transitions",
     "sasrec",
+    "linear_transitions",
     "context_popularity",
     "hybrid_context",
     "hybrid_blind",
@@ -346,6 +360,7 @@ OPT_IN = (
     "hybrid_adapted",
     "hybrid_whitened",
     "hybrid_sasrec",
+    "hybrid_linear_transitions",
     "hybrid_shapes",
     "hybrid_each_shape",
 )

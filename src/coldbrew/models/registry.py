@@ -23,7 +23,7 @@ from coldbrew.models.hybrid import HybridRecommender
 from coldbrew.models.lfm import LightFMRecommender
 from coldbrew.models.params import argument_rows
 from coldbrew.models.sasrec import SASRecRecommender
-from coldbrew.models.sequence import TransitionRecommender
+from coldbrew.models.sequence import LinearTransitionRecommender, TransitionRecommender
 from coldbrew.models.tfidf import TfidfRecommender
 from coldbrew.models.zeroshot import ZeroShotRecommender
 
@@ -39,6 +39,7 @@ BUILT_IN: tuple[type[Recommender], ...] = (
     BPRRecommender,
     ItemKNNRecommender,
     TransitionRecommender,
+    LinearTransitionRecommender,
     SASRecRecommender,
     TfidfRecommender,
     LightFMRecommender,
