@@ -90,7 +90,8 @@ def runs(*patterns: tuple[str, int]) -> Dataset:
 
 def test_linear_transitions_solve_the_ridge_regression_of_each_like_on_the_ones_before() -> None:
     """``B = (SᵀS + l2·I)⁻¹ SᵀT`` over every like after a user's first, its source the
-    ``window`` likes before it weighted ``1/d``, written out here the slow way."""
+    ``window`` likes before it weighted ``1/d``, written out here the slow way; kept times
+    ``l2``, and tending to the counts as ``l2`` grows."""
     data = chains()
     model = LinearTransitionRecommender(window=3, l2=2.0, keep=N_ITEMS).fit(data)
     order = data.interactions.sort_values(["user_id", "timestamp"])
@@ -104,7 +105,7 @@ def test_linear_transitions_solve_the_ridge_regression_of_each_like_on_the_ones_
             rows.append(source)
             targets.append(np.eye(N_ITEMS)[liked[t]])
     s, t = np.array(rows), np.array(targets)
-    expected = np.linalg.solve(s.T @ s + 2.0 * np.eye(N_ITEMS), s.T @ t)
+    expected = 2.0 * np.linalg.solve(s.T @ s + 2.0 * np.eye(N_ITEMS), s.T @ t)  # times l2
     np.fill_diagonal(expected, 0.0)
     assert model.learned_as == "ridge"
     np.testing.assert_allclose(model.transitions.toarray(), expected, atol=1e-5)
@@ -114,6 +115,9 @@ def test_linear_transitions_solve_the_ridge_regression_of_each_like_on_the_ones_
     for row in range(N_ITEMS):
         kept = np.sort(np.abs(few[row].toarray().ravel()))[-2:]
         np.testing.assert_allclose(kept, np.sort(np.abs(expected[row]))[-2:], atol=1e-5)
+    counts = TransitionRecommender(window=3).fit(data).transitions.toarray()
+    huge = LinearTransitionRecommender(window=3, l2=1e7, keep=N_ITEMS).fit(data)
+    np.testing.assert_allclose(huge.transitions.toarray(), counts, rtol=1e-3, atol=1e-3)
 
 
 def test_linear_transitions_learn_what_the_item_before_the_latest_says() -> None:

@@ -199,6 +199,13 @@ class LinearTransitionRecommender(TransitionRecommender):
     keeps its ``keep`` largest entries by magnitude, so the part stores and scores a sparse
     matrix as :class:`TransitionRecommender` does.
 
+    ``B`` is kept times ``l2``, ``(SᵀS/l2 + I)⁻¹ SᵀT``: the counts deflated by how often the
+    items before a like come together, which tends to the counts themselves as ``l2`` grows.
+    The ranking is the regression's; the scale is the counts', which the items nobody liked
+    are placed below by a fixed margin (:func:`~.cfbase.rank_below`) and a blend standardises:
+    at the regression's own scale (top scores ~0.04 on ml-100k) that margin was most of a
+    row's spread, and the hybrid's weight search saw the part at a tenth of its strength.
+
     On the next-item validation targets of the four datasets with timestamps (the
     second-latest like of each user; ``benchmarks/linear_transitions.py``) it found 3-11% more
     than the counts; the bench's test figures are in benchmarks/README.md.
@@ -258,8 +265,15 @@ class LinearTransitionRecommender(TransitionRecommender):
         )
         del gram, links
         solved = solved if solved.flags.writeable else solved.copy()
+        solved *= self.l2  # the counts' units (below)
         np.fill_diagonal(solved, 0.0)  # an item liked twice does not follow itself
         return largest_per_row(solved, self.keep)
+
+    def _score_known(self, queries: Sequence[UserQuery]) -> np.ndarray:
+        """The regression's prediction, with what it predicts will *not* come next (below 0)
+        scored as what nothing links to (0): the ranking above 0 is the prediction's, and a
+        row's spread stays the counts' kind, a few high scores over many zeros."""
+        return np.maximum(super()._score_known(queries), 0.0)
 
     def _reason(self, part: str, query: UserQuery, quotable: UserQuery, row: int) -> Reason:
         """The quotable recent like whose learned link to ``row`` added most to its score; its
