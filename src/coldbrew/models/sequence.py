@@ -273,7 +273,8 @@ class LinearTransitionRecommender(TransitionRecommender):
         """The regression's prediction, with what it predicts will *not* come next (below 0)
         scored as what nothing links to (0): the ranking above 0 is the prediction's, and a
         row's spread stays the counts' kind, a few high scores over many zeros."""
-        return np.maximum(super()._score_known(queries), 0.0)
+        scores: np.ndarray = np.maximum(super()._score_known(queries), 0.0)
+        return scores
 
     def _reason(self, part: str, query: UserQuery, quotable: UserQuery, row: int) -> Reason:
         """The quotable recent like whose learned link to ``row`` added most to its score; its
