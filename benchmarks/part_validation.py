@@ -4,7 +4,7 @@ validation* only, cross-fitted.
 For one dataset and protocol split (the bench's split, seed 42), the hybrid's inner validation is
 carved from the split's training part exactly as ``HybridRecommender.fit`` does; the default
 parts plus the candidates (``--add``, names from coldbrew.models.recipes; ``--drop`` tries the
-default without some of its parts) are fit on the inner
+default without some of its parts, ``--swap part=recipe`` with one replaced) are fit on the inner
 training data and every validation query is scored once. Then, for each part set, the hybrid's
 own rule (:meth:`HybridRecommender.fit_weights_prepared`: the 1-SE grid per item cell, user
 bucket and known/new user) chooses weights on one half of the validation queries and is scored
@@ -34,13 +34,15 @@ from coldbrew.eval.protocols import Split
 from coldbrew.models.blend import Prepared, blend_ndcg
 from coldbrew.models.hybrid import HybridRecommender
 from coldbrew.models.recipes import FACTORIES, ModelContext, make_model
-from coldbrew.models.weights import USER_EDGES
+from coldbrew.models.weights import REVEALING, USER_EDGES
 from coldbrew.text.factory import make_encoder
 
 
 def task_label(task: Any, prep: Prepared) -> str:
     if task.cell == 0:
         return "cold-item"
+    if (prep.known == REVEALING).all():  # returning users asked for their next likes
+        return "next-item"
     if prep.known.all():
         return "warm"
     return f"k={Counter(len(q.liked) for q in task.queries).most_common(1)[0][0]}"
@@ -69,6 +71,9 @@ def main() -> None:
     ap.add_argument("--protocol", default="warm")
     ap.add_argument("--add", default="", help="comma-separated recipe names to try as parts")
     ap.add_argument("--drop", default="", help="comma-separated default parts to try without")
+    ap.add_argument(
+        "--swap", default="", help="comma-separated PART=RECIPE: the default with a part replaced"
+    )
     ap.add_argument("--cache-dir", default=None)
     ap.add_argument("--split-dir", default="/tmp/part-validation-splits")
     ap.add_argument("--fold-seed", type=int, default=0, help="how queries are cut in two")
@@ -80,7 +85,8 @@ def main() -> None:
     )
     base = list(default.parts)
     added = [a for a in args.add.split(",") if a]
-    parts = {**default.parts, **{a: FACTORIES[a](ctx) for a in added}}
+    swaps = dict(pair.split("=", 1) for pair in args.swap.split(",") if pair)
+    parts = {**default.parts, **{a: FACTORIES[a](ctx) for a in [*added, *swaps.values()]}}
     hybrid = HybridRecommender(parts, seed=42)
     tasks = hybrid.fit_parts_for_validation(train)
     print(f"parts fit in {time.time() - t0:.0f}s", flush=True)
@@ -98,6 +104,7 @@ def main() -> None:
         "default": base,
         **{f"default+{a}": [*base, a] for a in added},
         **{f"default-{d}": [b for b in base if b != d] for d in dropped},
+        **{f"default:{o}->{n}": [n if b == o else b for b in base] for o, n in swaps.items()},
     }
     report: dict[str, Any] = {
         "dataset": args.dataset,
