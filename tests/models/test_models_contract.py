@@ -328,7 +328,7 @@ TINY_FACTORIES = {
     **{k: f for k, (f, _) in FACTORIES.items()},
     "default_hybrid": _recipe("hybrid"),
     "hybrid_sasrec": _recipe("hybrid_sasrec"),
-    "hybrid_linear_transitions": _recipe("hybrid_linear_transitions"),
+    "hybrid_counted_transitions": _recipe("hybrid_counted_transitions"),
 }
 
 
