@@ -31,7 +31,7 @@ TOPICS: dict[str, list[str]] = {
         "fusion_validation.py", "part_validation.py", "summarize.py", "transfer.py",
         "whitened_cf_map.py", "diversity.py", "context.py", "new_user_answers.py",
         "next_item_validation.py", "next_steps_validation.py", "new_user_validation.py",
-        "sasrec_validation.py", "lodo_defaults.py",
+        "sasrec_validation.py", "lodo_defaults.py", "linear_transitions.py",
     ],
     "Replay (a time-ordered stream through a live service)": [
         "replay.py", "replay_report.py", "replay_service.py", "replay_stream.py",
