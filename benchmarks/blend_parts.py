@@ -35,14 +35,15 @@ PARTS = (
     "tfidf",
     "cf_map",
     "itemknn",
-    "transitions",
+    "linear_transitions",
     "attribute_popularity",
     "popularity",
 )
 """The bench's models that stand for the hybrid's parts (``cf``, ``cf_f64``, ``lm``,
 ``lexical``, ``cf_map``, ``itemknn``, ``transitions``, ``attribute_popularity``,
 ``popularity``; models/recipes.py). The bench's attribute popularity smooths with 0.1 where the
-hybrid's smoothing is chosen per fit, and its popularity breaks ties by a hash."""
+hybrid's smoothing is chosen per fit, and its popularity breaks ties by a hash. The order part
+is ``linear_transitions`` since 2026-12-08 (the counts, ``transitions``, before)."""
 
 GRID = (
     ("cold-item", None),

@@ -95,7 +95,7 @@ def test_a_cell_is_below_only_beyond_the_best_parts_half_width(
     assert by["cold-item"]["weights"] == "cf_map 1 (99); popularity 1 (1)"
     assert by["warm"]["below"] == {"itemknn": ["ndcg@20"]}
     assert by["warm"]["best_part"] == "itemknn"
-    assert "transitions" in by["warm"]["parts_missing"]
+    assert "linear_transitions" in by["warm"]["parts_missing"]
     assert by["warm"]["hybrid_commit"] == "abcdef0"
 
 
@@ -104,11 +104,11 @@ def test_next_item_is_judged_on_its_own_metrics_too(parts: ModuleType, tmp_path:
         tmp_path / "n.json",
         [
             row("hybrid", 0.10, protocol="next-item", recall10=0.20),
-            row("transitions", 0.10, protocol="next-item", recall10=0.25),
+            row("linear_transitions", 0.10, protocol="next-item", recall10=0.25),
         ],
     )
     (cell,) = parts.grid_cells(parts.load([report]))
-    assert cell["below"] == {"transitions": ["recall@10"]}
+    assert cell["below"] == {"linear_transitions": ["recall@10"]}
     assert "R@10 0.2000" in parts.grid_table([cell])
 
 
