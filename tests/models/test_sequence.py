@@ -137,13 +137,19 @@ def test_linear_transitions_learn_what_the_item_before_the_latest_says() -> None
 
 
 def test_linear_transitions_count_above_their_catalogue_limit_and_say_so(tmp_path: Path) -> None:
-    data = chains()
-    counted = LinearTransitionRecommender(window=3, max_items=N_ITEMS - 1).fit(data)
-    assert counted.learned_as == "counts"
-    fresh = TransitionRecommender(window=3).fit(data)
+    """Too many items to solve: the model is the counts with their own default window, the
+    same matrix and scores, whatever its own ``window`` says."""
+    data = chain_data(N_ITEMS, 40, 8, True)  # runs of 8: more than five steps to count
+    counted = LinearTransitionRecommender(window=7, max_items=N_ITEMS - 1).fit(data)
+    assert counted.learned_as == "counts" and counted.reads == 5
+    fresh = TransitionRecommender().fit(data)
     assert (counted.transitions != fresh.transitions).nnz == 0
+    queries = [UserQuery(user_id="u3"), UserQuery(liked=tuple(f"i{n}" for n in range(8)))]
+    np.testing.assert_array_equal(counted.score(queries), fresh.score(queries))
     loaded = Recommender.load(counted.save(tmp_path / "counted"))
     assert isinstance(loaded, LinearTransitionRecommender) and loaded.learned_as == "counts"
+    np.testing.assert_array_equal(loaded.score(queries), fresh.score(queries))
+    data = chains()
     ridge = LinearTransitionRecommender(window=3).fit(data)
     query = UserQuery(user_id="u3")
     again = Recommender.load(ridge.save(tmp_path / "ridge"))

@@ -43,6 +43,11 @@ def harmonic_weights(n: int) -> np.ndarray:
     return (1.0 / np.arange(1, n + 1)).astype(np.float32)
 
 
+COUNTED_WINDOW = 5
+"""The counts' default window, which :class:`LinearTransitionRecommender` also uses when its
+catalogue is too large to solve."""
+
+
 class TransitionRecommender(CFRecommender):
     """Scores what followed the user's latest likes in other users' time-ordered histories.
 
@@ -56,7 +61,7 @@ class TransitionRecommender(CFRecommender):
 
     kind = "transitions"
 
-    def __init__(self, window: int = 5) -> None:
+    def __init__(self, window: int = COUNTED_WINDOW) -> None:
         super().__init__()
         if window < 1:
             raise ValueError(f"window must be at least 1, got {window}")
@@ -68,6 +73,11 @@ class TransitionRecommender(CFRecommender):
     def learned_from(self) -> str:
         """The :func:`history_key` of the histories :attr:`transitions` were counted from."""
         return self._learned.key
+
+    @property
+    def reads(self) -> int:
+        """How many steps the model learns from and how many latest likes it reads: ``window``."""
+        return self.window
 
     def start_from(self, previous: Recommender) -> None:
         """Keep ``previous``'s counts for the next fit if that fit's histories are the very
@@ -99,7 +109,7 @@ class TransitionRecommender(CFRecommender):
         if kept is not None:
             self.transitions = kept
             return
-        steps = ordered_steps(self._history, self.item_ids.rows, self.window)
+        steps = ordered_steps(self._history, self.item_ids.rows, self.reads)
         if steps is not None:
             self.transitions = self._learn(steps, n)
 
@@ -126,7 +136,7 @@ class TransitionRecommender(CFRecommender):
 
     def recent_rows(self, query: UserQuery) -> np.ndarray:
         """Rows of the user's ``window`` most recent known likes, the latest first."""
-        return self._liked_rows(query)[::-1][: self.window]
+        return self._liked_rows(query)[::-1][: self.reads]
 
     def _score_known(self, queries: Sequence[UserQuery]) -> np.ndarray:
         recent = [self.recent_rows(query) for query in queries]
@@ -221,8 +231,9 @@ class LinearTransitionRecommender(TransitionRecommender):
         The entries kept per item's row, largest in magnitude first.
     max_items
         The solve holds dense item × item matrices (float32: 400 MB each at 10,000 items);
-        above this many items the model counts transitions over ``window`` as
-        :class:`TransitionRecommender` does, and says so (:attr:`learned_as`).
+        above this many items the model is :class:`TransitionRecommender` with its default
+        window (counts over five steps, the five latest likes read), and says so
+        (:attr:`learned_as`).
     """
 
     kind = "linear_transitions"
@@ -240,6 +251,12 @@ class LinearTransitionRecommender(TransitionRecommender):
         self.l2, self.keep, self.max_items = float(l2), keep, max_items
         self.learned_as = "ridge"
         """``"ridge"``, or ``"counts"`` when the catalogue had more than ``max_items`` items."""
+
+    @property
+    def reads(self) -> int:
+        """``window``; when the catalogue was too large to solve, the counts' own window
+        (:class:`TransitionRecommender`'s default, 5), so the model is exactly the counts."""
+        return COUNTED_WINDOW if self.learned_as == "counts" else self.window
 
     def _learn_transitions(self, dataset: Dataset) -> None:
         self.learned_as = "counts" if len(self.item_ids) > self.max_items else "ridge"
