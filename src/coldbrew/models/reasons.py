@@ -107,8 +107,9 @@ def strongest_link(
 ) -> Reason:
     """The liked item (of rows ``liked``) whose learned link to ``row`` (``links``, an item ×
     item sparse matrix: similarities, or what came next with ``weights`` per liked row) added
-    most to its score, as a reason of ``kind``. What came next is given as a share: of what
-    followed that item, how much was this one."""
+    most to its score, as a reason of ``kind``. What came next is given as a share: of that
+    item's positive links (what followed it, counted; or what a regression says follows it),
+    how much was this one's."""
     keep = liked < links.shape[0]
     liked = liked[keep]
     sims = np.asarray(links[liked][:, [row]].todense()).ravel() if len(liked) else liked
@@ -118,5 +119,6 @@ def strongest_link(
     best = int(np.argmax(added))
     value = float(sims[best])
     if weights is not None:
-        value /= max(float(links[liked[best]].sum()), 1e-12)
+        positive = links[liked[best]].data
+        value /= max(float(positive[positive > 0].sum()), 1e-12)
     return Reason(kind, item_id=ids.id(int(liked[best])), value=value)

@@ -293,24 +293,6 @@ class LinearTransitionRecommender(TransitionRecommender):
         scores: np.ndarray = np.maximum(super()._score_known(queries), 0.0)
         return scores
 
-    def _reason(self, part: str, query: UserQuery, quotable: UserQuery, row: int) -> Reason:
-        """The quotable recent like whose learned link to ``row`` added most to its score; its
-        value is that link's share of the liked item's positive links."""
-        if not query.liked:
-            return Reason()
-        recent = self.recent_rows(quotable)
-        recent = recent[recent < self.transitions.shape[0]]
-        if not len(recent):
-            return Reason("went_on")
-        links = np.asarray(self.transitions[recent][:, [row]].todense()).ravel()
-        added = links * harmonic_weights(len(recent))
-        best = int(np.argmax(added))
-        if added[best] <= 0:
-            return Reason("went_on")
-        positive = self.transitions[int(recent[best])].data
-        share = float(links[best]) / max(float(positive[positive > 0].sum()), 1e-12)
-        return Reason("went_on", item_id=self.item_ids.id(int(recent[best])), value=share)
-
     def _get_state(self) -> dict[str, np.ndarray]:
         return {**super()._get_state(), "learned_as": np.asarray(self.learned_as, dtype=str)}
 
